@@ -1,0 +1,74 @@
+/*
+ * Names shared by the nginx module and the Janus plugin: Redis keys, event
+ * types, credential audiences.  Defined once here, documented once in
+ * docs/redis.md.  Both sides must agree on every string in this file.
+ */
+
+#ifndef TH_NAMES_H
+#define TH_NAMES_H
+
+#define TH_PLUGIN_PACKAGE        "janus.plugin.telehealth"
+
+/* Credential audiences ("aud" claim). */
+#define TH_AUD_API               "telehealth-api"
+#define TH_AUD_JOIN              TH_PLUGIN_PACKAGE
+#define TH_ISSUER                "telehealth"
+
+/* Default Redis key prefix; configurable on both sides. */
+#define TH_REDIS_PREFIX_DEFAULT  "th:"
+
+/*
+ * Redis keys, as printf formats taking the prefix first.
+ *   room hash:      session, org, kind, state, node, patient, chair ...
+ *   members hash:   participant id -> JSON {role, state, display, ...}
+ *   patient lock:   string holding the room id, set NX with a TTL
+ *   revoked:        string, TTL = remaining lifetime of the credential
+ *   node:           hash with a TTL, heartbeat of one Janus instance
+ *   commands:       pub/sub channel of one Janus instance
+ *   events:         stream, plugin -> nginx
+ */
+#define TH_KEY_ROOM              "%sroom:%s"
+#define TH_KEY_ROOM_MEMBERS      "%sroom:%s:members"
+#define TH_KEY_PATIENT_LOCK      "%spatient:%s:room"
+#define TH_KEY_REVOKED           "%srevoked:%s"
+#define TH_KEY_NODE              "%snode:%s"
+#define TH_KEY_NODE_COMMANDS     "%scmd:%s"
+#define TH_KEY_EVENTS            "%sevents"
+
+/* Consumer group of the nginx module on the events stream. */
+#define TH_EVENTS_GROUP          "nginx"
+
+/* Event types in the events stream (field "type"). */
+#define TH_EV_ROOM_OPENED        "room.opened"
+#define TH_EV_PARTICIPANT_JOINED "participant.joined"
+#define TH_EV_PARTICIPANT_LEFT   "participant.left"
+#define TH_EV_ROOM_CLOSED        "room.closed"
+
+/* Why a room closed (field "reason" of room.closed). */
+#define TH_CLOSE_CHAIR_LEFT      "chair_left"
+#define TH_CLOSE_CLOSED_BY_CHAIR "closed_by_chair"
+#define TH_CLOSE_COMMAND         "command"
+#define TH_CLOSE_EXPIRED         "expired"
+
+/* Why a participant left (field "reason" of participant.left). */
+#define TH_LEFT_LEAVE            "leave"
+#define TH_LEFT_HANGUP           "hangup"
+#define TH_LEFT_REMOVED          "removed"
+#define TH_LEFT_ROOM_CLOSED      "room_closed"
+
+/* Room states (field "state" of the room hash). */
+#define TH_ROOM_OPEN             "open"
+#define TH_ROOM_CLOSED           "closed"
+
+/* Roles inside a session. */
+#define TH_ROLE_CHAIR            "chair"
+#define TH_ROLE_BROADCASTER      "broadcaster"
+#define TH_ROLE_VIEWER           "viewer"
+
+/* Session kinds. */
+#define TH_KIND_VIDEO_CALL       "video_call"
+
+/* Lifetime of the patient lock while nobody refreshes it, seconds. */
+#define TH_PATIENT_LOCK_TTL      120
+
+#endif /* TH_NAMES_H */

@@ -1,0 +1,402 @@
+/*
+ * HS256 JWTs over libjwt, with the key selection, algorithm pinning and
+ * claim checks that libjwt leaves to its caller.
+ */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <ctype.h>
+
+#include <jwt.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "th_names.h"
+#include "th_token.h"
+
+
+#define TH_KEY_FILE_MAX  4096
+
+
+int
+th_keyset_add(th_keyset_t *ks, const char *kid, const unsigned char *secret,
+    size_t len, const char **err)
+{
+    size_t     i;
+    th_key_t  *key;
+
+    if (kid == NULL || kid[0] == '\0' || strlen(kid) >= TH_KID_MAX) {
+        *err = "key id must be 1 to 63 characters";
+        return -1;
+    }
+
+    if (len < TH_KEY_MIN_LEN) {
+        *err = "key must be at least 32 bytes";
+        return -1;
+    }
+
+    if (ks->nkeys == TH_KEYSET_MAX) {
+        *err = "too many keys";
+        return -1;
+    }
+
+    for (i = 0; i < ks->nkeys; i++) {
+        if (strcmp(ks->keys[i].kid, kid) == 0) {
+            *err = "duplicate key id";
+            return -1;
+        }
+    }
+
+    key = &ks->keys[ks->nkeys];
+    key->secret = malloc(len);
+    if (key->secret == NULL) {
+        *err = "out of memory";
+        return -1;
+    }
+
+    memcpy(key->secret, secret, len);
+    key->len = len;
+    strcpy(key->kid, kid);
+    ks->nkeys++;
+
+    return 0;
+}
+
+
+int
+th_keyset_add_file(th_keyset_t *ks, const char *kid, const char *path,
+    const char **err)
+{
+    int            rc;
+    FILE          *f;
+    size_t         n;
+    unsigned char  buf[TH_KEY_FILE_MAX];
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        *err = "cannot open key file";
+        return -1;
+    }
+
+    n = fread(buf, 1, sizeof(buf), f);
+    rc = ferror(f) || !feof(f);
+    fclose(f);
+
+    if (rc) {
+        OPENSSL_cleanse(buf, sizeof(buf));
+        *err = "cannot read key file, or it is larger than 4096 bytes";
+        return -1;
+    }
+
+    while (n > 0 && isspace(buf[n - 1])) {
+        n--;
+    }
+
+    rc = th_keyset_add(ks, kid, buf, n, err);
+    OPENSSL_cleanse(buf, sizeof(buf));
+
+    return rc;
+}
+
+
+void
+th_keyset_clear(th_keyset_t *ks)
+{
+    size_t  i;
+
+    for (i = 0; i < ks->nkeys; i++) {
+        OPENSSL_cleanse(ks->keys[i].secret, ks->keys[i].len);
+        free(ks->keys[i].secret);
+        ks->keys[i].secret = NULL;
+    }
+
+    ks->nkeys = 0;
+}
+
+
+static const th_key_t *
+th_keyset_find(const th_keyset_t *ks, const char *kid)
+{
+    size_t  i;
+
+    if (kid == NULL) {
+        return NULL;
+    }
+
+    for (i = 0; i < ks->nkeys; i++) {
+        if (strcmp(ks->keys[i].kid, kid) == 0) {
+            return &ks->keys[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+char *
+th_token_sign(const th_keyset_t *ks, json_t *claims)
+{
+    char            *grants, *token;
+    jwt_t           *jwt;
+    const th_key_t  *key;
+
+    if (ks->nkeys == 0 || !json_is_object(claims)) {
+        return NULL;
+    }
+
+    key = &ks->keys[0];
+    token = NULL;
+
+    grants = json_dumps(claims, JSON_COMPACT);
+    if (grants == NULL) {
+        return NULL;
+    }
+
+    if (jwt_new(&jwt) != 0) {
+        free(grants);
+        return NULL;
+    }
+
+    if (jwt_add_grants_json(jwt, grants) == 0
+        && jwt_add_header(jwt, "kid", key->kid) == 0
+        && jwt_set_alg(jwt, JWT_ALG_HS256, key->secret, (int) key->len) == 0)
+    {
+        token = jwt_encode_str(jwt);
+    }
+
+    jwt_free(jwt);
+    free(grants);
+
+    return token;
+}
+
+
+static int
+th_claims_has_audience(json_t *claims, const char *audience)
+{
+    size_t   i;
+    json_t  *aud, *item;
+
+    aud = json_object_get(claims, "aud");
+
+    if (json_is_string(aud)) {
+        return strcmp(json_string_value(aud), audience) == 0;
+    }
+
+    if (json_is_array(aud)) {
+        json_array_foreach(aud, i, item) {
+            if (json_is_string(item)
+                && strcmp(json_string_value(item), audience) == 0)
+            {
+                return 1;
+            }
+        }
+    }
+
+    return 0;
+}
+
+
+static th_token_status_t
+th_claims_check(json_t *claims, const char *audience, time_t now,
+    long leeway)
+{
+    json_t  *exp, *nbf, *iss;
+
+    exp = json_object_get(claims, "exp");
+    if (!json_is_integer(exp)) {
+        return TH_TOKEN_MALFORMED;
+    }
+
+    if ((json_int_t) now - leeway >= json_integer_value(exp)) {
+        return TH_TOKEN_EXPIRED;
+    }
+
+    nbf = json_object_get(claims, "nbf");
+    if (nbf != NULL) {
+        if (!json_is_integer(nbf)) {
+            return TH_TOKEN_MALFORMED;
+        }
+
+        if ((json_int_t) now + leeway < json_integer_value(nbf)) {
+            return TH_TOKEN_NOT_YET_VALID;
+        }
+    }
+
+    iss = json_object_get(claims, "iss");
+    if (!json_is_string(iss) || strcmp(json_string_value(iss), TH_ISSUER)) {
+        return TH_TOKEN_WRONG_ISSUER;
+    }
+
+    if (!th_claims_has_audience(claims, audience)) {
+        return TH_TOKEN_WRONG_AUDIENCE;
+    }
+
+    return TH_TOKEN_OK;
+}
+
+
+th_token_status_t
+th_token_verify(const th_keyset_t *ks, const char *token,
+    const char *audience, time_t now, long leeway, json_t **claims)
+{
+    char               *grants;
+    jwt_t              *jwt;
+    json_t             *parsed;
+    const char         *alg;
+    const th_key_t     *key;
+    th_token_status_t   status;
+
+    *claims = NULL;
+
+    if (token == NULL || strlen(token) > 8192) {
+        return TH_TOKEN_MALFORMED;
+    }
+
+    /*
+     * Without a key libjwt parses the header and body but does not verify;
+     * that is only used to learn which key to verify with.
+     */
+    if (jwt_decode(&jwt, token, NULL, 0) != 0) {
+        return TH_TOKEN_MALFORMED;
+    }
+
+    alg = jwt_get_header(jwt, "alg");
+    if (alg == NULL || strcmp(alg, "HS256") != 0) {
+        jwt_free(jwt);
+        return TH_TOKEN_BAD_ALG;
+    }
+
+    key = th_keyset_find(ks, jwt_get_header(jwt, "kid"));
+    jwt_free(jwt);
+
+    if (key == NULL) {
+        return TH_TOKEN_UNKNOWN_KEY;
+    }
+
+    if (jwt_decode(&jwt, token, key->secret, (int) key->len) != 0) {
+        return TH_TOKEN_BAD_SIGNATURE;
+    }
+
+    if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+        jwt_free(jwt);
+        return TH_TOKEN_BAD_ALG;
+    }
+
+    grants = jwt_get_grants_json(jwt, NULL);
+    jwt_free(jwt);
+
+    if (grants == NULL) {
+        return TH_TOKEN_MALFORMED;
+    }
+
+    parsed = json_loads(grants, JSON_REJECT_DUPLICATES, NULL);
+    free(grants);
+
+    if (!json_is_object(parsed)) {
+        json_decref(parsed);
+        return TH_TOKEN_MALFORMED;
+    }
+
+    status = th_claims_check(parsed, audience, now, leeway);
+    if (status != TH_TOKEN_OK) {
+        json_decref(parsed);
+        return status;
+    }
+
+    *claims = parsed;
+
+    return TH_TOKEN_OK;
+}
+
+
+const char *
+th_token_status_text(th_token_status_t status)
+{
+    switch (status) {
+    case TH_TOKEN_OK:
+        return "valid";
+    case TH_TOKEN_MALFORMED:
+        return "malformed token";
+    case TH_TOKEN_UNKNOWN_KEY:
+        return "token signed with an unknown key";
+    case TH_TOKEN_BAD_ALG:
+        return "token algorithm not accepted";
+    case TH_TOKEN_BAD_SIGNATURE:
+        return "bad token signature";
+    case TH_TOKEN_EXPIRED:
+        return "token expired";
+    case TH_TOKEN_NOT_YET_VALID:
+        return "token not yet valid";
+    case TH_TOKEN_WRONG_AUDIENCE:
+        return "token not meant for this service";
+    case TH_TOKEN_WRONG_ISSUER:
+        return "token from an unknown issuer";
+    }
+
+    return "invalid token";
+}
+
+
+int
+th_random_b64url(char *buf, size_t size, size_t nbytes)
+{
+    int            n, i;
+    unsigned char  raw[64];
+
+    if (nbytes > sizeof(raw) || size < 4 * ((nbytes + 2) / 3) + 1) {
+        return -1;
+    }
+
+    if (RAND_bytes(raw, (int) nbytes) != 1) {
+        return -1;
+    }
+
+    n = EVP_EncodeBlock((unsigned char *) buf, raw, (int) nbytes);
+    OPENSSL_cleanse(raw, sizeof(raw));
+
+    while (n > 0 && buf[n - 1] == '=') {
+        n--;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (buf[i] == '+') {
+            buf[i] = '-';
+
+        } else if (buf[i] == '/') {
+            buf[i] = '_';
+        }
+    }
+
+    buf[n] = '\0';
+
+    return 0;
+}
+
+
+int
+th_token_new_id(char *buf, size_t size)
+{
+    return th_random_b64url(buf, size, 16);
+}
+
+
+void
+th_sha256_hex(const void *data, size_t len, char buf[65])
+{
+    size_t         i;
+    unsigned char  md[SHA256_DIGEST_LENGTH];
+    static const char  hex[] = "0123456789abcdef";
+
+    SHA256(data, len, md);
+
+    for (i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        buf[2 * i] = hex[md[i] >> 4];
+        buf[2 * i + 1] = hex[md[i] & 0xf];
+    }
+
+    buf[64] = '\0';
+}

@@ -1,0 +1,85 @@
+/*
+ * Access tokens and join credentials: HS256 JWTs signed with a key set.
+ *
+ * The first key of a set signs, every key verifies, so keys rotate by
+ * adding the new key in front and dropping the old one once the tokens it
+ * signed have expired.  The token names its key with the "kid" header.
+ * Shared by the nginx module (signs, verifies) and the Janus plugin
+ * (verifies join credentials).
+ */
+
+#ifndef TH_TOKEN_H
+#define TH_TOKEN_H
+
+#include <stddef.h>
+#include <time.h>
+#include <jansson.h>
+
+#define TH_KEYSET_MAX      16
+#define TH_KID_MAX         64
+#define TH_KEY_MIN_LEN     32
+#define TH_TOKEN_ID_LEN    22      /* 16 random bytes, base64url */
+
+typedef struct {
+    char            kid[TH_KID_MAX];
+    unsigned char  *secret;
+    size_t          len;
+} th_key_t;
+
+typedef struct {
+    th_key_t        keys[TH_KEYSET_MAX];
+    size_t          nkeys;
+} th_keyset_t;
+
+typedef enum {
+    TH_TOKEN_OK = 0,
+    TH_TOKEN_MALFORMED,
+    TH_TOKEN_UNKNOWN_KEY,
+    TH_TOKEN_BAD_ALG,
+    TH_TOKEN_BAD_SIGNATURE,
+    TH_TOKEN_EXPIRED,
+    TH_TOKEN_NOT_YET_VALID,
+    TH_TOKEN_WRONG_AUDIENCE,
+    TH_TOKEN_WRONG_ISSUER
+} th_token_status_t;
+
+/* Returns 0, or -1 with a reason in err (short key, duplicate kid, full). */
+int th_keyset_add(th_keyset_t *ks, const char *kid,
+    const unsigned char *secret, size_t len, const char **err);
+
+/* Reads the secret from a file; trailing whitespace is not part of it. */
+int th_keyset_add_file(th_keyset_t *ks, const char *kid, const char *path,
+    const char **err);
+
+/* Wipes and frees every secret. */
+void th_keyset_clear(th_keyset_t *ks);
+
+/*
+ * Signs claims (a JSON object) with the first key.  Returns a string to
+ * free with free(), or NULL.
+ */
+char *th_token_sign(const th_keyset_t *ks, json_t *claims);
+
+/*
+ * Verifies signature, algorithm, "exp", "nbf", "aud" and "iss".  On
+ * TH_TOKEN_OK *claims holds a new reference the caller must json_decref().
+ * leeway is the clock skew tolerated, in seconds.
+ */
+th_token_status_t th_token_verify(const th_keyset_t *ks, const char *token,
+    const char *audience, time_t now, long leeway, json_t **claims);
+
+const char *th_token_status_text(th_token_status_t status);
+
+/* A random identifier ("jti"): TH_TOKEN_ID_LEN chars plus NUL. */
+int th_token_new_id(char *buf, size_t size);
+
+/*
+ * nbytes random bytes as base64url without padding; buf needs
+ * 4 * ceil(nbytes / 3) + 1 bytes.  Returns 0 or -1.
+ */
+int th_random_b64url(char *buf, size_t size, size_t nbytes);
+
+/* Lower-case hex SHA-256 of data into buf (65 bytes). */
+void th_sha256_hex(const void *data, size_t len, char buf[65]);
+
+#endif /* TH_TOKEN_H */
