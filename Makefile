@@ -1,0 +1,101 @@
+# Telehealth: an nginx module and a Janus plugin.
+#
+#   make            build both plugins (runs ./configure when needed)
+#   make run        install what is missing, build, start the local stack
+#   make test       the same, then every test suite
+#   make stop       stop the local stack
+#   make bench      benchmarks against their baselines
+#   make install    install into DESTDIR with Debian's paths
+
+SHELL := /bin/bash
+
+-include config.mk
+
+BUILD      := build
+NGX_BUILD  := $(BUILD)/nginx
+NGX_MODULE := $(BUILD)/ngx_http_telehealth_module.so
+PLUGIN     := $(BUILD)/libjanus_telehealth.so
+
+COMMON_SRC := $(wildcard common/*.c)
+COMMON_HDR := $(wildcard common/*.h)
+NGX_SRC    := $(wildcard nginx-module/*.c nginx-module/*.h)
+PLUGIN_SRC := $(wildcard janus-plugin/*.c)
+PLUGIN_HDR := $(wildcard janus-plugin/*.h)
+
+WARN       := -Wall -Wextra -Wno-unused-parameter -Werror
+ifeq ($(SANITIZE),yes)
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer
+endif
+CFLAGS     ?= -O2 -g
+PLUGIN_CFLAGS := $(CFLAGS) $(WARN) $(SAN_FLAGS) -fPIC -std=gnu11 \
+                 -I$(JANUS_INCLUDE) -Icommon $(DEPS_CFLAGS)
+PLUGIN_LIBS := -ljansson -lhiredis -ljwt -lcrypto -lglib-2.0 -lpthread
+
+.PHONY: all deps run test test-unit test-integration stop bench install \
+        clean distclean format
+
+all: $(NGX_MODULE) $(PLUGIN)
+
+config.mk: configure
+	./configure
+
+# nginx builds dynamic modules against a configured copy of its sources,
+# configured with the flags of the nginx binary that will load the module.
+$(NGX_BUILD)/objs/Makefile: nginx-module/config config.mk
+	rm -rf $(NGX_BUILD) && mkdir -p $(BUILD)
+	cp -a $(NGINX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && \
+	    if [ -n "$(NGINX_FLAGS_FILE)" ]; then . "$(NGINX_FLAGS_FILE)"; fi && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --add-dynamic-module=$(CURDIR)/nginx-module \
+	        --with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)" \
+	        > configure.log
+
+$(NGX_MODULE): $(NGX_BUILD)/objs/Makefile $(NGX_SRC) $(COMMON_SRC) $(COMMON_HDR)
+	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
+	cp $(NGX_BUILD)/objs/ngx_http_telehealth_module.so $@
+
+$(PLUGIN): $(PLUGIN_SRC) $(PLUGIN_HDR) $(COMMON_SRC) $(COMMON_HDR) config.mk
+	@mkdir -p $(BUILD)
+	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $(PLUGIN_SRC) $(COMMON_SRC) \
+	    $(PLUGIN_LIBS)
+
+deps:
+	@scripts/deps.sh
+
+run: deps all
+	@scripts/stack.sh start
+	@scripts/stack.sh demo
+
+stop:
+	@scripts/stack.sh stop
+
+test: deps all
+	@scripts/test.sh
+
+test-unit: all
+	@scripts/test.sh unit
+
+bench: deps all
+	@scripts/stack.sh start
+	@bench/run.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/lib/nginx/modules
+	install -m 644 $(NGX_MODULE) $(DESTDIR)$(PREFIX)/lib/nginx/modules/
+	install -d $(DESTDIR)$(PREFIX)/lib/$(MULTIARCH)/janus/plugins
+	install -m 644 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/$(MULTIARCH)/janus/plugins/
+	install -d $(DESTDIR)/etc/janus
+	install -m 644 conf/janus.plugin.telehealth.jcfg.sample $(DESTDIR)/etc/janus/
+	install -d $(DESTDIR)$(PREFIX)/share/telehealth/sql
+	install -m 644 sql/*.sql $(DESTDIR)$(PREFIX)/share/telehealth/sql/
+	install -m 755 scripts/migrate.sh $(DESTDIR)$(PREFIX)/share/telehealth/
+
+format:
+	clang-format -i common/*.[ch] janus-plugin/*.[ch] tests/unit/*.c
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	rm -f config.mk
