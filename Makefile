@@ -31,7 +31,9 @@ PLUGIN_CFLAGS := $(CFLAGS) $(WARN) $(SAN_FLAGS) -fPIC -std=gnu11 \
                  -I$(JANUS_INCLUDE) -Icommon $(DEPS_CFLAGS)
 PLUGIN_LIBS := -ljansson -lhiredis -ljwt -lcrypto -lglib-2.0 -lpthread
 
-.PHONY: all deps run test test-unit test-integration stop bench install \
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
+
+.PHONY: all deps run test test-unit unit-tests test-integration stop bench install \
         clean distclean format
 
 all: $(NGX_MODULE) $(PLUGIN)
@@ -60,6 +62,13 @@ $(PLUGIN): $(PLUGIN_SRC) $(PLUGIN_HDR) $(COMMON_SRC) $(COMMON_HDR) config.mk
 	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $(PLUGIN_SRC) $(COMMON_SRC) \
 	    $(PLUGIN_LIBS)
 
+$(BUILD)/tests/%: tests/unit/%.c $(COMMON_SRC) $(COMMON_HDR) config.mk
+	@mkdir -p $(BUILD)/tests
+	$(CC) $(CFLAGS) $(WARN) $(SAN_FLAGS) -Icommon $(DEPS_CFLAGS) -o $@ $< \
+	    $(COMMON_SRC) -ljwt -ljansson -lcrypto -lcmocka
+
+unit-tests: $(UNIT_TESTS)
+
 deps:
 	@scripts/deps.sh
 
@@ -70,10 +79,10 @@ run: deps all
 stop:
 	@scripts/stack.sh stop
 
-test: deps all
+test: deps all unit-tests
 	@scripts/test.sh
 
-test-unit: all
+test-unit: unit-tests
 	@scripts/test.sh unit
 
 bench: deps all

@@ -1,0 +1,87 @@
+#!/bin/bash
+# Runs every suite and prints one summary line last: "N passed, N failed".
+#
+#   test.sh            unit tests, then the stack and the integration tests
+#   test.sh unit       unit tests only
+#   test.sh integration [files...]   integration tests only
+
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+what=${1:-all}
+[ $# -gt 0 ] && shift
+
+passed=0
+failed=0
+log=$ROOT/build/test-logs
+mkdir -p "$log"
+
+run_unit() {
+    local t out p f
+    for t in build/tests/*; do
+        [ -x "$t" ] || continue
+        out=$log/$(basename "$t").log
+        "$t" >"$out" 2>&1
+        cat "$out"
+        p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+        f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+        passed=$((passed + ${p:-0}))
+        failed=$((failed + ${f:-0}))
+        if [ -z "$p" ] && [ -z "$f" ]; then
+            echo "test: $t crashed or printed no result"
+            failed=$((failed + 1))
+        fi
+    done
+}
+
+run_integration() {
+    local out=$log/integration.tap p f files
+    if ! scripts/stack.sh start; then
+        echo "test: the stack did not start"
+        failed=$((failed + 1))
+        return
+    fi
+    redis-cli -p "${TH_REDIS_PORT:-56379}" FLUSHALL >/dev/null
+
+    export TH_ROOT=$ROOT
+    export TH_BASE=http://127.0.0.1:${TH_NGINX_PORT:-58080}
+    export TH_JANUS_HTTP=http://127.0.0.1:${TH_JANUS_HTTP_PORT:-58088}/janus
+    export TH_PG=postgres://postgres@127.0.0.1:${TH_PG_PORT:-55432}/telehealth
+    export TH_REDIS_PORT=${TH_REDIS_PORT:-56379}
+    export TH_KEYS=$ROOT/run/keys
+    export TH_STACK=$ROOT/scripts/stack.sh
+    export TH_TEST_PASSWORD=${TH_TEST_PASSWORD:-correct-horse-battery}
+    TH_TEST_PASSWORD_HASH=$(printf '%s' "$TH_TEST_PASSWORD" \
+        | argon2 "$(openssl rand -hex 16)" -id -t 2 -m 16 -p 1 -e)
+    export TH_TEST_PASSWORD_HASH
+
+    if [ $# -gt 0 ]; then
+        files=("$@")
+    else
+        files=(tests/integration/*.test.mjs)
+    fi
+
+    node --test --test-reporter=tap --test-concurrency=1 "${files[@]}" \
+        2>&1 | tee "$out"
+    p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n 1)
+    f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n 1)
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-0}))
+    if [ -z "$p" ]; then
+        echo "test: the integration runner printed no result"
+        failed=$((failed + 1))
+    fi
+}
+
+case "$what" in
+unit)        run_unit ;;
+integration) run_integration "$@" ;;
+all)         run_unit; run_integration ;;
+*)           echo "usage: test.sh [unit|integration [files...]]"; exit 2 ;;
+esac
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,334 @@
+/*
+ * Unit tests of the shared token and key-set code (common/th_token.c).
+ */
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "th_names.h"
+#include "th_token.h"
+
+#define NOW  1800000000
+
+static const char  key1[] = "0123456789abcdef0123456789abcdef-key-one";
+static const char  key2[] = "0123456789abcdef0123456789abcdef-key-two";
+
+
+static void
+keyset_with(th_keyset_t *ks, const char *kid, const char *secret)
+{
+    const char  *err;
+
+    assert_int_equal(th_keyset_add(ks, kid, (const unsigned char *) secret,
+                                   strlen(secret), &err), 0);
+}
+
+
+static json_t *
+join_claims(const char *aud, long exp)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+                     "iss", TH_ISSUER, "aud", aud, "sub", "staff:abc",
+                     "room", "room-1", "role", TH_ROLE_CHAIR,
+                     "iat", (json_int_t) NOW, "exp", (json_int_t) exp);
+}
+
+
+static char *
+sign(th_keyset_t *ks, const char *aud, long exp)
+{
+    char    *token;
+    json_t  *claims;
+
+    claims = join_claims(aud, exp);
+    token = th_token_sign(ks, claims);
+    json_decref(claims);
+    assert_non_null(token);
+
+    return token;
+}
+
+
+static void
+test_signed_token_verifies_with_its_claims(void **state)
+{
+    char         *token;
+    json_t       *claims;
+    th_keyset_t   ks = { 0 };
+
+    keyset_with(&ks, "k1", key1);
+    token = sign(&ks, TH_AUD_JOIN, NOW + 60);
+
+    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0,
+                                     &claims), TH_TOKEN_OK);
+    assert_string_equal(json_string_value(json_object_get(claims, "room")),
+                        "room-1");
+    assert_string_equal(json_string_value(json_object_get(claims, "sub")),
+                        "staff:abc");
+
+    json_decref(claims);
+    free(token);
+    th_keyset_clear(&ks);
+}
+
+
+static void
+test_any_key_of_the_set_verifies_first_one_signs(void **state)
+{
+    char         *token;
+    json_t       *claims;
+    th_keyset_t   old = { 0 }, rotated = { 0 };
+
+    keyset_with(&old, "k1", key1);
+    token = sign(&old, TH_AUD_API, NOW + 60);
+
+    /* After rotation k2 signs, and k1 tokens still verify. */
+    keyset_with(&rotated, "k2", key2);
+    keyset_with(&rotated, "k1", key1);
+
+    assert_int_equal(th_token_verify(&rotated, token, TH_AUD_API, NOW, 0,
+                                     &claims), TH_TOKEN_OK);
+    json_decref(claims);
+    free(token);
+
+    token = sign(&rotated, TH_AUD_API, NOW + 60);
+    assert_non_null(strstr(token, "eyJ"));
+    assert_int_equal(th_token_verify(&old, token, TH_AUD_API, NOW, 0,
+                                     &claims), TH_TOKEN_UNKNOWN_KEY);
+    assert_null(claims);
+
+    free(token);
+    th_keyset_clear(&old);
+    th_keyset_clear(&rotated);
+}
+
+
+static void
+test_tampered_payload_is_refused(void **state)
+{
+    char         *token, *dot;
+    json_t       *claims;
+    th_keyset_t   ks = { 0 };
+
+    keyset_with(&ks, "k1", key1);
+    token = sign(&ks, TH_AUD_JOIN, NOW + 60);
+
+    /* Flip one character of the payload. */
+    dot = strchr(token, '.');
+    dot[5] = (dot[5] == 'A') ? 'B' : 'A';
+
+    assert_int_not_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0,
+                                         &claims), TH_TOKEN_OK);
+    assert_null(claims);
+
+    free(token);
+    th_keyset_clear(&ks);
+}
+
+
+static void
+test_same_kid_other_secret_is_bad_signature(void **state)
+{
+    char         *token;
+    json_t       *claims;
+    th_keyset_t   signer = { 0 }, verifier = { 0 };
+
+    keyset_with(&signer, "k1", key1);
+    keyset_with(&verifier, "k1", key2);
+    token = sign(&signer, TH_AUD_JOIN, NOW + 60);
+
+    assert_int_equal(th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0,
+                                     &claims), TH_TOKEN_BAD_SIGNATURE);
+
+    free(token);
+    th_keyset_clear(&signer);
+    th_keyset_clear(&verifier);
+}
+
+
+static void
+test_expired_token_is_refused_within_leeway_accepted(void **state)
+{
+    char         *token;
+    json_t       *claims;
+    th_keyset_t   ks = { 0 };
+
+    keyset_with(&ks, "k1", key1);
+    token = sign(&ks, TH_AUD_JOIN, NOW - 5);
+
+    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0,
+                                     &claims), TH_TOKEN_EXPIRED);
+    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 10,
+                                     &claims), TH_TOKEN_OK);
+    json_decref(claims);
+
+    free(token);
+    th_keyset_clear(&ks);
+}
+
+
+static void
+test_wrong_audience_is_refused(void **state)
+{
+    char         *token;
+    json_t       *claims;
+    th_keyset_t   ks = { 0 };
+
+    keyset_with(&ks, "k1", key1);
+    token = sign(&ks, TH_AUD_API, NOW + 60);
+
+    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0,
+                                     &claims), TH_TOKEN_WRONG_AUDIENCE);
+
+    free(token);
+    th_keyset_clear(&ks);
+}
+
+
+static void
+test_alg_none_token_is_refused(void **state)
+{
+    json_t       *claims;
+    th_keyset_t   ks = { 0 };
+
+    /* {"alg":"none","kid":"k1"} . {"iss":"telehealth","exp":9999999999} . */
+    static const char  token[] =
+        "eyJhbGciOiJub25lIiwia2lkIjoiazEifQ."
+        "eyJpc3MiOiJ0ZWxlaGVhbHRoIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
+
+    keyset_with(&ks, "k1", key1);
+
+    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0,
+                                     &claims), TH_TOKEN_BAD_ALG);
+    assert_null(claims);
+
+    th_keyset_clear(&ks);
+}
+
+
+static void
+test_garbage_is_malformed(void **state)
+{
+    json_t       *claims;
+    th_keyset_t   ks = { 0 };
+
+    keyset_with(&ks, "k1", key1);
+
+    assert_int_equal(th_token_verify(&ks, "not-a-token", TH_AUD_JOIN, NOW, 0,
+                                     &claims), TH_TOKEN_MALFORMED);
+    assert_int_equal(th_token_verify(&ks, "", TH_AUD_JOIN, NOW, 0, &claims),
+                     TH_TOKEN_MALFORMED);
+    assert_int_equal(th_token_verify(&ks, NULL, TH_AUD_JOIN, NOW, 0,
+                                     &claims), TH_TOKEN_MALFORMED);
+
+    th_keyset_clear(&ks);
+}
+
+
+static void
+test_keyset_refuses_short_duplicate_and_empty_kid(void **state)
+{
+    const char   *err;
+    th_keyset_t   ks = { 0 };
+
+    assert_int_equal(th_keyset_add(&ks, "k1", (const unsigned char *) "short",
+                                   5, &err), -1);
+    assert_non_null(strstr(err, "32"));
+
+    keyset_with(&ks, "k1", key1);
+    assert_int_equal(th_keyset_add(&ks, "k1", (const unsigned char *) key2,
+                                   strlen(key2), &err), -1);
+    assert_int_equal(th_keyset_add(&ks, "", (const unsigned char *) key2,
+                                   strlen(key2), &err), -1);
+    assert_int_equal(ks.nkeys, 1);
+
+    th_keyset_clear(&ks);
+    assert_int_equal(ks.nkeys, 0);
+}
+
+
+static void
+test_key_file_trailing_newline_is_not_part_of_the_key(void **state)
+{
+    FILE         *f;
+    char          path[] = "/tmp/th-key-XXXXXX";
+    const char   *err;
+    th_keyset_t   ks = { 0 };
+    int           fd;
+
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    fprintf(f, "%s\n", key1);
+    fclose(f);
+
+    assert_int_equal(th_keyset_add_file(&ks, "k1", path, &err), 0);
+    assert_int_equal(ks.keys[0].len, strlen(key1));
+    assert_memory_equal(ks.keys[0].secret, key1, strlen(key1));
+
+    unlink(path);
+    assert_int_equal(th_keyset_add_file(&ks, "k2", path, &err), -1);
+
+    th_keyset_clear(&ks);
+}
+
+
+static void
+test_random_ids_are_url_safe_and_distinct(void **state)
+{
+    char    a[64], b[64];
+    size_t  i;
+
+    assert_int_equal(th_token_new_id(a, sizeof(a)), 0);
+    assert_int_equal(th_token_new_id(b, sizeof(b)), 0);
+    assert_int_equal(strlen(a), TH_TOKEN_ID_LEN);
+    assert_string_not_equal(a, b);
+
+    assert_int_equal(th_random_b64url(a, sizeof(a), 32), 0);
+    assert_int_equal(strlen(a), 43);
+    for (i = 0; i < strlen(a); i++) {
+        assert_null(strchr("+/=", a[i]));
+    }
+
+    assert_int_equal(th_random_b64url(a, 8, 32), -1);
+}
+
+
+static void
+test_sha256_hex_matches_known_vector(void **state)
+{
+    char  hex[65];
+
+    th_sha256_hex("abc", 3, hex);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
+                             "b00361a396177a9cb410ff61f20015ad");
+}
+
+
+int
+main(void)
+{
+    const struct CMUnitTest  tests[] = {
+        cmocka_unit_test(test_signed_token_verifies_with_its_claims),
+        cmocka_unit_test(test_any_key_of_the_set_verifies_first_one_signs),
+        cmocka_unit_test(test_tampered_payload_is_refused),
+        cmocka_unit_test(test_same_kid_other_secret_is_bad_signature),
+        cmocka_unit_test(test_expired_token_is_refused_within_leeway_accepted),
+        cmocka_unit_test(test_wrong_audience_is_refused),
+        cmocka_unit_test(test_alg_none_token_is_refused),
+        cmocka_unit_test(test_garbage_is_malformed),
+        cmocka_unit_test(test_keyset_refuses_short_duplicate_and_empty_kid),
+        cmocka_unit_test(test_key_file_trailing_newline_is_not_part_of_the_key),
+        cmocka_unit_test(test_random_ids_are_url_safe_and_distinct),
+        cmocka_unit_test(test_sha256_hex_matches_known_vector),
+    };
+
+    return cmocka_run_group_tests_name("token", tests, NULL, NULL);
+}
