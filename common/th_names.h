@@ -7,15 +7,15 @@
 #ifndef TH_NAMES_H
 #define TH_NAMES_H
 
-#define TH_PLUGIN_PACKAGE        "janus.plugin.telehealth"
+#define TH_PLUGIN_PACKAGE "janus.plugin.telehealth"
 
 /* Credential audiences ("aud" claim). */
-#define TH_AUD_API               "telehealth-api"
-#define TH_AUD_JOIN              TH_PLUGIN_PACKAGE
-#define TH_ISSUER                "telehealth"
+#define TH_AUD_API  "telehealth-api"
+#define TH_AUD_JOIN TH_PLUGIN_PACKAGE
+#define TH_ISSUER   "telehealth"
 
 /* Default Redis key prefix; configurable on both sides. */
-#define TH_REDIS_PREFIX_DEFAULT  "th:"
+#define TH_REDIS_PREFIX_DEFAULT "th:"
 
 /*
  * Redis keys, as printf formats taking the prefix first.
@@ -27,16 +27,16 @@
  *   commands:       pub/sub channel of one Janus instance
  *   events:         stream, plugin -> nginx
  */
-#define TH_KEY_ROOM              "%sroom:%s"
-#define TH_KEY_ROOM_MEMBERS      "%sroom:%s:members"
-#define TH_KEY_PATIENT_LOCK      "%spatient:%s:room"
-#define TH_KEY_REVOKED           "%srevoked:%s"
-#define TH_KEY_NODE              "%snode:%s"
-#define TH_KEY_NODE_COMMANDS     "%scmd:%s"
-#define TH_KEY_EVENTS            "%sevents"
+#define TH_KEY_ROOM          "%sroom:%s"
+#define TH_KEY_ROOM_MEMBERS  "%sroom:%s:members"
+#define TH_KEY_PATIENT_LOCK  "%spatient:%s:room"
+#define TH_KEY_REVOKED       "%srevoked:%s"
+#define TH_KEY_NODE          "%snode:%s"
+#define TH_KEY_NODE_COMMANDS "%scmd:%s"
+#define TH_KEY_EVENTS        "%sevents"
 
 /* Consumer group of the nginx module on the events stream. */
-#define TH_EVENTS_GROUP          "nginx"
+#define TH_EVENTS_GROUP "nginx"
 
 /* Event types in the events stream (field "type"). */
 #define TH_EV_ROOM_OPENED        "room.opened"
@@ -51,24 +51,24 @@
 #define TH_CLOSE_EXPIRED         "expired"
 
 /* Why a participant left (field "reason" of participant.left). */
-#define TH_LEFT_LEAVE            "leave"
-#define TH_LEFT_HANGUP           "hangup"
-#define TH_LEFT_REMOVED          "removed"
-#define TH_LEFT_ROOM_CLOSED      "room_closed"
+#define TH_LEFT_LEAVE       "leave"
+#define TH_LEFT_HANGUP      "hangup"
+#define TH_LEFT_REMOVED     "removed"
+#define TH_LEFT_ROOM_CLOSED "room_closed"
 
 /* Room states (field "state" of the room hash). */
-#define TH_ROOM_OPEN             "open"
-#define TH_ROOM_CLOSED           "closed"
+#define TH_ROOM_OPEN   "open"
+#define TH_ROOM_CLOSED "closed"
 
 /* Roles inside a session. */
-#define TH_ROLE_CHAIR            "chair"
-#define TH_ROLE_BROADCASTER      "broadcaster"
-#define TH_ROLE_VIEWER           "viewer"
+#define TH_ROLE_CHAIR       "chair"
+#define TH_ROLE_BROADCASTER "broadcaster"
+#define TH_ROLE_VIEWER      "viewer"
 
 /* Session kinds. */
-#define TH_KIND_VIDEO_CALL       "video_call"
+#define TH_KIND_VIDEO_CALL "video_call"
 
 /* Lifetime of the patient lock while nobody refreshes it, seconds. */
-#define TH_PATIENT_LOCK_TTL      120
+#define TH_PATIENT_LOCK_TTL 120
 
 #endif /* TH_NAMES_H */

@@ -18,15 +18,15 @@
 #include "th_token.h"
 
 
-#define TH_KEY_FILE_MAX  4096
+#define TH_KEY_FILE_MAX 4096
 
 
 int
 th_keyset_add(th_keyset_t *ks, const char *kid, const unsigned char *secret,
     size_t len, const char **err)
 {
-    size_t     i;
-    th_key_t  *key;
+    size_t    i;
+    th_key_t *key;
 
     if (kid == NULL || kid[0] == '\0' || strlen(kid) >= TH_KID_MAX) {
         *err = "key id must be 1 to 63 characters";
@@ -67,13 +67,13 @@ th_keyset_add(th_keyset_t *ks, const char *kid, const unsigned char *secret,
 
 
 int
-th_keyset_add_file(th_keyset_t *ks, const char *kid, const char *path,
-    const char **err)
+th_keyset_add_file(
+    th_keyset_t *ks, const char *kid, const char *path, const char **err)
 {
-    int            rc;
-    FILE          *f;
-    size_t         n;
-    unsigned char  buf[TH_KEY_FILE_MAX];
+    int           rc;
+    FILE         *f;
+    size_t        n;
+    unsigned char buf[TH_KEY_FILE_MAX];
 
     f = fopen(path, "rb");
     if (f == NULL) {
@@ -105,7 +105,7 @@ th_keyset_add_file(th_keyset_t *ks, const char *kid, const char *path,
 void
 th_keyset_clear(th_keyset_t *ks)
 {
-    size_t  i;
+    size_t i;
 
     for (i = 0; i < ks->nkeys; i++) {
         OPENSSL_cleanse(ks->keys[i].secret, ks->keys[i].len);
@@ -120,7 +120,7 @@ th_keyset_clear(th_keyset_t *ks)
 static const th_key_t *
 th_keyset_find(const th_keyset_t *ks, const char *kid)
 {
-    size_t  i;
+    size_t i;
 
     if (kid == NULL) {
         return NULL;
@@ -139,9 +139,9 @@ th_keyset_find(const th_keyset_t *ks, const char *kid)
 char *
 th_token_sign(const th_keyset_t *ks, json_t *claims)
 {
-    char            *grants, *token;
-    jwt_t           *jwt;
-    const th_key_t  *key;
+    char           *grants, *token;
+    jwt_t          *jwt;
+    const th_key_t *key;
 
     if (ks->nkeys == 0 || !json_is_object(claims)) {
         return NULL;
@@ -162,8 +162,7 @@ th_token_sign(const th_keyset_t *ks, json_t *claims)
 
     if (jwt_add_grants_json(jwt, grants) == 0
         && jwt_add_header(jwt, "kid", key->kid) == 0
-        && jwt_set_alg(jwt, JWT_ALG_HS256, key->secret, (int) key->len) == 0)
-    {
+        && jwt_set_alg(jwt, JWT_ALG_HS256, key->secret, (int) key->len) == 0) {
         token = jwt_encode_str(jwt);
     }
 
@@ -177,8 +176,8 @@ th_token_sign(const th_keyset_t *ks, json_t *claims)
 static int
 th_claims_has_audience(json_t *claims, const char *audience)
 {
-    size_t   i;
-    json_t  *aud, *item;
+    size_t  i;
+    json_t *aud, *item;
 
     aud = json_object_get(claims, "aud");
 
@@ -187,10 +186,9 @@ th_claims_has_audience(json_t *claims, const char *audience)
     }
 
     if (json_is_array(aud)) {
-        json_array_foreach(aud, i, item) {
+        json_array_foreach (aud, i, item) {
             if (json_is_string(item)
-                && strcmp(json_string_value(item), audience) == 0)
-            {
+                && strcmp(json_string_value(item), audience) == 0) {
                 return 1;
             }
         }
@@ -201,10 +199,9 @@ th_claims_has_audience(json_t *claims, const char *audience)
 
 
 static th_token_status_t
-th_claims_check(json_t *claims, const char *audience, time_t now,
-    long leeway)
+th_claims_check(json_t *claims, const char *audience, time_t now, long leeway)
 {
-    json_t  *exp, *nbf, *iss;
+    json_t *exp, *nbf, *iss;
 
     exp = json_object_get(claims, "exp");
     if (!json_is_integer(exp)) {
@@ -240,15 +237,15 @@ th_claims_check(json_t *claims, const char *audience, time_t now,
 
 
 th_token_status_t
-th_token_verify(const th_keyset_t *ks, const char *token,
-    const char *audience, time_t now, long leeway, json_t **claims)
+th_token_verify(const th_keyset_t *ks, const char *token, const char *audience,
+    time_t now, long leeway, json_t **claims)
 {
-    char               *grants;
-    jwt_t              *jwt;
-    json_t             *parsed;
-    const char         *alg;
-    const th_key_t     *key;
-    th_token_status_t   status;
+    char             *grants;
+    jwt_t            *jwt;
+    json_t           *parsed;
+    const char       *alg;
+    const th_key_t   *key;
+    th_token_status_t status;
 
     *claims = NULL;
 
@@ -344,8 +341,8 @@ th_token_status_text(th_token_status_t status)
 int
 th_random_b64url(char *buf, size_t size, size_t nbytes)
 {
-    int            n, i;
-    unsigned char  raw[64];
+    int           n, i;
+    unsigned char raw[64];
 
     if (nbytes > sizeof(raw) || size < 4 * ((nbytes + 2) / 3) + 1) {
         return -1;
@@ -387,9 +384,9 @@ th_token_new_id(char *buf, size_t size)
 void
 th_sha256_hex(const void *data, size_t len, char buf[65])
 {
-    size_t         i;
-    unsigned char  md[SHA256_DIGEST_LENGTH];
-    static const char  hex[] = "0123456789abcdef";
+    size_t            i;
+    unsigned char     md[SHA256_DIGEST_LENGTH];
+    static const char hex[] = "0123456789abcdef";
 
     SHA256(data, len, md);
 

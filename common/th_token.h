@@ -15,20 +15,20 @@
 #include <time.h>
 #include <jansson.h>
 
-#define TH_KEYSET_MAX      16
-#define TH_KID_MAX         64
-#define TH_KEY_MIN_LEN     32
-#define TH_TOKEN_ID_LEN    22      /* 16 random bytes, base64url */
+#define TH_KEYSET_MAX   16
+#define TH_KID_MAX      64
+#define TH_KEY_MIN_LEN  32
+#define TH_TOKEN_ID_LEN 22 /* 16 random bytes, base64url */
 
 typedef struct {
-    char            kid[TH_KID_MAX];
-    unsigned char  *secret;
-    size_t          len;
+    char           kid[TH_KID_MAX];
+    unsigned char *secret;
+    size_t         len;
 } th_key_t;
 
 typedef struct {
-    th_key_t        keys[TH_KEYSET_MAX];
-    size_t          nkeys;
+    th_key_t keys[TH_KEYSET_MAX];
+    size_t   nkeys;
 } th_keyset_t;
 
 typedef enum {
@@ -44,12 +44,12 @@ typedef enum {
 } th_token_status_t;
 
 /* Returns 0, or -1 with a reason in err (short key, duplicate kid, full). */
-int th_keyset_add(th_keyset_t *ks, const char *kid,
-    const unsigned char *secret, size_t len, const char **err);
+int th_keyset_add(th_keyset_t *ks, const char *kid, const unsigned char *secret,
+    size_t len, const char **err);
 
 /* Reads the secret from a file; trailing whitespace is not part of it. */
-int th_keyset_add_file(th_keyset_t *ks, const char *kid, const char *path,
-    const char **err);
+int th_keyset_add_file(
+    th_keyset_t *ks, const char *kid, const char *path, const char **err);
 
 /* Wipes and frees every secret. */
 void th_keyset_clear(th_keyset_t *ks);

@@ -15,37 +15,37 @@
 #include "th_names.h"
 #include "th_token.h"
 
-#define NOW  1800000000
+#define NOW 1800000000
 
-static const char  key1[] = "0123456789abcdef0123456789abcdef-key-one";
-static const char  key2[] = "0123456789abcdef0123456789abcdef-key-two";
+static const char key1[] = "0123456789abcdef0123456789abcdef-key-one";
+static const char key2[] = "0123456789abcdef0123456789abcdef-key-two";
 
 
 static void
 keyset_with(th_keyset_t *ks, const char *kid, const char *secret)
 {
-    const char  *err;
+    const char *err;
 
     assert_int_equal(th_keyset_add(ks, kid, (const unsigned char *) secret,
-                                   strlen(secret), &err), 0);
+                         strlen(secret), &err),
+        0);
 }
 
 
 static json_t *
 join_claims(const char *aud, long exp)
 {
-    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
-                     "iss", TH_ISSUER, "aud", aud, "sub", "staff:abc",
-                     "room", "room-1", "role", TH_ROLE_CHAIR,
-                     "iat", (json_int_t) NOW, "exp", (json_int_t) exp);
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "iss", TH_ISSUER,
+        "aud", aud, "sub", "staff:abc", "room", "room-1", "role", TH_ROLE_CHAIR,
+        "iat", (json_int_t) NOW, "exp", (json_int_t) exp);
 }
 
 
 static char *
 sign(th_keyset_t *ks, const char *aud, long exp)
 {
-    char    *token;
-    json_t  *claims;
+    char   *token;
+    json_t *claims;
 
     claims = join_claims(aud, exp);
     token = th_token_sign(ks, claims);
@@ -59,19 +59,19 @@ sign(th_keyset_t *ks, const char *aud, long exp)
 static void
 test_signed_token_verifies_with_its_claims(void **state)
 {
-    char         *token;
-    json_t       *claims;
-    th_keyset_t   ks = { 0 };
+    char       *token;
+    json_t     *claims;
+    th_keyset_t ks = {0};
 
     keyset_with(&ks, "k1", key1);
     token = sign(&ks, TH_AUD_JOIN, NOW + 60);
 
-    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0,
-                                     &claims), TH_TOKEN_OK);
-    assert_string_equal(json_string_value(json_object_get(claims, "room")),
-                        "room-1");
-    assert_string_equal(json_string_value(json_object_get(claims, "sub")),
-                        "staff:abc");
+    assert_int_equal(
+        th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0, &claims), TH_TOKEN_OK);
+    assert_string_equal(
+        json_string_value(json_object_get(claims, "room")), "room-1");
+    assert_string_equal(
+        json_string_value(json_object_get(claims, "sub")), "staff:abc");
 
     json_decref(claims);
     free(token);
@@ -82,9 +82,9 @@ test_signed_token_verifies_with_its_claims(void **state)
 static void
 test_any_key_of_the_set_verifies_first_one_signs(void **state)
 {
-    char         *token;
-    json_t       *claims;
-    th_keyset_t   old = { 0 }, rotated = { 0 };
+    char       *token;
+    json_t     *claims;
+    th_keyset_t old = {0}, rotated = {0};
 
     keyset_with(&old, "k1", key1);
     token = sign(&old, TH_AUD_API, NOW + 60);
@@ -93,15 +93,16 @@ test_any_key_of_the_set_verifies_first_one_signs(void **state)
     keyset_with(&rotated, "k2", key2);
     keyset_with(&rotated, "k1", key1);
 
-    assert_int_equal(th_token_verify(&rotated, token, TH_AUD_API, NOW, 0,
-                                     &claims), TH_TOKEN_OK);
+    assert_int_equal(
+        th_token_verify(&rotated, token, TH_AUD_API, NOW, 0, &claims),
+        TH_TOKEN_OK);
     json_decref(claims);
     free(token);
 
     token = sign(&rotated, TH_AUD_API, NOW + 60);
     assert_non_null(strstr(token, "eyJ"));
-    assert_int_equal(th_token_verify(&old, token, TH_AUD_API, NOW, 0,
-                                     &claims), TH_TOKEN_UNKNOWN_KEY);
+    assert_int_equal(th_token_verify(&old, token, TH_AUD_API, NOW, 0, &claims),
+        TH_TOKEN_UNKNOWN_KEY);
     assert_null(claims);
 
     free(token);
@@ -113,9 +114,9 @@ test_any_key_of_the_set_verifies_first_one_signs(void **state)
 static void
 test_tampered_payload_is_refused(void **state)
 {
-    char         *token, *dot;
-    json_t       *claims;
-    th_keyset_t   ks = { 0 };
+    char       *token, *dot;
+    json_t     *claims;
+    th_keyset_t ks = {0};
 
     keyset_with(&ks, "k1", key1);
     token = sign(&ks, TH_AUD_JOIN, NOW + 60);
@@ -124,8 +125,8 @@ test_tampered_payload_is_refused(void **state)
     dot = strchr(token, '.');
     dot[5] = (dot[5] == 'A') ? 'B' : 'A';
 
-    assert_int_not_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0,
-                                         &claims), TH_TOKEN_OK);
+    assert_int_not_equal(
+        th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0, &claims), TH_TOKEN_OK);
     assert_null(claims);
 
     free(token);
@@ -136,16 +137,17 @@ test_tampered_payload_is_refused(void **state)
 static void
 test_same_kid_other_secret_is_bad_signature(void **state)
 {
-    char         *token;
-    json_t       *claims;
-    th_keyset_t   signer = { 0 }, verifier = { 0 };
+    char       *token;
+    json_t     *claims;
+    th_keyset_t signer = {0}, verifier = {0};
 
     keyset_with(&signer, "k1", key1);
     keyset_with(&verifier, "k1", key2);
     token = sign(&signer, TH_AUD_JOIN, NOW + 60);
 
-    assert_int_equal(th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0,
-                                     &claims), TH_TOKEN_BAD_SIGNATURE);
+    assert_int_equal(
+        th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0, &claims),
+        TH_TOKEN_BAD_SIGNATURE);
 
     free(token);
     th_keyset_clear(&signer);
@@ -156,17 +158,17 @@ test_same_kid_other_secret_is_bad_signature(void **state)
 static void
 test_expired_token_is_refused_within_leeway_accepted(void **state)
 {
-    char         *token;
-    json_t       *claims;
-    th_keyset_t   ks = { 0 };
+    char       *token;
+    json_t     *claims;
+    th_keyset_t ks = {0};
 
     keyset_with(&ks, "k1", key1);
     token = sign(&ks, TH_AUD_JOIN, NOW - 5);
 
-    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0,
-                                     &claims), TH_TOKEN_EXPIRED);
-    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 10,
-                                     &claims), TH_TOKEN_OK);
+    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0, &claims),
+        TH_TOKEN_EXPIRED);
+    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 10, &claims),
+        TH_TOKEN_OK);
     json_decref(claims);
 
     free(token);
@@ -177,15 +179,15 @@ test_expired_token_is_refused_within_leeway_accepted(void **state)
 static void
 test_wrong_audience_is_refused(void **state)
 {
-    char         *token;
-    json_t       *claims;
-    th_keyset_t   ks = { 0 };
+    char       *token;
+    json_t     *claims;
+    th_keyset_t ks = {0};
 
     keyset_with(&ks, "k1", key1);
     token = sign(&ks, TH_AUD_API, NOW + 60);
 
-    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0,
-                                     &claims), TH_TOKEN_WRONG_AUDIENCE);
+    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0, &claims),
+        TH_TOKEN_WRONG_AUDIENCE);
 
     free(token);
     th_keyset_clear(&ks);
@@ -195,18 +197,18 @@ test_wrong_audience_is_refused(void **state)
 static void
 test_alg_none_token_is_refused(void **state)
 {
-    json_t       *claims;
-    th_keyset_t   ks = { 0 };
+    json_t     *claims;
+    th_keyset_t ks = {0};
 
     /* {"alg":"none","kid":"k1"} . {"iss":"telehealth","exp":9999999999} . */
-    static const char  token[] =
+    static const char token[] =
         "eyJhbGciOiJub25lIiwia2lkIjoiazEifQ."
         "eyJpc3MiOiJ0ZWxlaGVhbHRoIiwiZXhwIjo5OTk5OTk5OTk5fQ.";
 
     keyset_with(&ks, "k1", key1);
 
-    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0,
-                                     &claims), TH_TOKEN_BAD_ALG);
+    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0, &claims),
+        TH_TOKEN_BAD_ALG);
     assert_null(claims);
 
     th_keyset_clear(&ks);
@@ -216,17 +218,18 @@ test_alg_none_token_is_refused(void **state)
 static void
 test_garbage_is_malformed(void **state)
 {
-    json_t       *claims;
-    th_keyset_t   ks = { 0 };
+    json_t     *claims;
+    th_keyset_t ks = {0};
 
     keyset_with(&ks, "k1", key1);
 
-    assert_int_equal(th_token_verify(&ks, "not-a-token", TH_AUD_JOIN, NOW, 0,
-                                     &claims), TH_TOKEN_MALFORMED);
+    assert_int_equal(
+        th_token_verify(&ks, "not-a-token", TH_AUD_JOIN, NOW, 0, &claims),
+        TH_TOKEN_MALFORMED);
     assert_int_equal(th_token_verify(&ks, "", TH_AUD_JOIN, NOW, 0, &claims),
-                     TH_TOKEN_MALFORMED);
-    assert_int_equal(th_token_verify(&ks, NULL, TH_AUD_JOIN, NOW, 0,
-                                     &claims), TH_TOKEN_MALFORMED);
+        TH_TOKEN_MALFORMED);
+    assert_int_equal(th_token_verify(&ks, NULL, TH_AUD_JOIN, NOW, 0, &claims),
+        TH_TOKEN_MALFORMED);
 
     th_keyset_clear(&ks);
 }
@@ -235,18 +238,20 @@ test_garbage_is_malformed(void **state)
 static void
 test_keyset_refuses_short_duplicate_and_empty_kid(void **state)
 {
-    const char   *err;
-    th_keyset_t   ks = { 0 };
+    const char *err;
+    th_keyset_t ks = {0};
 
-    assert_int_equal(th_keyset_add(&ks, "k1", (const unsigned char *) "short",
-                                   5, &err), -1);
+    assert_int_equal(
+        th_keyset_add(&ks, "k1", (const unsigned char *) "short", 5, &err), -1);
     assert_non_null(strstr(err, "32"));
 
     keyset_with(&ks, "k1", key1);
     assert_int_equal(th_keyset_add(&ks, "k1", (const unsigned char *) key2,
-                                   strlen(key2), &err), -1);
+                         strlen(key2), &err),
+        -1);
     assert_int_equal(th_keyset_add(&ks, "", (const unsigned char *) key2,
-                                   strlen(key2), &err), -1);
+                         strlen(key2), &err),
+        -1);
     assert_int_equal(ks.nkeys, 1);
 
     th_keyset_clear(&ks);
@@ -257,11 +262,11 @@ test_keyset_refuses_short_duplicate_and_empty_kid(void **state)
 static void
 test_key_file_trailing_newline_is_not_part_of_the_key(void **state)
 {
-    FILE         *f;
-    char          path[] = "/tmp/th-key-XXXXXX";
-    const char   *err;
-    th_keyset_t   ks = { 0 };
-    int           fd;
+    FILE       *f;
+    char        path[] = "/tmp/th-key-XXXXXX";
+    const char *err;
+    th_keyset_t ks = {0};
+    int         fd;
 
     fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -283,8 +288,8 @@ test_key_file_trailing_newline_is_not_part_of_the_key(void **state)
 static void
 test_random_ids_are_url_safe_and_distinct(void **state)
 {
-    char    a[64], b[64];
-    size_t  i;
+    char   a[64], b[64];
+    size_t i;
 
     assert_int_equal(th_token_new_id(a, sizeof(a)), 0);
     assert_int_equal(th_token_new_id(b, sizeof(b)), 0);
@@ -304,7 +309,7 @@ test_random_ids_are_url_safe_and_distinct(void **state)
 static void
 test_sha256_hex_matches_known_vector(void **state)
 {
-    char  hex[65];
+    char hex[65];
 
     th_sha256_hex("abc", 3, hex);
     assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223"
@@ -315,7 +320,7 @@ test_sha256_hex_matches_known_vector(void **state)
 int
 main(void)
 {
-    const struct CMUnitTest  tests[] = {
+    const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_signed_token_verifies_with_its_claims),
         cmocka_unit_test(test_any_key_of_the_set_verifies_first_one_signs),
         cmocka_unit_test(test_tampered_payload_is_refused),
