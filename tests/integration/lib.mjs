@@ -1,0 +1,576 @@
+// Shared helpers of the integration tests: the REST API, PostgreSQL
+// fixtures, Redis, tokens minted by the test, and a small client of the
+// Janus HTTP API.  Every test file builds its own organisations with
+// unique e-mails, so files never see each other's data.
+//
+// Environment (set by scripts/test.sh):
+//   TH_BASE        nginx, e.g. http://127.0.0.1:58080 (API under /api/v1)
+//   TH_JANUS_HTTP  Janus HTTP transport, e.g. http://127.0.0.1:58088/janus
+//   TH_PG          postgres://postgres@127.0.0.1:55432/telehealth
+//   TH_REDIS_PORT  Redis on 127.0.0.1
+//   TH_KEYS        folder with k1.key (signs) and k2.key
+//   TH_STACK       scripts/stack.sh
+//   TH_ROOT        the repository
+//   TH_TEST_PASSWORD, TH_TEST_PASSWORD_HASH (argon2id of the password)
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+const execFileP = promisify(execFile);
+
+function need(name) {
+    const v = process.env[name];
+    if (!v) {
+        throw new Error(`${name} is not set: run the tests with ` +
+            'scripts/test.sh integration');
+    }
+    return v;
+}
+
+export const env = {
+    base: need('TH_BASE'),
+    api: need('TH_BASE') + '/api/v1',
+    janus: need('TH_JANUS_HTTP'),
+    pg: need('TH_PG'),
+    redisPort: need('TH_REDIS_PORT'),
+    keys: need('TH_KEYS'),
+    stack: need('TH_STACK'),
+    root: need('TH_ROOT'),
+    password: need('TH_TEST_PASSWORD'),
+    passwordHash: need('TH_TEST_PASSWORD_HASH'),
+};
+
+export const PROBLEM = 'urn:telehealth:problem:';
+export const UUID_RE =
+    /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+export const IN_SESSION_DETAIL =
+    'The participant is already in a video session.';
+export const PLUGIN = 'janus.plugin.telehealth';
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------- HTTP
+
+// One API call.  Returns {status, headers, text, body, ms}; body is the
+// parsed JSON when the answer is JSON, else null.  Never throws on an HTTP
+// status; throws on a network error or when timeoutMs passes.
+export async function api(method, route, opts = {}) {
+    const headers = { ...(opts.headers || {}) };
+    if (opts.token) {
+        headers.authorization = `Bearer ${opts.token}`;
+    }
+    let body;
+    if (opts.raw !== undefined) {
+        body = opts.raw;
+    } else if (opts.body !== undefined) {
+        body = JSON.stringify(opts.body);
+        headers['content-type'] ??= 'application/json';
+    }
+    const url = route.startsWith('http') ? route : env.api + route;
+    const t0 = performance.now();
+    const res = await fetch(url, {
+        method,
+        headers,
+        body,
+        signal: AbortSignal.timeout(opts.timeoutMs ?? 15000),
+    });
+    const text = await res.text();
+    const ms = performance.now() - t0;
+    let json = null;
+    const ct = res.headers.get('content-type') || '';
+    if (/json/.test(ct) && text.length > 0) {
+        try {
+            json = JSON.parse(text);
+        } catch {
+            json = null;
+        }
+    }
+    return { status: res.status, headers: res.headers, text, body: json, ms };
+}
+
+// Asserts an RFC 9457 answer with the contract's type and status.
+export function assertProblem(res, status, type, what = '') {
+    const ctx = `${what} -> ${res.status} ${res.text.slice(0, 300)}`;
+    assert.equal(res.status, status, `status ${ctx}`);
+    const ct = res.headers.get('content-type') || '';
+    assert.match(ct, /^application\/problem\+json\b/,
+        `Content-Type "${ct}" ${ctx}`);
+    assert.ok(res.body && typeof res.body === 'object', `JSON body ${ctx}`);
+    assert.equal(res.body.type, PROBLEM + type, `type ${ctx}`);
+    assert.equal(res.body.status, status, `"status" member ${ctx}`);
+    assert.equal(typeof res.body.title, 'string', `"title" member ${ctx}`);
+    assert.equal(typeof res.body.detail, 'string', `"detail" member ${ctx}`);
+}
+
+export function assertStatus(res, status, what = '') {
+    assert.equal(res.status, status,
+        `${what} -> ${res.status} ${res.text.slice(0, 300)}`);
+}
+
+export async function login(person) {
+    const res = await api('POST', '/auth/login', {
+        body: { email: person.email, password: env.password },
+    });
+    assertStatus(res, 200, `login ${person.email}`);
+    assert.equal(typeof res.body.access_token, 'string');
+    return res.body.access_token;
+}
+
+// Logs in every person given (once each) and stores the token on it.
+export async function loginAll(people) {
+    for (const p of people) {
+        if (p.login && !p.token) {
+            p.token = await login(p);
+        }
+    }
+}
+
+export function startSession(token, patientId, kind = 'video_call') {
+    return api('POST', '/sessions', {
+        token, body: { kind, patient_id: patientId },
+    });
+}
+
+export function joinCredential(token, sessionId) {
+    return api('POST', `/sessions/${sessionId}/join`, { token });
+}
+
+// --------------------------------------------------------------- tokens
+
+export function b64url(buf) {
+    return Buffer.from(buf).toString('base64url');
+}
+
+export function readKey(kid) {
+    return fs.readFileSync(path.join(env.keys, `${kid}.key`), 'utf8')
+        .replace(/\s+$/, '');
+}
+
+export function decodeJwt(token) {
+    const [h, p] = token.split('.');
+    return {
+        header: JSON.parse(Buffer.from(h, 'base64url').toString('utf8')),
+        claims: JSON.parse(Buffer.from(p, 'base64url').toString('utf8')),
+    };
+}
+
+// An HS256 JWT signed the way the module signs: HMAC-SHA256 over
+// base64url(header).base64url(payload) with the key file's text.
+// opts: kid (header), key (kid whose file signs; default = kid), alg,
+// header (replaces the whole header).
+export function mintToken(claims, opts = {}) {
+    const kid = opts.kid ?? 'k1';
+    const header = opts.header ?? { alg: opts.alg ?? 'HS256', typ: 'JWT', kid };
+    const signing = `${b64url(JSON.stringify(header))}.` +
+        b64url(JSON.stringify(claims));
+    if (header.alg === 'none') {
+        return `${signing}.`;
+    }
+    const secret = readKey(opts.key ?? (kid === 'k2' ? 'k2' : 'k1'));
+    const sig = crypto.createHmac('sha256', secret).update(signing).digest();
+    return `${signing}.${b64url(sig)}`;
+}
+
+export function newJti() {
+    return b64url(crypto.randomBytes(16));
+}
+
+export const now = () => Math.floor(Date.now() / 1000);
+
+// --------------------------------------------------------------- Redis
+
+export async function redis(...args) {
+    const { stdout } = await execFileP('redis-cli',
+        ['-h', '127.0.0.1', '-p', env.redisPort, '--raw', ...args],
+        { timeout: 5000 });
+    return stdout.replace(/\n$/, '');
+}
+
+export const patientLockKey = (patientId) => `th:patient:${patientId}:room`;
+export const roomKey = (room) => `th:room:${room}`;
+
+export async function stack(...args) {
+    return execFileP(env.stack, args, { timeout: 90000 });
+}
+
+// ----------------------------------------------------------- PostgreSQL
+
+let pool;
+
+export function db() {
+    if (!pool) {
+        pool = new pg.Pool({ connectionString: env.pg, max: 4 });
+        // A stopped PostgreSQL (resilience tests) breaks idle clients.
+        pool.on('error', () => {});
+    }
+    return pool;
+}
+
+export async function closeDb() {
+    if (pool) {
+        const p = pool;
+        pool = undefined;
+        await p.end().catch(() => {});
+    }
+}
+
+export async function sql(text, params = []) {
+    const res = await db().query(text, params);
+    return res.rows;
+}
+
+// ------------------------------------------------------------- fixtures
+
+const suffix = () => crypto.randomBytes(5).toString('hex');
+
+async function insertStaff(client, orgId, role, name, tag, withLogin = true) {
+    const email = `${role}.${tag}.${suffix()}@it.test`;
+    const { rows } = await client.query(
+        `INSERT INTO staff (org_id, display_name, email, role)
+         VALUES ($1, $2, $3, $4) RETURNING id`,
+        [orgId, name, email, role]);
+    const person = {
+        type: 'staff', id: rows[0].id, orgId, role, name, email,
+        login: withLogin, sub: `staff:${rows[0].id}`,
+    };
+    if (withLogin) {
+        await client.query(
+            `INSERT INTO logins (email, password_hash, staff_id)
+             VALUES ($1, $2, $3)`, [email, env.passwordHash, person.id]);
+    }
+    return person;
+}
+
+async function insertPatient(client, orgId, name, tag, withLogin = true) {
+    const email = `patient.${tag}.${suffix()}@it.test`;
+    const { rows } = await client.query(
+        `INSERT INTO patients (org_id, display_name, email, mobile,
+                               sms_capable, language)
+         VALUES ($1, $2, $3, '+15550109999', false, 'en') RETURNING id`,
+        [orgId, name, email]);
+    const person = {
+        type: 'patient', id: rows[0].id, orgId, role: null, name, email,
+        login: withLogin, sub: `patient:${rows[0].id}`,
+    };
+    if (withLogin) {
+        await client.query(
+            `INSERT INTO logins (email, password_hash, patient_id)
+             VALUES ($1, $2, $3)`, [email, env.passwordHash, person.id]);
+    }
+    return person;
+}
+
+export async function assign(staff, patient, client = db()) {
+    await client.query(
+        `INSERT INTO assignments (org_id, staff_id, patient_id)
+         VALUES ($1, $2, $3)`, [staff.orgId, staff.id, patient.id]);
+}
+
+// Adds a patient to an organisation of createWorld(); assigned to the
+// world's clinician unless assigned === false.
+export async function addPatient(world, label = 'extra', opts = {}) {
+    const tag = `${world.tag}.${label}`;
+    const p = await insertPatient(db(), world.org.id,
+        `Patient ${label} ${world.tag}`, tag, opts.login !== false);
+    if (opts.assigned !== false) {
+        await assign(world.clinician, p);
+    }
+    return p;
+}
+
+export async function addStaff(world, role, label) {
+    return insertStaff(db(), world.org.id, role,
+        `${role} ${label} ${world.tag}`, `${world.tag}.${label}`);
+}
+
+// A fresh organisation with staff of every role, a patient with a login
+// assigned to the clinician, and a second organisation with its own admin,
+// clinician and patient.  All in one transaction.
+export async function createWorld(label) {
+    const tag = `${label}.${suffix()}`;
+    const client = await db().connect();
+    try {
+        await client.query('BEGIN');
+        const mkOrg = async (name) => {
+            const { rows } = await client.query(
+                'INSERT INTO organisations (name) VALUES ($1) RETURNING id',
+                [name]);
+            return { id: rows[0].id, name };
+        };
+        const org = await mkOrg(`IT ${tag}`);
+        const w = { tag, org };
+        w.admin = await insertStaff(client, org.id, 'admin',
+            `Admin ${tag}`, tag);
+        w.supervisor = await insertStaff(client, org.id, 'supervisor',
+            `Supervisor ${tag}`, tag);
+        w.coordinator = await insertStaff(client, org.id, 'coordinator',
+            `Coordinator ${tag}`, tag);
+        w.clinician = await insertStaff(client, org.id, 'clinician',
+            `Clinician ${tag}`, tag);
+        w.unassigned = await insertStaff(client, org.id, 'clinician',
+            `Unassigned Clinician ${tag}`, `${tag}.unassigned`);
+        w.patient = await insertPatient(client, org.id,
+            `Patient ${tag}`, tag);
+        await assign(w.clinician, w.patient, client);
+
+        const other = await mkOrg(`IT other ${tag}`);
+        const otag = `${tag}.other`;
+        w.other = { org: other, tag: otag };
+        w.other.admin = await insertStaff(client, other.id, 'admin',
+            `Other Admin ${tag}`, otag);
+        w.other.clinician = await insertStaff(client, other.id, 'clinician',
+            `Other Clinician ${tag}`, otag);
+        w.other.patient = await insertPatient(client, other.id,
+            `Other Patient ${tag}`, otag);
+        await assign(w.other.clinician, w.other.patient, client);
+        await client.query('COMMIT');
+        return w;
+    } catch (e) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw e;
+    } finally {
+        client.release();
+    }
+}
+
+// ---------------------------------------------------------------- Janus
+
+let txCounter = 0;
+const tx = () => `it-${process.pid}-${++txCounter}-${suffix()}`;
+
+async function janusPost(url, body, timeoutMs = 10000) {
+    const res = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+    });
+    const text = await res.text();
+    try {
+        return JSON.parse(text);
+    } catch {
+        throw new Error(`Janus answered ${res.status} with non-JSON: ` +
+            text.slice(0, 200));
+    }
+}
+
+// One Janus session over the HTTP transport with a background long-poll
+// (GET /janus/<session>?maxev=10) that collects every event.
+export class JanusSession {
+    constructor(id) {
+        this.id = id;
+        this.url = `${env.janus}/${id}`;
+        this.events = [];
+        this.waiters = new Set();
+        this.closed = false;
+        this.abort = new AbortController();
+        this.loop = this.poll();
+    }
+
+    static async create() {
+        const res = await janusPost(env.janus, { janus: 'create',
+            transaction: tx() });
+        assert.equal(res.janus, 'success',
+            `Janus create: ${JSON.stringify(res)}`);
+        return new JanusSession(res.data.id);
+    }
+
+    async poll() {
+        while (!this.closed) {
+            let list;
+            try {
+                const res = await fetch(
+                    `${this.url}?maxev=10&rid=${Date.now()}`,
+                    { signal: this.abort.signal });
+                const body = await res.json();
+                list = Array.isArray(body) ? body : [body];
+            } catch {
+                if (this.closed) {
+                    return;
+                }
+                await sleep(100);
+                continue;
+            }
+            for (const ev of list) {
+                if (ev.janus === 'keepalive') {
+                    continue;
+                }
+                this.events.push(ev);
+            }
+            for (const w of [...this.waiters]) {
+                w.check();
+            }
+        }
+    }
+
+    // Resolves with the first event (since index `from`) matching pred.
+    waitFor(pred, timeoutMs = 5000, from = 0, what = 'event') {
+        return new Promise((resolve, reject) => {
+            const w = {
+                check: () => {
+                    const ev = this.events.slice(from).find(pred);
+                    if (ev) {
+                        clearTimeout(w.timer);
+                        this.waiters.delete(w);
+                        resolve(ev);
+                    }
+                },
+            };
+            w.timer = setTimeout(() => {
+                this.waiters.delete(w);
+                reject(new Error(`no ${what} within ${timeoutMs} ms; ` +
+                    `events so far: ${JSON.stringify(this.events)
+                        .slice(0, 1500)}`));
+            }, timeoutMs);
+            this.waiters.add(w);
+            w.check();
+        });
+    }
+
+    async attach(plugin = PLUGIN) {
+        const res = await janusPost(this.url, { janus: 'attach', plugin,
+            transaction: tx() });
+        assert.equal(res.janus, 'success',
+            `Janus attach: ${JSON.stringify(res)}`);
+        return new JanusHandle(this, res.data.id);
+    }
+
+    async destroy() {
+        if (this.closed) {
+            return;
+        }
+        this.closed = true;
+        await janusPost(this.url, { janus: 'destroy', transaction: tx() })
+            .catch(() => {});
+        this.abort.abort();
+        for (const w of this.waiters) {
+            clearTimeout(w.timer);
+        }
+        this.waiters.clear();
+        await this.loop.catch(() => {});
+    }
+}
+
+export class JanusHandle {
+    constructor(session, id) {
+        this.session = session;
+        this.id = id;
+        this.url = `${session.url}/${id}`;
+    }
+
+    // Plugin data of every event so far sent by this handle.
+    pluginEvents(from = 0) {
+        return this.session.events.slice(from)
+            .filter((e) => e.sender === this.id && e.plugindata)
+            .map((e) => e.plugindata.data);
+    }
+
+    // Waits for an event of this handle whose plugin data matches pred;
+    // resolves with the plugin data.
+    async waitData(pred, timeoutMs = 5000, from = 0, what = 'plugin event') {
+        const ev = await this.session.waitFor(
+            (e) => e.sender === this.id && e.plugindata &&
+                pred(e.plugindata.data, e),
+            timeoutMs, from, what);
+        return ev.plugindata.data;
+    }
+
+    // Sends a plugin message and returns {data, jsep, janus}: the plugin's
+    // answer, synchronous ("success") or the event carrying the same
+    // transaction ("ack" first).  A Janus core error comes back as
+    // {janus: "error", error}.
+    async message(body, jsep, timeoutMs = 5000) {
+        const t = tx();
+        const from = this.session.events.length;
+        const msg = { janus: 'message', body, transaction: t };
+        if (jsep) {
+            msg.jsep = jsep;
+        }
+        const res = await janusPost(this.url, msg);
+        if (res.janus === 'success') {
+            return { janus: 'success', data: res.plugindata?.data, raw: res };
+        }
+        if (res.janus === 'error') {
+            return { janus: 'error', error: res.error, raw: res };
+        }
+        assert.equal(res.janus, 'ack', `message: ${JSON.stringify(res)}`);
+        const ev = await this.session.waitFor(
+            (e) => e.transaction === t && e.sender === this.id,
+            timeoutMs, from, `answer to ${JSON.stringify(body)
+                .replace(/"credential":"[^"]*"/, '"credential":"…"')}`);
+        if (ev.janus === 'error') {
+            return { janus: 'error', error: ev.error, raw: ev };
+        }
+        return { janus: ev.janus, data: ev.plugindata?.data, jsep: ev.jsep,
+            raw: ev };
+    }
+}
+
+// A participant connected to the plugin: Janus session + handle.
+export async function connect() {
+    const session = await JanusSession.create();
+    const handle = await session.attach();
+    return { session, handle };
+}
+
+// Polls fn until it returns a truthy value or timeoutMs passes; returns
+// the last value.
+export async function eventually(fn, timeoutMs = 5000, everyMs = 100) {
+    const end = Date.now() + timeoutMs;
+    let last;
+    for (;;) {
+        last = await fn();
+        if (last || Date.now() > end) {
+            return last;
+        }
+        await sleep(everyMs);
+    }
+}
+
+// ------------------------------------------- plugin protocol (docs/plugin.md)
+
+// Connects to the plugin and sends "join" with the credential.  Returns
+// {session, handle, answer}; answer is handle.message()'s result.
+export async function joinRoom(credential) {
+    const conn = await connect();
+    conn.answer = await conn.handle.message({ request: 'join', credential });
+    return conn;
+}
+
+export const isPluginError = (d) => d != null && d.error_code !== undefined;
+
+// Asks the API for a join credential and joins the room with it.
+export async function joinAs(token, sessionId) {
+    const res = await joinCredential(token, sessionId);
+    assertStatus(res, 200, `join credential for ${sessionId}`);
+    const conn = await joinRoom(res.body.credential);
+    assert.ok(!isPluginError(conn.answer.data),
+        `join: ${JSON.stringify(conn.answer.data)}`);
+    conn.credential = res.body;
+    return conn;
+}
+
+export async function leaveRoom(conn) {
+    return conn.handle.message({ request: 'leave' });
+}
+
+// Closes an open video_call room the way the product does: its chair (a
+// staff member on the session) joins and leaves, which closes the room for
+// everyone; then waits until the patient lock is gone.  Returns true when
+// it is.
+export async function closeRoomAsChair(token, session, timeoutMs = 5000) {
+    const conn = await joinAs(token, session.id);
+    try {
+        await leaveRoom(conn);
+    } finally {
+        await conn.session.destroy();
+    }
+    return eventually(async () =>
+        (await redis('EXISTS', patientLockKey(session.patient_id))) === '0',
+    timeoutMs);
+}

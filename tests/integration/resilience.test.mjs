@@ -1,0 +1,184 @@
+// Resilience (ARCHITECTURE.md, "Rules that make it real"): a slow query
+// does not block nginx's worker (the local stack runs ONE worker, so a
+// blocking call would stall every other request), and losing Redis or
+// PostgreSQL is a quick 503, not a hang or a crash, with full service back
+// within seconds of the store returning.
+//
+// This file stops and starts the stack's Redis and PostgreSQL through
+// scripts/stack.sh; whatever happens, after() starts them again.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import {
+    addPatient, api, assertProblem, assertStatus, closeDb, createWorld, env,
+    eventually, login, loginAll, sleep, stack, startSession,
+} from './lib.mjs';
+
+const nginxPidFile = path.join(env.root, 'run/nginx/nginx.pid');
+const masterPid = () => fs.readFileSync(nginxPidFile, 'utf8').trim();
+
+// The worker processes of the nginx master: a worker that crashed would
+// have been replaced by one with a new pid.
+function workerPids(master) {
+    const out = execFileSync('ps', ['-o', 'pid=', '--ppid', master],
+        { encoding: 'utf8' });
+    return out.split('\n').map((s) => s.trim()).filter(Boolean).sort();
+}
+
+let w;
+let master;
+let workers;
+
+before(async () => {
+    w = await createWorld('resilience');
+    await loginAll([w.admin, w.coordinator]);
+    master = masterPid();
+    workers = workerPids(master);
+    assert.ok(workers.length >= 1, 'nginx has a worker');
+});
+
+after(async () => {
+    // Leave the stack as we found it, whatever failed.
+    await stack('start-redis').catch(() => {});
+    await stack('start-postgres').catch(() => {});
+    await closeDb();
+});
+
+describe('a slow PostgreSQL query does not block the worker', () => {
+    test('GET /me answers while POST /sessions waits on a locked table', async () => {
+        const patient = await addPatient(w, 'slow-pg');
+        const locker = new pg.Client({ connectionString: env.pg });
+        await locker.connect();
+        let pending;
+        try {
+            await locker.query('BEGIN');
+            await locker.query(
+                'LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE');
+
+            let settled = false;
+            pending = startSession(w.admin.token, patient.id)
+                .finally(() => { settled = true; });
+
+            const waiting = await eventually(async () => {
+                const { rows } = await locker.query(
+                    `SELECT count(*)::int AS n FROM pg_stat_activity
+                     WHERE wait_event_type = 'Lock'
+                       AND pid <> pg_backend_pid()`);
+                return rows[0].n > 0;
+            }, 3000, 50);
+            assert.ok(waiting, "the module's query is waiting on the lock " +
+                '(else this test proves nothing)');
+
+            for (let i = 0; i < 10; i++) {
+                const t0 = performance.now();
+                const me = await api('GET', '/me', {
+                    token: w.coordinator.token, timeoutMs: 5000,
+                });
+                const ms = performance.now() - t0;
+                assertStatus(me, 200, `GET /me #${i} while a query waits`);
+                assert.ok(ms < 2000, `GET /me #${i} took ${ms.toFixed(0)} ms`);
+                await sleep(100);
+            }
+            const t0 = performance.now();
+            const tok = await login(w.coordinator);
+            assert.ok(tok, 'login (a query and argon2id) works meanwhile');
+            assert.ok(performance.now() - t0 < 3000, 'login in time');
+
+            assert.equal(settled, false,
+                'POST /sessions was still waiting on the lock');
+        } finally {
+            await locker.query('ROLLBACK').catch(() => {});
+            await locker.end().catch(() => {});
+        }
+        const res = await pending;
+        assertStatus(res, 201, 'POST /sessions once the lock is gone');
+        assert.equal(res.body.patient_id, patient.id);
+    });
+});
+
+async function fullService(label) {
+    // login needs PostgreSQL, /me the token check (Redis: revocation),
+    // starting a session both.
+    const ok = await eventually(async () => {
+        try {
+            const l = await api('POST', '/auth/login', {
+                body: { email: w.coordinator.email, password: env.password },
+                timeoutMs: 3000,
+            });
+            if (l.status !== 200) {
+                return false;
+            }
+            const me = await api('GET', '/me',
+                { token: l.body.access_token, timeoutMs: 3000 });
+            return me.status === 200;
+        } catch {
+            return false;
+        }
+    }, 8000, 200);
+    assert.ok(ok, `login and GET /me work again within seconds of ${label}`);
+    const patient = await addPatient(w, `after-${label}`);
+    const res = await startSession(w.coordinator.token, patient.id);
+    assertStatus(res, 201, `POST /sessions after ${label}`);
+}
+
+function assertQuick503(res, what) {
+    assertProblem(res, 503, 'service-unavailable', what);
+    assert.ok(res.headers.get('retry-after'), `${what}: Retry-After header`);
+    assert.ok(res.ms < 5000, `${what} answered in ${res.ms.toFixed(0)} ms`);
+}
+
+describe('losing a store is a quick 503, and service returns with it', () => {
+    test('Redis down: requests needing Redis get 503 quickly; back within seconds of its return', async () => {
+        const patient = await addPatient(w, 'redis-down');
+        await stack('stop-redis');
+        try {
+            for (let i = 0; i < 3; i++) {
+                const res = await startSession(w.coordinator.token,
+                    patient.id);
+                assertQuick503(res, `POST /sessions #${i} without Redis`);
+            }
+            const me = await api('GET', '/me', { token: w.coordinator.token });
+            assert.ok(me.status === 200 || me.status === 503,
+                `GET /me without Redis -> ${me.status} ${me.text}`);
+            if (me.status === 503) {
+                assertQuick503(me, 'GET /me without Redis');
+            }
+        } finally {
+            await stack('start-redis');
+        }
+        await fullService('Redis');
+        assert.equal(masterPid(), master, 'nginx master pid unchanged');
+    });
+
+    test('PostgreSQL down: requests needing it get 503 quickly; back within seconds of its return', async () => {
+        const patient = await addPatient(w, 'pg-down');
+        await closeDb();
+        await stack('stop-postgres');
+        try {
+            for (let i = 0; i < 3; i++) {
+                const l = await api('POST', '/auth/login', {
+                    body: { email: w.admin.email, password: env.password },
+                });
+                assertQuick503(l, `login #${i} without PostgreSQL`);
+                const s = await startSession(w.coordinator.token,
+                    patient.id);
+                assertQuick503(s, `POST /sessions #${i} without PostgreSQL`);
+            }
+        } finally {
+            await stack('start-postgres');
+        }
+        await fullService('PostgreSQL');
+        assert.equal(masterPid(), master, 'nginx master pid unchanged');
+    });
+
+    test('nginx master and worker survived all of it', () => {
+        assert.equal(masterPid(), master, 'nginx master pid unchanged');
+        process.kill(Number(master), 0);
+        assert.deepEqual(workerPids(master), workers,
+            'no worker crashed and was replaced');
+    });
+});
