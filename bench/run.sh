@@ -1,0 +1,90 @@
+#!/bin/bash
+# Throughput of an authenticated API call against nginx's own floor.
+#
+# Runs wrk with the same threads, connections and duration against
+#   GET /bench/return200   a location that only returns 200 (the floor)
+#   GET /api/v1/me         token check + the caller's record
+# and prints requests/s of each and the ratio me/return200.  Results also
+# go to bench/results/latest.txt.  Expects the local stack to run
+# ("make bench" starts it).  Only 127.0.0.1 is ever a target.
+#
+#   bench/run.sh
+#   BENCH_THREADS=2 BENCH_CONNECTIONS=32 BENCH_DURATION=10s bench/run.sh
+
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+BASE=http://127.0.0.1:${TH_NGINX_PORT:-58080}
+PG_CONN="host=127.0.0.1 port=${TH_PG_PORT:-55432} user=postgres dbname=telehealth"
+THREADS=${BENCH_THREADS:-2}
+CONNECTIONS=${BENCH_CONNECTIONS:-32}
+DURATION=${BENCH_DURATION:-10s}
+EMAIL=bench@bench.test
+PASSWORD=${TH_BENCH_PASSWORD:-bench-password-not-secret}
+
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+command -v wrk >/dev/null || die "wrk not installed (make deps)"
+curl -fsS "$BASE/bench/return200" >/dev/null \
+    || die "nginx does not answer on $BASE (scripts/stack.sh start)"
+
+# The benchmark user: its own organisation, independent of the demo data.
+# Created once; its password hash is reset on every run so the password
+# above always works.
+hash=$(printf '%s' "$PASSWORD" \
+    | argon2 "$(openssl rand -hex 16)" -id -t 2 -m 16 -p 1 -e)
+psql -X -q -v ON_ERROR_STOP=1 -d "$PG_CONN" -v email="$EMAIL" -v h="$hash" \
+    >/dev/null <<'SQL'
+BEGIN;
+INSERT INTO organisations (name)
+SELECT 'Benchmark' WHERE NOT EXISTS (
+    SELECT 1 FROM organisations WHERE name = 'Benchmark');
+INSERT INTO staff (org_id, display_name, email, role)
+SELECT o.id, 'Bench Mark', :'email', 'coordinator'
+FROM organisations o
+WHERE o.name = 'Benchmark' AND NOT EXISTS (
+    SELECT 1 FROM staff WHERE email = :'email');
+INSERT INTO logins (email, password_hash, staff_id)
+SELECT :'email', :'h', s.id FROM staff s WHERE s.email = :'email'
+ON CONFLICT (email) DO UPDATE SET password_hash = EXCLUDED.password_hash;
+COMMIT;
+SQL
+
+token=$(curl -fsS "$BASE/api/v1/auth/login" \
+    -H 'Content-Type: application/json' \
+    -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" \
+    | jq -r .access_token) || die "login of the benchmark user failed"
+[ -n "$token" ] && [ "$token" != null ] || die "no access token"
+
+status=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/v1/me" \
+    -H "Authorization: Bearer $token")
+[ "$status" = 200 ] || die "GET /api/v1/me answered $status"
+
+# wrk's own summary counts non-2xx answers; a run with any is not a result.
+run() {
+    local name=$1 url=$2 out
+    shift 2
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" \
+        "$url")
+    printf '%s\n' "$out" > "$BENCH/results/$name.wrk.txt"
+    if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
+        die "$name: $(grep 'Non-2xx' <<<"$out")"
+    fi
+    awk '/^Requests\/sec:/ { print $2 }' <<<"$out"
+}
+
+mkdir -p "$BENCH/results"
+floor=$(run return200 "$BASE/bench/return200")
+export TH_BENCH_TOKEN=$token
+me=$(run me "$BASE/api/v1/me" -s "$BENCH/me.lua")
+ratio=$(awk -v a="$me" -v b="$floor" 'BEGIN { printf "%.3f", a / b }')
+
+{
+    echo "date:          $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit:        $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "wrk:           -t$THREADS -c$CONNECTIONS -d$DURATION"
+    echo "return200:     $floor requests/s"
+    echo "me:            $me requests/s"
+    echo "me/return200:  $ratio"
+} | tee "$BENCH/results/latest.txt"
