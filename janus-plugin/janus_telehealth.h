@@ -1,0 +1,220 @@
+/*
+ * janus.plugin.telehealth: declarations shared by the plugin's files.
+ *
+ *   janus_telehealth.c           plugin glue, sessions, handler thread,
+ *                                request parsing and answers
+ *   janus_telehealth_room.c      rooms and participants in memory, join,
+ *                                leave, close, housekeeping thread
+ *   janus_telehealth_redis.c     Redis connections and the scripts that
+ *                                keep room state consistent across nodes
+ *   janus_telehealth_events.c    the events stream (plugin -> nginx)
+ *   janus_telehealth_commands.c  commands from nginx (pub/sub)
+ *   janus_telehealth_media.c     media callbacks (forwarding comes later)
+ *
+ * Threads: the Janus core calls into us from its own threads; every
+ * request that needs Redis goes through the message queue to the handler
+ * thread, which is the only thread that changes rooms.  The housekeeping,
+ * command and events threads each own one Redis connection.  The media
+ * callbacks never take a global lock and never touch Redis.
+ */
+
+#ifndef JANUS_TELEHEALTH_H
+#define JANUS_TELEHEALTH_H
+
+#include <glib.h>
+#include <jansson.h>
+
+#include <plugins/plugin.h>
+#include <mutex.h>
+#include <refcount.h>
+
+#include "th_names.h"
+#include "th_token.h"
+
+
+#define JANUS_TELEHEALTH_VERSION         1
+#define JANUS_TELEHEALTH_VERSION_STRING  "0.1.0"
+#define JANUS_TELEHEALTH_NAME            "JANUS Telehealth plugin"
+#define JANUS_TELEHEALTH_DESCRIPTION \
+    "Telehealth rooms: join credentials, roles, participants, " \
+    "one room per patient across nodes."
+#define JANUS_TELEHEALTH_AUTHOR          "Telehealth project"
+#define JANUS_TELEHEALTH_PACKAGE         TH_PLUGIN_PACKAGE
+
+
+/* Error codes of the plugin protocol (docs/plugin.md). */
+#define JANUS_TELEHEALTH_ERROR_NO_MESSAGE          470
+#define JANUS_TELEHEALTH_ERROR_INVALID_JSON        471
+#define JANUS_TELEHEALTH_ERROR_INVALID_REQUEST     472
+#define JANUS_TELEHEALTH_ERROR_MISSING_ELEMENT     473
+#define JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT     474
+#define JANUS_TELEHEALTH_ERROR_INVALID_CREDENTIAL  480
+#define JANUS_TELEHEALTH_ERROR_CREDENTIAL_EXPIRED  481
+#define JANUS_TELEHEALTH_ERROR_WRONG_AUDIENCE      482
+#define JANUS_TELEHEALTH_ERROR_UNKNOWN_KEY         483
+#define JANUS_TELEHEALTH_ERROR_CREDENTIAL_REVOKED  484
+#define JANUS_TELEHEALTH_ERROR_NO_SUCH_ROOM        485
+#define JANUS_TELEHEALTH_ERROR_ROOM_CLOSED         486
+#define JANUS_TELEHEALTH_ERROR_ALREADY_JOINED      487
+#define JANUS_TELEHEALTH_ERROR_NOT_JOINED          488
+#define JANUS_TELEHEALTH_ERROR_REDIS_UNAVAILABLE   489
+#define JANUS_TELEHEALTH_ERROR_ROOM_FULL           490
+#define JANUS_TELEHEALTH_ERROR_WRONG_NODE          491
+#define JANUS_TELEHEALTH_ERROR_UNKNOWN_ERROR       499
+
+/*
+ * Event type for the answer to a command in the events stream.  Not yet
+ * in common/th_names.h; move it there when the nginx module consumes it.
+ */
+#define JANUS_TELEHEALTH_EV_COMMAND_RESULT  "command.result"
+
+/* Longest room or participant id we accept (they become Redis keys). */
+#define JANUS_TELEHEALTH_ID_MAX  128
+
+
+/* Settings from janus.plugin.telehealth.jcfg, read once at init. */
+typedef struct janus_telehealth_config {
+    char        *redis_address;       /* "IP:port" or a unix socket path */
+    char        *redis_prefix;
+    int          redis_connect_timeout_ms;
+    int          redis_command_timeout_ms;
+    char        *node_id;
+    gboolean     event_stream;
+    int          event_stream_maxlen;  /* 0: no trimming */
+    int          refresh_interval;     /* seconds */
+    int          room_ttl;             /* seconds */
+    int          closed_room_ttl;      /* seconds */
+    int          empty_room_timeout;   /* seconds */
+    int          credential_leeway;    /* seconds of clock skew */
+    int          max_participants;     /* 0: no limit */
+    th_keyset_t  keys;
+} janus_telehealth_config;
+
+extern janus_telehealth_config janus_telehealth_cfg;
+extern janus_callbacks *janus_telehealth_gateway;
+extern janus_plugin janus_telehealth_plugin;
+extern volatile gint janus_telehealth_stopping;
+
+
+typedef struct janus_telehealth_room janus_telehealth_room;
+typedef struct janus_telehealth_participant janus_telehealth_participant;
+
+/* One Janus handle attached to the plugin. */
+typedef struct janus_telehealth_session {
+    janus_plugin_session          *handle;
+    /* Set while joined; guarded by mutex, changed by the handler thread. */
+    janus_telehealth_participant  *participant;
+    janus_mutex                    mutex;
+    volatile gint                  hangingup;
+    volatile gint                  destroyed;
+    janus_refcount                 ref;
+} janus_telehealth_session;
+
+/* A person in a room, seen from this node. */
+struct janus_telehealth_participant {
+    char                          *id;       /* "staff:<uuid>", "patient:<uuid>" */
+    char                          *display;  /* PHI: never logged */
+    const char                    *role;     /* one of TH_ROLE_* */
+    gboolean                       audio_muted;
+    gboolean                       video_paused;
+    guint64                        seq;      /* join order in the room */
+    janus_telehealth_room         *room;     /* reference */
+    janus_telehealth_session      *session;  /* reference, NULL once detached */
+    janus_refcount                 ref;
+};
+
+/* A room this node hosts. */
+struct janus_telehealth_room {
+    char                          *id;
+    char                          *session_id;  /* telehealth session */
+    char                          *org_id;
+    char                          *kind;
+    char                          *patient_id;  /* NULL: no patient lock */
+    /* participant id -> participant (reference); guarded by mutex */
+    GHashTable                    *participants;
+    gint64                         empty_since; /* monotonic us, 0: not empty */
+    volatile gint                  closed;
+    janus_mutex                    mutex;
+    janus_refcount                 ref;
+};
+
+
+/* janus_telehealth.c */
+void janus_telehealth_session_unref(janus_telehealth_session *session);
+void janus_telehealth_push(janus_telehealth_session *session,
+    const char *transaction, json_t *event);
+void janus_telehealth_enqueue_room_task(int kind, const char *room_id,
+    const char *reason, json_t *command);
+
+/* Kinds of work the handler thread does besides client requests. */
+enum {
+    JANUS_TELEHEALTH_TASK_EXPIRE = 1,   /* empty-room timeout reached */
+    JANUS_TELEHEALTH_TASK_LOST,         /* room no longer ours in Redis */
+    JANUS_TELEHEALTH_TASK_COMMAND       /* command from nginx */
+};
+
+
+/* janus_telehealth_room.c: the handler thread calls these */
+typedef struct janus_telehealth_join {
+    const char  *room_id;
+    const char  *session_id;
+    const char  *org_id;
+    const char  *kind;
+    const char  *participant_id;
+    const char  *display;
+    const char  *role;
+    const char  *jti;
+} janus_telehealth_join;
+
+int janus_telehealth_rooms_init(void);
+void janus_telehealth_rooms_deinit(void);
+int janus_telehealth_room_join(janus_telehealth_session *session,
+    const janus_telehealth_join *join, const char *transaction,
+    char *error, size_t error_size);
+int janus_telehealth_room_leave(janus_telehealth_session *session,
+    const char *reason, const char *transaction);
+int janus_telehealth_room_configure(janus_telehealth_session *session,
+    json_t *audio_muted, json_t *video_paused, const char *transaction);
+void janus_telehealth_room_expire(const char *room_id);
+void janus_telehealth_room_lost(const char *room_id, const char *reason);
+int janus_telehealth_room_close_by_id(const char *room_id,
+    const char *reason);
+json_t *janus_telehealth_room_participants(janus_telehealth_room *room);
+janus_telehealth_room *janus_telehealth_session_room(
+    janus_telehealth_session *session);
+void janus_telehealth_room_unref(janus_telehealth_room *room);
+json_t *janus_telehealth_rooms_stats(void);
+
+
+/* janus_telehealth_events.c */
+int janus_telehealth_events_start(void);
+void janus_telehealth_events_stop(void);
+void janus_telehealth_event_emit(const char *type,
+    const janus_telehealth_room *room, const char *participant,
+    const char *role, const char *reason);
+void janus_telehealth_event_emit_fields(const char *type, ...);
+
+
+/* janus_telehealth_commands.c */
+int janus_telehealth_commands_start(void);
+void janus_telehealth_commands_stop(void);
+void janus_telehealth_command_execute(json_t *command);
+
+
+/* janus_telehealth_media.c: the Janus media callbacks */
+void janus_telehealth_setup_media(janus_plugin_session *handle);
+void janus_telehealth_incoming_rtp(janus_plugin_session *handle,
+    janus_plugin_rtp *packet);
+void janus_telehealth_incoming_rtcp(janus_plugin_session *handle,
+    janus_plugin_rtcp *packet);
+void janus_telehealth_incoming_data(janus_plugin_session *handle,
+    janus_plugin_data *packet);
+void janus_telehealth_data_ready(janus_plugin_session *handle);
+void janus_telehealth_slow_link(janus_plugin_session *handle, int mindex,
+    gboolean video, gboolean uplink);
+void janus_telehealth_hangup_media(janus_plugin_session *handle);
+
+/* janus_telehealth.c: media.c hands hangups to the handler thread */
+void janus_telehealth_session_hangup(janus_telehealth_session *session);
+
+#endif /* JANUS_TELEHEALTH_H */

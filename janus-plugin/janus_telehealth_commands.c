@@ -1,0 +1,279 @@
+/*
+ * Commands from the nginx module to this node.
+ *
+ * nginx publishes JSON on the channel <prefix>cmd:<node_id> of the node
+ * that hosts a room (the "node" field of the room hash).  The command
+ * thread only listens and hands each command to the handler thread, which
+ * executes it like any other change to a room and answers with a
+ * "command.result" entry in the events stream.  Pub/sub delivers at most
+ * once: a command sent while this node is disconnected is lost, which is
+ * why the answer is what nginx should wait for.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+
+#include <debug.h>
+#include <utils.h>
+
+#include "janus_telehealth.h"
+#include "janus_telehealth_redis.h"
+
+
+static GThread *commands_thread;
+static volatile gint commands_running;
+
+
+/* Execution, on the handler thread */
+
+typedef const char *(*janus_telehealth_command_fn)(json_t *command,
+    const char *room_id);
+
+/* A reason nginx may give for closing; anything else is "command". */
+static const char *
+janus_telehealth_close_reason(json_t *command)
+{
+    const char  *reason;
+
+    reason = json_string_value(json_object_get(command, "reason"));
+    if (reason != NULL
+        && (strcmp(reason, TH_CLOSE_CLOSED_BY_CHAIR) == 0
+            || strcmp(reason, TH_CLOSE_COMMAND) == 0))
+    {
+        return reason;
+    }
+
+    return TH_CLOSE_COMMAND;
+}
+
+
+static const char *
+janus_telehealth_command_close(json_t *command, const char *room_id)
+{
+    int  rc;
+
+    rc = janus_telehealth_room_close_by_id(room_id,
+             janus_telehealth_close_reason(command));
+
+    return rc == 0 ? "ok" : (rc > 0 ? "not_found" : "unavailable");
+}
+
+
+/* New commands (remove, mute, set_role) go here. */
+static const struct {
+    const char                  *name;
+    janus_telehealth_command_fn  run;
+} janus_telehealth_commands[] = {
+    { "close", janus_telehealth_command_close },
+};
+
+
+void
+janus_telehealth_command_execute(json_t *command)
+{
+    size_t       i;
+    const char  *name, *room_id, *id, *result;
+
+    name = json_string_value(json_object_get(command, "command"));
+    room_id = json_string_value(json_object_get(command, "room"));
+    id = json_string_value(json_object_get(command, "id"));
+    result = NULL;
+
+    if (name == NULL || room_id == NULL || room_id[0] == '\0'
+        || strlen(room_id) > JANUS_TELEHEALTH_ID_MAX || strchr(room_id, ':'))
+    {
+        result = "invalid";
+
+    } else {
+        for (i = 0; i < G_N_ELEMENTS(janus_telehealth_commands); i++) {
+            if (strcmp(janus_telehealth_commands[i].name, name) == 0) {
+                result = janus_telehealth_commands[i].run(command, room_id);
+                break;
+            }
+        }
+
+        if (result == NULL) {
+            result = "unknown_command";
+        }
+    }
+
+    JANUS_LOG(LOG_INFO, "[telehealth] command %s for room %s: %s\n",
+              name != NULL ? name : "(none)",
+              room_id != NULL ? room_id : "(none)", result);
+
+    janus_telehealth_event_emit_fields(JANUS_TELEHEALTH_EV_COMMAND_RESULT,
+        "command", name, "id", id, "room", room_id, "result", result, NULL);
+}
+
+
+/* Listening, on the command thread */
+
+static void
+janus_telehealth_command_received(redisReply *reply)
+{
+    json_t        *command;
+    json_error_t   error;
+
+    /* ["message", channel, payload]; subscribe confirmations are ignored */
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || strcmp(reply->element[0]->str, "message") != 0
+        || reply->element[2]->type != REDIS_REPLY_STRING)
+    {
+        return;
+    }
+
+    command = json_loadb(reply->element[2]->str, reply->element[2]->len, 0,
+                         &error);
+    if (!json_is_object(command)) {
+        JANUS_LOG(LOG_ERR, "[telehealth] command is not a JSON object\n");
+        json_decref(command);
+        return;
+    }
+
+    janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_COMMAND, NULL,
+                                       NULL, command);
+    json_decref(command);
+}
+
+
+static redisContext *
+janus_telehealth_commands_subscribe(janus_telehealth_redis *redis,
+    const char *channel)
+{
+    redisReply    *reply;
+    redisContext  *ctx;
+
+    ctx = janus_telehealth_redis_connect(redis);
+    if (ctx == NULL) {
+        return NULL;
+    }
+
+    reply = redisCommand(ctx, "SUBSCRIBE %s", channel);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        if (reply != NULL) {
+            JANUS_LOG(LOG_ERR, "[telehealth] SUBSCRIBE refused: %s\n",
+                      reply->str);
+            freeReplyObject(reply);
+        }
+        janus_telehealth_redis_drop(redis);
+        return NULL;
+    }
+
+    freeReplyObject(reply);
+    JANUS_LOG(LOG_INFO, "[telehealth] listening for commands on %s\n",
+              channel);
+
+    return ctx;
+}
+
+
+/* Reads what arrived; -1 when the connection must be made again. */
+static int
+janus_telehealth_commands_read(redisContext *ctx)
+{
+    int             rc;
+    void           *reply;
+    struct pollfd   pfd;
+
+    pfd.fd = ctx->fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+
+    /* Short waits so that shutdown is noticed quickly. */
+    rc = poll(&pfd, 1, 250);
+    if (rc < 0) {
+        return errno == EINTR ? 0 : -1;
+    }
+
+    if (rc == 0) {
+        return 0;
+    }
+
+    if (redisBufferRead(ctx) != REDIS_OK) {
+        return -1;
+    }
+
+    for ( ;; ) {
+        reply = NULL;
+        if (redisGetReplyFromReader(ctx, &reply) != REDIS_OK) {
+            return -1;
+        }
+
+        if (reply == NULL) {
+            return 0;
+        }
+
+        janus_telehealth_command_received(reply);
+        freeReplyObject(reply);
+    }
+}
+
+
+static void *
+janus_telehealth_commands_loop(void *data)
+{
+    char                    *channel;
+    redisContext            *ctx;
+    janus_telehealth_redis  *redis;
+
+    redis = janus_telehealth_redis_new("commands");
+    channel = janus_telehealth_redis_key(TH_KEY_NODE_COMMANDS,
+                                         janus_telehealth_cfg.node_id);
+    ctx = NULL;
+
+    while (g_atomic_int_get(&commands_running)) {
+        if (ctx == NULL) {
+            ctx = janus_telehealth_commands_subscribe(redis, channel);
+            if (ctx == NULL) {
+                g_usleep(250000);
+                continue;
+            }
+        }
+
+        if (janus_telehealth_commands_read(ctx) != 0) {
+            janus_telehealth_redis_drop(redis);
+            ctx = NULL;
+        }
+    }
+
+    g_free(channel);
+    janus_telehealth_redis_free(redis);
+
+    return NULL;
+}
+
+
+int
+janus_telehealth_commands_start(void)
+{
+    GError  *error = NULL;
+
+    g_atomic_int_set(&commands_running, 1);
+
+    commands_thread = g_thread_try_new("telehealth commands",
+        janus_telehealth_commands_loop, NULL, &error);
+    if (error != NULL) {
+        JANUS_LOG(LOG_ERR, "[telehealth] cannot start the command thread: "
+                  "%s\n", error->message);
+        g_error_free(error);
+        g_atomic_int_set(&commands_running, 0);
+        return -1;
+    }
+
+    return 0;
+}
+
+
+void
+janus_telehealth_commands_stop(void)
+{
+    if (commands_thread == NULL) {
+        return;
+    }
+
+    g_atomic_int_set(&commands_running, 0);
+    g_thread_join(commands_thread);
+    commands_thread = NULL;
+}

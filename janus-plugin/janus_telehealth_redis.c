@@ -1,0 +1,748 @@
+/*
+ * Redis access for janus.plugin.telehealth: connections and the Lua
+ * scripts that make each multi-key change atomic, so two nodes (or a
+ * node and the nginx module) never see a half-made room.
+ */
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <debug.h>
+#include <utils.h>
+
+#include "janus_telehealth_redis.h"
+
+
+/* Minimum time between two connection attempts of one thread. */
+#define JANUS_TELEHEALTH_REDIS_RETRY_US  (G_USEC_PER_SEC)
+
+struct janus_telehealth_redis {
+    char          *name;
+    redisContext  *ctx;
+    gint64         last_failure;   /* monotonic us of the last failed connect */
+    gboolean       logged_down;    /* the outage has been logged once */
+};
+
+
+/*
+ * Join: KEYS revoked, room, members.  ARGV node id, node key prefix,
+ * now (ms), session, participant, member JSON, TTL, default max.
+ * A node whose heartbeat is gone has died: its members are stale, so the
+ * new host returns them (to report them as hung up) and starts afresh.
+ */
+static const char janus_telehealth_join_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked'} end\n"
+    "local r = redis.call('HMGET', KEYS[2], 'state', 'session', 'node',\n"
+    "    'kind', 'org', 'patient', 'max_participants')\n"
+    "if not r[1] then return {'no_room'} end\n"
+    "if r[1] ~= 'open' then return {'closed'} end\n"
+    "if r[2] ~= ARGV[4] then return {'wrong_session'} end\n"
+    "local stale = {}\n"
+    "if r[3] and r[3] ~= '' and r[3] ~= ARGV[1] then\n"
+    "  if redis.call('EXISTS', ARGV[2] .. r[3]) == 1 then\n"
+    "    return {'other_node', r[3]}\n"
+    "  end\n"
+    "  stale = redis.call('HGETALL', KEYS[3])\n"
+    "  redis.call('DEL', KEYS[3])\n"
+    "end\n"
+    "local max = tonumber(r[7] or ARGV[8]) or 0\n"
+    "if max > 0 and redis.call('HEXISTS', KEYS[3], ARGV[5]) == 0\n"
+    "   and redis.call('HLEN', KEYS[3]) >= max then\n"
+    "  return {'full'}\n"
+    "end\n"
+    "redis.call('HSET', KEYS[2], 'node', ARGV[1])\n"
+    "local first = redis.call('HSETNX', KEYS[2], 'opened_at', ARGV[3])\n"
+    "redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[7])\n"
+    "redis.call('EXPIRE', KEYS[3], ARGV[7])\n"
+    "return {'ok', tostring(first), r[4] or '', r[5] or '', r[6] or '',\n"
+    "        stale}\n";
+
+/*
+ * Close: KEYS room, members, patient lock.  ARGV room id, closed TTL,
+ * now (ms).  The lock is deleted only while it still names this room:
+ * the patient may already be in a newer room.
+ */
+static const char janus_telehealth_close_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[3])\n"
+    "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "end\n"
+    "redis.call('DEL', KEYS[2])\n"
+    "if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[1] then\n"
+    "  redis.call('DEL', KEYS[3])\n"
+    "end\n"
+    "return 1\n";
+
+/*
+ * Refresh: KEYS room, members, patient lock.  ARGV node id, TTL, room id.
+ * Extends the lifetime of what this node hosts, and tells when the room
+ * is no longer ours to refresh.
+ */
+static const char janus_telehealth_refresh_script[] =
+    "local r = redis.call('HMGET', KEYS[1], 'state', 'node')\n"
+    "if not r[1] then return 'gone' end\n"
+    "if r[1] ~= 'open' then return 'closed' end\n"
+    "if r[2] ~= ARGV[1] then return 'moved' end\n"
+    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
+    "if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[3] then\n"
+    "  redis.call('EXPIRE', KEYS[3], ARGV[2])\n"
+    "end\n"
+    "return 'ok'\n";
+
+
+int
+janus_telehealth_redis_check_address(const char *address, const char **reason)
+{
+    char           host[64];
+    const char    *colon, *end;
+    unsigned char  buf[sizeof(struct in6_addr)];
+    long           port;
+    char          *tail;
+    size_t         len;
+
+    if (address == NULL || address[0] == '\0') {
+        *reason = "redis address is empty";
+        return -1;
+    }
+
+    if (address[0] == '/') {
+        return 0;
+    }
+
+    if (address[0] == '[') {
+        end = strchr(address, ']');
+        if (end == NULL || end[1] != ':') {
+            *reason = "redis address must be IP:port, [IPv6]:port or /path";
+            return -1;
+        }
+        len = end - address - 1;
+        colon = end + 1;
+        address++;
+
+    } else {
+        colon = strrchr(address, ':');
+        if (colon == NULL) {
+            *reason = "redis address must be IP:port, [IPv6]:port or /path";
+            return -1;
+        }
+        len = colon - address;
+    }
+
+    if (len == 0 || len >= sizeof(host)) {
+        *reason = "redis host must be an IP address";
+        return -1;
+    }
+
+    memcpy(host, address, len);
+    host[len] = '\0';
+
+    /* Numeric only: hiredis would resolve a name with a blocking lookup. */
+    if (inet_pton(AF_INET, host, buf) != 1
+        && inet_pton(AF_INET6, host, buf) != 1)
+    {
+        *reason = "redis host must be an IP address (no DNS names)";
+        return -1;
+    }
+
+    port = strtol(colon + 1, &tail, 10);
+    if (*tail != '\0' || port < 1 || port > 65535) {
+        *reason = "redis port must be 1-65535";
+        return -1;
+    }
+
+    return 0;
+}
+
+
+janus_telehealth_redis *
+janus_telehealth_redis_new(const char *name)
+{
+    janus_telehealth_redis  *redis;
+
+    redis = g_malloc0(sizeof(janus_telehealth_redis));
+    redis->name = g_strdup(name);
+
+    return redis;
+}
+
+
+void
+janus_telehealth_redis_free(janus_telehealth_redis *redis)
+{
+    if (redis == NULL) {
+        return;
+    }
+
+    if (redis->ctx != NULL) {
+        redisFree(redis->ctx);
+    }
+
+    g_free(redis->name);
+    g_free(redis);
+}
+
+
+static redisContext *
+janus_telehealth_redis_open(const char *address, struct timeval tv)
+{
+    char        host[64];
+    const char *colon, *start;
+    size_t      len;
+
+    if (address[0] == '/') {
+        return redisConnectUnixWithTimeout(address, tv);
+    }
+
+    start = address;
+    if (address[0] == '[') {
+        start = address + 1;
+        colon = strchr(address, ']') + 1;
+        len = colon - start - 1;
+
+    } else {
+        colon = strrchr(address, ':');
+        len = colon - start;
+    }
+
+    memcpy(host, start, len);
+    host[len] = '\0';
+
+    return redisConnectWithTimeout(host, atoi(colon + 1), tv);
+}
+
+
+redisContext *
+janus_telehealth_redis_connect(janus_telehealth_redis *redis)
+{
+    gint64          now;
+    redisContext   *ctx;
+    struct timeval  connect_tv, command_tv;
+
+    if (redis->ctx != NULL) {
+        return redis->ctx;
+    }
+
+    now = janus_get_monotonic_time();
+    if (redis->last_failure != 0
+        && now - redis->last_failure < JANUS_TELEHEALTH_REDIS_RETRY_US)
+    {
+        return NULL;
+    }
+
+    connect_tv.tv_sec = janus_telehealth_cfg.redis_connect_timeout_ms / 1000;
+    connect_tv.tv_usec =
+        (janus_telehealth_cfg.redis_connect_timeout_ms % 1000) * 1000;
+    command_tv.tv_sec = janus_telehealth_cfg.redis_command_timeout_ms / 1000;
+    command_tv.tv_usec =
+        (janus_telehealth_cfg.redis_command_timeout_ms % 1000) * 1000;
+
+    ctx = janus_telehealth_redis_open(janus_telehealth_cfg.redis_address,
+                                      connect_tv);
+
+    if (ctx == NULL || ctx->err
+        || redisSetTimeout(ctx, command_tv) != REDIS_OK)
+    {
+        if (!redis->logged_down) {
+            JANUS_LOG(LOG_ERR, "[telehealth] %s: cannot connect to Redis at "
+                      "%s: %s\n", redis->name,
+                      janus_telehealth_cfg.redis_address,
+                      ctx != NULL ? ctx->errstr : "out of memory");
+            redis->logged_down = TRUE;
+        }
+
+        if (ctx != NULL) {
+            redisFree(ctx);
+        }
+
+        redis->last_failure = janus_get_monotonic_time();
+        return NULL;
+    }
+
+    if (ctx->connection_type == REDIS_CONN_TCP) {
+        /* Notices a peer that vanished without closing the connection. */
+        (void) redisEnableKeepAlive(ctx);
+    }
+
+    if (redis->logged_down) {
+        JANUS_LOG(LOG_INFO, "[telehealth] %s: connected to Redis again\n",
+                  redis->name);
+    }
+
+    redis->logged_down = FALSE;
+    redis->last_failure = 0;
+    redis->ctx = ctx;
+
+    return ctx;
+}
+
+
+void
+janus_telehealth_redis_drop(janus_telehealth_redis *redis)
+{
+    if (redis->ctx == NULL) {
+        return;
+    }
+
+    if (!redis->logged_down) {
+        JANUS_LOG(LOG_WARN, "[telehealth] %s: Redis connection lost: %s\n",
+                  redis->name, redis->ctx->errstr[0] != '\0'
+                  ? redis->ctx->errstr : "unknown error");
+        redis->logged_down = TRUE;
+    }
+
+    redisFree(redis->ctx);
+    redis->ctx = NULL;
+}
+
+
+redisReply *
+janus_telehealth_redis_argv(janus_telehealth_redis *redis, int argc,
+    const char **argv, const size_t *argvlen)
+{
+    int            attempt;
+    redisReply    *reply;
+    redisContext  *ctx;
+
+    /*
+     * A connection idle since before a Redis restart fails on first use;
+     * one retry on a fresh connection hides that.  A command may then run
+     * twice if only its reply was lost: every command here is idempotent
+     * except XADD, and event consumers tolerate a duplicate.
+     */
+    for (attempt = 0; attempt < 2; attempt++) {
+        ctx = janus_telehealth_redis_connect(redis);
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        reply = redisCommandArgv(ctx, argc, argv, argvlen);
+        if (reply != NULL) {
+            return reply;
+        }
+
+        janus_telehealth_redis_drop(redis);
+        /* Reconnect at once for the retry. */
+        redis->last_failure = 0;
+    }
+
+    return NULL;
+}
+
+
+redisReply *
+janus_telehealth_redis_command(janus_telehealth_redis *redis,
+    const char *format, ...)
+{
+    int            attempt;
+    va_list        ap;
+    redisReply    *reply;
+    redisContext  *ctx;
+
+    for (attempt = 0; attempt < 2; attempt++) {
+        ctx = janus_telehealth_redis_connect(redis);
+        if (ctx == NULL) {
+            return NULL;
+        }
+
+        va_start(ap, format);
+        reply = redisvCommand(ctx, format, ap);
+        va_end(ap);
+
+        if (reply != NULL) {
+            return reply;
+        }
+
+        janus_telehealth_redis_drop(redis);
+        redis->last_failure = 0;
+    }
+
+    return NULL;
+}
+
+
+char *
+janus_telehealth_redis_key(const char *format, const char *id)
+{
+    return g_strdup_printf(format, janus_telehealth_cfg.redis_prefix, id);
+}
+
+
+static gboolean
+janus_telehealth_reply_ok(janus_telehealth_redis *redis, redisReply *reply,
+    const char *what)
+{
+    if (reply == NULL) {
+        return FALSE;
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        JANUS_LOG(LOG_ERR, "[telehealth] %s: Redis refused %s: %s\n",
+                  redis->name, what, reply->str);
+        return FALSE;
+    }
+
+    return TRUE;
+}
+
+
+void
+janus_telehealth_room_info_clear(janus_telehealth_room_info *info)
+{
+    g_free(info->kind);
+    g_free(info->org_id);
+    g_free(info->patient_id);
+    json_decref(info->stale_members);
+    memset(info, 0, sizeof(*info));
+}
+
+
+static char *
+janus_telehealth_reply_strdup(redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_STRING || reply->len == 0) {
+        return NULL;
+    }
+
+    return g_strndup(reply->str, reply->len);
+}
+
+
+janus_telehealth_join_status
+janus_telehealth_redis_join(janus_telehealth_redis *redis,
+    const janus_telehealth_join *join, const char *member_json,
+    janus_telehealth_room_info *info)
+{
+    char                         *revoked_key, *room_key, *members_key;
+    char                         *node_prefix, now_ms[32], ttl[16], max[16];
+    size_t                        i;
+    redisReply                   *reply, *status, *stale;
+    janus_telehealth_join_status  rc;
+
+    memset(info, 0, sizeof(*info));
+
+    revoked_key = janus_telehealth_redis_key(TH_KEY_REVOKED, join->jti);
+    room_key = janus_telehealth_redis_key(TH_KEY_ROOM, join->room_id);
+    members_key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS,
+                                             join->room_id);
+    node_prefix = janus_telehealth_redis_key(TH_KEY_NODE, "");
+    g_snprintf(now_ms, sizeof(now_ms), "%" G_GINT64_FORMAT,
+               g_get_real_time() / 1000);
+    g_snprintf(ttl, sizeof(ttl), "%d", janus_telehealth_cfg.room_ttl);
+    g_snprintf(max, sizeof(max), "%d", janus_telehealth_cfg.max_participants);
+
+    reply = janus_telehealth_redis_command(redis,
+        "EVAL %s 3 %s %s %s %s %s %s %s %s %s %s %s",
+        janus_telehealth_join_script, revoked_key, room_key, members_key,
+        janus_telehealth_cfg.node_id, node_prefix, now_ms, join->session_id,
+        join->participant_id, member_json, ttl, max);
+
+    g_free(revoked_key);
+    g_free(room_key);
+    g_free(members_key);
+    g_free(node_prefix);
+
+    if (!janus_telehealth_reply_ok(redis, reply, "join")
+        || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_STRING)
+    {
+        if (reply != NULL) {
+            freeReplyObject(reply);
+        }
+        return JANUS_TELEHEALTH_JOIN_UNAVAILABLE;
+    }
+
+    status = reply->element[0];
+
+    if (strcmp(status->str, "ok") == 0 && reply->elements == 6) {
+        info->first_open = reply->element[1]->type == REDIS_REPLY_STRING
+                           && strcmp(reply->element[1]->str, "1") == 0;
+        info->kind = janus_telehealth_reply_strdup(reply->element[2]);
+        info->org_id = janus_telehealth_reply_strdup(reply->element[3]);
+        info->patient_id = janus_telehealth_reply_strdup(reply->element[4]);
+        info->stale_members = json_array();
+
+        stale = reply->element[5];
+        for (i = 0; stale->type == REDIS_REPLY_ARRAY
+                    && i + 1 < stale->elements; i += 2)
+        {
+            json_t  *member, *entry;
+
+            member = json_loads(stale->element[i + 1]->str, 0, NULL);
+            entry = json_object();
+            json_object_set_new(entry, "id",
+                                json_string(stale->element[i]->str));
+            if (json_is_string(json_object_get(member, "role"))) {
+                json_object_set(entry, "role",
+                                json_object_get(member, "role"));
+            }
+            json_array_append_new(info->stale_members, entry);
+            json_decref(member);
+        }
+
+        rc = JANUS_TELEHEALTH_JOIN_OK;
+
+    } else if (strcmp(status->str, "revoked") == 0) {
+        rc = JANUS_TELEHEALTH_JOIN_REVOKED;
+
+    } else if (strcmp(status->str, "no_room") == 0) {
+        rc = JANUS_TELEHEALTH_JOIN_NO_ROOM;
+
+    } else if (strcmp(status->str, "closed") == 0) {
+        rc = JANUS_TELEHEALTH_JOIN_CLOSED;
+
+    } else if (strcmp(status->str, "wrong_session") == 0) {
+        rc = JANUS_TELEHEALTH_JOIN_WRONG_SESSION;
+
+    } else if (strcmp(status->str, "other_node") == 0) {
+        rc = JANUS_TELEHEALTH_JOIN_OTHER_NODE;
+
+    } else if (strcmp(status->str, "full") == 0) {
+        rc = JANUS_TELEHEALTH_JOIN_FULL;
+
+    } else {
+        JANUS_LOG(LOG_ERR, "[telehealth] unexpected join script answer\n");
+        rc = JANUS_TELEHEALTH_JOIN_UNAVAILABLE;
+    }
+
+    freeReplyObject(reply);
+
+    return rc;
+}
+
+
+int
+janus_telehealth_redis_member_set(janus_telehealth_redis *redis,
+    const char *room_id, const char *participant_id, const char *json)
+{
+    int          rc;
+    char        *key;
+    redisReply  *reply;
+
+    key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS, room_id);
+    reply = janus_telehealth_redis_command(redis, "HSET %s %s %s", key,
+                                           participant_id, json);
+    g_free(key);
+
+    rc = janus_telehealth_reply_ok(redis, reply, "HSET member") ? 0 : -1;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+
+    return rc;
+}
+
+
+int
+janus_telehealth_redis_member_del(janus_telehealth_redis *redis,
+    const char *room_id, const char *participant_id)
+{
+    int          rc;
+    char        *key;
+    redisReply  *reply;
+
+    key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS, room_id);
+    reply = janus_telehealth_redis_command(redis, "HDEL %s %s", key,
+                                           participant_id);
+    g_free(key);
+
+    rc = janus_telehealth_reply_ok(redis, reply, "HDEL member") ? 0 : -1;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+
+    return rc;
+}
+
+
+int
+janus_telehealth_redis_close(janus_telehealth_redis *redis,
+    const char *room_id, const char *patient_id)
+{
+    int          rc;
+    char        *room_key, *members_key, *lock_key, ttl[16], now_ms[32];
+    redisReply  *reply;
+
+    room_key = janus_telehealth_redis_key(TH_KEY_ROOM, room_id);
+    members_key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS, room_id);
+    lock_key = patient_id != NULL
+               ? janus_telehealth_redis_key(TH_KEY_PATIENT_LOCK, patient_id)
+               : g_strdup("");
+    g_snprintf(ttl, sizeof(ttl), "%d", janus_telehealth_cfg.closed_room_ttl);
+    g_snprintf(now_ms, sizeof(now_ms), "%" G_GINT64_FORMAT,
+               g_get_real_time() / 1000);
+
+    reply = janus_telehealth_redis_command(redis, "EVAL %s 3 %s %s %b %s %s %s",
+        janus_telehealth_close_script, room_key, members_key,
+        lock_key, strlen(lock_key), room_id, ttl, now_ms);
+
+    g_free(room_key);
+    g_free(members_key);
+    g_free(lock_key);
+
+    rc = janus_telehealth_reply_ok(redis, reply, "close") ? 0 : -1;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+
+    return rc;
+}
+
+
+janus_telehealth_refresh_status
+janus_telehealth_redis_refresh(janus_telehealth_redis *redis,
+    const char *room_id, const char *patient_id)
+{
+    char                            *room_key, *members_key, *lock_key;
+    char                             ttl[16];
+    redisReply                      *reply;
+    janus_telehealth_refresh_status  rc;
+
+    room_key = janus_telehealth_redis_key(TH_KEY_ROOM, room_id);
+    members_key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS, room_id);
+    lock_key = patient_id != NULL
+               ? janus_telehealth_redis_key(TH_KEY_PATIENT_LOCK, patient_id)
+               : g_strdup("");
+    g_snprintf(ttl, sizeof(ttl), "%d", janus_telehealth_cfg.room_ttl);
+
+    reply = janus_telehealth_redis_command(redis, "EVAL %s 3 %s %s %b %s %s %s",
+        janus_telehealth_refresh_script, room_key, members_key,
+        lock_key, strlen(lock_key), janus_telehealth_cfg.node_id, ttl,
+        room_id);
+
+    g_free(room_key);
+    g_free(members_key);
+    g_free(lock_key);
+
+    if (!janus_telehealth_reply_ok(redis, reply, "refresh")
+        || reply->type != REDIS_REPLY_STRING)
+    {
+        if (reply != NULL) {
+            freeReplyObject(reply);
+        }
+        return JANUS_TELEHEALTH_REFRESH_UNAVAILABLE;
+    }
+
+    if (strcmp(reply->str, "ok") == 0) {
+        rc = JANUS_TELEHEALTH_REFRESH_OK;
+
+    } else if (strcmp(reply->str, "gone") == 0) {
+        rc = JANUS_TELEHEALTH_REFRESH_GONE;
+
+    } else if (strcmp(reply->str, "closed") == 0) {
+        rc = JANUS_TELEHEALTH_REFRESH_CLOSED;
+
+    } else if (strcmp(reply->str, "moved") == 0) {
+        rc = JANUS_TELEHEALTH_REFRESH_MOVED;
+
+    } else {
+        rc = JANUS_TELEHEALTH_REFRESH_UNAVAILABLE;
+    }
+
+    freeReplyObject(reply);
+
+    return rc;
+}
+
+
+int
+janus_telehealth_redis_heartbeat(janus_telehealth_redis *redis,
+    gint64 started_ms, int rooms, int participants)
+{
+    int          rc;
+    char        *key;
+    redisReply  *reply;
+
+    key = janus_telehealth_redis_key(TH_KEY_NODE, janus_telehealth_cfg.node_id);
+
+    reply = janus_telehealth_redis_command(redis,
+        "HSET %s started_at %lld heartbeat_at %lld rooms %d participants %d "
+        "version %s", key, (long long) started_ms,
+        (long long) (g_get_real_time() / 1000), rooms, participants,
+        JANUS_TELEHEALTH_VERSION_STRING);
+
+    rc = janus_telehealth_reply_ok(redis, reply, "heartbeat") ? 0 : -1;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+
+    if (rc == 0) {
+        /* Three missed heartbeats and the node counts as dead. */
+        reply = janus_telehealth_redis_command(redis, "EXPIRE %s %d", key,
+            3 * janus_telehealth_cfg.refresh_interval);
+        rc = janus_telehealth_reply_ok(redis, reply, "EXPIRE node") ? 0 : -1;
+        if (reply != NULL) {
+            freeReplyObject(reply);
+        }
+    }
+
+    g_free(key);
+
+    return rc;
+}
+
+
+void
+janus_telehealth_redis_heartbeat_delete(janus_telehealth_redis *redis)
+{
+    char        *key;
+    redisReply  *reply;
+
+    key = janus_telehealth_redis_key(TH_KEY_NODE, janus_telehealth_cfg.node_id);
+    reply = janus_telehealth_redis_command(redis, "DEL %s", key);
+    g_free(key);
+
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+}
+
+
+int
+janus_telehealth_redis_room_for_close(janus_telehealth_redis *redis,
+    const char *room_id, char **session_id, janus_telehealth_room_info *info)
+{
+    int          rc;
+    char        *key;
+    redisReply  *reply;
+
+    memset(info, 0, sizeof(*info));
+    *session_id = NULL;
+
+    key = janus_telehealth_redis_key(TH_KEY_ROOM, room_id);
+    reply = janus_telehealth_redis_command(redis,
+        "HMGET %s state node session kind org patient", key);
+    g_free(key);
+
+    if (!janus_telehealth_reply_ok(redis, reply, "HMGET room")
+        || reply->type != REDIS_REPLY_ARRAY || reply->elements != 6)
+    {
+        if (reply != NULL) {
+            freeReplyObject(reply);
+        }
+        return -1;
+    }
+
+    rc = 0;
+
+    if (reply->element[0]->type == REDIS_REPLY_STRING
+        && strcmp(reply->element[0]->str, TH_ROOM_OPEN) == 0
+        && (reply->element[1]->type != REDIS_REPLY_STRING
+            || reply->element[1]->len == 0
+            || strcmp(reply->element[1]->str,
+                      janus_telehealth_cfg.node_id) == 0))
+    {
+        *session_id = janus_telehealth_reply_strdup(reply->element[2]);
+        info->kind = janus_telehealth_reply_strdup(reply->element[3]);
+        info->org_id = janus_telehealth_reply_strdup(reply->element[4]);
+        info->patient_id = janus_telehealth_reply_strdup(reply->element[5]);
+        rc = 1;
+    }
+
+    freeReplyObject(reply);
+
+    return rc;
+}

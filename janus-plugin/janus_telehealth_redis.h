@@ -1,0 +1,123 @@
+/*
+ * Redis access for janus.plugin.telehealth.
+ *
+ * One synchronous hiredis connection per plugin thread (hiredis contexts
+ * are not thread safe).  Connections are made by IP or unix socket only
+ * (no DNS), with connect and command timeouts, and are re-made after any
+ * error, at most once per second so an outage costs a request a fast
+ * failure instead of a connect timeout each time.
+ */
+
+#ifndef JANUS_TELEHEALTH_REDIS_H
+#define JANUS_TELEHEALTH_REDIS_H
+
+#include <hiredis.h>
+
+#include "janus_telehealth.h"
+
+
+typedef struct janus_telehealth_redis janus_telehealth_redis;
+
+/* The handler thread's connection (janus_telehealth.c). */
+extern janus_telehealth_redis *janus_telehealth_handler_redis;
+
+/* Checks the configured address; 0 or -1 with a reason. */
+int janus_telehealth_redis_check_address(const char *address,
+    const char **reason);
+
+/* name is for logs ("handler", "housekeeping" ...); nothing connects yet. */
+janus_telehealth_redis *janus_telehealth_redis_new(const char *name);
+void janus_telehealth_redis_free(janus_telehealth_redis *redis);
+
+/* Connects if needed; returns the context or NULL (down, or backing off). */
+redisContext *janus_telehealth_redis_connect(janus_telehealth_redis *redis);
+
+/* Drops the connection after an error; the next call reconnects. */
+void janus_telehealth_redis_drop(janus_telehealth_redis *redis);
+
+/*
+ * A command; NULL when Redis is unreachable or the connection broke (it
+ * is retried once on a fresh connection).  Error replies are returned
+ * as replies.  Free with freeReplyObject().
+ */
+redisReply *janus_telehealth_redis_command(janus_telehealth_redis *redis,
+    const char *format, ...);
+redisReply *janus_telehealth_redis_argv(janus_telehealth_redis *redis,
+    int argc, const char **argv, const size_t *argvlen);
+
+/* A key from a TH_KEY_* format: the prefix and one id. */
+char *janus_telehealth_redis_key(const char *format, const char *id);
+
+
+/* Outcome of the join script. */
+typedef enum {
+    JANUS_TELEHEALTH_JOIN_OK = 0,
+    JANUS_TELEHEALTH_JOIN_UNAVAILABLE,   /* Redis down or script failed */
+    JANUS_TELEHEALTH_JOIN_REVOKED,
+    JANUS_TELEHEALTH_JOIN_NO_ROOM,
+    JANUS_TELEHEALTH_JOIN_CLOSED,
+    JANUS_TELEHEALTH_JOIN_WRONG_SESSION,
+    JANUS_TELEHEALTH_JOIN_OTHER_NODE,
+    JANUS_TELEHEALTH_JOIN_FULL
+} janus_telehealth_join_status;
+
+/* What the join script tells about the room. */
+typedef struct janus_telehealth_room_info {
+    gboolean  first_open;    /* nobody had opened the room before */
+    char     *kind;
+    char     *org_id;
+    char     *patient_id;    /* NULL when the room names no patient */
+    json_t   *stale_members; /* [{id, role}] a dead node left behind */
+} janus_telehealth_room_info;
+
+void janus_telehealth_room_info_clear(janus_telehealth_room_info *info);
+
+/*
+ * Atomically: refuses a revoked credential, a missing, closed or foreign
+ * room, or a full one; claims hosting for this node (taking over from a
+ * node whose heartbeat is gone); records the member; refreshes TTLs.
+ */
+janus_telehealth_join_status janus_telehealth_redis_join(
+    janus_telehealth_redis *redis, const janus_telehealth_join *join,
+    const char *member_json, janus_telehealth_room_info *info);
+
+/* Writes or removes one member of a room's members hash. 0 or -1. */
+int janus_telehealth_redis_member_set(janus_telehealth_redis *redis,
+    const char *room_id, const char *participant_id, const char *json);
+int janus_telehealth_redis_member_del(janus_telehealth_redis *redis,
+    const char *room_id, const char *participant_id);
+
+/*
+ * Marks the room closed (short TTL), deletes its members and the patient
+ * lock if the lock still holds this room.  0 or -1.
+ */
+int janus_telehealth_redis_close(janus_telehealth_redis *redis,
+    const char *room_id, const char *patient_id);
+
+/* Refresh result of one hosted room. */
+typedef enum {
+    JANUS_TELEHEALTH_REFRESH_OK = 0,
+    JANUS_TELEHEALTH_REFRESH_UNAVAILABLE,
+    JANUS_TELEHEALTH_REFRESH_GONE,     /* room hash expired or deleted */
+    JANUS_TELEHEALTH_REFRESH_CLOSED,   /* closed by someone else */
+    JANUS_TELEHEALTH_REFRESH_MOVED     /* another node hosts it now */
+} janus_telehealth_refresh_status;
+
+janus_telehealth_refresh_status janus_telehealth_redis_refresh(
+    janus_telehealth_redis *redis, const char *room_id,
+    const char *patient_id);
+
+/* Node heartbeat hash with a TTL; deleted on shutdown. */
+int janus_telehealth_redis_heartbeat(janus_telehealth_redis *redis,
+    gint64 started_ms, int rooms, int participants);
+void janus_telehealth_redis_heartbeat_delete(janus_telehealth_redis *redis);
+
+/*
+ * Reads an open room this node may close although nobody joined it here
+ * (hosted by us or by nobody).  Returns 1 with info filled (and
+ * *session_id to g_free), 0 when there is no such room, -1 on failure.
+ */
+int janus_telehealth_redis_room_for_close(janus_telehealth_redis *redis,
+    const char *room_id, char **session_id, janus_telehealth_room_info *info);
+
+#endif /* JANUS_TELEHEALTH_REDIS_H */

@@ -1,0 +1,1007 @@
+/*
+ * Rooms and participants of janus.plugin.telehealth.
+ *
+ * A room is opened by the nginx module (the Redis hash <prefix>room:<id>);
+ * the first join on this node makes us its host.  Only the handler thread
+ * changes rooms; other threads read them under the locks below.  Lock
+ * order: rooms_mutex, then room->mutex, then session->mutex.
+ *
+ * The housekeeping thread keeps what we host alive in Redis (room, members,
+ * patient lock, node heartbeat) and notices rooms that stayed empty too
+ * long; it hands every change to the handler thread.
+ */
+
+#include <string.h>
+
+#include <debug.h>
+#include <utils.h>
+
+#include "janus_telehealth.h"
+#include "janus_telehealth_redis.h"
+
+
+/* room id -> room (reference) */
+static GHashTable *rooms;
+static janus_mutex rooms_mutex = JANUS_MUTEX_INITIALIZER;
+static guint64 join_seq;
+
+static GThread *housekeeping_thread;
+static GMutex housekeeping_mutex;
+static GCond housekeeping_cond;
+static gboolean housekeeping_stop;
+
+
+/* Objects */
+
+static void
+janus_telehealth_room_free(const janus_refcount *room_ref)
+{
+    janus_telehealth_room  *room;
+
+    room = janus_refcount_containerof(room_ref, janus_telehealth_room, ref);
+
+    g_hash_table_destroy(room->participants);
+    janus_mutex_destroy(&room->mutex);
+    g_free(room->id);
+    g_free(room->session_id);
+    g_free(room->org_id);
+    g_free(room->kind);
+    g_free(room->patient_id);
+    g_free(room);
+}
+
+
+void
+janus_telehealth_room_unref(janus_telehealth_room *room)
+{
+    janus_refcount_decrease(&room->ref);
+}
+
+
+static void
+janus_telehealth_participant_free(const janus_refcount *participant_ref)
+{
+    janus_telehealth_participant  *participant;
+
+    participant = janus_refcount_containerof(participant_ref,
+        janus_telehealth_participant, ref);
+
+    if (participant->room != NULL) {
+        janus_refcount_decrease(&participant->room->ref);
+    }
+
+    g_free(participant->id);
+    g_free(participant->display);
+    g_free(participant);
+}
+
+
+static void
+janus_telehealth_participant_unref(janus_telehealth_participant *participant)
+{
+    janus_refcount_decrease(&participant->ref);
+}
+
+
+static janus_telehealth_room *
+janus_telehealth_room_new(const janus_telehealth_join *join,
+    const janus_telehealth_room_info *info)
+{
+    janus_telehealth_room  *room;
+
+    room = g_malloc0(sizeof(janus_telehealth_room));
+    room->id = g_strdup(join->room_id);
+    room->session_id = g_strdup(join->session_id);
+    /* The room hash is the authority; the credential fills its gaps. */
+    room->org_id = g_strdup(info->org_id != NULL ? info->org_id
+                                                 : join->org_id);
+    room->kind = g_strdup(info->kind != NULL ? info->kind : join->kind);
+    room->patient_id = g_strdup(info->patient_id);
+    room->participants = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+        (GDestroyNotify) janus_telehealth_participant_unref);
+    janus_mutex_init(&room->mutex);
+    janus_refcount_init(&room->ref, janus_telehealth_room_free);
+
+    return room;
+}
+
+
+static janus_telehealth_room *
+janus_telehealth_rooms_lookup(const char *room_id)
+{
+    janus_telehealth_room  *room;
+
+    janus_mutex_lock(&rooms_mutex);
+    room = rooms != NULL ? g_hash_table_lookup(rooms, room_id) : NULL;
+    if (room != NULL) {
+        janus_refcount_increase(&room->ref);
+    }
+    janus_mutex_unlock(&rooms_mutex);
+
+    return room;
+}
+
+
+janus_telehealth_room *
+janus_telehealth_session_room(janus_telehealth_session *session)
+{
+    janus_telehealth_room  *room;
+
+    room = NULL;
+
+    janus_mutex_lock(&session->mutex);
+    if (session->participant != NULL) {
+        room = session->participant->room;
+        janus_refcount_increase(&room->ref);
+    }
+    janus_mutex_unlock(&session->mutex);
+
+    return room;
+}
+
+
+/*
+ * Cuts the links between a participant and its session, both ways.
+ * Handler thread only; the room mutex must be held so that readers of
+ * participant->session never see a session being released.
+ */
+static void
+janus_telehealth_participant_detach(janus_telehealth_participant *participant)
+{
+    janus_telehealth_session  *session;
+
+    session = participant->session;
+    if (session == NULL) {
+        return;
+    }
+
+    janus_mutex_lock(&session->mutex);
+    if (session->participant == participant) {
+        session->participant = NULL;
+        janus_refcount_decrease(&participant->ref);
+    }
+    janus_mutex_unlock(&session->mutex);
+
+    participant->session = NULL;
+    janus_telehealth_session_unref(session);
+}
+
+
+static gboolean
+janus_telehealth_is_staff_chair(const janus_telehealth_participant *p)
+{
+    return strcmp(p->role, TH_ROLE_CHAIR) == 0
+           && g_str_has_prefix(p->id, "staff:");
+}
+
+
+/* JSON */
+
+static json_t *
+janus_telehealth_participant_json(const janus_telehealth_participant *p)
+{
+    return json_pack("{s:s, s:s, s:s, s:b, s:b}",
+                     "id", p->id,
+                     "display", p->display,
+                     "role", p->role,
+                     "audio_muted", p->audio_muted,
+                     "video_paused", p->video_paused);
+}
+
+
+/* The value of a member in <prefix>room:<room>:members. */
+static char *
+janus_telehealth_member_json(const janus_telehealth_participant *p)
+{
+    char    *text;
+    json_t  *member;
+
+    member = json_pack("{s:s, s:s, s:s, s:b, s:b}",
+                       "role", p->role,
+                       "display", p->display,
+                       "state", "in",
+                       "audio_muted", p->audio_muted,
+                       "video_paused", p->video_paused);
+    text = json_dumps(member, JSON_COMPACT);
+    json_decref(member);
+
+    return text;
+}
+
+
+static gint
+janus_telehealth_participant_order(gconstpointer a, gconstpointer b)
+{
+    const janus_telehealth_participant  *pa = a, *pb = b;
+
+    return pa->seq < pb->seq ? -1 : (pa->seq > pb->seq ? 1 : 0);
+}
+
+
+json_t *
+janus_telehealth_room_participants(janus_telehealth_room *room)
+{
+    GList   *list, *l;
+    json_t  *participants;
+
+    participants = json_array();
+
+    janus_mutex_lock(&room->mutex);
+    list = g_hash_table_get_values(room->participants);
+    list = g_list_sort(list, janus_telehealth_participant_order);
+    for (l = list; l != NULL; l = l->next) {
+        json_array_append_new(participants,
+                              janus_telehealth_participant_json(l->data));
+    }
+    g_list_free(list);
+    janus_mutex_unlock(&room->mutex);
+
+    return participants;
+}
+
+
+/* Sends event to everyone in the room except one session (may be NULL). */
+static void
+janus_telehealth_room_broadcast(janus_telehealth_room *room, json_t *event,
+    janus_telehealth_session *except)
+{
+    GList                         *sessions, *l;
+    GHashTableIter                 iter;
+    janus_telehealth_participant  *p;
+
+    sessions = NULL;
+
+    janus_mutex_lock(&room->mutex);
+    g_hash_table_iter_init(&iter, room->participants);
+    while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &p)) {
+        if (p->session != NULL && p->session != except) {
+            janus_refcount_increase(&p->session->ref);
+            sessions = g_list_prepend(sessions, p->session);
+        }
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    /* push_event may take a while: not under the room mutex. */
+    for (l = sessions; l != NULL; l = l->next) {
+        janus_telehealth_push(l->data, NULL, event);
+        janus_telehealth_session_unref(l->data);
+    }
+
+    g_list_free(sessions);
+}
+
+
+static void
+janus_telehealth_room_push_participants(janus_telehealth_room *room,
+    janus_telehealth_session *except)
+{
+    json_t  *event;
+
+    event = json_object();
+    json_object_set_new(event, "telehealth", json_string("participants"));
+    json_object_set_new(event, "room", json_string(room->id));
+    json_object_set_new(event, "participants",
+                        janus_telehealth_room_participants(room));
+
+    janus_telehealth_room_broadcast(room, event, except);
+    json_decref(event);
+}
+
+
+static void
+janus_telehealth_push_simple(janus_telehealth_session *session,
+    const char *transaction, const char *what, const char *room_id,
+    const char *reason)
+{
+    json_t  *event;
+
+    event = json_object();
+    json_object_set_new(event, "telehealth", json_string(what));
+    json_object_set_new(event, "room", json_string(room_id));
+    if (reason != NULL) {
+        json_object_set_new(event, "reason", json_string(reason));
+    }
+
+    janus_telehealth_push(session, transaction, event);
+    json_decref(event);
+}
+
+
+/* Join */
+
+static void
+janus_telehealth_report_stale_members(janus_telehealth_room *room,
+    json_t *stale)
+{
+    size_t   i;
+    json_t  *member;
+
+    /* Left behind by a node that died: call history needs their end. */
+    json_array_foreach(stale, i, member) {
+        janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room,
+            json_string_value(json_object_get(member, "id")),
+            json_string_value(json_object_get(member, "role")),
+            TH_LEFT_HANGUP);
+    }
+
+    if (json_array_size(stale) > 0) {
+        JANUS_LOG(LOG_WARN, "[telehealth] room %s taken over from a dead "
+                  "node, %zu members reported as hung up\n", room->id,
+                  json_array_size(stale));
+    }
+}
+
+
+static int
+janus_telehealth_join_error(janus_telehealth_join_status status,
+    char *error, size_t error_size)
+{
+    switch (status) {
+    case JANUS_TELEHEALTH_JOIN_OK:
+        return 0;
+    case JANUS_TELEHEALTH_JOIN_UNAVAILABLE:
+        g_snprintf(error, error_size, "Room service unavailable, try again");
+        return JANUS_TELEHEALTH_ERROR_REDIS_UNAVAILABLE;
+    case JANUS_TELEHEALTH_JOIN_REVOKED:
+        g_snprintf(error, error_size, "Join credential revoked");
+        return JANUS_TELEHEALTH_ERROR_CREDENTIAL_REVOKED;
+    case JANUS_TELEHEALTH_JOIN_NO_ROOM:
+        g_snprintf(error, error_size, "No such room");
+        return JANUS_TELEHEALTH_ERROR_NO_SUCH_ROOM;
+    case JANUS_TELEHEALTH_JOIN_WRONG_SESSION:
+        g_snprintf(error, error_size, "The room does not belong to this "
+                   "session");
+        return JANUS_TELEHEALTH_ERROR_NO_SUCH_ROOM;
+    case JANUS_TELEHEALTH_JOIN_CLOSED:
+        g_snprintf(error, error_size, "The room is closed");
+        return JANUS_TELEHEALTH_ERROR_ROOM_CLOSED;
+    case JANUS_TELEHEALTH_JOIN_OTHER_NODE:
+        g_snprintf(error, error_size, "The room is hosted by another media "
+                   "server");
+        return JANUS_TELEHEALTH_ERROR_WRONG_NODE;
+    case JANUS_TELEHEALTH_JOIN_FULL:
+        g_snprintf(error, error_size, "The room is full");
+        return JANUS_TELEHEALTH_ERROR_ROOM_FULL;
+    }
+
+    g_snprintf(error, error_size, "Unknown error");
+
+    return JANUS_TELEHEALTH_ERROR_UNKNOWN_ERROR;
+}
+
+
+/*
+ * Takes the participant's place from an older handle of the same person
+ * (a rejoin after a dropped connection, or a second tab).  The old handle
+ * is told and stays attached, out of the room.
+ */
+static void
+janus_telehealth_room_replace(janus_telehealth_room *room,
+    const char *participant_id)
+{
+    janus_telehealth_session      *old_session;
+    janus_telehealth_participant  *old;
+
+    old_session = NULL;
+
+    janus_mutex_lock(&room->mutex);
+    old = g_hash_table_lookup(room->participants, participant_id);
+    if (old != NULL) {
+        if (old->session != NULL) {
+            old_session = old->session;
+            janus_refcount_increase(&old_session->ref);
+        }
+        janus_telehealth_participant_detach(old);
+        g_hash_table_remove(room->participants, participant_id);
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    if (old_session != NULL) {
+        JANUS_LOG(LOG_INFO, "[telehealth] participant %s rejoined room %s "
+                  "from a new handle\n", participant_id, room->id);
+        janus_telehealth_push_simple(old_session, NULL, "left", room->id,
+                                     "replaced");
+        janus_telehealth_session_unref(old_session);
+    }
+}
+
+
+int
+janus_telehealth_room_join(janus_telehealth_session *session,
+    const janus_telehealth_join *join, const char *transaction,
+    char *error, size_t error_size)
+{
+    int                            rc;
+    char                          *member;
+    json_t                        *event;
+    janus_telehealth_room         *room;
+    janus_telehealth_room_info     info;
+    janus_telehealth_join_status   status;
+    janus_telehealth_participant  *participant;
+
+    janus_mutex_lock(&session->mutex);
+    rc = session->participant != NULL;
+    janus_mutex_unlock(&session->mutex);
+
+    if (rc) {
+        g_snprintf(error, error_size, "Already in a room");
+        return JANUS_TELEHEALTH_ERROR_ALREADY_JOINED;
+    }
+
+    participant = g_malloc0(sizeof(janus_telehealth_participant));
+    participant->id = g_strdup(join->participant_id);
+    participant->display = g_strdup(join->display);
+    participant->role = join->role;
+    janus_refcount_init(&participant->ref, janus_telehealth_participant_free);
+
+    member = janus_telehealth_member_json(participant);
+    status = janus_telehealth_redis_join(janus_telehealth_handler_redis, join,
+                                         member, &info);
+    free(member);
+
+    if (status != JANUS_TELEHEALTH_JOIN_OK) {
+        JANUS_LOG(LOG_WARN, "[telehealth] participant %s cannot join room "
+                  "%s: %d\n", join->participant_id, join->room_id, status);
+        janus_telehealth_participant_unref(participant);
+        return janus_telehealth_join_error(status, error, error_size);
+    }
+
+    janus_mutex_lock(&rooms_mutex);
+    room = g_hash_table_lookup(rooms, join->room_id);
+    if (room == NULL) {
+        room = janus_telehealth_room_new(join, &info);
+        g_hash_table_insert(rooms, room->id, room);
+        JANUS_LOG(LOG_INFO, "[telehealth] hosting room %s (session %s)\n",
+                  room->id, room->session_id);
+    }
+    janus_refcount_increase(&room->ref);
+    janus_mutex_unlock(&rooms_mutex);
+
+    janus_telehealth_report_stale_members(room, info.stale_members);
+    janus_telehealth_room_replace(room, participant->id);
+
+    /* The participant's references: its room, its session, and back. */
+    janus_refcount_increase(&room->ref);
+    participant->room = room;
+    janus_refcount_increase(&session->ref);
+    participant->session = session;
+
+    janus_mutex_lock(&room->mutex);
+    participant->seq = ++join_seq;
+    janus_refcount_increase(&participant->ref);
+    g_hash_table_insert(room->participants, participant->id, participant);
+    room->empty_since = 0;
+
+    janus_mutex_lock(&session->mutex);
+    session->participant = participant;    /* takes our reference */
+    janus_mutex_unlock(&session->mutex);
+    janus_mutex_unlock(&room->mutex);
+
+    if (info.first_open) {
+        janus_telehealth_event_emit(TH_EV_ROOM_OPENED, room, participant->id,
+                                    participant->role, NULL);
+    }
+    janus_telehealth_event_emit(TH_EV_PARTICIPANT_JOINED, room,
+                                participant->id, participant->role, NULL);
+
+    JANUS_LOG(LOG_INFO, "[telehealth] participant %s joined room %s as %s\n",
+              participant->id, room->id, participant->role);
+
+    event = json_object();
+    json_object_set_new(event, "telehealth", json_string("joined"));
+    json_object_set_new(event, "room", json_string(room->id));
+    json_object_set_new(event, "id", json_string(participant->id));
+    json_object_set_new(event, "role", json_string(participant->role));
+    json_object_set_new(event, "participants",
+                        janus_telehealth_room_participants(room));
+    janus_telehealth_push(session, transaction, event);
+    json_decref(event);
+
+    janus_telehealth_room_push_participants(room, session);
+
+    janus_telehealth_room_unref(room);
+    janus_telehealth_room_info_clear(&info);
+
+    return 0;
+}
+
+
+/* Close */
+
+/*
+ * Closes a room for everyone in it.  With update_redis the room is marked
+ * closed in Redis, its members and patient lock go, and room.closed is
+ * emitted; without, the room was already taken from us (expired, closed
+ * elsewhere, hosted elsewhere) and only the people here are let go.
+ */
+static void
+janus_telehealth_room_close(janus_telehealth_room *room, const char *reason,
+    gboolean update_redis)
+{
+    GList                         *participants, *l;
+    json_t                        *event;
+    janus_telehealth_session      *session;
+    janus_telehealth_participant  *p;
+
+    if (!g_atomic_int_compare_and_exchange(&room->closed, 0, 1)) {
+        return;
+    }
+
+    janus_mutex_lock(&rooms_mutex);
+    if (g_hash_table_lookup(rooms, room->id) == room) {
+        /* Our reference keeps the room alive past the table's. */
+        g_hash_table_remove(rooms, room->id);
+    }
+    janus_mutex_unlock(&rooms_mutex);
+
+    event = json_object();
+    json_object_set_new(event, "telehealth", json_string("closed"));
+    json_object_set_new(event, "room", json_string(room->id));
+    json_object_set_new(event, "reason", json_string(reason));
+
+    janus_mutex_lock(&room->mutex);
+    participants = g_hash_table_get_values(room->participants);
+    for (l = participants; l != NULL; l = l->next) {
+        janus_refcount_increase(&((janus_telehealth_participant *)
+                                  l->data)->ref);
+    }
+    g_hash_table_remove_all(room->participants);
+    janus_mutex_unlock(&room->mutex);
+
+    for (l = participants; l != NULL; l = l->next) {
+        p = l->data;
+
+        janus_mutex_lock(&room->mutex);
+        session = p->session;
+        if (session != NULL) {
+            janus_refcount_increase(&session->ref);
+        }
+        janus_telehealth_participant_detach(p);
+        janus_mutex_unlock(&room->mutex);
+
+        if (session != NULL) {
+            janus_telehealth_push(session, NULL, event);
+            janus_telehealth_session_unref(session);
+        }
+
+        janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room, p->id,
+                                    p->role, TH_LEFT_ROOM_CLOSED);
+        janus_telehealth_participant_unref(p);
+    }
+
+    g_list_free(participants);
+    json_decref(event);
+
+    if (update_redis) {
+        if (janus_telehealth_redis_close(janus_telehealth_handler_redis,
+                                         room->id, room->patient_id) != 0)
+        {
+            /* Not refreshed any more, it all expires within room_ttl. */
+            JANUS_LOG(LOG_ERR, "[telehealth] room %s closed here but not in "
+                      "Redis (unavailable)\n", room->id);
+        }
+
+        janus_telehealth_event_emit(TH_EV_ROOM_CLOSED, room, NULL, NULL,
+                                    reason);
+    }
+
+    JANUS_LOG(LOG_INFO, "[telehealth] room %s closed: %s\n", room->id, reason);
+}
+
+
+/* Leave */
+
+int
+janus_telehealth_room_leave(janus_telehealth_session *session,
+    const char *reason, const char *transaction)
+{
+    gboolean                       empty, closes;
+    janus_telehealth_room         *room;
+    janus_telehealth_participant  *participant;
+
+    janus_mutex_lock(&session->mutex);
+    participant = session->participant;
+    if (participant != NULL) {
+        janus_refcount_increase(&participant->ref);
+    }
+    janus_mutex_unlock(&session->mutex);
+
+    if (participant == NULL) {
+        return JANUS_TELEHEALTH_ERROR_NOT_JOINED;
+    }
+
+    room = participant->room;
+    janus_refcount_increase(&room->ref);
+
+    janus_mutex_lock(&room->mutex);
+    janus_telehealth_participant_detach(participant);
+    if (g_hash_table_lookup(room->participants, participant->id)
+        == participant)
+    {
+        g_hash_table_remove(room->participants, participant->id);
+    }
+    empty = g_hash_table_size(room->participants) == 0;
+    if (empty) {
+        room->empty_since = janus_get_monotonic_time();
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    if (janus_telehealth_redis_member_del(janus_telehealth_handler_redis,
+                                          room->id, participant->id) != 0)
+    {
+        JANUS_LOG(LOG_ERR, "[telehealth] member %s of room %s not removed "
+                  "from Redis (unavailable)\n", participant->id, room->id);
+    }
+
+    janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room, participant->id,
+                                participant->role, reason);
+
+    JANUS_LOG(LOG_INFO, "[telehealth] participant %s left room %s: %s\n",
+              participant->id, room->id, reason);
+
+    /* Still pushed for a hangup: the handle may be alive (media gone). */
+    janus_telehealth_push_simple(session, transaction, "left", room->id,
+                                 reason);
+
+    /*
+     * In a video call the staff member is the call: their leaving ends
+     * it for everyone.  A closed browser is not leaving; they may return.
+     */
+    closes = strcmp(reason, TH_LEFT_LEAVE) == 0
+             && janus_telehealth_is_staff_chair(participant)
+             && room->kind != NULL
+             && strcmp(room->kind, TH_KIND_VIDEO_CALL) == 0;
+
+    if (closes) {
+        janus_telehealth_room_close(room, TH_CLOSE_CHAIR_LEFT, TRUE);
+
+    } else if (!empty) {
+        janus_telehealth_room_push_participants(room, NULL);
+    }
+
+    janus_telehealth_participant_unref(participant);
+    janus_telehealth_room_unref(room);
+
+    return 0;
+}
+
+
+/* Configure */
+
+int
+janus_telehealth_room_configure(janus_telehealth_session *session,
+    json_t *audio_muted, json_t *video_paused, const char *transaction)
+{
+    char                          *member;
+    json_t                        *event;
+    janus_telehealth_room         *room;
+    janus_telehealth_participant  *participant;
+
+    janus_mutex_lock(&session->mutex);
+    participant = session->participant;
+    if (participant != NULL) {
+        janus_refcount_increase(&participant->ref);
+    }
+    janus_mutex_unlock(&session->mutex);
+
+    if (participant == NULL) {
+        return JANUS_TELEHEALTH_ERROR_NOT_JOINED;
+    }
+
+    room = participant->room;
+
+    janus_mutex_lock(&room->mutex);
+    if (audio_muted != NULL) {
+        participant->audio_muted = json_is_true(audio_muted);
+    }
+    if (video_paused != NULL) {
+        participant->video_paused = json_is_true(video_paused);
+    }
+    member = janus_telehealth_member_json(participant);
+    janus_mutex_unlock(&room->mutex);
+
+    /* The flags are presentation only: a Redis outage must not undo them. */
+    if (janus_telehealth_redis_member_set(janus_telehealth_handler_redis,
+                                          room->id, participant->id, member))
+    {
+        JANUS_LOG(LOG_WARN, "[telehealth] member %s of room %s not updated "
+                  "in Redis (unavailable)\n", participant->id, room->id);
+    }
+    free(member);
+
+    event = json_pack("{s:s, s:s, s:b, s:b}",
+                      "telehealth", "configured",
+                      "room", room->id,
+                      "audio_muted", participant->audio_muted,
+                      "video_paused", participant->video_paused);
+    janus_telehealth_push(session, transaction, event);
+    json_decref(event);
+
+    janus_telehealth_room_push_participants(room, session);
+    janus_telehealth_participant_unref(participant);
+
+    return 0;
+}
+
+
+/* Tasks from the housekeeping and command threads */
+
+void
+janus_telehealth_room_expire(const char *room_id)
+{
+    gboolean                expired;
+    janus_telehealth_room  *room;
+
+    room = janus_telehealth_rooms_lookup(room_id);
+    if (room == NULL) {
+        return;
+    }
+
+    /* Someone may have come back since housekeeping looked. */
+    janus_mutex_lock(&room->mutex);
+    expired = g_hash_table_size(room->participants) == 0
+              && room->empty_since != 0
+              && janus_get_monotonic_time() - room->empty_since
+                 >= (gint64) janus_telehealth_cfg.empty_room_timeout
+                    * G_USEC_PER_SEC;
+    janus_mutex_unlock(&room->mutex);
+
+    if (expired) {
+        janus_telehealth_room_close(room, TH_CLOSE_EXPIRED, TRUE);
+    }
+
+    janus_telehealth_room_unref(room);
+}
+
+
+void
+janus_telehealth_room_lost(const char *room_id, const char *reason)
+{
+    janus_telehealth_room  *room;
+
+    room = janus_telehealth_rooms_lookup(room_id);
+    if (room == NULL) {
+        return;
+    }
+
+    JANUS_LOG(LOG_WARN, "[telehealth] room %s is no longer ours in Redis: "
+              "letting its participants go\n", room_id);
+    janus_telehealth_room_close(room, reason, FALSE);
+    janus_telehealth_room_unref(room);
+}
+
+
+int
+janus_telehealth_room_close_by_id(const char *room_id, const char *reason)
+{
+    int                         rc;
+    char                       *session_id;
+    janus_telehealth_room      *room;
+    janus_telehealth_room_info  info;
+
+    room = janus_telehealth_rooms_lookup(room_id);
+    if (room != NULL) {
+        janus_telehealth_room_close(room, reason, TRUE);
+        janus_telehealth_room_unref(room);
+        return 0;
+    }
+
+    /* Nobody joined it here yet, but it may be ours to close. */
+    rc = janus_telehealth_redis_room_for_close(janus_telehealth_handler_redis,
+                                               room_id, &session_id, &info);
+    if (rc <= 0) {
+        return rc < 0 ? -1 : 1;
+    }
+
+    if (janus_telehealth_redis_close(janus_telehealth_handler_redis, room_id,
+                                     info.patient_id) != 0)
+    {
+        rc = -1;
+
+    } else {
+        janus_telehealth_event_emit_fields(TH_EV_ROOM_CLOSED,
+            "room", room_id, "session", session_id, "org", info.org_id,
+            "kind", info.kind, "reason", reason, NULL);
+        JANUS_LOG(LOG_INFO, "[telehealth] room %s closed: %s\n", room_id,
+                  reason);
+        rc = 0;
+    }
+
+    g_free(session_id);
+    janus_telehealth_room_info_clear(&info);
+
+    return rc;
+}
+
+
+/* Housekeeping */
+
+static void
+janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
+    gint64 started_ms)
+{
+    int                              nrooms, nparticipants;
+    gint64                           now, empty_since;
+    GList                           *snapshot, *l;
+    const char                      *lost;
+    janus_telehealth_room           *room;
+    janus_telehealth_refresh_status  status;
+
+    janus_mutex_lock(&rooms_mutex);
+    snapshot = g_hash_table_get_values(rooms);
+    for (l = snapshot; l != NULL; l = l->next) {
+        janus_refcount_increase(&((janus_telehealth_room *) l->data)->ref);
+    }
+    janus_mutex_unlock(&rooms_mutex);
+
+    nrooms = 0;
+    nparticipants = 0;
+    now = janus_get_monotonic_time();
+
+    for (l = snapshot; l != NULL; l = l->next) {
+        room = l->data;
+
+        janus_mutex_lock(&room->mutex);
+        nparticipants += g_hash_table_size(room->participants);
+        empty_since = room->empty_since;
+        janus_mutex_unlock(&room->mutex);
+        nrooms++;
+
+        if (empty_since != 0
+            && now - empty_since >= (gint64)
+               janus_telehealth_cfg.empty_room_timeout * G_USEC_PER_SEC)
+        {
+            janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_EXPIRE,
+                                               room->id, NULL, NULL);
+        }
+
+        status = janus_telehealth_redis_refresh(redis, room->id,
+                                                room->patient_id);
+        lost = NULL;
+
+        switch (status) {
+        case JANUS_TELEHEALTH_REFRESH_OK:
+        case JANUS_TELEHEALTH_REFRESH_UNAVAILABLE:
+            break;
+        case JANUS_TELEHEALTH_REFRESH_CLOSED:
+            lost = TH_CLOSE_COMMAND;
+            break;
+        case JANUS_TELEHEALTH_REFRESH_GONE:
+        case JANUS_TELEHEALTH_REFRESH_MOVED:
+            lost = TH_CLOSE_EXPIRED;
+            break;
+        }
+
+        if (lost != NULL) {
+            janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_LOST,
+                                               room->id, lost, NULL);
+        }
+
+        janus_telehealth_room_unref(room);
+    }
+
+    g_list_free(snapshot);
+
+    (void) janus_telehealth_redis_heartbeat(redis, started_ms, nrooms,
+                                            nparticipants);
+}
+
+
+static void *
+janus_telehealth_housekeeping(void *data)
+{
+    gint64                   started_ms, deadline;
+    janus_telehealth_redis  *redis;
+
+    redis = janus_telehealth_redis_new("housekeeping");
+    started_ms = g_get_real_time() / 1000;
+
+    g_mutex_lock(&housekeeping_mutex);
+
+    while (!housekeeping_stop) {
+        g_mutex_unlock(&housekeeping_mutex);
+        janus_telehealth_housekeeping_round(redis, started_ms);
+        g_mutex_lock(&housekeeping_mutex);
+
+        deadline = g_get_monotonic_time()
+                   + (gint64) janus_telehealth_cfg.refresh_interval
+                     * G_TIME_SPAN_SECOND;
+        while (!housekeeping_stop
+               && g_cond_wait_until(&housekeeping_cond, &housekeeping_mutex,
+                                    deadline))
+        {
+            /* woken early: only stop matters */
+        }
+    }
+
+    g_mutex_unlock(&housekeeping_mutex);
+
+    /* Without our heartbeat other nodes may take our rooms at once. */
+    janus_telehealth_redis_heartbeat_delete(redis);
+    janus_telehealth_redis_free(redis);
+
+    return NULL;
+}
+
+
+int
+janus_telehealth_rooms_init(void)
+{
+    GError  *error = NULL;
+
+    rooms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
+        (GDestroyNotify) janus_telehealth_room_unref);
+
+    housekeeping_stop = FALSE;
+    housekeeping_thread = g_thread_try_new("telehealth housekeeping",
+        janus_telehealth_housekeeping, NULL, &error);
+    if (error != NULL) {
+        JANUS_LOG(LOG_FATAL, "[telehealth] cannot start the housekeeping "
+                  "thread: %s\n", error->message);
+        g_error_free(error);
+        g_hash_table_destroy(rooms);
+        rooms = NULL;
+        return -1;
+    }
+
+    return 0;
+}
+
+
+void
+janus_telehealth_rooms_deinit(void)
+{
+    GList                  *list, *l, *participants, *p;
+    janus_telehealth_room  *room;
+
+    if (housekeeping_thread != NULL) {
+        g_mutex_lock(&housekeeping_mutex);
+        housekeeping_stop = TRUE;
+        g_cond_signal(&housekeeping_cond);
+        g_mutex_unlock(&housekeeping_mutex);
+        g_thread_join(housekeeping_thread);
+        housekeeping_thread = NULL;
+    }
+
+    if (rooms == NULL) {
+        return;
+    }
+
+    /*
+     * Shutting down: the rooms stay open in Redis and expire, or another
+     * node takes them over.  Only the references are untied here.
+     */
+    janus_mutex_lock(&rooms_mutex);
+    list = g_hash_table_get_values(rooms);
+    for (l = list; l != NULL; l = l->next) {
+        room = l->data;
+
+        janus_mutex_lock(&room->mutex);
+        participants = g_hash_table_get_values(room->participants);
+        for (p = participants; p != NULL; p = p->next) {
+            janus_telehealth_participant_detach(p->data);
+        }
+        g_list_free(participants);
+        g_hash_table_remove_all(room->participants);
+        janus_mutex_unlock(&room->mutex);
+    }
+    g_list_free(list);
+
+    g_hash_table_destroy(rooms);
+    rooms = NULL;
+    janus_mutex_unlock(&rooms_mutex);
+}
+
+
+json_t *
+janus_telehealth_rooms_stats(void)
+{
+    json_t  *stats;
+
+    janus_mutex_lock(&rooms_mutex);
+    stats = json_pack("{s:i}", "rooms",
+                      rooms != NULL ? (int) g_hash_table_size(rooms) : 0);
+    janus_mutex_unlock(&rooms_mutex);
+
+    return stats;
+}
