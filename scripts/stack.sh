@@ -177,6 +177,10 @@ start_nginx() {
         chown nobody "$RUN/nginx/tmp"
     fi
     keys
+    # The console uses Debian's janus.js and adapter.js as they are.
+    mkdir -p "$ROOT/web/vendor"
+    ln -sf /usr/share/javascript/janus-gateway/janus.js "$ROOT/web/vendor/"
+    ln -sf /usr/share/javascript/webrtc-adapter/adapter.js "$ROOT/web/vendor/"
     render "$ROOT/conf/nginx.conf.in" "$RUN/nginx/nginx.conf"
     nginx -p "$RUN/nginx/" -c "$RUN/nginx/nginx.conf" -t -q \
         || die "nginx configuration test failed"
@@ -200,6 +204,12 @@ start_janus() {
         ln -sf "$JANUS_LIB/plugins/libjanus_videoroom.so" "$dir/plugins/"
     else
         rm -f "$dir/plugins/libjanus_videoroom.so"
+    fi
+    # The stock EchoTest: the media harness' self-test (tests/media).
+    if [ -n "${TH_WITH_ECHOTEST:-}" ]; then
+        ln -sf "$JANUS_LIB/plugins/libjanus_echotest.so" "$dir/plugins/"
+    else
+        rm -f "$dir/plugins/libjanus_echotest.so"
     fi
     ln -sf "$JANUS_LIB/transports/libjanus_http.so" "$dir/transports/"
     ln -sf "$JANUS_LIB/transports/libjanus_websockets.so" "$dir/transports/"
