@@ -1,0 +1,176 @@
+#!/bin/bash
+# Runs the media tests against a stack of their own inside a private network
+# namespace (scripts/netns.sh), prints their TAP and one summary line last:
+# "N passed, N failed".
+#
+#   media-tests.sh                  every tests/media/*.test.mjs
+#   media-tests.sh FILES...         those test files
+#   media-tests.sh run CMD [ARGS]   CMD (a benchmark, a shell) with the media
+#                                   stack up and its environment exported
+#
+# The stack lives in run/media (TH_RUN), never the developer's ./run; it may
+# use the same ports, the namespace has a loopback of its own.  Which stack,
+# by TH_MEDIA_STACK:
+#   full    scripts/stack.sh start: PostgreSQL, Redis, Janus with our plugin
+#           and the stock VideoRoom and EchoTest, nginx
+#   janus   Janus alone with the stock VideoRoom and EchoTest: enough for the
+#           harness self-tests while our plugin and module are not built
+#   auto    (default) full when both are built, janus otherwise
+#
+# The tests see TH_JANUS_HTTP, TH_JANUS_WS, TH_BASE, TH_PG, TH_REDIS_PORT,
+# TH_KEYS (as in scripts/test.sh), TH_MEDIA_STACK (full or janus) and
+# TH_NETNS.  The TAP is also kept in build/test-logs/media.tap.
+
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+log() { printf 'media: %s\n' "$*" >&2; }
+
+# Outside the namespace (where the registry is reachable): install the test
+# tools if needed, then run again inside.
+if [ -z "${TH_NETNS:-}" ]; then
+    if [ ! -d tests/media/node_modules ] \
+        || [ tests/media/package.json -nt tests/media/node_modules ] \
+        || [ tests/media/package-lock.json -nt tests/media/node_modules ]
+    then
+        log "installing the media test tools (npm)"
+        (cd tests/media && npm ci --no-audit --no-fund --loglevel=error \
+            && touch node_modules) || exit 1
+    fi
+    TH_MEDIA_T0=$(date +%s%N)
+    export TH_MEDIA_T0
+    exec "$ROOT/scripts/netns.sh" "$ROOT/scripts/media-tests.sh" "$@"
+fi
+
+export TH_RUN=$ROOT/run/media
+JANUS_HTTP_PORT=${TH_JANUS_HTTP_PORT:-58088}
+JANUS_WS_PORT=${TH_JANUS_WS_PORT:-58188}
+JANUS_LIB=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null \
+    || echo x86_64-linux-gnu)/janus
+
+mode=${TH_MEDIA_STACK:-auto}
+if [ "$mode" = auto ]; then
+    if [ -f build/libjanus_telehealth.so ] \
+        && [ -f build/ngx_http_telehealth_module.so ]
+    then
+        mode=full
+    else
+        mode=janus
+        log "our plugin or module is not built: Janus alone with the stock plugins"
+    fi
+fi
+export TH_MEDIA_STACK=$mode
+
+# Janus alone, configured from the stack's templates, with the stock
+# EchoTest and VideoRoom.  Started and stopped by pid, like stack.sh does.
+start_janus_alone() {
+    local dir=$TH_RUN/janus t i
+    mkdir -p "$dir/etc" "$dir/plugins" "$dir/transports" "$dir/empty"
+    rm -f "$dir/plugins/"*.so
+    ln -sf "$JANUS_LIB/plugins/libjanus_echotest.so" "$dir/plugins/"
+    ln -sf "$JANUS_LIB/plugins/libjanus_videoroom.so" "$dir/plugins/"
+    ln -sf "$JANUS_LIB/transports/libjanus_http.so" "$dir/transports/"
+    ln -sf "$JANUS_LIB/transports/libjanus_websockets.so" "$dir/transports/"
+    for t in janus.jcfg janus.transport.http.jcfg \
+        janus.transport.websockets.jcfg
+    do
+        sed -e "s|@RUN@|$TH_RUN|g" \
+            -e "s|@JANUS_HTTP_PORT@|$JANUS_HTTP_PORT|g" \
+            -e "s|@JANUS_WS_PORT@|$JANUS_WS_PORT|g" \
+            -e "s|@ICE_ENFORCE@|${TH_ICE_ENFORCE:-}|g" \
+            "conf/$t.in" > "$dir/etc/$t"
+    done
+    ${TH_JANUS_WRAPPER:-} janus -F "$dir/etc" -o -N -L "$dir/janus.log" \
+        >"$dir/janus.out" 2>&1 &
+    echo $! > "$dir/janus.pid"
+    for i in $(seq 1 100); do
+        curl -fsS "http://127.0.0.1:$JANUS_HTTP_PORT/janus/info" \
+            >/dev/null 2>&1 && return 0
+        sleep 0.1
+    done
+    log "Janus did not come up (see $dir)"
+    return 1
+}
+
+stop_janus_alone() {
+    local pidfile=$TH_RUN/janus/janus.pid pid i
+    [ -f "$pidfile" ] || return 0
+    pid=$(cat "$pidfile")
+    kill "$pid" 2>/dev/null || true
+    for i in $(seq 1 100); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$pidfile"
+}
+
+start_stack() {
+    mkdir -p "$TH_RUN"
+    if [ "$mode" = full ]; then
+        TH_WITH_VIDEOROOM=1 TH_WITH_ECHOTEST=1 scripts/stack.sh start \
+            && redis-cli -p "${TH_REDIS_PORT:-56379}" FLUSHALL >/dev/null
+    else
+        start_janus_alone
+    fi
+}
+
+stop_stack() {
+    if [ "$mode" = full ]; then
+        scripts/stack.sh stop >&2
+    else
+        stop_janus_alone
+    fi
+}
+
+trap stop_stack EXIT
+
+if ! start_stack; then
+    log "the media stack did not start"
+    echo
+    echo "0 passed, 1 failed"
+    exit 1
+fi
+t1=$(date +%s%N)
+log "namespace and $mode stack ready in $(( (t1 - ${TH_MEDIA_T0:-$t1}) / 1000000 )) ms"
+
+export TH_ROOT=$ROOT
+export TH_BASE=http://127.0.0.1:${TH_NGINX_PORT:-58080}
+export TH_JANUS_HTTP=http://127.0.0.1:$JANUS_HTTP_PORT/janus
+export TH_JANUS_WS=ws://127.0.0.1:$JANUS_WS_PORT
+export TH_PG=postgres://postgres@127.0.0.1:${TH_PG_PORT:-55432}/telehealth
+export TH_REDIS_PORT=${TH_REDIS_PORT:-56379}
+export TH_KEYS=$TH_RUN/keys
+export TH_STACK=$ROOT/scripts/stack.sh
+
+if [ "${1:-}" = run ]; then
+    shift
+    "$@"
+    exit $?
+fi
+
+if [ $# -gt 0 ]; then
+    files=("$@")
+else
+    files=(tests/media/*.test.mjs)
+fi
+
+mkdir -p build/test-logs
+out=build/test-logs/media.tap
+node --test --test-reporter=tap --test-concurrency=1 "${files[@]}" \
+    2>&1 | tee "$out"
+passed=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n 1)
+failed=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n 1)
+if [ -z "$passed" ]; then
+    log "the test runner printed no result"
+    passed=0
+    failed=$(( ${failed:-0} + 1 ))
+fi
+# Stop now, so that the summary is the last line.
+stop_stack
+trap - EXIT
+echo
+echo "$passed passed, ${failed:-0} failed"
+[ "${failed:-0}" -eq 0 ]
