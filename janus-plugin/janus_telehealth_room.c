@@ -440,10 +440,12 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     free(member);
 
     if (status != JANUS_TELEHEALTH_JOIN_OK) {
+        rc = janus_telehealth_join_error(status, error, error_size);
         JANUS_LOG(LOG_WARN, "[telehealth] participant %s cannot join room "
-                  "%s: %d\n", join->participant_id, join->room_id, status);
+                  "%s: %d %s\n", join->participant_id, join->room_id, rc,
+                  error);
         janus_telehealth_participant_unref(participant);
-        return janus_telehealth_join_error(status, error, error_size);
+        return rc;
     }
 
     janus_mutex_lock(&rooms_mutex);
@@ -968,8 +970,9 @@ janus_telehealth_rooms_deinit(void)
     }
 
     /*
-     * Shutting down: the rooms stay open in Redis and expire, or another
-     * node takes them over.  Only the references are untied here.
+     * Shutting down: everyone here has hung up, as far as call history
+     * goes.  The rooms stay open in Redis: they expire, or another node
+     * takes them over (our heartbeat is gone) and people rejoin there.
      */
     janus_mutex_lock(&rooms_mutex);
     list = g_hash_table_get_values(rooms);
@@ -979,7 +982,13 @@ janus_telehealth_rooms_deinit(void)
         janus_mutex_lock(&room->mutex);
         participants = g_hash_table_get_values(room->participants);
         for (p = participants; p != NULL; p = p->next) {
-            janus_telehealth_participant_detach(p->data);
+            janus_telehealth_participant  *participant = p->data;
+
+            janus_telehealth_participant_detach(participant);
+            (void) janus_telehealth_redis_member_del(
+                janus_telehealth_handler_redis, room->id, participant->id);
+            janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room,
+                participant->id, participant->role, TH_LEFT_HANGUP);
         }
         g_list_free(participants);
         g_hash_table_remove_all(room->participants);
