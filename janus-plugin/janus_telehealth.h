@@ -183,7 +183,6 @@ json_t *janus_telehealth_room_participants(janus_telehealth_room *room);
 janus_telehealth_room *janus_telehealth_session_room(
     janus_telehealth_session *session);
 void janus_telehealth_room_unref(janus_telehealth_room *room);
-json_t *janus_telehealth_rooms_stats(void);
 
 
 /* janus_telehealth_events.c */

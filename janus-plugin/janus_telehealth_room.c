@@ -1001,16 +1001,3 @@ janus_telehealth_rooms_deinit(void)
     janus_mutex_unlock(&rooms_mutex);
 }
 
-
-json_t *
-janus_telehealth_rooms_stats(void)
-{
-    json_t  *stats;
-
-    janus_mutex_lock(&rooms_mutex);
-    stats = json_pack("{s:i}", "rooms",
-                      rooms != NULL ? (int) g_hash_table_size(rooms) : 0);
-    janus_mutex_unlock(&rooms_mutex);
-
-    return stats;
-}
