@@ -1,0 +1,761 @@
+/*
+ * The API's front door: matches the path below the location's prefix to a
+ * route, reads and parses the JSON body within telehealth_max_body_size,
+ * authenticates where the route needs it, and answers with JSON or
+ * application/problem+json.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/rand.h>
+
+#include "ngx_http_telehealth_api.h"
+#include "ngx_http_telehealth_auth.h"
+#include "ngx_http_telehealth_session.h"
+#include "ngx_http_telehealth_redis.h"
+
+
+#define NGX_HTTP_TELEHEALTH_RETRY_AFTER  "1"
+
+
+typedef struct {
+    ngx_str_t                        path;      /* "*" matches one segment */
+    ngx_uint_t                       method;
+    ngx_http_telehealth_handler_pt   handler;
+    ngx_uint_t                       auth;
+} ngx_http_telehealth_route_t;
+
+
+typedef struct {
+    ngx_str_t                        type;
+    const char                      *title;
+    const char                      *detail;
+    ngx_uint_t                       status;
+} ngx_http_telehealth_problem_t;
+
+
+static const ngx_http_telehealth_route_t *ngx_http_telehealth_route(
+    ngx_http_request_t *r, ngx_str_t *path, ngx_str_t *id,
+    ngx_str_t *allow);
+static ngx_uint_t ngx_http_telehealth_match(ngx_str_t *pattern,
+    ngx_str_t *path, ngx_str_t *id);
+static void ngx_http_telehealth_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_telehealth_read_body(ngx_http_request_t *r,
+    ngx_http_telehealth_ctx_t *ctx);
+static void ngx_http_telehealth_health(ngx_http_request_t *r);
+static ngx_int_t ngx_http_telehealth_send_typed(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json, ngx_uint_t problem);
+static void ngx_http_telehealth_json_cleanup(void *data);
+
+
+static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
+
+    { ngx_string("/auth/login"), NGX_HTTP_POST,
+      ngx_http_telehealth_auth_login, 0 },
+
+    { ngx_string("/auth/logout"), NGX_HTTP_POST,
+      ngx_http_telehealth_auth_logout, 1 },
+
+    { ngx_string("/me"), NGX_HTTP_GET,
+      ngx_http_telehealth_auth_me, 1 },
+
+    { ngx_string("/sessions"), NGX_HTTP_GET,
+      ngx_http_telehealth_session_list, 1 },
+
+    { ngx_string("/sessions"), NGX_HTTP_POST,
+      ngx_http_telehealth_session_create, 1 },
+
+    { ngx_string("/sessions/*"), NGX_HTTP_GET,
+      ngx_http_telehealth_session_get, 1 },
+
+    { ngx_string("/sessions/*/join"), NGX_HTTP_POST,
+      ngx_http_telehealth_session_join, 1 },
+
+    { ngx_string("/health"), NGX_HTTP_GET,
+      ngx_http_telehealth_health, 0 },
+
+    { ngx_null_string, 0, NULL, 0 }
+};
+
+
+/* indexed by ngx_http_telehealth_problem_e */
+static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
+
+    { ngx_string("urn:telehealth:problem:invalid-request"),
+      "Invalid request", "The request is not valid.", NGX_HTTP_BAD_REQUEST },
+
+    { ngx_string("urn:telehealth:problem:unauthorized"),
+      "Unauthorized", "Please log in again.", NGX_HTTP_UNAUTHORIZED },
+
+    { ngx_string("urn:telehealth:problem:invalid-credentials"),
+      "Invalid credentials",
+      "The e-mail address or the password is not correct.",
+      NGX_HTTP_UNAUTHORIZED },
+
+    { ngx_string("urn:telehealth:problem:forbidden"),
+      "Forbidden", "You are not allowed to do this.", NGX_HTTP_FORBIDDEN },
+
+    { ngx_string("urn:telehealth:problem:not-found"),
+      "Not found", "There is nothing here.", NGX_HTTP_NOT_FOUND },
+
+    { ngx_string("urn:telehealth:problem:method-not-allowed"),
+      "Method not allowed", "This method is not allowed here.",
+      NGX_HTTP_NOT_ALLOWED },
+
+    { ngx_string("urn:telehealth:problem:patient-in-session"),
+      "Patient in session", "The participant is already in a video session.",
+      NGX_HTTP_CONFLICT },
+
+    { ngx_string("urn:telehealth:problem:room-not-open"),
+      "Room not open", "The video room of this session is not open.",
+      NGX_HTTP_CONFLICT },
+
+    { ngx_string("urn:telehealth:problem:payload-too-large"),
+      "Payload too large", "The request body is too large.",
+      NGX_HTTP_REQUEST_ENTITY_TOO_LARGE },
+
+    { ngx_string("urn:telehealth:problem:validation"),
+      "Validation failed", "Some values are not valid.", 422 },
+
+    { ngx_string("urn:telehealth:problem:service-unavailable"),
+      "Service unavailable",
+      "The service is temporarily unavailable. Please try again shortly.",
+      NGX_HTTP_SERVICE_UNAVAILABLE },
+
+    { ngx_string("urn:telehealth:problem:internal"),
+      "Internal error", "Something went wrong on our side.",
+      NGX_HTTP_INTERNAL_SERVER_ERROR }
+};
+
+
+ngx_int_t
+ngx_http_telehealth_api_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                           rc;
+    ngx_str_t                           path, allow;
+    ngx_http_core_loc_conf_t           *clcf;
+    ngx_http_telehealth_ctx_t          *ctx;
+    const ngx_http_telehealth_route_t  *route;
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->mcf = ngx_http_get_module_main_conf(r, ngx_http_telehealth_module);
+    ngx_http_set_ctx(r, ctx, ngx_http_telehealth_module);
+
+    /* routes are relative to the location: "/api/v1/" + "me" -> "/me" */
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    ctx->base = clcf->name;
+    if (ctx->base.len && ctx->base.data[ctx->base.len - 1] == '/') {
+        ctx->base.len--;
+    }
+
+    path = r->uri;
+
+    if (path.len >= ctx->base.len
+        && ngx_strncmp(path.data, ctx->base.data, ctx->base.len) == 0)
+    {
+        path.data += ctx->base.len;
+        path.len -= ctx->base.len;
+
+    } else {
+        ngx_str_null(&path);
+    }
+
+    ctx->path = path;
+
+    route = ngx_http_telehealth_route(r, &path, &ctx->id, &allow);
+
+    if (route == NULL || allow.len) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        if (route == NULL && allow.len == 0) {
+            return ngx_http_telehealth_send_problem(r,
+                                        NGX_HTTP_TELEHEALTH_NOT_FOUND, NULL);
+        }
+
+        if (ngx_http_telehealth_add_header(r, "Allow", allow.data, allow.len)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_telehealth_send_problem(r,
+                                NGX_HTTP_TELEHEALTH_METHOD_NOT_ALLOWED, NULL);
+    }
+
+    ctx->data = (void *) route;
+
+    if (r->headers_in.content_length_n > (off_t) ctx->mcf->max_body_size) {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_telehealth_send_problem(r,
+                                NGX_HTTP_TELEHEALTH_PAYLOAD_TOO_LARGE, NULL);
+    }
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_telehealth_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static const ngx_http_telehealth_route_t *
+ngx_http_telehealth_route(ngx_http_request_t *r, ngx_str_t *path,
+    ngx_str_t *id, ngx_str_t *allow)
+{
+    u_char                             *p;
+    ngx_uint_t                          method, allowed;
+    const ngx_http_telehealth_route_t  *rt, *found;
+
+    method = (r->method == NGX_HTTP_HEAD) ? NGX_HTTP_GET : r->method;
+    allowed = 0;
+    found = NULL;
+
+    ngx_str_null(allow);
+
+    for (rt = ngx_http_telehealth_routes; rt->handler; rt++) {
+        if (!ngx_http_telehealth_match((ngx_str_t *) &rt->path, path, id)) {
+            continue;
+        }
+
+        allowed |= rt->method;
+
+        if (rt->method == method) {
+            found = rt;
+        }
+    }
+
+    if (found != NULL || allowed == 0) {
+        return found;
+    }
+
+    allow->data = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST") - 1);
+    if (allow->data == NULL) {
+        return NULL;
+    }
+
+    p = allow->data;
+
+    if (allowed & NGX_HTTP_GET) {
+        p = ngx_cpymem(p, "GET, HEAD", sizeof("GET, HEAD") - 1);
+    }
+
+    if (allowed & NGX_HTTP_POST) {
+        if (p != allow->data) {
+            *p++ = ','; *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, "POST", sizeof("POST") - 1);
+    }
+
+    allow->len = p - allow->data;
+
+    return NULL;
+}
+
+
+static ngx_uint_t
+ngx_http_telehealth_match(ngx_str_t *pattern, ngx_str_t *path, ngx_str_t *id)
+{
+    u_char  *p, *q, *pe, *qe, *seg;
+
+    p = pattern->data;
+    pe = p + pattern->len;
+    q = path->data;
+    qe = q + path->len;
+
+    while (p < pe) {
+
+        if (*p == '*') {
+            seg = q;
+
+            while (q < qe && *q != '/') {
+                q++;
+            }
+
+            if (q == seg) {
+                return 0;
+            }
+
+            id->data = seg;
+            id->len = q - seg;
+            p++;
+            continue;
+        }
+
+        if (q == qe || *p != *q) {
+            return 0;
+        }
+
+        p++;
+        q++;
+    }
+
+    return q == qe;
+}
+
+
+static void
+ngx_http_telehealth_body_handler(ngx_http_request_t *r)
+{
+    u_char                             *id;
+    ngx_int_t                           rc;
+    ngx_http_telehealth_ctx_t          *ctx;
+    const ngx_http_telehealth_route_t  *route;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    route = ctx->data;
+    ctx->data = NULL;
+
+    rc = ngx_http_telehealth_read_body(r, ctx);
+    if (rc != NGX_OK) {
+        ngx_http_telehealth_finalize(r, rc);
+        return;
+    }
+
+    if (ctx->id.len) {
+        id = ngx_pnalloc(r->pool, ctx->id.len + 1);
+        if (id == NULL) {
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_cpystrn(id, ctx->id.data, ctx->id.len + 1);
+        ctx->id.data = id;
+    }
+
+    /* notice a client that gives up while PostgreSQL or Redis works */
+    r->read_event_handler = ngx_http_test_reading;
+
+    if (route->auth) {
+        ngx_http_telehealth_authenticate(r, route->handler);
+        return;
+    }
+
+    route->handler(r);
+}
+
+
+/* NGX_OK, or an answer already sent (its rc) */
+
+static ngx_int_t
+ngx_http_telehealth_read_body(ngx_http_request_t *r,
+    ngx_http_telehealth_ctx_t *ctx)
+{
+    u_char        *data, *p;
+    size_t         len, size;
+    json_t        *json;
+    ssize_t        n;
+    ngx_buf_t     *b;
+    ngx_chain_t   *cl;
+    json_error_t   err;
+
+    if (r->request_body == NULL || r->request_body->bufs == NULL) {
+        return NGX_OK;
+    }
+
+    len = 0;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+        len += b->in_file ? (size_t) (b->file_last - b->file_pos)
+                          : (size_t) (b->last - b->pos);
+    }
+
+    if (len > ctx->mcf->max_body_size) {
+        return ngx_http_telehealth_send_problem(r,
+                                NGX_HTTP_TELEHEALTH_PAYLOAD_TOO_LARGE, NULL);
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    data = ngx_pnalloc(r->pool, len);
+    if (data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = data;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        b = cl->buf;
+
+        if (!b->in_file) {
+            p = ngx_cpymem(p, b->pos, b->last - b->pos);
+            continue;
+        }
+
+        /* a body larger than client_body_buffer_size: a small temp file */
+        size = (size_t) (b->file_last - b->file_pos);
+        n = ngx_read_file(b->file, p, size, b->file_pos);
+
+        if (n != (ssize_t) size) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        p += size;
+    }
+
+    json = json_loadb((char *) data, len, JSON_REJECT_DUPLICATES, &err);
+
+    if (json == NULL) {
+        return ngx_http_telehealth_send_problem(r,
+                                NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
+                                "The request body is not valid JSON.");
+    }
+
+    if (ngx_http_telehealth_json_track(r->pool, json) == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!json_is_object(json)) {
+        return ngx_http_telehealth_send_problem(r,
+                                NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
+                                "The request body must be a JSON object.");
+    }
+
+    ctx->body = json;
+
+    return NGX_OK;
+}
+
+
+/* GET /health: whether this worker reaches PostgreSQL and Redis */
+
+static void
+ngx_http_telehealth_health(ngx_http_request_t *r)
+{
+    json_t      *json;
+    ngx_uint_t   pg, redis;
+
+    pg = ngx_http_telehealth_pg_available();
+    redis = ngx_http_telehealth_redis_available();
+
+    json = json_pack("{s:s, s:b, s:b}", "status",
+                     (pg && redis) ? "ok" : "degraded",
+                     "postgres", (int) pg, "redis", (int) redis);
+
+    ngx_http_telehealth_finalize(r, ngx_http_telehealth_send_json(r,
+                                    (pg && redis) ? NGX_HTTP_OK
+                                                  : NGX_HTTP_SERVICE_UNAVAILABLE,
+                                    json));
+}
+
+
+ngx_int_t
+ngx_http_telehealth_send_json(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json)
+{
+    return ngx_http_telehealth_send_typed(r, status, json, 0);
+}
+
+
+static ngx_int_t
+ngx_http_telehealth_send_typed(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json, ngx_uint_t problem)
+{
+    char         *text;
+    size_t        len;
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (json == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "telehealth: cannot build a JSON answer");
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    text = json_dumps(json, JSON_COMPACT);
+    json_decref(json);
+
+    if (text == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_strlen(text);
+
+    b = ngx_create_temp_buf(r->pool, len);
+    if (b == NULL) {
+        free(text);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = ngx_cpymem(b->last, text, len);
+    free(text);
+
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = len;
+
+    if (problem) {
+        ngx_str_set(&r->headers_out.content_type, "application/problem+json");
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    /* answers carry tokens and personal data: no cache may keep them */
+    if (ngx_http_telehealth_add_header(r, "Cache-Control",
+                                       (u_char *) "no-store", 8)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_telehealth_send_status(ngx_http_request_t *r, ngx_uint_t status)
+{
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    return ngx_http_send_header(r);
+}
+
+
+ngx_int_t
+ngx_http_telehealth_send_problem(ngx_http_request_t *r,
+    ngx_http_telehealth_problem_e problem, const char *detail)
+{
+    json_t                               *json;
+    const ngx_http_telehealth_problem_t  *p;
+
+    p = &ngx_http_telehealth_problems[problem];
+
+    if (problem == NGX_HTTP_TELEHEALTH_UNAUTHORIZED) {
+        if (ngx_http_telehealth_add_header(r, "WWW-Authenticate",
+                                (u_char *) "Bearer error=\"invalid_token\"",
+                                sizeof("Bearer error=\"invalid_token\"") - 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else if (problem == NGX_HTTP_TELEHEALTH_UNAVAILABLE) {
+        if (ngx_http_telehealth_add_header(r, "Retry-After",
+                            (u_char *) NGX_HTTP_TELEHEALTH_RETRY_AFTER,
+                            sizeof(NGX_HTTP_TELEHEALTH_RETRY_AFTER) - 1)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    json = json_pack("{s:s%, s:s, s:i, s:s}",
+                     "type", (char *) p->type.data, p->type.len,
+                     "title", p->title,
+                     "status", (int) p->status,
+                     "detail", detail ? detail : p->detail);
+
+    return ngx_http_telehealth_send_typed(r, p->status, json, 1);
+}
+
+
+ngx_int_t
+ngx_http_telehealth_add_header(ngx_http_request_t *r, const char *key,
+    u_char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = value;
+    h->value.len = len;
+    h->lowcase_key = NULL;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_telehealth_finalize(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_finalize_request(r, rc);
+
+    /* called from PostgreSQL, Redis and thread events, not HTTP ones */
+    ngx_http_run_posted_requests(c);
+}
+
+
+void
+ngx_http_telehealth_fail(ngx_http_request_t *r,
+    ngx_http_telehealth_problem_e problem, const char *detail)
+{
+    ngx_http_telehealth_finalize(r,
+                        ngx_http_telehealth_send_problem(r, problem, detail));
+}
+
+
+void
+ngx_http_telehealth_fail_pg(ngx_http_request_t *r,
+    ngx_http_telehealth_pg_req_t *req)
+{
+    if (req == NULL || req->status == NGX_HTTP_TELEHEALTH_PG_UNAVAILABLE) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+
+    ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INTERNAL, NULL);
+}
+
+
+json_t *
+ngx_http_telehealth_json_track(ngx_pool_t *pool, json_t *json)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    if (json == NULL) {
+        return NULL;
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        json_decref(json);
+        return NULL;
+    }
+
+    cln->handler = ngx_http_telehealth_json_cleanup;
+    cln->data = json;
+
+    return json;
+}
+
+
+static void
+ngx_http_telehealth_json_cleanup(void *data)
+{
+    json_decref((json_t *) data);
+}
+
+
+ngx_int_t
+ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res, int row,
+    int col, ngx_str_t *value)
+{
+    size_t  len;
+
+    if (PQgetisnull(res, row, col)) {
+        ngx_str_null(value);
+        return NGX_OK;
+    }
+
+    len = PQgetlength(res, row, col);
+
+    value->data = ngx_pnalloc(pool, len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, PQgetvalue(res, row, col), len);
+    value->data[len] = '\0';
+    value->len = len;
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_telehealth_is_uuid(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (s == NULL || len != NGX_HTTP_TELEHEALTH_UUID_LEN) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-') {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')
+              || (s[i] >= 'A' && s[i] <= 'F')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* a random (version 4) UUID */
+
+ngx_int_t
+ngx_http_telehealth_new_uuid(ngx_pool_t *pool, ngx_str_t *uuid)
+{
+    u_char  raw[16];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        return NGX_ERROR;
+    }
+
+    raw[6] = (raw[6] & 0x0f) | 0x40;
+    raw[8] = (raw[8] & 0x3f) | 0x80;
+
+    uuid->data = ngx_pnalloc(pool, NGX_HTTP_TELEHEALTH_UUID_LEN + 1);
+    if (uuid->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(uuid->data,
+                "%02xd%02xd%02xd%02xd-%02xd%02xd-%02xd%02xd-%02xd%02xd-"
+                "%02xd%02xd%02xd%02xd%02xd%02xd%Z",
+                raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6],
+                raw[7], raw[8], raw[9], raw[10], raw[11], raw[12], raw[13],
+                raw[14], raw[15]);
+
+    uuid->len = NGX_HTTP_TELEHEALTH_UUID_LEN;
+
+    return NGX_OK;
+}

@@ -1,0 +1,100 @@
+/*
+ * The REST API: routing, request bodies, JSON and problem+json answers.
+ *
+ * Every route handler is called once the body has been read (and, for
+ * routes that need it, once the caller is authenticated) and must end the
+ * request exactly once with ngx_http_telehealth_finalize().
+ */
+
+#ifndef _NGX_HTTP_TELEHEALTH_API_H_INCLUDED_
+#define _NGX_HTTP_TELEHEALTH_API_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_telehealth_module.h"
+#include "ngx_http_telehealth_pg.h"
+
+
+#define NGX_HTTP_TELEHEALTH_UUID_LEN  36
+
+
+typedef void (*ngx_http_telehealth_handler_pt)(ngx_http_request_t *r);
+
+
+typedef enum {
+    NGX_HTTP_TELEHEALTH_INVALID_REQUEST = 0,
+    NGX_HTTP_TELEHEALTH_UNAUTHORIZED,
+    NGX_HTTP_TELEHEALTH_INVALID_CREDENTIALS,
+    NGX_HTTP_TELEHEALTH_FORBIDDEN,
+    NGX_HTTP_TELEHEALTH_NOT_FOUND,
+    NGX_HTTP_TELEHEALTH_METHOD_NOT_ALLOWED,
+    NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
+    NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
+    NGX_HTTP_TELEHEALTH_PAYLOAD_TOO_LARGE,
+    NGX_HTTP_TELEHEALTH_VALIDATION,
+    NGX_HTTP_TELEHEALTH_UNAVAILABLE,
+    NGX_HTTP_TELEHEALTH_INTERNAL
+} ngx_http_telehealth_problem_e;
+
+
+/* who is calling, from a verified access token; strings NUL-terminated */
+typedef struct {
+    ngx_str_t                        id;
+    ngx_str_t                        org;
+    ngx_str_t                        role;      /* empty for patients */
+    ngx_str_t                        name;
+    ngx_str_t                        jti;
+    time_t                           exp;
+    unsigned                         staff:1;
+} ngx_http_telehealth_caller_t;
+
+
+typedef struct {
+    ngx_http_telehealth_main_conf_t  *mcf;
+    ngx_str_t                         base;     /* the location's prefix */
+    ngx_str_t                         path;     /* below the prefix */
+    ngx_str_t                         id;       /* {id}, NUL-terminated */
+    json_t                           *body;     /* NULL without a body */
+    ngx_http_telehealth_caller_t      caller;
+    ngx_http_telehealth_handler_pt    next;     /* after authentication */
+    ngx_http_telehealth_pg_req_t     *pg;
+    void                             *data;     /* the route's own state */
+} ngx_http_telehealth_ctx_t;
+
+
+ngx_int_t ngx_http_telehealth_api_handler(ngx_http_request_t *r);
+
+/* sends json (the reference is stolen) with the status */
+ngx_int_t ngx_http_telehealth_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json);
+ngx_int_t ngx_http_telehealth_send_status(ngx_http_request_t *r,
+    ngx_uint_t status);
+ngx_int_t ngx_http_telehealth_send_problem(ngx_http_request_t *r,
+    ngx_http_telehealth_problem_e problem, const char *detail);
+ngx_int_t ngx_http_telehealth_add_header(ngx_http_request_t *r,
+    const char *key, u_char *value, size_t len);
+
+/* ends the request: the only way a route handler finishes */
+void ngx_http_telehealth_finalize(ngx_http_request_t *r, ngx_int_t rc);
+void ngx_http_telehealth_fail(ngx_http_request_t *r,
+    ngx_http_telehealth_problem_e problem, const char *detail);
+
+/* answers a PostgreSQL request that did not succeed: 503 or 500 */
+void ngx_http_telehealth_fail_pg(ngx_http_request_t *r,
+    ngx_http_telehealth_pg_req_t *req);
+
+/* json_decref() when the pool goes; returns json or NULL */
+json_t *ngx_http_telehealth_json_track(ngx_pool_t *pool, json_t *json);
+
+/* a NUL-terminated pool copy of a PostgreSQL value */
+ngx_int_t ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res,
+    int row, int col, ngx_str_t *value);
+
+ngx_uint_t ngx_http_telehealth_is_uuid(const char *s, size_t len);
+ngx_int_t ngx_http_telehealth_new_uuid(ngx_pool_t *pool, ngx_str_t *uuid);
+
+
+#endif /* _NGX_HTTP_TELEHEALTH_API_H_INCLUDED_ */

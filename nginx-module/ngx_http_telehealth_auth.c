@@ -1,0 +1,680 @@
+/*
+ * Access tokens.  Login looks the account up in PostgreSQL, verifies the
+ * password on the thread pool and signs an HS256 token with the first key
+ * of telehealth_signing_key.  Every other request presents that token; it
+ * is verified here and then looked up in Redis, where logout leaves the
+ * token's id until the token would have expired anyway.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_telehealth_auth.h"
+#include "ngx_http_telehealth_password.h"
+#include "ngx_http_telehealth_redis.h"
+
+
+/* the columns of both queries below, in this order */
+enum {
+    NGX_HTTP_TELEHEALTH_COL_HASH = 0,
+    NGX_HTTP_TELEHEALTH_COL_ID,
+    NGX_HTTP_TELEHEALTH_COL_TYPE,
+    NGX_HTTP_TELEHEALTH_COL_ORG,
+    NGX_HTTP_TELEHEALTH_COL_ROLE,
+    NGX_HTTP_TELEHEALTH_COL_NAME,
+    NGX_HTTP_TELEHEALTH_COL_EMAIL,
+    NGX_HTTP_TELEHEALTH_COL_ACTIVE,
+    NGX_HTTP_TELEHEALTH_COLS
+};
+
+
+static const char  ngx_http_telehealth_login_sql[] =
+    "SELECT l.password_hash, COALESCE(s.id, p.id)::text,"
+    " CASE WHEN s.id IS NOT NULL THEN 'staff' ELSE 'patient' END,"
+    " COALESCE(s.org_id, p.org_id)::text, s.role,"
+    " COALESCE(s.display_name, p.display_name),"
+    " COALESCE(s.email, p.email, l.email), COALESCE(s.active, true)"
+    " FROM logins l"
+    " LEFT JOIN staff s ON s.id = l.staff_id"
+    " LEFT JOIN patients p ON p.id = l.patient_id"
+    " WHERE l.email = $1";
+
+static const char  ngx_http_telehealth_me_sql[] =
+    "SELECT NULL::text, s.id::text, 'staff', s.org_id::text, s.role,"
+    " s.display_name, s.email, s.active"
+    " FROM staff s"
+    " WHERE $3 = 'staff' AND s.id = $1::uuid AND s.org_id = $2::uuid"
+    " UNION ALL "
+    "SELECT NULL::text, p.id::text, 'patient', p.org_id::text, NULL,"
+    " p.display_name, p.email, true"
+    " FROM patients p"
+    " WHERE $3 = 'patient' AND p.id = $1::uuid AND p.org_id = $2::uuid";
+
+
+typedef struct {
+    ngx_str_t   hash;
+    ngx_str_t   id;
+    ngx_str_t   type;
+    ngx_str_t   org;
+    ngx_str_t   role;
+    ngx_str_t   name;
+    ngx_str_t   email;
+    ngx_uint_t  active;
+} ngx_http_telehealth_person_t;
+
+
+static ngx_int_t ngx_http_telehealth_bearer(ngx_http_request_t *r,
+    ngx_str_t *token);
+static ngx_int_t ngx_http_telehealth_caller(ngx_http_request_t *r,
+    json_t *claims, ngx_http_telehealth_caller_t *caller);
+static void ngx_http_telehealth_revoked_handler(void *data,
+    redisReply *reply);
+static void ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_login_verified(ngx_http_request_t *r,
+    ngx_int_t rc);
+static ngx_int_t ngx_http_telehealth_person(ngx_pool_t *pool, PGresult *res,
+    ngx_http_telehealth_person_t *person);
+static json_t *ngx_http_telehealth_person_json(
+    ngx_http_telehealth_person_t *person);
+static void ngx_http_telehealth_logout_done(void *data, redisReply *reply);
+static void ngx_http_telehealth_me_found(ngx_http_telehealth_pg_req_t *pg);
+
+
+void
+ngx_http_telehealth_authenticate(ngx_http_request_t *r,
+    ngx_http_telehealth_handler_pt next)
+{
+    char                       *key;
+    json_t                     *claims;
+    ngx_str_t                   token;
+    ngx_int_t                   rc;
+    const char                 *argv[2];
+    size_t                      argvlen[2];
+    th_token_status_t           status;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (ngx_http_telehealth_bearer(r, &token) != NGX_OK) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
+
+    status = th_token_verify(ctx->mcf->keyset, (char *) token.data,
+                             TH_AUD_API, ngx_time(), 0, &claims);
+
+    if (status != TH_TOKEN_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "telehealth: access token refused: %s",
+                      th_token_status_text(status));
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
+
+    rc = ngx_http_telehealth_caller(r, claims, &ctx->caller);
+    json_decref(claims);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "telehealth: access token lacks claims");
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
+
+    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
+                                        (char *) ctx->caller.jti.data);
+    if (key == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    argv[0] = "EXISTS";
+    argvlen[0] = sizeof("EXISTS") - 1;
+    argv[1] = key;
+    argvlen[1] = ngx_strlen(key);
+
+    ctx->next = next;
+
+    rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log,
+                                           ngx_http_telehealth_revoked_handler,
+                                           r, 2, argv, argvlen);
+    if (rc != NGX_OK) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_telehealth_bearer(ngx_http_request_t *r, ngx_str_t *token)
+{
+    u_char     *p, *last;
+    ngx_str_t  *h;
+
+    if (r->headers_in.authorization == NULL) {
+        return NGX_DECLINED;
+    }
+
+    h = &r->headers_in.authorization->value;
+
+    if (h->len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(h->data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    p = h->data + sizeof("Bearer ") - 1;
+    last = h->data + h->len;
+
+    while (p < last && *p == ' ') {
+        p++;
+    }
+
+    while (last > p && last[-1] == ' ') {
+        last--;
+    }
+
+    if (p == last) {
+        return NGX_DECLINED;
+    }
+
+    token->len = last - p;
+    token->data = ngx_pnalloc(r->pool, token->len + 1);
+    if (token->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_cpystrn(token->data, p, token->len + 1);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_telehealth_claim(ngx_pool_t *pool, json_t *claims, const char *name,
+    ngx_str_t *value, ngx_uint_t required)
+{
+    json_t  *v;
+
+    v = json_object_get(claims, name);
+
+    if (v == NULL && !required) {
+        ngx_str_set(value, "");
+        return NGX_OK;
+    }
+
+    if (!json_is_string(v)) {
+        return NGX_DECLINED;
+    }
+
+    value->len = json_string_length(v);
+    value->data = ngx_pnalloc(pool, value->len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, json_string_value(v), value->len);
+    value->data[value->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
+    ngx_http_telehealth_caller_t *caller)
+{
+    json_t     *exp;
+    ngx_str_t   typ;
+
+    if (ngx_http_telehealth_claim(r->pool, claims, "sub", &caller->id, 1)
+        || ngx_http_telehealth_claim(r->pool, claims, "org", &caller->org, 1)
+        || ngx_http_telehealth_claim(r->pool, claims, "typ", &typ, 1)
+        || ngx_http_telehealth_claim(r->pool, claims, "jti", &caller->jti, 1)
+        || ngx_http_telehealth_claim(r->pool, claims, "role", &caller->role,
+                                     0)
+        || ngx_http_telehealth_claim(r->pool, claims, "name", &caller->name,
+                                     0))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (!ngx_http_telehealth_is_uuid((char *) caller->id.data, caller->id.len)
+        || !ngx_http_telehealth_is_uuid((char *) caller->org.data,
+                                        caller->org.len))
+    {
+        return NGX_DECLINED;
+    }
+
+    if (typ.len == 5 && ngx_strncmp(typ.data, "staff", 5) == 0) {
+        caller->staff = 1;
+
+    } else if (typ.len != 7 || ngx_strncmp(typ.data, "patient", 7) != 0) {
+        return NGX_DECLINED;
+    }
+
+    exp = json_object_get(claims, "exp");
+    caller->exp = (time_t) json_integer_value(exp);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_telehealth_revoked_handler(void *data, redisReply *reply)
+{
+    ngx_http_request_t         *r = data;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        if (reply != NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "telehealth: Redis EXISTS failed: %s",
+                          reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                           : "bad reply");
+        }
+
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+
+    if (reply->integer != 0) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "telehealth: revoked access token used");
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    ctx->next(r);
+}
+
+
+/* POST /auth/login */
+
+void
+ngx_http_telehealth_auth_login(ngx_http_request_t *r)
+{
+    json_t                        *email, *password;
+    ngx_int_t                      rc;
+    const char                   **params;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_person_t  *person;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    email = json_object_get(ctx->body, "email");
+    password = json_object_get(ctx->body, "password");
+
+    if (!json_is_string(email) || !json_is_string(password)
+        || json_string_length(email) == 0
+        || json_string_length(password) == 0)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
+                                 "An e-mail address and a password are "
+                                 "required.");
+        return;
+    }
+
+    if (json_string_length(email) > 320 || json_string_length(password) > 1024)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_CREDENTIALS,
+                                 NULL);
+        return;
+    }
+
+    person = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_person_t));
+    params = ngx_palloc(r->pool, sizeof(char *));
+    ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
+
+    if (person == NULL || params == NULL || ctx->pg == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* logins.email is stored lower-case */
+    person->email.len = json_string_length(email);
+    person->email.data = ngx_pnalloc(r->pool, person->email.len + 1);
+    if (person->email.data == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_strlow(person->email.data, (u_char *) json_string_value(email),
+               person->email.len);
+    person->email.data[person->email.len] = '\0';
+
+    params[0] = (char *) person->email.data;
+    ctx->data = person;
+
+    ctx->pg->handler = ngx_http_telehealth_login_found;
+    ctx->pg->data = r;
+
+    rc = ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_login_sql,
+                                      1, params);
+    if (rc != NGX_AGAIN) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
+{
+    json_t                        *password;
+    ngx_str_t                      pwd, *hash;
+    ngx_http_request_t            *r;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_person_t  *person;
+
+    r = pg->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    person = ctx->data;
+
+    if (!ngx_http_telehealth_pg_ok(pg)) {
+        ngx_http_telehealth_fail_pg(r, pg);
+        return;
+    }
+
+    hash = NULL;
+
+    if (PQntuples(pg->result) == 1) {
+        if (ngx_http_telehealth_person(r->pool, pg->result, person) != NGX_OK)
+        {
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        hash = &person->hash;
+    }
+
+    password = json_object_get(ctx->body, "password");
+    pwd.data = (u_char *) json_string_value(password);
+    pwd.len = json_string_length(password);
+
+    if (ngx_http_telehealth_password_verify(r, hash, &pwd,
+                                            ngx_http_telehealth_login_verified)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+static void
+ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
+{
+    char                              *token;
+    json_t                            *claims, *user, *answer;
+    time_t                             now;
+    ngx_http_telehealth_ctx_t         *ctx;
+    ngx_http_telehealth_person_t      *person;
+    ngx_http_telehealth_main_conf_t   *mcf;
+    char                               jti[TH_TOKEN_ID_LEN + 1];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    person = ctx->data;
+    mcf = ctx->mcf;
+
+    if (rc != NGX_OK || !person->active) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "telehealth: login refused%s",
+                      (rc == NGX_OK) ? " (deactivated account)" : "");
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_CREDENTIALS,
+                                 NULL);
+        return;
+    }
+
+    if (th_token_new_id(jti, sizeof(jti)) != 0) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    now = ngx_time();
+
+    claims = json_pack("{s:s, s:s, s:s%, s:s%, s:s%, s:s%, s:s, s:I, s:I}",
+                       "iss", TH_ISSUER,
+                       "aud", TH_AUD_API,
+                       "sub", person->id.data, person->id.len,
+                       "typ", person->type.data, person->type.len,
+                       "org", person->org.data, person->org.len,
+                       "name", person->name.data, person->name.len,
+                       "jti", jti,
+                       "iat", (json_int_t) now,
+                       "exp", (json_int_t) (now + mcf->access_token_ttl));
+
+    if (claims != NULL && person->role.len) {
+        json_object_set_new(claims, "role",
+                            json_stringn((char *) person->role.data,
+                                         person->role.len));
+    }
+
+    if (claims == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    token = th_token_sign(mcf->keyset, claims);
+    json_decref(claims);
+
+    if (token == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "telehealth: cannot sign an access token");
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    user = ngx_http_telehealth_person_json(person);
+
+    answer = json_pack("{s:s, s:s, s:I, s:o}",
+                       "access_token", token,
+                       "token_type", "Bearer",
+                       "expires_in", (json_int_t) mcf->access_token_ttl,
+                       "user", user);
+    free(token);
+
+    ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK, answer));
+}
+
+
+static ngx_int_t
+ngx_http_telehealth_person(ngx_pool_t *pool, PGresult *res,
+    ngx_http_telehealth_person_t *person)
+{
+    ngx_str_t  active;
+
+    if (PQnfields(res) != NGX_HTTP_TELEHEALTH_COLS) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_telehealth_pg_value(pool, res, 0,
+                            NGX_HTTP_TELEHEALTH_COL_HASH, &person->hash)
+        || ngx_http_telehealth_pg_value(pool, res, 0,
+                            NGX_HTTP_TELEHEALTH_COL_ID, &person->id)
+        || ngx_http_telehealth_pg_value(pool, res, 0,
+                            NGX_HTTP_TELEHEALTH_COL_TYPE, &person->type)
+        || ngx_http_telehealth_pg_value(pool, res, 0,
+                            NGX_HTTP_TELEHEALTH_COL_ORG, &person->org)
+        || ngx_http_telehealth_pg_value(pool, res, 0,
+                            NGX_HTTP_TELEHEALTH_COL_ROLE, &person->role)
+        || ngx_http_telehealth_pg_value(pool, res, 0,
+                            NGX_HTTP_TELEHEALTH_COL_NAME, &person->name)
+        || ngx_http_telehealth_pg_value(pool, res, 0,
+                            NGX_HTTP_TELEHEALTH_COL_EMAIL, &person->email)
+        || ngx_http_telehealth_pg_value(pool, res, 0,
+                            NGX_HTTP_TELEHEALTH_COL_ACTIVE, &active))
+    {
+        return NGX_ERROR;
+    }
+
+    person->active = (active.len == 1 && active.data[0] == 't');
+
+    return NGX_OK;
+}
+
+
+static json_t *
+ngx_http_telehealth_str_json(ngx_str_t *s)
+{
+    if (s->data == NULL) {
+        return json_null();
+    }
+
+    return json_stringn((char *) s->data, s->len);
+}
+
+
+/* the "user" of a login answer and the body of GET /me */
+
+static json_t *
+ngx_http_telehealth_person_json(ngx_http_telehealth_person_t *person)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+                     "id", ngx_http_telehealth_str_json(&person->id),
+                     "type", ngx_http_telehealth_str_json(&person->type),
+                     "org_id", ngx_http_telehealth_str_json(&person->org),
+                     "role", ngx_http_telehealth_str_json(&person->role),
+                     "display_name",
+                     ngx_http_telehealth_str_json(&person->name),
+                     "email", ngx_http_telehealth_str_json(&person->email));
+}
+
+
+/* POST /auth/logout */
+
+void
+ngx_http_telehealth_auth_logout(ngx_http_request_t *r)
+{
+    char                       *key;
+    u_char                     *ttl;
+    time_t                      left;
+    const char                 *argv[5];
+    size_t                      argvlen[5];
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
+                                        (char *) ctx->caller.jti.data);
+    ttl = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 1);
+
+    if (key == NULL || ttl == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* a revocation only needs to outlive the token */
+    left = ctx->caller.exp - ngx_time();
+    if (left < 1) {
+        left = 1;
+    }
+
+    argv[0] = "SET";
+    argv[1] = key;
+    argv[2] = "1";
+    argv[3] = "EX";
+    argv[4] = (char *) ttl;
+
+    argvlen[0] = 3;
+    argvlen[1] = ngx_strlen(key);
+    argvlen[2] = 1;
+    argvlen[3] = 2;
+    argvlen[4] = ngx_sprintf(ttl, "%T", left) - ttl;
+
+    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
+                                          ngx_http_telehealth_logout_done, r,
+                                          5, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_logout_done(void *data, redisReply *reply)
+{
+    ngx_http_request_t  *r = data;
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+
+    ngx_http_telehealth_finalize(r,
+                ngx_http_telehealth_send_status(r, NGX_HTTP_NO_CONTENT));
+}
+
+
+/* GET /me */
+
+void
+ngx_http_telehealth_auth_me(ngx_http_request_t *r)
+{
+    const char                 **params;
+    ngx_http_telehealth_ctx_t   *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    params = ngx_palloc(r->pool, 3 * sizeof(char *));
+    ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
+
+    if (params == NULL || ctx->pg == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    params[0] = (char *) ctx->caller.id.data;
+    params[1] = (char *) ctx->caller.org.data;
+    params[2] = ctx->caller.staff ? "staff" : "patient";
+
+    ctx->pg->handler = ngx_http_telehealth_me_found;
+    ctx->pg->data = r;
+
+    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_me_sql, 3,
+                                     params)
+        != NGX_AGAIN)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_me_found(ngx_http_telehealth_pg_req_t *pg)
+{
+    ngx_http_request_t            *r;
+    ngx_http_telehealth_person_t   person;
+
+    r = pg->data;
+
+    if (!ngx_http_telehealth_pg_ok(pg)) {
+        ngx_http_telehealth_fail_pg(r, pg);
+        return;
+    }
+
+    ngx_memzero(&person, sizeof(ngx_http_telehealth_person_t));
+
+    if (PQntuples(pg->result) != 1) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
+
+    if (ngx_http_telehealth_person(r->pool, pg->result, &person) != NGX_OK) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (!person.active) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED,
+                                 "This account is deactivated.");
+        return;
+    }
+
+    ngx_http_telehealth_finalize(r, ngx_http_telehealth_send_json(r,
+                                 NGX_HTTP_OK,
+                                 ngx_http_telehealth_person_json(&person)));
+}

@@ -1,0 +1,612 @@
+/*
+ * ngx_http_telehealth_module: directives, configuration, and the start and
+ * end of each worker's PostgreSQL pool, Redis connection and event
+ * consumer.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <arpa/inet.h>
+
+#include "ngx_http_telehealth_module.h"
+#include "ngx_http_telehealth_api.h"
+#include "ngx_http_telehealth_pg.h"
+#include "ngx_http_telehealth_redis.h"
+#include "ngx_http_telehealth_password.h"
+#include "ngx_http_telehealth_events.h"
+
+
+#define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX  60
+
+
+static void *ngx_http_telehealth_create_main_conf(ngx_conf_t *cf);
+static char *ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_telehealth_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_telehealth_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_telehealth_signing_key(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static void ngx_http_telehealth_keyset_cleanup(void *data);
+static ngx_int_t ngx_http_telehealth_init_process(ngx_cycle_t *cycle);
+static void ngx_http_telehealth_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_num_bounds_t  ngx_http_telehealth_pool_size_bounds = {
+    ngx_conf_check_num_bounds, 1, 1024
+};
+
+
+static ngx_command_t  ngx_http_telehealth_commands[] = {
+
+    { ngx_string("telehealth_postgres"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_telehealth_postgres,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, postgres),
+      NULL },
+
+    { ngx_string("telehealth_postgres_pool_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, pool_size),
+      &ngx_http_telehealth_pool_size_bounds },
+
+    { ngx_string("telehealth_redis"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_telehealth_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_redis_prefix"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, redis_prefix),
+      NULL },
+
+    { ngx_string("telehealth_signing_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_telehealth_signing_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_access_token_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, access_token_ttl),
+      NULL },
+
+    { ngx_string("telehealth_join_token_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, join_token_ttl),
+      NULL },
+
+    { ngx_string("telehealth_public_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, public_url),
+      NULL },
+
+    { ngx_string("telehealth_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, thread_pool_name),
+      NULL },
+
+    { ngx_string("telehealth_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, timeout),
+      NULL },
+
+    { ngx_string("telehealth_max_body_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, max_body_size),
+      NULL },
+
+    { ngx_string("telehealth_events"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, events),
+      NULL },
+
+    { ngx_string("telehealth_api"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_telehealth_api,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_telehealth_module_ctx = {
+    NULL,                                  /* preconfiguration */
+    NULL,                                  /* postconfiguration */
+
+    ngx_http_telehealth_create_main_conf,  /* create main configuration */
+    ngx_http_telehealth_init_main_conf,    /* init main configuration */
+
+    NULL,                                  /* create server configuration */
+    NULL,                                  /* merge server configuration */
+
+    ngx_http_telehealth_create_loc_conf,   /* create location configuration */
+    ngx_http_telehealth_merge_loc_conf     /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_telehealth_module = {
+    NGX_MODULE_V1,
+    &ngx_http_telehealth_module_ctx,       /* module context */
+    ngx_http_telehealth_commands,          /* module directives */
+    NGX_HTTP_MODULE,                       /* module type */
+    NULL,                                  /* init master */
+    NULL,                                  /* init module */
+    ngx_http_telehealth_init_process,      /* init process */
+    NULL,                                  /* init thread */
+    NULL,                                  /* exit thread */
+    ngx_http_telehealth_exit_process,      /* exit process */
+    NULL,                                  /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static void *
+ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf;
+
+    mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_telehealth_main_conf_t));
+    if (mcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     mcf->postgres = { 0, NULL };
+     *     mcf->redis = { 0, NULL };
+     *     mcf->redis_host = { 0, NULL };
+     *     mcf->redis_unix = { 0, NULL };
+     *     mcf->redis_prefix = { 0, NULL };
+     *     mcf->keyset = NULL;
+     *     mcf->public_url = { 0, NULL };
+     *     mcf->thread_pool_name = { 0, NULL };
+     *     mcf->dummy_hash = { 0, NULL };
+     *     mcf->api = 0;
+     */
+
+    mcf->pool_size = NGX_CONF_UNSET_UINT;
+    mcf->redis_port = NGX_CONF_UNSET;
+    mcf->access_token_ttl = NGX_CONF_UNSET;
+    mcf->join_token_ttl = NGX_CONF_UNSET;
+    mcf->timeout = NGX_CONF_UNSET_MSEC;
+    mcf->max_body_size = NGX_CONF_UNSET_SIZE;
+    mcf->events = NGX_CONF_UNSET;
+
+    return mcf;
+}
+
+
+static char *
+ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_conf_init_uint_value(mcf->pool_size, 4);
+    ngx_conf_init_value(mcf->access_token_ttl, 15 * 60);
+    ngx_conf_init_value(mcf->join_token_ttl, 60);
+    ngx_conf_init_msec_value(mcf->timeout, 5000);
+    ngx_conf_init_size_value(mcf->max_body_size, 64 * 1024);
+    ngx_conf_init_value(mcf->events, 1);
+
+    if (mcf->redis_prefix.data == NULL) {
+        ngx_str_set(&mcf->redis_prefix, TH_REDIS_PREFIX_DEFAULT);
+    }
+
+    if (mcf->thread_pool_name.data == NULL) {
+        ngx_str_set(&mcf->thread_pool_name, "default");
+    }
+
+    if (mcf->join_token_ttl < 1
+        || mcf->join_token_ttl > NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_join_token_ttl\" must be "
+                           "between 1s and 60s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->access_token_ttl < 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_access_token_ttl\" must be "
+                           "at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_timeout\" must not be 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (!mcf->api) {
+        return NGX_CONF_OK;
+    }
+
+    /* what the API cannot work without, said at "nginx -t" time */
+
+    if (mcf->postgres.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_api\" requires "
+                           "\"telehealth_postgres\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->redis.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_api\" requires \"telehealth_redis\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->keyset == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_api\" requires "
+                           "\"telehealth_signing_key\"");
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->thread_pool = ngx_thread_pool_add(cf, &mcf->thread_pool_name);
+    if (mcf->thread_pool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_telehealth_password_dummy(cf, &mcf->dummy_hash) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void *
+ngx_http_telehealth_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_telehealth_loc_conf_t  *lcf;
+
+    lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_telehealth_loc_conf_t));
+    if (lcf == NULL) {
+        return NULL;
+    }
+
+    lcf->api = NGX_CONF_UNSET;
+
+    return lcf;
+}
+
+
+static char *
+ngx_http_telehealth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_telehealth_loc_conf_t  *prev = parent;
+    ngx_http_telehealth_loc_conf_t  *conf = child;
+
+    /* the handler is installed per location; the flag is for reference */
+    ngx_conf_merge_value(conf->api, prev->api, 0);
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    char                *err;
+    ngx_str_t           *value;
+    ngx_uint_t           i;
+    PQconninfoOption    *opts, *o;
+
+    if (mcf->postgres.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* rejects what libpq would only reject once a worker connects */
+    opts = PQconninfoParse((char *) value[1].data, &err);
+
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"telehealth_postgres\" conninfo: %s",
+                           err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * libpq resolves "host" names blocking inside PQconnectPoll(): accept
+     * a numeric address, a socket directory, or a "hostaddr".
+     */
+    for (o = opts; o->keyword; o++) {
+        if (ngx_strcmp(o->keyword, "hostaddr") == 0 && o->val && o->val[0]) {
+            break;
+        }
+    }
+
+    if (o->keyword == NULL) {
+        for (o = opts; o->keyword; o++) {
+            if (ngx_strcmp(o->keyword, "host") != 0 || o->val == NULL) {
+                continue;
+            }
+
+            for (i = 0; o->val[i]; i++) {
+                if (o->val[i] == ',') {
+                    break;
+                }
+            }
+
+            if (o->val[i] == '\0' && o->val[0] != '/'
+                && ngx_inet_addr((u_char *) o->val, i) == INADDR_NONE)
+            {
+                struct in6_addr  a6;
+
+                if (inet_pton(AF_INET6, o->val, &a6) != 1) {
+                    PQconninfoFree(opts);
+                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                       "\"telehealth_postgres\" host must be "
+                                       "a numeric address or a socket "
+                                       "directory (or set hostaddr): "
+                                       "names would be resolved blocking");
+                    return NGX_CONF_ERROR;
+                }
+            }
+        }
+    }
+
+    PQconninfoFree(opts);
+
+    mcf->postgres = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    u_char           *p, *last, *colon;
+    ngx_int_t         port;
+    ngx_str_t        *value, host;
+    struct in6_addr   a6;
+
+    if (mcf->redis.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    mcf->redis = value[1];
+
+    if (value[1].len > 5 && ngx_strncmp(value[1].data, "unix:", 5) == 0) {
+        mcf->redis_unix.data = value[1].data + 5;
+        mcf->redis_unix.len = value[1].len - 5;
+        return NGX_CONF_OK;
+    }
+
+    p = value[1].data;
+    last = p + value[1].len;
+
+    colon = ngx_strlchr(p, last, ']');
+    colon = ngx_strlchr(colon ? colon : p, last, ':');
+
+    if (*p == '[') {
+        /* [::1]:6379 */
+        colon = ngx_strlchr(p, last, ']');
+        if (colon == NULL || colon + 1 >= last || colon[1] != ':') {
+            goto invalid;
+        }
+
+        host.data = p + 1;
+        host.len = colon - p - 1;
+        colon++;
+
+    } else {
+        if (colon == NULL) {
+            goto invalid;
+        }
+
+        host.data = p;
+        host.len = colon - p;
+    }
+
+    port = ngx_atoi(colon + 1, last - colon - 1);
+    if (port < 1 || port > 65535 || host.len == 0) {
+        goto invalid;
+    }
+
+    mcf->redis_host.data = ngx_pnalloc(cf->pool, host.len + 1);
+    if (mcf->redis_host.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(mcf->redis_host.data, host.data, host.len + 1);
+    mcf->redis_host.len = host.len;
+    mcf->redis_port = port;
+
+    /* hiredis 0.14 resolves names blocking: numeric addresses only */
+    if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
+        && inet_pton(AF_INET6, (char *) mcf->redis_host.data, &a6) != 1)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_redis\" needs a numeric address "
+                           "or \"unix:/path\", not a name: \"%V\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid \"telehealth_redis\" address \"%V\", "
+                       "expected address:port or unix:/path", &value[1]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_telehealth_signing_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_str_t           *value, path;
+    const char          *err;
+    ngx_pool_cleanup_t  *cln;
+
+    value = cf->args->elts;
+
+    if (mcf->keyset == NULL) {
+        cln = ngx_pool_cleanup_add(cf->pool, sizeof(th_keyset_t));
+        if (cln == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(cln->data, sizeof(th_keyset_t));
+        cln->handler = ngx_http_telehealth_keyset_cleanup;
+        mcf->keyset = cln->data;
+    }
+
+    path = value[2];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the first key signs, every key verifies */
+    if (th_keyset_add_file(mcf->keyset, (char *) value[1].data,
+                           (char *) path.data, &err)
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "telehealth_signing_key \"%V\" \"%V\": %s",
+                           &value[1], &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static void
+ngx_http_telehealth_keyset_cleanup(void *data)
+{
+    th_keyset_clear(data);
+}
+
+
+static char *
+ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_telehealth_loc_conf_t  *lcf = conf;
+
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_telehealth_main_conf_t  *mcf;
+
+    if (lcf->api != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    lcf->api = 1;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_telehealth_api_handler;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_telehealth_module);
+    mcf->api = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_telehealth_main_conf_t  *mcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    mcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                              ngx_http_telehealth_module);
+    if (mcf == NULL) {
+        return NGX_OK;
+    }
+
+    if (mcf->postgres.len) {
+        if (ngx_http_telehealth_pg_init_process(cycle, &mcf->postgres,
+                                                mcf->pool_size, mcf->timeout)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (mcf->redis.len) {
+        if (ngx_http_telehealth_redis_init_process(cycle, mcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    /* one consumer per nginx instance is enough: the first worker */
+    if (mcf->events && mcf->postgres.len && mcf->redis.len
+        && ngx_worker == 0)
+    {
+        if (ngx_http_telehealth_events_init_process(cycle, mcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_telehealth_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_telehealth_events_exit_process();
+    ngx_http_telehealth_redis_exit_process();
+    ngx_http_telehealth_pg_exit_process();
+}

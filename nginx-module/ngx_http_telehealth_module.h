@@ -1,0 +1,59 @@
+/*
+ * ngx_http_telehealth_module: configuration shared by every concern of the
+ * module.  Each concern has its own file (api, pg, redis, password, auth,
+ * session, events); this header only holds what all of them read.
+ */
+
+#ifndef _NGX_HTTP_TELEHEALTH_MODULE_H_INCLUDED_
+#define _NGX_HTTP_TELEHEALTH_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <jansson.h>
+
+#include "th_names.h"
+#include "th_token.h"
+
+
+typedef struct {
+    ngx_str_t            postgres;          /* libpq conninfo */
+    ngx_uint_t           pool_size;         /* PostgreSQL connections/worker */
+
+    ngx_str_t            redis;             /* as written in nginx.conf */
+    ngx_str_t            redis_host;        /* numeric address, NUL-ended */
+    ngx_str_t            redis_unix;        /* socket path, NUL-ended */
+    ngx_int_t            redis_port;
+    ngx_str_t            redis_prefix;      /* NUL-ended */
+
+    th_keyset_t         *keyset;            /* NULL: no key configured */
+
+    time_t               access_token_ttl;
+    time_t               join_token_ttl;
+    ngx_str_t            public_url;
+
+    ngx_str_t            thread_pool_name;
+    ngx_thread_pool_t   *thread_pool;
+
+    ngx_msec_t           timeout;           /* one PostgreSQL/Redis call */
+    size_t               max_body_size;
+    ngx_flag_t           events;
+
+    /* argon2id hash of nothing: unknown e-mails are verified against it */
+    ngx_str_t            dummy_hash;
+
+    ngx_uint_t           api;               /* some location has the API */
+} ngx_http_telehealth_main_conf_t;
+
+
+typedef struct {
+    ngx_flag_t           api;
+} ngx_http_telehealth_loc_conf_t;
+
+
+extern ngx_module_t  ngx_http_telehealth_module;
+
+
+#endif /* _NGX_HTTP_TELEHEALTH_MODULE_H_INCLUDED_ */

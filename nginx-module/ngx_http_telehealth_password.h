@@ -1,0 +1,36 @@
+/*
+ * argon2id password verification on an nginx thread pool: a verification
+ * takes tens of milliseconds of CPU and would stall every other request of
+ * the worker if it ran on the event loop.
+ */
+
+#ifndef _NGX_HTTP_TELEHEALTH_PASSWORD_H_INCLUDED_
+#define _NGX_HTTP_TELEHEALTH_PASSWORD_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_telehealth_module.h"
+
+
+/* rc: NGX_OK password matches, NGX_DECLINED it does not, NGX_ERROR failed */
+typedef void (*ngx_http_telehealth_password_handler_pt)(
+    ngx_http_request_t *r, ngx_int_t rc);
+
+
+/*
+ * Verifies password against an encoded argon2id hash, or against the dummy
+ * hash when hash is NULL (unknown accounts cost the same).  NGX_OK: the
+ * handler will be called unless the request is freed first.
+ */
+ngx_int_t ngx_http_telehealth_password_verify(ngx_http_request_t *r,
+    ngx_str_t *hash, ngx_str_t *password,
+    ngx_http_telehealth_password_handler_pt handler);
+
+/* an argon2id hash of a random secret, made once at configuration time */
+ngx_int_t ngx_http_telehealth_password_dummy(ngx_conf_t *cf, ngx_str_t *hash);
+
+
+#endif /* _NGX_HTTP_TELEHEALTH_PASSWORD_H_INCLUDED_ */

@@ -1,0 +1,94 @@
+/*
+ * A per-worker pool of non-blocking PostgreSQL connections.
+ *
+ * A caller creates a request in its own pool, sends queries through it and
+ * gets a callback per query.  Destroying that pool disarms the callback and
+ * gives the connection back (rolling back an open transaction), so a client
+ * that goes away mid-query never leaves a dangling pointer behind.
+ */
+
+#ifndef _NGX_HTTP_TELEHEALTH_PG_H_INCLUDED_
+#define _NGX_HTTP_TELEHEALTH_PG_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include <libpq-fe.h>
+
+
+typedef struct ngx_http_telehealth_pg_req_s  ngx_http_telehealth_pg_req_t;
+typedef struct ngx_http_telehealth_pg_conn_s  ngx_http_telehealth_pg_conn_t;
+
+typedef void (*ngx_http_telehealth_pg_handler_pt)(
+    ngx_http_telehealth_pg_req_t *req);
+
+
+typedef enum {
+    NGX_HTTP_TELEHEALTH_PG_OK = 0,
+    NGX_HTTP_TELEHEALTH_PG_FAILED,          /* the query failed (SQL error) */
+    NGX_HTTP_TELEHEALTH_PG_UNAVAILABLE      /* down, lost, or timed out */
+} ngx_http_telehealth_pg_status_e;
+
+
+struct ngx_http_telehealth_pg_req_s {
+    ngx_http_telehealth_pg_handler_pt   handler;
+    void                               *data;
+
+    /*
+     * The result of the last query: valid in the handler and until the
+     * next query, ngx_http_telehealth_pg_release() or the pool's end.
+     */
+    PGresult                           *result;
+    ngx_http_telehealth_pg_status_e     status;
+
+    /* keep the connection between queries: a transaction */
+    unsigned                            keep:1;
+
+    /* private */
+    unsigned                            waiting:1;
+    unsigned                            running:1;
+    unsigned                            lost:1;
+
+    ngx_log_t                          *log;
+    ngx_pool_cleanup_t                 *cleanup;
+    ngx_http_telehealth_pg_conn_t      *conn;
+    ngx_queue_t                         queue;
+    ngx_event_t                         timer;
+
+    const char                         *sql;
+    int                                 nparams;
+    const char *const                  *params;
+};
+
+
+ngx_int_t ngx_http_telehealth_pg_init_process(ngx_cycle_t *cycle,
+    ngx_str_t *conninfo, ngx_uint_t size, ngx_msec_t timeout);
+void ngx_http_telehealth_pg_exit_process(void);
+
+ngx_http_telehealth_pg_req_t *ngx_http_telehealth_pg_create(ngx_pool_t *pool,
+    ngx_log_t *log);
+
+/*
+ * Sends sql with its text parameters (they must live until the handler
+ * runs).  NGX_AGAIN: the handler will be called.  NGX_DECLINED: PostgreSQL
+ * is down right now; nothing was queued, the handler is not called.
+ */
+ngx_int_t ngx_http_telehealth_pg_query(ngx_http_telehealth_pg_req_t *req,
+    const char *sql, int nparams, const char *const *params);
+
+/* Gives a kept connection back; an open transaction is rolled back. */
+void ngx_http_telehealth_pg_release(ngx_http_telehealth_pg_req_t *req);
+
+/* NGX_OK if the last query returned rows or a command status. */
+#define ngx_http_telehealth_pg_ok(req)                                        \
+    ((req)->status == NGX_HTTP_TELEHEALTH_PG_OK)
+
+/* SQLSTATE of a failed query, or "" */
+const char *ngx_http_telehealth_pg_sqlstate(ngx_http_telehealth_pg_req_t *req);
+
+/* whether some connection is up (for health answers) */
+ngx_uint_t ngx_http_telehealth_pg_available(void);
+
+
+#endif /* _NGX_HTTP_TELEHEALTH_PG_H_INCLUDED_ */

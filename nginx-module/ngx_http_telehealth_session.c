@@ -1,0 +1,998 @@
+/*
+ * Sessions of kind video_call.
+ *
+ * Starting one takes the patient's one-room lock and creates the room hash
+ * in one Redis script, so two staff members racing for the same patient on
+ * any number of nginx instances cannot both win; only the winner writes the
+ * session to PostgreSQL.  If that write fails the lock and the room are
+ * given back (compare-and-delete), so a failed start leaves nothing behind.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_telehealth_session.h"
+#include "ngx_http_telehealth_redis.h"
+
+
+#define NGX_HTTP_TELEHEALTH_ROOM_BYTES  16
+#define NGX_HTTP_TELEHEALTH_ROOM_LEN    22      /* base64url of 16 bytes */
+#define NGX_HTTP_TELEHEALTH_JANUS_PATH  "/janus"
+#define NGX_HTTP_TELEHEALTH_MAX_OPEN    20      /* a patient's open rooms */
+
+
+/* the session object of docs/api.md, built by PostgreSQL */
+#define NGX_HTTP_TELEHEALTH_TIME(col)                                         \
+    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+#define NGX_HTTP_TELEHEALTH_SESSION_JSON                                      \
+    "json_build_object('id', s.id, 'kind', s.kind, 'state', s.state,"         \
+    " 'org_id', s.org_id, 'patient_id', s.patient_id,"                        \
+    " 'created_by', s.created_by, 'room', s.room,"                            \
+    " 'created_at', " NGX_HTTP_TELEHEALTH_TIME("s.created_at") ","            \
+    " 'ended_at', " NGX_HTTP_TELEHEALTH_TIME("s.ended_at") ","                \
+    " 'participants', COALESCE((SELECT json_agg(json_build_object("           \
+    "   'type', CASE WHEN sp.staff_id IS NOT NULL"                            \
+    "           THEN 'staff' ELSE 'patient' END,"                             \
+    "   'id', COALESCE(sp.staff_id, sp.patient_id), 'role', sp.role)"         \
+    "   ORDER BY sp.role <> 'chair', sp.staff_id IS NULL,"                    \
+    "   COALESCE(sp.staff_id, sp.patient_id))"                                \
+    "  FROM session_participants sp WHERE sp.session_id = s.id),"             \
+    " '[]'::json))"
+
+
+/* $1 staff, $2 patient, $3 organisation */
+static const char  ngx_http_telehealth_access_sql[] =
+    "SELECT s.role, s.active, p.id IS NOT NULL,"
+    " EXISTS (SELECT 1 FROM assignments a"
+    "  WHERE a.staff_id = s.id AND a.patient_id = p.id"
+    "  AND a.ends_at IS NULL)"
+    " FROM staff s"
+    " LEFT JOIN patients p ON p.id = $2::uuid AND p.org_id = s.org_id"
+    " WHERE s.id = $1::uuid AND s.org_id = $3::uuid";
+
+/* $1 session, $2 org, $3 kind, $4 patient, $5 staff, $6 room, $7 time */
+static const char  ngx_http_telehealth_insert_sql[] =
+    "WITH s AS ("
+    " INSERT INTO sessions"
+    "  (id, org_id, kind, state, patient_id, created_by, room, created_at)"
+    " VALUES ($1::uuid, $2::uuid, $3, 'open', $4::uuid, $5::uuid, $6,"
+    "  to_timestamp($7::bigint))"
+    " RETURNING *"
+    "), p AS ("
+    " INSERT INTO session_participants"
+    "  (session_id, staff_id, patient_id, role)"
+    " VALUES ($1::uuid, $5::uuid, NULL, 'chair'),"
+    "  ($1::uuid, NULL, $4::uuid, 'broadcaster')"
+    ")"
+    " SELECT json_build_object('id', s.id, 'kind', s.kind, 'state', s.state,"
+    " 'org_id', s.org_id, 'patient_id', s.patient_id,"
+    " 'created_by', s.created_by, 'room', s.room,"
+    " 'created_at', " NGX_HTTP_TELEHEALTH_TIME("s.created_at") ","
+    " 'ended_at', NULL,"
+    " 'participants', json_build_array("
+    "  json_build_object('type', 'staff', 'id', $5::uuid, 'role', 'chair'),"
+    "  json_build_object('type', 'patient', 'id', $4::uuid,"
+    "   'role', 'broadcaster')))"
+    " FROM s";
+
+/*
+ * $1 caller, $2 org, $3 "staff" or "patient", $4 one session or NULL.
+ * Patients only ever see sessions whose room may be open; Redis decides.
+ */
+static const char  ngx_http_telehealth_list_sql[] =
+    "SELECT " NGX_HTTP_TELEHEALTH_SESSION_JSON ", s.room, s.id::text"
+    " FROM sessions s"
+    " WHERE s.org_id = $2::uuid"
+    " AND ($4::uuid IS NULL OR s.id = $4::uuid)"
+    " AND ($3 = 'staff' OR (s.state = 'open' AND s.room IS NOT NULL))"
+    " AND EXISTS (SELECT 1 FROM session_participants sp"
+    "  WHERE sp.session_id = s.id AND CASE WHEN $3 = 'staff'"
+    "  THEN sp.staff_id = $1::uuid ELSE sp.patient_id = $1::uuid END)"
+    " ORDER BY s.created_at DESC, s.id DESC"
+    " LIMIT 100";
+
+/* $1 caller, $2 org, $3 "staff" or "patient", $4 session */
+static const char  ngx_http_telehealth_join_sql[] =
+    "SELECT s.room, s.kind, s.state, sp.role,"
+    " COALESCE(st.display_name, pt.display_name),"
+    " COALESCE(st.active, true)"
+    " FROM sessions s"
+    " JOIN session_participants sp ON sp.session_id = s.id"
+    "  AND CASE WHEN $3 = 'staff'"
+    "  THEN sp.staff_id = $1::uuid ELSE sp.patient_id = $1::uuid END"
+    " LEFT JOIN staff st ON st.id = sp.staff_id"
+    " LEFT JOIN patients pt ON pt.id = sp.patient_id"
+    " WHERE s.id = $4::uuid AND s.org_id = $2::uuid";
+
+
+/*
+ * KEYS: patient lock, room hash.  ARGV: room, ttl, session, org, kind,
+ * patient, created_by, created_at.
+ */
+static const char  ngx_http_telehealth_open_lua[] =
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
+    "  redis.call('HSET', KEYS[2], 'session', ARGV[3], 'org', ARGV[4],\n"
+    "    'kind', ARGV[5], 'state', 'open', 'patient', ARGV[6],\n"
+    "    'created_by', ARGV[7], 'created_at', ARGV[8])\n"
+    "  redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
+    "  return 1\n"
+    "end\n"
+    "return 0\n";
+
+/* KEYS: patient lock, room hash.  ARGV: room, session. */
+static const char  ngx_http_telehealth_release_lua[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "  redis.call('DEL', KEYS[1])\n"
+    "end\n"
+    "if redis.call('HGET', KEYS[2], 'session') == ARGV[2] then\n"
+    "  redis.call('DEL', KEYS[2])\n"
+    "end\n"
+    "return 1\n";
+
+/* KEYS: room hashes.  ARGV: their sessions.  1 for each open room. */
+static const char  ngx_http_telehealth_open_rooms_lua[] =
+    "local r = {}\n"
+    "for i, k in ipairs(KEYS) do\n"
+    "  local v = redis.call('HMGET', k, 'state', 'session')\n"
+    "  if v[1] == 'open' and v[2] == ARGV[i] then\n"
+    "    r[i] = 1\n"
+    "  else\n"
+    "    r[i] = 0\n"
+    "  end\n"
+    "end\n"
+    "return r\n";
+
+
+typedef struct {
+    ngx_str_t    session;
+    ngx_str_t    patient;
+    ngx_str_t    room;
+    char        *lock_key;
+    char        *room_key;
+    u_char       created_at[NGX_TIME_T_LEN + 1];
+    u_char       ttl[NGX_INT_T_LEN + 1];
+    const char  *params[7];
+} ngx_http_telehealth_start_t;
+
+
+typedef struct {
+    PGresult    *result;        /* of the list query, owned by ctx->pg */
+    ngx_uint_t   single;
+    const char  *params[4];
+} ngx_http_telehealth_list_t;
+
+
+typedef struct {
+    ngx_str_t    room;
+    ngx_str_t    kind;
+    ngx_str_t    role;
+    ngx_str_t    name;
+    const char  *params[4];
+} ngx_http_telehealth_join_t;
+
+
+static void ngx_http_telehealth_start_access(
+    ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_start_locked(void *data, redisReply *reply);
+static void ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_start_release(ngx_http_request_t *r,
+    ngx_http_telehealth_start_t *st);
+static void ngx_http_telehealth_list_found(ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_list_filtered(void *data, redisReply *reply);
+static void ngx_http_telehealth_list_send(ngx_http_request_t *r,
+    redisReply *open);
+static void ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_join_room(void *data, redisReply *reply);
+static ngx_int_t ngx_http_telehealth_session_query(ngx_http_request_t *r,
+    const char *sql, const char **params, ngx_uint_t with_id,
+    ngx_http_telehealth_pg_handler_pt handler);
+
+
+/* POST /sessions */
+
+void
+ngx_http_telehealth_session_create(ngx_http_request_t *r)
+{
+    json_t                       *kind, *patient;
+    const char                  **params;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_start_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (!ctx->caller.staff) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
+                                 "Only staff can start a session.");
+        return;
+    }
+
+    if (ctx->body == NULL) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
+                                 "A JSON body is required.");
+        return;
+    }
+
+    kind = json_object_get(ctx->body, "kind");
+    patient = json_object_get(ctx->body, "patient_id");
+
+    if (!json_is_string(kind) || !json_is_string(patient)) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
+                                 "\"kind\" and \"patient_id\" are required.");
+        return;
+    }
+
+    if (ngx_strcmp(json_string_value(kind), TH_KIND_VIDEO_CALL) != 0) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
+                                 "This kind of session is not supported.");
+        return;
+    }
+
+    if (!ngx_http_telehealth_is_uuid(json_string_value(patient),
+                                     json_string_length(patient)))
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
+                                 "\"patient_id\" is not a valid id.");
+        return;
+    }
+
+    st = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_start_t));
+    if (st == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* lower case, as PostgreSQL prints it and the plugin compares it */
+    st->patient.len = NGX_HTTP_TELEHEALTH_UUID_LEN;
+    st->patient.data = ngx_pnalloc(r->pool, st->patient.len + 1);
+    if (st->patient.data == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_strlow(st->patient.data, (u_char *) json_string_value(patient),
+               st->patient.len);
+    st->patient.data[st->patient.len] = '\0';
+
+    ctx->data = st;
+
+    params = st->params;
+    params[0] = (char *) ctx->caller.id.data;
+    params[1] = (char *) st->patient.data;
+    params[2] = (char *) ctx->caller.org.data;
+
+    ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
+    if (ctx->pg == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->pg->handler = ngx_http_telehealth_start_access;
+    ctx->pg->data = r;
+
+    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_access_sql,
+                                     3, params)
+        != NGX_AGAIN)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
+{
+    char                         *role;
+    ngx_int_t                     rc;
+    const char                   *argv[13];
+    size_t                        argvlen[13];
+    ngx_uint_t                    i;
+    ngx_http_request_t           *r;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_start_t  *st;
+    char                          room[NGX_HTTP_TELEHEALTH_ROOM_LEN + 1];
+
+    r = pg->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    st = ctx->data;
+
+    if (!ngx_http_telehealth_pg_ok(pg)) {
+        ngx_http_telehealth_fail_pg(r, pg);
+        return;
+    }
+
+    if (PQntuples(pg->result) != 1
+        || *PQgetvalue(pg->result, 0, 1) != 't')
+    {
+        /* the caller's account is gone or deactivated */
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
+
+    if (*PQgetvalue(pg->result, 0, 2) != 't') {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
+                                 "No such patient.");
+        return;
+    }
+
+    role = PQgetvalue(pg->result, 0, 0);
+
+    if (ngx_strcmp(role, "clinician") == 0
+        && *PQgetvalue(pg->result, 0, 3) != 't')
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
+                                 "This patient is not assigned to you.");
+        return;
+    }
+
+    if (ngx_http_telehealth_new_uuid(r->pool, &st->session) != NGX_OK
+        || th_random_b64url(room, sizeof(room),
+                            NGX_HTTP_TELEHEALTH_ROOM_BYTES)
+           != 0)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    st->room.len = ngx_strlen(room);
+    st->room.data = ngx_pnalloc(r->pool, st->room.len + 1);
+    if (st->room.data == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(st->room.data, room, st->room.len + 1);
+
+    st->lock_key = ngx_http_telehealth_redis_key(r->pool,
+                                                 TH_KEY_PATIENT_LOCK,
+                                                 (char *) st->patient.data);
+    st->room_key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
+                                                 (char *) st->room.data);
+    if (st->lock_key == NULL || st->room_key == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_sprintf(st->created_at, "%T%Z", ngx_time());
+    ngx_sprintf(st->ttl, "%d%Z", TH_PATIENT_LOCK_TTL);
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_telehealth_open_lua;
+    argv[2] = "2";
+    argv[3] = st->lock_key;
+    argv[4] = st->room_key;
+    argv[5] = (char *) st->room.data;
+    argv[6] = (char *) st->ttl;
+    argv[7] = (char *) st->session.data;
+    argv[8] = (char *) ctx->caller.org.data;
+    argv[9] = TH_KIND_VIDEO_CALL;
+    argv[10] = (char *) st->patient.data;
+    argv[11] = (char *) ctx->caller.id.data;
+    argv[12] = (char *) st->created_at;
+
+    for (i = 0; i < 13; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
+
+    rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log,
+                                           ngx_http_telehealth_start_locked,
+                                           r, 13, argv, argvlen);
+    if (rc != NGX_OK) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_start_locked(void *data, redisReply *reply)
+{
+    const char                  **params;
+    ngx_http_request_t           *r = data;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_start_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    st = ctx->data;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        if (reply != NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "telehealth: room script failed: %s",
+                          reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                           : "bad reply");
+        }
+
+        /* a timeout leaves it open whether the lock was taken: give back */
+        if (reply == NULL) {
+            ngx_http_telehealth_start_release(r, st);
+        }
+
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+
+    if (reply->integer != 1) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
+                                 "The participant is already in a video "
+                                 "session.");
+        return;
+    }
+
+    params = st->params;
+    params[0] = (char *) st->session.data;
+    params[1] = (char *) ctx->caller.org.data;
+    params[2] = TH_KIND_VIDEO_CALL;
+    params[3] = (char *) st->patient.data;
+    params[4] = (char *) ctx->caller.id.data;
+    params[5] = (char *) st->room.data;
+    params[6] = (char *) st->created_at;
+
+    ctx->pg->handler = ngx_http_telehealth_start_saved;
+
+    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_insert_sql,
+                                     7, params)
+        != NGX_AGAIN)
+    {
+        ngx_http_telehealth_start_release(r, st);
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
+{
+    u_char                       *location, *p;
+    size_t                        len;
+    json_t                       *session;
+    ngx_http_request_t           *r;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_start_t  *st;
+
+    r = pg->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    st = ctx->data;
+
+    if (!ngx_http_telehealth_pg_ok(pg) || PQntuples(pg->result) != 1) {
+        ngx_http_telehealth_start_release(r, st);
+        ngx_http_telehealth_fail_pg(r, pg);
+        return;
+    }
+
+    session = json_loads(PQgetvalue(pg->result, 0, 0), 0, NULL);
+    if (session == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "telehealth: session %s started in room %s",
+                  st->session.data, st->room.data);
+
+    len = ctx->mcf->public_url.len + ctx->base.len + sizeof("/sessions/") - 1
+          + st->session.len;
+
+    location = ngx_pnalloc(r->pool, len);
+    if (location == NULL) {
+        json_decref(session);
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = location;
+
+    if (ctx->mcf->public_url.len) {
+        p = ngx_cpymem(p, ctx->mcf->public_url.data, ctx->mcf->public_url.len);
+
+        if (p[-1] == '/') {
+            p--;
+        }
+    }
+
+    p = ngx_cpymem(p, ctx->base.data, ctx->base.len);
+    p = ngx_cpymem(p, "/sessions/", sizeof("/sessions/") - 1);
+    p = ngx_cpymem(p, st->session.data, st->session.len);
+
+    if (ngx_http_telehealth_add_header(r, "Location", location, p - location)
+        != NGX_OK)
+    {
+        json_decref(session);
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_telehealth_finalize(r,
+                ngx_http_telehealth_send_json(r, NGX_HTTP_CREATED, session));
+}
+
+
+/*
+ * Gives the lock and the room back if they are still ours.  Not tied to
+ * the request: it must happen even if the client has gone.
+ */
+
+static void
+ngx_http_telehealth_start_release(ngx_http_request_t *r,
+    ngx_http_telehealth_start_t *st)
+{
+    const char  *argv[7];
+    size_t       argvlen[7];
+    ngx_uint_t   i;
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_telehealth_release_lua;
+    argv[2] = "2";
+    argv[3] = st->lock_key;
+    argv[4] = st->room_key;
+    argv[5] = (char *) st->room.data;
+    argv[6] = (char *) st->session.data;
+
+    for (i = 0; i < 7; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
+
+    if (ngx_http_telehealth_redis_command(NULL, r->connection->log, NULL,
+                                          NULL, 7, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "telehealth: cannot release the lock of room %s, "
+                      "it lapses in %d s", st->room.data,
+                      TH_PATIENT_LOCK_TTL);
+    }
+}
+
+
+/* GET /sessions */
+
+void
+ngx_http_telehealth_session_list(ngx_http_request_t *r)
+{
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_list_t  *ls;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    ls = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_list_t));
+    if (ls == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->data = ls;
+
+    if (ngx_http_telehealth_session_query(r, ngx_http_telehealth_list_sql,
+                                          ls->params, 0,
+                                          ngx_http_telehealth_list_found)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+/* GET /sessions/{id} */
+
+void
+ngx_http_telehealth_session_get(ngx_http_request_t *r)
+{
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_list_t  *ls;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (!ngx_http_telehealth_is_uuid((char *) ctx->id.data, ctx->id.len)) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
+                                 "No such session.");
+        return;
+    }
+
+    ngx_strlow(ctx->id.data, ctx->id.data, ctx->id.len);
+
+    ls = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_list_t));
+    if (ls == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ls->single = 1;
+    ctx->data = ls;
+
+    if (ngx_http_telehealth_session_query(r, ngx_http_telehealth_list_sql,
+                                          ls->params, 1,
+                                          ngx_http_telehealth_list_found)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+/* runs sql with the caller's id, org and type, and the {id} if with_id */
+
+static ngx_int_t
+ngx_http_telehealth_session_query(ngx_http_request_t *r, const char *sql,
+    const char **params, ngx_uint_t with_id,
+    ngx_http_telehealth_pg_handler_pt handler)
+{
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
+    if (ctx->pg == NULL) {
+        return NGX_ERROR;
+    }
+
+    ctx->pg->handler = handler;
+    ctx->pg->data = r;
+
+    params[0] = (char *) ctx->caller.id.data;
+    params[1] = (char *) ctx->caller.org.data;
+    params[2] = ctx->caller.staff ? "staff" : "patient";
+    params[3] = with_id ? (char *) ctx->id.data : NULL;
+
+    if (ngx_http_telehealth_pg_query(ctx->pg, sql, 4, params) != NGX_AGAIN) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_telehealth_list_found(ngx_http_telehealth_pg_req_t *pg)
+{
+    int                          i, n;
+    char                       **argv;
+    size_t                      *argvlen;
+    ngx_http_request_t          *r;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_list_t  *ls;
+
+    r = pg->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    ls = ctx->data;
+
+    if (!ngx_http_telehealth_pg_ok(pg)) {
+        ngx_http_telehealth_fail_pg(r, pg);
+        return;
+    }
+
+    ls->result = pg->result;
+    n = PQntuples(pg->result);
+
+    if (ctx->caller.staff || n == 0) {
+        ngx_http_telehealth_list_send(r, NULL);
+        return;
+    }
+
+    /* a patient sees a session only while its room is open */
+
+    if (n > NGX_HTTP_TELEHEALTH_MAX_OPEN) {
+        n = NGX_HTTP_TELEHEALTH_MAX_OPEN;
+    }
+
+    argv = ngx_palloc(r->pool, (3 + 2 * n) * sizeof(char *));
+    argvlen = ngx_palloc(r->pool, (3 + 2 * n) * sizeof(size_t));
+
+    if (argv == NULL || argvlen == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    argv[0] = "EVAL";
+    argv[1] = (char *) ngx_http_telehealth_open_rooms_lua;
+    argv[2] = (char *) ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
+
+    if (argv[2] == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_sprintf((u_char *) argv[2], "%d%Z", n);
+
+    for (i = 0; i < n; i++) {
+        argv[3 + i] = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
+                                            PQgetvalue(pg->result, i, 1));
+        argv[3 + n + i] = PQgetvalue(pg->result, i, 2);
+
+        if (argv[3 + i] == NULL) {
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    for (i = 0; i < 3 + 2 * n; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
+
+    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
+                                          ngx_http_telehealth_list_filtered,
+                                          r, 3 + 2 * n, (const char **) argv,
+                                          argvlen)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_list_filtered(void *data, redisReply *reply)
+{
+    ngx_http_request_t  *r = data;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+
+    ngx_http_telehealth_list_send(r, reply);
+}
+
+
+/* open: for patients, 1 or 0 per row: whether its room is open */
+
+static void
+ngx_http_telehealth_list_send(ngx_http_request_t *r, redisReply *open)
+{
+    int                          i, n;
+    json_t                      *items, *session, *answer;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_list_t  *ls;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    ls = ctx->data;
+
+    items = json_array();
+    if (items == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    n = PQntuples(ls->result);
+
+    for (i = 0; i < n; i++) {
+
+        if (open != NULL
+            && ((size_t) i >= open->elements
+                || open->element[i]->type != REDIS_REPLY_INTEGER
+                || open->element[i]->integer != 1))
+        {
+            continue;
+        }
+
+        session = json_loads(PQgetvalue(ls->result, i, 0), 0, NULL);
+
+        if (session == NULL || json_array_append_new(items, session) != 0) {
+            json_decref(items);
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    if (!ls->single) {
+        answer = json_pack("{s:o}", "items", items);
+        ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK, answer));
+        return;
+    }
+
+    if (json_array_size(items) == 0) {
+        json_decref(items);
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
+                                 "No such session.");
+        return;
+    }
+
+    session = json_incref(json_array_get(items, 0));
+    json_decref(items);
+
+    ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK, session));
+}
+
+
+/* POST /sessions/{id}/join */
+
+void
+ngx_http_telehealth_session_join(ngx_http_request_t *r)
+{
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_join_t  *jn;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (!ngx_http_telehealth_is_uuid((char *) ctx->id.data, ctx->id.len)) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
+                                 "No such session.");
+        return;
+    }
+
+    ngx_strlow(ctx->id.data, ctx->id.data, ctx->id.len);
+
+    jn = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_join_t));
+    if (jn == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->data = jn;
+
+    if (ngx_http_telehealth_session_query(r, ngx_http_telehealth_join_sql,
+                                          jn->params, 1,
+                                          ngx_http_telehealth_join_found)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
+{
+    char                        *key;
+    PGresult                    *res;
+    const char                  *argv[4];
+    size_t                       argvlen[4];
+    ngx_uint_t                   i;
+    ngx_http_request_t          *r;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_join_t  *jn;
+
+    r = pg->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    jn = ctx->data;
+
+    if (!ngx_http_telehealth_pg_ok(pg)) {
+        ngx_http_telehealth_fail_pg(r, pg);
+        return;
+    }
+
+    res = pg->result;
+
+    if (PQntuples(res) != 1) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
+                                 "No such session.");
+        return;
+    }
+
+    if (*PQgetvalue(res, 0, 5) != 't') {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
+
+    if (PQgetisnull(res, 0, 0)
+        || ngx_strcmp(PQgetvalue(res, 0, 2), "open") != 0)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN, NULL);
+        return;
+    }
+
+    if (ngx_http_telehealth_pg_value(r->pool, res, 0, 0, &jn->room)
+        || ngx_http_telehealth_pg_value(r->pool, res, 0, 1, &jn->kind)
+        || ngx_http_telehealth_pg_value(r->pool, res, 0, 3, &jn->role)
+        || ngx_http_telehealth_pg_value(r->pool, res, 0, 4, &jn->name))
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
+                                        (char *) jn->room.data);
+    if (key == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    argv[0] = "HMGET";
+    argv[1] = key;
+    argv[2] = "state";
+    argv[3] = "session";
+
+    for (i = 0; i < 4; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
+
+    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
+                                          ngx_http_telehealth_join_room, r,
+                                          4, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_join_room(void *data, redisReply *reply)
+{
+    char                             *credential;
+    json_t                           *claims, *answer;
+    time_t                            now;
+    u_char                           *sub, *p;
+    ngx_http_request_t               *r = data;
+    ngx_http_telehealth_ctx_t        *ctx;
+    ngx_http_telehealth_join_t       *jn;
+    ngx_http_telehealth_main_conf_t  *mcf;
+    char                              jti[TH_TOKEN_ID_LEN + 1];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    jn = ctx->data;
+    mcf = ctx->mcf;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+
+    /* the room may have closed, or lapsed, since PostgreSQL last heard */
+    if (reply->element[0]->type != REDIS_REPLY_STRING
+        || ngx_strcmp(reply->element[0]->str, TH_ROOM_OPEN) != 0
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || ngx_strcmp(reply->element[1]->str, ctx->id.data) != 0)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN, NULL);
+        return;
+    }
+
+    sub = ngx_pnalloc(r->pool, sizeof("patient:") + ctx->caller.id.len);
+    if (sub == NULL || th_token_new_id(jti, sizeof(jti)) != 0) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ngx_cpymem(sub, ctx->caller.staff ? "staff:" : "patient:",
+                   ctx->caller.staff ? 6 : 8);
+    p = ngx_cpymem(p, ctx->caller.id.data, ctx->caller.id.len);
+    *p = '\0';
+
+    now = ngx_time();
+
+    claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
+                       " s:I, s:I}",
+                       "iss", TH_ISSUER,
+                       "aud", TH_AUD_JOIN,
+                       "sub", sub,
+                       "room", jn->room.data,
+                       "session", ctx->id.data,
+                       "org", ctx->caller.org.data,
+                       "kind", jn->kind.data,
+                       "role", jn->role.data,
+                       "name", jn->name.data,
+                       "jti", jti,
+                       "iat", (json_int_t) now,
+                       "exp", (json_int_t) (now + mcf->join_token_ttl));
+
+    if (claims == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    credential = th_token_sign(mcf->keyset, claims);
+    json_decref(claims);
+
+    if (credential == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "telehealth: cannot sign a join credential");
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    answer = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}",
+                       "credential", credential,
+                       "expires_in", (json_int_t) mcf->join_token_ttl,
+                       "room", jn->room.data,
+                       "role", jn->role.data,
+                       "plugin", TH_PLUGIN_PACKAGE,
+                       "janus_path", NGX_HTTP_TELEHEALTH_JANUS_PATH);
+    free(credential);
+
+    ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK, answer));
+}

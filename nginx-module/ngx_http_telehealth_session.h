@@ -1,0 +1,24 @@
+/*
+ * Sessions: starting a video call (access check, the patient's one-room
+ * lock and the room in Redis, the records in PostgreSQL), listing and
+ * reading sessions, and issuing join credentials for the room.
+ */
+
+#ifndef _NGX_HTTP_TELEHEALTH_SESSION_H_INCLUDED_
+#define _NGX_HTTP_TELEHEALTH_SESSION_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_telehealth_api.h"
+
+
+void ngx_http_telehealth_session_create(ngx_http_request_t *r);
+void ngx_http_telehealth_session_list(ngx_http_request_t *r);
+void ngx_http_telehealth_session_get(ngx_http_request_t *r);
+void ngx_http_telehealth_session_join(ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_TELEHEALTH_SESSION_H_INCLUDED_ */
