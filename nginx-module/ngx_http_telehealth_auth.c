@@ -409,6 +409,7 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
     char                              *token;
     json_t                            *claims, *user, *answer;
     time_t                             now;
+    json_error_t                       err;
     ngx_http_telehealth_ctx_t         *ctx;
     ngx_http_telehealth_person_t      *person;
     ngx_http_telehealth_main_conf_t   *mcf;
@@ -434,7 +435,8 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
 
     now = ngx_time();
 
-    claims = json_pack("{s:s, s:s, s:s%, s:s%, s:s%, s:s%, s:s, s:I, s:I}",
+    claims = json_pack_ex(&err, 0,
+                       "{s:s, s:s, s:s%, s:s%, s:s%, s:s%, s:s, s:I, s:I}",
                        "iss", TH_ISSUER,
                        "aud", TH_AUD_API,
                        "sub", person->id.data, person->id.len,
@@ -452,6 +454,8 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
     }
 
     if (claims == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "telehealth: cannot build token claims: %s", err.text);
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

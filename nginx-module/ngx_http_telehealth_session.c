@@ -17,7 +17,7 @@
 
 
 #define NGX_HTTP_TELEHEALTH_ROOM_BYTES  16
-#define NGX_HTTP_TELEHEALTH_ROOM_LEN    22      /* base64url of 16 bytes */
+#define NGX_HTTP_TELEHEALTH_ROOM_BUF    25      /* base64 of 16 bytes, NUL */
 #define NGX_HTTP_TELEHEALTH_JANUS_PATH  "/janus"
 #define NGX_HTTP_TELEHEALTH_MAX_OPEN    20      /* a patient's open rooms */
 
@@ -291,7 +291,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     ngx_http_request_t           *r;
     ngx_http_telehealth_ctx_t    *ctx;
     ngx_http_telehealth_start_t  *st;
-    char                          room[NGX_HTTP_TELEHEALTH_ROOM_LEN + 1];
+    char                          room[NGX_HTTP_TELEHEALTH_ROOM_BUF];
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
