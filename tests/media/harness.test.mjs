@@ -53,6 +53,9 @@ test('harness runs in the media namespace against a Janus with the stock plugins
   const info = await janusInfo(env.janusHttp);
   assert.ok(info.plugins['janus.plugin.echotest'], 'EchoTest is loaded');
   assert.ok(info.plugins['janus.plugin.videoroom'], 'VideoRoom is loaded');
+  if (env.stack === 'full') {
+    assert.ok(info.plugins['janus.plugin.telehealth'], 'our plugin is loaded beside them');
+  }
 });
 
 test('harness: echotest returns our own audio and video RTP', { timeout: TEST_TIMEOUT_MS }, async (t) => {
