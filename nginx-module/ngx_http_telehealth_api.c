@@ -315,7 +315,6 @@ static void
 ngx_http_telehealth_body_handler(ngx_http_request_t *r)
 {
     u_char                             *id;
-    ngx_int_t                           rc;
     ngx_http_telehealth_ctx_t          *ctx;
     const ngx_http_telehealth_route_t  *route;
 
@@ -323,9 +322,7 @@ ngx_http_telehealth_body_handler(ngx_http_request_t *r)
     route = ctx->data;
     ctx->data = NULL;
 
-    rc = ngx_http_telehealth_read_body(r, ctx);
-    if (rc != NGX_OK) {
-        ngx_http_telehealth_finalize(r, rc);
+    if (ngx_http_telehealth_read_body(r, ctx) != NGX_OK) {
         return;
     }
 
@@ -352,7 +349,7 @@ ngx_http_telehealth_body_handler(ngx_http_request_t *r)
 }
 
 
-/* NGX_OK, or an answer already sent (its rc) */
+/* NGX_OK, or NGX_DONE when the request has been answered and ended */
 
 static ngx_int_t
 ngx_http_telehealth_read_body(ngx_http_request_t *r,
@@ -379,8 +376,9 @@ ngx_http_telehealth_read_body(ngx_http_request_t *r,
     }
 
     if (len > ctx->mcf->max_body_size) {
-        return ngx_http_telehealth_send_problem(r,
-                                NGX_HTTP_TELEHEALTH_PAYLOAD_TOO_LARGE, NULL);
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_PAYLOAD_TOO_LARGE,
+                                 NULL);
+        return NGX_DONE;
     }
 
     if (len == 0) {
@@ -389,7 +387,8 @@ ngx_http_telehealth_read_body(ngx_http_request_t *r,
 
     data = ngx_pnalloc(r->pool, len);
     if (data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
     }
 
     p = data;
@@ -407,7 +406,8 @@ ngx_http_telehealth_read_body(ngx_http_request_t *r,
         n = ngx_read_file(b->file, p, size, b->file_pos);
 
         if (n != (ssize_t) size) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
         }
 
         p += size;
@@ -416,19 +416,20 @@ ngx_http_telehealth_read_body(ngx_http_request_t *r,
     json = json_loadb((char *) data, len, JSON_REJECT_DUPLICATES, &err);
 
     if (json == NULL) {
-        return ngx_http_telehealth_send_problem(r,
-                                NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
-                                "The request body is not valid JSON.");
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
+                                 "The request body is not valid JSON.");
+        return NGX_DONE;
     }
 
     if (ngx_http_telehealth_json_track(r->pool, json) == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
     }
 
     if (!json_is_object(json)) {
-        return ngx_http_telehealth_send_problem(r,
-                                NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
-                                "The request body must be a JSON object.");
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
+                                 "The request body must be a JSON object.");
+        return NGX_DONE;
     }
 
     ctx->body = json;
@@ -615,6 +616,13 @@ ngx_http_telehealth_finalize(ngx_http_request_t *r, ngx_int_t rc)
     ngx_connection_t  *c;
 
     c = r->connection;
+
+    if (rc == NGX_HTTP_INTERNAL_SERVER_ERROR && !r->header_sent) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "telehealth: internal error answering the request");
+        rc = ngx_http_telehealth_send_problem(r, NGX_HTTP_TELEHEALTH_INTERNAL,
+                                              NULL);
+    }
 
     ngx_http_finalize_request(r, rc);
 
