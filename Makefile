@@ -3,6 +3,7 @@
 #   make            build both plugins (runs ./configure when needed)
 #   make run        install what is missing, build, start the local stack
 #   make test       the same, then every test suite
+#   make test-media media tests in a private network namespace
 #   make stop       stop the local stack
 #   make bench      benchmarks against their baselines
 #   make install    install into DESTDIR with Debian's paths
@@ -33,7 +34,7 @@ PLUGIN_LIBS := -ljansson -lhiredis -ljwt -lcrypto -lglib-2.0 -lpthread
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
 
-.PHONY: all deps run test test-unit unit-tests test-integration stop bench install \
+.PHONY: all deps run test test-media test-unit unit-tests test-integration stop bench install \
         clean distclean format
 
 all: $(NGX_MODULE) $(PLUGIN)
@@ -81,6 +82,9 @@ stop:
 
 test: deps all unit-tests
 	@scripts/test.sh
+
+test-media: deps all
+	@scripts/media-tests.sh
 
 test-unit: unit-tests
 	@scripts/test.sh unit
