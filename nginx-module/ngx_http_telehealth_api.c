@@ -444,7 +444,7 @@ static void
 ngx_http_telehealth_health(ngx_http_request_t *r)
 {
     json_t      *json;
-    ngx_uint_t   pg, redis;
+    ngx_uint_t   pg, redis, status;
 
     pg = ngx_http_telehealth_pg_available();
     redis = ngx_http_telehealth_redis_available();
@@ -453,10 +453,10 @@ ngx_http_telehealth_health(ngx_http_request_t *r)
                      (pg && redis) ? "ok" : "degraded",
                      "postgres", (int) pg, "redis", (int) redis);
 
-    ngx_http_telehealth_finalize(r, ngx_http_telehealth_send_json(r,
-                                    (pg && redis) ? NGX_HTTP_OK
-                                                  : NGX_HTTP_SERVICE_UNAVAILABLE,
-                                    json));
+    status = (pg && redis) ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE;
+
+    ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, status, json));
 }
 
 

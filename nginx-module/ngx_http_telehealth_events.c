@@ -56,8 +56,8 @@ typedef struct {
 
 
 typedef struct {
-    char                                    *field[NGX_HTTP_TELEHEALTH_EV_FIELDS];
     const ngx_http_telehealth_event_kind_t  *kind;
+    char                           *field[NGX_HTTP_TELEHEALTH_EV_FIELDS];
 } ngx_http_telehealth_event_t;
 
 
@@ -362,7 +362,12 @@ ngx_http_telehealth_events_tick(ngx_event_t *ev)
         argv[1] = "CREATE";
         argv[2] = evs->key;
         argv[3] = TH_EVENTS_GROUP;
-        argv[4] = "$";
+        /*
+         * "0", not "$": when Redis lost the stream, the plugin may append
+         * before this runs, and those entries must not be skipped.  An old
+         * backlog is harmless: processed_events makes replays no-ops.
+         */
+        argv[4] = "0";
         argv[5] = "MKSTREAM";
 
         for (i = 0; i < 6; i++) {

@@ -105,7 +105,9 @@ ngx_http_telehealth_redis_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_telehealth_redis_exit_process(void)
 {
-    ngx_http_telehealth_redis_t  *rd;
+    redisCallback                    *cb;
+    ngx_http_telehealth_redis_t      *rd;
+    ngx_http_telehealth_redis_cmd_t  *cmd;
 
     rd = ngx_http_telehealth_redis;
     if (rd == NULL) {
@@ -119,6 +121,15 @@ ngx_http_telehealth_redis_exit_process(void)
     ngx_http_telehealth_redis = NULL;
 
     if (rd->ac != NULL) {
+        /* requests are being torn down: no reply may reach them now */
+        for (cb = rd->ac->replies.head; cb; cb = cb->next) {
+            cmd = cb->privdata;
+
+            if (cmd != NULL) {
+                cmd->handler = NULL;
+            }
+        }
+
         ngx_http_telehealth_redis_drop(rd);
     }
 }
