@@ -19,7 +19,8 @@
 #
 # The tests see TH_JANUS_HTTP, TH_JANUS_WS, TH_BASE, TH_PG, TH_REDIS_PORT,
 # TH_KEYS (as in scripts/test.sh), TH_MEDIA_STACK (full or janus) and
-# TH_NETNS.  The TAP is also kept in build/test-logs/media.tap.
+# TH_NETNS.  The TAP is also kept in build/test-logs/media.tap.  The whole
+# node run is bounded by TH_MEDIA_TIMEOUT seconds (900).
 
 set -uo pipefail
 
@@ -159,7 +160,10 @@ fi
 
 mkdir -p build/test-logs
 out=build/test-logs/media.tap
-node --test --test-reporter=tap --test-concurrency=1 "${files[@]}" \
+# Each test has its own timeout; this bounds the whole run as well (a
+# process that does not exit after its tests, say).
+timeout --kill-after=10 "${TH_MEDIA_TIMEOUT:-900}" \
+    node --test --test-reporter=tap --test-concurrency=1 "${files[@]}" \
     2>&1 | tee "$out"
 passed=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n 1)
 failed=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n 1)
