@@ -105,6 +105,8 @@ describe('joining and leaving a room', () => {
             call.session));
         const d = assertJoined(staff.answer, 'staff join');
         assert.equal(d.room, call.session.room);
+        assert.equal(d.id, staffId);
+        assert.equal(d.role, 'chair');
         const me = d.participants.find((p) => p.id === staffId);
         assert.ok(me, `the list names the joiner: ${JSON.stringify(d)}`);
         assert.equal(me.role, 'chair');
@@ -122,7 +124,10 @@ describe('joining and leaving a room', () => {
         patient = await join(await credentialFor(call.patient.token,
             call.session));
         const d = assertJoined(patient.answer, 'patient join');
-        assert.deepEqual(idsOf(d.participants), [patientId, staffId].sort());
+        assert.equal(d.id, patientId);
+        assert.equal(d.role, 'broadcaster');
+        assert.deepEqual(d.participants.map((p) => p.id),
+            [staffId, patientId], 'the list is in join order');
         const me = d.participants.find((p) => p.id === patientId);
         assert.equal(me.role, 'broadcaster');
         assert.equal(me.display, call.patient.name);
@@ -140,6 +145,7 @@ describe('joining and leaving a room', () => {
         assert.ok(left.data && left.data.error_code === undefined,
             `leave: ${JSON.stringify(left.data)}`);
         assert.equal(eventOf(left.data), 'left');
+        assert.equal(left.data.reason, 'leave');
 
         const pushed = await staff.handle.waitData(
             (d) => Array.isArray(d.participants) && !hasId(patientId)(d),
