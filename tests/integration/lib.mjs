@@ -229,7 +229,7 @@ export async function sql(text, params = []) {
 const suffix = () => crypto.randomBytes(5).toString('hex');
 
 async function insertStaff(client, orgId, role, name, tag, withLogin = true) {
-    const email = `${role}.${tag}.${suffix()}@it.test`;
+    const email = `${role}.${tag}.${suffix()}@it.test`.toLowerCase();
     const { rows } = await client.query(
         `INSERT INTO staff (org_id, display_name, email, role)
          VALUES ($1, $2, $3, $4) RETURNING id`,
@@ -247,7 +247,7 @@ async function insertStaff(client, orgId, role, name, tag, withLogin = true) {
 }
 
 async function insertPatient(client, orgId, name, tag, withLogin = true) {
-    const email = `patient.${tag}.${suffix()}@it.test`;
+    const email = `patient.${tag}.${suffix()}@it.test`.toLowerCase();
     const { rows } = await client.query(
         `INSERT INTO patients (org_id, display_name, email, mobile,
                                sms_capable, language)
