@@ -53,7 +53,8 @@ reap_namespace() {
     local grace=${TH_NETNS_GRACE:-5} pids i
     pids=$(namespace_pids)
     [ -n "$pids" ] || return 0
-    log "ending leftovers: $(echo $pids)"
+    log "ending leftovers: $(for p in $pids; do
+        printf '%s(%s) ' "$p" "$(cat /proc/$p/comm 2>/dev/null)"; done)"
     kill -TERM $pids 2>/dev/null || true
     for ((i = 0; i < grace * 10; i++)); do
         pids=$(namespace_pids)

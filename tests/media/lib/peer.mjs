@@ -226,6 +226,7 @@ export class MediaPeer {
    * @param {'sendrecv'|'sendonly'} [options.direction] of the sending transceivers
    * @param {object} [options.audioOptions] { payloadSize }
    * @param {object} [options.videoOptions] { fps, packetSize, deltaPackets, keyframePackets, keyframeIntervalMs }
+   * @param {object} [options.config] overrides of werift's RTCPeerConnection configuration
    */
   constructor(options = {}) {
     this.name = options.name ?? 'peer';
@@ -236,6 +237,7 @@ export class MediaPeer {
       headerExtensions: { audio: [useSdesMid()], video: [useSdesMid()] },
       // Only IPv4: the namespace has no IPv6 route for Janus' candidates.
       iceUseIpv6: false,
+      ...options.config,
     });
     /** @type {Map<string, RtpCounter>} counters by mid */
     this.counters = new Map();
