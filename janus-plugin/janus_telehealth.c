@@ -97,6 +97,9 @@ static struct janus_json_parameter join_parameters[] = {
     {"credential", JSON_STRING,
      JANUS_JSON_PARAM_REQUIRED | JANUS_JSON_PARAM_NONEMPTY}
 };
+static struct janus_json_parameter publish_parameters[] = {
+    {"descriptions", JSON_ARRAY, 0}
+};
 static struct janus_json_parameter configure_parameters[] = {
     {"audio_muted", JANUS_JSON_BOOL, 0},
     {"video_paused", JANUS_JSON_BOOL, 0}
@@ -126,7 +129,9 @@ typedef struct janus_telehealth_message {
 } janus_telehealth_message;
 
 /* The session's connection is gone: remove it from its room. */
-#define JANUS_TELEHEALTH_TASK_HANGUP  100
+#define JANUS_TELEHEALTH_TASK_HANGUP        100
+/* The session's PeerConnection is gone: stop what it published or got. */
+#define JANUS_TELEHEALTH_TASK_MEDIA_HANGUP  101
 
 static GAsyncQueue *janus_telehealth_messages;
 static janus_telehealth_message janus_telehealth_exit_message;
@@ -220,6 +225,33 @@ janus_telehealth_push(janus_telehealth_session *session,
     if (rc != 0) {
         JANUS_LOG(LOG_VERB, "[telehealth] push_event failed: %d (%s)\n",
                   rc, janus_get_api_error(rc));
+    }
+}
+
+
+void
+janus_telehealth_push_jsep(janus_telehealth_session *session,
+    const char *transaction, json_t *event, json_t *jsep)
+{
+    int  rc;
+
+    if (jsep == NULL) {
+        janus_telehealth_push(session, transaction, event);
+        return;
+    }
+
+    if (session == NULL || g_atomic_int_get(&session->destroyed)
+        || session->handle == NULL
+        || g_atomic_int_get(&session->handle->stopped))
+    {
+        return;
+    }
+
+    rc = janus_telehealth_gateway->push_event(session->handle,
+        &janus_telehealth_plugin, transaction, event, jsep);
+    if (rc != 0) {
+        JANUS_LOG(LOG_WARN, "[telehealth] push_event with jsep failed: %d "
+                  "(%s)\n", rc, janus_get_api_error(rc));
     }
 }
 
@@ -388,6 +420,7 @@ janus_telehealth_config_load(const char *config_path)
     cfg->empty_room_timeout = 300;
     cfg->credential_leeway = 5;
     cfg->max_participants = 0;
+    cfg->bitrate = 1024000;
 
     filename = g_strdup_printf("%s/%s.jcfg", config_path,
                                JANUS_TELEHEALTH_PACKAGE);
@@ -459,7 +492,9 @@ janus_telehealth_config_load(const char *config_path)
         || janus_telehealth_config_int(config, general,
             "credential_leeway", 0, 300, &cfg->credential_leeway)
         || janus_telehealth_config_int(config, general,
-            "max_participants", 0, 100000, &cfg->max_participants))
+            "max_participants", 0, 100000, &cfg->max_participants)
+        || janus_telehealth_config_int(config, general,
+            "bitrate", 0, 100000000, &cfg->bitrate))
     {
         goto done;
     }
@@ -728,6 +763,24 @@ janus_telehealth_session_hangup(janus_telehealth_session *session)
 
 
 void
+janus_telehealth_session_media_hangup(janus_telehealth_session *session)
+{
+    janus_telehealth_message  *msg;
+
+    if (!janus_telehealth_running()) {
+        return;
+    }
+
+    msg = g_malloc0(sizeof(janus_telehealth_message));
+    msg->task = JANUS_TELEHEALTH_TASK_MEDIA_HANGUP;
+    janus_refcount_increase(&session->ref);
+    msg->session = session;
+
+    janus_telehealth_enqueue(msg);
+}
+
+
+void
 janus_telehealth_enqueue_room_task(int task, const char *room_id,
     const char *reason, json_t *command)
 {
@@ -930,27 +983,43 @@ janus_telehealth_claim(json_t *claims, const char *name)
 }
 
 
+/* Verifies a join credential; returns 0 and its claims, or an error. */
+static int
+janus_telehealth_verify_credential(json_t *root, json_t **claims,
+    char *error, size_t error_size)
+{
+    const char         *credential;
+    th_token_status_t   status;
+
+    credential = json_string_value(json_object_get(root, "credential"));
+
+    status = th_token_verify(&janus_telehealth_cfg.keys, credential,
+                             TH_AUD_JOIN, time(NULL),
+                             janus_telehealth_cfg.credential_leeway, claims);
+    if (status != TH_TOKEN_OK) {
+        JANUS_LOG(LOG_WARN, "[telehealth] credential refused: %s\n",
+                  th_token_status_text(status));
+        g_snprintf(error, error_size, "Join credential refused: %s",
+                   th_token_status_text(status));
+        return janus_telehealth_credential_error(status);
+    }
+
+    return 0;
+}
+
+
 static int
 janus_telehealth_handle_join(janus_telehealth_session *session, json_t *root,
     const char *transaction, char *error, size_t error_size)
 {
     int                     rc;
     json_t                 *claims;
-    const char             *credential, *role;
-    th_token_status_t       status;
+    const char             *role;
     janus_telehealth_join   join;
 
-    credential = json_string_value(json_object_get(root, "credential"));
-
-    status = th_token_verify(&janus_telehealth_cfg.keys, credential,
-                             TH_AUD_JOIN, time(NULL),
-                             janus_telehealth_cfg.credential_leeway, &claims);
-    if (status != TH_TOKEN_OK) {
-        JANUS_LOG(LOG_WARN, "[telehealth] join refused: %s\n",
-                  th_token_status_text(status));
-        g_snprintf(error, error_size, "Join credential refused: %s",
-                   th_token_status_text(status));
-        return janus_telehealth_credential_error(status);
+    rc = janus_telehealth_verify_credential(root, &claims, error, error_size);
+    if (rc != 0) {
+        return rc;
     }
 
     memset(&join, 0, sizeof(join));
@@ -999,10 +1068,57 @@ janus_telehealth_handle_join(janus_telehealth_session *session, json_t *root,
 }
 
 
+/*
+ * A subscriber handle proves with a join credential whose view it is: the
+ * participant it names must be in the room, joined from another handle.
+ */
+static int
+janus_telehealth_handle_subscribe(janus_telehealth_session *session,
+    json_t *root, const char *transaction, char *error, size_t error_size)
+{
+    int                     rc;
+    json_t                 *claims;
+    const char             *room_id, *participant_id;
+    janus_telehealth_room  *room;
+
+    rc = janus_telehealth_verify_credential(root, &claims, error, error_size);
+    if (rc != 0) {
+        return rc;
+    }
+
+    room_id = janus_telehealth_claim(claims, "room");
+    participant_id = janus_telehealth_claim(claims, "sub");
+
+    if (!janus_telehealth_id_valid(room_id, FALSE)
+        || !janus_telehealth_id_valid(participant_id, TRUE))
+    {
+        json_decref(claims);
+        g_snprintf(error, error_size, "Join credential refused: incomplete "
+                   "credential");
+        return JANUS_TELEHEALTH_ERROR_INVALID_CREDENTIAL;
+    }
+
+    room = janus_telehealth_room_find(room_id);
+    if (room == NULL) {
+        json_decref(claims);
+        g_snprintf(error, error_size, "Join the room before subscribing");
+        return JANUS_TELEHEALTH_ERROR_NOT_JOINED;
+    }
+
+    rc = janus_telehealth_media_subscribe(session, room, participant_id,
+                                          transaction, error, error_size);
+    janus_telehealth_room_unref(room);
+    json_decref(claims);
+
+    return rc;
+}
+
+
 /* Handles one client request; returns 0 or an error code (in error). */
 static int
 janus_telehealth_handle_request(janus_telehealth_session *session,
-    json_t *root, const char *transaction, char *error, size_t error_size)
+    json_t *root, json_t *jsep, const char *transaction, char *error,
+    size_t error_size)
 {
     int          error_code;
     char         error_cause[512];
@@ -1068,6 +1184,42 @@ janus_telehealth_handle_request(janus_telehealth_session *session,
         return error_code;
     }
 
+    if (strcasecmp(request, "publish") == 0) {
+        JANUS_VALIDATE_JSON_OBJECT(root, publish_parameters, error_code,
+            error_cause, TRUE, JANUS_TELEHEALTH_ERROR_MISSING_ELEMENT,
+            JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT);
+        if (error_code != 0) {
+            g_strlcpy(error, error_cause, error_size);
+            return error_code;
+        }
+
+        return janus_telehealth_media_publish(session, root, jsep,
+                                              transaction, error, error_size);
+    }
+
+    if (strcasecmp(request, "unpublish") == 0) {
+        return janus_telehealth_media_unpublish(session, transaction, error,
+                                                error_size);
+    }
+
+    if (strcasecmp(request, "subscribe") == 0) {
+        JANUS_VALIDATE_JSON_OBJECT(root, join_parameters, error_code,
+            error_cause, TRUE, JANUS_TELEHEALTH_ERROR_MISSING_ELEMENT,
+            JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT);
+        if (error_code != 0) {
+            g_strlcpy(error, error_cause, error_size);
+            return error_code;
+        }
+
+        return janus_telehealth_handle_subscribe(session, root, transaction,
+                                                 error, error_size);
+    }
+
+    if (strcasecmp(request, "start") == 0) {
+        return janus_telehealth_media_start(session, jsep, transaction, error,
+                                            error_size);
+    }
+
     g_snprintf(error, error_size, "Unknown request '%s'", request);
 
     return JANUS_TELEHEALTH_ERROR_INVALID_REQUEST;
@@ -1080,6 +1232,11 @@ janus_telehealth_handle_task(janus_telehealth_message *msg)
     switch (msg->task) {
     case JANUS_TELEHEALTH_TASK_HANGUP:
         (void) janus_telehealth_room_leave(msg->session, TH_LEFT_HANGUP, NULL);
+        janus_telehealth_media_session_gone(msg->session, FALSE);
+        break;
+
+    case JANUS_TELEHEALTH_TASK_MEDIA_HANGUP:
+        janus_telehealth_media_session_gone(msg->session, TRUE);
         break;
 
     case JANUS_TELEHEALTH_TASK_EXPIRE:
@@ -1128,7 +1285,7 @@ janus_telehealth_handler(void *data)
 
         error[0] = '\0';
         error_code = janus_telehealth_handle_request(msg->session,
-            msg->message, msg->transaction, error, sizeof(error));
+            msg->message, msg->jsep, msg->transaction, error, sizeof(error));
 
         if (error_code != 0) {
             event = janus_telehealth_error_event(error_code, error);

@@ -9,7 +9,8 @@
  *                                keep room state consistent across nodes
  *   janus_telehealth_events.c    the events stream (plugin -> nginx)
  *   janus_telehealth_commands.c  commands from nginx (pub/sub)
- *   janus_telehealth_media.c     media callbacks (forwarding comes later)
+ *   janus_telehealth_media.c     publishing, subscribing and forwarding
+ *                                (the SFU) and the media callbacks
  *
  * Threads: the Janus core calls into us from its own threads; every
  * request that needs Redis goes through the message queue to the handler
@@ -60,6 +61,9 @@
 #define JANUS_TELEHEALTH_ERROR_REDIS_UNAVAILABLE   489
 #define JANUS_TELEHEALTH_ERROR_ROOM_FULL           490
 #define JANUS_TELEHEALTH_ERROR_WRONG_NODE          491
+#define JANUS_TELEHEALTH_ERROR_PUBLISH_NOT_ALLOWED 492
+#define JANUS_TELEHEALTH_ERROR_INVALID_SDP         493
+#define JANUS_TELEHEALTH_ERROR_WRONG_STATE         494
 #define JANUS_TELEHEALTH_ERROR_UNKNOWN_ERROR       499
 
 /*
@@ -87,6 +91,7 @@ typedef struct janus_telehealth_config {
     int          empty_room_timeout;   /* seconds */
     int          credential_leeway;    /* seconds of clock skew */
     int          max_participants;     /* 0: no limit */
+    int          bitrate;              /* bps cap of published video */
     th_keyset_t  keys;
 } janus_telehealth_config;
 
@@ -98,12 +103,19 @@ extern volatile gint janus_telehealth_stopping;
 
 typedef struct janus_telehealth_room janus_telehealth_room;
 typedef struct janus_telehealth_participant janus_telehealth_participant;
+typedef struct janus_telehealth_feed janus_telehealth_feed;
+typedef struct janus_telehealth_subscriber janus_telehealth_subscriber;
 
 /* One Janus handle attached to the plugin. */
 typedef struct janus_telehealth_session {
     janus_plugin_session          *handle;
     /* Set while joined; guarded by mutex, changed by the handler thread. */
     janus_telehealth_participant  *participant;
+    /* What the handle's PeerConnection carries (reference or NULL); guarded
+     * by mutex, changed by the handler thread.  A joined handle may publish
+     * a feed; a second handle subscribes to the others' feeds. */
+    janus_telehealth_feed         *feed;
+    janus_telehealth_subscriber   *subscriber;
     janus_mutex                    mutex;
     volatile gint                  hangingup;
     volatile gint                  destroyed;
@@ -133,6 +145,11 @@ struct janus_telehealth_room {
     /* participant id -> participant (reference); guarded by mutex */
     GHashTable                    *participants;
     gint64                         empty_since; /* monotonic us, 0: not empty */
+    guint32                        bitrate;     /* video cap, bps; 0: none */
+    /* Published feeds and subscribers (references, in order of arrival);
+     * guarded by mutex, changed by the handler thread. */
+    GList                         *feeds;
+    GList                         *subscribers;
     volatile gint                  closed;
     janus_mutex                    mutex;
     janus_refcount                 ref;
@@ -183,6 +200,7 @@ json_t *janus_telehealth_room_participants(janus_telehealth_room *room);
 janus_telehealth_room *janus_telehealth_session_room(
     janus_telehealth_session *session);
 void janus_telehealth_room_unref(janus_telehealth_room *room);
+janus_telehealth_room *janus_telehealth_room_find(const char *room_id);
 
 
 /* janus_telehealth_events.c */
@@ -200,6 +218,27 @@ void janus_telehealth_commands_stop(void);
 void janus_telehealth_command_execute(json_t *command);
 
 
+/* janus_telehealth_media.c: requests (handler thread) */
+int janus_telehealth_media_publish(janus_telehealth_session *session,
+    json_t *root, json_t *jsep, const char *transaction, char *error,
+    size_t error_size);
+int janus_telehealth_media_unpublish(janus_telehealth_session *session,
+    const char *transaction, char *error, size_t error_size);
+int janus_telehealth_media_subscribe(janus_telehealth_session *session,
+    janus_telehealth_room *room, const char *participant_id,
+    const char *transaction, char *error, size_t error_size);
+int janus_telehealth_media_start(janus_telehealth_session *session,
+    json_t *jsep, const char *transaction, char *error, size_t error_size);
+/* The handle's PeerConnection or the handle itself is gone. */
+void janus_telehealth_media_session_gone(janus_telehealth_session *session,
+    gboolean pc_only);
+/* A participant is out of the room (left, replaced, room closed). */
+void janus_telehealth_media_participant_out(janus_telehealth_room *room,
+    janus_telehealth_session *session, const char *participant_id,
+    const char *reason);
+/* Room closing or plugin stopping: drops every feed and subscriber. */
+void janus_telehealth_media_room_clear(janus_telehealth_room *room);
+
 /* janus_telehealth_media.c: the Janus media callbacks */
 void janus_telehealth_setup_media(janus_plugin_session *handle);
 void janus_telehealth_incoming_rtp(janus_plugin_session *handle,
@@ -215,5 +254,8 @@ void janus_telehealth_hangup_media(janus_plugin_session *handle);
 
 /* janus_telehealth.c: media.c hands hangups to the handler thread */
 void janus_telehealth_session_hangup(janus_telehealth_session *session);
+void janus_telehealth_session_media_hangup(janus_telehealth_session *session);
+void janus_telehealth_push_jsep(janus_telehealth_session *session,
+    const char *transaction, json_t *event, json_t *jsep);
 
 #endif /* JANUS_TELEHEALTH_H */

@@ -35,7 +35,7 @@ struct janus_telehealth_redis {
 static const char janus_telehealth_join_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked'} end\n"
     "local r = redis.call('HMGET', KEYS[2], 'state', 'session', 'node',\n"
-    "    'kind', 'org', 'patient', 'max_participants')\n"
+    "    'kind', 'org', 'patient', 'max_participants', 'bitrate')\n"
     "if not r[1] then return {'no_room'} end\n"
     "if r[1] ~= 'open' then return {'closed'} end\n"
     "if r[2] ~= ARGV[4] then return {'wrong_session'} end\n"
@@ -58,7 +58,7 @@ static const char janus_telehealth_join_script[] =
     "redis.call('EXPIRE', KEYS[2], ARGV[7])\n"
     "redis.call('EXPIRE', KEYS[3], ARGV[7])\n"
     "return {'ok', tostring(first), r[4] or '', r[5] or '', r[6] or '',\n"
-    "        stale}\n";
+    "        stale, r[8] or ''}\n";
 
 /*
  * Close: KEYS room, members, patient lock.  ARGV room id, closed TTL,
@@ -411,6 +411,27 @@ janus_telehealth_reply_strdup(redisReply *reply)
 }
 
 
+/* The room's "bitrate" field: bps, 0 (the configured default) if absent
+ * or not a plain number. */
+static guint32
+janus_telehealth_reply_bitrate(redisReply *reply)
+{
+    char     *end;
+    guint64   n;
+
+    if (reply->type != REDIS_REPLY_STRING || reply->len == 0) {
+        return 0;
+    }
+
+    n = g_ascii_strtoull(reply->str, &end, 10);
+    if (*end != '\0' || n > 100000000) {
+        return 0;
+    }
+
+    return (guint32) n;
+}
+
+
 janus_telehealth_join_status
 janus_telehealth_redis_join(janus_telehealth_redis *redis,
     const janus_telehealth_join *join, const char *member_json,
@@ -457,12 +478,13 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
 
     status = reply->element[0];
 
-    if (strcmp(status->str, "ok") == 0 && reply->elements == 6) {
+    if (strcmp(status->str, "ok") == 0 && reply->elements == 7) {
         info->first_open = reply->element[1]->type == REDIS_REPLY_STRING
                            && strcmp(reply->element[1]->str, "1") == 0;
         info->kind = janus_telehealth_reply_strdup(reply->element[2]);
         info->org_id = janus_telehealth_reply_strdup(reply->element[3]);
         info->patient_id = janus_telehealth_reply_strdup(reply->element[4]);
+        info->bitrate = janus_telehealth_reply_bitrate(reply->element[6]);
         info->stale_members = json_array();
 
         stale = reply->element[5];

@@ -67,6 +67,7 @@ typedef struct janus_telehealth_room_info {
     char     *kind;
     char     *org_id;
     char     *patient_id;    /* NULL when the room names no patient */
+    guint32   bitrate;       /* video cap (bps) of the room; 0: default */
     json_t   *stale_members; /* [{id, role}] a dead node left behind */
 } janus_telehealth_room_info;
 

@@ -97,6 +97,8 @@ janus_telehealth_room_new(const janus_telehealth_join *join,
                                                  : join->org_id);
     room->kind = g_strdup(info->kind != NULL ? info->kind : join->kind);
     room->patient_id = g_strdup(info->patient_id);
+    room->bitrate = info->bitrate > 0 ? info->bitrate
+                                      : (guint32) janus_telehealth_cfg.bitrate;
     room->participants = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
         (GDestroyNotify) janus_telehealth_participant_unref);
     janus_mutex_init(&room->mutex);
@@ -119,6 +121,13 @@ janus_telehealth_rooms_lookup(const char *room_id)
     janus_mutex_unlock(&rooms_mutex);
 
     return room;
+}
+
+
+janus_telehealth_room *
+janus_telehealth_room_find(const char *room_id)
+{
+    return janus_telehealth_rooms_lookup(room_id);
 }
 
 
@@ -379,6 +388,7 @@ static void
 janus_telehealth_room_replace(janus_telehealth_room *room,
     const char *participant_id)
 {
+    gboolean                       replaced;
     janus_telehealth_session      *old_session;
     janus_telehealth_participant  *old;
 
@@ -386,6 +396,7 @@ janus_telehealth_room_replace(janus_telehealth_room *room,
 
     janus_mutex_lock(&room->mutex);
     old = g_hash_table_lookup(room->participants, participant_id);
+    replaced = old != NULL;
     if (old != NULL) {
         if (old->session != NULL) {
             old_session = old->session;
@@ -401,6 +412,14 @@ janus_telehealth_room_replace(janus_telehealth_room *room,
                   "from a new handle\n", participant_id, room->id);
         janus_telehealth_push_simple(old_session, NULL, "left", room->id,
                                      "replaced");
+    }
+
+    if (replaced) {
+        janus_telehealth_media_participant_out(room, old_session,
+                                               participant_id, "replaced");
+    }
+
+    if (old_session != NULL) {
         janus_telehealth_session_unref(old_session);
     }
 }
@@ -574,6 +593,9 @@ janus_telehealth_room_close(janus_telehealth_room *room, const char *reason,
     g_list_free(participants);
     json_decref(event);
 
+    /* Every PeerConnection of the room closes. */
+    janus_telehealth_media_room_clear(room);
+
     if (update_redis) {
         if (janus_telehealth_redis_close(janus_telehealth_handler_redis,
                                          room->id, room->patient_id) != 0)
@@ -641,7 +663,11 @@ janus_telehealth_room_leave(janus_telehealth_session *session,
     JANUS_LOG(LOG_INFO, "[telehealth] participant %s left room %s: %s\n",
               participant->id, room->id, reason);
 
-    /* Still pushed for a hangup: the handle may be alive (media gone). */
+    /* What they published stops; their subscriber handles are let go. */
+    janus_telehealth_media_participant_out(room, session, participant->id,
+                                           reason);
+
+    /* Still pushed for a hangup: the handle may be alive. */
     janus_telehealth_push_simple(session, transaction, "left", room->id,
                                  reason);
 
@@ -978,6 +1004,9 @@ janus_telehealth_rooms_deinit(void)
     list = g_hash_table_get_values(rooms);
     for (l = list; l != NULL; l = l->next) {
         room = l->data;
+
+        /* Feeds and subscribers hold the room: let go of them first. */
+        janus_telehealth_media_room_clear(room);
 
         janus_mutex_lock(&room->mutex);
         participants = g_hash_table_get_values(room->participants);
