@@ -394,11 +394,19 @@ ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
     pwd.data = (u_char *) json_string_value(password);
     pwd.len = json_string_length(password);
 
-    if (ngx_http_telehealth_password_verify(r, hash, &pwd,
-                                            ngx_http_telehealth_login_verified)
-        != NGX_OK)
+    switch (ngx_http_telehealth_password_verify(r, hash, &pwd,
+                                        ngx_http_telehealth_login_verified))
     {
+    case NGX_OK:
+        return;
+
+    case NGX_DECLINED:
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+
+    default:
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 }
 

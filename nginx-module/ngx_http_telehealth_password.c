@@ -98,7 +98,10 @@ ngx_http_telehealth_password_verify(ngx_http_request_t *r, ngx_str_t *hash,
     task->event.log = ngx_cycle->log;     /* may outlive the connection */
 
     if (ngx_thread_task_post(mcf->thread_pool, task) != NGX_OK) {
-        goto failed;
+        /* the pool's queue is full: too many logins at once */
+        OPENSSL_cleanse(ctx->password, ctx->password_len);
+        ngx_destroy_pool(pool);
+        return NGX_DECLINED;
     }
 
     cln->handler = ngx_http_telehealth_password_disarm;
