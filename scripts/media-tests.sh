@@ -9,7 +9,8 @@
 #                                   stack up and its environment exported
 #
 # The stack lives in run/media (TH_RUN), never the developer's ./run; it may
-# use the same ports, the namespace has a loopback of its own.  Which stack,
+# use the same ports, the namespace has a loopback of its own.  TH_MEDIA_RUN
+# names another folder, so that two runs at once do not share pid files.  Which stack,
 # by TH_MEDIA_STACK:
 #   full    scripts/stack.sh start: PostgreSQL, Redis, Janus with our plugin
 #           and the stock VideoRoom and EchoTest, nginx
@@ -45,7 +46,7 @@ if [ -z "${TH_NETNS:-}" ]; then
     exec "$ROOT/scripts/netns.sh" "$ROOT/scripts/media-tests.sh" "$@"
 fi
 
-export TH_RUN=$ROOT/run/media
+export TH_RUN=${TH_MEDIA_RUN:-$ROOT/run/media}
 JANUS_HTTP_PORT=${TH_JANUS_HTTP_PORT:-58088}
 JANUS_WS_PORT=${TH_JANUS_WS_PORT:-58188}
 JANUS_LIB=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null \
