@@ -47,6 +47,21 @@ if [ -z "${TH_NETNS:-}" ]; then
 fi
 
 export TH_RUN=${TH_MEDIA_RUN:-$ROOT/run/media}
+
+# Two runs on one folder would share pid files and a PostgreSQL cluster, and
+# one's "stop" would end the other's stack: the second waits (bounded) for
+# the first.  The stack's processes do not inherit the lock (9>&-).
+mkdir -p "$(dirname "$TH_RUN")"
+exec 9>"$TH_RUN.lock"
+if ! flock -n 9; then
+    log "waiting for another run on $TH_RUN (TH_MEDIA_RUN names another folder)"
+    if ! flock -w "${TH_MEDIA_LOCK_WAIT:-900}" 9; then
+        log "gave up waiting for $TH_RUN.lock"
+        echo
+        echo "0 passed, 1 failed"
+        exit 1
+    fi
+fi
 JANUS_HTTP_PORT=${TH_JANUS_HTTP_PORT:-58088}
 JANUS_WS_PORT=${TH_JANUS_WS_PORT:-58188}
 JANUS_LIB=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null \
@@ -85,7 +100,7 @@ start_janus_alone() {
             "conf/$t.in" > "$dir/etc/$t"
     done
     ${TH_JANUS_WRAPPER:-} janus -F "$dir/etc" -o -N -L "$dir/janus.log" \
-        >"$dir/janus.out" 2>&1 &
+        >"$dir/janus.out" 2>&1 9>&- &
     echo $! > "$dir/janus.pid"
     for i in $(seq 1 100); do
         curl -fsS "http://127.0.0.1:$JANUS_HTTP_PORT/janus/info" \
@@ -112,7 +127,7 @@ stop_janus_alone() {
 start_stack() {
     mkdir -p "$TH_RUN"
     if [ "$mode" = full ]; then
-        TH_WITH_VIDEOROOM=1 TH_WITH_ECHOTEST=1 scripts/stack.sh start \
+        TH_WITH_VIDEOROOM=1 TH_WITH_ECHOTEST=1 scripts/stack.sh start 9>&- \
             && redis-cli -p "${TH_REDIS_PORT:-56379}" FLUSHALL >/dev/null
     else
         start_janus_alone
