@@ -149,6 +149,8 @@ typedef struct {
     ngx_str_t    session;
     ngx_str_t    patient;
     ngx_str_t    room;
+    ngx_log_t   *log;
+    unsigned     locking:1;     /* the room script is under way */
     char        *lock_key;
     char        *room_key;
     u_char       created_at[NGX_TIME_T_LEN + 1];
@@ -177,8 +179,9 @@ static void ngx_http_telehealth_start_access(
     ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_start_locked(void *data, redisReply *reply);
 static void ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg);
-static void ngx_http_telehealth_start_release(ngx_http_request_t *r,
+static void ngx_http_telehealth_start_release(
     ngx_http_telehealth_start_t *st);
+static void ngx_http_telehealth_start_cleanup(void *data);
 static void ngx_http_telehealth_list_found(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_list_filtered(void *data, redisReply *reply);
 static void ngx_http_telehealth_list_send(ngx_http_request_t *r,
@@ -286,6 +289,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     char                         *role;
     ngx_int_t                     rc;
     const char                   *argv[13];
+    ngx_pool_cleanup_t           *cln;
     size_t                        argvlen[13];
     ngx_uint_t                    i;
     ngx_http_request_t           *r;
@@ -375,11 +379,41 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
         argvlen[i] = ngx_strlen(argv[i]);
     }
 
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log,
                                            ngx_http_telehealth_start_locked,
                                            r, 13, argv, argvlen);
     if (rc != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+
+    st->log = ngx_cycle->log;
+    st->locking = 1;
+    cln->handler = ngx_http_telehealth_start_cleanup;
+    cln->data = st;
+}
+
+
+/*
+ * The client went away while the room script ran: whether it took the
+ * lock is unknown, and nobody would write the session.  The release runs
+ * after the script on the same connection and only removes what is ours.
+ */
+
+static void
+ngx_http_telehealth_start_cleanup(void *data)
+{
+    ngx_http_telehealth_start_t  *st = data;
+
+    if (st->locking) {
+        st->locking = 0;
+        ngx_http_telehealth_start_release(st);
     }
 }
 
@@ -394,6 +428,7 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     st = ctx->data;
+    st->locking = 0;
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         if (reply != NULL) {
@@ -405,7 +440,7 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
 
         /* a timeout leaves it open whether the lock was taken: give back */
         if (reply == NULL) {
-            ngx_http_telehealth_start_release(r, st);
+            ngx_http_telehealth_start_release(st);
         }
 
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -434,7 +469,7 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
                                      7, params)
         != NGX_AGAIN)
     {
-        ngx_http_telehealth_start_release(r, st);
+        ngx_http_telehealth_start_release(st);
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
     }
 }
@@ -455,7 +490,7 @@ ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
     st = ctx->data;
 
     if (!ngx_http_telehealth_pg_ok(pg) || PQntuples(pg->result) != 1) {
-        ngx_http_telehealth_start_release(r, st);
+        ngx_http_telehealth_start_release(st);
         ngx_http_telehealth_fail_pg(r, pg);
         return;
     }
@@ -513,8 +548,7 @@ ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
  */
 
 static void
-ngx_http_telehealth_start_release(ngx_http_request_t *r,
-    ngx_http_telehealth_start_t *st)
+ngx_http_telehealth_start_release(ngx_http_telehealth_start_t *st)
 {
     const char  *argv[7];
     size_t       argvlen[7];
@@ -532,11 +566,11 @@ ngx_http_telehealth_start_release(ngx_http_request_t *r,
         argvlen[i] = ngx_strlen(argv[i]);
     }
 
-    if (ngx_http_telehealth_redis_command(NULL, r->connection->log, NULL,
-                                          NULL, 7, argv, argvlen)
+    if (ngx_http_telehealth_redis_command(NULL, st->log, NULL, NULL, 7, argv,
+                                          argvlen)
         != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, st->log, 0,
                       "telehealth: cannot release the lock of room %s, "
                       "it lapses in %d s", st->room.data,
                       TH_PATIENT_LOCK_TTL);
