@@ -663,14 +663,6 @@ janus_telehealth_room_leave(janus_telehealth_session *session,
     JANUS_LOG(LOG_INFO, "[telehealth] participant %s left room %s: %s\n",
               participant->id, room->id, reason);
 
-    /* What they published stops; their subscriber handles are let go. */
-    janus_telehealth_media_participant_out(room, session, participant->id,
-                                           reason);
-
-    /* Still pushed for a hangup: the handle may be alive. */
-    janus_telehealth_push_simple(session, transaction, "left", room->id,
-                                 reason);
-
     /*
      * In a video call the staff member is the call: their leaving ends
      * it for everyone.  A closed browser is not leaving; they may return.
@@ -679,6 +671,19 @@ janus_telehealth_room_leave(janus_telehealth_session *session,
              && janus_telehealth_is_staff_chair(participant)
              && room->kind != NULL
              && strcmp(room->kind, TH_KIND_VIDEO_CALL) == 0;
+
+    /*
+     * What they published stops and their subscriber handles are let go;
+     * closing does it for everyone at once, without renegotiating first.
+     */
+    if (!closes) {
+        janus_telehealth_media_participant_out(room, session,
+                                               participant->id, reason);
+    }
+
+    /* Still pushed for a hangup: the handle may be alive. */
+    janus_telehealth_push_simple(session, transaction, "left", room->id,
+                                 reason);
 
     if (closes) {
         janus_telehealth_room_close(room, TH_CLOSE_CHAIR_LEFT, TRUE);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { JanusError, assertFlat, env, waitFor, waitForGrowth, waitUntilFlat } from './lib/index.mjs';
-import { Member, openRoom, person } from './lib/telehealth.mjs';
+import { Member, openRoom, redis } from './lib/telehealth.mjs';
 
 const TEST_TIMEOUT_MS = 90_000;
 // 2 s of media at least: 50 audio packets/s, 30 video frames/s.
@@ -148,6 +148,5 @@ test('video_call: the staff member leaving closes everything; the patient stops 
 
   await waitUntilFlat(() => patient.packets(), { quietMs: 1000, timeoutMs: 10_000, what: 'patient packets' });
   await assertFlat(() => patient.packets(), { durationMs: 1500, what: 'patient packets after the close' });
-  assert.equal(await import('./lib/telehealth.mjs').then((m) => m.redis('HGET', `th:room:${room.id}`, 'state')), 'closed');
-  void person;
+  assert.equal(await redis('HGET', `th:room:${room.id}`, 'state'), 'closed');
 });

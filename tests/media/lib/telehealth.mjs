@@ -211,8 +211,9 @@ export class Member {
         try {
           await this.#answer(ev.jsep);
         } catch (err) {
+          // The subscription may end meanwhile (room closed): keep
+          // listening for "unsubscribed"; tests look at this error.
           this.renegotiationError = err;
-          return;
         }
       }
     }
