@@ -423,9 +423,6 @@ ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     p = value[1].data;
     last = p + value[1].len;
 
-    colon = ngx_strlchr(p, last, ']');
-    colon = ngx_strlchr(colon ? colon : p, last, ':');
-
     if (*p == '[') {
         /* [::1]:6379 */
         colon = ngx_strlchr(p, last, ']');
@@ -438,6 +435,7 @@ ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         colon++;
 
     } else {
+        colon = ngx_strlchr(p, last, ':');
         if (colon == NULL) {
             goto invalid;
         }
