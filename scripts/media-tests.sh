@@ -18,6 +18,10 @@
 #           harness self-tests while our plugin and module are not built
 #   auto    (default) full when both are built, janus otherwise
 #
+# TH_VALGRIND=1 runs Janus under valgrind's memcheck (logs in
+# $TH_RUN/valgrind) and adds scripts/valgrind-report.sh's verdict on our
+# plugin's code to the failures.
+#
 # The tests see TH_JANUS_HTTP, TH_JANUS_WS, TH_BASE, TH_PG, TH_REDIS_PORT,
 # TH_KEYS (as in scripts/test.sh), TH_MEDIA_STACK (full or janus) and
 # TH_NETNS.  The TAP is also kept in build/test-logs/media.tap.  The whole
@@ -79,6 +83,14 @@ if [ "$mode" = auto ]; then
     fi
 fi
 export TH_MEDIA_STACK=$mode
+
+if [ -n "${TH_VALGRIND:-}" ]; then
+    VG_DIR=$TH_RUN/valgrind
+    mkdir -p "$VG_DIR" && rm -f "$VG_DIR"/janus.*.log
+    export TH_JANUS_WRAPPER="valgrind --tool=memcheck --leak-check=full \
+--show-leak-kinds=definite,indirect,possible --num-callers=40 \
+--log-file=$VG_DIR/janus.%p.log"
+fi
 
 # Janus alone, configured from the stack's templates, with the stock
 # EchoTest and VideoRoom.  Started and stopped by pid, like stack.sh does.
@@ -191,6 +203,9 @@ fi
 # Stop now, so that the summary is the last line.
 stop_stack
 trap - EXIT
+if [ -n "${TH_VALGRIND:-}" ]; then
+    scripts/valgrind-report.sh "$VG_DIR"/janus.*.log || failed=$(( ${failed:-0} + 1 ))
+fi
 echo
 echo "$passed passed, ${failed:-0} failed"
 [ "${failed:-0}" -eq 0 ]
