@@ -56,12 +56,13 @@ $(NGX_BUILD)/objs/Makefile: nginx-module/config config.mk
 
 $(NGX_MODULE): $(NGX_BUILD)/objs/Makefile $(NGX_SRC) $(COMMON_SRC) $(COMMON_HDR)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
-	cp $(NGX_BUILD)/objs/ngx_http_telehealth_module.so $@
+	@# A new file, not an overwrite: a running nginx has the old one mapped.
+	cp $(NGX_BUILD)/objs/ngx_http_telehealth_module.so $@.tmp && mv $@.tmp $@
 
 $(PLUGIN): $(PLUGIN_SRC) $(PLUGIN_HDR) $(COMMON_SRC) $(COMMON_HDR) config.mk
 	@mkdir -p $(BUILD)
-	$(CC) $(PLUGIN_CFLAGS) -shared -o $@ $(PLUGIN_SRC) $(COMMON_SRC) \
-	    $(PLUGIN_LIBS)
+	$(CC) $(PLUGIN_CFLAGS) -shared -o $@.tmp $(PLUGIN_SRC) $(COMMON_SRC) \
+	    $(PLUGIN_LIBS) && mv $@.tmp $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_SRC) $(COMMON_HDR) config.mk
 	@mkdir -p $(BUILD)/tests
