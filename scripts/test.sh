@@ -4,6 +4,7 @@
 #   test.sh            unit tests, then the stack and the integration tests
 #   test.sh unit       unit tests only
 #   test.sh integration [files...]   integration tests only
+#   test.sh media [files...]         media tests only (network namespace)
 
 set -uo pipefail
 
@@ -75,11 +76,24 @@ run_integration() {
     fi
 }
 
+# The media suite runs in a network namespace with a stack of its own and
+# prints its own summary line; its counts join ours.
+run_media() {
+    local out=$log/media.out line p f
+    scripts/media-tests.sh "$@" 2>&1 | tee "$out"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+    f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-1}))
+}
+
 case "$what" in
 unit)        run_unit ;;
 integration) run_integration "$@" ;;
-all)         run_unit; run_integration ;;
-*)           echo "usage: test.sh [unit|integration [files...]]"; exit 2 ;;
+media)       run_media "$@" ;;
+all)         run_unit; run_integration; run_media ;;
+*)           echo "usage: test.sh [unit|integration|media [files...]]"; exit 2 ;;
 esac
 
 echo
