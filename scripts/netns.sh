@@ -80,7 +80,9 @@ inside() {
 
     # The command runs as a child, not exec'd, so this shell outlives it and
     # can reap what it leaves behind.  Signals to us are passed on to it.
-    "$@" &
+    # Its stdin is ours (a background job would get /dev/null), so that
+    # "netns.sh bash" is a usable shell.
+    "$@" 0<&0 &
     child=$!
     trap 'kill -TERM $child 2>/dev/null || true' TERM INT HUP
     while :; do
