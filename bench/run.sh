@@ -26,7 +26,7 @@ PASSWORD=${TH_BENCH_PASSWORD:-bench-password-not-secret}
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
 command -v wrk >/dev/null || die "wrk not installed (make deps)"
-curl -fsS "$BASE/bench/return200" >/dev/null \
+curl -fsS -m 5 "$BASE/bench/return200" >/dev/null \
     || die "nginx does not answer on $BASE (scripts/stack.sh start)"
 
 # The benchmark user: its own organisation, independent of the demo data.
@@ -51,13 +51,13 @@ ON CONFLICT (email) DO UPDATE SET password_hash = EXCLUDED.password_hash;
 COMMIT;
 SQL
 
-token=$(curl -fsS "$BASE/api/v1/auth/login" \
+token=$(curl -fsS -m 10 "$BASE/api/v1/auth/login" \
     -H 'Content-Type: application/json' \
     -d "{\"email\":\"$EMAIL\",\"password\":\"$PASSWORD\"}" \
     | jq -r .access_token) || die "login of the benchmark user failed"
 [ -n "$token" ] && [ "$token" != null ] || die "no access token"
 
-status=$(curl -s -o /dev/null -w '%{http_code}' "$BASE/api/v1/me" \
+status=$(curl -s -m 5 -o /dev/null -w '%{http_code}' "$BASE/api/v1/me" \
     -H "Authorization: Bearer $token")
 [ "$status" = 200 ] || die "GET /api/v1/me answered $status"
 
