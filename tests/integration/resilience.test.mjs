@@ -14,8 +14,9 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import {
-    addPatient, api, assertProblem, assertStatus, closeDb, createWorld, env,
-    eventually, login, loginAll, sleep, stack, startSession,
+    addPatient, api, assertProblem, assertStatus, closeDb, connect,
+    createWorld, env, eventually, joinAs, joinCredential, leaveRoom, login,
+    loginAll, sleep, sql, stack, startSession,
 } from './lib.mjs';
 
 const nginxPidFile = path.join(env.root, 'run/nginx/nginx.pid');
@@ -35,7 +36,7 @@ let workers;
 
 before(async () => {
     w = await createWorld('resilience');
-    await loginAll([w.admin, w.coordinator]);
+    await loginAll([w.admin, w.coordinator, w.clinician]);
     master = masterPid();
     workers = workerPids(master);
     assert.ok(workers.length >= 1, 'nginx has a worker');
@@ -125,6 +126,30 @@ async function fullService(label) {
     assertStatus(res, 201, `POST /sessions after ${label}`);
 }
 
+// A video_call of the clinician with a fresh patient, both in the room.
+async function callWithChairAndPatient(label) {
+    const patient = await addPatient(w, label);
+    patient.token = await login(patient);
+    const res = await startSession(w.clinician.token, patient.id);
+    assertStatus(res, 201, `POST /sessions (${label})`);
+    const chair = await joinAs(w.clinician.token, res.body.id);
+    const pat = await joinAs(patient.token, res.body.id);
+    return { session: res.body, chair, patient: pat };
+}
+
+async function callRecorded(session, timeoutMs) {
+    return eventually(async () => {
+        try {
+            const rows = await sql(
+                `SELECT end_reason FROM calls
+                 WHERE room = $1 AND ended_at IS NOT NULL`, [session.room]);
+            return rows.length === 1 && rows[0].end_reason === 'chair_left';
+        } catch {
+            return false;
+        }
+    }, timeoutMs, 250);
+}
+
 function assertQuick503(res, what) {
     assertProblem(res, 503, 'service-unavailable', what);
     assert.ok(res.headers.get('retry-after'), `${what}: Retry-After header`);
@@ -134,6 +159,13 @@ function assertQuick503(res, what) {
 describe('losing a store is a quick 503, and service returns with it', () => {
     test('Redis down: requests needing Redis get 503 quickly; back within seconds of its return', async () => {
         const patient = await addPatient(w, 'redis-down');
+        // A join credential obtained while Redis was still there.
+        const open = await startSession(w.clinician.token,
+            (await addPatient(w, 'redis-down-room')).id);
+        assertStatus(open, 201, 'POST /sessions before Redis stops');
+        const cred = await joinCredential(w.clinician.token, open.body.id);
+        assertStatus(cred, 200, 'join credential before Redis stops');
+        const held = cred.body.credential;
         await stack('stop-redis');
         try {
             for (let i = 0; i < 3; i++) {
@@ -141,6 +173,20 @@ describe('losing a store is a quick 503, and service returns with it', () => {
                     patient.id);
                 assertQuick503(res, `POST /sessions #${i} without Redis`);
             }
+            // The plugin needs Redis to admit anyone: 489, at once.
+            const { session, handle } = await connect();
+            try {
+                const t0 = performance.now();
+                const ans = await handle.message(
+                    { request: 'join', credential: held }, undefined, 5000);
+                const ms = performance.now() - t0;
+                assert.equal(ans.data?.error_code, 489,
+                    `plugin join without Redis: ${JSON.stringify(ans.data)}`);
+                assert.ok(ms < 3000, `plugin join answered in ${ms} ms`);
+            } finally {
+                await session.destroy();
+            }
+
             const me = await api('GET', '/me', { token: w.coordinator.token });
             assert.ok(me.status === 200 || me.status === 503,
                 `GET /me without Redis -> ${me.status} ${me.text}`);
@@ -152,6 +198,15 @@ describe('losing a store is a quick 503, and service returns with it', () => {
         }
         await fullService('Redis');
         assert.equal(masterPid(), master, 'nginx master pid unchanged');
+    });
+
+    test('after Redis came back, a call still reaches the call history (event stream re-created)', async () => {
+        const room = await callWithChairAndPatient('after-redis');
+        await leaveRoom(room.chair);
+        await room.chair.session.destroy();
+        await room.patient.session.destroy();
+        assert.ok(await callRecorded(room.session, 8000),
+            'calls row ended chair_left within 8 s of the call ending');
     });
 
     test('PostgreSQL down: requests needing it get 503 quickly; back within seconds of its return', async () => {
@@ -173,6 +228,29 @@ describe('losing a store is a quick 503, and service returns with it', () => {
         }
         await fullService('PostgreSQL');
         assert.equal(masterPid(), master, 'nginx master pid unchanged');
+    });
+
+    test('a call that ends while PostgreSQL is down is recorded once it is back', async () => {
+        const room = await callWithChairAndPatient('pg-down-call');
+        await closeDb();
+        await stack('stop-postgres');
+        try {
+            // The room lives in Redis and Janus: closing it needs no
+            // PostgreSQL; its events wait in the stream.
+            const from = room.patient.session.events.length;
+            await leaveRoom(room.chair);
+            const closed = await room.patient.handle.waitData(
+                (d) => d.telehealth === 'closed', 5000, from,
+                'a closed event while PostgreSQL is down');
+            assert.equal(closed.reason, 'chair_left');
+            await sleep(1000);
+        } finally {
+            await stack('start-postgres');
+            await room.chair.session.destroy();
+            await room.patient.session.destroy();
+        }
+        assert.ok(await callRecorded(room.session, 15000),
+            'calls row ended chair_left within 15 s of PostgreSQL returning');
     });
 
     test('nginx master and worker survived all of it', () => {
