@@ -64,6 +64,8 @@ describe('login', () => {
         assertStatus(res, 200, 'login');
         assert.match(res.headers.get('content-type') || '',
             /^application\/json\b/);
+        assert.match(res.headers.get('cache-control') || '', /no-store/,
+            'a token is never cached');
         assert.equal(res.body.token_type, 'Bearer');
         assert.equal(typeof res.body.access_token, 'string');
         assert.ok(Number.isInteger(res.body.expires_in) &&
@@ -186,6 +188,25 @@ describe('GET /me', () => {
         assert.equal(res.body.role, null);
         assert.equal(res.body.org_id, w.org.id);
         assert.match(res.body.id, UUID_RE);
+    });
+
+    test('answers are not cached and HEAD works like GET without a body', async () => {
+        const token = await login(w.supervisor);
+        const get = await api('GET', '/me', { token });
+        assertStatus(get, 200);
+        assert.match(get.headers.get('cache-control') || '', /no-store/);
+        const head = await api('HEAD', '/me', { token });
+        assertStatus(head, 200, 'HEAD /me');
+        assert.equal(head.text, '');
+    });
+
+    test('token of a staff member deactivated since login is refused', async () => {
+        const gone = await addStaff(w, 'coordinator', 'deactivated-later');
+        const token = await login(gone);
+        assertStatus(await api('GET', '/me', { token }), 200, 'before');
+        await sql(`UPDATE staff SET active = false WHERE id = $1`, [gone.id]);
+        assertInvalidToken(await api('GET', '/me', { token }),
+            'GET /me after deactivation');
     });
 
     test('without a token is 401 unauthorized', async () => {

@@ -152,11 +152,23 @@ async function callRecorded(session, timeoutMs) {
 
 function assertQuick503(res, what) {
     assertProblem(res, 503, 'service-unavailable', what);
-    assert.ok(res.headers.get('retry-after'), `${what}: Retry-After header`);
+    assert.equal(res.headers.get('retry-after'), '1',
+        `${what}: Retry-After header`);
     assert.ok(res.ms < 5000, `${what} answered in ${res.ms.toFixed(0)} ms`);
 }
 
+async function health() {
+    return api('GET', '/health', { timeoutMs: 5000 });
+}
+
 describe('losing a store is a quick 503, and service returns with it', () => {
+    test('GET /health reports both stores up', async () => {
+        const res = await health();
+        assertStatus(res, 200, 'GET /health');
+        assert.deepEqual(res.body,
+            { status: 'ok', postgres: true, redis: true });
+    });
+
     test('Redis down: requests needing Redis get 503 quickly; back within seconds of its return', async () => {
         const patient = await addPatient(w, 'redis-down');
         // A join credential obtained while Redis was still there.
@@ -186,6 +198,14 @@ describe('losing a store is a quick 503, and service returns with it', () => {
             } finally {
                 await session.destroy();
             }
+
+            const h = await eventually(async () => {
+                const r = await health();
+                return r.status === 503 ? r : null;
+            }, 3000);
+            assert.ok(h, 'GET /health turns 503 without Redis');
+            assert.deepEqual(h.body,
+                { status: 'degraded', postgres: true, redis: false });
 
             const me = await api('GET', '/me', { token: w.coordinator.token });
             assert.ok(me.status === 200 || me.status === 503,
@@ -223,10 +243,18 @@ describe('losing a store is a quick 503, and service returns with it', () => {
                     patient.id);
                 assertQuick503(s, `POST /sessions #${i} without PostgreSQL`);
             }
+            const h = await eventually(async () => {
+                const r = await health();
+                return r.status === 503 ? r : null;
+            }, 3000);
+            assert.ok(h, 'GET /health turns 503 without PostgreSQL');
+            assert.deepEqual(h.body,
+                { status: 'degraded', postgres: false, redis: true });
         } finally {
             await stack('start-postgres');
         }
         await fullService('PostgreSQL');
+        assertStatus(await health(), 200, 'GET /health after PostgreSQL');
         assert.equal(masterPid(), master, 'nginx master pid unchanged');
     });
 

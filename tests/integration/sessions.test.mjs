@@ -83,8 +83,13 @@ describe('who may open a video_call room', () => {
                 { staff_id: actor.id, patient_id: null, role: 'chair' },
             ]);
 
+            assert.match(res.body.room, /^[A-Za-z0-9_-]{22}$/,
+                'room id: 22 URL-safe characters');
             assert.equal(await redis('GET', patientLockKey(patient.id)),
                 res.body.room, 'the patient lock names the room');
+            const ttl = Number(await redis('TTL', patientLockKey(patient.id)));
+            assert.ok(ttl > 0 && ttl <= 120,
+                `the lock lapses unless refreshed (TTL ${ttl})`);
             assert.equal(await redis('HGET', roomKey(res.body.room), 'state'),
                 'open');
             assert.equal(
@@ -159,6 +164,23 @@ describe('who may open a video_call room', () => {
             assertProblem(res, 422, 'validation', JSON.stringify(body));
         }
         assert.equal((await openSessionsOf(patient)).length, 0);
+    });
+
+    test('no body or a body that is not a JSON object: 400 invalid-request', async () => {
+        for (const raw of [undefined, '[1,2]', '{"kind":']) {
+            const res = await api('POST', '/sessions', {
+                token: w.admin.token, raw,
+                headers: { 'content-type': 'application/json' },
+            });
+            assertProblem(res, 400, 'invalid-request',
+                `POST /sessions body ${raw}`);
+        }
+    });
+
+    test('a session id that is not a UUID is 404', async () => {
+        const res = await api('GET', '/sessions/not-a-uuid',
+            { token: w.admin.token });
+        assertProblem(res, 404, 'not-found', 'GET /sessions/not-a-uuid');
     });
 });
 
