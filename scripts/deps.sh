@@ -11,7 +11,7 @@ packages="gcc make pkg-config ca-certificates curl openssl iproute2
     libjansson-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
     libglib2.0-dev libjwt-dev libargon2-dev libcmocka-dev
     postgresql postgresql-contrib redis-server argon2 wrk valgrind jq
-    libjs-janus-gateway libjs-webrtc-adapter
+    libjs-janus-gateway libjs-webrtc-adapter chromium
     nodejs npm"
 
 missing=

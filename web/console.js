@@ -1,43 +1,65 @@
 /*
- * Reference console: log in, start a video call, join its room.
- * Talks to the REST API (docs/api.md) and to janus.plugin.telehealth
- * through janus.js (docs/plugin.md).  No build step.
+ * The reference call page: log in, start a video call with a patient (staff)
+ * or see the open session (patient), join it and talk: camera, microphone,
+ * mute, video pause, screen share, leave, the participants list.
+ * The REST API is docs/api.md; the room is call.js (docs/plugin.md).
+ * No build step, no framework.
  */
 "use strict";
 
 const API = "/api/v1";
 const JANUS_WS = (location.protocol === "https:" ? "wss://" : "ws://")
     + location.host + "/janus";
+const SESSIONS_POLL_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
 let token = sessionStorage.getItem("th.token");
 let me = null;
-let janus = null;
-let room = null;
+let call = null;
+let pollTimer = null;
+let participants = [];
+const tiles = new Map();        /* "participant|camera" -> tile */
+
+/* ------------------------------------------------------------ messages */
 
 function showProblem(problem) {
     const el = $("problem");
     if (!problem) {
         el.hidden = true;
+        el.textContent = "";
         return;
     }
-    el.textContent = problem.detail || problem.title || String(problem);
+    el.textContent = typeof problem === "string" ? problem
+        : problem.detail || problem.title || problem.message
+          || String(problem);
     el.hidden = false;
 }
 
+/* API errors are problem+json (RFC 9457): their detail is for people. */
 async function api(method, path, body) {
     const headers = { "Accept": "application/json" };
     if (token) headers["Authorization"] = "Bearer " + token;
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    const res = await fetch(API + path, {
-        method, headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    let res;
+    try {
+        res = await fetch(API + path, {
+            method, headers,
+            body: body === undefined ? undefined : JSON.stringify(body),
+        });
+    } catch (e) {
+        throw { detail: "The server cannot be reached. Try again." };
+    }
     const text = await res.text();
-    const data = text ? JSON.parse(text) : null;
+    let data = null;
+    try {
+        data = text ? JSON.parse(text) : null;
+    } catch (e) {
+        data = null;
+    }
     if (!res.ok) {
         if (res.status === 401 && path !== "/auth/login") logout(false);
-        throw data || { title: res.statusText };
+        throw data && typeof data === "object" ? { status: res.status, ...data }
+            : { status: res.status, title: res.statusText || "Error " + res.status };
     }
     return data;
 }
@@ -46,7 +68,11 @@ function show(view) {
     for (const v of ["login-view", "sessions-view", "room-view"]) {
         $(v).hidden = v !== view;
     }
+    if (view === "sessions-view") startPolling();
+    else stopPolling();
 }
+
+/* ------------------------------------------------------------ sessions */
 
 async function enter() {
     me = await api("GET", "/me");
@@ -55,98 +81,339 @@ async function enter() {
     $("whoami").hidden = false;
     $("start-call").hidden = me.type !== "staff";
     show("sessions-view");
+    if (me.type === "staff") await loadPatients();
     await listSessions();
+}
+
+/* A list of patients where the API has one (GET /patients), else the id. */
+async function loadPatients() {
+    let items = null;
+    try {
+        const res = await api("GET", "/patients");
+        items = Array.isArray(res) ? res : res && res.items;
+    } catch (e) {
+        items = null;
+    }
+    const usable = Array.isArray(items) && items.length > 0;
+    $("patient-pick").hidden = !usable;
+    $("patient-id").hidden = usable;
+    $("patient-id-hint").hidden = usable;
+    if (!usable) return;
+    const select = $("patient-select");
+    select.replaceChildren();
+    for (const p of items) {
+        const option = document.createElement("option");
+        option.value = p.id;
+        option.textContent = p.display_name || p.name || p.id;
+        select.append(option);
+    }
+}
+
+function sessionLabel(s) {
+    return s.kind.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase())
+        + ", started " + new Date(s.created_at).toLocaleTimeString();
 }
 
 async function listSessions() {
     const list = await api("GET", "/sessions");
     const ul = $("sessions");
-    ul.replaceChildren();
     const open = list.items.filter((s) => s.state === "open");
+    const ids = open.map((s) => s.id).join(",");
+    if (ul.dataset.ids === ids) return;    /* keep focus where it is */
+    ul.dataset.ids = ids;
+    ul.replaceChildren();
     for (const s of open) {
         const li = document.createElement("li");
         const button = document.createElement("button");
+        button.type = "button";
+        button.className = "join";
+        button.dataset.session = s.id;
         button.textContent = "Join";
-        button.onclick = () => join(s).catch(showProblem);
-        li.append(s.kind.replace("_", " ") + " started "
-            + new Date(s.created_at).toLocaleTimeString() + " ", button);
+        button.setAttribute("aria-label", "Join " + sessionLabel(s));
+        button.onclick = () => join(s.id).catch(failJoin);
+        li.append(sessionLabel(s) + " ", button);
         ul.append(li);
     }
     $("no-sessions").hidden = open.length > 0;
 }
 
-function renderParticipants(participants) {
+function startPolling() {
+    if (pollTimer) return;
+    pollTimer = setInterval(() => {
+        if (token) listSessions().catch(() => {});
+    }, SESSIONS_POLL_MS);
+}
+
+function stopPolling() {
+    clearInterval(pollTimer);
+    pollTimer = null;
+}
+
+/* ---------------------------------------------------------------- room */
+
+function failJoin(problem) {
+    showProblem(problem);
+    if (call) call.end("error");
+    else backToSessions("");
+}
+
+async function join(sessionId) {
+    showProblem(null);
+    if ($("notice")) $("notice").textContent = "";
+    const grant = await api("POST", "/sessions/" + sessionId + "/join");
+    show("room-view");
+    $("room-title").focus();
+    participants = [];
+    renderParticipants();
+    setMedia({ publishing: false });
+    call = new TelehealthCall({
+        server: grant.janus_path && /^wss?:/.test(grant.janus_path)
+            ? grant.janus_path : JANUS_WS,
+        grant,
+        freshGrant: () => api("POST", "/sessions/" + sessionId + "/join"),
+        on: {
+            status: (text) => { $("room-status").textContent = text; },
+            error: (text) => showProblem(text),
+            joined: (id, role) => {
+                $("room-status").textContent = "You are in the call as "
+                    + role + ".";
+            },
+            participants: (list) => {
+                participants = list;
+                renderParticipants();
+            },
+            localTrack: onLocalTrack,
+            remoteTrack: onRemoteTrack,
+            remoteStreams: onRemoteStreams,
+            media: setMedia,
+            ended: onEnded,
+        },
+    });
+    await call.start();
+}
+
+function participantName(id) {
+    const p = participants.find((x) => x.id === id);
+    return p ? p.display : "Someone";
+}
+
+function renderParticipants() {
     const ul = $("participants");
     ul.replaceChildren();
     for (const p of participants) {
         const li = document.createElement("li");
+        li.dataset.participant = p.id;
         const role = document.createElement("span");
         role.className = "tag";
         role.textContent = p.role;
         const flags = [];
         if (p.audio_muted) flags.push("muted");
         if (p.video_paused) flags.push("video paused");
-        li.append(p.display + " ", role,
-            flags.length ? " (" + flags.join(", ") + ")" : "");
+        const self = call && p.id === call.selfId ? " (you)" : "";
+        li.append(p.display + self + " ", role,
+            flags.length ? " " + flags.join(", ") : "");
         ul.append(li);
     }
+    for (const tile of tiles.values()) captionTile(tile);
 }
 
-function leaveRoomView(status) {
-    if (janus) janus.destroy();
-    janus = null;
-    room = null;
-    $("room-status").textContent = status;
-    show("sessions-view");
-    listSessions().catch(showProblem);
+function captionTile(tile) {
+    const p = participants.find((x) => x.id === tile.participant);
+    let text = participantName(tile.participant);
+    if (tile.kind === "screen") text += "'s screen";
+    else if (p && (p.audio_muted || p.video_paused)) {
+        text += " (" + [p.audio_muted && "muted",
+                        p.video_paused && "video paused"]
+            .filter(Boolean).join(", ") + ")";
+    }
+    tile.caption.textContent = text;
+    tile.video.setAttribute("aria-label", text);
 }
 
-async function join(session) {
-    const grant = await api("POST", "/sessions/" + session.id + "/join");
-    await new Promise((resolve) => Janus.init({ debug: false, callback: resolve }));
-    show("room-view");
-    $("room-status").textContent = "Connecting...";
-    janus = new Janus({
-        server: JANUS_WS,
-        error: (e) => showProblem({ detail: "Connection to the room lost: " + e }),
-        success: () => janus.attach({
-            plugin: grant.plugin,
-            success: (handle) => {
-                room = handle;
-                handle.send({ message: { request: "join",
-                                         credential: grant.credential } });
-            },
-            error: (e) => showProblem({ detail: String(e) }),
-            onmessage: (msg) => onRoomEvent(msg),
-        }),
+function tileFor(participant, kind) {
+    const key = participant + "|" + kind;
+    let tile = tiles.get(key);
+    if (tile) return tile;
+    const figure = document.createElement("figure");
+    figure.className = "tile remote " + kind;
+    const video = document.createElement("video");
+    video.autoplay = true;
+    video.playsInline = true;
+    video.className = "remote";
+    video.dataset.participant = participant;
+    video.dataset.kind = kind;
+    const caption = document.createElement("figcaption");
+    figure.append(video, caption);
+    $("videos").append(figure);
+    tile = { key, participant, kind, figure, video, caption,
+             tracks: new Map() };
+    tiles.set(key, tile);
+    captionTile(tile);
+    return tile;
+}
+
+/* Browsers may refuse to play sound before a click: offer the click. */
+function playTile(tile) {
+    tile.video.play().catch(() => {
+        if (tile.figure.querySelector(".play")) return;
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "play";
+        button.textContent = "Play " + participantName(tile.participant)
+            + "'s video and sound";
+        button.onclick = () => {
+            button.remove();
+            tile.video.play().catch(() => {});
+        };
+        tile.figure.append(button);
     });
 }
 
-function onRoomEvent(msg) {
-    if (msg.error) {
-        showProblem({ detail: msg.error + " (" + msg.error_code + ")" });
+function setTileTracks(tile) {
+    const tracks = [...tile.tracks.values()];
+    if (tracks.length === 0) {
+        tile.figure.remove();
+        tiles.delete(tile.key);
         return;
     }
-    switch (msg.telehealth) {
-    case "joined":
-        $("room-status").textContent = "You are in the room as " + msg.role + ".";
-        renderParticipants(msg.participants || []);
-        break;
-    case "participants":
-        renderParticipants(msg.participants || []);
-        break;
-    case "closed":
-        leaveRoomView("The room was closed.");
-        break;
-    case "left":
-        leaveRoomView("You left the room.");
-        break;
+    const current = tile.video.srcObject
+        ? tile.video.srcObject.getTracks() : [];
+    if (current.length === tracks.length
+        && tracks.every((t) => current.includes(t))) return;
+    tile.video.srcObject = new MediaStream(tracks);
+    playTile(tile);
+}
+
+function onRemoteTrack(t) {
+    if (!t.participant) return;         /* not (or no longer) a feed */
+    const tile = tileFor(t.participant,
+        t.description === "screen" ? "screen" : "camera");
+    if (t.on) {
+        tile.tracks.set(t.mid, t.track);
+    } else if (t.track.readyState === "ended") {
+        tile.tracks.delete(t.mid);
+    } else {
+        return;     /* only quiet for a while (paused, network): keep it */
+    }
+    setTileTracks(tile);
+}
+
+/* Streams that went inactive or changed hands leave their tile. */
+function onRemoteStreams(streams) {
+    const byMid = new Map(streams.map((s) => [s.mid, s]));
+    for (const tile of [...tiles.values()]) {
+        for (const mid of [...tile.tracks.keys()]) {
+            const s = byMid.get(mid);
+            const kind = s && s.description === "screen" ? "screen" : "camera";
+            if (!s || !s.active || s.participant !== tile.participant
+                || kind !== tile.kind) {
+                tile.tracks.delete(mid);
+            }
+        }
+        setTileTracks(tile);
     }
 }
 
+let localScreen = null;
+
+function onLocalTrack(track, on) {
+    if (track.kind !== "video") return;
+    if (call && track === call.screenTrack) {
+        if (on && !localScreen) {
+            localScreen = document.createElement("figure");
+            localScreen.className = "tile local screen";
+            const video = document.createElement("video");
+            video.autoplay = true;
+            video.muted = true;
+            video.playsInline = true;
+            video.srcObject = new MediaStream([track]);
+            video.setAttribute("aria-label", "Your shared screen");
+            const caption = document.createElement("figcaption");
+            caption.textContent = "Your screen";
+            localScreen.append(video, caption);
+            $("videos").append(localScreen);
+        }
+        return;
+    }
+    if (!on && localScreen && !call.screenTrack) {
+        localScreen.remove();
+        localScreen = null;
+        return;
+    }
+    const video = $("local-video");
+    if (on) {
+        video.srcObject = new MediaStream([track]);
+        video.play().catch(() => {});
+    } else if (video.srcObject && video.srcObject.getTracks().includes(track)) {
+        video.srcObject = null;
+    }
+}
+
+function setButton(id, pressed, label) {
+    const b = $(id);
+    b.setAttribute("aria-pressed", pressed ? "true" : "false");
+    b.textContent = label;
+}
+
+function setMedia(m) {
+    $("mute").disabled = !m.publishing;
+    $("pause-video").disabled = !m.publishing || !m.hasCamera;
+    $("screen").disabled = !m.publishing;
+    $("screen").hidden = m.canShare === false;
+    setButton("mute", !!m.audioMuted, m.audioMuted ? "Unmute" : "Mute");
+    setButton("pause-video", !!m.videoPaused,
+        m.videoPaused ? "Resume video" : "Pause video");
+    setButton("screen", !!m.sharing,
+        m.sharing ? "Stop sharing" : "Share screen");
+    $("local-tile").classList.toggle("paused", !!m.videoPaused);
+}
+
+function clearRoom() {
+    for (const tile of tiles.values()) tile.figure.remove();
+    tiles.clear();
+    if (localScreen) localScreen.remove();
+    localScreen = null;
+    $("local-video").srcObject = null;
+    participants = [];
+    renderParticipants();
+}
+
+function onEnded(reason, text) {
+    call = null;
+    clearRoom();
+    backToSessions(text || "");
+}
+
+function backToSessions(text) {
+    show(token ? "sessions-view" : "login-view");
+    $("room-status").textContent = "";
+    if (token) {
+        $("no-sessions").hidden = true;
+        $("sessions").dataset.ids = "";
+        listSessions().catch(showProblem);
+        if (text) announce(text);
+    }
+}
+
+/* A short message in the sessions view, read out by screen readers. */
+function announce(text) {
+    let el = $("notice");
+    if (!el) {
+        el = document.createElement("p");
+        el.id = "notice";
+        el.setAttribute("role", "status");
+        $("sessions-view").prepend(el);
+    }
+    el.textContent = text;
+}
+
+/* ------------------------------------------------------------- account */
+
 function logout(callApi) {
+    if (call) call.leave();
     if (callApi && token) api("POST", "/auth/logout").catch(() => {});
     token = null;
+    me = null;
     sessionStorage.removeItem("th.token");
     $("whoami").hidden = true;
     show("login-view");
@@ -162,6 +429,7 @@ $("login-form").onsubmit = async (ev) => {
         });
         token = res.access_token;
         sessionStorage.setItem("th.token", token);
+        ev.target.reset();
         await enter();
     } catch (p) {
         showProblem(p);
@@ -172,19 +440,38 @@ $("start-form").onsubmit = async (ev) => {
     ev.preventDefault();
     showProblem(null);
     const form = new FormData(ev.target);
+    const patient = $("patient-pick").hidden
+        ? String(form.get("patient_id") || "").trim() : form.get("patient");
+    if (!patient) {
+        showProblem("Choose a patient first.");
+        return;
+    }
     try {
         const s = await api("POST", "/sessions", {
-            kind: "video_call", patient_id: form.get("patient_id"),
+            kind: "video_call", patient_id: patient,
         });
-        await join(s);
+        await join(s.id);
     } catch (p) {
-        showProblem(p);
+        failJoin(p);
     }
 };
 
+$("mute").onclick = () => call && call.setAudioMuted(!call.audioMuted);
+$("pause-video").onclick = () => call && call.setVideoPaused(!call.videoPaused);
+$("screen").onclick = () => {
+    if (!call) return;
+    const busy = call.screenMid ? call.stopScreen() : call.startScreen();
+    $("screen").disabled = true;
+    busy.catch((e) => showProblem("Screen sharing: " + callError(e)))
+        .finally(() => call && call.emitMedia());
+};
+$("leave").onclick = () => {
+    if (call) call.leave();
+    else backToSessions("");
+};
 $("refresh").onclick = () => listSessions().catch(showProblem);
 $("logout").onclick = () => logout(true);
-$("leave").onclick = () => room && room.send({ message: { request: "leave" } });
+window.addEventListener("pagehide", () => { if (call) call.leave(); });
 
 if (token) enter().catch(() => logout(false));
 else show("login-view");

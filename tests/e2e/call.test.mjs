@@ -1,0 +1,285 @@
+// The call page (web/) in a real browser: Debian's chromium with a fake
+// camera and microphone, two tabs of one browser.  A clinician starts a
+// video call with an assigned patient, the patient joins from the second
+// tab, and each tab shows the other's video playing, with sound.  Then the
+// controls: a mute shows on the other side, and the clinician leaving ends
+// the call for the patient.
+//
+// Run inside the media namespace by scripts/e2e-tests.sh (the stack's
+// environment: TH_BASE, TH_PG, TH_TEST_PASSWORD[_HASH], TH_CHROMIUM).
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { chromium } from 'playwright-core';
+
+const env = {
+  base: process.env.TH_BASE ?? 'http://127.0.0.1:58080',
+  pg: process.env.TH_PG ?? 'postgres://postgres@127.0.0.1:55432/telehealth',
+  password: process.env.TH_TEST_PASSWORD,
+  passwordHash: process.env.TH_TEST_PASSWORD_HASH,
+  chromium: process.env.TH_CHROMIUM ?? '/usr/bin/chromium',
+};
+
+const skip = !process.env.TH_NETNS
+  ? 'needs the media namespace: run scripts/e2e-tests.sh'
+  : !env.passwordHash ? 'TH_TEST_PASSWORD_HASH is not set: run scripts/e2e-tests.sh' : false;
+
+const STEP_MS = 30_000;
+const TEST_MS = 120_000;
+
+// The flags of docs (ARCHITECTURE, "Facts about this platform"): fake
+// devices that need no permission prompt, nothing talking to the outside.
+const CHROMIUM_ARGS = [
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+// ------------------------------------------------------------- fixtures
+
+/** Runs SQL through psql (stdin, so that :'var' interpolation works). */
+async function psql(sql, vars = {}) {
+  const args = ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', env.pg];
+  for (const [k, v] of Object.entries(vars)) {
+    args.push('-v', `${k}=${v}`);
+  }
+  const child = execFile('psql', args, { timeout: 15_000 });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdin.end(sql);
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  if (code !== 0) {
+    throw new Error(`psql failed (${code}): ${stderr}`);
+  }
+  return stdout.trim();
+}
+
+/** An organisation, a clinician and an assigned patient, both with logins. */
+async function createFixtures() {
+  const tag = crypto.randomBytes(4).toString('hex');
+  const people = {
+    clinician: { name: `Dr E2E ${tag}`, email: `clinician.e2e.${tag}@e2e.test` },
+    patient: { name: `Patient E2E ${tag}`, email: `patient.e2e.${tag}@e2e.test` },
+  };
+  // One statement, so psql runs it in one transaction.
+  const ids = await psql(`
+    WITH org AS (
+      INSERT INTO organisations (name) VALUES (:'org') RETURNING id
+    ), s AS (
+      INSERT INTO staff (org_id, display_name, email, role)
+      SELECT org.id, :'sname', :'semail', 'clinician' FROM org RETURNING id, org_id
+    ), p AS (
+      INSERT INTO patients (org_id, display_name, email, mobile, sms_capable, language)
+      SELECT org.id, :'pname', :'pemail', '+15550109999', false, 'en' FROM org
+      RETURNING id
+    ), ls AS (
+      INSERT INTO logins (email, password_hash, staff_id)
+      SELECT :'semail', :'hash', s.id FROM s
+    ), lp AS (
+      INSERT INTO logins (email, password_hash, patient_id)
+      SELECT :'pemail', :'hash', p.id FROM p
+    ), a AS (
+      INSERT INTO assignments (org_id, staff_id, patient_id)
+      SELECT s.org_id, s.id, p.id FROM s, p
+    )
+    SELECT s.id || ' ' || p.id FROM s, p`, {
+    org: `E2E ${tag}`,
+    sname: people.clinician.name,
+    semail: people.clinician.email,
+    pname: people.patient.name,
+    pemail: people.patient.email,
+    hash: env.passwordHash,
+  });
+  const [staffId, patientId] = ids.split(' ');
+  people.clinician.id = staffId;
+  people.patient.id = patientId;
+  return people;
+}
+
+// -------------------------------------------------------------- browser
+
+let context;
+let userDataDir;
+let people;
+const pages = {};
+const logs = { clinician: [], patient: [] };
+
+/** What a page said, for failure messages. */
+const tail = (who) => logs[who].slice(-25).join('\n');
+
+async function openTab(who) {
+  const page = await context.newPage();
+  page.on('console', (m) => logs[who].push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs[who].push(`pageerror: ${e.message}`));
+  await page.goto(`${env.base}/`);
+  return page;
+}
+
+async function login(page, person) {
+  await page.getByLabel('E-mail').fill(person.email);
+  await page.getByLabel('Password').fill(env.password);
+  await page.getByRole('button', { name: 'Log in' }).click();
+  await page.locator('#sessions-view').waitFor({ state: 'visible', timeout: STEP_MS });
+}
+
+/**
+ * Waits until a remote camera video of the page plays: enough data to show
+ * a frame (readyState >= 2, HAVE_CURRENT_DATA), a frame size, and a
+ * playback position that moves.  Resolves with what it saw.
+ */
+async function waitForPlayingVideo(who, timeoutMs = STEP_MS) {
+  const page = pages[who];
+  const deadline = Date.now() + timeoutMs;
+  let seen = null;
+  while (Date.now() < deadline) {
+    seen = await page.evaluate(async () => {
+      const v = document.querySelector('video.remote[data-kind="camera"]');
+      if (!v) {
+        return { found: false };
+      }
+      const t0 = v.currentTime;
+      await new Promise((r) => setTimeout(r, 700));
+      const stream = v.srcObject;
+      return {
+        found: true,
+        participant: v.dataset.participant,
+        readyState: v.readyState,
+        videoWidth: v.videoWidth,
+        videoHeight: v.videoHeight,
+        t0,
+        t1: v.currentTime,
+        paused: v.paused,
+        audioTracks: stream ? stream.getAudioTracks().length : 0,
+        videoTracks: stream ? stream.getVideoTracks().length : 0,
+        label: v.getAttribute('aria-label'),
+      };
+    });
+    if (seen.found && seen.readyState >= 2 && seen.videoWidth > 0 && seen.t1 > seen.t0
+        && seen.audioTracks === 1) {
+      return seen;
+    }
+    await sleep(300);
+  }
+  assert.fail(`${who}'s page shows no playing video of the other: ${JSON.stringify(seen)}\n${tail(who)}`);
+}
+
+async function participantsText(who) {
+  return pages[who].locator('#participants').innerText();
+}
+
+async function waitForParticipants(who, check, what) {
+  const deadline = Date.now() + STEP_MS;
+  let text = '';
+  while (Date.now() < deadline) {
+    text = await participantsText(who);
+    if (check(text)) {
+      return text;
+    }
+    await sleep(200);
+  }
+  assert.fail(`${who}'s participants list never showed ${what}: ${JSON.stringify(text)}\n${tail(who)}`);
+}
+
+before(async () => {
+  if (skip) {
+    return;
+  }
+  people = await createFixtures();
+  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-e2e-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: env.chromium,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: STEP_MS,
+  });
+  context.setDefaultTimeout(STEP_MS);
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  if (userDataDir) {
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+});
+
+test('staff starts a video call, the patient joins from a second tab, each sees and hears the other', { skip, timeout: TEST_MS }, async (t) => {
+  pages.clinician = await openTab('clinician');
+  await login(pages.clinician, people.clinician);
+  const staff = pages.clinician;
+  if (await staff.locator('#patient-pick').isVisible()) {
+    await staff.locator('#patient-select').selectOption(people.patient.id);
+  } else {
+    await staff.getByLabel('Patient id').fill(people.patient.id);
+  }
+  await staff.getByRole('button', { name: 'Start video call' }).click();
+  await staff.locator('#room-view').waitFor({ state: 'visible' });
+  await waitForParticipants('clinician', (t) => t.includes(people.clinician.name), 'the clinician');
+
+  pages.patient = await openTab('patient');
+  await login(pages.patient, people.patient);
+  const join = pages.patient.locator('#sessions button.join');
+  await join.first().waitFor({ state: 'visible' });
+  await join.first().click();
+  await pages.patient.locator('#room-view').waitFor({ state: 'visible' });
+
+  for (const who of ['clinician', 'patient']) {
+    await waitForParticipants(who, (t) => t.includes(people.clinician.name) && t.includes(people.patient.name),
+      'both people');
+  }
+
+  const [atStaff, atPatient] = await Promise.all([
+    waitForPlayingVideo('clinician'),
+    waitForPlayingVideo('patient'),
+  ]);
+  t.diagnostic(`clinician's tab: ${JSON.stringify(atStaff)}`);
+  t.diagnostic(`patient's tab: ${JSON.stringify(atPatient)}`);
+  assert.equal(atStaff.participant, `patient:${people.patient.id}`, 'the clinician sees the patient');
+  assert.equal(atPatient.participant, `staff:${people.clinician.id}`, 'the patient sees the clinician');
+  assert.match(atStaff.label, new RegExp(people.patient.name));
+  assert.equal(await pages.clinician.locator('#problem').isVisible(), false,
+    `no error on the clinician's page: ${await pages.clinician.locator('#problem').innerText()}`);
+  assert.equal(await pages.patient.locator('#problem').isVisible(), false,
+    `no error on the patient's page: ${await pages.patient.locator('#problem').innerText()}`);
+});
+
+test('a mute shows in the other tab\'s participants list, and unmuting clears it', { skip, timeout: TEST_MS }, async () => {
+  assert.ok(pages.patient, 'the call is up');
+  const mute = pages.patient.getByRole('button', { name: 'Mute' });
+  await mute.click();
+  await pages.patient.getByRole('button', { name: 'Unmute' }).waitFor();
+  assert.equal(await pages.patient.locator('#mute').getAttribute('aria-pressed'), 'true');
+  await waitForParticipants('clinician', (t) => /muted/.test(t), 'the patient muted');
+  const micOff = await pages.patient.evaluate(() => call.micTrack && call.micTrack.enabled);
+  assert.equal(micOff, false, 'the microphone track sends nothing while muted');
+
+  await pages.patient.getByRole('button', { name: 'Unmute' }).click();
+  await waitForParticipants('clinician', (t) => !/muted/.test(t), 'the patient unmuted');
+  // The picture keeps playing through it.
+  await waitForPlayingVideo('clinician');
+});
+
+test('the clinician leaving ends the video call in the patient\'s tab', { skip, timeout: TEST_MS }, async () => {
+  assert.ok(pages.clinician, 'the call is up');
+  await pages.clinician.getByRole('button', { name: 'Leave' }).click();
+  await pages.clinician.locator('#sessions-view').waitFor({ state: 'visible' });
+  await pages.patient.locator('#sessions-view').waitFor({ state: 'visible' });
+  const notice = await pages.patient.locator('#notice').innerText();
+  assert.match(notice, /call has ended/i);
+  assert.equal(await pages.patient.locator('video.remote').count(), 0, 'no video left');
+});

@@ -1,0 +1,405 @@
+/*
+ * One person in a telehealth room, through Janus' own janus.js (the global
+ * Janus) and janus.plugin.telehealth (docs/plugin.md):
+ *
+ *   join handle        join with the credential, publish camera and
+ *                      microphone (and a screen share) with a JSEP offer,
+ *                      configure, leave
+ *   subscriber handle  subscribe with the credential; every offer the
+ *                      plugin sends ("subscribed", "updated") is answered
+ *                      with "start"
+ *
+ * No DOM here: the page passes callbacks (console.js).
+ */
+"use strict";
+
+let janusReady = null;
+
+function janusInit() {
+    if (!janusReady) {
+        janusReady = new Promise((resolve) => Janus.init({
+            debug: false, callback: resolve,
+        }));
+    }
+    return janusReady;
+}
+
+/* A plugin error event or a janus.js error as one sentence. */
+function callError(e) {
+    if (e && e.error_code) return e.error + " (" + e.error_code + ")";
+    if (e && e.message) return e.message;
+    return String(e);
+}
+
+class TelehealthCall {
+    /*
+     * opts.server      Janus WebSocket URL
+     * opts.grant       answer of POST /sessions/{id}/join
+     * opts.freshGrant  () => Promise of a new grant (a credential lives 60 s)
+     * opts.on          callbacks, all optional:
+     *   status(text)               what is happening, for people
+     *   error(text)                something failed, shown to the user
+     *   joined(selfId, role)
+     *   participants(list)         the room's list, self included
+     *   localTrack(track, on)      own camera and microphone
+     *   remoteTrack(t)             {mid, track, on, participant, description}
+     *   remoteStreams(streams)     the subscriber's streams list (mid ...)
+     *   media(state)               {publishing, audioMuted, videoPaused,
+     *                               sharing, canShare}
+     *   ended(reason, text)        out of the room; the call object is done
+     */
+    constructor(opts) {
+        this.server = opts.server;
+        this.grant = opts.grant;
+        this.freshGrant = opts.freshGrant;
+        this.on = opts.on || {};
+        this.janus = null;
+        this.pub = null;            /* join handle */
+        this.sub = null;            /* subscriber handle */
+        this.selfId = null;
+        this.role = null;
+        this.participants = [];
+        this.streams = new Map();   /* subscriber mid -> stream entry */
+        this.publishing = false;
+        this.audioMuted = false;
+        this.videoPaused = false;
+        this.micTrack = null;
+        this.cameraTrack = null;
+        this.screenTrack = null;
+        this.screenMid = null;
+        this.addingScreen = false;
+        this.done = false;
+    }
+
+    emit(name, ...args) {
+        if (typeof this.on[name] === "function") this.on[name](...args);
+    }
+
+    async start() {
+        await janusInit();
+        if (!Janus.isWebrtcSupported()) {
+            throw new Error("This browser cannot make video calls (no WebRTC).");
+        }
+        this.emit("status", "Connecting to the room...");
+        let connected = false;
+        await new Promise((resolve, reject) => {
+            this.janus = new Janus({
+                server: this.server,
+                success: () => { connected = true; resolve(); },
+                error: (e) => {
+                    if (!connected) return reject(new Error(
+                        "Could not connect to the room: " + callError(e)));
+                    this.end("connection",
+                        "The connection to the room was lost.");
+                },
+            });
+        });
+        this.pub = await this.attach({
+            onmessage: (msg, jsep) => this.onJoinMessage(msg, jsep),
+            onlocaltrack: (track, on) => this.onLocalTrack(track, on),
+            webrtcState: (up) => {
+                if (!up && this.publishing && !this.done) {
+                    this.emit("status", "Your camera and microphone are no "
+                        + "longer reaching the room.");
+                }
+            },
+        });
+        this.pub.send({
+            message: { request: "join", credential: this.grant.credential },
+            error: (e) => this.fail("Could not join: " + callError(e)),
+        });
+    }
+
+    attach(callbacks) {
+        return new Promise((resolve, reject) => this.janus.attach({
+            plugin: this.grant.plugin || "janus.plugin.telehealth",
+            success: resolve,
+            error: (e) => reject(new Error(callError(e))),
+            ...callbacks,
+        }));
+    }
+
+    fail(text) {
+        this.emit("error", text);
+    }
+
+    /* ------------------------------------------------- the join handle */
+
+    onJoinMessage(msg, jsep) {
+        if (msg.error_code) {
+            this.fail(callError(msg));
+            if (!this.selfId) this.end("refused", msg.error);
+            return;
+        }
+        switch (msg.telehealth) {
+        case "joined":
+            this.selfId = msg.id;
+            this.role = msg.role;
+            this.setParticipants(msg.participants);
+            this.emit("joined", msg.id, msg.role);
+            this.emit("status", "You are in the room.");
+            this.subscribe().catch((e) => this.fail(
+                "Could not receive the others' video: " + callError(e)));
+            if (this.role !== "viewer") {
+                this.publish().catch((e) => this.fail(
+                    "Could not send your camera and microphone: "
+                    + callError(e)));
+            }
+            break;
+        case "participants":
+            this.setParticipants(msg.participants);
+            break;
+        case "configured":
+            this.updateSelf({ audio_muted: msg.audio_muted,
+                              video_paused: msg.video_paused });
+            break;
+        case "published":
+            if (jsep) this.pub.handleRemoteJsep({ jsep });
+            this.publishing = true;
+            this.emitMedia();
+            break;
+        case "unpublished":
+            this.publishing = false;
+            this.emitMedia();
+            break;
+        case "left":
+            this.end("left:" + msg.reason, msg.reason === "replaced"
+                ? "You joined this call from another window."
+                : "You left the call.");
+            break;
+        case "closed":
+            this.end("closed:" + msg.reason, msg.reason === "chair_left"
+                ? "The call has ended: the clinician left."
+                : "The call has ended.");
+            break;
+        }
+    }
+
+    setParticipants(list) {
+        this.participants = list || [];
+        this.emit("participants", this.participants);
+    }
+
+    updateSelf(flags) {
+        const me = this.participants.find((p) => p.id === this.selfId);
+        if (me) Object.assign(me, flags);
+        this.emit("participants", this.participants);
+    }
+
+    onLocalTrack(track, on) {
+        if (track.kind === "audio") {
+            this.micTrack = on ? track : null;
+        } else if (on && this.addingScreen) {
+            this.screenTrack = track;
+        } else if (on) {
+            this.cameraTrack = track;
+        } else if (track === this.screenTrack) {
+            /* ended from the browser's own "Stop sharing" button */
+            if (!this.done && this.screenMid) {
+                this.stopScreen().catch((e) => this.fail(callError(e)));
+            }
+            return;
+        }
+        this.emit("localTrack", track, on);
+    }
+
+    offer(tracks) {
+        return new Promise((resolve, reject) => this.pub.createOffer({
+            tracks, success: resolve, error: reject,
+        }));
+    }
+
+    /* Which video m-line is what, so the others can tell them apart. */
+    descriptions() {
+        const pc = this.pub.webrtcStuff.pc;
+        const out = [];
+        for (const t of pc.getTransceivers()) {
+            const track = t.sender && t.sender.track;
+            if (!track || track.kind !== "video" || t.mid === null) continue;
+            const screen = track === this.screenTrack;
+            if (screen) this.screenMid = t.mid;
+            out.push({ mid: t.mid, description: screen ? "screen" : "camera" });
+        }
+        return out;
+    }
+
+    sendPublish(jsep) {
+        return new Promise((resolve, reject) => this.pub.send({
+            message: { request: "publish", descriptions: this.descriptions() },
+            jsep,
+            success: resolve,
+            error: (e) => reject(new Error(callError(e))),
+        }));
+    }
+
+    async publish() {
+        let jsep;
+        try {
+            jsep = await this.offer([
+                { type: "audio", capture: true, recv: false },
+                { type: "video", capture: true, recv: false },
+            ]);
+        } catch (e) {
+            /* No camera (or it is refused): the microphone alone. */
+            this.fail("Camera unavailable (" + callError(e)
+                + "); joining with the microphone only.");
+            jsep = await this.offer([
+                { type: "audio", capture: true, recv: false },
+            ]);
+        }
+        await this.sendPublish(jsep);
+    }
+
+    /* Mute: the others see the flag and the microphone sends silence. */
+    setAudioMuted(muted) {
+        if (this.micTrack) this.micTrack.enabled = !muted;
+        this.audioMuted = muted;
+        this.configure();
+    }
+
+    /* Video pause: the camera sends black frames, the flag says why. */
+    setVideoPaused(paused) {
+        if (this.cameraTrack) this.cameraTrack.enabled = !paused;
+        this.videoPaused = paused;
+        this.configure();
+    }
+
+    configure() {
+        this.pub.send({
+            message: { request: "configure", audio_muted: this.audioMuted,
+                       video_paused: this.videoPaused },
+            error: (e) => this.fail(callError(e)),
+        });
+        this.emitMedia();
+    }
+
+    canShare() {
+        return (this.role === "chair" || this.role === "broadcaster")
+            && !!(navigator.mediaDevices
+                  && navigator.mediaDevices.getDisplayMedia);
+    }
+
+    /* Screen share: a second video m-line; the publish is renegotiated. */
+    async startScreen() {
+        this.addingScreen = true;
+        let jsep;
+        try {
+            jsep = await this.offer([
+                { type: "screen", capture: true, recv: false, add: true },
+            ]);
+        } finally {
+            this.addingScreen = false;
+        }
+        await this.sendPublish(jsep);
+        this.emitMedia();
+    }
+
+    async stopScreen() {
+        const mid = this.screenMid;
+        this.screenMid = null;
+        const ended = this.screenTrack;
+        this.screenTrack = null;
+        if (ended) this.emit("localTrack", ended, false);
+        if (!mid) return;
+        const jsep = await this.offer([
+            { type: "screen", remove: true, recv: false, mid },
+        ]);
+        await this.sendPublish(jsep);
+        this.emitMedia();
+    }
+
+    emitMedia() {
+        this.emit("media", {
+            publishing: this.publishing, audioMuted: this.audioMuted,
+            videoPaused: this.videoPaused, sharing: !!this.screenMid,
+            canShare: this.canShare(), hasCamera: !!this.cameraTrack,
+        });
+    }
+
+    /* ------------------------------------------- the subscriber handle */
+
+    async subscribe() {
+        this.sub = await this.attach({
+            onmessage: (msg, jsep) => this.onSubscriberMessage(msg, jsep),
+            onremotetrack: (track, mid, on) => this.emit("remoteTrack", {
+                track, mid, on, ...(this.streams.get(mid) || {}),
+            }),
+        });
+        this.sub.send({
+            message: { request: "subscribe",
+                       credential: this.grant.credential },
+            error: (e) => this.fail(callError(e)),
+        });
+    }
+
+    onSubscriberMessage(msg, jsep) {
+        if (msg.error_code) {
+            this.fail(callError(msg));
+            return;
+        }
+        switch (msg.telehealth) {
+        case "subscribed":
+        case "updated":
+            this.streams.clear();
+            for (const s of msg.streams || []) this.streams.set(s.mid, s);
+            this.emit("remoteStreams", [...this.streams.values()]);
+            if (jsep) this.answer(jsep);
+            break;
+        case "unsubscribed":
+            this.streams.clear();
+            this.emit("remoteStreams", []);
+            if (msg.reason === "hangup" && !this.done) this.resubscribe();
+            break;
+        }
+    }
+
+    answer(jsep) {
+        this.sub.createAnswer({
+            jsep,
+            tracks: [],     /* receive only: capture nothing here */
+            success: (answer) => this.sub.send({
+                message: { request: "start" }, jsep: answer,
+                error: (e) => this.fail(callError(e)),
+            }),
+            error: (e) => this.fail("Could not receive the others' video: "
+                + callError(e)),
+        });
+    }
+
+    /* The receiving PeerConnection dropped: a new handle, a new credential. */
+    async resubscribe() {
+        try {
+            const old = this.sub;
+            this.sub = null;
+            if (old) old.detach();
+            if (this.freshGrant) this.grant = await this.freshGrant();
+            await this.subscribe();
+        } catch (e) {
+            this.fail("Could not receive the others' video: " + callError(e));
+        }
+    }
+
+    /* ---------------------------------------------------------- leaving */
+
+    leave() {
+        if (this.done) return;
+        if (!this.pub || !this.selfId) {
+            this.end("left:leave", "You left the call.");
+            return;
+        }
+        this.pub.send({ message: { request: "leave" } });
+        /* Whatever happens to the answer, we are gone in 3 s. */
+        setTimeout(() => this.end("left:leave", "You left the call."), 3000);
+    }
+
+    end(reason, text) {
+        if (this.done) return;
+        this.done = true;
+        const janus = this.janus;
+        this.janus = null;
+        if (janus) janus.destroy({ cleanupHandles: true });
+        this.emit("ended", reason, text);
+    }
+}
+
+window.TelehealthCall = TelehealthCall;
