@@ -101,6 +101,40 @@ describe('a slow PostgreSQL query does not block the worker', () => {
     });
 });
 
+describe('a PostgreSQL query slower than telehealth_timeout', () => {
+    test('is a 503, and leaves neither a session nor a patient lock behind', async () => {
+        const patient = await addPatient(w, 'pg-timeout');
+        const locker = new pg.Client({ connectionString: env.pg });
+        await locker.connect();
+        let res;
+        try {
+            await locker.query('BEGIN');
+            await locker.query(
+                'LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE');
+            // telehealth_timeout is 5s in the local stack.
+            res = await startSession(w.admin.token, patient.id,
+                'video_call');
+        } finally {
+            await locker.query('ROLLBACK').catch(() => {});
+            await locker.end().catch(() => {});
+        }
+        assertProblem(res, 503, 'service-unavailable',
+            'POST /sessions stuck behind a table lock');
+        assert.ok(res.ms < 8000, `answered after ${res.ms.toFixed(0)} ms`);
+
+        // Whatever the stuck statement did once the lock was gone, the
+        // caller was told it failed: a retry must be able to start the call.
+        await sleep(1000);
+        const again = await startSession(w.coordinator.token, patient.id);
+        assertStatus(again, 201, 'POST /sessions after the 503');
+        const open = await sql(
+            `SELECT id FROM sessions WHERE patient_id = $1
+             AND state = 'open'`, [patient.id]);
+        assert.deepEqual(open.map((r) => r.id), [again.body.id],
+            'only the retried session is open');
+    });
+});
+
 async function fullService(label) {
     // login needs PostgreSQL, /me the token check (Redis: revocation),
     // starting a session both.
