@@ -143,13 +143,13 @@ async function login(page, person) {
  * a frame (readyState >= 2, HAVE_CURRENT_DATA), a frame size, and a
  * playback position that moves.  Resolves with what it saw.
  */
-async function waitForPlayingVideo(who, timeoutMs = STEP_MS) {
+async function waitForPlayingVideo(who, { kind = 'camera', audio = 1, timeoutMs = STEP_MS } = {}) {
   const page = pages[who];
   const deadline = Date.now() + timeoutMs;
   let seen = null;
   while (Date.now() < deadline) {
-    seen = await page.evaluate(async () => {
-      const v = document.querySelector('video.remote[data-kind="camera"]');
+    seen = await page.evaluate(async (kind) => {
+      const v = document.querySelector(`video.remote[data-kind="${kind}"]`);
       if (!v) {
         return { found: false };
       }
@@ -169,14 +169,14 @@ async function waitForPlayingVideo(who, timeoutMs = STEP_MS) {
         videoTracks: stream ? stream.getVideoTracks().length : 0,
         label: v.getAttribute('aria-label'),
       };
-    });
+    }, kind);
     if (seen.found && seen.readyState >= 2 && seen.videoWidth > 0 && seen.t1 > seen.t0
-        && seen.audioTracks === 1) {
+        && seen.audioTracks === audio) {
       return seen;
     }
     await sleep(300);
   }
-  assert.fail(`${who}'s page shows no playing video of the other: ${JSON.stringify(seen)}\n${tail(who)}`);
+  assert.fail(`${who}'s page shows no playing ${kind} video of the other: ${JSON.stringify(seen)}\n${tail(who)}`);
 }
 
 async function participantsText(who) {
@@ -272,6 +272,22 @@ test('a mute shows in the other tab\'s participants list, and unmuting clears it
   await waitForParticipants('clinician', (t) => !/muted/.test(t), 'the patient unmuted');
   // The picture keeps playing through it.
   await waitForPlayingVideo('clinician');
+});
+
+test('the clinician shares the screen: a second video plays in the patient\'s tab, and goes when sharing stops', { skip, timeout: TEST_MS }, async (t) => {
+  assert.ok(pages.clinician, 'the call is up');
+  await pages.clinician.getByRole('button', { name: 'Share screen' }).click();
+  await pages.clinician.getByRole('button', { name: 'Stop sharing' }).waitFor();
+  const screen = await waitForPlayingVideo('patient', { kind: 'screen', audio: 0 });
+  t.diagnostic(`patient's tab, screen: ${JSON.stringify(screen)}`);
+  assert.equal(screen.participant, `staff:${people.clinician.id}`);
+  assert.match(screen.label, /screen/);
+  await waitForPlayingVideo('patient');
+
+  await pages.clinician.getByRole('button', { name: 'Stop sharing' }).click();
+  await pages.clinician.getByRole('button', { name: 'Share screen' }).waitFor();
+  await pages.patient.locator('video.remote[data-kind="screen"]').waitFor({ state: 'detached' });
+  await waitForPlayingVideo('patient');
 });
 
 test('the clinician leaving ends the video call in the patient\'s tab', { skip, timeout: TEST_MS }, async () => {
