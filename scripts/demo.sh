@@ -56,6 +56,11 @@ COMMIT;
 SQL
 fi
 
+patient_ids=$(psql -X -q -d "$conninfo" -tA -c \
+    "SELECT '  ' || rpad(p.display_name, 22) || p.id FROM patients p
+     JOIN organisations o ON o.id = p.org_id
+     WHERE o.name = 'Demo Clinic' ORDER BY p.display_name")
+
 cat <<EOM
 
 The local stack is running.
@@ -73,6 +78,13 @@ Demo organisation "Demo Clinic", password for everyone: $password
   clinician2@demo.test    clinician, no patients
   patient@demo.test       patient Pat Patient (SMS-capable mobile)
   patient2@demo.test      patient Pia Patientin
+
+Patient ids (the call page's "Patient id" field):
+$patient_ids
+
+A video call in the browser: open $base/ in one tab, log in as
+clinician@demo.test and start a video call with Pat Patient; log in as
+patient@demo.test in a second tab and join.
 
 Try:  curl -s $base/api/v1/auth/login \\
         -d '{"email":"clinician@demo.test","password":"$password"}'
