@@ -1,0 +1,306 @@
+// Media benchmark: janus.plugin.telehealth against the stock VideoRoom, in
+// one Janus process with both plugins loaded (the media stack of
+// scripts/media-tests.sh).  Run by bench/media.sh.
+//
+// 1. Fan-out: 1 synthetic publisher (werift, Opus 50 packets/s + VP8
+//    30 frames/s, tests/media/lib) and N subscribers (default 50), first
+//    through our plugin, then through VideoRoom.  After a warm-up, over a
+//    fixed window: Janus' CPU seconds (utime + stime of /proc/<pid>/stat)
+//    and the RTP packets the subscribers received.  Figure: Janus CPU
+//    microseconds per forwarded packet; ratio ours / VideoRoom.
+// 2. Join latency: J joins (default 500) one after another on fresh
+//    handles, each timed from sending the request to the event that answers
+//    it.  Ours: "join" with a join credential minted beforehand (as the API
+//    mints them) into an open group room -> "joined".  VideoRoom: "join" as
+//    a publisher without media (ptype publisher, no publish) -> "joined",
+//    the closest equivalent: admission to a room with a participants list,
+//    no PeerConnection.  Each joiner leaves and detaches before the next,
+//    so rooms stay small and every join costs the same.
+//
+//   node bench/media.mjs [--subscribers 50] [--warmup-ms 3000]
+//       [--window-ms 10000] [--joins 500] [--json FILE]
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { parseArgs } from 'node:util';
+
+import { JanusSession, MediaPeer, env, sleep, withTimeout } from '../tests/media/lib/index.mjs';
+import { Member, PLUGIN, joinCredential, openRoom, person } from '../tests/media/lib/telehealth.mjs';
+
+const VIDEOROOM = 'janus.plugin.videoroom';
+const SETUP_TIMEOUT_MS = 30_000;
+
+const { values: args } = parseArgs({
+  options: {
+    subscribers: { type: 'string', default: '50' },
+    'warmup-ms': { type: 'string', default: '3000' },
+    'window-ms': { type: 'string', default: '10000' },
+    joins: { type: 'string', default: '500' },
+    batch: { type: 'string', default: '10' },
+    json: { type: 'string', default: '' },
+  },
+});
+const N = Number(args.subscribers);
+const WARMUP_MS = Number(args['warmup-ms']);
+const WINDOW_MS = Number(args['window-ms']);
+const JOINS = Number(args.joins);
+const BATCH = Number(args.batch);
+
+const log = (...a) => console.error('bench:', ...a);
+
+function janusPid() {
+  const pid = Number(readFileSync(`${process.env.TH_RUN}/janus/janus.pid`, 'utf8').trim());
+  if (!pid) {
+    throw new Error('no Janus pid (run through bench/media.sh)');
+  }
+  return pid;
+}
+
+const CLK_TCK = 100; // USER_HZ on Linux
+
+/** CPU seconds (user + system) of a process so far. */
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime
+}
+
+/** Counts the RTP packets a publisher writes (video frames are several). */
+function countSent(peer) {
+  const sent = { video: 0 };
+  const write = peer.video.track.writeRtp.bind(peer.video.track);
+  peer.video.track.writeRtp = (rtp) => {
+    sent.video++;
+    write(rtp);
+  };
+  return () => peer.audio.sent + sent.video;
+}
+
+/** Runs `make` for `count` items, `BATCH` at a time; all must succeed. */
+async function inBatches(count, make) {
+  const made = [];
+  while (made.length < count) {
+    const n = Math.min(BATCH, count - made.length);
+    const base = made.length;
+    made.push(...(await Promise.all(Array.from({ length: n }, (_, i) =>
+      withTimeout(make(base + i), SETUP_TIMEOUT_MS, `subscriber ${base + i}`)))));
+  }
+  return made;
+}
+
+/** Janus CPU and packets received over the window, after the warm-up. */
+async function measureFanout(name, received, sent) {
+  await sleep(WARMUP_MS);
+  const pid = janusPid();
+  const r0 = received();
+  const s0 = sent();
+  const c0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await sleep(WINDOW_MS);
+  const c1 = cpuSeconds(pid);
+  const seconds = (performance.now() - t0) / 1000;
+  const packets = received() - r0;
+  const published = sent() - s0;
+  const cpu = c1 - c0;
+  const result = {
+    plugin: name,
+    subscribers: N,
+    seconds: Number(seconds.toFixed(2)),
+    publishedPackets: published,
+    forwardedPackets: packets,
+    delivery: Number((packets / (published * N)).toFixed(3)),
+    janusCpuSeconds: Number(cpu.toFixed(2)),
+    janusCpuPerSecond: Number((cpu / seconds).toFixed(3)),
+    cpuMicrosPerPacket: Number(((cpu / packets) * 1e6).toFixed(2)),
+  };
+  log(JSON.stringify(result));
+  return result;
+}
+
+async function fanoutTelehealth() {
+  const cleanups = [];
+  const t = { after: (fn) => cleanups.push(fn) };
+  try {
+    const room = await openRoom({ kind: 'group', fields: { max_participants: String(N + 10) } });
+    const publisher = await Member.join(t, room, { type: 'staff', role: 'chair', name: 'bench publisher' });
+    // Member.publish, with the publisher's packets counted.
+    const peer = new MediaPeer({ name: 'th-publisher', audio: true, video: true, direction: 'sendonly' });
+    publisher.publisher = peer; // closed with the Member
+    const sent = countSent(peer);
+    const { jsep } = await publisher.handle.request({ request: 'publish' }, await peer.createOffer());
+    await peer.acceptAnswer(jsep);
+    peer.startMedia();
+    await peer.waitConnected();
+    const subscribers = await inBatches(N, async (i) => {
+      const m = await Member.join(t, room, { type: 'patient', role: 'viewer', name: `viewer ${i}` });
+      await m.subscribe();
+      await m.subPeer.waitConnected(SETUP_TIMEOUT_MS);
+      return m;
+    });
+    return await measureFanout('telehealth', () => subscribers.reduce((s, m) => s + m.packets(), 0),
+      sent);
+  } finally {
+    await Promise.allSettled(cleanups.map((fn) => fn()));
+  }
+}
+
+async function fanoutVideoRoom() {
+  const session = await JanusSession.create(env.janusHttp, { requestTimeoutMs: 30_000 });
+  const peers = [];
+  const room = randomInt(1, 2 ** 31);
+  let admin;
+  try {
+    admin = await session.attach(VIDEOROOM);
+    await admin.request({ request: 'create', room, publishers: 1, audiocodec: 'opus', videocodec: 'vp8' });
+    const pubSession = await JanusSession.create(env.janusHttp);
+    const pubHandle = await pubSession.attach(VIDEOROOM);
+    const joined = await pubHandle.request({ request: 'join', ptype: 'publisher', room, display: 'bench publisher' });
+    const publisher = new MediaPeer({ name: 'vr-publisher', audio: true, video: true, direction: 'sendonly' });
+    peers.push({ close: async () => { await publisher.close(); await pubSession.destroy(); } });
+    const sent = countSent(publisher);
+    const { jsep } = await pubHandle.request({ request: 'publish', audio: true, video: true },
+      await publisher.createOffer());
+    await publisher.acceptAnswer(jsep);
+    await publisher.waitConnected();
+    publisher.startMedia();
+    const feed = joined.data.id;
+    // One Janus session per subscriber, as each Member has in ours.
+    const subscribers = await inBatches(N, async (i) => {
+      const s = await JanusSession.create(env.janusHttp, { requestTimeoutMs: 30_000 });
+      const peer = new MediaPeer({ name: `vr-sub-${i}` });
+      peers.push({ close: async () => { await peer.close(); await s.destroy(); } });
+      const h = await s.attach(VIDEOROOM);
+      const { jsep: offer } = await h.request({ request: 'join', ptype: 'subscriber', room, streams: [{ feed }] });
+      await h.request({ request: 'start' }, await peer.answer(offer));
+      await peer.waitConnected(SETUP_TIMEOUT_MS);
+      return peer;
+    });
+    return await measureFanout('videoroom', () => subscribers.reduce((s, p) => s + p.packets(), 0), sent);
+  } finally {
+    await Promise.allSettled(peers.map((p) => p.close()));
+    await admin?.request({ request: 'destroy', room }).catch(() => {});
+    await session.destroy().catch(() => {});
+  }
+}
+
+function summarize(name, ms) {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+  const r = (x) => Number(x.toFixed(2));
+  const result = {
+    plugin: name,
+    joins: ms.length,
+    meanMs: r(ms.reduce((a, b) => a + b, 0) / ms.length),
+    p50Ms: r(q(0.5)),
+    p90Ms: r(q(0.9)),
+    p99Ms: r(q(0.99)),
+    maxMs: r(sorted[sorted.length - 1]),
+  };
+  log(JSON.stringify(result));
+  return result;
+}
+
+async function joinsTelehealth() {
+  const session = await JanusSession.create(env.janusHttp);
+  const room = await openRoom({ kind: 'group' });
+  const ms = [];
+  try {
+    for (let i = 0; i < JOINS; i++) {
+      const who = person('patient', 'broadcaster', `joiner ${i}`);
+      const credential = joinCredential(room, who);
+      const h = await session.attach(PLUGIN);
+      const t0 = performance.now();
+      const { data } = await h.request({ request: 'join', credential });
+      ms.push(performance.now() - t0);
+      if (data.telehealth !== 'joined') {
+        throw new Error(`join answered ${JSON.stringify(data)}`);
+      }
+      await h.request({ request: 'leave' });
+      await h.detach();
+    }
+  } finally {
+    await session.destroy().catch(() => {});
+  }
+  return summarize('telehealth', ms);
+}
+
+async function joinsVideoRoom() {
+  const session = await JanusSession.create(env.janusHttp);
+  const admin = await session.attach(VIDEOROOM);
+  const room = randomInt(1, 2 ** 31);
+  await admin.request({ request: 'create', room, publishers: 10 });
+  const ms = [];
+  try {
+    for (let i = 0; i < JOINS; i++) {
+      const h = await session.attach(VIDEOROOM);
+      const t0 = performance.now();
+      const { data } = await h.request({ request: 'join', ptype: 'publisher', room, display: `joiner ${i}` });
+      ms.push(performance.now() - t0);
+      if (data.videoroom !== 'joined') {
+        throw new Error(`join answered ${JSON.stringify(data)}`);
+      }
+      await h.request({ request: 'leave' });
+      await h.detach();
+    }
+  } finally {
+    await admin.request({ request: 'destroy', room }).catch(() => {});
+    await session.destroy().catch(() => {});
+  }
+  return summarize('videoroom', ms);
+}
+
+/** Janus' CPU with nothing to do, for scale. */
+async function idleCpu() {
+  const pid = janusPid();
+  const c0 = cpuSeconds(pid);
+  const t0 = performance.now();
+  await sleep(3000);
+  return Number(((cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000)).toFixed(3));
+}
+
+async function main() {
+  if (!env.netns) {
+    throw new Error('media needs the namespace: run bench/media.sh');
+  }
+  const idle = await idleCpu();
+  log(`Janus idle: ${idle} CPU s/s`);
+  const fanout = [await fanoutTelehealth()];
+  await sleep(2000);
+  fanout.push(await fanoutVideoRoom());
+  await sleep(1000);
+  const joins = [await joinsTelehealth(), await joinsVideoRoom()];
+
+  const [ours, vr] = fanout;
+  const [jo, jv] = joins;
+  const ratio = (a, b) => (a / b).toFixed(2);
+  const out = {
+    date: new Date().toISOString(),
+    janusIdleCpuPerSecond: idle,
+    fanout,
+    joins,
+    ratios: {
+      cpuPerPacket: Number(ratio(ours.cpuMicrosPerPacket, vr.cpuMicrosPerPacket)),
+      joinP50: Number(ratio(jo.p50Ms, jv.p50Ms)),
+      joinMean: Number(ratio(jo.meanMs, jv.meanMs)),
+    },
+  };
+  const pad = (s, n) => String(s).padEnd(n);
+  const lines = [
+    `fan-out: 1 publisher -> ${N} subscribers, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up (Janus idle ${idle} CPU s/s)`,
+    `  ${pad('plugin', 12)}${pad('forwarded', 11)}${pad('delivery', 10)}${pad('Janus CPU s', 13)}${pad('CPU/s', 8)}us/packet`,
+    ...fanout.map((f) => `  ${pad(f.plugin, 12)}${pad(f.forwardedPackets, 11)}${pad(f.delivery, 10)}` +
+      `${pad(f.janusCpuSeconds, 13)}${pad(f.janusCpuPerSecond, 8)}${f.cpuMicrosPerPacket}`),
+    `  CPU per forwarded packet, telehealth / videoroom: ${out.ratios.cpuPerPacket}`,
+    `join latency: ${JOINS} joins each, request -> joined event (ms)`,
+    `  ${pad('plugin', 12)}${pad('mean', 8)}${pad('p50', 8)}${pad('p90', 8)}${pad('p99', 8)}max`,
+    ...joins.map((j) => `  ${pad(j.plugin, 12)}${pad(j.meanMs, 8)}${pad(j.p50Ms, 8)}${pad(j.p90Ms, 8)}${pad(j.p99Ms, 8)}${j.maxMs}`),
+    `  join latency, telehealth / videoroom: p50 ${out.ratios.joinP50}, mean ${out.ratios.joinMean}`,
+  ];
+  console.log(lines.join('\n'));
+  if (args.json) {
+    writeFileSync(args.json, JSON.stringify(out, null, 2) + '\n');
+  }
+}
+
+await withTimeout(main(), 10 * 60_000, 'the media benchmark');
+process.exit(0);

@@ -1,0 +1,48 @@
+#!/bin/bash
+# Media benchmark: janus.plugin.telehealth against the stock VideoRoom in one
+# Janus process (bench/media.mjs says what is measured and how).  Runs in
+# the media namespace with a stack of its own (scripts/media-tests.sh run;
+# folder run/bench-media, TH_BENCH_MEDIA_RUN), prints the figures and the
+# ratios, and keeps them in bench/results/media.txt and media.json.
+#
+#   bench/media.sh
+#   BENCH_MEDIA_SUBSCRIBERS=50 BENCH_MEDIA_WINDOW_MS=10000 \
+#       BENCH_MEDIA_JOINS=500 bench/media.sh
+#
+# Bounded: each fan-out is measured over a fixed window after a fixed
+# warm-up, the joins are a fixed number, and the whole run is stopped after
+# BENCH_MEDIA_TIMEOUT seconds (900).
+
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+
+die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+
+[ -f build/libjanus_telehealth.so ] && [ -f build/ngx_http_telehealth_module.so ] \
+    || die "the plugin and the module are not built (make)"
+
+mkdir -p bench/results
+out=bench/results/media.txt
+json=$ROOT/bench/results/media.json
+rm -f "$json"
+
+TH_MEDIA_STACK=full TH_MEDIA_RUN=${TH_BENCH_MEDIA_RUN:-$ROOT/run/bench-media} \
+    timeout --kill-after=15 "${BENCH_MEDIA_TIMEOUT:-900}" \
+    scripts/media-tests.sh run node bench/media.mjs \
+    --subscribers "${BENCH_MEDIA_SUBSCRIBERS:-50}" \
+    --warmup-ms "${BENCH_MEDIA_WARMUP_MS:-3000}" \
+    --window-ms "${BENCH_MEDIA_WINDOW_MS:-10000}" \
+    --joins "${BENCH_MEDIA_JOINS:-500}" \
+    --json "$json" > "$out.tmp"
+status=$?
+[ "$status" -eq 0 ] && [ -s "$json" ] || { rm -f "$out.tmp"; die "the media benchmark failed ($status)"; }
+{
+    echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "cores:   $(nproc)"
+    sed -n '/^fan-out:/,$p' "$out.tmp"
+} > "$out"
+rm -f "$out.tmp"
+cat "$out"
