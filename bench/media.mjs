@@ -17,8 +17,13 @@
 //    no PeerConnection.  Each joiner leaves and detaches before the next,
 //    so rooms stay small and every join costs the same.
 //
+// The fan-outs run in R rounds (default 2), the two plugins in turns
+// (ours first in odd rounds, VideoRoom first in even ones), so that a
+// neighbour's load on a shared machine is less likely to favour one; the
+// figures add up the rounds (CPU seconds over packets).
+//
 //   node bench/media.mjs [--subscribers 50] [--warmup-ms 3000]
-//       [--window-ms 10000] [--joins 500] [--json FILE]
+//       [--window-ms 10000] [--rounds 2] [--joins 500] [--json FILE]
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
@@ -36,6 +41,7 @@ const { values: args } = parseArgs({
     'warmup-ms': { type: 'string', default: '3000' },
     'window-ms': { type: 'string', default: '10000' },
     joins: { type: 'string', default: '500' },
+    rounds: { type: 'string', default: '2' },
     batch: { type: 'string', default: '10' },
     json: { type: 'string', default: '' },
   },
@@ -44,6 +50,7 @@ const N = Number(args.subscribers);
 const WARMUP_MS = Number(args['warmup-ms']);
 const WINDOW_MS = Number(args['window-ms']);
 const JOINS = Number(args.joins);
+const ROUNDS = Number(args.rounds);
 const BATCH = Number(args.batch);
 
 const log = (...a) => console.error('bench:', ...a);
@@ -183,6 +190,27 @@ async function fanoutVideoRoom() {
   }
 }
 
+/** One figure of several rounds: their sums, per-packet over the sums. */
+function addRounds(list) {
+  const sum = (k) => list.reduce((a, f) => a + f[k], 0);
+  const seconds = sum('seconds');
+  const packets = sum('forwardedPackets');
+  const cpu = sum('janusCpuSeconds');
+  return {
+    plugin: list[0].plugin,
+    subscribers: N,
+    rounds: list.length,
+    seconds: Number(seconds.toFixed(2)),
+    publishedPackets: sum('publishedPackets'),
+    forwardedPackets: packets,
+    delivery: Number((packets / (sum('publishedPackets') * N)).toFixed(3)),
+    janusCpuSeconds: Number(cpu.toFixed(2)),
+    janusCpuPerSecond: Number((cpu / seconds).toFixed(3)),
+    cpuMicrosPerPacket: Number(((cpu / packets) * 1e6).toFixed(2)),
+    cpuMicrosPerPacketByRound: list.map((f) => f.cpuMicrosPerPacket),
+  };
+}
+
 function summarize(name, ms) {
   const sorted = [...ms].sort((a, b) => a - b);
   const q = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
@@ -264,10 +292,15 @@ async function main() {
   }
   const idle = await idleCpu();
   log(`Janus idle: ${idle} CPU s/s`);
-  const fanout = [await fanoutTelehealth()];
-  await sleep(2000);
-  fanout.push(await fanoutVideoRoom());
-  await sleep(1000);
+  const rounds = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const order = r % 2 === 0 ? [fanoutTelehealth, fanoutVideoRoom] : [fanoutVideoRoom, fanoutTelehealth];
+    for (const run of order) {
+      rounds.push(await run());
+      await sleep(2000);
+    }
+  }
+  const fanout = ['telehealth', 'videoroom'].map((plugin) => addRounds(rounds.filter((f) => f.plugin === plugin)));
   const joins = [await joinsTelehealth(), await joinsVideoRoom()];
 
   const [ours, vr] = fanout;
@@ -277,6 +310,7 @@ async function main() {
     date: new Date().toISOString(),
     janusIdleCpuPerSecond: idle,
     fanout,
+    fanoutRounds: rounds,
     joins,
     ratios: {
       cpuPerPacket: Number(ratio(ours.cpuMicrosPerPacket, vr.cpuMicrosPerPacket)),
@@ -286,10 +320,11 @@ async function main() {
   };
   const pad = (s, n) => String(s).padEnd(n);
   const lines = [
-    `fan-out: 1 publisher -> ${N} subscribers, ${WINDOW_MS / 1000} s window after ${WARMUP_MS / 1000} s warm-up (Janus idle ${idle} CPU s/s)`,
-    `  ${pad('plugin', 12)}${pad('forwarded', 11)}${pad('delivery', 10)}${pad('Janus CPU s', 13)}${pad('CPU/s', 8)}us/packet`,
+    `fan-out: 1 publisher -> ${N} subscribers, ${ROUNDS} x ${WINDOW_MS / 1000} s windows after ${WARMUP_MS / 1000} s warm-ups (Janus idle ${idle} CPU s/s)`,
+    `  ${pad('plugin', 12)}${pad('forwarded', 11)}${pad('delivery', 10)}${pad('Janus CPU s', 13)}${pad('CPU/s', 8)}${pad('us/packet', 11)}by round`,
     ...fanout.map((f) => `  ${pad(f.plugin, 12)}${pad(f.forwardedPackets, 11)}${pad(f.delivery, 10)}` +
-      `${pad(f.janusCpuSeconds, 13)}${pad(f.janusCpuPerSecond, 8)}${f.cpuMicrosPerPacket}`),
+      `${pad(f.janusCpuSeconds, 13)}${pad(f.janusCpuPerSecond, 8)}${pad(f.cpuMicrosPerPacket, 11)}` +
+      `${f.cpuMicrosPerPacketByRound.join(', ')}`),
     `  CPU per forwarded packet, telehealth / videoroom: ${out.ratios.cpuPerPacket}`,
     `join latency: ${JOINS} joins each, request -> joined event (ms)`,
     `  ${pad('plugin', 12)}${pad('mean', 8)}${pad('p50', 8)}${pad('p90', 8)}${pad('p99', 8)}max`,

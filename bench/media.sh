@@ -7,7 +7,7 @@
 #
 #   bench/media.sh
 #   BENCH_MEDIA_SUBSCRIBERS=50 BENCH_MEDIA_WINDOW_MS=10000 \
-#       BENCH_MEDIA_JOINS=500 bench/media.sh
+#       BENCH_MEDIA_ROUNDS=2 BENCH_MEDIA_JOINS=500 bench/media.sh
 #
 # Bounded: each fan-out is measured over a fixed window after a fixed
 # warm-up, the joins are a fixed number, and the whole run is stopped after
@@ -34,6 +34,7 @@ TH_MEDIA_STACK=full TH_MEDIA_RUN=${TH_BENCH_MEDIA_RUN:-$ROOT/run/bench-media} \
     --subscribers "${BENCH_MEDIA_SUBSCRIBERS:-50}" \
     --warmup-ms "${BENCH_MEDIA_WARMUP_MS:-3000}" \
     --window-ms "${BENCH_MEDIA_WINDOW_MS:-10000}" \
+    --rounds "${BENCH_MEDIA_ROUNDS:-2}" \
     --joins "${BENCH_MEDIA_JOINS:-500}" \
     --json "$json" > "$out.tmp"
 status=$?

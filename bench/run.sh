@@ -88,3 +88,10 @@ ratio=$(awk -v a="$me" -v b="$floor" 'BEGIN { printf "%.3f", a / b }')
     echo "me:            $me requests/s"
     echo "me/return200:  $ratio"
 } | tee "$BENCH/results/latest.txt"
+
+# Media: our plugin against the stock VideoRoom in one Janus, in the media
+# namespace with a stack of its own (bench/media.sh).  BENCH_MEDIA=0 skips.
+if [ "${BENCH_MEDIA:-1}" != 0 ]; then
+    echo
+    "$BENCH/media.sh"
+fi
