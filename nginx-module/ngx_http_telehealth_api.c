@@ -14,6 +14,7 @@
 #include "ngx_http_telehealth_api.h"
 #include "ngx_http_telehealth_auth.h"
 #include "ngx_http_telehealth_session.h"
+#include "ngx_http_telehealth_records.h"
 #include "ngx_http_telehealth_redis.h"
 
 
@@ -25,7 +26,13 @@ typedef struct {
     ngx_uint_t                       method;
     ngx_http_telehealth_handler_pt   handler;
     ngx_uint_t                       auth;
+    const char                      *op;        /* th_api() operation */
 } ngx_http_telehealth_route_t;
+
+
+/* a route answered by th_api(op) in PostgreSQL (records.c) */
+#define ngx_http_telehealth_record(path, method, op)                          \
+    { ngx_string(path), method, ngx_http_telehealth_records_handler, 1, op }
 
 
 typedef struct {
@@ -37,10 +44,10 @@ typedef struct {
 
 
 static const ngx_http_telehealth_route_t *ngx_http_telehealth_route(
-    ngx_http_request_t *r, ngx_str_t *path, ngx_str_t *id,
+    ngx_http_request_t *r, ngx_str_t *path, ngx_str_t *id, ngx_str_t *id2,
     ngx_str_t *allow);
 static ngx_uint_t ngx_http_telehealth_match(ngx_str_t *pattern,
-    ngx_str_t *path, ngx_str_t *id);
+    ngx_str_t *path, ngx_str_t *id, ngx_str_t *id2);
 static void ngx_http_telehealth_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_telehealth_read_body(ngx_http_request_t *r,
     ngx_http_telehealth_ctx_t *ctx);
@@ -53,30 +60,53 @@ static void ngx_http_telehealth_json_cleanup(void *data);
 static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     { ngx_string("/auth/login"), NGX_HTTP_POST,
-      ngx_http_telehealth_auth_login, 0 },
+      ngx_http_telehealth_auth_login, 0, NULL },
 
     { ngx_string("/auth/logout"), NGX_HTTP_POST,
-      ngx_http_telehealth_auth_logout, 1 },
+      ngx_http_telehealth_auth_logout, 1, NULL },
 
     { ngx_string("/me"), NGX_HTTP_GET,
-      ngx_http_telehealth_auth_me, 1 },
+      ngx_http_telehealth_auth_me, 1, NULL },
 
     { ngx_string("/sessions"), NGX_HTTP_GET,
-      ngx_http_telehealth_session_list, 1 },
+      ngx_http_telehealth_session_list, 1, NULL },
 
     { ngx_string("/sessions"), NGX_HTTP_POST,
-      ngx_http_telehealth_session_create, 1 },
+      ngx_http_telehealth_session_create, 1, NULL },
 
     { ngx_string("/sessions/*"), NGX_HTTP_GET,
-      ngx_http_telehealth_session_get, 1 },
+      ngx_http_telehealth_session_get, 1, NULL },
 
     { ngx_string("/sessions/*/join"), NGX_HTTP_POST,
-      ngx_http_telehealth_session_join, 1 },
+      ngx_http_telehealth_session_join, 1, NULL },
+
+    ngx_http_telehealth_record("/staff", NGX_HTTP_GET, "staff_list"),
+    ngx_http_telehealth_record("/staff", NGX_HTTP_POST, "staff_create"),
+    ngx_http_telehealth_record("/staff/*", NGX_HTTP_GET, "staff_get"),
+    ngx_http_telehealth_record("/staff/*", NGX_HTTP_PATCH, "staff_update"),
+    ngx_http_telehealth_record("/staff/*", NGX_HTTP_DELETE,
+                               "staff_deactivate"),
+
+    ngx_http_telehealth_record("/patients", NGX_HTTP_GET, "patient_list"),
+    ngx_http_telehealth_record("/patients", NGX_HTTP_POST, "patient_create"),
+    ngx_http_telehealth_record("/patients/*", NGX_HTTP_GET, "patient_get"),
+    ngx_http_telehealth_record("/patients/*", NGX_HTTP_PATCH,
+                               "patient_update"),
+    ngx_http_telehealth_record("/patients/*/assignments", NGX_HTTP_GET,
+                               "patient_assignments"),
+    ngx_http_telehealth_record("/patients/*/assignments", NGX_HTTP_POST,
+                               "patient_assign"),
+    ngx_http_telehealth_record("/patients/*/assignments/*", NGX_HTTP_DELETE,
+                               "patient_unassign"),
+    ngx_http_telehealth_record("/patients/*/calls", NGX_HTTP_GET,
+                               "patient_calls"),
+
+    ngx_http_telehealth_record("/audit", NGX_HTTP_GET, "audit_list"),
 
     { ngx_string("/health"), NGX_HTTP_GET,
-      ngx_http_telehealth_health, 0 },
+      ngx_http_telehealth_health, 0, NULL },
 
-    { ngx_null_string, 0, NULL, 0 }
+    { ngx_null_string, 0, NULL, 0, NULL }
 };
 
 
@@ -111,6 +141,15 @@ static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
     { ngx_string("urn:telehealth:problem:room-not-open"),
       "Room not open", "The video room of this session is not open.",
       NGX_HTTP_CONFLICT },
+
+    { ngx_string("urn:telehealth:problem:conflict"),
+      "Conflict", "This conflicts with the current state of the record.",
+      NGX_HTTP_CONFLICT },
+
+    { ngx_string("urn:telehealth:problem:precondition-failed"),
+      "Precondition failed",
+      "Someone else changed this record meanwhile. Reload it and try again.",
+      NGX_HTTP_PRECONDITION_FAILED },
 
     { ngx_string("urn:telehealth:problem:payload-too-large"),
       "Payload too large", "The request body is too large.",
@@ -147,6 +186,12 @@ ngx_http_telehealth_api_handler(ngx_http_request_t *r)
     ctx->mcf = ngx_http_get_module_main_conf(r, ngx_http_telehealth_module);
     ngx_http_set_ctx(r, ctx, ngx_http_telehealth_module);
 
+    /*
+     * If-Match is checked against the record in PostgreSQL, before the
+     * change; nginx's own check would compare it with the new ETag after.
+     */
+    r->disable_not_modified = 1;
+
     /* routes are relative to the location: "/api/v1/" + "me" -> "/me" */
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
@@ -169,7 +214,7 @@ ngx_http_telehealth_api_handler(ngx_http_request_t *r)
 
     ctx->path = path;
 
-    route = ngx_http_telehealth_route(r, &path, &ctx->id, &allow);
+    route = ngx_http_telehealth_route(r, &path, &ctx->id, &ctx->id2, &allow);
 
     if (route == NULL || allow.len) {
         rc = ngx_http_discard_request_body(r);
@@ -217,11 +262,22 @@ ngx_http_telehealth_api_handler(ngx_http_request_t *r)
 
 static const ngx_http_telehealth_route_t *
 ngx_http_telehealth_route(ngx_http_request_t *r, ngx_str_t *path,
-    ngx_str_t *id, ngx_str_t *allow)
+    ngx_str_t *id, ngx_str_t *id2, ngx_str_t *allow)
 {
     u_char                             *p;
-    ngx_uint_t                          method, allowed;
+    ngx_str_t                           a, b;
+    ngx_uint_t                          method, allowed, i;
     const ngx_http_telehealth_route_t  *rt, *found;
+
+    static const struct {
+        ngx_uint_t   method;
+        ngx_str_t    name;
+    } methods[] = {
+        { NGX_HTTP_GET, ngx_string("GET, HEAD") },
+        { NGX_HTTP_POST, ngx_string("POST") },
+        { NGX_HTTP_PATCH, ngx_string("PATCH") },
+        { NGX_HTTP_DELETE, ngx_string("DELETE") }
+    };
 
     method = (r->method == NGX_HTTP_HEAD) ? NGX_HTTP_GET : r->method;
     allowed = 0;
@@ -230,7 +286,11 @@ ngx_http_telehealth_route(ngx_http_request_t *r, ngx_str_t *path,
     ngx_str_null(allow);
 
     for (rt = ngx_http_telehealth_routes; rt->handler; rt++) {
-        if (!ngx_http_telehealth_match((ngx_str_t *) &rt->path, path, id)) {
+        ngx_str_null(&a);
+        ngx_str_null(&b);
+
+        if (!ngx_http_telehealth_match((ngx_str_t *) &rt->path, path, &a, &b))
+        {
             continue;
         }
 
@@ -238,6 +298,8 @@ ngx_http_telehealth_route(ngx_http_request_t *r, ngx_str_t *path,
 
         if (rt->method == method) {
             found = rt;
+            *id = a;
+            *id2 = b;
         }
     }
 
@@ -245,23 +307,24 @@ ngx_http_telehealth_route(ngx_http_request_t *r, ngx_str_t *path,
         return found;
     }
 
-    allow->data = ngx_pnalloc(r->pool, sizeof("GET, HEAD, POST") - 1);
+    allow->data = ngx_pnalloc(r->pool,
+                              sizeof("GET, HEAD, POST, PATCH, DELETE") - 1);
     if (allow->data == NULL) {
         return NULL;
     }
 
     p = allow->data;
 
-    if (allowed & NGX_HTTP_GET) {
-        p = ngx_cpymem(p, "GET, HEAD", sizeof("GET, HEAD") - 1);
-    }
+    for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+        if (!(allowed & methods[i].method)) {
+            continue;
+        }
 
-    if (allowed & NGX_HTTP_POST) {
         if (p != allow->data) {
             *p++ = ','; *p++ = ' ';
         }
 
-        p = ngx_cpymem(p, "POST", sizeof("POST") - 1);
+        p = ngx_cpymem(p, methods[i].name.data, methods[i].name.len);
     }
 
     allow->len = p - allow->data;
@@ -270,15 +333,20 @@ ngx_http_telehealth_route(ngx_http_request_t *r, ngx_str_t *path,
 }
 
 
+/* "*" captures one path segment: the first into id, the second into id2 */
+
 static ngx_uint_t
-ngx_http_telehealth_match(ngx_str_t *pattern, ngx_str_t *path, ngx_str_t *id)
+ngx_http_telehealth_match(ngx_str_t *pattern, ngx_str_t *path, ngx_str_t *id,
+    ngx_str_t *id2)
 {
-    u_char  *p, *q, *pe, *qe, *seg;
+    u_char     *p, *q, *pe, *qe, *seg;
+    ngx_str_t  *capture;
 
     p = pattern->data;
     pe = p + pattern->len;
     q = path->data;
     qe = q + path->len;
+    capture = id;
 
     while (p < pe) {
 
@@ -293,8 +361,9 @@ ngx_http_telehealth_match(ngx_str_t *pattern, ngx_str_t *path, ngx_str_t *id)
                 return 0;
             }
 
-            id->data = seg;
-            id->len = q - seg;
+            capture->data = seg;
+            capture->len = q - seg;
+            capture = id2;
             p++;
             continue;
         }
@@ -336,6 +405,19 @@ ngx_http_telehealth_body_handler(ngx_http_request_t *r)
         ngx_cpystrn(id, ctx->id.data, ctx->id.len + 1);
         ctx->id.data = id;
     }
+
+    if (ctx->id2.len) {
+        id = ngx_pnalloc(r->pool, ctx->id2.len + 1);
+        if (id == NULL) {
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_cpystrn(id, ctx->id2.data, ctx->id2.len + 1);
+        ctx->id2.data = id;
+    }
+
+    ctx->op = route->op;
 
     /* notice a client that gives up while PostgreSQL or Redis works */
     r->read_event_handler = ngx_http_test_reading;
@@ -653,6 +735,62 @@ ngx_http_telehealth_fail_pg(ngx_http_request_t *r,
 }
 
 
+ngx_http_telehealth_problem_e
+ngx_http_telehealth_problem_named(const char *name)
+{
+    size_t      len, prefix;
+    ngx_uint_t  i;
+
+    len = ngx_strlen(name);
+    prefix = sizeof("urn:telehealth:problem:") - 1;
+
+    for (i = 0; i <= NGX_HTTP_TELEHEALTH_INTERNAL; i++) {
+        if (ngx_http_telehealth_problems[i].type.len == prefix + len
+            && ngx_strncmp(ngx_http_telehealth_problems[i].type.data + prefix,
+                           name, len)
+               == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_HTTP_TELEHEALTH_INTERNAL;
+}
+
+
+ngx_int_t
+ngx_http_telehealth_set_location(ngx_http_request_t *r, u_char *path,
+    size_t len)
+{
+    u_char                     *location, *p;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    location = ngx_pnalloc(r->pool,
+                           ctx->mcf->public_url.len + ctx->base.len + len);
+    if (location == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = location;
+
+    if (ctx->mcf->public_url.len) {
+        p = ngx_cpymem(p, ctx->mcf->public_url.data, ctx->mcf->public_url.len);
+
+        if (p[-1] == '/') {
+            p--;
+        }
+    }
+
+    p = ngx_cpymem(p, ctx->base.data, ctx->base.len);
+    p = ngx_cpymem(p, path, len);
+
+    return ngx_http_telehealth_add_header(r, "Location", location,
+                                          p - location);
+}
+
+
 json_t *
 ngx_http_telehealth_json_track(ngx_pool_t *pool, json_t *json)
 {
@@ -705,6 +843,26 @@ ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res, int row,
     value->len = len;
 
     return NGX_OK;
+}
+
+
+char *
+ngx_http_telehealth_client_addr(ngx_http_request_t *r)
+{
+    u_char     *p;
+    ngx_str_t  *addr;
+
+    addr = &r->connection->addr_text;
+
+    p = ngx_pnalloc(r->pool, addr->len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(p, addr->data, addr->len);
+    p[addr->len] = '\0';
+
+    return (char *) p;
 }
 
 

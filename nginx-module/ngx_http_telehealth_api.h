@@ -33,6 +33,8 @@ typedef enum {
     NGX_HTTP_TELEHEALTH_METHOD_NOT_ALLOWED,
     NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
     NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
+    NGX_HTTP_TELEHEALTH_CONFLICT,
+    NGX_HTTP_TELEHEALTH_PRECONDITION_FAILED,
     NGX_HTTP_TELEHEALTH_PAYLOAD_TOO_LARGE,
     NGX_HTTP_TELEHEALTH_VALIDATION,
     NGX_HTTP_TELEHEALTH_UNAVAILABLE,
@@ -57,6 +59,8 @@ typedef struct {
     ngx_str_t                         base;     /* the location's prefix */
     ngx_str_t                         path;     /* below the prefix */
     ngx_str_t                         id;       /* {id}, NUL-terminated */
+    ngx_str_t                         id2;      /* a second {id}, too */
+    const char                       *op;       /* th_api() operation */
     json_t                           *body;     /* NULL without a body */
     ngx_http_telehealth_caller_t      caller;
     ngx_http_telehealth_handler_pt    next;     /* after authentication */
@@ -82,6 +86,14 @@ void ngx_http_telehealth_finalize(ngx_http_request_t *r, ngx_int_t rc);
 void ngx_http_telehealth_fail(ngx_http_request_t *r,
     ngx_http_telehealth_problem_e problem, const char *detail);
 
+/* the problem whose type ends in name ("not-found"), or INTERNAL */
+ngx_http_telehealth_problem_e ngx_http_telehealth_problem_named(
+    const char *name);
+
+/* a Location header: telehealth_public_url + the API's prefix + path */
+ngx_int_t ngx_http_telehealth_set_location(ngx_http_request_t *r,
+    u_char *path, size_t len);
+
 /* answers a PostgreSQL request that did not succeed: 503 or 500 */
 void ngx_http_telehealth_fail_pg(ngx_http_request_t *r,
     ngx_http_telehealth_pg_req_t *req);
@@ -92,6 +104,9 @@ json_t *ngx_http_telehealth_json_track(ngx_pool_t *pool, json_t *json);
 /* a NUL-terminated pool copy of a PostgreSQL value */
 ngx_int_t ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res,
     int row, int col, ngx_str_t *value);
+
+/* the client's address as a NUL-terminated string (for the audit log) */
+char *ngx_http_telehealth_client_addr(ngx_http_request_t *r);
 
 ngx_uint_t ngx_http_telehealth_is_uuid(const char *s, size_t len);
 ngx_int_t ngx_http_telehealth_new_uuid(ngx_pool_t *pool, ngx_str_t *uuid);

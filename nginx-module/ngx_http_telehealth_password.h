@@ -1,5 +1,5 @@
 /*
- * argon2id password verification on an nginx thread pool: a verification
+ * argon2id password verification and hashing on an nginx thread pool: each
  * takes tens of milliseconds of CPU and would stall every other request of
  * the worker if it ran on the event loop.
  */
@@ -27,6 +27,14 @@ typedef void (*ngx_http_telehealth_password_handler_pt)(
  */
 ngx_int_t ngx_http_telehealth_password_verify(ngx_http_request_t *r,
     ngx_str_t *hash, ngx_str_t *password,
+    ngx_http_telehealth_password_handler_pt handler);
+
+/*
+ * Hashes a new password with argon2id into out (the request's pool).  The
+ * handler gets NGX_OK, or NGX_ERROR.  Returns as the verification does.
+ */
+ngx_int_t ngx_http_telehealth_password_hash(ngx_http_request_t *r,
+    ngx_str_t *password, ngx_str_t *out,
     ngx_http_telehealth_password_handler_pt handler);
 
 /* an argon2id hash of a random secret, made once at configuration time */

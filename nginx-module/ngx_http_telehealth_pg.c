@@ -76,6 +76,8 @@ static void ngx_http_telehealth_pg_req_timeout(ngx_event_t *ev);
 static void ngx_http_telehealth_pg_cleanup(void *data);
 static void ngx_http_telehealth_pg_notice(void *arg, const char *message);
 static ngx_uint_t ngx_http_telehealth_pg_lost(PGresult *res);
+static char *ngx_http_telehealth_pg_conninfo(ngx_pool_t *pool,
+    ngx_str_t *conninfo, ngx_msec_t timeout);
 
 
 static ngx_http_telehealth_pg_pool_t  *ngx_http_telehealth_pg_pool;
@@ -100,12 +102,11 @@ ngx_http_telehealth_pg_init_process(ngx_cycle_t *cycle, ngx_str_t *conninfo,
         return NGX_ERROR;
     }
 
-    pool->conninfo = (char *) ngx_pnalloc(cycle->pool, conninfo->len + 1);
+    pool->conninfo = ngx_http_telehealth_pg_conninfo(cycle->pool, conninfo,
+                                                     timeout);
     if (pool->conninfo == NULL) {
         return NGX_ERROR;
     }
-
-    ngx_cpystrn((u_char *) pool->conninfo, conninfo->data, conninfo->len + 1);
 
     pool->nconns = size;
     pool->timeout = timeout;
@@ -130,6 +131,63 @@ ngx_http_telehealth_pg_init_process(ngx_cycle_t *cycle, ngx_str_t *conninfo,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A query the worker gave up on must not commit later.  PostgreSQL ends
+ * every statement a little before telehealth_timeout (statement_timeout,
+ * lock waits included), so the worker hears the cancellation as an error
+ * and answers 503, and the statement's work is rolled back.  A conninfo
+ * that sets "options" itself is left alone.
+ */
+
+static char *
+ngx_http_telehealth_pg_conninfo(ngx_pool_t *pool, ngx_str_t *conninfo,
+    ngx_msec_t timeout)
+{
+    u_char      *p, *last;
+    size_t       len;
+    ngx_msec_t   margin;
+    ngx_uint_t   uri;
+
+    margin = ngx_max(timeout / 10, 100);
+    timeout = (timeout > margin) ? timeout - margin : 1;
+
+    uri = (ngx_strncmp(conninfo->data, "postgres://", 11) == 0
+           || ngx_strncmp(conninfo->data, "postgresql://", 13) == 0);
+
+    len = conninfo->len + sizeof(" options='-c statement_timeout=ms'")
+          + NGX_INT_T_LEN;
+
+    p = ngx_pnalloc(pool, len);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    last = ngx_cpymem(p, conninfo->data, conninfo->len);
+
+    if (ngx_strlcasestrn(conninfo->data, conninfo->data + conninfo->len,
+                         (u_char *) "options", sizeof("options") - 2)
+        == NULL)
+    {
+        if (uri) {
+            last = ngx_sprintf(last, "%coptions=-c%%20statement_timeout%%3D%M",
+                               ngx_strlchr(conninfo->data,
+                                           conninfo->data + conninfo->len,
+                                           '?')
+                               ? '&' : '?',
+                               timeout);
+
+        } else {
+            last = ngx_sprintf(last, " options='-c statement_timeout=%M'",
+                               timeout);
+        }
+    }
+
+    *last = '\0';
+
+    return (char *) p;
 }
 
 
@@ -636,6 +694,14 @@ ngx_http_telehealth_pg_done(ngx_http_telehealth_pg_conn_t *pc)
         req->status = NGX_HTTP_TELEHEALTH_PG_OK;
 
     } else if (ngx_http_telehealth_pg_lost(req->result)) {
+        req->status = NGX_HTTP_TELEHEALTH_PG_UNAVAILABLE;
+
+    } else if (ngx_strcmp(ngx_http_telehealth_pg_sqlstate(req), "57014")
+               == 0)
+    {
+        /* statement_timeout: too slow, as if the worker's timer fired */
+        ngx_log_error(NGX_LOG_WARN, req->log, 0,
+                      "telehealth: PostgreSQL query timed out");
         req->status = NGX_HTTP_TELEHEALTH_PG_UNAVAILABLE;
 
     } else {

@@ -52,7 +52,18 @@ static const char  ngx_http_telehealth_access_sql[] =
     " LEFT JOIN patients p ON p.id = $2::uuid AND p.org_id = s.org_id"
     " WHERE s.id = $1::uuid AND s.org_id = $3::uuid";
 
-/* $1 session, $2 org, $3 kind, $4 patient, $5 staff, $6 room, $7 time */
+/*
+ * Session actions leave an audit row in the statement that does them
+ * (docs/api.md, "Audit"); $n is the client address in each query below.
+ */
+#define NGX_HTTP_TELEHEALTH_AUDIT(n, action, outcome, status)                 \
+    " INSERT INTO audit_log (org_id, actor_type, actor_id, action,"           \
+    "  target_type, target_id, client_addr, outcome, status)"                 \
+    " SELECT $2::uuid, $3, $1::uuid, " action ", 'session', $4::uuid::text,"  \
+    " left($" #n ", 64), " outcome ", " status
+
+/* $1 session, $2 org, $3 kind, $4 patient, $5 staff, $6 room, $7 time,
+ * $8 client address */
 static const char  ngx_http_telehealth_insert_sql[] =
     "WITH s AS ("
     " INSERT INTO sessions"
@@ -65,6 +76,11 @@ static const char  ngx_http_telehealth_insert_sql[] =
     "  (session_id, staff_id, patient_id, role)"
     " VALUES ($1::uuid, $5::uuid, NULL, 'chair'),"
     "  ($1::uuid, NULL, $4::uuid, 'broadcaster')"
+    "), a AS ("
+    " INSERT INTO audit_log (org_id, actor_type, actor_id, action,"
+    "  target_type, target_id, client_addr, outcome, status)"
+    " VALUES ($2::uuid, 'staff', $5::uuid, 'session_create', 'session',"
+    "  $1::uuid::text, left($8, 64), 'success', 201)"
     ")"
     " SELECT json_build_object('id', s.id, 'kind', s.kind, 'state', s.state,"
     " 'org_id', s.org_id, 'patient_id', s.patient_id,"
@@ -78,11 +94,14 @@ static const char  ngx_http_telehealth_insert_sql[] =
     " FROM s";
 
 /*
- * $1 caller, $2 org, $3 "staff" or "patient", $4 one session or NULL.
- * Patients only ever see sessions whose room may be open; Redis decides.
+ * $1 caller, $2 org, $3 "staff" or "patient", $4 one session or NULL,
+ * $5 client address.  Patients only ever see sessions whose room may be
+ * open; Redis decides.  Reading one session is audited.
  */
 static const char  ngx_http_telehealth_list_sql[] =
-    "SELECT " NGX_HTTP_TELEHEALTH_SESSION_JSON ", s.room, s.id::text"
+    "WITH l AS ("
+    "SELECT " NGX_HTTP_TELEHEALTH_SESSION_JSON " AS j, s.room, s.id::text,"
+    " s.created_at, s.id AS sid"
     " FROM sessions s"
     " WHERE s.org_id = $2::uuid"
     " AND ($4::uuid IS NULL OR s.id = $4::uuid)"
@@ -91,10 +110,19 @@ static const char  ngx_http_telehealth_list_sql[] =
     "  WHERE sp.session_id = s.id AND CASE WHEN $3 = 'staff'"
     "  THEN sp.staff_id = $1::uuid ELSE sp.patient_id = $1::uuid END)"
     " ORDER BY s.created_at DESC, s.id DESC"
-    " LIMIT 100";
+    " LIMIT 100"
+    "), a AS ("
+    NGX_HTTP_TELEHEALTH_AUDIT(5, "'session_get'",
+        "CASE WHEN EXISTS (SELECT 1 FROM l) THEN 'success'"
+        " ELSE 'not_found' END",
+        "CASE WHEN EXISTS (SELECT 1 FROM l) THEN 200 ELSE 404 END")
+    " WHERE $4::uuid IS NOT NULL"
+    ")"
+    " SELECT j, room, id FROM l ORDER BY created_at DESC, sid DESC";
 
-/* $1 caller, $2 org, $3 "staff" or "patient", $4 session */
+/* $1 caller, $2 org, $3 "staff" or "patient", $4 session, $5 address */
 static const char  ngx_http_telehealth_join_sql[] =
+    "WITH j AS ("
     "SELECT s.room, s.kind, s.state, sp.role,"
     " COALESCE(st.display_name, pt.display_name),"
     " COALESCE(st.active, true)"
@@ -104,7 +132,14 @@ static const char  ngx_http_telehealth_join_sql[] =
     "  THEN sp.staff_id = $1::uuid ELSE sp.patient_id = $1::uuid END"
     " LEFT JOIN staff st ON st.id = sp.staff_id"
     " LEFT JOIN patients pt ON pt.id = sp.patient_id"
-    " WHERE s.id = $4::uuid AND s.org_id = $2::uuid";
+    " WHERE s.id = $4::uuid AND s.org_id = $2::uuid"
+    "), a AS ("
+    NGX_HTTP_TELEHEALTH_AUDIT(5, "'session_join'",
+        "CASE WHEN EXISTS (SELECT 1 FROM j) THEN 'success'"
+        " ELSE 'not_found' END",
+        "CASE WHEN EXISTS (SELECT 1 FROM j) THEN 200 ELSE 404 END")
+    ")"
+    " SELECT * FROM j";
 
 
 /*
@@ -155,14 +190,14 @@ typedef struct {
     char        *room_key;
     u_char       created_at[NGX_TIME_T_LEN + 1];
     u_char       ttl[NGX_INT_T_LEN + 1];
-    const char  *params[7];
+    const char  *params[8];
 } ngx_http_telehealth_start_t;
 
 
 typedef struct {
     PGresult    *result;        /* of the list query, owned by ctx->pg */
     ngx_uint_t   single;
-    const char  *params[4];
+    const char  *params[5];
 } ngx_http_telehealth_list_t;
 
 
@@ -171,7 +206,7 @@ typedef struct {
     ngx_str_t    kind;
     ngx_str_t    role;
     ngx_str_t    name;
-    const char  *params[4];
+    const char  *params[5];
 } ngx_http_telehealth_join_t;
 
 
@@ -462,11 +497,18 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
     params[4] = (char *) ctx->caller.id.data;
     params[5] = (char *) st->room.data;
     params[6] = (char *) st->created_at;
+    params[7] = ngx_http_telehealth_client_addr(r);
+
+    if (params[7] == NULL) {
+        ngx_http_telehealth_start_release(st);
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     ctx->pg->handler = ngx_http_telehealth_start_saved;
 
     if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_insert_sql,
-                                     7, params)
+                                     8, params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_start_release(st);
@@ -666,8 +708,13 @@ ngx_http_telehealth_session_query(ngx_http_request_t *r, const char *sql,
     params[1] = (char *) ctx->caller.org.data;
     params[2] = ctx->caller.staff ? "staff" : "patient";
     params[3] = with_id ? (char *) ctx->id.data : NULL;
+    params[4] = ngx_http_telehealth_client_addr(r);
 
-    if (ngx_http_telehealth_pg_query(ctx->pg, sql, 4, params) != NGX_AGAIN) {
+    if (params[4] == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_telehealth_pg_query(ctx->pg, sql, 5, params) != NGX_AGAIN) {
         return NGX_DECLINED;
     }
 

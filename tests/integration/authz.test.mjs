@@ -1,0 +1,236 @@
+// The authorization table (issue 4, "Must show"): every endpoint against
+// every actor -- admin, supervisor, coordinator, assigned clinician,
+// unassigned clinician, patient, guest (no token), and the admin,
+// clinician and patient of another organisation.  Each cell asserts the
+// documented answer (allowed, 401, 403 or 404 as docs/api.md says) and
+// that the answer holds no id of an organisation the actor is not in.
+//
+// Writes get a fresh target per cell, so cells never depend on each
+// other's order.  POST /auth/logout is left out on purpose: it revokes
+// the token the other cells use (auth.test.mjs covers it).
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import {
+    addPatient, addStaff, api, assertStatus, closeDb, createWorld, login,
+    loginAll, startSession,
+} from './lib.mjs';
+
+let w;
+let session;            // a video_call of w.patient started by w.admin
+const ids = { A: [], B: [] };
+
+const ACTORS = ['admin', 'supervisor', 'coordinator', 'clinician',
+    'unassigned', 'patient', 'guest', 'other.admin', 'other.clinician',
+    'other.patient'];
+
+const actor = (name) => (name === 'guest' ? null
+    : name.startsWith('other.') ? w.other[name.slice(6)] : w[name]);
+const orgOf = (name) => (name.startsWith('other.') ? 'B' : 'A');
+
+before(async () => {
+    w = await createWorld('authz');
+    await loginAll([w.admin, w.supervisor, w.coordinator, w.clinician,
+        w.unassigned, w.patient, w.other.admin, w.other.clinician,
+        w.other.patient]);
+    const res = await startSession(w.admin.token, w.patient.id);
+    assertStatus(res, 201, 'the table\'s session');
+    session = res.body;
+    ids.A = [w.org.id, w.admin.id, w.supervisor.id, w.coordinator.id,
+        w.clinician.id, w.unassigned.id, w.patient.id, session.id];
+    ids.B = [w.other.org.id, w.other.admin.id, w.other.clinician.id,
+        w.other.patient.id];
+});
+
+after(closeDb);
+
+const ORG_WIDE = { admin: 1, supervisor: 1, coordinator: 1 };
+const STAFF_A = { ...ORG_WIDE, clinician: 1, unassigned: 1 };
+
+// expected status per actor; "guest" is always 401 for routes that need a
+// token and is filled in below.
+function row(spec, fallback) {
+    const out = {};
+    for (const a of ACTORS) {
+        out[a] = spec[a] ?? fallback(a);
+    }
+    out.guest = spec.guest ?? 401;
+    return out;
+}
+
+// reading a patient of organisation A
+const patientRead = (ok) => row({ unassigned: 403, patient: 403,
+    'other.patient': 403, 'other.admin': 404, 'other.clinician': 404 },
+(a) => (ORG_WIDE[a] || a === 'clinician' ? ok : 403));
+
+const ENDPOINTS = [
+    {
+        name: 'GET /me', method: 'GET', path: () => '/me',
+        expect: row({}, () => 200),
+    },
+    {
+        name: 'GET /health', method: 'GET', path: () => '/health',
+        expect: row({ guest: 200 }, () => 200),
+    },
+    {
+        name: 'GET /staff', method: 'GET', path: () => '/staff',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'POST /staff', method: 'POST', path: () => '/staff',
+        body: () => ({ display_name: 'Authz New', role: 'clinician',
+            email: `authz.${Math.random().toString(36).slice(2)}@it.test` }),
+        expect: row({ admin: 201, 'other.admin': 201 }, () => 403),
+    },
+    {
+        name: 'GET /staff/{id}', method: 'GET',
+        path: () => `/staff/${w.clinician.id}`,
+        expect: row({ patient: 403, 'other.patient': 403,
+            'other.admin': 404, 'other.clinician': 404 }, () => 200),
+    },
+    {
+        name: 'PATCH /staff/{id}', method: 'PATCH',
+        path: () => `/staff/${w.unassigned.id}`,
+        body: () => ({ display_name: `Unassigned Clinician ${w.tag}` }),
+        expect: row({ admin: 200, 'other.admin': 404 }, () => 403),
+    },
+    {
+        name: 'DELETE /staff/{id}', method: 'DELETE',
+        path: async () => `/staff/${(await addStaff(w, 'clinician',
+            `gone${Math.random().toString(36).slice(2, 6)}`)).id}`,
+        expect: row({ admin: 200, 'other.admin': 404 }, () => 403),
+    },
+    {
+        name: 'GET /patients', method: 'GET', path: () => '/patients',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'POST /patients', method: 'POST', path: () => '/patients',
+        body: () => ({ display_name: 'Authz Patient' }),
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 201),
+    },
+    {
+        name: 'GET /patients/{id}', method: 'GET',
+        path: () => `/patients/${w.patient.id}`, expect: patientRead(200),
+    },
+    {
+        name: 'PATCH /patients/{id}', method: 'PATCH',
+        path: () => `/patients/${w.patient.id}`,
+        body: () => ({ language: 'en' }), expect: patientRead(200),
+    },
+    {
+        name: 'GET /patients/{id}/assignments', method: 'GET',
+        path: () => `/patients/${w.patient.id}/assignments`,
+        expect: patientRead(200),
+    },
+    {
+        name: 'POST /patients/{id}/assignments', method: 'POST',
+        path: async () => `/patients/${(await addPatient(w, 'as')).id}` +
+            '/assignments',
+        body: () => ({ staff_id: w.unassigned.id }),
+        expect: row({ unassigned: 403, clinician: 403, patient: 403,
+            'other.patient': 403, 'other.admin': 404,
+            'other.clinician': 404 }, () => 201),
+    },
+    {
+        name: 'DELETE /patients/{id}/assignments/{staff_id}',
+        method: 'DELETE',
+        path: async () => `/patients/${(await addPatient(w, 'un')).id}` +
+            `/assignments/${w.clinician.id}`,
+        expect: row({ unassigned: 403, clinician: 403, patient: 403,
+            'other.patient': 403, 'other.admin': 404,
+            'other.clinician': 404 }, () => 200),
+    },
+    {
+        name: 'GET /patients/{id}/calls', method: 'GET',
+        path: () => `/patients/${w.patient.id}/calls`,
+        expect: patientRead(200),
+    },
+    {
+        name: 'GET /audit', method: 'GET', path: () => '/audit',
+        expect: row({ admin: 200, 'other.admin': 200 }, () => 403),
+    },
+    {
+        name: 'GET /sessions', method: 'GET', path: () => '/sessions',
+        expect: row({}, () => 200),
+    },
+    {
+        name: 'POST /sessions', method: 'POST', path: () => '/sessions',
+        body: async (a) => ({ kind: 'video_call',
+            patient_id: (await addPatient(w, `ps${a.replace('.', '')}`)).id }),
+        expect: row({ unassigned: 403, patient: 403, 'other.patient': 403,
+            'other.admin': 404, 'other.clinician': 404 },
+        (a) => (STAFF_A[a] ? 201 : 403)),
+    },
+    {
+        name: 'GET /sessions/{id}', method: 'GET',
+        path: () => `/sessions/${session.id}`,
+        expect: row({ admin: 200, patient: 200 }, () => 404),
+    },
+    {
+        name: 'POST /sessions/{id}/join', method: 'POST',
+        path: () => `/sessions/${session.id}/join`,
+        expect: row({ admin: 200, patient: 200 }, () => 404),
+    },
+];
+
+// An audit row of a refused request records the id the actor sent as it
+// was sent (docs/api.md, "Audit"): that is the actor's own input, not the
+// other organisation's data, so those target_ids are not searched.
+function withoutOwnProbes(res) {
+    if (!res.body || !Array.isArray(res.body.items)) {
+        return res.text;
+    }
+    return JSON.stringify(res.body.items.map((it) =>
+        (it.outcome && it.outcome !== 'success'
+            ? { ...it, target_id: null } : it)));
+}
+
+describe('authorization table', () => {
+    for (const ep of ENDPOINTS) {
+        for (const a of ACTORS) {
+            const want = ep.expect[a];
+            const verdict = want < 300 ? 'allowed' : `denied ${want}`;
+            test(`${ep.name} as ${a}: ${verdict}`, async () => {
+                const person = actor(a);
+                const path = await ep.path(a);
+                const body = ep.body ? await ep.body(a) : undefined;
+                const res = await api(ep.method, path, {
+                    token: person?.token, body });
+                assert.equal(res.status, want,
+                    `${ep.method} ${path} as ${a} -> ${res.status} ` +
+                    res.text.slice(0, 300));
+                if (want >= 400) {
+                    assert.match(res.headers.get('content-type'),
+                        /^application\/problem\+json/);
+                }
+                const foreign = orgOf(a) === 'A' ? ids.B : ids.A;
+                const text = withoutOwnProbes(res);
+                for (const id of foreign) {
+                    assert.ok(!text.includes(id),
+                        `${a} got an id of another organisation: ${id}`);
+                }
+            });
+        }
+    }
+});
+
+describe('the audit log is the organisation\'s own', () => {
+    test('test_other_org_admin_audit_has_no_rows_of_this_org', async () => {
+        const mine = await api('GET', '/audit?limit=200',
+            { token: w.admin.token });
+        assertStatus(mine, 200);
+        assert.ok(mine.body.items.length > 0);
+        const theirs = await api('GET', '/audit?limit=200',
+            { token: w.other.admin.token });
+        assertStatus(theirs, 200);
+        const text = withoutOwnProbes(theirs);
+        for (const id of ids.A) {
+            assert.ok(!text.includes(id));
+        }
+    });
+
+    test('test_a_fresh_login_still_works_after_the_table', async () => {
+        assert.equal(typeof await login(w.admin), 'string');
+    });
+});
