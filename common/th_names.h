@@ -43,18 +43,34 @@
 #define TH_EV_PARTICIPANT_JOINED "participant.joined"
 #define TH_EV_PARTICIPANT_LEFT   "participant.left"
 #define TH_EV_ROOM_CLOSED        "room.closed"
+/* Someone arrived in the waiting room (nginx rings the requester). */
+#define TH_EV_PARTICIPANT_WAITING "participant.waiting"
+/* A chair (or a command) changed someone's role; field "role" is new. */
+#define TH_EV_PARTICIPANT_ROLE   "participant.role"
+/* The answer to a command: fields command, id, room, result. */
+#define TH_EV_COMMAND_RESULT     "command.result"
+
+/* Commands on <prefix>cmd:<node> (field "command"), docs/plugin.md. */
+#define TH_CMD_CLOSE          "close"
+#define TH_CMD_REMOVE         "remove"
+#define TH_CMD_MUTE           "mute"
+#define TH_CMD_SET_ROLE       "set_role"
+#define TH_CMD_ACCESS_CHANGED "access_changed"
 
 /* Why a room closed (field "reason" of room.closed). */
 #define TH_CLOSE_CHAIR_LEFT      "chair_left"
 #define TH_CLOSE_CLOSED_BY_CHAIR "closed_by_chair"
 #define TH_CLOSE_COMMAND         "command"
 #define TH_CLOSE_EXPIRED         "expired"
+#define TH_CLOSE_CAREGIVER_HUNG_UP "caregiver_hung_up"
+#define TH_CLOSE_DURATION_LIMIT  "duration_limit"
 
 /* Why a participant left (field "reason" of participant.left). */
 #define TH_LEFT_LEAVE       "leave"
 #define TH_LEFT_HANGUP      "hangup"
 #define TH_LEFT_REMOVED     "removed"
 #define TH_LEFT_ROOM_CLOSED "room_closed"
+#define TH_LEFT_TURNED_AWAY "turned_away"
 
 /* Room states (field "state" of the room hash). */
 #define TH_ROOM_OPEN   "open"
@@ -66,7 +82,14 @@
 #define TH_ROLE_VIEWER      "viewer"
 
 /* Session kinds. */
-#define TH_KIND_VIDEO_CALL "video_call"
+#define TH_KIND_VIDEO_CALL    "video_call"
+#define TH_KIND_VIRTUAL_VISIT "virtual_visit"
+#define TH_KIND_GROUP         "group"
+
+/* Room policy fields of the room hash (docs/redis.md). */
+#define TH_POLICY_CLOSE_ON_STAFF_LEAVE  "close_on_staff_leave"
+#define TH_POLICY_CAREGIVER_HANGUP_ENDS "caregiver_hangup_ends"
+#define TH_POLICY_STAY                  "stay"
 
 /* Lifetime of the patient lock while nobody refreshes it, seconds. */
 #define TH_PATIENT_LOCK_TTL 120

@@ -876,10 +876,31 @@ janus_telehealth_query_session(janus_plugin_session *handle)
 static struct janus_plugin_result *
 janus_telehealth_list(janus_telehealth_session *session)
 {
-    json_t                 *response;
-    janus_telehealth_room  *room;
+    json_t                        *response;
+    gboolean                       chair, waiting;
+    janus_telehealth_room         *room;
+    janus_telehealth_participant  *participant;
 
-    room = janus_telehealth_session_room(session);
+    room = NULL;
+    janus_mutex_lock(&session->mutex);
+    participant = session->participant;
+    if (participant != NULL) {
+        janus_refcount_increase(&participant->ref);
+        room = participant->room;
+        janus_refcount_increase(&room->ref);
+    }
+    janus_mutex_unlock(&session->mutex);
+
+    chair = FALSE;
+    waiting = FALSE;
+    if (participant != NULL) {
+        janus_mutex_lock(&room->mutex);
+        chair = strcmp(participant->role, TH_ROLE_CHAIR) == 0;
+        waiting = participant->waiting;
+        janus_mutex_unlock(&room->mutex);
+        janus_telehealth_participant_release(participant);
+    }
+
     if (room == NULL) {
         response = janus_telehealth_error_event(
             JANUS_TELEHEALTH_ERROR_NOT_JOINED, "Not in a room");
@@ -889,8 +910,8 @@ janus_telehealth_list(janus_telehealth_session *session)
     response = json_object();
     json_object_set_new(response, "telehealth", json_string("participants"));
     json_object_set_new(response, "room", json_string(room->id));
-    json_object_set_new(response, "participants",
-                        janus_telehealth_room_participants(room));
+    json_object_set_new(response, "participants", waiting ? json_array()
+                        : janus_telehealth_room_participants(room, chair));
     janus_telehealth_room_unref(room);
 
     return janus_plugin_result_new(JANUS_PLUGIN_OK, NULL, response);
@@ -1030,6 +1051,7 @@ janus_telehealth_handle_join(janus_telehealth_session *session, json_t *root,
     join.participant_id = janus_telehealth_claim(claims, "sub");
     join.display = janus_telehealth_claim(claims, "name");
     join.jti = janus_telehealth_claim(claims, "jti");
+    join.exp = json_integer_value(json_object_get(claims, "exp"));
     role = janus_telehealth_claim(claims, "role");
 
     if (role != NULL && strcmp(role, TH_ROLE_CHAIR) == 0) {
@@ -1220,6 +1242,12 @@ janus_telehealth_handle_request(janus_telehealth_session *session,
                                             error_size);
     }
 
+    if (janus_telehealth_moderation_is_request(request)) {
+        return janus_telehealth_moderation_request(session, request, root,
+                                                   transaction, error,
+                                                   error_size);
+    }
+
     g_snprintf(error, error_size, "Unknown request '%s'", request);
 
     return JANUS_TELEHEALTH_ERROR_INVALID_REQUEST;
@@ -1249,6 +1277,10 @@ janus_telehealth_handle_task(janus_telehealth_message *msg)
 
     case JANUS_TELEHEALTH_TASK_COMMAND:
         janus_telehealth_command_execute(msg->message);
+        break;
+
+    case JANUS_TELEHEALTH_TASK_DEADLINE:
+        janus_telehealth_room_deadline(msg->room_id);
         break;
     }
 }

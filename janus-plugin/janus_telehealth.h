@@ -64,13 +64,16 @@
 #define JANUS_TELEHEALTH_ERROR_PUBLISH_NOT_ALLOWED 492
 #define JANUS_TELEHEALTH_ERROR_INVALID_SDP         493
 #define JANUS_TELEHEALTH_ERROR_WRONG_STATE         494
+#define JANUS_TELEHEALTH_ERROR_NOT_CHAIR           495
+#define JANUS_TELEHEALTH_ERROR_WAITING             496
+#define JANUS_TELEHEALTH_ERROR_NO_SUCH_PARTICIPANT 497
+#define JANUS_TELEHEALTH_ERROR_NOT_YET             498
 #define JANUS_TELEHEALTH_ERROR_UNKNOWN_ERROR       499
 
-/*
- * Event type for the answer to a command in the events stream.  Not yet
- * in common/th_names.h; move it there when the nginx module consumes it.
- */
-#define JANUS_TELEHEALTH_EV_COMMAND_RESULT  "command.result"
+#define JANUS_TELEHEALTH_EV_COMMAND_RESULT  TH_EV_COMMAND_RESULT
+
+/* Chairs are warned this many seconds before the room's duration limit. */
+#define JANUS_TELEHEALTH_DURATION_WARNING  300
 
 /* Longest room or participant id we accept (they become Redis keys). */
 #define JANUS_TELEHEALTH_ID_MAX  128
@@ -129,6 +132,13 @@ struct janus_telehealth_participant {
     const char                    *role;     /* one of TH_ROLE_* */
     gboolean                       audio_muted;
     gboolean                       video_paused;
+    /* Guarded by the room mutex, changed by the handler thread. */
+    gboolean                       waiting;       /* not admitted yet */
+    gboolean                       audio_blocked; /* muted by a chair */
+    gboolean                       video_blocked;
+    char                          *breakout;      /* NULL: main room */
+    char                          *jti;           /* of the credential */
+    gint64                         exp;           /* its expiry, Unix s */
     guint64                        seq;      /* join order in the room */
     janus_telehealth_room         *room;     /* reference */
     janus_telehealth_session      *session;  /* reference, NULL once detached */
@@ -146,6 +156,18 @@ struct janus_telehealth_room {
     GHashTable                    *participants;
     gint64                         empty_since; /* monotonic us, 0: not empty */
     guint32                        bitrate;     /* video cap, bps; 0: none */
+    /* Policies from the room hash (docs/redis.md), refreshed on each
+     * join; guarded by mutex, changed by the handler thread. */
+    char                          *waiting_room;   /* roles, "a,b" */
+    char                          *leave_policy;
+    gint64                         opened_at_ms;   /* Unix ms */
+    gint64                         duration_limit; /* s, 0: none */
+    gboolean                       warned;
+    /* Participant ids admitted once (rejoin without waiting again). */
+    GHashTable                    *admitted;
+    /* Breakout room ids, in order of creation. */
+    GList                         *breakouts;
+    guint                          breakout_seq;
     /* Published feeds and subscribers (references, in order of arrival);
      * guarded by mutex, changed by the handler thread. */
     GList                         *feeds;
@@ -167,7 +189,8 @@ void janus_telehealth_enqueue_room_task(int kind, const char *room_id,
 enum {
     JANUS_TELEHEALTH_TASK_EXPIRE = 1,   /* empty-room timeout reached */
     JANUS_TELEHEALTH_TASK_LOST,         /* room no longer ours in Redis */
-    JANUS_TELEHEALTH_TASK_COMMAND       /* command from nginx */
+    JANUS_TELEHEALTH_TASK_COMMAND,      /* command from nginx */
+    JANUS_TELEHEALTH_TASK_DEADLINE      /* duration limit near or reached */
 };
 
 
@@ -181,6 +204,7 @@ typedef struct janus_telehealth_join {
     const char  *display;
     const char  *role;
     const char  *jti;
+    gint64       exp;
 } janus_telehealth_join;
 
 int janus_telehealth_rooms_init(void);
@@ -196,11 +220,44 @@ void janus_telehealth_room_expire(const char *room_id);
 void janus_telehealth_room_lost(const char *room_id, const char *reason);
 int janus_telehealth_room_close_by_id(const char *room_id,
     const char *reason);
-json_t *janus_telehealth_room_participants(janus_telehealth_room *room);
+json_t *janus_telehealth_room_participants(janus_telehealth_room *room,
+    gboolean with_waiting);
+int janus_telehealth_room_remove_participant(janus_telehealth_room *room,
+    const char *participant_id, const char *reason);
+janus_telehealth_participant *janus_telehealth_room_participant(
+    janus_telehealth_room *room, const char *participant_id);
+void janus_telehealth_participant_release(janus_telehealth_participant *p);
+void janus_telehealth_room_close_now(janus_telehealth_room *room,
+    const char *reason);
 janus_telehealth_room *janus_telehealth_session_room(
     janus_telehealth_session *session);
 void janus_telehealth_room_unref(janus_telehealth_room *room);
 janus_telehealth_room *janus_telehealth_room_find(const char *room_id);
+void janus_telehealth_room_deadline(const char *room_id);
+/* The participants list changed: everyone is told. */
+void janus_telehealth_room_push_participants(janus_telehealth_room *room,
+    janus_telehealth_session *except);
+/* Sends event to the room's chairs only. */
+void janus_telehealth_room_push_chairs(janus_telehealth_room *room,
+    json_t *event);
+char *janus_telehealth_member_json(const janus_telehealth_participant *p);
+
+
+/* janus_telehealth_moderation.c: chair requests and nginx commands
+ * (handler thread).  Each returns 0 or an error code with a text. */
+int janus_telehealth_moderation_request(janus_telehealth_session *session,
+    const char *request, json_t *root, const char *transaction,
+    char *error, size_t error_size);
+gboolean janus_telehealth_moderation_is_request(const char *request);
+int janus_telehealth_moderate_mute(janus_telehealth_room *room,
+    const char *participant_id, json_t *audio, json_t *video,
+    char *error, size_t error_size);
+int janus_telehealth_moderate_remove(janus_telehealth_room *room,
+    const char *participant_id, const char *reason, char *error,
+    size_t error_size);
+int janus_telehealth_moderate_set_role(janus_telehealth_room *room,
+    const char *participant_id, const char *role, char *error,
+    size_t error_size);
 
 
 /* janus_telehealth_events.c */
@@ -238,6 +295,17 @@ void janus_telehealth_media_participant_out(janus_telehealth_room *room,
     const char *reason);
 /* Room closing or plugin stopping: drops every feed and subscriber. */
 void janus_telehealth_media_room_clear(janus_telehealth_room *room);
+/* A chair's mute: -1 keeps, 0 forwards again, 1 stops forwarding. */
+void janus_telehealth_media_block(janus_telehealth_session *session,
+    int audio, int video);
+/* Stops what a participant publishes (role changed to viewer). */
+void janus_telehealth_media_stop_publishing(janus_telehealth_session *session,
+    const char *reason);
+/* Someone moved between breakout rooms: new offers where needed. */
+void janus_telehealth_media_renegotiate(janus_telehealth_room *room);
+/* What the participants list shows of a session's feed. */
+void janus_telehealth_media_feed_state(janus_telehealth_session *session,
+    gboolean *publishing, gboolean *screen_sharing);
 
 /* janus_telehealth_media.c: the Janus media callbacks */
 void janus_telehealth_setup_media(janus_plugin_session *handle);

@@ -60,12 +60,169 @@ janus_telehealth_command_close(json_t *command, const char *room_id)
 }
 
 
-/* New commands (remove, mute, set_role) go here. */
+/* Maps a moderation answer to a command result. */
+static const char *
+janus_telehealth_command_outcome(int rc)
+{
+    switch (rc) {
+    case 0:
+        return "ok";
+    case JANUS_TELEHEALTH_ERROR_NO_SUCH_PARTICIPANT:
+        return "not_found";
+    case JANUS_TELEHEALTH_ERROR_REDIS_UNAVAILABLE:
+        return "unavailable";
+    }
+
+    return "invalid";
+}
+
+
+/* The hosted room named by a command (reference), or NULL. */
+static janus_telehealth_room *
+janus_telehealth_command_room(const char *room_id)
+{
+    janus_telehealth_room  *room;
+
+    room = janus_telehealth_room_find(room_id);
+    if (room != NULL && g_atomic_int_get(&room->closed)) {
+        janus_telehealth_room_unref(room);
+        room = NULL;
+    }
+
+    return room;
+}
+
+
+static const char *
+janus_telehealth_command_remove(json_t *command, const char *room_id)
+{
+    int                     rc;
+    char                    error[256];
+    const char             *participant;
+    janus_telehealth_room  *room;
+
+    participant = json_string_value(json_object_get(command, "participant"));
+    if (participant == NULL) {
+        return "invalid";
+    }
+
+    room = janus_telehealth_command_room(room_id);
+    if (room == NULL) {
+        return "not_found";
+    }
+
+    rc = janus_telehealth_moderate_remove(room, participant, TH_LEFT_REMOVED,
+                                          error, sizeof(error));
+    janus_telehealth_room_unref(room);
+
+    return janus_telehealth_command_outcome(rc);
+}
+
+
+static const char *
+janus_telehealth_command_mute(json_t *command, const char *room_id)
+{
+    int                     rc;
+    char                    error[256];
+    const char             *participant;
+    janus_telehealth_room  *room;
+
+    participant = json_string_value(json_object_get(command, "participant"));
+    if (participant == NULL) {
+        return "invalid";
+    }
+
+    room = janus_telehealth_command_room(room_id);
+    if (room == NULL) {
+        return "not_found";
+    }
+
+    rc = janus_telehealth_moderate_mute(room, participant,
+                                        json_object_get(command, "audio"),
+                                        json_object_get(command, "video"),
+                                        error, sizeof(error));
+    janus_telehealth_room_unref(room);
+
+    return janus_telehealth_command_outcome(rc);
+}
+
+
+static const char *
+janus_telehealth_command_set_role(json_t *command, const char *room_id)
+{
+    int                     rc;
+    char                    error[256];
+    const char             *participant, *role;
+    janus_telehealth_room  *room;
+
+    participant = json_string_value(json_object_get(command, "participant"));
+    role = json_string_value(json_object_get(command, "role"));
+    if (participant == NULL || role == NULL) {
+        return "invalid";
+    }
+
+    room = janus_telehealth_command_room(room_id);
+    if (room == NULL) {
+        return "not_found";
+    }
+
+    rc = janus_telehealth_moderate_set_role(room, participant, role, error,
+                                            sizeof(error));
+    janus_telehealth_room_unref(room);
+
+    return janus_telehealth_command_outcome(rc);
+}
+
+
+/*
+ * The access level changed: nginx lists who no longer qualifies; they are
+ * removed (reason "removed").  Listed people who are not in the room are
+ * fine: they cannot join any more anyway.
+ */
+static const char *
+janus_telehealth_command_access_changed(json_t *command, const char *room_id)
+{
+    size_t                  i;
+    char                    error[256];
+    json_t                 *participants, *p;
+    janus_telehealth_room  *room;
+
+    participants = json_object_get(command, "participants");
+    if (!json_is_array(participants)) {
+        return "invalid";
+    }
+
+    json_array_foreach(participants, i, p) {
+        if (!json_is_string(p)) {
+            return "invalid";
+        }
+    }
+
+    room = janus_telehealth_command_room(room_id);
+    if (room == NULL) {
+        return "not_found";
+    }
+
+    json_array_foreach(participants, i, p) {
+        (void) janus_telehealth_moderate_remove(room, json_string_value(p),
+                                                TH_LEFT_REMOVED, error,
+                                                sizeof(error));
+    }
+    janus_telehealth_room_unref(room);
+
+    return "ok";
+}
+
+
 static const struct {
     const char                  *name;
     janus_telehealth_command_fn  run;
 } janus_telehealth_commands[] = {
-    { "close", janus_telehealth_command_close },
+    { TH_CMD_CLOSE, janus_telehealth_command_close },
+    { TH_CMD_REMOVE, janus_telehealth_command_remove },
+    { TH_CMD_MUTE, janus_telehealth_command_mute },
+    { TH_CMD_SET_ROLE, janus_telehealth_command_set_role },
+    { TH_CMD_ACCESS_CHANGED, janus_telehealth_command_access_changed },
 };
 
 

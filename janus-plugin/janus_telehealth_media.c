@@ -58,6 +58,8 @@ typedef struct janus_telehealth_feed_stream {
     /* Subscriber streams fed from this one (references). */
     GSList                 *subscribers;
     gint64                  pli_last;
+    /* Muted by a chair: incoming_rtp drops the stream's packets. */
+    volatile gint           blocked;
     janus_mutex             mutex;
 } janus_telehealth_feed_stream;
 
@@ -83,6 +85,7 @@ typedef struct janus_telehealth_sub_stream {
     janus_telehealth_feed         *feed;     /* reference; NULL: inactive */
     janus_telehealth_feed_stream  *fstream;  /* in feed */
     gboolean                       in_offer; /* active in the last offer */
+    gboolean                       used;     /* has carried a stream */
     volatile gint                  ready;    /* answered: forward */
     janus_rtp_switching_context    context;  /* publisher's media thread */
     janus_refcount                 ref;
@@ -386,10 +389,16 @@ janus_telehealth_sub_stream_slot(janus_telehealth_subscriber *sub, int type)
     guint                         i;
     janus_telehealth_sub_stream  *ss;
 
-    /* An inactive m-line of the same kind is reused, as VideoRoom does. */
+    /*
+     * An inactive m-line of the same kind is reused, as VideoRoom does,
+     * unless it carried another stream before: a receiver then keeps its
+     * old track (werift drops the packets of a reactivated m-line), so a
+     * stream that comes back (republished, back from a breakout room) gets
+     * a fresh m-line.
+     */
     for (i = 0; i < sub->streams->len; i++) {
         ss = g_ptr_array_index(sub->streams, i);
-        if (ss->feed == NULL && ss->type == type) {
+        if (ss->feed == NULL && ss->type == type && !ss->used) {
             return ss;
         }
     }
@@ -401,6 +410,7 @@ janus_telehealth_sub_stream_slot(janus_telehealth_subscriber *sub, int type)
     ss->pt = type == JANUS_TELEHEALTH_AUDIO ? JANUS_TELEHEALTH_OPUS_PT
                                             : JANUS_TELEHEALTH_VP8_PT;
     ss->mid = g_strdup_printf("%d", ss->mindex);
+    janus_rtp_switching_context_reset(&ss->context);
     janus_refcount_init(&ss->ref, janus_telehealth_sub_stream_free);
     g_ptr_array_add(sub->streams, ss);
 
@@ -453,13 +463,26 @@ janus_telehealth_subscriber_sync(janus_telehealth_subscriber *sub)
     janus_telehealth_feed         *feed;
     janus_telehealth_sub_stream   *ss;
     janus_telehealth_feed_stream  *fs;
+    janus_telehealth_participant  *me, *other;
 
+    /* Only the feeds of the subscriber's own (breakout) room. */
+    feeds = NULL;
     janus_mutex_lock(&sub->room->mutex);
-    feeds = g_list_copy(sub->room->feeds);
-    for (l = feeds; l != NULL; l = l->next) {
-        janus_refcount_increase(&((janus_telehealth_feed *) l->data)->ref);
+    me = g_hash_table_lookup(sub->room->participants, sub->participant_id);
+    for (l = sub->room->feeds; l != NULL; l = l->next) {
+        feed = l->data;
+        other = g_hash_table_lookup(sub->room->participants,
+                                    feed->participant_id);
+        if (me == NULL || other == NULL
+            || g_strcmp0(me->breakout, other->breakout) != 0)
+        {
+            continue;
+        }
+        janus_refcount_increase(&feed->ref);
+        feeds = g_list_prepend(feeds, feed);
     }
     janus_mutex_unlock(&sub->room->mutex);
+    feeds = g_list_reverse(feeds);
 
     janus_mutex_lock(&sub->mutex);
     changed = sub->dirty;
@@ -467,7 +490,9 @@ janus_telehealth_subscriber_sync(janus_telehealth_subscriber *sub)
 
     for (i = 0; i < sub->streams->len; i++) {
         ss = g_ptr_array_index(sub->streams, i);
-        if (ss->feed != NULL && !g_atomic_int_get(&ss->feed->active)) {
+        if (ss->feed != NULL && (!g_atomic_int_get(&ss->feed->active)
+                                 || g_list_find(feeds, ss->feed) == NULL))
+        {
             janus_telehealth_sub_stream_detach(ss);
             changed = TRUE;
         }
@@ -498,8 +523,11 @@ janus_telehealth_subscriber_sync(janus_telehealth_subscriber *sub)
             ss->feed = feed;
             ss->fstream = fs;
             ss->in_offer = FALSE;
+            ss->used = TRUE;
             g_atomic_int_set(&ss->ready, 0);
-            janus_rtp_switching_context_reset(&ss->context);
+            /* A reused m-line keeps its context: the receiver sees one
+             * stream whose source switched (no SRTP replay of old
+             * sequence numbers). */
 
             janus_refcount_increase(&ss->ref);
             janus_mutex_lock(&fs->mutex);
@@ -891,7 +919,7 @@ janus_telehealth_media_publish(janus_telehealth_session *session,
 {
     char                          *sdp_text, parse_error[200];
     json_t                        *event, *answer_jsep, *descriptions;
-    gboolean                       viewer;
+    gboolean                       viewer, waiting;
     janus_sdp                     *offer, *answer;
     const char                    *type, *sdp;
     janus_telehealth_feed         *feed, *old;
@@ -913,12 +941,31 @@ janus_telehealth_media_publish(janus_telehealth_session *session,
     room = participant->room;
     janus_mutex_lock(&room->mutex);
     viewer = strcmp(participant->role, TH_ROLE_VIEWER) == 0;
+    waiting = participant->waiting;
     janus_mutex_unlock(&room->mutex);
+
+    /*
+     * The core has taken the refused offer in: the PeerConnection it began
+     * is let go, so that the handle can publish later (once admitted, or
+     * made broadcaster).
+     */
+    if (waiting) {
+        janus_refcount_decrease(&participant->ref);
+        if (jsep != NULL) {
+            janus_telehealth_close_pc(session);
+        }
+        g_snprintf(error, error_size, "Please wait: a chair has not "
+                   "admitted you yet");
+        return JANUS_TELEHEALTH_ERROR_WAITING;
+    }
 
     if (viewer) {
         JANUS_LOG(LOG_WARN, "[telehealth] participant %s (viewer) may not "
                   "publish in room %s\n", participant->id, room->id);
         janus_refcount_decrease(&participant->ref);
+        if (jsep != NULL) {
+            janus_telehealth_close_pc(session);
+        }
         g_snprintf(error, error_size, "Viewers cannot publish media");
         return JANUS_TELEHEALTH_ERROR_PUBLISH_NOT_ALLOWED;
     }
@@ -990,6 +1037,12 @@ janus_telehealth_media_publish(janus_telehealth_session *session,
         session->feed = feed;   /* takes our reference */
         janus_mutex_unlock(&session->mutex);
 
+        /* A chair's mute outlives a new PeerConnection. */
+        janus_mutex_lock(&room->mutex);
+        janus_telehealth_media_block(session, participant->audio_blocked,
+                                     participant->video_blocked);
+        janus_mutex_unlock(&room->mutex);
+
         JANUS_LOG(LOG_INFO, "[telehealth] participant %s publishes %u "
                   "streams in room %s\n", participant->id,
                   feed->streams->len, room->id);
@@ -1007,6 +1060,9 @@ janus_telehealth_media_publish(janus_telehealth_session *session,
 
     if (feed == old) {
         janus_refcount_decrease(&old->ref);
+
+    } else {
+        janus_telehealth_room_push_participants(room, NULL);
     }
 
     janus_telehealth_room_renegotiate(room);
@@ -1042,6 +1098,7 @@ janus_telehealth_media_unpublish(janus_telehealth_session *session,
 
     janus_telehealth_close_pc(session);
     janus_telehealth_room_renegotiate(room);
+    janus_telehealth_room_push_participants(room, NULL);
     janus_telehealth_room_unref(room);
 
     return 0;
@@ -1053,7 +1110,7 @@ janus_telehealth_media_subscribe(janus_telehealth_session *session,
     janus_telehealth_room *room, const char *participant_id,
     const char *transaction, char *error, size_t error_size)
 {
-    gboolean                       busy, joined;
+    gboolean                       busy, joined, waiting;
     janus_telehealth_subscriber   *sub;
     janus_telehealth_participant  *p;
 
@@ -1072,11 +1129,18 @@ janus_telehealth_media_subscribe(janus_telehealth_session *session,
     p = g_hash_table_lookup(room->participants, participant_id);
     joined = p != NULL && p->session != NULL
              && !g_atomic_int_get(&room->closed);
+    waiting = joined && p->waiting;
     janus_mutex_unlock(&room->mutex);
 
     if (!joined) {
         g_snprintf(error, error_size, "Join the room before subscribing");
         return JANUS_TELEHEALTH_ERROR_NOT_JOINED;
+    }
+
+    if (waiting) {
+        g_snprintf(error, error_size, "Please wait: a chair has not "
+                   "admitted you yet");
+        return JANUS_TELEHEALTH_ERROR_WAITING;
     }
 
     sub = g_malloc0(sizeof(janus_telehealth_subscriber));
@@ -1221,6 +1285,9 @@ janus_telehealth_media_session_gone(janus_telehealth_session *session,
         }
 
         janus_telehealth_room_renegotiate(room);
+        if (!g_atomic_int_get(&room->closed)) {
+            janus_telehealth_room_push_participants(room, NULL);
+        }
         janus_telehealth_room_unref(room);
     }
 
@@ -1310,6 +1377,105 @@ janus_telehealth_media_room_clear(janus_telehealth_room *room)
         janus_telehealth_subscriber_unref(l->data);
     }
     g_list_free(list);
+}
+
+
+void
+janus_telehealth_media_block(janus_telehealth_session *session, int audio,
+    int video)
+{
+    guint                          i;
+    int                            block;
+    gboolean                       resumed;
+    janus_telehealth_feed         *feed;
+    janus_telehealth_feed_stream  *fs;
+
+    feed = janus_telehealth_session_feed(session);
+    if (feed == NULL) {
+        return;
+    }
+
+    for (i = 0; i < feed->streams->len; i++) {
+        fs = g_ptr_array_index(feed->streams, i);
+        block = fs->type == JANUS_TELEHEALTH_AUDIO ? audio : video;
+        if (block < 0) {
+            continue;
+        }
+        resumed = g_atomic_int_get(&fs->blocked) && !block;
+        g_atomic_int_set(&fs->blocked, block ? 1 : 0);
+
+        /* Receivers decode again from a keyframe. */
+        if (resumed) {
+            janus_telehealth_feed_keyframe(feed, fs);
+        }
+    }
+
+    janus_refcount_decrease(&feed->ref);
+}
+
+
+void
+janus_telehealth_media_stop_publishing(janus_telehealth_session *session,
+    const char *reason)
+{
+    json_t                 *event;
+    janus_telehealth_feed  *feed;
+    janus_telehealth_room  *room;
+
+    feed = janus_telehealth_session_feed(session);
+    if (feed == NULL) {
+        return;
+    }
+
+    room = feed->room;
+    janus_refcount_increase(&room->ref);
+    janus_telehealth_feed_remove(feed);
+    janus_refcount_decrease(&feed->ref);
+
+    event = json_pack("{s:s, s:s, s:s}", "telehealth", "unpublished",
+                      "room", room->id, "reason", reason);
+    janus_telehealth_push(session, NULL, event);
+    json_decref(event);
+
+    janus_telehealth_close_pc(session);
+    janus_telehealth_room_renegotiate(room);
+    janus_telehealth_room_unref(room);
+}
+
+
+void
+janus_telehealth_media_renegotiate(janus_telehealth_room *room)
+{
+    janus_telehealth_room_renegotiate(room);
+}
+
+
+void
+janus_telehealth_media_feed_state(janus_telehealth_session *session,
+    gboolean *publishing, gboolean *screen_sharing)
+{
+    guint                          i, nvideo;
+    janus_telehealth_feed_stream  *fs;
+
+    *publishing = FALSE;
+    *screen_sharing = FALSE;
+    nvideo = 0;
+
+    janus_mutex_lock(&session->mutex);
+    if (session->feed != NULL) {
+        *publishing = TRUE;
+        for (i = 0; i < session->feed->streams->len; i++) {
+            fs = g_ptr_array_index(session->feed->streams, i);
+            if (fs->type != JANUS_TELEHEALTH_VIDEO) {
+                continue;
+            }
+            nvideo++;
+            if (nvideo > 1 || strcmp(fs->description, "screen") == 0) {
+                *screen_sharing = TRUE;
+            }
+        }
+    }
+    janus_mutex_unlock(&session->mutex);
 }
 
 
@@ -1424,7 +1590,9 @@ janus_telehealth_incoming_rtp(janus_plugin_session *handle,
         fs = NULL;
     }
 
-    if (fs == NULL || !g_atomic_int_get(&feed->active)) {
+    if (fs == NULL || !g_atomic_int_get(&feed->active)
+        || g_atomic_int_get(&fs->blocked))
+    {
         janus_refcount_decrease(&feed->ref);
         return;
     }

@@ -28,14 +28,17 @@ struct janus_telehealth_redis {
 
 /*
  * Join: KEYS revoked, room, members.  ARGV node id, node key prefix,
- * now (ms), session, participant, member JSON, TTL, default max.
+ * now (ms), session, participant, member JSON, TTL, default max, role.
  * A node whose heartbeat is gone has died: its members are stale, so the
  * new host returns them (to report them as hung up) and starts afresh.
+ * first_connect: until someone with that role is a member (waiting or
+ * in), nobody of another role may join.
  */
 static const char janus_telehealth_join_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked'} end\n"
     "local r = redis.call('HMGET', KEYS[2], 'state', 'session', 'node',\n"
-    "    'kind', 'org', 'patient', 'max_participants', 'bitrate')\n"
+    "    'kind', 'org', 'patient', 'max_participants', 'bitrate',\n"
+    "    'waiting_room', 'leave_policy', 'duration_limit', 'first_connect')\n"
     "if not r[1] then return {'no_room'} end\n"
     "if r[1] ~= 'open' then return {'closed'} end\n"
     "if r[2] ~= ARGV[4] then return {'wrong_session'} end\n"
@@ -47,27 +50,42 @@ static const char janus_telehealth_join_script[] =
     "  stale = redis.call('HGETALL', KEYS[3])\n"
     "  redis.call('DEL', KEYS[3])\n"
     "end\n"
-    "local max = tonumber(r[7] or ARGV[8]) or 0\n"
+    "local max = tonumber(r[7] or '') or tonumber(ARGV[8]) or 0\n"
     "if max > 0 and redis.call('HEXISTS', KEYS[3], ARGV[5]) == 0\n"
     "   and redis.call('HLEN', KEYS[3]) >= max then\n"
-    "  return {'full'}\n"
+    "  return {'full', tostring(max)}\n"
+    "end\n"
+    "local fc = r[12]\n"
+    "if fc and fc ~= '' and fc ~= ARGV[9] then\n"
+    "  local found = false\n"
+    "  for _, v in ipairs(redis.call('HVALS', KEYS[3])) do\n"
+    "    local ok, m = pcall(cjson.decode, v)\n"
+    "    if ok and type(m) == 'table' and m.role == fc then\n"
+    "      found = true\n"
+    "      break\n"
+    "    end\n"
+    "  end\n"
+    "  if not found then return {'not_yet', fc} end\n"
     "end\n"
     "redis.call('HSET', KEYS[2], 'node', ARGV[1])\n"
     "local first = redis.call('HSETNX', KEYS[2], 'opened_at', ARGV[3])\n"
+    "local opened = redis.call('HGET', KEYS[2], 'opened_at')\n"
     "redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])\n"
     "redis.call('EXPIRE', KEYS[2], ARGV[7])\n"
     "redis.call('EXPIRE', KEYS[3], ARGV[7])\n"
     "return {'ok', tostring(first), r[4] or '', r[5] or '', r[6] or '',\n"
-    "        stale, r[8] or ''}\n";
+    "        stale, r[8] or '', r[9] or '', r[10] or '', r[11] or '',\n"
+    "        opened or ARGV[3], tostring(max)}\n";
 
 /*
  * Close: KEYS room, members, patient lock.  ARGV room id, closed TTL,
- * now (ms).  The lock is deleted only while it still names this room:
+ * now (ms), reason.  The lock is deleted only while it still names this room:
  * the patient may already be in a newer room.
  */
 static const char janus_telehealth_close_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
-    "  redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[3])\n"
+    "  redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[3],\n"
+    "             'closed_reason', ARGV[4])\n"
     "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
     "end\n"
     "redis.call('DEL', KEYS[2])\n"
@@ -395,6 +413,8 @@ janus_telehealth_room_info_clear(janus_telehealth_room_info *info)
     g_free(info->kind);
     g_free(info->org_id);
     g_free(info->patient_id);
+    g_free(info->waiting_room);
+    g_free(info->leave_policy);
     json_decref(info->stale_members);
     memset(info, 0, sizeof(*info));
 }
@@ -439,6 +459,7 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
 {
     char                         *revoked_key, *room_key, *members_key;
     char                         *node_prefix, now_ms[32], ttl[16], max[16];
+    char                         *end;
     size_t                        i;
     redisReply                   *reply, *status, *stale;
     janus_telehealth_join_status  rc;
@@ -456,10 +477,10 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
     g_snprintf(max, sizeof(max), "%d", janus_telehealth_cfg.max_participants);
 
     reply = janus_telehealth_redis_command(redis,
-        "EVAL %s 3 %s %s %s %s %s %s %s %s %s %s %s",
+        "EVAL %s 3 %s %s %s %s %s %s %s %s %s %s %s %s",
         janus_telehealth_join_script, revoked_key, room_key, members_key,
         janus_telehealth_cfg.node_id, node_prefix, now_ms, join->session_id,
-        join->participant_id, member_json, ttl, max);
+        join->participant_id, member_json, ttl, max, join->role);
 
     g_free(revoked_key);
     g_free(room_key);
@@ -478,13 +499,29 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
 
     status = reply->element[0];
 
-    if (strcmp(status->str, "ok") == 0 && reply->elements == 7) {
+    if (strcmp(status->str, "ok") == 0 && reply->elements == 12) {
         info->first_open = reply->element[1]->type == REDIS_REPLY_STRING
                            && strcmp(reply->element[1]->str, "1") == 0;
         info->kind = janus_telehealth_reply_strdup(reply->element[2]);
         info->org_id = janus_telehealth_reply_strdup(reply->element[3]);
         info->patient_id = janus_telehealth_reply_strdup(reply->element[4]);
         info->bitrate = janus_telehealth_reply_bitrate(reply->element[6]);
+        info->waiting_room = janus_telehealth_reply_strdup(reply->element[7]);
+        info->leave_policy = janus_telehealth_reply_strdup(reply->element[8]);
+        if (reply->element[9]->type == REDIS_REPLY_STRING) {
+            info->duration_limit = g_ascii_strtoll(reply->element[9]->str,
+                                                   &end, 10);
+            if (*end != '\0' || info->duration_limit < 0) {
+                info->duration_limit = 0;
+            }
+        }
+        if (reply->element[10]->type == REDIS_REPLY_STRING) {
+            info->opened_at_ms = g_ascii_strtoll(reply->element[10]->str,
+                                                 NULL, 10);
+        }
+        if (reply->element[11]->type == REDIS_REPLY_STRING) {
+            info->max_participants = atoi(reply->element[11]->str);
+        }
         info->stale_members = json_array();
 
         stale = reply->element[5];
@@ -523,7 +560,15 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
         rc = JANUS_TELEHEALTH_JOIN_OTHER_NODE;
 
     } else if (strcmp(status->str, "full") == 0) {
+        if (reply->elements > 1
+            && reply->element[1]->type == REDIS_REPLY_STRING)
+        {
+            info->max_participants = atoi(reply->element[1]->str);
+        }
         rc = JANUS_TELEHEALTH_JOIN_FULL;
+
+    } else if (strcmp(status->str, "not_yet") == 0) {
+        rc = JANUS_TELEHEALTH_JOIN_NOT_YET;
 
     } else {
         JANUS_LOG(LOG_ERR, "[telehealth] unexpected join script answer\n");
@@ -582,7 +627,7 @@ janus_telehealth_redis_member_del(janus_telehealth_redis *redis,
 
 int
 janus_telehealth_redis_close(janus_telehealth_redis *redis,
-    const char *room_id, const char *patient_id)
+    const char *room_id, const char *patient_id, const char *reason)
 {
     int          rc;
     char        *room_key, *members_key, *lock_key, ttl[16], now_ms[32];
@@ -597,9 +642,10 @@ janus_telehealth_redis_close(janus_telehealth_redis *redis,
     g_snprintf(now_ms, sizeof(now_ms), "%" G_GINT64_FORMAT,
                g_get_real_time() / 1000);
 
-    reply = janus_telehealth_redis_command(redis, "EVAL %s 3 %s %s %b %s %s %s",
-        janus_telehealth_close_script, room_key, members_key,
-        lock_key, strlen(lock_key), room_id, ttl, now_ms);
+    reply = janus_telehealth_redis_command(redis,
+        "EVAL %s 3 %s %s %b %s %s %s %s", janus_telehealth_close_script,
+        room_key, members_key, lock_key, strlen(lock_key), room_id, ttl,
+        now_ms, reason);
 
     g_free(room_key);
     g_free(members_key);
@@ -765,6 +811,28 @@ janus_telehealth_redis_room_for_close(janus_telehealth_redis *redis,
     }
 
     freeReplyObject(reply);
+
+    return rc;
+}
+
+
+int
+janus_telehealth_redis_revoke(janus_telehealth_redis *redis, const char *jti,
+    int ttl)
+{
+    int          rc;
+    char        *key;
+    redisReply  *reply;
+
+    key = janus_telehealth_redis_key(TH_KEY_REVOKED, jti);
+    reply = janus_telehealth_redis_command(redis, "SET %s 1 EX %d", key,
+                                           ttl > 0 ? ttl : 60);
+    g_free(key);
+
+    rc = janus_telehealth_reply_ok(redis, reply, "SET revoked") ? 0 : -1;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
 
     return rc;
 }

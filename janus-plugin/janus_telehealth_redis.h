@@ -58,7 +58,8 @@ typedef enum {
     JANUS_TELEHEALTH_JOIN_CLOSED,
     JANUS_TELEHEALTH_JOIN_WRONG_SESSION,
     JANUS_TELEHEALTH_JOIN_OTHER_NODE,
-    JANUS_TELEHEALTH_JOIN_FULL
+    JANUS_TELEHEALTH_JOIN_FULL,
+    JANUS_TELEHEALTH_JOIN_NOT_YET        /* first_connect role not there */
 } janus_telehealth_join_status;
 
 /* What the join script tells about the room. */
@@ -68,6 +69,11 @@ typedef struct janus_telehealth_room_info {
     char     *org_id;
     char     *patient_id;    /* NULL when the room names no patient */
     guint32   bitrate;       /* video cap (bps) of the room; 0: default */
+    char     *waiting_room;  /* policy fields, NULL when absent */
+    char     *leave_policy;
+    gint64    duration_limit;
+    gint64    opened_at_ms;
+    int       max_participants;
     json_t   *stale_members; /* [{id, role}] a dead node left behind */
 } janus_telehealth_room_info;
 
@@ -93,7 +99,11 @@ int janus_telehealth_redis_member_del(janus_telehealth_redis *redis,
  * lock if the lock still holds this room.  0 or -1.
  */
 int janus_telehealth_redis_close(janus_telehealth_redis *redis,
-    const char *room_id, const char *patient_id);
+    const char *room_id, const char *patient_id, const char *reason);
+
+/* <prefix>revoked:<jti> for ttl seconds: the credential cannot rejoin. */
+int janus_telehealth_redis_revoke(janus_telehealth_redis *redis,
+    const char *jti, int ttl);
 
 /* Refresh result of one hosted room. */
 typedef enum {

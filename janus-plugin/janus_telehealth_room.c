@@ -41,7 +41,11 @@ janus_telehealth_room_free(const janus_refcount *room_ref)
     room = janus_refcount_containerof(room_ref, janus_telehealth_room, ref);
 
     g_hash_table_destroy(room->participants);
+    g_hash_table_destroy(room->admitted);
+    g_list_free_full(room->breakouts, g_free);
     janus_mutex_destroy(&room->mutex);
+    g_free(room->waiting_room);
+    g_free(room->leave_policy);
     g_free(room->id);
     g_free(room->session_id);
     g_free(room->org_id);
@@ -72,6 +76,8 @@ janus_telehealth_participant_free(const janus_refcount *participant_ref)
 
     g_free(participant->id);
     g_free(participant->display);
+    g_free(participant->breakout);
+    g_free(participant->jti);
     g_free(participant);
 }
 
@@ -101,6 +107,8 @@ janus_telehealth_room_new(const janus_telehealth_join *join,
                                       : (guint32) janus_telehealth_cfg.bitrate;
     room->participants = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
         (GDestroyNotify) janus_telehealth_participant_unref);
+    room->admitted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                           NULL);
     janus_mutex_init(&room->mutex);
     janus_refcount_init(&room->ref, janus_telehealth_room_free);
 
@@ -128,6 +136,65 @@ janus_telehealth_room *
 janus_telehealth_room_find(const char *room_id)
 {
     return janus_telehealth_rooms_lookup(room_id);
+}
+
+
+/* The policy fields of the room hash, as the last join read them.  Called
+ * with the room mutex held. */
+static void
+janus_telehealth_room_apply_policy(janus_telehealth_room *room,
+    const janus_telehealth_room_info *info)
+{
+    g_free(room->waiting_room);
+    room->waiting_room = g_strdup(info->waiting_room);
+
+    g_free(room->leave_policy);
+    if (info->leave_policy != NULL) {
+        room->leave_policy = g_strdup(info->leave_policy);
+
+    } else if (room->kind != NULL
+               && strcmp(room->kind, TH_KIND_VIDEO_CALL) == 0)
+    {
+        room->leave_policy = g_strdup(TH_POLICY_CLOSE_ON_STAFF_LEAVE);
+
+    } else if (room->kind != NULL
+               && strcmp(room->kind, TH_KIND_VIRTUAL_VISIT) == 0)
+    {
+        room->leave_policy = g_strdup(TH_POLICY_CAREGIVER_HANGUP_ENDS);
+
+    } else {
+        room->leave_policy = g_strdup(TH_POLICY_STAY);
+    }
+
+    if (info->duration_limit != room->duration_limit) {
+        room->warned = FALSE;
+    }
+    room->duration_limit = info->duration_limit;
+    if (info->opened_at_ms > 0) {
+        room->opened_at_ms = info->opened_at_ms;
+    }
+}
+
+
+/* Must this role wait for a chair?  Called with the room mutex held. */
+static gboolean
+janus_telehealth_room_must_wait(janus_telehealth_room *room, const char *role)
+{
+    gboolean   wait;
+    gchar    **roles, **r;
+
+    if (room->waiting_room == NULL || strcmp(role, TH_ROLE_CHAIR) == 0) {
+        return FALSE;
+    }
+
+    wait = FALSE;
+    roles = g_strsplit(room->waiting_room, ",", -1);
+    for (r = roles; *r != NULL && !wait; r++) {
+        wait = strcmp(g_strstrip(*r), role) == 0;
+    }
+    g_strfreev(roles);
+
+    return wait;
 }
 
 
@@ -186,31 +253,53 @@ janus_telehealth_is_staff_chair(const janus_telehealth_participant *p)
 
 /* JSON */
 
+/* Called with the room mutex held. */
 static json_t *
 janus_telehealth_participant_json(const janus_telehealth_participant *p)
 {
-    return json_pack("{s:s, s:s, s:s, s:b, s:b}",
+    gboolean  publishing, screen;
+
+    publishing = FALSE;
+    screen = FALSE;
+    if (p->session != NULL) {
+        janus_telehealth_media_feed_state(p->session, &publishing, &screen);
+    }
+
+    return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b,"
+                     " s:o}",
                      "id", p->id,
                      "display", p->display,
                      "role", p->role,
+                     "state", p->waiting ? "waiting" : "in",
                      "audio_muted", p->audio_muted,
-                     "video_paused", p->video_paused);
+                     "video_paused", p->video_paused,
+                     "audio_muted_by_chair", p->audio_blocked,
+                     "video_muted_by_chair", p->video_blocked,
+                     "publishing", publishing,
+                     "screen_sharing", screen,
+                     "breakout", p->breakout != NULL
+                                 ? json_string(p->breakout) : json_null());
 }
 
 
 /* The value of a member in <prefix>room:<room>:members. */
-static char *
+char *
 janus_telehealth_member_json(const janus_telehealth_participant *p)
 {
     char    *text;
     json_t  *member;
 
-    member = json_pack("{s:s, s:s, s:s, s:b, s:b}",
+    member = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b}",
                        "role", p->role,
                        "display", p->display,
-                       "state", "in",
+                       "state", p->waiting ? "waiting" : "in",
                        "audio_muted", p->audio_muted,
-                       "video_paused", p->video_paused);
+                       "video_paused", p->video_paused,
+                       "audio_muted_by_chair", p->audio_blocked,
+                       "video_muted_by_chair", p->video_blocked);
+    if (p->breakout != NULL) {
+        json_object_set_new(member, "breakout", json_string(p->breakout));
+    }
     text = json_dumps(member, JSON_COMPACT);
     json_decref(member);
 
@@ -227,32 +316,99 @@ janus_telehealth_participant_order(gconstpointer a, gconstpointer b)
 }
 
 
-json_t *
-janus_telehealth_room_participants(janus_telehealth_room *room)
+/* Called with the room mutex held.  Waiting people only for chairs. */
+static json_t *
+janus_telehealth_room_participants_locked(janus_telehealth_room *room,
+    gboolean with_waiting)
 {
-    GList   *list, *l;
-    json_t  *participants;
+    GList                         *list, *l;
+    json_t                        *participants;
+    janus_telehealth_participant  *p;
 
     participants = json_array();
 
-    janus_mutex_lock(&room->mutex);
     list = g_hash_table_get_values(room->participants);
     list = g_list_sort(list, janus_telehealth_participant_order);
     for (l = list; l != NULL; l = l->next) {
+        p = l->data;
+        if (p->waiting && !with_waiting) {
+            continue;
+        }
         json_array_append_new(participants,
-                              janus_telehealth_participant_json(l->data));
+                              janus_telehealth_participant_json(p));
     }
     g_list_free(list);
+
+    return participants;
+}
+
+
+json_t *
+janus_telehealth_room_participants(janus_telehealth_room *room,
+    gboolean with_waiting)
+{
+    json_t  *participants;
+
+    janus_mutex_lock(&room->mutex);
+    participants = janus_telehealth_room_participants_locked(room,
+                                                             with_waiting);
     janus_mutex_unlock(&room->mutex);
 
     return participants;
 }
 
 
-/* Sends event to everyone in the room except one session (may be NULL). */
-static void
-janus_telehealth_room_broadcast(janus_telehealth_room *room, json_t *event,
+/*
+ * Chairs see everyone, waiting people included; the others see who is in;
+ * people who wait see nobody.
+ */
+void
+janus_telehealth_room_push_participants(janus_telehealth_room *room,
     janus_telehealth_session *except)
+{
+    GList                         *targets, *l;
+    json_t                        *full, *in, *event;
+    GHashTableIter                 iter;
+    janus_telehealth_participant  *p;
+
+    targets = NULL;
+    full = json_pack("{s:s, s:s}", "telehealth", "participants",
+                     "room", room->id);
+    in = json_deep_copy(full);
+
+    janus_mutex_lock(&room->mutex);
+    json_object_set_new(full, "participants",
+        janus_telehealth_room_participants_locked(room, TRUE));
+    json_object_set_new(in, "participants",
+        janus_telehealth_room_participants_locked(room, FALSE));
+
+    g_hash_table_iter_init(&iter, room->participants);
+    while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &p)) {
+        if (p->session == NULL || p->session == except || p->waiting) {
+            continue;
+        }
+        janus_refcount_increase(&p->session->ref);
+        targets = g_list_prepend(targets, p->session);
+        targets = g_list_prepend(targets,
+            strcmp(p->role, TH_ROLE_CHAIR) == 0 ? full : in);
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    /* event, then its session */
+    for (l = targets; l != NULL; l = l->next->next) {
+        event = l->data;
+        janus_telehealth_push(l->next->data, NULL, event);
+        janus_telehealth_session_unref(l->next->data);
+    }
+
+    g_list_free(targets);
+    json_decref(full);
+    json_decref(in);
+}
+
+
+void
+janus_telehealth_room_push_chairs(janus_telehealth_room *room, json_t *event)
 {
     GList                         *sessions, *l;
     GHashTableIter                 iter;
@@ -263,37 +419,19 @@ janus_telehealth_room_broadcast(janus_telehealth_room *room, json_t *event,
     janus_mutex_lock(&room->mutex);
     g_hash_table_iter_init(&iter, room->participants);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &p)) {
-        if (p->session != NULL && p->session != except) {
+        if (p->session != NULL && strcmp(p->role, TH_ROLE_CHAIR) == 0) {
             janus_refcount_increase(&p->session->ref);
             sessions = g_list_prepend(sessions, p->session);
         }
     }
     janus_mutex_unlock(&room->mutex);
 
-    /* push_event may take a while: not under the room mutex. */
     for (l = sessions; l != NULL; l = l->next) {
         janus_telehealth_push(l->data, NULL, event);
         janus_telehealth_session_unref(l->data);
     }
 
     g_list_free(sessions);
-}
-
-
-static void
-janus_telehealth_room_push_participants(janus_telehealth_room *room,
-    janus_telehealth_session *except)
-{
-    json_t  *event;
-
-    event = json_object();
-    json_object_set_new(event, "telehealth", json_string("participants"));
-    json_object_set_new(event, "room", json_string(room->id));
-    json_object_set_new(event, "participants",
-                        janus_telehealth_room_participants(room));
-
-    janus_telehealth_room_broadcast(room, event, except);
-    json_decref(event);
 }
 
 
@@ -342,7 +480,7 @@ janus_telehealth_report_stale_members(janus_telehealth_room *room,
 
 
 static int
-janus_telehealth_join_error(janus_telehealth_join_status status,
+janus_telehealth_join_error(janus_telehealth_join_status status, int max,
     char *error, size_t error_size)
 {
     switch (status) {
@@ -369,8 +507,13 @@ janus_telehealth_join_error(janus_telehealth_join_status status,
                    "server");
         return JANUS_TELEHEALTH_ERROR_WRONG_NODE;
     case JANUS_TELEHEALTH_JOIN_FULL:
-        g_snprintf(error, error_size, "The room is full");
+        g_snprintf(error, error_size, "The room is full: at most %d "
+                   "participants can be in this session", max);
         return JANUS_TELEHEALTH_ERROR_ROOM_FULL;
+    case JANUS_TELEHEALTH_JOIN_NOT_YET:
+        g_snprintf(error, error_size, "The session cannot be opened before "
+                   "the invited person has connected");
+        return JANUS_TELEHEALTH_ERROR_NOT_YET;
     }
 
     g_snprintf(error, error_size, "Unknown error");
@@ -386,8 +529,9 @@ janus_telehealth_join_error(janus_telehealth_join_status status,
  */
 static void
 janus_telehealth_room_replace(janus_telehealth_room *room,
-    const char *participant_id)
+    janus_telehealth_participant *participant)
 {
+    const char                    *participant_id = participant->id;
     gboolean                       replaced;
     janus_telehealth_session      *old_session;
     janus_telehealth_participant  *old;
@@ -398,6 +542,10 @@ janus_telehealth_room_replace(janus_telehealth_room *room,
     old = g_hash_table_lookup(room->participants, participant_id);
     replaced = old != NULL;
     if (old != NULL) {
+        /* A chair's mute and a breakout move survive a rejoin. */
+        participant->audio_blocked = old->audio_blocked;
+        participant->video_blocked = old->video_blocked;
+        participant->breakout = g_strdup(old->breakout);
         if (old->session != NULL) {
             old_session = old->session;
             janus_refcount_increase(&old_session->ref);
@@ -451,6 +599,8 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     participant->id = g_strdup(join->participant_id);
     participant->display = g_strdup(join->display);
     participant->role = join->role;
+    participant->jti = g_strdup(join->jti);
+    participant->exp = join->exp;
     janus_refcount_init(&participant->ref, janus_telehealth_participant_free);
 
     member = janus_telehealth_member_json(participant);
@@ -459,7 +609,9 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     free(member);
 
     if (status != JANUS_TELEHEALTH_JOIN_OK) {
-        rc = janus_telehealth_join_error(status, error, error_size);
+        rc = janus_telehealth_join_error(status, info.max_participants,
+                                         error, error_size);
+        janus_telehealth_room_info_clear(&info);
         JANUS_LOG(LOG_WARN, "[telehealth] participant %s cannot join room "
                   "%s: %d %s\n", join->participant_id, join->room_id, rc,
                   error);
@@ -479,7 +631,7 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     janus_mutex_unlock(&rooms_mutex);
 
     janus_telehealth_report_stale_members(room, info.stale_members);
-    janus_telehealth_room_replace(room, participant->id);
+    janus_telehealth_room_replace(room, participant);
 
     /* The participant's references: its room, its session, and back. */
     janus_refcount_increase(&room->ref);
@@ -488,6 +640,15 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     participant->session = session;
 
     janus_mutex_lock(&room->mutex);
+    janus_telehealth_room_apply_policy(room, &info);
+    /* Admitted once, admitted for this room's life: a dropped connection
+     * does not send anyone back to the waiting room. */
+    participant->waiting = janus_telehealth_room_must_wait(room,
+                                                           participant->role)
+        && !g_hash_table_contains(room->admitted, participant->id);
+    if (!participant->waiting) {
+        g_hash_table_add(room->admitted, g_strdup(participant->id));
+    }
     participant->seq = ++join_seq;
     janus_refcount_increase(&participant->ref);
     g_hash_table_insert(room->participants, participant->id, participant);
@@ -496,27 +657,55 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     janus_mutex_lock(&session->mutex);
     session->participant = participant;    /* takes our reference */
     janus_mutex_unlock(&session->mutex);
+    member = participant->waiting || participant->audio_blocked
+             || participant->video_blocked || participant->breakout != NULL
+             ? janus_telehealth_member_json(participant) : NULL;
     janus_mutex_unlock(&room->mutex);
+
+    if (member != NULL) {
+        (void) janus_telehealth_redis_member_set(
+            janus_telehealth_handler_redis, room->id, participant->id,
+            member);
+        free(member);
+    }
 
     if (info.first_open) {
         janus_telehealth_event_emit(TH_EV_ROOM_OPENED, room, participant->id,
                                     participant->role, NULL);
     }
-    janus_telehealth_event_emit(TH_EV_PARTICIPANT_JOINED, room,
+    janus_telehealth_event_emit(participant->waiting
+                                ? TH_EV_PARTICIPANT_WAITING
+                                : TH_EV_PARTICIPANT_JOINED, room,
                                 participant->id, participant->role, NULL);
 
-    JANUS_LOG(LOG_INFO, "[telehealth] participant %s joined room %s as %s\n",
-              participant->id, room->id, participant->role);
+    JANUS_LOG(LOG_INFO, "[telehealth] participant %s joined room %s as %s%s\n",
+              participant->id, room->id, participant->role,
+              participant->waiting ? ", waiting" : "");
 
     event = json_object();
     json_object_set_new(event, "telehealth", json_string("joined"));
     json_object_set_new(event, "room", json_string(room->id));
     json_object_set_new(event, "id", json_string(participant->id));
     json_object_set_new(event, "role", json_string(participant->role));
+    json_object_set_new(event, "state", json_string(participant->waiting
+                                                    ? "waiting" : "in"));
     json_object_set_new(event, "participants",
-                        janus_telehealth_room_participants(room));
+        participant->waiting ? json_array()
+        : janus_telehealth_room_participants(room,
+              strcmp(participant->role, TH_ROLE_CHAIR) == 0));
     janus_telehealth_push(session, transaction, event);
     json_decref(event);
+
+    if (participant->waiting) {
+        /* The chairs' console rings. */
+        janus_mutex_lock(&room->mutex);
+        event = json_pack("{s:s, s:s, s:o}", "telehealth", "waiting",
+                          "room", room->id, "participant",
+                          janus_telehealth_participant_json(participant));
+        janus_mutex_unlock(&room->mutex);
+        janus_telehealth_room_push_chairs(room, event);
+        json_decref(event);
+    }
 
     janus_telehealth_room_push_participants(room, session);
 
@@ -598,7 +787,8 @@ janus_telehealth_room_close(janus_telehealth_room *room, const char *reason,
 
     if (update_redis) {
         if (janus_telehealth_redis_close(janus_telehealth_handler_redis,
-                                         room->id, room->patient_id) != 0)
+                                         room->id, room->patient_id,
+                                         reason) != 0)
         {
             /* Not refreshed any more, it all expires within room_ttl. */
             JANUS_LOG(LOG_ERR, "[telehealth] room %s closed here but not in "
@@ -615,11 +805,164 @@ janus_telehealth_room_close(janus_telehealth_room *room, const char *reason,
 
 /* Leave */
 
+/*
+ * What a deliberate leave does by the room's leave_policy: returns the
+ * close reason, or NULL; *hung_up when staff must hear that the client
+ * hung up.  A lost connection (hangup) never ends a room.
+ */
+static const char *
+janus_telehealth_leave_effect(janus_telehealth_room *room,
+    janus_telehealth_participant *participant, const char *reason,
+    gboolean *hung_up)
+{
+    gboolean     staff;
+    const char  *policy;
+
+    *hung_up = FALSE;
+
+    if (strcmp(reason, TH_LEFT_LEAVE) != 0 || participant->waiting) {
+        return NULL;
+    }
+
+    policy = room->leave_policy != NULL ? room->leave_policy
+                                        : TH_POLICY_STAY;
+    staff = janus_telehealth_is_staff_chair(participant);
+
+    if (strcmp(policy, TH_POLICY_CLOSE_ON_STAFF_LEAVE) == 0 && staff) {
+        return TH_CLOSE_CHAIR_LEFT;
+    }
+
+    if (strcmp(policy, TH_POLICY_CAREGIVER_HANGUP_ENDS) == 0) {
+        if (staff) {
+            return TH_CLOSE_CAREGIVER_HUNG_UP;
+        }
+        *hung_up = !g_str_has_prefix(participant->id, "staff:");
+    }
+
+    return NULL;
+}
+
+
+/* Tells the staff in the room that the client hung up. */
+static void
+janus_telehealth_room_push_hung_up(janus_telehealth_room *room,
+    const janus_telehealth_participant *participant)
+{
+    GList                         *sessions, *l;
+    json_t                        *event;
+    GHashTableIter                 iter;
+    janus_telehealth_participant  *p;
+
+    event = json_pack("{s:s, s:s, s:s, s:s}", "telehealth", "hung_up",
+                      "room", room->id, "participant", participant->id,
+                      "message", "The client has hung up.");
+    sessions = NULL;
+
+    janus_mutex_lock(&room->mutex);
+    g_hash_table_iter_init(&iter, room->participants);
+    while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &p)) {
+        if (p->session != NULL && g_str_has_prefix(p->id, "staff:")) {
+            janus_refcount_increase(&p->session->ref);
+            sessions = g_list_prepend(sessions, p->session);
+        }
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    for (l = sessions; l != NULL; l = l->next) {
+        janus_telehealth_push(l->data, NULL, event);
+        janus_telehealth_session_unref(l->data);
+    }
+
+    g_list_free(sessions);
+    json_decref(event);
+}
+
+
+/*
+ * Takes a participant out of the room (leave, hangup, removed, turned
+ * away): Redis, the events stream, their media, the others' lists, and
+ * the room itself when the leave policy says so.
+ */
+static void
+janus_telehealth_room_out(janus_telehealth_room *room,
+    janus_telehealth_participant *participant, const char *reason,
+    const char *transaction)
+{
+    gboolean                   empty, hung_up, waiting;
+    const char                *closes;
+    janus_telehealth_session  *session;
+
+    janus_mutex_lock(&room->mutex);
+    session = participant->session;
+    if (session != NULL) {
+        janus_refcount_increase(&session->ref);
+    }
+    janus_telehealth_participant_detach(participant);
+    if (g_hash_table_lookup(room->participants, participant->id)
+        == participant)
+    {
+        g_hash_table_remove(room->participants, participant->id);
+    }
+    empty = g_hash_table_size(room->participants) == 0;
+    if (empty) {
+        room->empty_since = janus_get_monotonic_time();
+    }
+    waiting = participant->waiting;
+    closes = janus_telehealth_leave_effect(room, participant, reason,
+                                           &hung_up);
+    janus_mutex_unlock(&room->mutex);
+
+    if (janus_telehealth_redis_member_del(janus_telehealth_handler_redis,
+                                          room->id, participant->id) != 0)
+    {
+        JANUS_LOG(LOG_ERR, "[telehealth] member %s of room %s not removed "
+                  "from Redis (unavailable)\n", participant->id, room->id);
+    }
+
+    janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room, participant->id,
+                                participant->role, reason);
+
+    JANUS_LOG(LOG_INFO, "[telehealth] participant %s left room %s: %s%s\n",
+              participant->id, room->id, reason,
+              waiting ? " (was waiting)" : "");
+
+    /*
+     * What they published stops and their subscriber handles are let go;
+     * closing does it for everyone at once, without renegotiating first.
+     */
+    if (closes == NULL) {
+        janus_telehealth_media_participant_out(room, session,
+                                               participant->id, reason);
+    }
+
+    /* Still pushed for a hangup: the handle may be alive. */
+    if (session != NULL) {
+        janus_telehealth_push_simple(session, transaction, "left", room->id,
+                                     reason);
+    }
+
+    if (closes != NULL) {
+        janus_telehealth_room_close(room, closes, TRUE);
+
+    } else {
+        if (hung_up) {
+            janus_telehealth_room_push_hung_up(room, participant);
+        }
+        if (!empty) {
+            janus_telehealth_room_push_participants(room, NULL);
+        }
+    }
+
+    if (session != NULL) {
+        janus_telehealth_session_unref(session);
+    }
+}
+
+
 int
 janus_telehealth_room_leave(janus_telehealth_session *session,
     const char *reason, const char *transaction)
 {
-    gboolean                       empty, closes;
     janus_telehealth_room         *room;
     janus_telehealth_participant  *participant;
 
@@ -637,65 +980,74 @@ janus_telehealth_room_leave(janus_telehealth_session *session,
     room = participant->room;
     janus_refcount_increase(&room->ref);
 
-    janus_mutex_lock(&room->mutex);
-    janus_telehealth_participant_detach(participant);
-    if (g_hash_table_lookup(room->participants, participant->id)
-        == participant)
-    {
-        g_hash_table_remove(room->participants, participant->id);
-    }
-    empty = g_hash_table_size(room->participants) == 0;
-    if (empty) {
-        room->empty_since = janus_get_monotonic_time();
-    }
-    janus_mutex_unlock(&room->mutex);
-
-    if (janus_telehealth_redis_member_del(janus_telehealth_handler_redis,
-                                          room->id, participant->id) != 0)
-    {
-        JANUS_LOG(LOG_ERR, "[telehealth] member %s of room %s not removed "
-                  "from Redis (unavailable)\n", participant->id, room->id);
-    }
-
-    janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room, participant->id,
-                                participant->role, reason);
-
-    JANUS_LOG(LOG_INFO, "[telehealth] participant %s left room %s: %s\n",
-              participant->id, room->id, reason);
-
-    /*
-     * In a video call the staff member is the call: their leaving ends
-     * it for everyone.  A closed browser is not leaving; they may return.
-     */
-    closes = strcmp(reason, TH_LEFT_LEAVE) == 0
-             && janus_telehealth_is_staff_chair(participant)
-             && room->kind != NULL
-             && strcmp(room->kind, TH_KIND_VIDEO_CALL) == 0;
-
-    /*
-     * What they published stops and their subscriber handles are let go;
-     * closing does it for everyone at once, without renegotiating first.
-     */
-    if (!closes) {
-        janus_telehealth_media_participant_out(room, session,
-                                               participant->id, reason);
-    }
-
-    /* Still pushed for a hangup: the handle may be alive. */
-    janus_telehealth_push_simple(session, transaction, "left", room->id,
-                                 reason);
-
-    if (closes) {
-        janus_telehealth_room_close(room, TH_CLOSE_CHAIR_LEFT, TRUE);
-
-    } else if (!empty) {
-        janus_telehealth_room_push_participants(room, NULL);
-    }
+    janus_telehealth_room_out(room, participant, reason, transaction);
 
     janus_telehealth_participant_unref(participant);
     janus_telehealth_room_unref(room);
 
     return 0;
+}
+
+
+/*
+ * A chair or nginx takes someone out (removed, turned_away).  Returns 0,
+ * or 1 when they are not in the room.
+ */
+int
+janus_telehealth_room_remove_participant(janus_telehealth_room *room,
+    const char *participant_id, const char *reason)
+{
+    janus_telehealth_participant  *participant;
+
+    janus_mutex_lock(&room->mutex);
+    participant = g_hash_table_lookup(room->participants, participant_id);
+    if (participant != NULL) {
+        janus_refcount_increase(&participant->ref);
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    if (participant == NULL) {
+        return 1;
+    }
+
+    janus_telehealth_room_out(room, participant, reason, NULL);
+    janus_telehealth_participant_unref(participant);
+
+    return 0;
+}
+
+
+/* A chair's lookup: the participant (reference) or NULL. */
+janus_telehealth_participant *
+janus_telehealth_room_participant(janus_telehealth_room *room,
+    const char *participant_id)
+{
+    janus_telehealth_participant  *participant;
+
+    janus_mutex_lock(&room->mutex);
+    participant = g_hash_table_lookup(room->participants, participant_id);
+    if (participant != NULL) {
+        janus_refcount_increase(&participant->ref);
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    return participant;
+}
+
+
+void
+janus_telehealth_participant_release(janus_telehealth_participant *p)
+{
+    janus_telehealth_participant_unref(p);
+}
+
+
+/* Close for everyone, from a chair. */
+void
+janus_telehealth_room_close_now(janus_telehealth_room *room,
+    const char *reason)
+{
+    janus_telehealth_room_close(room, reason, TRUE);
 }
 
 
@@ -827,7 +1179,7 @@ janus_telehealth_room_close_by_id(const char *room_id, const char *reason)
     }
 
     if (janus_telehealth_redis_close(janus_telehealth_handler_redis, room_id,
-                                     info.patient_id) != 0)
+                                     info.patient_id, reason) != 0)
     {
         rc = -1;
 
@@ -847,7 +1199,97 @@ janus_telehealth_room_close_by_id(const char *room_id, const char *reason)
 }
 
 
+/* Duration limit */
+
+/* Milliseconds left before the room's duration limit; G_MAXINT64 when it
+ * has none.  Called with the room mutex held. */
+static gint64
+janus_telehealth_room_time_left(janus_telehealth_room *room)
+{
+    if (room->duration_limit <= 0 || room->opened_at_ms <= 0) {
+        return G_MAXINT64;
+    }
+
+    return room->opened_at_ms + room->duration_limit * 1000
+           - g_get_real_time() / 1000;
+}
+
+
+void
+janus_telehealth_room_deadline(const char *room_id)
+{
+    gint64                  left;
+    json_t                 *event;
+    gboolean                warn;
+    janus_telehealth_room  *room;
+
+    room = janus_telehealth_rooms_lookup(room_id);
+    if (room == NULL) {
+        return;
+    }
+
+    janus_mutex_lock(&room->mutex);
+    left = janus_telehealth_room_time_left(room);
+    warn = left > 0 && left <= JANUS_TELEHEALTH_DURATION_WARNING * 1000
+           && !room->warned;
+    if (warn) {
+        room->warned = TRUE;
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    if (left <= 0) {
+        janus_telehealth_room_close(room, TH_CLOSE_DURATION_LIMIT, TRUE);
+
+    } else if (warn) {
+        event = json_pack("{s:s, s:s, s:s, s:I}", "telehealth", "warning",
+                          "room", room->id, "reason", "duration_limit",
+                          "seconds_left", (json_int_t) ((left + 999) / 1000));
+        janus_telehealth_room_push_chairs(room, event);
+        json_decref(event);
+    }
+
+    janus_telehealth_room_unref(room);
+}
+
+
 /* Housekeeping */
+
+/* Every second: rooms near or past their duration limit. */
+static void
+janus_telehealth_housekeeping_deadlines(void)
+{
+    gint64                  left;
+    GList                  *snapshot, *l;
+    gboolean                due;
+    janus_telehealth_room  *room;
+
+    janus_mutex_lock(&rooms_mutex);
+    snapshot = g_hash_table_get_values(rooms);
+    for (l = snapshot; l != NULL; l = l->next) {
+        janus_refcount_increase(&((janus_telehealth_room *) l->data)->ref);
+    }
+    janus_mutex_unlock(&rooms_mutex);
+
+    for (l = snapshot; l != NULL; l = l->next) {
+        room = l->data;
+
+        janus_mutex_lock(&room->mutex);
+        left = janus_telehealth_room_time_left(room);
+        due = left <= 0
+              || (left <= JANUS_TELEHEALTH_DURATION_WARNING * 1000
+                  && !room->warned);
+        janus_mutex_unlock(&room->mutex);
+
+        if (due && !g_atomic_int_get(&room->closed)) {
+            janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_DEADLINE,
+                                               room->id, NULL, NULL);
+        }
+
+        janus_telehealth_room_unref(room);
+    }
+
+    g_list_free(snapshot);
+}
 
 static void
 janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
@@ -923,22 +1365,29 @@ janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
 static void *
 janus_telehealth_housekeeping(void *data)
 {
-    gint64                   started_ms, deadline;
+    gint64                   started_ms, deadline, next_round;
     janus_telehealth_redis  *redis;
 
     redis = janus_telehealth_redis_new("housekeeping");
     started_ms = g_get_real_time() / 1000;
 
+    next_round = 0;
+
     g_mutex_lock(&housekeeping_mutex);
 
     while (!housekeeping_stop) {
         g_mutex_unlock(&housekeeping_mutex);
-        janus_telehealth_housekeeping_round(redis, started_ms);
+        if (g_get_monotonic_time() >= next_round) {
+            janus_telehealth_housekeeping_round(redis, started_ms);
+            next_round = g_get_monotonic_time()
+                         + (gint64) janus_telehealth_cfg.refresh_interval
+                           * G_TIME_SPAN_SECOND;
+        }
+        janus_telehealth_housekeeping_deadlines();
         g_mutex_lock(&housekeeping_mutex);
 
-        deadline = g_get_monotonic_time()
-                   + (gint64) janus_telehealth_cfg.refresh_interval
-                     * G_TIME_SPAN_SECOND;
+        /* Duration limits are checked every second, Redis less often. */
+        deadline = g_get_monotonic_time() + G_TIME_SPAN_SECOND;
         while (!housekeeping_stop
                && g_cond_wait_until(&housekeeping_cond, &housekeeping_mutex,
                                     deadline))

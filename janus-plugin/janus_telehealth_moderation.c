@@ -1,0 +1,830 @@
+/*
+ * Room semantics that a chair (or nginx, through a command) drives:
+ * muting someone, removing them, changing their role, closing the room,
+ * the waiting room (admit, admit all, turn away) and breakout rooms.
+ *
+ * Everything here runs on the handler thread, the only thread that
+ * changes rooms.  The media side of a mute is a per-stream flag that
+ * incoming_rtp reads atomically (janus_telehealth_media_block); a role
+ * change to viewer goes through the unpublish path at once.
+ */
+
+#include <string.h>
+
+#include <debug.h>
+#include <utils.h>
+
+#include "janus_telehealth.h"
+#include "janus_telehealth_redis.h"
+
+
+#define JANUS_TELEHEALTH_BREAKOUTS_MAX  32
+
+
+static const char *
+janus_telehealth_role_name(const char *role)
+{
+    if (role == NULL) {
+        return NULL;
+    }
+
+    if (strcmp(role, TH_ROLE_CHAIR) == 0) {
+        return TH_ROLE_CHAIR;
+    }
+
+    if (strcmp(role, TH_ROLE_BROADCASTER) == 0) {
+        return TH_ROLE_BROADCASTER;
+    }
+
+    if (strcmp(role, TH_ROLE_VIEWER) == 0) {
+        return TH_ROLE_VIEWER;
+    }
+
+    return NULL;
+}
+
+
+/* Writes a participant's member entry after a change; best effort. */
+static void
+janus_telehealth_moderation_store(janus_telehealth_room *room,
+    janus_telehealth_participant *p)
+{
+    char  *member;
+
+    janus_mutex_lock(&room->mutex);
+    member = janus_telehealth_member_json(p);
+    janus_mutex_unlock(&room->mutex);
+
+    if (janus_telehealth_redis_member_set(janus_telehealth_handler_redis,
+                                          room->id, p->id, member) != 0)
+    {
+        JANUS_LOG(LOG_WARN, "[telehealth] member %s of room %s not updated "
+                  "in Redis (unavailable)\n", p->id, room->id);
+    }
+    free(member);
+}
+
+
+/* The participant's join handle (reference) or NULL. */
+static janus_telehealth_session *
+janus_telehealth_moderation_session(janus_telehealth_room *room,
+    janus_telehealth_participant *p)
+{
+    janus_telehealth_session  *session;
+
+    janus_mutex_lock(&room->mutex);
+    session = p->session;
+    if (session != NULL) {
+        janus_refcount_increase(&session->ref);
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    return session;
+}
+
+
+/* Pushes event to one participant, if their handle is still there. */
+static void
+janus_telehealth_moderation_tell(janus_telehealth_room *room,
+    janus_telehealth_participant *p, json_t *event)
+{
+    janus_telehealth_session  *session;
+
+    session = janus_telehealth_moderation_session(room, p);
+    if (session != NULL) {
+        janus_telehealth_push(session, NULL, event);
+        janus_telehealth_session_unref(session);
+    }
+}
+
+
+static int
+janus_telehealth_no_participant(const char *participant_id, char *error,
+    size_t error_size)
+{
+    g_snprintf(error, error_size, "%s is not in the room",
+               participant_id != NULL ? participant_id : "(none)");
+
+    return JANUS_TELEHEALTH_ERROR_NO_SUCH_PARTICIPANT;
+}
+
+
+/* Mute */
+
+int
+janus_telehealth_moderate_mute(janus_telehealth_room *room,
+    const char *participant_id, json_t *audio, json_t *video, char *error,
+    size_t error_size)
+{
+    int                            a, v;
+    json_t                        *event;
+    janus_telehealth_session      *session;
+    janus_telehealth_participant  *p;
+
+    if ((audio != NULL && !json_is_boolean(audio))
+        || (video != NULL && !json_is_boolean(video))
+        || (audio == NULL && video == NULL))
+    {
+        g_snprintf(error, error_size, "mute needs audio and/or video "
+                   "(true: muted, false: not muted)");
+        return JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT;
+    }
+
+    p = janus_telehealth_room_participant(room, participant_id);
+    if (p == NULL) {
+        return janus_telehealth_no_participant(participant_id, error,
+                                               error_size);
+    }
+
+    a = audio != NULL ? json_is_true(audio) : -1;
+    v = video != NULL ? json_is_true(video) : -1;
+
+    janus_mutex_lock(&room->mutex);
+    if (a >= 0) {
+        p->audio_blocked = a;
+    }
+    if (v >= 0) {
+        p->video_blocked = v;
+    }
+    session = p->session;
+    if (session != NULL) {
+        janus_refcount_increase(&session->ref);
+    }
+    event = json_pack("{s:s, s:s, s:b, s:b}", "telehealth", "muted",
+                      "room", room->id,
+                      "audio_muted_by_chair", p->audio_blocked,
+                      "video_muted_by_chair", p->video_blocked);
+    janus_mutex_unlock(&room->mutex);
+
+    /* From the next packet on: incoming_rtp reads the flags. */
+    if (session != NULL) {
+        janus_telehealth_media_block(session, a, v);
+        janus_telehealth_push(session, NULL, event);
+        janus_telehealth_session_unref(session);
+    }
+    json_decref(event);
+
+    JANUS_LOG(LOG_INFO, "[telehealth] participant %s in room %s: audio %s, "
+              "video %s by a chair\n", p->id, room->id,
+              a < 0 ? "unchanged" : (a ? "muted" : "unmuted"),
+              v < 0 ? "unchanged" : (v ? "muted" : "unmuted"));
+
+    janus_telehealth_moderation_store(room, p);
+    janus_telehealth_room_push_participants(room, NULL);
+    janus_telehealth_participant_release(p);
+
+    return 0;
+}
+
+
+/* Remove */
+
+int
+janus_telehealth_moderate_remove(janus_telehealth_room *room,
+    const char *participant_id, const char *reason, char *error,
+    size_t error_size)
+{
+    int                            ttl;
+    char                          *jti;
+    gint64                         exp;
+    janus_telehealth_participant  *p;
+
+    p = janus_telehealth_room_participant(room, participant_id);
+    if (p == NULL) {
+        return janus_telehealth_no_participant(participant_id, error,
+                                               error_size);
+    }
+
+    janus_mutex_lock(&room->mutex);
+    jti = g_strdup(p->jti);
+    exp = p->exp;
+    janus_mutex_unlock(&room->mutex);
+
+    /* Revoked for as long as the credential could still be used. */
+    ttl = (int) CLAMP(exp - (gint64) time(NULL)
+                      + janus_telehealth_cfg.credential_leeway + 60,
+                      60, 86400);
+    if (jti != NULL
+        && janus_telehealth_redis_revoke(janus_telehealth_handler_redis,
+                                         jti, ttl) != 0)
+    {
+        JANUS_LOG(LOG_ERR, "[telehealth] credential of %s not revoked "
+                  "(Redis unavailable)\n", participant_id);
+    }
+    g_free(jti);
+
+    (void) janus_telehealth_room_remove_participant(room, participant_id,
+                                                    reason);
+    janus_telehealth_participant_release(p);
+
+    return 0;
+}
+
+
+/* Role */
+
+static int janus_telehealth_admit(janus_telehealth_room *room,
+    janus_telehealth_participant *p);
+
+int
+janus_telehealth_moderate_set_role(janus_telehealth_room *room,
+    const char *participant_id, const char *role, char *error,
+    size_t error_size)
+{
+    json_t                        *event;
+    gboolean                       stop, admit;
+    const char                    *new_role, *old_role;
+    janus_telehealth_session      *session;
+    janus_telehealth_participant  *p;
+
+    new_role = janus_telehealth_role_name(role);
+    if (new_role == NULL) {
+        g_snprintf(error, error_size, "role must be chair, broadcaster or "
+                   "viewer");
+        return JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT;
+    }
+
+    p = janus_telehealth_room_participant(room, participant_id);
+    if (p == NULL) {
+        return janus_telehealth_no_participant(participant_id, error,
+                                               error_size);
+    }
+
+    janus_mutex_lock(&room->mutex);
+    old_role = p->role;
+    p->role = new_role;
+    stop = strcmp(new_role, TH_ROLE_VIEWER) == 0;
+    admit = p->waiting && strcmp(new_role, TH_ROLE_CHAIR) == 0;
+    session = p->session;
+    if (session != NULL) {
+        janus_refcount_increase(&session->ref);
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    JANUS_LOG(LOG_INFO, "[telehealth] participant %s in room %s: role %s "
+              "-> %s\n", p->id, room->id, old_role, new_role);
+
+    /* A viewer never publishes: their forwarding stops now. */
+    if (stop && session != NULL) {
+        janus_telehealth_media_stop_publishing(session, "role_changed");
+    }
+
+    if (session != NULL) {
+        event = json_pack("{s:s, s:s, s:s}", "telehealth", "role",
+                          "room", room->id, "role", new_role);
+        janus_telehealth_push(session, NULL, event);
+        json_decref(event);
+        janus_telehealth_session_unref(session);
+    }
+
+    janus_telehealth_event_emit(TH_EV_PARTICIPANT_ROLE, room, p->id,
+                                new_role, NULL);
+
+    if (admit) {
+        (void) janus_telehealth_admit(room, p);
+
+    } else {
+        janus_telehealth_moderation_store(room, p);
+        janus_telehealth_room_push_participants(room, NULL);
+    }
+
+    janus_telehealth_participant_release(p);
+
+    return 0;
+}
+
+
+/* Waiting room */
+
+/* Admits one waiting participant.  0, or 1 when they were not waiting. */
+static int
+janus_telehealth_admit(janus_telehealth_room *room,
+    janus_telehealth_participant *p)
+{
+    json_t    *event;
+    gboolean   chair;
+
+    janus_mutex_lock(&room->mutex);
+    if (!p->waiting || p->session == NULL) {
+        janus_mutex_unlock(&room->mutex);
+        return 1;
+    }
+    p->waiting = FALSE;
+    g_hash_table_add(room->admitted, g_strdup(p->id));
+    chair = strcmp(p->role, TH_ROLE_CHAIR) == 0;
+    janus_mutex_unlock(&room->mutex);
+
+    janus_telehealth_moderation_store(room, p);
+    janus_telehealth_event_emit(TH_EV_PARTICIPANT_JOINED, room, p->id,
+                                p->role, NULL);
+
+    JANUS_LOG(LOG_INFO, "[telehealth] participant %s admitted to room %s\n",
+              p->id, room->id);
+
+    event = json_pack("{s:s, s:s, s:o}", "telehealth", "admitted",
+                      "room", room->id, "participants",
+                      janus_telehealth_room_participants(room, chair));
+    janus_telehealth_moderation_tell(room, p, event);
+    json_decref(event);
+
+    return 0;
+}
+
+
+static int
+janus_telehealth_moderate_admit(janus_telehealth_room *room,
+    const char *participant_id, char *error, size_t error_size)
+{
+    int                            rc;
+    janus_telehealth_participant  *p;
+
+    p = janus_telehealth_room_participant(room, participant_id);
+    if (p == NULL) {
+        return janus_telehealth_no_participant(participant_id, error,
+                                               error_size);
+    }
+
+    rc = janus_telehealth_admit(room, p);
+    janus_telehealth_participant_release(p);
+
+    if (rc != 0) {
+        g_snprintf(error, error_size, "%s is not waiting", participant_id);
+        return JANUS_TELEHEALTH_ERROR_WRONG_STATE;
+    }
+
+    janus_telehealth_room_push_participants(room, NULL);
+
+    return 0;
+}
+
+
+static gint
+janus_telehealth_seq_order(gconstpointer a, gconstpointer b)
+{
+    const janus_telehealth_participant  *pa = a, *pb = b;
+
+    return pa->seq < pb->seq ? -1 : (pa->seq > pb->seq ? 1 : 0);
+}
+
+
+/* Admits everyone waiting, in order of arrival; returns their ids. */
+static json_t *
+janus_telehealth_moderate_admit_all(janus_telehealth_room *room)
+{
+    GList                         *waiting, *l;
+    json_t                        *ids;
+    GHashTableIter                 iter;
+    janus_telehealth_participant  *p;
+
+    waiting = NULL;
+    ids = json_array();
+
+    janus_mutex_lock(&room->mutex);
+    g_hash_table_iter_init(&iter, room->participants);
+    while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &p)) {
+        if (p->waiting) {
+            janus_refcount_increase(&p->ref);
+            waiting = g_list_prepend(waiting, p);
+        }
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    waiting = g_list_sort(waiting, janus_telehealth_seq_order);
+    for (l = waiting; l != NULL; l = l->next) {
+        p = l->data;
+        if (janus_telehealth_admit(room, p) == 0) {
+            json_array_append_new(ids, json_string(p->id));
+        }
+        janus_telehealth_participant_release(p);
+    }
+    g_list_free(waiting);
+
+    if (json_array_size(ids) > 0) {
+        janus_telehealth_room_push_participants(room, NULL);
+    }
+
+    return ids;
+}
+
+
+static int
+janus_telehealth_moderate_turn_away(janus_telehealth_room *room,
+    const char *participant_id, char *error, size_t error_size)
+{
+    gboolean                       waiting;
+    janus_telehealth_participant  *p;
+
+    p = janus_telehealth_room_participant(room, participant_id);
+    if (p == NULL) {
+        return janus_telehealth_no_participant(participant_id, error,
+                                               error_size);
+    }
+
+    janus_mutex_lock(&room->mutex);
+    waiting = p->waiting;
+    janus_mutex_unlock(&room->mutex);
+    janus_telehealth_participant_release(p);
+
+    if (!waiting) {
+        g_snprintf(error, error_size, "%s is not waiting: remove them "
+                   "instead", participant_id);
+        return JANUS_TELEHEALTH_ERROR_WRONG_STATE;
+    }
+
+    return janus_telehealth_moderate_remove(room, participant_id,
+                                            TH_LEFT_TURNED_AWAY, error,
+                                            error_size);
+}
+
+
+/* Breakout rooms */
+
+/* Called with the room mutex held. */
+static json_t *
+janus_telehealth_breakouts_json(janus_telehealth_room *room)
+{
+    GList   *l;
+    json_t  *list;
+
+    list = json_array();
+    for (l = room->breakouts; l != NULL; l = l->next) {
+        json_array_append_new(list, json_string(l->data));
+    }
+
+    return list;
+}
+
+
+static int
+janus_telehealth_breakout_allowed(janus_telehealth_room *room, char *error,
+    size_t error_size)
+{
+    if (room->kind == NULL || strcmp(room->kind, TH_KIND_GROUP) != 0) {
+        g_snprintf(error, error_size, "Breakout rooms are for group "
+                   "sessions only");
+        return JANUS_TELEHEALTH_ERROR_WRONG_STATE;
+    }
+
+    return 0;
+}
+
+
+static json_t *
+janus_telehealth_breakout_create(janus_telehealth_room *room, char *error,
+    size_t error_size, int *rc)
+{
+    char    *id;
+    json_t  *answer;
+
+    *rc = janus_telehealth_breakout_allowed(room, error, error_size);
+    if (*rc != 0) {
+        return NULL;
+    }
+
+    janus_mutex_lock(&room->mutex);
+    if (g_list_length(room->breakouts) >= JANUS_TELEHEALTH_BREAKOUTS_MAX) {
+        janus_mutex_unlock(&room->mutex);
+        g_snprintf(error, error_size, "At most %d breakout rooms",
+                   JANUS_TELEHEALTH_BREAKOUTS_MAX);
+        *rc = JANUS_TELEHEALTH_ERROR_WRONG_STATE;
+        return NULL;
+    }
+    id = g_strdup_printf("breakout-%u", ++room->breakout_seq);
+    room->breakouts = g_list_append(room->breakouts, id);
+    answer = json_pack("{s:s, s:o}", "breakout", id, "breakouts",
+                       janus_telehealth_breakouts_json(room));
+    janus_mutex_unlock(&room->mutex);
+
+    JANUS_LOG(LOG_INFO, "[telehealth] room %s: %s created\n", room->id, id);
+
+    return answer;
+}
+
+
+/* Tells a participant which (breakout) room they are in now. */
+static void
+janus_telehealth_breakout_tell(janus_telehealth_room *room,
+    janus_telehealth_participant *p, const char *breakout)
+{
+    json_t  *event;
+
+    event = json_pack("{s:s, s:s, s:o}", "telehealth", "moved",
+                      "room", room->id, "breakout",
+                      breakout != NULL ? json_string(breakout) : json_null());
+    janus_telehealth_moderation_tell(room, p, event);
+    json_decref(event);
+}
+
+
+static int
+janus_telehealth_breakout_move(janus_telehealth_room *room,
+    const char *participant_id, const char *breakout, char *error,
+    size_t error_size)
+{
+    int                            rc;
+    janus_telehealth_participant  *p;
+
+    rc = janus_telehealth_breakout_allowed(room, error, error_size);
+    if (rc != 0) {
+        return rc;
+    }
+
+    p = janus_telehealth_room_participant(room, participant_id);
+    if (p == NULL) {
+        return janus_telehealth_no_participant(participant_id, error,
+                                               error_size);
+    }
+
+    janus_mutex_lock(&room->mutex);
+    if (breakout != NULL
+        && g_list_find_custom(room->breakouts, breakout,
+                              (GCompareFunc) strcmp) == NULL)
+    {
+        janus_mutex_unlock(&room->mutex);
+        janus_telehealth_participant_release(p);
+        g_snprintf(error, error_size, "No such breakout room");
+        return JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT;
+    }
+    g_free(p->breakout);
+    p->breakout = g_strdup(breakout);
+    janus_mutex_unlock(&room->mutex);
+
+    JANUS_LOG(LOG_INFO, "[telehealth] room %s: %s moved to %s\n", room->id,
+              p->id, breakout != NULL ? breakout : "the main room");
+
+    janus_telehealth_moderation_store(room, p);
+    /* Everyone's subscription follows: only their own room's feeds. */
+    janus_telehealth_media_renegotiate(room);
+    janus_telehealth_breakout_tell(room, p, breakout);
+    janus_telehealth_room_push_participants(room, NULL);
+    janus_telehealth_participant_release(p);
+
+    return 0;
+}
+
+
+static int
+janus_telehealth_breakout_close(janus_telehealth_room *room,
+    const char *breakout, char *error, size_t error_size)
+{
+    int                            rc;
+    GList                         *link, *moved, *l;
+    GHashTableIter                 iter;
+    janus_telehealth_participant  *p;
+
+    rc = janus_telehealth_breakout_allowed(room, error, error_size);
+    if (rc != 0) {
+        return rc;
+    }
+
+    moved = NULL;
+
+    janus_mutex_lock(&room->mutex);
+    link = g_list_find_custom(room->breakouts, breakout,
+                              (GCompareFunc) strcmp);
+    if (link == NULL) {
+        janus_mutex_unlock(&room->mutex);
+        g_snprintf(error, error_size, "No such breakout room");
+        return JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT;
+    }
+    g_free(link->data);
+    room->breakouts = g_list_delete_link(room->breakouts, link);
+
+    g_hash_table_iter_init(&iter, room->participants);
+    while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &p)) {
+        if (g_strcmp0(p->breakout, breakout) == 0) {
+            g_free(p->breakout);
+            p->breakout = NULL;
+            janus_refcount_increase(&p->ref);
+            moved = g_list_prepend(moved, p);
+        }
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    JANUS_LOG(LOG_INFO, "[telehealth] room %s: breakout closed, %u back in "
+              "the main room\n", room->id, g_list_length(moved));
+
+    janus_telehealth_media_renegotiate(room);
+
+    for (l = moved; l != NULL; l = l->next) {
+        janus_telehealth_moderation_store(room, l->data);
+        janus_telehealth_breakout_tell(room, l->data, NULL);
+        janus_telehealth_participant_release(l->data);
+    }
+    g_list_free(moved);
+
+    janus_telehealth_room_push_participants(room, NULL);
+
+    return 0;
+}
+
+
+/* Chair requests */
+
+static const char *janus_telehealth_moderation_requests[] = {
+    "mute", "remove", "set_role", "close", "admit", "admit_all",
+    "turn_away", "breakout_create", "breakout_move", "breakout_close"
+};
+
+
+gboolean
+janus_telehealth_moderation_is_request(const char *request)
+{
+    size_t  i;
+
+    for (i = 0; i < G_N_ELEMENTS(janus_telehealth_moderation_requests); i++) {
+        if (strcmp(janus_telehealth_moderation_requests[i], request) == 0) {
+            return TRUE;
+        }
+    }
+
+    return FALSE;
+}
+
+
+/* The room of a chair who is in it (reference), or an error. */
+static int
+janus_telehealth_moderation_chair(janus_telehealth_session *session,
+    janus_telehealth_room **room, char *error, size_t error_size)
+{
+    gboolean                       chair;
+    janus_telehealth_participant  *p;
+
+    *room = NULL;
+
+    janus_mutex_lock(&session->mutex);
+    p = session->participant;
+    if (p != NULL) {
+        janus_refcount_increase(&p->ref);
+        *room = p->room;
+        janus_refcount_increase(&(*room)->ref);
+    }
+    janus_mutex_unlock(&session->mutex);
+
+    if (p == NULL) {
+        g_snprintf(error, error_size, "Not in a room");
+        return JANUS_TELEHEALTH_ERROR_NOT_JOINED;
+    }
+
+    janus_mutex_lock(&(*room)->mutex);
+    chair = strcmp(p->role, TH_ROLE_CHAIR) == 0 && !p->waiting;
+    janus_mutex_unlock(&(*room)->mutex);
+    janus_telehealth_participant_release(p);
+
+    if (!chair) {
+        janus_telehealth_room_unref(*room);
+        *room = NULL;
+        g_snprintf(error, error_size, "Only a chair can do this");
+        return JANUS_TELEHEALTH_ERROR_NOT_CHAIR;
+    }
+
+    return 0;
+}
+
+
+static const char *
+janus_telehealth_param(json_t *root, const char *name, gboolean required,
+    int *rc, char *error, size_t error_size)
+{
+    json_t  *value;
+
+    value = json_object_get(root, name);
+    if (value == NULL || json_is_null(value)) {
+        if (required && *rc == 0) {
+            g_snprintf(error, error_size, "Missing element (%s)", name);
+            *rc = JANUS_TELEHEALTH_ERROR_MISSING_ELEMENT;
+        }
+        return NULL;
+    }
+
+    if (!json_is_string(value) || json_string_length(value) == 0
+        || json_string_length(value) > JANUS_TELEHEALTH_ID_MAX)
+    {
+        if (*rc == 0) {
+            g_snprintf(error, error_size, "Invalid element (%s should be a "
+                       "non-empty string)", name);
+            *rc = JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT;
+        }
+        return NULL;
+    }
+
+    return json_string_value(value);
+}
+
+
+int
+janus_telehealth_moderation_request(janus_telehealth_session *session,
+    const char *request, json_t *root, const char *transaction, char *error,
+    size_t error_size)
+{
+    int                     rc;
+    json_t                 *answer, *extra;
+    const char             *participant, *breakout;
+    janus_telehealth_room  *room;
+
+    rc = janus_telehealth_moderation_chair(session, &room, error,
+                                           error_size);
+    if (rc != 0) {
+        return rc;
+    }
+
+    extra = NULL;
+    participant = NULL;
+
+    if (strcmp(request, "mute") == 0) {
+        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
+                                             error, error_size);
+        if (rc == 0) {
+            rc = janus_telehealth_moderate_mute(room, participant,
+                json_object_get(root, "audio"),
+                json_object_get(root, "video"), error, error_size);
+        }
+
+    } else if (strcmp(request, "remove") == 0) {
+        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
+                                             error, error_size);
+        if (rc == 0) {
+            rc = janus_telehealth_moderate_remove(room, participant,
+                TH_LEFT_REMOVED, error, error_size);
+        }
+
+    } else if (strcmp(request, "set_role") == 0) {
+        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
+                                             error, error_size);
+        breakout = janus_telehealth_param(root, "role", TRUE, &rc, error,
+                                          error_size);
+        if (rc == 0) {
+            rc = janus_telehealth_moderate_set_role(room, participant,
+                                                    breakout, error,
+                                                    error_size);
+        }
+
+    } else if (strcmp(request, "admit") == 0) {
+        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
+                                             error, error_size);
+        if (rc == 0) {
+            rc = janus_telehealth_moderate_admit(room, participant, error,
+                                                 error_size);
+        }
+
+    } else if (strcmp(request, "admit_all") == 0) {
+        extra = json_pack("{s:o}", "admitted",
+                          janus_telehealth_moderate_admit_all(room));
+
+    } else if (strcmp(request, "turn_away") == 0) {
+        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
+                                             error, error_size);
+        if (rc == 0) {
+            rc = janus_telehealth_moderate_turn_away(room, participant,
+                                                     error, error_size);
+        }
+
+    } else if (strcmp(request, "breakout_create") == 0) {
+        extra = janus_telehealth_breakout_create(room, error, error_size,
+                                                 &rc);
+
+    } else if (strcmp(request, "breakout_move") == 0) {
+        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
+                                             error, error_size);
+        breakout = janus_telehealth_param(root, "breakout", FALSE, &rc,
+                                          error, error_size);
+        if (rc == 0) {
+            rc = janus_telehealth_breakout_move(room, participant, breakout,
+                                                error, error_size);
+        }
+
+    } else if (strcmp(request, "breakout_close") == 0) {
+        breakout = janus_telehealth_param(root, "breakout", TRUE, &rc, error,
+                                          error_size);
+        if (rc == 0) {
+            rc = janus_telehealth_breakout_close(room, breakout, error,
+                                                 error_size);
+        }
+    }
+
+    if (rc == 0) {
+        answer = json_pack("{s:s, s:s, s:s}", "telehealth", "ok",
+                           "request", request, "room", room->id);
+        if (participant != NULL) {
+            json_object_set_new(answer, "participant",
+                                json_string(participant));
+        }
+        if (extra != NULL) {
+            json_object_update(answer, extra);
+        }
+        janus_telehealth_push(session, transaction, answer);
+        json_decref(answer);
+
+        /* After the answer: the chair gets "closed" like everyone. */
+        if (strcmp(request, "close") == 0) {
+            JANUS_LOG(LOG_INFO, "[telehealth] room %s closed by a chair\n",
+                      room->id);
+            janus_telehealth_room_close_now(room, TH_CLOSE_CLOSED_BY_CHAIR);
+        }
+    }
+
+    json_decref(extra);
+    janus_telehealth_room_unref(room);
+
+    return rc;
+}
