@@ -8,8 +8,12 @@
 "use strict";
 
 const API = "/api/v1";
-const JANUS_WS = (location.protocol === "https:" ? "wss://" : "ws://")
-    + location.host + "/janus";
+/* The grant names Janus' WebSocket: a path on this server, or a URL. */
+function janusServer(path) {
+    if (path && /^wss?:\/\//.test(path)) return path;
+    return (location.protocol === "https:" ? "wss://" : "ws://")
+        + location.host + (path || "/janus");
+}
 const SESSIONS_POLL_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
@@ -167,8 +171,7 @@ async function join(sessionId) {
     renderParticipants();
     setMedia({ publishing: false });
     call = new TelehealthCall({
-        server: grant.janus_path && /^wss?:/.test(grant.janus_path)
-            ? grant.janus_path : JANUS_WS,
+        server: janusServer(grant.janus_path),
         grant,
         freshGrant: () => api("POST", "/sessions/" + sessionId + "/join"),
         on: {
