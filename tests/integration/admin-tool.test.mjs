@@ -1,0 +1,84 @@
+// scripts/telehealth-admin (docs/operations.md, "The first organisation"):
+// an ops team creates an organisation and its admin without SQL; the
+// admin logs in through the API and manages staff; set-password works;
+// an e-mail in use is refused; the tool leaves audit rows.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import path from 'node:path';
+import { after, describe, test } from 'node:test';
+import { api, assertStatus, closeDb, env, sql } from './lib.mjs';
+
+after(closeDb);
+
+const tool = path.join(env.root, 'scripts', 'telehealth-admin');
+
+function run(args, input) {
+    return new Promise((resolve) => {
+        const child = execFile(tool, ['-d', env.pg, '--password-stdin',
+            ...args], { timeout: 30000 }, (err, stdout, stderr) => {
+            resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
+        });
+        child.stdin.end(input);
+    });
+}
+
+describe('telehealth-admin', () => {
+    const tag = crypto.randomBytes(4).toString('hex');
+    const email = `First.Admin.${tag}@it.test`;
+
+    test('test_create_org_makes_an_admin_who_logs_in_and_manages_staff', async () => {
+        const out = await run(['create-org', `Clinic ${tag}`, email,
+            'First Admin'], 'first-admin-pw\n');
+        assert.equal(out.code, 0, out.stderr);
+        const org = /organisation ([0-9a-f-]{36})/.exec(out.stdout)[1];
+        const admin = /admin ([0-9a-f-]{36})/.exec(out.stdout)[1];
+
+        const login = await api('POST', '/auth/login', {
+            body: { email, password: 'first-admin-pw' } });
+        assertStatus(login, 200, 'the new admin logs in');
+        assert.equal(login.body.user.id, admin);
+        assert.equal(login.body.user.org_id, org);
+        assert.equal(login.body.user.role, 'admin');
+
+        const staff = await api('POST', '/staff', {
+            token: login.body.access_token,
+            body: { display_name: 'First Clinician', role: 'clinician',
+                email: `first.clinician.${tag}@it.test` } });
+        assertStatus(staff, 201, 'the admin creates staff');
+
+        const rows = await sql(`SELECT action, actor_type FROM audit_log
+            WHERE org_id = $1 AND actor_type = 'ops'`, [org]);
+        assert.deepEqual(rows, [{ action: 'org_create', actor_type: 'ops' }]);
+        const hash = await sql('SELECT password_hash FROM logins ' +
+            'WHERE email = $1', [email.toLowerCase()]);
+        assert.match(hash[0].password_hash, /^\$argon2id\$/);
+    });
+
+    test('test_create_org_refuses_an_email_in_use', async () => {
+        const out = await run(['create-org', `Clinic ${tag} bis`, email,
+            'Second Admin'], 'first-admin-pw\n');
+        assert.notEqual(out.code, 0);
+        assert.match(out.stderr, /already in use/);
+    });
+
+    test('test_create_org_refuses_a_short_password', async () => {
+        const out = await run(['create-org', `Clinic ${tag} ter`,
+            `short.${tag}@it.test`, 'Short'], 'short\n');
+        assert.notEqual(out.code, 0);
+        assert.match(out.stderr, /at least 8/);
+    });
+
+    test('test_set_password_replaces_the_password', async () => {
+        const out = await run(['set-password', email], 'second-admin-pw\n');
+        assert.equal(out.code, 0, out.stderr);
+        assertStatus(await api('POST', '/auth/login', {
+            body: { email, password: 'second-admin-pw' } }), 200);
+        assertStatus(await api('POST', '/auth/login', {
+            body: { email, password: 'first-admin-pw' } }), 401);
+        const none = await run(['set-password', `nobody.${tag}@it.test`],
+            'whatever-pw\n');
+        assert.notEqual(none.code, 0);
+    });
+});
