@@ -474,7 +474,8 @@ $("leave").onclick = () => {
 };
 $("refresh").onclick = () => listSessions().catch(showProblem);
 $("logout").onclick = () => logout(true);
-window.addEventListener("pagehide", () => { if (call) call.leave(); });
+/* Closing the tab is not "leave": Janus sees the WebSocket go (a hangup),
+ * the call goes on and the person can come back (docs/plugin.md). */
 
 if (token) enter().catch(() => logout(false));
 else show("login-view");

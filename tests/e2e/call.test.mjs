@@ -258,6 +258,26 @@ test('staff starts a video call, the patient joins from a second tab, each sees 
     `no error on the patient's page: ${await pages.patient.locator('#problem').innerText()}`);
 });
 
+test('a second call for the patient is refused with the API\'s problem detail on the page', { skip, timeout: TEST_MS }, async () => {
+  assert.ok(pages.clinician, 'the call is up');
+  const tab = await openTab('clinician');
+  try {
+    await login(tab, people.clinician);
+    if (await tab.locator('#patient-pick').isVisible()) {
+      await tab.locator('#patient-select').selectOption(people.patient.id);
+    } else {
+      await tab.getByLabel('Patient id').fill(people.patient.id);
+    }
+    await tab.getByRole('button', { name: 'Start video call' }).click();
+    const problem = tab.getByRole('alert');
+    await problem.waitFor({ state: 'visible' });
+    assert.equal(await problem.innerText(), 'The participant is already in a video session.');
+    assert.equal(await tab.locator('#room-view').isVisible(), false, 'no room for the refused call');
+  } finally {
+    await tab.close();
+  }
+});
+
 test('a mute shows in the other tab\'s participants list, and unmuting clears it', { skip, timeout: TEST_MS }, async () => {
   assert.ok(pages.patient, 'the call is up');
   const mute = pages.patient.getByRole('button', { name: 'Mute' });
