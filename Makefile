@@ -10,7 +10,12 @@
 
 SHELL := /bin/bash
 
--include config.mk
+# Written by ./configure.  The commands that install the build
+# dependencies (run, test, bench) must work before it exists, so it is not
+# a target make would try to remake before running them.
+ifneq ($(wildcard config.mk),)
+include config.mk
+endif
 
 BUILD      := build
 NGX_BUILD  := $(BUILD)/nginx
@@ -34,13 +39,14 @@ PLUGIN_LIBS := -ljansson -lhiredis -ljwt -lcrypto -lglib-2.0 -lpthread
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
 
-.PHONY: all deps run test test-media test-unit unit-tests test-integration stop bench install \
+.PHONY: all build deps run test test-media test-unit unit-tests test-integration stop bench install \
         clean distclean format
 
-all: $(NGX_MODULE) $(PLUGIN)
+all:
+	@[ -f config.mk ] || ./configure
+	@$(MAKE) --no-print-directory build
 
-config.mk: configure
-	./configure
+build: $(NGX_MODULE) $(PLUGIN)
 
 # nginx builds dynamic modules against a configured copy of its sources,
 # configured with the flags of the nginx binary that will load the module.
@@ -74,23 +80,27 @@ unit-tests: $(UNIT_TESTS)
 deps:
 	@scripts/deps.sh
 
-run: deps all
+run: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/stack.sh start
 	@scripts/stack.sh demo
 
 stop:
 	@scripts/stack.sh stop
 
-test: deps all unit-tests
+test: deps
+	@$(MAKE) --no-print-directory all unit-tests
 	@scripts/test.sh
 
-test-media: deps all
+test-media: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/media-tests.sh
 
 test-unit: unit-tests
 	@scripts/test.sh unit
 
-bench: deps all
+bench: deps
+	@$(MAKE) --no-print-directory all
 	@scripts/stack.sh start
 	@bench/run.sh
 

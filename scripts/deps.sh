@@ -11,8 +11,13 @@ packages="gcc make pkg-config ca-certificates curl openssl iproute2
     libjansson-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
     libglib2.0-dev libjwt-dev libargon2-dev libcmocka-dev
     postgresql postgresql-contrib redis-server argon2 wrk valgrind jq
-    libjs-janus-gateway libjs-webrtc-adapter chromium
-    nodejs npm"
+    libjs-janus-gateway libjs-webrtc-adapter chromium"
+
+# Node.js may come from elsewhere than Debian (its npm then ships with it and
+# Debian's npm would conflict): only install Debian's when there is none.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    packages="$packages nodejs npm"
+fi
 
 missing=
 for p in $packages; do
@@ -31,22 +36,25 @@ if [ -n "$missing" ]; then
     fi
 
     echo "deps: installing$missing"
-    # Debian's packaging would start the system-wide services; the project
-    # runs its own instances under ./run, so keep the packaged ones stopped.
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -q
     $sudo apt-get install -y -q --no-install-recommends $missing
 fi
 
-if [ -f tests/package.json ]; then
-    if [ ! -d tests/node_modules ] \
-        || [ tests/package.json -nt tests/node_modules ] \
-        || [ tests/package-lock.json -nt tests/node_modules ]
+# The test tools of each suite (npm, test-only): tests/, tests/media/,
+# tests/e2e/.  Installed here, where the registry is reachable; the media
+# and browser suites run in a network namespace that has no route out.
+for dir in tests tests/*/; do
+    dir=${dir%/}
+    [ -f "$dir/package.json" ] || continue
+    if [ ! -d "$dir/node_modules" ] \
+        || [ "$dir/package.json" -nt "$dir/node_modules" ] \
+        || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]
     then
-        echo "deps: installing the test tools (npm)"
-        (cd tests && npm ci --no-audit --no-fund --loglevel=error \
+        echo "deps: installing the test tools of $dir (npm)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error \
             && touch node_modules)
     fi
-fi
+done
 
 [ -f config.mk ] || ./configure
