@@ -278,7 +278,7 @@ test('a second call for the patient is refused with the API\'s problem detail on
   }
 });
 
-test('a mute shows in the other tab\'s participants list, and unmuting clears it', { skip, timeout: TEST_MS }, async () => {
+test('mute and video pause show in the other tab\'s participants list, and clear again', { skip, timeout: TEST_MS }, async () => {
   assert.ok(pages.patient, 'the call is up');
   const mute = pages.patient.getByRole('button', { name: 'Mute' });
   await mute.click();
@@ -291,6 +291,14 @@ test('a mute shows in the other tab\'s participants list, and unmuting clears it
   await pages.patient.getByRole('button', { name: 'Unmute' }).click();
   await waitForParticipants('clinician', (t) => !/muted/.test(t), 'the patient unmuted');
   // The picture keeps playing through it.
+  await waitForPlayingVideo('clinician');
+
+  await pages.patient.getByRole('button', { name: 'Pause video' }).click();
+  await waitForParticipants('clinician', (t) => /video paused/.test(t), 'the patient\'s video paused');
+  const cameraOff = await pages.patient.evaluate(() => call.cameraTrack && call.cameraTrack.enabled);
+  assert.equal(cameraOff, false, 'the camera track sends nothing while paused');
+  await pages.patient.getByRole('button', { name: 'Resume video' }).click();
+  await waitForParticipants('clinician', (t) => !/video paused/.test(t), 'the patient\'s video resumed');
   await waitForPlayingVideo('clinician');
 });
 
