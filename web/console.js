@@ -89,26 +89,32 @@ async function enter() {
     await listSessions();
 }
 
-/* A list of patients where the API has one (GET /patients), else the id. */
+/*
+ * The patients this staff member reaches (GET /patients) as a list; the id
+ * field stays for an API without the list and for more patients than one
+ * page holds.
+ */
 async function loadPatients() {
-    let items = null;
+    let res = null;
     try {
-        const res = await api("GET", "/patients");
-        items = Array.isArray(res) ? res : res && res.items;
+        res = await api("GET", "/patients?limit=200");
     } catch (e) {
-        items = null;
+        res = null;
     }
-    const usable = Array.isArray(items) && items.length > 0;
+    const items = res && Array.isArray(res.items) ? res.items : null;
+    const usable = !!items && items.length > 0;
+    const more = !usable || !!res.next_cursor;
     $("patient-pick").hidden = !usable;
-    $("patient-id").hidden = usable;
-    $("patient-id-hint").hidden = usable;
+    $("patient-id").hidden = !more;
+    $("patient-id-hint").hidden = !more;
+    $("patient-id-label").textContent = usable ? "or patient id" : "Patient id";
     if (!usable) return;
     const select = $("patient-select");
     select.replaceChildren();
     for (const p of items) {
         const option = document.createElement("option");
         option.value = p.id;
-        option.textContent = p.display_name || p.name || p.id;
+        option.textContent = p.display_name;
         select.append(option);
     }
 }
@@ -443,8 +449,8 @@ $("start-form").onsubmit = async (ev) => {
     ev.preventDefault();
     showProblem(null);
     const form = new FormData(ev.target);
-    const patient = $("patient-pick").hidden
-        ? String(form.get("patient_id") || "").trim() : form.get("patient");
+    const typed = String(form.get("patient_id") || "").trim();
+    const patient = typed || ($("patient-pick").hidden ? "" : form.get("patient"));
     if (!patient) {
         showProblem("Choose a patient first.");
         return;

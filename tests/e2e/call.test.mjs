@@ -224,6 +224,7 @@ test('staff starts a video call, the patient joins from a second tab, each sees 
   const staff = pages.clinician;
   if (await staff.locator('#patient-pick').isVisible()) {
     await staff.locator('#patient-select').selectOption(people.patient.id);
+    t.diagnostic('the patient was picked from the list (GET /patients)');
   } else {
     await staff.getByLabel('Patient id').fill(people.patient.id);
   }
