@@ -31,6 +31,21 @@ function callError(e) {
     return String(e);
 }
 
+const LEFT_TEXT = {
+    leave: "You left the call.",
+    replaced: "You joined this call from another window.",
+    removed: "You were removed from the call.",
+    turned_away: "You were not let in.",
+    hangup: "Your connection to the call dropped.",
+};
+
+const CLOSED_TEXT = {
+    chair_left: "The call has ended: the clinician left.",
+    caregiver_hung_up: "The call has ended: the caregiver hung up.",
+    closed_by_chair: "The call has been ended.",
+    duration_limit: "The call has reached its time limit.",
+};
+
 class TelehealthCall {
     /*
      * opts.server      Janus WebSocket URL
@@ -137,14 +152,43 @@ class TelehealthCall {
             this.role = msg.role;
             this.setParticipants(msg.participants);
             this.emit("joined", msg.id, msg.role);
-            this.emit("status", "You are in the room.");
-            this.subscribe().catch((e) => this.fail(
-                "Could not receive the others' video: " + callError(e)));
-            if (this.role !== "viewer") {
-                this.publish().catch((e) => this.fail(
-                    "Could not send your camera and microphone: "
-                    + callError(e)));
+            if (msg.state === "waiting") {
+                /* No media in or out until a chair admits us. */
+                this.emit("status", "Please wait: you will be let in "
+                    + "shortly.");
+                break;
             }
+            this.emit("status", "You are in the room.");
+            this.startMedia();
+            break;
+        case "admitted":
+            this.setParticipants(msg.participants);
+            this.emit("status", "You have been let in.");
+            this.startMedia();
+            break;
+        case "waiting":
+            this.emit("status", (msg.participant && msg.participant.display
+                || "Someone") + " is waiting to be let in.");
+            break;
+        case "muted":
+            this.emit("status", msg.audio_muted_by_chair
+                || msg.video_muted_by_chair
+                ? "The chair has muted your "
+                  + [msg.audio_muted_by_chair && "microphone",
+                     msg.video_muted_by_chair && "camera"]
+                      .filter(Boolean).join(" and ") + "."
+                : "The chair has unmuted you.");
+            break;
+        case "role":
+            this.role = msg.role;
+            this.emit("status", "Your role is now " + msg.role + ".");
+            this.emitMedia();
+            break;
+        case "hung_up":
+        case "warning":
+            this.emit("status", msg.message || (msg.reason === "duration_limit"
+                ? "The call ends in " + Math.ceil(msg.seconds_left / 60)
+                  + " minutes." : "Notice: " + msg.reason));
             break;
         case "participants":
             this.setParticipants(msg.participants);
@@ -163,15 +207,23 @@ class TelehealthCall {
             this.emitMedia();
             break;
         case "left":
-            this.end("left:" + msg.reason, msg.reason === "replaced"
-                ? "You joined this call from another window."
-                : "You left the call.");
+            this.end("left:" + msg.reason, LEFT_TEXT[msg.reason]
+                || "You left the call.");
             break;
         case "closed":
-            this.end("closed:" + msg.reason, msg.reason === "chair_left"
-                ? "The call has ended: the clinician left."
-                : "The call has ended.");
+            this.end("closed:" + msg.reason, CLOSED_TEXT[msg.reason]
+                || "The call has ended.");
             break;
+        }
+    }
+
+    startMedia() {
+        this.subscribe().catch((e) => this.fail(
+            "Could not receive the others' video: " + callError(e)));
+        if (this.role !== "viewer") {
+            this.publish().catch((e) => this.fail(
+                "Could not send your camera and microphone: "
+                + callError(e)));
         }
     }
 

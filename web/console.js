@@ -216,8 +216,9 @@ function renderParticipants() {
         role.className = "tag";
         role.textContent = p.role;
         const flags = [];
-        if (p.audio_muted) flags.push("muted");
-        if (p.video_paused) flags.push("video paused");
+        if (p.state === "waiting") flags.push("waiting");
+        if (p.audio_muted || p.audio_muted_by_chair) flags.push("muted");
+        if (p.video_paused || p.video_muted_by_chair) flags.push("video paused");
         const self = call && p.id === call.selfId ? " (you)" : "";
         li.append(p.display + self + " ", role,
             flags.length ? " " + flags.join(", ") : "");
