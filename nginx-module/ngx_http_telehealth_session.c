@@ -1,5 +1,7 @@
 /*
- * Sessions of kind video_call.
+ * Sessions: every kind of PRODUCT section 2 with its preset policies
+ * (sql/003_sessions.sql computes them, with the caller's overrides, in the
+ * same query as the access check) written into the room hash.
  *
  * Starting one takes the patient's one-room lock and creates the room hash
  * in one Redis script, so two staff members racing for the same patient on
@@ -20,6 +22,7 @@
 #define NGX_HTTP_TELEHEALTH_ROOM_BUF    25      /* base64 of 16 bytes, NUL */
 #define NGX_HTTP_TELEHEALTH_JANUS_PATH  "/janus"
 #define NGX_HTTP_TELEHEALTH_MAX_OPEN    20      /* a patient's open rooms */
+#define NGX_HTTP_TELEHEALTH_OPEN_ARGS   32      /* of the room script */
 
 
 /* the session object of docs/api.md, built by PostgreSQL */
@@ -30,6 +33,9 @@
     "json_build_object('id', s.id, 'kind', s.kind, 'state', s.state,"         \
     " 'org_id', s.org_id, 'patient_id', s.patient_id,"                        \
     " 'created_by', s.created_by, 'room', s.room,"                            \
+    " 'name', s.name, 'access', s.access,"                                    \
+    " 'scheduled_at', " NGX_HTTP_TELEHEALTH_TIME("s.scheduled_at") ","        \
+    " 'policies', s.policies,"                                                \
     " 'created_at', " NGX_HTTP_TELEHEALTH_TIME("s.created_at") ","            \
     " 'ended_at', " NGX_HTTP_TELEHEALTH_TIME("s.ended_at") ","                \
     " 'participants', COALESCE((SELECT json_agg(json_build_object("           \
@@ -42,12 +48,13 @@
     " '[]'::json))"
 
 
-/* $1 staff, $2 patient, $3 organisation */
+/* $1 staff, $2 patient, $3 organisation, $4 kind, $5 the body */
 static const char  ngx_http_telehealth_access_sql[] =
     "SELECT s.role, s.active, p.id IS NOT NULL,"
     " EXISTS (SELECT 1 FROM assignments a"
     "  WHERE a.staff_id = s.id AND a.patient_id = p.id"
-    "  AND a.ends_at IS NULL)"
+    "  AND a.ends_at IS NULL),"
+    " th_session_plan($4, $5::jsonb, $3::uuid, $1::uuid)::text"
     " FROM staff s"
     " LEFT JOIN patients p ON p.id = $2::uuid AND p.org_id = s.org_id"
     " WHERE s.id = $1::uuid AND s.org_id = $3::uuid";
@@ -63,19 +70,26 @@ static const char  ngx_http_telehealth_access_sql[] =
     " left($" #n ", 64), " outcome ", " status
 
 /* $1 session, $2 org, $3 kind, $4 patient, $5 staff, $6 room, $7 time,
- * $8 client address */
+ * $8 client address, $9 the plan of th_session_plan() */
 static const char  ngx_http_telehealth_insert_sql[] =
     "WITH s AS ("
     " INSERT INTO sessions"
-    "  (id, org_id, kind, state, patient_id, created_by, room, created_at)"
+    "  (id, org_id, kind, state, patient_id, created_by, room, created_at,"
+    "   name, access, scheduled_at, policies)"
     " VALUES ($1::uuid, $2::uuid, $3, 'open', $4::uuid, $5::uuid, $6,"
-    "  to_timestamp($7::bigint))"
+    "  to_timestamp($7::bigint), $9::jsonb ->> 'name',"
+    "  $9::jsonb ->> 'access', ($9::jsonb ->> 'scheduled_at')::timestamptz,"
+    "  $9::jsonb -> 'policies')"
     " RETURNING *"
     "), p AS ("
     " INSERT INTO session_participants"
     "  (session_id, staff_id, patient_id, role)"
-    " VALUES ($1::uuid, $5::uuid, NULL, 'chair'),"
-    "  ($1::uuid, NULL, $4::uuid, 'broadcaster')"
+    " SELECT $1::uuid, $5::uuid, NULL, 'chair'"
+    " UNION ALL SELECT $1::uuid, NULL, $4::uuid, 'broadcaster'"
+    " UNION ALL SELECT $1::uuid, x.staff_id, NULL, x.role"
+    "  FROM jsonb_to_recordset($9::jsonb -> 'participants')"
+    "  AS x(staff_id uuid, role text)"
+    " RETURNING *"
     "), a AS ("
     " INSERT INTO audit_log (org_id, actor_type, actor_id, action,"
     "  target_type, target_id, client_addr, outcome, status)"
@@ -85,12 +99,17 @@ static const char  ngx_http_telehealth_insert_sql[] =
     " SELECT json_build_object('id', s.id, 'kind', s.kind, 'state', s.state,"
     " 'org_id', s.org_id, 'patient_id', s.patient_id,"
     " 'created_by', s.created_by, 'room', s.room,"
+    " 'name', s.name, 'access', s.access,"
+    " 'scheduled_at', " NGX_HTTP_TELEHEALTH_TIME("s.scheduled_at") ","
+    " 'policies', s.policies,"
     " 'created_at', " NGX_HTTP_TELEHEALTH_TIME("s.created_at") ","
     " 'ended_at', NULL,"
-    " 'participants', json_build_array("
-    "  json_build_object('type', 'staff', 'id', $5::uuid, 'role', 'chair'),"
-    "  json_build_object('type', 'patient', 'id', $4::uuid,"
-    "   'role', 'broadcaster')))"
+    " 'participants', (SELECT json_agg(json_build_object("
+    "   'type', CASE WHEN p.staff_id IS NOT NULL"
+    "           THEN 'staff' ELSE 'patient' END,"
+    "   'id', COALESCE(p.staff_id, p.patient_id), 'role', p.role)"
+    "   ORDER BY p.role <> 'chair', p.staff_id IS NULL,"
+    "   COALESCE(p.staff_id, p.patient_id)) FROM p))"
     " FROM s";
 
 /*
@@ -144,13 +163,16 @@ static const char  ngx_http_telehealth_join_sql[] =
 
 /*
  * KEYS: patient lock, room hash.  ARGV: room, ttl, session, org, kind,
- * patient, created_by, created_at.
+ * patient, created_by, created_at, then policy field and value pairs.
  */
 static const char  ngx_http_telehealth_open_lua[] =
     "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
     "  redis.call('HSET', KEYS[2], 'session', ARGV[3], 'org', ARGV[4],\n"
     "    'kind', ARGV[5], 'state', 'open', 'patient', ARGV[6],\n"
     "    'created_by', ARGV[7], 'created_at', ARGV[8])\n"
+    "  for i = 9, #ARGV - 1, 2 do\n"
+    "    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "  end\n"
     "  redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
     "  return 1\n"
     "end\n"
@@ -183,6 +205,9 @@ static const char  ngx_http_telehealth_open_rooms_lua[] =
 typedef struct {
     ngx_str_t    session;
     ngx_str_t    patient;
+    ngx_str_t    kind;
+    ngx_str_t    body;          /* the request body, for the plan */
+    ngx_str_t    plan;          /* of th_session_plan() */
     ngx_str_t    room;
     ngx_log_t   *log;
     unsigned     locking:1;     /* the room script is under way */
@@ -190,7 +215,7 @@ typedef struct {
     char        *room_key;
     u_char       created_at[NGX_TIME_T_LEN + 1];
     u_char       ttl[NGX_INT_T_LEN + 1];
-    const char  *params[8];
+    const char  *params[9];
 } ngx_http_telehealth_start_t;
 
 
@@ -233,6 +258,7 @@ static ngx_int_t ngx_http_telehealth_session_query(ngx_http_request_t *r,
 void
 ngx_http_telehealth_session_create(ngx_http_request_t *r)
 {
+    char                         *text;
     json_t                       *kind, *patient;
     const char                  **params;
     ngx_http_telehealth_ctx_t    *ctx;
@@ -261,7 +287,7 @@ ngx_http_telehealth_session_create(ngx_http_request_t *r)
         return;
     }
 
-    if (ngx_strcmp(json_string_value(kind), TH_KIND_VIDEO_CALL) != 0) {
+    if (json_string_length(kind) == 0 || json_string_length(kind) > 32) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
                                  "This kind of session is not supported.");
         return;
@@ -295,10 +321,32 @@ ngx_http_telehealth_session_create(ngx_http_request_t *r)
 
     ctx->data = st;
 
+    st->kind.data = (u_char *) json_string_value(kind);
+    st->kind.len = json_string_length(kind);
+
+    text = json_dumps(ctx->body, JSON_COMPACT);
+    if (text == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    st->body.len = ngx_strlen(text);
+    st->body.data = ngx_pnalloc(r->pool, st->body.len + 1);
+    if (st->body.data == NULL) {
+        free(text);
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_memcpy(st->body.data, text, st->body.len + 1);
+    free(text);
+
     params = st->params;
     params[0] = (char *) ctx->caller.id.data;
     params[1] = (char *) st->patient.data;
     params[2] = (char *) ctx->caller.org.data;
+    params[3] = (char *) st->kind.data;
+    params[4] = (char *) st->body.data;
 
     ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
     if (ctx->pg == NULL) {
@@ -310,7 +358,7 @@ ngx_http_telehealth_session_create(ngx_http_request_t *r)
     ctx->pg->data = r;
 
     if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_access_sql,
-                                     3, params)
+                                     5, params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -322,11 +370,12 @@ static void
 ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 {
     char                         *role;
+    json_t                       *plan, *error, *fields, *v;
     ngx_int_t                     rc;
-    const char                   *argv[13];
+    const char                   *argv[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
     ngx_pool_cleanup_t           *cln;
-    size_t                        argvlen[13];
-    ngx_uint_t                    i;
+    size_t                        argvlen[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
+    ngx_uint_t                    i, n;
     ngx_http_request_t           *r;
     ngx_http_telehealth_ctx_t    *ctx;
     ngx_http_telehealth_start_t  *st;
@@ -346,6 +395,41 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     {
         /* the caller's account is gone or deactivated */
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
+
+    /* the kind's policies with the caller's overrides, or why not */
+    if (ngx_http_telehealth_pg_value(r->pool, pg->result, 0, 4, &st->plan)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    plan = ngx_http_telehealth_json_track(r->pool,
+                    json_loads((char *) st->plan.data, 0, NULL));
+    if (plan == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    error = json_object_get(plan, "error");
+
+    if (json_is_string(error)) {
+        ngx_http_telehealth_fail(r,
+                json_integer_value(json_object_get(plan, "status")) == 404
+                ? NGX_HTTP_TELEHEALTH_NOT_FOUND
+                : NGX_HTTP_TELEHEALTH_VALIDATION,
+                json_string_value(error));
+        return;
+    }
+
+    fields = json_object_get(plan, "room_fields");
+
+    if (!json_is_array(fields)
+        || 13 + json_array_size(fields) > NGX_HTTP_TELEHEALTH_OPEN_ARGS)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -405,12 +489,18 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     argv[6] = (char *) st->ttl;
     argv[7] = (char *) st->session.data;
     argv[8] = (char *) ctx->caller.org.data;
-    argv[9] = TH_KIND_VIDEO_CALL;
+    argv[9] = (char *) st->kind.data;
     argv[10] = (char *) st->patient.data;
     argv[11] = (char *) ctx->caller.id.data;
     argv[12] = (char *) st->created_at;
 
-    for (i = 0; i < 13; i++) {
+    n = 13;
+
+    json_array_foreach(fields, i, v) {
+        argv[n++] = json_is_string(v) ? json_string_value(v) : "";
+    }
+
+    for (i = 0; i < n; i++) {
         argvlen[i] = ngx_strlen(argv[i]);
     }
 
@@ -422,7 +512,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 
     rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log,
                                            ngx_http_telehealth_start_locked,
-                                           r, 13, argv, argvlen);
+                                           r, n, argv, argvlen);
     if (rc != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
@@ -492,12 +582,13 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
     params = st->params;
     params[0] = (char *) st->session.data;
     params[1] = (char *) ctx->caller.org.data;
-    params[2] = TH_KIND_VIDEO_CALL;
+    params[2] = (char *) st->kind.data;
     params[3] = (char *) st->patient.data;
     params[4] = (char *) ctx->caller.id.data;
     params[5] = (char *) st->room.data;
     params[6] = (char *) st->created_at;
     params[7] = ngx_http_telehealth_client_addr(r);
+    params[8] = (char *) st->plan.data;
 
     if (params[7] == NULL) {
         ngx_http_telehealth_start_release(st);
@@ -508,7 +599,7 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
     ctx->pg->handler = ngx_http_telehealth_start_saved;
 
     if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_insert_sql,
-                                     8, params)
+                                     9, params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_start_release(st);
