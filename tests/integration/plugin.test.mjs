@@ -261,6 +261,40 @@ describe('credentials the plugin refuses', () => {
     });
 });
 
+describe('closing the browser is a hangup, not a leave', () => {
+    test('the chair hanging up leaves the video_call open; the patient is told; the chair can rejoin', async () => {
+        const call = await openCall('hangup');
+        const staffId = `staff:${w.clinician.id}`;
+        const patientId = `patient:${call.patient.id}`;
+        const staff = await join(await credentialFor(w.clinician.token,
+            call.session));
+        assertJoined(staff.answer, 'staff join');
+        const patient = await join(await credentialFor(call.patient.token,
+            call.session));
+        assertJoined(patient.answer, 'patient join');
+
+        // The browser goes away: its Janus session is destroyed.
+        const from = patient.session.events.length;
+        await staff.session.destroy();
+        const pushed = await patient.handle.waitData(
+            (d) => Array.isArray(d.participants) && !hasId(staffId)(d),
+            5000, from, 'a participants list without the staff member');
+        assert.deepEqual(idsOf(pushed.participants), [patientId]);
+        assert.ok(!patient.handle.pluginEvents(from)
+            .some((d) => eventOf(d) === 'closed'),
+        'the patient was not told the room closed');
+        assert.equal(await redis('HGET', roomKey(call.session.room), 'state'),
+            'open', 'the room stays open');
+        assert.equal(await redis('GET', patientLockKey(call.patient.id)),
+            call.session.room, 'the patient lock stays');
+
+        const back = await join(await credentialFor(w.clinician.token,
+            call.session));
+        const d = assertJoined(back.answer, 'staff rejoin');
+        assert.deepEqual(idsOf(d.participants), [patientId, staffId].sort());
+    });
+});
+
 describe('the staff chair leaving ends a video_call', () => {
     let call;
     let staff;
