@@ -101,6 +101,15 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     ngx_http_telehealth_record("/patients/*/calls", NGX_HTTP_GET,
                                "patient_calls"),
 
+    ngx_http_telehealth_record("/sessions/*/close", NGX_HTTP_POST,
+                               "session_close"),
+    ngx_http_telehealth_record("/sessions/*/participants/*/remove",
+                               NGX_HTTP_POST, "session_remove"),
+    ngx_http_telehealth_record("/sessions/*/participants/*/mute",
+                               NGX_HTTP_POST, "session_mute"),
+    ngx_http_telehealth_record("/sessions/*/participants/*/role",
+                               NGX_HTTP_POST, "session_role"),
+
     ngx_http_telehealth_record("/audit", NGX_HTTP_GET, "audit_list"),
 
     { ngx_string("/health"), NGX_HTTP_GET,

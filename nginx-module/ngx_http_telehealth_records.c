@@ -21,6 +21,7 @@
 
 #include "ngx_http_telehealth_records.h"
 #include "ngx_http_telehealth_password.h"
+#include "ngx_http_telehealth_command.h"
 
 
 #define NGX_HTTP_TELEHEALTH_MAX_ARGS      16
@@ -439,6 +440,15 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
     }
 
     body = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+
+    /* a room command the chair may give: it goes to the hosting node */
+    if (status == NGX_HTTP_ACCEPTED && body != NULL
+        && json_object_get(body, "command") != NULL)
+    {
+        ngx_http_telehealth_command_publish(r, body);
+        json_decref(body);
+        return;
+    }
 
     ngx_http_telehealth_finalize(r,
                     ngx_http_telehealth_send_json(r, status, body));

@@ -1,0 +1,23 @@
+/*
+ * Room commands of chairs (close, remove, mute, set_role): PostgreSQL has
+ * checked the chair and built the command (sql/004_room_commands.sql);
+ * this publishes it to <prefix>cmd:<node> of the node hosting the room.
+ */
+
+#ifndef _NGX_HTTP_TELEHEALTH_COMMAND_H_INCLUDED_
+#define _NGX_HTTP_TELEHEALTH_COMMAND_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_telehealth_api.h"
+
+
+/* answer: {"room", "command"} from th_api(); ends the request */
+void ngx_http_telehealth_command_publish(ngx_http_request_t *r,
+    json_t *answer);
+
+
+#endif /* _NGX_HTTP_TELEHEALTH_COMMAND_H_INCLUDED_ */
