@@ -85,7 +85,6 @@ typedef struct janus_telehealth_sub_stream {
     janus_telehealth_feed         *feed;     /* reference; NULL: inactive */
     janus_telehealth_feed_stream  *fstream;  /* in feed */
     gboolean                       in_offer; /* active in the last offer */
-    gboolean                       used;     /* has carried a stream */
     volatile gint                  ready;    /* answered: forward */
     janus_rtp_switching_context    context;  /* publisher's media thread */
     janus_refcount                 ref;
@@ -389,16 +388,10 @@ janus_telehealth_sub_stream_slot(janus_telehealth_subscriber *sub, int type)
     guint                         i;
     janus_telehealth_sub_stream  *ss;
 
-    /*
-     * An inactive m-line of the same kind is reused, as VideoRoom does,
-     * unless it carried another stream before: a receiver then keeps its
-     * old track (werift drops the packets of a reactivated m-line), so a
-     * stream that comes back (republished, back from a breakout room) gets
-     * a fresh m-line.
-     */
+    /* An inactive m-line of the same kind is reused, as VideoRoom does. */
     for (i = 0; i < sub->streams->len; i++) {
         ss = g_ptr_array_index(sub->streams, i);
-        if (ss->feed == NULL && ss->type == type && !ss->used) {
+        if (ss->feed == NULL && ss->type == type) {
             return ss;
         }
     }
@@ -523,7 +516,6 @@ janus_telehealth_subscriber_sync(janus_telehealth_subscriber *sub)
             ss->feed = feed;
             ss->fstream = fs;
             ss->in_offer = FALSE;
-            ss->used = TRUE;
             g_atomic_int_set(&ss->ready, 0);
             /* A reused m-line keeps its context: the receiver sees one
              * stream whose source switched (no SRTP replay of old
