@@ -5,6 +5,7 @@
 #   test.sh unit       unit tests only
 #   test.sh integration [files...]   integration tests only
 #   test.sh media [files...]         media tests only (network namespace)
+#   test.sh e2e [files...]           browser tests only (network namespace)
 
 set -uo pipefail
 
@@ -51,7 +52,8 @@ run_integration() {
     export TH_JANUS_HTTP=http://127.0.0.1:${TH_JANUS_HTTP_PORT:-58088}/janus
     export TH_PG=postgres://postgres@127.0.0.1:${TH_PG_PORT:-55432}/telehealth
     export TH_REDIS_PORT=${TH_REDIS_PORT:-56379}
-    export TH_KEYS=$ROOT/run/keys
+    export TH_RUN=${TH_RUN:-$ROOT/run}
+    export TH_KEYS=$TH_RUN/keys
     export TH_STACK=$ROOT/scripts/stack.sh
     export TH_TEST_PASSWORD=${TH_TEST_PASSWORD:-correct-horse-battery}
     TH_TEST_PASSWORD_HASH=$(printf '%s' "$TH_TEST_PASSWORD" \
@@ -88,12 +90,24 @@ run_media() {
     failed=$((failed + ${f:-1}))
 }
 
+# The browser suite: two chromium tabs against a stack in a namespace.
+run_e2e() {
+    local out=$log/e2e.out line p f
+    scripts/e2e-tests.sh "$@" 2>&1 | tee "$out"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+    f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+    passed=$((passed + ${p:-0}))
+    failed=$((failed + ${f:-1}))
+}
+
 case "$what" in
 unit)        run_unit ;;
 integration) run_integration "$@" ;;
 media)       run_media "$@" ;;
-all)         run_unit; run_integration; run_media ;;
-*)           echo "usage: test.sh [unit|integration|media [files...]]"; exit 2 ;;
+e2e)         run_e2e "$@" ;;
+all)         run_unit; run_integration; run_media; run_e2e ;;
+*)           echo "usage: test.sh [unit|integration|media|e2e [files...]]"; exit 2 ;;
 esac
 
 echo

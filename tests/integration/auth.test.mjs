@@ -24,7 +24,7 @@ function configuredBodyLimit() {
     let conf;
     try {
         conf = fs.readFileSync(
-            path.join(env.root, 'run/nginx/nginx.conf'), 'utf8');
+            path.join(env.run, 'nginx/nginx.conf'), 'utf8');
     } catch {
         return null;
     }

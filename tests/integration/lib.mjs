@@ -41,6 +41,7 @@ export const env = {
     keys: need('TH_KEYS'),
     stack: need('TH_STACK'),
     root: need('TH_ROOT'),
+    run: need('TH_RUN'),
     password: need('TH_TEST_PASSWORD'),
     passwordHash: need('TH_TEST_PASSWORD_HASH'),
 };

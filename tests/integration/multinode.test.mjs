@@ -26,7 +26,7 @@ let dir;
 let pidFile;
 
 function startSecondNginx() {
-    const runNginx = path.join(env.root, 'run/nginx');
+    const runNginx = path.join(env.run, 'nginx');
     const conf = fs.readFileSync(path.join(runNginx, 'nginx.conf'), 'utf8');
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-it-nginx2-'));
     for (const sub of ['logs', 'tmp']) {

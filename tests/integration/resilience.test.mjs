@@ -19,7 +19,7 @@ import {
     loginAll, sleep, sql, stack, startSession,
 } from './lib.mjs';
 
-const nginxPidFile = path.join(env.root, 'run/nginx/nginx.pid');
+const nginxPidFile = path.join(env.run, 'nginx/nginx.pid');
 const masterPid = () => fs.readFileSync(nginxPidFile, 'utf8').trim();
 
 // The worker processes of the nginx master: a worker that crashed would
