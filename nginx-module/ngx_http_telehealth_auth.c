@@ -11,6 +11,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_telehealth_auth.h"
+#include "ngx_http_telehealth_idp.h"
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_redis.h"
 
@@ -68,6 +69,7 @@ static ngx_int_t ngx_http_telehealth_bearer(ngx_http_request_t *r,
     ngx_str_t *token);
 static ngx_int_t ngx_http_telehealth_caller(ngx_http_request_t *r,
     json_t *claims, ngx_http_telehealth_caller_t *caller);
+static void ngx_http_telehealth_check_revoked(ngx_http_request_t *r);
 static void ngx_http_telehealth_revoked_handler(void *data,
     redisReply *reply);
 static void ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg);
@@ -85,16 +87,14 @@ void
 ngx_http_telehealth_authenticate(ngx_http_request_t *r,
     ngx_http_telehealth_handler_pt next)
 {
-    char                       *key;
     json_t                     *claims;
     ngx_str_t                   token;
     ngx_int_t                   rc;
-    const char                 *argv[2];
-    size_t                      argvlen[2];
     th_token_status_t           status;
     ngx_http_telehealth_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    ctx->next = next;
 
     if (ngx_http_telehealth_bearer(r, &token) != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
@@ -103,6 +103,22 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
 
     status = th_token_verify(ctx->mcf->keyset, (char *) token.data,
                              TH_AUD_API, ngx_time(), 0, &claims);
+
+    /* not one of ours (another kid or algorithm): the identity provider's? */
+    if (status == TH_TOKEN_UNKNOWN_KEY || status == TH_TOKEN_BAD_ALG
+        || status == TH_TOKEN_MALFORMED)
+    {
+        rc = ngx_http_telehealth_idp_authenticate(r, &token,
+                                            ngx_http_telehealth_check_revoked);
+        if (rc == NGX_AGAIN) {
+            return;
+        }
+
+        if (rc == NGX_ERROR) {
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
 
     if (status != TH_TOKEN_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -122,6 +138,23 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
         return;
     }
 
+    ngx_http_telehealth_check_revoked(r);
+}
+
+
+/* ctx->caller is known: a token that logout revoked goes no further */
+
+static void
+ngx_http_telehealth_check_revoked(ngx_http_request_t *r)
+{
+    char                       *key;
+    const char                 *argv[2];
+    size_t                      argvlen[2];
+    ngx_int_t                   rc;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
                                         (char *) ctx->caller.jti.data);
     if (key == NULL) {
@@ -133,8 +166,6 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
     argvlen[0] = sizeof("EXISTS") - 1;
     argv[1] = key;
     argvlen[1] = ngx_strlen(key);
-
-    ctx->next = next;
 
     rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log,
                                            ngx_http_telehealth_revoked_handler,

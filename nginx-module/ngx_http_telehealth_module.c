@@ -16,6 +16,7 @@
 #include "ngx_http_telehealth_redis.h"
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_events.h"
+#include "ngx_http_telehealth_idp.h"
 
 
 #define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX  60
@@ -130,6 +131,41 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       offsetof(ngx_http_telehealth_main_conf_t, events),
       NULL },
 
+    { ngx_string("telehealth_idp_jwks"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, idp.jwks),
+      NULL },
+
+    { ngx_string("telehealth_idp_issuer"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, idp.issuer),
+      NULL },
+
+    { ngx_string("telehealth_idp_audience"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, idp.audience),
+      NULL },
+
+    { ngx_string("telehealth_idp_leeway"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, idp.leeway),
+      NULL },
+
+    { ngx_string("telehealth_idp_claim"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, idp.claim),
+      NULL },
+
     { ngx_string("telehealth_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_telehealth_api,
@@ -194,6 +230,11 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
      *     mcf->public_url = { 0, NULL };
      *     mcf->thread_pool_name = { 0, NULL };
      *     mcf->dummy_hash = { 0, NULL };
+     *     mcf->idp.jwks = { 0, NULL };
+     *     mcf->idp.issuer = { 0, NULL };
+     *     mcf->idp.audience = { 0, NULL };
+     *     mcf->idp.claim = { 0, NULL };
+     *     mcf->idp.keys = NULL;
      *     mcf->api = 0;
      */
 
@@ -204,6 +245,7 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
     mcf->timeout = NGX_CONF_UNSET_MSEC;
     mcf->max_body_size = NGX_CONF_UNSET_SIZE;
     mcf->events = NGX_CONF_UNSET;
+    mcf->idp.leeway = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -220,6 +262,24 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->timeout, 5000);
     ngx_conf_init_size_value(mcf->max_body_size, 64 * 1024);
     ngx_conf_init_value(mcf->events, 1);
+    ngx_conf_init_value(mcf->idp.leeway, 60);
+
+    if (mcf->idp.claim.data == NULL) {
+        ngx_str_set(&mcf->idp.claim, "email");
+    }
+
+    if (mcf->idp.leeway > 300) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_idp_leeway\" must not exceed 5m");
+        return NGX_CONF_ERROR;
+    }
+
+    /* read on every start and reload: a new JWKS file takes effect then */
+    if (mcf->idp.jwks.len
+        && ngx_http_telehealth_idp_load(cf, &mcf->idp) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (mcf->redis_prefix.data == NULL) {
         ngx_str_set(&mcf->redis_prefix, TH_REDIS_PREFIX_DEFAULT);

@@ -18,6 +18,25 @@
 #include "th_token.h"
 
 
+/* one verification key of the identity provider's JWKS file */
+typedef struct {
+    ngx_str_t            kid;
+    ngx_uint_t           alg;               /* JWT_ALG_RS256, JWT_ALG_ES256 */
+    ngx_str_t            pem;               /* SubjectPublicKeyInfo, PEM */
+} ngx_http_telehealth_idp_key_t;
+
+
+typedef struct {
+    ngx_str_t            jwks;              /* file name; empty: no IdP */
+    ngx_str_t            issuer;
+    ngx_str_t            audience;
+    ngx_str_t            claim;             /* "email", or matched against
+                                               staff.idp_subject */
+    time_t               leeway;
+    ngx_array_t         *keys;              /* ngx_http_telehealth_idp_key_t */
+} ngx_http_telehealth_idp_conf_t;
+
+
 typedef struct {
     ngx_str_t            postgres;          /* libpq conninfo */
     ngx_uint_t           pool_size;         /* PostgreSQL connections/worker */
@@ -29,6 +48,7 @@ typedef struct {
     ngx_str_t            redis_prefix;      /* NUL-ended */
 
     th_keyset_t         *keyset;            /* NULL: no key configured */
+    ngx_http_telehealth_idp_conf_t  idp;
 
     time_t               access_token_ttl;
     time_t               join_token_ttl;

@@ -177,6 +177,10 @@ start_nginx() {
         chown nobody "$RUN/nginx/tmp"
     fi
     keys
+    # telehealth_idp_jwks must name a file: an empty key set until a test
+    # (tests/integration/idp.test.mjs) writes its own
+    mkdir -p "$RUN/idp"
+    [ -s "$RUN/idp/jwks.json" ] || echo '{"keys": []}' > "$RUN/idp/jwks.json"
     # The console uses Debian's janus.js and adapter.js as they are.
     mkdir -p "$ROOT/web/vendor"
     ln -sf /usr/share/javascript/janus-gateway/janus.js "$ROOT/web/vendor/"
