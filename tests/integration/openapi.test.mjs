@@ -565,8 +565,10 @@ describe('docs/openapi.yaml is valid OpenAPI 3.1', () => {
                     problems.push(`${name}: request body without a JSON ` +
                         'schema');
                 }
-                if (!op.responses['413']) {
-                    problems.push(`${name}: takes a body but has no 413`);
+                for (const c of ['400', '413']) {
+                    if (!op.responses[c]) {
+                        problems.push(`${name}: takes a body but has no ${c}`);
+                    }
                 }
             }
             if (!op.responses['500']) {
