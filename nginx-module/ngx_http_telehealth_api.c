@@ -101,6 +101,11 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     ngx_http_telehealth_record("/patients/*/calls", NGX_HTTP_GET,
                                "patient_calls"),
 
+    ngx_http_telehealth_record("/sessions/*", NGX_HTTP_PATCH,
+                               "session_update"),
+    ngx_http_telehealth_record("/sessions/*/participants", NGX_HTTP_GET,
+                               "session_participants"),
+
     ngx_http_telehealth_record("/sessions/*/close", NGX_HTTP_POST,
                                "session_close"),
     ngx_http_telehealth_record("/sessions/*/participants/*/remove",

@@ -15,6 +15,7 @@
 
 typedef struct {
     json_t      *command;
+    json_t      *reply;     /* answered with 200 instead of 202, or NULL */
     ngx_str_t    room;
     ngx_str_t    node;
     char        *text;
@@ -24,6 +25,8 @@ typedef struct {
 
 static void ngx_http_telehealth_command_room(void *data, redisReply *reply);
 static void ngx_http_telehealth_command_sent(void *data, redisReply *reply);
+static void ngx_http_telehealth_command_fail(ngx_http_request_t *r,
+    ngx_http_telehealth_problem_e problem, const char *detail);
 
 
 void
@@ -50,6 +53,7 @@ ngx_http_telehealth_command_publish(ngx_http_request_t *r, json_t *answer)
 
     room = json_object_get(answer, "room");
     cmd->command = json_object_get(answer, "command");
+    cmd->reply = json_object_get(answer, "reply");
 
     if (!json_is_string(room) || !json_is_object(cmd->command)
         || th_token_new_id(cmd->id, sizeof(cmd->id)) != 0
@@ -108,7 +112,7 @@ ngx_http_telehealth_command_room(void *data, redisReply *reply)
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 3)
     {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
     }
 
@@ -121,12 +125,12 @@ ngx_http_telehealth_command_room(void *data, redisReply *reply)
         || session->type != REDIS_REPLY_STRING
         || ngx_strcmp(session->str, ctx->id.data) != 0)
     {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN, NULL);
+        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN, NULL);
         return;
     }
 
     if (node->type != REDIS_REPLY_STRING || node->len == 0) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
+        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
                                  "Nobody has joined the video room yet.");
         return;
     }
@@ -174,7 +178,7 @@ ngx_http_telehealth_command_room(void *data, redisReply *reply)
                                           r, 3, argv, argvlen)
         != NGX_OK)
     {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
     }
 }
 
@@ -191,7 +195,7 @@ ngx_http_telehealth_command_sent(void *data, redisReply *reply)
     cmd = ctx->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
     }
 
@@ -200,7 +204,7 @@ ngx_http_telehealth_command_sent(void *data, redisReply *reply)
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                       "telehealth: no node listens for commands of room %s",
                       cmd->room.data);
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE,
+        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE,
                                  "The video server of this room is not "
                                  "reachable.");
         return;
@@ -209,6 +213,14 @@ ngx_http_telehealth_command_sent(void *data, redisReply *reply)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "telehealth: command %s for room %s sent to node %s",
                   cmd->id, cmd->room.data, cmd->node.data);
+
+    if (cmd->reply != NULL) {
+        json_object_set_new(cmd->reply, "command_id", json_string(cmd->id));
+        ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                                                  json_incref(cmd->reply)));
+        return;
+    }
 
     answer = json_pack("{s:s, s:s, s:O, s:s}",
                        "command_id", cmd->id,
@@ -219,4 +231,37 @@ ngx_http_telehealth_command_sent(void *data, redisReply *reply)
     ngx_http_telehealth_finalize(r,
                     ngx_http_telehealth_send_json(r, NGX_HTTP_ACCEPTED,
                                                   answer));
+}
+
+
+/*
+ * The command could not be given.  A change that was committed before
+ * (the access level of PATCH /sessions/{id}) is still answered with 200;
+ * "command_id": null says that nothing was sent.
+ */
+
+static void
+ngx_http_telehealth_command_fail(ngx_http_request_t *r,
+    ngx_http_telehealth_problem_e problem, const char *detail)
+{
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_command_t  *cmd;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    cmd = ctx->data;
+
+    if (cmd->reply == NULL) {
+        ngx_http_telehealth_fail(r, problem, detail);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "telehealth: room %s: command not sent after a committed "
+                  "change", cmd->room.data);
+
+    json_object_set_new(cmd->reply, "command_id", json_null());
+
+    ngx_http_telehealth_finalize(r,
+                ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                                              json_incref(cmd->reply)));
 }

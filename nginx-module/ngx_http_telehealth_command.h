@@ -15,7 +15,11 @@
 #include "ngx_http_telehealth_api.h"
 
 
-/* answer: {"room", "command"} from th_api(); ends the request */
+/*
+ * answer: {"room", "command"} from th_api(), answered 202; with "reply"
+ * (an object) that is answered 200 with "command_id" added.  Ends the
+ * request.
+ */
 void ngx_http_telehealth_command_publish(ngx_http_request_t *r,
     json_t *answer);
 

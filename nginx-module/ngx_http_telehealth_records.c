@@ -22,6 +22,7 @@
 #include "ngx_http_telehealth_records.h"
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_command.h"
+#include "ngx_http_telehealth_live.h"
 
 
 #define NGX_HTTP_TELEHEALTH_MAX_ARGS      16
@@ -440,6 +441,23 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
     }
 
     body = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+
+    /* answers that need the room's members from Redis first */
+    if (status == NGX_HTTP_OK && body != NULL
+        && json_object_get(body, "access_check") != NULL)
+    {
+        ngx_http_telehealth_live_access(r, body);
+        json_decref(body);
+        return;
+    }
+
+    if (status == NGX_HTTP_OK && body != NULL
+        && json_object_get(body, "members_of") != NULL)
+    {
+        ngx_http_telehealth_live_members(r, body);
+        json_decref(body);
+        return;
+    }
 
     /* a room command the chair may give: it goes to the hosting node */
     if (status == NGX_HTTP_ACCEPTED && body != NULL

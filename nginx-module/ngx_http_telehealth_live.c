@@ -1,0 +1,325 @@
+/*
+ * The live state of a session's room.  PostgreSQL decides who may ask and
+ * what the session's access level is; who is in the room only the members
+ * hash in Redis knows (<prefix>room:<room>:members, written by the plugin,
+ * fields "staff:<uuid>", "patient:<uuid>", "guest:<id>").
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include "ngx_http_telehealth_live.h"
+#include "ngx_http_telehealth_command.h"
+#include "ngx_http_telehealth_redis.h"
+
+
+typedef struct {
+    json_t      *body;      /* the answer being built */
+    json_t      *check;     /* access_check of th_op_session_update() */
+} ngx_http_telehealth_live_t;
+
+
+static ngx_int_t ngx_http_telehealth_live_query(ngx_http_request_t *r,
+    json_t *body, const char *field, const char *cmd,
+    void (*handler)(void *data, redisReply *reply));
+static void ngx_http_telehealth_live_access_keys(void *data,
+    redisReply *reply);
+static ngx_uint_t ngx_http_telehealth_live_qualifies(json_t *check,
+    const char *member, size_t len);
+static void ngx_http_telehealth_live_members_all(void *data,
+    redisReply *reply);
+
+
+void
+ngx_http_telehealth_live_access(ngx_http_request_t *r, json_t *body)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_telehealth_live_query(r, body, "access_check", "HKEYS",
+                                  ngx_http_telehealth_live_access_keys);
+    if (rc != NGX_OK) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+void
+ngx_http_telehealth_live_members(ngx_http_request_t *r, json_t *body)
+{
+    json_t  *room;
+
+    room = json_object_get(body, "members_of");
+
+    if (!json_is_string(room)) {
+        /* no open room: nobody is in it */
+        json_object_del(body, "members_of");
+        json_object_set_new(body, "participants", json_array());
+        json_object_set_new(body, "waiting", json_array());
+
+        ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                                                  json_incref(body)));
+        return;
+    }
+
+    if (ngx_http_telehealth_live_query(r, body, "members_of", "HGETALL",
+                                       ngx_http_telehealth_live_members_all)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+/* sends "cmd <members hash of the room named by body's field>" */
+
+static ngx_int_t
+ngx_http_telehealth_live_query(ngx_http_request_t *r, json_t *body,
+    const char *field, const char *cmd,
+    void (*handler)(void *data, redisReply *reply))
+{
+    char                        *key;
+    json_t                      *value, *room;
+    size_t                       argvlen[2];
+    const char                  *argv[2];
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_live_t  *live;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    live = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_live_t));
+    if (live == NULL
+        || ngx_http_telehealth_json_track(r->pool, json_incref(body)) == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    value = json_object_get(body, field);
+    room = json_is_object(value) ? json_object_get(value, "room") : value;
+
+    if (!json_is_string(room)) {
+        return NGX_ERROR;
+    }
+
+    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM_MEMBERS,
+                                        json_string_value(room));
+    if (key == NULL) {
+        return NGX_ERROR;
+    }
+
+    live->body = body;
+
+    if (json_is_object(value)) {
+        live->check = ngx_http_telehealth_json_track(r->pool,
+                                                     json_incref(value));
+        json_object_del(body, field);
+
+    } else {
+        json_object_del(body, field);
+    }
+
+    ctx->data = live;
+
+    argv[0] = cmd;
+    argvlen[0] = ngx_strlen(cmd);
+    argv[1] = key;
+    argvlen[1] = ngx_strlen(key);
+
+    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
+                                          handler, r, 2, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_telehealth_live_access_keys(void *data, redisReply *reply)
+{
+    size_t                       i;
+    json_t                      *removed, *room, *publish;
+    redisReply                  *m;
+    ngx_http_request_t          *r = data;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_live_t  *live;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    live = ctx->data;
+
+    removed = json_array();
+    if (removed == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    json_object_set_new(live->body, "removed", removed);
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        /* the change is committed; the room is left as it is */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "telehealth: access changed, but the room's members "
+                      "could not be read");
+        json_object_set_new(live->body, "command_id", json_null());
+
+        ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                                                  json_incref(live->body)));
+        return;
+    }
+
+    for (i = 0; i < reply->elements; i++) {
+        m = reply->element[i];
+
+        if (m->type != REDIS_REPLY_STRING) {
+            continue;
+        }
+
+        if (!ngx_http_telehealth_live_qualifies(live->check, m->str, m->len))
+        {
+            json_array_append_new(removed, json_stringn(m->str, m->len));
+        }
+    }
+
+    if (json_array_size(removed) == 0) {
+        ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                                                  json_incref(live->body)));
+        return;
+    }
+
+    room = json_object_get(live->check, "room");
+
+    publish = json_pack("{s:O, s:{s:s, s:O, s:O}, s:O}",
+                        "room", room,
+                        "command",
+                            "command", "access_changed",
+                            "room", room,
+                            "participants", removed,
+                        "reply", live->body);
+    if (publish == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_telehealth_command_publish(r, publish);
+    json_decref(publish);
+}
+
+
+/*
+ * private: only staff on the participant list; internal: any staff of the
+ * organisation (only they can have joined as staff); invitation: anyone.
+ */
+
+static ngx_uint_t
+ngx_http_telehealth_live_qualifies(json_t *check, const char *member,
+    size_t len)
+{
+    size_t       i;
+    json_t      *access, *staff, *id;
+    const char  *level;
+
+    access = json_object_get(check, "access");
+    level = json_is_string(access) ? json_string_value(access) : "";
+
+    if (ngx_strcmp(level, "invitation") == 0) {
+        return 1;
+    }
+
+    if (len <= sizeof("staff:") - 1
+        || ngx_strncmp(member, "staff:", sizeof("staff:") - 1) != 0)
+    {
+        return 0;
+    }
+
+    if (ngx_strcmp(level, "internal") == 0) {
+        return 1;
+    }
+
+    member += sizeof("staff:") - 1;
+    len -= sizeof("staff:") - 1;
+
+    staff = json_object_get(check, "staff");
+
+    json_array_foreach(staff, i, id) {
+        if (json_is_string(id) && json_string_length(id) == len
+            && ngx_strncmp(json_string_value(id), member, len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_telehealth_live_members_all(void *data, redisReply *reply)
+{
+    size_t                       i;
+    json_t                      *in, *waiting, *entry, *state;
+    redisReply                  *field, *value;
+    ngx_http_request_t          *r = data;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_live_t  *live;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    live = ctx->data;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+
+    in = json_array();
+    waiting = json_array();
+
+    if (in == NULL || waiting == NULL) {
+        json_decref(in);
+        json_decref(waiting);
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    json_object_set_new(live->body, "participants", in);
+    json_object_set_new(live->body, "waiting", waiting);
+
+    for (i = 0; i + 1 < reply->elements; i += 2) {
+        field = reply->element[i];
+        value = reply->element[i + 1];
+
+        if (field->type != REDIS_REPLY_STRING
+            || value->type != REDIS_REPLY_STRING)
+        {
+            continue;
+        }
+
+        entry = json_loadb(value->str, value->len, 0, NULL);
+        if (!json_is_object(entry)) {
+            json_decref(entry);
+            continue;
+        }
+
+        json_object_set_new(entry, "participant",
+                            json_stringn(field->str, field->len));
+
+        state = json_object_get(entry, "state");
+
+        if (json_is_string(state)
+            && ngx_strcmp(json_string_value(state), "waiting") == 0)
+        {
+            json_array_append_new(waiting, entry);
+
+        } else {
+            json_array_append_new(in, entry);
+        }
+    }
+
+    ngx_http_telehealth_finalize(r,
+                ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                                              json_incref(live->body)));
+}
