@@ -46,9 +46,9 @@
 /* Someone arrived in the waiting room (nginx rings the requester). */
 #define TH_EV_PARTICIPANT_WAITING "participant.waiting"
 /* A chair (or a command) changed someone's role; field "role" is new. */
-#define TH_EV_PARTICIPANT_ROLE   "participant.role"
+#define TH_EV_PARTICIPANT_ROLE "participant.role"
 /* The answer to a command: fields command, id, room, result. */
-#define TH_EV_COMMAND_RESULT     "command.result"
+#define TH_EV_COMMAND_RESULT "command.result"
 
 /* Commands on <prefix>cmd:<node> (field "command"), docs/plugin.md. */
 #define TH_CMD_CLOSE          "close"
@@ -58,12 +58,12 @@
 #define TH_CMD_ACCESS_CHANGED "access_changed"
 
 /* Why a room closed (field "reason" of room.closed). */
-#define TH_CLOSE_CHAIR_LEFT      "chair_left"
-#define TH_CLOSE_CLOSED_BY_CHAIR "closed_by_chair"
-#define TH_CLOSE_COMMAND         "command"
-#define TH_CLOSE_EXPIRED         "expired"
+#define TH_CLOSE_CHAIR_LEFT        "chair_left"
+#define TH_CLOSE_CLOSED_BY_CHAIR   "closed_by_chair"
+#define TH_CLOSE_COMMAND           "command"
+#define TH_CLOSE_EXPIRED           "expired"
 #define TH_CLOSE_CAREGIVER_HUNG_UP "caregiver_hung_up"
-#define TH_CLOSE_DURATION_LIMIT  "duration_limit"
+#define TH_CLOSE_DURATION_LIMIT    "duration_limit"
 
 /* Why a participant left (field "reason" of participant.left). */
 #define TH_LEFT_LEAVE       "leave"

@@ -377,7 +377,7 @@ th_random_b64url(char *buf, size_t size, size_t nbytes)
 int
 th_token_new_id(char *buf, size_t size)
 {
-    char  id[4 * ((16 + 2) / 3) + 1];
+    char id[4 * ((16 + 2) / 3) + 1];
 
     /* the encoder needs room for padding the id does not keep */
     if (size < TH_TOKEN_ID_LEN + 1 || th_random_b64url(id, sizeof(id), 16)) {
