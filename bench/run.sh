@@ -89,6 +89,13 @@ ratio=$(awk -v a="$me" -v b="$floor" 'BEGIN { printf "%.3f", a / b }')
     echo "me/return200:  $ratio"
 } | tee "$BENCH/results/latest.txt"
 
+# A database-backed list endpoint against pgbench running its statement
+# (bench/list.sh).  BENCH_LIST=0 skips.
+if [ "${BENCH_LIST:-1}" != 0 ]; then
+    echo
+    "$BENCH/list.sh"
+fi
+
 # Media: our plugin against the stock VideoRoom in one Janus, in the media
 # namespace with a stack of its own (bench/media.sh).  BENCH_MEDIA=0 skips.
 if [ "${BENCH_MEDIA:-1}" != 0 ]; then
