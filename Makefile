@@ -39,7 +39,7 @@ PLUGIN_LIBS := -ljansson -lhiredis -ljwt -lcrypto -lglib-2.0 -lpthread
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
 
-.PHONY: all build deps run test test-media test-unit unit-tests test-integration stop bench install \
+.PHONY: all asan build deps run test test-media test-unit unit-tests test-integration stop bench install \
         clean distclean format
 
 all:
@@ -95,6 +95,19 @@ test: deps
 test-media: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/media-tests.sh
+
+# The nginx module and the unit tests with AddressSanitizer and UBSan, in
+# build-asan/, and the API suite against that build (the plugin's memory is
+# checked under valgrind: TH_VALGRIND=1 scripts/media-tests.sh).
+# Its stack has a folder and ports of its own, beside a running make run.
+asan: deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory BUILD=build-asan SANITIZE=yes \
+	    build-asan/ngx_http_telehealth_module.so unit-tests
+	@TH_BUILD=$(CURDIR)/build-asan TH_SANITIZE=1 TH_RUN=$(CURDIR)/run/asan \
+	    TH_PG_PORT=55442 TH_REDIS_PORT=56389 TH_NGINX_PORT=58090 \
+	    TH_JANUS_HTTP_PORT=58098 TH_JANUS_WS_PORT=58198 TH_NGINX2_PORT=58091 \
+	    scripts/test.sh asan
 
 test-unit: unit-tests
 	@scripts/test.sh unit

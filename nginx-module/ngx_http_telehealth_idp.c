@@ -126,7 +126,7 @@ ngx_http_telehealth_idp_load(ngx_conf_t *cf,
 
     json_decref(jwks);
 
-    ngx_log_error(NGX_LOG_NOTICE, cf->log, 0,
+    ngx_log_error(NGX_LOG_INFO, cf->log, 0,
                   "telehealth: %ui identity provider key(s) from \"%V\"",
                   idp->keys->nelts, &path);
 

@@ -26,8 +26,10 @@ PG_DATA=$RUN/postgres/data
 PG_DB=telehealth
 PG_APP_ROLE=telehealth
 
-MODULE=$ROOT/build/ngx_http_telehealth_module.so
-PLUGIN=$ROOT/build/libjanus_telehealth.so
+BUILD=${TH_BUILD:-$ROOT/build}
+MODULE=$BUILD/ngx_http_telehealth_module.so
+PLUGIN=$BUILD/libjanus_telehealth.so
+[ -f "$PLUGIN" ] || PLUGIN=$ROOT/build/libjanus_telehealth.so
 JANUS_LIB=/usr/lib/$(dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null \
     || echo x86_64-linux-gnu)/janus
 
@@ -186,9 +188,19 @@ start_nginx() {
     ln -sf /usr/share/javascript/janus-gateway/janus.js "$ROOT/web/vendor/"
     ln -sf /usr/share/javascript/webrtc-adapter/adapter.js "$ROOT/web/vendor/"
     render "$ROOT/conf/nginx.conf.in" "$RUN/nginx/nginx.conf"
-    nginx -p "$RUN/nginx/" -c "$RUN/nginx/nginx.conf" -t -q \
+    # A module built with sanitizers (make asan) needs their runtime loaded
+    # first into the stock nginx, and only there; reports go to run/asan.
+    local preload=()
+    if [ -n "${TH_SANITIZE:-}" ]; then
+        mkdir -p "$RUN/asan"
+        chmod 777 "$RUN/asan"
+        preload=(env "LD_PRELOAD=$(gcc -print-file-name=libasan.so)"
+            "ASAN_OPTIONS=detect_leaks=0:log_path=$RUN/asan/nginx"
+            "UBSAN_OPTIONS=print_stacktrace=1:log_path=$RUN/asan/nginx-ubsan")
+    fi
+    "${preload[@]}" nginx -p "$RUN/nginx/" -c "$RUN/nginx/nginx.conf" -t -q \
         || die "nginx configuration test failed"
-    nginx -p "$RUN/nginx/" -c "$RUN/nginx/nginx.conf"
+    "${preload[@]}" nginx -p "$RUN/nginx/" -c "$RUN/nginx/nginx.conf"
     wait_for nginx 50 curl -fsS "http://127.0.0.1:$NGINX_PORT/bench/return200"
     log "nginx on http://127.0.0.1:$NGINX_PORT"
 }

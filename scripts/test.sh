@@ -6,6 +6,7 @@
 #   test.sh integration [files...]   integration tests only
 #   test.sh media [files...]         media tests only (network namespace)
 #   test.sh e2e [files...]           browser tests only (network namespace)
+#   test.sh asan [files...]          unit and API suites, sanitized module
 
 set -uo pipefail
 
@@ -22,7 +23,7 @@ mkdir -p "$log"
 
 run_unit() {
     local t out p f
-    for t in build/tests/*; do
+    for t in "${TH_BUILD:-build}"/tests/*; do
         [ -x "$t" ] || continue
         out=$log/$(basename "$t").log
         "$t" >"$out" 2>&1
@@ -66,16 +67,20 @@ run_integration() {
         files=(tests/integration/*.test.mjs)
     fi
 
-    node --test --test-reporter=tap --test-concurrency=1 "${files[@]}" \
+    # Each test is bounded, and so is the whole run.
+    timeout --kill-after=10 "${TH_INTEGRATION_TIMEOUT:-2400}" \
+        node --test --test-reporter=tap --test-concurrency=1 \
+        --test-timeout="${TH_TEST_TIMEOUT:-180000}" "${files[@]}" \
         2>&1 | tee "$out"
     p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n 1)
     f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n 1)
+    if [ -z "$p" ]; then
+        echo "test: the integration runner printed no result (timed out?)"
+        p=$(grep -c '^ok ' "$out")
+        f=$(( $(grep -c '^not ok ' "$out") + 1 ))
+    fi
     passed=$((passed + ${p:-0}))
     failed=$((failed + ${f:-0}))
-    if [ -z "$p" ]; then
-        echo "test: the integration runner printed no result"
-        failed=$((failed + 1))
-    fi
 }
 
 # The media suite runs in a network namespace with a stack of its own and
@@ -88,6 +93,24 @@ run_media() {
     f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
     passed=$((passed + ${p:-0}))
     failed=$((failed + ${f:-1}))
+}
+
+# The unit and API suites against a module built with AddressSanitizer and
+# UBSan (make asan): any report of theirs is a failure.
+run_asan() {
+    local reports
+    rm -rf "${TH_RUN:?}/asan"
+    run_unit
+    run_integration "$@"
+    scripts/stack.sh stop >/dev/null
+    reports=$(ls "$TH_RUN"/asan/nginx* 2>/dev/null)
+    if [ -n "$reports" ]; then
+        echo "test: sanitizer reports:"
+        cat $reports
+        failed=$((failed + 1))
+    else
+        echo "test: no AddressSanitizer or UBSan report"
+    fi
 }
 
 # The browser suite: two chromium tabs against a stack in a namespace.
@@ -106,6 +129,7 @@ unit)        run_unit ;;
 integration) run_integration "$@" ;;
 media)       run_media "$@" ;;
 e2e)         run_e2e "$@" ;;
+asan)        run_asan "$@" ;;
 all)         run_unit; run_integration; run_media; run_e2e ;;
 *)           echo "usage: test.sh [unit|integration|media|e2e [files...]]"; exit 2 ;;
 esac
