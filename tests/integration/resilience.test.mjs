@@ -15,7 +15,8 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, connect,
-    createWorld, env, eventually, joinAs, joinCredential, leaveRoom, login,
+    createWorld, env, eventually, isPluginError, joinCredential,
+    joinRoom, leaveRoom, login,
     loginAll, sleep, sql, stack, startSession,
 } from './lib.mjs';
 
@@ -166,9 +167,30 @@ async function callWithChairAndPatient(label) {
     patient.token = await login(patient);
     const res = await startSession(w.clinician.token, patient.id);
     assertStatus(res, 201, `POST /sessions (${label})`);
-    const chair = await joinAs(w.clinician.token, res.body.id);
-    const pat = await joinAs(patient.token, res.body.id);
+    const chair = await joinWhenRoomServiceIsBack(w.clinician.token,
+        res.body.id);
+    const pat = await joinWhenRoomServiceIsBack(patient.token, res.body.id);
     return { session: res.body, chair, patient: pat };
+}
+
+// Right after a Redis restart the plugin may still answer 489 ("try
+// again": it reconnects on its next attempt, at most once a second); a
+// client retries, and so does this, for a bounded time.
+async function joinWhenRoomServiceIsBack(token, sessionId) {
+    for (let attempt = 1; ; attempt++) {
+        const cred = await joinCredential(token, sessionId);
+        assertStatus(cred, 200, `join credential for ${sessionId}`);
+        const conn = await joinRoom(cred.body.credential);
+        const data = conn.answer.data;
+        if (!isPluginError(data)) {
+            conn.credential = cred.body;
+            return conn;
+        }
+        await conn.session.destroy();
+        assert.ok(data.error_code === 489 && attempt < 10,
+            `join: ${JSON.stringify(data)} (attempt ${attempt})`);
+        await new Promise((r) => setTimeout(r, 500));
+    }
 }
 
 async function callRecorded(session, timeoutMs) {
