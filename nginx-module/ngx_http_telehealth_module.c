@@ -17,6 +17,7 @@
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_events.h"
 #include "ngx_http_telehealth_idp.h"
+#include "ngx_http_telehealth_curl.h"
 
 
 #define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX  60
@@ -648,6 +649,10 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    if (ngx_http_telehealth_curl_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     /* one consumer per nginx instance is enough: the first worker */
     if (mcf->events && mcf->postgres.len && mcf->redis.len
         && ngx_worker == 0)
@@ -664,6 +669,7 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_telehealth_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_telehealth_curl_exit_process();
     ngx_http_telehealth_events_exit_process();
     ngx_http_telehealth_redis_exit_process();
     ngx_http_telehealth_pg_exit_process();

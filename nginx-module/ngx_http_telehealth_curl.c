@@ -1,0 +1,486 @@
+/*
+ * libcurl's multi-socket API on the worker's event loop.
+ *
+ * libcurl tells which sockets it wants watched (CURLMOPT_SOCKETFUNCTION):
+ * each becomes an nginx connection with level-triggered read and write
+ * events, whose handlers hand readiness back with
+ * curl_multi_socket_action().  libcurl's single timeout
+ * (CURLMOPT_TIMERFUNCTION) is one nginx timer.  libcurl itself resolves
+ * names in its threaded resolver, so nothing here blocks the worker.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_http_telehealth_curl.h"
+
+
+struct ngx_http_telehealth_curl_req_s {
+    CURL                                 *easy;
+    struct curl_slist                    *headers;
+    char                                 *body;
+    ngx_http_telehealth_curl_handler_pt   handler;
+    void                                 *data;
+    ngx_log_t                            *log;
+    ngx_queue_t                           queue;
+    char                                  error[CURL_ERROR_SIZE];
+};
+
+
+typedef struct {
+    CURLM                                *multi;
+    ngx_event_t                           timer;
+    ngx_log_t                            *log;
+    ngx_queue_t                           requests;
+    ngx_uint_t                            nrequests;
+} ngx_http_telehealth_curl_t;
+
+
+static int ngx_http_telehealth_curl_socket(CURL *easy, curl_socket_t s,
+    int what, void *userp, void *socketp);
+static void ngx_http_telehealth_curl_unwatch(ngx_connection_t *c);
+static int ngx_http_telehealth_curl_timer(CURLM *multi, long timeout_ms,
+    void *userp);
+static void ngx_http_telehealth_curl_event(ngx_event_t *ev);
+static void ngx_http_telehealth_curl_timeout(ngx_event_t *ev);
+static void ngx_http_telehealth_curl_done(void);
+static void ngx_http_telehealth_curl_free(ngx_http_telehealth_curl_req_t *req);
+static size_t ngx_http_telehealth_curl_discard(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+
+
+static ngx_http_telehealth_curl_t  *ngx_http_telehealth_curl;
+
+
+ngx_int_t
+ngx_http_telehealth_curl_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_telehealth_curl_t  *hc;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "telehealth: curl_global_init() failed");
+        return NGX_ERROR;
+    }
+
+    hc = ngx_pcalloc(cycle->pool, sizeof(ngx_http_telehealth_curl_t));
+    if (hc == NULL) {
+        return NGX_ERROR;
+    }
+
+    hc->multi = curl_multi_init();
+    if (hc->multi == NULL) {
+        ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
+                      "telehealth: curl_multi_init() failed");
+        return NGX_ERROR;
+    }
+
+    hc->log = cycle->log;
+    ngx_queue_init(&hc->requests);
+
+    hc->timer.handler = ngx_http_telehealth_curl_timeout;
+    hc->timer.data = hc;
+    hc->timer.log = cycle->log;
+    hc->timer.cancelable = 1;
+
+    curl_multi_setopt(hc->multi, CURLMOPT_SOCKETFUNCTION,
+                      ngx_http_telehealth_curl_socket);
+    curl_multi_setopt(hc->multi, CURLMOPT_SOCKETDATA, hc);
+    curl_multi_setopt(hc->multi, CURLMOPT_TIMERFUNCTION,
+                      ngx_http_telehealth_curl_timer);
+    curl_multi_setopt(hc->multi, CURLMOPT_TIMERDATA, hc);
+
+    ngx_http_telehealth_curl = hc;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_telehealth_curl_exit_process(void)
+{
+    ngx_queue_t                     *q;
+    ngx_http_telehealth_curl_t      *hc;
+    ngx_http_telehealth_curl_req_t  *req;
+
+    hc = ngx_http_telehealth_curl;
+    if (hc == NULL) {
+        return;
+    }
+
+    while (!ngx_queue_empty(&hc->requests)) {
+        q = ngx_queue_head(&hc->requests);
+        req = ngx_queue_data(q, ngx_http_telehealth_curl_req_t, queue);
+        ngx_http_telehealth_curl_free(req);
+    }
+
+    /* closes the cached connections; their sockets are unwatched first */
+    curl_multi_cleanup(hc->multi);
+
+    if (hc->timer.timer_set) {
+        ngx_del_timer(&hc->timer);
+    }
+
+    ngx_http_telehealth_curl = NULL;
+
+    curl_global_cleanup();
+}
+
+
+ngx_http_telehealth_curl_req_t *
+ngx_http_telehealth_curl_post(ngx_log_t *log, const char *url,
+    struct curl_slist *headers, u_char *body, size_t len, ngx_msec_t timeout,
+    ngx_http_telehealth_curl_handler_pt handler, void *data)
+{
+    CURL                            *easy;
+    ngx_http_telehealth_curl_t      *hc;
+    ngx_http_telehealth_curl_req_t  *req;
+
+    hc = ngx_http_telehealth_curl;
+
+    if (hc == NULL) {
+        curl_slist_free_all(headers);
+        return NULL;
+    }
+
+    req = ngx_calloc(sizeof(ngx_http_telehealth_curl_req_t), log);
+    if (req == NULL) {
+        curl_slist_free_all(headers);
+        return NULL;
+    }
+
+    req->headers = headers;
+    req->handler = handler;
+    req->data = data;
+    req->log = log;
+
+    req->body = ngx_alloc(len + 1, log);
+    if (req->body == NULL) {
+        goto failed;
+    }
+
+    ngx_memcpy(req->body, body, len);
+    req->body[len] = '\0';
+
+    easy = curl_easy_init();
+    if (easy == NULL) {
+        goto failed;
+    }
+
+    req->easy = easy;
+
+    if (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_PRIVATE, req) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->error)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) len)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
+                            ngx_http_telehealth_curl_discard)
+           != CURLE_OK)
+    {
+        goto failed;
+    }
+
+    if (curl_multi_add_handle(hc->multi, easy) != CURLM_OK) {
+        goto failed;
+    }
+
+    ngx_queue_insert_tail(&hc->requests, &req->queue);
+    hc->nrequests++;
+
+    return req;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ERR, log, 0,
+                  "telehealth: cannot start an HTTP request");
+
+    if (req->easy != NULL) {
+        curl_easy_cleanup(req->easy);
+    }
+
+    curl_slist_free_all(req->headers);
+
+    if (req->body != NULL) {
+        ngx_free(req->body);
+    }
+
+    ngx_free(req);
+
+    return NULL;
+}
+
+
+void
+ngx_http_telehealth_curl_cancel(ngx_http_telehealth_curl_req_t *req)
+{
+    ngx_http_telehealth_curl_free(req);
+}
+
+
+ngx_uint_t
+ngx_http_telehealth_curl_running(void)
+{
+    return ngx_http_telehealth_curl ? ngx_http_telehealth_curl->nrequests
+                                    : 0;
+}
+
+
+static int
+ngx_http_telehealth_curl_socket(CURL *easy, curl_socket_t s, int what,
+    void *userp, void *socketp)
+{
+    ngx_http_telehealth_curl_t  *hc = userp;
+
+    ngx_int_t          want;
+    ngx_event_t       *rev, *wev;
+    ngx_connection_t  *c;
+
+    c = socketp;
+
+    if (what == CURL_POLL_REMOVE) {
+        if (c != NULL) {
+            curl_multi_assign(hc->multi, s, NULL);
+            ngx_http_telehealth_curl_unwatch(c);
+        }
+
+        return 0;
+    }
+
+    if (c == NULL) {
+        c = ngx_get_connection(s, hc->log);
+        if (c == NULL) {
+            return -1;
+        }
+
+        c->data = hc;
+        c->log = hc->log;
+        c->read->log = hc->log;
+        c->write->log = hc->log;
+        c->read->handler = ngx_http_telehealth_curl_event;
+        c->write->handler = ngx_http_telehealth_curl_event;
+
+        if (curl_multi_assign(hc->multi, s, c) != CURLM_OK) {
+            ngx_http_telehealth_curl_unwatch(c);
+            return -1;
+        }
+    }
+
+    rev = c->read;
+    wev = c->write;
+
+    /* level-triggered: libcurl may leave data in the socket */
+
+    want = what & CURL_POLL_IN;
+
+    if (want && !rev->active) {
+        if (ngx_add_event(rev, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+            return -1;
+        }
+
+    } else if (!want && rev->active) {
+        (void) ngx_del_event(rev, NGX_READ_EVENT, 0);
+    }
+
+    want = what & CURL_POLL_OUT;
+
+    if (want && !wev->active) {
+        if (ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+            return -1;
+        }
+
+    } else if (!want && wev->active) {
+        (void) ngx_del_event(wev, NGX_WRITE_EVENT, 0);
+    }
+
+    return 0;
+}
+
+
+/* libcurl closes the socket itself, right after this */
+
+static void
+ngx_http_telehealth_curl_unwatch(ngx_connection_t *c)
+{
+    if (c->read->active) {
+        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
+    }
+
+    if (c->write->active) {
+        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+}
+
+
+static int
+ngx_http_telehealth_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    ngx_http_telehealth_curl_t  *hc = userp;
+
+    /* not ngx_add_timer() alone: it would keep a timer that is close */
+    if (hc->timer.timer_set) {
+        ngx_del_timer(&hc->timer);
+    }
+
+    if (timeout_ms >= 0) {
+        /* a graceful shutdown (reload) lets transfers under way finish */
+        hc->timer.cancelable = (hc->nrequests == 0);
+        ngx_add_timer(&hc->timer, (ngx_msec_t) timeout_ms);
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_telehealth_curl_event(ngx_event_t *ev)
+{
+    int                          running;
+    ngx_connection_t            *c;
+    ngx_http_telehealth_curl_t  *hc;
+
+    c = ev->data;
+    hc = c->data;
+
+    /* c may be freed inside: the call can close the socket */
+    (void) curl_multi_socket_action(hc->multi, c->fd,
+                                    ev->write ? CURL_CSELECT_OUT
+                                              : CURL_CSELECT_IN,
+                                    &running);
+
+    ngx_http_telehealth_curl_done();
+}
+
+
+static void
+ngx_http_telehealth_curl_timeout(ngx_event_t *ev)
+{
+    int                          running;
+    ngx_http_telehealth_curl_t  *hc = ev->data;
+
+    (void) curl_multi_socket_action(hc->multi, CURL_SOCKET_TIMEOUT, 0,
+                                    &running);
+
+    ngx_http_telehealth_curl_done();
+}
+
+
+/* hands every finished transfer to its handler */
+
+static void
+ngx_http_telehealth_curl_done(void)
+{
+    int                                   left;
+    long                                  status;
+    CURL                                 *easy;
+    void                                 *data;
+    CURLMsg                              *msg;
+    CURLcode                              result;
+    const char                           *error;
+    ngx_http_telehealth_curl_t           *hc;
+    ngx_http_telehealth_curl_req_t       *req;
+    ngx_http_telehealth_curl_handler_pt   handler;
+
+    hc = ngx_http_telehealth_curl;
+
+    while (hc != NULL
+           && (msg = curl_multi_info_read(hc->multi, &left)) != NULL)
+    {
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+
+        easy = msg->easy_handle;
+        result = msg->data.result;
+        req = NULL;
+        status = 0;
+
+        if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &req)
+            != CURLE_OK
+            || req == NULL)
+        {
+            (void) curl_multi_remove_handle(hc->multi, easy);
+            curl_easy_cleanup(easy);
+            continue;
+        }
+
+        (void) curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+
+        handler = req->handler;
+        data = req->data;
+
+        error = NULL;
+
+        if (result != CURLE_OK) {
+            error = req->error[0] ? req->error : curl_easy_strerror(result);
+        }
+
+        /* the handler may start requests: this one is out of the way */
+        req->handler = NULL;
+        (void) curl_multi_remove_handle(hc->multi, easy);
+
+        if (handler != NULL) {
+            handler(data, result, status, error);
+        }
+
+        ngx_http_telehealth_curl_free(req);
+    }
+}
+
+
+static void
+ngx_http_telehealth_curl_free(ngx_http_telehealth_curl_req_t *req)
+{
+    ngx_http_telehealth_curl_t  *hc;
+
+    hc = ngx_http_telehealth_curl;
+
+    if (req->easy != NULL) {
+        if (hc != NULL) {
+            (void) curl_multi_remove_handle(hc->multi, req->easy);
+        }
+
+        curl_easy_cleanup(req->easy);
+    }
+
+    curl_slist_free_all(req->headers);
+
+    if (hc != NULL) {
+        ngx_queue_remove(&req->queue);
+        hc->nrequests--;
+    }
+
+    ngx_free(req->body);
+    ngx_free(req);
+}
+
+
+static size_t
+ngx_http_telehealth_curl_discard(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    /* a provider's answer body is not needed: the status says it all */
+    return size * nmemb;
+}
