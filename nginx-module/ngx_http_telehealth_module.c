@@ -18,6 +18,7 @@
 #include "ngx_http_telehealth_events.h"
 #include "ngx_http_telehealth_idp.h"
 #include "ngx_http_telehealth_curl.h"
+#include "ngx_http_telehealth_notify.h"
 
 
 #define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX  60
@@ -36,6 +37,10 @@ static char *ngx_http_telehealth_signing_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_telehealth_notify_retry(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_telehealth_sms_url(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static void ngx_http_telehealth_keyset_cleanup(void *data);
 static ngx_int_t ngx_http_telehealth_init_process(ngx_cycle_t *cycle);
 static void ngx_http_telehealth_exit_process(ngx_cycle_t *cycle);
@@ -43,6 +48,18 @@ static void ngx_http_telehealth_exit_process(ngx_cycle_t *cycle);
 
 static ngx_conf_num_bounds_t  ngx_http_telehealth_pool_size_bounds = {
     ngx_conf_check_num_bounds, 1, 1024
+};
+
+
+static ngx_conf_num_bounds_t  ngx_http_telehealth_attempts_bounds = {
+    ngx_conf_check_num_bounds, 1, 1000
+};
+
+
+static ngx_conf_enum_t  ngx_http_telehealth_sms_formats[] = {
+    { ngx_string("form"), NGX_HTTP_TELEHEALTH_SMS_FORM },
+    { ngx_string("json"), NGX_HTTP_TELEHEALTH_SMS_JSON },
+    { ngx_null_string, 0 }
 };
 
 
@@ -130,6 +147,90 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_telehealth_main_conf_t, events),
+      NULL },
+
+    { ngx_string("telehealth_notify"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, notify.enable),
+      NULL },
+
+    { ngx_string("telehealth_notify_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, notify.interval),
+      NULL },
+
+    { ngx_string("telehealth_notify_retry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_telehealth_notify_retry,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_notify_attempts"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, notify.attempts),
+      &ngx_http_telehealth_attempts_bounds },
+
+    { ngx_string("telehealth_video_call_sms_delay"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, video_call_sms_delay),
+      NULL },
+
+    { ngx_string("telehealth_sms_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_telehealth_sms_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_sms_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, sms.auth),
+      NULL },
+
+    { ngx_string("telehealth_sms_format"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, sms.format),
+      &ngx_http_telehealth_sms_formats },
+
+    { ngx_string("telehealth_sms_to_field"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, sms.to_field),
+      NULL },
+
+    { ngx_string("telehealth_sms_text_field"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, sms.text_field),
+      NULL },
+
+    { ngx_string("telehealth_sms_param"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_conf_set_keyval_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, sms.params),
+      NULL },
+
+    { ngx_string("telehealth_sms_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, sms.timeout),
       NULL },
 
     { ngx_string("telehealth_idp_jwks"),
@@ -237,6 +338,10 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
      *     mcf->idp.claim = { 0, NULL };
      *     mcf->idp.keys = NULL;
      *     mcf->api = 0;
+     *     mcf->sms.url = { 0, NULL };
+     *     mcf->sms.auth = { 0, NULL };
+     *     mcf->sms.to_field = { 0, NULL };
+     *     mcf->sms.text_field = { 0, NULL };
      */
 
     mcf->pool_size = NGX_CONF_UNSET_UINT;
@@ -247,6 +352,16 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
     mcf->max_body_size = NGX_CONF_UNSET_SIZE;
     mcf->events = NGX_CONF_UNSET;
     mcf->idp.leeway = NGX_CONF_UNSET;
+    mcf->notify.enable = NGX_CONF_UNSET;
+    mcf->notify.interval = NGX_CONF_UNSET_MSEC;
+    mcf->notify.backoff = NGX_CONF_UNSET_MSEC;
+    mcf->notify.backoff_max = NGX_CONF_UNSET_MSEC;
+    mcf->notify.attempts = NGX_CONF_UNSET_UINT;
+    mcf->notify.batch = NGX_CONF_UNSET_UINT;
+    mcf->sms.format = NGX_CONF_UNSET_UINT;
+    mcf->sms.params = NGX_CONF_UNSET_PTR;
+    mcf->sms.timeout = NGX_CONF_UNSET_MSEC;
+    mcf->video_call_sms_delay = NGX_CONF_UNSET_MSEC;
 
     return mcf;
 }
@@ -264,6 +379,31 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(mcf->max_body_size, 64 * 1024);
     ngx_conf_init_value(mcf->events, 1);
     ngx_conf_init_value(mcf->idp.leeway, 60);
+    ngx_conf_init_value(mcf->notify.enable, 1);
+    ngx_conf_init_msec_value(mcf->notify.interval, 1000);
+    ngx_conf_init_msec_value(mcf->notify.backoff, 10000);
+    ngx_conf_init_msec_value(mcf->notify.backoff_max, 15 * 60 * 1000);
+    ngx_conf_init_uint_value(mcf->notify.attempts, 10);
+    ngx_conf_init_uint_value(mcf->notify.batch, 20);
+    ngx_conf_init_uint_value(mcf->sms.format, NGX_HTTP_TELEHEALTH_SMS_FORM);
+    ngx_conf_init_ptr_value(mcf->sms.params, NULL);
+    ngx_conf_init_msec_value(mcf->sms.timeout, 10000);
+    ngx_conf_init_msec_value(mcf->video_call_sms_delay, 8000);
+
+    if (mcf->sms.to_field.data == NULL) {
+        ngx_str_set(&mcf->sms.to_field, "to");
+    }
+
+    if (mcf->sms.text_field.data == NULL) {
+        ngx_str_set(&mcf->sms.text_field, "text");
+    }
+
+    if (mcf->notify.interval == 0 || mcf->sms.timeout == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_notify_interval\" and "
+                           "\"telehealth_sms_timeout\" must not be 0");
+        return NGX_CONF_ERROR;
+    }
 
     if (mcf->idp.claim.data == NULL) {
         ngx_str_set(&mcf->idp.claim, "email");
@@ -586,6 +726,80 @@ ngx_http_telehealth_signing_key(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* telehealth_notify_retry first [max]: the back-off doubles up to max */
+
+static char *
+ngx_http_telehealth_notify_retry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   first, max;
+
+    if (mcf->notify.backoff != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    first = ngx_parse_time(&value[1], 0);
+    if (first == (ngx_msec_t) NGX_ERROR || first == 0) {
+        return "has an invalid first delay";
+    }
+
+    max = 15 * 60 * 1000;
+
+    if (cf->args->nelts == 3) {
+        max = ngx_parse_time(&value[2], 0);
+        if (max == (ngx_msec_t) NGX_ERROR) {
+            return "has an invalid maximum delay";
+        }
+    }
+
+    if (max < first) {
+        return "has a maximum below the first delay";
+    }
+
+    mcf->notify.backoff = first;
+    mcf->notify.backoff_max = max;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_telehealth_sms_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->sms.url.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (!(value[1].len > 7
+          && ngx_strncasecmp(value[1].data, (u_char *) "http://", 7) == 0)
+        && !(value[1].len > 8
+             && ngx_strncasecmp(value[1].data, (u_char *) "https://", 8)
+                == 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_sms_url\" must be an http:// or "
+                           "https:// URL, not \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* arguments are NUL-terminated: libcurl takes the string as it is */
+    mcf->sms.url = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
 static void
 ngx_http_telehealth_keyset_cleanup(void *data)
 {
@@ -653,6 +867,15 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    /* every worker delivers: rows are claimed with SKIP LOCKED */
+    if (mcf->notify.enable && mcf->api && mcf->postgres.len
+        && mcf->redis.len)
+    {
+        if (ngx_http_telehealth_notify_init_process(cycle, mcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
     /* one consumer per nginx instance is enough: the first worker */
     if (mcf->events && mcf->postgres.len && mcf->redis.len
         && ngx_worker == 0)
@@ -669,6 +892,7 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_telehealth_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_telehealth_notify_exit_process();
     ngx_http_telehealth_curl_exit_process();
     ngx_http_telehealth_events_exit_process();
     ngx_http_telehealth_redis_exit_process();

@@ -37,6 +37,33 @@ typedef struct {
 } ngx_http_telehealth_idp_conf_t;
 
 
+#define NGX_HTTP_TELEHEALTH_SMS_FORM  0
+#define NGX_HTTP_TELEHEALTH_SMS_JSON  1
+
+
+/* an SMS provider's HTTP API (telehealth_sms_*) */
+typedef struct {
+    ngx_str_t            url;               /* NUL-ended; empty: none */
+    ngx_str_t            auth;              /* Authorization header value */
+    ngx_uint_t           format;            /* NGX_HTTP_TELEHEALTH_SMS_* */
+    ngx_str_t            to_field;
+    ngx_str_t            text_field;
+    ngx_array_t         *params;            /* ngx_keyval_t, fixed fields */
+    ngx_msec_t           timeout;
+} ngx_http_telehealth_sms_conf_t;
+
+
+/* the delivery of the notification outbox (telehealth_notify_*) */
+typedef struct {
+    ngx_flag_t           enable;
+    ngx_msec_t           interval;          /* between looks for due rows */
+    ngx_msec_t           backoff;           /* after a first failure */
+    ngx_msec_t           backoff_max;
+    ngx_uint_t           attempts;          /* then "failed" */
+    ngx_uint_t           batch;
+} ngx_http_telehealth_notify_conf_t;
+
+
 typedef struct {
     ngx_str_t            postgres;          /* libpq conninfo */
     ngx_uint_t           pool_size;         /* PostgreSQL connections/worker */
@@ -60,6 +87,10 @@ typedef struct {
     ngx_msec_t           timeout;           /* one PostgreSQL/Redis call */
     size_t               max_body_size;
     ngx_flag_t           events;
+
+    ngx_http_telehealth_notify_conf_t  notify;
+    ngx_http_telehealth_sms_conf_t     sms;
+    ngx_msec_t           video_call_sms_delay;
 
     /* argon2id hash of nothing: unknown e-mails are verified against it */
     ngx_str_t            dummy_hash;

@@ -70,7 +70,9 @@ static const char  ngx_http_telehealth_access_sql[] =
     " left($" #n ", 64), " outcome ", " status
 
 /* $1 session, $2 org, $3 kind, $4 patient, $5 staff, $6 room, $7 time,
- * $8 client address, $9 the plan of th_session_plan() */
+ * $8 client address, $9 the plan of th_session_plan(), $10 the delay of
+ * the video_call SMS in ms.  That SMS goes into the outbox in the same
+ * statement: it exists exactly when the session does. */
 static const char  ngx_http_telehealth_insert_sql[] =
     "WITH s AS ("
     " INSERT INTO sessions"
@@ -95,6 +97,19 @@ static const char  ngx_http_telehealth_insert_sql[] =
     "  target_type, target_id, client_addr, outcome, status)"
     " VALUES ($2::uuid, 'staff', $5::uuid, 'session_create', 'session',"
     "  $1::uuid::text, left($8, 64), 'success', 201)"
+    "), n AS ("
+    " INSERT INTO notifications (org_id, channel, recipient, template,"
+    "  language, body, session_id, room, participant, not_before,"
+    "  idempotency_key)"
+    " SELECT pt.org_id, 'sms', pt.mobile, 'video_call_started', t.language,"
+    "  t.body, $1::uuid, $6, 'patient:' || pt.id,"
+    "  now() + $10::bigint * interval '1 millisecond',"
+    "  'video_call_started:' || $1"
+    " FROM patients pt,"
+    "  th_notification_text('video_call_started', 'sms', pt.language) t"
+    " WHERE $3 = '" TH_KIND_VIDEO_CALL "' AND pt.id = $4::uuid"
+    " AND pt.org_id = $2::uuid AND pt.sms_capable"
+    " AND COALESCE(pt.mobile, '') <> ''"
     ")"
     " SELECT json_build_object('id', s.id, 'kind', s.kind, 'state', s.state,"
     " 'org_id', s.org_id, 'patient_id', s.patient_id,"
@@ -215,7 +230,8 @@ typedef struct {
     char        *room_key;
     u_char       created_at[NGX_TIME_T_LEN + 1];
     u_char       ttl[NGX_INT_T_LEN + 1];
-    const char  *params[9];
+    u_char       sms_delay[NGX_INT_T_LEN + 1];
+    const char  *params[10];
 } ngx_http_telehealth_start_t;
 
 
@@ -590,6 +606,9 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
     params[7] = ngx_http_telehealth_client_addr(r);
     params[8] = (char *) st->plan.data;
 
+    ngx_sprintf(st->sms_delay, "%M%Z", ctx->mcf->video_call_sms_delay);
+    params[9] = (char *) st->sms_delay;
+
     if (params[7] == NULL) {
         ngx_http_telehealth_start_release(st);
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -599,7 +618,7 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
     ctx->pg->handler = ngx_http_telehealth_start_saved;
 
     if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_insert_sql,
-                                     9, params)
+                                     10, params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_start_release(st);

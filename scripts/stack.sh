@@ -20,6 +20,8 @@ REDIS_PORT=${TH_REDIS_PORT:-56379}
 NGINX_PORT=${TH_NGINX_PORT:-58080}
 JANUS_HTTP_PORT=${TH_JANUS_HTTP_PORT:-58088}
 JANUS_WS_PORT=${TH_JANUS_WS_PORT:-58188}
+# the fake SMS provider of the tests (nothing listens there otherwise)
+SMS_PORT=${TH_SMS_PORT:-58990}
 
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 PG_DATA=$RUN/postgres/data
@@ -92,6 +94,7 @@ render() {
         -e "s|@REDIS_PORT@|$REDIS_PORT|g" \
         -e "s|@JANUS_HTTP_PORT@|$JANUS_HTTP_PORT|g" \
         -e "s|@JANUS_WS_PORT@|$JANUS_WS_PORT|g" \
+        -e "s|@SMS_PORT@|$SMS_PORT|g" \
         -e "s|@NODE_ID@|${TH_NODE_ID:-local-1}|g" \
         -e "s|@ICE_ENFORCE@|${TH_ICE_ENFORCE:-}|g" \
         -e '/ice_enforce_list = ""/d' \

@@ -53,6 +53,7 @@ run_integration() {
     export TH_JANUS_HTTP=http://127.0.0.1:${TH_JANUS_HTTP_PORT:-58088}/janus
     export TH_PG=postgres://postgres@127.0.0.1:${TH_PG_PORT:-55432}/telehealth
     export TH_REDIS_PORT=${TH_REDIS_PORT:-56379}
+    export TH_SMS_PORT=${TH_SMS_PORT:-58990}
     export TH_RUN=${TH_RUN:-$ROOT/run}
     export TH_KEYS=$TH_RUN/keys
     export TH_STACK=$ROOT/scripts/stack.sh

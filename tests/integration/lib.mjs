@@ -575,3 +575,68 @@ export async function closeRoomAsChair(token, session, timeoutMs = 5000) {
         (await redis('EXISTS', patientLockKey(session.patient_id))) === '0',
     timeoutMs);
 }
+
+// --------------------------------------------------- fake SMS provider
+
+// The SMS provider of the local stack (telehealth_sms_url in
+// conf/nginx.conf.in points at 127.0.0.1:TH_SMS_PORT): records every
+// request it gets, with its form fields, and answers `status` (set it to
+// 500 to play a provider that is down).  Started by the test; close() it.
+export async function startFakeSms(port = Number(process.env.TH_SMS_PORT ||
+    58990)) {
+    const http = await import('node:http');
+    const sms = { received: [], status: 200 };
+    const server = http.createServer((req, res) => {
+        const chunks = [];
+        req.on('data', (c) => chunks.push(c));
+        req.on('end', () => {
+            const body = Buffer.concat(chunks).toString('utf8');
+            const ct = req.headers['content-type'] || '';
+            let fields = {};
+            if (/json/.test(ct)) {
+                try {
+                    fields = JSON.parse(body);
+                } catch {
+                    fields = {};
+                }
+            } else {
+                fields = Object.fromEntries(new URLSearchParams(body));
+            }
+            const status = sms.status;
+            sms.received.push({ method: req.method, url: req.url,
+                headers: req.headers, body, fields, status });
+            res.writeHead(status, { 'content-type': 'application/json' });
+            res.end(status < 300 ? '{"ok":true}' : '{"error":"down"}');
+        });
+    });
+    await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', resolve);
+    });
+    sms.close = () => new Promise((r) => server.close(() => r()));
+    // what was accepted (2xx) for one number
+    sms.delivered = (to) => sms.received.filter((m) =>
+        m.fields.To === to && m.status < 300);
+    sms.tried = (to) => sms.received.filter((m) => m.fields.To === to);
+    return sms;
+}
+
+// A mobile number no other test uses.
+export function uniqueMobile() {
+    return '+1555' + String(crypto.randomInt(0, 10_000_000)).padStart(7, '0');
+}
+
+// The patient's mobile number and SMS flag.
+export async function setMobile(patient, mobile, smsCapable = true) {
+    await sql('UPDATE patients SET mobile = $2, sms_capable = $3 WHERE id = $1',
+        [patient.id, mobile, smsCapable]);
+    patient.mobile = mobile;
+}
+
+// The outbox rows of a session.
+export function notificationsOf(sessionId) {
+    return sql(`SELECT channel, recipient, template, language, body, status,
+                       reason, attempts, idempotency_key
+                  FROM notifications WHERE session_id = $1
+                 ORDER BY created_at`, [sessionId]);
+}
