@@ -40,7 +40,7 @@ run_unit() {
 }
 
 run_integration() {
-    local out=$log/integration.tap p f files
+    local out p f files
     if ! scripts/stack.sh start; then
         echo "test: the stack did not start"
         failed=$((failed + 1))
@@ -55,6 +55,8 @@ run_integration() {
     export TH_REDIS_PORT=${TH_REDIS_PORT:-56379}
     export TH_SMS_PORT=${TH_SMS_PORT:-58990}
     export TH_RUN=${TH_RUN:-$ROOT/run}
+    # One log per stack, so that runs on other stacks do not mix into it.
+    out=$log/integration-$(basename "$TH_RUN").tap
     export TH_KEYS=$TH_RUN/keys
     export TH_STACK=$ROOT/scripts/stack.sh
     export TH_TEST_PASSWORD=${TH_TEST_PASSWORD:-correct-horse-battery}
