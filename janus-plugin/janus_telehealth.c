@@ -744,8 +744,10 @@ janus_telehealth_enqueue(janus_telehealth_message *msg)
 }
 
 
-void
-janus_telehealth_session_hangup(janus_telehealth_session *session)
+/* Hands a task about one session to the handler thread. */
+static void
+janus_telehealth_enqueue_session_task(janus_telehealth_session *session,
+    int task)
 {
     janus_telehealth_message  *msg;
 
@@ -754,7 +756,7 @@ janus_telehealth_session_hangup(janus_telehealth_session *session)
     }
 
     msg = g_malloc0(sizeof(janus_telehealth_message));
-    msg->task = JANUS_TELEHEALTH_TASK_HANGUP;
+    msg->task = task;
     janus_refcount_increase(&session->ref);
     msg->session = session;
 
@@ -763,20 +765,18 @@ janus_telehealth_session_hangup(janus_telehealth_session *session)
 
 
 void
+janus_telehealth_session_hangup(janus_telehealth_session *session)
+{
+    janus_telehealth_enqueue_session_task(session,
+                                          JANUS_TELEHEALTH_TASK_HANGUP);
+}
+
+
+void
 janus_telehealth_session_media_hangup(janus_telehealth_session *session)
 {
-    janus_telehealth_message  *msg;
-
-    if (!janus_telehealth_running()) {
-        return;
-    }
-
-    msg = g_malloc0(sizeof(janus_telehealth_message));
-    msg->task = JANUS_TELEHEALTH_TASK_MEDIA_HANGUP;
-    janus_refcount_increase(&session->ref);
-    msg->session = session;
-
-    janus_telehealth_enqueue(msg);
+    janus_telehealth_enqueue_session_task(session,
+                                          JANUS_TELEHEALTH_TASK_MEDIA_HANGUP);
 }
 
 
