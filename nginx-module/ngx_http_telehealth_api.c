@@ -115,6 +115,14 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     ngx_http_telehealth_record("/sessions/*/participants/*/role",
                                NGX_HTTP_POST, "session_role"),
 
+    ngx_http_telehealth_record("/sessions/*/invites", NGX_HTTP_POST,
+                               "invite_create"),
+    ngx_http_telehealth_record("/sessions/*/invites/*", NGX_HTTP_DELETE,
+                               "invite_revoke"),
+
+    { ngx_string("/invites/redeem"), NGX_HTTP_POST,
+      ngx_http_telehealth_invite_redeem, 0, NULL },
+
     ngx_http_telehealth_record("/audit", NGX_HTTP_GET, "audit_list"),
 
     { ngx_string("/health"), NGX_HTTP_GET,
@@ -171,6 +179,18 @@ static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
 
     { ngx_string("urn:telehealth:problem:validation"),
       "Validation failed", "Some values are not valid.", 422 },
+
+    { ngx_string("urn:telehealth:problem:invite-not-found"),
+      "Invite not found",
+      "This link is not valid. Please ask for a new one.",
+      NGX_HTTP_NOT_FOUND },
+
+    { ngx_string("urn:telehealth:problem:invite-used"),
+      "Invite used", "This link has already been used.", 410 },
+
+    { ngx_string("urn:telehealth:problem:invite-expired"),
+      "Invite expired", "This link has expired. Please ask for a new one.",
+      410 },
 
     { ngx_string("urn:telehealth:problem:service-unavailable"),
       "Service unavailable",

@@ -28,6 +28,9 @@
 #define NGX_HTTP_TELEHEALTH_MAX_ARGS      16
 #define NGX_HTTP_TELEHEALTH_PASSWORD_MIN  8
 #define NGX_HTTP_TELEHEALTH_PASSWORD_MAX  1024
+#define NGX_HTTP_TELEHEALTH_INVITE_BYTES  32
+#define NGX_HTTP_TELEHEALTH_INVITE_BUF    45    /* base64url of 32, NUL */
+#define NGX_HTTP_TELEHEALTH_JOIN_PAGE     "/join#t="
 
 
 typedef struct {
@@ -35,6 +38,7 @@ typedef struct {
     ngx_str_t                         hash;
     char                             *text;
     const char                       *params[2];
+    char                             *invite;  /* a new link's token */
 } ngx_http_telehealth_records_t;
 
 
@@ -50,6 +54,10 @@ static void ngx_http_telehealth_records_done(
 static void ngx_http_telehealth_records_problem(ngx_http_request_t *r,
     ngx_uint_t status, const char *body);
 static json_t *ngx_http_telehealth_records_str(ngx_str_t *s);
+static ngx_int_t ngx_http_telehealth_records_invite(ngx_http_request_t *r,
+    ngx_http_telehealth_records_t *rec);
+static ngx_int_t ngx_http_telehealth_records_invite_url(
+    ngx_http_request_t *r, ngx_http_telehealth_records_t *rec, json_t *body);
 
 
 static const char  ngx_http_telehealth_records_sql[] =
@@ -141,6 +149,13 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
     }
 
     if (rc != NGX_OK) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ngx_strcmp(ctx->op, "invite_create") == 0
+        && ngx_http_telehealth_records_invite(r, rec) != NGX_OK)
+    {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -375,11 +390,13 @@ ngx_http_telehealth_records_send(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
 {
-    json_t              *body;
-    ngx_int_t            status;
-    ngx_str_t            etag, location;
-    PGresult            *res;
-    ngx_http_request_t  *r;
+    json_t                         *body;
+    ngx_int_t                       status;
+    ngx_str_t                       etag, location;
+    PGresult                       *res;
+    ngx_http_request_t             *r;
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_records_t  *rec;
 
     r = pg->data;
 
@@ -441,6 +458,21 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
     }
 
     body = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
+
+    /* a new invite link: its token is answered once, never stored */
+    if (status == NGX_HTTP_CREATED && body != NULL) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+        rec = ctx->data;
+
+        if (rec->invite != NULL
+            && ngx_http_telehealth_records_invite_url(r, rec, body)
+               != NGX_OK)
+        {
+            json_decref(body);
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
 
     /* answers that need the room's members from Redis first */
     if (status == NGX_HTTP_OK && body != NULL
@@ -520,4 +552,87 @@ ngx_http_telehealth_records_str(ngx_str_t *s)
     v = json_stringn((char *) s->data, s->len);
 
     return (v != NULL) ? v : json_null();
+}
+
+
+/*
+ * An invite link's token: 32 random bytes, base64url.  Only its SHA-256
+ * goes to PostgreSQL; the token itself stays in the pool for the answer.
+ */
+
+static ngx_int_t
+ngx_http_telehealth_records_invite(ngx_http_request_t *r,
+    ngx_http_telehealth_records_t *rec)
+{
+    char  hash[65];
+
+    rec->invite = ngx_pnalloc(r->pool, NGX_HTTP_TELEHEALTH_INVITE_BUF);
+    if (rec->invite == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (th_random_b64url(rec->invite, NGX_HTTP_TELEHEALTH_INVITE_BUF,
+                         NGX_HTTP_TELEHEALTH_INVITE_BYTES)
+        != 0)
+    {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "telehealth: no random bytes for an invite link");
+        return NGX_ERROR;
+    }
+
+    th_sha256_hex(rec->invite, ngx_strlen(rec->invite), hash);
+
+    if (json_object_set_new(rec->req, "token_hash", json_string(hash)) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* "token" and "url": telehealth_public_url + "/join#t=" + token */
+
+static ngx_int_t
+ngx_http_telehealth_records_invite_url(ngx_http_request_t *r,
+    ngx_http_telehealth_records_t *rec, json_t *body)
+{
+    u_char                     *url, *p;
+    size_t                      len;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    len = ctx->mcf->public_url.len + sizeof(NGX_HTTP_TELEHEALTH_JOIN_PAGE)
+          + ngx_strlen(rec->invite);
+
+    url = ngx_pnalloc(r->pool, len);
+    if (url == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = url;
+
+    if (ctx->mcf->public_url.len) {
+        p = ngx_cpymem(p, ctx->mcf->public_url.data,
+                       ctx->mcf->public_url.len);
+
+        if (p[-1] == '/') {
+            p--;
+        }
+    }
+
+    p = ngx_cpymem(p, NGX_HTTP_TELEHEALTH_JOIN_PAGE,
+                   sizeof(NGX_HTTP_TELEHEALTH_JOIN_PAGE) - 1);
+    p = ngx_cpymem(p, rec->invite, ngx_strlen(rec->invite));
+
+    if (json_object_set_new(body, "token", json_string(rec->invite)) != 0
+        || json_object_set_new(body, "url",
+                               json_stringn((char *) url, p - url))
+           != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }

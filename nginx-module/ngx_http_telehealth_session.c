@@ -247,8 +247,20 @@ typedef struct {
     ngx_str_t    kind;
     ngx_str_t    role;
     ngx_str_t    name;
+    ngx_str_t    session;       /* NUL-terminated, as the rest */
+    ngx_str_t    org;
+    ngx_str_t    sub;
+    char         hash[65];      /* of an invite link's token */
     const char  *params[5];
 } ngx_http_telehealth_join_t;
+
+
+/* $1 the SHA-256 (hex) of an invite link's token, $2 client address */
+static const char  ngx_http_telehealth_redeem_sql[] =
+    "SELECT status, body::text FROM th_invite_redeem($1, $2)";
+
+#define NGX_HTTP_TELEHEALTH_GUEST_NAME_MAX  100
+#define NGX_HTTP_TELEHEALTH_INVITE_TOKEN_MAX  128
 
 
 static void ngx_http_telehealth_start_access(
@@ -264,6 +276,10 @@ static void ngx_http_telehealth_list_send(ngx_http_request_t *r,
     redisReply *open);
 static void ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_join_room(void *data, redisReply *reply);
+static void ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn);
+static void ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg);
+static ngx_int_t ngx_http_telehealth_guest_name(json_t *name);
 static ngx_int_t ngx_http_telehealth_session_query(ngx_http_request_t *r,
     const char *sql, const char **params, ngx_uint_t with_id,
     ngx_http_telehealth_pg_handler_pt handler);
@@ -1025,11 +1041,7 @@ ngx_http_telehealth_session_join(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
 {
-    char                        *key;
     PGresult                    *res;
-    const char                  *argv[4];
-    size_t                       argvlen[4];
-    ngx_uint_t                   i;
     ngx_http_request_t          *r;
     ngx_http_telehealth_ctx_t   *ctx;
     ngx_http_telehealth_join_t  *jn;
@@ -1072,6 +1084,36 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
+    jn->session = ctx->id;
+    jn->org = ctx->caller.org;
+
+    jn->sub.data = ngx_pnalloc(r->pool,
+                               sizeof("patient:") + ctx->caller.id.len);
+    if (jn->sub.data == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    jn->sub.len = ngx_sprintf(jn->sub.data, "%s:%V%Z",
+                              ctx->caller.staff ? "staff" : "patient",
+                              &ctx->caller.id)
+                  - jn->sub.data - 1;
+
+    ngx_http_telehealth_join_check_room(r, jn);
+}
+
+
+/* whether the room is open in Redis; then the credential (join_room) */
+
+static void
+ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn)
+{
+    char        *key;
+    const char  *argv[4];
+    size_t       argvlen[4];
+    ngx_uint_t   i;
+
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
                                         (char *) jn->room.data);
     if (key == NULL) {
@@ -1104,7 +1146,6 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
     char                             *credential;
     json_t                           *claims, *answer;
     time_t                            now;
-    u_char                           *sub, *p;
     ngx_http_request_t               *r = data;
     ngx_http_telehealth_ctx_t        *ctx;
     ngx_http_telehealth_join_t       *jn;
@@ -1126,22 +1167,16 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
     if (reply->element[0]->type != REDIS_REPLY_STRING
         || ngx_strcmp(reply->element[0]->str, TH_ROOM_OPEN) != 0
         || reply->element[1]->type != REDIS_REPLY_STRING
-        || ngx_strcmp(reply->element[1]->str, ctx->id.data) != 0)
+        || ngx_strcmp(reply->element[1]->str, jn->session.data) != 0)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN, NULL);
         return;
     }
 
-    sub = ngx_pnalloc(r->pool, sizeof("patient:") + ctx->caller.id.len);
-    if (sub == NULL || th_token_new_id(jti, sizeof(jti)) != 0) {
+    if (th_token_new_id(jti, sizeof(jti)) != 0) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-
-    p = ngx_cpymem(sub, ctx->caller.staff ? "staff:" : "patient:",
-                   ctx->caller.staff ? 6 : 8);
-    p = ngx_cpymem(p, ctx->caller.id.data, ctx->caller.id.len);
-    *p = '\0';
 
     now = ngx_time();
 
@@ -1149,10 +1184,10 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
                        " s:I, s:I}",
                        "iss", TH_ISSUER,
                        "aud", TH_AUD_JOIN,
-                       "sub", sub,
+                       "sub", jn->sub.data,
                        "room", jn->room.data,
-                       "session", ctx->id.data,
-                       "org", ctx->caller.org.data,
+                       "session", jn->session.data,
+                       "org", jn->org.data,
                        "kind", jn->kind.data,
                        "role", jn->role.data,
                        "name", jn->name.data,
@@ -1186,4 +1221,205 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
 
     ngx_http_telehealth_finalize(r,
                     ngx_http_telehealth_send_json(r, NGX_HTTP_OK, answer));
+}
+
+
+/* POST /invites/redeem {token, display_name}: no access token */
+
+void
+ngx_http_telehealth_invite_redeem(ngx_http_request_t *r)
+{
+    json_t                      *token, *name;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_join_t  *jn;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (ctx->body == NULL) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
+                                 "A JSON body is required.");
+        return;
+    }
+
+    token = json_object_get(ctx->body, "token");
+    name = json_object_get(ctx->body, "display_name");
+
+    if (!json_is_string(token) || json_string_length(token) == 0
+        || json_string_length(token) > NGX_HTTP_TELEHEALTH_INVITE_TOKEN_MAX)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
+                                 "\"token\" is required.");
+        return;
+    }
+
+    if (ngx_http_telehealth_guest_name(name) != NGX_OK) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
+                                 "Please enter your name (at most 100 "
+                                 "characters).");
+        return;
+    }
+
+    jn = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_join_t));
+    if (jn == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->data = jn;
+
+    jn->name.data = (u_char *) json_string_value(name);
+    jn->name.len = json_string_length(name);
+
+    th_sha256_hex(json_string_value(token), json_string_length(token),
+                  jn->hash);
+
+    jn->params[0] = jn->hash;
+    jn->params[1] = ngx_http_telehealth_client_addr(r);
+
+    if (jn->params[1] == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
+    if (ctx->pg == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->pg->handler = ngx_http_telehealth_redeem_done;
+    ctx->pg->data = r;
+
+    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_redeem_sql,
+                                     2, jn->params)
+        != NGX_AGAIN)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+/* 1 to 100 characters (UTF-8), not only spaces, no control characters */
+
+static ngx_int_t
+ngx_http_telehealth_guest_name(json_t *name)
+{
+    size_t       i, len, chars;
+    ngx_uint_t   visible;
+    const char  *s;
+
+    if (!json_is_string(name)) {
+        return NGX_DECLINED;
+    }
+
+    s = json_string_value(name);
+    len = json_string_length(name);
+    chars = 0;
+    visible = 0;
+
+    for (i = 0; i < len; i++) {
+        if ((u_char) s[i] < 0x20 || s[i] == 0x7f) {
+            return NGX_DECLINED;
+        }
+
+        if (((u_char) s[i] & 0xc0) != 0x80) {
+            chars++;
+        }
+
+        if (s[i] != ' ') {
+            visible = 1;
+        }
+    }
+
+    if (!visible || chars > NGX_HTTP_TELEHEALTH_GUEST_NAME_MAX) {
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
+{
+    json_t                      *body, *v;
+    ngx_str_t                    id;
+    ngx_int_t                    status;
+    PGresult                    *res;
+    ngx_http_request_t          *r;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_join_t  *jn;
+
+    r = pg->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    jn = ctx->data;
+
+    if (!ngx_http_telehealth_pg_ok(pg)) {
+        ngx_http_telehealth_fail_pg(r, pg);
+        return;
+    }
+
+    res = pg->result;
+
+    if (PQntuples(res) != 1 || PQnfields(res) != 2 || PQgetisnull(res, 0, 0)
+        || PQgetisnull(res, 0, 1))
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                      PQgetlength(res, 0, 0));
+
+    body = ngx_http_telehealth_json_track(r->pool,
+                            json_loads(PQgetvalue(res, 0, 1), 0, NULL));
+
+    if (body == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (status != NGX_HTTP_OK) {
+        v = json_object_get(body, "detail");
+
+        ngx_http_telehealth_fail(r,
+                ngx_http_telehealth_problem_named(
+                    json_string_value(json_object_get(body, "problem"))
+                    ? json_string_value(json_object_get(body, "problem"))
+                    : "internal"),
+                json_is_string(v) ? json_string_value(v) : NULL);
+        return;
+    }
+
+#define ngx_http_telehealth_redeem_str(field, dst)                            \
+    v = json_object_get(body, field);                                         \
+    if (!json_is_string(v)) {                                                 \
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);      \
+        return;                                                               \
+    }                                                                         \
+    (dst).data = (u_char *) json_string_value(v);                             \
+    (dst).len = json_string_length(v)
+
+    ngx_http_telehealth_redeem_str("room", jn->room);
+    ngx_http_telehealth_redeem_str("kind", jn->kind);
+    ngx_http_telehealth_redeem_str("role", jn->role);
+    ngx_http_telehealth_redeem_str("session_id", jn->session);
+    ngx_http_telehealth_redeem_str("org_id", jn->org);
+    ngx_http_telehealth_redeem_str("invite_id", jn->sub);
+
+#undef ngx_http_telehealth_redeem_str
+
+    /* a guest: "guest:<invite id>" */
+    id = jn->sub;
+
+    jn->sub.data = ngx_pnalloc(r->pool, sizeof("guest:") + jn->sub.len);
+    if (jn->sub.data == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    jn->sub.len = ngx_sprintf(jn->sub.data, "guest:%V%Z", &id)
+                  - jn->sub.data - 1;
+
+    ngx_http_telehealth_join_check_room(r, jn);
 }

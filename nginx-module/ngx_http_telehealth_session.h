@@ -20,5 +20,8 @@ void ngx_http_telehealth_session_list(ngx_http_request_t *r);
 void ngx_http_telehealth_session_get(ngx_http_request_t *r);
 void ngx_http_telehealth_session_join(ngx_http_request_t *r);
 
+/* POST /invites/redeem: a guest's join credential for an invite link */
+void ngx_http_telehealth_invite_redeem(ngx_http_request_t *r);
+
 
 #endif /* _NGX_HTTP_TELEHEALTH_SESSION_H_INCLUDED_ */
