@@ -3,7 +3,8 @@
 #
 #   test.sh            unit tests, then the stack and the integration tests
 #   test.sh unit       unit tests only
-#   test.sh integration [files...]   integration tests only
+#   test.sh integration [files...]   integration tests only (TH_VALGRIND=1:
+#                                    Janus under valgrind)
 #   test.sh media [files...]         media tests only (network namespace)
 #   test.sh e2e [files...]           browser tests only (network namespace)
 #   test.sh asan [files...]          unit and API suites, sanitized module
@@ -40,7 +41,16 @@ run_unit() {
 }
 
 run_integration() {
-    local out p f files
+    local out p f files vg=
+    # TH_VALGRIND=1: Janus runs under memcheck for the suite, and any error
+    # or leak record in our code fails the run (scripts/valgrind-report.sh).
+    if [ -n "${TH_VALGRIND:-}" ]; then
+        vg=${TH_RUN:-$ROOT/run}/valgrind
+        mkdir -p "$vg" && rm -f "$vg"/janus.*.log
+        export TH_JANUS_WRAPPER="valgrind --tool=memcheck --leak-check=full \
+--show-leak-kinds=definite,indirect,possible --num-callers=40 \
+--log-file=$vg/janus.%p.log"
+    fi
     if ! scripts/stack.sh start; then
         echo "test: the stack did not start"
         failed=$((failed + 1))
@@ -84,6 +94,10 @@ run_integration() {
     fi
     passed=$((passed + ${p:-0}))
     failed=$((failed + ${f:-0}))
+    if [ -n "$vg" ]; then
+        scripts/stack.sh stop-janus
+        scripts/valgrind-report.sh "$vg"/janus.*.log || failed=$((failed + 1))
+    fi
 }
 
 # The media suite runs in a network namespace with a stack of its own and
