@@ -1,0 +1,284 @@
+// The invite link in a real browser (web/join.html): a clinician opens a
+// telehealth session (access "invitation", which admits guests) and joins it
+// from the console; an invite link is made through the API; a second tab
+// opens the link, gives a name and joins.  Each tab shows the other's video
+// playing, the token is gone from the address bar, and the spent
+// single-use link, opened again, says so.
+//
+// Run inside the media namespace by scripts/e2e-tests.sh (the stack's
+// environment: TH_BASE, TH_PG, TH_TEST_PASSWORD[_HASH], TH_CHROMIUM).
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { chromium } from 'playwright-core';
+
+const env = {
+  base: process.env.TH_BASE ?? 'http://127.0.0.1:58080',
+  pg: process.env.TH_PG ?? 'postgres://postgres@127.0.0.1:55432/telehealth',
+  password: process.env.TH_TEST_PASSWORD,
+  passwordHash: process.env.TH_TEST_PASSWORD_HASH,
+  chromium: process.env.TH_CHROMIUM ?? '/usr/bin/chromium',
+};
+
+const skip = !process.env.TH_NETNS
+  ? 'needs the media namespace: run scripts/e2e-tests.sh'
+  : !env.passwordHash ? 'TH_TEST_PASSWORD_HASH is not set: run scripts/e2e-tests.sh' : false;
+
+const STEP_MS = 30_000;
+const TEST_MS = 120_000;
+
+// The flags of docs (ARCHITECTURE, "Facts about this platform"): fake
+// devices that need no permission prompt, nothing talking to the outside.
+const CHROMIUM_ARGS = [
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+
+// ------------------------------------------------------------- fixtures
+
+/** Runs SQL through psql (stdin, so that :'var' interpolation works). */
+async function psql(sql, vars = {}) {
+  const args = ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', env.pg];
+  for (const [k, v] of Object.entries(vars)) {
+    args.push('-v', `${k}=${v}`);
+  }
+  const child = execFile('psql', args, { timeout: 15_000 });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  child.stdin.end(sql);
+  const code = await new Promise((resolve) => child.on('close', resolve));
+  if (code !== 0) {
+    throw new Error(`psql failed (${code}): ${stderr}`);
+  }
+  return stdout.trim();
+}
+
+/** An organisation, a clinician and an assigned patient, both with logins. */
+async function createFixtures() {
+  const tag = crypto.randomBytes(4).toString('hex');
+  const people = {
+    clinician: { name: `Dr E2E ${tag}`, email: `clinician.e2e.${tag}@e2e.test` },
+    patient: { name: `Patient E2E ${tag}`, email: `patient.e2e.${tag}@e2e.test` },
+  };
+  // One statement, so psql runs it in one transaction.
+  const ids = await psql(`
+    WITH org AS (
+      INSERT INTO organisations (name) VALUES (:'org') RETURNING id
+    ), s AS (
+      INSERT INTO staff (org_id, display_name, email, role)
+      SELECT org.id, :'sname', :'semail', 'clinician' FROM org RETURNING id, org_id
+    ), p AS (
+      INSERT INTO patients (org_id, display_name, email, mobile, sms_capable, language)
+      SELECT org.id, :'pname', :'pemail', '+15550109999', false, 'en' FROM org
+      RETURNING id
+    ), ls AS (
+      INSERT INTO logins (email, password_hash, staff_id)
+      SELECT :'semail', :'hash', s.id FROM s
+    ), lp AS (
+      INSERT INTO logins (email, password_hash, patient_id)
+      SELECT :'pemail', :'hash', p.id FROM p
+    ), a AS (
+      INSERT INTO assignments (org_id, staff_id, patient_id)
+      SELECT s.org_id, s.id, p.id FROM s, p
+    )
+    SELECT s.id || ' ' || p.id FROM s, p`, {
+    org: `E2E ${tag}`,
+    sname: people.clinician.name,
+    semail: people.clinician.email,
+    pname: people.patient.name,
+    pemail: people.patient.email,
+    hash: env.passwordHash,
+  });
+  const [staffId, patientId] = ids.split(' ');
+  people.clinician.id = staffId;
+  people.patient.id = patientId;
+  return people;
+}
+
+// ------------------------------------------------------------------ api
+
+async function api(method, p, body, token) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${env.base}/api/v1${p}`, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
+  return data;
+}
+
+// -------------------------------------------------------------- browser
+
+let context;
+let userDataDir;
+let people;
+let staffToken;
+let session;
+let inviteUrl;
+const pages = {};
+const logs = { clinician: [], guest: [] };
+
+const tail = (who) => logs[who].slice(-25).join('\n');
+
+async function openTab(who, url) {
+  const page = await context.newPage();
+  page.on('console', (m) => logs[who].push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => logs[who].push(`pageerror: ${e.message}`));
+  await page.goto(url);
+  return page;
+}
+
+/** As call.test.mjs: a remote camera video that plays, with sound. */
+async function waitForPlayingVideo(who, { timeoutMs = STEP_MS } = {}) {
+  const page = pages[who];
+  const deadline = Date.now() + timeoutMs;
+  let seen = null;
+  while (Date.now() < deadline) {
+    seen = await page.evaluate(async () => {
+      const v = document.querySelector('video.remote[data-kind="camera"]');
+      if (!v) {
+        return { found: false };
+      }
+      const t0 = v.currentTime;
+      await new Promise((r) => setTimeout(r, 700));
+      const stream = v.srcObject;
+      return {
+        found: true,
+        participant: v.dataset.participant,
+        readyState: v.readyState,
+        videoWidth: v.videoWidth,
+        t0,
+        t1: v.currentTime,
+        audioTracks: stream ? stream.getAudioTracks().length : 0,
+        label: v.getAttribute('aria-label'),
+      };
+    });
+    if (seen.found && seen.readyState >= 2 && seen.videoWidth > 0 && seen.t1 > seen.t0
+        && seen.audioTracks === 1) {
+      return seen;
+    }
+    await sleep(300);
+  }
+  assert.fail(`${who}'s page shows no playing camera video of the other: ${JSON.stringify(seen)}\n${tail(who)}`);
+}
+
+/** The invite's URL, made absolute against the stack's base. */
+function absolute(url) {
+  const u = new URL(url, env.base);
+  return new URL(u.pathname + u.search + u.hash, env.base).href;
+}
+
+before(async () => {
+  if (skip) {
+    return;
+  }
+  people = await createFixtures();
+  const login = await api('POST', '/auth/login',
+    { email: people.clinician.email, password: env.password });
+  staffToken = login.access_token;
+  session = await api('POST', '/sessions',
+    { kind: 'telehealth', patient_id: people.patient.id, access: 'invitation' }, staffToken);
+  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-e2e-chromium-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: env.chromium,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: STEP_MS,
+  });
+  context.setDefaultTimeout(STEP_MS);
+});
+
+after(async () => {
+  await context?.close().catch(() => {});
+  if (userDataDir) {
+    fs.rmSync(userDataDir, { recursive: true, force: true });
+  }
+  if (session && staffToken) {
+    await fetch(`${env.base}/api/v1/sessions/${session.id}/close`, {
+      method: 'POST', headers: { Authorization: `Bearer ${staffToken}` },
+    }).catch(() => {});
+  }
+});
+
+test('a guest joins by invite link: each tab sees the other, the token leaves the address bar', { skip, timeout: TEST_MS }, async (t) => {
+  const staff = pages.clinician = await openTab('clinician', `${env.base}/`);
+  await staff.getByLabel('E-mail').fill(people.clinician.email);
+  await staff.getByLabel('Password').fill(env.password);
+  await staff.getByRole('button', { name: 'Log in' }).click();
+  const join = staff.locator(`#sessions button.join[data-session="${session.id}"]`);
+  await join.waitFor({ state: 'visible' });
+  await join.click();
+  await staff.locator('#room-view').waitFor({ state: 'visible' });
+
+  const invite = await api('POST', `/sessions/${session.id}/invites`,
+    { channel: 'link', single_use: true }, staffToken);
+  inviteUrl = absolute(invite.url);
+  assert.match(inviteUrl, /\/join#t=/);
+  t.diagnostic(`invite url path: ${new URL(inviteUrl).pathname}`);
+
+  const guestName = `Guest ${crypto.randomBytes(3).toString('hex')}`;
+  const guest = pages.guest = await openTab('guest', inviteUrl);
+  assert.ok(!guest.url().includes(invite.token), `the token is gone from the address bar: ${guest.url()}`);
+  assert.ok(!guest.url().includes('#t='), `no fragment left: ${guest.url()}`);
+  await guest.getByLabel('Your name').fill(guestName);
+  await guest.getByRole('button', { name: 'Join' }).click();
+  await guest.locator('#room-view').waitFor({ state: 'visible' });
+
+  const [atStaff, atGuest] = await Promise.all([
+    waitForPlayingVideo('clinician'),
+    waitForPlayingVideo('guest'),
+  ]);
+  t.diagnostic(`clinician's tab: ${JSON.stringify(atStaff)}`);
+  t.diagnostic(`guest's tab: ${JSON.stringify(atGuest)}`);
+  assert.match(atStaff.participant, /^guest:/, 'the clinician sees the guest');
+  assert.match(atStaff.label, new RegExp(guestName));
+  assert.equal(atGuest.participant, `staff:${people.clinician.id}`, 'the guest sees the clinician');
+  assert.ok(!guest.url().includes(invite.token), 'still no token in the address bar');
+  for (const who of ['clinician', 'guest']) {
+    assert.equal(await pages[who].locator('#problem').isVisible(), false,
+      `no error on the ${who}'s page: ${await pages[who].locator('#problem').innerText()}`);
+  }
+});
+
+test('the spent single-use link, opened again, says it has been used', { skip, timeout: TEST_MS }, async () => {
+  assert.ok(inviteUrl, 'the invite was made');
+  const again = await openTab('guest', inviteUrl);
+  try {
+    await again.getByLabel('Your name').fill('Someone Else');
+    await again.getByRole('button', { name: 'Join' }).click();
+    const problem = again.getByRole('alert');
+    await problem.waitFor({ state: 'visible' });
+    assert.equal(await problem.innerText(), 'This link has already been used.');
+    assert.equal(await again.locator('#room-view').isVisible(), false, 'no room for a spent link');
+  } finally {
+    await again.close();
+  }
+});
+
+test('the guest leaves', { skip, timeout: TEST_MS }, async () => {
+  assert.ok(pages.guest, 'the call is up');
+  await pages.guest.getByRole('button', { name: 'Leave' }).click();
+  await pages.guest.locator('#room-view').waitFor({ state: 'hidden' });
+  assert.match(await pages.guest.locator('#notice').innerText(), /left/i);
+  await pages.clinician.locator('video.remote').waitFor({ state: 'detached' });
+});

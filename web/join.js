@@ -1,0 +1,245 @@
+/*
+ * The page an invite link opens (/join#t=<token>, docs/api.md "Invites"):
+ * the guest gives a name, POST /invites/redeem answers a join grant, and
+ * call.js (TelehealthCall) does the rest.  The token rides in the URL
+ * fragment so that no access log sees it; it is taken from there at once
+ * and the address bar is cleaned.
+ */
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+
+const inviteToken = new URLSearchParams(location.hash.slice(1)).get("t");
+history.replaceState(null, "", location.pathname + location.search);
+
+let call = null;
+let participants = [];
+const tiles = new Map();        /* "participant|kind" -> tile */
+
+function showProblem(problem) {
+    const el = $("problem");
+    el.textContent = !problem ? "" : typeof problem === "string" ? problem
+        : problem.detail || problem.title || problem.message || String(problem);
+    el.hidden = !problem;
+}
+
+function janusServer(path) {
+    if (path && /^wss?:\/\//.test(path)) return path;
+    return (location.protocol === "https:" ? "wss://" : "ws://")
+        + location.host + (path || "/janus");
+}
+
+async function redeem(displayName) {
+    let res;
+    try {
+        res = await fetch("/api/v1/invites/redeem", {
+            method: "POST",
+            headers: { "Accept": "application/json",
+                       "Content-Type": "application/json" },
+            body: JSON.stringify({ token: inviteToken,
+                                   display_name: displayName }),
+        });
+    } catch (e) {
+        throw { detail: "The server cannot be reached. Try again." };
+    }
+    let data = null;
+    try { data = await res.json(); } catch (e) { data = null; }
+    if (!res.ok) {
+        throw data && typeof data === "object" ? data
+            : { detail: "Something went wrong (" + res.status + ")." };
+    }
+    return data;
+}
+
+/* ------------------------------------------------------------ the room */
+
+function participantName(id) {
+    const p = participants.find((x) => x.id === id);
+    return p ? p.display : "Someone";
+}
+
+function renderParticipants() {
+    const ul = $("participants");
+    ul.replaceChildren();
+    for (const p of participants) {
+        const li = document.createElement("li");
+        const flags = [];
+        if (p.state === "waiting") flags.push("waiting");
+        if (p.audio_muted || p.audio_muted_by_chair) flags.push("muted");
+        if (p.video_paused || p.video_muted_by_chair) flags.push("video paused");
+        const self = call && p.id === call.selfId ? " (you)" : "";
+        li.textContent = p.display + self
+            + (flags.length ? " " + flags.join(", ") : "");
+        ul.append(li);
+    }
+    for (const tile of tiles.values()) captionTile(tile);
+}
+
+function captionTile(tile) {
+    const text = participantName(tile.participant)
+        + (tile.kind === "screen" ? "'s screen" : "");
+    tile.caption.textContent = text;
+    tile.video.setAttribute("aria-label", text);
+}
+
+function tileFor(participant, kind) {
+    const key = participant + "|" + kind;
+    let tile = tiles.get(key);
+    if (tile) return tile;
+    const figure = document.createElement("figure");
+    figure.className = "tile remote " + kind;
+    const video = document.createElement("video");
+    video.autoplay = true;
+    video.playsInline = true;
+    video.className = "remote";
+    video.dataset.participant = participant;
+    video.dataset.kind = kind;
+    const caption = document.createElement("figcaption");
+    figure.append(video, caption);
+    $("videos").append(figure);
+    tile = { key, participant, kind, figure, video, caption,
+             tracks: new Map() };
+    tiles.set(key, tile);
+    captionTile(tile);
+    return tile;
+}
+
+function setTileTracks(tile) {
+    const tracks = [...tile.tracks.values()];
+    if (tracks.length === 0) {
+        tile.figure.remove();
+        tiles.delete(tile.key);
+        return;
+    }
+    const current = tile.video.srcObject ? tile.video.srcObject.getTracks() : [];
+    if (current.length === tracks.length
+        && tracks.every((t) => current.includes(t))) return;
+    tile.video.srcObject = new MediaStream(tracks);
+    tile.video.play().catch(() => {
+        /* Sound may need a click first. */
+        if (tile.figure.querySelector(".play")) return;
+        const b = document.createElement("button");
+        b.type = "button";
+        b.className = "play";
+        b.textContent = "Play " + participantName(tile.participant)
+            + "'s video and sound";
+        b.onclick = () => { b.remove(); tile.video.play().catch(() => {}); };
+        tile.figure.append(b);
+    });
+}
+
+function onRemoteTrack(t) {
+    if (!t.participant) return;
+    const tile = tileFor(t.participant,
+        t.description === "screen" ? "screen" : "camera");
+    if (t.on) tile.tracks.set(t.mid, t.track);
+    else if (t.track.readyState === "ended") tile.tracks.delete(t.mid);
+    else return;
+    setTileTracks(tile);
+}
+
+function onRemoteStreams(streams) {
+    const byMid = new Map(streams.map((s) => [s.mid, s]));
+    for (const tile of [...tiles.values()]) {
+        for (const mid of [...tile.tracks.keys()]) {
+            const s = byMid.get(mid);
+            const kind = s && s.description === "screen" ? "screen" : "camera";
+            if (!s || !s.active || s.participant !== tile.participant
+                || kind !== tile.kind) tile.tracks.delete(mid);
+        }
+        setTileTracks(tile);
+    }
+}
+
+function onLocalTrack(track, on) {
+    if (track.kind !== "video" || (call && track === call.screenTrack)) return;
+    const video = $("local-video");
+    if (on) {
+        video.srcObject = new MediaStream([track]);
+        video.play().catch(() => {});
+    } else if (video.srcObject && video.srcObject.getTracks().includes(track)) {
+        video.srcObject = null;
+    }
+}
+
+function setButton(id, pressed, label) {
+    $(id).setAttribute("aria-pressed", pressed ? "true" : "false");
+    $(id).textContent = label;
+}
+
+function setMedia(m) {
+    $("mute").disabled = !m.publishing;
+    $("pause-video").disabled = !m.publishing || !m.hasCamera;
+    setButton("mute", !!m.audioMuted, m.audioMuted ? "Unmute" : "Mute");
+    setButton("pause-video", !!m.videoPaused,
+        m.videoPaused ? "Resume video" : "Pause video");
+    $("local-tile").classList.toggle("paused", !!m.videoPaused);
+}
+
+function onEnded(reason, text) {
+    call = null;
+    for (const tile of tiles.values()) tile.figure.remove();
+    tiles.clear();
+    $("local-video").srcObject = null;
+    participants = [];
+    renderParticipants();
+    $("room-view").hidden = true;
+    $("notice").textContent = text || "You left the call.";
+}
+
+async function join(displayName) {
+    const grant = await redeem(displayName);
+    $("name-view").hidden = true;
+    $("room-view").hidden = false;
+    $("room-title").focus();
+    setMedia({ publishing: false });
+    /* No freshGrant: a single-use link cannot be redeemed again. */
+    call = new TelehealthCall({
+        server: janusServer(grant.janus_path),
+        grant,
+        on: {
+            status: (text) => { $("room-status").textContent = text; },
+            error: (text) => showProblem(text),
+            participants: (list) => { participants = list; renderParticipants(); },
+            localTrack: onLocalTrack,
+            remoteTrack: onRemoteTrack,
+            remoteStreams: onRemoteStreams,
+            media: setMedia,
+            ended: onEnded,
+        },
+    });
+    try {
+        await call.start();
+    } catch (e) {
+        showProblem(e);
+        if (call) call.end("error", "");
+    }
+}
+
+$("name-form").onsubmit = async (ev) => {
+    ev.preventDefault();
+    showProblem(null);
+    const name = String(new FormData(ev.target).get("display_name")).trim();
+    if (!name) {
+        showProblem("Please enter your name.");
+        return;
+    }
+    const button = ev.target.querySelector("button");
+    button.disabled = true;
+    try {
+        await join(name);
+    } catch (p) {
+        showProblem(p);
+    } finally {
+        button.disabled = false;
+    }
+};
+
+$("mute").onclick = () => call && call.setAudioMuted(!call.audioMuted);
+$("pause-video").onclick = () => call && call.setVideoPaused(!call.videoPaused);
+$("leave").onclick = () => call && call.leave();
+
+if (!inviteToken) {
+    $("name-view").hidden = true;
+    showProblem("This link is not valid. Please ask for a new one.");
+}
