@@ -22,7 +22,7 @@ let me = null;
 let call = null;
 let pollTimer = null;
 let participants = [];
-const tiles = new Map();        /* "participant|camera" -> tile */
+const tiles = new RemoteTiles($("videos"), participantName, captionOf);
 
 /* ------------------------------------------------------------ messages */
 
@@ -192,8 +192,8 @@ async function join(sessionId) {
                 renderParticipants();
             },
             localTrack: onLocalTrack,
-            remoteTrack: onRemoteTrack,
-            remoteStreams: onRemoteStreams,
+            remoteTrack: (t) => tiles.onRemoteTrack(t),
+            remoteStreams: (streams) => tiles.onRemoteStreams(streams),
             media: setMedia,
             ended: onEnded,
         },
@@ -224,10 +224,10 @@ function renderParticipants() {
             flags.length ? " " + flags.join(", ") : "");
         ul.append(li);
     }
-    for (const tile of tiles.values()) captionTile(tile);
+    tiles.recaption();
 }
 
-function captionTile(tile) {
+function captionOf(tile) {
     const p = participants.find((x) => x.id === tile.participant);
     let text = participantName(tile.participant);
     if (tile.kind === "screen") text += "'s screen";
@@ -236,92 +236,7 @@ function captionTile(tile) {
                         p.video_paused && "video paused"]
             .filter(Boolean).join(", ") + ")";
     }
-    tile.caption.textContent = text;
-    tile.video.setAttribute("aria-label", text);
-}
-
-function tileFor(participant, kind) {
-    const key = participant + "|" + kind;
-    let tile = tiles.get(key);
-    if (tile) return tile;
-    const figure = document.createElement("figure");
-    figure.className = "tile remote " + kind;
-    const video = document.createElement("video");
-    video.autoplay = true;
-    video.playsInline = true;
-    video.className = "remote";
-    video.dataset.participant = participant;
-    video.dataset.kind = kind;
-    const caption = document.createElement("figcaption");
-    figure.append(video, caption);
-    $("videos").append(figure);
-    tile = { key, participant, kind, figure, video, caption,
-             tracks: new Map() };
-    tiles.set(key, tile);
-    captionTile(tile);
-    return tile;
-}
-
-/* Browsers may refuse to play sound before a click: offer the click. */
-function playTile(tile) {
-    tile.video.play().catch(() => {
-        if (tile.figure.querySelector(".play")) return;
-        const button = document.createElement("button");
-        button.type = "button";
-        button.className = "play";
-        button.textContent = "Play " + participantName(tile.participant)
-            + "'s video and sound";
-        button.onclick = () => {
-            button.remove();
-            tile.video.play().catch(() => {});
-        };
-        tile.figure.append(button);
-    });
-}
-
-function setTileTracks(tile) {
-    const tracks = [...tile.tracks.values()];
-    if (tracks.length === 0) {
-        tile.figure.remove();
-        tiles.delete(tile.key);
-        return;
-    }
-    const current = tile.video.srcObject
-        ? tile.video.srcObject.getTracks() : [];
-    if (current.length === tracks.length
-        && tracks.every((t) => current.includes(t))) return;
-    tile.video.srcObject = new MediaStream(tracks);
-    playTile(tile);
-}
-
-function onRemoteTrack(t) {
-    if (!t.participant) return;         /* not (or no longer) a feed */
-    const tile = tileFor(t.participant,
-        t.description === "screen" ? "screen" : "camera");
-    if (t.on) {
-        tile.tracks.set(t.mid, t.track);
-    } else if (t.track.readyState === "ended") {
-        tile.tracks.delete(t.mid);
-    } else {
-        return;     /* only quiet for a while (paused, network): keep it */
-    }
-    setTileTracks(tile);
-}
-
-/* Streams that went inactive or changed hands leave their tile. */
-function onRemoteStreams(streams) {
-    const byMid = new Map(streams.map((s) => [s.mid, s]));
-    for (const tile of [...tiles.values()]) {
-        for (const mid of [...tile.tracks.keys()]) {
-            const s = byMid.get(mid);
-            const kind = s && s.description === "screen" ? "screen" : "camera";
-            if (!s || !s.active || s.participant !== tile.participant
-                || kind !== tile.kind) {
-                tile.tracks.delete(mid);
-            }
-        }
-        setTileTracks(tile);
-    }
+    return text;
 }
 
 let localScreen = null;
@@ -379,7 +294,6 @@ function setMedia(m) {
 }
 
 function clearRoom() {
-    for (const tile of tiles.values()) tile.figure.remove();
     tiles.clear();
     if (localScreen) localScreen.remove();
     localScreen = null;

@@ -14,7 +14,7 @@ history.replaceState(null, "", location.pathname + location.search);
 
 let call = null;
 let participants = [];
-const tiles = new Map();        /* "participant|kind" -> tile */
+const tiles = new RemoteTiles($("videos"), participantName, captionOf);
 
 function showProblem(problem) {
     const el = $("problem");
@@ -72,83 +72,12 @@ function renderParticipants() {
             + (flags.length ? " " + flags.join(", ") : "");
         ul.append(li);
     }
-    for (const tile of tiles.values()) captionTile(tile);
+    tiles.recaption();
 }
 
-function captionTile(tile) {
-    const text = participantName(tile.participant)
+function captionOf(tile) {
+    return participantName(tile.participant)
         + (tile.kind === "screen" ? "'s screen" : "");
-    tile.caption.textContent = text;
-    tile.video.setAttribute("aria-label", text);
-}
-
-function tileFor(participant, kind) {
-    const key = participant + "|" + kind;
-    let tile = tiles.get(key);
-    if (tile) return tile;
-    const figure = document.createElement("figure");
-    figure.className = "tile remote " + kind;
-    const video = document.createElement("video");
-    video.autoplay = true;
-    video.playsInline = true;
-    video.className = "remote";
-    video.dataset.participant = participant;
-    video.dataset.kind = kind;
-    const caption = document.createElement("figcaption");
-    figure.append(video, caption);
-    $("videos").append(figure);
-    tile = { key, participant, kind, figure, video, caption,
-             tracks: new Map() };
-    tiles.set(key, tile);
-    captionTile(tile);
-    return tile;
-}
-
-function setTileTracks(tile) {
-    const tracks = [...tile.tracks.values()];
-    if (tracks.length === 0) {
-        tile.figure.remove();
-        tiles.delete(tile.key);
-        return;
-    }
-    const current = tile.video.srcObject ? tile.video.srcObject.getTracks() : [];
-    if (current.length === tracks.length
-        && tracks.every((t) => current.includes(t))) return;
-    tile.video.srcObject = new MediaStream(tracks);
-    tile.video.play().catch(() => {
-        /* Sound may need a click first. */
-        if (tile.figure.querySelector(".play")) return;
-        const b = document.createElement("button");
-        b.type = "button";
-        b.className = "play";
-        b.textContent = "Play " + participantName(tile.participant)
-            + "'s video and sound";
-        b.onclick = () => { b.remove(); tile.video.play().catch(() => {}); };
-        tile.figure.append(b);
-    });
-}
-
-function onRemoteTrack(t) {
-    if (!t.participant) return;
-    const tile = tileFor(t.participant,
-        t.description === "screen" ? "screen" : "camera");
-    if (t.on) tile.tracks.set(t.mid, t.track);
-    else if (t.track.readyState === "ended") tile.tracks.delete(t.mid);
-    else return;
-    setTileTracks(tile);
-}
-
-function onRemoteStreams(streams) {
-    const byMid = new Map(streams.map((s) => [s.mid, s]));
-    for (const tile of [...tiles.values()]) {
-        for (const mid of [...tile.tracks.keys()]) {
-            const s = byMid.get(mid);
-            const kind = s && s.description === "screen" ? "screen" : "camera";
-            if (!s || !s.active || s.participant !== tile.participant
-                || kind !== tile.kind) tile.tracks.delete(mid);
-        }
-        setTileTracks(tile);
-    }
 }
 
 function onLocalTrack(track, on) {
@@ -178,7 +107,6 @@ function setMedia(m) {
 
 function onEnded(reason, text) {
     call = null;
-    for (const tile of tiles.values()) tile.figure.remove();
     tiles.clear();
     $("local-video").srcObject = null;
     participants = [];
@@ -202,8 +130,8 @@ async function join(displayName) {
             error: (text) => showProblem(text),
             participants: (list) => { participants = list; renderParticipants(); },
             localTrack: onLocalTrack,
-            remoteTrack: onRemoteTrack,
-            remoteStreams: onRemoteStreams,
+            remoteTrack: (t) => tiles.onRemoteTrack(t),
+            remoteStreams: (streams) => tiles.onRemoteStreams(streams),
             media: setMedia,
             ended: onEnded,
         },
