@@ -9,8 +9,6 @@
 // environment: TH_BASE, TH_PG, TH_TEST_PASSWORD[_HASH], TH_CHROMIUM).
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,98 +17,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { chromium } from 'playwright-core';
 
-const env = {
-  base: process.env.TH_BASE ?? 'http://127.0.0.1:58080',
-  pg: process.env.TH_PG ?? 'postgres://postgres@127.0.0.1:55432/telehealth',
-  password: process.env.TH_TEST_PASSWORD,
-  passwordHash: process.env.TH_TEST_PASSWORD_HASH,
-  chromium: process.env.TH_CHROMIUM ?? '/usr/bin/chromium',
-};
-
-const skip = !process.env.TH_NETNS
-  ? 'needs the media namespace: run scripts/e2e-tests.sh'
-  : !env.passwordHash ? 'TH_TEST_PASSWORD_HASH is not set: run scripts/e2e-tests.sh' : false;
-
-const STEP_MS = 30_000;
-const TEST_MS = 120_000;
-
-// The flags of docs (ARCHITECTURE, "Facts about this platform"): fake
-// devices that need no permission prompt, nothing talking to the outside.
-const CHROMIUM_ARGS = [
-  '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-// ------------------------------------------------------------- fixtures
-
-/** Runs SQL through psql (stdin, so that :'var' interpolation works). */
-async function psql(sql, vars = {}) {
-  const args = ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-d', env.pg];
-  for (const [k, v] of Object.entries(vars)) {
-    args.push('-v', `${k}=${v}`);
-  }
-  const child = execFile('psql', args, { timeout: 15_000 });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => { stdout += d; });
-  child.stderr.on('data', (d) => { stderr += d; });
-  child.stdin.end(sql);
-  const code = await new Promise((resolve) => child.on('close', resolve));
-  if (code !== 0) {
-    throw new Error(`psql failed (${code}): ${stderr}`);
-  }
-  return stdout.trim();
-}
-
-/** An organisation, a clinician and an assigned patient, both with logins. */
-async function createFixtures() {
-  const tag = crypto.randomBytes(4).toString('hex');
-  const people = {
-    clinician: { name: `Dr E2E ${tag}`, email: `clinician.e2e.${tag}@e2e.test` },
-    patient: { name: `Patient E2E ${tag}`, email: `patient.e2e.${tag}@e2e.test` },
-  };
-  // One statement, so psql runs it in one transaction.
-  const ids = await psql(`
-    WITH org AS (
-      INSERT INTO organisations (name) VALUES (:'org') RETURNING id
-    ), s AS (
-      INSERT INTO staff (org_id, display_name, email, role)
-      SELECT org.id, :'sname', :'semail', 'clinician' FROM org RETURNING id, org_id
-    ), p AS (
-      INSERT INTO patients (org_id, display_name, email, mobile, sms_capable, language)
-      SELECT org.id, :'pname', :'pemail', '+15550109999', false, 'en' FROM org
-      RETURNING id
-    ), ls AS (
-      INSERT INTO logins (email, password_hash, staff_id)
-      SELECT :'semail', :'hash', s.id FROM s
-    ), lp AS (
-      INSERT INTO logins (email, password_hash, patient_id)
-      SELECT :'pemail', :'hash', p.id FROM p
-    ), a AS (
-      INSERT INTO assignments (org_id, staff_id, patient_id)
-      SELECT s.org_id, s.id, p.id FROM s, p
-    )
-    SELECT s.id || ' ' || p.id FROM s, p`, {
-    org: `E2E ${tag}`,
-    sname: people.clinician.name,
-    semail: people.clinician.email,
-    pname: people.patient.name,
-    pemail: people.patient.email,
-    hash: env.passwordHash,
-  });
-  const [staffId, patientId] = ids.split(' ');
-  people.clinician.id = staffId;
-  people.patient.id = patientId;
-  return people;
-}
+import {
+  CHROMIUM_ARGS, createFixtures, env, skip, STEP_MS, TEST_MS,
+} from './lib.mjs';
 
 // -------------------------------------------------------------- browser
 
