@@ -39,6 +39,7 @@
 typedef struct {
     ngx_http_request_t                *request;
     ngx_http_telehealth_caller_t      *caller;
+    char                              *revoked;  /* the token's Redis key */
     ngx_queue_t                        queue;
     ngx_event_t                        timer;   /* heartbeat, expiry */
     int64_t                            last_id; /* -1: not known yet */
@@ -575,6 +576,13 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
     cln->handler = ngx_http_telehealth_console_cleanup;
     cln->data = st;
 
+    st->revoked = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
+                                            (char *) ctx->caller.jti.data);
+    if (st->revoked == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     st->request = r;
     st->caller = &ctx->caller;
     st->last_id = last_id;
@@ -1085,7 +1093,6 @@ ngx_http_telehealth_console_write(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_console_heartbeat(ngx_event_t *ev)
 {
-    char                                  *key;
     const char                            *argv[2];
     size_t                                 argvlen[2];
     ngx_chain_t                           *cl;
@@ -1127,21 +1134,17 @@ ngx_http_telehealth_console_heartbeat(ngx_event_t *ev)
 
     /* logout revokes the token: the stream must not outlive it */
     if (!st->checking) {
-        key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
-                                          (char *) st->caller->jti.data);
-        if (key != NULL) {
-            argv[0] = "EXISTS";
-            argvlen[0] = sizeof("EXISTS") - 1;
-            argv[1] = key;
-            argvlen[1] = ngx_strlen(key);
+        argv[0] = "EXISTS";
+        argvlen[0] = sizeof("EXISTS") - 1;
+        argv[1] = st->revoked;
+        argvlen[1] = ngx_strlen(st->revoked);
 
-            if (ngx_http_telehealth_redis_command(r->pool, c->log,
+        if (ngx_http_telehealth_redis_command(r->pool, c->log,
                                           ngx_http_telehealth_console_revoked,
                                           st, 2, argv, argvlen)
-                == NGX_OK)
-            {
-                st->checking = 1;
-            }
+            == NGX_OK)
+        {
+            st->checking = 1;
         }
     }
 

@@ -132,7 +132,7 @@ BEGIN
         v_msg := CASE v_reason
             WHEN 'chair_left' THEN 'The session ended: the chair left.'
             WHEN 'caregiver_hung_up'
-                THEN 'The session ended: the client has hung up.'
+                THEN 'The session ended: the caregiver left the visit.'
             WHEN 'closed_by_chair' THEN 'The session was closed by its chair.'
             WHEN 'duration_limit'
                 THEN 'The session ended: its time limit was reached.'

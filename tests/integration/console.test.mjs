@@ -19,7 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
     decodeJwt, env, eventually, joinAs, leaveRoom, login, loginAll,
-    mintToken, newJti, now,
+    mintToken, newJti, now, sql,
 } from './lib.mjs';
 
 const EVENTS_URL = `${env.api}/me/events`;
@@ -360,6 +360,39 @@ describe('GET /me/events', () => {
             headers: { 'last-event-id': 'abc' } });
         assertProblem(bad, 400, 'invalid-request', 'Last-Event-ID abc');
     });
+
+    test('test_events_committed_while_the_listen_connection_is_down_arrive_after',
+        async () => {
+            const s = await openAs(w.clinician);
+            const before = await sessionWith(w.admin, [w.clinician]);
+            await s.next(kindIs('added', before.id));
+            const listeners = `SELECT pid FROM pg_stat_activity
+                WHERE query = 'LISTEN th_console'
+                AND application_name = 'nginx-telehealth'`;
+            const role = 'telehealth';
+            // the worker cannot LISTEN again until the role may log in
+            await sql(`ALTER ROLE ${role} NOLOGIN`);
+            try {
+                await sql(`SELECT pg_terminate_backend(pid) FROM (${listeners})
+                    l`);
+                assert.ok(await eventually(async () =>
+                    (await sql(listeners)).length === 0),
+                'the LISTEN connection is gone');
+                // added by SQL, as any other path may: the trigger's event
+                const session = await sessionWith(w.admin, []);
+                await sql(`INSERT INTO session_participants
+                    (session_id, staff_id, role)
+                    VALUES ($1, $2, 'broadcaster')`,
+                [session.id, w.clinician.id]);
+                await sql(`ALTER ROLE ${role} LOGIN`);
+                await s.next(kindIs('added', session.id), 1);
+                assert.deepEqual(s.events.map((e) => e.json.session_id),
+                    [before.id, session.id], 'once, after the reconnect');
+            } finally {
+                await sql(`ALTER ROLE ${role} LOGIN`);
+            }
+            s.close();
+        });
 
     test('test_ticket_opens_one_stream_once', async () => {
         const res = await api('POST', '/me/events/ticket',
