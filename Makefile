@@ -127,6 +127,10 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/telehealth/sql
 	install -m 644 sql/*.sql $(DESTDIR)$(PREFIX)/share/telehealth/sql/
 	install -m 755 scripts/migrate.sh $(DESTDIR)$(PREFIX)/share/telehealth/
+	for d in templates/*/; do \
+	    install -d $(DESTDIR)/etc/telehealth/$$d && \
+	    install -m 644 $$d* $(DESTDIR)/etc/telehealth/$$d || exit 1; \
+	done
 
 format:
 	clang-format -i common/*.[ch] janus-plugin/*.[ch] tests/unit/*.c

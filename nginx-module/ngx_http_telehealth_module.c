@@ -20,6 +20,7 @@
 #include "ngx_http_telehealth_curl.h"
 #include "ngx_http_telehealth_notify.h"
 #include "ngx_http_telehealth_console.h"
+#include "ngx_http_telehealth_template.h"
 
 
 #define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX  60
@@ -199,6 +200,20 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       offsetof(ngx_http_telehealth_main_conf_t, video_call_sms_delay),
       NULL },
 
+    { ngx_string("telehealth_templates"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, templates.dir),
+      NULL },
+
+    { ngx_string("telehealth_default_language"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, templates.default_language),
+      NULL },
+
     { ngx_string("telehealth_sms_url"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_telehealth_sms_url,
@@ -357,6 +372,9 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
      *     mcf->sms.auth = { 0, NULL };
      *     mcf->sms.to_field = { 0, NULL };
      *     mcf->sms.text_field = { 0, NULL };
+     *     mcf->templates.dir = { 0, NULL };
+     *     mcf->templates.default_language = { 0, NULL };
+     *     mcf->templates.list = NULL;
      */
 
     mcf->pool_size = NGX_CONF_UNSET_UINT;
@@ -421,6 +439,18 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"telehealth_notify_interval\" and "
                            "\"telehealth_sms_timeout\" must not be 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->templates.default_language.data == NULL) {
+        ngx_str_set(&mcf->templates.default_language, "en");
+    }
+
+    /* read on every start and reload: a broken file stops the reload */
+    if (mcf->templates.dir.len
+        && ngx_http_telehealth_templates_load(cf, &mcf->templates)
+           != NGX_CONF_OK)
+    {
         return NGX_CONF_ERROR;
     }
 

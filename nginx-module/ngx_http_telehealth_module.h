@@ -53,6 +53,14 @@ typedef struct {
 } ngx_http_telehealth_sms_conf_t;
 
 
+/* the texts of notifications (telehealth_templates) */
+typedef struct {
+    ngx_str_t            dir;               /* empty: none */
+    ngx_str_t            default_language;
+    ngx_array_t         *list;              /* NULL: none loaded */
+} ngx_http_telehealth_templates_conf_t;
+
+
 /* the delivery of the notification outbox (telehealth_notify_*) */
 typedef struct {
     ngx_flag_t           enable;
@@ -90,6 +98,7 @@ typedef struct {
 
     ngx_http_telehealth_notify_conf_t  notify;
     ngx_http_telehealth_sms_conf_t     sms;
+    ngx_http_telehealth_templates_conf_t  templates;
     ngx_msec_t           video_call_sms_delay;
 
     ngx_msec_t           console_heartbeat; /* comment line on each stream */

@@ -26,6 +26,7 @@
 #include "ngx_http_telehealth_curl.h"
 #include "ngx_http_telehealth_pg.h"
 #include "ngx_http_telehealth_redis.h"
+#include "ngx_http_telehealth_template.h"
 
 
 #define NGX_HTTP_TELEHEALTH_NOTIFY_LEASE   30000   /* ms, beyond the timeout */
@@ -37,7 +38,9 @@ enum {
     NGX_HTTP_TELEHEALTH_MSG_ID = 0,
     NGX_HTTP_TELEHEALTH_MSG_CHANNEL,
     NGX_HTTP_TELEHEALTH_MSG_RECIPIENT,
-    NGX_HTTP_TELEHEALTH_MSG_BODY,
+    NGX_HTTP_TELEHEALTH_MSG_TEMPLATE,
+    NGX_HTTP_TELEHEALTH_MSG_LANGUAGE,
+    NGX_HTTP_TELEHEALTH_MSG_PARAMS,
     NGX_HTTP_TELEHEALTH_MSG_KEY,
     NGX_HTTP_TELEHEALTH_MSG_ATTEMPTS,
     NGX_HTTP_TELEHEALTH_MSG_ROOM,
@@ -57,9 +60,11 @@ typedef struct {
     ngx_uint_t                        attempts;
     ngx_http_telehealth_pg_req_t     *pg;
     ngx_http_telehealth_curl_req_t   *http;
+    ngx_str_t                         subject;  /* rendered, e-mail */
+    ngx_str_t                         body;     /* rendered */
     char                              reason[NGX_HTTP_TELEHEALTH_REASON_LEN];
     u_char                            delay[NGX_INT64_LEN + 1];
-    const char                       *params[5];
+    const char                       *params[7];
 } ngx_http_telehealth_message_t;
 
 
@@ -96,7 +101,8 @@ static const char  ngx_http_telehealth_claim_sql[] =
     " SET locked_until = now() + $2::bigint * interval '1 millisecond',"
     " attempts = n.attempts + 1, updated_at = now()"
     " FROM due WHERE n.id = due.id"
-    " RETURNING n.id, n.channel, n.recipient, n.body, n.idempotency_key,"
+    " RETURNING n.id, n.channel, n.recipient, n.template, n.language,"
+    " n.params, n.idempotency_key,"
     " n.attempts, n.room, n.participant,"
     " n.room IS NOT NULL AND EXISTS (SELECT 1 FROM call_participants cp"
     "  JOIN calls c ON c.id = cp.call_id"
@@ -106,10 +112,12 @@ static const char  ngx_http_telehealth_claim_sql[] =
 
 /*
  * $1 id, $2 attempts (only the holder of this attempt records it),
- * $3 status, $4 reason, $5 the delay of the next attempt in ms
+ * $3 status, $4 reason, $5 the delay of the next attempt in ms,
+ * $6 and $7 the rendered body and subject (what was sent), or NULL
  */
 static const char  ngx_http_telehealth_record_sql[] =
     "UPDATE notifications SET status = $3, reason = NULLIF($4, ''),"
+    " body = COALESCE($6, body), subject = COALESCE($7, subject),"
     " locked_until = NULL, updated_at = now(),"
     " sent_at = CASE WHEN $3 = 'sent' THEN now() END,"
     " not_before = CASE WHEN $3 = 'pending'"
@@ -427,9 +435,31 @@ ngx_http_telehealth_notify_presence(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_notify_deliver(ngx_http_telehealth_message_t *m)
 {
-    char  *channel;
+    char                          *channel;
+    ngx_int_t                      rc;
+    ngx_http_telehealth_notify_t  *nt = m->nt;
+
+    char  reason[NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN];
 
     channel = m->col[NGX_HTTP_TELEHEALTH_MSG_CHANNEL];
+
+    /* never a half-filled text: a message that cannot be rendered fails */
+    rc = ngx_http_telehealth_template_render(nt->round, &nt->mcf->templates,
+                                    m->col[NGX_HTTP_TELEHEALTH_MSG_TEMPLATE],
+                                    channel,
+                                    m->col[NGX_HTTP_TELEHEALTH_MSG_LANGUAGE],
+                                    m->col[NGX_HTTP_TELEHEALTH_MSG_PARAMS],
+                                    &m->subject, &m->body, reason);
+
+    if (rc == NGX_AGAIN) {
+        ngx_http_telehealth_notify_retry(m, reason);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_telehealth_notify_record(m, "failed", reason);
+        return;
+    }
 
     if (ngx_strcmp(channel, "sms") == 0) {
         if (m->nt->mcf->sms.url.len == 0) {
@@ -556,7 +586,7 @@ ngx_http_telehealth_notify_form(ngx_pool_t *pool,
 
     n = sms->to_field.len + sms->text_field.len + 2
         + ngx_strlen(m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT])
-        + ngx_strlen(m->col[NGX_HTTP_TELEHEALTH_MSG_BODY]);
+        + m->body.len;
 
     kv = NULL;
 
@@ -581,8 +611,7 @@ ngx_http_telehealth_notify_form(ngx_pool_t *pool,
     *p++ = '&';
     p = ngx_http_telehealth_notify_escape(p, (char *) sms->text_field.data);
     *p++ = '=';
-    p = ngx_http_telehealth_notify_escape(p,
-                                m->col[NGX_HTTP_TELEHEALTH_MSG_BODY]);
+    p = ngx_http_telehealth_notify_escape(p, (char *) m->body.data);
 
     if (kv != NULL) {
         for (i = 0; i < sms->params->nelts; i++) {
@@ -636,7 +665,7 @@ ngx_http_telehealth_notify_json(ngx_pool_t *pool,
     if (json_object_set_new(o, (char *) sms->to_field.data,
                 json_string(m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT])) != 0
         || json_object_set_new(o, (char *) sms->text_field.data,
-                json_string(m->col[NGX_HTTP_TELEHEALTH_MSG_BODY])) != 0)
+                json_string((char *) m->body.data)) != 0)
     {
         json_decref(o);
         return NULL;
@@ -747,6 +776,8 @@ ngx_http_telehealth_notify_record(ngx_http_telehealth_message_t *m,
     m->params[2] = status;
     m->params[3] = m->reason;
     m->params[4] = (char *) m->delay;
+    m->params[5] = (char *) m->body.data;
+    m->params[6] = (char *) m->subject.data;
 
     level = (ngx_strcmp(status, "pending") == 0) ? NGX_LOG_WARN
                                                   : NGX_LOG_INFO;
@@ -766,7 +797,7 @@ ngx_http_telehealth_notify_record(ngx_http_telehealth_message_t *m,
     m->pg->data = m;
 
     if (ngx_http_telehealth_pg_query(m->pg, ngx_http_telehealth_record_sql,
-                                     5, m->params)
+                                     7, m->params)
         != NGX_AGAIN)
     {
         /* the lease runs out and the message is claimed again */

@@ -635,8 +635,9 @@ export async function setMobile(patient, mobile, smsCapable = true) {
 
 // The outbox rows of a session.
 export function notificationsOf(sessionId) {
-    return sql(`SELECT channel, recipient, template, language, body, status,
-                       reason, attempts, idempotency_key
+    return sql(`SELECT channel, recipient, template, language, params,
+                       subject, body, status, reason, attempts,
+                       idempotency_key
                   FROM notifications WHERE session_id = $1
                  ORDER BY created_at`, [sessionId]);
 }
