@@ -78,6 +78,8 @@ static void ngx_http_telehealth_console_listening(void);
 static void ngx_http_telehealth_console_expire(ngx_event_t *ev);
 static void ngx_http_telehealth_console_expired(
     ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_console_redis(ngx_http_request_t *r,
+    ngx_http_telehealth_redis_handler_pt handler, int argc, const char **argv);
 static void ngx_http_telehealth_console_ticket_set(void *data,
     redisReply *reply);
 static void ngx_http_telehealth_console_ticket_got(void *data,
@@ -277,8 +279,6 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
     char                        ticket[64], ttl[NGX_INT_T_LEN + 1];
     json_t                     *json;
     const char                 *argv[6];
-    size_t                      argvlen[6];
-    ngx_uint_t                  i;
     ngx_http_telehealth_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -349,13 +349,26 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
     argv[4] = ttl;
     argv[5] = "NX";
 
-    for (i = 0; i < 6; i++) {
+    ngx_http_telehealth_console_redis(r, ngx_http_telehealth_console_ticket_set,
+                                      6, argv);
+}
+
+
+/* a Redis command for the request; 503 at once while Redis is down */
+
+static void
+ngx_http_telehealth_console_redis(ngx_http_request_t *r,
+    ngx_http_telehealth_redis_handler_pt handler, int argc, const char **argv)
+{
+    int     i;
+    size_t  argvlen[6];
+
+    for (i = 0; i < argc; i++) {
         argvlen[i] = ngx_strlen(argv[i]);
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                      ngx_http_telehealth_console_ticket_set,
-                                      r, 6, argv, argvlen)
+                                          handler, r, argc, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -393,7 +406,6 @@ ngx_http_telehealth_console_events(ngx_http_request_t *r)
     u_char       *p, *last;
     char         *key, hash[65];
     const char   *argv[2];
-    size_t        argvlen[2];
     ngx_str_t     ticket;
 
     if (ngx_http_arg(r, (u_char *) "ticket", 6, &ticket) != NGX_OK) {
@@ -429,17 +441,10 @@ ngx_http_telehealth_console_events(ngx_http_request_t *r)
 
     /* GETDEL: a ticket is good for one stream, even when raced */
     argv[0] = "GETDEL";
-    argvlen[0] = sizeof("GETDEL") - 1;
     argv[1] = key;
-    argvlen[1] = ngx_strlen(key);
 
-    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                      ngx_http_telehealth_console_ticket_got,
-                                      r, 2, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
-    }
+    ngx_http_telehealth_console_redis(r, ngx_http_telehealth_console_ticket_got,
+                                      2, argv);
 }
 
 

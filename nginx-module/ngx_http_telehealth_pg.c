@@ -64,6 +64,7 @@ typedef struct {
 
 
 static void ngx_http_telehealth_pg_connect(ngx_http_telehealth_pg_conn_t *pc);
+static void ngx_http_telehealth_pg_finish(ngx_http_telehealth_pg_conn_t *pc);
 static void ngx_http_telehealth_pg_connect_poll(
     ngx_http_telehealth_pg_conn_t *pc);
 static ngx_int_t ngx_http_telehealth_pg_register(
@@ -284,7 +285,6 @@ void
 ngx_http_telehealth_pg_exit_process(void)
 {
     ngx_uint_t                      i;
-    ngx_http_telehealth_pg_conn_t  *pc;
     ngx_http_telehealth_pg_pool_t  *pool;
 
     pool = ngx_http_telehealth_pg_pool;
@@ -293,31 +293,11 @@ ngx_http_telehealth_pg_exit_process(void)
     }
 
     for (i = 0; i < pool->nconns; i++) {
-        pc = &pool->conns[i];
-
-        if (pc->timer.timer_set) {
-            ngx_del_timer(&pc->timer);
-        }
-
-        if (pc->pg != NULL) {
-            ngx_http_telehealth_pg_unregister(pc);
-            PQfinish(pc->pg);
-            pc->pg = NULL;
-        }
+        ngx_http_telehealth_pg_finish(&pool->conns[i]);
     }
 
-    pc = pool->listener;
-
-    if (pc != NULL) {
-        if (pc->timer.timer_set) {
-            ngx_del_timer(&pc->timer);
-        }
-
-        if (pc->pg != NULL) {
-            ngx_http_telehealth_pg_unregister(pc);
-            PQfinish(pc->pg);
-            pc->pg = NULL;
-        }
+    if (pool->listener != NULL) {
+        ngx_http_telehealth_pg_finish(pool->listener);
     }
 
     if (pool->dispatch.posted) {
@@ -325,6 +305,21 @@ ngx_http_telehealth_pg_exit_process(void)
     }
 
     ngx_http_telehealth_pg_pool = NULL;
+}
+
+
+static void
+ngx_http_telehealth_pg_finish(ngx_http_telehealth_pg_conn_t *pc)
+{
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    if (pc->pg != NULL) {
+        ngx_http_telehealth_pg_unregister(pc);
+        PQfinish(pc->pg);
+        pc->pg = NULL;
+    }
 }
 
 

@@ -10,16 +10,14 @@
 // event that arrives must be that `added`.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
     decodeJwt, env, eventually, joinAs, leaveRoom, login, loginAll,
-    mintToken, newJti, now, sql,
+    mintToken, newJti, nginxAnswers, now, sql, startNginxCopy,
 } from './lib.mjs';
 
 const EVENTS_URL = `${env.api}/me/events`;
@@ -441,48 +439,18 @@ describe('GET /me/events', () => {
 // A second nginx with two workers and SO_REUSEPORT, so that streams land
 // on both workers; the events are produced through the first nginx.
 describe('two workers', () => {
-    let dir;
-    let pidFile;
-    let port;
+    let nginx;
+    const port = Number(process.env.TH_NGINX2_PORT || 58081);
 
     before(() => {
-        port = Number(process.env.TH_NGINX2_PORT || 58081);
-        const runNginx = path.join(env.run, 'nginx');
-        const conf = fs.readFileSync(path.join(runNginx, 'nginx.conf'),
-            'utf8');
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-it-console-'));
-        for (const sub of ['logs', 'tmp']) {
-            fs.mkdirSync(path.join(dir, sub));
-        }
-        if (process.getuid() === 0) {
-            execFileSync('chown', ['nobody', path.join(dir, 'tmp')]);
-            fs.chmodSync(dir, 0o755);
-        }
-        const rendered = conf
-            .split(`${runNginx}/`).join(`${dir}/`)
+        nginx = startNginxCopy(port, (conf) => conf
             .replace(/worker_processes\s+\d+;/, 'worker_processes 2;')
             .replace(/telehealth_events\s+on;/, 'telehealth_events off;')
-            .replace(/listen\s+127\.0\.0\.1:\d+;/,
-                `listen 127.0.0.1:${port} reuseport;`);
-        assert.ok(rendered.includes('worker_processes 2;'));
-        fs.writeFileSync(path.join(dir, 'nginx.conf'), rendered);
-        pidFile = path.join(dir, 'nginx.pid');
-        execFileSync('nginx', ['-p', `${dir}/`, '-c',
-            path.join(dir, 'nginx.conf')], { stdio: 'pipe', timeout: 10000 });
+            .replace(`listen 127.0.0.1:${port};`,
+                `listen 127.0.0.1:${port} reuseport;`));
     });
 
-    after(async () => {
-        if (pidFile && fs.existsSync(pidFile)) {
-            const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-            try {
-                process.kill(pid, 'SIGTERM');
-            } catch { /* gone */ }
-            await eventually(() => !alive(pid), 5000);
-        }
-        if (dir) {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
-    });
+    after(() => nginx?.stop());
 
     const alive = (pid) => {
         try {
@@ -534,18 +502,9 @@ describe('two workers', () => {
     test('test_an_event_reaches_streams_on_every_worker_and_reload_ends_them',
         async () => {
             const url = `http://127.0.0.1:${port}/api/v1/me/events`;
-            const up = await eventually(async () => {
-                try {
-                    const r = await fetch(
-                        `http://127.0.0.1:${port}/bench/return200`,
-                        { signal: AbortSignal.timeout(1000) });
-                    return r.status === 200;
-                } catch {
-                    return false;
-                }
-            });
-            assert.ok(up, 'the two-worker nginx answers');
-            const master = Number(fs.readFileSync(pidFile, 'utf8'));
+            assert.ok(await nginxAnswers(`http://127.0.0.1:${port}`),
+                'the two-worker nginx answers');
+            const master = nginx.pid;
             const pids = workers(master);
             assert.equal(pids.length, 2, 'two workers');
 
@@ -579,8 +538,8 @@ describe('two workers', () => {
             }
             assert.ok(await eventually(() => pids.every((p) => !alive(p)),
                 10000), 'the old workers exit');
-            const log = fs.readFileSync(path.join(dir, 'logs', 'error.log'),
-                'utf8');
+            const log = fs.readFileSync(
+                path.join(nginx.dir, 'logs', 'error.log'), 'utf8');
             assert.doesNotMatch(log, /\[(alert|crit|emerg)\]/,
                 'no open socket left behind, no crash');
         });

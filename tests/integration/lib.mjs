@@ -14,9 +14,10 @@
 //   TH_TEST_PASSWORD, TH_TEST_PASSWORD_HASH (argon2id of the password)
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -574,6 +575,72 @@ export async function closeRoomAsChair(token, session, timeoutMs = 5000) {
     return eventually(async () =>
         (await redis('EXISTS', patientLockKey(session.patient_id))) === '0',
     timeoutMs);
+}
+
+// ------------------------------------------------- another nginx instance
+
+// Starts another nginx with the stack's own configuration on `port` (its
+// own pid file, logs and temp folders); `edit` may change the rendered
+// configuration.  Returns {dir, pid, stop()}; stop() ends it by its pid.
+export function startNginxCopy(port, edit = (conf) => conf) {
+    const runNginx = path.join(env.run, 'nginx');
+    const conf = fs.readFileSync(path.join(runNginx, 'nginx.conf'), 'utf8');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-it-nginx-'));
+    for (const sub of ['logs', 'tmp']) {
+        fs.mkdirSync(path.join(dir, sub));
+    }
+    if (process.getuid() === 0) {
+        // The workers run as nobody and write the temp folders.
+        execFileSync('chown', ['nobody', path.join(dir, 'tmp')]);
+        fs.chmodSync(dir, 0o755);
+    }
+    const rendered = edit(conf
+        .split(`${runNginx}/`).join(`${dir}/`)
+        .replace(/listen\s+127\.0\.0\.1:\d+;/, `listen 127.0.0.1:${port};`));
+    assert.match(rendered, new RegExp(`listen 127\\.0\\.0\\.1:${port}\\b`),
+        'the other instance listens on its own port');
+    fs.writeFileSync(path.join(dir, 'nginx.conf'), rendered);
+    const pidFile = path.join(dir, 'nginx.pid');
+    execFileSync('nginx', ['-p', `${dir}/`, '-c', path.join(dir, 'nginx.conf')],
+        { stdio: 'pipe', timeout: 10000 });
+    const instance = {
+        dir,
+        pid: Number(fs.readFileSync(pidFile, 'utf8').trim()),
+        async stop() {
+            try {
+                process.kill(instance.pid, 'SIGTERM');
+            } catch {
+                fs.rmSync(dir, { recursive: true, force: true });
+                return;
+            }
+            const gone = await eventually(() => {
+                try {
+                    process.kill(instance.pid, 0);
+                    return false;
+                } catch {
+                    return true;
+                }
+            }, 5000);
+            if (!gone) {
+                process.kill(instance.pid, 'SIGKILL');
+            }
+            fs.rmSync(dir, { recursive: true, force: true });
+        },
+    };
+    return instance;
+}
+
+// Waits until an nginx on `base` answers; true when it does.
+export function nginxAnswers(base) {
+    return eventually(async () => {
+        try {
+            const r = await fetch(`${base}/bench/return200`,
+                { signal: AbortSignal.timeout(1000) });
+            return r.status === 200;
+        } catch {
+            return false;
+        }
+    }, 5000);
 }
 
 // --------------------------------------------------- fake SMS provider
