@@ -300,7 +300,9 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
     /* only the ticket's hash is a key: Redis never holds the ticket */
     th_sha256_hex(ticket, ngx_strlen(ticket), hash);
 
-    json = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}",
+    /* the claims of the token, as ngx_http_telehealth_caller() reads them */
+    json = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+                     "typ", "staff",
                      "sub", ctx->caller.id.data,
                      "org", ctx->caller.org.data,
                      "role", ctx->caller.role.data,
@@ -448,29 +450,6 @@ ngx_http_telehealth_console_events(ngx_http_request_t *r)
 }
 
 
-static ngx_int_t
-ngx_http_telehealth_console_claim(ngx_pool_t *pool, json_t *json,
-    const char *name, ngx_str_t *value)
-{
-    json_t  *v;
-
-    v = json_object_get(json, name);
-    if (!json_is_string(v)) {
-        return NGX_ERROR;
-    }
-
-    value->len = json_string_length(v);
-    value->data = ngx_pnalloc(pool, value->len + 1);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(value->data, json_string_value(v), value->len + 1);
-
-    return NGX_OK;
-}
-
-
 static void
 ngx_http_telehealth_console_ticket_got(void *data, redisReply *reply)
 {
@@ -501,24 +480,12 @@ ngx_http_telehealth_console_ticket_got(void *data, redisReply *reply)
     caller = &ctx->caller;
 
     if (json == NULL
-        || ngx_http_telehealth_console_claim(r->pool, json, "sub",
-                                             &caller->id) != NGX_OK
-        || ngx_http_telehealth_console_claim(r->pool, json, "org",
-                                             &caller->org) != NGX_OK
-        || ngx_http_telehealth_console_claim(r->pool, json, "role",
-                                             &caller->role) != NGX_OK
-        || ngx_http_telehealth_console_claim(r->pool, json, "name",
-                                             &caller->name) != NGX_OK
-        || ngx_http_telehealth_console_claim(r->pool, json, "jti",
-                                             &caller->jti) != NGX_OK
-        || !json_is_integer(json_object_get(json, "exp")))
+        || ngx_http_telehealth_caller(r, json, caller) != NGX_OK
+        || !caller->staff)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-
-    caller->exp = (time_t) json_integer_value(json_object_get(json, "exp"));
-    caller->staff = 1;
 
     if (caller->exp <= ngx_time()) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
