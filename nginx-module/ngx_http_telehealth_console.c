@@ -51,6 +51,7 @@ typedef struct {
     ngx_event_handler_pt               read_handler;
 
     unsigned                           listed:1;
+    unsigned                           started:1;
     unsigned                           replaying:1;
     unsigned                           missed:1;
     unsigned                           retry:1;
@@ -87,7 +88,9 @@ static void ngx_http_telehealth_console_ticket_got(void *data,
 static void ngx_http_telehealth_console_open(ngx_http_request_t *r);
 static ngx_int_t ngx_http_telehealth_console_last_id(ngx_http_request_t *r,
     int64_t *id);
-static void ngx_http_telehealth_console_replay(
+static ngx_int_t ngx_http_telehealth_console_replay(
+    ngx_http_telehealth_console_stream_t *st);
+static ngx_int_t ngx_http_telehealth_console_start(
     ngx_http_telehealth_console_stream_t *st);
 static void ngx_http_telehealth_console_replayed(
     ngx_http_telehealth_pg_req_t *pg);
@@ -504,8 +507,6 @@ static void
 ngx_http_telehealth_console_open(ngx_http_request_t *r)
 {
     int64_t                                last_id;
-    ngx_int_t                              rc;
-    ngx_chain_t                           *cl;
     ngx_connection_t                      *c;
     ngx_pool_cleanup_t                    *cln;
     ngx_http_telehealth_ctx_t             *ctx;
@@ -563,6 +564,34 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
     st->timer.log = c->log;
     ctx->data = st;
 
+    /*
+     * Listed before the first query, so that what commits while it runs
+     * makes it run again; the head of the response goes out after it, so
+     * a client that has the head misses nothing that comes later.
+     */
+    ngx_queue_insert_tail(&con->streams, &st->queue);
+    st->listed = 1;
+
+    if (ngx_http_telehealth_console_replay(st) != NGX_OK) {
+        ngx_http_telehealth_console_unlist(st);
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+/* the head of the response and the first lines: the stream is on */
+
+static ngx_int_t
+ngx_http_telehealth_console_start(ngx_http_telehealth_console_stream_t *st)
+{
+    ngx_int_t            rc;
+    ngx_chain_t         *cl;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = st->request;
+    c = r->connection;
+
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = -1;
     ngx_str_set(&r->headers_out.content_type, "text/event-stream");
@@ -576,16 +605,18 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
                                           (u_char *) "no", 2)
            != NGX_OK)
     {
-        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        ngx_http_telehealth_console_close(st, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
     }
 
     rc = ngx_http_send_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_telehealth_finalize(r, rc);
-        return;
+        ngx_http_telehealth_console_close(st, rc);
+        return NGX_ERROR;
     }
+
+    st->started = 1;
 
     /* reached by ngx_close_idle_connections() on a graceful shutdown */
     if (r == r->main && c->fd != (ngx_socket_t) -1
@@ -602,15 +633,12 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_telehealth_console_write;
 
-    ngx_queue_insert_tail(&con->streams, &st->queue);
-    st->listed = 1;
-
     ngx_http_telehealth_console_arm(st);
 
     cl = ngx_http_telehealth_console_buf(st, 64);
     if (cl == NULL) {
         ngx_http_telehealth_console_close(st, NGX_ERROR);
-        return;
+        return NGX_ERROR;
     }
 
     cl->buf->last = ngx_sprintf(cl->buf->last,
@@ -619,10 +647,10 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
 
     if (ngx_http_telehealth_console_send(st, cl) != NGX_OK) {
         ngx_http_telehealth_console_close(st, NGX_ERROR);
-        return;
+        return NGX_ERROR;
     }
 
-    ngx_http_telehealth_console_replay(st);
+    return NGX_OK;
 }
 
 
@@ -682,7 +710,7 @@ ngx_http_telehealth_console_last_id(ngx_http_request_t *r, int64_t *id)
 
 /* what the client missed, or where "now" is; again while events came */
 
-static void
+static ngx_int_t
 ngx_http_telehealth_console_replay(ngx_http_telehealth_console_stream_t *st)
 {
     ngx_int_t            rc;
@@ -693,8 +721,7 @@ ngx_http_telehealth_console_replay(ngx_http_telehealth_console_stream_t *st)
     if (st->pg == NULL) {
         st->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
         if (st->pg == NULL) {
-            ngx_http_telehealth_console_close(st, NGX_ERROR);
-            return;
+            return NGX_ERROR;
         }
 
         st->pg->handler = ngx_http_telehealth_console_replayed;
@@ -725,7 +752,10 @@ ngx_http_telehealth_console_replay(ngx_http_telehealth_console_stream_t *st)
     if (rc != NGX_AGAIN) {
         /* PostgreSQL is down: the next heartbeat tries again */
         st->retry = 1;
+        return NGX_ERROR;
     }
+
+    return NGX_OK;
 }
 
 
@@ -738,7 +768,18 @@ ngx_http_telehealth_console_replayed(ngx_http_telehealth_pg_req_t *pg)
     ngx_http_telehealth_console_stream_t  *st = pg->data;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
+        if (!st->started) {
+            ngx_http_telehealth_console_unlist(st);
+            st->done = 1;
+            ngx_http_telehealth_fail_pg(st->request, pg);
+            return;
+        }
+
         st->retry = 1;
+        return;
+    }
+
+    if (!st->started && ngx_http_telehealth_console_start(st) != NGX_OK) {
         return;
     }
 
@@ -751,8 +792,7 @@ ngx_http_telehealth_console_replayed(ngx_http_telehealth_pg_req_t *pg)
                                : NGX_ERROR;
 
         if (st->last_id < 0) {
-            st->last_id = -1;
-            st->retry = 1;
+            ngx_http_telehealth_console_close(st, NGX_ERROR);
             return;
         }
 
@@ -1223,7 +1263,7 @@ ngx_http_telehealth_console_close(ngx_http_telehealth_console_stream_t *st,
     r->write_event_handler = ngx_http_request_empty_handler;
 
     /* the request's pool, and st with it, may be gone after this */
-    ngx_http_finalize_request(r, rc);
+    ngx_http_telehealth_finalize(r, rc);
 }
 
 
