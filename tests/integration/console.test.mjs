@@ -442,7 +442,19 @@ describe('two workers', () => {
     let nginx;
     const port = Number(process.env.TH_NGINX2_PORT || 58081);
 
-    before(() => {
+    const aged = {};
+
+    before(async () => {
+        // rows for the retention test: the first worker of a starting
+        // nginx deletes what is older than telehealth_console_retention
+        const session = await sessionWith(w.admin, []);
+        for (const [name, age] of [['old', '25 hours'], ['recent', '1 hour']]) {
+            const [row] = await sql(`INSERT INTO console_events
+                (org_id, recipient_id, session_id, type, data, created_at)
+                VALUES ($1, $2, $3, 'closed', '{}', now() - $4::interval)
+                RETURNING id`, [w.org.id, w.unassigned.id, session.id, age]);
+            aged[name] = row.id;
+        }
         nginx = startNginxCopy(port, (conf) => conf
             .replace(/worker_processes\s+\d+;/, 'worker_processes 2;')
             .replace(/telehealth_events\s+on;/, 'telehealth_events off;')
@@ -498,6 +510,15 @@ describe('two workers', () => {
             }
         }) ?? null;
     }
+
+    test('test_events_older_than_the_retention_are_deleted', async () => {
+        const left = async () => (await sql(
+            'SELECT id FROM console_events WHERE id = ANY($1) ORDER BY id',
+            [[aged.old, aged.recent]])).map((r) => r.id);
+        assert.ok(await eventually(async () => (await left()).length === 1,
+            10000), 'the old event is deleted');
+        assert.deepEqual(await left(), [aged.recent], 'the recent one stays');
+    });
 
     test('test_an_event_reaches_streams_on_every_worker_and_reload_ends_them',
         async () => {
