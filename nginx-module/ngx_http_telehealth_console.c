@@ -721,6 +721,7 @@ ngx_http_telehealth_console_replay(ngx_http_telehealth_console_stream_t *st)
     if (st->pg == NULL) {
         st->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
         if (st->pg == NULL) {
+            st->retry = 1;
             return NGX_ERROR;
         }
 

@@ -149,6 +149,16 @@ class EventStream {
     }
 }
 
+// The state (/proc/net/tcp, hex) of the server side of a connection from
+// clientPort to serverPort on 127.0.0.1, or null when there is none.
+function serverSide(serverPort, clientPort) {
+    const hex = (n) => n.toString(16).toUpperCase().padStart(4, '0');
+    const line = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n')
+        .find((l) => l.includes(`0100007F:${hex(serverPort)} ` +
+            `0100007F:${hex(clientPort)} `));
+    return line ? line.trim().split(/\s+/) : null;
+}
+
 const bearer = (token) => ({ authorization: `Bearer ${token}` });
 const openAs = (person, extra = {}) =>
     EventStream.open(EVENTS_URL, { ...bearer(person.token), ...extra });
@@ -213,6 +223,16 @@ describe('GET /me/events', () => {
         assert.ok(await s.until((x) => x.comments >= 2),
             'heartbeat comments arrive (1 s in the test stack)');
         s.close();
+    });
+
+    test('test_a_client_that_goes_away_is_closed_by_nginx', async () => {
+        const s = await openAs(w.coordinator);
+        const port = Number(new URL(env.base).port);
+        assert.ok(serverSide(port, s.localPort), 'nginx holds the stream');
+        s.close();
+        // nginx closes its side too, instead of leaving it in CLOSE_WAIT
+        assert.ok(await eventually(() => serverSide(port, s.localPort) === null,
+            5000), `the server side is gone: ${serverSide(port, s.localPort)}`);
     });
 
     test('test_patient_token_gets_403_and_no_token_401', async () => {
@@ -487,14 +507,10 @@ describe('two workers', () => {
 
     // the worker whose socket is the server side of a client port
     function workerOf(clientPort, pids) {
-        const hex = (n) => n.toString(16).toUpperCase().padStart(4, '0');
-        const line = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n')
-            .find((l) => l.includes(`0100007F:${hex(port)} 0100007F:` +
-                `${hex(clientPort)}`));
-        if (!line) {
+        const inode = serverSide(port, clientPort)?.[9];
+        if (!inode) {
             return null;
         }
-        const inode = line.trim().split(/\s+/)[9];
         return pids.find((pid) => {
             try {
                 return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
