@@ -6,7 +6,9 @@
 #   wrk  POST /api/v1/invites/redeem  each request a link never used before
 #        (bench/redeem.lua): SHA-256 of the token, th_invite_redeem()'s
 #        UPDATE and audit row, the room check in Redis, a join credential
-# and prints requests/s of each and the ratio redeem/return200.  The links
+# and prints requests/s of each and the ratio redeem/return200.  Then
+#   pgbench  th_invite_redeem() on fresh links alone, as the module's role
+# for what PostgreSQL itself allows.  The links
 # (BENCH_REDEEM_LINKS, more than a run can use) are made in SQL beforehand,
 # as the module stores them (the SHA-256 of the token, hex), for a session
 # of the benchmark user opened through the API.  bench/run.sh calls it; it
@@ -29,6 +31,7 @@ LINKS=${BENCH_REDEEM_LINKS:-200000}
 die() { printf 'bench/redeem: error: %s\n' "$*" >&2; exit 1; }
 
 command -v wrk >/dev/null || die "wrk not installed (make deps)"
+command -v pgbench >/dev/null || die "pgbench not installed"
 [ -n "${TH_BENCH_TOKEN:-}" ] || die "TH_BENCH_TOKEN is not set (bench/run.sh)"
 
 run_id=$(date -u +%Y%m%d%H%M%S)-$$
@@ -99,8 +102,36 @@ read -r spent twice <<<"$used"
 [ "$twice" = 0 ] || die "$twice links were redeemed more than once"
 [ "$spent" -ge "$requests" ] \
     || die "$requests answers but only $spent links spent"
-[ "$spent" -lt "$LINKS" ] \
-    || die "all $LINKS links spent: raise BENCH_REDEEM_LINKS"
+[ "$spent" -lt $((LINKS / 2)) ] \
+    || die "$spent of $LINKS links spent: raise BENCH_REDEEM_LINKS"
+
+# pgbench takes the second half of the links, one each, from a sequence
+case $DURATION in
+    *m) seconds=$(( ${DURATION%m} * 60 )) ;;
+    *s) seconds=${DURATION%s} ;;
+    *)  seconds=$DURATION ;;
+esac
+seq=bench_redeem_seq
+psql -X -q -v ON_ERROR_STOP=1 -d "$PG_CONN" -v n=$((LINKS / 2 + 1)) \
+    >/dev/null <<SQL
+SET client_min_messages = warning;
+DROP SEQUENCE IF EXISTS $seq;
+CREATE SEQUENCE $seq START :n;
+GRANT USAGE ON SEQUENCE $seq TO telehealth;
+SQL
+script=$(mktemp)
+trap 'rm -f "$script"' EXIT
+printf "SELECT status FROM th_invite_redeem(encode(sha256(convert_to('%s' || nextval('%s'), 'UTF8')), 'hex'), '127.0.0.1');\n" \
+    "$prefix" "$seq" > "$script"
+pg=$(pgbench -n -M extended -c "$CONNECTIONS" -j "$THREADS" -T "$seconds" \
+    -f "$script" -h 127.0.0.1 -p "${TH_PG_PORT:-55432}" -U telehealth \
+    telehealth 2>&1) || die "pgbench failed: $pg"
+printf '%s\n' "$pg" > "$BENCH/results/redeem.pgbench.txt"
+tps=$(awk '/^tps = / { print $3; exit }' <<<"$pg")
+last=$(psql -X -tA -d "$PG_CONN" -c "SELECT last_value FROM $seq; DROP SEQUENCE $seq")
+[ "$(head -n 1 <<<"$last")" -lt "$LINKS" ] \
+    || die "pgbench ran out of links: raise BENCH_REDEEM_LINKS"
+pgratio=$(awk -v a="$redeem" -v b="$tps" 'BEGIN { printf "%.3f", a / b }')
 
 {
     echo "date:             $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -109,4 +140,6 @@ read -r spent twice <<<"$used"
     echo "return200:        $floor requests/s"
     echo "redeem:           $redeem requests/s (a fresh link each, $spent spent)"
     echo "redeem/return200: $ratio"
+    echo "pgbench:          $tps transactions/s (th_invite_redeem() alone, -c$CONNECTIONS)"
+    echo "redeem/pgbench:   $pgratio"
 } | tee "$BENCH/results/redeem.txt"
