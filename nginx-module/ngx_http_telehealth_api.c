@@ -122,6 +122,15 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     { ngx_string("/invites/redeem"), NGX_HTTP_POST,
       ngx_http_telehealth_invite_redeem, 0, NULL },
 
+    ngx_http_telehealth_record("/service-codes", NGX_HTTP_GET,
+                               "service_code_list"),
+    ngx_http_telehealth_record("/service-codes", NGX_HTTP_POST,
+                               "service_code_create"),
+    ngx_http_telehealth_record("/service-codes/*", NGX_HTTP_GET,
+                               "service_code_get"),
+    ngx_http_telehealth_record("/service-codes/*", NGX_HTTP_PATCH,
+                               "service_code_update"),
+
     ngx_http_telehealth_record("/audit", NGX_HTTP_GET, "audit_list"),
 
     { ngx_string("/health"), NGX_HTTP_GET,

@@ -18,6 +18,7 @@ import {
 
 let w;
 let session;            // a video_call of w.patient started by w.admin
+let serviceCode;        // a service code of organisation A
 const ids = { A: [], B: [] };
 
 const ACTORS = ['admin', 'supervisor', 'coordinator', 'clinician',
@@ -36,8 +37,13 @@ before(async () => {
     const res = await startSession(w.admin.token, w.patient.id);
     assertStatus(res, 201, 'the table\'s session');
     session = res.body;
+    const sc = await api('POST', '/service-codes', { token: w.admin.token,
+        body: { code: `AZ-${w.tag.slice(-6)}`, name: 'Authz visit' } });
+    assertStatus(sc, 201, 'the table\'s service code');
+    serviceCode = sc.body;
     ids.A = [w.org.id, w.admin.id, w.supervisor.id, w.coordinator.id,
-        w.clinician.id, w.unassigned.id, w.patient.id, session.id];
+        w.clinician.id, w.unassigned.id, w.patient.id, session.id,
+        serviceCode.id];
     ids.B = [w.other.org.id, w.other.admin.id, w.other.clinician.id,
         w.other.patient.id];
 });
@@ -171,6 +177,29 @@ const ENDPOINTS = [
         name: 'POST /sessions/{id}/join', method: 'POST',
         path: () => `/sessions/${session.id}/join`,
         expect: row({ admin: 200, patient: 200 }, () => 404),
+    },
+    {
+        name: 'GET /service-codes', method: 'GET', path: () => '/service-codes',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'POST /service-codes', method: 'POST',
+        path: () => '/service-codes',
+        body: () => ({ name: 'Authz code',
+            code: `az-${Math.random().toString(36).slice(2, 10)}` }),
+        expect: row({ admin: 201, 'other.admin': 201 }, () => 403),
+    },
+    {
+        name: 'GET /service-codes/{id}', method: 'GET',
+        path: () => `/service-codes/${serviceCode.id}`,
+        expect: row({ patient: 403, 'other.patient': 403,
+            'other.admin': 404, 'other.clinician': 404 }, () => 200),
+    },
+    {
+        name: 'PATCH /service-codes/{id}', method: 'PATCH',
+        path: () => `/service-codes/${serviceCode.id}`,
+        body: () => ({ name: 'Authz visit' }),
+        expect: row({ admin: 200, 'other.admin': 404 }, () => 403),
     },
 ];
 
