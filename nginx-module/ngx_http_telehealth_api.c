@@ -131,6 +131,17 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     ngx_http_telehealth_record("/service-codes/*", NGX_HTTP_PATCH,
                                "service_code_update"),
 
+    ngx_http_telehealth_record("/appointments", NGX_HTTP_GET,
+                               "appointment_list"),
+    ngx_http_telehealth_record("/appointments", NGX_HTTP_POST,
+                               "appointment_create"),
+    ngx_http_telehealth_record("/appointments/*", NGX_HTTP_GET,
+                               "appointment_get"),
+    ngx_http_telehealth_record("/appointments/*", NGX_HTTP_PATCH,
+                               "appointment_update"),
+    ngx_http_telehealth_record("/appointments/*/session", NGX_HTTP_POST,
+                               "appointment_session"),
+
     ngx_http_telehealth_record("/audit", NGX_HTTP_GET, "audit_list"),
 
     { ngx_string("/health"), NGX_HTTP_GET,

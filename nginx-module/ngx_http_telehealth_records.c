@@ -485,6 +485,14 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
     }
 
     if (status == NGX_HTTP_OK && body != NULL
+        && json_object_get(body, "session_request") != NULL)
+    {
+        ngx_http_telehealth_session_from_appointment(r, body);
+        json_decref(body);
+        return;
+    }
+
+    if (status == NGX_HTTP_OK && body != NULL
         && json_object_get(body, "open_only") != NULL)
     {
         ngx_http_telehealth_session_list_open(r, body);
