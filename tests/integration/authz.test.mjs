@@ -18,6 +18,17 @@ import {
 
 let w;
 let session;            // a video_call of w.patient started by w.admin
+let serviceCode;        // a service code of organisation A
+let appointment;        // an appointment of w.patient
+
+// a fresh appointment of a fresh patient (assigned to the clinician)
+async function newAppointment(label) {
+    const res = await api('POST', '/appointments', { token: w.admin.token,
+        body: { patient_id: (await addPatient(w, label)).id,
+            scheduled_at: '2030-01-01T10:00:00Z' } });
+    assertStatus(res, 201, 'an appointment of the table');
+    return res.body;
+}
 const ids = { A: [], B: [] };
 
 const ACTORS = ['admin', 'supervisor', 'coordinator', 'clinician',
@@ -36,8 +47,18 @@ before(async () => {
     const res = await startSession(w.admin.token, w.patient.id);
     assertStatus(res, 201, 'the table\'s session');
     session = res.body;
+    const sc = await api('POST', '/service-codes', { token: w.admin.token,
+        body: { code: `AZ-${w.tag.slice(-6)}`, name: 'Authz visit' } });
+    assertStatus(sc, 201, 'the table\'s service code');
+    serviceCode = sc.body;
+    const ap = await api('POST', '/appointments', { token: w.admin.token,
+        body: { patient_id: w.patient.id,
+            scheduled_at: '2030-01-01T10:00:00Z' } });
+    assertStatus(ap, 201, 'the table\'s appointment');
+    appointment = ap.body;
     ids.A = [w.org.id, w.admin.id, w.supervisor.id, w.coordinator.id,
-        w.clinician.id, w.unassigned.id, w.patient.id, session.id];
+        w.clinician.id, w.unassigned.id, w.patient.id, session.id,
+        serviceCode.id, appointment.id];
     ids.B = [w.other.org.id, w.other.admin.id, w.other.clinician.id,
         w.other.patient.id];
 });
@@ -181,6 +202,58 @@ const ENDPOINTS = [
         name: 'POST /sessions/{id}/join', method: 'POST',
         path: () => `/sessions/${session.id}/join`,
         expect: row({ admin: 200, patient: 200 }, () => 404),
+    },
+    {
+        name: 'GET /service-codes', method: 'GET', path: () => '/service-codes',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'POST /service-codes', method: 'POST',
+        path: () => '/service-codes',
+        body: () => ({ name: 'Authz code',
+            code: `az-${Math.random().toString(36).slice(2, 10)}` }),
+        expect: row({ admin: 201, 'other.admin': 201 }, () => 403),
+    },
+    {
+        name: 'GET /service-codes/{id}', method: 'GET',
+        path: () => `/service-codes/${serviceCode.id}`,
+        expect: row({ patient: 403, 'other.patient': 403,
+            'other.admin': 404, 'other.clinician': 404 }, () => 200),
+    },
+    {
+        name: 'PATCH /service-codes/{id}', method: 'PATCH',
+        path: () => `/service-codes/${serviceCode.id}`,
+        body: () => ({ name: 'Authz visit' }),
+        expect: row({ admin: 200, 'other.admin': 404 }, () => 403),
+    },
+    {
+        name: 'GET /appointments', method: 'GET', path: () => '/appointments',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'POST /appointments', method: 'POST', path: () => '/appointments',
+        body: () => ({ patient_id: w.patient.id,
+            scheduled_at: '2030-02-01T10:00:00Z' }),
+        expect: patientRead(201),
+    },
+    {
+        name: 'GET /appointments/{id}', method: 'GET',
+        path: () => `/appointments/${appointment.id}`,
+        expect: patientRead(200),
+    },
+    {
+        name: 'PATCH /appointments/{id}', method: 'PATCH',
+        path: () => `/appointments/${appointment.id}`,
+        body: () => ({ name: 'Authz appointment' }),
+        expect: patientRead(200),
+    },
+    {
+        name: 'POST /appointments/{id}/session', method: 'POST',
+        path: async (a) => `/appointments/${(await newAppointment(
+            `ap${a.replace('.', '')}`)).id}/session`,
+        expect: row({ unassigned: 403, patient: 403, 'other.patient': 403,
+            'other.admin': 404, 'other.clinician': 404 },
+        (a) => (STAFF_A[a] ? 201 : 403)),
     },
 ];
 
