@@ -330,10 +330,33 @@ describe('GET /me/events', () => {
                 w.other.admin);
         });
 
+    test('test_staff_on_an_appointment_are_added_when_its_session_starts',
+        async () => {
+            const s = await openAs(w.coordinator);
+            const patient = await addPatient(w, 'appointment');
+            const appt = await api('POST', '/appointments', {
+                token: w.clinician.token, body: { patient_id: patient.id,
+                    scheduled_at: '2030-01-01T10:00:00Z', name: 'Follow-up',
+                    participants: [{ type: 'staff', id: w.coordinator.id,
+                        role: 'broadcaster' }] } });
+            assertStatus(appt, 201, 'POST /appointments');
+            const res = await api('POST',
+                `/appointments/${appt.body.id}/session`,
+                { token: w.clinician.token });
+            assertStatus(res, 201, 'POST /appointments/{id}/session');
+            const { ev } = await s.next(kindIs('added', res.body.id));
+            assert.equal(ev.json.who.participant, `staff:${w.clinician.id}`);
+            s.close();
+        });
+
     test('test_virtual_visit_client_leaving_is_hung_up', async () => {
         const s = await openAs(w.clinician);
+        const code = await api('POST', '/service-codes', {
+            token: w.admin.token, body: { code: `VV-${w.tag.slice(-6)}`,
+                name: 'Home visit', virtual_visits_allowed: true } });
+        assertStatus(code, 201, 'POST /service-codes');
         const session = await sessionWith(w.clinician, [], 'virtual_visit',
-            { patient_id: w.patient3.id });
+            { patient_id: w.patient3.id, service_code: code.body.code });
         await join(w.clinician.token, session.id);
         const patient = await join(w.patient3.token, session.id);
         await s.next((e) => e.event === 'joined'
