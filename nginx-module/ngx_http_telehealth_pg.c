@@ -42,6 +42,7 @@ struct ngx_http_telehealth_pg_conn_s {
     unsigned                           flushing:1;
     unsigned                           listener:1;
     unsigned                           listening:1;
+    unsigned                           failed:1;    /* listener's last try */
 };
 
 
@@ -65,6 +66,8 @@ typedef struct {
 
 static void ngx_http_telehealth_pg_connect(ngx_http_telehealth_pg_conn_t *pc);
 static void ngx_http_telehealth_pg_finish(ngx_http_telehealth_pg_conn_t *pc);
+static ngx_uint_t ngx_http_telehealth_pg_failing(
+    ngx_http_telehealth_pg_conn_t *pc);
 static void ngx_http_telehealth_pg_connect_poll(
     ngx_http_telehealth_pg_conn_t *pc);
 static ngx_int_t ngx_http_telehealth_pg_register(
@@ -354,7 +357,7 @@ ngx_http_telehealth_pg_connect(ngx_http_telehealth_pg_conn_t *pc)
     if (PQstatus(pc->pg) == CONNECTION_BAD
         || PQsetnonblocking(pc->pg, 1) != 0)
     {
-        if (!pool->failed) {
+        if (!ngx_http_telehealth_pg_failing(pc)) {
             ngx_log_error(NGX_LOG_ERR, pool->log, 0,
                           "telehealth: PostgreSQL connect failed: %s",
                           PQerrorMessage(pc->pg));
@@ -377,6 +380,15 @@ ngx_http_telehealth_pg_connect(ngx_http_telehealth_pg_conn_t *pc)
     ngx_http_telehealth_pg_want_write(pc, 1);
 
     ngx_add_timer(&pc->timer, pool->timeout);
+}
+
+
+/* a failed connect is logged once, not on every retry of an outage */
+
+static ngx_uint_t
+ngx_http_telehealth_pg_failing(ngx_http_telehealth_pg_conn_t *pc)
+{
+    return pc->listener ? pc->failed : ngx_http_telehealth_pg_pool->failed;
 }
 
 
@@ -414,7 +426,7 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
         break;
 
     default: /* PGRES_POLLING_FAILED */
-        if (!pool->failed) {
+        if (!ngx_http_telehealth_pg_failing(pc)) {
             ngx_log_error(NGX_LOG_ERR, pool->log, 0,
                           "telehealth: PostgreSQL connect failed: %s",
                           PQerrorMessage(pc->pg));
@@ -430,7 +442,7 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
         ngx_del_timer(&pc->timer);
     }
 
-    if (pool->failed) {
+    if (pool->failed && !pc->listener) {
         ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
                       "telehealth: PostgreSQL is reachable again");
     }
@@ -439,6 +451,8 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
     pc->backoff = NGX_HTTP_TELEHEALTH_PG_BACKOFF_MIN;
 
     if (pc->listener) {
+        pc->failed = 0;
+
         if (ngx_http_telehealth_pg_send(pc, NULL, pool->listen_sql, 0, NULL)
             != NGX_OK)
         {
@@ -590,7 +604,12 @@ ngx_http_telehealth_pg_close(ngx_http_telehealth_pg_conn_t *pc,
     pc->state = NGX_HTTP_TELEHEALTH_PG_CLOSED;
 
     if (failed) {
-        pool->failed |= !pc->listener;
+        if (pc->listener) {
+            pc->failed = 1;
+
+        } else {
+            pool->failed = 1;
+        }
         ngx_add_timer(&pc->timer, pc->backoff);
         pc->backoff = ngx_min(pc->backoff * 2,
                               NGX_HTTP_TELEHEALTH_PG_BACKOFF_MAX);
