@@ -10,10 +10,11 @@
  * neither lost nor written twice (ids are visible in id order, see
  * sql/009_console.sql).
  *
- * A stream ends cleanly (last chunk, then the usual finalization) when its
- * token expires or is revoked, and when nginx shuts down gracefully: the
- * connection is marked idle, so ngx_close_idle_connections() reaches it
- * and old workers do not wait for consoles to go away.
+ * A stream ends cleanly (an "end" event, the last chunk, then the usual
+ * finalization) when its token expires or is revoked, and when nginx shuts
+ * down gracefully: an HTTP/1 connection is marked idle, so
+ * ngx_close_idle_connections() reaches it and old workers do not wait for
+ * consoles to go away; an HTTP/2 stream ends at its next heartbeat.
  */
 
 #include <ngx_config.h>
