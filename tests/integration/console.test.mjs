@@ -435,6 +435,37 @@ describe('GET /me/events', () => {
             s.close();
         });
 
+    test('test_postgresql_unreachable_at_open_is_503_not_a_silent_stream',
+        async () => {
+            const role = 'telehealth';
+            await sql(`ALTER ROLE ${role} NOLOGIN`);
+            try {
+                await sql(`SELECT pg_terminate_backend(pid)
+                    FROM pg_stat_activity
+                    WHERE application_name = 'nginx-telehealth'`);
+                // (a stream that still opens never ends: give up on it)
+                const res = await eventually(async () => {
+                    const r = await api('GET', '/me/events',
+                        { token: w.coordinator.token, timeoutMs: 2000 })
+                        .catch(() => null);
+                    return r?.status === 503 ? r : null;
+                }, 10000);
+                assert.ok(res, 'GET /me/events answers 503');
+                assertProblem(res, 503, 'service-unavailable',
+                    'PostgreSQL down');
+            } finally {
+                await sql(`ALTER ROLE ${role} LOGIN`);
+            }
+            const back = await eventually(async () => {
+                const r = await api('GET', '/health');
+                return r.status === 200;
+            }, 10000);
+            assert.ok(back, 'PostgreSQL is reachable again');
+            const s = await openAs(w.coordinator);
+            assert.equal(s.status, 200, 'and streams open again');
+            s.close();
+        });
+
     test('test_ticket_opens_one_stream_once', async () => {
         const res = await api('POST', '/me/events/ticket',
             { token: w.clinician.token });
