@@ -19,6 +19,7 @@
 #include "ngx_http_telehealth_idp.h"
 #include "ngx_http_telehealth_curl.h"
 #include "ngx_http_telehealth_notify.h"
+#include "ngx_http_telehealth_console.h"
 #include "ngx_http_telehealth_template.h"
 #include "ngx_http_telehealth_mail.h"
 
@@ -179,6 +180,20 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_telehealth_main_conf_t, events),
+      NULL },
+
+    { ngx_string("telehealth_console_heartbeat"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, console_heartbeat),
+      NULL },
+
+    { ngx_string("telehealth_console_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, console_retention),
       NULL },
 
     { ngx_string("telehealth_notify"),
@@ -503,6 +518,8 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
     mcf->email.starttls = NGX_CONF_UNSET_UINT;
     mcf->email.timeout = NGX_CONF_UNSET_MSEC;
     mcf->video_call_sms_delay = NGX_CONF_UNSET_MSEC;
+    mcf->console_heartbeat = NGX_CONF_UNSET_MSEC;
+    mcf->console_retention = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -532,6 +549,8 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
                              NGX_HTTP_TELEHEALTH_STARTTLS_REQUIRED);
     ngx_conf_init_msec_value(mcf->email.timeout, 30000);
     ngx_conf_init_msec_value(mcf->video_call_sms_delay, 8000);
+    ngx_conf_init_msec_value(mcf->console_heartbeat, 20000);
+    ngx_conf_init_value(mcf->console_retention, 24 * 60 * 60);
 
     if (mcf->notify.interval == 0 || mcf->sms.timeout == 0
         || mcf->whatsapp.timeout == 0 || mcf->email.timeout == 0)
@@ -1207,6 +1226,13 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    /* every worker holds console streams */
+    if (mcf->api && mcf->postgres.len && mcf->redis.len) {
+        if (ngx_http_telehealth_console_init_process(cycle, mcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
     /* one consumer per nginx instance is enough: the first worker */
     if (mcf->events && mcf->postgres.len && mcf->redis.len
         && ngx_worker == 0)
@@ -1223,6 +1249,7 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_telehealth_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_telehealth_console_exit_process();
     ngx_http_telehealth_notify_exit_process();
     ngx_http_telehealth_curl_exit_process();
     ngx_http_telehealth_events_exit_process();

@@ -124,6 +124,9 @@ typedef struct {
     ngx_http_telehealth_templates_conf_t  templates;
     ngx_msec_t           video_call_sms_delay;
 
+    ngx_msec_t           console_heartbeat; /* comment line on each stream */
+    time_t               console_retention; /* console_events kept */
+
     /* argon2id hash of nothing: unknown e-mails are verified against it */
     ngx_str_t            dummy_hash;
 
