@@ -75,6 +75,7 @@ test('test_email_arrives_with_recipient_subject_and_body', async () => {
     const [m] = smtp.to(to);
     assert.equal(m.from, FROM);
     assert.deepEqual(m.to, [to]);
+    assert.equal(m.secure, true, 'over STARTTLS (required)');
     assert.equal(m.user, 'telehealth', 'logged in with the credentials');
     assert.equal(m.subject, 'Your video session');
     assert.match(m.text, /You are invited to a video session\. Join here:/);
