@@ -5,7 +5,7 @@
 // fakes this file starts on loopback (conf/nginx.conf.in).
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -290,8 +290,14 @@ async function checkTemplates(edit) {
         assert.match(text, /telehealth_templates [^;]+;/);
         await fs.writeFile(conf, text.replace(/telehealth_templates [^;]+;/,
             `telehealth_templates ${dir};`));
+        // the sanitized module (make asan) needs its runtime first
+        const env = { ...process.env };
+        if (process.env.TH_SANITIZE) {
+            env.LD_PRELOAD = execFileSync('gcc',
+                ['-print-file-name=libasan.so']).toString().trim();
+        }
         return await new Promise((resolve) => {
-            execFile('nginx', ['-p', prefix, '-c', conf, '-t'],
+            execFile('nginx', ['-p', prefix, '-c', conf, '-t'], { env },
                 (err, stdout, stderr) => resolve({ ok: !err, stderr }));
         });
     } finally {
