@@ -833,3 +833,76 @@ BEGIN
     RETURN a;
 END
 $$;
+
+
+-- ------------------------------------------------------------ staff identity
+
+-- idp_subject (005) is set by admins through POST and PATCH /staff and is
+-- unique per organisation.  A value that names accounts in two
+-- organisations names none at login (the module reads at most two).
+ALTER TABLE staff DROP CONSTRAINT staff_idp_subject_key;
+CREATE UNIQUE INDEX staff_org_idp_subject_idx ON staff (org_id, idp_subject);
+CREATE INDEX staff_idp_subject_idx ON staff (idp_subject);
+
+CREATE OR REPLACE FUNCTION th_staff_json(s staff) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
+        'id', s.id, 'org_id', s.org_id, 'display_name', s.display_name,
+        'email', s.email, 'role', s.role, 'active', s.active,
+        'has_login', EXISTS (SELECT 1 FROM logins l WHERE l.staff_id = s.id),
+        'idp_subject', s.idp_subject,
+        'created_at', th_ts(s.created_at), 'updated_at', th_ts(s.updated_at),
+        'deactivated_at', th_ts(s.deactivated_at))
+$$;
+
+ALTER FUNCTION th_op_staff_create(jsonb, th_caller)
+    RENAME TO th_staff_create_record;
+ALTER FUNCTION th_op_staff_update(jsonb, th_caller)
+    RENAME TO th_staff_update_record;
+
+-- Sets the idp_subject of the body on the staff record a answers with.
+CREATE FUNCTION th_staff_idp_subject(a th_answer, b jsonb, me th_caller)
+RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    v  text := th_text(b, 'idp_subject', 320);
+    s  staff;
+BEGIN
+    IF NOT b ? 'idp_subject' OR a.status >= 300 THEN
+        RETURN a;
+    END IF;
+    IF v IS NOT NULL AND (length(btrim(v)) = 0 OR v <> btrim(v)) THEN
+        PERFORM th_raise('422', '"idp_subject" must not be empty or start '
+                         'or end with a space.');
+    END IF;
+    IF EXISTS (SELECT 1 FROM staff x WHERE x.org_id = me.org
+               AND x.idp_subject = v AND x.id <> (a.body ->> 'id')::uuid)
+    THEN
+        PERFORM th_raise('409', 'This identity-provider subject is already '
+                         'used by another staff member.');
+    END IF;
+    UPDATE staff x SET idp_subject = v
+      WHERE x.id = (a.body ->> 'id')::uuid
+      RETURNING * INTO s;
+    a.body := th_staff_json(s);
+    RETURN a;
+END
+$$;
+
+CREATE FUNCTION th_op_staff_create(req jsonb, me th_caller)
+RETURNS th_answer
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN th_staff_idp_subject(th_staff_create_record(req, me),
+                                COALESCE(req -> 'body', '{}'), me);
+END
+$$;
+
+CREATE FUNCTION th_op_staff_update(req jsonb, me th_caller)
+RETURNS th_answer
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN th_staff_idp_subject(th_staff_update_record(req, me),
+                                COALESCE(req -> 'body', '{}'), me);
+END
+$$;
