@@ -16,6 +16,7 @@
 #include "ngx_http_telehealth_session.h"
 #include "ngx_http_telehealth_records.h"
 #include "ngx_http_telehealth_redis.h"
+#include "ngx_http_telehealth_console.h"
 
 
 #define NGX_HTTP_TELEHEALTH_RETRY_AFTER  "1"
@@ -67,6 +68,13 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     { ngx_string("/me"), NGX_HTTP_GET,
       ngx_http_telehealth_auth_me, 1, NULL },
+
+    /* authenticates itself: a bearer token or a ticket */
+    { ngx_string("/me/events"), NGX_HTTP_GET,
+      ngx_http_telehealth_console_events, 0, NULL },
+
+    { ngx_string("/me/events/ticket"), NGX_HTTP_POST,
+      ngx_http_telehealth_console_ticket, 1, NULL },
 
     ngx_http_telehealth_record("/sessions", NGX_HTTP_GET, "session_list"),
 

@@ -60,7 +60,8 @@ describe('the video_call SMS, 8 s after the room opened',
                 assert.equal(row.channel, 'sms');
                 assert.equal(row.recipient, p.mobile);
                 assert.equal(row.status, 'pending');
-                assert.equal(row.body, VIDEO_CALL_SMS);
+                assert.equal(row.template, 'video_call_started');
+                assert.equal(row.body, null, 'rendered at delivery');
 
                 const got = await eventually(
                     () => sms.delivered(p.mobile).length > 0, 14000, 100);
@@ -88,6 +89,7 @@ describe('the video_call SMS, 8 s after the room opened',
                 const [sent] = await notificationsOf(session.id);
                 assert.equal(sent.status, 'sent');
                 assert.equal(sent.attempts, 1);
+                assert.equal(sent.body, VIDEO_CALL_SMS, 'what was sent');
 
                 assert.ok(await closeRoomAsChair(w.clinician.token, session));
             });
@@ -139,12 +141,11 @@ describe('the video_call SMS, 8 s after the room opened',
         });
     });
 
-// A message straight into the outbox, due now.
+// A message into the outbox through th_notify(), due now.
 async function enqueue(mobile, key = crypto.randomUUID()) {
-    const [row] = await sql(`INSERT INTO notifications (org_id, channel,
-        recipient, template, language, body, idempotency_key)
-        VALUES ($1, 'sms', $2, 'test', 'en', 'Test message.', $3)
-        RETURNING id`, [w.org.id, mobile, key]);
+    const [row] = await sql(`SELECT th_notify($1, 'sms', $2,
+        'video_call_started', 'en', '{}', p_key => $3) AS id`,
+        [w.org.id, mobile, key]);
     return row.id;
 }
 
@@ -203,6 +204,14 @@ test('test_provider_refusal_fails_without_retry', async () => {
 
 test('test_idempotency_key_is_unique_in_the_outbox', async () => {
     const key = crypto.randomUUID();
-    await enqueue(uniqueMobile(), key);
-    await assert.rejects(enqueue(uniqueMobile(), key), /duplicate key/);
+    const id = await enqueue(uniqueMobile(), key);
+    // th_notify() with a key already queued returns that message
+    assert.equal(await enqueue(uniqueMobile(), key), id);
+    const [{ n }] = await sql(`SELECT count(*)::int AS n FROM notifications
+        WHERE idempotency_key = $1`, [key]);
+    assert.equal(n, 1);
+    await assert.rejects(sql(`INSERT INTO notifications (org_id, channel,
+        recipient, template, language, idempotency_key)
+        VALUES ($1, 'sms', '+15550000000', 'video_call_started', 'en', $2)`,
+    [w.org.id, key]), /duplicate key/);
 });
