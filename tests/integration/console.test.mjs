@@ -197,6 +197,12 @@ before(async () => {
     w.patient3 = await addPatient(w, 'console-3');
     await loginAll([w.admin, w.coordinator, w.clinician, w.unassigned,
         w.patient, w.patient2, w.patient3, w.other.admin, w.other.clinician]);
+    // a virtual_visit needs a service code that allows virtual visits
+    const code = await api('POST', '/service-codes', { token: w.admin.token,
+        body: { code: `VV-${w.tag.slice(-6)}`, name: 'Virtual visit',
+            virtual_visits_allowed: true } });
+    assertStatus(code, 201, 'the virtual visit service code');
+    w.visitCode = code.body.code;
 });
 
 after(async () => {
@@ -315,7 +321,7 @@ describe('GET /me/events', () => {
     test('test_virtual_visit_client_leaving_is_hung_up', async () => {
         const s = await openAs(w.clinician);
         const session = await sessionWith(w.clinician, [], 'virtual_visit',
-            { patient_id: w.patient3.id });
+            { patient_id: w.patient3.id, service_code: w.visitCode });
         await join(w.clinician.token, session.id);
         const patient = await join(w.patient3.token, session.id);
         await s.next((e) => e.event === 'joined'
