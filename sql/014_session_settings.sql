@@ -202,3 +202,20 @@ BEGIN
                                 COALESCE(req -> 'body', '{}'), me);
 END
 $$;
+
+
+-- ------------------------------------------------------------ audit
+
+-- th_api() names the target type after the first word of the operation;
+-- the operations of service codes name theirs in full.
+ALTER FUNCTION th_audit(jsonb, th_caller, text, text, text, integer)
+    RENAME TO th_audit_row;
+
+CREATE FUNCTION th_audit(req jsonb, me th_caller, action text,
+    target_type text, target_id text, status integer) RETURNS void
+LANGUAGE sql AS $$
+    SELECT th_audit_row(req, me, action,
+        CASE WHEN action LIKE 'service\_code\_%' THEN 'service_code'
+             ELSE target_type END,
+        target_id, status)
+$$;
