@@ -291,11 +291,16 @@ export function idpToken(key, claims, header = {}) {
     return `${signing}.${b64url(sig)}`;
 }
 
-// Writes the JWKS file the stack's nginx reads and reloads that nginx.
-export async function writeJwks(keys) {
+// Writes the JWKS file the stack's nginx reads and reloads that nginx
+// (reload: false for an nginx started afterwards: a reload closes the
+// idle keep-alive connections of the old workers under the client).
+export async function writeJwks(keys, { reload = true } = {}) {
     fs.mkdirSync(path.dirname(jwksFile), { recursive: true });
     fs.writeFileSync(jwksFile,
         JSON.stringify({ keys: keys.map((k) => k.jwk) }, null, 2));
+    if (!reload) {
+        return;
+    }
     const prefix = path.join(env.run, 'nginx') + '/';
     await execFileP('nginx',
         ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-s', 'reload'],

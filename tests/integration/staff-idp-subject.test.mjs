@@ -39,7 +39,7 @@ before(async () => {
     w = await createWorld('idpsub');
     await loginAll([w.admin, w.supervisor, w.other.admin]);
     key = newIdpKey('RSA', `rsa-sub-${crypto.randomBytes(4).toString('hex')}`);
-    await writeJwks([key]);
+    await writeJwks([key], { reload: false });
     bySub = await startNginx(PORT2, (conf) => conf.replace(
         /telehealth_idp_claim\s+email;/, 'telehealth_idp_claim sub;'));
 });
