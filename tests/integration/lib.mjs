@@ -741,19 +741,22 @@ async function startFakeProvider(port, toField) {
     return sms;
 }
 
-// The SMTP server of conf/nginx.conf.in on loopback: records every message
-// it accepted ({from, to, subject, text, headers, messageId, user}) and
-// every recipient offered.  A recipient whose local part starts with
+// The SMTP server of conf/nginx.conf.in on loopback, with STARTTLS (the
+// certificate scripts/stack.sh made, which nginx trusts): records every
+// message it accepted ({from, to, subject, text, headers, messageId, user,
+// secure}) and every recipient offered.  A recipient whose local part starts with
 // "reject-" is refused with 550, "busy-" with 451.
 export async function startSmtpSink(port = Number(process.env.TH_SMTP_PORT ||
     58991)) {
     const { SMTPServer } = await import('smtp-server');
     const { simpleParser } = await import('mailparser');
+    const fs = await import('node:fs/promises');
+    const keys = process.env.TH_KEYS;
     const sink = { received: [], offered: [] };
     const server = new SMTPServer({
         logger: false,
-        disabledCommands: ['STARTTLS'],
-        allowInsecureAuth: true,
+        key: await fs.readFile(`${keys}/smtp.key`),
+        cert: await fs.readFile(`${keys}/smtp.crt`),
         authOptional: true,
         onAuth(auth, session, callback) {
             if (auth.username === 'telehealth' &&
@@ -784,6 +787,7 @@ export async function startSmtpSink(port = Number(process.env.TH_SMTP_PORT ||
                     from: session.envelope.mailFrom.address,
                     to: session.envelope.rcptTo.map((r) => r.address),
                     user: session.user ?? null,
+                    secure: session.secure,
                     subject: mail.subject,
                     text: mail.text,
                     messageId: mail.messageId,
