@@ -17,7 +17,7 @@ import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
     decodeJwt, env, eventually, joinAs, leaveRoom, login, loginAll,
-    mintToken, newJti, nginxAnswers, now, sql, startNginxCopy,
+    mintToken, newJti, nginxAnswers, now, sql, startNginx,
 } from './lib.mjs';
 
 const EVENTS_URL = `${env.api}/me/events`;
@@ -205,6 +205,12 @@ before(async () => {
     w.patient3 = await addPatient(w, 'console-3');
     await loginAll([w.admin, w.coordinator, w.clinician, w.unassigned,
         w.patient, w.patient2, w.patient3, w.other.admin, w.other.clinician]);
+    // a virtual_visit needs a service code that allows virtual visits
+    const code = await api('POST', '/service-codes', { token: w.admin.token,
+        body: { code: `VV-${w.tag.slice(-6)}`, name: 'Virtual visit',
+            virtual_visits_allowed: true } });
+    assertStatus(code, 201, 'the virtual visit service code');
+    w.visitCode = code.body.code;
 });
 
 after(async () => {
@@ -351,12 +357,8 @@ describe('GET /me/events', () => {
 
     test('test_virtual_visit_client_leaving_is_hung_up', async () => {
         const s = await openAs(w.clinician);
-        const code = await api('POST', '/service-codes', {
-            token: w.admin.token, body: { code: `VV-${w.tag.slice(-6)}`,
-                name: 'Home visit', virtual_visits_allowed: true } });
-        assertStatus(code, 201, 'POST /service-codes');
         const session = await sessionWith(w.clinician, [], 'virtual_visit',
-            { patient_id: w.patient3.id, service_code: code.body.code });
+            { patient_id: w.patient3.id, service_code: w.visitCode });
         await join(w.clinician.token, session.id);
         const patient = await join(w.patient3.token, session.id);
         await s.next((e) => e.event === 'joined'
@@ -532,7 +534,7 @@ describe('two workers', () => {
                 RETURNING id`, [w.org.id, w.unassigned.id, session.id, age]);
             aged[name] = row.id;
         }
-        nginx = startNginxCopy(port, (conf) => conf
+        nginx = await startNginx(port, (conf) => conf
             .replace(/worker_processes\s+\d+;/, 'worker_processes 2;')
             .replace(/telehealth_events\s+on;/, 'telehealth_events off;')
             .replace(`listen 127.0.0.1:${port};`,

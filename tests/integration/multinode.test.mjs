@@ -8,8 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
     IN_SESSION_DETAIL, addPatient, addStaff, api, assertProblem,
-    assertStatus, closeDb, createWorld, login, loginAll, nginxAnswers, sql,
-    startNginxCopy,
+    assertStatus, closeDb, createWorld, login, loginAll, sql, startNginx,
 } from './lib.mjs';
 
 const PORT2 = Number(process.env.TH_NGINX2_PORT || 58081);
@@ -18,14 +17,12 @@ const api2 = (method, route, opts) =>
     api(method, `${base2}/api/v1${route}`, opts);
 
 let w;
-let second;
+let second;             // the second nginx
 
 before(async () => {
     w = await createWorld('multinode');
     await loginAll([w.admin, w.coordinator]);
-    second = startNginxCopy(PORT2);
-    assert.ok(await nginxAnswers(base2),
-        `the second nginx answers on ${base2}`);
+    second = await startNginx(PORT2);
 });
 
 after(async () => {
