@@ -22,6 +22,8 @@
 #define NGX_HTTP_TELEHEALTH_ROOM_BUF    25      /* base64 of 16 bytes, NUL */
 #define NGX_HTTP_TELEHEALTH_JANUS_PATH  "/janus"
 #define NGX_HTTP_TELEHEALTH_OPEN_ARGS   32      /* of the room script */
+#define NGX_HTTP_TELEHEALTH_IN_SESSION                                        \
+    "The participant is already in a video session."
 
 
 /* the session object of docs/api.md, built by PostgreSQL */
@@ -34,9 +36,11 @@ static const char  ngx_http_telehealth_access_sql[] =
     " EXISTS (SELECT 1 FROM assignments a"
     "  WHERE a.staff_id = s.id AND a.patient_id = p.id"
     "  AND a.ends_at IS NULL),"
-    " th_session_plan($4, $5::jsonb, $3::uuid, $1::uuid)::text"
+    " pl.plan::text, th_session_deferred($4, pl.plan)"
     " FROM staff s"
     " LEFT JOIN patients p ON p.id = $2::uuid AND p.org_id = s.org_id"
+    " CROSS JOIN LATERAL (SELECT th_session_plan($4, $5::jsonb, $3::uuid,"
+    "  $1::uuid) AS plan) pl"
     " WHERE s.id = $1::uuid AND s.org_id = $3::uuid";
 
 /*
@@ -59,7 +63,8 @@ static const char  ngx_http_telehealth_refused_sql[] =
     " ROW($2::uuid, $1::uuid, $3, NULL)::th_caller, 'session_create',"
     " 'patient', $4, $6::integer)";
 
-/* $1 session, $2 org, $3 kind, $4 patient, $5 staff, $6 room, $7 time,
+/* $1 session, $2 org, $3 kind, $4 patient, $5 staff, $6 room (NULL: the
+ * session is scheduled, sql/015_scheduled_sessions.sql), $7 time,
  * $8 client address, $9 the plan of th_session_plan(), $10 the delay of
  * the video_call SMS in ms.  That SMS goes into the outbox in the same
  * statement: it exists exactly when the session does. */
@@ -69,7 +74,9 @@ static const char  ngx_http_telehealth_insert_sql[] =
     "  (id, org_id, kind, state, patient_id, created_by, room, created_at,"
     "   name, access, scheduled_at, policies, service_code_id,"
     "   appointment_id)"
-    " VALUES ($1::uuid, $2::uuid, $3, 'open', $4::uuid, $5::uuid, $6,"
+    " VALUES ($1::uuid, $2::uuid, $3,"
+    "  CASE WHEN $6::text IS NULL THEN 'scheduled' ELSE 'open' END,"
+    "  $4::uuid, $5::uuid, $6,"
     "  to_timestamp($7::bigint), $9::jsonb ->> 'name',"
     "  $9::jsonb ->> 'access', ($9::jsonb ->> 'scheduled_at')::timestamptz,"
     "  $9::jsonb -> 'policies', ($9::jsonb ->> 'service_code_id')::uuid,"
@@ -98,7 +105,8 @@ static const char  ngx_http_telehealth_insert_sql[] =
     "  now() + $10::bigint * interval '1 millisecond',"
     "  'video_call_started:' || $1"
     " FROM patients pt"
-    " WHERE $3 = '" TH_KIND_VIDEO_CALL "' AND pt.id = $4::uuid"
+    " WHERE $3 = '" TH_KIND_VIDEO_CALL "' AND $6::text IS NOT NULL"
+    " AND pt.id = $4::uuid"
     " AND pt.org_id = $2::uuid AND pt.sms_capable"
     " AND COALESCE(pt.mobile, '') <> ''"
     ")"
@@ -136,7 +144,10 @@ static const char  ngx_http_telehealth_join_sql[] =
     "WITH j AS ("
     "SELECT s.room, s.kind, s.state, sp.role,"
     " COALESCE(st.display_name, pt.display_name),"
-    " COALESCE(st.active, true)"
+    " COALESCE(st.active, true), s.patient_id, s.created_by,"
+    " th_session_opener(s, sp),"
+    " CASE WHEN s.state = 'scheduled'"
+    "  THEN th_session_room_fields(s)::text END"
     " FROM sessions s"
     " JOIN session_participants sp ON sp.session_id = s.id"
     "  AND CASE WHEN $3 = 'staff'"
@@ -151,6 +162,25 @@ static const char  ngx_http_telehealth_join_sql[] =
         "CASE WHEN EXISTS (SELECT 1 FROM j) THEN 200 ELSE 404 END")
     ")"
     " SELECT * FROM j";
+
+/*
+ * The first join of its opener opened a scheduled session's room: $1
+ * caller, $2 org, $3 "staff", $4 session, $5 address, $6 the room.  No
+ * row when it was cancelled or opened by someone else meanwhile.
+ */
+static const char  ngx_http_telehealth_opened_sql[] =
+    "WITH s AS ("
+    " UPDATE sessions SET state = 'open', room = $6,"
+    "  version = version + 1, updated_at = now()"
+    " WHERE id = $4::uuid AND org_id = $2::uuid AND state = 'scheduled'"
+    " RETURNING id"
+    "), a AS ("
+    NGX_HTTP_TELEHEALTH_AUDIT(5, "'session_open'",
+        "CASE WHEN EXISTS (SELECT 1 FROM s) THEN 'success'"
+        " ELSE 'conflict' END",
+        "CASE WHEN EXISTS (SELECT 1 FROM s) THEN 200 ELSE 409 END")
+    ")"
+    " SELECT id FROM s";
 
 
 /*
@@ -238,7 +268,9 @@ typedef struct {
     ngx_str_t    org;
     ngx_str_t    sub;
     char         hash[65];      /* of an invite link's token */
-    const char  *params[5];
+    const char  *params[6];
+    ngx_uint_t   retried;       /* read the session again once */
+    ngx_http_telehealth_start_t  *open;     /* opening a scheduled room */
 } ngx_http_telehealth_join_t;
 
 
@@ -257,7 +289,14 @@ static void ngx_http_telehealth_start_refused(
     ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_start_access(
     ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_room_open(ngx_http_request_t *r,
+    ngx_http_telehealth_start_t *st, const char *created_by, json_t *fields,
+    void (*handler)(void *data, redisReply *reply));
 static void ngx_http_telehealth_start_locked(void *data, redisReply *reply);
+static ngx_int_t ngx_http_telehealth_room_taken(ngx_http_request_t *r,
+    ngx_http_telehealth_start_t *st, redisReply *reply);
+static void ngx_http_telehealth_start_save(ngx_http_request_t *r,
+    ngx_http_telehealth_start_t *st);
 static void ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_start_release(
     ngx_http_telehealth_start_t *st);
@@ -267,6 +306,12 @@ static void ngx_http_telehealth_list_check_open(ngx_http_request_t *r);
 static void ngx_http_telehealth_list_filtered(void *data, redisReply *reply);
 static void ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_join_room(void *data, redisReply *reply);
+static void ngx_http_telehealth_join_open(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn, PGresult *res);
+static void ngx_http_telehealth_join_locked(void *data, redisReply *reply);
+static void ngx_http_telehealth_join_opened(ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_join_again(ngx_http_request_t *r,
+    ngx_http_telehealth_problem_e problem, const char *detail);
 static void ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn);
 static void ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg);
@@ -440,17 +485,11 @@ static void
 ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 {
     char                           *role;
-    json_t                         *plan, *error, *fields, *v;
-    ngx_int_t                       rc;
-    const char                     *argv[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
-    ngx_pool_cleanup_t             *cln;
-    size_t                          argvlen[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
-    ngx_uint_t                      i, n;
+    json_t                         *plan, *error, *fields;
     ngx_http_request_t             *r;
     ngx_http_telehealth_ctx_t      *ctx;
     ngx_http_telehealth_start_t    *st;
     ngx_http_telehealth_problem_e   problem;
-    char                            room[NGX_HTTP_TELEHEALTH_ROOM_BUF];
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -508,13 +547,6 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 
     fields = json_object_get(plan, "room_fields");
 
-    if (!json_is_array(fields)
-        || 13 + json_array_size(fields) > NGX_HTTP_TELEHEALTH_OPEN_ARGS)
-    {
-        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
     if (*PQgetvalue(pg->result, 0, 2) != 't') {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
                                          "No such patient.");
@@ -531,7 +563,46 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    if (ngx_http_telehealth_new_uuid(r->pool, &st->session) != NGX_OK
+    if (ngx_http_telehealth_new_uuid(r->pool, &st->session) != NGX_OK) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* a planned session for later: stored without a room or a lock */
+    if (*PQgetvalue(pg->result, 0, 5) == 't') {
+        ngx_http_telehealth_start_save(r, st);
+        return;
+    }
+
+    ngx_http_telehealth_room_open(r, st, (char *) ctx->caller.id.data, fields,
+                                  ngx_http_telehealth_start_locked);
+}
+
+
+/*
+ * Takes the patient's lock and creates the room hash of st->session in one
+ * script (a new room name in st->room); handler gets the script's reply:
+ * 1 when taken, 0 when the patient is already in a room.
+ */
+
+static void
+ngx_http_telehealth_room_open(ngx_http_request_t *r,
+    ngx_http_telehealth_start_t *st, const char *created_by, json_t *fields,
+    void (*handler)(void *data, redisReply *reply))
+{
+    json_t                     *v;
+    ngx_int_t                   rc;
+    const char                 *argv[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
+    ngx_pool_cleanup_t         *cln;
+    size_t                      argvlen[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
+    ngx_uint_t                  i, n;
+    ngx_http_telehealth_ctx_t  *ctx;
+    char                        room[NGX_HTTP_TELEHEALTH_ROOM_BUF];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (!json_is_array(fields)
+        || 13 + json_array_size(fields) > NGX_HTTP_TELEHEALTH_OPEN_ARGS
         || th_random_b64url(room, sizeof(room),
                             NGX_HTTP_TELEHEALTH_ROOM_BYTES)
            != 0)
@@ -573,7 +644,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     argv[8] = (char *) ctx->caller.org.data;
     argv[9] = (char *) st->kind.data;
     argv[10] = (char *) st->patient.data;
-    argv[11] = (char *) ctx->caller.id.data;
+    argv[11] = created_by;
     argv[12] = (char *) st->created_at;
 
     n = 13;
@@ -593,8 +664,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     }
 
     rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                           ngx_http_telehealth_start_locked,
-                                           r, n, argv, argvlen);
+                                           handler, r, n, argv, argvlen);
     if (rc != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
@@ -707,13 +777,38 @@ ngx_http_telehealth_start_cleanup(void *data)
 static void
 ngx_http_telehealth_start_locked(void *data, redisReply *reply)
 {
-    const char                  **params;
     ngx_http_request_t           *r = data;
     ngx_http_telehealth_ctx_t    *ctx;
     ngx_http_telehealth_start_t  *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     st = ctx->data;
+
+    switch (ngx_http_telehealth_room_taken(r, st, reply)) {
+    case NGX_OK:
+        ngx_http_telehealth_start_save(r, st);
+        return;
+    case NGX_DECLINED:
+        ngx_http_telehealth_start_refuse(r,
+                                NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
+                                NGX_HTTP_TELEHEALTH_IN_SESSION);
+        return;
+    default:
+        return;
+    }
+}
+
+
+/*
+ * The room script's reply: NGX_OK when the lock and the room are ours,
+ * NGX_DECLINED when the patient is in another room, NGX_ERROR when the
+ * request has been answered (503).
+ */
+
+static ngx_int_t
+ngx_http_telehealth_room_taken(ngx_http_request_t *r,
+    ngx_http_telehealth_start_t *st, redisReply *reply)
+{
     st->locking = 0;
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
@@ -730,16 +825,23 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
         }
 
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
-        return;
+        return NGX_ERROR;
     }
 
-    if (reply->integer != 1) {
-        ngx_http_telehealth_start_refuse(r,
-                                NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
-                                "The participant is already in a video "
-                                "session.");
-        return;
-    }
+    return (reply->integer == 1) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* writes the session: open in st->room, or scheduled without one */
+
+static void
+ngx_http_telehealth_start_save(ngx_http_request_t *r,
+    ngx_http_telehealth_start_t *st)
+{
+    const char                 **params;
+    ngx_http_telehealth_ctx_t   *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     params = st->params;
     params[0] = (char *) st->session.data;
@@ -747,7 +849,12 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
     params[2] = (char *) st->kind.data;
     params[3] = (char *) st->patient.data;
     params[4] = (char *) ctx->caller.id.data;
-    params[5] = (char *) st->room.data;
+    params[5] = (char *) st->room.data;     /* NULL: scheduled */
+
+    if (st->room.data == NULL) {
+        ngx_sprintf(st->created_at, "%T%Z", ngx_time());
+    }
+
     params[6] = (char *) st->created_at;
     params[7] = ngx_http_telehealth_client_addr(r);
     params[8] = (char *) st->plan.data;
@@ -799,9 +906,11 @@ ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "telehealth: session %s started in room %s",
-                  st->session.data, st->room.data);
+    if (st->room.data != NULL) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "telehealth: session %s started in room %s",
+                      st->session.data, st->room.data);
+    }
 
     len = ctx->mcf->public_url.len + ctx->base.len + sizeof("/sessions/") - 1
           + st->session.len;
@@ -851,6 +960,11 @@ ngx_http_telehealth_start_release(ngx_http_telehealth_start_t *st)
     const char  *argv[7];
     size_t       argvlen[7];
     ngx_uint_t   i;
+
+    if (st->lock_key == NULL) {
+        /* a scheduled session: nothing taken */
+        return;
+    }
 
     argv[0] = "EVAL";
     argv[1] = ngx_http_telehealth_release_lua;
@@ -1191,6 +1305,7 @@ static void
 ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
 {
     PGresult                    *res;
+    ngx_uint_t                   scheduled;
     ngx_http_request_t          *r;
     ngx_http_telehealth_ctx_t   *ctx;
     ngx_http_telehealth_join_t  *jn;
@@ -1217,14 +1332,25 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    if (PQgetisnull(res, 0, 0)
-        || ngx_strcmp(PQgetvalue(res, 0, 2), "open") != 0)
+    scheduled = (ngx_strcmp(PQgetvalue(res, 0, 2), "scheduled") == 0);
+
+    /* a scheduled session opens on its opener's first join */
+    if (scheduled && *PQgetvalue(res, 0, 8) != 't') {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
+                                 "The session has not started yet.");
+        return;
+    }
+
+    if (!scheduled
+        && (PQgetisnull(res, 0, 0)
+            || ngx_strcmp(PQgetvalue(res, 0, 2), "open") != 0))
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN, NULL);
         return;
     }
 
-    if (ngx_http_telehealth_pg_value(r->pool, res, 0, 0, &jn->room)
+    if ((!scheduled
+         && ngx_http_telehealth_pg_value(r->pool, res, 0, 0, &jn->room))
         || ngx_http_telehealth_pg_value(r->pool, res, 0, 1, &jn->kind)
         || ngx_http_telehealth_pg_value(r->pool, res, 0, 3, &jn->role)
         || ngx_http_telehealth_pg_value(r->pool, res, 0, 4, &jn->name))
@@ -1248,7 +1374,164 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
                               &ctx->caller.id)
                   - jn->sub.data - 1;
 
+    if (scheduled) {
+        ngx_http_telehealth_join_open(r, jn, res);
+        return;
+    }
+
     ngx_http_telehealth_join_check_room(r, jn);
+}
+
+
+/* the opener of a scheduled session: its room opens as POST /sessions's */
+
+static void
+ngx_http_telehealth_join_open(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn, PGresult *res)
+{
+    json_t                       *fields;
+    ngx_str_t                     created_by;
+    ngx_http_telehealth_start_t  *st;
+
+    st = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_start_t));
+    if (st == NULL
+        || PQgetisnull(res, 0, 6) || PQgetisnull(res, 0, 9)
+        || ngx_http_telehealth_pg_value(r->pool, res, 0, 6, &st->patient)
+        || ngx_http_telehealth_pg_value(r->pool, res, 0, 7, &created_by))
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    fields = ngx_http_telehealth_json_track(r->pool,
+                            json_loads(PQgetvalue(res, 0, 9), 0, NULL));
+    if (fields == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    st->session = jn->session;
+    st->kind = jn->kind;
+    jn->open = st;
+
+    ngx_http_telehealth_room_open(r, st, (char *) created_by.data, fields,
+                                  ngx_http_telehealth_join_locked);
+}
+
+
+static void
+ngx_http_telehealth_join_locked(void *data, redisReply *reply)
+{
+    ngx_http_request_t           *r = data;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_join_t   *jn;
+    ngx_http_telehealth_start_t  *st;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    jn = ctx->data;
+    st = jn->open;
+
+    switch (ngx_http_telehealth_room_taken(r, st, reply)) {
+    case NGX_OK:
+        break;
+    case NGX_DECLINED:
+        /* the patient's room, or this session's opened by another */
+        ngx_http_telehealth_join_again(r,
+                                NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
+                                NGX_HTTP_TELEHEALTH_IN_SESSION);
+        return;
+    default:
+        return;
+    }
+
+    jn->params[5] = (char *) st->room.data;
+
+    ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
+    if (ctx->pg == NULL) {
+        ngx_http_telehealth_start_release(st);
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->pg->handler = ngx_http_telehealth_join_opened;
+    ctx->pg->data = r;
+
+    /* params 0-4 are still those of the join query */
+    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_opened_sql,
+                                     6, jn->params)
+        != NGX_AGAIN)
+    {
+        ngx_http_telehealth_start_release(st);
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_join_opened(ngx_http_telehealth_pg_req_t *pg)
+{
+    ngx_http_request_t          *r;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_join_t  *jn;
+
+    r = pg->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    jn = ctx->data;
+
+    if (!ngx_http_telehealth_pg_ok(pg)) {
+        ngx_http_telehealth_start_release(jn->open);
+        ngx_http_telehealth_fail_pg(r, pg);
+        return;
+    }
+
+    if (PQntuples(pg->result) != 1) {
+        /* cancelled, or opened by someone else, meanwhile */
+        ngx_http_telehealth_start_release(jn->open);
+        ngx_http_telehealth_join_again(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
+                                       NULL);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "telehealth: scheduled session %s opened in room %s",
+                  jn->session.data, jn->open->room.data);
+
+    jn->room = jn->open->room;
+
+    ngx_http_telehealth_join_check_room(r, jn);
+}
+
+
+/*
+ * Another opener may have won the race for a scheduled session's room:
+ * the join starts over once, and joins that room if it is open now.
+ */
+
+static void
+ngx_http_telehealth_join_again(ngx_http_request_t *r,
+    ngx_http_telehealth_problem_e problem, const char *detail)
+{
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_join_t  *jn;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    jn = ctx->data;
+
+    if (jn->retried) {
+        ngx_http_telehealth_fail(r, problem, detail);
+        return;
+    }
+
+    jn->retried = 1;
+    jn->open = NULL;
+
+    if (ngx_http_telehealth_session_query(r, ngx_http_telehealth_join_sql,
+                                          jn->params, 1,
+                                          ngx_http_telehealth_join_found)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
 }
 
 

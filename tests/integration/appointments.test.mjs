@@ -168,7 +168,8 @@ describe('POST /appointments/{id}/session', () => {
         assertStatus(res, 201);
         const s = res.body;
         assert.equal(s.kind, 'appointment', 'the default kind');
-        assert.equal(s.state, 'open');
+        assert.equal(s.state, 'scheduled', 'a planned kind, for later');
+        assert.equal(s.room, null);
         assert.equal(s.patient_id, patient.id);
         assert.equal(s.appointment_id, a.id);
         assert.equal(s.scheduled_at, AT);
@@ -184,9 +185,13 @@ describe('POST /appointments/{id}/session', () => {
             ].sort((x, y) => x.id.localeCompare(y.id)));
         assert.match(res.headers.get('location'),
             new RegExp(`/sessions/${s.id}$`));
-        assert.equal(await redis('HGET', roomKey(s.room), 'session'), s.id,
-            'the room is open in Redis as for POST /sessions');
-        assert.equal(await redis('HGET', roomKey(s.room), 'kind'),
+        // a chair's first join opens the room as POST /sessions does
+        const join = await api('POST', `/sessions/${s.id}/join`,
+            { token: w.supervisor.token });
+        assertStatus(join, 200, 'a chair opens the scheduled session');
+        assert.equal(await redis('HGET', roomKey(join.body.room), 'session'),
+            s.id, 'the room is open in Redis as for POST /sessions');
+        assert.equal(await redis('HGET', roomKey(join.body.room), 'kind'),
             'appointment');
 
         const get = await api('GET', `/appointments/${a.id}`,

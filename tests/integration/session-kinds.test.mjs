@@ -88,12 +88,12 @@ describe('presets per kind', () => {
 describe('options', () => {
     test('test_overrides_name_time_and_access_are_kept', async () => {
         const { res } = await create({ kind: 'telehealth', name: 'Wound check',
-            scheduled_at: '2026-12-01T11:30:00+01:00', access: 'internal',
+            scheduled_at: '2026-01-01T11:30:00+01:00', access: 'internal',
             policies: { max_participants: 3, duration_limit: 1800,
                 waiting_room: ['viewer', 'broadcaster'], link_ttl: 600 } });
         assertStatus(res, 201);
         assert.equal(res.body.name, 'Wound check');
-        assert.equal(res.body.scheduled_at, '2026-12-01T10:30:00Z');
+        assert.equal(res.body.scheduled_at, '2026-01-01T10:30:00Z');
         assert.equal(res.body.access, 'internal');
         assert.equal(res.body.policies.max_participants, 3);
         assert.equal(res.body.policies.link_ttl, 600);

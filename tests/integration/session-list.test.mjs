@@ -29,20 +29,21 @@ before(async () => {
     w = await createWorld('slist');
     await loginAll([w.admin, w.supervisor, w.coordinator, w.clinician,
         w.unassigned, w.patient, w.other.admin]);
-    // the clinician is on four sessions: two open, one ended yesterday,
+    // the clinician is on four sessions: one open, one scheduled for 2030
+    // (a planned kind: no room yet), one ended yesterday,
     // one that ended a month ago; the admin has one the clinician is not on
     const p = [];
     for (let i = 0; i < 4; i++) {
         p.push(await addPatient(w, `sl${i}`));
     }
     mine.open1 = await start(w.clinician.token, p[0]);
-    mine.open2 = await start(w.clinician.token, p[1],
+    mine.planned = await start(w.clinician.token, p[1],
         { kind: 'meeting_room', scheduled_at: '2030-01-02T10:00:00Z' });
     mine.ended = await start(w.clinician.token, p[2]);
     mine.old = await start(w.clinician.token, p[3]);
     mine.admins = await start(w.admin.token, await addPatient(w, 'sla'));
     // created_at has second precision: spread them out
-    for (const [s, h] of [[mine.open1, 3], [mine.open2, 2], [mine.ended, 1]]) {
+    for (const [s, h] of [[mine.open1, 3], [mine.planned, 2], [mine.ended, 1]]) {
         await sql(`UPDATE sessions SET created_at = now() - $2 * interval
                    '1 hour' WHERE id = $1`, [s.id, h]);
     }
@@ -62,7 +63,7 @@ describe('GET /sessions: whose sessions', () => {
         const res = await api('GET', '/sessions', { token: w.clinician.token });
         assertStatus(res, 200);
         assert.deepEqual(ids(res),
-            [mine.ended.id, mine.open2.id, mine.open1.id],
+            [mine.ended.id, mine.planned.id, mine.open1.id],
             'open and recently ended, newest first; not the admin\'s');
         assert.equal(res.body.next_cursor, null);
     });
@@ -79,7 +80,7 @@ describe('GET /sessions: whose sessions', () => {
         const res = await api('GET', '/sessions?mine=false&limit=200',
             { token: w.supervisor.token });
         assertStatus(res, 200);
-        for (const s of [mine.open1, mine.open2, mine.admins]) {
+        for (const s of [mine.open1, mine.planned, mine.admins]) {
             assert.ok(ids(res).includes(s.id), s.id);
         }
         const none = await api('GET', '/sessions',
@@ -106,10 +107,10 @@ describe('GET /sessions: filters', () => {
     test('test_state_filter_takes_a_list', async () => {
         const open = await api('GET', '/sessions?state=open',
             { token: w.clinician.token });
-        assert.deepEqual(ids(open), [mine.open2.id, mine.open1.id]);
+        assert.deepEqual(ids(open), [mine.open1.id]);
         const both = await api('GET', '/sessions?state=scheduled,ended',
             { token: w.clinician.token });
-        assert.deepEqual(ids(both), [mine.ended.id]);
+        assert.deepEqual(ids(both), [mine.ended.id, mine.planned.id]);
     });
 
     test('test_patient_and_kind_filters', async () => {
@@ -119,7 +120,7 @@ describe('GET /sessions: filters', () => {
         assert.deepEqual(ids(byPatient), [mine.open1.id]);
         const byKind = await api('GET', '/sessions?kind=meeting_room',
             { token: w.clinician.token });
-        assert.deepEqual(ids(byKind), [mine.open2.id]);
+        assert.deepEqual(ids(byKind), [mine.planned.id]);
     });
 
     test('test_time_window_uses_the_scheduled_time_else_creation', async () => {
@@ -127,7 +128,7 @@ describe('GET /sessions: filters', () => {
             '/sessions?from=2030-01-01T00:00:00Z&to=2030-01-03T00:00:00Z',
             { token: w.clinician.token });
         assertStatus(later, 200);
-        assert.deepEqual(ids(later), [mine.open2.id]);
+        assert.deepEqual(ids(later), [mine.planned.id]);
         const today = await api('GET', '/sessions?from=' +
             encodeURIComponent(new Date(Date.now() - 4 * 3600e3).toISOString()) +
             '&to=2029-01-01T00:00:00Z', { token: w.clinician.token });
@@ -166,7 +167,7 @@ describe('GET /sessions: pagination', () => {
             cursor = res.body.next_cursor;
             pages++;
         } while (cursor && pages < 10);
-        assert.deepEqual(seen, [mine.ended.id, mine.open2.id, mine.open1.id]);
+        assert.deepEqual(seen, [mine.ended.id, mine.planned.id, mine.open1.id]);
     });
 
     test('test_patient_sees_only_their_open_session', async () => {
