@@ -63,6 +63,18 @@ const patientRead = (ok) => row({ unassigned: 403, patient: 403,
     'other.patient': 403, 'other.admin': 404, 'other.clinician': 404 },
 (a) => (ORG_WIDE[a] || a === 'clinician' ? ok : 403));
 
+// managing the invites of the table's session: org-wide staff of A; it is
+// not the other staff's session (404), patients are not staff (403)
+const inviteRow = (ok) => row({ patient: 403, 'other.patient': 403 },
+    (a) => (ORG_WIDE[a] ? ok : 404));
+
+async function freshInvite() {
+    const res = await api('POST', `/sessions/${session.id}/invites`,
+        { token: w.admin.token, body: { channel: 'link' } });
+    assertStatus(res, 201, 'an invite for the cell');
+    return res.body.id;
+}
+
 const ENDPOINTS = [
     {
         name: 'GET /me', method: 'GET', path: () => '/me',
@@ -171,6 +183,46 @@ const ENDPOINTS = [
         name: 'POST /sessions/{id}/join', method: 'POST',
         path: () => `/sessions/${session.id}/join`,
         expect: row({ admin: 200, patient: 200 }, () => 404),
+    },
+    {
+        name: 'GET /sessions/{id}/invites', method: 'GET',
+        path: () => `/sessions/${session.id}/invites`,
+        expect: inviteRow(200),
+    },
+    {
+        name: 'POST /sessions/{id}/invites', method: 'POST',
+        path: () => `/sessions/${session.id}/invites`,
+        body: () => ({ channel: 'link' }),
+        expect: inviteRow(201),
+    },
+    {
+        name: 'DELETE /sessions/{id}/invites/{invite_id}', method: 'DELETE',
+        path: async () => `/sessions/${session.id}/invites/` +
+            `${await freshInvite()}`,
+        expect: inviteRow(204),
+    },
+    {
+        name: 'POST /sessions/{id}/invites/{invite_id}/resend',
+        method: 'POST',
+        path: async () => `/sessions/${session.id}/invites/` +
+            `${await freshInvite()}/resend`,
+        expect: inviteRow(201),
+    },
+    {
+        name: 'POST /sessions/{id}/invites/{invite_id}/extend',
+        method: 'POST',
+        path: async () => `/sessions/${session.id}/invites/` +
+            `${await freshInvite()}/extend`,
+        expect: inviteRow(200),
+    },
+    {
+        name: 'GET /organisation', method: 'GET', path: () => '/organisation',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'PATCH /organisation', method: 'PATCH',
+        path: () => '/organisation', body: () => ({ time_zone: 'UTC' }),
+        expect: row({ admin: 200, 'other.admin': 200 }, () => 403),
     },
 ];
 
