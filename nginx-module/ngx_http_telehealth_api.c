@@ -129,6 +129,25 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     { ngx_string("/invites/redeem"), NGX_HTTP_POST,
       ngx_http_telehealth_invite_redeem, 0, NULL },
 
+    ngx_http_telehealth_record("/interpreting-organisations", NGX_HTTP_GET,
+                               "interp_org_list"),
+    ngx_http_telehealth_record("/interpreting-organisations", NGX_HTTP_POST,
+                               "interp_org_create"),
+    ngx_http_telehealth_record("/interpreting-organisations/*", NGX_HTTP_GET,
+                               "interp_org_get"),
+    ngx_http_telehealth_record("/interpreting-organisations/*",
+                               NGX_HTTP_PATCH, "interp_org_update"),
+    ngx_http_telehealth_record("/interpreting-organisations/*",
+                               NGX_HTTP_DELETE, "interp_org_deactivate"),
+    ngx_http_telehealth_record("/sessions/*/interpreter-requests",
+                               NGX_HTTP_GET, "interpreter_request_list"),
+    ngx_http_telehealth_record("/sessions/*/interpreter-requests",
+                               NGX_HTTP_POST, "interpreter_request_create"),
+
+    /* a manager's accept or refuse link: th_public(), no access token */
+    { ngx_string("/interpreter-requests/decide"), NGX_HTTP_POST,
+      ngx_http_telehealth_records_handler, 0, "interpreter_decide" },
+
     ngx_http_telehealth_record("/audit", NGX_HTTP_GET, "audit_list"),
 
     ngx_http_telehealth_record("/organisation", NGX_HTTP_GET, "org_get"),

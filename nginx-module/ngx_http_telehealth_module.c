@@ -178,6 +178,13 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       offsetof(ngx_http_telehealth_main_conf_t, notify.attempts),
       &ngx_http_telehealth_attempts_bounds },
 
+    { ngx_string("telehealth_interpreter_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, notify.interpreter_timeout),
+      NULL },
+
     { ngx_string("telehealth_video_call_sms_delay"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -380,6 +387,7 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
     mcf->sms.params = NGX_CONF_UNSET_PTR;
     mcf->sms.timeout = NGX_CONF_UNSET_MSEC;
     mcf->video_call_sms_delay = NGX_CONF_UNSET_MSEC;
+    mcf->notify.interpreter_timeout = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -407,6 +415,7 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_ptr_value(mcf->sms.params, NULL);
     ngx_conf_init_msec_value(mcf->sms.timeout, 10000);
     ngx_conf_init_msec_value(mcf->video_call_sms_delay, 8000);
+    ngx_conf_init_value(mcf->notify.interpreter_timeout, 86400);
 
     if (mcf->sms.to_field.data == NULL) {
         ngx_str_set(&mcf->sms.to_field, "to");

@@ -11,6 +11,10 @@
  * A "password" in the body of the operations that create accounts is
  * hashed with argon2id on the thread pool first; only the hash leaves the
  * worker.
+ *
+ * A route without an access token (a link's token is the credential)
+ * runs th_public(op, request) instead, with no caller; the body's "token"
+ * reaches PostgreSQL only as its SHA-256, "presented_hash".
  */
 
 #include <ngx_config.h>
@@ -59,10 +63,15 @@ static ngx_int_t ngx_http_telehealth_records_invite(ngx_http_request_t *r,
     ngx_http_telehealth_records_t *rec);
 static ngx_int_t ngx_http_telehealth_records_invite_url(
     ngx_http_request_t *r, ngx_http_telehealth_records_t *rec);
+static ngx_int_t ngx_http_telehealth_records_presented(
+    ngx_http_request_t *r, ngx_http_telehealth_records_t *rec);
 
 
 static const char  ngx_http_telehealth_records_sql[] =
     "SELECT status, body::text, etag, location FROM th_api($1, $2::jsonb)";
+
+static const char  ngx_http_telehealth_public_sql[] =
+    "SELECT status, body::text, etag, location FROM th_public($1, $2::jsonb)";
 
 /* operations that hand out a new invite link */
 static const char  *ngx_http_telehealth_invite_ops[] = {
@@ -95,10 +104,11 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
     ctx->data = rec;
 
     req = ngx_http_telehealth_json_track(r->pool, json_object());
-    caller = json_pack("{s:s, s:s, s:s}",
-                       "id", (char *) ctx->caller.id.data,
-                       "org", (char *) ctx->caller.org.data,
-                       "type", ctx->caller.staff ? "staff" : "patient");
+    caller = (ctx->caller.id.len == 0) ? json_null()
+             : json_pack("{s:s, s:s, s:s}",
+                         "id", (char *) ctx->caller.id.data,
+                         "org", (char *) ctx->caller.org.data,
+                         "type", ctx->caller.staff ? "staff" : "patient");
     query = json_object();
 
     if (req == NULL || caller == NULL || query == NULL) {
@@ -129,6 +139,17 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
 
     if (ctx->body != NULL
         && json_object_set(req, "body", ctx->body) != 0)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* links in messages */
+    if (json_object_set_new(req, "public_url",
+                            ngx_http_telehealth_records_str(
+                                &ctx->mcf->public_url))
+        != 0
+        || ngx_http_telehealth_records_presented(r, rec) != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -382,7 +403,10 @@ ngx_http_telehealth_records_send(ngx_http_request_t *r)
     ctx->pg->handler = ngx_http_telehealth_records_done;
     ctx->pg->data = r;
 
-    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_records_sql,
+    if (ngx_http_telehealth_pg_query(ctx->pg,
+                                     ctx->caller.id.len
+                                     ? ngx_http_telehealth_records_sql
+                                     : ngx_http_telehealth_public_sql,
                                      2, rec->params)
         != NGX_AGAIN)
     {
@@ -617,10 +641,6 @@ ngx_http_telehealth_records_invite(ngx_http_request_t *r,
            != 0
         || json_object_set_new(rec->req, "link",
                                ngx_http_telehealth_records_str(&rec->url))
-           != 0
-        || json_object_set_new(rec->req, "public_url",
-                               ngx_http_telehealth_records_str(
-                                   &ctx->mcf->public_url))
            != 0)
     {
         return NGX_ERROR;
@@ -666,6 +686,45 @@ ngx_http_telehealth_records_invite_url(ngx_http_request_t *r,
     p = ngx_cpymem(p, rec->invite, ngx_strlen(rec->invite));
 
     rec->url.len = p - rec->url.data;
+
+    return NGX_OK;
+}
+
+
+/* without a caller: the body's "token" becomes "presented_hash" */
+
+static ngx_int_t
+ngx_http_telehealth_records_presented(ngx_http_request_t *r,
+    ngx_http_telehealth_records_t *rec)
+{
+    char                        hash[65];
+    json_t                     *token;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (ctx->caller.id.len || ctx->body == NULL) {
+        return NGX_OK;
+    }
+
+    token = json_object_get(ctx->body, "token");
+
+    if (!json_is_string(token)
+        || json_string_length(token) > NGX_HTTP_TELEHEALTH_INVITE_BUF)
+    {
+        /* no hash: the link is not found */
+        (void) json_object_del(ctx->body, "token");
+        return NGX_OK;
+    }
+
+    th_sha256_hex(json_string_value(token), json_string_length(token), hash);
+
+    if (json_object_set_new(rec->req, "presented_hash", json_string(hash))
+        != 0
+        || json_object_del(ctx->body, "token") != 0)
+    {
+        return NGX_ERROR;
+    }
 
     return NGX_OK;
 }

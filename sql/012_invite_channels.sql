@@ -38,7 +38,8 @@ ALTER TABLE invites
     ADD COLUMN notification_id  uuid REFERENCES notifications (id),
     ADD COLUMN held             boolean NOT NULL DEFAULT false,
     ADD COLUMN revoked_reason   text,
-    ADD COLUMN extensions       integer NOT NULL DEFAULT 0;
+    ADD COLUMN extensions       integer NOT NULL DEFAULT 0,
+    ADD COLUMN interpreter_request_id  uuid;   -- held for it (013)
 
 UPDATE invites SET invitee_key = 'invite:' || id WHERE invitee_key IS NULL;
 ALTER TABLE invites ALTER COLUMN invitee_key SET NOT NULL;
@@ -374,6 +375,16 @@ LANGUAGE sql STABLE AS $$
                  NULL, '/sessions/' || i.session_id || '/invites/' || i.id)
 $$;
 
+-- Whether a new invite is held back, and for which interpreter request
+-- (013 makes "interpreter_language" ask for an interpreter).
+CREATE FUNCTION th_invite_hold(s sessions, me th_caller, b jsonb,
+    req jsonb) RETURNS uuid
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN NULL;
+END
+$$;
+
 DROP FUNCTION th_op_invite_create(jsonb, th_caller);
 
 CREATE FUNCTION th_op_invite_create(req jsonb, me th_caller)
@@ -392,6 +403,7 @@ DECLARE
     v_lang     text;
     v_key      text;
     v_parties  jsonb;
+    v_request  uuid;
 BEGIN
     IF jsonb_typeof(b) <> 'object' THEN
         PERFORM th_raise('422', 'The body must be a JSON object.');
@@ -446,18 +458,20 @@ BEGIN
         PERFORM th_refuse('409', 'session-in-progress', 'Third parties can '
             'only be invited before the session starts.');
     END IF;
+    v_request := th_invite_hold(s, me, b, req);
 
     INSERT INTO invites (id, org_id, session_id, channel, token_hash,
                          single_use, invitee_name, created_by, expires_at,
                          patient_id, contact, language, invitee_key,
-                         max_redeems, third_parties)
+                         max_redeems, third_parties, held,
+                         interpreter_request_id)
         VALUES (v_id, s.org_id, s.id, v_channel, th_invite_token(req),
                 v_single, v_name, me.id,
                 now() + th_invite_ttl(s, b) * interval '1 second',
                 p.id, v_contact, v_lang, v_key,
                 CASE WHEN v_single THEN 1 + jsonb_array_length(v_parties)
                 END,
-                v_parties)
+                v_parties, v_request IS NOT NULL, v_request)
         RETURNING * INTO i;
     i := th_invite_send(i, s, req);
     RETURN th_invite_created(i);

@@ -36,6 +36,7 @@ before(async () => {
     const res = await startSession(w.admin.token, w.patient.id);
     assertStatus(res, 201, 'the table\'s session');
     session = res.body;
+    await interpOrg();  // covers the interpreter requests of the table
     ids.A = [w.org.id, w.admin.id, w.supervisor.id, w.coordinator.id,
         w.clinician.id, w.unassigned.id, w.patient.id, session.id];
     ids.B = [w.other.org.id, w.other.admin.id, w.other.clinician.id,
@@ -72,6 +73,15 @@ async function freshInvite() {
     const res = await api('POST', `/sessions/${session.id}/invites`,
         { token: w.admin.token, body: { channel: 'link' } });
     assertStatus(res, 201, 'an invite for the cell');
+    return res.body.id;
+}
+
+// an interpreting organisation of A covering "zz" (for requests too)
+async function interpOrg() {
+    const res = await api('POST', '/interpreting-organisations', {
+        token: w.admin.token, body: { name: 'Authz Interpreters',
+            languages: ['zz'], manager_email: 'manager@authz.test' } });
+    assertStatus(res, 201, 'an interpreting organisation for the cell');
     return res.body.id;
 }
 
@@ -223,6 +233,53 @@ const ENDPOINTS = [
         name: 'PATCH /organisation', method: 'PATCH',
         path: () => '/organisation', body: () => ({ time_zone: 'UTC' }),
         expect: row({ admin: 200, 'other.admin': 200 }, () => 403),
+    },
+    {
+        name: 'GET /interpreting-organisations', method: 'GET',
+        path: () => '/interpreting-organisations',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'POST /interpreting-organisations', method: 'POST',
+        path: () => '/interpreting-organisations',
+        body: () => ({ name: 'Authz Interpreters', languages: ['zz'],
+            manager_email: 'manager@authz.test' }),
+        expect: row({ admin: 201, 'other.admin': 201 }, () => 403),
+    },
+    {
+        name: 'GET /interpreting-organisations/{id}', method: 'GET',
+        path: async () => `/interpreting-organisations/${await interpOrg()}`,
+        expect: row({ patient: 403, 'other.patient': 403,
+            'other.admin': 404, 'other.clinician': 404 }, () => 200),
+    },
+    {
+        name: 'PATCH /interpreting-organisations/{id}', method: 'PATCH',
+        path: async () => `/interpreting-organisations/${await interpOrg()}`,
+        body: () => ({ languages: ['zz', 'zy'] }),
+        expect: row({ admin: 200, 'other.admin': 404 }, () => 403),
+    },
+    {
+        name: 'DELETE /interpreting-organisations/{id}', method: 'DELETE',
+        path: async () => `/interpreting-organisations/${await interpOrg()}`,
+        expect: row({ admin: 200, 'other.admin': 404 }, () => 403),
+    },
+    {
+        name: 'GET /sessions/{id}/interpreter-requests', method: 'GET',
+        path: () => `/sessions/${session.id}/interpreter-requests`,
+        expect: inviteRow(200),
+    },
+    {
+        name: 'POST /sessions/{id}/interpreter-requests', method: 'POST',
+        path: () => `/sessions/${session.id}/interpreter-requests`,
+        body: () => ({ language: 'zz' }),
+        expect: inviteRow(201),
+    },
+    {
+        // the link is the credential: no access token needed, any caller
+        name: 'POST /interpreter-requests/decide', method: 'POST',
+        path: () => '/interpreter-requests/decide',
+        body: () => ({ token: 'unknown-link' }),
+        expect: row({ guest: 404 }, () => 404),
     },
 ];
 
