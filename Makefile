@@ -127,9 +127,13 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/share/telehealth/sql
 	install -m 644 sql/*.sql $(DESTDIR)$(PREFIX)/share/telehealth/sql/
 	install -m 755 scripts/migrate.sh $(DESTDIR)$(PREFIX)/share/telehealth/
+	# the shipped texts; /etc/telehealth/templates gets the ones it lacks,
+	# so texts an ops team edited survive an upgrade
 	for d in templates/*/; do \
-	    install -d $(DESTDIR)/etc/telehealth/$$d && \
-	    install -m 644 $$d* $(DESTDIR)/etc/telehealth/$$d || exit 1; \
+	    install -d $(DESTDIR)$(PREFIX)/share/telehealth/$$d \
+	        $(DESTDIR)/etc/telehealth/$$d && \
+	    install -m 644 $$d* $(DESTDIR)$(PREFIX)/share/telehealth/$$d && \
+	    cp -n $$d* $(DESTDIR)/etc/telehealth/$$d || exit 1; \
 	done
 
 format:

@@ -96,6 +96,13 @@ if [ "${BENCH_LIST:-1}" != 0 ]; then
     "$BENCH/list.sh"
 fi
 
+# Invite redeem, a fresh link per request, against return 200
+# (bench/redeem.sh).  BENCH_REDEEM=0 skips.
+if [ "${BENCH_REDEEM:-1}" != 0 ]; then
+    echo
+    "$BENCH/redeem.sh"
+fi
+
 # Media: our plugin against the stock VideoRoom in one Janus, in the media
 # namespace with a stack of its own (bench/media.sh).  BENCH_MEDIA=0 skips.
 if [ "${BENCH_MEDIA:-1}" != 0 ]; then

@@ -34,6 +34,8 @@
 #define TH_KEY_NODE          "%snode:%s"
 #define TH_KEY_NODE_COMMANDS "%scmd:%s"
 #define TH_KEY_EVENTS        "%sevents"
+/* single-use console ticket by its SHA-256 (nginx only), TTL 30 s */
+#define TH_KEY_CONSOLE_TICKET "%sconsole:ticket:%s"
 
 /* Consumer group of the nginx module on the events stream. */
 #define TH_EVENTS_GROUP "nginx"

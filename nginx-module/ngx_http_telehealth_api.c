@@ -16,6 +16,7 @@
 #include "ngx_http_telehealth_session.h"
 #include "ngx_http_telehealth_records.h"
 #include "ngx_http_telehealth_redis.h"
+#include "ngx_http_telehealth_console.h"
 
 
 #define NGX_HTTP_TELEHEALTH_RETRY_AFTER  "1"
@@ -68,8 +69,14 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     { ngx_string("/me"), NGX_HTTP_GET,
       ngx_http_telehealth_auth_me, 1, NULL },
 
-    { ngx_string("/sessions"), NGX_HTTP_GET,
-      ngx_http_telehealth_session_list, 1, NULL },
+    /* authenticates itself: a bearer token or a ticket */
+    { ngx_string("/me/events"), NGX_HTTP_GET,
+      ngx_http_telehealth_console_events, 0, NULL },
+
+    { ngx_string("/me/events/ticket"), NGX_HTTP_POST,
+      ngx_http_telehealth_console_ticket, 1, NULL },
+
+    ngx_http_telehealth_record("/sessions", NGX_HTTP_GET, "session_list"),
 
     { ngx_string("/sessions"), NGX_HTTP_POST,
       ngx_http_telehealth_session_create, 1, NULL },
@@ -147,6 +154,25 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     /* a manager's accept or refuse link: th_public(), no access token */
     { ngx_string("/interpreter-requests/decide"), NGX_HTTP_POST,
       ngx_http_telehealth_records_handler, 0, "interpreter_decide" },
+    ngx_http_telehealth_record("/service-codes", NGX_HTTP_GET,
+                               "service_code_list"),
+    ngx_http_telehealth_record("/service-codes", NGX_HTTP_POST,
+                               "service_code_create"),
+    ngx_http_telehealth_record("/service-codes/*", NGX_HTTP_GET,
+                               "service_code_get"),
+    ngx_http_telehealth_record("/service-codes/*", NGX_HTTP_PATCH,
+                               "service_code_update"),
+
+    ngx_http_telehealth_record("/appointments", NGX_HTTP_GET,
+                               "appointment_list"),
+    ngx_http_telehealth_record("/appointments", NGX_HTTP_POST,
+                               "appointment_create"),
+    ngx_http_telehealth_record("/appointments/*", NGX_HTTP_GET,
+                               "appointment_get"),
+    ngx_http_telehealth_record("/appointments/*", NGX_HTTP_PATCH,
+                               "appointment_update"),
+    ngx_http_telehealth_record("/appointments/*/session", NGX_HTTP_POST,
+                               "appointment_session"),
 
     ngx_http_telehealth_record("/audit", NGX_HTTP_GET, "audit_list"),
 
@@ -809,6 +835,13 @@ ngx_http_telehealth_fail(ngx_http_request_t *r,
 {
     ngx_http_telehealth_finalize(r,
                         ngx_http_telehealth_send_problem(r, problem, detail));
+}
+
+
+ngx_uint_t
+ngx_http_telehealth_problem_status(ngx_http_telehealth_problem_e problem)
+{
+    return ngx_http_telehealth_problems[problem].status;
 }
 
 

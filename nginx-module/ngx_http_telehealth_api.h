@@ -101,6 +101,10 @@ void ngx_http_telehealth_fail(ngx_http_request_t *r,
 ngx_http_telehealth_problem_e ngx_http_telehealth_problem_named(
     const char *name);
 
+/* the HTTP status of a problem */
+ngx_uint_t ngx_http_telehealth_problem_status(
+    ngx_http_telehealth_problem_e problem);
+
 /* a Location header: telehealth_public_url + the API's prefix + path */
 ngx_int_t ngx_http_telehealth_set_location(ngx_http_request_t *r,
     u_char *path, size_t len);

@@ -142,6 +142,19 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
 }
 
 
+void
+ngx_http_telehealth_authenticate_caller(ngx_http_request_t *r,
+    ngx_http_telehealth_handler_pt next)
+{
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    ctx->next = next;
+
+    ngx_http_telehealth_check_revoked(r);
+}
+
+
 /* ctx->caller is known: a token that logout revoked goes no further */
 
 static void

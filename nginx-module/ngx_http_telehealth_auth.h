@@ -18,6 +18,10 @@
 void ngx_http_telehealth_authenticate(ngx_http_request_t *r,
     ngx_http_telehealth_handler_pt next);
 
+/* ctx->caller came from elsewhere (a console ticket): revoked? then next */
+void ngx_http_telehealth_authenticate_caller(ngx_http_request_t *r,
+    ngx_http_telehealth_handler_pt next);
+
 void ngx_http_telehealth_auth_login(ngx_http_request_t *r);
 void ngx_http_telehealth_auth_logout(ngx_http_request_t *r);
 void ngx_http_telehealth_auth_me(ngx_http_request_t *r);

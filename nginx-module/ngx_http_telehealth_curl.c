@@ -20,6 +20,8 @@ struct ngx_http_telehealth_curl_req_s {
     CURL                                 *easy;
     struct curl_slist                    *headers;
     char                                 *body;
+    size_t                                len;
+    size_t                                sent;     /* of an upload */
     ngx_http_telehealth_curl_handler_pt   handler;
     void                                 *data;
     ngx_log_t                            *log;
@@ -46,7 +48,17 @@ static void ngx_http_telehealth_curl_event(ngx_event_t *ev);
 static void ngx_http_telehealth_curl_timeout(ngx_event_t *ev);
 static void ngx_http_telehealth_curl_done(void);
 static void ngx_http_telehealth_curl_free(ngx_http_telehealth_curl_req_t *req);
+static ngx_http_telehealth_curl_req_t *ngx_http_telehealth_curl_create(
+    ngx_log_t *log, struct curl_slist *list, u_char *body, size_t len,
+    const char *url, ngx_msec_t timeout,
+    ngx_http_telehealth_curl_handler_pt handler, void *data);
+static ngx_int_t ngx_http_telehealth_curl_start(
+    ngx_http_telehealth_curl_req_t *req);
+static void ngx_http_telehealth_curl_abort(
+    ngx_http_telehealth_curl_req_t *req);
 static size_t ngx_http_telehealth_curl_discard(char *ptr, size_t size,
+    size_t nmemb, void *userdata);
+static size_t ngx_http_telehealth_curl_read(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 
 
@@ -134,26 +146,116 @@ ngx_http_telehealth_curl_post(ngx_log_t *log, const char *url,
     ngx_http_telehealth_curl_handler_pt handler, void *data)
 {
     CURL                            *easy;
-    ngx_http_telehealth_curl_t      *hc;
     ngx_http_telehealth_curl_req_t  *req;
 
-    hc = ngx_http_telehealth_curl;
+    req = ngx_http_telehealth_curl_create(log, headers, body, len, url,
+                                          timeout, handler, data);
+    if (req == NULL) {
+        return NULL;
+    }
 
-    if (hc == NULL) {
-        curl_slist_free_all(headers);
+    easy = req->easy;
+
+    if (curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https")
+        != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) len)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
+                            ngx_http_telehealth_curl_discard)
+           != CURLE_OK
+        || ngx_http_telehealth_curl_start(req) != NGX_OK)
+    {
+        ngx_http_telehealth_curl_abort(req);
+        return NULL;
+    }
+
+    return req;
+}
+
+
+ngx_http_telehealth_curl_req_t *
+ngx_http_telehealth_curl_mail(ngx_log_t *log,
+    ngx_http_telehealth_curl_mail_t *mail, u_char *message, size_t len,
+    ngx_http_telehealth_curl_handler_pt handler, void *data)
+{
+    CURL                            *easy;
+    struct curl_slist               *rcpt;
+    ngx_http_telehealth_curl_req_t  *req;
+
+    rcpt = curl_slist_append(NULL, mail->to);
+    if (rcpt == NULL) {
+        return NULL;
+    }
+
+    req = ngx_http_telehealth_curl_create(log, rcpt, message, len,
+                                          mail->url, mail->timeout, handler,
+                                          data);
+    if (req == NULL) {
+        return NULL;
+    }
+
+    easy = req->easy;
+
+    if (curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps")
+        != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_USE_SSL, mail->use_ssl) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_MAIL_FROM, mail->from) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, req->headers)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_INFILESIZE, (long) len) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_READFUNCTION,
+                            ngx_http_telehealth_curl_read)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_READDATA, req) != CURLE_OK
+        || (mail->user != NULL
+            && (curl_easy_setopt(easy, CURLOPT_USERNAME, mail->user)
+                != CURLE_OK
+                || curl_easy_setopt(easy, CURLOPT_PASSWORD, mail->password)
+                   != CURLE_OK))
+        || ngx_http_telehealth_curl_start(req) != NGX_OK)
+    {
+        ngx_http_telehealth_curl_abort(req);
+        return NULL;
+    }
+
+    return req;
+}
+
+
+/*
+ * A request with what every transfer sets; list (HTTP headers or mail
+ * recipients) is taken over and freed in every case.
+ */
+
+static ngx_http_telehealth_curl_req_t *
+ngx_http_telehealth_curl_create(ngx_log_t *log, struct curl_slist *list,
+    u_char *body, size_t len, const char *url, ngx_msec_t timeout,
+    ngx_http_telehealth_curl_handler_pt handler, void *data)
+{
+    CURL                            *easy;
+    ngx_http_telehealth_curl_req_t  *req;
+
+    if (ngx_http_telehealth_curl == NULL) {
+        curl_slist_free_all(list);
         return NULL;
     }
 
     req = ngx_calloc(sizeof(ngx_http_telehealth_curl_req_t), log);
     if (req == NULL) {
-        curl_slist_free_all(headers);
+        curl_slist_free_all(list);
         return NULL;
     }
 
-    req->headers = headers;
+    req->headers = list;
     req->handler = handler;
     req->data = data;
     req->log = log;
+    req->len = len;
 
     req->body = ngx_alloc(len + 1, log);
     if (req->body == NULL) {
@@ -170,41 +272,50 @@ ngx_http_telehealth_curl_post(ngx_log_t *log, const char *url,
 
     req->easy = easy;
 
-    if (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_PRIVATE, req) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->error)
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https")
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout)
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers)
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) len)
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
-                            ngx_http_telehealth_curl_discard)
-           != CURLE_OK)
+    if (curl_easy_setopt(easy, CURLOPT_URL, url) == CURLE_OK
+        && curl_easy_setopt(easy, CURLOPT_PRIVATE, req) == CURLE_OK
+        && curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->error)
+           == CURLE_OK
+        && curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK
+        && curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout)
+           == CURLE_OK)
     {
-        goto failed;
+        return req;
     }
 
-    if (curl_multi_add_handle(hc->multi, easy) != CURLM_OK) {
-        goto failed;
+failed:
+
+    ngx_http_telehealth_curl_abort(req);
+
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_telehealth_curl_start(ngx_http_telehealth_curl_req_t *req)
+{
+    ngx_http_telehealth_curl_t  *hc;
+
+    hc = ngx_http_telehealth_curl;
+
+    if (curl_multi_add_handle(hc->multi, req->easy) != CURLM_OK) {
+        return NGX_ERROR;
     }
 
     ngx_queue_insert_tail(&hc->requests, &req->queue);
     hc->nrequests++;
 
-    return req;
+    return NGX_OK;
+}
 
-failed:
 
-    ngx_log_error(NGX_LOG_ERR, log, 0,
-                  "telehealth: cannot start an HTTP request");
+/* a request that was never started */
+
+static void
+ngx_http_telehealth_curl_abort(ngx_http_telehealth_curl_req_t *req)
+{
+    ngx_log_error(NGX_LOG_ERR, req->log, 0,
+                  "telehealth: cannot start a provider request");
 
     if (req->easy != NULL) {
         curl_easy_cleanup(req->easy);
@@ -217,8 +328,6 @@ failed:
     }
 
     ngx_free(req);
-
-    return NULL;
 }
 
 
@@ -474,6 +583,23 @@ ngx_http_telehealth_curl_free(ngx_http_telehealth_curl_req_t *req)
 
     ngx_free(req->body);
     ngx_free(req);
+}
+
+
+static size_t
+ngx_http_telehealth_curl_read(char *ptr, size_t size, size_t nmemb,
+    void *userdata)
+{
+    ngx_http_telehealth_curl_req_t  *req = userdata;
+
+    size_t  n;
+
+    n = ngx_min(size * nmemb, req->len - req->sent);
+
+    ngx_memcpy(ptr, req->body + req->sent, n);
+    req->sent += n;
+
+    return n;
 }
 
 

@@ -1,7 +1,8 @@
 /*
- * HTTP requests without blocking the worker: libcurl's multi-socket API
- * driven by the worker's event loop (its sockets registered as nginx
- * connections) and one nginx timer.  One multi handle per worker.
+ * HTTP and SMTP requests without blocking the worker: libcurl's
+ * multi-socket API driven by the worker's event loop (its sockets
+ * registered as nginx connections) and one nginx timer.  One multi handle
+ * per worker.
  */
 
 #ifndef _NGX_HTTP_TELEHEALTH_CURL_H_INCLUDED_
@@ -37,6 +38,25 @@ ngx_http_telehealth_curl_req_t *ngx_http_telehealth_curl_post(ngx_log_t *log,
     const char *url, struct curl_slist *headers, u_char *body, size_t len,
     ngx_msec_t timeout, ngx_http_telehealth_curl_handler_pt handler,
     void *data);
+
+typedef struct {
+    const char                 *url;          /* smtp:// or smtps:// */
+    long                        use_ssl;      /* CURLUSESSL_* */
+    const char                 *user;         /* NULL: no AUTH */
+    const char                 *password;
+    const char                 *from;         /* envelope addresses */
+    const char                 *to;
+    ngx_msec_t                  timeout;
+} ngx_http_telehealth_curl_mail_t;
+
+/*
+ * Sends message (an RFC 5322 message with CRLF line ends, copied) over
+ * SMTP.  The handler's status is the server's last reply code (0 when it
+ * never answered).  NULL when it could not be started.
+ */
+ngx_http_telehealth_curl_req_t *ngx_http_telehealth_curl_mail(ngx_log_t *log,
+    ngx_http_telehealth_curl_mail_t *mail, u_char *message, size_t len,
+    ngx_http_telehealth_curl_handler_pt handler, void *data);
 
 /* ends a request without calling its handler */
 void ngx_http_telehealth_curl_cancel(ngx_http_telehealth_curl_req_t *req);

@@ -109,9 +109,30 @@ typedef struct {
 
 #define NGX_HTTP_TELEHEALTH_STMT_END  { NULL, 0, { 0, 0, 0, 0 } }
 
+/*
+ * The staff console's event, in the same transaction (sql/009_console.sql).
+ * $1 type, $2 session, $3 participant, $4 role or reason
+ */
+#define NGX_HTTP_TELEHEALTH_CONSOLE(args, last)                               \
+    { "SELECT th_console_room_event($1, $2, $3, " args ")",                   \
+      4, { NGX_HTTP_TELEHEALTH_EV_TYPE, NGX_HTTP_TELEHEALTH_EV_SESSION,       \
+           NGX_HTTP_TELEHEALTH_EV_PARTICIPANT, last } }
+
+#define NGX_HTTP_TELEHEALTH_CONSOLE_ROLE                                      \
+    NGX_HTTP_TELEHEALTH_CONSOLE("$4, ''", NGX_HTTP_TELEHEALTH_EV_ROLE)
+#define NGX_HTTP_TELEHEALTH_CONSOLE_REASON                                    \
+    NGX_HTTP_TELEHEALTH_CONSOLE("'', $4", NGX_HTTP_TELEHEALTH_EV_REASON)
+
 
 static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_room_opened[] = {
     NGX_HTTP_TELEHEALTH_ENSURE_CALL,
+    NGX_HTTP_TELEHEALTH_STMT_END
+};
+
+
+/* the ring on the consoles: nothing else records a wait */
+static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_waiting[] = {
+    NGX_HTTP_TELEHEALTH_CONSOLE_ROLE,
     NGX_HTTP_TELEHEALTH_STMT_END
 };
 
@@ -137,6 +158,8 @@ static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_joined[] = {
       " ON CONFLICT DO NOTHING",
       4, { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
            NGX_HTTP_TELEHEALTH_EV_ROLE, NGX_HTTP_TELEHEALTH_EV_TS } },
+
+    NGX_HTTP_TELEHEALTH_CONSOLE_ROLE,
 
     NGX_HTTP_TELEHEALTH_STMT_END
 };
@@ -169,6 +192,8 @@ static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_left[] = {
       " ON CONFLICT DO NOTHING",
       4, { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
            NGX_HTTP_TELEHEALTH_EV_REASON, NGX_HTTP_TELEHEALTH_EV_TS } },
+
+    NGX_HTTP_TELEHEALTH_CONSOLE_REASON,
 
     NGX_HTTP_TELEHEALTH_STMT_END
 };
@@ -203,12 +228,15 @@ static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_room_closed[] = {
       3, { NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ROOM,
            NGX_HTTP_TELEHEALTH_EV_TS } },
 
+    NGX_HTTP_TELEHEALTH_CONSOLE_REASON,
+
     NGX_HTTP_TELEHEALTH_STMT_END
 };
 
 
 static const ngx_http_telehealth_event_kind_t  ngx_http_telehealth_kinds[] = {
     { TH_EV_ROOM_OPENED, ngx_http_telehealth_room_opened },
+    { TH_EV_PARTICIPANT_WAITING, ngx_http_telehealth_waiting },
     { TH_EV_PARTICIPANT_JOINED, ngx_http_telehealth_joined },
     { TH_EV_PARTICIPANT_LEFT, ngx_http_telehealth_left },
     { TH_EV_ROOM_CLOSED, ngx_http_telehealth_room_closed },

@@ -19,7 +19,9 @@
 #include "ngx_http_telehealth_idp.h"
 #include "ngx_http_telehealth_curl.h"
 #include "ngx_http_telehealth_notify.h"
+#include "ngx_http_telehealth_console.h"
 #include "ngx_http_telehealth_template.h"
+#include "ngx_http_telehealth_mail.h"
 
 
 #define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX  60
@@ -40,8 +42,16 @@ static char *ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_telehealth_notify_retry(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_telehealth_sms_url(ngx_conf_t *cf, ngx_command_t *cmd,
+static void ngx_http_telehealth_provider_create(
+    ngx_http_telehealth_provider_conf_t *pc);
+static void ngx_http_telehealth_provider_init(
+    ngx_http_telehealth_provider_conf_t *pc);
+static char *ngx_http_telehealth_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_telehealth_email_from(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_telehealth_email_credentials(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static void ngx_http_telehealth_keyset_cleanup(void *data);
 static ngx_int_t ngx_http_telehealth_init_process(ngx_cycle_t *cycle);
 static void ngx_http_telehealth_exit_process(ngx_cycle_t *cycle);
@@ -57,9 +67,31 @@ static ngx_conf_num_bounds_t  ngx_http_telehealth_attempts_bounds = {
 };
 
 
-static ngx_conf_enum_t  ngx_http_telehealth_sms_formats[] = {
-    { ngx_string("form"), NGX_HTTP_TELEHEALTH_SMS_FORM },
-    { ngx_string("json"), NGX_HTTP_TELEHEALTH_SMS_JSON },
+static ngx_conf_enum_t  ngx_http_telehealth_provider_formats[] = {
+    { ngx_string("form"), NGX_HTTP_TELEHEALTH_PROVIDER_FORM },
+    { ngx_string("json"), NGX_HTTP_TELEHEALTH_PROVIDER_JSON },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_str_t  ngx_http_telehealth_http_schemes[] = {
+    ngx_string("http://"),
+    ngx_string("https://"),
+    ngx_null_string
+};
+
+
+static ngx_str_t  ngx_http_telehealth_smtp_schemes[] = {
+    ngx_string("smtp://"),
+    ngx_string("smtps://"),
+    ngx_null_string
+};
+
+
+static ngx_conf_enum_t  ngx_http_telehealth_starttls[] = {
+    { ngx_string("off"), NGX_HTTP_TELEHEALTH_STARTTLS_OFF },
+    { ngx_string("optional"), NGX_HTTP_TELEHEALTH_STARTTLS_OPTIONAL },
+    { ngx_string("required"), NGX_HTTP_TELEHEALTH_STARTTLS_REQUIRED },
     { ngx_null_string, 0 }
 };
 
@@ -150,6 +182,20 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       offsetof(ngx_http_telehealth_main_conf_t, events),
       NULL },
 
+    { ngx_string("telehealth_console_heartbeat"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, console_heartbeat),
+      NULL },
+
+    { ngx_string("telehealth_console_retention"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, console_retention),
+      NULL },
+
     { ngx_string("telehealth_notify"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
       ngx_conf_set_flag_slot,
@@ -208,10 +254,10 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
 
     { ngx_string("telehealth_sms_url"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_telehealth_sms_url,
+      ngx_http_telehealth_url,
       NGX_HTTP_MAIN_CONF_OFFSET,
-      0,
-      NULL },
+      offsetof(ngx_http_telehealth_main_conf_t, sms.url),
+      ngx_http_telehealth_http_schemes },
 
     { ngx_string("telehealth_sms_auth"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -225,7 +271,7 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       ngx_conf_set_enum_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_telehealth_main_conf_t, sms.format),
-      &ngx_http_telehealth_sms_formats },
+      &ngx_http_telehealth_provider_formats },
 
     { ngx_string("telehealth_sms_to_field"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -253,6 +299,90 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_telehealth_main_conf_t, sms.timeout),
+      NULL },
+
+    { ngx_string("telehealth_whatsapp_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_telehealth_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, whatsapp.url),
+      ngx_http_telehealth_http_schemes },
+
+    { ngx_string("telehealth_whatsapp_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, whatsapp.auth),
+      NULL },
+
+    { ngx_string("telehealth_whatsapp_format"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, whatsapp.format),
+      &ngx_http_telehealth_provider_formats },
+
+    { ngx_string("telehealth_whatsapp_to_field"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, whatsapp.to_field),
+      NULL },
+
+    { ngx_string("telehealth_whatsapp_text_field"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, whatsapp.text_field),
+      NULL },
+
+    { ngx_string("telehealth_whatsapp_param"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_conf_set_keyval_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, whatsapp.params),
+      NULL },
+
+    { ngx_string("telehealth_whatsapp_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, whatsapp.timeout),
+      NULL },
+
+    { ngx_string("telehealth_email_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_telehealth_url,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, email.url),
+      ngx_http_telehealth_smtp_schemes },
+
+    { ngx_string("telehealth_email_starttls"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, email.starttls),
+      &ngx_http_telehealth_starttls },
+
+    { ngx_string("telehealth_email_from"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_telehealth_email_from,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_email_credentials"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_telehealth_email_credentials,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_email_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, email.timeout),
       NULL },
 
     { ngx_string("telehealth_idp_jwks"),
@@ -364,6 +494,13 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
      *     mcf->sms.auth = { 0, NULL };
      *     mcf->sms.to_field = { 0, NULL };
      *     mcf->sms.text_field = { 0, NULL };
+     *     mcf->whatsapp.* as mcf->sms.*
+     *     mcf->email.url = { 0, NULL };
+     *     mcf->email.from = { 0, NULL };
+     *     mcf->email.from_name = { 0, NULL };
+     *     mcf->email.domain = { 0, NULL };
+     *     mcf->email.user = { 0, NULL };
+     *     mcf->email.password = { 0, NULL };
      *     mcf->templates.dir = { 0, NULL };
      *     mcf->templates.default_language = { 0, NULL };
      *     mcf->templates.list = NULL;
@@ -383,11 +520,14 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
     mcf->notify.backoff_max = NGX_CONF_UNSET_MSEC;
     mcf->notify.attempts = NGX_CONF_UNSET_UINT;
     mcf->notify.batch = NGX_CONF_UNSET_UINT;
-    mcf->sms.format = NGX_CONF_UNSET_UINT;
-    mcf->sms.params = NGX_CONF_UNSET_PTR;
-    mcf->sms.timeout = NGX_CONF_UNSET_MSEC;
+    ngx_http_telehealth_provider_create(&mcf->sms);
+    ngx_http_telehealth_provider_create(&mcf->whatsapp);
+    mcf->email.starttls = NGX_CONF_UNSET_UINT;
+    mcf->email.timeout = NGX_CONF_UNSET_MSEC;
     mcf->video_call_sms_delay = NGX_CONF_UNSET_MSEC;
     mcf->notify.interpreter_timeout = NGX_CONF_UNSET;
+    mcf->console_heartbeat = NGX_CONF_UNSET_MSEC;
+    mcf->console_retention = NGX_CONF_UNSET;
 
     return mcf;
 }
@@ -411,24 +551,30 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->notify.backoff_max, 15 * 60 * 1000);
     ngx_conf_init_uint_value(mcf->notify.attempts, 10);
     ngx_conf_init_uint_value(mcf->notify.batch, 20);
-    ngx_conf_init_uint_value(mcf->sms.format, NGX_HTTP_TELEHEALTH_SMS_FORM);
-    ngx_conf_init_ptr_value(mcf->sms.params, NULL);
-    ngx_conf_init_msec_value(mcf->sms.timeout, 10000);
+    ngx_http_telehealth_provider_init(&mcf->sms);
+    ngx_http_telehealth_provider_init(&mcf->whatsapp);
+    ngx_conf_init_uint_value(mcf->email.starttls,
+                             NGX_HTTP_TELEHEALTH_STARTTLS_REQUIRED);
+    ngx_conf_init_msec_value(mcf->email.timeout, 30000);
     ngx_conf_init_msec_value(mcf->video_call_sms_delay, 8000);
     ngx_conf_init_value(mcf->notify.interpreter_timeout, 86400);
+    ngx_conf_init_msec_value(mcf->console_heartbeat, 20000);
+    ngx_conf_init_value(mcf->console_retention, 24 * 60 * 60);
 
-    if (mcf->sms.to_field.data == NULL) {
-        ngx_str_set(&mcf->sms.to_field, "to");
-    }
-
-    if (mcf->sms.text_field.data == NULL) {
-        ngx_str_set(&mcf->sms.text_field, "text");
-    }
-
-    if (mcf->notify.interval == 0 || mcf->sms.timeout == 0) {
+    if (mcf->notify.interval == 0 || mcf->sms.timeout == 0
+        || mcf->whatsapp.timeout == 0 || mcf->email.timeout == 0)
+    {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_notify_interval\" and "
-                           "\"telehealth_sms_timeout\" must not be 0");
+                           "\"telehealth_notify_interval\" and the "
+                           "\"telehealth_*_timeout\" directives must not "
+                           "be 0");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->email.url.len && mcf->email.from.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_email_url\" needs "
+                           "\"telehealth_email_from\"");
         return NGX_CONF_ERROR;
     }
 
@@ -807,33 +953,207 @@ ngx_http_telehealth_notify_retry(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
-static char *
-ngx_http_telehealth_sms_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+static void
+ngx_http_telehealth_provider_create(ngx_http_telehealth_provider_conf_t *pc)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    pc->format = NGX_CONF_UNSET_UINT;
+    pc->params = NGX_CONF_UNSET_PTR;
+    pc->timeout = NGX_CONF_UNSET_MSEC;
+}
 
-    ngx_str_t  *value;
 
-    if (mcf->sms.url.data != NULL) {
+static void
+ngx_http_telehealth_provider_init(ngx_http_telehealth_provider_conf_t *pc)
+{
+    ngx_conf_init_uint_value(pc->format, NGX_HTTP_TELEHEALTH_PROVIDER_FORM);
+    ngx_conf_init_ptr_value(pc->params, NULL);
+    ngx_conf_init_msec_value(pc->timeout, 10000);
+
+    if (pc->to_field.data == NULL) {
+        ngx_str_set(&pc->to_field, "to");
+    }
+
+    if (pc->text_field.data == NULL) {
+        ngx_str_set(&pc->text_field, "text");
+    }
+}
+
+
+/*
+ * telehealth_sms_url, telehealth_whatsapp_url, telehealth_email_url: a URL
+ * of one of the schemes in cmd->post
+ */
+
+static char *
+ngx_http_telehealth_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t  *url, *value, *scheme;
+
+    url = (ngx_str_t *) ((char *) conf + cmd->offset);
+
+    if (url->data != NULL) {
         return "is duplicate";
     }
 
     value = cf->args->elts;
 
-    if (!(value[1].len > 7
-          && ngx_strncasecmp(value[1].data, (u_char *) "http://", 7) == 0)
-        && !(value[1].len > 8
-             && ngx_strncasecmp(value[1].data, (u_char *) "https://", 8)
-                == 0))
-    {
+    for (scheme = cmd->post; scheme->len; scheme++) {
+        if (value[1].len > scheme->len
+            && ngx_strncasecmp(value[1].data, scheme->data, scheme->len)
+               == 0)
+        {
+            /* arguments are NUL-terminated: libcurl takes them as they are */
+            *url = value[1];
+            return NGX_CONF_OK;
+        }
+    }
+
+    scheme = cmd->post;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" must be an %V or %V URL, not \"%V\"",
+                       &cmd->name, &scheme[0], &scheme[1], &value[1]);
+
+    return NGX_CONF_ERROR;
+}
+
+
+/* telehealth_email_from address [display name] */
+
+static char *
+ngx_http_telehealth_email_from(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    u_char      *at;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (mcf->email.from.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_telehealth_mail_address((char *) value[1].data) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_sms_url\" must be an http:// or "
-                           "https:// URL, not \"%V\"", &value[1]);
+                           "\"telehealth_email_from\" must be an address "
+                           "such as noreply@example.org, not \"%V\"",
+                           &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    /* arguments are NUL-terminated: libcurl takes the string as it is */
-    mcf->sms.url = value[1];
+    at = (u_char *) ngx_strchr(value[1].data, '@');
+
+    mcf->email.from = value[1];
+    mcf->email.domain.data = at + 1;
+    mcf->email.domain.len = value[1].data + value[1].len - at - 1;
+
+    if (cf->args->nelts == 3) {
+        for (i = 0; i < value[2].len; i++) {
+            if (value[2].data[i] < ' ' || value[2].data[i] == 0x7f) {
+                return "has a control character in the display name";
+            }
+        }
+
+        mcf->email.from_name = value[2];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * telehealth_email_credentials file: "user:password" on the first line,
+ * read at (re)load by the master, so the file may be readable by root only
+ */
+
+static char *
+ngx_http_telehealth_email_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    u_char           *p, *last, *colon;
+    ssize_t           n;
+    ngx_str_t        *value;
+    ngx_file_t        file;
+    ngx_file_info_t   fi;
+
+    u_char  buf[1024];
+
+    if (mcf->email.user.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_conf_full_name(cf->cycle, &value[1], 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = value[1];
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(value[1].data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    n = NGX_ERROR;
+
+    if (ngx_fd_info(file.fd, &fi) != NGX_FILE_ERROR
+        && ngx_file_size(&fi) < (off_t) sizeof(buf))
+    {
+        n = ngx_read_file(&file, buf, sizeof(buf) - 1, 0);
+    }
+
+    ngx_close_file(file.fd);
+
+    if (n == NGX_ERROR) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" cannot be read or is larger than 1k",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    last = buf + n;
+
+    for (p = buf; p < last && *p != CR && *p != LF; p++) {
+        /* void */
+    }
+
+    last = p;
+    colon = ngx_strlchr(buf, last, ':');
+
+    if (colon == NULL || colon == buf || colon + 1 == last) {
+        ngx_explicit_memzero(buf, sizeof(buf));
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must hold \"user:password\" on its "
+                           "first line", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->email.user.len = colon - buf;
+    mcf->email.user.data = ngx_pnalloc(cf->pool, mcf->email.user.len + 1);
+    mcf->email.password.len = last - colon - 1;
+    mcf->email.password.data = ngx_pnalloc(cf->pool,
+                                           mcf->email.password.len + 1);
+
+    if (mcf->email.user.data == NULL || mcf->email.password.data == NULL) {
+        ngx_explicit_memzero(buf, sizeof(buf));
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(mcf->email.user.data, buf, mcf->email.user.len + 1);
+    ngx_cpystrn(mcf->email.password.data, colon + 1,
+                mcf->email.password.len + 1);
+
+    ngx_explicit_memzero(buf, sizeof(buf));
 
     return NGX_CONF_OK;
 }
@@ -915,6 +1235,13 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    /* every worker holds console streams */
+    if (mcf->api && mcf->postgres.len && mcf->redis.len) {
+        if (ngx_http_telehealth_console_init_process(cycle, mcf) != NGX_OK) {
+            return NGX_ERROR;
+        }
+    }
+
     /* one consumer per nginx instance is enough: the first worker */
     if (mcf->events && mcf->postgres.len && mcf->redis.len
         && ngx_worker == 0)
@@ -931,6 +1258,7 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_telehealth_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_telehealth_console_exit_process();
     ngx_http_telehealth_notify_exit_process();
     ngx_http_telehealth_curl_exit_process();
     ngx_http_telehealth_events_exit_process();

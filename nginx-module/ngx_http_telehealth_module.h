@@ -37,20 +37,41 @@ typedef struct {
 } ngx_http_telehealth_idp_conf_t;
 
 
-#define NGX_HTTP_TELEHEALTH_SMS_FORM  0
-#define NGX_HTTP_TELEHEALTH_SMS_JSON  1
+#define NGX_HTTP_TELEHEALTH_PROVIDER_FORM  0
+#define NGX_HTTP_TELEHEALTH_PROVIDER_JSON  1
 
 
-/* an SMS provider's HTTP API (telehealth_sms_*) */
+/*
+ * A messaging provider's HTTP API: telehealth_sms_* for SMS and
+ * telehealth_whatsapp_* for WhatsApp configure one each.
+ */
 typedef struct {
     ngx_str_t            url;               /* NUL-ended; empty: none */
     ngx_str_t            auth;              /* Authorization header value */
-    ngx_uint_t           format;            /* NGX_HTTP_TELEHEALTH_SMS_* */
+    ngx_uint_t           format;       /* NGX_HTTP_TELEHEALTH_PROVIDER_* */
     ngx_str_t            to_field;
     ngx_str_t            text_field;
     ngx_array_t         *params;            /* ngx_keyval_t, fixed fields */
     ngx_msec_t           timeout;
-} ngx_http_telehealth_sms_conf_t;
+} ngx_http_telehealth_provider_conf_t;
+
+
+#define NGX_HTTP_TELEHEALTH_STARTTLS_OFF       0
+#define NGX_HTTP_TELEHEALTH_STARTTLS_OPTIONAL  1
+#define NGX_HTTP_TELEHEALTH_STARTTLS_REQUIRED  2
+
+
+/* e-mail over SMTP (telehealth_email_*) */
+typedef struct {
+    ngx_str_t            url;               /* smtp(s)://, NUL-ended */
+    ngx_uint_t           starttls;     /* NGX_HTTP_TELEHEALTH_STARTTLS_* */
+    ngx_str_t            from;              /* address, NUL-ended */
+    ngx_str_t            from_name;         /* may be empty */
+    ngx_str_t            domain;            /* of from, for Message-ID */
+    ngx_str_t            user;              /* NUL-ended; empty: no AUTH */
+    ngx_str_t            password;          /* NUL-ended */
+    ngx_msec_t           timeout;
+} ngx_http_telehealth_email_conf_t;
 
 
 /* the texts of notifications (telehealth_templates) */
@@ -98,9 +119,14 @@ typedef struct {
     ngx_flag_t           events;
 
     ngx_http_telehealth_notify_conf_t  notify;
-    ngx_http_telehealth_sms_conf_t     sms;
+    ngx_http_telehealth_provider_conf_t   sms;
+    ngx_http_telehealth_provider_conf_t   whatsapp;
+    ngx_http_telehealth_email_conf_t      email;
     ngx_http_telehealth_templates_conf_t  templates;
     ngx_msec_t           video_call_sms_delay;
+
+    ngx_msec_t           console_heartbeat; /* comment line on each stream */
+    time_t               console_retention; /* console_events kept */
 
     /* argon2id hash of nothing: unknown e-mails are verified against it */
     ngx_str_t            dummy_hash;

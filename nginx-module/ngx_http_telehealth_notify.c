@@ -32,6 +32,7 @@
 #include "ngx_http_telehealth_pg.h"
 #include "ngx_http_telehealth_redis.h"
 #include "ngx_http_telehealth_template.h"
+#include "ngx_http_telehealth_mail.h"
 
 
 #define NGX_HTTP_TELEHEALTH_NOTIFY_LEASE   30000   /* ms, beyond the timeout */
@@ -156,13 +157,20 @@ static void ngx_http_telehealth_notify_presence(void *data,
     redisReply *reply);
 static void ngx_http_telehealth_notify_deliver(
     ngx_http_telehealth_message_t *m);
-static ngx_int_t ngx_http_telehealth_notify_sms(
-    ngx_http_telehealth_message_t *m);
+static ngx_int_t ngx_http_telehealth_notify_http(
+    ngx_http_telehealth_message_t *m,
+    ngx_http_telehealth_provider_conf_t *pc);
 static u_char *ngx_http_telehealth_notify_form(ngx_pool_t *pool,
-    ngx_http_telehealth_message_t *m, size_t *len);
+    ngx_http_telehealth_message_t *m,
+    ngx_http_telehealth_provider_conf_t *pc, size_t *len);
 static u_char *ngx_http_telehealth_notify_json(ngx_pool_t *pool,
-    ngx_http_telehealth_message_t *m, size_t *len);
+    ngx_http_telehealth_message_t *m,
+    ngx_http_telehealth_provider_conf_t *pc, size_t *len);
 static void ngx_http_telehealth_notify_answered(void *data, CURLcode result,
+    long status, const char *error);
+static ngx_int_t ngx_http_telehealth_notify_email(
+    ngx_http_telehealth_message_t *m);
+static void ngx_http_telehealth_notify_mailed(void *data, CURLcode result,
     long status, const char *error);
 static void ngx_http_telehealth_notify_retry(ngx_http_telehealth_message_t *m,
     const char *reason);
@@ -196,7 +204,9 @@ ngx_http_telehealth_notify_init_process(ngx_cycle_t *cycle,
 
     ngx_sprintf(nt->batch, "%ui%Z", mcf->notify.batch);
     ngx_sprintf(nt->lease, "%M%Z",
-                mcf->sms.timeout + NGX_HTTP_TELEHEALTH_NOTIFY_LEASE);
+                ngx_max(ngx_max(mcf->sms.timeout, mcf->whatsapp.timeout),
+                        mcf->email.timeout)
+                + NGX_HTTP_TELEHEALTH_NOTIFY_LEASE);
 
     nt->params[0] = (char *) nt->batch;
     nt->params[1] = (char *) nt->lease;
@@ -508,9 +518,10 @@ ngx_http_telehealth_notify_presence(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_notify_deliver(ngx_http_telehealth_message_t *m)
 {
-    char                          *channel;
-    ngx_int_t                      rc;
-    ngx_http_telehealth_notify_t  *nt = m->nt;
+    char                                 *channel;
+    ngx_int_t                             rc;
+    ngx_http_telehealth_notify_t         *nt = m->nt;
+    ngx_http_telehealth_provider_conf_t  *pc;
 
     char  reason[NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN];
 
@@ -534,40 +545,70 @@ ngx_http_telehealth_notify_deliver(ngx_http_telehealth_message_t *m)
         return;
     }
 
-    if (ngx_strcmp(channel, "sms") == 0) {
-        if (m->nt->mcf->sms.url.len == 0) {
-            ngx_http_telehealth_notify_retry(m, "no SMS provider configured");
+    if (ngx_strcmp(channel, "email") == 0) {
+        if (nt->mcf->email.url.len == 0) {
+            ngx_http_telehealth_notify_retry(m, "no e-mail server configured");
             return;
         }
 
-        if (ngx_http_telehealth_notify_sms(m) != NGX_OK) {
+        if (ngx_http_telehealth_mail_address(
+                m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT])
+            != NGX_OK)
+        {
+            ngx_http_telehealth_notify_record(m, "failed",
+                                              "not an e-mail address");
+            return;
+        }
+
+        if (ngx_http_telehealth_notify_email(m) != NGX_OK) {
             ngx_http_telehealth_notify_retry(m, "request not started");
         }
 
         return;
     }
 
-    ngx_http_telehealth_notify_retry(m, "no provider for this channel");
+    if (ngx_strcmp(channel, "sms") == 0) {
+        pc = &nt->mcf->sms;
+
+    } else if (ngx_strcmp(channel, "whatsapp") == 0) {
+        pc = &nt->mcf->whatsapp;
+
+    } else {
+        ngx_http_telehealth_notify_record(m, "failed", "unknown channel");
+        return;
+    }
+
+    if (pc->url.len == 0) {
+        ngx_sprintf((u_char *) reason, "no %s provider configured%Z",
+                    channel);
+        ngx_http_telehealth_notify_retry(m, reason);
+        return;
+    }
+
+    if (ngx_http_telehealth_notify_http(m, pc) != NGX_OK) {
+        ngx_http_telehealth_notify_retry(m, "request not started");
+    }
 }
 
 
+/* SMS and WhatsApp: one POST to the provider's HTTP API */
+
 static ngx_int_t
-ngx_http_telehealth_notify_sms(ngx_http_telehealth_message_t *m)
+ngx_http_telehealth_notify_http(ngx_http_telehealth_message_t *m,
+    ngx_http_telehealth_provider_conf_t *pc)
 {
-    u_char                          *body, *key, *auth;
-    size_t                           len;
-    ngx_pool_t                      *pool;
-    struct curl_slist               *headers;
-    ngx_http_telehealth_sms_conf_t  *sms;
+    u_char             *body, *key, *auth;
+    size_t              len;
+    ngx_pool_t         *pool;
+    struct curl_slist  *headers;
 
     pool = m->nt->round;
-    sms = &m->nt->mcf->sms;
 
-    if (sms->format == NGX_HTTP_TELEHEALTH_SMS_JSON) {
-        body = ngx_http_telehealth_notify_json(pool, m, &len);
+    if (pc->format == NGX_HTTP_TELEHEALTH_PROVIDER_JSON) {
+        body = ngx_http_telehealth_notify_json(pool, m, pc, &len);
 
     } else {
-        body = ngx_http_telehealth_notify_form(pool, m, &len);
+        body = ngx_http_telehealth_notify_form(pool, m, pc, &len);
     }
 
     if (body == NULL) {
@@ -576,7 +617,7 @@ ngx_http_telehealth_notify_sms(ngx_http_telehealth_message_t *m)
 
     key = ngx_pnalloc(pool, sizeof("Idempotency-Key: ")
                             + ngx_strlen(m->col[NGX_HTTP_TELEHEALTH_MSG_KEY]));
-    auth = ngx_pnalloc(pool, sizeof("Authorization: ") + sms->auth.len);
+    auth = ngx_pnalloc(pool, sizeof("Authorization: ") + pc->auth.len);
 
     if (key == NULL || auth == NULL) {
         return NGX_ERROR;
@@ -585,10 +626,10 @@ ngx_http_telehealth_notify_sms(ngx_http_telehealth_message_t *m)
     /* the provider drops a repeat of the same message */
     ngx_sprintf(key, "Idempotency-Key: %s%Z",
                 m->col[NGX_HTTP_TELEHEALTH_MSG_KEY]);
-    ngx_sprintf(auth, "Authorization: %V%Z", &sms->auth);
+    ngx_sprintf(auth, "Authorization: %V%Z", &pc->auth);
 
     headers = curl_slist_append(NULL,
-                    sms->format == NGX_HTTP_TELEHEALTH_SMS_JSON
+                    pc->format == NGX_HTTP_TELEHEALTH_PROVIDER_JSON
                     ? "Content-Type: application/json"
                     : "Content-Type: application/x-www-form-urlencoded");
     if (headers == NULL) {
@@ -598,7 +639,7 @@ ngx_http_telehealth_notify_sms(ngx_http_telehealth_message_t *m)
     /* no "100 Continue" round trip */
     if (curl_slist_append(headers, "Expect:") == NULL
         || curl_slist_append(headers, (char *) key) == NULL
-        || (sms->auth.len
+        || (pc->auth.len
             && curl_slist_append(headers, (char *) auth) == NULL))
     {
         curl_slist_free_all(headers);
@@ -607,8 +648,8 @@ ngx_http_telehealth_notify_sms(ngx_http_telehealth_message_t *m)
 
     /* the list is the request's now, in every case */
     m->http = ngx_http_telehealth_curl_post(m->nt->log,
-                                            (char *) sms->url.data, headers,
-                                            body, len, sms->timeout,
+                                            (char *) pc->url.data, headers,
+                                            body, len, pc->timeout,
                                             ngx_http_telehealth_notify_answered,
                                             m);
 
@@ -647,26 +688,24 @@ ngx_http_telehealth_notify_escape(u_char *dst, const char *src)
 
 static u_char *
 ngx_http_telehealth_notify_form(ngx_pool_t *pool,
-    ngx_http_telehealth_message_t *m, size_t *len)
+    ngx_http_telehealth_message_t *m,
+    ngx_http_telehealth_provider_conf_t *pc, size_t *len)
 {
-    u_char                          *body, *p;
-    size_t                           n;
-    ngx_uint_t                       i;
-    ngx_keyval_t                    *kv;
-    ngx_http_telehealth_sms_conf_t  *sms;
+    u_char        *body, *p;
+    size_t         n;
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
 
-    sms = &m->nt->mcf->sms;
-
-    n = sms->to_field.len + sms->text_field.len + 2
+    n = pc->to_field.len + pc->text_field.len + 2
         + ngx_strlen(m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT])
         + m->body.len;
 
     kv = NULL;
 
-    if (sms->params != NULL) {
-        kv = sms->params->elts;
+    if (pc->params != NULL) {
+        kv = pc->params->elts;
 
-        for (i = 0; i < sms->params->nelts; i++) {
+        for (i = 0; i < pc->params->nelts; i++) {
             n += kv[i].key.len + kv[i].value.len + 2;
         }
     }
@@ -677,17 +716,17 @@ ngx_http_telehealth_notify_form(ngx_pool_t *pool,
         return NULL;
     }
 
-    p = ngx_http_telehealth_notify_escape(body, (char *) sms->to_field.data);
+    p = ngx_http_telehealth_notify_escape(body, (char *) pc->to_field.data);
     *p++ = '=';
     p = ngx_http_telehealth_notify_escape(p,
                                 m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT]);
     *p++ = '&';
-    p = ngx_http_telehealth_notify_escape(p, (char *) sms->text_field.data);
+    p = ngx_http_telehealth_notify_escape(p, (char *) pc->text_field.data);
     *p++ = '=';
     p = ngx_http_telehealth_notify_escape(p, (char *) m->body.data);
 
     if (kv != NULL) {
-        for (i = 0; i < sms->params->nelts; i++) {
+        for (i = 0; i < pc->params->nelts; i++) {
             *p++ = '&';
             p = ngx_http_telehealth_notify_escape(p, (char *) kv[i].key.data);
             *p++ = '=';
@@ -705,26 +744,24 @@ ngx_http_telehealth_notify_form(ngx_pool_t *pool,
 
 static u_char *
 ngx_http_telehealth_notify_json(ngx_pool_t *pool,
-    ngx_http_telehealth_message_t *m, size_t *len)
+    ngx_http_telehealth_message_t *m,
+    ngx_http_telehealth_provider_conf_t *pc, size_t *len)
 {
-    char                            *text;
-    u_char                          *body;
-    json_t                          *o;
-    ngx_uint_t                       i;
-    ngx_keyval_t                    *kv;
-    ngx_http_telehealth_sms_conf_t  *sms;
-
-    sms = &m->nt->mcf->sms;
+    char          *text;
+    u_char        *body;
+    json_t        *o;
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
 
     o = json_object();
     if (o == NULL) {
         return NULL;
     }
 
-    if (sms->params != NULL) {
-        kv = sms->params->elts;
+    if (pc->params != NULL) {
+        kv = pc->params->elts;
 
-        for (i = 0; i < sms->params->nelts; i++) {
+        for (i = 0; i < pc->params->nelts; i++) {
             if (json_object_set_new(o, (char *) kv[i].key.data,
                                     json_string((char *) kv[i].value.data))
                 != 0)
@@ -735,9 +772,9 @@ ngx_http_telehealth_notify_json(ngx_pool_t *pool,
         }
     }
 
-    if (json_object_set_new(o, (char *) sms->to_field.data,
+    if (json_object_set_new(o, (char *) pc->to_field.data,
                 json_string(m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT])) != 0
-        || json_object_set_new(o, (char *) sms->text_field.data,
+        || json_object_set_new(o, (char *) pc->text_field.data,
                 json_string((char *) m->body.data)) != 0)
     {
         json_decref(o);
@@ -795,6 +832,80 @@ ngx_http_telehealth_notify_answered(void *data, CURLcode result, long status,
 
     /* refused for good: a retry would be refused the same way */
     ngx_http_telehealth_notify_record(m, "failed", reason);
+}
+
+
+static ngx_int_t
+ngx_http_telehealth_notify_email(ngx_http_telehealth_message_t *m)
+{
+    u_char                            *msg;
+    size_t                             len;
+    ngx_http_telehealth_curl_mail_t    mail;
+    ngx_http_telehealth_email_conf_t  *ec;
+
+    ec = &m->nt->mcf->email;
+
+    msg = ngx_http_telehealth_mail_message(m->nt->round, ec,
+                                    m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT],
+                                    &m->subject, &m->body,
+                                    m->col[NGX_HTTP_TELEHEALTH_MSG_KEY],
+                                    &len);
+    if (msg == NULL) {
+        return NGX_ERROR;
+    }
+
+    mail.url = (char *) ec->url.data;
+    mail.use_ssl = (ec->starttls == NGX_HTTP_TELEHEALTH_STARTTLS_REQUIRED)
+                   ? CURLUSESSL_ALL
+                   : (ec->starttls == NGX_HTTP_TELEHEALTH_STARTTLS_OPTIONAL)
+                     ? CURLUSESSL_TRY : CURLUSESSL_NONE;
+    mail.user = ec->user.len ? (char *) ec->user.data : NULL;
+    mail.password = (char *) ec->password.data;
+    mail.from = (char *) ec->from.data;
+    mail.to = m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT];
+    mail.timeout = ec->timeout;
+
+    m->http = ngx_http_telehealth_curl_mail(m->nt->log, &mail, msg, len,
+                                            ngx_http_telehealth_notify_mailed,
+                                            m);
+
+    return m->http ? NGX_OK : NGX_ERROR;
+}
+
+
+/* a 5xx reply refuses for good; 4xx and no reply at all are retried */
+
+static void
+ngx_http_telehealth_notify_mailed(void *data, CURLcode result, long status,
+    const char *error)
+{
+    ngx_http_telehealth_message_t  *m = data;
+
+    char  reason[NGX_HTTP_TELEHEALTH_REASON_LEN];
+
+    m->http = NULL;
+
+    if (result == CURLE_OK) {
+        ngx_http_telehealth_notify_record(m, "sent", "");
+        return;
+    }
+
+    if (status >= 100) {
+        ngx_snprintf((u_char *) reason, sizeof(reason) - 1,
+                     "SMTP server answered %l: %s%Z", status, error);
+
+    } else {
+        ngx_snprintf((u_char *) reason, sizeof(reason) - 1, "%s%Z", error);
+    }
+
+    reason[sizeof(reason) - 1] = '\0';
+
+    if (status >= 500 && status < 600) {
+        ngx_http_telehealth_notify_record(m, "failed", reason);
+        return;
+    }
+
+    ngx_http_telehealth_notify_retry(m, reason);
 }
 
 

@@ -5,6 +5,11 @@
  * reconnects with back-off.  While PostgreSQL is down and no connection is
  * up, queries are refused at once (the caller answers 503) instead of
  * queueing requests that cannot succeed.
+ *
+ * One more connection, outside the pool, may LISTEN on a channel: it is
+ * driven the same way, never runs a caller's query, and after each
+ * (re)connect tells its owner that it listens again so that the owner can
+ * catch up on what it missed meanwhile.
  */
 
 #include <ngx_config.h>
@@ -35,6 +40,8 @@ struct ngx_http_telehealth_pg_conn_s {
     ngx_event_t                        timer;   /* reconnect or timeout */
     ngx_msec_t                         backoff;
     unsigned                           flushing:1;
+    unsigned                           listener:1;
+    unsigned                           listening:1;
 };
 
 
@@ -48,6 +55,11 @@ typedef struct {
     ngx_msec_t                         timeout;
     ngx_log_t                         *log;
     char                              *conninfo;
+
+    ngx_http_telehealth_pg_conn_t     *listener;
+    const char                        *listen_sql;
+    ngx_http_telehealth_pg_notify_pt   notify;
+    ngx_http_telehealth_pg_listening_pt  listening;
 } ngx_http_telehealth_pg_pool_t;
 
 
@@ -68,6 +80,8 @@ static void ngx_http_telehealth_pg_read_results(
     ngx_http_telehealth_pg_conn_t *pc);
 static void ngx_http_telehealth_pg_done(ngx_http_telehealth_pg_conn_t *pc);
 static void ngx_http_telehealth_pg_free(ngx_http_telehealth_pg_conn_t *pc);
+static void ngx_http_telehealth_pg_listen_started(
+    ngx_http_telehealth_pg_conn_t *pc);
 static ngx_int_t ngx_http_telehealth_pg_send(
     ngx_http_telehealth_pg_conn_t *pc, ngx_http_telehealth_pg_req_t *req,
     const char *sql, int nparams, const char *const *params);
@@ -131,6 +145,81 @@ ngx_http_telehealth_pg_init_process(ngx_cycle_t *cycle, ngx_str_t *conninfo,
     }
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_telehealth_pg_listen(ngx_cycle_t *cycle, const char *sql,
+    ngx_http_telehealth_pg_notify_pt notify,
+    ngx_http_telehealth_pg_listening_pt listening)
+{
+    ngx_http_telehealth_pg_conn_t  *pc;
+    ngx_http_telehealth_pg_pool_t  *pool;
+
+    pool = ngx_http_telehealth_pg_pool;
+
+    if (pool == NULL || pool->listener != NULL) {
+        return NGX_ERROR;
+    }
+
+    pc = ngx_pcalloc(cycle->pool, sizeof(ngx_http_telehealth_pg_conn_t));
+    if (pc == NULL) {
+        return NGX_ERROR;
+    }
+
+    pc->listener = 1;
+    pc->timer.handler = ngx_http_telehealth_pg_timer_handler;
+    pc->timer.data = pc;
+    pc->timer.log = cycle->log;
+    pc->timer.cancelable = 1;
+    pc->backoff = NGX_HTTP_TELEHEALTH_PG_BACKOFF_MIN;
+
+    pool->listener = pc;
+    pool->listen_sql = sql;
+    pool->notify = notify;
+    pool->listening = listening;
+
+    ngx_http_telehealth_pg_connect(pc);
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_telehealth_pg_listening(void)
+{
+    return ngx_http_telehealth_pg_pool != NULL
+           && ngx_http_telehealth_pg_pool->listener != NULL
+           && ngx_http_telehealth_pg_pool->listener->listening;
+}
+
+
+/* LISTEN has completed: from now on nothing committed goes unheard */
+
+static void
+ngx_http_telehealth_pg_listen_started(ngx_http_telehealth_pg_conn_t *pc)
+{
+    PGnotify                       *notify;
+    ngx_http_telehealth_pg_pool_t  *pool;
+
+    pool = ngx_http_telehealth_pg_pool;
+
+    pc->listening = 1;
+
+    ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                  "telehealth: PostgreSQL: %s", pool->listen_sql);
+
+    if (pool->listening != NULL) {
+        pool->listening();
+    }
+
+    while ((notify = PQnotifies(pc->pg)) != NULL) {
+        if (pool->notify != NULL) {
+            pool->notify(notify->extra);
+        }
+
+        PQfreemem(notify);
+    }
 }
 
 
@@ -206,6 +295,20 @@ ngx_http_telehealth_pg_exit_process(void)
     for (i = 0; i < pool->nconns; i++) {
         pc = &pool->conns[i];
 
+        if (pc->timer.timer_set) {
+            ngx_del_timer(&pc->timer);
+        }
+
+        if (pc->pg != NULL) {
+            ngx_http_telehealth_pg_unregister(pc);
+            PQfinish(pc->pg);
+            pc->pg = NULL;
+        }
+    }
+
+    pc = pool->listener;
+
+    if (pc != NULL) {
         if (pc->timer.timer_set) {
             ngx_del_timer(&pc->timer);
         }
@@ -339,6 +442,19 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
 
     pc->state = NGX_HTTP_TELEHEALTH_PG_IDLE;
     pc->backoff = NGX_HTTP_TELEHEALTH_PG_BACKOFF_MIN;
+
+    if (pc->listener) {
+        if (ngx_http_telehealth_pg_send(pc, NULL, pool->listen_sql, 0, NULL)
+            != NGX_OK)
+        {
+            ngx_http_telehealth_pg_close(pc, 0);
+            return;
+        }
+
+        ngx_add_timer(&pc->timer, pool->timeout);
+        return;
+    }
+
     pool->nconnected++;
     pool->failed = 0;
 
@@ -459,9 +575,11 @@ ngx_http_telehealth_pg_close(ngx_http_telehealth_pg_conn_t *pc,
         ngx_del_timer(&pc->timer);
     }
 
-    if (pc->state >= NGX_HTTP_TELEHEALTH_PG_IDLE) {
+    if (pc->state >= NGX_HTTP_TELEHEALTH_PG_IDLE && !pc->listener) {
         pool->nconnected--;
     }
+
+    pc->listening = 0;
 
     req = pc->req;
     pc->req = NULL;
@@ -477,7 +595,7 @@ ngx_http_telehealth_pg_close(ngx_http_telehealth_pg_conn_t *pc,
     pc->state = NGX_HTTP_TELEHEALTH_PG_CLOSED;
 
     if (failed) {
-        pool->failed = 1;
+        pool->failed |= !pc->listener;
         ngx_add_timer(&pc->timer, pc->backoff);
         pc->backoff = ngx_min(pc->backoff * 2,
                               NGX_HTTP_TELEHEALTH_PG_BACKOFF_MAX);
@@ -550,9 +668,11 @@ ngx_http_telehealth_pg_event_handler(ngx_event_t *ev)
     PGnotify                       *notify;
     ngx_connection_t               *c;
     ngx_http_telehealth_pg_conn_t  *pc;
+    ngx_http_telehealth_pg_pool_t  *pool;
 
     c = ev->data;
     pc = c->data;
+    pool = ngx_http_telehealth_pg_pool;
 
     switch (pc->state) {
 
@@ -601,6 +721,10 @@ ngx_http_telehealth_pg_event_handler(ngx_event_t *ev)
         }
 
         while ((notify = PQnotifies(pc->pg)) != NULL) {
+            if (pc->listener && pc->listening && pool->notify != NULL) {
+                pool->notify(notify->extra);
+            }
+
             PQfreemem(notify);
         }
 
@@ -679,6 +803,13 @@ ngx_http_telehealth_pg_done(ngx_http_telehealth_pg_conn_t *pc)
 
     if (req == NULL) {
         ngx_http_telehealth_pg_free(pc);
+
+        if (pc->listener && !pc->listening
+            && pc->state == NGX_HTTP_TELEHEALTH_PG_IDLE)
+        {
+            ngx_http_telehealth_pg_listen_started(pc);
+        }
+
         return;
     }
 

@@ -23,6 +23,12 @@ typedef struct ngx_http_telehealth_pg_conn_s  ngx_http_telehealth_pg_conn_t;
 typedef void (*ngx_http_telehealth_pg_handler_pt)(
     ngx_http_telehealth_pg_req_t *req);
 
+/* a notification's payload on the listened channel */
+typedef void (*ngx_http_telehealth_pg_notify_pt)(const char *payload);
+
+/* LISTEN took effect (again): whatever was sent before may be missed */
+typedef void (*ngx_http_telehealth_pg_listening_pt)(void);
+
 
 typedef enum {
     NGX_HTTP_TELEHEALTH_PG_OK = 0,
@@ -86,6 +92,16 @@ void ngx_http_telehealth_pg_release(ngx_http_telehealth_pg_req_t *req);
 
 /* SQLSTATE of a failed query, or "" */
 const char *ngx_http_telehealth_pg_sqlstate(ngx_http_telehealth_pg_req_t *req);
+
+/*
+ * One more connection of the worker runs sql (a LISTEN) after every
+ * connect, then hands each notification to notify.  After
+ * ngx_http_telehealth_pg_init_process().
+ */
+ngx_int_t ngx_http_telehealth_pg_listen(ngx_cycle_t *cycle, const char *sql,
+    ngx_http_telehealth_pg_notify_pt notify,
+    ngx_http_telehealth_pg_listening_pt listening);
+ngx_uint_t ngx_http_telehealth_pg_listening(void);
 
 /* whether some connection is up (for health answers) */
 ngx_uint_t ngx_http_telehealth_pg_available(void);

@@ -27,6 +27,7 @@
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_command.h"
 #include "ngx_http_telehealth_live.h"
+#include "ngx_http_telehealth_session.h"
 
 
 #define NGX_HTTP_TELEHEALTH_MAX_ARGS      16
@@ -517,6 +518,22 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
         && json_object_get(body, "access_check") != NULL)
     {
         ngx_http_telehealth_live_access(r, body);
+        json_decref(body);
+        return;
+    }
+
+    if (status == NGX_HTTP_OK && body != NULL
+        && json_object_get(body, "session_request") != NULL)
+    {
+        ngx_http_telehealth_session_from_appointment(r, body);
+        json_decref(body);
+        return;
+    }
+
+    if (status == NGX_HTTP_OK && body != NULL
+        && json_object_get(body, "open_only") != NULL)
+    {
+        ngx_http_telehealth_session_list_open(r, body);
         json_decref(body);
         return;
     }

@@ -21,31 +21,11 @@
 #define NGX_HTTP_TELEHEALTH_ROOM_BYTES  16
 #define NGX_HTTP_TELEHEALTH_ROOM_BUF    25      /* base64 of 16 bytes, NUL */
 #define NGX_HTTP_TELEHEALTH_JANUS_PATH  "/janus"
-#define NGX_HTTP_TELEHEALTH_MAX_OPEN    20      /* a patient's open rooms */
 #define NGX_HTTP_TELEHEALTH_OPEN_ARGS   32      /* of the room script */
 
 
 /* the session object of docs/api.md, built by PostgreSQL */
-#define NGX_HTTP_TELEHEALTH_TIME(col)                                         \
-    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
-#define NGX_HTTP_TELEHEALTH_SESSION_JSON                                      \
-    "json_build_object('id', s.id, 'kind', s.kind, 'state', s.state,"         \
-    " 'org_id', s.org_id, 'patient_id', s.patient_id,"                        \
-    " 'created_by', s.created_by, 'room', s.room,"                            \
-    " 'name', s.name, 'access', s.access,"                                    \
-    " 'scheduled_at', " NGX_HTTP_TELEHEALTH_TIME("s.scheduled_at") ","        \
-    " 'policies', s.policies,"                                                \
-    " 'created_at', " NGX_HTTP_TELEHEALTH_TIME("s.created_at") ","            \
-    " 'ended_at', " NGX_HTTP_TELEHEALTH_TIME("s.ended_at") ","                \
-    " 'participants', COALESCE((SELECT json_agg(json_build_object("           \
-    "   'type', CASE WHEN sp.staff_id IS NOT NULL"                            \
-    "           THEN 'staff' ELSE 'patient' END,"                             \
-    "   'id', COALESCE(sp.staff_id, sp.patient_id), 'role', sp.role)"         \
-    "   ORDER BY sp.role <> 'chair', sp.staff_id IS NULL,"                    \
-    "   COALESCE(sp.staff_id, sp.patient_id))"                                \
-    "  FROM session_participants sp WHERE sp.session_id = s.id),"             \
-    " '[]'::json))"
+#define NGX_HTTP_TELEHEALTH_SESSION_JSON  "th_session_json(s)::text"
 
 
 /* $1 staff, $2 patient, $3 organisation, $4 kind, $5 the body */
@@ -69,6 +49,16 @@ static const char  ngx_http_telehealth_access_sql[] =
     " SELECT $2::uuid, $3, $1::uuid, " action ", 'session', $4::uuid::text,"  \
     " left($" #n ", 64), " outcome ", " status
 
+/*
+ * A refused start leaves its audit row too: $1 org, $2 caller, $3 "staff"
+ * or "patient", $4 the patient id as the request gave it, $5 client
+ * address, $6 the status.
+ */
+static const char  ngx_http_telehealth_refused_sql[] =
+    "SELECT th_audit(jsonb_build_object('addr', $5::text),"
+    " ROW($2::uuid, $1::uuid, $3, NULL)::th_caller, 'session_create',"
+    " 'patient', $4, $6::integer)";
+
 /* $1 session, $2 org, $3 kind, $4 patient, $5 staff, $6 room, $7 time,
  * $8 client address, $9 the plan of th_session_plan(), $10 the delay of
  * the video_call SMS in ms.  That SMS goes into the outbox in the same
@@ -77,11 +67,13 @@ static const char  ngx_http_telehealth_insert_sql[] =
     "WITH s AS ("
     " INSERT INTO sessions"
     "  (id, org_id, kind, state, patient_id, created_by, room, created_at,"
-    "   name, access, scheduled_at, policies)"
+    "   name, access, scheduled_at, policies, service_code_id,"
+    "   appointment_id)"
     " VALUES ($1::uuid, $2::uuid, $3, 'open', $4::uuid, $5::uuid, $6,"
     "  to_timestamp($7::bigint), $9::jsonb ->> 'name',"
     "  $9::jsonb ->> 'access', ($9::jsonb ->> 'scheduled_at')::timestamptz,"
-    "  $9::jsonb -> 'policies')"
+    "  $9::jsonb -> 'policies', ($9::jsonb ->> 'service_code_id')::uuid,"
+    "  ($9::jsonb ->> 'appointment_id')::uuid)"
     " RETURNING *"
     "), p AS ("
     " INSERT INTO session_participants"
@@ -110,48 +102,34 @@ static const char  ngx_http_telehealth_insert_sql[] =
     " AND pt.org_id = $2::uuid AND pt.sms_capable"
     " AND COALESCE(pt.mobile, '') <> ''"
     ")"
-    " SELECT json_build_object('id', s.id, 'kind', s.kind, 'state', s.state,"
-    " 'org_id', s.org_id, 'patient_id', s.patient_id,"
-    " 'created_by', s.created_by, 'room', s.room,"
-    " 'name', s.name, 'access', s.access,"
-    " 'scheduled_at', " NGX_HTTP_TELEHEALTH_TIME("s.scheduled_at") ","
-    " 'policies', s.policies,"
-    " 'created_at', " NGX_HTTP_TELEHEALTH_TIME("s.created_at") ","
-    " 'ended_at', NULL,"
-    " 'participants', (SELECT json_agg(json_build_object("
-    "   'type', CASE WHEN p.staff_id IS NOT NULL"
-    "           THEN 'staff' ELSE 'patient' END,"
-    "   'id', COALESCE(p.staff_id, p.patient_id), 'role', p.role)"
-    "   ORDER BY p.role <> 'chair', p.staff_id IS NULL,"
-    "   COALESCE(p.staff_id, p.patient_id)) FROM p))"
+    " SELECT (th_session_json(ROW(s.*)::sessions)"
+    " || jsonb_build_object('participants', (SELECT jsonb_agg("
+    "   th_session_participant_json(ROW(p.*)::session_participants)"
+    "   ORDER BY th_session_participant_key("
+    "   ROW(p.*)::session_participants)) FROM p)))::text"
     " FROM s";
 
 /*
- * $1 caller, $2 org, $3 "staff" or "patient", $4 one session or NULL,
- * $5 client address.  Patients only ever see sessions whose room may be
- * open; Redis decides.  Reading one session is audited.
+ * $1 caller, $2 org, $3 "staff" or "patient", $4 the session, $5 client
+ * address.  Patients only ever see sessions whose room may be open; Redis
+ * decides.  Reading a session is audited.
  */
-static const char  ngx_http_telehealth_list_sql[] =
+static const char  ngx_http_telehealth_get_sql[] =
     "WITH l AS ("
-    "SELECT " NGX_HTTP_TELEHEALTH_SESSION_JSON " AS j, s.room, s.id::text,"
-    " s.created_at, s.id AS sid"
+    "SELECT " NGX_HTTP_TELEHEALTH_SESSION_JSON " AS j"
     " FROM sessions s"
-    " WHERE s.org_id = $2::uuid"
-    " AND ($4::uuid IS NULL OR s.id = $4::uuid)"
+    " WHERE s.org_id = $2::uuid AND s.id = $4::uuid"
     " AND ($3 = 'staff' OR (s.state = 'open' AND s.room IS NOT NULL))"
     " AND EXISTS (SELECT 1 FROM session_participants sp"
     "  WHERE sp.session_id = s.id AND CASE WHEN $3 = 'staff'"
     "  THEN sp.staff_id = $1::uuid ELSE sp.patient_id = $1::uuid END)"
-    " ORDER BY s.created_at DESC, s.id DESC"
-    " LIMIT 100"
     "), a AS ("
     NGX_HTTP_TELEHEALTH_AUDIT(5, "'session_get'",
         "CASE WHEN EXISTS (SELECT 1 FROM l) THEN 'success'"
         " ELSE 'not_found' END",
         "CASE WHEN EXISTS (SELECT 1 FROM l) THEN 200 ELSE 404 END")
-    " WHERE $4::uuid IS NOT NULL"
     ")"
-    " SELECT j, room, id FROM l ORDER BY created_at DESC, sid DESC";
+    " SELECT j FROM l";
 
 /* $1 caller, $2 org, $3 "staff" or "patient", $4 session, $5 address */
 static const char  ngx_http_telehealth_join_sql[] =
@@ -234,8 +212,18 @@ typedef struct {
 } ngx_http_telehealth_start_t;
 
 
+/* a refused start: the answer once its audit row is written */
 typedef struct {
-    PGresult    *result;        /* of the list query, owned by ctx->pg */
+    ngx_http_telehealth_problem_e    problem;
+    const char                      *detail;
+    u_char                           status[NGX_INT_T_LEN + 1];
+    const char                      *params[6];
+} ngx_http_telehealth_refusal_t;
+
+
+typedef struct {
+    json_t      *answer;        /* a session, or a page of them */
+    json_t      *items;         /* the sessions in it */
     ngx_uint_t   single;
     const char  *params[5];
 } ngx_http_telehealth_list_t;
@@ -262,6 +250,11 @@ static const char  ngx_http_telehealth_redeem_sql[] =
 #define NGX_HTTP_TELEHEALTH_INVITE_TOKEN_MAX  128
 
 
+static void ngx_http_telehealth_session_start(ngx_http_request_t *r);
+static void ngx_http_telehealth_start_refuse(ngx_http_request_t *r,
+    ngx_http_telehealth_problem_e problem, const char *detail);
+static void ngx_http_telehealth_start_refused(
+    ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_start_access(
     ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_start_locked(void *data, redisReply *reply);
@@ -269,10 +262,9 @@ static void ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_start_release(
     ngx_http_telehealth_start_t *st);
 static void ngx_http_telehealth_start_cleanup(void *data);
-static void ngx_http_telehealth_list_found(ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_get_found(ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_list_check_open(ngx_http_request_t *r);
 static void ngx_http_telehealth_list_filtered(void *data, redisReply *reply);
-static void ngx_http_telehealth_list_send(ngx_http_request_t *r,
-    redisReply *open);
 static void ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_join_room(void *data, redisReply *reply);
 static void ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
@@ -289,6 +281,52 @@ static ngx_int_t ngx_http_telehealth_session_query(ngx_http_request_t *r,
 void
 ngx_http_telehealth_session_create(ngx_http_request_t *r)
 {
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    /* only POST /appointments/{id}/session links a session to one */
+    if (ctx->body != NULL) {
+        json_object_del(ctx->body, "appointment_id");
+    }
+
+    ngx_http_telehealth_session_start(r);
+}
+
+
+/*
+ * POST /appointments/{id}/session: th_api('appointment_session') checked
+ * the appointment and answered the body of POST /sessions that starts it.
+ */
+
+void
+ngx_http_telehealth_session_from_appointment(ngx_http_request_t *r,
+    json_t *body)
+{
+    json_t                     *request;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    request = json_object_get(body, "session_request");
+
+    if (!json_is_object(request)
+        || ngx_http_telehealth_json_track(r->pool, json_incref(request))
+           == NULL)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->body = request;
+
+    ngx_http_telehealth_session_start(r);
+}
+
+
+static void
+ngx_http_telehealth_session_start(ngx_http_request_t *r)
+{
     char                         *text;
     json_t                       *kind, *patient;
     const char                  **params;
@@ -298,14 +336,15 @@ ngx_http_telehealth_session_create(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     if (!ctx->caller.staff) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
-                                 "Only staff can start a session.");
+        ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
+                                         "Only staff can start a session.");
         return;
     }
 
     if (ctx->body == NULL) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
-                                 "A JSON body is required.");
+        ngx_http_telehealth_start_refuse(r,
+                                         NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
+                                         "A JSON body is required.");
         return;
     }
 
@@ -313,22 +352,22 @@ ngx_http_telehealth_session_create(ngx_http_request_t *r)
     patient = json_object_get(ctx->body, "patient_id");
 
     if (!json_is_string(kind) || !json_is_string(patient)) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                 "\"kind\" and \"patient_id\" are required.");
+        ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_VALIDATION,
+                                "\"kind\" and \"patient_id\" are required.");
         return;
     }
 
     if (json_string_length(kind) == 0 || json_string_length(kind) > 32) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                 "This kind of session is not supported.");
+        ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_VALIDATION,
+                                "This kind of session is not supported.");
         return;
     }
 
     if (!ngx_http_telehealth_is_uuid(json_string_value(patient),
                                      json_string_length(patient)))
     {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                 "\"patient_id\" is not a valid id.");
+        ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_VALIDATION,
+                                         "\"patient_id\" is not a valid id.");
         return;
     }
 
@@ -403,6 +442,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     char                         *role;
     json_t                       *plan, *error, *fields, *v;
     ngx_int_t                     rc;
+    ngx_http_telehealth_problem_e problem;
     const char                   *argv[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
     ngx_pool_cleanup_t           *cln;
     size_t                        argvlen[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
@@ -447,11 +487,22 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     error = json_object_get(plan, "error");
 
     if (json_is_string(error)) {
-        ngx_http_telehealth_fail(r,
-                json_integer_value(json_object_get(plan, "status")) == 404
-                ? NGX_HTTP_TELEHEALTH_NOT_FOUND
-                : NGX_HTTP_TELEHEALTH_VALIDATION,
-                json_string_value(error));
+        switch (json_integer_value(json_object_get(plan, "status"))) {
+        case NGX_HTTP_NOT_FOUND:
+            problem = NGX_HTTP_TELEHEALTH_NOT_FOUND;
+            break;
+        case NGX_HTTP_CONFLICT:
+            problem = NGX_HTTP_TELEHEALTH_CONFLICT;
+            break;
+        case NGX_HTTP_FORBIDDEN:
+            problem = NGX_HTTP_TELEHEALTH_FORBIDDEN;
+            break;
+        default:
+            problem = NGX_HTTP_TELEHEALTH_VALIDATION;
+        }
+
+        ngx_http_telehealth_start_refuse(r, problem,
+                                         json_string_value(error));
         return;
     }
 
@@ -465,8 +516,8 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     }
 
     if (*PQgetvalue(pg->result, 0, 2) != 't') {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
-                                 "No such patient.");
+        ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
+                                         "No such patient.");
         return;
     }
 
@@ -475,8 +526,8 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     if (ngx_strcmp(role, "clinician") == 0
         && *PQgetvalue(pg->result, 0, 3) != 't')
     {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
-                                 "This patient is not assigned to you.");
+        ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
+                                "This patient is not assigned to you.");
         return;
     }
 
@@ -556,6 +607,85 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 }
 
 
+static void
+ngx_http_telehealth_start_refuse(ngx_http_request_t *r,
+    ngx_http_telehealth_problem_e problem, const char *detail)
+{
+    json_t                         *patient;
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_refusal_t  *rf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    rf = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_refusal_t));
+    if (rf == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rf->problem = problem;
+    rf->detail = detail;
+    ngx_sprintf(rf->status, "%ui%Z",
+                ngx_http_telehealth_problem_status(problem));
+
+    patient = (ctx->body != NULL) ? json_object_get(ctx->body, "patient_id")
+                                  : NULL;
+
+    rf->params[0] = (char *) ctx->caller.org.data;
+    rf->params[1] = (char *) ctx->caller.id.data;
+    rf->params[2] = ctx->caller.staff ? "staff" : "patient";
+    rf->params[3] = json_is_string(patient) ? json_string_value(patient)
+                                            : NULL;
+    rf->params[4] = ngx_http_telehealth_client_addr(r);
+    rf->params[5] = (char *) rf->status;
+
+    if (rf->params[4] == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ctx->pg == NULL) {
+        ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
+        if (ctx->pg == NULL) {
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    ctx->data = rf;
+    ctx->pg->handler = ngx_http_telehealth_start_refused;
+    ctx->pg->data = r;
+
+    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_refused_sql,
+                                     6, rf->params)
+        != NGX_AGAIN)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_start_refused(ngx_http_telehealth_pg_req_t *pg)
+{
+    ngx_http_request_t             *r;
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_refusal_t  *rf;
+
+    r = pg->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    rf = ctx->data;
+
+    /* a refusal that cannot be audited is not answered as one */
+    if (!ngx_http_telehealth_pg_ok(pg)) {
+        ngx_http_telehealth_fail_pg(r, pg);
+        return;
+    }
+
+    ngx_http_telehealth_fail(r, rf->problem, rf->detail);
+}
+
+
 /*
  * The client went away while the room script ran: whether it took the
  * lock is unknown, and nobody would write the session.  The release runs
@@ -604,9 +734,10 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
     }
 
     if (reply->integer != 1) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
-                                 "The participant is already in a video "
-                                 "session.");
+        ngx_http_telehealth_start_refuse(r,
+                                NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
+                                "The participant is already in a video "
+                                "session.");
         return;
     }
 
@@ -745,10 +876,13 @@ ngx_http_telehealth_start_release(ngx_http_telehealth_start_t *st)
 }
 
 
-/* GET /sessions */
+/*
+ * GET /sessions is th_api('session_list'); a patient's page carries
+ * "open_only": of its sessions only those whose room is open are shown.
+ */
 
 void
-ngx_http_telehealth_session_list(ngx_http_request_t *r)
+ngx_http_telehealth_session_list_open(ngx_http_request_t *r, json_t *body)
 {
     ngx_http_telehealth_ctx_t   *ctx;
     ngx_http_telehealth_list_t  *ls;
@@ -756,20 +890,25 @@ ngx_http_telehealth_session_list(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     ls = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_list_t));
-    if (ls == NULL) {
+    if (ls == NULL
+        || ngx_http_telehealth_json_track(r->pool, json_incref(body)) == NULL)
+    {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
+    json_object_del(body, "open_only");
+
+    ls->answer = body;
+    ls->items = json_object_get(body, "items");
     ctx->data = ls;
 
-    if (ngx_http_telehealth_session_query(r, ngx_http_telehealth_list_sql,
-                                          ls->params, 0,
-                                          ngx_http_telehealth_list_found)
-        != NGX_OK)
-    {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    if (!json_is_array(ls->items)) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
+
+    ngx_http_telehealth_list_check_open(r);
 }
 
 
@@ -800,9 +939,9 @@ ngx_http_telehealth_session_get(ngx_http_request_t *r)
     ls->single = 1;
     ctx->data = ls;
 
-    if (ngx_http_telehealth_session_query(r, ngx_http_telehealth_list_sql,
+    if (ngx_http_telehealth_session_query(r, ngx_http_telehealth_get_sql,
                                           ls->params, 1,
-                                          ngx_http_telehealth_list_found)
+                                          ngx_http_telehealth_get_found)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -848,11 +987,9 @@ ngx_http_telehealth_session_query(ngx_http_request_t *r, const char *sql,
 
 
 static void
-ngx_http_telehealth_list_found(ngx_http_telehealth_pg_req_t *pg)
+ngx_http_telehealth_get_found(ngx_http_telehealth_pg_req_t *pg)
 {
-    int                          i, n;
-    char                       **argv;
-    size_t                      *argvlen;
+    json_t                      *session;
     ngx_http_request_t          *r;
     ngx_http_telehealth_ctx_t   *ctx;
     ngx_http_telehealth_list_t  *ls;
@@ -866,18 +1003,53 @@ ngx_http_telehealth_list_found(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    ls->result = pg->result;
-    n = PQntuples(pg->result);
-
-    if (ctx->caller.staff || n == 0) {
-        ngx_http_telehealth_list_send(r, NULL);
+    if (PQntuples(pg->result) != 1) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
+                                 "No such session.");
         return;
     }
 
-    /* a patient sees a session only while its room is open */
+    session = json_loads(PQgetvalue(pg->result, 0, 0), 0, NULL);
+    ls->items = ngx_http_telehealth_json_track(r->pool, json_array());
 
-    if (n > NGX_HTTP_TELEHEALTH_MAX_OPEN) {
-        n = NGX_HTTP_TELEHEALTH_MAX_OPEN;
+    if (session == NULL || ls->items == NULL
+        || json_array_append_new(ls->items, session) != 0)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ctx->caller.staff) {
+        ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                                                  json_incref(session)));
+        return;
+    }
+
+    ngx_http_telehealth_list_check_open(r);
+}
+
+
+/* a patient sees a session only while its room is open: asks Redis */
+
+static void
+ngx_http_telehealth_list_check_open(ngx_http_request_t *r)
+{
+    size_t                       i, n;
+    char                       **argv;
+    size_t                      *argvlen;
+    json_t                      *session, *room, *id;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_list_t  *ls;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    ls = ctx->data;
+
+    n = json_array_size(ls->items);
+
+    if (n == 0) {
+        ngx_http_telehealth_list_filtered(r, NULL);
+        return;
     }
 
     argv = ngx_palloc(r->pool, (3 + 2 * n) * sizeof(char *));
@@ -897,12 +1069,17 @@ ngx_http_telehealth_list_found(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    ngx_sprintf((u_char *) argv[2], "%d%Z", n);
+    ngx_sprintf((u_char *) argv[2], "%uz%Z", n);
 
-    for (i = 0; i < n; i++) {
+    json_array_foreach(ls->items, i, session) {
+        room = json_object_get(session, "room");
+        id = json_object_get(session, "id");
+
         argv[3 + i] = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
-                                            PQgetvalue(pg->result, i, 1));
-        argv[3 + n + i] = PQgetvalue(pg->result, i, 2);
+                                json_is_string(room)
+                                ? json_string_value(room) : "");
+        argv[3 + n + i] = json_is_string(id) ? (char *) json_string_value(id)
+                                             : "";
 
         if (argv[3 + i] == NULL) {
             ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -925,79 +1102,52 @@ ngx_http_telehealth_list_found(ngx_http_telehealth_pg_req_t *pg)
 }
 
 
-static void
-ngx_http_telehealth_list_filtered(void *data, redisReply *reply)
-{
-    ngx_http_request_t  *r = data;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
-        return;
-    }
-
-    ngx_http_telehealth_list_send(r, reply);
-}
-
-
-/* open: for patients, 1 or 0 per row: whether its room is open */
+/* open: 1 or 0 per session, whether its room is open; NULL: none asked */
 
 static void
-ngx_http_telehealth_list_send(ngx_http_request_t *r, redisReply *open)
+ngx_http_telehealth_list_filtered(void *data, redisReply *open)
 {
-    int                          i, n;
-    json_t                      *items, *session, *answer;
+    size_t                       i, n;
+    ngx_http_request_t          *r = data;
     ngx_http_telehealth_ctx_t   *ctx;
     ngx_http_telehealth_list_t  *ls;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     ls = ctx->data;
 
-    items = json_array();
-    if (items == NULL) {
-        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    n = json_array_size(ls->items);
+
+    if (n && (open == NULL || open->type != REDIS_REPLY_ARRAY)) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
     }
 
-    n = PQntuples(ls->result);
-
-    for (i = 0; i < n; i++) {
-
-        if (open != NULL
-            && ((size_t) i >= open->elements
-                || open->element[i]->type != REDIS_REPLY_INTEGER
-                || open->element[i]->integer != 1))
+    /* from the end: removing an item shifts those after it */
+    for (i = n; i-- > 0; /* void */) {
+        if (i >= open->elements
+            || open->element[i]->type != REDIS_REPLY_INTEGER
+            || open->element[i]->integer != 1)
         {
-            continue;
-        }
-
-        session = json_loads(PQgetvalue(ls->result, i, 0), 0, NULL);
-
-        if (session == NULL || json_array_append_new(items, session) != 0) {
-            json_decref(items);
-            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            json_array_remove(ls->items, i);
         }
     }
 
     if (!ls->single) {
-        answer = json_pack("{s:o}", "items", items);
         ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK, answer));
+                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                                                  json_incref(ls->answer)));
         return;
     }
 
-    if (json_array_size(items) == 0) {
-        json_decref(items);
+    if (json_array_size(ls->items) == 0) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
                                  "No such session.");
         return;
     }
 
-    session = json_incref(json_array_get(items, 0));
-    json_decref(items);
-
     ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK, session));
+                ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                                json_incref(json_array_get(ls->items, 0))));
 }
 
 

@@ -16,7 +16,13 @@
 
 
 void ngx_http_telehealth_session_create(ngx_http_request_t *r);
-void ngx_http_telehealth_session_list(ngx_http_request_t *r);
+
+/* POST /appointments/{id}/session, from th_api's "session_request" */
+void ngx_http_telehealth_session_from_appointment(ngx_http_request_t *r,
+    json_t *body);
+/* GET /sessions for a patient: keeps the sessions whose room is open */
+void ngx_http_telehealth_session_list_open(ngx_http_request_t *r,
+    json_t *body);
 void ngx_http_telehealth_session_get(ngx_http_request_t *r);
 void ngx_http_telehealth_session_join(ngx_http_request_t *r);
 

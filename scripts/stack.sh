@@ -20,8 +20,11 @@ REDIS_PORT=${TH_REDIS_PORT:-56379}
 NGINX_PORT=${TH_NGINX_PORT:-58080}
 JANUS_HTTP_PORT=${TH_JANUS_HTTP_PORT:-58088}
 JANUS_WS_PORT=${TH_JANUS_WS_PORT:-58188}
-# the fake SMS provider of the tests (nothing listens there otherwise)
+# the fake SMS and WhatsApp providers and the SMTP sink of the tests
+# (nothing listens there otherwise)
 SMS_PORT=${TH_SMS_PORT:-58990}
+SMTP_PORT=${TH_SMTP_PORT:-58991}
+WHATSAPP_PORT=${TH_WHATSAPP_PORT:-58992}
 
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 PG_DATA=$RUN/postgres/data
@@ -95,6 +98,8 @@ render() {
         -e "s|@JANUS_HTTP_PORT@|$JANUS_HTTP_PORT|g" \
         -e "s|@JANUS_WS_PORT@|$JANUS_WS_PORT|g" \
         -e "s|@SMS_PORT@|$SMS_PORT|g" \
+        -e "s|@SMTP_PORT@|$SMTP_PORT|g" \
+        -e "s|@WHATSAPP_PORT@|$WHATSAPP_PORT|g" \
         -e "s|@NODE_ID@|${TH_NODE_ID:-local-1}|g" \
         -e "s|@ICE_ENFORCE@|${TH_ICE_ENFORCE:-}|g" \
         -e '/ice_enforce_list = ""/d' \
@@ -109,6 +114,11 @@ keys() {
             (umask 077; openssl rand -base64 48 > "$RUN/keys/$kid.key")
         fi
     done
+    # the SMTP sink of the tests accepts this login
+    if [ ! -s "$RUN/keys/smtp.credentials" ]; then
+        (umask 077; echo "telehealth:local-test-smtp-password" \
+            > "$RUN/keys/smtp.credentials")
+    fi
 }
 
 start_postgres() {

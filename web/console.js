@@ -1,7 +1,8 @@
 /*
  * The reference call page: log in, start a video call with a patient (staff)
  * or see the open session (patient), join it and talk: camera, microphone,
- * mute, video pause, screen share, leave, the participants list.
+ * mute, video pause, screen share, leave, the participants list; for staff,
+ * the console's events (someone waiting rings, added to a session ...).
  * The REST API is docs/api.md; the room is call.js (docs/plugin.md).
  * No build step, no framework.
  */
@@ -85,7 +86,10 @@ async function enter() {
     $("whoami").hidden = false;
     $("start-call").hidden = me.type !== "staff";
     show("sessions-view");
-    if (me.type === "staff") await loadPatients();
+    if (me.type === "staff") {
+        openConsoleEvents();
+        await loadPatients();
+    }
     await listSessions();
 }
 
@@ -331,9 +335,108 @@ function announce(text) {
     el.textContent = text;
 }
 
+/* ------------------------------------------------------ console events */
+
+/*
+ * GET /me/events through an EventSource, which cannot send a token: each
+ * connection uses a fresh single-use ticket and resumes after the last
+ * event seen (docs/api.md, "Console events").
+ */
+const CONSOLE_EVENTS = ["added", "waiting", "joined", "left", "hung_up",
+    "closed"];
+const CONSOLE_KEEP = 6;
+let consoleEvents = null;
+let consoleRetry = null;
+let consoleLastId = null;
+
+async function openConsoleEvents() {
+    closeConsoleEvents();
+    if (!token || !me || me.type !== "staff") return;
+    let ticket;
+    try {
+        ticket = (await api("POST", "/me/events/ticket")).ticket;
+    } catch (e) {
+        if (token) consoleRetry = setTimeout(openConsoleEvents, 5000);
+        return;
+    }
+    const es = new EventSource(API + "/me/events?ticket="
+        + encodeURIComponent(ticket)
+        + (consoleLastId ? "&last_event_id=" + consoleLastId : ""));
+    consoleEvents = es;
+    for (const kind of CONSOLE_EVENTS) {
+        es.addEventListener(kind, onConsoleEvent);
+    }
+    es.addEventListener("end", (e) => {
+        const reason = JSON.parse(e.data).reason;
+        closeConsoleEvents();
+        /* a reload of the server: come back; an expired token: log in */
+        if (reason === "shutdown") {
+            consoleRetry = setTimeout(openConsoleEvents, 1000);
+        }
+    });
+    /* the ticket is spent, so the EventSource cannot reconnect itself */
+    es.onerror = () => {
+        if (consoleEvents !== es || es.readyState === EventSource.OPEN) return;
+        closeConsoleEvents();
+        consoleRetry = setTimeout(openConsoleEvents, 3000);
+    };
+}
+
+function closeConsoleEvents() {
+    clearTimeout(consoleRetry);
+    consoleRetry = null;
+    if (consoleEvents) consoleEvents.close();
+    consoleEvents = null;
+}
+
+function onConsoleEvent(e) {
+    consoleLastId = e.lastEventId || consoleLastId;
+    let data;
+    try {
+        data = JSON.parse(e.data);
+    } catch (err) {
+        return;
+    }
+    const list = $("console-events");
+    const li = document.createElement("li");
+    li.className = "console-" + e.type;
+    li.textContent = data.message + (data.session_name && e.type !== "added"
+        ? " (" + data.session_name + ")" : "");
+    list.prepend(li);
+    while (list.children.length > CONSOLE_KEEP) list.lastChild.remove();
+    $("console-feed").hidden = false;
+    if (e.type === "waiting") ring();
+    if (e.type === "added" || e.type === "waiting" || e.type === "closed") {
+        listSessions().catch(() => {});
+    }
+}
+
+/* Two short tones; browsers may keep quiet until the page was used. */
+function ring() {
+    const Ctx = window.AudioContext || window.webkitAudioContext;
+    if (!Ctx) return;
+    try {
+        const ctx = new Ctx();
+        for (const at of [0, 0.35]) {
+            const osc = ctx.createOscillator();
+            const gain = ctx.createGain();
+            osc.frequency.value = 880;
+            gain.gain.value = 0.15;
+            osc.connect(gain).connect(ctx.destination);
+            osc.start(ctx.currentTime + at);
+            osc.stop(ctx.currentTime + at + 0.2);
+        }
+        setTimeout(() => ctx.close(), 1000);
+    } catch (err) {
+        /* no sound: the list still shows who waits */
+    }
+}
+
 /* ------------------------------------------------------------- account */
 
 function logout(callApi) {
+    closeConsoleEvents();
+    consoleLastId = null;
     if (call) call.leave();
     if (callApi && token) api("POST", "/auth/logout").catch(() => {});
     token = null;

@@ -12,12 +12,23 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-    addPatient, addStaff, api, assertStatus, closeDb, createWorld, login,
-    loginAll, startSession,
+    addPatient, addStaff, api, assertStatus, closeDb, createWorld, env,
+    login, loginAll, startSession,
 } from './lib.mjs';
 
 let w;
 let session;            // a video_call of w.patient started by w.admin
+let serviceCode;        // a service code of organisation A
+let appointment;        // an appointment of w.patient
+
+// a fresh appointment of a fresh patient (assigned to the clinician)
+async function newAppointment(label) {
+    const res = await api('POST', '/appointments', { token: w.admin.token,
+        body: { patient_id: (await addPatient(w, label)).id,
+            scheduled_at: '2030-01-01T10:00:00Z' } });
+    assertStatus(res, 201, 'an appointment of the table');
+    return res.body;
+}
 const ids = { A: [], B: [] };
 
 const ACTORS = ['admin', 'supervisor', 'coordinator', 'clinician',
@@ -36,9 +47,19 @@ before(async () => {
     const res = await startSession(w.admin.token, w.patient.id);
     assertStatus(res, 201, 'the table\'s session');
     session = res.body;
+    const sc = await api('POST', '/service-codes', { token: w.admin.token,
+        body: { code: `AZ-${w.tag.slice(-6)}`, name: 'Authz visit' } });
+    assertStatus(sc, 201, 'the table\'s service code');
+    serviceCode = sc.body;
+    const ap = await api('POST', '/appointments', { token: w.admin.token,
+        body: { patient_id: w.patient.id,
+            scheduled_at: '2030-01-01T10:00:00Z' } });
+    assertStatus(ap, 201, 'the table\'s appointment');
+    appointment = ap.body;
     await interpOrg();  // covers the interpreter requests of the table
     ids.A = [w.org.id, w.admin.id, w.supervisor.id, w.coordinator.id,
-        w.clinician.id, w.unassigned.id, w.patient.id, session.id];
+        w.clinician.id, w.unassigned.id, w.patient.id, session.id,
+        serviceCode.id, appointment.id];
     ids.B = [w.other.org.id, w.other.admin.id, w.other.clinician.id,
         w.other.patient.id];
 });
@@ -89,6 +110,16 @@ const ENDPOINTS = [
     {
         name: 'GET /me', method: 'GET', path: () => '/me',
         expect: row({}, () => 200),
+    },
+    {
+        name: 'GET /me/events', method: 'GET', path: () => '/me/events',
+        stream: true,
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'POST /me/events/ticket', method: 'POST',
+        path: () => '/me/events/ticket',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
     },
     {
         name: 'GET /health', method: 'GET', path: () => '/health',
@@ -195,6 +226,58 @@ const ENDPOINTS = [
         expect: row({ admin: 200, patient: 200 }, () => 404),
     },
     {
+        name: 'GET /service-codes', method: 'GET', path: () => '/service-codes',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'POST /service-codes', method: 'POST',
+        path: () => '/service-codes',
+        body: () => ({ name: 'Authz code',
+            code: `az-${Math.random().toString(36).slice(2, 10)}` }),
+        expect: row({ admin: 201, 'other.admin': 201 }, () => 403),
+    },
+    {
+        name: 'GET /service-codes/{id}', method: 'GET',
+        path: () => `/service-codes/${serviceCode.id}`,
+        expect: row({ patient: 403, 'other.patient': 403,
+            'other.admin': 404, 'other.clinician': 404 }, () => 200),
+    },
+    {
+        name: 'PATCH /service-codes/{id}', method: 'PATCH',
+        path: () => `/service-codes/${serviceCode.id}`,
+        body: () => ({ name: 'Authz visit' }),
+        expect: row({ admin: 200, 'other.admin': 404 }, () => 403),
+    },
+    {
+        name: 'GET /appointments', method: 'GET', path: () => '/appointments',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'POST /appointments', method: 'POST', path: () => '/appointments',
+        body: () => ({ patient_id: w.patient.id,
+            scheduled_at: '2030-02-01T10:00:00Z' }),
+        expect: patientRead(201),
+    },
+    {
+        name: 'GET /appointments/{id}', method: 'GET',
+        path: () => `/appointments/${appointment.id}`,
+        expect: patientRead(200),
+    },
+    {
+        name: 'PATCH /appointments/{id}', method: 'PATCH',
+        path: () => `/appointments/${appointment.id}`,
+        body: () => ({ name: 'Authz appointment' }),
+        expect: patientRead(200),
+    },
+    {
+        name: 'POST /appointments/{id}/session', method: 'POST',
+        path: async (a) => `/appointments/${(await newAppointment(
+            `ap${a.replace('.', '')}`)).id}/session`,
+        expect: row({ unassigned: 403, patient: 403, 'other.patient': 403,
+            'other.admin': 404, 'other.clinician': 404 },
+        (a) => (STAFF_A[a] ? 201 : 403)),
+    },
+    {
         name: 'GET /sessions/{id}/invites', method: 'GET',
         path: () => `/sessions/${session.id}/invites`,
         expect: inviteRow(200),
@@ -283,6 +366,24 @@ const ENDPOINTS = [
     },
 ];
 
+// GET /me/events answers a stream that does not end: its status, headers
+// and first chunk, then the client goes away.
+async function openStream(path, token) {
+    const ac = new AbortController();
+    const res = await fetch(env.api + path, { signal: ac.signal,
+        headers: token ? { authorization: `Bearer ${token}` } : {} });
+    if (res.status !== 200) {
+        const text = await res.text();
+        return { status: res.status, headers: res.headers, text,
+            body: JSON.parse(text) };
+    }
+    const reader = res.body.getReader();
+    const { value } = await reader.read();
+    ac.abort();
+    return { status: res.status, headers: res.headers, body: null,
+        text: new TextDecoder().decode(value) };
+}
+
 // An audit row of a refused request records the id the actor sent as it
 // was sent (docs/api.md, "Audit"): that is the actor's own input, not the
 // other organisation's data, so those target_ids are not searched.
@@ -305,8 +406,10 @@ describe('authorization table', () => {
                 const person = actor(a);
                 const path = await ep.path(a);
                 const body = ep.body ? await ep.body(a) : undefined;
-                const res = await api(ep.method, path, {
-                    token: person?.token, body });
+                const res = ep.stream
+                    ? await openStream(path, person?.token)
+                    : await api(ep.method, path, { token: person?.token,
+                        body });
                 assert.equal(res.status, want,
                     `${ep.method} ${path} as ${a} -> ${res.status} ` +
                     res.text.slice(0, 300));

@@ -584,6 +584,18 @@ export async function closeRoomAsChair(token, session, timeoutMs = 5000) {
 // 500 to play a provider that is down).  Started by the test; close() it.
 export async function startFakeSms(port = Number(process.env.TH_SMS_PORT ||
     58990)) {
+    return startFakeProvider(port, 'To');
+}
+
+// The fake WhatsApp provider of conf/nginx.conf.in: JSON {to, body, ...}.
+export async function startFakeWhatsapp(port = Number(
+    process.env.TH_WHATSAPP_PORT || 58992)) {
+    return startFakeProvider(port, 'to');
+}
+
+// A messaging provider's HTTP API on loopback that records every request
+// and answers with provider.status; toField names the recipient's field.
+async function startFakeProvider(port, toField) {
     const http = await import('node:http');
     const sms = { received: [], status: 200 };
     const server = http.createServer((req, res) => {
@@ -616,9 +628,71 @@ export async function startFakeSms(port = Number(process.env.TH_SMS_PORT ||
     sms.close = () => new Promise((r) => server.close(() => r()));
     // what was accepted (2xx) for one number
     sms.delivered = (to) => sms.received.filter((m) =>
-        m.fields.To === to && m.status < 300);
-    sms.tried = (to) => sms.received.filter((m) => m.fields.To === to);
+        m.fields[toField] === to && m.status < 300);
+    sms.tried = (to) => sms.received.filter((m) => m.fields[toField] === to);
     return sms;
+}
+
+// The SMTP server of conf/nginx.conf.in on loopback: records every message
+// it accepted ({from, to, subject, text, headers, messageId, user}) and
+// every recipient offered.  A recipient whose local part starts with
+// "reject-" is refused with 550, "busy-" with 451.
+export async function startSmtpSink(port = Number(process.env.TH_SMTP_PORT ||
+    58991)) {
+    const { SMTPServer } = await import('smtp-server');
+    const { simpleParser } = await import('mailparser');
+    const sink = { received: [], offered: [] };
+    const server = new SMTPServer({
+        logger: false,
+        disabledCommands: ['STARTTLS'],
+        allowInsecureAuth: true,
+        authOptional: true,
+        onAuth(auth, session, callback) {
+            if (auth.username === 'telehealth' &&
+                auth.password === 'local-test-smtp-password') {
+                return callback(null, { user: auth.username });
+            }
+            return callback(new Error('Invalid username or password'));
+        },
+        onRcptTo(address, session, callback) {
+            sink.offered.push(address.address);
+            const local = address.address.split('@')[0];
+            const refuse = (code, text) => {
+                const err = new Error(text);
+                err.responseCode = code;
+                callback(err);
+            };
+            if (local.startsWith('reject-')) {
+                return refuse(550, 'No such user here');
+            }
+            if (local.startsWith('busy-')) {
+                return refuse(451, 'Try again later');
+            }
+            return callback();
+        },
+        onData(stream, session, callback) {
+            simpleParser(stream).then((mail) => {
+                sink.received.push({
+                    from: session.envelope.mailFrom.address,
+                    to: session.envelope.rcptTo.map((r) => r.address),
+                    user: session.user ?? null,
+                    subject: mail.subject,
+                    text: mail.text,
+                    messageId: mail.messageId,
+                    headers: mail.headers,
+                    headerLines: mail.headerLines,
+                });
+                callback();
+            }, callback);
+        },
+    });
+    await new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', resolve);
+    });
+    sink.close = () => new Promise((r) => server.close(() => r()));
+    sink.to = (addr) => sink.received.filter((m) => m.to.includes(addr));
+    return sink;
 }
 
 // A mobile number no other test uses.

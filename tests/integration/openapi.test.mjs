@@ -38,9 +38,8 @@ const DOC = path.join(ROOT, 'docs', 'openapi.yaml');
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch',
     'trace'];
 
-// Lists whose answer is not {items, next_cursor} (a known gap of the code,
-// documented as it behaves): GET /sessions answers {items} (at most 100).
-const UNPAGINATED_LISTS = new Set(['GET /sessions']);
+// Lists whose answer is not {items, next_cursor}: none.
+const UNPAGINATED_LISTS = new Set([]);
 
 // Properties named id / *_id that are not UUIDs: audit rows are numbered,
 // target_id is the id as the request gave it, command ids are tokens.

@@ -12,10 +12,17 @@ import {
 
 let w;
 
+let visitCode;           // a service code that allows virtual visits
+
 before(async () => {
     w = await createWorld('kinds');
     await loginAll([w.admin, w.coordinator, w.clinician, w.unassigned,
         w.other.admin]);
+    const res = await api('POST', '/service-codes', { token: w.admin.token,
+        body: { code: `VV-${w.tag.slice(-6)}`, name: 'Virtual visit',
+            virtual_visits_allowed: true } });
+    assertStatus(res, 201, 'the virtual visit service code');
+    visitCode = res.body.code;
 });
 
 after(closeDb);
@@ -23,8 +30,10 @@ after(closeDb);
 async function create(body, token = w.coordinator.token) {
     const patient = await addPatient(w, `k${Math.random().toString(36)
         .slice(2, 8)}`);
+    const code = body.kind === 'virtual_visit'
+        ? { service_code: visitCode } : {};
     const res = await api('POST', '/sessions', { token,
-        body: { patient_id: patient.id, ...body } });
+        body: { patient_id: patient.id, ...code, ...body } });
     return { res, patient };
 }
 
