@@ -3,24 +3,34 @@
 // refuse links, the first accept winning, the interpreter's link into a
 // call in progress, the held invite sent only after an accept, and the
 // refuse and timeout paths that e-mail the requester.  The stack runs
-// with telehealth_interpreter_timeout 3s.
+// with telehealth_interpreter_timeout 3s; e-mails arrive at the SMTP sink
+// the test starts.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
-    eventually, joinRoom, leaveRoom, loginAll, sql,
+    eventually, joinRoom, leaveRoom, loginAll, sql, startSmtpSink,
 } from './lib.mjs';
 
 let w;
 let n = 0;
+let smtp;
 
 before(async () => {
+    smtp = await startSmtpSink();
     w = await createWorld('interp');
     await loginAll([w.admin, w.clinician, w.coordinator, w.other.admin]);
 });
 
-after(closeDb);
+after(async () => {
+    await smtp?.close();
+    await closeDb();
+});
+
+// the e-mails that arrived for an address, once n have
+const mailsTo = async (to, k = 1) => (await eventually(
+    () => smtp.to(to).length >= k, 8000)) && smtp.to(to);
 
 const IO = '/interpreting-organisations';
 
@@ -159,6 +169,14 @@ describe('interpreter requests', () => {
             assert.ok(!(inactive.manager_email in links));
             assert.ok(!(turkish.manager_email in links));
             const first = links[arA.manager_email];
+            const [managerMail] = await mailsTo(arA.manager_email);
+            assert.ok(managerMail, 'the manager\'s e-mail arrived');
+            assert.match(managerMail.subject,
+                /Interpreter needed: ar on 2026-12-01 at 10:30/);
+            assert.ok(managerMail.text.includes(first.params.accept_link));
+            assert.ok(managerMail.text.includes(first.params.refuse_link));
+            assert.equal(smtp.to(inactive.manager_email).length, 0);
+            assert.equal(smtp.to(turkish.manager_email).length, 0);
             assert.equal(first.params.language, 'ar');
             assert.equal(first.params.date, '2026-12-01');
             assert.match(first.params.accept_link,
@@ -192,6 +210,13 @@ describe('interpreter requests', () => {
             assert.equal(toPatient.length, 1, 'sent after the accept');
             assert.equal(toPatient[0].language, 'ar');
             assert.match(toPatient[0].params.link, /\/join#t=/);
+            const [patientMail] = await mailsTo(patient.email);
+            assert.ok(patientMail, 'the released invite arrived');
+            assert.ok(patientMail.text.includes(toPatient[0].params.link));
+            assert.equal(smtp.to(patient.email).length, 1, 'sent once');
+            const [interpreterMail] = await mailsTo('samira@interp.test');
+            assert.ok(interpreterMail.text.includes(
+                toInterpreter[0].params.link));
 
             // the other manager's links stop working, and so does a second
             // use of the winner's
@@ -292,6 +317,12 @@ describe('interpreter requests', () => {
             assert.equal(told.length, 1);
             assert.equal(told[0].recipient, w.clinician.email);
             assert.equal(told[0].params.language, 'ar-MA');
+            const [mail] = await mailsTo(w.clinician.email);
+            assert.ok(mail, 'the requester was e-mailed');
+            assert.match(mail.subject, /No interpreter available: ar-MA/);
+            assert.match(mail.text, /No interpreter is available/);
+            assert.equal(smtp.to(patient.email).length, 0,
+                'nothing was sent to the patient');
             assert.ok(!msgs.some((m) => m.recipient === patient.email),
                 'the patient\'s invite stays held');
             assertProblem(await accept(links[0].accept), 410,
@@ -314,6 +345,9 @@ describe('interpreter requests', () => {
             await eventually(async () => (await outbox(session.id)).some(
                 (m) => m.template === 'interpreter_unavailable'
                     && m.recipient === w.clinician.email), 10000);
+            assert.ok(await eventually(() => smtp.to(w.clinician.email).some(
+                (m) => /No interpreter available: tr/.test(m.subject)), 8000),
+            'the requester was e-mailed');
             const [row] = await sql(`SELECT status, reason
                 FROM interpreter_requests WHERE id = $1`, [req.body.id]);
             assert.deepEqual(row, { status: 'unavailable',

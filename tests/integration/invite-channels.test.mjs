@@ -3,24 +3,44 @@
 // data, scheduled sessions' date, time and device-test link in the
 // organisation's time zone, resend and a new scheduled time invalidating
 // earlier links, the status per invitee, third parties and consult-now
-// links.  What a message says is asserted on the outbox row it becomes.
+// links.  What arrives is asserted at the SMTP sink and the fake SMS and
+// WhatsApp providers the test starts: to whom, in which language, what
+// text, and what was not sent.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
     decodeJwt, eventually, joinRoom, leaveRoom, loginAll, sleep, sql,
-    startSession, uniqueMobile,
+    startFakeSms, startFakeWhatsapp, startSmtpSink, startSession,
+    uniqueMobile,
 } from './lib.mjs';
 
 let w;
+let smtp;
+let sms;
+let whatsapp;
 
 before(async () => {
+    smtp = await startSmtpSink();
+    sms = await startFakeSms();
+    whatsapp = await startFakeWhatsapp();
     w = await createWorld('invch');
     await loginAll([w.admin, w.clinician, w.coordinator, w.supervisor]);
 });
 
-after(closeDb);
+after(async () => {
+    await smtp?.close();
+    await sms?.close();
+    await whatsapp?.close();
+    await closeDb();
+});
+
+// the messages that arrived for an address or number, once n have
+const mailsTo = async (to, n = 1) => (await eventually(
+    () => smtp.to(to).length >= n, 8000)) && smtp.to(to);
+const smsTo = async (to, n = 1) => (await eventually(
+    () => sms.delivered(to).length >= n, 8000)) && sms.delivered(to);
 
 const invite = (sessionId, body, token = w.clinician.token) =>
     api('POST', `/sessions/${sessionId}/invites`, { token, body });
@@ -83,6 +103,11 @@ describe('invites by channel', () => {
             assert.equal(m.language, 'nl');
             assert.equal(m.params.link, res.body.url);
             assert.equal(m.params.date, undefined, 'not scheduled');
+            const [mail] = await mailsTo('anna@invch.test');
+            assert.ok(mail, 'the e-mail arrived');
+            assert.match(mail.text, /U bent uitgenodigd voor een videosessie/);
+            assert.doesNotMatch(mail.text, /You are invited/);
+            assert.ok(mail.text.includes(res.body.url), 'the link, whole');
             // the link works
             assertStatus(await redeem(res.body.token), 200);
         });
@@ -90,8 +115,9 @@ describe('invites by channel', () => {
     test('test_missing_contact_data_is_422_with_the_clients_text',
         async () => {
             const bare = await patientWith('bare', {});
+            const mob = uniqueMobile();
             const mobileOnly = await patientWith('mob',
-                { mobile: uniqueMobile(), sms_capable: false });
+                { mobile: mob, sms_capable: false });
             const cases = [
                 [bare, 'email', 'no-email', 'Client has no email.'],
                 [bare, 'sms', 'no-mobile', 'Client has no mobile number.'],
@@ -110,6 +136,8 @@ describe('invites by channel', () => {
                                   WHERE patient_id IN ($1, $2)`,
             [bare.id, mobileOnly.id]);
             assert.equal(n[0].n, 0, 'nothing created');
+            assert.equal(sms.tried(mob).length, 0,
+                'nothing sent to a number that cannot receive SMS');
             // a guest without an address
             assertProblem(await invite(session.id, { channel: 'email' }),
                 422, 'no-email');
@@ -125,8 +153,30 @@ describe('invites by channel', () => {
             const m = await messageOf(res.body.id);
             assert.deepEqual([m.channel, m.recipient, m.language],
                 ['sms', mobile, 'nl']);
+            const [got] = await smsTo(mobile);
+            assert.ok(got, 'the SMS arrived');
+            assert.equal(got.fields.Body, 'U bent uitgenodigd voor een ' +
+                `videosessie. Doe hier mee: ${res.body.url}`);
             assertProblem(await invite(session.id, { channel: 'sms',
                 contact: '0612' }), 422, 'validation');
+        });
+
+    test('test_patient_whatsapp_invite_arrives_at_their_whatsapp_number',
+        async () => {
+            const number = uniqueMobile();
+            const mobile = uniqueMobile();
+            const p = await patientWith('wa', { whatsapp: number, mobile,
+                sms_capable: true });
+            const res = await invite(session.id,
+                { channel: 'whatsapp', patient_id: p.id });
+            assertStatus(res, 201);
+            assert.ok(await eventually(
+                () => whatsapp.delivered(number).length > 0, 8000));
+            const [got] = whatsapp.delivered(number);
+            assert.equal(got.fields.body, 'You are invited to a video ' +
+                `session. Join here: ${res.body.url}`);
+            assert.equal(sms.tried(mobile).length, 0,
+                'not by SMS as well');
         });
 
     test('test_a_clinician_cannot_invite_a_patient_not_theirs', async () => {
@@ -177,6 +227,11 @@ describe('scheduled sessions and the organisation time zone', () => {
             assert.equal(m.params.link, res.body.url);
             assert.match(m.params.device_test_link, /^http.*\/device-test$/);
             assert.ok(!m.params.device_test_link.includes(res.body.token));
+            const [mail] = await mailsTo('bo@invch.test');
+            assert.ok(mail, 'the e-mail arrived');
+            assert.match(mail.subject, /on 2026-12-01 at 11:30/);
+            assert.ok(mail.text.includes(m.params.device_test_link));
+            assert.ok(mail.text.includes(res.body.url));
         });
 
     test('test_new_scheduled_time_stops_earlier_links', async () => {
@@ -226,6 +281,14 @@ describe('resend', () => {
             assert.deepEqual([m.channel, m.recipient, m.language],
                 ['email', 'cy@invch.test', 'nl']);
             assert.equal(m.params.link, res.body.url);
+            const mails = await mailsTo('cy@invch.test', 2);
+            assert.ok(mails, 'two e-mails arrived');
+            assert.equal(mails.length, 2, 'the link-only invite sent nothing');
+            const [firstMail, newMail] = mails.sort((a, b) =>
+                a.text.includes(first.body.url) ? -1 : 1);
+            assert.ok(firstMail.text.includes(first.body.url));
+            assert.ok(newMail.text.includes(res.body.url));
+            assert.ok(!newMail.text.includes(first.body.token));
             assertStatus(await redeem(res.body.token), 200, 'new link');
             assertStatus(await redeem(other.body.token), 200,
                 'another invitee keeps theirs');
@@ -360,6 +423,16 @@ describe('third parties', () => {
                     ['ed@invch.test', 'nl']].sort());
             for (const m of msgs) {
                 assert.equal(m.params.link, res.body.url, 'the same link');
+            }
+            const [toPatient] = await mailsTo('ed@invch.test');
+            const [toCarer] = await mailsTo('carer@invch.test');
+            const [toDaughter] = await smsTo(mobile);
+            assert.match(toPatient.text, /U bent uitgenodigd/);
+            assert.match(toCarer.text, /You are invited/);
+            assert.match(toDaughter.fields.Body, /U bent uitgenodigd/);
+            for (const text of [toPatient.text, toCarer.text,
+                toDaughter.fields.Body]) {
+                assert.ok(text.includes(res.body.url), 'the same link');
             }
             const subs = [];
             for (const n of ['Ed', 'Daughter', 'Carer']) {
