@@ -47,6 +47,30 @@ ALTER TABLE invites ALTER COLUMN invitee_key SET NOT NULL;
 CREATE INDEX invites_invitee_idx ON invites (session_id, invitee_key);
 
 
+-- A link's token rests in the outbox only while its message waits: once
+-- the message is decided (sent, failed, skipped) the tokens of join and
+-- interpreter links are masked in what the row keeps (params, body,
+-- subject).  The links keep working; PostgreSQL keeps only their hashes.
+CREATE FUNCTION th_mask_links(v text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT regexp_replace(v, '#(t|accept|refuse)=[A-Za-z0-9_-]{43}',
+                          '#\1=(removed)', 'g')
+$$;
+
+CREATE FUNCTION th_notification_decided() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.params := th_mask_links(NEW.params::text)::jsonb;
+    NEW.body := th_mask_links(NEW.body);
+    NEW.subject := th_mask_links(NEW.subject);
+    RETURN NEW;
+END
+$$;
+
+CREATE TRIGGER notifications_mask_links BEFORE UPDATE ON notifications
+    FOR EACH ROW WHEN (NEW.status <> 'pending')
+    EXECUTE FUNCTION th_notification_decided();
+
 -- A refusal with its own problem type (th_api takes it from the HINT).
 CREATE FUNCTION th_refuse(code text, problem text, detail text)
 RETURNS void
