@@ -599,9 +599,12 @@ LANGUAGE sql STABLE AS $$
       JOIN calls c ON c.id = cp.call_id
      WHERE c.session_id = i.session_id
        AND (cp.participant = 'patient:' || i.patient_id
-            OR cp.participant IN (SELECT 'guest:' || x.id FROM invites x
-                                  WHERE x.session_id = i.session_id
-                                    AND x.invitee_key = i.invitee_key))
+            OR EXISTS (SELECT 1 FROM invites x
+                       WHERE x.session_id = i.session_id
+                         AND x.invitee_key = i.invitee_key
+                         AND (cp.participant = 'guest:' || x.id
+                              OR cp.participant LIKE 'guest:' || x.id
+                                                     || '.%')))
 $$;
 
 CREATE FUNCTION th_delivery_json(n_id uuid, v_held boolean) RETURNS jsonb

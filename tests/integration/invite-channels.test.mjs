@@ -461,13 +461,28 @@ describe('third parties', () => {
                 assert.ok(text.includes(res.body.url), 'the same link');
             }
             const subs = [];
+            const creds = [];
             for (const n of ['Ed', 'Daughter', 'Carer']) {
                 const r = await redeem(res.body.token, n);
                 assertStatus(r, 200, n);
                 subs.push(decodeJwt(r.body.credential).claims.sub);
+                creds.push(r.body.credential);
             }
             assert.equal(new Set(subs).size, 3, 'each its own guest');
+            assert.equal(subs[1], `guest:${res.body.id}.2`);
             assertProblem(await redeem(res.body.token), 410, 'invite-used');
+
+            // the daughter joining counts for the invitee's status
+            const conn = await joinRoom(creds[1]);
+            try {
+                assert.ok(await eventually(async () => (await api('GET',
+                    `/sessions/${s.id}/invites`,
+                    { token: w.clinician.token })).body.items[0].joined,
+                8000), 'joined');
+            } finally {
+                await leaveRoom(conn);
+                await conn.session.destroy();
+            }
         });
 
     test('test_third_parties_are_refused_in_progress_and_on_resend',
