@@ -6,7 +6,7 @@
 --   GET  /sessions/{id}/invites                      th_api('invite_list')
 --   POST /sessions/{id}/invites/{invite}/resend      th_api('invite_resend')
 --   POST /sessions/{id}/invites/{invite}/extend      th_api('invite_extend')
---   GET  /organisation, PATCH /organisation          th_api('org_get'/'org_update')
+--   GET, PATCH /organisation                         th_api('org_get', ...)
 --
 -- The module draws the link's 32 random bytes for invite_create and
 -- invite_resend and sends their SHA-256 (token_hash), the link itself

@@ -2,7 +2,7 @@
 -- issue 5, "Interpreter request"; docs/api.md, "Interpreters").
 --
 --   /interpreting-organisations[/{id}]      th_api('interp_org_*')
---   POST /sessions/{id}/interpreter-requests th_api('interpreter_request_create')
+--   POST /sessions/{id}/interpreter-requests th_api('interpreter_request_...')
 --   GET  /sessions/{id}/interpreter-requests th_api('interpreter_request_list')
 --   POST /invites with "interpreter_language" (th_invite_hold)
 --   POST /interpreter-requests/decide        th_public('interpreter_decide')
