@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, addStaff, api, assertStatus, closeDb, createWorld, env,
-    login, loginAll, startSession,
+    eventually, login, loginAll, sql, startSession, startSmtpSink,
 } from './lib.mjs';
 
 let w;
@@ -40,6 +40,7 @@ const actor = (name) => (name === 'guest' ? null
 const orgOf = (name) => (name.startsWith('other.') ? 'B' : 'A');
 
 before(async () => {
+    smtp = await startSmtpSink();
     w = await createWorld('authz');
     await loginAll([w.admin, w.supervisor, w.coordinator, w.clinician,
         w.unassigned, w.patient, w.other.admin, w.other.clinician,
@@ -56,7 +57,7 @@ before(async () => {
             scheduled_at: '2030-01-01T10:00:00Z' } });
     assertStatus(ap, 201, 'the table\'s appointment');
     appointment = ap.body;
-    await interpOrg();  // covers the interpreter requests of the table
+    await interpOrg('zz');
     ids.A = [w.org.id, w.admin.id, w.supervisor.id, w.coordinator.id,
         w.clinician.id, w.unassigned.id, w.patient.id, session.id,
         serviceCode.id, appointment.id];
@@ -64,7 +65,20 @@ before(async () => {
         w.other.patient.id];
 });
 
-after(closeDb);
+// the interpreter requests of the table e-mail their managers and, once
+// they time out, the requester: delivered here, before the next file
+let smtp;
+
+after(async () => {
+    await eventually(async () => (await sql(`SELECT 1 FROM notifications
+        WHERE org_id = $1 AND status = 'pending'
+          AND template LIKE 'interpreter%'`, [w.org.id])).length === 0
+        && (await sql(`SELECT 1 FROM interpreter_requests
+            WHERE org_id = $1 AND status = 'pending'`, [w.org.id]))
+            .length === 0, 15000);
+    await smtp?.close();
+    await closeDb();
+});
 
 const ORG_WIDE = { admin: 1, supervisor: 1, coordinator: 1 };
 const STAFF_A = { ...ORG_WIDE, clinician: 1, unassigned: 1 };
@@ -97,11 +111,12 @@ async function freshInvite() {
     return res.body.id;
 }
 
-// an interpreting organisation of A covering "zz" (for requests too)
-async function interpOrg() {
+// an interpreting organisation of A covering `language` ("zz": the one
+// the table's interpreter requests ask)
+async function interpOrg(language = 'zy') {
     const res = await api('POST', '/interpreting-organisations', {
         token: w.admin.token, body: { name: 'Authz Interpreters',
-            languages: ['zz'], manager_email: 'manager@authz.test' } });
+            languages: [language], manager_email: 'manager@authz.test' } });
     assertStatus(res, 201, 'an interpreting organisation for the cell');
     return res.body.id;
 }
@@ -325,7 +340,7 @@ const ENDPOINTS = [
     {
         name: 'POST /interpreting-organisations', method: 'POST',
         path: () => '/interpreting-organisations',
-        body: () => ({ name: 'Authz Interpreters', languages: ['zz'],
+        body: () => ({ name: 'Authz Interpreters', languages: ['zy'],
             manager_email: 'manager@authz.test' }),
         expect: row({ admin: 201, 'other.admin': 201 }, () => 403),
     },
@@ -338,7 +353,7 @@ const ENDPOINTS = [
     {
         name: 'PATCH /interpreting-organisations/{id}', method: 'PATCH',
         path: async () => `/interpreting-organisations/${await interpOrg()}`,
-        body: () => ({ languages: ['zz', 'zy'] }),
+        body: () => ({ languages: ['zy', 'zx'] }),
         expect: row({ admin: 200, 'other.admin': 404 }, () => 403),
     },
     {
