@@ -49,6 +49,7 @@
 #define JANUS_TELEHEALTH_ERROR_INVALID_REQUEST     472
 #define JANUS_TELEHEALTH_ERROR_MISSING_ELEMENT     473
 #define JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT     474
+#define JANUS_TELEHEALTH_ERROR_ACCESS_DENIED       475
 #define JANUS_TELEHEALTH_ERROR_INVALID_CREDENTIAL  480
 #define JANUS_TELEHEALTH_ERROR_CREDENTIAL_EXPIRED  481
 #define JANUS_TELEHEALTH_ERROR_WRONG_AUDIENCE      482
@@ -204,6 +205,7 @@ typedef struct janus_telehealth_join {
     const char  *display;
     const char  *role;
     const char  *jti;
+    gint64       iat;
     gint64       exp;
 } janus_telehealth_join;
 

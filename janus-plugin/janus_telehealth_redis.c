@@ -28,20 +28,29 @@ struct janus_telehealth_redis {
 
 /*
  * Join: KEYS revoked, room, members.  ARGV node id, node key prefix,
- * now (ms), session, participant, member JSON, TTL, default max, role.
+ * now (ms), session, participant, member JSON, TTL, default max, role,
+ * iat (s).
  * A node whose heartbeat is gone has died: its members are stale, so the
  * new host returns them (to report them as hung up) and starts afresh.
  * first_connect: until someone with that role is a member (waiting or
- * in), nobody of another role may join.
+ * in), nobody of another role may join.  access: a guest (who came by an
+ * invite link) whose credential was issued (iat, ARGV[10]) before the
+ * level changed away from invitation (access_changed_at) is refused.
  */
 static const char janus_telehealth_join_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked'} end\n"
     "local r = redis.call('HMGET', KEYS[2], 'state', 'session', 'node',\n"
     "    'kind', 'org', 'patient', 'max_participants', 'bitrate',\n"
-    "    'waiting_room', 'leave_policy', 'duration_limit', 'first_connect')\n"
+    "    'waiting_room', 'leave_policy', 'duration_limit', 'first_connect',\n"
+    "    'access', 'access_changed_at')\n"
     "if not r[1] then return {'no_room'} end\n"
     "if r[1] ~= 'open' then return {'closed'} end\n"
     "if r[2] ~= ARGV[4] then return {'wrong_session'} end\n"
+    "if r[13] and r[13] ~= '' and r[13] ~= 'invitation'\n"
+    "   and string.sub(ARGV[5], 1, 6) == 'guest:'\n"
+    "   and tonumber(ARGV[10]) * 1000 < (tonumber(r[14] or '') or 0) then\n"
+    "  return {'access', r[13]}\n"
+    "end\n"
     "local stale = {}\n"
     "if r[3] and r[3] ~= '' and r[3] ~= ARGV[1] then\n"
     "  if redis.call('EXISTS', ARGV[2] .. r[3]) == 1 then\n"
@@ -459,6 +468,7 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
 {
     char                         *revoked_key, *room_key, *members_key;
     char                         *node_prefix, now_ms[32], ttl[16], max[16];
+    char                          iat[32];
     char                         *end;
     size_t                        i;
     redisReply                   *reply, *status, *stale;
@@ -476,11 +486,13 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
     g_snprintf(ttl, sizeof(ttl), "%d", janus_telehealth_cfg.room_ttl);
     g_snprintf(max, sizeof(max), "%d", janus_telehealth_cfg.max_participants);
 
+    g_snprintf(iat, sizeof(iat), "%" G_GINT64_FORMAT, join->iat);
+
     reply = janus_telehealth_redis_command(redis,
-        "EVAL %s 3 %s %s %s %s %s %s %s %s %s %s %s %s",
+        "EVAL %s 3 %s %s %s %s %s %s %s %s %s %s %s %s %s",
         janus_telehealth_join_script, revoked_key, room_key, members_key,
         janus_telehealth_cfg.node_id, node_prefix, now_ms, join->session_id,
-        join->participant_id, member_json, ttl, max, join->role);
+        join->participant_id, member_json, ttl, max, join->role, iat);
 
     g_free(revoked_key);
     g_free(room_key);
@@ -569,6 +581,9 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
 
     } else if (strcmp(status->str, "not_yet") == 0) {
         rc = JANUS_TELEHEALTH_JOIN_NOT_YET;
+
+    } else if (strcmp(status->str, "access") == 0) {
+        rc = JANUS_TELEHEALTH_JOIN_ACCESS;
 
     } else {
         JANUS_LOG(LOG_ERR, "[telehealth] unexpected join script answer\n");

@@ -59,7 +59,8 @@ typedef enum {
     JANUS_TELEHEALTH_JOIN_WRONG_SESSION,
     JANUS_TELEHEALTH_JOIN_OTHER_NODE,
     JANUS_TELEHEALTH_JOIN_FULL,
-    JANUS_TELEHEALTH_JOIN_NOT_YET        /* first_connect role not there */
+    JANUS_TELEHEALTH_JOIN_NOT_YET,       /* first_connect role not there */
+    JANUS_TELEHEALTH_JOIN_ACCESS         /* a guest, access not invitation */
 } janus_telehealth_join_status;
 
 /* What the join script tells about the room. */

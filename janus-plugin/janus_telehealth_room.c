@@ -510,6 +510,10 @@ janus_telehealth_join_error(janus_telehealth_join_status status, int max,
         g_snprintf(error, error_size, "The room is full: at most %d "
                    "participants can be in this session", max);
         return JANUS_TELEHEALTH_ERROR_ROOM_FULL;
+    case JANUS_TELEHEALTH_JOIN_ACCESS:
+        g_snprintf(error, error_size, "This session is no longer open to "
+                   "guests with a link");
+        return JANUS_TELEHEALTH_ERROR_ACCESS_DENIED;
     case JANUS_TELEHEALTH_JOIN_NOT_YET:
         g_snprintf(error, error_size, "The session cannot be opened before "
                    "the invited person has connected");

@@ -67,8 +67,6 @@ typedef struct {
 
 static ngx_int_t ngx_http_telehealth_bearer(ngx_http_request_t *r,
     ngx_str_t *token);
-static ngx_int_t ngx_http_telehealth_caller(ngx_http_request_t *r,
-    json_t *claims, ngx_http_telehealth_caller_t *caller);
 static void ngx_http_telehealth_check_revoked(ngx_http_request_t *r);
 static void ngx_http_telehealth_revoked_handler(void *data,
     redisReply *reply);
@@ -265,7 +263,7 @@ ngx_http_telehealth_claim(ngx_pool_t *pool, json_t *claims, const char *name,
 }
 
 
-static ngx_int_t
+ngx_int_t
 ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
     ngx_http_telehealth_caller_t *caller)
 {

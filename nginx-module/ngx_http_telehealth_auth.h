@@ -18,6 +18,10 @@
 void ngx_http_telehealth_authenticate(ngx_http_request_t *r,
     ngx_http_telehealth_handler_pt next);
 
+/* the caller from verified claims (sub, org, typ, jti, role, name, exp) */
+ngx_int_t ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
+    ngx_http_telehealth_caller_t *caller);
+
 /* ctx->caller came from elsewhere (a console ticket): revoked? then next */
 void ngx_http_telehealth_authenticate_caller(ngx_http_request_t *r,
     ngx_http_telehealth_handler_pt next);

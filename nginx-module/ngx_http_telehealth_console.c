@@ -10,10 +10,11 @@
  * neither lost nor written twice (ids are visible in id order, see
  * sql/009_console.sql).
  *
- * A stream ends cleanly (last chunk, then the usual finalization) when its
- * token expires or is revoked, and when nginx shuts down gracefully: the
- * connection is marked idle, so ngx_close_idle_connections() reaches it
- * and old workers do not wait for consoles to go away.
+ * A stream ends cleanly (an "end" event, the last chunk, then the usual
+ * finalization) when its token expires or is revoked, and when nginx shuts
+ * down gracefully: an HTTP/1 connection is marked idle, so
+ * ngx_close_idle_connections() reaches it and old workers do not wait for
+ * consoles to go away; an HTTP/2 stream ends at its next heartbeat.
  */
 
 #include <ngx_config.h>
@@ -51,6 +52,7 @@ typedef struct {
     ngx_event_handler_pt               read_handler;
 
     unsigned                           listed:1;
+    unsigned                           started:1;
     unsigned                           replaying:1;
     unsigned                           missed:1;
     unsigned                           retry:1;
@@ -78,6 +80,8 @@ static void ngx_http_telehealth_console_listening(void);
 static void ngx_http_telehealth_console_expire(ngx_event_t *ev);
 static void ngx_http_telehealth_console_expired(
     ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_console_redis(ngx_http_request_t *r,
+    ngx_http_telehealth_redis_handler_pt handler, int argc, const char **argv);
 static void ngx_http_telehealth_console_ticket_set(void *data,
     redisReply *reply);
 static void ngx_http_telehealth_console_ticket_got(void *data,
@@ -85,7 +89,9 @@ static void ngx_http_telehealth_console_ticket_got(void *data,
 static void ngx_http_telehealth_console_open(ngx_http_request_t *r);
 static ngx_int_t ngx_http_telehealth_console_last_id(ngx_http_request_t *r,
     int64_t *id);
-static void ngx_http_telehealth_console_replay(
+static ngx_int_t ngx_http_telehealth_console_replay(
+    ngx_http_telehealth_console_stream_t *st);
+static ngx_int_t ngx_http_telehealth_console_start(
     ngx_http_telehealth_console_stream_t *st);
 static void ngx_http_telehealth_console_replayed(
     ngx_http_telehealth_pg_req_t *pg);
@@ -277,8 +283,6 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
     char                        ticket[64], ttl[NGX_INT_T_LEN + 1];
     json_t                     *json;
     const char                 *argv[6];
-    size_t                      argvlen[6];
-    ngx_uint_t                  i;
     ngx_http_telehealth_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -300,7 +304,9 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
     /* only the ticket's hash is a key: Redis never holds the ticket */
     th_sha256_hex(ticket, ngx_strlen(ticket), hash);
 
-    json = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I}",
+    /* the claims of the token, as ngx_http_telehealth_caller() reads them */
+    json = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
+                     "typ", "staff",
                      "sub", ctx->caller.id.data,
                      "org", ctx->caller.org.data,
                      "role", ctx->caller.role.data,
@@ -349,13 +355,26 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
     argv[4] = ttl;
     argv[5] = "NX";
 
-    for (i = 0; i < 6; i++) {
+    ngx_http_telehealth_console_redis(r, ngx_http_telehealth_console_ticket_set,
+                                      6, argv);
+}
+
+
+/* a Redis command for the request; 503 at once while Redis is down */
+
+static void
+ngx_http_telehealth_console_redis(ngx_http_request_t *r,
+    ngx_http_telehealth_redis_handler_pt handler, int argc, const char **argv)
+{
+    int     i;
+    size_t  argvlen[6];
+
+    for (i = 0; i < argc; i++) {
         argvlen[i] = ngx_strlen(argv[i]);
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                      ngx_http_telehealth_console_ticket_set,
-                                      r, 6, argv, argvlen)
+                                          handler, r, argc, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -393,7 +412,6 @@ ngx_http_telehealth_console_events(ngx_http_request_t *r)
     u_char       *p, *last;
     char         *key, hash[65];
     const char   *argv[2];
-    size_t        argvlen[2];
     ngx_str_t     ticket;
 
     if (ngx_http_arg(r, (u_char *) "ticket", 6, &ticket) != NGX_OK) {
@@ -429,40 +447,10 @@ ngx_http_telehealth_console_events(ngx_http_request_t *r)
 
     /* GETDEL: a ticket is good for one stream, even when raced */
     argv[0] = "GETDEL";
-    argvlen[0] = sizeof("GETDEL") - 1;
     argv[1] = key;
-    argvlen[1] = ngx_strlen(key);
 
-    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                      ngx_http_telehealth_console_ticket_got,
-                                      r, 2, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
-    }
-}
-
-
-static ngx_int_t
-ngx_http_telehealth_console_claim(ngx_pool_t *pool, json_t *json,
-    const char *name, ngx_str_t *value)
-{
-    json_t  *v;
-
-    v = json_object_get(json, name);
-    if (!json_is_string(v)) {
-        return NGX_ERROR;
-    }
-
-    value->len = json_string_length(v);
-    value->data = ngx_pnalloc(pool, value->len + 1);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(value->data, json_string_value(v), value->len + 1);
-
-    return NGX_OK;
+    ngx_http_telehealth_console_redis(r, ngx_http_telehealth_console_ticket_got,
+                                      2, argv);
 }
 
 
@@ -496,24 +484,12 @@ ngx_http_telehealth_console_ticket_got(void *data, redisReply *reply)
     caller = &ctx->caller;
 
     if (json == NULL
-        || ngx_http_telehealth_console_claim(r->pool, json, "sub",
-                                             &caller->id) != NGX_OK
-        || ngx_http_telehealth_console_claim(r->pool, json, "org",
-                                             &caller->org) != NGX_OK
-        || ngx_http_telehealth_console_claim(r->pool, json, "role",
-                                             &caller->role) != NGX_OK
-        || ngx_http_telehealth_console_claim(r->pool, json, "name",
-                                             &caller->name) != NGX_OK
-        || ngx_http_telehealth_console_claim(r->pool, json, "jti",
-                                             &caller->jti) != NGX_OK
-        || !json_is_integer(json_object_get(json, "exp")))
+        || ngx_http_telehealth_caller(r, json, caller) != NGX_OK
+        || !caller->staff)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-
-    caller->exp = (time_t) json_integer_value(json_object_get(json, "exp"));
-    caller->staff = 1;
 
     if (caller->exp <= ngx_time()) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
@@ -532,8 +508,6 @@ static void
 ngx_http_telehealth_console_open(ngx_http_request_t *r)
 {
     int64_t                                last_id;
-    ngx_int_t                              rc;
-    ngx_chain_t                           *cl;
     ngx_connection_t                      *c;
     ngx_pool_cleanup_t                    *cln;
     ngx_http_telehealth_ctx_t             *ctx;
@@ -591,6 +565,34 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
     st->timer.log = c->log;
     ctx->data = st;
 
+    /*
+     * Listed before the first query, so that what commits while it runs
+     * makes it run again; the head of the response goes out after it, so
+     * a client that has the head misses nothing that comes later.
+     */
+    ngx_queue_insert_tail(&con->streams, &st->queue);
+    st->listed = 1;
+
+    if (ngx_http_telehealth_console_replay(st) != NGX_OK) {
+        ngx_http_telehealth_console_unlist(st);
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+/* the head of the response and the first lines: the stream is on */
+
+static ngx_int_t
+ngx_http_telehealth_console_start(ngx_http_telehealth_console_stream_t *st)
+{
+    ngx_int_t            rc;
+    ngx_chain_t         *cl;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = st->request;
+    c = r->connection;
+
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = -1;
     ngx_str_set(&r->headers_out.content_type, "text/event-stream");
@@ -604,16 +606,18 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
                                           (u_char *) "no", 2)
            != NGX_OK)
     {
-        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        ngx_http_telehealth_console_close(st, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
     }
 
     rc = ngx_http_send_header(r);
 
     if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        ngx_http_telehealth_finalize(r, rc);
-        return;
+        ngx_http_telehealth_console_close(st, rc);
+        return NGX_ERROR;
     }
+
+    st->started = 1;
 
     /* reached by ngx_close_idle_connections() on a graceful shutdown */
     if (r == r->main && c->fd != (ngx_socket_t) -1
@@ -630,15 +634,12 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
 
     r->write_event_handler = ngx_http_telehealth_console_write;
 
-    ngx_queue_insert_tail(&con->streams, &st->queue);
-    st->listed = 1;
-
     ngx_http_telehealth_console_arm(st);
 
     cl = ngx_http_telehealth_console_buf(st, 64);
     if (cl == NULL) {
         ngx_http_telehealth_console_close(st, NGX_ERROR);
-        return;
+        return NGX_ERROR;
     }
 
     cl->buf->last = ngx_sprintf(cl->buf->last,
@@ -647,10 +648,10 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
 
     if (ngx_http_telehealth_console_send(st, cl) != NGX_OK) {
         ngx_http_telehealth_console_close(st, NGX_ERROR);
-        return;
+        return NGX_ERROR;
     }
 
-    ngx_http_telehealth_console_replay(st);
+    return NGX_OK;
 }
 
 
@@ -710,7 +711,7 @@ ngx_http_telehealth_console_last_id(ngx_http_request_t *r, int64_t *id)
 
 /* what the client missed, or where "now" is; again while events came */
 
-static void
+static ngx_int_t
 ngx_http_telehealth_console_replay(ngx_http_telehealth_console_stream_t *st)
 {
     ngx_int_t            rc;
@@ -721,8 +722,8 @@ ngx_http_telehealth_console_replay(ngx_http_telehealth_console_stream_t *st)
     if (st->pg == NULL) {
         st->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
         if (st->pg == NULL) {
-            ngx_http_telehealth_console_close(st, NGX_ERROR);
-            return;
+            st->retry = 1;
+            return NGX_ERROR;
         }
 
         st->pg->handler = ngx_http_telehealth_console_replayed;
@@ -753,7 +754,10 @@ ngx_http_telehealth_console_replay(ngx_http_telehealth_console_stream_t *st)
     if (rc != NGX_AGAIN) {
         /* PostgreSQL is down: the next heartbeat tries again */
         st->retry = 1;
+        return NGX_ERROR;
     }
+
+    return NGX_OK;
 }
 
 
@@ -766,7 +770,18 @@ ngx_http_telehealth_console_replayed(ngx_http_telehealth_pg_req_t *pg)
     ngx_http_telehealth_console_stream_t  *st = pg->data;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
+        if (!st->started) {
+            ngx_http_telehealth_console_unlist(st);
+            st->done = 1;
+            ngx_http_telehealth_fail_pg(st->request, pg);
+            return;
+        }
+
         st->retry = 1;
+        return;
+    }
+
+    if (!st->started && ngx_http_telehealth_console_start(st) != NGX_OK) {
         return;
     }
 
@@ -779,8 +794,7 @@ ngx_http_telehealth_console_replayed(ngx_http_telehealth_pg_req_t *pg)
                                : NGX_ERROR;
 
         if (st->last_id < 0) {
-            st->last_id = -1;
-            st->retry = 1;
+            ngx_http_telehealth_console_close(st, NGX_ERROR);
             return;
         }
 
@@ -1251,7 +1265,7 @@ ngx_http_telehealth_console_close(ngx_http_telehealth_console_stream_t *st,
     r->write_event_handler = ngx_http_request_empty_handler;
 
     /* the request's pool, and st with it, may be gone after this */
-    ngx_http_finalize_request(r, rc);
+    ngx_http_telehealth_finalize(r, rc);
 }
 
 

@@ -183,8 +183,16 @@ ngx_http_telehealth_curl_mail(ngx_log_t *log,
     ngx_http_telehealth_curl_handler_pt handler, void *data)
 {
     CURL                            *easy;
+    struct curl_blob                 blob;
     struct curl_slist               *rcpt;
     ngx_http_telehealth_curl_req_t  *req;
+
+    if (mail->trusted != NULL) {
+        /* copied by libcurl: no file is read in the worker */
+        blob.data = mail->trusted->data;
+        blob.len = mail->trusted->len;
+        blob.flags = CURL_BLOB_COPY;
+    }
 
     rcpt = curl_slist_append(NULL, mail->to);
     if (rcpt == NULL) {
@@ -212,6 +220,9 @@ ngx_http_telehealth_curl_mail(ngx_log_t *log,
                             ngx_http_telehealth_curl_read)
            != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_READDATA, req) != CURLE_OK
+        || (mail->trusted != NULL
+            && curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob)
+               != CURLE_OK)
         || (mail->user != NULL
             && (curl_easy_setopt(easy, CURLOPT_USERNAME, mail->user)
                 != CURLE_OK

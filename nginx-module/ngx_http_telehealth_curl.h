@@ -46,6 +46,7 @@ typedef struct {
     const char                 *password;
     const char                 *from;         /* envelope addresses */
     const char                 *to;
+    ngx_str_t                  *trusted;      /* CA PEM; NULL: system's */
     ngx_msec_t                  timeout;
 } ngx_http_telehealth_curl_mail_t;
 

@@ -20,6 +20,24 @@ typedef struct {
 } ngx_http_telehealth_live_t;
 
 
+/*
+ * KEYS: the room hash.  ARGV: the session, then field and value pairs.
+ * A room that has closed, lapsed or been reused is left alone.
+ */
+static const char  ngx_http_telehealth_live_update_lua[] =
+    "if redis.call('HGET', KEYS[1], 'session') ~= ARGV[1] then\n"
+    "  return 0\n"
+    "end\n"
+    "for i = 2, #ARGV - 1, 2 do\n"
+    "  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
+    "end\n"
+    "return 1\n";
+
+#define NGX_HTTP_TELEHEALTH_LIVE_FIELDS  16
+
+
+static void ngx_http_telehealth_live_room_updated(void *data,
+    redisReply *reply);
 static ngx_int_t ngx_http_telehealth_live_query(ngx_http_request_t *r,
     json_t *body, const char *field, const char *cmd,
     void (*handler)(void *data, redisReply *reply));
@@ -41,6 +59,107 @@ ngx_http_telehealth_live_access(ngx_http_request_t *r, json_t *body)
     if (rc != NGX_OK) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
+}
+
+
+void
+ngx_http_telehealth_live_room_update(ngx_http_request_t *r, json_t *body)
+{
+    char                        *key;
+    size_t                       i, n;
+    json_t                      *update, *room, *session, *fields, *v;
+    const char                  *argv[5 + NGX_HTTP_TELEHEALTH_LIVE_FIELDS];
+    size_t                       argvlen[5 + NGX_HTTP_TELEHEALTH_LIVE_FIELDS];
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_live_t  *live;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    update = json_object_get(body, "room_update");
+    room = json_object_get(update, "room");
+    session = json_object_get(update, "session");
+    fields = json_object_get(update, "fields");
+
+    if (!json_is_string(room) || !json_is_string(session)
+        || !json_is_array(fields)
+        || json_array_size(fields) > NGX_HTTP_TELEHEALTH_LIVE_FIELDS)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    live = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_live_t));
+    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
+                                        json_string_value(room));
+
+    if (live == NULL || key == NULL
+        || ngx_http_telehealth_json_track(r->pool, json_incref(body)) == NULL
+        || ngx_http_telehealth_json_track(r->pool, json_incref(update))
+           == NULL)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    live->body = body;
+    ctx->data = live;
+
+    /* the strings stay alive with update, tracked above */
+    json_object_del(body, "room_update");
+
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_telehealth_live_update_lua;
+    argv[2] = "1";
+    argv[3] = key;
+    argv[4] = json_string_value(session);
+
+    n = 5;
+
+    json_array_foreach(fields, i, v) {
+        argv[n++] = json_is_string(v) ? json_string_value(v) : "";
+    }
+
+    for (i = 0; i < n; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
+
+    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
+                                    ngx_http_telehealth_live_room_updated,
+                                    r, n, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_live_room_updated(r, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_live_room_updated(void *data, redisReply *reply)
+{
+    json_t                      *body;
+    ngx_http_request_t          *r = data;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_live_t  *live;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    live = ctx->data;
+    body = live->body;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        /* the change is committed; the room keeps its old values */
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "telehealth: session settings changed, but the room "
+                      "hash could not be updated");
+    }
+
+    if (json_object_get(body, "access_check") != NULL) {
+        ngx_http_telehealth_live_access(r, body);
+        return;
+    }
+
+    ngx_http_telehealth_finalize(r,
+                ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                                              json_incref(body)));
 }
 
 

@@ -24,6 +24,15 @@
 void ngx_http_telehealth_live_access(ngx_http_request_t *r, json_t *body);
 
 /*
+ * body: the answer of th_api('session_update') with "room_update"
+ * {"room", "session", "fields": [field, value, ...]}: writes the fields
+ * into the room hash while it belongs to that session, then goes on with
+ * "access_check" if there is one.  body is borrowed.  Ends the request.
+ */
+void ngx_http_telehealth_live_room_update(ngx_http_request_t *r,
+    json_t *body);
+
+/*
  * body: the answer of th_api('session_participants') with "members_of"
  * (a room or null); answers it with "participants" and "waiting".  body is
  * borrowed.  Ends the request.

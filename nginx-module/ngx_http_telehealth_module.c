@@ -50,7 +50,11 @@ static char *ngx_http_telehealth_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_telehealth_email_from(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static ngx_int_t ngx_http_telehealth_conf_read(ngx_conf_t *cf,
+    ngx_str_t *name, size_t max, ngx_str_t *out);
 static char *ngx_http_telehealth_email_credentials(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_telehealth_email_trusted(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static void ngx_http_telehealth_keyset_cleanup(void *data);
 static ngx_int_t ngx_http_telehealth_init_process(ngx_cycle_t *cycle);
@@ -378,6 +382,13 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       0,
       NULL },
 
+    { ngx_string("telehealth_email_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_telehealth_email_trusted,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("telehealth_email_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -501,6 +512,7 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
      *     mcf->email.domain = { 0, NULL };
      *     mcf->email.user = { 0, NULL };
      *     mcf->email.password = { 0, NULL };
+     *     mcf->email.trusted = { 0, NULL };
      *     mcf->templates.dir = { 0, NULL };
      *     mcf->templates.default_language = { 0, NULL };
      *     mcf->templates.list = NULL;
@@ -1065,9 +1077,63 @@ ngx_http_telehealth_email_from(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 /*
- * telehealth_email_credentials file: "user:password" on the first line,
- * read at (re)load by the master, so the file may be readable by root only
+ * Reads a whole file of at most max bytes into the configuration pool,
+ * NUL-ended; run by the master at start and reload, so the file may be
+ * readable by root only.
  */
+
+static ngx_int_t
+ngx_http_telehealth_conf_read(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    ngx_str_t *out)
+{
+    ssize_t          n;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = *name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", name);
+        return NGX_ERROR;
+    }
+
+    n = NGX_ERROR;
+
+    if (ngx_fd_info(file.fd, &fi) != NGX_FILE_ERROR
+        && ngx_file_size(&fi) <= (off_t) max)
+    {
+        out->len = (size_t) ngx_file_size(&fi);
+        out->data = ngx_pnalloc(cf->pool, out->len + 1);
+
+        if (out->data != NULL) {
+            n = ngx_read_file(&file, out->data, out->len, 0);
+        }
+    }
+
+    ngx_close_file(file.fd);
+
+    if (n != (ssize_t) out->len || out->data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" cannot be read or is larger than %uz "
+                           "bytes", name, max);
+        return NGX_ERROR;
+    }
+
+    out->data[out->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/* telehealth_email_credentials file: "user:password" on the first line */
 
 static char *
 ngx_http_telehealth_email_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -1075,13 +1141,8 @@ ngx_http_telehealth_email_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_telehealth_main_conf_t  *mcf = conf;
 
-    u_char           *p, *last, *colon;
-    ssize_t           n;
-    ngx_str_t        *value;
-    ngx_file_t        file;
-    ngx_file_info_t   fi;
-
-    u_char  buf[1024];
+    u_char     *p, *last, *colon;
+    ngx_str_t  *value, text;
 
     if (mcf->email.user.data != NULL) {
         return "is duplicate";
@@ -1089,71 +1150,71 @@ ngx_http_telehealth_email_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
 
     value = cf->args->elts;
 
-    if (ngx_conf_full_name(cf->cycle, &value[1], 1) != NGX_OK) {
+    if (ngx_http_telehealth_conf_read(cf, &value[1], 1024, &text) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.name = value[1];
-    file.log = cf->log;
+    last = text.data + text.len;
 
-    file.fd = ngx_open_file(value[1].data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    n = NGX_ERROR;
-
-    if (ngx_fd_info(file.fd, &fi) != NGX_FILE_ERROR
-        && ngx_file_size(&fi) < (off_t) sizeof(buf))
-    {
-        n = ngx_read_file(&file, buf, sizeof(buf) - 1, 0);
-    }
-
-    ngx_close_file(file.fd);
-
-    if (n == NGX_ERROR) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" cannot be read or is larger than 1k",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    last = buf + n;
-
-    for (p = buf; p < last && *p != CR && *p != LF; p++) {
+    for (p = text.data; p < last && *p != CR && *p != LF; p++) {
         /* void */
     }
 
-    last = p;
-    colon = ngx_strlchr(buf, last, ':');
+    *p = '\0';
+    colon = ngx_strlchr(text.data, p, ':');
 
-    if (colon == NULL || colon == buf || colon + 1 == last) {
-        ngx_explicit_memzero(buf, sizeof(buf));
+    if (colon == NULL || colon == text.data || colon + 1 == p) {
+        ngx_explicit_memzero(text.data, text.len);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"%V\" must hold \"user:password\" on its "
                            "first line", &value[1]);
         return NGX_CONF_ERROR;
     }
 
-    mcf->email.user.len = colon - buf;
-    mcf->email.user.data = ngx_pnalloc(cf->pool, mcf->email.user.len + 1);
-    mcf->email.password.len = last - colon - 1;
-    mcf->email.password.data = ngx_pnalloc(cf->pool,
-                                           mcf->email.password.len + 1);
+    /* both stay NUL-ended in the file's buffer; the rest is wiped */
+    *colon = '\0';
+    ngx_explicit_memzero(p, last - p);
 
-    if (mcf->email.user.data == NULL || mcf->email.password.data == NULL) {
-        ngx_explicit_memzero(buf, sizeof(buf));
+    mcf->email.user.data = text.data;
+    mcf->email.user.len = colon - text.data;
+    mcf->email.password.data = colon + 1;
+    mcf->email.password.len = p - colon - 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* telehealth_email_trusted_certificate file: PEM, kept in memory */
+
+static char *
+ngx_http_telehealth_email_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->email.trusted.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_telehealth_conf_read(cf, &value[1], 1024 * 1024,
+                                      &mcf->email.trusted)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
-    ngx_cpystrn(mcf->email.user.data, buf, mcf->email.user.len + 1);
-    ngx_cpystrn(mcf->email.password.data, colon + 1,
-                mcf->email.password.len + 1);
-
-    ngx_explicit_memzero(buf, sizeof(buf));
+    if (ngx_strstrn(mcf->email.trusted.data, "-----BEGIN CERTIFICATE-----",
+                    sizeof("-----BEGIN CERTIFICATE-----") - 2)
+        == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" holds no PEM certificate", &value[1]);
+        return NGX_CONF_ERROR;
+    }
 
     return NGX_CONF_OK;
 }

@@ -70,6 +70,7 @@ typedef struct {
     ngx_str_t            domain;            /* of from, for Message-ID */
     ngx_str_t            user;              /* NUL-ended; empty: no AUTH */
     ngx_str_t            password;          /* NUL-ended */
+    ngx_str_t            trusted;           /* CA PEM; empty: system's */
     ngx_msec_t           timeout;
 } ngx_http_telehealth_email_conf_t;
 

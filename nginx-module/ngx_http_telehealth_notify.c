@@ -863,6 +863,7 @@ ngx_http_telehealth_notify_email(ngx_http_telehealth_message_t *m)
     mail.password = (char *) ec->password.data;
     mail.from = (char *) ec->from.data;
     mail.to = m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT];
+    mail.trusted = ec->trusted.len ? &ec->trusted : NULL;
     mail.timeout = ec->timeout;
 
     m->http = ngx_http_telehealth_curl_mail(m->nt->log, &mail, msg, len,

@@ -42,6 +42,7 @@ struct ngx_http_telehealth_pg_conn_s {
     unsigned                           flushing:1;
     unsigned                           listener:1;
     unsigned                           listening:1;
+    unsigned                           failed:1;    /* listener's last try */
 };
 
 
@@ -64,6 +65,9 @@ typedef struct {
 
 
 static void ngx_http_telehealth_pg_connect(ngx_http_telehealth_pg_conn_t *pc);
+static void ngx_http_telehealth_pg_finish(ngx_http_telehealth_pg_conn_t *pc);
+static ngx_uint_t ngx_http_telehealth_pg_failing(
+    ngx_http_telehealth_pg_conn_t *pc);
 static void ngx_http_telehealth_pg_connect_poll(
     ngx_http_telehealth_pg_conn_t *pc);
 static ngx_int_t ngx_http_telehealth_pg_register(
@@ -284,7 +288,6 @@ void
 ngx_http_telehealth_pg_exit_process(void)
 {
     ngx_uint_t                      i;
-    ngx_http_telehealth_pg_conn_t  *pc;
     ngx_http_telehealth_pg_pool_t  *pool;
 
     pool = ngx_http_telehealth_pg_pool;
@@ -293,31 +296,11 @@ ngx_http_telehealth_pg_exit_process(void)
     }
 
     for (i = 0; i < pool->nconns; i++) {
-        pc = &pool->conns[i];
-
-        if (pc->timer.timer_set) {
-            ngx_del_timer(&pc->timer);
-        }
-
-        if (pc->pg != NULL) {
-            ngx_http_telehealth_pg_unregister(pc);
-            PQfinish(pc->pg);
-            pc->pg = NULL;
-        }
+        ngx_http_telehealth_pg_finish(&pool->conns[i]);
     }
 
-    pc = pool->listener;
-
-    if (pc != NULL) {
-        if (pc->timer.timer_set) {
-            ngx_del_timer(&pc->timer);
-        }
-
-        if (pc->pg != NULL) {
-            ngx_http_telehealth_pg_unregister(pc);
-            PQfinish(pc->pg);
-            pc->pg = NULL;
-        }
+    if (pool->listener != NULL) {
+        ngx_http_telehealth_pg_finish(pool->listener);
     }
 
     if (pool->dispatch.posted) {
@@ -325,6 +308,21 @@ ngx_http_telehealth_pg_exit_process(void)
     }
 
     ngx_http_telehealth_pg_pool = NULL;
+}
+
+
+static void
+ngx_http_telehealth_pg_finish(ngx_http_telehealth_pg_conn_t *pc)
+{
+    if (pc->timer.timer_set) {
+        ngx_del_timer(&pc->timer);
+    }
+
+    if (pc->pg != NULL) {
+        ngx_http_telehealth_pg_unregister(pc);
+        PQfinish(pc->pg);
+        pc->pg = NULL;
+    }
 }
 
 
@@ -359,7 +357,7 @@ ngx_http_telehealth_pg_connect(ngx_http_telehealth_pg_conn_t *pc)
     if (PQstatus(pc->pg) == CONNECTION_BAD
         || PQsetnonblocking(pc->pg, 1) != 0)
     {
-        if (!pool->failed) {
+        if (!ngx_http_telehealth_pg_failing(pc)) {
             ngx_log_error(NGX_LOG_ERR, pool->log, 0,
                           "telehealth: PostgreSQL connect failed: %s",
                           PQerrorMessage(pc->pg));
@@ -382,6 +380,15 @@ ngx_http_telehealth_pg_connect(ngx_http_telehealth_pg_conn_t *pc)
     ngx_http_telehealth_pg_want_write(pc, 1);
 
     ngx_add_timer(&pc->timer, pool->timeout);
+}
+
+
+/* a failed connect is logged once, not on every retry of an outage */
+
+static ngx_uint_t
+ngx_http_telehealth_pg_failing(ngx_http_telehealth_pg_conn_t *pc)
+{
+    return pc->listener ? pc->failed : ngx_http_telehealth_pg_pool->failed;
 }
 
 
@@ -419,7 +426,7 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
         break;
 
     default: /* PGRES_POLLING_FAILED */
-        if (!pool->failed) {
+        if (!ngx_http_telehealth_pg_failing(pc)) {
             ngx_log_error(NGX_LOG_ERR, pool->log, 0,
                           "telehealth: PostgreSQL connect failed: %s",
                           PQerrorMessage(pc->pg));
@@ -435,7 +442,7 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
         ngx_del_timer(&pc->timer);
     }
 
-    if (pool->failed) {
+    if (pool->failed && !pc->listener) {
         ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
                       "telehealth: PostgreSQL is reachable again");
     }
@@ -444,6 +451,8 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
     pc->backoff = NGX_HTTP_TELEHEALTH_PG_BACKOFF_MIN;
 
     if (pc->listener) {
+        pc->failed = 0;
+
         if (ngx_http_telehealth_pg_send(pc, NULL, pool->listen_sql, 0, NULL)
             != NGX_OK)
         {
@@ -595,7 +604,12 @@ ngx_http_telehealth_pg_close(ngx_http_telehealth_pg_conn_t *pc,
     pc->state = NGX_HTTP_TELEHEALTH_PG_CLOSED;
 
     if (failed) {
-        pool->failed |= !pc->listener;
+        if (pc->listener) {
+            pc->failed = 1;
+
+        } else {
+            pool->failed = 1;
+        }
         ngx_add_timer(&pc->timer, pc->backoff);
         pc->backoff = ngx_min(pc->backoff * 2,
                               NGX_HTTP_TELEHEALTH_PG_BACKOFF_MAX);

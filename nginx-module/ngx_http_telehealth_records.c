@@ -515,6 +515,14 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
 
     /* answers that need the room's members from Redis first */
     if (status == NGX_HTTP_OK && body != NULL
+        && json_object_get(body, "room_update") != NULL)
+    {
+        ngx_http_telehealth_live_room_update(r, body);
+        json_decref(body);
+        return;
+    }
+
+    if (status == NGX_HTTP_OK && body != NULL
         && json_object_get(body, "access_check") != NULL)
     {
         ngx_http_telehealth_live_access(r, body);

@@ -439,18 +439,18 @@ ngx_http_telehealth_session_start(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 {
-    char                         *role;
-    json_t                       *plan, *error, *fields, *v;
-    ngx_int_t                     rc;
-    ngx_http_telehealth_problem_e problem;
-    const char                   *argv[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
-    ngx_pool_cleanup_t           *cln;
-    size_t                        argvlen[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
-    ngx_uint_t                    i, n;
-    ngx_http_request_t           *r;
-    ngx_http_telehealth_ctx_t    *ctx;
-    ngx_http_telehealth_start_t  *st;
-    char                          room[NGX_HTTP_TELEHEALTH_ROOM_BUF];
+    char                           *role;
+    json_t                         *plan, *error, *fields, *v;
+    ngx_int_t                       rc;
+    const char                     *argv[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
+    ngx_pool_cleanup_t             *cln;
+    size_t                          argvlen[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
+    ngx_uint_t                      i, n;
+    ngx_http_request_t             *r;
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_start_t    *st;
+    ngx_http_telehealth_problem_e   problem;
+    char                            room[NGX_HTTP_TELEHEALTH_ROOM_BUF];
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);

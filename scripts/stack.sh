@@ -114,7 +114,14 @@ keys() {
             (umask 077; openssl rand -base64 48 > "$RUN/keys/$kid.key")
         fi
     done
-    # the SMTP sink of the tests accepts this login
+    # the SMTP sink of the tests: its certificate (for STARTTLS, trusted by
+    # nginx) and the login it accepts
+    if [ ! -s "$RUN/keys/smtp.crt" ]; then
+        (umask 077; openssl req -x509 -newkey rsa:2048 -nodes -days 3650 \
+            -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 \
+            -keyout "$RUN/keys/smtp.key" -out "$RUN/keys/smtp.crt" \
+            2>/dev/null)
+    fi
     if [ ! -s "$RUN/keys/smtp.credentials" ]; then
         (umask 077; echo "telehealth:local-test-smtp-password" \
             > "$RUN/keys/smtp.credentials")

@@ -236,6 +236,19 @@ const ENDPOINTS = [
         expect: row({ admin: 200, patient: 200 }, () => 404),
     },
     {
+        name: 'PATCH /sessions/{id}', method: 'PATCH',
+        path: () => `/sessions/${session.id}`,
+        body: () => ({ name: 'Authz session' }),
+        expect: row({ admin: 200, supervisor: 403, coordinator: 403,
+            patient: 403, 'other.patient': 403 }, () => 404),
+    },
+    {
+        name: 'GET /sessions/{id}/participants', method: 'GET',
+        path: () => `/sessions/${session.id}/participants`,
+        expect: row({ patient: 403, 'other.patient': 403 },
+            (a) => (ORG_WIDE[a] ? 200 : 404)),
+    },
+    {
         name: 'POST /sessions/{id}/join', method: 'POST',
         path: () => `/sessions/${session.id}/join`,
         expect: row({ admin: 200, patient: 200 }, () => 404),

@@ -10,16 +10,14 @@
 // event that arrives must be that `added`.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
     decodeJwt, env, eventually, joinAs, leaveRoom, login, loginAll,
-    mintToken, newJti, now, sql,
+    mintToken, newJti, nginxAnswers, now, sql, startNginx,
 } from './lib.mjs';
 
 const EVENTS_URL = `${env.api}/me/events`;
@@ -151,6 +149,16 @@ class EventStream {
     }
 }
 
+// The state (/proc/net/tcp, hex) of the server side of a connection from
+// clientPort to serverPort on 127.0.0.1, or null when there is none.
+function serverSide(serverPort, clientPort) {
+    const hex = (n) => n.toString(16).toUpperCase().padStart(4, '0');
+    const line = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n')
+        .find((l) => l.includes(`0100007F:${hex(serverPort)} ` +
+            `0100007F:${hex(clientPort)} `));
+    return line ? line.trim().split(/\s+/) : null;
+}
+
 const bearer = (token) => ({ authorization: `Bearer ${token}` });
 const openAs = (person, extra = {}) =>
     EventStream.open(EVENTS_URL, { ...bearer(person.token), ...extra });
@@ -197,6 +205,12 @@ before(async () => {
     w.patient3 = await addPatient(w, 'console-3');
     await loginAll([w.admin, w.coordinator, w.clinician, w.unassigned,
         w.patient, w.patient2, w.patient3, w.other.admin, w.other.clinician]);
+    // a virtual_visit needs a service code that allows virtual visits
+    const code = await api('POST', '/service-codes', { token: w.admin.token,
+        body: { code: `VV-${w.tag.slice(-6)}`, name: 'Virtual visit',
+            virtual_visits_allowed: true } });
+    assertStatus(code, 201, 'the virtual visit service code');
+    w.visitCode = code.body.code;
 });
 
 after(async () => {
@@ -215,6 +229,16 @@ describe('GET /me/events', () => {
         assert.ok(await s.until((x) => x.comments >= 2),
             'heartbeat comments arrive (1 s in the test stack)');
         s.close();
+    });
+
+    test('test_a_client_that_goes_away_is_closed_by_nginx', async () => {
+        const s = await openAs(w.coordinator);
+        const port = Number(new URL(env.base).port);
+        assert.ok(serverSide(port, s.localPort), 'nginx holds the stream');
+        s.close();
+        // nginx closes its side too, instead of leaving it in CLOSE_WAIT
+        assert.ok(await eventually(() => serverSide(port, s.localPort) === null,
+            5000), `the server side is gone: ${serverSide(port, s.localPort)}`);
     });
 
     test('test_patient_token_gets_403_and_no_token_401', async () => {
@@ -312,10 +336,29 @@ describe('GET /me/events', () => {
                 w.other.admin);
         });
 
+    test('test_staff_on_an_appointment_are_added_when_its_session_starts',
+        async () => {
+            const s = await openAs(w.coordinator);
+            const patient = await addPatient(w, 'appointment');
+            const appt = await api('POST', '/appointments', {
+                token: w.clinician.token, body: { patient_id: patient.id,
+                    scheduled_at: '2030-01-01T10:00:00Z', name: 'Follow-up',
+                    participants: [{ type: 'staff', id: w.coordinator.id,
+                        role: 'broadcaster' }] } });
+            assertStatus(appt, 201, 'POST /appointments');
+            const res = await api('POST',
+                `/appointments/${appt.body.id}/session`,
+                { token: w.clinician.token });
+            assertStatus(res, 201, 'POST /appointments/{id}/session');
+            const { ev } = await s.next(kindIs('added', res.body.id));
+            assert.equal(ev.json.who.participant, `staff:${w.clinician.id}`);
+            s.close();
+        });
+
     test('test_virtual_visit_client_leaving_is_hung_up', async () => {
         const s = await openAs(w.clinician);
         const session = await sessionWith(w.clinician, [], 'virtual_visit',
-            { patient_id: w.patient3.id });
+            { patient_id: w.patient3.id, service_code: w.visitCode });
         await join(w.clinician.token, session.id);
         const patient = await join(w.patient3.token, session.id);
         await s.next((e) => e.event === 'joined'
@@ -394,6 +437,40 @@ describe('GET /me/events', () => {
             s.close();
         });
 
+    test('test_postgresql_unreachable_at_open_is_503_not_a_silent_stream',
+        async () => {
+            const role = 'telehealth';
+            await sql(`ALTER ROLE ${role} NOLOGIN`);
+            try {
+                await sql(`SELECT pg_terminate_backend(pid)
+                    FROM pg_stat_activity
+                    WHERE application_name = 'nginx-telehealth'`);
+                // (a stream that still opens never ends: give up on it)
+                const res = await eventually(async () => {
+                    const r = await api('GET', '/me/events',
+                        { token: w.coordinator.token, timeoutMs: 2000 })
+                        .catch(() => null);
+                    return r?.status === 503 ? r : null;
+                }, 10000);
+                assert.ok(res, 'GET /me/events answers 503');
+                assertProblem(res, 503, 'service-unavailable',
+                    'PostgreSQL down');
+            } finally {
+                await sql(`ALTER ROLE ${role} LOGIN`);
+            }
+            // a connection the server ended may still take one query (503)
+            const s = await eventually(async () => {
+                const t = await openAs(w.coordinator);
+                if (t.status === 200) {
+                    return t;
+                }
+                t.close();
+                return null;
+            }, 10000);
+            assert.ok(s, 'streams open again once PostgreSQL is back');
+            s.close();
+        });
+
     test('test_ticket_opens_one_stream_once', async () => {
         const res = await api('POST', '/me/events/ticket',
             { token: w.clinician.token });
@@ -441,48 +518,30 @@ describe('GET /me/events', () => {
 // A second nginx with two workers and SO_REUSEPORT, so that streams land
 // on both workers; the events are produced through the first nginx.
 describe('two workers', () => {
-    let dir;
-    let pidFile;
-    let port;
+    let nginx;
+    const port = Number(process.env.TH_NGINX2_PORT || 58081);
 
-    before(() => {
-        port = Number(process.env.TH_NGINX2_PORT || 58081);
-        const runNginx = path.join(env.run, 'nginx');
-        const conf = fs.readFileSync(path.join(runNginx, 'nginx.conf'),
-            'utf8');
-        dir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-it-console-'));
-        for (const sub of ['logs', 'tmp']) {
-            fs.mkdirSync(path.join(dir, sub));
+    const aged = {};
+
+    before(async () => {
+        // rows for the retention test: the first worker of a starting
+        // nginx deletes what is older than telehealth_console_retention
+        const session = await sessionWith(w.admin, []);
+        for (const [name, age] of [['old', '25 hours'], ['recent', '1 hour']]) {
+            const [row] = await sql(`INSERT INTO console_events
+                (org_id, recipient_id, session_id, type, data, created_at)
+                VALUES ($1, $2, $3, 'closed', '{}', now() - $4::interval)
+                RETURNING id`, [w.org.id, w.unassigned.id, session.id, age]);
+            aged[name] = row.id;
         }
-        if (process.getuid() === 0) {
-            execFileSync('chown', ['nobody', path.join(dir, 'tmp')]);
-            fs.chmodSync(dir, 0o755);
-        }
-        const rendered = conf
-            .split(`${runNginx}/`).join(`${dir}/`)
+        nginx = await startNginx(port, (conf) => conf
             .replace(/worker_processes\s+\d+;/, 'worker_processes 2;')
             .replace(/telehealth_events\s+on;/, 'telehealth_events off;')
-            .replace(/listen\s+127\.0\.0\.1:\d+;/,
-                `listen 127.0.0.1:${port} reuseport;`);
-        assert.ok(rendered.includes('worker_processes 2;'));
-        fs.writeFileSync(path.join(dir, 'nginx.conf'), rendered);
-        pidFile = path.join(dir, 'nginx.pid');
-        execFileSync('nginx', ['-p', `${dir}/`, '-c',
-            path.join(dir, 'nginx.conf')], { stdio: 'pipe', timeout: 10000 });
+            .replace(`listen 127.0.0.1:${port};`,
+                `listen 127.0.0.1:${port} reuseport;`));
     });
 
-    after(async () => {
-        if (pidFile && fs.existsSync(pidFile)) {
-            const pid = Number(fs.readFileSync(pidFile, 'utf8'));
-            try {
-                process.kill(pid, 'SIGTERM');
-            } catch { /* gone */ }
-            await eventually(() => !alive(pid), 5000);
-        }
-        if (dir) {
-            fs.rmSync(dir, { recursive: true, force: true });
-        }
-    });
+    after(() => nginx?.stop());
 
     const alive = (pid) => {
         try {
@@ -507,14 +566,10 @@ describe('two workers', () => {
 
     // the worker whose socket is the server side of a client port
     function workerOf(clientPort, pids) {
-        const hex = (n) => n.toString(16).toUpperCase().padStart(4, '0');
-        const line = fs.readFileSync('/proc/net/tcp', 'utf8').split('\n')
-            .find((l) => l.includes(`0100007F:${hex(port)} 0100007F:` +
-                `${hex(clientPort)}`));
-        if (!line) {
+        const inode = serverSide(port, clientPort)?.[9];
+        if (!inode) {
             return null;
         }
-        const inode = line.trim().split(/\s+/)[9];
         return pids.find((pid) => {
             try {
                 return fs.readdirSync(`/proc/${pid}/fd`).some((fd) => {
@@ -531,21 +586,21 @@ describe('two workers', () => {
         }) ?? null;
     }
 
+    test('test_events_older_than_the_retention_are_deleted', async () => {
+        const left = async () => (await sql(
+            'SELECT id FROM console_events WHERE id = ANY($1) ORDER BY id',
+            [[aged.old, aged.recent]])).map((r) => r.id);
+        assert.ok(await eventually(async () => (await left()).length === 1,
+            10000), 'the old event is deleted');
+        assert.deepEqual(await left(), [aged.recent], 'the recent one stays');
+    });
+
     test('test_an_event_reaches_streams_on_every_worker_and_reload_ends_them',
         async () => {
             const url = `http://127.0.0.1:${port}/api/v1/me/events`;
-            const up = await eventually(async () => {
-                try {
-                    const r = await fetch(
-                        `http://127.0.0.1:${port}/bench/return200`,
-                        { signal: AbortSignal.timeout(1000) });
-                    return r.status === 200;
-                } catch {
-                    return false;
-                }
-            });
-            assert.ok(up, 'the two-worker nginx answers');
-            const master = Number(fs.readFileSync(pidFile, 'utf8'));
+            assert.ok(await nginxAnswers(`http://127.0.0.1:${port}`),
+                'the two-worker nginx answers');
+            const master = nginx.pid;
             const pids = workers(master);
             assert.equal(pids.length, 2, 'two workers');
 
@@ -579,8 +634,8 @@ describe('two workers', () => {
             }
             assert.ok(await eventually(() => pids.every((p) => !alive(p)),
                 10000), 'the old workers exit');
-            const log = fs.readFileSync(path.join(dir, 'logs', 'error.log'),
-                'utf8');
+            const log = fs.readFileSync(
+                path.join(nginx.dir, 'logs', 'error.log'), 'utf8');
             assert.doesNotMatch(log, /\[(alert|crit|emerg)\]/,
                 'no open socket left behind, no crash');
         });

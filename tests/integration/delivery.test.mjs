@@ -5,7 +5,11 @@
 // fakes this file starts on loopback (conf/nginx.conf.in).
 
 import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import {
     closeDb, createWorld, eventually, sleep, sql, startFakeSms,
@@ -71,6 +75,7 @@ test('test_email_arrives_with_recipient_subject_and_body', async () => {
     const [m] = smtp.to(to);
     assert.equal(m.from, FROM);
     assert.deepEqual(m.to, [to]);
+    assert.equal(m.secure, true, 'over STARTTLS (required)');
     assert.equal(m.user, 'telehealth', 'logged in with the credentials');
     assert.equal(m.subject, 'Your video session');
     assert.match(m.text, /You are invited to a video session\. Join here:/);
@@ -269,3 +274,57 @@ test('test_th_notify_is_idempotent_and_checks_its_input', async () => {
     await assert.rejects(sql(`SELECT th_notify($1, 'sms', '+1', 'invite',
         'en', '[1]')`, [w.org.id]), /params must be a JSON object/);
 });
+
+// nginx -t with the stack's configuration, its telehealth_templates
+// pointing at a copy of the shipped templates that edit() changed.
+async function checkTemplates(edit) {
+    const prefix = path.join(process.env.TH_RUN, 'nginx');
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'th-templates-'));
+    const conf = path.join(prefix, `check-${path.basename(dir)}.conf`);
+    try {
+        await fs.cp(path.join(process.env.TH_ROOT, 'templates'), dir,
+            { recursive: true });
+        await edit(dir);
+        const text = await fs.readFile(path.join(prefix, 'nginx.conf'),
+            'utf8');
+        assert.match(text, /telehealth_templates [^;]+;/);
+        await fs.writeFile(conf, text.replace(/telehealth_templates [^;]+;/,
+            `telehealth_templates ${dir};`));
+        // the sanitized module (make asan) needs its runtime first
+        const env = { ...process.env };
+        if (process.env.TH_SANITIZE) {
+            env.LD_PRELOAD = execFileSync('gcc',
+                ['-print-file-name=libasan.so']).toString().trim();
+        }
+        return await new Promise((resolve) => {
+            execFile('nginx', ['-p', prefix, '-c', conf, '-t'], { env },
+                (err, stdout, stderr) => resolve({ ok: !err, stderr }));
+        });
+    } finally {
+        await fs.rm(conf, { force: true });
+        await fs.rm(dir, { recursive: true, force: true });
+    }
+}
+
+test('test_templates_are_checked_when_the_configuration_loads',
+    async () => {
+        const shipped = await checkTemplates(async () => {});
+        assert.ok(shipped.ok, `the shipped templates load: ${shipped.stderr}`);
+
+        const noDefault = await checkTemplates((dir) => fs.writeFile(
+            path.join(dir, 'nl', 'reminder.sms'), 'Tot {{time}}.\n'));
+        assert.equal(noDefault.ok, false);
+        assert.match(noDefault.stderr, /en\/reminder\.sms" is missing: the template "reminder" has no text in the default language "en"/);
+
+        const open = await checkTemplates((dir) => fs.writeFile(
+            path.join(dir, 'en', 'invite.sms'), 'Join: {{link}\n'));
+        assert.equal(open.ok, false);
+        assert.match(open.stderr,
+            /en\/invite\.sms" line 1: "\{\{" must open a placeholder/);
+
+        const subject = await checkTemplates((dir) => fs.writeFile(
+            path.join(dir, 'nl', 'invite.email'), 'Hallo {{link}}\n'));
+        assert.equal(subject.ok, false);
+        assert.match(subject.stderr,
+            /nl\/invite\.email" must start with a "Subject: \.\.\." line/);
+    });

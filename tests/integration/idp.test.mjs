@@ -5,51 +5,14 @@
 // "email".  The test makes its own keys, writes the file and reloads nginx.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import {
-    api, assertProblem, assertStatus, b64url, closeDb, createWorld,
-    eventually, env, now, sql,
+    AUDIENCE, ISSUER, LEEWAY, api, assertProblem, assertStatus, b64url,
+    closeDb, createWorld, env, eventually, idpToken, jwksFile,
+    newIdpKey as newKey, now, sql, writeJwks,
 } from './lib.mjs';
-
-const execFileP = promisify(execFile);
-
-// as in conf/nginx.conf.in
-const ISSUER = 'https://idp.test.invalid/';
-const AUDIENCE = 'telehealth-api';
-const LEEWAY = 60;
-
-const jwksFile = path.join(env.run, 'idp/jwks.json');
-
-function newKey(type, kid) {
-    const pair = type === 'RSA'
-        ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
-        : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const jwk = pair.publicKey.export({ format: 'jwk' });
-    return {
-        kid,
-        alg: type === 'RSA' ? 'RS256' : 'ES256',
-        privateKey: pair.privateKey,
-        publicPem: pair.publicKey.export({ type: 'spki', format: 'pem' }),
-        jwk: { ...jwk, kid, use: 'sig', alg: type === 'RSA' ? 'RS256' : 'ES256' },
-    };
-}
-
-// A JWT signed by key the way an identity provider signs it.
-function idpToken(key, claims, header = {}) {
-    const h = { alg: key.alg, typ: 'JWT', kid: key.kid, ...header };
-    const signing = `${b64url(JSON.stringify(h))}.` +
-        b64url(JSON.stringify(claims));
-    const sig = crypto.sign('sha256', Buffer.from(signing), {
-        key: key.privateKey,
-        dsaEncoding: 'ieee-p1363',   // JOSE: r || s
-    });
-    return `${signing}.${b64url(sig)}`;
-}
 
 function claimsFor(person, extra = {}) {
     const t = now();
@@ -58,16 +21,6 @@ function claimsFor(person, extra = {}) {
         email: person.email.toUpperCase(),  // the IdP's spelling may differ
         iat: t, exp: t + 300, ...extra,
     };
-}
-
-async function writeJwks(keys) {
-    fs.mkdirSync(path.dirname(jwksFile), { recursive: true });
-    fs.writeFileSync(jwksFile,
-        JSON.stringify({ keys: keys.map((k) => k.jwk) }, null, 2));
-    const prefix = path.join(env.run, 'nginx') + '/';
-    await execFileP('nginx',
-        ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-s', 'reload'],
-        { timeout: 10000 });
 }
 
 const me = (token) => api('GET', '/me', { token });

@@ -14,9 +14,10 @@
 //   TH_TEST_PASSWORD, TH_TEST_PASSWORD_HASH (argon2id of the password)
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
@@ -197,6 +198,107 @@ export const roomKey = (room) => `th:room:${room}`;
 
 export async function stack(...args) {
     return execFileP(env.stack, args, { timeout: 90000 });
+}
+
+// A second nginx with the stack's own configuration on another port (its
+// own pid file, logs and temp folders), the configuration passed through
+// edit first, once it answers.  Answers {base, api, dir, pid, stop()};
+// stop() ends it by its pid.
+export async function startNginx(port, edit = (conf) => conf) {
+    const runNginx = path.join(env.run, 'nginx');
+    const conf = fs.readFileSync(path.join(runNginx, 'nginx.conf'), 'utf8');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-it-nginx2-'));
+    for (const sub of ['logs', 'tmp']) {
+        fs.mkdirSync(path.join(dir, sub));
+    }
+    if (process.getuid() === 0) {
+        // The workers run as nobody and write the temp folders.
+        execFileSync('chown', ['nobody', path.join(dir, 'tmp')]);
+        fs.chmodSync(dir, 0o755);
+    }
+    const rendered = edit(conf
+        .split(`${runNginx}/`).join(`${dir}/`)
+        .replace(/listen\s+127\.0\.0\.1:\d+;/, `listen 127.0.0.1:${port};`));
+    assert.ok(rendered.includes(`listen 127.0.0.1:${port};`),
+        'the second instance listens on its own port');
+    fs.writeFileSync(path.join(dir, 'nginx.conf'), rendered);
+    const pidFile = path.join(dir, 'nginx.pid');
+    execFileSync('nginx', ['-p', `${dir}/`, '-c', path.join(dir, 'nginx.conf')],
+        { stdio: 'pipe', timeout: 10000 });
+    const base = `http://127.0.0.1:${port}`;
+    const up = await nginxAnswers(base);
+    assert.ok(up, `the second nginx answers on ${base}`);
+
+    async function stop() {
+        if (fs.existsSync(pidFile)) {
+            const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+            try {
+                process.kill(pid, 'SIGTERM');
+                for (let i = 0; i < 50; i++) {
+                    process.kill(pid, 0);
+                    await sleep(100);
+                }
+                process.kill(pid, 'SIGKILL');
+            } catch {
+                // gone
+            }
+        }
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
+    return { base, api: `${base}/api/v1`, dir, pid, stop };
+}
+
+// ------------------------------------------------ identity provider
+
+// as in conf/nginx.conf.in
+export const ISSUER = 'https://idp.test.invalid/';
+export const AUDIENCE = 'telehealth-api';
+export const LEEWAY = 60;
+
+export const jwksFile = path.join(env.run, 'idp/jwks.json');
+
+// An identity provider's signing key: 'RSA' (RS256) or 'EC' (ES256).
+export function newIdpKey(type, kid) {
+    const pair = type === 'RSA'
+        ? crypto.generateKeyPairSync('rsa', { modulusLength: 2048 })
+        : crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const jwk = pair.publicKey.export({ format: 'jwk' });
+    return {
+        kid,
+        alg: type === 'RSA' ? 'RS256' : 'ES256',
+        privateKey: pair.privateKey,
+        publicPem: pair.publicKey.export({ type: 'spki', format: 'pem' }),
+        jwk: { ...jwk, kid, use: 'sig', alg: type === 'RSA' ? 'RS256' : 'ES256' },
+    };
+}
+
+// A JWT signed by key the way an identity provider signs it.
+export function idpToken(key, claims, header = {}) {
+    const h = { alg: key.alg, typ: 'JWT', kid: key.kid, ...header };
+    const signing = `${b64url(JSON.stringify(h))}.` +
+        b64url(JSON.stringify(claims));
+    const sig = crypto.sign('sha256', Buffer.from(signing), {
+        key: key.privateKey,
+        dsaEncoding: 'ieee-p1363',   // JOSE: r || s
+    });
+    return `${signing}.${b64url(sig)}`;
+}
+
+// Writes the JWKS file the stack's nginx reads and reloads that nginx
+// (reload: false for an nginx started afterwards: a reload closes the
+// idle keep-alive connections of the old workers under the client).
+export async function writeJwks(keys, { reload = true } = {}) {
+    fs.mkdirSync(path.dirname(jwksFile), { recursive: true });
+    fs.writeFileSync(jwksFile,
+        JSON.stringify({ keys: keys.map((k) => k.jwk) }, null, 2));
+    if (!reload) {
+        return;
+    }
+    const prefix = path.join(env.run, 'nginx') + '/';
+    await execFileP('nginx',
+        ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-s', 'reload'],
+        { timeout: 10000 });
 }
 
 // ----------------------------------------------------------- PostgreSQL
@@ -576,6 +678,19 @@ export async function closeRoomAsChair(token, session, timeoutMs = 5000) {
     timeoutMs);
 }
 
+// Waits until an nginx on `base` answers; true when it does.
+export function nginxAnswers(base) {
+    return eventually(async () => {
+        try {
+            const r = await fetch(`${base}/bench/return200`,
+                { signal: AbortSignal.timeout(1000) });
+            return r.status === 200;
+        } catch {
+            return false;
+        }
+    }, 5000);
+}
+
 // --------------------------------------------------- fake SMS provider
 
 // The SMS provider of the local stack (telehealth_sms_url in
@@ -633,19 +748,22 @@ async function startFakeProvider(port, toField) {
     return sms;
 }
 
-// The SMTP server of conf/nginx.conf.in on loopback: records every message
-// it accepted ({from, to, subject, text, headers, messageId, user}) and
-// every recipient offered.  A recipient whose local part starts with
+// The SMTP server of conf/nginx.conf.in on loopback, with STARTTLS (the
+// certificate scripts/stack.sh made, which nginx trusts): records every
+// message it accepted ({from, to, subject, text, headers, messageId, user,
+// secure}) and every recipient offered.  A recipient whose local part starts with
 // "reject-" is refused with 550, "busy-" with 451.
 export async function startSmtpSink(port = Number(process.env.TH_SMTP_PORT ||
     58991)) {
     const { SMTPServer } = await import('smtp-server');
     const { simpleParser } = await import('mailparser');
+    const fs = await import('node:fs/promises');
+    const keys = process.env.TH_KEYS;
     const sink = { received: [], offered: [] };
     const server = new SMTPServer({
         logger: false,
-        disabledCommands: ['STARTTLS'],
-        allowInsecureAuth: true,
+        key: await fs.readFile(`${keys}/smtp.key`),
+        cert: await fs.readFile(`${keys}/smtp.crt`),
         authOptional: true,
         onAuth(auth, session, callback) {
             if (auth.username === 'telehealth' &&
@@ -676,6 +794,7 @@ export async function startSmtpSink(port = Number(process.env.TH_SMTP_PORT ||
                     from: session.envelope.mailFrom.address,
                     to: session.envelope.rcptTo.map((r) => r.address),
                     user: session.user ?? null,
+                    secure: session.secure,
                     subject: mail.subject,
                     text: mail.text,
                     messageId: mail.messageId,

@@ -5,15 +5,10 @@
 // and stops it by its pid afterwards.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
     IN_SESSION_DETAIL, addPatient, addStaff, api, assertProblem,
-    assertStatus, closeDb, createWorld, env, eventually, login, loginAll,
-    sleep, sql,
+    assertStatus, closeDb, createWorld, login, loginAll, sql, startNginx,
 } from './lib.mjs';
 
 const PORT2 = Number(process.env.TH_NGINX2_PORT || 58081);
@@ -22,74 +17,16 @@ const api2 = (method, route, opts) =>
     api(method, `${base2}/api/v1${route}`, opts);
 
 let w;
-let dir;
-let pidFile;
-
-function startSecondNginx() {
-    const runNginx = path.join(env.run, 'nginx');
-    const conf = fs.readFileSync(path.join(runNginx, 'nginx.conf'), 'utf8');
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-it-nginx2-'));
-    for (const sub of ['logs', 'tmp']) {
-        fs.mkdirSync(path.join(dir, sub));
-    }
-    if (process.getuid() === 0) {
-        // The workers run as nobody and write the temp folders.
-        execFileSync('chown', ['nobody', path.join(dir, 'tmp')]);
-        fs.chmodSync(dir, 0o755);
-    }
-    const rendered = conf
-        .split(`${runNginx}/`).join(`${dir}/`)
-        .replace(/listen\s+127\.0\.0\.1:\d+;/, `listen 127.0.0.1:${PORT2};`);
-    assert.ok(rendered.includes(`listen 127.0.0.1:${PORT2};`),
-        'the second instance listens on its own port');
-    fs.writeFileSync(path.join(dir, 'nginx.conf'), rendered);
-    pidFile = path.join(dir, 'nginx.pid');
-    execFileSync('nginx', ['-p', `${dir}/`, '-c', path.join(dir, 'nginx.conf')],
-        { stdio: 'pipe', timeout: 10000 });
-}
-
-async function stopSecondNginx() {
-    if (!pidFile || !fs.existsSync(pidFile)) {
-        return;
-    }
-    const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-    try {
-        process.kill(pid, 'SIGTERM');
-    } catch {
-        return;
-    }
-    for (let i = 0; i < 50; i++) {
-        try {
-            process.kill(pid, 0);
-        } catch {
-            return;
-        }
-        await sleep(100);
-    }
-    process.kill(pid, 'SIGKILL');
-}
+let second;             // the second nginx
 
 before(async () => {
     w = await createWorld('multinode');
     await loginAll([w.admin, w.coordinator]);
-    startSecondNginx();
-    const up = await eventually(async () => {
-        try {
-            const r = await fetch(`${base2}/bench/return200`,
-                { signal: AbortSignal.timeout(1000) });
-            return r.status === 200;
-        } catch {
-            return false;
-        }
-    }, 5000);
-    assert.ok(up, `the second nginx answers on ${base2}`);
+    second = await startNginx(PORT2);
 });
 
 after(async () => {
-    await stopSecondNginx();
-    if (dir) {
-        fs.rmSync(dir, { recursive: true, force: true });
-    }
+    await second?.stop();
     await closeDb();
 });
 

@@ -94,6 +94,24 @@ describe('the video_call SMS, 8 s after the room opened',
                 assert.ok(await closeRoomAsChair(w.clinician.token, session));
             });
 
+        test('test_video_call_sms_is_product_text_in_any_language',
+            async () => {
+                const p = await patientWith('dutch', true);
+                await sql('UPDATE patients SET language = $2 WHERE id = $1',
+                    [p.id, 'nl']);
+                const { session } = await startVideoCall(p);
+                const [row] = await notificationsOf(session.id);
+                assert.equal(row.language, 'nl');
+
+                assert.ok(await eventually(
+                    () => sms.delivered(p.mobile).length > 0, 14000, 100),
+                'the SMS arrived');
+                const [m] = sms.delivered(p.mobile);
+                assert.equal(m.fields.Body, VIDEO_CALL_SMS,
+                    'exactly the text of PRODUCT section 2');
+                assert.ok(await closeRoomAsChair(w.clinician.token, session));
+            });
+
         test('test_video_call_sms_skipped_when_patient_joins_within_3s',
             async () => {
                 const p = await patientWith('joins', true);

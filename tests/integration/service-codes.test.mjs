@@ -49,6 +49,11 @@ describe('service codes', () => {
         assert.match(res.headers.get('location'),
             new RegExp(`/service-codes/${res.body.id}$`));
         assert.equal(res.headers.get('etag'), '"1"');
+        const audit = await sql(`SELECT target_type, outcome FROM audit_log
+            WHERE action = 'service_code_create' AND target_id = $1`,
+        [res.body.id]);
+        assert.deepEqual(audit, [{ target_type: 'service_code',
+            outcome: 'success' }]);
     });
 
     test('test_code_is_unique_per_organisation: 409, other org may reuse it', async () => {
