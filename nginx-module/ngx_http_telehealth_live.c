@@ -330,16 +330,19 @@ ngx_http_telehealth_live_access_keys(void *data, redisReply *reply)
 
 
 /*
- * private: only staff on the participant list; internal: any staff of the
- * organisation (only they can have joined as staff); invitation: anyone.
+ * private: only the people on the participant list ("participants": their
+ * participant ids, listed staff and patients, and the invite links of
+ * listed patients, a redeemed link's ".n" suffix included); internal: also
+ * any staff of the organisation (only they can have joined as staff);
+ * invitation: anyone.
  */
 
 static ngx_uint_t
 ngx_http_telehealth_live_qualifies(json_t *check, const char *member,
     size_t len)
 {
-    size_t       i;
-    json_t      *access, *staff, *id;
+    size_t       i, n;
+    json_t      *access, *listed, *id;
     const char  *level;
 
     access = json_object_get(check, "access");
@@ -349,24 +352,24 @@ ngx_http_telehealth_live_qualifies(json_t *check, const char *member,
         return 1;
     }
 
-    if (len <= sizeof("staff:") - 1
-        || ngx_strncmp(member, "staff:", sizeof("staff:") - 1) != 0)
+    if (ngx_strcmp(level, "internal") == 0
+        && len > sizeof("staff:") - 1
+        && ngx_strncmp(member, "staff:", sizeof("staff:") - 1) == 0)
     {
-        return 0;
-    }
-
-    if (ngx_strcmp(level, "internal") == 0) {
         return 1;
     }
 
-    member += sizeof("staff:") - 1;
-    len -= sizeof("staff:") - 1;
+    listed = json_object_get(check, "participants");
 
-    staff = json_object_get(check, "staff");
+    json_array_foreach(listed, i, id) {
+        if (!json_is_string(id)) {
+            continue;
+        }
 
-    json_array_foreach(staff, i, id) {
-        if (json_is_string(id) && json_string_length(id) == len
-            && ngx_strncmp(json_string_value(id), member, len) == 0)
+        n = json_string_length(id);
+
+        if (n <= len && ngx_strncmp(json_string_value(id), member, n) == 0
+            && (n == len || member[n] == '.'))
         {
             return 1;
         }

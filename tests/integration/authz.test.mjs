@@ -13,11 +13,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, addStaff, api, assertStatus, closeDb, createWorld, env,
-    eventually, login, loginAll, sql, startSession, startSmtpSink,
+    eventually, login, loginAll, sql, startSmtpSink,
 } from './lib.mjs';
 
 let w;
-let session;            // a video_call of w.patient started by w.admin
+let session;            // a video_call of w.patient started by w.admin,
+                        // access invitation
 let serviceCode;        // a service code of organisation A
 let appointment;        // an appointment of w.patient
 
@@ -45,7 +46,10 @@ before(async () => {
     await loginAll([w.admin, w.supervisor, w.coordinator, w.clinician,
         w.unassigned, w.patient, w.other.admin, w.other.clinician,
         w.other.patient]);
-    const res = await startSession(w.admin.token, w.patient.id);
+    // open to guests, so that the invite rows can create guest links
+    const res = await api('POST', '/sessions', { token: w.admin.token,
+        body: { kind: 'video_call', patient_id: w.patient.id,
+            access: 'invitation' } });
     assertStatus(res, 201, 'the table\'s session');
     session = res.body;
     const sc = await api('POST', '/service-codes', { token: w.admin.token,

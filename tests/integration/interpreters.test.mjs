@@ -243,6 +243,9 @@ describe('interpreter requests', () => {
             const patientLink = await inviteToken(session.id, patient.email);
             assert.ok(patientLink, 'the released invite arrived');
             assert.equal(smtp.to(patient.email).length, 1, 'sent once');
+            // the session is scheduled: its chair's join opens the room
+            assertStatus(await api('POST', `/sessions/${session.id}/join`,
+                { token: w.clinician.token }), 200, 'the chair opens it');
             assertStatus(await api('POST', '/invites/redeem', { body: {
                 token: patientLink.token, display_name: 'Patient' } }), 200,
             'the released link works');

@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
     decodeJwt, eventually, joinRoom, leaveRoom, loginAll, sleep, sql,
-    startFakeSms, startFakeWhatsapp, startSmtpSink, startSession,
+    startFakeSms, startFakeWhatsapp, startSmtpSink,
     uniqueMobile,
 } from './lib.mjs';
 
@@ -278,6 +278,9 @@ describe('scheduled sessions and the organisation time zone', () => {
         const renamed = await invite(s.id, { channel: 'link' });
         await api('PATCH', `/sessions/${s.id}`, {
             token: w.clinician.token, body: { name: 'Moved, renamed' } });
+        // the session is scheduled: its chair's join opens the room
+        assertStatus(await api('POST', `/sessions/${s.id}/join`,
+            { token: w.clinician.token }), 200, 'the chair opens it');
         assertStatus(await redeem(renamed.body.token), 200,
             'a change that keeps the time keeps the links');
     });
@@ -401,7 +404,10 @@ describe('status per invitee', () => {
 
     test('test_joined_after_the_guest_entered_the_room', async () => {
         const patient = await addPatient(w, 'joinst');
-        const started = await startSession(w.clinician.token, patient.id);
+        // a video call open to guests (private by default)
+        const started = await api('POST', '/sessions', {
+            token: w.clinician.token, body: { kind: 'video_call',
+                patient_id: patient.id, access: 'invitation' } });
         assertStatus(started, 201);
         const inv = await invite(started.body.id, { channel: 'link',
             invitee: { display_name: 'Joiner' } });

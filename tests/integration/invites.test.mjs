@@ -7,7 +7,6 @@ import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
     decodeJwt, isPluginError, joinRoom, leaveRoom, loginAll, sleep, sql,
-    startSession,
 } from './lib.mjs';
 
 let w;
@@ -23,9 +22,12 @@ after(async () => {
     await closeDb();
 });
 
-async function openCall(label) {
+// a video call open to guests: a video_call is private by default, and
+// guest links are only for invitation sessions
+async function openCall(label, access = 'invitation') {
     const patient = await addPatient(w, label);
-    const res = await startSession(w.clinician.token, patient.id);
+    const res = await api('POST', '/sessions', { token: w.clinician.token,
+        body: { kind: 'video_call', patient_id: patient.id, access } });
     assertStatus(res, 201, `POST /sessions (${label})`);
     return res.body;
 }
@@ -209,4 +211,51 @@ describe('invite links', () => {
             'WHERE id = $1', [s2.id]);
         assertProblem(await redeem(inv.body.token), 409, 'room-not-open');
     });
+});
+
+describe('access levels and guest links (PRODUCT 8)', () => {
+    test('a guest link to a private or internal session is 422', async () => {
+        for (const access of ['private', 'internal']) {
+            const s = await openCall(`inv-${access}`, access);
+            const res = await invite(w.clinician.token, s.id,
+                { channel: 'link', invitee: { display_name: 'Aunt May' } });
+            assertProblem(res, 422, 'validation', access);
+            assert.match(res.body.detail, new RegExp(`this session is ${
+                access}.*"invitation"`));
+            const parties = await invite(w.clinician.token, s.id, {
+                channel: 'link', patient_id: s.patient_id,
+                third_parties: [{ display_name: 'Son' }] });
+            assertProblem(parties, 422, 'validation',
+                `third parties of a ${access} session`);
+        }
+    });
+
+    test('the listed patient\'s own link to a private session is allowed',
+        async () => {
+            const s = await openCall('inv-own', 'private');
+            const res = await invite(w.clinician.token, s.id,
+                { channel: 'link', patient_id: s.patient_id });
+            assertStatus(res, 201, 'the patient of the session');
+            assertStatus(await redeem(res.body.token, 'Patient'), 200,
+                'redeemed');
+        });
+
+    test('a guest link is refused once the session is no longer invitation',
+        async () => {
+            const s = await openCall('inv-later');
+            const inv = await invite(w.clinician.token, s.id);
+            assertStatus(inv, 201);
+            const ch = await api('PATCH', `/sessions/${s.id}`, {
+                token: w.clinician.token, body: { access: 'private' } });
+            assertStatus(ch, 200, 'to private');
+            const res = await redeem(inv.body.token);
+            assertProblem(res, 403, 'forbidden', 'a guest of a private one');
+            assert.equal(res.body.detail, 'This session is not open to ' +
+                'guests. Please ask the person who invited you.');
+            const back = await api('PATCH', `/sessions/${s.id}`, {
+                token: w.clinician.token, body: { access: 'invitation' } });
+            assertStatus(back, 200, 'back to invitation');
+            assertStatus(await redeem(inv.body.token), 200,
+                'the link was not spent');
+        });
 });

@@ -1,7 +1,8 @@
 // PATCH /sessions/{id} and GET /sessions/{id}/participants (docs/api.md):
 // settings change with If-Match; changing the access level of a live
 // session removes, through the plugin's access_changed command, exactly
-// the members who no longer qualify (PRODUCT 8); the live participants
+// the members who no longer qualify (PRODUCT 8: a listed patient always
+// qualifies, a guest only for invitation); the live participants
 // and waiting list come from the room's members hash.  Participants join
 // over the Janus HTTP API, as in plugin.test.mjs.
 
@@ -9,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
-    eventually, joinAs, loginAll, redis, sql,
+    eventually, isPluginError, joinAs, joinRoom, loginAll, redis, sql,
 } from './lib.mjs';
 
 let w;
@@ -140,22 +141,33 @@ describe('PATCH /sessions/{id}', () => {
         etag = admin.headers.get('etag');
     });
 
-    test('test_internal_on_a_live_session_removes_the_patient_only', async () => {
+    test('test_internal_on_a_live_session_removes_the_guest_only', async () => {
+        // a guest joins by an invite link while the session is invitation
+        const inv = await api('POST', route('/invites'), {
+            token: w.coordinator.token, body: { channel: 'link' } });
+        assertStatus(inv, 201, 'a guest link');
+        const red = await api('POST', '/invites/redeem', {
+            body: { token: inv.body.token, display_name: 'Guest' } });
+        assertStatus(red, 200, 'redeem');
+        conns.guest = await joinRoom(red.body.credential);
+        assert.ok(!isPluginError(conns.guest.answer.data), 'guest joined');
+        const guest = `guest:${inv.body.id}`;
+        assert.ok(await eventually(async () =>
+            (await members()).includes(guest)), 'the guest is in');
+
         const res = await api('PATCH', route(), { token: w.coordinator.token,
             headers: { 'if-match': etag }, body: { access: 'internal' } });
         assertStatus(res, 200, 'access internal');
         assert.equal(res.body.access, 'internal');
-        assert.deepEqual(res.body.removed, [`patient:${patient.id}`]);
+        assert.deepEqual(res.body.removed, [guest]);
         assert.equal(typeof res.body.command_id, 'string');
-        await removedFromRoom(conns.patient);
+        await removedFromRoom(conns.guest);
         assert.ok(await eventually(async () =>
-            !(await members()).includes(`patient:${patient.id}`)),
-        'the patient left the members hash');
-        assert.deepEqual(await members(), [`staff:${w.clinician.id}`,
-            `staff:${w.coordinator.id}`].sort(), 'the staff stay');
-        const live = await api('GET', route('/participants'),
-            { token: w.coordinator.token });
-        assert.equal(live.body.participants.length, 2);
+            !(await members()).includes(guest)),
+        'the guest left the members hash');
+        assert.deepEqual(await members(), [`patient:${patient.id}`,
+            `staff:${w.clinician.id}`, `staff:${w.coordinator.id}`].sort(),
+        'the staff and the session\'s listed patient stay');
         etag = res.headers.get('etag');
     });
 
@@ -167,12 +179,15 @@ describe('PATCH /sessions/{id}', () => {
         const res = await api('PATCH', route(), { token: w.coordinator.token,
             headers: { 'if-match': etag }, body: { access: 'private' } });
         assertStatus(res, 200, 'access private');
-        assert.deepEqual(res.body.removed, [`staff:${w.clinician.id}`]);
+        assert.deepEqual(res.body.removed, [`staff:${w.clinician.id}`],
+            'not the listed patient');
         await removedFromRoom(conns.clinician);
         assert.ok(await eventually(async () =>
-            (await members()).length === 1), 'one member left');
-        assert.deepEqual(await members(), [`staff:${w.coordinator.id}`],
-            'the chair stays');
+            (await members()).length === 2), 'two members left');
+        assert.deepEqual(await members(), [`patient:${patient.id}`,
+            `staff:${w.coordinator.id}`], 'the chair and the patient stay');
+        assert.ok(!conns.patient.handle.pluginEvents().some((d) =>
+            d.telehealth === 'left'), 'the patient was not removed');
         const chairEvents = conns.chair.handle.pluginEvents();
         assert.ok(!chairEvents.some((d) => d.telehealth === 'left'),
             'the chair was not removed');
@@ -183,6 +198,7 @@ describe('PATCH /sessions/{id}', () => {
             body: { access: 'invitation' } });
         assertStatus(res, 200);
         assert.equal(res.body.removed, undefined);
-        assert.deepEqual(await members(), [`staff:${w.coordinator.id}`]);
+        assert.deepEqual(await members(), [`patient:${patient.id}`,
+            `staff:${w.coordinator.id}`]);
     });
 });
