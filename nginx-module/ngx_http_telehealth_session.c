@@ -186,6 +186,7 @@ static const char  ngx_http_telehealth_opened_sql[] =
 /*
  * KEYS: patient lock, room hash.  ARGV: room, ttl, session, org, kind,
  * patient, created_by, created_at, then policy field and value pairs.
+ * 1 when taken; else the room that holds the lock (0 if it just lapsed).
  */
 static const char  ngx_http_telehealth_open_lua[] =
     "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
@@ -198,7 +199,7 @@ static const char  ngx_http_telehealth_open_lua[] =
     "  redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
     "  return 1\n"
     "end\n"
-    "return 0\n";
+    "return redis.call('GET', KEYS[1]) or 0\n";
 
 /* KEYS: patient lock, room hash.  ARGV: room, session. */
 static const char  ngx_http_telehealth_release_lua[] =
@@ -260,16 +261,17 @@ typedef struct {
 
 
 typedef struct {
-    ngx_str_t    room;
-    ngx_str_t    kind;
-    ngx_str_t    role;
-    ngx_str_t    name;
-    ngx_str_t    session;       /* NUL-terminated, as the rest */
-    ngx_str_t    org;
-    ngx_str_t    sub;
-    char         hash[65];      /* of an invite link's token */
-    const char  *params[6];
-    ngx_uint_t   retried;       /* read the session again once */
+    ngx_str_t                     room;
+    ngx_str_t                     kind;
+    ngx_str_t                     role;
+    ngx_str_t                     name;
+    ngx_str_t                     session;  /* NUL-terminated, as the rest */
+    ngx_str_t                     org;
+    ngx_str_t                     sub;
+    char                          hash[65]; /* of an invite link's token */
+    const char                   *params[6];
+    ngx_uint_t                    retried;  /* read the session again once */
+    ngx_uint_t                    racing;   /* the room holding the lock */
     ngx_http_telehealth_start_t  *open;     /* opening a scheduled room */
 } ngx_http_telehealth_join_t;
 
@@ -811,7 +813,10 @@ ngx_http_telehealth_room_taken(ngx_http_request_t *r,
 {
     st->locking = 0;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    if (reply == NULL
+        || (reply->type != REDIS_REPLY_INTEGER
+            && reply->type != REDIS_REPLY_STRING))
+    {
         if (reply != NULL) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                           "telehealth: room script failed: %s",
@@ -828,7 +833,8 @@ ngx_http_telehealth_room_taken(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    return (reply->integer == 1) ? NGX_OK : NGX_DECLINED;
+    return (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
+           ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -1435,10 +1441,29 @@ ngx_http_telehealth_join_locked(void *data, redisReply *reply)
     case NGX_OK:
         break;
     case NGX_DECLINED:
-        /* the patient's room, or this session's opened by another */
-        ngx_http_telehealth_join_again(r,
-                                NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
-                                NGX_HTTP_TELEHEALTH_IN_SESSION);
+        if (reply->type != REDIS_REPLY_STRING) {
+            ngx_http_telehealth_fail(r,
+                                     NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
+                                     NGX_HTTP_TELEHEALTH_IN_SESSION);
+            return;
+        }
+
+        /*
+         * the room that holds the patient's lock: this session's if
+         * another opener was first, which join_room tells by its hash
+         */
+        jn->room.len = reply->len;
+        jn->room.data = ngx_pnalloc(r->pool, reply->len + 1);
+        if (jn->room.data == NULL) {
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memcpy(jn->room.data, reply->str, reply->len);
+        jn->room.data[jn->room.len] = '\0';
+        jn->racing = 1;
+
+        ngx_http_telehealth_join_check_room(r, jn);
         return;
     default:
         return;
@@ -1503,8 +1528,9 @@ ngx_http_telehealth_join_opened(ngx_http_telehealth_pg_req_t *pg)
 
 
 /*
- * Another opener may have won the race for a scheduled session's room:
- * the join starts over once, and joins that room if it is open now.
+ * A scheduled session cancelled, or opened by another, between reading it
+ * and recording its room: the join starts over once, and joins that room
+ * if it is open now.
  */
 
 static void
@@ -1601,6 +1627,14 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
         || reply->element[1]->type != REDIS_REPLY_STRING
         || ngx_strcmp(reply->element[1]->str, jn->session.data) != 0)
     {
+        if (jn->racing) {
+            /* the patient's lock is another session's room */
+            ngx_http_telehealth_fail(r,
+                                     NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
+                                     NGX_HTTP_TELEHEALTH_IN_SESSION);
+            return;
+        }
+
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN, NULL);
         return;
     }

@@ -149,6 +149,22 @@ describe('opening on the first join', () => {
         assert.equal(a.body.room, b.body.room);
         assert.equal((await stateOf(s.id)).room, a.body.room);
     });
+
+    test('test_the_room_another_opener_just_created_is_joined', async () => {
+        // as if another opener's room script had run a moment before:
+        // the lock and the room hash exist, the session row not yet open
+        const s = await plan({});
+        const room = `racing${n}`;
+        await redis('SET', patientLockKey(s.patient_id), room, 'EX', '60');
+        await redis('HSET', roomKey(room), 'session', s.id, 'state', 'open');
+        await redis('EXPIRE', roomKey(room), '60');
+        const res = await joinCredential(w.coordinator.token, s.id);
+        assertStatus(res, 200, 'joins the room holding the lock');
+        assert.equal(res.body.room, room);
+        assert.equal((await stateOf(s.id)).state, 'scheduled',
+            'recording the room is the other opener\'s part');
+        await redis('DEL', patientLockKey(s.patient_id), roomKey(room));
+    });
 });
 
 describe('rescheduling and cancelling', () => {
