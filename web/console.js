@@ -84,7 +84,8 @@ async function enter() {
     $("me-name").textContent = me.display_name;
     $("me-role").textContent = me.type === "staff" ? me.role : "patient";
     $("whoami").hidden = false;
-    $("start-call").hidden = me.type !== "staff";
+    $("create-session").hidden = me.type !== "staff";
+    $("filter-form").hidden = me.type !== "staff";
     show("sessions-view");
     if (me.type === "staff") {
         openConsoleEvents();
@@ -123,32 +124,79 @@ async function loadPatients() {
     }
 }
 
-function sessionLabel(s) {
-    return s.kind.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase())
-        + ", started " + new Date(s.created_at).toLocaleTimeString();
+const KIND_NAMES = {};
+for (const o of $("kind-select").options) {
+    KIND_NAMES[o.value] = o.textContent.replace(/ \(.*\)$/, "");
 }
 
+function kindName(kind) {
+    return KIND_NAMES[kind] || kind.replace(/_/g, " ");
+}
+
+/* The scheduled time, else when it was created; ended ones: when. */
+function sessionTime(s) {
+    const at = new Date(s.ended_at || s.scheduled_at || s.created_at);
+    return at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
+function sessionLabel(s) {
+    return kindName(s.kind) + (s.name ? " " + s.name : "") + ", "
+        + sessionTime(s);
+}
+
+/*
+ * "My sessions": GET /sessions with the filters of the form (state, kind);
+ * by default the API lists scheduled, open and recently ended sessions the
+ * caller is on (a patient: only open ones).
+ */
 async function listSessions() {
-    const list = await api("GET", "/sessions");
-    const ul = $("sessions");
-    const open = list.items.filter((s) => s.state === "open");
-    const ids = open.map((s) => s.id).join(",");
-    if (ul.dataset.ids === ids) return;    /* keep focus where it is */
-    ul.dataset.ids = ids;
-    ul.replaceChildren();
-    for (const s of open) {
-        const li = document.createElement("li");
-        const button = document.createElement("button");
-        button.type = "button";
-        button.className = "join";
-        button.dataset.session = s.id;
-        button.textContent = "Join";
-        button.setAttribute("aria-label", "Join " + sessionLabel(s));
-        button.onclick = () => join(s.id).catch(failJoin);
-        li.append(sessionLabel(s) + " ", button);
-        ul.append(li);
+    const form = new FormData($("filter-form"));
+    const query = new URLSearchParams({ limit: "50" });
+    for (const name of ["state", "kind"]) {
+        if (form.get(name)) query.set(name, form.get(name));
     }
-    $("no-sessions").hidden = open.length > 0;
+    const list = await api("GET", "/sessions?" + query);
+    const body = $("sessions");
+    const key = JSON.stringify(list.items.map((s) => [s.id, s.state, s.name,
+        s.scheduled_at]));
+    if (body.dataset.key === key) return;    /* keep focus where it is */
+    body.dataset.key = key;
+    body.replaceChildren();
+    for (const s of list.items) {
+        const tr = document.createElement("tr");
+        tr.dataset.session = s.id;
+        const time = document.createElement("time");
+        time.dateTime = s.ended_at || s.scheduled_at || s.created_at;
+        time.textContent = sessionTime(s);
+        const state = document.createElement("span");
+        state.className = "state state-" + s.state;
+        state.textContent = s.state;
+        const actions = document.createElement("td");
+        if (s.state === "open") {
+            actions.append(actionButton("Join", "join", s,
+                () => join(s.id).catch(failJoin)));
+        }
+        for (const cell of [kindName(s.kind), s.name || "", time, state]) {
+            const td = document.createElement("td");
+            td.append(cell);
+            tr.append(td);
+        }
+        tr.append(actions);
+        body.append(tr);
+    }
+    $("sessions-table").hidden = list.items.length === 0;
+    $("no-sessions").hidden = list.items.length > 0;
+}
+
+function actionButton(text, className, s, onclick) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = className;
+    button.dataset.session = s.id;
+    button.textContent = text;
+    button.setAttribute("aria-label", text + " " + sessionLabel(s));
+    button.onclick = onclick;
+    return button;
 }
 
 function startPolling() {
@@ -317,7 +365,7 @@ function backToSessions(text) {
     $("room-status").textContent = "";
     if (token) {
         $("no-sessions").hidden = true;
-        $("sessions").dataset.ids = "";
+        $("sessions").dataset.key = "";
         listSessions().catch(showProblem);
         if (text) announce(text);
     }
@@ -463,6 +511,7 @@ $("login-form").onsubmit = async (ev) => {
     }
 };
 
+/* A session of any kind; a video call starts at once, the others wait. */
 $("start-form").onsubmit = async (ev) => {
     ev.preventDefault();
     showProblem(null);
@@ -473,15 +522,47 @@ $("start-form").onsubmit = async (ev) => {
         showProblem("Choose a patient first.");
         return;
     }
-    try {
-        const s = await api("POST", "/sessions", {
-            kind: "video_call", patient_id: patient,
-        });
-        await join(s.id);
-    } catch (p) {
-        failJoin(p);
+    const body = { kind: form.get("kind"), patient_id: patient };
+    const name = String(form.get("name") || "").trim();
+    if (name) body.name = name;
+    if (form.get("scheduled_at")) {
+        /* datetime-local is the browser's local time; the API wants UTC */
+        body.scheduled_at = new Date(form.get("scheduled_at")).toISOString()
+            .replace(/\.\d+Z$/, "Z");
     }
+    if (form.get("access")) body.access = form.get("access");
+    if (body.kind === "virtual_visit") {
+        body.service_code = String(form.get("service_code") || "").trim();
+    }
+    let s;
+    try {
+        s = await api("POST", "/sessions", body);
+    } catch (p) {
+        showProblem(p);
+        return;
+    }
+    if (s.kind === "video_call") {
+        await join(s.id).catch(failJoin);
+        return;
+    }
+    ev.target.reset();
+    onKindChange();
+    announce(sessionLabel(s) + ": created.");
+    await listSessions().catch(showProblem);
 };
+
+function onKindChange() {
+    const kind = $("kind-select").value;
+    $("create-button").textContent = kind === "video_call"
+        ? "Start video call" : "Create session";
+    $("service-code").hidden = kind !== "virtual_visit";
+}
+$("kind-select").onchange = onKindChange;
+for (const o of $("kind-select").options) {
+    $("filter-kind").append(new Option(KIND_NAMES[o.value], o.value));
+}
+$("filter-form").onchange = () => listSessions().catch(showProblem);
+$("filter-form").onsubmit = (ev) => ev.preventDefault();
 
 $("mute").onclick = () => call && call.setAudioMuted(!call.audioMuted);
 $("pause-video").onclick = () => call && call.setVideoPaused(!call.videoPaused);

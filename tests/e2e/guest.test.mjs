@@ -19,23 +19,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 
 import {
-  CHROMIUM_ARGS, createFixtures, env, skip, STEP_MS, TEST_MS,
+  api, CHROMIUM_ARGS, createFixtures, env, skip, STEP_MS, TEST_MS,
 } from './lib.mjs';
-
-// ------------------------------------------------------------------ api
-
-async function api(method, p, body, token) {
-  const headers = { Accept: 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`${env.base}/api/v1${p}`, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  const data = text ? JSON.parse(text) : null;
-  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
-  return data;
-}
 
 // -------------------------------------------------------------- browser
 

@@ -2,6 +2,7 @@
 // flags, and fixtures (an organisation, a clinician and an assigned
 // patient, both with logins) written through psql.
 
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 
@@ -96,4 +97,42 @@ export async function createFixtures() {
   people.clinician.id = staffId;
   people.patient.id = patientId;
   return people;
+}
+
+/** Another patient of the clinician's organisation, assigned to them. */
+export async function createPatient(clinician, name) {
+  const id = await psql(`
+    WITH p AS (
+      INSERT INTO patients (org_id, display_name, email, language)
+      SELECT org_id, :'name', :'email', 'en' FROM staff WHERE id = :'sid'
+      RETURNING id, org_id
+    ), a AS (
+      INSERT INTO assignments (org_id, staff_id, patient_id)
+      SELECT p.org_id, :'sid', p.id FROM p
+    )
+    SELECT id FROM p`, {
+    name, sid: clinician.id,
+    email: `${name.toLowerCase().replace(/[^a-z0-9]+/g, '.')}@e2e.test`,
+  });
+  return { id, name };
+}
+
+/** The REST API as a test's own client; a refusal fails the test. */
+export async function api(method, p, body, token) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${env.base}/api/v1${p}`, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
+  return data;
+}
+
+/** An access token of a person of the fixtures. */
+export async function tokenOf(person) {
+  return (await api('POST', '/auth/login',
+    { email: person.email, password: env.password })).access_token;
 }
