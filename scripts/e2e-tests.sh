@@ -62,6 +62,9 @@ TH_MEDIA_STACK=full TH_MEDIA_RUN=${TH_E2E_RUN:-$ROOT/run/e2e} \
     2>&1 | tee "$out"
 passed=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n 1)
 failed=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n 1)
+# a test cancelled by a failed hook or a timeout is a failure
+cancelled=$(sed -n 's/^# cancelled \([0-9]*\)/\1/p' "$out" | tail -n 1)
+[ -n "${failed}" ] && failed=$((failed + ${cancelled:-0}))
 if [ -z "$passed" ]; then
     log "the test runner printed no result (see $out)"
     passed=0

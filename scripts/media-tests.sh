@@ -198,6 +198,9 @@ timeout --kill-after=10 "${TH_MEDIA_TIMEOUT:-900}" \
     2>&1 | tee "$out"
 passed=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n 1)
 failed=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n 1)
+# a test cancelled by a failed hook or a timeout is a failure
+cancelled=$(sed -n 's/^# cancelled \([0-9]*\)/\1/p' "$out" | tail -n 1)
+[ -n "${failed}" ] && failed=$((failed + ${cancelled:-0}))
 if [ -z "$passed" ]; then
     # Killed by the timeout: count the tests that reported, and the run
     # itself as one failure.

@@ -89,6 +89,9 @@ run_integration() {
         2>&1 | tee "$out"
     p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n 1)
     f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n 1)
+    # a test cancelled by a failed hook or a timeout is a failure
+    cancelled=$(sed -n 's/^# cancelled \([0-9]*\)/\1/p' "$out" | tail -n 1)
+    [ -n "${f}" ] && f=$((f + ${cancelled:-0}))
     if [ -z "$p" ]; then
         echo "test: the integration runner printed no result (timed out?)"
         p=$(grep -c '^ok ' "$out")

@@ -219,7 +219,7 @@ export async function startNginx(port, edit = (conf) => conf) {
     const rendered = edit(conf
         .split(`${runNginx}/`).join(`${dir}/`)
         .replace(/listen\s+127\.0\.0\.1:\d+;/, `listen 127.0.0.1:${port};`));
-    assert.ok(rendered.includes(`listen 127.0.0.1:${port};`),
+    assert.match(rendered, new RegExp(`listen 127\\.0\\.0\\.1:${port}\\b`),
         'the second instance listens on its own port');
     fs.writeFileSync(path.join(dir, 'nginx.conf'), rendered);
     const pidFile = path.join(dir, 'nginx.pid');
