@@ -9,12 +9,6 @@
 "use strict";
 
 const API = "/api/v1";
-/* The grant names Janus' WebSocket: a path on this server, or a URL. */
-function janusServer(path) {
-    if (path && /^wss?:\/\//.test(path)) return path;
-    return (location.protocol === "https:" ? "wss://" : "ws://")
-        + location.host + (path || "/janus");
-}
 const SESSIONS_POLL_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
@@ -22,8 +16,9 @@ let token = sessionStorage.getItem("th.token");
 let me = null;
 let call = null;
 let pollTimer = null;
-let participants = [];
-const tiles = new RemoteTiles($("videos"), participantName, captionOf);
+const people = new ParticipantList($("participants"), $("waiting-room"));
+const tiles = new RemoteTiles($("videos"), (id) => people.nameOf(id),
+    captionOf);
 
 /* ------------------------------------------------------------ messages */
 
@@ -86,12 +81,12 @@ async function enter() {
     $("whoami").hidden = false;
     $("create-session").hidden = me.type !== "staff";
     $("filter-form").hidden = me.type !== "staff";
-    show("sessions-view");
     if (me.type === "staff") {
         openConsoleEvents();
         await loadPatients();
     }
     await listSessions();
+    show("sessions-view");
 }
 
 /*
@@ -225,8 +220,7 @@ async function join(sessionId) {
     const grant = await api("POST", "/sessions/" + sessionId + "/join");
     show("room-view");
     $("room-title").focus();
-    participants = [];
-    renderParticipants();
+    renderParticipants([]);
     setMedia({ publishing: false });
     call = new TelehealthCall({
         server: janusServer(grant.janus_path),
@@ -239,10 +233,7 @@ async function join(sessionId) {
                 $("room-status").textContent = "You are in the call as "
                     + role + ".";
             },
-            participants: (list) => {
-                participants = list;
-                renderParticipants();
-            },
+            participants: renderParticipants,
             localTrack: onLocalTrack,
             remoteTrack: (t) => tiles.onRemoteTrack(t),
             remoteStreams: (streams) => tiles.onRemoteStreams(streams),
@@ -253,35 +244,14 @@ async function join(sessionId) {
     await call.start();
 }
 
-function participantName(id) {
-    const p = participants.find((x) => x.id === id);
-    return p ? p.display : "Someone";
-}
-
-function renderParticipants() {
-    const ul = $("participants");
-    ul.replaceChildren();
-    for (const p of participants) {
-        const li = document.createElement("li");
-        li.dataset.participant = p.id;
-        const role = document.createElement("span");
-        role.className = "tag";
-        role.textContent = p.role;
-        const flags = [];
-        if (p.state === "waiting") flags.push("waiting");
-        if (p.audio_muted || p.audio_muted_by_chair) flags.push("muted");
-        if (p.video_paused || p.video_muted_by_chair) flags.push("video paused");
-        const self = call && p.id === call.selfId ? " (you)" : "";
-        li.append(p.display + self + " ", role,
-            flags.length ? " " + flags.join(", ") : "");
-        ul.append(li);
-    }
+function renderParticipants(list) {
+    people.render(call, list);
     tiles.recaption();
 }
 
 function captionOf(tile) {
-    const p = participants.find((x) => x.id === tile.participant);
-    let text = participantName(tile.participant);
+    const p = people.get(tile.participant);
+    let text = people.nameOf(tile.participant);
     if (tile.kind === "screen") text += "'s screen";
     else if (p && (p.audio_muted || p.video_paused)) {
         text += " (" + [p.audio_muted && "muted",
@@ -350,8 +320,7 @@ function clearRoom() {
     if (localScreen) localScreen.remove();
     localScreen = null;
     $("local-video").srcObject = null;
-    participants = [];
-    renderParticipants();
+    renderParticipants([]);
 }
 
 function onEnded(reason, text) {

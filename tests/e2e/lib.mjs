@@ -5,6 +5,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { chromium } from 'playwright-core';
 
 export const env = {
   base: process.env.TH_BASE ?? 'http://127.0.0.1:58080',
@@ -35,6 +40,35 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
+
+/**
+ * One chromium on a fresh temporary profile; its pages are the tabs of one
+ * person's browser, each with its own sessionStorage (its own login).
+ */
+export async function launchBrowser() {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-e2e-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: env.chromium,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: STEP_MS,
+  });
+  context.setDefaultTimeout(STEP_MS);
+  profiles.set(context, userDataDir);
+  return context;
+}
+
+const profiles = new Map();
+
+/** Closes the browser and removes its profile. */
+export async function closeBrowser(context) {
+  if (!context) {
+    return;
+  }
+  await context.close().catch(() => {});
+  fs.rmSync(profiles.get(context), { recursive: true, force: true });
+  profiles.delete(context);
+}
 
 // ------------------------------------------------------------- fixtures
 
@@ -135,4 +169,14 @@ export async function api(method, p, body, token) {
 export async function tokenOf(person) {
   return (await api('POST', '/auth/login',
     { email: person.email, password: env.password })).access_token;
+}
+
+/** Ends a session a test opened (its room), whatever state it is in. */
+export async function closeSession(session, token) {
+  if (!session || !token) {
+    return;
+  }
+  await fetch(`${env.base}/api/v1/sessions/${session.id}/close`, {
+    method: 'POST', headers: { Authorization: `Bearer ${token}` },
+  }).catch(() => {});
 }

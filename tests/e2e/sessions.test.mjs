@@ -5,20 +5,14 @@
 // call, with a name, a date and time and an access level.
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
 import {
-  api, CHROMIUM_ARGS, createFixtures, createPatient, env, psql, skip,
-  STEP_MS, TEST_MS, tokenOf,
+  api, closeBrowser, closeSession, createFixtures, createPatient, env,
+  launchBrowser, psql, skip, TEST_MS, tokenOf,
 } from './lib.mjs';
 
 let context;
-let userDataDir;
 let people;
 let staffToken;
 let other;
@@ -33,28 +27,16 @@ before(async () => {
   people = await createFixtures();
   staffToken = await tokenOf(people.clinician);
   other = await createPatient(people.clinician, `Other E2E ${Date.now()}`);
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-e2e-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: env.chromium,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: STEP_MS,
-  });
-  context.setDefaultTimeout(STEP_MS);
+  context = await launchBrowser();
   page = await context.newPage();
   page.on('console', (m) => logs.push(`${m.type()}: ${m.text()}`));
   page.on('pageerror', (e) => logs.push(`pageerror: ${e.message}`));
 });
 
 after(async () => {
-  await context?.close().catch(() => {});
-  if (userDataDir) {
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  }
-  for (const id of opened) {
-    await fetch(`${env.base}/api/v1/sessions/${id}/close`, {
-      method: 'POST', headers: { Authorization: `Bearer ${staffToken}` },
-    }).catch(() => {});
+  await closeBrowser(context);
+  for (const s of opened) {
+    await closeSession(s, staffToken);
   }
 });
 
@@ -101,7 +83,7 @@ test('"My sessions" lists scheduled, open and recently ended sessions with kind,
   await recordSession('consultation', 'ended', 'E2E long ago', { endedAgo: '10 days' });
   const live = await api('POST', '/sessions', { kind: 'telehealth',
     patient_id: people.patient.id, name: 'E2E live' }, staffToken);
-  opened.push(live.id);
+  opened.push(live);
 
   await page.goto(`${env.base}/`);
   await page.getByLabel('E-mail').fill(people.clinician.email);
@@ -159,7 +141,7 @@ test('a session of another kind: kind, name, date and time, access level and pat
     && r.request().method() === 'POST');
   await create.click();
   const created = await (await answer).json();
-  opened.push(created.id);
+  opened.push(created);
 
   const row = await waitForRow('E2E follow-up', 'open');
   const cells = await row.locator('td').allInnerTexts();
