@@ -124,12 +124,36 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     ngx_http_telehealth_record("/sessions/*/invites", NGX_HTTP_POST,
                                "invite_create"),
+    ngx_http_telehealth_record("/sessions/*/invites", NGX_HTTP_GET,
+                               "invite_list"),
     ngx_http_telehealth_record("/sessions/*/invites/*", NGX_HTTP_DELETE,
                                "invite_revoke"),
+    ngx_http_telehealth_record("/sessions/*/invites/*/resend", NGX_HTTP_POST,
+                               "invite_resend"),
+    ngx_http_telehealth_record("/sessions/*/invites/*/extend", NGX_HTTP_POST,
+                               "invite_extend"),
 
     { ngx_string("/invites/redeem"), NGX_HTTP_POST,
       ngx_http_telehealth_invite_redeem, 0, NULL },
 
+    ngx_http_telehealth_record("/interpreting-organisations", NGX_HTTP_GET,
+                               "interp_org_list"),
+    ngx_http_telehealth_record("/interpreting-organisations", NGX_HTTP_POST,
+                               "interp_org_create"),
+    ngx_http_telehealth_record("/interpreting-organisations/*", NGX_HTTP_GET,
+                               "interp_org_get"),
+    ngx_http_telehealth_record("/interpreting-organisations/*",
+                               NGX_HTTP_PATCH, "interp_org_update"),
+    ngx_http_telehealth_record("/interpreting-organisations/*",
+                               NGX_HTTP_DELETE, "interp_org_deactivate"),
+    ngx_http_telehealth_record("/sessions/*/interpreter-requests",
+                               NGX_HTTP_GET, "interpreter_request_list"),
+    ngx_http_telehealth_record("/sessions/*/interpreter-requests",
+                               NGX_HTTP_POST, "interpreter_request_create"),
+
+    /* a manager's accept or refuse link: th_public(), no access token */
+    { ngx_string("/interpreter-requests/decide"), NGX_HTTP_POST,
+      ngx_http_telehealth_records_handler, 0, "interpreter_decide" },
     ngx_http_telehealth_record("/service-codes", NGX_HTTP_GET,
                                "service_code_list"),
     ngx_http_telehealth_record("/service-codes", NGX_HTTP_POST,
@@ -151,6 +175,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
                                "appointment_session"),
 
     ngx_http_telehealth_record("/audit", NGX_HTTP_GET, "audit_list"),
+
+    ngx_http_telehealth_record("/organisation", NGX_HTTP_GET, "org_get"),
+    ngx_http_telehealth_record("/organisation", NGX_HTTP_PATCH, "org_update"),
 
     { ngx_string("/health"), NGX_HTTP_GET,
       ngx_http_telehealth_health, 0, NULL },
@@ -218,6 +245,34 @@ static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
     { ngx_string("urn:telehealth:problem:invite-expired"),
       "Invite expired", "This link has expired. Please ask for a new one.",
       410 },
+
+    { ngx_string("urn:telehealth:problem:no-email"),
+      "No e-mail address", "Client has no email.", 422 },
+
+    { ngx_string("urn:telehealth:problem:no-mobile"),
+      "No mobile number", "Client has no mobile number.", 422 },
+
+    { ngx_string("urn:telehealth:problem:not-sms-capable"),
+      "Not SMS capable", "Client's number cannot receive SMS.", 422 },
+
+    { ngx_string("urn:telehealth:problem:no-whatsapp"),
+      "No WhatsApp number", "Client has no WhatsApp number.", 422 },
+
+    { ngx_string("urn:telehealth:problem:session-in-progress"),
+      "Session in progress",
+      "Third parties can only be invited before the session starts.",
+      NGX_HTTP_CONFLICT },
+
+    { ngx_string("urn:telehealth:problem:third-parties-at-creation"),
+      "Third parties at creation only",
+      "Third parties can only be invited when the invite is created.", 422 },
+
+    { ngx_string("urn:telehealth:problem:no-interpreter"),
+      "No interpreter",
+      "No interpreting organisation covers this language.", 422 },
+
+    { ngx_string("urn:telehealth:problem:request-answered"),
+      "Request answered", "This request has already been answered.", 410 },
 
     { ngx_string("urn:telehealth:problem:service-unavailable"),
       "Service unavailable",

@@ -228,6 +228,13 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       offsetof(ngx_http_telehealth_main_conf_t, notify.attempts),
       &ngx_http_telehealth_attempts_bounds },
 
+    { ngx_string("telehealth_interpreter_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, notify.interpreter_timeout),
+      NULL },
+
     { ngx_string("telehealth_video_call_sms_delay"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -530,6 +537,7 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
     mcf->email.starttls = NGX_CONF_UNSET_UINT;
     mcf->email.timeout = NGX_CONF_UNSET_MSEC;
     mcf->video_call_sms_delay = NGX_CONF_UNSET_MSEC;
+    mcf->notify.interpreter_timeout = NGX_CONF_UNSET;
     mcf->console_heartbeat = NGX_CONF_UNSET_MSEC;
     mcf->console_retention = NGX_CONF_UNSET;
 
@@ -561,6 +569,7 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
                              NGX_HTTP_TELEHEALTH_STARTTLS_REQUIRED);
     ngx_conf_init_msec_value(mcf->email.timeout, 30000);
     ngx_conf_init_msec_value(mcf->video_call_sms_delay, 8000);
+    ngx_conf_init_value(mcf->notify.interpreter_timeout, 86400);
     ngx_conf_init_msec_value(mcf->console_heartbeat, 20000);
     ngx_conf_init_value(mcf->console_retention, 24 * 60 * 60);
 

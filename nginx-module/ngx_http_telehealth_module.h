@@ -91,6 +91,7 @@ typedef struct {
     ngx_msec_t           backoff_max;
     ngx_uint_t           attempts;          /* then "failed" */
     ngx_uint_t           batch;
+    time_t               interpreter_timeout;  /* s, then "unavailable" */
 } ngx_http_telehealth_notify_conf_t;
 
 

@@ -16,6 +16,11 @@
  *   failed    after that, or when the provider refuses it (other 4xx).
  *
  * Recipients and texts are personal data: nothing here logs them.
+ *
+ * The first worker also starts a round, at most once a second, with
+ * th_interpreter_sweep(): interpreter requests nobody accepted within
+ * telehealth_interpreter_timeout are closed and their requester e-mailed
+ * (a message the claim of a later round picks up).
  */
 
 #include <ngx_config.h>
@@ -32,6 +37,7 @@
 
 #define NGX_HTTP_TELEHEALTH_NOTIFY_LEASE   30000   /* ms, beyond the timeout */
 #define NGX_HTTP_TELEHEALTH_REASON_LEN     200
+#define NGX_HTTP_TELEHEALTH_SWEEP_EVERY    1000    /* ms */
 
 
 /* the columns of the claim */
@@ -84,6 +90,10 @@ struct ngx_http_telehealth_notify_s {
     u_char                            lease[NGX_INT64_LEN + 1];
     const char                       *params[2];
 
+    ngx_msec_t                        swept;
+    u_char                            timeout[NGX_TIME_T_LEN + 1];
+    const char                       *sweep_params[1];
+
     unsigned                          exiting:1;
 };
 
@@ -127,7 +137,16 @@ static const char  ngx_http_telehealth_record_sql[] =
     " WHERE id = $1::uuid AND attempts = $2::int AND status = 'pending'";
 
 
+/* $1 telehealth_interpreter_timeout in seconds */
+static const char  ngx_http_telehealth_sweep_sql[] =
+    "SELECT th_interpreter_sweep($1::int)";
+
+
 static void ngx_http_telehealth_notify_tick(ngx_event_t *ev);
+static ngx_int_t ngx_http_telehealth_notify_sweep(
+    ngx_http_telehealth_notify_t *nt);
+static void ngx_http_telehealth_notify_swept(ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_notify_claim(ngx_http_telehealth_notify_t *nt);
 static void ngx_http_telehealth_notify_schedule(
     ngx_http_telehealth_notify_t *nt, ngx_msec_t delay);
 static void ngx_http_telehealth_notify_claimed(
@@ -191,6 +210,9 @@ ngx_http_telehealth_notify_init_process(ngx_cycle_t *cycle,
 
     nt->params[0] = (char *) nt->batch;
     nt->params[1] = (char *) nt->lease;
+
+    ngx_sprintf(nt->timeout, "%T%Z", mcf->notify.interpreter_timeout);
+    nt->sweep_params[0] = (char *) nt->timeout;
 
     nt->timer.handler = ngx_http_telehealth_notify_tick;
     nt->timer.data = nt;
@@ -280,6 +302,57 @@ ngx_http_telehealth_notify_tick(ngx_event_t *ev)
     nt->busy = 0;
     nt->full = 0;
 
+    if (ngx_http_telehealth_notify_sweep(nt) == NGX_AGAIN) {
+        return;
+    }
+
+    ngx_http_telehealth_notify_claim(nt);
+}
+
+
+static ngx_int_t
+ngx_http_telehealth_notify_sweep(ngx_http_telehealth_notify_t *nt)
+{
+    ngx_http_telehealth_pg_req_t  *pg;
+
+    if (ngx_worker != 0
+        || ngx_current_msec - nt->swept < NGX_HTTP_TELEHEALTH_SWEEP_EVERY)
+    {
+        return NGX_DECLINED;
+    }
+
+    nt->swept = ngx_current_msec;
+
+    pg = ngx_http_telehealth_pg_create(nt->round, nt->log);
+    if (pg == NULL) {
+        return NGX_ERROR;
+    }
+
+    pg->handler = ngx_http_telehealth_notify_swept;
+    pg->data = nt;
+
+    return ngx_http_telehealth_pg_query(pg, ngx_http_telehealth_sweep_sql, 1,
+                                        nt->sweep_params);
+}
+
+
+static void
+ngx_http_telehealth_notify_swept(ngx_http_telehealth_pg_req_t *pg)
+{
+    ngx_http_telehealth_notify_t  *nt = pg->data;
+
+    if (!ngx_http_telehealth_pg_ok(pg)) {
+        ngx_log_error(NGX_LOG_WARN, nt->log, 0,
+                      "telehealth: the interpreter request sweep failed");
+    }
+
+    ngx_http_telehealth_notify_claim(nt);
+}
+
+
+static void
+ngx_http_telehealth_notify_claim(ngx_http_telehealth_notify_t *nt)
+{
     nt->claim = ngx_http_telehealth_pg_create(nt->round, nt->log);
     if (nt->claim == NULL) {
         ngx_http_telehealth_notify_end_round(nt);

@@ -11,6 +11,10 @@
  * A "password" in the body of the operations that create accounts is
  * hashed with argon2id on the thread pool first; only the hash leaves the
  * worker.
+ *
+ * A route without an access token (a link's token is the credential)
+ * runs th_public(op, request) instead, with no caller; the body's "token"
+ * reaches PostgreSQL only as its SHA-256, "presented_hash".
  */
 
 #include <ngx_config.h>
@@ -40,6 +44,7 @@ typedef struct {
     char                             *text;
     const char                       *params[2];
     char                             *invite;  /* a new link's token */
+    ngx_str_t                         url;     /* and the link */
 } ngx_http_telehealth_records_t;
 
 
@@ -58,11 +63,21 @@ static json_t *ngx_http_telehealth_records_str(ngx_str_t *s);
 static ngx_int_t ngx_http_telehealth_records_invite(ngx_http_request_t *r,
     ngx_http_telehealth_records_t *rec);
 static ngx_int_t ngx_http_telehealth_records_invite_url(
-    ngx_http_request_t *r, ngx_http_telehealth_records_t *rec, json_t *body);
+    ngx_http_request_t *r, ngx_http_telehealth_records_t *rec);
+static ngx_int_t ngx_http_telehealth_records_presented(
+    ngx_http_request_t *r, ngx_http_telehealth_records_t *rec);
 
 
 static const char  ngx_http_telehealth_records_sql[] =
     "SELECT status, body::text, etag, location FROM th_api($1, $2::jsonb)";
+
+static const char  ngx_http_telehealth_public_sql[] =
+    "SELECT status, body::text, etag, location FROM th_public($1, $2::jsonb)";
+
+/* operations that hand out a new invite link */
+static const char  *ngx_http_telehealth_invite_ops[] = {
+    "invite_create", "invite_resend", NULL
+};
 
 /* operations whose body may carry a new "password" */
 static const char  *ngx_http_telehealth_password_ops[] = {
@@ -90,10 +105,11 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
     ctx->data = rec;
 
     req = ngx_http_telehealth_json_track(r->pool, json_object());
-    caller = json_pack("{s:s, s:s, s:s}",
-                       "id", (char *) ctx->caller.id.data,
-                       "org", (char *) ctx->caller.org.data,
-                       "type", ctx->caller.staff ? "staff" : "patient");
+    caller = (ctx->caller.id.len == 0) ? json_null()
+             : json_pack("{s:s, s:s, s:s}",
+                         "id", (char *) ctx->caller.id.data,
+                         "org", (char *) ctx->caller.org.data,
+                         "type", ctx->caller.staff ? "staff" : "patient");
     query = json_object();
 
     if (req == NULL || caller == NULL || query == NULL) {
@@ -129,6 +145,17 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
         return;
     }
 
+    /* links in messages */
+    if (json_object_set_new(req, "public_url",
+                            ngx_http_telehealth_records_str(
+                                &ctx->mcf->public_url))
+        != 0
+        || ngx_http_telehealth_records_presented(r, rec) != NGX_OK)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     h = r->headers_in.if_match;
 
     if (h != NULL
@@ -154,9 +181,7 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
         return;
     }
 
-    if (ngx_strcmp(ctx->op, "invite_create") == 0
-        && ngx_http_telehealth_records_invite(r, rec) != NGX_OK)
-    {
+    if (ngx_http_telehealth_records_invite(r, rec) != NGX_OK) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -379,7 +404,10 @@ ngx_http_telehealth_records_send(ngx_http_request_t *r)
     ctx->pg->handler = ngx_http_telehealth_records_done;
     ctx->pg->data = r;
 
-    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_records_sql,
+    if (ngx_http_telehealth_pg_query(ctx->pg,
+                                     ctx->caller.id.len
+                                     ? ngx_http_telehealth_records_sql
+                                     : ngx_http_telehealth_public_sql,
                                      2, rec->params)
         != NGX_AGAIN)
     {
@@ -460,14 +488,24 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
 
     body = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
 
-    /* a new invite link: its token is answered once, never stored */
-    if (status == NGX_HTTP_CREATED && body != NULL) {
+    /*
+     * a new invite link: its token is answered once, never stored; "url"
+     * is absent while the invite is held back
+     */
+    if (status == NGX_HTTP_CREATED && body != NULL
+        && json_object_get(body, "url") != NULL)
+    {
         ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
         rec = ctx->data;
 
         if (rec->invite != NULL
-            && ngx_http_telehealth_records_invite_url(r, rec, body)
-               != NGX_OK)
+            && (json_object_set_new(body, "token",
+                                    json_string(rec->invite))
+                   != 0
+                || json_object_set_new(body, "url",
+                                       json_stringn((char *) rec->url.data,
+                                                    rec->url.len))
+                   != 0))
         {
             json_decref(body);
             ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -581,15 +619,31 @@ ngx_http_telehealth_records_str(ngx_str_t *s)
 
 
 /*
- * An invite link's token: 32 random bytes, base64url.  Only its SHA-256
- * goes to PostgreSQL; the token itself stays in the pool for the answer.
+ * An invite link's token: 32 random bytes, base64url.  PostgreSQL gets
+ * its SHA-256 to store, and the link and the public URL only to put into
+ * the message that carries them; the token itself stays in the pool for
+ * the answer.
  */
 
 static ngx_int_t
 ngx_http_telehealth_records_invite(ngx_http_request_t *r,
     ngx_http_telehealth_records_t *rec)
 {
-    char  hash[65];
+    char                        hash[65];
+    ngx_uint_t                  i;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    for (i = 0; ngx_http_telehealth_invite_ops[i]; i++) {
+        if (ngx_strcmp(ctx->op, ngx_http_telehealth_invite_ops[i]) == 0) {
+            break;
+        }
+    }
+
+    if (ngx_http_telehealth_invite_ops[i] == NULL) {
+        return NGX_OK;
+    }
 
     rec->invite = ngx_pnalloc(r->pool, NGX_HTTP_TELEHEALTH_INVITE_BUF);
     if (rec->invite == NULL) {
@@ -607,7 +661,12 @@ ngx_http_telehealth_records_invite(ngx_http_request_t *r,
 
     th_sha256_hex(rec->invite, ngx_strlen(rec->invite), hash);
 
-    if (json_object_set_new(rec->req, "token_hash", json_string(hash)) != 0)
+    if (ngx_http_telehealth_records_invite_url(r, rec) != NGX_OK
+        || json_object_set_new(rec->req, "token_hash", json_string(hash))
+           != 0
+        || json_object_set_new(rec->req, "link",
+                               ngx_http_telehealth_records_str(&rec->url))
+           != 0)
     {
         return NGX_ERROR;
     }
@@ -616,13 +675,13 @@ ngx_http_telehealth_records_invite(ngx_http_request_t *r,
 }
 
 
-/* "token" and "url": telehealth_public_url + "/join#t=" + token */
+/* telehealth_public_url + "/join#t=" + token */
 
 static ngx_int_t
 ngx_http_telehealth_records_invite_url(ngx_http_request_t *r,
-    ngx_http_telehealth_records_t *rec, json_t *body)
+    ngx_http_telehealth_records_t *rec)
 {
-    u_char                     *url, *p;
+    u_char                     *p;
     size_t                      len;
     ngx_http_telehealth_ctx_t  *ctx;
 
@@ -631,12 +690,12 @@ ngx_http_telehealth_records_invite_url(ngx_http_request_t *r,
     len = ctx->mcf->public_url.len + sizeof(NGX_HTTP_TELEHEALTH_JOIN_PAGE)
           + ngx_strlen(rec->invite);
 
-    url = ngx_pnalloc(r->pool, len);
-    if (url == NULL) {
+    rec->url.data = ngx_pnalloc(r->pool, len);
+    if (rec->url.data == NULL) {
         return NGX_ERROR;
     }
 
-    p = url;
+    p = rec->url.data;
 
     if (ctx->mcf->public_url.len) {
         p = ngx_cpymem(p, ctx->mcf->public_url.data,
@@ -651,10 +710,43 @@ ngx_http_telehealth_records_invite_url(ngx_http_request_t *r,
                    sizeof(NGX_HTTP_TELEHEALTH_JOIN_PAGE) - 1);
     p = ngx_cpymem(p, rec->invite, ngx_strlen(rec->invite));
 
-    if (json_object_set_new(body, "token", json_string(rec->invite)) != 0
-        || json_object_set_new(body, "url",
-                               json_stringn((char *) url, p - url))
-           != 0)
+    rec->url.len = p - rec->url.data;
+
+    return NGX_OK;
+}
+
+
+/* without a caller: the body's "token" becomes "presented_hash" */
+
+static ngx_int_t
+ngx_http_telehealth_records_presented(ngx_http_request_t *r,
+    ngx_http_telehealth_records_t *rec)
+{
+    char                        hash[65];
+    json_t                     *token;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (ctx->caller.id.len || ctx->body == NULL) {
+        return NGX_OK;
+    }
+
+    token = json_object_get(ctx->body, "token");
+
+    if (!json_is_string(token)
+        || json_string_length(token) > NGX_HTTP_TELEHEALTH_INVITE_BUF)
+    {
+        /* no hash: the link is not found */
+        (void) json_object_del(ctx->body, "token");
+        return NGX_OK;
+    }
+
+    th_sha256_hex(json_string_value(token), json_string_length(token), hash);
+
+    if (json_object_set_new(rec->req, "presented_hash", json_string(hash))
+        != 0
+        || json_object_del(ctx->body, "token") != 0)
     {
         return NGX_ERROR;
     }

@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, addStaff, api, assertStatus, closeDb, createWorld, env,
-    login, loginAll, startSession,
+    eventually, login, loginAll, sql, startSession, startSmtpSink,
 } from './lib.mjs';
 
 let w;
@@ -40,6 +40,7 @@ const actor = (name) => (name === 'guest' ? null
 const orgOf = (name) => (name.startsWith('other.') ? 'B' : 'A');
 
 before(async () => {
+    smtp = await startSmtpSink();
     w = await createWorld('authz');
     await loginAll([w.admin, w.supervisor, w.coordinator, w.clinician,
         w.unassigned, w.patient, w.other.admin, w.other.clinician,
@@ -56,6 +57,7 @@ before(async () => {
             scheduled_at: '2030-01-01T10:00:00Z' } });
     assertStatus(ap, 201, 'the table\'s appointment');
     appointment = ap.body;
+    await interpOrg('zz');
     ids.A = [w.org.id, w.admin.id, w.supervisor.id, w.coordinator.id,
         w.clinician.id, w.unassigned.id, w.patient.id, session.id,
         serviceCode.id, appointment.id];
@@ -63,7 +65,20 @@ before(async () => {
         w.other.patient.id];
 });
 
-after(closeDb);
+// the interpreter requests of the table e-mail their managers and, once
+// they time out, the requester: delivered here, before the next file
+let smtp;
+
+after(async () => {
+    await eventually(async () => (await sql(`SELECT 1 FROM notifications
+        WHERE org_id = $1 AND status = 'pending'
+          AND template LIKE 'interpreter%'`, [w.org.id])).length === 0
+        && (await sql(`SELECT 1 FROM interpreter_requests
+            WHERE org_id = $1 AND status = 'pending'`, [w.org.id]))
+            .length === 0, 15000);
+    await smtp?.close();
+    await closeDb();
+});
 
 const ORG_WIDE = { admin: 1, supervisor: 1, coordinator: 1 };
 const STAFF_A = { ...ORG_WIDE, clinician: 1, unassigned: 1 };
@@ -83,6 +98,28 @@ function row(spec, fallback) {
 const patientRead = (ok) => row({ unassigned: 403, patient: 403,
     'other.patient': 403, 'other.admin': 404, 'other.clinician': 404 },
 (a) => (ORG_WIDE[a] || a === 'clinician' ? ok : 403));
+
+// managing the invites of the table's session: org-wide staff of A; it is
+// not the other staff's session (404), patients are not staff (403)
+const inviteRow = (ok) => row({ patient: 403, 'other.patient': 403 },
+    (a) => (ORG_WIDE[a] ? ok : 404));
+
+async function freshInvite() {
+    const res = await api('POST', `/sessions/${session.id}/invites`,
+        { token: w.admin.token, body: { channel: 'link' } });
+    assertStatus(res, 201, 'an invite for the cell');
+    return res.body.id;
+}
+
+// an interpreting organisation of A covering `language` ("zz": the one
+// the table's interpreter requests ask)
+async function interpOrg(language = 'zy') {
+    const res = await api('POST', '/interpreting-organisations', {
+        token: w.admin.token, body: { name: 'Authz Interpreters',
+            languages: [language], manager_email: 'manager@authz.test' } });
+    assertStatus(res, 201, 'an interpreting organisation for the cell');
+    return res.body.id;
+}
 
 const ENDPOINTS = [
     {
@@ -267,6 +304,93 @@ const ENDPOINTS = [
         expect: row({ unassigned: 403, patient: 403, 'other.patient': 403,
             'other.admin': 404, 'other.clinician': 404 },
         (a) => (STAFF_A[a] ? 201 : 403)),
+    },
+    {
+        name: 'GET /sessions/{id}/invites', method: 'GET',
+        path: () => `/sessions/${session.id}/invites`,
+        expect: inviteRow(200),
+    },
+    {
+        name: 'POST /sessions/{id}/invites', method: 'POST',
+        path: () => `/sessions/${session.id}/invites`,
+        body: () => ({ channel: 'link' }),
+        expect: inviteRow(201),
+    },
+    {
+        name: 'DELETE /sessions/{id}/invites/{invite_id}', method: 'DELETE',
+        path: async () => `/sessions/${session.id}/invites/` +
+            `${await freshInvite()}`,
+        expect: inviteRow(204),
+    },
+    {
+        name: 'POST /sessions/{id}/invites/{invite_id}/resend',
+        method: 'POST',
+        path: async () => `/sessions/${session.id}/invites/` +
+            `${await freshInvite()}/resend`,
+        expect: inviteRow(201),
+    },
+    {
+        name: 'POST /sessions/{id}/invites/{invite_id}/extend',
+        method: 'POST',
+        path: async () => `/sessions/${session.id}/invites/` +
+            `${await freshInvite()}/extend`,
+        expect: inviteRow(200),
+    },
+    {
+        name: 'GET /organisation', method: 'GET', path: () => '/organisation',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'PATCH /organisation', method: 'PATCH',
+        path: () => '/organisation', body: () => ({ time_zone: 'UTC' }),
+        expect: row({ admin: 200, 'other.admin': 200 }, () => 403),
+    },
+    {
+        name: 'GET /interpreting-organisations', method: 'GET',
+        path: () => '/interpreting-organisations',
+        expect: row({ patient: 403, 'other.patient': 403 }, () => 200),
+    },
+    {
+        name: 'POST /interpreting-organisations', method: 'POST',
+        path: () => '/interpreting-organisations',
+        body: () => ({ name: 'Authz Interpreters', languages: ['zy'],
+            manager_email: 'manager@authz.test' }),
+        expect: row({ admin: 201, 'other.admin': 201 }, () => 403),
+    },
+    {
+        name: 'GET /interpreting-organisations/{id}', method: 'GET',
+        path: async () => `/interpreting-organisations/${await interpOrg()}`,
+        expect: row({ patient: 403, 'other.patient': 403,
+            'other.admin': 404, 'other.clinician': 404 }, () => 200),
+    },
+    {
+        name: 'PATCH /interpreting-organisations/{id}', method: 'PATCH',
+        path: async () => `/interpreting-organisations/${await interpOrg()}`,
+        body: () => ({ languages: ['zy', 'zx'] }),
+        expect: row({ admin: 200, 'other.admin': 404 }, () => 403),
+    },
+    {
+        name: 'DELETE /interpreting-organisations/{id}', method: 'DELETE',
+        path: async () => `/interpreting-organisations/${await interpOrg()}`,
+        expect: row({ admin: 200, 'other.admin': 404 }, () => 403),
+    },
+    {
+        name: 'GET /sessions/{id}/interpreter-requests', method: 'GET',
+        path: () => `/sessions/${session.id}/interpreter-requests`,
+        expect: inviteRow(200),
+    },
+    {
+        name: 'POST /sessions/{id}/interpreter-requests', method: 'POST',
+        path: () => `/sessions/${session.id}/interpreter-requests`,
+        body: () => ({ language: 'zz' }),
+        expect: inviteRow(201),
+    },
+    {
+        // the link is the credential: no access token needed, any caller
+        name: 'POST /interpreter-requests/decide', method: 'POST',
+        path: () => '/interpreter-requests/decide',
+        body: () => ({ token: 'unknown-link' }),
+        expect: row({ guest: 404 }, () => 404),
     },
 ];
 

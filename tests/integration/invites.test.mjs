@@ -176,7 +176,7 @@ describe('invite links', () => {
     });
 
     test('bad create bodies are refused', async () => {
-        for (const body of [{ channel: 'email' }, { ttl: 0 },
+        for (const body of [{ channel: 'fax' }, { ttl: 0 },
             { ttl: 10 ** 8 }, { ttl: 'x' }, { single_use: 'yes' }]) {
             assertProblem(await invite(w.clinician.token, session.id, body),
                 422, 'validation', JSON.stringify(body));
