@@ -1,8 +1,11 @@
 /*
- * The reference call page: log in, start a video call with a patient (staff)
- * or see the open session (patient), join it and talk: camera, microphone,
- * mute, video pause, screen share, leave, the participants list; for staff,
- * the console's events (someone waiting rings, added to a session ...).
+ * The reference console: log in; "My sessions" (scheduled, open and
+ * recently ended, with filters) and, for staff, a new session of any kind
+ * and its invites (e-mail, SMS, WhatsApp or a link; the status per
+ * invitee, resend, revoke); join a session and talk: camera, microphone,
+ * mute, video pause, screen share, leave, the participants list (a chair
+ * moderates it, room.js); for staff, the console's events (someone
+ * waiting rings, added to a session ...).
  * The REST API is docs/api.md; the room is call.js (docs/plugin.md).
  * No build step, no framework.
  */
@@ -171,6 +174,10 @@ async function listSessions() {
             actions.append(actionButton("Join", "join", s,
                 () => join(s.id).catch(failJoin)));
         }
+        if (me.type === "staff" && s.state !== "ended") {
+            actions.append(actionButton("Invites", "invites", s,
+                () => openInvites(s).catch(showProblem)));
+        }
         for (const cell of [kindName(s.kind), s.name || "", time, state]) {
             const td = document.createElement("td");
             td.append(cell);
@@ -197,7 +204,9 @@ function actionButton(text, className, s, onclick) {
 function startPolling() {
     if (pollTimer) return;
     pollTimer = setInterval(() => {
-        if (token) listSessions().catch(() => {});
+        if (!token) return;
+        listSessions().catch(() => {});
+        if (invitesFor) listInvites().catch(() => {});
     }, SESSIONS_POLL_MS);
 }
 
@@ -205,6 +214,168 @@ function stopPolling() {
     clearInterval(pollTimer);
     pollTimer = null;
 }
+
+/* ------------------------------------------------------------- invites */
+
+/*
+ * A session's invites (docs/api.md, "Invites"): POST /sessions/{id}/invites
+ * by e-mail, SMS, WhatsApp or as a link only, the status per invitee
+ * (GET /sessions/{id}/invites and its "message"), resend and revoke.
+ */
+const CHANNEL_NAMES = { link: "link", email: "e-mail", sms: "SMS",
+    whatsapp: "WhatsApp" };
+let invitesFor = null;
+/* the list has no revocation field: what this page revoked, it remembers */
+const revokedInvites = new Set();
+
+async function openInvites(s) {
+    showProblem(null);
+    invitesFor = s;
+    $("invites-title").textContent = "Invites: " + sessionLabel(s);
+    $("invite-status").textContent = "";
+    showLink(null);
+    $("invites").dataset.key = "";
+    $("invites-view").hidden = false;
+    await listInvites();
+    $("invites-title").focus();
+}
+
+function closeInvites() {
+    invitesFor = null;
+    showLink(null);
+    $("invites-view").hidden = true;
+}
+
+async function listInvites() {
+    const s = invitesFor;
+    const list = await api("GET", "/sessions/" + s.id + "/invites?limit=200");
+    if (invitesFor !== s) return;
+    const ul = $("invites");
+    const key = JSON.stringify([list.items, [...revokedInvites]]);
+    if (ul.dataset.key === key) return;    /* keep focus where it is */
+    ul.dataset.key = key;
+    ul.replaceChildren();
+    for (const item of list.items) ul.append(inviteItem(s, item));
+    $("no-invites").hidden = list.items.length > 0;
+}
+
+function inviteItem(s, item) {
+    const li = document.createElement("li");
+    li.dataset.invite = item.invite_id;
+    const who = item.invitee.display_name || item.invitee.contact || "Guest";
+    const name = document.createElement("strong");
+    name.textContent = who;
+    const lines = [" by " + CHANNEL_NAMES[item.channel]
+        + (item.invitee.contact ? " (" + item.invitee.contact + ")" : "")];
+    const revoked = revokedInvites.has(item.invite_id);
+    if (revoked) lines.push("The link has been revoked.");
+    else if (item.joined) {
+        lines.push("Joined at " + new Date(item.joined_at)
+            .toLocaleTimeString([], { timeStyle: "short" }) + ".");
+    } else if (item.message) lines.push(item.message);
+    if (item.delivery && item.delivery.status === "failed") {
+        lines.push("Not delivered" + (item.delivery.reason
+            ? ": " + item.delivery.reason : "") + ".");
+    }
+    for (const t of item.third_parties || []) {
+        lines.push("Also " + t.display_name + (t.relation ? " (" + t.relation
+            + ")" : "") + " by " + CHANNEL_NAMES[t.channel]
+            + (t.delivery ? ": " + t.delivery.status : "") + ".");
+    }
+    const text = document.createElement("span");
+    text.className = "invite-status";
+    text.textContent = lines.shift() + " " + lines.join(" ");
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    const button = (label, onclick) => {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.textContent = label;
+        b.setAttribute("aria-label", label + " the invite of " + who);
+        b.onclick = () => onclick().catch(showProblem);
+        actions.append(b);
+    };
+    button("Resend", async () => {
+        showProblem(null);
+        const again = await api("POST", "/sessions/" + s.id + "/invites/"
+            + item.invite_id + "/resend");
+        revokedInvites.delete(again.id);
+        sent(again, who, "sent again; the earlier link no longer works");
+    });
+    if (!revoked && !item.joined) {
+        button("Revoke", async () => {
+            showProblem(null);
+            await api("DELETE", "/sessions/" + s.id + "/invites/"
+                + item.invite_id);
+            revokedInvites.add(item.invite_id);
+            $("invite-status").textContent = "The link of " + who
+                + " no longer works.";
+            showLink(null);
+            await listInvites();
+        });
+    }
+    li.append(name, text, actions);
+    return li;
+}
+
+/* After create or resend: a link-only invite's link, shown this once. */
+function sent(invite, who, what) {
+    $("invite-status").textContent = "Invite for " + who + " " + what + ".";
+    showLink(invite.channel === "link" && invite.url
+        ? new URL(invite.url, location.href).href : null);
+    listInvites().catch(showProblem);
+}
+
+function showLink(url) {
+    $("invite-url").value = url || "";
+    $("invite-link").hidden = !url;
+}
+
+$("invite-form").onsubmit = async (ev) => {
+    ev.preventDefault();
+    showProblem(null);
+    const form = new FormData(ev.target);
+    const body = { channel: form.get("channel") };
+    let who;
+    if (form.get("who") === "patient") {
+        body.patient_id = invitesFor.patient_id;
+        who = "the patient";
+    } else {
+        who = String(form.get("guest_name") || "").trim() || "the guest";
+        body.invitee = { display_name: String(form.get("guest_name") || "") };
+        if (body.channel !== "link") {
+            body.contact = String(form.get("contact") || "").trim();
+        }
+    }
+    try {
+        const invite = await api("POST", "/sessions/" + invitesFor.id
+            + "/invites", body);
+        sent(invite, invite.invitee.display_name || who,
+            body.channel === "link" ? "created"
+            : "sent by " + CHANNEL_NAMES[body.channel]);
+    } catch (p) {
+        showProblem(p);
+    }
+};
+
+for (const radio of document.querySelectorAll("#invite-form [name=who]")) {
+    radio.onchange = () => {
+        $("guest-fields").hidden = !$("invite-form").elements.who[1].checked;
+    };
+}
+
+$("copy-link").onclick = async () => {
+    const url = $("invite-url").value;
+    try {
+        await navigator.clipboard.writeText(url);
+        $("invite-status").textContent = "The link has been copied.";
+    } catch (e) {
+        $("invite-url").select();
+        $("invite-status").textContent = "Copy the selected link "
+            + "(Ctrl+C or Cmd+C).";
+    }
+};
+$("close-invites").onclick = closeInvites;
 
 /* ---------------------------------------------------------------- room */
 
@@ -453,6 +624,7 @@ function ring() {
 
 function logout(callApi) {
     closeConsoleEvents();
+    closeInvites();
     consoleLastId = null;
     if (call) call.leave();
     if (callApi && token) api("POST", "/auth/logout").catch(() => {});
