@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import {
-  api, closeBrowser, closeSession, createFixtures, env, launchBrowser, skip,
-  TEST_MS, tokenOf,
+  closeBrowser, closeSession, createSessionFixtures, env, launchBrowser, skip,
+  TEST_MS,
 } from './lib.mjs';
 
 let context;
@@ -26,10 +26,8 @@ before(async () => {
   if (skip) {
     return;
   }
-  people = await createFixtures();
-  staffToken = await tokenOf(people.clinician);
-  session = await api('POST', '/sessions', { kind: 'appointment',
-    patient_id: people.patient.id, name: 'E2E invited' }, staffToken);
+  ({ people, staffToken, session } = await createSessionFixtures('appointment',
+    'E2E invited'));
   context = await launchBrowser();
   await context.grantPermissions(['clipboard-read', 'clipboard-write'],
     { origin: env.base });

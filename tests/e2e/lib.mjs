@@ -180,3 +180,15 @@ export async function closeSession(session, token) {
     method: 'POST', headers: { Authorization: `Bearer ${token}` },
   }).catch(() => {});
 }
+
+/**
+ * The fixtures, the clinician's access token and a session of `kind` the
+ * clinician opened for the patient (its room is open; nobody is in it).
+ */
+export async function createSessionFixtures(kind, name) {
+  const people = await createFixtures();
+  const staffToken = await tokenOf(people.clinician);
+  const session = await api('POST', '/sessions',
+    { kind, patient_id: people.patient.id, name }, staffToken);
+  return { people, staffToken, session };
+}

@@ -9,8 +9,8 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  api, closeBrowser, closeSession, createFixtures, env, launchBrowser, skip,
-  STEP_MS, TEST_MS, tokenOf,
+  api, closeBrowser, closeSession, createSessionFixtures, env, launchBrowser,
+  skip, STEP_MS, TEST_MS,
 } from './lib.mjs';
 
 let context;
@@ -71,10 +71,8 @@ before(async () => {
   if (skip) {
     return;
   }
-  people = await createFixtures();
-  staffToken = await tokenOf(people.clinician);
-  session = await api('POST', '/sessions', { kind: 'appointment',
-    patient_id: people.patient.id, name: 'E2E moderated' }, staffToken);
+  ({ people, staffToken, session } = await createSessionFixtures('appointment',
+    'E2E moderated'));
   context = await launchBrowser();
 });
 
