@@ -623,11 +623,20 @@ export async function connect() {
 
 // Polls fn until it returns a truthy value or timeoutMs passes; returns
 // the last value.
+// A throw counts as "not yet" (a request that meets a connection nginx
+// closed while it reloads) until the time is up; then it is thrown.
 export async function eventually(fn, timeoutMs = 5000, everyMs = 100) {
     const end = Date.now() + timeoutMs;
     let last;
     for (;;) {
-        last = await fn();
+        try {
+            last = await fn();
+        } catch (err) {
+            if (Date.now() > end) {
+                throw err;
+            }
+            last = undefined;
+        }
         if (last || Date.now() > end) {
             return last;
         }
