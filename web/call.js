@@ -325,6 +325,17 @@ class TelehealthCall {
         this.emitMedia();
     }
 
+    /* A chair's request on the join handle (docs/plugin.md, "Room
+     * semantics"); everyone gets the new participants list, a refusal
+     * comes back as an error event. */
+    moderate(request, fields) {
+        if (!this.pub || this.done) return;
+        this.pub.send({
+            message: { request, ...fields },
+            error: (e) => this.fail(callError(e)),
+        });
+    }
+
     canShare() {
         return (this.role === "chair" || this.role === "broadcaster")
             && !!(navigator.mediaDevices

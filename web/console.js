@@ -1,20 +1,17 @@
 /*
- * The reference call page: log in, start a video call with a patient (staff)
- * or see the open session (patient), join it and talk: camera, microphone,
- * mute, video pause, screen share, leave, the participants list; for staff,
- * the console's events (someone waiting rings, added to a session ...).
+ * The reference console: log in; "My sessions" (scheduled, open and
+ * recently ended, with filters) and, for staff, a new session of any kind
+ * and its invites (e-mail, SMS, WhatsApp or a link; the status per
+ * invitee, resend, revoke); join a session and talk: camera, microphone,
+ * mute, video pause, screen share, leave, the participants list (a chair
+ * moderates it, room.js); for staff, the console's events (someone
+ * waiting rings, added to a session ...).
  * The REST API is docs/api.md; the room is call.js (docs/plugin.md).
  * No build step, no framework.
  */
 "use strict";
 
 const API = "/api/v1";
-/* The grant names Janus' WebSocket: a path on this server, or a URL. */
-function janusServer(path) {
-    if (path && /^wss?:\/\//.test(path)) return path;
-    return (location.protocol === "https:" ? "wss://" : "ws://")
-        + location.host + (path || "/janus");
-}
 const SESSIONS_POLL_MS = 5000;
 
 const $ = (id) => document.getElementById(id);
@@ -22,8 +19,9 @@ let token = sessionStorage.getItem("th.token");
 let me = null;
 let call = null;
 let pollTimer = null;
-let participants = [];
-const tiles = new RemoteTiles($("videos"), participantName, captionOf);
+const people = new ParticipantList($("participants"), $("waiting-room"));
+const tiles = new RemoteTiles($("videos"), (id) => people.nameOf(id),
+    captionOf);
 
 /* ------------------------------------------------------------ messages */
 
@@ -84,13 +82,14 @@ async function enter() {
     $("me-name").textContent = me.display_name;
     $("me-role").textContent = me.type === "staff" ? me.role : "patient";
     $("whoami").hidden = false;
-    $("start-call").hidden = me.type !== "staff";
-    show("sessions-view");
+    $("create-session").hidden = me.type !== "staff";
+    $("filter-form").hidden = me.type !== "staff";
     if (me.type === "staff") {
         openConsoleEvents();
         await loadPatients();
     }
     await listSessions();
+    show("sessions-view");
 }
 
 /*
@@ -123,38 +122,91 @@ async function loadPatients() {
     }
 }
 
-function sessionLabel(s) {
-    return s.kind.replace(/_/g, " ").replace(/^./, (c) => c.toUpperCase())
-        + ", started " + new Date(s.created_at).toLocaleTimeString();
+const KIND_NAMES = {};
+for (const o of $("kind-select").options) {
+    KIND_NAMES[o.value] = o.textContent.replace(/ \(.*\)$/, "");
 }
 
+function kindName(kind) {
+    return KIND_NAMES[kind] || kind.replace(/_/g, " ");
+}
+
+/* The scheduled time, else when it was created; ended ones: when. */
+function sessionTime(s) {
+    const at = new Date(s.ended_at || s.scheduled_at || s.created_at);
+    return at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+}
+
+function sessionLabel(s) {
+    return kindName(s.kind) + (s.name ? " " + s.name : "") + ", "
+        + sessionTime(s);
+}
+
+/*
+ * "My sessions": GET /sessions with the filters of the form (state, kind);
+ * by default the API lists scheduled, open and recently ended sessions the
+ * caller is on (a patient: only open ones).
+ */
 async function listSessions() {
-    const list = await api("GET", "/sessions");
-    const ul = $("sessions");
-    const open = list.items.filter((s) => s.state === "open");
-    const ids = open.map((s) => s.id).join(",");
-    if (ul.dataset.ids === ids) return;    /* keep focus where it is */
-    ul.dataset.ids = ids;
-    ul.replaceChildren();
-    for (const s of open) {
-        const li = document.createElement("li");
-        const button = document.createElement("button");
-        button.type = "button";
-        button.className = "join";
-        button.dataset.session = s.id;
-        button.textContent = "Join";
-        button.setAttribute("aria-label", "Join " + sessionLabel(s));
-        button.onclick = () => join(s.id).catch(failJoin);
-        li.append(sessionLabel(s) + " ", button);
-        ul.append(li);
+    const form = new FormData($("filter-form"));
+    const query = new URLSearchParams({ limit: "50" });
+    for (const name of ["state", "kind"]) {
+        if (form.get(name)) query.set(name, form.get(name));
     }
-    $("no-sessions").hidden = open.length > 0;
+    const list = await api("GET", "/sessions?" + query);
+    const body = $("sessions");
+    const key = JSON.stringify(list.items.map((s) => [s.id, s.state, s.name,
+        s.scheduled_at]));
+    if (body.dataset.key === key) return;    /* keep focus where it is */
+    body.dataset.key = key;
+    body.replaceChildren();
+    for (const s of list.items) {
+        const tr = document.createElement("tr");
+        tr.dataset.session = s.id;
+        const time = document.createElement("time");
+        time.dateTime = s.ended_at || s.scheduled_at || s.created_at;
+        time.textContent = sessionTime(s);
+        const state = document.createElement("span");
+        state.className = "state state-" + s.state;
+        state.textContent = s.state;
+        const actions = document.createElement("td");
+        if (s.state === "open") {
+            actions.append(actionButton("Join", "join", s,
+                () => join(s.id).catch(failJoin)));
+        }
+        if (me.type === "staff" && s.state !== "ended") {
+            actions.append(actionButton("Invites", "invites", s,
+                () => openInvites(s).catch(showProblem)));
+        }
+        for (const cell of [kindName(s.kind), s.name || "", time, state]) {
+            const td = document.createElement("td");
+            td.append(cell);
+            tr.append(td);
+        }
+        tr.append(actions);
+        body.append(tr);
+    }
+    $("sessions-table").hidden = list.items.length === 0;
+    $("no-sessions").hidden = list.items.length > 0;
+}
+
+function actionButton(text, className, s, onclick) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = className;
+    button.dataset.session = s.id;
+    button.textContent = text;
+    button.setAttribute("aria-label", text + " " + sessionLabel(s));
+    button.onclick = onclick;
+    return button;
 }
 
 function startPolling() {
     if (pollTimer) return;
     pollTimer = setInterval(() => {
-        if (token) listSessions().catch(() => {});
+        if (!token) return;
+        listSessions().catch(() => {});
+        if (invitesFor) listInvites().catch(() => {});
     }, SESSIONS_POLL_MS);
 }
 
@@ -162,6 +214,168 @@ function stopPolling() {
     clearInterval(pollTimer);
     pollTimer = null;
 }
+
+/* ------------------------------------------------------------- invites */
+
+/*
+ * A session's invites (docs/api.md, "Invites"): POST /sessions/{id}/invites
+ * by e-mail, SMS, WhatsApp or as a link only, the status per invitee
+ * (GET /sessions/{id}/invites and its "message"), resend and revoke.
+ */
+const CHANNEL_NAMES = { link: "link", email: "e-mail", sms: "SMS",
+    whatsapp: "WhatsApp" };
+let invitesFor = null;
+/* the list has no revocation field: what this page revoked, it remembers */
+const revokedInvites = new Set();
+
+async function openInvites(s) {
+    showProblem(null);
+    invitesFor = s;
+    $("invites-title").textContent = "Invites: " + sessionLabel(s);
+    $("invite-status").textContent = "";
+    showLink(null);
+    $("invites").dataset.key = "";
+    $("invites-view").hidden = false;
+    await listInvites();
+    $("invites-title").focus();
+}
+
+function closeInvites() {
+    invitesFor = null;
+    showLink(null);
+    $("invites-view").hidden = true;
+}
+
+async function listInvites() {
+    const s = invitesFor;
+    const list = await api("GET", "/sessions/" + s.id + "/invites?limit=200");
+    if (invitesFor !== s) return;
+    const ul = $("invites");
+    const key = JSON.stringify([list.items, [...revokedInvites]]);
+    if (ul.dataset.key === key) return;    /* keep focus where it is */
+    ul.dataset.key = key;
+    ul.replaceChildren();
+    for (const item of list.items) ul.append(inviteItem(s, item));
+    $("no-invites").hidden = list.items.length > 0;
+}
+
+function inviteItem(s, item) {
+    const li = document.createElement("li");
+    li.dataset.invite = item.invite_id;
+    const who = item.invitee.display_name || item.invitee.contact || "Guest";
+    const name = document.createElement("strong");
+    name.textContent = who;
+    const lines = [" by " + CHANNEL_NAMES[item.channel]
+        + (item.invitee.contact ? " (" + item.invitee.contact + ")" : "")];
+    const revoked = revokedInvites.has(item.invite_id);
+    if (revoked) lines.push("The link has been revoked.");
+    else if (item.joined) {
+        lines.push("Joined at " + new Date(item.joined_at)
+            .toLocaleTimeString([], { timeStyle: "short" }) + ".");
+    } else if (item.message) lines.push(item.message);
+    if (item.delivery && item.delivery.status === "failed") {
+        lines.push("Not delivered" + (item.delivery.reason
+            ? ": " + item.delivery.reason : "") + ".");
+    }
+    for (const t of item.third_parties || []) {
+        lines.push("Also " + t.display_name + (t.relation ? " (" + t.relation
+            + ")" : "") + " by " + CHANNEL_NAMES[t.channel]
+            + (t.delivery ? ": " + t.delivery.status : "") + ".");
+    }
+    const text = document.createElement("span");
+    text.className = "invite-status";
+    text.textContent = lines.shift() + " " + lines.join(" ");
+    const actions = document.createElement("span");
+    actions.className = "actions";
+    const button = (label, onclick) => {
+        const b = document.createElement("button");
+        b.type = "button";
+        b.textContent = label;
+        b.setAttribute("aria-label", label + " the invite of " + who);
+        b.onclick = () => onclick().catch(showProblem);
+        actions.append(b);
+    };
+    button("Resend", async () => {
+        showProblem(null);
+        const again = await api("POST", "/sessions/" + s.id + "/invites/"
+            + item.invite_id + "/resend");
+        revokedInvites.delete(again.id);
+        sent(again, who, "sent again; the earlier link no longer works");
+    });
+    if (!revoked && !item.joined) {
+        button("Revoke", async () => {
+            showProblem(null);
+            await api("DELETE", "/sessions/" + s.id + "/invites/"
+                + item.invite_id);
+            revokedInvites.add(item.invite_id);
+            $("invite-status").textContent = "The link of " + who
+                + " no longer works.";
+            showLink(null);
+            await listInvites();
+        });
+    }
+    li.append(name, text, actions);
+    return li;
+}
+
+/* After create or resend: a link-only invite's link, shown this once. */
+function sent(invite, who, what) {
+    $("invite-status").textContent = "Invite for " + who + " " + what + ".";
+    showLink(invite.channel === "link" && invite.url
+        ? new URL(invite.url, location.href).href : null);
+    listInvites().catch(showProblem);
+}
+
+function showLink(url) {
+    $("invite-url").value = url || "";
+    $("invite-link").hidden = !url;
+}
+
+$("invite-form").onsubmit = async (ev) => {
+    ev.preventDefault();
+    showProblem(null);
+    const form = new FormData(ev.target);
+    const body = { channel: form.get("channel") };
+    let who;
+    if (form.get("who") === "patient") {
+        body.patient_id = invitesFor.patient_id;
+        who = "the patient";
+    } else {
+        who = String(form.get("guest_name") || "").trim() || "the guest";
+        body.invitee = { display_name: String(form.get("guest_name") || "") };
+        if (body.channel !== "link") {
+            body.contact = String(form.get("contact") || "").trim();
+        }
+    }
+    try {
+        const invite = await api("POST", "/sessions/" + invitesFor.id
+            + "/invites", body);
+        sent(invite, invite.invitee.display_name || who,
+            body.channel === "link" ? "created"
+            : "sent by " + CHANNEL_NAMES[body.channel]);
+    } catch (p) {
+        showProblem(p);
+    }
+};
+
+for (const radio of document.querySelectorAll("#invite-form [name=who]")) {
+    radio.onchange = () => {
+        $("guest-fields").hidden = !$("invite-form").elements.who[1].checked;
+    };
+}
+
+$("copy-link").onclick = async () => {
+    const url = $("invite-url").value;
+    try {
+        await navigator.clipboard.writeText(url);
+        $("invite-status").textContent = "The link has been copied.";
+    } catch (e) {
+        $("invite-url").select();
+        $("invite-status").textContent = "Copy the selected link "
+            + "(Ctrl+C or Cmd+C).";
+    }
+};
+$("close-invites").onclick = closeInvites;
 
 /* ---------------------------------------------------------------- room */
 
@@ -177,8 +391,7 @@ async function join(sessionId) {
     const grant = await api("POST", "/sessions/" + sessionId + "/join");
     show("room-view");
     $("room-title").focus();
-    participants = [];
-    renderParticipants();
+    renderParticipants([]);
     setMedia({ publishing: false });
     call = new TelehealthCall({
         server: janusServer(grant.janus_path),
@@ -191,10 +404,7 @@ async function join(sessionId) {
                 $("room-status").textContent = "You are in the call as "
                     + role + ".";
             },
-            participants: (list) => {
-                participants = list;
-                renderParticipants();
-            },
+            participants: renderParticipants,
             localTrack: onLocalTrack,
             remoteTrack: (t) => tiles.onRemoteTrack(t),
             remoteStreams: (streams) => tiles.onRemoteStreams(streams),
@@ -205,35 +415,14 @@ async function join(sessionId) {
     await call.start();
 }
 
-function participantName(id) {
-    const p = participants.find((x) => x.id === id);
-    return p ? p.display : "Someone";
-}
-
-function renderParticipants() {
-    const ul = $("participants");
-    ul.replaceChildren();
-    for (const p of participants) {
-        const li = document.createElement("li");
-        li.dataset.participant = p.id;
-        const role = document.createElement("span");
-        role.className = "tag";
-        role.textContent = p.role;
-        const flags = [];
-        if (p.state === "waiting") flags.push("waiting");
-        if (p.audio_muted || p.audio_muted_by_chair) flags.push("muted");
-        if (p.video_paused || p.video_muted_by_chair) flags.push("video paused");
-        const self = call && p.id === call.selfId ? " (you)" : "";
-        li.append(p.display + self + " ", role,
-            flags.length ? " " + flags.join(", ") : "");
-        ul.append(li);
-    }
+function renderParticipants(list) {
+    people.render(call, list);
     tiles.recaption();
 }
 
 function captionOf(tile) {
-    const p = participants.find((x) => x.id === tile.participant);
-    let text = participantName(tile.participant);
+    const p = people.get(tile.participant);
+    let text = people.nameOf(tile.participant);
     if (tile.kind === "screen") text += "'s screen";
     else if (p && (p.audio_muted || p.video_paused)) {
         text += " (" + [p.audio_muted && "muted",
@@ -302,8 +491,7 @@ function clearRoom() {
     if (localScreen) localScreen.remove();
     localScreen = null;
     $("local-video").srcObject = null;
-    participants = [];
-    renderParticipants();
+    renderParticipants([]);
 }
 
 function onEnded(reason, text) {
@@ -317,7 +505,7 @@ function backToSessions(text) {
     $("room-status").textContent = "";
     if (token) {
         $("no-sessions").hidden = true;
-        $("sessions").dataset.ids = "";
+        $("sessions").dataset.key = "";
         listSessions().catch(showProblem);
         if (text) announce(text);
     }
@@ -436,6 +624,7 @@ function ring() {
 
 function logout(callApi) {
     closeConsoleEvents();
+    closeInvites();
     consoleLastId = null;
     if (call) call.leave();
     if (callApi && token) api("POST", "/auth/logout").catch(() => {});
@@ -463,6 +652,7 @@ $("login-form").onsubmit = async (ev) => {
     }
 };
 
+/* A session of any kind; a video call starts at once, the others wait. */
 $("start-form").onsubmit = async (ev) => {
     ev.preventDefault();
     showProblem(null);
@@ -473,15 +663,47 @@ $("start-form").onsubmit = async (ev) => {
         showProblem("Choose a patient first.");
         return;
     }
-    try {
-        const s = await api("POST", "/sessions", {
-            kind: "video_call", patient_id: patient,
-        });
-        await join(s.id);
-    } catch (p) {
-        failJoin(p);
+    const body = { kind: form.get("kind"), patient_id: patient };
+    const name = String(form.get("name") || "").trim();
+    if (name) body.name = name;
+    if (form.get("scheduled_at")) {
+        /* datetime-local is the browser's local time; the API wants UTC */
+        body.scheduled_at = new Date(form.get("scheduled_at")).toISOString()
+            .replace(/\.\d+Z$/, "Z");
     }
+    if (form.get("access")) body.access = form.get("access");
+    if (body.kind === "virtual_visit") {
+        body.service_code = String(form.get("service_code") || "").trim();
+    }
+    let s;
+    try {
+        s = await api("POST", "/sessions", body);
+    } catch (p) {
+        showProblem(p);
+        return;
+    }
+    if (s.kind === "video_call") {
+        await join(s.id).catch(failJoin);
+        return;
+    }
+    ev.target.reset();
+    onKindChange();
+    announce(sessionLabel(s) + ": created.");
+    await listSessions().catch(showProblem);
 };
+
+function onKindChange() {
+    const kind = $("kind-select").value;
+    $("create-button").textContent = kind === "video_call"
+        ? "Start video call" : "Create session";
+    $("service-code").hidden = kind !== "virtual_visit";
+}
+$("kind-select").onchange = onKindChange;
+for (const o of $("kind-select").options) {
+    $("filter-kind").append(new Option(KIND_NAMES[o.value], o.value));
+}
+$("filter-form").onchange = () => listSessions().catch(showProblem);
+$("filter-form").onsubmit = (ev) => ev.preventDefault();
 
 $("mute").onclick = () => call && call.setAudioMuted(!call.audioMuted);
 $("pause-video").onclick = () => call && call.setVideoPaused(!call.videoPaused);

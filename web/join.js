@@ -13,20 +13,15 @@ const inviteToken = new URLSearchParams(location.hash.slice(1)).get("t");
 history.replaceState(null, "", location.pathname + location.search);
 
 let call = null;
-let participants = [];
-const tiles = new RemoteTiles($("videos"), participantName, captionOf);
+const people = new ParticipantList($("participants"), null);
+const tiles = new RemoteTiles($("videos"), (id) => people.nameOf(id),
+    captionOf);
 
 function showProblem(problem) {
     const el = $("problem");
     el.textContent = !problem ? "" : typeof problem === "string" ? problem
         : problem.detail || problem.title || problem.message || String(problem);
     el.hidden = !problem;
-}
-
-function janusServer(path) {
-    if (path && /^wss?:\/\//.test(path)) return path;
-    return (location.protocol === "https:" ? "wss://" : "ws://")
-        + location.host + (path || "/janus");
 }
 
 async function redeem(displayName) {
@@ -53,30 +48,13 @@ async function redeem(displayName) {
 
 /* ------------------------------------------------------------ the room */
 
-function participantName(id) {
-    const p = participants.find((x) => x.id === id);
-    return p ? p.display : "Someone";
-}
-
-function renderParticipants() {
-    const ul = $("participants");
-    ul.replaceChildren();
-    for (const p of participants) {
-        const li = document.createElement("li");
-        const flags = [];
-        if (p.state === "waiting") flags.push("waiting");
-        if (p.audio_muted || p.audio_muted_by_chair) flags.push("muted");
-        if (p.video_paused || p.video_muted_by_chair) flags.push("video paused");
-        const self = call && p.id === call.selfId ? " (you)" : "";
-        li.textContent = p.display + self
-            + (flags.length ? " " + flags.join(", ") : "");
-        ul.append(li);
-    }
+function renderParticipants(list) {
+    people.render(call, list);
     tiles.recaption();
 }
 
 function captionOf(tile) {
-    return participantName(tile.participant)
+    return people.nameOf(tile.participant)
         + (tile.kind === "screen" ? "'s screen" : "");
 }
 
@@ -109,8 +87,7 @@ function onEnded(reason, text) {
     call = null;
     tiles.clear();
     $("local-video").srcObject = null;
-    participants = [];
-    renderParticipants();
+    renderParticipants([]);
     $("room-view").hidden = true;
     $("notice").textContent = text || "You left the call.";
 }
@@ -128,7 +105,7 @@ async function join(displayName) {
         on: {
             status: (text) => { $("room-status").textContent = text; },
             error: (text) => showProblem(text),
-            participants: (list) => { participants = list; renderParticipants(); },
+            participants: renderParticipants,
             localTrack: onLocalTrack,
             remoteTrack: (t) => tiles.onRemoteTrack(t),
             remoteStreams: (streams) => tiles.onRemoteStreams(streams),

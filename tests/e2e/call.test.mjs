@@ -9,22 +9,16 @@
 // environment: TH_BASE, TH_PG, TH_TEST_PASSWORD[_HASH], TH_CHROMIUM).
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { chromium } from 'playwright-core';
-
 import {
-  CHROMIUM_ARGS, createFixtures, env, skip, STEP_MS, TEST_MS,
+  closeBrowser, createFixtures, env, launchBrowser, skip, STEP_MS, TEST_MS,
 } from './lib.mjs';
 
 // -------------------------------------------------------------- browser
 
 let context;
-let userDataDir;
 let people;
 const pages = {};
 const logs = { clinician: [], patient: [] };
@@ -110,21 +104,11 @@ before(async () => {
     return;
   }
   people = await createFixtures();
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-e2e-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: env.chromium,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: STEP_MS,
-  });
-  context.setDefaultTimeout(STEP_MS);
+  context = await launchBrowser();
 });
 
 after(async () => {
-  await context?.close().catch(() => {});
-  if (userDataDir) {
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  }
+  await closeBrowser(context);
 });
 
 test('staff starts a video call, the patient joins from a second tab, each sees and hears the other', { skip, timeout: TEST_MS }, async (t) => {

@@ -6,19 +6,13 @@
 // (integration/console.test.mjs covers the way there from the plugin).
 
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 
-import { chromium } from 'playwright-core';
-
 import {
-  CHROMIUM_ARGS, createFixtures, env, psql, skip, STEP_MS, TEST_MS,
+  closeBrowser, createFixtures, env, launchBrowser, psql, skip, STEP_MS, TEST_MS,
 } from './lib.mjs';
 
 let context;
-let userDataDir;
 let people;
 let page;
 const logs = [];
@@ -28,14 +22,7 @@ before(async () => {
     return;
   }
   people = await createFixtures();
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-e2e-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: env.chromium,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: STEP_MS,
-  });
-  context.setDefaultTimeout(STEP_MS);
+  context = await launchBrowser();
   // count the tones the page plays
   await context.addInitScript(() => {
     window.thTones = 0;
@@ -48,10 +35,7 @@ before(async () => {
 });
 
 after(async () => {
-  await context?.close();
-  if (userDataDir) {
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  }
+  await closeBrowser(context);
 });
 
 test('the console lists "added" and rings when the patient waits', { skip, timeout: TEST_MS }, async () => {

@@ -10,37 +10,17 @@
 
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { chromium } from 'playwright-core';
-
 import {
-  CHROMIUM_ARGS, createFixtures, env, skip, STEP_MS, TEST_MS,
+  api, closeBrowser, closeSession, createFixtures, env, launchBrowser, skip,
+  STEP_MS, TEST_MS,
 } from './lib.mjs';
-
-// ------------------------------------------------------------------ api
-
-async function api(method, p, body, token) {
-  const headers = { Accept: 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`${env.base}/api/v1${p}`, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  const data = text ? JSON.parse(text) : null;
-  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
-  return data;
-}
 
 // -------------------------------------------------------------- browser
 
 let context;
-let userDataDir;
 let people;
 let staffToken;
 let session;
@@ -108,26 +88,12 @@ before(async () => {
   staffToken = login.access_token;
   session = await api('POST', '/sessions',
     { kind: 'telehealth', patient_id: people.patient.id, access: 'invitation' }, staffToken);
-  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-e2e-chromium-'));
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: env.chromium,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    timeout: STEP_MS,
-  });
-  context.setDefaultTimeout(STEP_MS);
+  context = await launchBrowser();
 });
 
 after(async () => {
-  await context?.close().catch(() => {});
-  if (userDataDir) {
-    fs.rmSync(userDataDir, { recursive: true, force: true });
-  }
-  if (session && staffToken) {
-    await fetch(`${env.base}/api/v1/sessions/${session.id}/close`, {
-      method: 'POST', headers: { Authorization: `Bearer ${staffToken}` },
-    }).catch(() => {});
-  }
+  await closeBrowser(context);
+  await closeSession(session, staffToken);
 });
 
 test('a guest joins by invite link: each tab sees the other, the token leaves the address bar', { skip, timeout: TEST_MS }, async (t) => {

@@ -2,8 +2,14 @@
 // flags, and fixtures (an organisation, a clinician and an assigned
 // patient, both with logins) written through psql.
 
+import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+import { chromium } from 'playwright-core';
 
 export const env = {
   base: process.env.TH_BASE ?? 'http://127.0.0.1:58080',
@@ -34,6 +40,35 @@ export const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
+
+/**
+ * One chromium on a fresh temporary profile; its pages are the tabs of one
+ * person's browser, each with its own sessionStorage (its own login).
+ */
+export async function launchBrowser() {
+  const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-e2e-chromium-'));
+  const context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: env.chromium,
+    headless: true,
+    args: CHROMIUM_ARGS,
+    timeout: STEP_MS,
+  });
+  context.setDefaultTimeout(STEP_MS);
+  profiles.set(context, userDataDir);
+  return context;
+}
+
+const profiles = new Map();
+
+/** Closes the browser and removes its profile. */
+export async function closeBrowser(context) {
+  if (!context) {
+    return;
+  }
+  await context.close().catch(() => {});
+  fs.rmSync(profiles.get(context), { recursive: true, force: true });
+  profiles.delete(context);
+}
 
 // ------------------------------------------------------------- fixtures
 
@@ -96,4 +131,64 @@ export async function createFixtures() {
   people.clinician.id = staffId;
   people.patient.id = patientId;
   return people;
+}
+
+/** Another patient of the clinician's organisation, assigned to them. */
+export async function createPatient(clinician, name) {
+  const id = await psql(`
+    WITH p AS (
+      INSERT INTO patients (org_id, display_name, email, language)
+      SELECT org_id, :'name', :'email', 'en' FROM staff WHERE id = :'sid'
+      RETURNING id, org_id
+    ), a AS (
+      INSERT INTO assignments (org_id, staff_id, patient_id)
+      SELECT p.org_id, :'sid', p.id FROM p
+    )
+    SELECT id FROM p`, {
+    name, sid: clinician.id,
+    email: `${name.toLowerCase().replace(/[^a-z0-9]+/g, '.')}@e2e.test`,
+  });
+  return { id, name };
+}
+
+/** The REST API as a test's own client; a refusal fails the test. */
+export async function api(method, p, body, token) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${env.base}/api/v1${p}`, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  const data = text ? JSON.parse(text) : null;
+  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
+  return data;
+}
+
+/** An access token of a person of the fixtures. */
+export async function tokenOf(person) {
+  return (await api('POST', '/auth/login',
+    { email: person.email, password: env.password })).access_token;
+}
+
+/** Ends a session a test opened (its room), whatever state it is in. */
+export async function closeSession(session, token) {
+  if (!session || !token) {
+    return;
+  }
+  await fetch(`${env.base}/api/v1/sessions/${session.id}/close`, {
+    method: 'POST', headers: { Authorization: `Bearer ${token}` },
+  }).catch(() => {});
+}
+
+/**
+ * The fixtures, the clinician's access token and a session of `kind` the
+ * clinician opened for the patient (its room is open; nobody is in it).
+ */
+export async function createSessionFixtures(kind, name) {
+  const people = await createFixtures();
+  const staffToken = await tokenOf(people.clinician);
+  const session = await api('POST', '/sessions',
+    { kind, patient_id: people.patient.id, name }, staffToken);
+  return { people, staffToken, session };
 }
