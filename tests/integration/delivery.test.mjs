@@ -5,14 +5,14 @@
 // fakes this file starts on loopback (conf/nginx.conf.in).
 
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-    closeDb, createWorld, eventually, sleep, sql, startFakeSms,
+    closeDb, createWorld, eventually, nginxEnv, sleep, sql, startFakeSms,
     startFakeWhatsapp, startSmtpSink, uniqueMobile,
 } from './lib.mjs';
 
@@ -290,14 +290,9 @@ async function checkTemplates(edit) {
         assert.match(text, /telehealth_templates [^;]+;/);
         await fs.writeFile(conf, text.replace(/telehealth_templates [^;]+;/,
             `telehealth_templates ${dir};`));
-        // the sanitized module (make asan) needs its runtime first
-        const env = { ...process.env };
-        if (process.env.TH_SANITIZE) {
-            env.LD_PRELOAD = execFileSync('gcc',
-                ['-print-file-name=libasan.so']).toString().trim();
-        }
         return await new Promise((resolve) => {
-            execFile('nginx', ['-p', prefix, '-c', conf, '-t'], { env },
+            execFile('nginx', ['-p', prefix, '-c', conf, '-t'],
+                { env: nginxEnv },
                 (err, stdout, stderr) => resolve({ ok: !err, stderr }));
         });
     } finally {

@@ -200,6 +200,20 @@ export async function stack(...args) {
     return execFileP(env.stack, args, { timeout: 90000 });
 }
 
+// The environment of every nginx command a test runs: a module built by
+// `make asan` needs the sanitizers' runtime loaded first, and reports go
+// where scripts/test.sh looks for them, as for the stack's own nginx
+// (scripts/stack.sh).
+export const nginxEnv = process.env.TH_SANITIZE
+    ? { ...process.env,
+        LD_PRELOAD: execFileSync('gcc',
+            ['-print-file-name=libasan.so']).toString().trim(),
+        ASAN_OPTIONS: 'detect_leaks=0:log_path='
+            + path.join(process.env.TH_RUN, 'asan', 'nginx'),
+        UBSAN_OPTIONS: 'print_stacktrace=1:log_path='
+            + path.join(process.env.TH_RUN, 'asan', 'nginx-ubsan') }
+    : process.env;
+
 // A second nginx with the stack's own configuration on another port (its
 // own pid file, logs and temp folders), the configuration passed through
 // edit first, once it answers.  Answers {base, api, dir, pid, stop()};
@@ -224,7 +238,7 @@ export async function startNginx(port, edit = (conf) => conf) {
     fs.writeFileSync(path.join(dir, 'nginx.conf'), rendered);
     const pidFile = path.join(dir, 'nginx.pid');
     execFileSync('nginx', ['-p', `${dir}/`, '-c', path.join(dir, 'nginx.conf')],
-        { stdio: 'pipe', timeout: 10000 });
+        { stdio: 'pipe', timeout: 10000, env: nginxEnv });
     const base = `http://127.0.0.1:${port}`;
     const up = await nginxAnswers(base);
     assert.ok(up, `the second nginx answers on ${base}`);
@@ -298,7 +312,7 @@ export async function writeJwks(keys, { reload = true } = {}) {
     const prefix = path.join(env.run, 'nginx') + '/';
     await execFileP('nginx',
         ['-p', prefix, '-c', path.join(prefix, 'nginx.conf'), '-s', 'reload'],
-        { timeout: 10000 });
+        { timeout: 10000, env: nginxEnv });
 }
 
 // ----------------------------------------------------------- PostgreSQL
