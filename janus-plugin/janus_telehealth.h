@@ -207,6 +207,7 @@ typedef struct janus_telehealth_join {
     const char  *jti;
     gint64       iat;
     gint64       exp;
+    gboolean     unlisted;      /* staff admitted by the level, not the list */
 } janus_telehealth_join;
 
 int janus_telehealth_rooms_init(void);

@@ -29,13 +29,15 @@ struct janus_telehealth_redis {
 /*
  * Join: KEYS revoked, room, members.  ARGV node id, node key prefix,
  * now (ms), session, participant, member JSON, TTL, default max, role,
- * iat (s).
+ * iat (s), unlisted ("1" or "0").
  * A node whose heartbeat is gone has died: its members are stale, so the
  * new host returns them (to report them as hung up) and starts afresh.
  * first_connect: until someone with that role is a member (waiting or
  * in), nobody of another role may join.  access: a guest (who came by an
  * invite link) whose credential was issued (iat, ARGV[10]) before the
- * level changed away from invitation (access_changed_at) is refused.
+ * level changed away from invitation (access_changed_at) is refused; so
+ * is, while the level is private, staff not on the list (ARGV[11] "1",
+ * the credential's "unlisted").
  */
 static const char janus_telehealth_join_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked'} end\n"
@@ -49,6 +51,9 @@ static const char janus_telehealth_join_script[] =
     "if r[13] and r[13] ~= '' and r[13] ~= 'invitation'\n"
     "   and string.sub(ARGV[5], 1, 6) == 'guest:'\n"
     "   and tonumber(ARGV[10]) * 1000 < (tonumber(r[14] or '') or 0) then\n"
+    "  return {'access', r[13]}\n"
+    "end\n"
+    "if r[13] == 'private' and ARGV[11] == '1' then\n"
     "  return {'access', r[13]}\n"
     "end\n"
     "local stale = {}\n"
@@ -489,10 +494,11 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
     g_snprintf(iat, sizeof(iat), "%" G_GINT64_FORMAT, join->iat);
 
     reply = janus_telehealth_redis_command(redis,
-        "EVAL %s 3 %s %s %s %s %s %s %s %s %s %s %s %s %s",
+        "EVAL %s 3 %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
         janus_telehealth_join_script, revoked_key, room_key, members_key,
         janus_telehealth_cfg.node_id, node_prefix, now_ms, join->session_id,
-        join->participant_id, member_json, ttl, max, join->role, iat);
+        join->participant_id, member_json, ttl, max, join->role, iat,
+        join->unlisted ? "1" : "0");
 
     g_free(revoked_key);
     g_free(room_key);

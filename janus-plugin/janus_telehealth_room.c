@@ -615,6 +615,12 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     if (status != JANUS_TELEHEALTH_JOIN_OK) {
         rc = janus_telehealth_join_error(status, info.max_participants,
                                          error, error_size);
+
+        if (status == JANUS_TELEHEALTH_JOIN_ACCESS && join->unlisted) {
+            g_snprintf(error, error_size, "This session is now open only "
+                       "to its participants");
+        }
+
         janus_telehealth_room_info_clear(&info);
         JANUS_LOG(LOG_WARN, "[telehealth] participant %s cannot join room "
                   "%s: %d %s\n", join->participant_id, join->room_id, rc,

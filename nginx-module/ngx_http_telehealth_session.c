@@ -139,22 +139,32 @@ static const char  ngx_http_telehealth_get_sql[] =
     ")"
     " SELECT j FROM l";
 
-/* $1 caller, $2 org, $3 "staff" or "patient", $4 session, $5 address */
+/*
+ * $1 caller, $2 org, $3 "staff" or "patient", $4 session, $5 address.
+ * Staff of the session's organisation who are not on the list join an
+ * internal or invitation session as broadcaster (PRODUCT 7-8); the last
+ * column tells the credential so ("unlisted"), for the plugin to refuse
+ * it once the level is private.
+ */
 static const char  ngx_http_telehealth_join_sql[] =
     "WITH j AS ("
-    "SELECT s.room, s.kind, s.state, sp.role,"
+    "SELECT s.room, s.kind, s.state, COALESCE(sp.role, 'broadcaster'),"
     " COALESCE(st.display_name, pt.display_name),"
     " COALESCE(st.active, true), s.patient_id, s.created_by,"
     " th_session_opener(s, sp),"
     " CASE WHEN s.state = 'scheduled'"
-    "  THEN th_session_room_fields(s)::text END"
+    "  THEN th_session_room_fields(s)::text END,"
+    " sp.session_id IS NULL"
     " FROM sessions s"
-    " JOIN session_participants sp ON sp.session_id = s.id"
+    " LEFT JOIN session_participants sp ON sp.session_id = s.id"
     "  AND CASE WHEN $3 = 'staff'"
     "  THEN sp.staff_id = $1::uuid ELSE sp.patient_id = $1::uuid END"
-    " LEFT JOIN staff st ON st.id = sp.staff_id"
+    " LEFT JOIN staff st ON st.org_id = s.org_id"
+    "  AND st.id = COALESCE(sp.staff_id, CASE WHEN $3 = 'staff'"
+    "  AND s.access IN ('internal', 'invitation') THEN $1::uuid END)"
     " LEFT JOIN patients pt ON pt.id = sp.patient_id"
     " WHERE s.id = $4::uuid AND s.org_id = $2::uuid"
+    " AND (sp.session_id IS NOT NULL OR st.id IS NOT NULL)"
     "), a AS ("
     NGX_HTTP_TELEHEALTH_AUDIT(5, "'session_join'",
         "CASE WHEN EXISTS (SELECT 1 FROM j) THEN 'success'"
@@ -272,6 +282,7 @@ typedef struct {
     const char                   *params[6];
     ngx_uint_t                    retried;  /* read the session again once */
     ngx_uint_t                    racing;   /* the room holding the lock */
+    ngx_uint_t                    unlisted; /* staff not on the list */
     ngx_http_telehealth_start_t  *open;     /* opening a scheduled room */
 } ngx_http_telehealth_join_t;
 
@@ -1367,6 +1378,7 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
 
     jn->session = ctx->id;
     jn->org = ctx->caller.org;
+    jn->unlisted = (*PQgetvalue(res, 0, 10) == 't');
 
     jn->sub.data = ngx_pnalloc(r->pool,
                                sizeof("patient:") + ctx->caller.id.len);
@@ -1662,6 +1674,14 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
                        "exp", (json_int_t) (now + mcf->join_token_ttl));
 
     if (claims == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (jn->unlisted
+        && json_object_set_new(claims, "unlisted", json_true()) != 0)
+    {
+        json_decref(claims);
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

@@ -402,6 +402,53 @@ describe('status per invitee', () => {
         assert.equal(p2.body.next_cursor, null);
     });
 
+    test('test_list_tells_which_links_were_revoked_and_why', async () => {
+        const s = await newSession({ name: 'Revoked',
+            scheduled_at: '2030-01-01T10:30:00Z' });
+        const made = {};
+        for (const n of ['Deleted', 'Resent', 'Moved']) {
+            made[n] = await invite(s.id, { channel: 'link',
+                invitee: { display_name: n } });
+            assertStatus(made[n], 201, n);
+        }
+        const byName = async () => Object.fromEntries((await api('GET',
+            `/sessions/${s.id}/invites`, { token: w.clinician.token }))
+            .body.items.map((i) => [i.invitee.display_name, i]));
+
+        let items = await byName();
+        for (const it of Object.values(items)) {
+            assert.equal(it.revoked_at, null);
+            assert.equal(it.revoked_reason, null);
+        }
+        const del = () => api('DELETE',
+            `/sessions/${s.id}/invites/${made.Deleted.body.id}`,
+            { token: w.clinician.token });
+        assertStatus(await del(), 204, 'revoke');
+        const again = await resend(s.id, made.Resent.body.id);
+        assertStatus(again, 201, 'resend');
+        items = await byName();
+        assert.equal(items.Deleted.revoked_reason, 'revoked');
+        assert.match(items.Deleted.revoked_at, /^\d{4}-\d\d-\d\dT.*Z$/);
+        const revokedAt = items.Deleted.revoked_at;
+        assert.equal(items.Resent.invite_id, again.body.id);
+        assert.equal(items.Resent.revoked_reason, null, 'the new link');
+        const [old] = await sql(`SELECT revoked_reason FROM invites
+            WHERE id = $1`, [made.Resent.body.id]);
+        assert.equal(old.revoked_reason, 'resent', 'the link it replaced');
+        assert.equal(items.Moved.revoked_reason, null);
+
+        assertStatus(await api('PATCH', `/sessions/${s.id}`, {
+            token: w.clinician.token,
+            body: { scheduled_at: '2030-01-02T10:30:00Z' } }), 200, 'moved');
+        assertStatus(await del(), 204, 'revoking again');
+        items = await byName();
+        assert.equal(items.Moved.revoked_reason, 'rescheduled');
+        assert.equal(items.Resent.revoked_reason, 'rescheduled');
+        assert.equal(items.Deleted.revoked_reason, 'revoked',
+            'the first reason stays');
+        assert.equal(items.Deleted.revoked_at, revokedAt);
+    });
+
     test('test_joined_after_the_guest_entered_the_room', async () => {
         const patient = await addPatient(w, 'joinst');
         // a video call open to guests (private by default)

@@ -142,10 +142,18 @@ describe('participants', () => {
             { type: 'staff', id: w.supervisor.id, role: 'chair' },
         ] });
         assertStatus(res, 200);
-        assertProblem(await joinCredential(w.clinician.token, s.id), 404,
-            'not-found');
         assertProblem(await api('GET', `/sessions/${s.id}`,
             { token: w.clinician.token }), 404, 'not-found');
+        // off the list, they join an invitation session as any staff of
+        // the organisation (broadcaster, no longer viewer); not a private one
+        assert.equal(res.body.access, 'invitation');
+        const any = await joinCredential(w.clinician.token, s.id);
+        assertStatus(any, 200, 'as staff of the organisation');
+        assert.equal(any.body.role, 'broadcaster');
+        assertStatus(await patch(s, { access: 'private' }, w.supervisor.token),
+            200, 'private');
+        assertProblem(await joinCredential(w.clinician.token, s.id), 404,
+            'not-found');
     });
 
     for (const [list, status, what] of [
