@@ -329,7 +329,7 @@ static void ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn);
 static void ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg);
 static ngx_int_t ngx_http_telehealth_guest_name(json_t *name);
-static ngx_int_t ngx_http_telehealth_session_query(ngx_http_request_t *r,
+static void ngx_http_telehealth_session_query(ngx_http_request_t *r,
     const char *sql, const char **params, ngx_uint_t with_id,
     ngx_http_telehealth_pg_handler_pt handler);
 
@@ -1070,19 +1070,18 @@ ngx_http_telehealth_session_get(ngx_http_request_t *r)
     ls->single = 1;
     ctx->data = ls;
 
-    if (ngx_http_telehealth_session_query(r, ngx_http_telehealth_get_sql,
-                                          ls->params, 1,
-                                          ngx_http_telehealth_get_found)
-        != NGX_OK)
-    {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
-    }
+    ngx_http_telehealth_session_query(r, ngx_http_telehealth_get_sql,
+                                      ls->params, 1,
+                                      ngx_http_telehealth_get_found);
 }
 
 
-/* runs sql with the caller's id, org and type, and the {id} if with_id */
+/*
+ * runs sql with the caller's id, org and type, and the {id} if with_id;
+ * answers 503 itself when the query cannot be sent
+ */
 
-static ngx_int_t
+static void
 ngx_http_telehealth_session_query(ngx_http_request_t *r, const char *sql,
     const char **params, ngx_uint_t with_id,
     ngx_http_telehealth_pg_handler_pt handler)
@@ -1093,7 +1092,7 @@ ngx_http_telehealth_session_query(ngx_http_request_t *r, const char *sql,
 
     ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
     if (ctx->pg == NULL) {
-        return NGX_ERROR;
+        goto failed;
     }
 
     ctx->pg->handler = handler;
@@ -1105,15 +1104,15 @@ ngx_http_telehealth_session_query(ngx_http_request_t *r, const char *sql,
     params[3] = with_id ? (char *) ctx->id.data : NULL;
     params[4] = ngx_http_telehealth_client_addr(r);
 
-    if (params[4] == NULL) {
-        return NGX_ERROR;
+    if (params[4] != NULL
+        && ngx_http_telehealth_pg_query(ctx->pg, sql, 5, params) == NGX_AGAIN)
+    {
+        return;
     }
 
-    if (ngx_http_telehealth_pg_query(ctx->pg, sql, 5, params) != NGX_AGAIN) {
-        return NGX_DECLINED;
-    }
+failed:
 
-    return NGX_OK;
+    ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
 }
 
 
@@ -1308,13 +1307,9 @@ ngx_http_telehealth_session_join(ngx_http_request_t *r)
 
     ctx->data = jn;
 
-    if (ngx_http_telehealth_session_query(r, ngx_http_telehealth_join_sql,
-                                          jn->params, 1,
-                                          ngx_http_telehealth_join_found)
-        != NGX_OK)
-    {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
-    }
+    ngx_http_telehealth_session_query(r, ngx_http_telehealth_join_sql,
+                                      jn->params, 1,
+                                      ngx_http_telehealth_join_found);
 }
 
 
@@ -1563,13 +1558,9 @@ ngx_http_telehealth_join_again(ngx_http_request_t *r,
     jn->retried = 1;
     jn->open = NULL;
 
-    if (ngx_http_telehealth_session_query(r, ngx_http_telehealth_join_sql,
-                                          jn->params, 1,
-                                          ngx_http_telehealth_join_found)
-        != NGX_OK)
-    {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
-    }
+    ngx_http_telehealth_session_query(r, ngx_http_telehealth_join_sql,
+                                      jn->params, 1,
+                                      ngx_http_telehealth_join_found);
 }
 
 
