@@ -106,7 +106,7 @@ asan: deps
 	    build-asan/ngx_http_telehealth_module.so unit-tests
 	@TH_BUILD=$(CURDIR)/build-asan TH_SANITIZE=1 TH_RUN=$(CURDIR)/run/asan \
 	    TH_PG_PORT=55442 TH_REDIS_PORT=56389 TH_NGINX_PORT=58090 \
-	    TH_JANUS_HTTP_PORT=58098 TH_JANUS_WS_PORT=58198 TH_NGINX2_PORT=58091 \
+	    TH_JANUS_HTTP_PORT=58098 TH_JANUS_WS_PORT=58198 TH_NGINX2_PORT=61091 \
 	    scripts/test.sh asan
 
 test-unit: unit-tests

@@ -22,9 +22,9 @@ JANUS_HTTP_PORT=${TH_JANUS_HTTP_PORT:-58088}
 JANUS_WS_PORT=${TH_JANUS_WS_PORT:-58188}
 # the fake SMS and WhatsApp providers and the SMTP sink of the tests
 # (nothing listens there otherwise)
-SMS_PORT=${TH_SMS_PORT:-58990}
-SMTP_PORT=${TH_SMTP_PORT:-58991}
-WHATSAPP_PORT=${TH_WHATSAPP_PORT:-58992}
+SMS_PORT=${TH_SMS_PORT:-61990}
+SMTP_PORT=${TH_SMTP_PORT:-61991}
+WHATSAPP_PORT=${TH_WHATSAPP_PORT:-61992}
 
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
 PG_DATA=$RUN/postgres/data

@@ -63,9 +63,11 @@ run_integration() {
     export TH_JANUS_HTTP=http://127.0.0.1:${TH_JANUS_HTTP_PORT:-58088}/janus
     export TH_PG=postgres://postgres@127.0.0.1:${TH_PG_PORT:-55432}/telehealth
     export TH_REDIS_PORT=${TH_REDIS_PORT:-56379}
-    export TH_SMS_PORT=${TH_SMS_PORT:-58990}
-    export TH_SMTP_PORT=${TH_SMTP_PORT:-58991}
-    export TH_WHATSAPP_PORT=${TH_WHATSAPP_PORT:-58992}
+    # Ports that tests bind while the suite runs lie above the ephemeral
+    # range (32768-60999), where no outgoing connection can hold them.
+    export TH_SMS_PORT=${TH_SMS_PORT:-61990}
+    export TH_SMTP_PORT=${TH_SMTP_PORT:-61991}
+    export TH_WHATSAPP_PORT=${TH_WHATSAPP_PORT:-61992}
     export TH_RUN=${TH_RUN:-$ROOT/run}
     # One log per stack, so that runs on other stacks do not mix into it.
     out=$log/integration-$(basename "$TH_RUN").tap

@@ -519,7 +519,7 @@ describe('GET /me/events', () => {
 // on both workers; the events are produced through the first nginx.
 describe('two workers', () => {
     let nginx;
-    const port = Number(process.env.TH_NGINX2_PORT || 58081);
+    const port = Number(process.env.TH_NGINX2_PORT || 61081);
 
     const aged = {};
 

@@ -721,13 +721,13 @@ export function nginxAnswers(base) {
 // request it gets, with its form fields, and answers `status` (set it to
 // 500 to play a provider that is down).  Started by the test; close() it.
 export async function startFakeSms(port = Number(process.env.TH_SMS_PORT ||
-    58990)) {
+    61990)) {
     return startFakeProvider(port, 'To');
 }
 
 // The fake WhatsApp provider of conf/nginx.conf.in: JSON {to, body, ...}.
 export async function startFakeWhatsapp(port = Number(
-    process.env.TH_WHATSAPP_PORT || 58992)) {
+    process.env.TH_WHATSAPP_PORT || 61992)) {
     return startFakeProvider(port, 'to');
 }
 
@@ -777,7 +777,7 @@ async function startFakeProvider(port, toField) {
 // secure}) and every recipient offered.  A recipient whose local part starts with
 // "reject-" is refused with 550, "busy-" with 451.
 export async function startSmtpSink(port = Number(process.env.TH_SMTP_PORT ||
-    58991)) {
+    61991)) {
     const { SMTPServer } = await import('smtp-server');
     const { simpleParser } = await import('mailparser');
     const fs = await import('node:fs/promises');

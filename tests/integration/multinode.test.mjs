@@ -11,7 +11,7 @@ import {
     assertStatus, closeDb, createWorld, login, loginAll, sql, startNginx,
 } from './lib.mjs';
 
-const PORT2 = Number(process.env.TH_NGINX2_PORT || 58081);
+const PORT2 = Number(process.env.TH_NGINX2_PORT || 61081);
 const base2 = `http://127.0.0.1:${PORT2}`;
 const api2 = (method, route, opts) =>
     api(method, `${base2}/api/v1${route}`, opts);

@@ -15,7 +15,7 @@ import {
     writeJwks,
 } from './lib.mjs';
 
-const PORT2 = Number(process.env.TH_NGINX2_PORT || 58082);
+const PORT2 = Number(process.env.TH_NGINX2_PORT || 61082);
 
 let w;
 let key;
