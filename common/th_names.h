@@ -21,15 +21,21 @@
  * Redis keys, as printf formats taking the prefix first.
  *   room hash:      session, org, kind, state, node, patient, chair ...
  *   members hash:   participant id -> JSON {role, state, display, ...}
- *   patient lock:   string holding the room id, set NX with a TTL
+ *   patient lock:   string holding the room id, set NX, no expiry
+ *   banned:         set of participant ids a chair removed (per session)
+ *   roles:          hash participant id -> role a chair set (per session)
  *   revoked:        string, TTL = remaining lifetime of the credential
  *   node:           hash with a TTL, heartbeat of one Janus instance
+ * The room hash and its members never expire while the room is open
+ * (docs/lifecycle.md).
  *   commands:       pub/sub channel of one Janus instance
  *   events:         stream, plugin -> nginx
  */
 #define TH_KEY_ROOM          "%sroom:%s"
 #define TH_KEY_ROOM_MEMBERS  "%sroom:%s:members"
 #define TH_KEY_PATIENT_LOCK  "%spatient:%s:room"
+#define TH_KEY_SESSION_BANNED "%ssession:%s:banned"
+#define TH_KEY_SESSION_ROLES "%ssession:%s:roles"
 #define TH_KEY_REVOKED       "%srevoked:%s"
 #define TH_KEY_NODE          "%snode:%s"
 #define TH_KEY_NODE_COMMANDS "%scmd:%s"
@@ -49,6 +55,10 @@
 #define TH_EV_PARTICIPANT_WAITING "participant.waiting"
 /* A chair (or a command) changed someone's role; field "role" is new. */
 #define TH_EV_PARTICIPANT_ROLE "participant.role"
+/* A chair acted in the room: fields action (TH_ACT_*), actor (the chair's
+ * participant id, or "command"), participant (the target), role, breakout.
+ * nginx writes one audit row for each. */
+#define TH_EV_CHAIR_ACTION "chair.action"
 /* The answer to a command: fields command, id, room, result. */
 #define TH_EV_COMMAND_RESULT "command.result"
 
@@ -59,6 +69,17 @@
 #define TH_CMD_SET_ROLE       "set_role"
 #define TH_CMD_ACCESS_CHANGED "access_changed"
 
+/* Field "action" of chair.action. */
+#define TH_ACT_ADMIT           "admit"
+#define TH_ACT_TURN_AWAY       "turn_away"
+#define TH_ACT_MUTE            "mute"
+#define TH_ACT_ROLE            "role"
+#define TH_ACT_REMOVE          "remove"
+#define TH_ACT_CLOSE           "close"
+#define TH_ACT_BREAKOUT_CREATE "breakout_create"
+#define TH_ACT_BREAKOUT_MOVE   "breakout_move"
+#define TH_ACT_BREAKOUT_CLOSE  "breakout_close"
+
 /* Why a room closed (field "reason" of room.closed). */
 #define TH_CLOSE_CHAIR_LEFT        "chair_left"
 #define TH_CLOSE_CLOSED_BY_CHAIR   "closed_by_chair"
@@ -66,6 +87,7 @@
 #define TH_CLOSE_EXPIRED           "expired"
 #define TH_CLOSE_CAREGIVER_HUNG_UP "caregiver_hung_up"
 #define TH_CLOSE_DURATION_LIMIT    "duration_limit"
+#define TH_CLOSE_NODE_LOST         "node_lost"
 
 /* Why a participant left (field "reason" of participant.left). */
 #define TH_LEFT_LEAVE       "leave"
@@ -73,6 +95,7 @@
 #define TH_LEFT_REMOVED     "removed"
 #define TH_LEFT_ROOM_CLOSED "room_closed"
 #define TH_LEFT_TURNED_AWAY "turned_away"
+#define TH_LEFT_NODE_LOST   "node_lost"
 
 /* Room states (field "state" of the room hash). */
 #define TH_ROOM_OPEN   "open"
@@ -93,7 +116,13 @@
 #define TH_POLICY_CAREGIVER_HANGUP_ENDS "caregiver_hangup_ends"
 #define TH_POLICY_STAY                  "stay"
 
-/* Lifetime of the patient lock while nobody refreshes it, seconds. */
+/* Room hash fields of the lifecycle (docs/lifecycle.md). */
+#define TH_ROOM_EMPTY_TIMEOUT "empty_timeout"  /* s, 0: never */
+#define TH_ROOM_NODE_GRACE    "node_grace"     /* s after lease_at */
+#define TH_ROOM_LEASE_AT      "lease_at"       /* ms, host's last refresh */
+#define TH_ROOM_EMPTY_SINCE   "empty_since"    /* ms, absent while anyone in */
+
+/* Old expiry of rooms and locks; goes once neither side uses it. */
 #define TH_PATIENT_LOCK_TTL 120
 
 #endif /* TH_NAMES_H */
