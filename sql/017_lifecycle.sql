@@ -40,6 +40,7 @@ ALTER TABLE sessions ADD COLUMN end_reason text;
 -- lifts the ban.  participant is "staff:<id>", "patient:<id>" or
 -- "guest:<invite id>", as the room knows them.
 CREATE TABLE session_bans (
+    id           uuid NOT NULL UNIQUE DEFAULT gen_random_uuid(),
     session_id   uuid NOT NULL REFERENCES sessions (id),
     participant  text NOT NULL,
     org_id       uuid NOT NULL REFERENCES organisations (id),
@@ -239,8 +240,9 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 
--- POST /invites/redeem: a chair's ban holds for every link of the
--- session (403 banned, the link is not spent); a valid link to a
+-- POST /invites/redeem: a chair's ban of a guest holds for their link,
+-- whichever redemption of it the chair removed (403 banned, the link is
+-- not spent); a valid link to a
 -- scheduled session its invitee opens answers 409 with "open": what the
 -- module needs to open the room, after which it redeems again.
 CREATE OR REPLACE FUNCTION th_invite_redeem(p_hash text, p_addr text)
@@ -254,7 +256,8 @@ BEGIN
     SELECT * INTO s FROM sessions WHERE id = i.session_id;
     IF FOUND AND i.revoked_at IS NULL AND NOT i.held
        AND EXISTS (SELECT 1 FROM session_bans b WHERE b.session_id = s.id
-                   AND b.participant = 'guest:' || i.id)
+                   AND (b.participant = 'guest:' || i.id
+                        OR b.participant LIKE 'guest:' || i.id || '.%'))
     THEN
         INSERT INTO audit_log (org_id, actor_type, actor_id, action,
                                target_type, target_id, client_addr, outcome,
@@ -406,18 +409,30 @@ BEGIN
 END
 $$;
 
--- GET /sessions/{id}/bans: who a chair removed, newest first.
+-- GET /sessions/{id}/bans: who a chair removed, newest first; the cursor
+-- is the last ban's id.
 CREATE OR REPLACE FUNCTION th_op_session_bans(req jsonb, me th_caller)
 RETURNS th_answer
 LANGUAGE plpgsql AS $$
 DECLARE
-    s  sessions := th_session_managed(me, req ->> 'id');
+    s       sessions := th_session_managed(me, req ->> 'id');
+    lim     integer := th_limit(req);
+    cur     uuid := th_cursor(req);
+    v_rows  jsonb;
 BEGIN
-    RETURN th_ok(200, jsonb_build_object('items', COALESCE((
-        SELECT jsonb_agg(jsonb_build_object('participant', b.participant,
-                   'banned_by', b.banned_by, 'banned_at', th_ts(b.banned_at))
-               ORDER BY b.banned_at DESC, b.participant)
-          FROM session_bans b WHERE b.session_id = s.id), '[]')));
+    SELECT COALESCE(jsonb_agg(jsonb_build_object('id', b.id,
+               'participant', b.participant, 'banned_by', b.banned_by,
+               'banned_at', th_ts(b.banned_at))
+               ORDER BY b.banned_at DESC, b.id), '[]')
+      INTO v_rows
+      FROM (SELECT * FROM session_bans b
+            WHERE b.session_id = s.id
+              AND (cur IS NULL OR (b.banned_at, b.id) <
+                   (SELECT c.banned_at, c.id FROM session_bans c
+                    WHERE c.id = cur AND c.session_id = s.id))
+            ORDER BY b.banned_at DESC, b.id
+            LIMIT lim + 1) b;
+    RETURN th_ok(200, th_page(v_rows, lim));
 END
 $$;
 
