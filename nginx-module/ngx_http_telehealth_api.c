@@ -132,6 +132,12 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     ngx_http_telehealth_record("/sessions/*/bans", NGX_HTTP_GET,
                                "session_bans"),
+    ngx_http_telehealth_record("/sessions/*/registrations", NGX_HTTP_GET,
+                               "session_registrations"),
+    ngx_http_telehealth_record("/sessions/*/registrations/admit",
+                               NGX_HTTP_POST, "registration_admit_all"),
+    ngx_http_telehealth_record("/sessions/*/registrations/*/admit",
+                               NGX_HTTP_POST, "registration_admit"),
     ngx_http_telehealth_record_then("/sessions/*/bans/*", NGX_HTTP_DELETE,
                                     "session_ban_lift",
                                     ngx_http_telehealth_live_ban_lifted),

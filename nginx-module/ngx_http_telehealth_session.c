@@ -302,13 +302,17 @@ typedef struct {
     ngx_uint_t                    racing;   /* the room holding the lock */
     ngx_uint_t                    unlisted; /* staff not on the list */
     ngx_uint_t                    redeem;   /* by an invite link */
+    ngx_uint_t                    preadmitted; /* a group's registrant */
     ngx_http_telehealth_start_t  *open;     /* opening a scheduled room */
 } ngx_http_telehealth_join_t;
 
 
-/* $1 the SHA-256 (hex) of an invite link's token, $2 client address */
+/*
+ * $1 the SHA-256 (hex) of an invite link's token, $2 client address, $3
+ * the guest's name (a group's registration is the link and the name)
+ */
 static const char  ngx_http_telehealth_redeem_sql[] =
-    "SELECT status, body::text FROM th_invite_redeem($1, $2)";
+    "SELECT status, body::text FROM th_invite_redeem_named($1, $2, $3)";
 
 #define NGX_HTTP_TELEHEALTH_GUEST_NAME_MAX  100
 #define NGX_HTTP_TELEHEALTH_INVITE_TOKEN_MAX  128
@@ -1758,8 +1762,10 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
         return;
     }
 
-    if (jn->unlisted
-        && json_object_set_new(claims, "unlisted", json_true()) != 0)
+    if ((jn->unlisted
+         && json_object_set_new(claims, "unlisted", json_true()) != 0)
+        || (jn->preadmitted
+            && json_object_set_new(claims, "admitted", json_true()) != 0))
     {
         json_decref(claims);
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -1855,6 +1861,7 @@ ngx_http_telehealth_redeem_query(ngx_http_request_t *r,
 
     jn->params[0] = jn->hash;
     jn->params[1] = ngx_http_telehealth_client_addr(r);
+    jn->params[2] = (char *) jn->name.data;
 
     if (jn->params[1] == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -1871,7 +1878,7 @@ ngx_http_telehealth_redeem_query(ngx_http_request_t *r,
     ctx->pg->data = r;
 
     if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_redeem_sql,
-                                     2, jn->params)
+                                     3, jn->params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -2039,6 +2046,13 @@ ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
+    /* registered for a group that has not started: no credential yet */
+    if (status == NGX_HTTP_ACCEPTED) {
+        ngx_http_telehealth_finalize(r,
+                ngx_http_telehealth_send_json(r, status, json_incref(body)));
+        return;
+    }
+
     if (status != NGX_HTTP_OK) {
         v = json_object_get(body, "detail");
 
@@ -2068,6 +2082,8 @@ ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
     ngx_http_telehealth_redeem_str("invite_id", jn->sub);
 
 #undef ngx_http_telehealth_redeem_str
+
+    jn->preadmitted = json_is_true(json_object_get(body, "preadmitted"));
 
     /* a guest: "guest:<invite id>" */
     id = jn->sub;

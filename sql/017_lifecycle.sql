@@ -51,6 +51,27 @@ CREATE TABLE session_bans (
 
 CREATE INDEX sessions_open_room_idx ON sessions (room) WHERE state = 'open';
 
+-- Group registration (a group's participants register with their link
+-- before it starts; the moderator admits them, one or all): a person is
+-- their link and the name they gave.
+CREATE TABLE group_registrations (
+    id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    org_id         uuid NOT NULL REFERENCES organisations (id),
+    session_id     uuid NOT NULL REFERENCES sessions (id),
+    invite_id      uuid NOT NULL REFERENCES invites (id),
+    display_name   text NOT NULL,
+    state          text NOT NULL DEFAULT 'registered'
+                   CHECK (state IN ('registered', 'admitted')),
+    registered_at  timestamptz NOT NULL DEFAULT now(),
+    admitted_at    timestamptz,
+    admitted_by    uuid REFERENCES staff (id),
+    UNIQUE (invite_id, display_name)
+);
+
+CREATE INDEX group_registrations_session_idx
+    ON group_registrations (session_id, registered_at);
+
+
 
 -- Functions (move to sql/functions/ with the layout of 018)
 
@@ -453,4 +474,134 @@ LANGUAGE sql STABLE AS $$
                 ORDER BY th_session_participant_key(sp))
             FROM session_participants sp WHERE sp.session_id = s.id),
             '[]'))
+$$;
+
+
+-- POST /invites/redeem with the guest's name (the module's one call):
+-- th_invite_redeem(), and for a group a registration.  A valid link to a
+-- scheduled group registers its holder (202, the link is not spent); a
+-- link redeemed into an open group carries "preadmitted" when the
+-- moderator admitted that registration, and the credential then skips the
+-- waiting room.
+CREATE OR REPLACE FUNCTION th_invite_redeem_named(p_hash text, p_addr text,
+    p_name text) RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    i  invites;
+    s  sessions;
+    g  group_registrations;
+    a  th_answer;
+BEGIN
+    SELECT * INTO i FROM invites WHERE token_hash = p_hash;
+    SELECT * INTO s FROM sessions WHERE id = i.session_id;
+    IF FOUND AND s.kind = 'group' AND s.state = 'scheduled'
+       AND i.revoked_at IS NULL AND NOT i.held AND i.used_at IS NULL
+       AND i.expires_at > now()
+       AND COALESCE(i.invitee_key NOT LIKE 'interpreter:%', true)
+       AND NOT EXISTS (SELECT 1 FROM session_bans b
+                       WHERE b.session_id = s.id
+                         AND (b.participant = 'guest:' || i.id
+                              OR b.participant LIKE 'guest:' || i.id || '.%'))
+    THEN
+        INSERT INTO group_registrations (org_id, session_id, invite_id,
+                                         display_name)
+            VALUES (s.org_id, s.id, i.id, p_name)
+            ON CONFLICT (invite_id, display_name)
+            DO UPDATE SET registered_at = group_registrations.registered_at
+            RETURNING * INTO g;
+        INSERT INTO audit_log (org_id, actor_type, actor_id, action,
+                               target_type, target_id, client_addr, outcome,
+                               status)
+            VALUES (i.org_id, 'guest', NULL, 'group_register', 'invite',
+                    i.id::text, left(p_addr, 64), 'success', 202);
+        RETURN th_ok(202, jsonb_build_object('registered', true,
+            'registration', th_registration_json(g),
+            'scheduled_at', th_ts(s.scheduled_at),
+            'detail', 'You are registered for this group session. Use '
+                      'your link again when it starts: the moderator '
+                      'admits you.'));
+    END IF;
+
+    a := th_invite_redeem(p_hash, p_addr);
+    IF a.status = 200 AND s.kind = 'group' AND EXISTS (
+        SELECT 1 FROM group_registrations r
+         WHERE r.invite_id = i.id AND r.display_name = p_name
+           AND r.state = 'admitted')
+    THEN
+        a.body := a.body || jsonb_build_object('preadmitted', true);
+    END IF;
+    RETURN a;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION th_registration_json(g group_registrations)
+RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', g.id, 'session_id', g.session_id,
+        'invite_id', g.invite_id, 'display_name', g.display_name,
+        'state', g.state, 'registered_at', th_ts(g.registered_at),
+        'admitted_at', th_ts(g.admitted_at))
+$$;
+
+-- GET /sessions/{id}/registrations: a group's registrations, oldest
+-- first (the moderator's list); the cursor is the last one's id.
+CREATE OR REPLACE FUNCTION th_op_session_registrations(req jsonb,
+    me th_caller) RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    s       sessions := th_session_managed(me, req ->> 'id');
+    lim     integer := th_limit(req);
+    cur     uuid := th_cursor(req);
+    v_rows  jsonb;
+BEGIN
+    SELECT COALESCE(jsonb_agg(th_registration_json(g)
+                              ORDER BY g.registered_at, g.id), '[]')
+      INTO v_rows
+      FROM (SELECT * FROM group_registrations g
+            WHERE g.session_id = s.id
+              AND (cur IS NULL OR (g.registered_at, g.id) >
+                   (SELECT c.registered_at, c.id FROM group_registrations c
+                    WHERE c.id = cur AND c.session_id = s.id))
+            ORDER BY g.registered_at, g.id
+            LIMIT lim + 1) g;
+    RETURN th_ok(200, th_page(v_rows, lim));
+END
+$$;
+
+-- POST /sessions/{id}/registrations/{rid}/admit: one; POST
+-- /sessions/{id}/registrations/admit: everyone registered.  Admitted
+-- people go straight into the room when it starts.
+CREATE OR REPLACE FUNCTION th_op_registration_admit(req jsonb, me th_caller)
+RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    s  sessions := th_session_managed(me, req ->> 'id');
+    g  group_registrations;
+BEGIN
+    UPDATE group_registrations x SET state = 'admitted',
+        admitted_at = COALESCE(x.admitted_at, now()),
+        admitted_by = COALESCE(x.admitted_by, me.id)
+      WHERE x.id = th_uuid(req ->> 'id2', 'registration')
+        AND x.session_id = s.id
+      RETURNING * INTO g;
+    IF NOT FOUND THEN
+        PERFORM th_raise('404', 'No such registration.');
+    END IF;
+    RETURN th_ok(200, th_registration_json(g));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION th_op_registration_admit_all(req jsonb,
+    me th_caller) RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    s  sessions := th_session_managed(me, req ->> 'id');
+    n  integer;
+BEGIN
+    UPDATE group_registrations x SET state = 'admitted',
+        admitted_at = now(), admitted_by = me.id
+      WHERE x.session_id = s.id AND x.state = 'registered';
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN th_ok(200, jsonb_build_object('admitted', n));
+END
 $$;

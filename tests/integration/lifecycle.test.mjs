@@ -389,3 +389,62 @@ describe('bans', () => {
         assert.equal(join.body.role, 'viewer', 'rejoins demoted');
     });
 });
+
+describe('group registration', () => {
+    test('test_group_participants_register_and_the_moderator_admits',
+        async () => {
+            const s = await create({ kind: 'group', name: 'therapy group',
+                scheduled_at: LATER });
+            const link = await api('POST', `/sessions/${s.id}/invites`, {
+                token: w.coordinator.token,
+                body: { channel: 'link', single_use: false, ttl: 86400 } });
+            assertStatus(link, 201, 'the group\'s link');
+            const reg = (name) => api('POST', '/invites/redeem', {
+                body: { token: link.body.token, display_name: name } });
+
+            const a = await reg('Ann Group');
+            assertStatus(a, 202, 'registered before it starts');
+            assert.equal(a.body.registered, true);
+            assert.equal(a.body.registration.state, 'registered');
+            assert.equal(a.body.credential, undefined, 'no credential yet');
+            assertStatus(await reg('Ann Group'), 202, 'registering twice');
+            assertStatus(await reg('Bob Group'), 202);
+            assertStatus(await reg('Cy Group'), 202);
+
+            const list = await api('GET', `/sessions/${s.id}/registrations`,
+                { token: w.coordinator.token });
+            assertStatus(list, 200);
+            assert.deepEqual(list.body.items.map((r) => r.display_name),
+                ['Ann Group', 'Bob Group', 'Cy Group'],
+                'each person once, in the order they registered');
+            assertProblem(await api('GET', `/sessions/${s.id}/registrations`,
+                { token: w.unassigned.token }), 404, 'not-found',
+            'not the moderator\'s colleague on it');
+
+            const one = await api('POST', `/sessions/${s.id}/registrations/`
+                + `${list.body.items[0].id}/admit`,
+            { token: w.coordinator.token });
+            assertStatus(one, 200, 'admit one');
+            assert.equal(one.body.state, 'admitted');
+            const all = await api('POST',
+                `/sessions/${s.id}/registrations/admit`,
+                { token: w.coordinator.token });
+            assertStatus(all, 200, 'admit all');
+            assert.equal(all.body.admitted, 2);
+
+            // it starts: admitted registrants get a credential that skips
+            // the waiting room; someone who never registered waits
+            assertStatus(await joinCredential(w.coordinator.token, s.id),
+                200, 'the moderator opens it');
+            const ann = await reg('Ann Group');
+            assertStatus(ann, 200);
+            assert.equal(decode(ann.body.credential).admitted, true);
+            const late = await reg('Late Comer');
+            assertStatus(late, 200);
+            assert.equal(decode(late.body.credential).admitted, undefined);
+        });
+});
+
+function decode(jwt) {
+    return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
+}
