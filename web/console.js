@@ -985,18 +985,18 @@ function onKindChange() {
     $("create-button").textContent = kind === "video_call"
         ? "Start video call" : "Create session";
     $("service-code").hidden = kind !== "virtual_visit";
-    /* "No patient" first where the kind needs none */
+    /* nobody chosen at first: "No patient" where the kind needs none */
     const optional = !PATIENT_KINDS.has(kind);
     for (const hint of document.querySelectorAll(".patient-optional")) {
         hint.hidden = !optional;
     }
     const select = $("patient-select");
-    const none = select.querySelector("option[value='']");
-    if (optional && !none) {
-        select.prepend(new Option("No patient", "", true, true));
-    } else if (!optional && none) {
-        none.remove();
+    let none = select.querySelector("option[value='']");
+    if (!none) {
+        none = new Option("", "", true, true);
+        select.prepend(none);
     }
+    none.textContent = optional ? "No patient" : "Choose a patient";
 }
 $("kind-select").onchange = onKindChange;
 for (const o of $("kind-select").options) {
