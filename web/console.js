@@ -578,6 +578,7 @@ function admitOnArrival(list) {
 /* Join a session from the waiting room and admit that person. */
 function admitFromWaitingRoom(entry) {
     showProblem(null);
+    backTo = "waiting-view";
     admitOnJoin = { session: entry.sessionId, participant: entry.participant,
                     display: entry.display };
     join(entry.sessionId).catch((p) => {
@@ -585,6 +586,9 @@ function admitFromWaitingRoom(entry) {
         failJoin(p);
     });
 }
+
+/* Where a call ends: the view it was started from. */
+let backTo = "sessions-view";
 
 function captionOf(tile) {
     const p = people.get(tile.participant);
@@ -667,7 +671,8 @@ function onEnded(reason, text) {
 }
 
 function backToSessions(text) {
-    show(token ? "sessions-view" : "login-view");
+    show(token ? backTo : "login-view");
+    backTo = "sessions-view";
     if (token) waitingRoom.refresh().catch(() => {});
     $("room-status").textContent = "";
     if (token) {
@@ -678,14 +683,14 @@ function backToSessions(text) {
     }
 }
 
-/* A short message in the sessions view, read out by screen readers. */
+/* A short message above the views, read out by screen readers. */
 function announce(text) {
     let el = $("notice");
     if (!el) {
         el = document.createElement("p");
         el.id = "notice";
         el.setAttribute("role", "status");
-        $("sessions-view").prepend(el);
+        $("menu").after(el);
     }
     el.textContent = text;
 }
@@ -894,11 +899,13 @@ function stopWaitingPolling() {
 
 $("menu-sessions").onclick = () => {
     showProblem(null);
+    announce("");
     show("sessions-view");
     listSessions().catch(showProblem);
 };
 $("menu-waiting").onclick = () => {
     showProblem(null);
+    announce("");
     $("menu-waiting").classList.remove("ringing");
     show("waiting-view");
     $("waiting-view-title").focus();
@@ -915,6 +922,7 @@ function logout(callApi) {
     closeInvites();
     consoleLastId = null;
     admitOnJoin = null;
+    if ($("notice")) $("notice").textContent = "";
     if (call) call.leave();
     if (callApi && token) api("POST", "/auth/logout").catch(() => {});
     token = null;

@@ -188,10 +188,10 @@ test('"Start next consultation" opens the call and admits the guest', { skip, ti
     assert.equal(await pages[who].locator('#problem').isVisible(), false,
       `no error on the ${who}'s page: ${await pages[who].locator('#problem').innerText()}`);
   }
-  // the console's waiting room is empty again once back there
+  // leaving goes back to the waiting room, empty now
   await staff.getByRole('button', { name: 'Leave' }).click();
-  await staff.locator('#sessions-view').waitFor({ state: 'visible' });
-  await staff.getByRole('button', { name: 'Waiting room', exact: true }).click();
+  await staff.locator('#waiting-view').waitFor({ state: 'visible' });
   await staff.locator('#nobody-waiting').waitFor({ state: 'visible' });
+  assert.match(await staff.locator('#notice').innerText(), /left/i);
   assert.equal(await staff.title(), 'Telehealth');
 });
