@@ -834,6 +834,9 @@ function renderWaitingRoom() {
     body.replaceChildren(...entries.map((e) => waitingRow(e, now)));
 }
 
+/* What the waiting person is, by the type of their participant id. */
+const PERSON_KINDS = { patient: "patient", guest: "guest", staff: "staff" };
+
 /* "Consultation Knee review": the session's kind and name. */
 function waitingSession(e) {
     const s = waitingRoom.session(e.sessionId);
@@ -864,7 +867,12 @@ function waitingRow(e, now) {
         admit.title = "Only a chair of this session can let people in.";
     }
     actions.append(admit);
-    for (const cell of [since, e.display, waitingSession(e)]) {
+    const who = document.createElement("span");
+    const tag = document.createElement("span");
+    tag.className = "tag";
+    tag.textContent = PERSON_KINDS[e.participant.split(":")[0]] || "";
+    who.append(e.display + " ", tag);
+    for (const cell of [since, who, waitingSession(e)]) {
         const td = document.createElement("td");
         td.append(cell);
         tr.append(td);

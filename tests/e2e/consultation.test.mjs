@@ -195,3 +195,30 @@ test('"Start next consultation" opens the call and admits the guest', { skip, ti
   assert.match(await staff.locator('#notice').innerText(), /left/i);
   assert.equal(await staff.title(), 'Telehealth');
 });
+
+test('"Admit" on a row of the waiting room lets that person in', { skip, timeout: TEST_MS }, async () => {
+  const staff = pages.clinician;
+  assert.ok(await staff.locator('#waiting-view').isVisible(), 'the console shows the waiting room');
+  const other = `Guest ${crypto.randomBytes(3).toString('hex')}`;
+  const invite = await api('POST', `/sessions/${session.id}/invites`,
+    { channel: 'link', invitee: { display_name: other } }, staffToken);
+  const u = new URL(invite.url, env.base);
+  const tones = await staff.evaluate(() => window.thTones);
+  logs.guest2 = [];
+  const guest2 = await openTab('guest2', new URL(u.pathname + u.search + u.hash, env.base).href);
+  await guest2.getByLabel('Your name').fill(other);
+  await guest2.getByRole('button', { name: 'Join' }).click();
+  await waitForText('guest2', '#room-status', (t) => /Please wait/.test(t), 'that the guest waits');
+
+  const row = staff.locator('#waiting-list tr', { hasText: other });
+  await row.waitFor();
+  assert.match(await row.innerText(), /guest/);
+  await staff.waitForFunction((n) => window.thTones >= n + 2, tones, { timeout: STEP_MS });
+  await staff.getByRole('button', { name: `Admit ${other} to Consultation E2E second opinion` }).click();
+  await staff.locator('#room-view').waitFor({ state: 'visible' });
+  await waitForText('guest2', '#room-status', (t) => /let in/.test(t), 'that they were let in');
+  await waitForText('clinician', '#participants',
+    (t) => t.includes(other) && t.includes(guestName), 'both guests in the room');
+  assert.equal(await staff.locator('#problem').isVisible(), false,
+    `no error on the clinician's page: ${await staff.locator('#problem').innerText()}`);
+});
