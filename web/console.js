@@ -5,7 +5,9 @@
  * invitee, resend, revoke); join a session and talk: camera, microphone,
  * mute, video pause, screen share, leave, the participants list (a chair
  * moderates it, room.js); for staff, the console's events (someone
- * waiting rings, added to a session ...).
+ * waiting rings, added to a session ...), the waiting room of all their
+ * open sessions (waiting.js) with "Admit" and "Start next consultation",
+ * and on a session's invites the people a chair removed ("Let back in").
  * The REST API is docs/api.md; the room is call.js (docs/plugin.md).
  * No build step, no framework.
  */
@@ -68,11 +70,21 @@ async function api(method, path, body) {
 }
 
 function show(view) {
-    for (const v of ["login-view", "sessions-view", "room-view"]) {
+    for (const v of ["login-view", "sessions-view", "waiting-view",
+                     "room-view"]) {
         $(v).hidden = v !== view;
+    }
+    $("menu").hidden = !me || me.type !== "staff" || view === "room-view"
+        || view === "login-view";
+    for (const [button, v] of [["menu-sessions", "sessions-view"],
+                               ["menu-waiting", "waiting-view"]]) {
+        if (v === view) $(button).setAttribute("aria-current", "page");
+        else $(button).removeAttribute("aria-current");
     }
     if (view === "sessions-view") startPolling();
     else stopPolling();
+    if (view === "waiting-view") startWaitingPolling();
+    else stopWaitingPolling();
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -87,6 +99,7 @@ async function enter() {
     if (me.type === "staff") {
         openConsoleEvents();
         await loadPatients();
+        waitingRoom.refresh().catch(() => {});
     }
     await listSessions();
     show("sessions-view");
@@ -119,8 +132,19 @@ async function loadPatients() {
         option.value = p.id;
         option.textContent = p.display_name;
         select.append(option);
+        patientNames.set(p.id, p.display_name);
     }
+    onKindChange();
 }
+
+/* Names of the patients this staff member reaches, by id. */
+const patientNames = new Map();
+
+/*
+ * The kinds about one patient (docs/api.md, POST /sessions): the others
+ * take a patient or not, and the API's 422 says so when one is missing.
+ */
+const PATIENT_KINDS = new Set(["video_call", "virtual_visit", "appointment"]);
 
 const KIND_NAMES = {};
 for (const o of $("kind-select").options) {
@@ -206,7 +230,10 @@ function startPolling() {
     pollTimer = setInterval(() => {
         if (!token) return;
         listSessions().catch(() => {});
-        if (invitesFor) listInvites().catch(() => {});
+        if (invitesFor) {
+            listInvites().catch(() => {});
+            listBans().catch(() => {});
+        }
     }, SESSIONS_POLL_MS);
 }
 
@@ -235,8 +262,16 @@ async function openInvites(s) {
     $("invite-status").textContent = "";
     showLink(null);
     $("invites").dataset.key = "";
+    /* a session without a patient invites guests only */
+    const radios = $("invite-form").elements.who;
+    radios[0].disabled = !s.patient_id;
+    if (!s.patient_id) radios[1].checked = true;
+    $("guest-fields").hidden = !radios[1].checked;
+    $("bans").dataset.key = "";
+    $("bans-view").hidden = true;
     $("invites-view").hidden = false;
     await listInvites();
+    await listBans().catch(() => {});
     $("invites-title").focus();
 }
 
@@ -255,8 +290,98 @@ async function listInvites() {
     if (ul.dataset.key === key) return;    /* keep focus where it is */
     ul.dataset.key = key;
     ul.replaceChildren();
-    for (const item of list.items) ul.append(inviteItem(s, item));
+    for (const item of list.items) {
+        ul.append(inviteItem(s, item));
+        if (item.invitee.display_name) {
+            guestNames.set(item.invite_id, item.invitee.display_name);
+        }
+    }
     $("no-invites").hidden = list.items.length > 0;
+}
+
+/* ------------------------------------------------------------- bans */
+
+/*
+ * "Removed participants": whom a chair removed from the call is banned
+ * from the session (docs/lifecycle.md, "Bans") until a chair lets them
+ * back in: GET /sessions/{id}/bans, DELETE /sessions/{id}/bans/{participant}.
+ * Only a chair of the session (or an admin) may see them; for anyone else
+ * the section stays hidden.
+ */
+const guestNames = new Map();   /* invite id -> the guest's name */
+
+function mayManage(s) {
+    if (!me || me.type !== "staff") return false;
+    if (me.role === "admin") return true;
+    return (s.participants || []).some((p) => p.type === "staff"
+        && p.id === me.id && p.role === "chair");
+}
+
+async function listBans() {
+    const s = invitesFor;
+    if (!s || !mayManage(s)) {
+        $("bans-view").hidden = true;
+        return;
+    }
+    let list;
+    try {
+        list = await api("GET", "/sessions/" + s.id + "/bans");
+    } catch (p) {
+        if (invitesFor === s) $("bans-view").hidden = true;
+        return;
+    }
+    if (invitesFor !== s) return;
+    const ul = $("bans");
+    $("bans-view").hidden = false;
+    const key = JSON.stringify(list.items);
+    if (ul.dataset.key === key) return;    /* keep focus where it is */
+    ul.dataset.key = key;
+    ul.replaceChildren(...list.items.map((b) => banItem(s, b)));
+    $("no-bans").hidden = list.items.length > 0;
+}
+
+/* A removed participant's name, as far as this page knows it. */
+function participantName(id) {
+    const [type, rest] = [id.split(":")[0], id.slice(id.indexOf(":") + 1)];
+    const known = waitingRoom.nameOf(id) || seenNames.get(id);
+    if (known) return known;
+    if (type === "patient") return patientNames.get(rest) || "The patient";
+    if (type === "guest") {
+        const [invite, n] = rest.split(".");
+        const name = guestNames.get(invite);
+        return name ? name + (n ? " (" + n + ")" : "") : "A guest";
+    }
+    if (me && id === "staff:" + me.id) return me.display_name;
+    return "A colleague";
+}
+
+function banItem(s, b) {
+    const li = document.createElement("li");
+    li.dataset.participant = b.participant;
+    const who = participantName(b.participant);
+    const name = document.createElement("strong");
+    name.textContent = who;
+    const when = document.createElement("span");
+    when.textContent = " removed " + new Date(b.banned_at).toLocaleString([],
+        { dateStyle: "medium", timeStyle: "short" }) + " ";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = "Let back in";
+    button.setAttribute("aria-label", "Let " + who + " back in");
+    button.onclick = async () => {
+        showProblem(null);
+        try {
+            await api("DELETE", "/sessions/" + s.id + "/bans/"
+                + encodeURIComponent(b.participant));
+            $("invite-status").textContent = who + " can join this session "
+                + "again.";
+            await listBans();
+        } catch (p) {
+            showProblem(p);
+        }
+    };
+    li.append(name, when, button);
+    return li;
 }
 
 function inviteItem(s, item) {
@@ -418,7 +543,52 @@ async function join(sessionId) {
 function renderParticipants(list) {
     people.render(call, list);
     tiles.recaption();
+    for (const p of list || []) {
+        if (p.display) seenNames.set(p.id, p.display);
+    }
+    admitOnArrival(list || []);
 }
+
+/* Display names seen in a room, by participant id (for removed people). */
+const seenNames = new Map();
+
+/*
+ * "Admit" in the waiting room view joins the session and lets one person
+ * in once the room's list shows them waiting: the chair's own "admit"
+ * (docs/plugin.md), sent as the Admit button of room.js would.
+ */
+let admitOnJoin = null;     /* {session, participant, display} */
+
+function admitOnArrival(list) {
+    const want = admitOnJoin;
+    if (!want || !call || !call.selfId) return;
+    admitOnJoin = null;
+    const p = list.find((x) => x.id === want.participant);
+    if (call.role !== "chair") {
+        $("room-status").textContent = "Only a chair can let "
+            + want.display + " in.";
+    } else if (p && p.state === "waiting") {
+        call.moderate("admit", { participant: p.id });
+    } else if (!p) {
+        $("room-status").textContent = want.display
+            + " is no longer waiting.";
+    }
+}
+
+/* Join a session from the waiting room and admit that person. */
+function admitFromWaitingRoom(entry) {
+    showProblem(null);
+    backTo = "waiting-view";
+    admitOnJoin = { session: entry.sessionId, participant: entry.participant,
+                    display: entry.display };
+    join(entry.sessionId).catch((p) => {
+        admitOnJoin = null;
+        failJoin(p);
+    });
+}
+
+/* Where a call ends: the view it was started from. */
+let backTo = "sessions-view";
 
 function captionOf(tile) {
     const p = people.get(tile.participant);
@@ -501,7 +671,9 @@ function onEnded(reason, text) {
 }
 
 function backToSessions(text) {
-    show(token ? "sessions-view" : "login-view");
+    show(token ? backTo : "login-view");
+    backTo = "sessions-view";
+    if (token) waitingRoom.refresh().catch(() => {});
     $("room-status").textContent = "";
     if (token) {
         $("no-sessions").hidden = true;
@@ -511,14 +683,14 @@ function backToSessions(text) {
     }
 }
 
-/* A short message in the sessions view, read out by screen readers. */
+/* A short message above the views, read out by screen readers. */
 function announce(text) {
     let el = $("notice");
     if (!el) {
         el = document.createElement("p");
         el.id = "notice";
         el.setAttribute("role", "status");
-        $("sessions-view").prepend(el);
+        $("menu").after(el);
     }
     el.textContent = text;
 }
@@ -593,6 +765,7 @@ function onConsoleEvent(e) {
     list.prepend(li);
     while (list.children.length > CONSOLE_KEEP) list.lastChild.remove();
     $("console-feed").hidden = false;
+    if (waitingRoom.onEvent(e.type, data)) arrivalCue();
     if (e.type === "waiting") ring();
     if (e.type === "added" || e.type === "waiting" || e.type === "closed") {
         listSessions().catch(() => {});
@@ -620,16 +793,149 @@ function ring() {
     }
 }
 
+/* -------------------------------------------------------- waiting room */
+
+/*
+ * The "Waiting room" view (Dashboard menu): who waits where in all of
+ * this staff member's open sessions (waiting.js), with "Admit" per person
+ * and "Start next consultation" for whoever has waited longest.  Someone
+ * arriving rings (ring()), flags the menu and shows in the tab's title.
+ */
+const WAITING_POLL_MS = 10000;
+const TITLE = document.title;
+const waitingRoom = new WaitingRoom({
+    api, me: () => me, onChange: renderWaitingRoom,
+});
+let waitingTimer = null;
+let cueTimer = null;
+
+function renderWaitingRoom() {
+    const entries = me && me.type === "staff" ? waitingRoom.list() : [];
+    const count = $("waiting-count");
+    count.textContent = entries.length ? String(entries.length) : "";
+    count.hidden = entries.length === 0;
+    $("menu-waiting").setAttribute("aria-label", entries.length
+        ? "Waiting room, " + entries.length + " waiting" : "Waiting room");
+    document.title = entries.length ? "(" + entries.length + " waiting) "
+        + TITLE : TITLE;
+    const next = waitingRoom.next();
+    $("start-next").disabled = !next;
+    $("start-next").title = next ? "Admit " + next.display + " ("
+        + waitingSession(next) + ")" : "";
+    const body = $("waiting-list");
+    const now = Date.now();
+    const key = JSON.stringify(entries.map((e) => [e.key, e.display,
+        waitedText(e.since, now), waitingRoom.isChair(e.sessionId),
+        waitingSession(e)]));
+    $("waiting-table").hidden = entries.length === 0;
+    $("nobody-waiting").hidden = entries.length > 0;
+    if (body.dataset.key === key) return;    /* keep focus where it is */
+    body.dataset.key = key;
+    body.replaceChildren(...entries.map((e) => waitingRow(e, now)));
+}
+
+/* What the waiting person is, by the type of their participant id. */
+const PERSON_KINDS = { patient: "patient", guest: "guest", staff: "staff" };
+
+/* "Consultation Knee review": the session's kind and name. */
+function waitingSession(e) {
+    const s = waitingRoom.session(e.sessionId);
+    const name = (s && s.name) || e.sessionName;
+    return s ? kindName(s.kind) + (name ? " " + name : "")
+        : name || "A session";
+}
+
+function waitingRow(e, now) {
+    const tr = document.createElement("tr");
+    tr.dataset.session = e.sessionId;
+    tr.dataset.participant = e.participant;
+    const since = document.createElement("time");
+    since.dateTime = new Date(e.since).toISOString();
+    since.textContent = waitedText(e.since, now);
+    const actions = document.createElement("td");
+    const admit = document.createElement("button");
+    admit.type = "button";
+    admit.className = "admit";
+    admit.dataset.key = "waiting-admit|" + e.key;
+    admit.textContent = "Admit";
+    admit.setAttribute("aria-label", "Admit " + e.display + " to "
+        + waitingSession(e));
+    if (waitingRoom.isChair(e.sessionId)) {
+        admit.onclick = () => admitFromWaitingRoom(e);
+    } else {
+        admit.disabled = true;
+        admit.title = "Only a chair of this session can let people in.";
+    }
+    actions.append(admit);
+    const who = document.createElement("span");
+    const tag = document.createElement("span");
+    tag.className = "tag";
+    tag.textContent = PERSON_KINDS[e.participant.split(":")[0]] || "";
+    who.append(e.display + " ", tag);
+    for (const cell of [since, who, waitingSession(e)]) {
+        const td = document.createElement("td");
+        td.append(cell);
+        tr.append(td);
+    }
+    tr.append(actions);
+    return tr;
+}
+
+/* Someone arrived: the menu stands out for a while (the sound is ring()). */
+function arrivalCue() {
+    $("menu-waiting").classList.add("ringing");
+    clearTimeout(cueTimer);
+    cueTimer = setTimeout(() => {
+        $("menu-waiting").classList.remove("ringing");
+    }, 8000);
+}
+
+function startWaitingPolling() {
+    if (waitingTimer) return;
+    waitingRoom.refresh().catch(showProblem);
+    waitingTimer = setInterval(() => {
+        if (!token) return;
+        waitingRoom.refresh().catch(() => {});
+        renderWaitingRoom();   /* the minutes waited */
+    }, WAITING_POLL_MS);
+}
+
+function stopWaitingPolling() {
+    clearInterval(waitingTimer);
+    waitingTimer = null;
+}
+
+$("menu-sessions").onclick = () => {
+    showProblem(null);
+    announce("");
+    show("sessions-view");
+    listSessions().catch(showProblem);
+};
+$("menu-waiting").onclick = () => {
+    showProblem(null);
+    announce("");
+    $("menu-waiting").classList.remove("ringing");
+    show("waiting-view");
+    $("waiting-view-title").focus();
+};
+$("start-next").onclick = () => {
+    const next = waitingRoom.next();
+    if (next) admitFromWaitingRoom(next);
+};
+
 /* ------------------------------------------------------------- account */
 
 function logout(callApi) {
     closeConsoleEvents();
     closeInvites();
     consoleLastId = null;
+    admitOnJoin = null;
+    if ($("notice")) $("notice").textContent = "";
     if (call) call.leave();
     if (callApi && token) api("POST", "/auth/logout").catch(() => {});
     token = null;
     me = null;
+    waitingRoom.clear();
     sessionStorage.removeItem("th.token");
     $("whoami").hidden = true;
     show("login-view");
@@ -659,11 +965,9 @@ $("start-form").onsubmit = async (ev) => {
     const form = new FormData(ev.target);
     const typed = String(form.get("patient_id") || "").trim();
     const patient = typed || ($("patient-pick").hidden ? "" : form.get("patient"));
-    if (!patient) {
-        showProblem("Choose a patient first.");
-        return;
-    }
-    const body = { kind: form.get("kind"), patient_id: patient };
+    /* without one, the API says whether this kind needs a patient */
+    const body = { kind: form.get("kind") };
+    if (patient) body.patient_id = patient;
     const name = String(form.get("name") || "").trim();
     if (name) body.name = name;
     if (form.get("scheduled_at")) {
@@ -697,6 +1001,18 @@ function onKindChange() {
     $("create-button").textContent = kind === "video_call"
         ? "Start video call" : "Create session";
     $("service-code").hidden = kind !== "virtual_visit";
+    /* nobody chosen at first: "No patient" where the kind needs none */
+    const optional = !PATIENT_KINDS.has(kind);
+    for (const hint of document.querySelectorAll(".patient-optional")) {
+        hint.hidden = !optional;
+    }
+    const select = $("patient-select");
+    let none = select.querySelector("option[value='']");
+    if (!none) {
+        none = new Option("", "", true, true);
+        select.prepend(none);
+    }
+    none.textContent = optional ? "No patient" : "Choose a patient";
 }
 $("kind-select").onchange = onKindChange;
 for (const o of $("kind-select").options) {

@@ -3,7 +3,7 @@
 // patient, both with logins) written through psql.
 
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -17,6 +17,7 @@ export const env = {
   password: process.env.TH_TEST_PASSWORD,
   passwordHash: process.env.TH_TEST_PASSWORD_HASH,
   chromium: process.env.TH_CHROMIUM ?? '/usr/bin/chromium',
+  redisPort: process.env.TH_REDIS_PORT ?? '56379',
 };
 
 export const skip = !process.env.TH_NETNS
@@ -42,10 +43,35 @@ export const CHROMIUM_ARGS = [
 ];
 
 /**
+ * Waits until the Janus node's heartbeat is in Redis.  The plugin writes
+ * its first one a refresh interval after it starts; a room hosted before
+ * then has a host that nginx's reconciler counts as gone (no heartbeat,
+ * no lease_at yet) and closes as node_lost (docs/lifecycle.md).
+ */
+export async function janusNodeReady() {
+  const deadline = Date.now() + STEP_MS;
+  while (Date.now() < deadline) {
+    let keys = '';
+    try {
+      keys = execFileSync('redis-cli', ['-p', env.redisPort, '--scan',
+        '--pattern', 'th:node:*'], { timeout: 5_000 }).toString().trim();
+    } catch {
+      keys = '';
+    }
+    if (keys) {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  assert.fail('no Janus node heartbeat in Redis');
+}
+
+/**
  * One chromium on a fresh temporary profile; its pages are the tabs of one
  * person's browser, each with its own sessionStorage (its own login).
  */
 export async function launchBrowser() {
+  await janusNodeReady();
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-e2e-chromium-'));
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath: env.chromium,

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
   api, closeBrowser, closeSession, createSessionFixtures, env, launchBrowser,
-  skip, STEP_MS, TEST_MS,
+  psql, skip, STEP_MS, TEST_MS,
 } from './lib.mjs';
 
 let context;
@@ -160,4 +160,43 @@ test('a guest\'s page has no moderation controls', { skip, timeout: TEST_MS }, a
   assert.ok(guest, 'a guest is in the room');
   await waitForText('guestA', '#participants', (t) => t.includes(people.clinician.name), 'the clinician');
   assert.equal(await guest.locator('#participants button, #participants select').count(), 0);
+});
+
+test('the removed patient is listed on the session for its chair, who lets them back in', { skip, timeout: TEST_MS }, async () => {
+  assert.ok(pages.patient, 'the patient was removed');
+  const tab = await openTab('clinician2', `${env.base}/`);
+  await tab.getByLabel('E-mail').fill(people.clinician.email);
+  await tab.getByLabel('Password').fill(env.password);
+  await tab.getByRole('button', { name: 'Log in' }).click();
+  await tab.locator(`#sessions button.invites[data-session="${session.id}"]`).click();
+  await tab.locator('#bans-view').waitFor({ state: 'visible' });
+  // The removal bans the patient: nginx records it from the plugin's
+  // chair.action event with th_chair_action(); called here as nginx does,
+  // so the list does not depend on that event (idempotent).
+  await psql(`SELECT th_chair_action(:'session', 'remove', :'chair', :'who', '',
+    (extract(epoch FROM now()) * 1000)::bigint)`, {
+    session: session.id, chair: `staff:${people.clinician.id}`,
+    who: `patient:${people.patient.id}`,
+  });
+  const bans = (await api('GET', `/sessions/${session.id}/bans`, undefined, staffToken)).items;
+  assert.deepEqual(bans.map((b) => b.participant), [`patient:${people.patient.id}`]);
+  const patientToken = (await api('POST', '/auth/login',
+    { email: people.patient.email, password: env.password })).access_token;
+  const refused = await fetch(`${env.base}/api/v1/sessions/${session.id}/join`, {
+    method: 'POST', headers: { Authorization: `Bearer ${patientToken}` },
+  });
+  assert.equal(refused.status, 403, 'a banned patient gets no join credential');
+  // the list refreshes by itself
+  const letIn = tab.getByRole('button', { name: `Let ${people.patient.name} back in` });
+  await letIn.waitFor().catch(async (e) => {
+    assert.fail(`${e.message}\n${await tab.locator('#bans-view').innerText()}\n${tail('clinician2')}`);
+  });
+  await letIn.click();
+  await tab.locator('#no-bans').waitFor({ state: 'visible' });
+  assert.match(await tab.locator('#invite-status').innerText(), /can join this session again/);
+  const now = await api('GET', `/sessions/${session.id}/bans`, undefined, staffToken);
+  assert.deepEqual(now.items, []);
+  // and the patient may join again
+  const grant = await api('POST', `/sessions/${session.id}/join`, undefined, patientToken);
+  assert.equal(grant.role, 'broadcaster');
 });

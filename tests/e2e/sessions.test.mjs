@@ -172,3 +172,32 @@ test('a refused session shows the API\'s problem detail', { skip, timeout: TEST_
   await problem.waitFor({ state: 'visible' });
   assert.match(await problem.innerText(), /service_code|service code/i);
 });
+
+test('a consultation needs no patient; an appointment without one shows the API\'s problem detail', { skip, timeout: TEST_MS }, async () => {
+  await page.reload();
+  await page.locator('#sessions-view').waitFor({ state: 'visible' });
+  await page.locator('#start-form').getByRole('combobox', { name: /^Kind/ }).selectOption('consultation');
+  assert.equal(await page.locator('#patient-select option:checked').innerText(), 'No patient');
+  assert.match(await page.locator('#patient-pick').innerText(), /optional/);
+  await page.getByLabel(/^Name/).fill('E2E without patient');
+  const answer = page.waitForResponse((r) => r.url().endsWith('/api/v1/sessions')
+    && r.request().method() === 'POST');
+  await page.getByRole('button', { name: 'Create session' }).click();
+  const created = await (await answer).json();
+  opened.push(created);
+  assert.equal(created.patient_id, null, JSON.stringify(created));
+  await waitForRow('E2E without patient', 'open');
+  // its invites are for guests only
+  await page.getByRole('button', { name: /^Invites Consultation E2E without patient/ }).click();
+  assert.equal(await page.getByLabel('The session\'s patient').isDisabled(), true);
+  assert.equal(await page.getByLabel('A guest').isChecked(), true);
+  await page.getByRole('button', { name: 'Close invites' }).click();
+
+  await page.locator('#start-form').getByRole('combobox', { name: /^Kind/ }).selectOption('appointment');
+  assert.equal(await page.locator('#patient-select option:checked').innerText(), 'Choose a patient');
+  assert.doesNotMatch(await page.locator('#patient-pick').innerText(), /optional/);
+  await page.getByRole('button', { name: 'Create session' }).click();
+  const problem = page.getByRole('alert');
+  await problem.waitFor({ state: 'visible' });
+  assert.equal(await problem.innerText(), 'This kind of session needs a "patient_id".');
+});
