@@ -287,6 +287,8 @@ class TelehealthCall {
                 break;
             }
             this.emit("status", "You are in the room.");
+            /* a rejoin keeps what the person had set */
+            if (this.audioMuted || this.videoPaused) this.configure();
             this.startMedia();
             break;
         case "admitted":
@@ -369,10 +371,12 @@ class TelehealthCall {
     onLocalTrack(track, on) {
         if (track.kind === "audio") {
             this.micTrack = on ? track : null;
+            if (on) track.enabled = !this.audioMuted;
         } else if (on && this.addingScreen) {
             this.screenTrack = track;
         } else if (on) {
             this.cameraTrack = track;
+            track.enabled = !this.videoPaused;
         } else if (track === this.screenTrack) {
             /* ended from the browser's own "Stop sharing" button */
             if (!this.done && this.screenMid) {
@@ -445,11 +449,14 @@ class TelehealthCall {
     }
 
     configure() {
-        this.pub.send({
-            message: { request: "configure", audio_muted: this.audioMuted,
-                       video_paused: this.videoPaused },
-            error: (e) => this.fail(callError(e)),
-        });
+        /* while reconnecting there is no handle: the rejoin sends it */
+        if (this.pub) {
+            this.pub.send({
+                message: { request: "configure", audio_muted: this.audioMuted,
+                           video_paused: this.videoPaused },
+                error: (e) => this.fail(callError(e)),
+            });
+        }
         this.emitMedia();
     }
 
