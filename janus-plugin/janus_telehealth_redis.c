@@ -31,7 +31,7 @@ struct janus_telehealth_redis {
  * prefix, now (ms), session, participant, member JSON, patient lock key
  * head, default max, role, iat (s), unlisted ("1" or "0"), kind of the
  * credential, room id, patient lock key tail (a lock key is head, patient
- * uuid, tail).
+ * uuid, tail), "1" when this node hosts the room in memory.
  *
  * Refusals come first and write nothing.  A participant a chair removed
  * (in the session's banned set) stays out whatever their credential.
@@ -40,7 +40,9 @@ struct janus_telehealth_redis {
  * is refused; so is, while the level is private, staff not on the list
  * (ARGV[11] "1", the credential's "unlisted").  A node whose heartbeat is
  * gone has died: its members are stale, so the new host returns them (to
- * report them as lost) and starts afresh.  first_connect: until someone
+ * report them as lost) and starts afresh.  So are the members of a room
+ * that names this node but that this node does not host: they are from
+ * before a restart with the same node_id.  first_connect: until someone
  * with that role is a member (waiting or in), nobody of another role may
  * join.  A role a chair set in this session (roles hash) replaces the
  * credential's.  A patient takes their lock for every kind but video_call
@@ -75,6 +77,8 @@ static const char janus_telehealth_join_script[] =
     "  if redis.call('EXISTS', ARGV[2] .. r[3]) == 1 then\n"
     "    return {'other_node', r[3]}\n"
     "  end\n"
+    "  takeover = true\n"
+    "elseif r[3] == ARGV[1] and ARGV[15] ~= '1' then\n"
     "  takeover = true\n"
     "end\n"
     "local role = redis.call('HGET', KEYS[5], ARGV[5]) or ARGV[9]\n"
@@ -598,7 +602,7 @@ janus_telehealth_reply_bitrate(redisReply *reply)
 janus_telehealth_join_status
 janus_telehealth_redis_join(janus_telehealth_redis *redis,
     const janus_telehealth_join *join, const char *member_json,
-    janus_telehealth_room_info *info)
+    gboolean hosted, janus_telehealth_room_info *info)
 {
     char                         *revoked_key, *room_key, *members_key;
     char                         *banned_key, *roles_key, *lock_head;
@@ -630,7 +634,7 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
     g_snprintf(iat, sizeof(iat), "%" G_GINT64_FORMAT, join->iat);
 
     reply = janus_telehealth_redis_command(redis,
-        "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %s %s",
+        "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %s %s %s",
         janus_telehealth_join_script, revoked_key, room_key, members_key,
         banned_key, roles_key,
         janus_telehealth_cfg.node_id, node_prefix, now_ms, join->session_id,
@@ -638,7 +642,7 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
         join->unlisted ? "1" : "0",
         join->kind != NULL ? join->kind : "",
         join->kind != NULL ? strlen(join->kind) : (size_t) 0,
-        join->room_id, lock_tail);
+        join->room_id, lock_tail, hosted ? "1" : "0");
 
     g_free(revoked_key);
     g_free(room_key);

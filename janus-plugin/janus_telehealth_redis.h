@@ -90,11 +90,14 @@ void janus_telehealth_room_info_clear(janus_telehealth_room_info *info);
  * Atomically: refuses a revoked credential, a missing, closed or foreign
  * room, a banned participant, a full room, a patient in another room;
  * claims hosting for this node (taking over from a node whose heartbeat is
- * gone); takes the patient lock; records the member; renews the lease.
+ * gone, or from our own life before a restart: hosted is whether this
+ * node has the room in memory); takes the patient lock; records the
+ * member; renews the lease.
  */
 janus_telehealth_join_status janus_telehealth_redis_join(
     janus_telehealth_redis *redis, const janus_telehealth_join *join,
-    const char *member_json, janus_telehealth_room_info *info);
+    const char *member_json, gboolean hosted,
+    janus_telehealth_room_info *info);
 
 /* Writes one member of a room's members hash. 0 or -1. */
 int janus_telehealth_redis_member_set(janus_telehealth_redis *redis,

@@ -616,6 +616,7 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     int                            rc;
     char                          *member;
     json_t                        *event;
+    gboolean                       hosted;
     janus_telehealth_room         *room;
     janus_telehealth_room_info     info;
     janus_telehealth_join_status   status;
@@ -638,9 +639,16 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     participant->exp = join->exp;
     janus_refcount_init(&participant->ref, janus_telehealth_participant_free);
 
+    /* Only this thread adds rooms: what it sees stays true until then. */
+    room = janus_telehealth_rooms_lookup(join->room_id);
+    hosted = room != NULL;
+    if (room != NULL) {
+        janus_telehealth_room_unref(room);
+    }
+
     member = janus_telehealth_member_json(participant);
     status = janus_telehealth_redis_join(janus_telehealth_handler_redis, join,
-                                         member, &info);
+                                         member, hosted, &info);
     free(member);
 
     if (status != JANUS_TELEHEALTH_JOIN_OK) {

@@ -419,6 +419,27 @@ describe('taking over a room whose host died', () => {
         await redis('DEL', roomKey(room.id), `${roomKey(room.id)}:members`);
     });
 
+    test('members a node left before a restart with the same node_id are stale too', async () => {
+        const nodes = (await redis('KEYS', 'th:node:*')).split('\n');
+        assert.equal(nodes.length, 1, `one Janus in the stack (${nodes})`);
+        const ours = nodes[0].slice('th:node:'.length);
+        const stale = crypto.randomUUID();
+        const room = await deadNodeRoom('telehealth', stale);
+        await redis('HSET', roomKey(room.id), 'node', ours);
+        const c = await join(mint(room, `staff:${w.clinician.id}`, 'chair'));
+        const d = joined(c, 'join on the restarted node');
+        assert.deepEqual(d.participants.map((p) => p.id),
+            [`staff:${w.clinician.id}`], 'the members from before are gone');
+        const left = await eventually(async () => (await streamOf(room.id))
+            .filter((e) => e.type === 'participant.left'
+                && e.reason === 'node_lost').length === 2, 5000);
+        assert.ok(left, 'both are reported node_lost');
+        assert.equal(await redis('EXISTS', patientLockKey(stale)), '0',
+            'the stale patient\'s lock is given back');
+        await leaveRoom(c);
+        await redis('DEL', roomKey(room.id), `${roomKey(room.id)}:members`);
+    });
+
     test('the stale patient who rejoins keeps the lock; a video_call\'s lock always stays', async () => {
         const back = crypto.randomUUID();
         const room = await deadNodeRoom('telehealth', back);
