@@ -1052,6 +1052,7 @@ janus_telehealth_handle_join(janus_telehealth_session *session, json_t *root,
     join.exp = json_integer_value(json_object_get(claims, "exp"));
     join.iat = json_integer_value(json_object_get(claims, "iat"));
     join.unlisted = json_is_true(json_object_get(claims, "unlisted"));
+    join.admitted = json_is_true(json_object_get(claims, "admitted"));
     role = janus_telehealth_claim(claims, "role");
 
     if (role != NULL && strcmp(role, TH_ROLE_CHAIR) == 0) {

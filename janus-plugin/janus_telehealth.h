@@ -215,6 +215,8 @@ typedef struct janus_telehealth_join {
     gint64       iat;
     gint64       exp;
     gboolean     unlisted;      /* staff admitted by the level, not the list */
+    gboolean     admitted;      /* admitted before the room ran (a group's
+                                 * registrant): skips the waiting room */
 } janus_telehealth_join;
 
 int janus_telehealth_rooms_init(void);

@@ -699,6 +699,7 @@ janus_telehealth_room_join(janus_telehealth_session *session,
      * does not send anyone back to the waiting room. */
     participant->waiting = janus_telehealth_room_must_wait(room,
                                                            participant->role)
+        && !join->admitted
         && !g_hash_table_contains(room->admitted, participant->id);
     if (!participant->waiting) {
         g_hash_table_add(room->admitted, g_strdup(participant->id));

@@ -313,6 +313,26 @@ describe('bans and demotions', () => {
     });
 });
 
+describe('admitted before the room ran', () => {
+    test('a credential with admitted true skips the waiting room; one without waits', async () => {
+        const room = await writeRoom({ kind: 'group',
+            waiting_room: 'broadcaster,viewer' });
+        const t = now();
+        const claims = (sub, extra = {}) => ({
+            iss: 'telehealth', aud: 'janus.plugin.telehealth', sub,
+            role: 'broadcaster', name: 'Registrant', room: room.id,
+            session: room.session, org: room.org, kind: room.kind,
+            jti: newJti(), iat: t, exp: t + 120, ...extra });
+        const admitted = await join(mintToken(claims(
+            `guest:${crypto.randomUUID()}`, { admitted: true })));
+        assert.equal(joined(admitted, 'admitted registrant').state, 'in');
+        const other = await join(mintToken(claims(
+            `guest:${crypto.randomUUID()}`)));
+        assert.equal(joined(other, 'a link holder').state, 'waiting');
+        await redis('DEL', roomKey(room.id), `${roomKey(room.id)}:members`);
+    });
+});
+
 describe('chair actions on the event stream', () => {
     test('admit, turn_away, mute, role, remove and close each append chair.action with actor and target', async () => {
         const t = await openTelehealth('actions');
