@@ -111,7 +111,8 @@ janus_telehealth_command_remove(json_t *command, const char *room_id)
         return "not_found";
     }
 
-    rc = janus_telehealth_moderate_remove(room, JANUS_TELEHEALTH_ACTOR_COMMAND,
+    rc = janus_telehealth_moderate_remove(room,
+                                          JANUS_TELEHEALTH_ACTOR_COMMAND,
                                           participant, TH_LEFT_REMOVED,
                                           error, sizeof(error));
     janus_telehealth_room_unref(room);
@@ -138,7 +139,8 @@ janus_telehealth_command_mute(json_t *command, const char *room_id)
         return "not_found";
     }
 
-    rc = janus_telehealth_moderate_mute(room, JANUS_TELEHEALTH_ACTOR_COMMAND, participant,
+    rc = janus_telehealth_moderate_mute(room, JANUS_TELEHEALTH_ACTOR_COMMAND,
+                                        participant,
                                         json_object_get(command, "audio"),
                                         json_object_get(command, "video"),
                                         error, sizeof(error));
@@ -167,7 +169,8 @@ janus_telehealth_command_set_role(json_t *command, const char *room_id)
         return "not_found";
     }
 
-    rc = janus_telehealth_moderate_set_role(room, JANUS_TELEHEALTH_ACTOR_COMMAND,
+    rc = janus_telehealth_moderate_set_role(room,
+                                            JANUS_TELEHEALTH_ACTOR_COMMAND,
                                             participant, role, error,
                                             sizeof(error));
     janus_telehealth_room_unref(room);

@@ -4,11 +4,12 @@
  * the waiting room (admit, admit all, turn away) and breakout rooms.
  *
  * Everything here runs on the handler thread, the only thread that
- * changes rooms.  Each action that takes effect goes to the events stream
- * as chair.action, with who did it (the chair's participant id, or
- * "command" when nginx asked), so that nginx can audit it.  The media side of a mute is a per-stream flag that
+ * changes rooms.  The media side of a mute is a per-stream flag that
  * incoming_rtp reads atomically (janus_telehealth_media_block); a role
- * change to viewer goes through the unpublish path at once.
+ * change to viewer goes through the unpublish path at once.  Each action
+ * that takes effect goes to the events stream as chair.action, with who
+ * did it (the chair's participant id, or "command" when nginx asked), so
+ * that nginx can audit it.
  */
 
 #include <string.h>

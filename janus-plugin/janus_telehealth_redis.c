@@ -176,9 +176,9 @@ static const char janus_telehealth_out_script[] =
 /*
  * Close: KEYS room, members, patient lock of the room ('' if it names
  * none).  ARGV room id, closed TTL, now (ms), reason, patient lock key
- * head and tail.  Succeeds once: 1 when this call closed an open room, 0 when it
- * was closed already or gone (room.closed is then someone else's to
- * write).  Every lock still naming this room goes: the room's patient
+ * head and tail.  Succeeds once: 1 when this call closed an open room, 0
+ * when it was closed already or gone (room.closed is then someone else's
+ * to write).  Every lock still naming this room goes: the room's patient
  * (a video_call's, held by nginx) and any patient member's.
  */
 static const char janus_telehealth_close_script[] =
