@@ -206,14 +206,18 @@ static const char janus_telehealth_close_script[] =
  * Refresh: KEYS room.  ARGV node id, now (ms).  Renews this node's lease
  * on a room it hosts (nothing expires while a room is open: the lease and
  * the node's heartbeat tell that a host is alive) and tells when the room
- * is no longer ours.  Answers the room's empty_timeout too, so that a
- * change nginx makes to an empty room applies without a join.
+ * is no longer ours (with the reason of a close someone else made).
+ * Answers the room's empty_timeout too, so that a change nginx makes to
+ * an empty room applies without a join.
  */
 static const char janus_telehealth_refresh_script[] =
     "local r = redis.call('HMGET', KEYS[1], 'state', 'node',\n"
     "                     'empty_timeout')\n"
     "if not r[1] then return {'gone'} end\n"
-    "if r[1] ~= 'open' then return {'closed'} end\n"
+    "if r[1] ~= 'open' then\n"
+    "  return {'closed', redis.call('HGET', KEYS[1], 'closed_reason')\n"
+    "                    or ''}\n"
+    "end\n"
     "if r[2] ~= ARGV[1] then return {'moved'} end\n"
     "redis.call('HSET', KEYS[1], 'lease_at', ARGV[2])\n"
     "return {'ok', r[3] or ''}\n";
@@ -892,9 +896,32 @@ janus_telehealth_redis_close(janus_telehealth_redis *redis,
 }
 
 
+/* Why a room closed, as one of TH_CLOSE_*; "command" when unknown. */
+static const char *
+janus_telehealth_close_reason_of(redisReply *reply)
+{
+    size_t              i;
+    static const char  *known[] = {
+        TH_CLOSE_CHAIR_LEFT, TH_CLOSE_CLOSED_BY_CHAIR, TH_CLOSE_COMMAND,
+        TH_CLOSE_EXPIRED, TH_CLOSE_CAREGIVER_HUNG_UP, TH_CLOSE_DURATION_LIMIT,
+        TH_CLOSE_NODE_LOST
+    };
+
+    for (i = 0; reply->type == REDIS_REPLY_STRING && i < G_N_ELEMENTS(known);
+         i++)
+    {
+        if (strcmp(reply->str, known[i]) == 0) {
+            return known[i];
+        }
+    }
+
+    return TH_CLOSE_COMMAND;
+}
+
+
 janus_telehealth_refresh_status
 janus_telehealth_redis_refresh(janus_telehealth_redis *redis,
-    const char *room_id, int *empty_timeout)
+    const char *room_id, int *empty_timeout, const char **closed_reason)
 {
     char                            *room_key, now_ms[32];
     const char                      *status;
@@ -931,6 +958,9 @@ janus_telehealth_redis_refresh(janus_telehealth_redis *redis,
         rc = JANUS_TELEHEALTH_REFRESH_GONE;
 
     } else if (strcmp(status, "closed") == 0) {
+        *closed_reason = reply->elements == 2
+                         ? janus_telehealth_close_reason_of(reply->element[1])
+                         : TH_CLOSE_COMMAND;
         rc = JANUS_TELEHEALTH_REFRESH_CLOSED;
 
     } else if (strcmp(status, "moved") == 0) {

@@ -140,9 +140,11 @@ typedef enum {
 } janus_telehealth_refresh_status;
 
 /* Renews our lease (lease_at) on a room we host; *empty_timeout gets the
- * room's field (-1: absent) when the answer is OK. */
+ * room's field (-1: absent) when the answer is OK, *closed_reason (one of
+ * TH_CLOSE_*) why it closed when someone else closed it. */
 janus_telehealth_refresh_status janus_telehealth_redis_refresh(
-    janus_telehealth_redis *redis, const char *room_id, int *empty_timeout);
+    janus_telehealth_redis *redis, const char *room_id, int *empty_timeout,
+    const char **closed_reason);
 
 /* Node heartbeat hash with a TTL; deleted on shutdown. */
 int janus_telehealth_redis_heartbeat(janus_telehealth_redis *redis,

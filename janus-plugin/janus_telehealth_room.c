@@ -1405,7 +1405,7 @@ janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
 {
     int                              nrooms, nparticipants, empty_timeout;
     GList                           *snapshot, *l;
-    const char                      *lost;
+    const char                      *lost, *closed;
     janus_telehealth_room           *room;
     janus_telehealth_refresh_status  status;
 
@@ -1428,7 +1428,7 @@ janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
         nrooms++;
 
         status = janus_telehealth_redis_refresh(redis, room->id,
-                                                &empty_timeout);
+                                                &empty_timeout, &closed);
         lost = NULL;
 
         switch (status) {
@@ -1438,7 +1438,8 @@ janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
         case JANUS_TELEHEALTH_REFRESH_UNAVAILABLE:
             break;
         case JANUS_TELEHEALTH_REFRESH_CLOSED:
-            lost = TH_CLOSE_COMMAND;
+            /* nginx's close, its reconciler's, a chair's on another path */
+            lost = closed;
             break;
         case JANUS_TELEHEALTH_REFRESH_GONE:
         case JANUS_TELEHEALTH_REFRESH_MOVED:

@@ -202,6 +202,22 @@ describe('the room\'s empty_timeout', () => {
     });
 });
 
+describe('a room closed elsewhere', () => {
+    test('the people in it are told the closed_reason of the room hash', async () => {
+        const room = await writeRoom({ kind: 'telehealth' });
+        const c = await join(mint(room, `staff:${w.clinician.id}`, 'chair'));
+        joined(c, 'chair join');
+        const from = c.session.events.length;
+        // What nginx's reconciler does to a room it ends.
+        await redis('HSET', roomKey(room.id), 'state', 'closed',
+            'closed_reason', 'node_lost', 'closed_at', String(Date.now()));
+        const closed = await c.handle.waitData((d) => d.telehealth === 'closed',
+            15000, from, 'a closed event');
+        assert.equal(closed.reason, 'node_lost');
+        await redis('DEL', roomKey(room.id), `${roomKey(room.id)}:members`);
+    });
+});
+
 describe('the patient lock is taken at join', () => {
     test('a patient in a telehealth room joining a second room gets 476; leaving frees the lock', async () => {
         const t = await openTelehealth('lock');
