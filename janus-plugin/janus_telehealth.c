@@ -414,8 +414,7 @@ janus_telehealth_config_load(const char *config_path)
     cfg->redis_command_timeout_ms = 1000;
     cfg->event_stream = TRUE;
     cfg->event_stream_maxlen = 100000;
-    cfg->refresh_interval = 5;
-    cfg->room_ttl = TH_PATIENT_LOCK_TTL;
+    cfg->refresh_interval = 3;
     cfg->closed_room_ttl = 60;
     cfg->empty_room_timeout = 300;
     cfg->credential_leeway = 5;
@@ -484,11 +483,9 @@ janus_telehealth_config_load(const char *config_path)
         || janus_telehealth_config_int(config, general,
             "refresh_interval", 1, 3600, &cfg->refresh_interval)
         || janus_telehealth_config_int(config, general,
-            "room_ttl", 2, 86400, &cfg->room_ttl)
-        || janus_telehealth_config_int(config, general,
             "closed_room_ttl", 1, 86400, &cfg->closed_room_ttl)
         || janus_telehealth_config_int(config, general,
-            "empty_room_timeout", 1, 86400, &cfg->empty_room_timeout)
+            "empty_room_timeout", 0, 86400, &cfg->empty_room_timeout)
         || janus_telehealth_config_int(config, general,
             "credential_leeway", 0, 300, &cfg->credential_leeway)
         || janus_telehealth_config_int(config, general,
@@ -499,12 +496,13 @@ janus_telehealth_config_load(const char *config_path)
         goto done;
     }
 
-    /* A refresh must land well before what it refreshes expires. */
-    if (cfg->refresh_interval * 2 >= cfg->room_ttl) {
-        JANUS_LOG(LOG_FATAL, "[telehealth] refresh_interval (%d) must be "
-                  "less than half of room_ttl (%d)\n", cfg->refresh_interval,
-                  cfg->room_ttl);
-        goto done;
+    /* Nothing of an open room expires any more: the lease does the work
+     * (docs/lifecycle.md).  An old setting is harmless but misleading. */
+    if (janus_config_get(config, general, janus_config_type_item,
+                         "room_ttl") != NULL)
+    {
+        JANUS_LOG(LOG_WARN, "[telehealth] room_ttl is ignored: open rooms "
+                  "no longer expire\n");
     }
 
     if (janus_telehealth_config_keys(config, config_path) != 0) {
@@ -1054,6 +1052,7 @@ janus_telehealth_handle_join(janus_telehealth_session *session, json_t *root,
     join.exp = json_integer_value(json_object_get(claims, "exp"));
     join.iat = json_integer_value(json_object_get(claims, "iat"));
     join.unlisted = json_is_true(json_object_get(claims, "unlisted"));
+    join.admitted = json_is_true(json_object_get(claims, "admitted"));
     role = janus_telehealth_claim(claims, "role");
 
     if (role != NULL && strcmp(role, TH_ROLE_CHAIR) == 0) {

@@ -50,6 +50,8 @@
 #define JANUS_TELEHEALTH_ERROR_MISSING_ELEMENT     473
 #define JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT     474
 #define JANUS_TELEHEALTH_ERROR_ACCESS_DENIED       475
+#define JANUS_TELEHEALTH_ERROR_IN_SESSION          476
+#define JANUS_TELEHEALTH_ERROR_BANNED              477
 #define JANUS_TELEHEALTH_ERROR_INVALID_CREDENTIAL  480
 #define JANUS_TELEHEALTH_ERROR_CREDENTIAL_EXPIRED  481
 #define JANUS_TELEHEALTH_ERROR_WRONG_AUDIENCE      482
@@ -73,6 +75,9 @@
 
 #define JANUS_TELEHEALTH_EV_COMMAND_RESULT  TH_EV_COMMAND_RESULT
 
+/* The actor of a chair.action that nginx asked for (a command). */
+#define JANUS_TELEHEALTH_ACTOR_COMMAND  "command"
+
 /* Chairs are warned this many seconds before the room's duration limit. */
 #define JANUS_TELEHEALTH_DURATION_WARNING  300
 
@@ -90,9 +95,8 @@ typedef struct janus_telehealth_config {
     gboolean     event_stream;
     int          event_stream_maxlen;  /* 0: no trimming */
     int          refresh_interval;     /* seconds */
-    int          room_ttl;             /* seconds */
     int          closed_room_ttl;      /* seconds */
-    int          empty_room_timeout;   /* seconds */
+    int          empty_room_timeout;   /* seconds, 0: never */
     int          credential_leeway;    /* seconds of clock skew */
     int          max_participants;     /* 0: no limit */
     int          bitrate;              /* bps cap of published video */
@@ -156,6 +160,9 @@ struct janus_telehealth_room {
     /* participant id -> participant (reference); guarded by mutex */
     GHashTable                    *participants;
     gint64                         empty_since; /* monotonic us, 0: not empty */
+    /* The room hash's empty_timeout (s, 0: never), -1 when it has none;
+     * read at each join and refresh. */
+    volatile gint                  empty_timeout;
     guint32                        bitrate;     /* video cap, bps; 0: none */
     /* Policies from the room hash (docs/redis.md), refreshed on each
      * join; guarded by mutex, changed by the handler thread. */
@@ -208,6 +215,8 @@ typedef struct janus_telehealth_join {
     gint64       iat;
     gint64       exp;
     gboolean     unlisted;      /* staff admitted by the level, not the list */
+    gboolean     admitted;      /* admitted before the room ran (a group's
+                                 * registrant): skips the waiting room */
 } janus_telehealth_join;
 
 int janus_telehealth_rooms_init(void);
@@ -226,7 +235,7 @@ int janus_telehealth_room_close_by_id(const char *room_id,
 json_t *janus_telehealth_room_participants(janus_telehealth_room *room,
     gboolean with_waiting);
 int janus_telehealth_room_remove_participant(janus_telehealth_room *room,
-    const char *participant_id, const char *reason);
+    const char *participant_id, const char *reason, gboolean ban);
 janus_telehealth_participant *janus_telehealth_room_participant(
     janus_telehealth_room *room, const char *participant_id);
 void janus_telehealth_participant_release(janus_telehealth_participant *p);
@@ -252,15 +261,23 @@ int janus_telehealth_moderation_request(janus_telehealth_session *session,
     const char *request, json_t *root, const char *transaction,
     char *error, size_t error_size);
 gboolean janus_telehealth_moderation_is_request(const char *request);
+/* actor: the chair's participant id, or "command" (nginx). */
 int janus_telehealth_moderate_mute(janus_telehealth_room *room,
-    const char *participant_id, json_t *audio, json_t *video,
-    char *error, size_t error_size);
+    const char *actor, const char *participant_id, json_t *audio,
+    json_t *video, char *error, size_t error_size);
+/* actor NULL: not a chair's decision (the access level changed), so no
+ * ban and no chair.action. */
 int janus_telehealth_moderate_remove(janus_telehealth_room *room,
-    const char *participant_id, const char *reason, char *error,
-    size_t error_size);
+    const char *actor, const char *participant_id, const char *reason,
+    char *error, size_t error_size);
 int janus_telehealth_moderate_set_role(janus_telehealth_room *room,
-    const char *participant_id, const char *role, char *error,
-    size_t error_size);
+    const char *actor, const char *participant_id, const char *role,
+    char *error, size_t error_size);
+/* A chair.action entry on the events stream (nginx audits each). */
+void janus_telehealth_chair_action(const char *room_id,
+    const char *session_id, const char *org_id, const char *action,
+    const char *actor, const char *participant, const char *role,
+    const char *breakout);
 
 
 /* janus_telehealth_events.c */

@@ -111,7 +111,9 @@ janus_telehealth_command_remove(json_t *command, const char *room_id)
         return "not_found";
     }
 
-    rc = janus_telehealth_moderate_remove(room, participant, TH_LEFT_REMOVED,
+    rc = janus_telehealth_moderate_remove(room,
+                                          JANUS_TELEHEALTH_ACTOR_COMMAND,
+                                          participant, TH_LEFT_REMOVED,
                                           error, sizeof(error));
     janus_telehealth_room_unref(room);
 
@@ -137,7 +139,8 @@ janus_telehealth_command_mute(json_t *command, const char *room_id)
         return "not_found";
     }
 
-    rc = janus_telehealth_moderate_mute(room, participant,
+    rc = janus_telehealth_moderate_mute(room, JANUS_TELEHEALTH_ACTOR_COMMAND,
+                                        participant,
                                         json_object_get(command, "audio"),
                                         json_object_get(command, "video"),
                                         error, sizeof(error));
@@ -166,7 +169,9 @@ janus_telehealth_command_set_role(json_t *command, const char *room_id)
         return "not_found";
     }
 
-    rc = janus_telehealth_moderate_set_role(room, participant, role, error,
+    rc = janus_telehealth_moderate_set_role(room,
+                                            JANUS_TELEHEALTH_ACTOR_COMMAND,
+                                            participant, role, error,
                                             sizeof(error));
     janus_telehealth_room_unref(room);
 
@@ -204,7 +209,9 @@ janus_telehealth_command_access_changed(json_t *command, const char *room_id)
     }
 
     json_array_foreach(participants, i, p) {
-        (void) janus_telehealth_moderate_remove(room, json_string_value(p),
+        /* Not a chair's decision: no ban, no chair.action. */
+        (void) janus_telehealth_moderate_remove(room, NULL,
+                                                json_string_value(p),
                                                 TH_LEFT_REMOVED, error,
                                                 sizeof(error));
     }

@@ -6,7 +6,10 @@
  * Everything here runs on the handler thread, the only thread that
  * changes rooms.  The media side of a mute is a per-stream flag that
  * incoming_rtp reads atomically (janus_telehealth_media_block); a role
- * change to viewer goes through the unpublish path at once.
+ * change to viewer goes through the unpublish path at once.  Each action
+ * that takes effect goes to the events stream as chair.action, with who
+ * did it (the chair's participant id, or "command" when nginx asked), so
+ * that nginx can audit it.
  */
 
 #include <string.h>
@@ -41,6 +44,35 @@ janus_telehealth_role_name(const char *role)
     }
 
     return NULL;
+}
+
+
+void
+janus_telehealth_chair_action(const char *room_id, const char *session_id,
+    const char *org_id, const char *action, const char *actor,
+    const char *participant, const char *role, const char *breakout)
+{
+    janus_telehealth_event_emit_fields(TH_EV_CHAIR_ACTION,
+        "room", room_id,
+        "session", session_id,
+        "org", org_id,
+        "action", action,
+        "actor", actor,
+        "participant", participant,
+        "role", role,
+        "breakout", breakout,
+        NULL);
+}
+
+
+static void
+janus_telehealth_room_action(janus_telehealth_room *room,
+    const char *action, const char *actor, const char *participant,
+    const char *role, const char *breakout)
+{
+    janus_telehealth_chair_action(room->id, room->session_id, room->org_id,
+                                  action, actor, participant, role,
+                                  breakout);
 }
 
 
@@ -113,8 +145,8 @@ janus_telehealth_no_participant(const char *participant_id, char *error,
 
 int
 janus_telehealth_moderate_mute(janus_telehealth_room *room,
-    const char *participant_id, json_t *audio, json_t *video, char *error,
-    size_t error_size)
+    const char *actor, const char *participant_id, json_t *audio,
+    json_t *video, char *error, size_t error_size)
 {
     int                            a, v;
     json_t                        *event;
@@ -170,6 +202,8 @@ janus_telehealth_moderate_mute(janus_telehealth_room *room,
               v < 0 ? "unchanged" : (v ? "muted" : "unmuted"));
 
     janus_telehealth_moderation_store(room, p);
+    janus_telehealth_room_action(room, TH_ACT_MUTE, actor, p->id, NULL,
+                                 NULL);
     janus_telehealth_room_push_participants(room, NULL);
     janus_telehealth_participant_release(p);
 
@@ -181,12 +215,13 @@ janus_telehealth_moderate_mute(janus_telehealth_room *room,
 
 int
 janus_telehealth_moderate_remove(janus_telehealth_room *room,
-    const char *participant_id, const char *reason, char *error,
-    size_t error_size)
+    const char *actor, const char *participant_id, const char *reason,
+    char *error, size_t error_size)
 {
     int                            ttl;
     char                          *jti;
     gint64                         exp;
+    gboolean                       removed;
     janus_telehealth_participant  *p;
 
     p = janus_telehealth_room_participant(room, participant_id);
@@ -213,8 +248,20 @@ janus_telehealth_moderate_remove(janus_telehealth_room *room,
     }
     g_free(jti);
 
+    /*
+     * Removed by a chair: banned from the session, so that no fresh
+     * credential or invite link gets them back (until a chair lifts it
+     * through nginx).  Turned away from the waiting room: not banned.
+     */
+    removed = strcmp(reason, TH_LEFT_REMOVED) == 0;
     (void) janus_telehealth_room_remove_participant(room, participant_id,
-                                                    reason);
+                                                    reason,
+                                                    actor != NULL && removed);
+    if (actor != NULL) {
+        janus_telehealth_room_action(room, removed ? TH_ACT_REMOVE
+                                                   : TH_ACT_TURN_AWAY,
+                                     actor, participant_id, NULL, NULL);
+    }
     janus_telehealth_participant_release(p);
 
     return 0;
@@ -224,12 +271,12 @@ janus_telehealth_moderate_remove(janus_telehealth_room *room,
 /* Role */
 
 static int janus_telehealth_admit(janus_telehealth_room *room,
-    janus_telehealth_participant *p);
+    janus_telehealth_participant *p, const char *actor);
 
 int
 janus_telehealth_moderate_set_role(janus_telehealth_room *room,
-    const char *participant_id, const char *role, char *error,
-    size_t error_size)
+    const char *actor, const char *participant_id, const char *role,
+    char *error, size_t error_size)
 {
     json_t                        *event;
     gboolean                       stop, admit;
@@ -277,11 +324,23 @@ janus_telehealth_moderate_set_role(janus_telehealth_room *room,
         janus_telehealth_session_unref(session);
     }
 
+    /* Kept for the session: a demoted participant rejoins demoted. */
+    if (janus_telehealth_redis_role_set(janus_telehealth_handler_redis,
+                                        room->session_id, p->id, new_role)
+        != 0)
+    {
+        JANUS_LOG(LOG_ERR, "[telehealth] role of %s in session %s not "
+                  "stored (Redis unavailable): a rejoin gets the "
+                  "credential's\n", p->id, room->session_id);
+    }
+
     janus_telehealth_event_emit(TH_EV_PARTICIPANT_ROLE, room, p->id,
                                 new_role, NULL);
+    janus_telehealth_room_action(room, TH_ACT_ROLE, actor, p->id, new_role,
+                                 NULL);
 
     if (admit) {
-        (void) janus_telehealth_admit(room, p);
+        (void) janus_telehealth_admit(room, p, actor);
 
     } else {
         janus_telehealth_moderation_store(room, p);
@@ -299,7 +358,7 @@ janus_telehealth_moderate_set_role(janus_telehealth_room *room,
 /* Admits one waiting participant.  0, or 1 when they were not waiting. */
 static int
 janus_telehealth_admit(janus_telehealth_room *room,
-    janus_telehealth_participant *p)
+    janus_telehealth_participant *p, const char *actor)
 {
     json_t    *event;
     gboolean   chair;
@@ -317,6 +376,8 @@ janus_telehealth_admit(janus_telehealth_room *room,
     janus_telehealth_moderation_store(room, p);
     janus_telehealth_event_emit(TH_EV_PARTICIPANT_JOINED, room, p->id,
                                 p->role, NULL);
+    janus_telehealth_room_action(room, TH_ACT_ADMIT, actor, p->id, NULL,
+                                 NULL);
 
     JANUS_LOG(LOG_INFO, "[telehealth] participant %s admitted to room %s\n",
               p->id, room->id);
@@ -333,7 +394,8 @@ janus_telehealth_admit(janus_telehealth_room *room,
 
 static int
 janus_telehealth_moderate_admit(janus_telehealth_room *room,
-    const char *participant_id, char *error, size_t error_size)
+    const char *actor, const char *participant_id, char *error,
+    size_t error_size)
 {
     int                            rc;
     janus_telehealth_participant  *p;
@@ -344,7 +406,7 @@ janus_telehealth_moderate_admit(janus_telehealth_room *room,
                                                error_size);
     }
 
-    rc = janus_telehealth_admit(room, p);
+    rc = janus_telehealth_admit(room, p, actor);
     janus_telehealth_participant_release(p);
 
     if (rc != 0) {
@@ -369,7 +431,8 @@ janus_telehealth_seq_order(gconstpointer a, gconstpointer b)
 
 /* Admits everyone waiting, in order of arrival; returns their ids. */
 static json_t *
-janus_telehealth_moderate_admit_all(janus_telehealth_room *room)
+janus_telehealth_moderate_admit_all(janus_telehealth_room *room,
+    const char *actor)
 {
     GList                         *waiting, *l;
     json_t                        *ids;
@@ -392,7 +455,7 @@ janus_telehealth_moderate_admit_all(janus_telehealth_room *room)
     waiting = g_list_sort(waiting, janus_telehealth_seq_order);
     for (l = waiting; l != NULL; l = l->next) {
         p = l->data;
-        if (janus_telehealth_admit(room, p) == 0) {
+        if (janus_telehealth_admit(room, p, actor) == 0) {
             json_array_append_new(ids, json_string(p->id));
         }
         janus_telehealth_participant_release(p);
@@ -409,7 +472,8 @@ janus_telehealth_moderate_admit_all(janus_telehealth_room *room)
 
 static int
 janus_telehealth_moderate_turn_away(janus_telehealth_room *room,
-    const char *participant_id, char *error, size_t error_size)
+    const char *actor, const char *participant_id, char *error,
+    size_t error_size)
 {
     gboolean                       waiting;
     janus_telehealth_participant  *p;
@@ -431,7 +495,7 @@ janus_telehealth_moderate_turn_away(janus_telehealth_room *room,
         return JANUS_TELEHEALTH_ERROR_WRONG_STATE;
     }
 
-    return janus_telehealth_moderate_remove(room, participant_id,
+    return janus_telehealth_moderate_remove(room, actor, participant_id,
                                             TH_LEFT_TURNED_AWAY, error,
                                             error_size);
 }
@@ -470,8 +534,8 @@ janus_telehealth_breakout_allowed(janus_telehealth_room *room, char *error,
 
 
 static json_t *
-janus_telehealth_breakout_create(janus_telehealth_room *room, char *error,
-    size_t error_size, int *rc)
+janus_telehealth_breakout_create(janus_telehealth_room *room,
+    const char *actor, char *error, size_t error_size, int *rc)
 {
     char    *id;
     json_t  *answer;
@@ -496,6 +560,8 @@ janus_telehealth_breakout_create(janus_telehealth_room *room, char *error,
     janus_mutex_unlock(&room->mutex);
 
     JANUS_LOG(LOG_INFO, "[telehealth] room %s: %s created\n", room->id, id);
+    janus_telehealth_room_action(room, TH_ACT_BREAKOUT_CREATE, actor, NULL,
+        NULL, json_string_value(json_object_get(answer, "breakout")));
 
     return answer;
 }
@@ -518,8 +584,8 @@ janus_telehealth_breakout_tell(janus_telehealth_room *room,
 
 static int
 janus_telehealth_breakout_move(janus_telehealth_room *room,
-    const char *participant_id, const char *breakout, char *error,
-    size_t error_size)
+    const char *actor, const char *participant_id, const char *breakout,
+    char *error, size_t error_size)
 {
     int                            rc;
     janus_telehealth_participant  *p;
@@ -553,6 +619,8 @@ janus_telehealth_breakout_move(janus_telehealth_room *room,
               p->id, breakout != NULL ? breakout : "the main room");
 
     janus_telehealth_moderation_store(room, p);
+    janus_telehealth_room_action(room, TH_ACT_BREAKOUT_MOVE, actor, p->id,
+                                 NULL, breakout);
     /* Everyone's subscription follows: only their own room's feeds. */
     janus_telehealth_media_renegotiate(room);
     janus_telehealth_breakout_tell(room, p, breakout);
@@ -565,7 +633,7 @@ janus_telehealth_breakout_move(janus_telehealth_room *room,
 
 static int
 janus_telehealth_breakout_close(janus_telehealth_room *room,
-    const char *breakout, char *error, size_t error_size)
+    const char *actor, const char *breakout, char *error, size_t error_size)
 {
     int                            rc;
     GList                         *link, *moved, *l;
@@ -603,6 +671,8 @@ janus_telehealth_breakout_close(janus_telehealth_room *room,
 
     JANUS_LOG(LOG_INFO, "[telehealth] room %s: breakout closed, %u back in "
               "the main room\n", room->id, g_list_length(moved));
+    janus_telehealth_room_action(room, TH_ACT_BREAKOUT_CLOSE, actor, NULL,
+                                 NULL, breakout);
 
     janus_telehealth_media_renegotiate(room);
 
@@ -645,12 +715,14 @@ janus_telehealth_moderation_is_request(const char *request)
 /* The room of a chair who is in it (reference), or an error. */
 static int
 janus_telehealth_moderation_chair(janus_telehealth_session *session,
-    janus_telehealth_room **room, char *error, size_t error_size)
+    janus_telehealth_room **room, char **actor, char *error,
+    size_t error_size)
 {
     gboolean                       chair;
     janus_telehealth_participant  *p;
 
     *room = NULL;
+    *actor = NULL;
 
     janus_mutex_lock(&session->mutex);
     p = session->participant;
@@ -669,6 +741,9 @@ janus_telehealth_moderation_chair(janus_telehealth_session *session,
     janus_mutex_lock(&(*room)->mutex);
     chair = strcmp(p->role, TH_ROLE_CHAIR) == 0 && !p->waiting;
     janus_mutex_unlock(&(*room)->mutex);
+    if (chair) {
+        *actor = g_strdup(p->id);
+    }
     janus_telehealth_participant_release(p);
 
     if (!chair) {
@@ -718,11 +793,12 @@ janus_telehealth_moderation_request(janus_telehealth_session *session,
     size_t error_size)
 {
     int                     rc;
+    char                   *actor;
     json_t                 *answer, *extra;
     const char             *participant, *breakout;
     janus_telehealth_room  *room;
 
-    rc = janus_telehealth_moderation_chair(session, &room, error,
+    rc = janus_telehealth_moderation_chair(session, &room, &actor, error,
                                            error_size);
     if (rc != 0) {
         return rc;
@@ -735,7 +811,7 @@ janus_telehealth_moderation_request(janus_telehealth_session *session,
         participant = janus_telehealth_param(root, "participant", TRUE, &rc,
                                              error, error_size);
         if (rc == 0) {
-            rc = janus_telehealth_moderate_mute(room, participant,
+            rc = janus_telehealth_moderate_mute(room, actor, participant,
                 json_object_get(root, "audio"),
                 json_object_get(root, "video"), error, error_size);
         }
@@ -744,7 +820,7 @@ janus_telehealth_moderation_request(janus_telehealth_session *session,
         participant = janus_telehealth_param(root, "participant", TRUE, &rc,
                                              error, error_size);
         if (rc == 0) {
-            rc = janus_telehealth_moderate_remove(room, participant,
+            rc = janus_telehealth_moderate_remove(room, actor, participant,
                 TH_LEFT_REMOVED, error, error_size);
         }
 
@@ -754,34 +830,35 @@ janus_telehealth_moderation_request(janus_telehealth_session *session,
         breakout = janus_telehealth_param(root, "role", TRUE, &rc, error,
                                           error_size);
         if (rc == 0) {
-            rc = janus_telehealth_moderate_set_role(room, participant,
-                                                    breakout, error,
-                                                    error_size);
+            rc = janus_telehealth_moderate_set_role(room, actor,
+                                                    participant, breakout,
+                                                    error, error_size);
         }
 
     } else if (strcmp(request, "admit") == 0) {
         participant = janus_telehealth_param(root, "participant", TRUE, &rc,
                                              error, error_size);
         if (rc == 0) {
-            rc = janus_telehealth_moderate_admit(room, participant, error,
-                                                 error_size);
+            rc = janus_telehealth_moderate_admit(room, actor, participant,
+                                                 error, error_size);
         }
 
     } else if (strcmp(request, "admit_all") == 0) {
         extra = json_pack("{s:o}", "admitted",
-                          janus_telehealth_moderate_admit_all(room));
+                          janus_telehealth_moderate_admit_all(room, actor));
 
     } else if (strcmp(request, "turn_away") == 0) {
         participant = janus_telehealth_param(root, "participant", TRUE, &rc,
                                              error, error_size);
         if (rc == 0) {
-            rc = janus_telehealth_moderate_turn_away(room, participant,
-                                                     error, error_size);
+            rc = janus_telehealth_moderate_turn_away(room, actor,
+                                                     participant, error,
+                                                     error_size);
         }
 
     } else if (strcmp(request, "breakout_create") == 0) {
-        extra = janus_telehealth_breakout_create(room, error, error_size,
-                                                 &rc);
+        extra = janus_telehealth_breakout_create(room, actor, error,
+                                                 error_size, &rc);
 
     } else if (strcmp(request, "breakout_move") == 0) {
         participant = janus_telehealth_param(root, "participant", TRUE, &rc,
@@ -789,16 +866,16 @@ janus_telehealth_moderation_request(janus_telehealth_session *session,
         breakout = janus_telehealth_param(root, "breakout", FALSE, &rc,
                                           error, error_size);
         if (rc == 0) {
-            rc = janus_telehealth_breakout_move(room, participant, breakout,
-                                                error, error_size);
+            rc = janus_telehealth_breakout_move(room, actor, participant,
+                                                breakout, error, error_size);
         }
 
     } else if (strcmp(request, "breakout_close") == 0) {
         breakout = janus_telehealth_param(root, "breakout", TRUE, &rc, error,
                                           error_size);
         if (rc == 0) {
-            rc = janus_telehealth_breakout_close(room, breakout, error,
-                                                 error_size);
+            rc = janus_telehealth_breakout_close(room, actor, breakout,
+                                                 error, error_size);
         }
     }
 
@@ -819,11 +896,14 @@ janus_telehealth_moderation_request(janus_telehealth_session *session,
         if (strcmp(request, "close") == 0) {
             JANUS_LOG(LOG_INFO, "[telehealth] room %s closed by a chair\n",
                       room->id);
+            janus_telehealth_room_action(room, TH_ACT_CLOSE, actor, NULL,
+                                         NULL, NULL);
             janus_telehealth_room_close_now(room, TH_CLOSE_CLOSED_BY_CHAIR);
         }
     }
 
     json_decref(extra);
+    g_free(actor);
     janus_telehealth_room_unref(room);
 
     return rc;

@@ -27,27 +27,43 @@ struct janus_telehealth_redis {
 
 
 /*
- * Join: KEYS revoked, room, members.  ARGV node id, node key prefix,
- * now (ms), session, participant, member JSON, TTL, default max, role,
- * iat (s), unlisted ("1" or "0").
- * A node whose heartbeat is gone has died: its members are stale, so the
- * new host returns them (to report them as hung up) and starts afresh.
- * first_connect: until someone with that role is a member (waiting or
- * in), nobody of another role may join.  access: a guest (who came by an
- * invite link) whose credential was issued (iat, ARGV[10]) before the
- * level changed away from invitation (access_changed_at) is refused; so
- * is, while the level is private, staff not on the list (ARGV[11] "1",
- * the credential's "unlisted").
+ * Join: KEYS revoked, room, members, banned, roles.  ARGV node id, node key
+ * prefix, now (ms), session, participant, member JSON, patient lock key
+ * head, default max, role, iat (s), unlisted ("1" or "0"), kind of the
+ * credential, room id, patient lock key tail (a lock key is head, patient
+ * uuid, tail), "1" when this node hosts the room in memory.
+ *
+ * Refusals come first and write nothing.  A participant a chair removed
+ * (in the session's banned set) stays out whatever their credential.
+ * access: a guest (who came by an invite link) whose credential was issued
+ * (iat) before the level changed away from invitation (access_changed_at)
+ * is refused; so is, while the level is private, staff not on the list
+ * (ARGV[11] "1", the credential's "unlisted").  A node whose heartbeat is
+ * gone has died: its members are stale, so the new host returns them (to
+ * report them as lost) and starts afresh.  So are the members of a room
+ * that names this node but that this node does not host: they are from
+ * before a restart with the same node_id.  first_connect: until someone
+ * with that role is a member (waiting or in), nobody of another role may
+ * join.  A role a chair set in this session (roles hash) replaces the
+ * credential's.  A patient takes their lock for every kind but video_call
+ * (nginx holds that one from creation), unless it names another room.
+ *
+ * Then the room is ours: host and lease, nobody-there mark cleared, the
+ * member written.  An open room never expires (docs/lifecycle.md): PERSIST
+ * undoes a TTL an older nginx may have set on the hash or the lock.
  */
 static const char janus_telehealth_join_script[] =
     "if redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked'} end\n"
     "local r = redis.call('HMGET', KEYS[2], 'state', 'session', 'node',\n"
     "    'kind', 'org', 'patient', 'max_participants', 'bitrate',\n"
     "    'waiting_room', 'leave_policy', 'duration_limit', 'first_connect',\n"
-    "    'access', 'access_changed_at')\n"
+    "    'access', 'access_changed_at', 'empty_timeout')\n"
     "if not r[1] then return {'no_room'} end\n"
     "if r[1] ~= 'open' then return {'closed'} end\n"
     "if r[2] ~= ARGV[4] then return {'wrong_session'} end\n"
+    "if redis.call('SISMEMBER', KEYS[4], ARGV[5]) == 1 then\n"
+    "  return {'banned'}\n"
+    "end\n"
     "if r[13] and r[13] ~= '' and r[13] ~= 'invitation'\n"
     "   and string.sub(ARGV[5], 1, 6) == 'guest:'\n"
     "   and tonumber(ARGV[10]) * 1000 < (tonumber(r[14] or '') or 0) then\n"
@@ -56,74 +72,155 @@ static const char janus_telehealth_join_script[] =
     "if r[13] == 'private' and ARGV[11] == '1' then\n"
     "  return {'access', r[13]}\n"
     "end\n"
-    "local stale = {}\n"
+    "local takeover = false\n"
     "if r[3] and r[3] ~= '' and r[3] ~= ARGV[1] then\n"
     "  if redis.call('EXISTS', ARGV[2] .. r[3]) == 1 then\n"
     "    return {'other_node', r[3]}\n"
     "  end\n"
-    "  stale = redis.call('HGETALL', KEYS[3])\n"
-    "  redis.call('DEL', KEYS[3])\n"
+    "  takeover = true\n"
+    "elseif r[3] == ARGV[1] and ARGV[15] ~= '1' then\n"
+    "  takeover = true\n"
     "end\n"
+    "local role = redis.call('HGET', KEYS[5], ARGV[5]) or ARGV[9]\n"
     "local max = tonumber(r[7] or '') or tonumber(ARGV[8]) or 0\n"
-    "if max > 0 and redis.call('HEXISTS', KEYS[3], ARGV[5]) == 0\n"
+    "if max > 0 and not takeover\n"
+    "   and redis.call('HEXISTS', KEYS[3], ARGV[5]) == 0\n"
     "   and redis.call('HLEN', KEYS[3]) >= max then\n"
     "  return {'full', tostring(max)}\n"
     "end\n"
     "local fc = r[12]\n"
-    "if fc and fc ~= '' and fc ~= ARGV[9] then\n"
+    "if fc and fc ~= '' and fc ~= role then\n"
     "  local found = false\n"
-    "  for _, v in ipairs(redis.call('HVALS', KEYS[3])) do\n"
-    "    local ok, m = pcall(cjson.decode, v)\n"
-    "    if ok and type(m) == 'table' and m.role == fc then\n"
-    "      found = true\n"
-    "      break\n"
+    "  if not takeover then\n"
+    "    for _, v in ipairs(redis.call('HVALS', KEYS[3])) do\n"
+    "      local ok, m = pcall(cjson.decode, v)\n"
+    "      if ok and type(m) == 'table' and m.role == fc then\n"
+    "        found = true\n"
+    "        break\n"
+    "      end\n"
     "    end\n"
     "  end\n"
     "  if not found then return {'not_yet', fc} end\n"
     "end\n"
-    "redis.call('HSET', KEYS[2], 'node', ARGV[1])\n"
+    "local kind = r[4] or ARGV[12]\n"
+    "local lock = ''\n"
+    "if string.sub(ARGV[5], 1, 8) == 'patient:'\n"
+    "   and kind ~= 'video_call' then\n"
+    "  lock = ARGV[7] .. string.sub(ARGV[5], 9) .. ARGV[14]\n"
+    "  local held = redis.call('GET', lock)\n"
+    "  if held and held ~= ARGV[13] then return {'in_session'} end\n"
+    "end\n"
+    "local stale = {}\n"
+    "if takeover then\n"
+    "  stale = redis.call('HGETALL', KEYS[3])\n"
+    "  redis.call('DEL', KEYS[3])\n"
+    "  if kind ~= 'video_call' then\n"
+    "    for i = 1, #stale, 2 do\n"
+    "      local id = stale[i]\n"
+    "      if id ~= ARGV[5] and string.sub(id, 1, 8) == 'patient:' then\n"
+    "        local k = ARGV[7] .. string.sub(id, 9) .. ARGV[14]\n"
+    "        if redis.call('GET', k) == ARGV[13] then\n"
+    "          redis.call('DEL', k)\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "if lock ~= '' then redis.call('SET', lock, ARGV[13]) end\n"
+    "if r[6] and r[6] ~= '' then\n"
+    "  local k = ARGV[7] .. r[6] .. ARGV[14]\n"
+    "  if redis.call('GET', k) == ARGV[13] then redis.call('PERSIST', k) end\n"
+    "end\n"
+    "local member = ARGV[6]\n"
+    "if role ~= ARGV[9] then\n"
+    "  local ok, m = pcall(cjson.decode, member)\n"
+    "  if ok and type(m) == 'table' then\n"
+    "    m.role = role\n"
+    "    member = cjson.encode(m)\n"
+    "  end\n"
+    "end\n"
+    "redis.call('HSET', KEYS[2], 'node', ARGV[1], 'lease_at', ARGV[3])\n"
+    "redis.call('HDEL', KEYS[2], 'empty_since')\n"
     "local first = redis.call('HSETNX', KEYS[2], 'opened_at', ARGV[3])\n"
     "local opened = redis.call('HGET', KEYS[2], 'opened_at')\n"
-    "redis.call('HSET', KEYS[3], ARGV[5], ARGV[6])\n"
-    "redis.call('EXPIRE', KEYS[2], ARGV[7])\n"
-    "redis.call('EXPIRE', KEYS[3], ARGV[7])\n"
-    "return {'ok', tostring(first), r[4] or '', r[5] or '', r[6] or '',\n"
+    "redis.call('HSET', KEYS[3], ARGV[5], member)\n"
+    "redis.call('PERSIST', KEYS[2])\n"
+    "redis.call('PERSIST', KEYS[3])\n"
+    "return {'ok', tostring(first), kind or '', r[5] or '', r[6] or '',\n"
     "        stale, r[8] or '', r[9] or '', r[10] or '', r[11] or '',\n"
-    "        opened or ARGV[3], tostring(max)}\n";
+    "        opened or ARGV[3], tostring(max), role, r[15] or ''}\n";
 
 /*
- * Close: KEYS room, members, patient lock.  ARGV room id, closed TTL,
- * now (ms), reason.  The lock is deleted only while it still names this room:
- * the patient may already be in a newer room.
+ * Out of the room (leave, hangup, removed, turned away): KEYS room,
+ * members, patient lock ('' when none is ours to give back), banned (''
+ * unless a chair removed them).  ARGV participant, room id, now (ms),
+ * node id.  The ban is recorded whatever the room's state.  The rest
+ * only while the room is open and ours: a node that lost the room must
+ * not undo what the new host wrote.  The lock goes only while it names
+ * this room; the last one out marks the room empty since now (nginx's
+ * reconciler reads it for rooms nobody hosts any more).
+ */
+static const char janus_telehealth_out_script[] =
+    "if KEYS[4] ~= '' then redis.call('SADD', KEYS[4], ARGV[1]) end\n"
+    "local r = redis.call('HMGET', KEYS[1], 'state', 'node')\n"
+    "if r[1] ~= 'open' or r[2] ~= ARGV[4] then return 0 end\n"
+    "redis.call('HDEL', KEYS[2], ARGV[1])\n"
+    "if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then\n"
+    "  redis.call('DEL', KEYS[3])\n"
+    "end\n"
+    "if redis.call('HLEN', KEYS[2]) == 0 then\n"
+    "  redis.call('HSET', KEYS[1], 'empty_since', ARGV[3])\n"
+    "end\n"
+    "return 1\n";
+
+/*
+ * Close: KEYS room, members, patient lock of the room ('' if it names
+ * none).  ARGV room id, closed TTL, now (ms), reason, patient lock key
+ * head and tail.  Succeeds once: 1 when this call closed an open room, 0
+ * when it was closed already or gone (room.closed is then someone else's
+ * to write).  Every lock still naming this room goes: the room's patient
+ * (a video_call's, held by nginx) and any patient member's.
  */
 static const char janus_telehealth_close_script[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then\n"
+    "local closed = 0\n"
+    "if redis.call('HGET', KEYS[1], 'state') == 'open' then\n"
     "  redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[3],\n"
     "             'closed_reason', ARGV[4])\n"
+    "  redis.call('HDEL', KEYS[1], 'empty_since')\n"
     "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
+    "  closed = 1\n"
+    "end\n"
+    "for _, id in ipairs(redis.call('HKEYS', KEYS[2])) do\n"
+    "  if string.sub(id, 1, 8) == 'patient:' then\n"
+    "    local k = ARGV[5] .. string.sub(id, 9) .. ARGV[6]\n"
+    "    if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k) end\n"
+    "  end\n"
     "end\n"
     "redis.call('DEL', KEYS[2])\n"
     "if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[1] then\n"
     "  redis.call('DEL', KEYS[3])\n"
     "end\n"
-    "return 1\n";
+    "return closed\n";
 
 /*
- * Refresh: KEYS room, members, patient lock.  ARGV node id, TTL, room id.
- * Extends the lifetime of what this node hosts, and tells when the room
- * is no longer ours to refresh.
+ * Refresh: KEYS room.  ARGV node id, now (ms).  Renews this node's lease
+ * on a room it hosts (nothing expires while a room is open: the lease and
+ * the node's heartbeat tell that a host is alive) and tells when the room
+ * is no longer ours (with the reason of a close someone else made).
+ * Answers the room's empty_timeout too, so that a change nginx makes to
+ * an empty room applies without a join.
  */
 static const char janus_telehealth_refresh_script[] =
-    "local r = redis.call('HMGET', KEYS[1], 'state', 'node')\n"
-    "if not r[1] then return 'gone' end\n"
-    "if r[1] ~= 'open' then return 'closed' end\n"
-    "if r[2] ~= ARGV[1] then return 'moved' end\n"
-    "redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-    "redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
-    "if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[3] then\n"
-    "  redis.call('EXPIRE', KEYS[3], ARGV[2])\n"
+    "local r = redis.call('HMGET', KEYS[1], 'state', 'node',\n"
+    "                     'empty_timeout')\n"
+    "if not r[1] then return {'gone'} end\n"
+    "if r[1] ~= 'open' then\n"
+    "  return {'closed', redis.call('HGET', KEYS[1], 'closed_reason')\n"
+    "                    or ''}\n"
     "end\n"
-    "return 'ok'\n";
+    "if r[2] ~= ARGV[1] then return {'moved'} end\n"
+    "redis.call('HSET', KEYS[1], 'lease_at', ARGV[2])\n"
+    "return {'ok', r[3] or ''}\n";
 
 
 int
@@ -403,6 +500,24 @@ janus_telehealth_redis_key(const char *format, const char *id)
 }
 
 
+/*
+ * A key format split around its id, for scripts that make keys of ids
+ * they find (patient locks of members): *head id *tail.  g_free both.
+ */
+static void
+janus_telehealth_redis_key_parts(const char *format, char **head,
+    char **tail)
+{
+    char  *key, *mark;
+
+    key = janus_telehealth_redis_key(format, "\x01");
+    mark = strchr(key, '\x01');
+    *tail = g_strdup(mark + 1);
+    *mark = '\0';
+    *head = key;
+}
+
+
 static gboolean
 janus_telehealth_reply_ok(janus_telehealth_redis *redis, redisReply *reply,
     const char *what)
@@ -429,6 +544,7 @@ janus_telehealth_room_info_clear(janus_telehealth_room_info *info)
     g_free(info->patient_id);
     g_free(info->waiting_room);
     g_free(info->leave_policy);
+    g_free(info->role);
     json_decref(info->stale_members);
     memset(info, 0, sizeof(*info));
 }
@@ -447,6 +563,27 @@ janus_telehealth_reply_strdup(redisReply *reply)
 
 /* The room's "bitrate" field: bps, 0 (the configured default) if absent
  * or not a plain number. */
+/* A room hash field in seconds: the value, or -1 when absent or not a
+ * plain number (the setting's default applies). */
+static int
+janus_telehealth_reply_seconds(redisReply *reply)
+{
+    char     *end;
+    guint64   n;
+
+    if (reply->type != REDIS_REPLY_STRING || reply->len == 0) {
+        return -1;
+    }
+
+    n = g_ascii_strtoull(reply->str, &end, 10);
+    if (*end != '\0' || n > G_MAXINT) {
+        return -1;
+    }
+
+    return (int) n;
+}
+
+
 static guint32
 janus_telehealth_reply_bitrate(redisReply *reply)
 {
@@ -469,10 +606,12 @@ janus_telehealth_reply_bitrate(redisReply *reply)
 janus_telehealth_join_status
 janus_telehealth_redis_join(janus_telehealth_redis *redis,
     const janus_telehealth_join *join, const char *member_json,
-    janus_telehealth_room_info *info)
+    gboolean hosted, janus_telehealth_room_info *info)
 {
     char                         *revoked_key, *room_key, *members_key;
-    char                         *node_prefix, now_ms[32], ttl[16], max[16];
+    char                         *banned_key, *roles_key, *lock_head;
+    char                         *lock_tail;
+    char                         *node_prefix, now_ms[32], max[16];
     char                          iat[32];
     char                         *end;
     size_t                        i;
@@ -485,25 +624,38 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
     room_key = janus_telehealth_redis_key(TH_KEY_ROOM, join->room_id);
     members_key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS,
                                              join->room_id);
+    banned_key = janus_telehealth_redis_key(TH_KEY_SESSION_BANNED,
+                                            join->session_id);
+    roles_key = janus_telehealth_redis_key(TH_KEY_SESSION_ROLES,
+                                           join->session_id);
     node_prefix = janus_telehealth_redis_key(TH_KEY_NODE, "");
+    janus_telehealth_redis_key_parts(TH_KEY_PATIENT_LOCK, &lock_head,
+                                     &lock_tail);
     g_snprintf(now_ms, sizeof(now_ms), "%" G_GINT64_FORMAT,
                g_get_real_time() / 1000);
-    g_snprintf(ttl, sizeof(ttl), "%d", janus_telehealth_cfg.room_ttl);
     g_snprintf(max, sizeof(max), "%d", janus_telehealth_cfg.max_participants);
 
     g_snprintf(iat, sizeof(iat), "%" G_GINT64_FORMAT, join->iat);
 
     reply = janus_telehealth_redis_command(redis,
-        "EVAL %s 3 %s %s %s %s %s %s %s %s %s %s %s %s %s %s",
+        "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %s %s %s",
         janus_telehealth_join_script, revoked_key, room_key, members_key,
+        banned_key, roles_key,
         janus_telehealth_cfg.node_id, node_prefix, now_ms, join->session_id,
-        join->participant_id, member_json, ttl, max, join->role, iat,
-        join->unlisted ? "1" : "0");
+        join->participant_id, member_json, lock_head, max, join->role, iat,
+        join->unlisted ? "1" : "0",
+        join->kind != NULL ? join->kind : "",
+        join->kind != NULL ? strlen(join->kind) : (size_t) 0,
+        join->room_id, lock_tail, hosted ? "1" : "0");
 
     g_free(revoked_key);
     g_free(room_key);
     g_free(members_key);
+    g_free(banned_key);
+    g_free(roles_key);
     g_free(node_prefix);
+    g_free(lock_head);
+    g_free(lock_tail);
 
     if (!janus_telehealth_reply_ok(redis, reply, "join")
         || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
@@ -517,7 +669,7 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
 
     status = reply->element[0];
 
-    if (strcmp(status->str, "ok") == 0 && reply->elements == 12) {
+    if (strcmp(status->str, "ok") == 0 && reply->elements == 14) {
         info->first_open = reply->element[1]->type == REDIS_REPLY_STRING
                            && strcmp(reply->element[1]->str, "1") == 0;
         info->kind = janus_telehealth_reply_strdup(reply->element[2]);
@@ -540,6 +692,9 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
         if (reply->element[11]->type == REDIS_REPLY_STRING) {
             info->max_participants = atoi(reply->element[11]->str);
         }
+        info->role = janus_telehealth_reply_strdup(reply->element[12]);
+        info->empty_timeout = janus_telehealth_reply_seconds(
+                                  reply->element[13]);
         info->stale_members = json_array();
 
         stale = reply->element[5];
@@ -591,6 +746,12 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
     } else if (strcmp(status->str, "access") == 0) {
         rc = JANUS_TELEHEALTH_JOIN_ACCESS;
 
+    } else if (strcmp(status->str, "banned") == 0) {
+        rc = JANUS_TELEHEALTH_JOIN_BANNED;
+
+    } else if (strcmp(status->str, "in_session") == 0) {
+        rc = JANUS_TELEHEALTH_JOIN_IN_SESSION;
+
     } else {
         JANUS_LOG(LOG_ERR, "[telehealth] unexpected join script answer\n");
         rc = JANUS_TELEHEALTH_JOIN_UNAVAILABLE;
@@ -625,19 +786,61 @@ janus_telehealth_redis_member_set(janus_telehealth_redis *redis,
 
 
 int
-janus_telehealth_redis_member_del(janus_telehealth_redis *redis,
-    const char *room_id, const char *participant_id)
+janus_telehealth_redis_member_out(janus_telehealth_redis *redis,
+    const char *room_id, const char *session_id, const char *participant_id,
+    gboolean release_lock, gboolean ban)
+{
+    int          rc;
+    char        *room_key, *members_key, *lock_key, *banned_key;
+    char         now_ms[32];
+    redisReply  *reply;
+
+    room_key = janus_telehealth_redis_key(TH_KEY_ROOM, room_id);
+    members_key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS, room_id);
+    lock_key = release_lock && g_str_has_prefix(participant_id, "patient:")
+               ? janus_telehealth_redis_key(TH_KEY_PATIENT_LOCK,
+                                            participant_id + 8)
+               : g_strdup("");
+    banned_key = ban ? janus_telehealth_redis_key(TH_KEY_SESSION_BANNED,
+                                                  session_id)
+                     : g_strdup("");
+    g_snprintf(now_ms, sizeof(now_ms), "%" G_GINT64_FORMAT,
+               g_get_real_time() / 1000);
+
+    reply = janus_telehealth_redis_command(redis,
+        "EVAL %s 4 %s %s %b %b %s %s %s %s", janus_telehealth_out_script,
+        room_key, members_key, lock_key, strlen(lock_key), banned_key,
+        strlen(banned_key), participant_id, room_id, now_ms,
+        janus_telehealth_cfg.node_id);
+
+    g_free(room_key);
+    g_free(members_key);
+    g_free(lock_key);
+    g_free(banned_key);
+
+    rc = janus_telehealth_reply_ok(redis, reply, "member out") ? 0 : -1;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+
+    return rc;
+}
+
+
+int
+janus_telehealth_redis_role_set(janus_telehealth_redis *redis,
+    const char *session_id, const char *participant_id, const char *role)
 {
     int          rc;
     char        *key;
     redisReply  *reply;
 
-    key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS, room_id);
-    reply = janus_telehealth_redis_command(redis, "HDEL %s %s", key,
-                                           participant_id);
+    key = janus_telehealth_redis_key(TH_KEY_SESSION_ROLES, session_id);
+    reply = janus_telehealth_redis_command(redis, "HSET %s %s %s", key,
+                                           participant_id, role);
     g_free(key);
 
-    rc = janus_telehealth_reply_ok(redis, reply, "HDEL member") ? 0 : -1;
+    rc = janus_telehealth_reply_ok(redis, reply, "HSET role") ? 0 : -1;
     if (reply != NULL) {
         freeReplyObject(reply);
     }
@@ -651,7 +854,8 @@ janus_telehealth_redis_close(janus_telehealth_redis *redis,
     const char *room_id, const char *patient_id, const char *reason)
 {
     int          rc;
-    char        *room_key, *members_key, *lock_key, ttl[16], now_ms[32];
+    char        *room_key, *members_key, *lock_key, *lock_head, *lock_tail;
+    char         ttl[16], now_ms[32];
     redisReply  *reply;
 
     room_key = janus_telehealth_redis_key(TH_KEY_ROOM, room_id);
@@ -659,55 +863,84 @@ janus_telehealth_redis_close(janus_telehealth_redis *redis,
     lock_key = patient_id != NULL
                ? janus_telehealth_redis_key(TH_KEY_PATIENT_LOCK, patient_id)
                : g_strdup("");
+    janus_telehealth_redis_key_parts(TH_KEY_PATIENT_LOCK, &lock_head,
+                                     &lock_tail);
     g_snprintf(ttl, sizeof(ttl), "%d", janus_telehealth_cfg.closed_room_ttl);
     g_snprintf(now_ms, sizeof(now_ms), "%" G_GINT64_FORMAT,
                g_get_real_time() / 1000);
 
     reply = janus_telehealth_redis_command(redis,
-        "EVAL %s 3 %s %s %b %s %s %s %s", janus_telehealth_close_script,
+        "EVAL %s 3 %s %s %b %s %s %s %s %s %s", janus_telehealth_close_script,
         room_key, members_key, lock_key, strlen(lock_key), room_id, ttl,
-        now_ms, reason);
+        now_ms, reason, lock_head, lock_tail);
 
     g_free(room_key);
     g_free(members_key);
     g_free(lock_key);
+    g_free(lock_head);
+    g_free(lock_tail);
 
-    rc = janus_telehealth_reply_ok(redis, reply, "close") ? 0 : -1;
-    if (reply != NULL) {
-        freeReplyObject(reply);
+    if (!janus_telehealth_reply_ok(redis, reply, "close")
+        || reply->type != REDIS_REPLY_INTEGER)
+    {
+        if (reply != NULL) {
+            freeReplyObject(reply);
+        }
+        return -1;
     }
+
+    rc = reply->integer == 1 ? 1 : 0;
+    freeReplyObject(reply);
 
     return rc;
 }
 
 
+/* Why a room closed, as one of TH_CLOSE_*; "command" when unknown. */
+static const char *
+janus_telehealth_close_reason_of(redisReply *reply)
+{
+    size_t              i;
+    static const char  *known[] = {
+        TH_CLOSE_CHAIR_LEFT, TH_CLOSE_CLOSED_BY_CHAIR, TH_CLOSE_COMMAND,
+        TH_CLOSE_EXPIRED, TH_CLOSE_CAREGIVER_HUNG_UP, TH_CLOSE_DURATION_LIMIT,
+        TH_CLOSE_NODE_LOST
+    };
+
+    for (i = 0; reply->type == REDIS_REPLY_STRING && i < G_N_ELEMENTS(known);
+         i++)
+    {
+        if (strcmp(reply->str, known[i]) == 0) {
+            return known[i];
+        }
+    }
+
+    return TH_CLOSE_COMMAND;
+}
+
+
 janus_telehealth_refresh_status
 janus_telehealth_redis_refresh(janus_telehealth_redis *redis,
-    const char *room_id, const char *patient_id)
+    const char *room_id, int *empty_timeout, const char **closed_reason)
 {
-    char                            *room_key, *members_key, *lock_key;
-    char                             ttl[16];
+    char                            *room_key, now_ms[32];
+    const char                      *status;
     redisReply                      *reply;
     janus_telehealth_refresh_status  rc;
 
     room_key = janus_telehealth_redis_key(TH_KEY_ROOM, room_id);
-    members_key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS, room_id);
-    lock_key = patient_id != NULL
-               ? janus_telehealth_redis_key(TH_KEY_PATIENT_LOCK, patient_id)
-               : g_strdup("");
-    g_snprintf(ttl, sizeof(ttl), "%d", janus_telehealth_cfg.room_ttl);
+    g_snprintf(now_ms, sizeof(now_ms), "%" G_GINT64_FORMAT,
+               g_get_real_time() / 1000);
 
-    reply = janus_telehealth_redis_command(redis, "EVAL %s 3 %s %s %b %s %s %s",
-        janus_telehealth_refresh_script, room_key, members_key,
-        lock_key, strlen(lock_key), janus_telehealth_cfg.node_id, ttl,
-        room_id);
+    reply = janus_telehealth_redis_command(redis, "EVAL %s 1 %s %s %s",
+        janus_telehealth_refresh_script, room_key,
+        janus_telehealth_cfg.node_id, now_ms);
 
     g_free(room_key);
-    g_free(members_key);
-    g_free(lock_key);
 
     if (!janus_telehealth_reply_ok(redis, reply, "refresh")
-        || reply->type != REDIS_REPLY_STRING)
+        || reply->type != REDIS_REPLY_ARRAY || reply->elements < 1
+        || reply->element[0]->type != REDIS_REPLY_STRING)
     {
         if (reply != NULL) {
             freeReplyObject(reply);
@@ -715,16 +948,22 @@ janus_telehealth_redis_refresh(janus_telehealth_redis *redis,
         return JANUS_TELEHEALTH_REFRESH_UNAVAILABLE;
     }
 
-    if (strcmp(reply->str, "ok") == 0) {
+    status = reply->element[0]->str;
+
+    if (strcmp(status, "ok") == 0 && reply->elements == 2) {
+        *empty_timeout = janus_telehealth_reply_seconds(reply->element[1]);
         rc = JANUS_TELEHEALTH_REFRESH_OK;
 
-    } else if (strcmp(reply->str, "gone") == 0) {
+    } else if (strcmp(status, "gone") == 0) {
         rc = JANUS_TELEHEALTH_REFRESH_GONE;
 
-    } else if (strcmp(reply->str, "closed") == 0) {
+    } else if (strcmp(status, "closed") == 0) {
+        *closed_reason = reply->elements == 2
+                         ? janus_telehealth_close_reason_of(reply->element[1])
+                         : TH_CLOSE_COMMAND;
         rc = JANUS_TELEHEALTH_REFRESH_CLOSED;
 
-    } else if (strcmp(reply->str, "moved") == 0) {
+    } else if (strcmp(status, "moved") == 0) {
         rc = JANUS_TELEHEALTH_REFRESH_MOVED;
 
     } else {

@@ -60,7 +60,9 @@ typedef enum {
     JANUS_TELEHEALTH_JOIN_OTHER_NODE,
     JANUS_TELEHEALTH_JOIN_FULL,
     JANUS_TELEHEALTH_JOIN_NOT_YET,       /* first_connect role not there */
-    JANUS_TELEHEALTH_JOIN_ACCESS         /* a guest, access not invitation */
+    JANUS_TELEHEALTH_JOIN_ACCESS,        /* a guest, access not invitation */
+    JANUS_TELEHEALTH_JOIN_BANNED,        /* a chair removed them */
+    JANUS_TELEHEALTH_JOIN_IN_SESSION     /* the patient is in another room */
 } janus_telehealth_join_status;
 
 /* What the join script tells about the room. */
@@ -75,6 +77,10 @@ typedef struct janus_telehealth_room_info {
     gint64    duration_limit;
     gint64    opened_at_ms;
     int       max_participants;
+    char     *role;          /* the role to join with: a chair's change
+                              * stored for the session, else the
+                              * credential's */
+    int       empty_timeout; /* s, 0: never, -1: the setting's */
     json_t   *stale_members; /* [{id, role}] a dead node left behind */
 } janus_telehealth_room_info;
 
@@ -82,22 +88,40 @@ void janus_telehealth_room_info_clear(janus_telehealth_room_info *info);
 
 /*
  * Atomically: refuses a revoked credential, a missing, closed or foreign
- * room, or a full one; claims hosting for this node (taking over from a
- * node whose heartbeat is gone); records the member; refreshes TTLs.
+ * room, a banned participant, a full room, a patient in another room;
+ * claims hosting for this node (taking over from a node whose heartbeat is
+ * gone, or from our own life before a restart: hosted is whether this
+ * node has the room in memory); takes the patient lock; records the
+ * member; renews the lease.
  */
 janus_telehealth_join_status janus_telehealth_redis_join(
     janus_telehealth_redis *redis, const janus_telehealth_join *join,
-    const char *member_json, janus_telehealth_room_info *info);
+    const char *member_json, gboolean hosted,
+    janus_telehealth_room_info *info);
 
-/* Writes or removes one member of a room's members hash. 0 or -1. */
+/* Writes one member of a room's members hash. 0 or -1. */
 int janus_telehealth_redis_member_set(janus_telehealth_redis *redis,
     const char *room_id, const char *participant_id, const char *json);
-int janus_telehealth_redis_member_del(janus_telehealth_redis *redis,
-    const char *room_id, const char *participant_id);
 
 /*
- * Marks the room closed (short TTL), deletes its members and the patient
- * lock if the lock still holds this room.  0 or -1.
+ * A participant's place in the room ended: the member goes, the patient
+ * lock too (release_lock, if it names this room), a chair's removal bans
+ * them from the session (ban), and the last one out marks the room empty.
+ * Only while the room is open and hosted here.  0 or -1.
+ */
+int janus_telehealth_redis_member_out(janus_telehealth_redis *redis,
+    const char *room_id, const char *session_id, const char *participant_id,
+    gboolean release_lock, gboolean ban);
+
+/* A chair changed someone's role: it holds for their next joins. */
+int janus_telehealth_redis_role_set(janus_telehealth_redis *redis,
+    const char *session_id, const char *participant_id, const char *role);
+
+/*
+ * Marks the room closed (closed_room_ttl), deletes its members and every
+ * patient lock (the room's, its patient members') that still holds this
+ * room.  1 when this call closed the room, 0 when it was closed already
+ * (or gone), -1 on failure.
  */
 int janus_telehealth_redis_close(janus_telehealth_redis *redis,
     const char *room_id, const char *patient_id, const char *reason);
@@ -110,14 +134,17 @@ int janus_telehealth_redis_revoke(janus_telehealth_redis *redis,
 typedef enum {
     JANUS_TELEHEALTH_REFRESH_OK = 0,
     JANUS_TELEHEALTH_REFRESH_UNAVAILABLE,
-    JANUS_TELEHEALTH_REFRESH_GONE,     /* room hash expired or deleted */
+    JANUS_TELEHEALTH_REFRESH_GONE,     /* room hash deleted */
     JANUS_TELEHEALTH_REFRESH_CLOSED,   /* closed by someone else */
     JANUS_TELEHEALTH_REFRESH_MOVED     /* another node hosts it now */
 } janus_telehealth_refresh_status;
 
+/* Renews our lease (lease_at) on a room we host; *empty_timeout gets the
+ * room's field (-1: absent) when the answer is OK, *closed_reason (one of
+ * TH_CLOSE_*) why it closed when someone else closed it. */
 janus_telehealth_refresh_status janus_telehealth_redis_refresh(
-    janus_telehealth_redis *redis, const char *room_id,
-    const char *patient_id);
+    janus_telehealth_redis *redis, const char *room_id, int *empty_timeout,
+    const char **closed_reason);
 
 /* Node heartbeat hash with a TTL; deleted on shutdown. */
 int janus_telehealth_redis_heartbeat(janus_telehealth_redis *redis,

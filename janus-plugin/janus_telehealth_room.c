@@ -6,9 +6,10 @@
  * changes rooms; other threads read them under the locks below.  Lock
  * order: rooms_mutex, then room->mutex, then session->mutex.
  *
- * The housekeeping thread keeps what we host alive in Redis (room, members,
- * patient lock, node heartbeat) and notices rooms that stayed empty too
- * long; it hands every change to the handler thread.
+ * The housekeeping thread renews our lease on what we host (lease_at in
+ * each room hash, the node heartbeat; nothing of an open room expires) and
+ * notices rooms that stayed empty too long or are no longer ours; it hands
+ * every change to the handler thread.
  */
 
 #include <string.h>
@@ -105,6 +106,7 @@ janus_telehealth_room_new(const janus_telehealth_join *join,
     room->patient_id = g_strdup(info->patient_id);
     room->bitrate = info->bitrate > 0 ? info->bitrate
                                       : (guint32) janus_telehealth_cfg.bitrate;
+    room->empty_timeout = info->empty_timeout;
     room->participants = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
         (GDestroyNotify) janus_telehealth_participant_unref);
     room->admitted = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
@@ -456,6 +458,26 @@ janus_telehealth_push_simple(janus_telehealth_session *session,
 
 /* Join */
 
+/* The role the join script answered as one of TH_ROLE_*, or fallback. */
+static const char *
+janus_telehealth_role_of(const char *role, const char *fallback)
+{
+    if (role != NULL && strcmp(role, TH_ROLE_CHAIR) == 0) {
+        return TH_ROLE_CHAIR;
+    }
+
+    if (role != NULL && strcmp(role, TH_ROLE_BROADCASTER) == 0) {
+        return TH_ROLE_BROADCASTER;
+    }
+
+    if (role != NULL && strcmp(role, TH_ROLE_VIEWER) == 0) {
+        return TH_ROLE_VIEWER;
+    }
+
+    return fallback;
+}
+
+
 static void
 janus_telehealth_report_stale_members(janus_telehealth_room *room,
     json_t *stale)
@@ -463,17 +485,18 @@ janus_telehealth_report_stale_members(janus_telehealth_room *room,
     size_t   i;
     json_t  *member;
 
-    /* Left behind by a node that died: call history needs their end. */
+    /* Left behind by a node that died: call history needs their end.
+     * Whoever of them rejoins (here, now) gets a new participant row. */
     json_array_foreach(stale, i, member) {
         janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room,
             json_string_value(json_object_get(member, "id")),
             json_string_value(json_object_get(member, "role")),
-            TH_LEFT_HANGUP);
+            TH_LEFT_NODE_LOST);
     }
 
     if (json_array_size(stale) > 0) {
         JANUS_LOG(LOG_WARN, "[telehealth] room %s taken over from a dead "
-                  "node, %zu members reported as hung up\n", room->id,
+                  "node, %zu members reported as lost\n", room->id,
                   json_array_size(stale));
     }
 }
@@ -514,6 +537,14 @@ janus_telehealth_join_error(janus_telehealth_join_status status, int max,
         g_snprintf(error, error_size, "This session is no longer open to "
                    "guests with a link");
         return JANUS_TELEHEALTH_ERROR_ACCESS_DENIED;
+    case JANUS_TELEHEALTH_JOIN_BANNED:
+        g_snprintf(error, error_size, "A chair removed you from this "
+                   "session.");
+        return JANUS_TELEHEALTH_ERROR_BANNED;
+    case JANUS_TELEHEALTH_JOIN_IN_SESSION:
+        g_snprintf(error, error_size, "The participant is already in a "
+                   "video session.");
+        return JANUS_TELEHEALTH_ERROR_IN_SESSION;
     case JANUS_TELEHEALTH_JOIN_NOT_YET:
         g_snprintf(error, error_size, "The session cannot be opened before "
                    "the invited person has connected");
@@ -585,6 +616,7 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     int                            rc;
     char                          *member;
     json_t                        *event;
+    gboolean                       hosted;
     janus_telehealth_room         *room;
     janus_telehealth_room_info     info;
     janus_telehealth_join_status   status;
@@ -607,9 +639,16 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     participant->exp = join->exp;
     janus_refcount_init(&participant->ref, janus_telehealth_participant_free);
 
+    /* Only this thread adds rooms: what it sees stays true until then. */
+    room = janus_telehealth_rooms_lookup(join->room_id);
+    hosted = room != NULL;
+    if (room != NULL) {
+        janus_telehealth_room_unref(room);
+    }
+
     member = janus_telehealth_member_json(participant);
     status = janus_telehealth_redis_join(janus_telehealth_handler_redis, join,
-                                         member, &info);
+                                         member, hosted, &info);
     free(member);
 
     if (status != JANUS_TELEHEALTH_JOIN_OK) {
@@ -628,6 +667,10 @@ janus_telehealth_room_join(janus_telehealth_session *session,
         janus_telehealth_participant_unref(participant);
         return rc;
     }
+
+    /* A chair's change of role holds for the rest of the session. */
+    participant->role = janus_telehealth_role_of(info.role,
+                                                 participant->role);
 
     janus_mutex_lock(&rooms_mutex);
     room = g_hash_table_lookup(rooms, join->room_id);
@@ -651,10 +694,12 @@ janus_telehealth_room_join(janus_telehealth_session *session,
 
     janus_mutex_lock(&room->mutex);
     janus_telehealth_room_apply_policy(room, &info);
+    g_atomic_int_set(&room->empty_timeout, info.empty_timeout);
     /* Admitted once, admitted for this room's life: a dropped connection
      * does not send anyone back to the waiting room. */
     participant->waiting = janus_telehealth_room_must_wait(room,
                                                            participant->role)
+        && !join->admitted
         && !g_hash_table_contains(room->admitted, participant->id);
     if (!participant->waiting) {
         g_hash_table_add(room->admitted, g_strdup(participant->id));
@@ -738,6 +783,7 @@ static void
 janus_telehealth_room_close(janus_telehealth_room *room, const char *reason,
     gboolean update_redis)
 {
+    int                            rc;
     GList                         *participants, *l;
     json_t                        *event;
     janus_telehealth_session      *session;
@@ -796,17 +842,23 @@ janus_telehealth_room_close(janus_telehealth_room *room, const char *reason,
     janus_telehealth_media_room_clear(room);
 
     if (update_redis) {
-        if (janus_telehealth_redis_close(janus_telehealth_handler_redis,
-                                         room->id, room->patient_id,
-                                         reason) != 0)
-        {
-            /* Not refreshed any more, it all expires within room_ttl. */
+        rc = janus_telehealth_redis_close(janus_telehealth_handler_redis,
+                                          room->id, room->patient_id, reason);
+        if (rc < 0) {
+            /*
+             * The lease lapses with no refresh: nginx's reconciler finds
+             * the room nobody hosts, and our room.closed (queued until
+             * Redis is back) ends the session.
+             */
             JANUS_LOG(LOG_ERR, "[telehealth] room %s closed here but not in "
                       "Redis (unavailable)\n", room->id);
         }
 
-        janus_telehealth_event_emit(TH_EV_ROOM_CLOSED, room, NULL, NULL,
-                                    reason);
+        /* Every end exactly once: someone else closed it first. */
+        if (rc != 0) {
+            janus_telehealth_event_emit(TH_EV_ROOM_CLOSED, room, NULL, NULL,
+                                        reason);
+        }
     }
 
     JANUS_LOG(LOG_INFO, "[telehealth] room %s closed: %s\n", room->id, reason);
@@ -896,9 +948,9 @@ janus_telehealth_room_push_hung_up(janus_telehealth_room *room,
 static void
 janus_telehealth_room_out(janus_telehealth_room *room,
     janus_telehealth_participant *participant, const char *reason,
-    const char *transaction)
+    gboolean ban, const char *transaction)
 {
-    gboolean                   empty, hung_up, waiting;
+    gboolean                   empty, hung_up, waiting, release_lock;
     const char                *closes;
     janus_telehealth_session  *session;
 
@@ -922,8 +974,11 @@ janus_telehealth_room_out(janus_telehealth_room *room,
                                            &hung_up);
     janus_mutex_unlock(&room->mutex);
 
-    if (janus_telehealth_redis_member_del(janus_telehealth_handler_redis,
-                                          room->id, participant->id) != 0)
+    /* A video_call's lock is nginx's, for the whole session. */
+    release_lock = g_strcmp0(room->kind, TH_KIND_VIDEO_CALL) != 0;
+    if (janus_telehealth_redis_member_out(janus_telehealth_handler_redis,
+            room->id, room->session_id, participant->id, release_lock, ban)
+        != 0)
     {
         JANUS_LOG(LOG_ERR, "[telehealth] member %s of room %s not removed "
                   "from Redis (unavailable)\n", participant->id, room->id);
@@ -990,7 +1045,8 @@ janus_telehealth_room_leave(janus_telehealth_session *session,
     room = participant->room;
     janus_refcount_increase(&room->ref);
 
-    janus_telehealth_room_out(room, participant, reason, transaction);
+    janus_telehealth_room_out(room, participant, reason, FALSE,
+                              transaction);
 
     janus_telehealth_participant_unref(participant);
     janus_telehealth_room_unref(room);
@@ -1000,12 +1056,13 @@ janus_telehealth_room_leave(janus_telehealth_session *session,
 
 
 /*
- * A chair or nginx takes someone out (removed, turned_away).  Returns 0,
- * or 1 when they are not in the room.
+ * A chair or nginx takes someone out (removed, turned_away); with ban they
+ * cannot come back to this session (docs/lifecycle.md).  Returns 0, or 1
+ * when they are not in the room.
  */
 int
 janus_telehealth_room_remove_participant(janus_telehealth_room *room,
-    const char *participant_id, const char *reason)
+    const char *participant_id, const char *reason, gboolean ban)
 {
     janus_telehealth_participant  *participant;
 
@@ -1020,7 +1077,7 @@ janus_telehealth_room_remove_participant(janus_telehealth_room *room,
         return 1;
     }
 
-    janus_telehealth_room_out(room, participant, reason, NULL);
+    janus_telehealth_room_out(room, participant, reason, ban, NULL);
     janus_telehealth_participant_unref(participant);
 
     return 0;
@@ -1121,6 +1178,27 @@ janus_telehealth_room_configure(janus_telehealth_session *session,
 
 /* Tasks from the housekeeping and command threads */
 
+/*
+ * Has the room been empty for its empty_timeout (the room hash's, else
+ * the setting's; 0: never)?  empty_since is monotonic us, 0 if not empty.
+ */
+static gboolean
+janus_telehealth_room_empty_expired(janus_telehealth_room *room,
+    gint64 empty_since)
+{
+    gint64  timeout;
+
+    timeout = g_atomic_int_get(&room->empty_timeout);
+    if (timeout < 0) {
+        timeout = janus_telehealth_cfg.empty_room_timeout;
+    }
+
+    return empty_since != 0 && timeout > 0
+           && janus_get_monotonic_time() - empty_since
+              >= timeout * G_USEC_PER_SEC;
+}
+
+
 void
 janus_telehealth_room_expire(const char *room_id)
 {
@@ -1135,10 +1213,8 @@ janus_telehealth_room_expire(const char *room_id)
     /* Someone may have come back since housekeeping looked. */
     janus_mutex_lock(&room->mutex);
     expired = g_hash_table_size(room->participants) == 0
-              && room->empty_since != 0
-              && janus_get_monotonic_time() - room->empty_since
-                 >= (gint64) janus_telehealth_cfg.empty_room_timeout
-                    * G_USEC_PER_SEC;
+              && janus_telehealth_room_empty_expired(room,
+                                                     room->empty_since);
     janus_mutex_unlock(&room->mutex);
 
     if (expired) {
@@ -1166,6 +1242,7 @@ janus_telehealth_room_lost(const char *room_id, const char *reason)
 }
 
 
+/* nginx's close command (a chair.action with actor "command"). */
 int
 janus_telehealth_room_close_by_id(const char *room_id, const char *reason)
 {
@@ -1176,6 +1253,10 @@ janus_telehealth_room_close_by_id(const char *room_id, const char *reason)
 
     room = janus_telehealth_rooms_lookup(room_id);
     if (room != NULL) {
+        janus_telehealth_chair_action(room->id, room->session_id,
+                                      room->org_id, TH_ACT_CLOSE,
+                                      JANUS_TELEHEALTH_ACTOR_COMMAND, NULL,
+                                      NULL, NULL);
         janus_telehealth_room_close(room, reason, TRUE);
         janus_telehealth_room_unref(room);
         return 0;
@@ -1188,12 +1269,20 @@ janus_telehealth_room_close_by_id(const char *room_id, const char *reason)
         return rc < 0 ? -1 : 1;
     }
 
-    if (janus_telehealth_redis_close(janus_telehealth_handler_redis, room_id,
-                                     info.patient_id, reason) != 0)
-    {
+    rc = janus_telehealth_redis_close(janus_telehealth_handler_redis, room_id,
+                                      info.patient_id, reason);
+    if (rc < 0) {
         rc = -1;
 
+    } else if (rc == 0) {
+        /* Closed by someone else meanwhile: theirs to report. */
+        rc = 1;
+
     } else {
+        janus_telehealth_chair_action(room_id, session_id, info.org_id,
+                                      TH_ACT_CLOSE,
+                                      JANUS_TELEHEALTH_ACTOR_COMMAND, NULL,
+                                      NULL, NULL);
         janus_telehealth_event_emit_fields(TH_EV_ROOM_CLOSED,
             "room", room_id, "session", session_id, "org", info.org_id,
             "kind", info.kind, "reason", reason, NULL);
@@ -1264,13 +1353,15 @@ janus_telehealth_room_deadline(const char *room_id)
 
 /* Housekeeping */
 
-/* Every second: rooms near or past their duration limit. */
+/* Every second: rooms near or past their duration limit, and rooms empty
+ * for longer than their empty_timeout (a timeout of a few seconds is
+ * honoured whatever refresh_interval is). */
 static void
 janus_telehealth_housekeeping_deadlines(void)
 {
     gint64                  left;
     GList                  *snapshot, *l;
-    gboolean                due;
+    gboolean                due, expired;
     janus_telehealth_room  *room;
 
     janus_mutex_lock(&rooms_mutex);
@@ -1288,10 +1379,17 @@ janus_telehealth_housekeeping_deadlines(void)
         due = left <= 0
               || (left <= JANUS_TELEHEALTH_DURATION_WARNING * 1000
                   && !room->warned);
+        expired = janus_telehealth_room_empty_expired(room,
+                                                      room->empty_since);
         janus_mutex_unlock(&room->mutex);
 
         if (due && !g_atomic_int_get(&room->closed)) {
             janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_DEADLINE,
+                                               room->id, NULL, NULL);
+        }
+
+        if (expired && !g_atomic_int_get(&room->closed)) {
+            janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_EXPIRE,
                                                room->id, NULL, NULL);
         }
 
@@ -1305,10 +1403,9 @@ static void
 janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
     gint64 started_ms)
 {
-    int                              nrooms, nparticipants;
-    gint64                           now, empty_since;
+    int                              nrooms, nparticipants, empty_timeout;
     GList                           *snapshot, *l;
-    const char                      *lost;
+    const char                      *lost, *closed;
     janus_telehealth_room           *room;
     janus_telehealth_refresh_status  status;
 
@@ -1321,35 +1418,28 @@ janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
 
     nrooms = 0;
     nparticipants = 0;
-    now = janus_get_monotonic_time();
 
     for (l = snapshot; l != NULL; l = l->next) {
         room = l->data;
 
         janus_mutex_lock(&room->mutex);
         nparticipants += g_hash_table_size(room->participants);
-        empty_since = room->empty_since;
         janus_mutex_unlock(&room->mutex);
         nrooms++;
 
-        if (empty_since != 0
-            && now - empty_since >= (gint64)
-               janus_telehealth_cfg.empty_room_timeout * G_USEC_PER_SEC)
-        {
-            janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_EXPIRE,
-                                               room->id, NULL, NULL);
-        }
-
         status = janus_telehealth_redis_refresh(redis, room->id,
-                                                room->patient_id);
+                                                &empty_timeout, &closed);
         lost = NULL;
 
         switch (status) {
         case JANUS_TELEHEALTH_REFRESH_OK:
+            g_atomic_int_set(&room->empty_timeout, empty_timeout);
+            break;
         case JANUS_TELEHEALTH_REFRESH_UNAVAILABLE:
             break;
         case JANUS_TELEHEALTH_REFRESH_CLOSED:
-            lost = TH_CLOSE_COMMAND;
+            /* nginx's close, its reconciler's, a chair's on another path */
+            lost = closed;
             break;
         case JANUS_TELEHEALTH_REFRESH_GONE:
         case JANUS_TELEHEALTH_REFRESH_MOVED:
@@ -1461,8 +1551,9 @@ janus_telehealth_rooms_deinit(void)
 
     /*
      * Shutting down: everyone here has hung up, as far as call history
-     * goes.  The rooms stay open in Redis: they expire, or another node
-     * takes them over (our heartbeat is gone) and people rejoin there.
+     * goes.  The rooms stay open in Redis: another node takes them over
+     * (our heartbeat is gone) when people rejoin there, or nginx's
+     * reconciler ends them (empty_timeout, node_grace).
      */
     janus_mutex_lock(&rooms_mutex);
     list = g_hash_table_get_values(rooms);
@@ -1478,8 +1569,10 @@ janus_telehealth_rooms_deinit(void)
             janus_telehealth_participant  *participant = p->data;
 
             janus_telehealth_participant_detach(participant);
-            (void) janus_telehealth_redis_member_del(
-                janus_telehealth_handler_redis, room->id, participant->id);
+            (void) janus_telehealth_redis_member_out(
+                janus_telehealth_handler_redis, room->id, room->session_id,
+                participant->id,
+                g_strcmp0(room->kind, TH_KIND_VIDEO_CALL) != 0, FALSE);
             janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room,
                 participant->id, participant->role, TH_LEFT_HANGUP);
         }

@@ -9,6 +9,14 @@
  *                      plugin sends ("subscribed", "updated") is answered
  *                      with "start"
  *
+ * When the connection to Janus is lost (the WebSocket closed, the Janus
+ * session destroyed, the media server died) after we were in the room, the
+ * call rejoins by itself for up to a minute, with backoff and a fresh
+ * credential (opts.freshGrant; a guest, who has none, reuses its own while
+ * it is valid).  The room may be on another media server by then: nginx's
+ * grant names the server, and the plugin moves a room whose host died
+ * (docs/lifecycle.md).  A room that closed is not rejoined.
+ *
  * No DOM here: the page passes callbacks (console.js).
  */
 "use strict";
@@ -44,7 +52,24 @@ const CLOSED_TEXT = {
     caregiver_hung_up: "The call has ended: the caregiver hung up.",
     closed_by_chair: "The call has been ended.",
     duration_limit: "The call has reached its time limit.",
+    expired: "The call has ended: nobody was in it.",
+    node_lost: "The call has ended: the connection to it was lost.",
 };
+
+/* How long a lost connection is retried, and the waits in between. */
+const REJOIN_FOR_MS = 60000;
+const REJOIN_FIRST_WAIT_MS = 1000;
+const REJOIN_MAX_WAIT_MS = 8000;
+
+/*
+ * Join refusals that another try would not change: closed (486), revoked
+ * (484), banned (477), in another session (476), the credential expired
+ * (481, a guest's), no such room (485), access (475).  Anything else (the
+ * old host's heartbeat not yet lapsed, 491; Redis, 489) is tried again.
+ */
+const FINAL_JOIN_ERRORS = new Set([475, 476, 477, 481, 484, 485, 486]);
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class TelehealthCall {
     /*
@@ -84,6 +109,8 @@ class TelehealthCall {
         this.screenMid = null;
         this.addingScreen = false;
         this.done = false;
+        this.reconnecting = false;
+        this.joinWait = null;       /* {resolve, reject} of a rejoin */
     }
 
     emit(name, ...args) {
@@ -96,19 +123,33 @@ class TelehealthCall {
             throw new Error("This browser cannot make video calls (no WebRTC).");
         }
         this.emit("status", "Connecting to the room...");
+        await this.connect();
+    }
+
+    /*
+     * A Janus session, the join handle and the join request.  The answer
+     * comes to onJoinMessage; the promise waits for it only for a rejoin
+     * (joinWait), which must know whether to try again.
+     */
+    async connect(rejoin = false) {
         let connected = false;
-        await new Promise((resolve, reject) => {
-            this.janus = new Janus({
+        const janus = await new Promise((resolve, reject) => {
+            const j = new Janus({
                 server: this.server,
-                success: () => { connected = true; resolve(); },
+                success: () => { connected = true; resolve(j); },
                 error: (e) => {
                     if (!connected) return reject(new Error(
                         "Could not connect to the room: " + callError(e)));
-                    this.end("connection",
-                        "The connection to the room was lost.");
+                    if (this.janus !== j) return;
+                    /* lost again before a rejoin was answered */
+                    if (this.joinWait) {
+                        return this.joinWaitDone(new Error(callError(e)));
+                    }
+                    this.connectionLost();
                 },
             });
         });
+        this.janus = janus;
         this.pub = await this.attach({
             onmessage: (msg, jsep) => this.onJoinMessage(msg, jsep),
             onlocaltrack: (track, on) => this.onLocalTrack(track, on),
@@ -119,10 +160,92 @@ class TelehealthCall {
                 }
             },
         });
+        const answered = rejoin ? new Promise((resolve, reject) => {
+            this.joinWait = { resolve, reject };
+        }) : null;
         this.pub.send({
             message: { request: "join", credential: this.grant.credential },
-            error: (e) => this.fail("Could not join: " + callError(e)),
+            error: (e) => {
+                if (this.joinWait) return this.joinWaitDone(e);
+                this.fail("Could not join: " + callError(e));
+            },
         });
+        return answered;
+    }
+
+    joinWaitDone(error) {
+        const w = this.joinWait;
+        this.joinWait = null;
+        if (error) w.reject(error); else w.resolve();
+    }
+
+    /*
+     * The connection to Janus is gone while we were in the room: let go of
+     * what was left of it (no request reaches that server any more) and
+     * rejoin, with backoff, for REJOIN_FOR_MS.
+     */
+    async connectionLost() {
+        if (this.done || this.reconnecting) return;
+        if (!this.selfId) {
+            this.end("connection", "The connection to the room was lost.");
+            return;
+        }
+        this.reconnecting = true;
+        this.dropConnection();
+        this.emit("remoteStreams", []);
+        this.emitMedia();
+        const until = Date.now() + REJOIN_FOR_MS;
+        let wait = REJOIN_FIRST_WAIT_MS;
+        while (!this.done) {
+            this.emit("status", "Reconnecting…");
+            try {
+                if (this.freshGrant) this.grant = await this.freshGrant();
+                if (this.grant.janus_path && typeof janusServer === "function") {
+                    this.server = janusServer(this.grant.janus_path);
+                }
+                await this.connect(true);
+                this.reconnecting = false;
+                return;
+            } catch (e) {
+                this.dropConnection();
+                /* The room ended, or the API says no (e.g. 409 room not
+                 * open): trying again would not help. */
+                const final = (e && FINAL_JOIN_ERRORS.has(e.error_code))
+                    || (e && e.status >= 400 && e.status < 500
+                        && e.status !== 408 && e.status !== 429);
+                if (final || Date.now() + wait > until) {
+                    this.reconnecting = false;
+                    this.end("connection", final && (e.error || e.detail)
+                        || "The connection to the room was lost.");
+                    return;
+                }
+                await sleep(wait);
+                wait = Math.min(wait * 2, REJOIN_MAX_WAIT_MS);
+            }
+        }
+    }
+
+    /* Forgets the Janus session and its handles without a word to the
+     * server (it is gone); the camera and microphone are released. */
+    dropConnection() {
+        const janus = this.janus;
+        this.janus = null;
+        for (const h of [this.pub, this.sub]) {
+            try {
+                if (h) h.hangup(false);
+            } catch (e) { /* already gone */ }
+        }
+        this.pub = null;
+        this.sub = null;
+        this.joinWait = null;
+        this.publishing = false;
+        this.screenMid = null;
+        this.screenTrack = null;
+        this.streams.clear();
+        try {
+            if (janus) janus.destroy({ cleanupHandles: false,
+                                       notifyDestroyed: false });
+        } catch (e) { /* already gone */ }
     }
 
     attach(callbacks) {
@@ -141,6 +264,10 @@ class TelehealthCall {
     /* ------------------------------------------------- the join handle */
 
     onJoinMessage(msg, jsep) {
+        if (msg.error_code && this.joinWait) {
+            this.joinWaitDone(msg);
+            return;
+        }
         if (msg.error_code) {
             this.fail(callError(msg));
             if (!this.selfId) this.end("refused", msg.error);
@@ -148,6 +275,7 @@ class TelehealthCall {
         }
         switch (msg.telehealth) {
         case "joined":
+            if (this.joinWait) this.joinWaitDone(null);
             this.selfId = msg.id;
             this.role = msg.role;
             this.setParticipants(msg.participants);
@@ -159,6 +287,8 @@ class TelehealthCall {
                 break;
             }
             this.emit("status", "You are in the room.");
+            /* a rejoin keeps what the person had set */
+            if (this.audioMuted || this.videoPaused) this.configure();
             this.startMedia();
             break;
         case "admitted":
@@ -241,10 +371,12 @@ class TelehealthCall {
     onLocalTrack(track, on) {
         if (track.kind === "audio") {
             this.micTrack = on ? track : null;
+            if (on) track.enabled = !this.audioMuted;
         } else if (on && this.addingScreen) {
             this.screenTrack = track;
         } else if (on) {
             this.cameraTrack = track;
+            track.enabled = !this.videoPaused;
         } else if (track === this.screenTrack) {
             /* ended from the browser's own "Stop sharing" button */
             if (!this.done && this.screenMid) {
@@ -317,11 +449,14 @@ class TelehealthCall {
     }
 
     configure() {
-        this.pub.send({
-            message: { request: "configure", audio_muted: this.audioMuted,
-                       video_paused: this.videoPaused },
-            error: (e) => this.fail(callError(e)),
-        });
+        /* while reconnecting there is no handle: the rejoin sends it */
+        if (this.pub) {
+            this.pub.send({
+                message: { request: "configure", audio_muted: this.audioMuted,
+                           video_paused: this.videoPaused },
+                error: (e) => this.fail(callError(e)),
+            });
+        }
         this.emitMedia();
     }
 

@@ -2,19 +2,28 @@
 // camera and microphone, two tabs of one browser.  A clinician starts a
 // video call with an assigned patient, the patient joins from the second
 // tab, and each tab shows the other's video playing, with sound.  Then the
-// controls: a mute shows on the other side, and the clinician leaving ends
-// the call for the patient.
+// controls: a mute shows on the other side; Janus killed and restarted,
+// both tabs rejoin by themselves; the clinician leaving ends the call for
+// the patient.
 //
 // Run inside the media namespace by scripts/e2e-tests.sh (the stack's
 // environment: TH_BASE, TH_PG, TH_TEST_PASSWORD[_HASH], TH_CHROMIUM).
 
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 
 import {
   closeBrowser, createFixtures, env, launchBrowser, skip, STEP_MS, TEST_MS,
 } from './lib.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const execFileP = promisify(execFile);
 
 // -------------------------------------------------------------- browser
 
@@ -210,6 +219,34 @@ test('the clinician shares the screen: a second video plays in the patient\'s ta
   await pages.clinician.getByRole('button', { name: 'Share screen' }).waitFor();
   await pages.patient.locator('video.remote[data-kind="screen"]').waitFor({ state: 'detached' });
   await waitForPlayingVideo('patient');
+});
+
+test('Janus dies and comes back: both tabs show "Reconnecting…", rejoin by themselves and see each other again', { skip, timeout: TEST_MS }, async (t) => {
+  assert.ok(pages.clinician && pages.patient, 'the call is up');
+  const run = process.env.TH_RUN;
+  assert.ok(run, 'TH_RUN names the stack (scripts/media-tests.sh)');
+  const pid = Number(fs.readFileSync(path.join(run, 'janus', 'janus.pid'), 'utf8').trim());
+  process.kill(pid, 'SIGKILL');
+  const killedAt = Date.now();
+
+  // The pages notice the lost WebSocket and keep trying.
+  for (const who of ['clinician', 'patient']) {
+    await pages[who].locator('#room-status', { hasText: 'Reconnecting…' })
+      .waitFor({ state: 'visible', timeout: STEP_MS });
+  }
+  // The same node_id comes back: its rooms' members are from before.
+  await execFileP(path.join(ROOT, 'scripts', 'stack.sh'), ['start-janus'], { timeout: 60_000 });
+
+  const [atStaff, atPatient] = await Promise.all([
+    waitForPlayingVideo('clinician'),
+    waitForPlayingVideo('patient'),
+  ]);
+  t.diagnostic(`video again in both tabs ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`);
+  assert.equal(atStaff.participant, `patient:${people.patient.id}`, 'the clinician sees the patient again');
+  assert.equal(atPatient.participant, `staff:${people.clinician.id}`, 'the patient sees the clinician again');
+  for (const who of ['clinician', 'patient']) {
+    assert.equal(await pages[who].locator('#room-view').isVisible(), true, `${who} is still in the call view`);
+  }
 });
 
 test('the clinician leaving ends the video call in the patient\'s tab', { skip, timeout: TEST_MS }, async () => {

@@ -125,10 +125,14 @@ export class Member {
     this.stopped = false;
   }
 
-  /** Joins the room; with publish: true also publishes audio and video. */
-  static async join(t, room, { type, role, name, publish = false } = {}) {
-    const who = person(type ?? (role === 'chair' ? 'staff' : 'patient'), role, name);
-    const session = await JanusSession.create(env.janusHttp);
+  /**
+   * Joins the room; with publish: true also publishes audio and video.
+   * janus: another node's HTTP URL (lib/node.mjs); who: the same person
+   * again (a rejoin) instead of a new one.
+   */
+  static async join(t, room, { type, role, name, publish = false, janus = env.janusHttp, who: again } = {}) {
+    const who = again ?? person(type ?? (role === 'chair' ? 'staff' : 'patient'), role, name);
+    const session = await JanusSession.create(janus);
     const handle = await session.attach(PLUGIN);
     const member = new Member(room, who, session, handle);
     t.after(() => member.close());
