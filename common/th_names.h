@@ -122,7 +122,4 @@
 #define TH_ROOM_LEASE_AT      "lease_at"       /* ms, host's last refresh */
 #define TH_ROOM_EMPTY_SINCE   "empty_since"    /* ms, absent while anyone in */
 
-/* Old expiry of rooms and locks; goes once neither side uses it. */
-#define TH_PATIENT_LOCK_TTL 120
-
 #endif /* TH_NAMES_H */
