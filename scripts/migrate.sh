@@ -14,7 +14,14 @@ set -eu
 
 conninfo=$1
 app_role=${2:-}
-dir=${TH_SQL_DIR:-$(cd "$(dirname "$0")/.." && pwd)/sql}
+# sql/ of the source tree, or next to the installed script
+# (/usr/share/telehealth/sql)
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -d "$here/sql" ]; then
+    dir=${TH_SQL_DIR:-$here/sql}
+else
+    dir=${TH_SQL_DIR:-$(dirname "$here")/sql}
+fi
 
 psql_run() {
     psql -X -q -v ON_ERROR_STOP=1 -d "$conninfo" "$@"
