@@ -17,6 +17,7 @@
 #include "ngx_http_telehealth_records.h"
 #include "ngx_http_telehealth_redis.h"
 #include "ngx_http_telehealth_console.h"
+#include "ngx_http_telehealth_live.h"
 
 
 #define NGX_HTTP_TELEHEALTH_RETRY_AFTER  "1"
@@ -28,12 +29,19 @@ typedef struct {
     ngx_http_telehealth_handler_pt   handler;
     ngx_uint_t                       auth;
     const char                      *op;        /* th_api() operation */
+    ngx_http_telehealth_then_pt      then;      /* then, with its answer */
 } ngx_http_telehealth_route_t;
 
 
 /* a route answered by th_api(op) in PostgreSQL (records.c) */
 #define ngx_http_telehealth_record(path, method, op)                          \
-    { ngx_string(path), method, ngx_http_telehealth_records_handler, 1, op }
+    { ngx_string(path), method, ngx_http_telehealth_records_handler, 1, op,   \
+      NULL }
+
+/* th_api(op), then a step of the module with its answer */
+#define ngx_http_telehealth_record_then(path, method, op, then)               \
+    { ngx_string(path), method, ngx_http_telehealth_records_handler, 1, op,   \
+      then }
 
 
 typedef struct {
@@ -61,31 +69,31 @@ static void ngx_http_telehealth_json_cleanup(void *data);
 static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     { ngx_string("/auth/login"), NGX_HTTP_POST,
-      ngx_http_telehealth_auth_login, 0, NULL },
+      ngx_http_telehealth_auth_login, 0, NULL, NULL },
 
     { ngx_string("/auth/logout"), NGX_HTTP_POST,
-      ngx_http_telehealth_auth_logout, 1, NULL },
+      ngx_http_telehealth_auth_logout, 1, NULL, NULL },
 
     { ngx_string("/me"), NGX_HTTP_GET,
-      ngx_http_telehealth_auth_me, 1, NULL },
+      ngx_http_telehealth_auth_me, 1, NULL, NULL },
 
     /* authenticates itself: a bearer token or a ticket */
     { ngx_string("/me/events"), NGX_HTTP_GET,
-      ngx_http_telehealth_console_events, 0, NULL },
+      ngx_http_telehealth_console_events, 0, NULL, NULL },
 
     { ngx_string("/me/events/ticket"), NGX_HTTP_POST,
-      ngx_http_telehealth_console_ticket, 1, NULL },
+      ngx_http_telehealth_console_ticket, 1, NULL, NULL },
 
     ngx_http_telehealth_record("/sessions", NGX_HTTP_GET, "session_list"),
 
     { ngx_string("/sessions"), NGX_HTTP_POST,
-      ngx_http_telehealth_session_create, 1, NULL },
+      ngx_http_telehealth_session_create, 1, NULL, NULL },
 
     { ngx_string("/sessions/*"), NGX_HTTP_GET,
-      ngx_http_telehealth_session_get, 1, NULL },
+      ngx_http_telehealth_session_get, 1, NULL, NULL },
 
     { ngx_string("/sessions/*/join"), NGX_HTTP_POST,
-      ngx_http_telehealth_session_join, 1, NULL },
+      ngx_http_telehealth_session_join, 1, NULL, NULL },
 
     ngx_http_telehealth_record("/staff", NGX_HTTP_GET, "staff_list"),
     ngx_http_telehealth_record("/staff", NGX_HTTP_POST, "staff_create"),
@@ -122,6 +130,18 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     ngx_http_telehealth_record("/sessions/*/participants/*/role",
                                NGX_HTTP_POST, "session_role"),
 
+    ngx_http_telehealth_record("/sessions/*/bans", NGX_HTTP_GET,
+                               "session_bans"),
+    ngx_http_telehealth_record("/sessions/*/registrations", NGX_HTTP_GET,
+                               "session_registrations"),
+    ngx_http_telehealth_record("/sessions/*/registrations/admit",
+                               NGX_HTTP_POST, "registration_admit_all"),
+    ngx_http_telehealth_record("/sessions/*/registrations/*/admit",
+                               NGX_HTTP_POST, "registration_admit"),
+    ngx_http_telehealth_record_then("/sessions/*/bans/*", NGX_HTTP_DELETE,
+                                    "session_ban_lift",
+                                    ngx_http_telehealth_live_ban_lifted),
+
     ngx_http_telehealth_record("/sessions/*/invites", NGX_HTTP_POST,
                                "invite_create"),
     ngx_http_telehealth_record("/sessions/*/invites", NGX_HTTP_GET,
@@ -134,7 +154,7 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
                                "invite_extend"),
 
     { ngx_string("/invites/redeem"), NGX_HTTP_POST,
-      ngx_http_telehealth_invite_redeem, 0, NULL },
+      ngx_http_telehealth_invite_redeem, 0, NULL, NULL },
 
     ngx_http_telehealth_record("/interpreting-organisations", NGX_HTTP_GET,
                                "interp_org_list"),
@@ -153,7 +173,7 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     /* a manager's accept or refuse link: th_public(), no access token */
     { ngx_string("/interpreter-requests/decide"), NGX_HTTP_POST,
-      ngx_http_telehealth_records_handler, 0, "interpreter_decide" },
+      ngx_http_telehealth_records_handler, 0, "interpreter_decide", NULL },
     ngx_http_telehealth_record("/service-codes", NGX_HTTP_GET,
                                "service_code_list"),
     ngx_http_telehealth_record("/service-codes", NGX_HTTP_POST,
@@ -180,9 +200,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     ngx_http_telehealth_record("/organisation", NGX_HTTP_PATCH, "org_update"),
 
     { ngx_string("/health"), NGX_HTTP_GET,
-      ngx_http_telehealth_health, 0, NULL },
+      ngx_http_telehealth_health, 0, NULL, NULL },
 
-    { ngx_null_string, 0, NULL, 0, NULL }
+    { ngx_null_string, 0, NULL, 0, NULL, NULL }
 };
 
 
@@ -217,6 +237,11 @@ static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
     { ngx_string("urn:telehealth:problem:room-not-open"),
       "Room not open", "The video room of this session is not open.",
       NGX_HTTP_CONFLICT },
+
+    { ngx_string("urn:telehealth:problem:banned"),
+      "Removed from the session",
+      "You were removed from this session. Please ask the person who "
+      "invited you.", NGX_HTTP_FORBIDDEN },
 
     { ngx_string("urn:telehealth:problem:conflict"),
       "Conflict", "This conflicts with the current state of the record.",
@@ -534,6 +559,7 @@ ngx_http_telehealth_body_handler(ngx_http_request_t *r)
     }
 
     ctx->op = route->op;
+    ctx->then = route->then;
 
     /* notice a client that gives up while PostgreSQL or Redis works */
     r->read_event_handler = ngx_http_test_reading;

@@ -23,6 +23,13 @@
 
 typedef void (*ngx_http_telehealth_handler_pt)(ngx_http_request_t *r);
 
+/*
+ * The step after PostgreSQL answered a route 2xx (th_api), when the route
+ * names one: it gets the answer (borrowed) and ends the request.
+ */
+typedef void (*ngx_http_telehealth_then_pt)(ngx_http_request_t *r,
+    json_t *body);
+
 
 typedef enum {
     NGX_HTTP_TELEHEALTH_INVALID_REQUEST = 0,
@@ -33,6 +40,7 @@ typedef enum {
     NGX_HTTP_TELEHEALTH_METHOD_NOT_ALLOWED,
     NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
     NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
+    NGX_HTTP_TELEHEALTH_BANNED,
     NGX_HTTP_TELEHEALTH_CONFLICT,
     NGX_HTTP_TELEHEALTH_PRECONDITION_FAILED,
     NGX_HTTP_TELEHEALTH_PAYLOAD_TOO_LARGE,
@@ -72,6 +80,7 @@ typedef struct {
     ngx_str_t                         id;       /* {id}, NUL-terminated */
     ngx_str_t                         id2;      /* a second {id}, too */
     const char                       *op;       /* th_api() operation */
+    ngx_http_telehealth_then_pt       then;     /* after th_api(op) */
     json_t                           *body;     /* NULL without a body */
     ngx_http_telehealth_caller_t      caller;
     ngx_http_telehealth_handler_pt    next;     /* after authentication */

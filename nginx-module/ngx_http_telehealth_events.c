@@ -38,6 +38,8 @@ enum {
     NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
     NGX_HTTP_TELEHEALTH_EV_ROLE,
     NGX_HTTP_TELEHEALTH_EV_REASON,
+    NGX_HTTP_TELEHEALTH_EV_ACTION,
+    NGX_HTTP_TELEHEALTH_EV_ACTOR,
     NGX_HTTP_TELEHEALTH_EV_FIELDS
 };
 
@@ -45,7 +47,7 @@ enum {
 typedef struct {
     const char  *sql;
     int          nparams;
-    int          fields[4];
+    int          fields[6];
 } ngx_http_telehealth_stmt_t;
 
 
@@ -84,7 +86,7 @@ typedef struct {
     ngx_http_telehealth_pg_req_t       *pg;
     ngx_http_telehealth_phase_e         phase;
     const ngx_http_telehealth_stmt_t   *stmt;
-    const char                         *params[4];
+    const char                         *params[6];
 
     unsigned                            group:1;
     unsigned                            pending:1;
@@ -107,7 +109,7 @@ typedef struct {
       4, { NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ORG,        \
            NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_TS } }
 
-#define NGX_HTTP_TELEHEALTH_STMT_END  { NULL, 0, { 0, 0, 0, 0 } }
+#define NGX_HTTP_TELEHEALTH_STMT_END  { NULL, 0, { 0 } }
 
 /*
  * The staff console's event, in the same transaction (sql/009_console.sql).
@@ -221,15 +223,23 @@ static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_room_closed[] = {
       " AND joined_at <= " NGX_HTTP_TELEHEALTH_TS_AT("$2"),
       2, { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_TS } },
 
-    /* $1 session, $2 room, $3 ts */
-    { "UPDATE sessions SET state = 'ended',"
-      " ended_at = COALESCE(ended_at, " NGX_HTTP_TELEHEALTH_TS_AT("$3") ")"
-      " WHERE id = $1::uuid AND room = $2 AND state <> 'ended'",
-      3, { NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ROOM,
-           NGX_HTTP_TELEHEALTH_EV_TS } },
+    /* the session ends once, with the room's reason */
+    { "SELECT th_session_ended($1, $2, $3, $4::bigint)",
+      4, { NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ROOM,
+           NGX_HTTP_TELEHEALTH_EV_REASON, NGX_HTTP_TELEHEALTH_EV_TS } },
 
     NGX_HTTP_TELEHEALTH_CONSOLE_REASON,
 
+    NGX_HTTP_TELEHEALTH_STMT_END
+};
+
+
+/* an audit row; a removal bans, a role change is kept (th_chair_action) */
+static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_chair_action[] = {
+    { "SELECT th_chair_action($1, $2, $3, $4, $5, $6::bigint)",
+      6, { NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ACTION,
+           NGX_HTTP_TELEHEALTH_EV_ACTOR, NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
+           NGX_HTTP_TELEHEALTH_EV_ROLE, NGX_HTTP_TELEHEALTH_EV_TS } },
     NGX_HTTP_TELEHEALTH_STMT_END
 };
 
@@ -240,13 +250,14 @@ static const ngx_http_telehealth_event_kind_t  ngx_http_telehealth_kinds[] = {
     { TH_EV_PARTICIPANT_JOINED, ngx_http_telehealth_joined },
     { TH_EV_PARTICIPANT_LEFT, ngx_http_telehealth_left },
     { TH_EV_ROOM_CLOSED, ngx_http_telehealth_room_closed },
+    { TH_EV_CHAIR_ACTION, ngx_http_telehealth_chair_action },
     { NULL, NULL }
 };
 
 
 static const char  *ngx_http_telehealth_event_fields[] = {
     NULL, "type", "session", "org", "room", "ts", "participant", "role",
-    "reason"
+    "reason", "action", "actor"
 };
 
 
@@ -722,6 +733,22 @@ ngx_http_telehealth_events_parse(redisReply *entry,
         ev->field[NGX_HTTP_TELEHEALTH_EV_REASON] = "";
     }
 
+    if (ev->field[NGX_HTTP_TELEHEALTH_EV_ACTION] == NULL) {
+        ev->field[NGX_HTTP_TELEHEALTH_EV_ACTION] = "";
+    }
+
+    if (ev->field[NGX_HTTP_TELEHEALTH_EV_ACTOR] == NULL) {
+        ev->field[NGX_HTTP_TELEHEALTH_EV_ACTOR] = "";
+    }
+
+    if (ev->field[NGX_HTTP_TELEHEALTH_EV_PARTICIPANT] == NULL
+        && ev->kind != NULL
+        && ev->kind->stmts == ngx_http_telehealth_chair_action)
+    {
+        /* an action on the whole room (close, breakout) has no target */
+        ev->field[NGX_HTTP_TELEHEALTH_EV_PARTICIPANT] = "";
+    }
+
     return NGX_OK;
 }
 
@@ -755,6 +782,7 @@ ngx_http_telehealth_events_apply(void)
         || room == NULL || room[0] == '\0'
         || (ev->kind->stmts != ngx_http_telehealth_room_opened
             && ev->kind->stmts != ngx_http_telehealth_room_closed
+            && ev->kind->stmts != ngx_http_telehealth_chair_action
             && (who == NULL || who[0] == '\0')))
     {
         ngx_log_error(NGX_LOG_WARN, evs->log, 0,

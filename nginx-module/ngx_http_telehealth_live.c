@@ -33,7 +33,7 @@ static const char  ngx_http_telehealth_live_update_lua[] =
     "end\n"
     "return 1\n";
 
-#define NGX_HTTP_TELEHEALTH_LIVE_FIELDS  16
+#define NGX_HTTP_TELEHEALTH_LIVE_FIELDS  32
 
 
 static void ngx_http_telehealth_live_room_updated(void *data,
@@ -45,6 +45,8 @@ static void ngx_http_telehealth_live_access_keys(void *data,
     redisReply *reply);
 static ngx_uint_t ngx_http_telehealth_live_qualifies(json_t *check,
     const char *member, size_t len);
+static void ngx_http_telehealth_live_unbanned(void *data,
+    redisReply *reply);
 static void ngx_http_telehealth_live_members_all(void *data,
     redisReply *reply);
 
@@ -444,4 +446,69 @@ ngx_http_telehealth_live_members_all(void *data, redisReply *reply)
     ngx_http_telehealth_finalize(r,
                 ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
                                               json_incref(live->body)));
+}
+
+
+/* DELETE /sessions/{id}/bans/{participant}, after PostgreSQL lifted it */
+
+void
+ngx_http_telehealth_live_ban_lifted(ngx_http_request_t *r, json_t *body)
+{
+    char                       *key;
+    const char                 *argv[3];
+    size_t                      argvlen[3];
+    ngx_uint_t                  i;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_SESSION_BANNED,
+                    json_string_value(json_object_get(body, "session_id")));
+
+    argv[0] = "SREM";
+    argv[1] = key;
+    argv[2] = json_string_value(json_object_get(body, "participant"));
+
+    if (key == NULL || argv[2] == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* the answer, once Redis has it too */
+    ctx->data = json_incref(body);
+    if (ngx_http_telehealth_json_track(r->pool, ctx->data) == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    for (i = 0; i < 3; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
+
+    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
+                                          ngx_http_telehealth_live_unbanned,
+                                          r, 3, argv, argvlen)
+        != NGX_OK)
+    {
+        /* lifted in PostgreSQL: the reconciler rebuilds the set from it */
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_live_unbanned(void *data, redisReply *reply)
+{
+    ngx_http_request_t         *r = data;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+
+    ngx_http_telehealth_finalize(r, ngx_http_telehealth_send_json(r,
+                                        NGX_HTTP_OK, json_incref(ctx->data)));
 }

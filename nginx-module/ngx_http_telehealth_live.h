@@ -39,5 +39,13 @@ void ngx_http_telehealth_live_room_update(ngx_http_request_t *r,
  */
 void ngx_http_telehealth_live_members(ngx_http_request_t *r, json_t *body);
 
+/*
+ * body: the answer of th_api('session_ban_lift') {"session_id",
+ * "participant"}: the participant leaves the session's ban set in Redis,
+ * which the plugin's join checks; answers 200 with body.  Ends the request.
+ */
+void ngx_http_telehealth_live_ban_lifted(ngx_http_request_t *r,
+    json_t *body);
+
 
 #endif /* _NGX_HTTP_TELEHEALTH_LIVE_H_INCLUDED_ */

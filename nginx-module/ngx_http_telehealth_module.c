@@ -16,6 +16,7 @@
 #include "ngx_http_telehealth_redis.h"
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_events.h"
+#include "ngx_http_telehealth_reconcile.h"
 #include "ngx_http_telehealth_idp.h"
 #include "ngx_http_telehealth_curl.h"
 #include "ngx_http_telehealth_notify.h"
@@ -233,6 +234,13 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_telehealth_main_conf_t, notify.interpreter_timeout),
+      NULL },
+
+    { ngx_string("telehealth_reconcile_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, reconcile_interval),
       NULL },
 
     { ngx_string("telehealth_video_call_sms_delay"),
@@ -525,6 +533,7 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
     mcf->timeout = NGX_CONF_UNSET_MSEC;
     mcf->max_body_size = NGX_CONF_UNSET_SIZE;
     mcf->events = NGX_CONF_UNSET;
+    mcf->reconcile_interval = NGX_CONF_UNSET_MSEC;
     mcf->idp.leeway = NGX_CONF_UNSET;
     mcf->notify.enable = NGX_CONF_UNSET;
     mcf->notify.interval = NGX_CONF_UNSET_MSEC;
@@ -556,6 +565,7 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->timeout, 5000);
     ngx_conf_init_size_value(mcf->max_body_size, 64 * 1024);
     ngx_conf_init_value(mcf->events, 1);
+    ngx_conf_init_msec_value(mcf->reconcile_interval, 5000);
     ngx_conf_init_value(mcf->idp.leeway, 60);
     ngx_conf_init_value(mcf->notify.enable, 1);
     ngx_conf_init_msec_value(mcf->notify.interval, 1000);
@@ -1310,6 +1320,12 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
         if (ngx_http_telehealth_events_init_process(cycle, mcf) != NGX_OK) {
             return NGX_ERROR;
         }
+
+        /* the same worker compares PostgreSQL and Redis (reconcile.c) */
+        if (ngx_http_telehealth_reconcile_init_process(cycle, mcf) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     return NGX_OK;
@@ -1323,6 +1339,7 @@ ngx_http_telehealth_exit_process(ngx_cycle_t *cycle)
     ngx_http_telehealth_notify_exit_process();
     ngx_http_telehealth_curl_exit_process();
     ngx_http_telehealth_events_exit_process();
+    ngx_http_telehealth_reconcile_exit_process();
     ngx_http_telehealth_redis_exit_process();
     ngx_http_telehealth_pg_exit_process();
 }

@@ -118,6 +118,7 @@ typedef struct {
     ngx_msec_t           timeout;           /* one PostgreSQL/Redis call */
     size_t               max_body_size;
     ngx_flag_t           events;
+    ngx_msec_t           reconcile_interval;  /* 0: no reconciler */
 
     ngx_http_telehealth_notify_conf_t  notify;
     ngx_http_telehealth_provider_conf_t   sms;

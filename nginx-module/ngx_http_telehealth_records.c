@@ -428,6 +428,7 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
     ngx_http_telehealth_records_t  *rec;
 
     r = pg->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
         ngx_http_telehealth_fail_pg(r, pg);
@@ -495,7 +496,6 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
     if (status == NGX_HTTP_CREATED && body != NULL
         && json_object_get(body, "url") != NULL)
     {
-        ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
         rec = ctx->data;
 
         if (rec->invite != NULL
@@ -511,6 +511,15 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
             ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
+    }
+
+    /* the route's own next step (its declaration names it) */
+    if (status < NGX_HTTP_SPECIAL_RESPONSE && body != NULL
+        && ctx->then != NULL)
+    {
+        ctx->then(r, body);
+        json_decref(body);
+        return;
     }
 
     /* answers that need the room's members from Redis first */

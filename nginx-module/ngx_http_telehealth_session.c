@@ -21,7 +21,7 @@
 #define NGX_HTTP_TELEHEALTH_ROOM_BYTES  16
 #define NGX_HTTP_TELEHEALTH_ROOM_BUF    25      /* base64 of 16 bytes, NUL */
 #define NGX_HTTP_TELEHEALTH_JANUS_PATH  "/janus"
-#define NGX_HTTP_TELEHEALTH_OPEN_ARGS   32      /* of the room script */
+#define NGX_HTTP_TELEHEALTH_OPEN_ARGS   48      /* of the room script */
 #define NGX_HTTP_TELEHEALTH_IN_SESSION                                        \
     "The participant is already in a video session."
 
@@ -30,13 +30,16 @@
 #define NGX_HTTP_TELEHEALTH_SESSION_JSON  "th_session_json(s)::text"
 
 
-/* $1 staff, $2 patient, $3 organisation, $4 kind, $5 the body */
+/* $1 staff, $2 patient (NULL: none), $3 organisation, $4 kind, $5 the
+ * body; the last column tells whether the kind needs a patient */
 static const char  ngx_http_telehealth_access_sql[] =
     "SELECT s.role, s.active, p.id IS NOT NULL,"
     " EXISTS (SELECT 1 FROM assignments a"
     "  WHERE a.staff_id = s.id AND a.patient_id = p.id"
     "  AND a.ends_at IS NULL),"
-    " pl.plan::text, th_session_deferred($4, pl.plan)"
+    " pl.plan::text, th_session_deferred($4, pl.plan),"
+    " COALESCE((SELECT k.patient = 'required' FROM session_kinds k"
+    "  WHERE k.kind = $4), false)"
     " FROM staff s"
     " LEFT JOIN patients p ON p.id = $2::uuid AND p.org_id = s.org_id"
     " CROSS JOIN LATERAL (SELECT th_session_plan($4, $5::jsonb, $3::uuid,"
@@ -87,6 +90,7 @@ static const char  ngx_http_telehealth_insert_sql[] =
     "  (session_id, staff_id, patient_id, role)"
     " SELECT $1::uuid, $5::uuid, NULL, 'chair'"
     " UNION ALL SELECT $1::uuid, NULL, $4::uuid, 'broadcaster'"
+    "  WHERE $4::uuid IS NOT NULL"
     " UNION ALL SELECT $1::uuid, x.staff_id, NULL, x.role"
     "  FROM jsonb_to_recordset($9::jsonb -> 'participants')"
     "  AS x(staff_id uuid, role text)"
@@ -144,7 +148,8 @@ static const char  ngx_http_telehealth_get_sql[] =
  * Staff of the session's organisation who are not on the list join an
  * internal or invitation session as broadcaster (PRODUCT 7-8); the last
  * column tells the credential so ("unlisted"), for the plugin to refuse
- * it once the level is private.
+ * it once the level is private; the one after, that a chair removed the
+ * caller from the session (docs/lifecycle.md, "Bans").
  */
 static const char  ngx_http_telehealth_join_sql[] =
     "WITH j AS ("
@@ -154,7 +159,9 @@ static const char  ngx_http_telehealth_join_sql[] =
     " th_session_opener(s, sp),"
     " CASE WHEN s.state = 'scheduled'"
     "  THEN th_session_room_fields(s)::text END,"
-    " sp.session_id IS NULL"
+    " sp.session_id IS NULL,"
+    " EXISTS (SELECT 1 FROM session_bans b WHERE b.session_id = s.id"
+    "  AND b.participant = $3 || ':' || $1)"
     " FROM sessions s"
     " LEFT JOIN session_participants sp ON sp.session_id = s.id"
     "  AND CASE WHEN $3 = 'staff'"
@@ -194,32 +201,42 @@ static const char  ngx_http_telehealth_opened_sql[] =
 
 
 /*
- * KEYS: patient lock, room hash.  ARGV: room, ttl, session, org, kind,
- * patient, created_by, created_at, then policy field and value pairs.
- * 1 when taken; else the room that holds the lock (0 if it just lapsed).
+ * KEYS: patient lock ("" unless the kind holds it for the whole session,
+ * a video_call), room hash.  ARGV: room, now (ms, the room is empty
+ * since), session, org, kind, patient, created_by, created_at, then policy
+ * field and value pairs.  Nothing expires: the room lives until the
+ * session ends (docs/lifecycle.md).  1 when created; else the room that
+ * holds the lock.
  */
 static const char  ngx_http_telehealth_open_lua[] =
-    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
-    "  redis.call('HSET', KEYS[2], 'session', ARGV[3], 'org', ARGV[4],\n"
-    "    'kind', ARGV[5], 'state', 'open', 'patient', ARGV[6],\n"
-    "    'created_by', ARGV[7], 'created_at', ARGV[8])\n"
-    "  for i = 9, #ARGV - 1, 2 do\n"
-    "    redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])\n"
-    "  end\n"
-    "  redis.call('EXPIRE', KEYS[2], ARGV[2])\n"
-    "  return 1\n"
+    "if KEYS[1] ~= '' and not redis.call('SET', KEYS[1], ARGV[1], 'NX') then\n"
+    "  return redis.call('GET', KEYS[1]) or 0\n"
     "end\n"
-    "return redis.call('GET', KEYS[1]) or 0\n";
+    "redis.call('HSET', KEYS[2], 'session', ARGV[3], 'org', ARGV[4],\n"
+    "  'kind', ARGV[5], 'state', 'open', 'patient', ARGV[6],\n"
+    "  'created_by', ARGV[7], 'created_at', ARGV[8],\n"
+    "  'empty_since', ARGV[2])\n"
+    "for i = 9, #ARGV - 1, 2 do\n"
+    "  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])\n"
+    "end\n"
+    "return 1\n";
 
-/* KEYS: patient lock, room hash.  ARGV: room, session. */
+/* KEYS: patient lock (or ""), room hash.  ARGV: room, session. */
 static const char  ngx_http_telehealth_release_lua[] =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+    "if KEYS[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then\n"
     "  redis.call('DEL', KEYS[1])\n"
     "end\n"
     "if redis.call('HGET', KEYS[2], 'session') == ARGV[2] then\n"
     "  redis.call('DEL', KEYS[2])\n"
     "end\n"
     "return 1\n";
+
+/* KEYS: room hash, patient lock (or "").  {state, session, lock's room} */
+static const char  ngx_http_telehealth_join_check_lua[] =
+    "local r = redis.call('HMGET', KEYS[1], 'state', 'session')\n"
+    "local lock = false\n"
+    "if KEYS[2] ~= '' then lock = redis.call('GET', KEYS[2]) end\n"
+    "return {r[1], r[2], lock}\n";
 
 /* KEYS: room hashes.  ARGV: their sessions.  1 for each open room. */
 static const char  ngx_http_telehealth_open_rooms_lua[] =
@@ -237,6 +254,7 @@ static const char  ngx_http_telehealth_open_rooms_lua[] =
 
 typedef struct {
     ngx_str_t    session;
+    ngx_str_t    org;           /* the caller's, unless opened by a link */
     ngx_str_t    patient;
     ngx_str_t    kind;
     ngx_str_t    body;          /* the request body, for the plan */
@@ -247,7 +265,7 @@ typedef struct {
     char        *lock_key;
     char        *room_key;
     u_char       created_at[NGX_TIME_T_LEN + 1];
-    u_char       ttl[NGX_INT_T_LEN + 1];
+    u_char       now_ms[NGX_INT64_LEN + 1];
     u_char       sms_delay[NGX_INT_T_LEN + 1];
     const char  *params[10];
 } ngx_http_telehealth_start_t;
@@ -283,13 +301,18 @@ typedef struct {
     ngx_uint_t                    retried;  /* read the session again once */
     ngx_uint_t                    racing;   /* the room holding the lock */
     ngx_uint_t                    unlisted; /* staff not on the list */
+    ngx_uint_t                    redeem;   /* by an invite link */
+    ngx_uint_t                    preadmitted; /* a group's registrant */
     ngx_http_telehealth_start_t  *open;     /* opening a scheduled room */
 } ngx_http_telehealth_join_t;
 
 
-/* $1 the SHA-256 (hex) of an invite link's token, $2 client address */
+/*
+ * $1 the SHA-256 (hex) of an invite link's token, $2 client address, $3
+ * the guest's name (a group's registration is the link and the name)
+ */
 static const char  ngx_http_telehealth_redeem_sql[] =
-    "SELECT status, body::text FROM th_invite_redeem($1, $2)";
+    "SELECT status, body::text FROM th_invite_redeem_named($1, $2, $3)";
 
 #define NGX_HTTP_TELEHEALTH_GUEST_NAME_MAX  100
 #define NGX_HTTP_TELEHEALTH_INVITE_TOKEN_MAX  128
@@ -327,6 +350,10 @@ static void ngx_http_telehealth_join_again(ngx_http_request_t *r,
     ngx_http_telehealth_problem_e problem, const char *detail);
 static void ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn);
+static void ngx_http_telehealth_redeem_query(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn);
+static void ngx_http_telehealth_redeem_open(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn, json_t *open);
 static void ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg);
 static ngx_int_t ngx_http_telehealth_guest_name(json_t *name);
 static void ngx_http_telehealth_session_query(ngx_http_request_t *r,
@@ -409,10 +436,15 @@ ngx_http_telehealth_session_start(ngx_http_request_t *r)
     kind = json_object_get(ctx->body, "kind");
     patient = json_object_get(ctx->body, "patient_id");
 
-    if (!json_is_string(kind) || !json_is_string(patient)) {
+    if (!json_is_string(kind)) {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                "\"kind\" and \"patient_id\" are required.");
+                                         "\"kind\" is required.");
         return;
+    }
+
+    /* whether the kind needs a patient, PostgreSQL tells (start_access) */
+    if (json_is_null(patient)) {
+        patient = NULL;
     }
 
     if (json_string_length(kind) == 0 || json_string_length(kind) > 32) {
@@ -421,8 +453,10 @@ ngx_http_telehealth_session_start(ngx_http_request_t *r)
         return;
     }
 
-    if (!ngx_http_telehealth_is_uuid(json_string_value(patient),
-                                     json_string_length(patient)))
+    if (patient != NULL
+        && (!json_is_string(patient)
+            || !ngx_http_telehealth_is_uuid(json_string_value(patient),
+                                            json_string_length(patient))))
     {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_VALIDATION,
                                          "\"patient_id\" is not a valid id.");
@@ -435,17 +469,19 @@ ngx_http_telehealth_session_start(ngx_http_request_t *r)
         return;
     }
 
-    /* lower case, as PostgreSQL prints it and the plugin compares it */
-    st->patient.len = NGX_HTTP_TELEHEALTH_UUID_LEN;
-    st->patient.data = ngx_pnalloc(r->pool, st->patient.len + 1);
-    if (st->patient.data == NULL) {
-        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
+    if (patient != NULL) {
+        /* lower case, as PostgreSQL prints it and the plugin compares it */
+        st->patient.len = NGX_HTTP_TELEHEALTH_UUID_LEN;
+        st->patient.data = ngx_pnalloc(r->pool, st->patient.len + 1);
+        if (st->patient.data == NULL) {
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
 
-    ngx_strlow(st->patient.data, (u_char *) json_string_value(patient),
-               st->patient.len);
-    st->patient.data[st->patient.len] = '\0';
+        ngx_strlow(st->patient.data, (u_char *) json_string_value(patient),
+                   st->patient.len);
+        st->patient.data[st->patient.len] = '\0';
+    }
 
     ctx->data = st;
 
@@ -521,6 +557,12 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
+    if (st->patient.data == NULL && *PQgetvalue(pg->result, 0, 6) == 't') {
+        ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_VALIDATION,
+                            "This kind of session needs a \"patient_id\".");
+        return;
+    }
+
     /* the kind's policies with the caller's overrides, or why not */
     if (ngx_http_telehealth_pg_value(r->pool, pg->result, 0, 4, &st->plan)
         != NGX_OK)
@@ -560,7 +602,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 
     fields = json_object_get(plan, "room_fields");
 
-    if (*PQgetvalue(pg->result, 0, 2) != 't') {
+    if (st->patient.data != NULL && *PQgetvalue(pg->result, 0, 2) != 't') {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
                                          "No such patient.");
         return;
@@ -568,7 +610,8 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 
     role = PQgetvalue(pg->result, 0, 0);
 
-    if (ngx_strcmp(role, "clinician") == 0
+    /* a clinician reaches only the patients assigned to them */
+    if (st->patient.data != NULL && ngx_strcmp(role, "clinician") == 0
         && *PQgetvalue(pg->result, 0, 3) != 't')
     {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
@@ -633,9 +676,21 @@ ngx_http_telehealth_room_open(ngx_http_request_t *r,
 
     ngx_memcpy(st->room.data, room, st->room.len + 1);
 
-    st->lock_key = ngx_http_telehealth_redis_key(r->pool,
-                                                 TH_KEY_PATIENT_LOCK,
-                                                 (char *) st->patient.data);
+    /*
+     * A video call is about its patient from the start: it holds the lock
+     * for the whole session.  Other kinds lock the patient when they join
+     * (the plugin's join script, docs/lifecycle.md).
+     */
+    if (st->patient.data != NULL
+        && ngx_strcmp(st->kind.data, TH_KIND_VIDEO_CALL) == 0)
+    {
+        st->lock_key = ngx_http_telehealth_redis_key(r->pool,
+                                                     TH_KEY_PATIENT_LOCK,
+                                                     (char *) st->patient.data);
+    } else {
+        st->lock_key = "";
+    }
+
     st->room_key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
                                                  (char *) st->room.data);
     if (st->lock_key == NULL || st->room_key == NULL) {
@@ -644,7 +699,7 @@ ngx_http_telehealth_room_open(ngx_http_request_t *r,
     }
 
     ngx_sprintf(st->created_at, "%T%Z", ngx_time());
-    ngx_sprintf(st->ttl, "%d%Z", TH_PATIENT_LOCK_TTL);
+    ngx_sprintf(st->now_ms, "%M%Z", (ngx_msec_t) ngx_time() * 1000);
 
     argv[0] = "EVAL";
     argv[1] = ngx_http_telehealth_open_lua;
@@ -652,11 +707,12 @@ ngx_http_telehealth_room_open(ngx_http_request_t *r,
     argv[3] = st->lock_key;
     argv[4] = st->room_key;
     argv[5] = (char *) st->room.data;
-    argv[6] = (char *) st->ttl;
+    argv[6] = (char *) st->now_ms;
     argv[7] = (char *) st->session.data;
-    argv[8] = (char *) ctx->caller.org.data;
+    argv[8] = st->org.data != NULL ? (char *) st->org.data
+                                   : (char *) ctx->caller.org.data;
     argv[9] = (char *) st->kind.data;
-    argv[10] = (char *) st->patient.data;
+    argv[10] = st->patient.data != NULL ? (char *) st->patient.data : "";
     argv[11] = created_by;
     argv[12] = (char *) st->created_at;
 
@@ -1000,9 +1056,8 @@ ngx_http_telehealth_start_release(ngx_http_telehealth_start_t *st)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_WARN, st->log, 0,
-                      "telehealth: cannot release the lock of room %s, "
-                      "it lapses in %d s", st->room.data,
-                      TH_PATIENT_LOCK_TTL);
+                      "telehealth: cannot give back room %s, the "
+                      "reconciler will", st->room.data);
     }
 }
 
@@ -1344,6 +1399,11 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
+    if (*PQgetvalue(res, 0, 11) == 't') {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_BANNED, NULL);
+        return;
+    }
+
     scheduled = (ngx_strcmp(PQgetvalue(res, 0, 2), "scheduled") == 0);
 
     /* a scheduled session opens on its opener's first join */
@@ -1407,9 +1467,9 @@ ngx_http_telehealth_join_open(ngx_http_request_t *r,
     ngx_http_telehealth_start_t  *st;
 
     st = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_start_t));
-    if (st == NULL
-        || PQgetisnull(res, 0, 6) || PQgetisnull(res, 0, 9)
-        || ngx_http_telehealth_pg_value(r->pool, res, 0, 6, &st->patient)
+    if (st == NULL || PQgetisnull(res, 0, 9)
+        || (!PQgetisnull(res, 0, 6)
+            && ngx_http_telehealth_pg_value(r->pool, res, 0, 6, &st->patient))
         || ngx_http_telehealth_pg_value(r->pool, res, 0, 7, &created_by))
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -1519,6 +1579,12 @@ ngx_http_telehealth_join_opened(ngx_http_telehealth_pg_req_t *pg)
     if (PQntuples(pg->result) != 1) {
         /* cancelled, or opened by someone else, meanwhile */
         ngx_http_telehealth_start_release(jn->open);
+
+        if (jn->redeem) {
+            ngx_http_telehealth_redeem_query(r, jn);
+            return;
+        }
+
         ngx_http_telehealth_join_again(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
                                        NULL);
         return;
@@ -1527,6 +1593,12 @@ ngx_http_telehealth_join_opened(ngx_http_telehealth_pg_req_t *pg)
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "telehealth: scheduled session %s opened in room %s",
                   jn->session.data, jn->open->room.data);
+
+    if (jn->redeem) {
+        /* the link is spent now, into the open session */
+        ngx_http_telehealth_redeem_query(r, jn);
+        return;
+    }
 
     jn->room = jn->open->room;
 
@@ -1564,36 +1636,48 @@ ngx_http_telehealth_join_again(ngx_http_request_t *r,
 }
 
 
-/* whether the room is open in Redis; then the credential (join_room) */
+/*
+ * Whether the room is open in Redis and, for a patient, which room holds
+ * their lock; then the credential (join_room).
+ */
 
 static void
 ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn)
 {
-    char        *key;
-    const char  *argv[4];
-    size_t       argvlen[4];
+    char        *key, *lock;
+    const char  *argv[5];
+    size_t       argvlen[5];
     ngx_uint_t   i;
 
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
                                         (char *) jn->room.data);
-    if (key == NULL) {
+
+    if (ngx_strncmp(jn->sub.data, "patient:", sizeof("patient:") - 1) == 0) {
+        lock = ngx_http_telehealth_redis_key(r->pool, TH_KEY_PATIENT_LOCK,
+                        (char *) jn->sub.data + sizeof("patient:") - 1);
+    } else {
+        lock = "";
+    }
+
+    if (key == NULL || lock == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    argv[0] = "HMGET";
-    argv[1] = key;
-    argv[2] = "state";
-    argv[3] = "session";
+    argv[0] = "EVAL";
+    argv[1] = ngx_http_telehealth_join_check_lua;
+    argv[2] = "2";
+    argv[3] = key;
+    argv[4] = lock;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         argvlen[i] = ngx_strlen(argv[i]);
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
                                           ngx_http_telehealth_join_room, r,
-                                          4, argv, argvlen)
+                                          5, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -1618,9 +1702,18 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
     mcf = ctx->mcf;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2)
+        || reply->elements != 3)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+
+    /* a patient in another room (the plugin enforces it at the join) */
+    if (reply->element[2]->type == REDIS_REPLY_STRING
+        && ngx_strcmp(reply->element[2]->str, jn->room.data) != 0)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
+                                 NGX_HTTP_TELEHEALTH_IN_SESSION);
         return;
     }
 
@@ -1669,8 +1762,10 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
         return;
     }
 
-    if (jn->unlisted
-        && json_object_set_new(claims, "unlisted", json_true()) != 0)
+    if ((jn->unlisted
+         && json_object_set_new(claims, "unlisted", json_true()) != 0)
+        || (jn->preadmitted
+            && json_object_set_new(claims, "admitted", json_true()) != 0))
     {
         json_decref(claims);
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -1750,8 +1845,23 @@ ngx_http_telehealth_invite_redeem(ngx_http_request_t *r)
     th_sha256_hex(json_string_value(token), json_string_length(token),
                   jn->hash);
 
+    jn->redeem = 1;
+
+    ngx_http_telehealth_redeem_query(r, jn);
+}
+
+
+static void
+ngx_http_telehealth_redeem_query(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn)
+{
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
     jn->params[0] = jn->hash;
     jn->params[1] = ngx_http_telehealth_client_addr(r);
+    jn->params[2] = (char *) jn->name.data;
 
     if (jn->params[1] == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -1768,11 +1878,84 @@ ngx_http_telehealth_invite_redeem(ngx_http_request_t *r)
     ctx->pg->data = r;
 
     if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_redeem_sql,
-                                     2, jn->params)
+                                     3, jn->params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
     }
+}
+
+
+/*
+ * The invitee's link to a scheduled session that its invitee opens
+ * (docs/lifecycle.md): the room opens as on the opener's first join, then
+ * the link is redeemed again, into the open session.
+ */
+
+static void
+ngx_http_telehealth_redeem_open(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn, json_t *open)
+{
+    json_t                       *fields, *v;
+    const char                   *created_by;
+    ngx_http_telehealth_start_t  *st;
+
+    st = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_start_t));
+    if (st == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+#define ngx_http_telehealth_open_str(field, dst)                              \
+    v = json_object_get(open, field);                                         \
+    if (!json_is_string(v)) {                                                 \
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);      \
+        return;                                                               \
+    }                                                                         \
+    (dst).data = (u_char *) json_string_value(v);                             \
+    (dst).len = json_string_length(v)
+
+    ngx_http_telehealth_open_str("session_id", jn->session);
+    ngx_http_telehealth_open_str("org_id", jn->org);
+    ngx_http_telehealth_open_str("kind", jn->kind);
+    ngx_http_telehealth_open_str("invite_id", jn->sub);
+
+#undef ngx_http_telehealth_open_str
+
+    v = json_object_get(open, "patient_id");
+    if (json_is_string(v)) {
+        st->patient.data = (u_char *) json_string_value(v);
+        st->patient.len = json_string_length(v);
+    }
+
+    created_by = json_string_value(json_object_get(open, "created_by"));
+    fields = json_object_get(open, "room_fields");
+
+    if (created_by == NULL || !json_is_array(fields)) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* the parameters of ngx_http_telehealth_opened_sql: a guest opens */
+    jn->params[0] = (char *) jn->sub.data;
+    jn->params[1] = (char *) jn->org.data;
+    jn->params[2] = "guest";
+    jn->params[3] = (char *) jn->session.data;
+    jn->params[4] = ngx_http_telehealth_client_addr(r);
+
+    if (jn->params[4] == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    st->session = jn->session;
+    st->org = jn->org;
+    st->kind = jn->kind;
+    jn->open = st;
+    jn->retried = 1;
+
+    ngx_http_telehealth_room_open(r, st, created_by, fields,
+                                  ngx_http_telehealth_join_locked);
 }
 
 
@@ -1856,6 +2039,20 @@ ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
+    v = json_object_get(body, "open");
+
+    if (status == NGX_HTTP_CONFLICT && json_is_object(v) && !jn->retried) {
+        ngx_http_telehealth_redeem_open(r, jn, v);
+        return;
+    }
+
+    /* registered for a group that has not started: no credential yet */
+    if (status == NGX_HTTP_ACCEPTED) {
+        ngx_http_telehealth_finalize(r,
+                ngx_http_telehealth_send_json(r, status, json_incref(body)));
+        return;
+    }
+
     if (status != NGX_HTTP_OK) {
         v = json_object_get(body, "detail");
 
@@ -1885,6 +2082,8 @@ ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
     ngx_http_telehealth_redeem_str("invite_id", jn->sub);
 
 #undef ngx_http_telehealth_redeem_str
+
+    jn->preadmitted = json_is_true(json_object_get(body, "preadmitted"));
 
     /* a guest: "guest:<invite id>" */
     id = jn->sub;

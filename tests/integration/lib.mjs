@@ -14,7 +14,7 @@
 //   TH_TEST_PASSWORD, TH_TEST_PASSWORD_HASH (argon2id of the password)
 
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -479,9 +479,9 @@ async function janusPost(url, body, timeoutMs = 10000) {
 // One Janus session over the HTTP transport with a background long-poll
 // (GET /janus/<session>?maxev=10) that collects every event.
 export class JanusSession {
-    constructor(id) {
+    constructor(id, base = env.janus) {
         this.id = id;
-        this.url = `${env.janus}/${id}`;
+        this.url = `${base}/${id}`;
         this.events = [];
         this.waiters = new Set();
         this.closed = false;
@@ -489,12 +489,13 @@ export class JanusSession {
         this.loop = this.poll();
     }
 
-    static async create() {
-        const res = await janusPost(env.janus, { janus: 'create',
+    // base: another Janus node's HTTP transport (startJanus())
+    static async create(base = env.janus) {
+        const res = await janusPost(base, { janus: 'create',
             transaction: tx() });
         assert.equal(res.janus, 'success',
             `Janus create: ${JSON.stringify(res)}`);
-        return new JanusSession(res.data.id);
+        return new JanusSession(res.data.id, base);
     }
 
     async poll() {
@@ -629,8 +630,8 @@ export class JanusHandle {
 }
 
 // A participant connected to the plugin: Janus session + handle.
-export async function connect() {
-    const session = await JanusSession.create();
+export async function connect(base = env.janus) {
+    const session = await JanusSession.create(base);
     const handle = await session.attach();
     return { session, handle };
 }
@@ -662,8 +663,8 @@ export async function eventually(fn, timeoutMs = 5000, everyMs = 100) {
 
 // Connects to the plugin and sends "join" with the credential.  Returns
 // {session, handle, answer}; answer is handle.message()'s result.
-export async function joinRoom(credential) {
-    const conn = await connect();
+export async function joinRoom(credential, base = env.janus) {
+    const conn = await connect(base);
     conn.answer = await conn.handle.message({ request: 'join', credential });
     return conn;
 }
@@ -699,6 +700,73 @@ export async function closeRoomAsChair(token, session, timeoutMs = 5000) {
     return eventually(async () =>
         (await redis('EXISTS', patientLockKey(session.patient_id))) === '0',
     timeoutMs);
+}
+
+// A second Janus node on the stack's Redis: the stack's own configuration
+// with its own HTTP port, no WebSocket transport, and node_id `nodeId`
+// (its own folder; stopped, or killed, by its pid).  Returns {base (its
+// HTTP API), nodeId, pid, kill(signal), stop()}.
+export async function startJanus(port, nodeId, edit = (name, text) => text) {
+    const etc = path.join(env.run, 'janus', 'etc');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-it-janus2-'));
+    const conf = path.join(dir, 'etc');
+    fs.mkdirSync(conf);
+    for (const name of fs.readdirSync(etc)) {
+        if (name === 'janus.transport.websockets.jcfg') {
+            continue;
+        }
+        let text = fs.readFileSync(path.join(etc, name), 'utf8');
+        text = text.split(path.join(env.run, 'janus')).join(dir);
+        if (name === 'janus.transport.http.jcfg') {
+            text = text.replace(/port = \d+/, `port = ${port}`);
+        }
+        if (name === 'janus.plugin.telehealth.jcfg') {
+            text = text.replace(/node_id = "[^"]*"/, `node_id = "${nodeId}"`);
+        }
+        fs.writeFileSync(path.join(conf, name), edit(name, text));
+    }
+    const janusDir = path.join(env.run, 'janus');
+    for (const sub of ['plugins', 'transports']) {
+        fs.mkdirSync(path.join(dir, sub));
+        for (const f of fs.readdirSync(path.join(janusDir, sub))) {
+            if (f.includes('websockets')) {
+                continue;
+            }
+            fs.symlinkSync(fs.realpathSync(path.join(janusDir, sub, f)),
+                path.join(dir, sub, f));
+        }
+    }
+    fs.mkdirSync(path.join(dir, 'empty'), { recursive: true });
+    const child = spawn('janus', ['-F', conf, '-o', '-N', '-L',
+        path.join(dir, 'janus.log')], { stdio: 'ignore', detached: true });
+    child.unref();
+    const base = `http://127.0.0.1:${port}/janus`;
+    const up = await eventually(async () =>
+        (await fetch(`${base}/info`)).ok, 10000, 100);
+    assert.ok(up, `the second Janus answers on ${base}`);
+
+    const alive = () => {
+        try {
+            process.kill(child.pid, 0);
+            return true;
+        } catch {
+            return false;
+        }
+    };
+    async function stop() {
+        if (alive()) {
+            process.kill(child.pid, 'SIGTERM');
+            for (let i = 0; i < 50 && alive(); i++) {
+                await sleep(100);
+            }
+            if (alive()) {
+                process.kill(child.pid, 'SIGKILL');
+            }
+        }
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+    return { base, nodeId, pid: child.pid, dir, alive,
+        kill: (signal) => process.kill(child.pid, signal), stop };
 }
 
 // Waits until an nginx on `base` answers; true when it does.

@@ -52,7 +52,7 @@ const PRESETS = {
     appointment: [5, 0, 'broadcaster', 'stay', '', 'invitation'],
     group: [61, 14400, 'broadcaster,viewer', 'stay', '', 'invitation'],
     consult_now: [0, 0, '', 'stay', '', 'invitation'],
-    meeting_room: [6, 0, '', 'stay', '', 'internal'],
+    meeting_room: [6, 0, '', 'stay', '', 'invitation'],
     telehealth: [0, 0, '', 'stay', '', 'invitation'],
     consultation: [0, 0, 'broadcaster', 'stay', 'broadcaster', 'invitation'],
 };

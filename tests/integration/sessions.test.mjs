@@ -87,9 +87,12 @@ describe('who may open a video_call room', () => {
                 'room id: 22 URL-safe characters');
             assert.equal(await redis('GET', patientLockKey(patient.id)),
                 res.body.room, 'the patient lock names the room');
-            const ttl = Number(await redis('TTL', patientLockKey(patient.id)));
-            assert.ok(ttl > 0 && ttl <= 120,
-                `the lock lapses unless refreshed (TTL ${ttl})`);
+            // no expiry: the room and the lock live as long as the session
+            // (docs/lifecycle.md)
+            assert.equal(await redis('TTL', patientLockKey(patient.id)), '-1',
+                'the lock does not expire');
+            assert.equal(await redis('TTL', roomKey(res.body.room)), '-1',
+                'the room does not expire');
             assert.equal(await redis('HGET', roomKey(res.body.room), 'state'),
                 'open');
             assert.equal(
