@@ -47,8 +47,8 @@ done
 # The functions, by concern.  Helpers first, th_api() and th_public() last:
 # a LANGUAGE sql body is checked when created, so what it calls comes
 # before it.  Every file of sql/functions/ is listed here exactly once.
-functions="common audit people notifications sessions console service_codes
-    appointments invites interpreters api"
+functions="common audit people notifications sessions lifecycle console
+    service_codes appointments invites interpreters api"
 
 for name in $functions; do
     [ -f "$dir/functions/$name.sql" ] || {

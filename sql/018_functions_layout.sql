@@ -16,6 +16,7 @@ DROP FUNCTION th_staff_create_record(jsonb, th_caller);
 DROP FUNCTION th_staff_update_record(jsonb, th_caller);
 -- th_audit of 002
 DROP FUNCTION th_audit_row(jsonb, th_caller, text, text, text, integer);
--- th_op_invite_create and th_invite_redeem of 012
+-- th_op_invite_create and th_invite_redeem of 012 (015 and 017 wrapped
+-- the latter)
 DROP FUNCTION th_invite_create_admitted(jsonb, th_caller);
 DROP FUNCTION th_invite_redeem_admitted(text, text);

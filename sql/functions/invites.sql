@@ -631,13 +631,27 @@ BEGIN
 END
 $$;
 
+-- Whether an invite link's holder opens its scheduled session: kinds the
+-- invitee opens, never an interpreter's link.
+CREATE OR REPLACE FUNCTION th_invite_opens(s sessions, i invites)
+RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT s.state = 'scheduled'
+       AND COALESCE(i.invitee_key NOT LIKE 'interpreter:%', true)
+       AND (SELECT k.opener FROM session_kinds k WHERE k.kind = s.kind)
+           IN ('invitee', 'chair_or_invitee')
+$$;
+
 -- POST /invites/redeem (the module, for a link's token): the session and
 -- room a valid link admits to, counting redemptions against max_redeems
 -- (an invitee and their third parties share one link) and answering a
 -- guest id of its own for each redemption after the first.  A held invite
--- (waiting for an interpreter) cannot be redeemed; a guest's link to a
--- session that is no longer an invitation one is refused (403, the link is
--- not spent).  Every attempt is audited.
+-- (waiting for an interpreter) cannot be redeemed.  Refused without
+-- spending the link: a guest a chair removed (403 banned), and a guest's
+-- link to a session that is no longer an invitation one (403).  A valid
+-- link to a scheduled session its invitee opens answers 409 with "open":
+-- what the module needs to open the room, after which it redeems again.
+-- Every attempt but that one is audited.
 CREATE OR REPLACE FUNCTION th_invite_redeem(p_hash text, p_addr text)
 RETURNS th_answer
 LANGUAGE plpgsql AS $$
@@ -647,10 +661,39 @@ DECLARE
     a         th_answer;
     v_status  integer;
 BEGIN
-    -- a guest's link to a session that is no longer an invitation one:
-    -- refused, the link is not spent
     SELECT * INTO i FROM invites WHERE token_hash = p_hash;
     SELECT * INTO s FROM sessions WHERE id = i.session_id;
+    -- a guest a chair removed: their link is refused, whichever
+    -- redemption of it the chair removed (the link is not spent)
+    IF FOUND AND i.revoked_at IS NULL AND NOT i.held
+       AND EXISTS (SELECT 1 FROM session_bans b WHERE b.session_id = s.id
+                   AND (b.participant = 'guest:' || i.id
+                        OR b.participant LIKE 'guest:' || i.id || '.%'))
+    THEN
+        INSERT INTO audit_log (org_id, actor_type, actor_id, action,
+                               target_type, target_id, client_addr, outcome,
+                               status)
+            VALUES (i.org_id, 'guest', NULL, 'invite_redeem', 'invite',
+                    i.id::text, left(p_addr, 64), 'denied', 403);
+        RETURN th_ok(403, jsonb_build_object('problem', 'banned',
+            'detail', 'You were removed from this session. Please ask '
+                      'the person who invited you.'));
+    END IF;
+    -- a valid link to a scheduled session its invitee opens: what the
+    -- module needs to open the room, after which it redeems again
+    IF FOUND AND i.revoked_at IS NULL AND NOT i.held AND i.used_at IS NULL
+       AND i.expires_at > now() AND th_invite_opens(s, i)
+       AND th_invite_admitted(s, i.patient_id::text, i.third_parties, false)
+    THEN
+        RETURN th_ok(409, jsonb_build_object('problem', 'room-not-open',
+            'detail', 'The session has not started yet.',
+            'open', jsonb_build_object('session_id', s.id,
+                'org_id', s.org_id, 'kind', s.kind, 'invite_id', i.id,
+                'patient_id', s.patient_id, 'created_by', s.created_by,
+                'room_fields', th_session_room_fields(s))));
+    END IF;
+    -- a guest's link to a session that is no longer an invitation one:
+    -- refused, the link is not spent
     IF FOUND AND i.revoked_at IS NULL AND NOT i.held
        AND th_invite_admitted(s, i.patient_id::text, i.third_parties,
                               i.interpreter_request_id IS NOT NULL
@@ -717,6 +760,63 @@ BEGIN
                      WHEN v_status IN (404, 410) THEN 'not_found'
                      ELSE 'conflict' END,
                 v_status);
+    RETURN a;
+END
+$$;
+
+-- POST /invites/redeem with the guest's name (the module's one call):
+-- th_invite_redeem(), and for a group a registration.  A valid link to a
+-- scheduled group registers its holder (202, the link is not spent); a
+-- link redeemed into an open group carries "preadmitted" when the
+-- moderator admitted that registration, and the credential then skips the
+-- waiting room.
+CREATE OR REPLACE FUNCTION th_invite_redeem_named(p_hash text, p_addr text,
+    p_name text) RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    i  invites;
+    s  sessions;
+    g  group_registrations;
+    a  th_answer;
+BEGIN
+    SELECT * INTO i FROM invites WHERE token_hash = p_hash;
+    SELECT * INTO s FROM sessions WHERE id = i.session_id;
+    IF FOUND AND s.kind = 'group' AND s.state = 'scheduled'
+       AND i.revoked_at IS NULL AND NOT i.held AND i.used_at IS NULL
+       AND i.expires_at > now()
+       AND COALESCE(i.invitee_key NOT LIKE 'interpreter:%', true)
+       AND NOT EXISTS (SELECT 1 FROM session_bans b
+                       WHERE b.session_id = s.id
+                         AND (b.participant = 'guest:' || i.id
+                              OR b.participant LIKE 'guest:' || i.id || '.%'))
+    THEN
+        INSERT INTO group_registrations (org_id, session_id, invite_id,
+                                         display_name)
+            VALUES (s.org_id, s.id, i.id, p_name)
+            ON CONFLICT (invite_id, display_name)
+            DO UPDATE SET registered_at = group_registrations.registered_at
+            RETURNING * INTO g;
+        INSERT INTO audit_log (org_id, actor_type, actor_id, action,
+                               target_type, target_id, client_addr, outcome,
+                               status)
+            VALUES (i.org_id, 'guest', NULL, 'group_register', 'invite',
+                    i.id::text, left(p_addr, 64), 'success', 202);
+        RETURN th_ok(202, jsonb_build_object('registered', true,
+            'registration', th_registration_json(g),
+            'scheduled_at', th_ts(s.scheduled_at),
+            'detail', 'You are registered for this group session. Use '
+                      'your link again when it starts: the moderator '
+                      'admits you.'));
+    END IF;
+
+    a := th_invite_redeem(p_hash, p_addr);
+    IF a.status = 200 AND s.kind = 'group' AND EXISTS (
+        SELECT 1 FROM group_registrations r
+         WHERE r.invite_id = i.id AND r.display_name = p_name
+           AND r.state = 'admitted')
+    THEN
+        a.body := a.body || jsonb_build_object('preadmitted', true);
+    END IF;
     RETURN a;
 END
 $$;

@@ -13,8 +13,8 @@
 -- {"error", "status"} or {"name", "access", "scheduled_at", "policies",
 -- "participants": [{"staff_id", "role"}], "room_fields": [f, v, ...]}.
 -- org: the caller's organisation; creator: the caller (chair anyway).
-CREATE OR REPLACE FUNCTION th_session_plan_kind(v_kind text, body jsonb, org uuid,
-    creator uuid) RETURNS jsonb
+CREATE OR REPLACE FUNCTION th_session_plan_kind(v_kind text, body jsonb,
+    org uuid, creator uuid) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
     k       session_kinds;
@@ -80,6 +80,10 @@ BEGIN
             'first_connect', COALESCE(th_text(o, 'first_connect', 20),
                                       k.first_connect),
             'link_ttl', th_policy_int(o, 'link_ttl', k.link_ttl, 2592000),
+            'empty_timeout', th_policy_int(o, 'empty_timeout',
+                                           k.empty_timeout, 604800),
+            'node_grace', th_policy_int(o, 'node_grace', k.node_grace,
+                                        86400),
             'clinical_use', k.clinical);
         IF pol ->> 'leave_policy' NOT IN ('close_on_staff_leave',
                                            'caregiver_hangup_ends', 'stay')
@@ -148,6 +152,8 @@ BEGIN
             'waiting_room', pol ->> 'waiting_room',
             'leave_policy', pol ->> 'leave_policy',
             'first_connect', pol ->> 'first_connect',
+            'empty_timeout', pol ->> 'empty_timeout',
+            'node_grace', pol ->> 'node_grace',
             'access', v_acc));
 END
 $$;
@@ -508,7 +514,7 @@ LANGUAGE sql STABLE AS $$
         'created_by', s.created_by, 'room', s.room, 'name', s.name,
         'access', s.access, 'scheduled_at', th_ts(s.scheduled_at),
         'policies', s.policies, 'created_at', th_ts(s.created_at),
-        'ended_at', th_ts(s.ended_at),
+        'ended_at', th_ts(s.ended_at), 'end_reason', s.end_reason,
         'service_code', (SELECT c.code FROM service_codes c
                          WHERE c.id = s.service_code_id),
         'appointment_id', s.appointment_id,
@@ -616,17 +622,31 @@ LANGUAGE sql STABLE AS $$
        AND (plan ->> 'scheduled_at')::timestamptz > now()
 $$;
 
--- The role whose first join opens a scheduled session's room: the kind's
--- "who must connect first" when set (a consultation: the invitee, a
--- broadcaster, so the requester still cannot open it before them), else
--- a chair.  Only staff on the participant list open rooms; patients and
--- guests wait for them.
-CREATE OR REPLACE FUNCTION th_session_opener(s sessions, sp session_participants)
-RETURNS boolean
+-- Whether sp is the invitee of a session: its patient, or the staff
+-- member with the kind's first_connect role (a consultation's colleague).
+CREATE OR REPLACE FUNCTION th_session_invitee(s sessions,
+    sp session_participants) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT s.state = 'scheduled' AND sp.staff_id IS NOT NULL
-       AND sp.role = COALESCE(NULLIF(s.policies ->> 'first_connect', ''),
-                              'chair')
+    SELECT sp.patient_id IS NOT NULL
+        OR (sp.staff_id IS NOT NULL AND sp.role <> 'chair'
+            AND sp.role = NULLIF(s.policies ->> 'first_connect', ''))
+$$;
+
+-- The first join of whom opens a scheduled session's room (the kind's
+-- opener): a chair; the invitee (a patient on the list, or staff with
+-- the kind's first_connect role, a colleague asked for a consultation);
+-- either; or any staff member on the list (a meeting room).  Guests
+-- open by their link: th_invite_redeem().
+CREATE OR REPLACE FUNCTION th_session_opener(s sessions,
+    sp session_participants) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT s.state = 'scheduled' AND sp.session_id IS NOT NULL
+       AND CASE (SELECT k.opener FROM session_kinds k WHERE k.kind = s.kind)
+           WHEN 'member' THEN sp.staff_id IS NOT NULL
+           WHEN 'invitee' THEN th_session_invitee(s, sp)
+           WHEN 'chair_or_invitee' THEN th_session_invitee(s, sp)
+                                        OR sp.role = 'chair'
+           ELSE sp.staff_id IS NOT NULL AND sp.role = 'chair' END
 $$;
 
 -- The room hash's policy fields of a stored session, as POST /sessions
