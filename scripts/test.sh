@@ -57,7 +57,8 @@ run_sql() {
         failed=$((failed + 1))
         return
     fi
-    $pg -d postgres -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+    PGOPTIONS="-c client_min_messages=warning" $pg -d postgres \
+        -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
     for t in 1 2; do
         if scripts/migrate.sh "$conn" telehealth >"$log/sql-migrate.log" 2>&1
         then
