@@ -26,11 +26,7 @@ DECLARE
     a  appointments;
 BEGIN
     PERFORM th_staff_only(me);
-    SELECT * INTO a FROM appointments
-        WHERE id = th_uuid(a_id, 'appointment') AND org_id = me.org;
-    IF NOT FOUND THEN
-        PERFORM th_raise('404', 'No such appointment.');
-    END IF;
+    a := th_in_org(NULL::appointments, me, a_id, 'appointment');
     PERFORM th_patient_for(me, a.patient_id::text);
     RETURN a;
 END

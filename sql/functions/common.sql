@@ -1,7 +1,8 @@
 -- Helpers every concern uses: answers (th_ok), refusals (th_raise,
 -- th_refuse), the checks of request values (th_uuid, th_text, th_bool,
 -- th_email, ...), the caller's role (th_staff_only, th_admin_only,
--- th_org_wide), pagination (th_limit, th_cursor, th_page), versions
+-- th_org_wide), a record of the caller's organisation (th_in_org),
+-- pagination (th_limit, th_cursor, th_page), versions
 -- (th_if_match, th_etag), tokens and links.
 --
 -- The current definition of each function (docs/sql.md): applied by
@@ -35,6 +36,27 @@ BEGIN
         PERFORM th_raise('404', 'No such ' || what || '.');
     END IF;
     RETURN v::uuid;
+END
+$$;
+
+-- The record {id} of a table that has "id" and "org_id" columns, when it
+-- belongs to the caller's organisation; 404 "No such <what>." otherwise
+-- (also for a value that is no id).  The table is named by its row type:
+-- th_in_org(NULL::service_codes, me, req ->> 'id', 'service code').
+CREATE OR REPLACE FUNCTION th_in_org(t anyelement, me th_caller, v text,
+    what text) RETURNS anyelement
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    n  integer;
+BEGIN
+    EXECUTE format('SELECT * FROM %s x WHERE x.id = $1 AND x.org_id = $2',
+                   pg_typeof(t))
+        INTO t USING th_uuid(v, what), me.org;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF n = 0 THEN
+        PERFORM th_raise('404', 'No such ' || what || '.');
+    END IF;
+    RETURN t;
 END
 $$;
 

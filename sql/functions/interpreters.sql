@@ -17,16 +17,9 @@ $$;
 CREATE OR REPLACE FUNCTION th_interp_org_in_org(me th_caller, v text)
 RETURNS interpreting_organisations
 LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    o  interpreting_organisations;
 BEGIN
-    SELECT * INTO o FROM interpreting_organisations x
-        WHERE x.id = th_uuid(v, 'interpreting organisation')
-          AND x.org_id = me.org;
-    IF NOT FOUND THEN
-        PERFORM th_raise('404', 'No such interpreting organisation.');
-    END IF;
-    RETURN o;
+    RETURN th_in_org(NULL::interpreting_organisations, me, v,
+                     'interpreting organisation');
 END
 $$;
 

@@ -60,15 +60,8 @@ $$;
 
 CREATE OR REPLACE FUNCTION th_staff_in_org(me th_caller, s_id text) RETURNS staff
 LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    s  staff;
 BEGIN
-    SELECT * INTO s FROM staff
-        WHERE staff.id = th_uuid(s_id, 'staff member') AND org_id = me.org;
-    IF NOT FOUND THEN
-        PERFORM th_raise('404', 'No such staff member.');
-    END IF;
-    RETURN s;
+    RETURN th_in_org(NULL::staff, me, s_id, 'staff member');
 END
 $$;
 

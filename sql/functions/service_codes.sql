@@ -16,16 +16,9 @@ $$;
 CREATE OR REPLACE FUNCTION th_service_code_in_org(me th_caller, c_id text)
 RETURNS service_codes
 LANGUAGE plpgsql STABLE AS $$
-DECLARE
-    c  service_codes;
 BEGIN
     PERFORM th_staff_only(me);
-    SELECT * INTO c FROM service_codes
-        WHERE id = th_uuid(c_id, 'service code') AND org_id = me.org;
-    IF NOT FOUND THEN
-        PERFORM th_raise('404', 'No such service code.');
-    END IF;
-    RETURN c;
+    RETURN th_in_org(NULL::service_codes, me, c_id, 'service code');
 END
 $$;
 

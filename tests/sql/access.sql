@@ -4,7 +4,7 @@
 -- member the calls they took part in themselves, and only while they may
 -- see the patient.
 BEGIN;
-SELECT plan(21);
+SELECT plan(25);
 
 INSERT INTO organisations (id, name) VALUES
     ('0a000000-0000-4000-8000-000000000001', 'Org A'),
@@ -112,6 +112,20 @@ SELECT is(pg_temp.ids(th_op_patient_calls('{"id": "9a000000-0000-4000-8000-00000
 SELECT throws_ok($$SELECT th_op_patient_calls('{"id": "9a000000-0000-4000-8000-000000000001"}',
                                           pg_temp.me('5a000000-0000-4000-8000-000000000005'))$$,
     'TH403', NULL, 'a clinician no longer assigned sees no call history');
+
+-- th_in_org(): a record of the caller's organisation, by id
+SELECT is((th_in_org(NULL::staff, pg_temp.me('5a000000-0000-4000-8000-000000000001'),
+          '5a000000-0000-4000-8000-000000000004', 'staff member')).display_name,
+    'Clinician One', 'th_in_org() finds a record of the caller''s organisation');
+SELECT is((th_in_org(NULL::patients, pg_temp.me('5a000000-0000-4000-8000-000000000004'),
+          '9A000000-0000-4000-8000-000000000002', 'patient')).display_name,
+    'Patient Two', 'th_in_org() reads an id in capitals too (it checks no access)');
+SELECT throws_ok($$SELECT th_in_org(NULL::staff, pg_temp.me('5b000000-0000-4000-8000-000000000001'),
+          '5a000000-0000-4000-8000-000000000004', 'staff member')$$,
+    'TH404', 'No such staff member.', 'another organisation''s record: 404');
+SELECT throws_ok($$SELECT th_in_org(NULL::staff, pg_temp.me('5a000000-0000-4000-8000-000000000001'),
+          'nope', 'staff member')$$,
+    'TH404', 'No such staff member.', 'a value that is no id: 404');
 
 -- through th_api(), as the module calls it: the refusal is a 403 answer
 SELECT is((th_api('patient_calls', jsonb_build_object(
