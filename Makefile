@@ -3,6 +3,7 @@
 #   make            build both plugins (runs ./configure when needed)
 #   make run        install what is missing, build, start the local stack
 #   make test       the same, then every test suite
+#   make test-sql   the SQL tests (tests/sql) against a scratch database
 #   make test-media media tests in a private network namespace
 #   make stop       stop the local stack
 #   make bench      benchmarks against their baselines
@@ -39,7 +40,7 @@ PLUGIN_LIBS := -ljansson -lhiredis -ljwt -lcrypto -lglib-2.0 -lpthread
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
 
-.PHONY: all asan build deps run test test-media test-unit unit-tests test-integration stop bench install \
+.PHONY: all asan build deps run test test-media test-unit test-sql unit-tests test-integration stop bench install \
         clean distclean format
 
 all:
@@ -112,6 +113,9 @@ asan: deps
 test-unit: unit-tests
 	@scripts/test.sh unit
 
+test-sql: deps
+	@scripts/test.sh sql
+
 bench: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/stack.sh start
@@ -126,6 +130,9 @@ install: all
 	install -m 644 conf/janus.plugin.telehealth.jcfg.sample $(DESTDIR)/etc/janus/
 	install -d $(DESTDIR)$(PREFIX)/share/telehealth/sql
 	install -m 644 sql/*.sql $(DESTDIR)$(PREFIX)/share/telehealth/sql/
+	install -d $(DESTDIR)$(PREFIX)/share/telehealth/sql/functions
+	install -m 644 sql/functions/*.sql \
+	    $(DESTDIR)$(PREFIX)/share/telehealth/sql/functions/
 	install -m 755 scripts/migrate.sh $(DESTDIR)$(PREFIX)/share/telehealth/
 	# the shipped texts; /etc/telehealth/templates gets the ones it lacks,
 	# so texts an ops team edited survive an upgrade

@@ -1,6 +1,9 @@
 #!/bin/sh
 # Applies sql/NNN_*.sql in order, each once, each in one transaction, and
-# records it in schema_migrations.  Safe to run again.
+# records it in schema_migrations; then applies every file of
+# sql/functions/, in the order of $functions below, all in one transaction,
+# on every run (each function's current definition, CREATE OR REPLACE).
+# Safe to run again.  docs/sql.md describes the layout.
 #
 #   migrate.sh "CONNINFO" [APP_ROLE]
 #
@@ -11,7 +14,14 @@ set -eu
 
 conninfo=$1
 app_role=${2:-}
-dir=${TH_SQL_DIR:-$(cd "$(dirname "$0")/.." && pwd)/sql}
+# sql/ of the source tree, or next to the installed script
+# (/usr/share/telehealth/sql)
+here=$(cd "$(dirname "$0")" && pwd)
+if [ -d "$here/sql" ]; then
+    dir=${TH_SQL_DIR:-$here/sql}
+else
+    dir=${TH_SQL_DIR:-$(dirname "$here")/sql}
+fi
 
 psql_run() {
     psql -X -q -v ON_ERROR_STOP=1 -d "$conninfo" "$@"
@@ -33,6 +43,29 @@ for file in "$dir"/[0-9][0-9][0-9]_*.sql; do
       echo "INSERT INTO schema_migrations (version) VALUES ('$version');"
     } | psql_run -1 -f -
 done
+
+# The functions, by concern.  Helpers first, th_api() and th_public() last:
+# a LANGUAGE sql body is checked when created, so what it calls comes
+# before it.  Every file of sql/functions/ is listed here exactly once.
+functions="common audit people notifications sessions lifecycle console
+    service_codes appointments invites interpreters api"
+
+for name in $functions; do
+    [ -f "$dir/functions/$name.sql" ] || {
+        echo "migrate: $dir/functions/$name.sql is missing" >&2; exit 1; }
+done
+for file in "$dir"/functions/*.sql; do
+    [ -f "$file" ] || continue
+    case " $(echo $functions) " in
+    *" $(basename "$file" .sql) "*) ;;
+    *) echo "migrate: $file is not in the list of scripts/migrate.sh" >&2
+       exit 1 ;;
+    esac
+done
+echo "migrate: applying the functions"
+for name in $functions; do
+    cat "$dir/functions/$name.sql"
+done | psql_run -1 -f -
 
 if [ -n "$app_role" ]; then
     # Migrations may revoke what a table must not allow (append-only

@@ -1,8 +1,10 @@
 #!/bin/bash
 # Runs every suite and prints one summary line last: "N passed, N failed".
 #
-#   test.sh            unit tests, then the stack and the integration tests
+#   test.sh            unit and SQL tests, then the stack and the integration
+#                      tests
 #   test.sh unit       unit tests only
+#   test.sh sql [files...]   SQL tests only (tests/sql, pgTAP)
 #   test.sh integration [files...]   integration tests only (TH_VALGRIND=1:
 #                                    Janus under valgrind)
 #   test.sh media [files...]         media tests only (network namespace)
@@ -38,6 +40,64 @@ run_unit() {
             failed=$((failed + 1))
         fi
     done
+}
+
+# The SQL tests (tests/sql/*.sql, pgTAP) against a scratch database of the
+# stack's PostgreSQL that scripts/migrate.sh builds from nothing, twice
+# (the second run must change nothing).  Each file prints TAP; its "ok" and
+# "not ok" lines count, and a file that stops on an error or runs another
+# number of tests than it planned fails once more.
+run_sql() {
+    local db=telehealth_sql_test out p f t rc names files
+    local pg="psql -X -q -h 127.0.0.1 -p ${TH_PG_PORT:-55432} -U postgres"
+    local conn="host=127.0.0.1 port=${TH_PG_PORT:-55432} user=postgres dbname=$db"
+    if ! scripts/stack.sh start-postgres >"$log/sql-postgres.log" 2>&1; then
+        cat "$log/sql-postgres.log"
+        echo "test: PostgreSQL did not start"
+        failed=$((failed + 1))
+        return
+    fi
+    PGOPTIONS="-c client_min_messages=warning" $pg -d postgres \
+        -c "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+    for t in 1 2; do
+        if scripts/migrate.sh "$conn" telehealth >"$log/sql-migrate.log" 2>&1
+        then
+            echo "ok - migrate.sh run $t on a new database"
+            passed=$((passed + 1))
+        else
+            cat "$log/sql-migrate.log"
+            echo "not ok - migrate.sh run $t on a new database"
+            failed=$((failed + 1))
+            return
+        fi
+    done
+    $pg -d "$db" -c "CREATE EXTENSION pgtap"
+    # the functions sql/functions/ defines, one name per definition
+    names=$(sed -n 's/^CREATE OR REPLACE FUNCTION \([A-Za-z0-9_]*\).*/\1/p' \
+        sql/functions/*.sql | paste -s -d, -)
+
+    if [ $# -gt 0 ]; then
+        files=("$@")
+    else
+        files=(tests/sql/*.sql)
+    fi
+    for t in "${files[@]}"; do
+        out=$log/sql-$(basename "$t" .sql).tap
+        echo "# $t"
+        $pg -d "$db" -tA -v ON_ERROR_STOP=1 -v functions="$names" -f "$t" \
+            >"$out" 2>&1
+        rc=$?
+        grep -v '^$' "$out"
+        p=$(grep -c '^ok ' "$out")
+        f=$(grep -c '^not ok ' "$out")
+        if [ "$rc" -ne 0 ] || grep -q '^# Looks like you planned' "$out"; then
+            echo "not ok - $t did not run to its end as planned"
+            f=$((f + 1))
+        fi
+        passed=$((passed + p))
+        failed=$((failed + f))
+    done
+    $pg -d postgres -c "DROP DATABASE $db"
 }
 
 run_integration() {
@@ -150,12 +210,13 @@ run_e2e() {
 
 case "$what" in
 unit)        run_unit ;;
+sql)         run_sql "$@" ;;
 integration) run_integration "$@" ;;
 media)       run_media "$@" ;;
 e2e)         run_e2e "$@" ;;
 asan)        run_asan "$@" ;;
-all)         run_unit; run_integration; run_media; run_e2e ;;
-*)           echo "usage: test.sh [unit|integration|media|e2e [files...]]"; exit 2 ;;
+all)         run_unit; run_sql; run_integration; run_media; run_e2e ;;
+*)           echo "usage: test.sh [unit|sql|integration|media|e2e [files...]]"; exit 2 ;;
 esac
 
 echo

@@ -1,0 +1,216 @@
+-- Appointments: CRUD, and starting a session from one.
+--
+-- The current definition of each function (docs/sql.md): applied by
+-- scripts/migrate.sh after the migrations, on every run.
+
+CREATE OR REPLACE FUNCTION th_appointment_json(a appointments) RETURNS jsonb
+LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object('id', a.id, 'org_id', a.org_id,
+        'patient_id', a.patient_id, 'scheduled_at', th_ts(a.scheduled_at),
+        'name', a.name,
+        'service_code', (SELECT c.code FROM service_codes c
+                         WHERE c.id = a.service_code_id),
+        'participants', a.participants,
+        'session_id', (SELECT s.id FROM sessions s
+                       WHERE s.appointment_id = a.id),
+        'created_by', a.created_by, 'created_at', th_ts(a.created_at),
+        'updated_at', th_ts(a.updated_at))
+$$;
+
+-- The appointment {id} as the caller may see it: like its patient (404
+-- outside the organisation, 403 for patients and unassigned clinicians).
+CREATE OR REPLACE FUNCTION th_appointment_for(me th_caller, a_id text)
+RETURNS appointments
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    a  appointments;
+BEGIN
+    PERFORM th_staff_only(me);
+    a := th_in_org(NULL::appointments, me, a_id, 'appointment');
+    PERFORM th_patient_for(me, a.patient_id::text);
+    RETURN a;
+END
+$$;
+
+-- The fields of a body that an appointment takes (create and update).
+CREATE OR REPLACE FUNCTION th_appointment_apply(a appointments, b jsonb, me th_caller)
+RETURNS appointments
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_code  text;
+BEGIN
+    IF jsonb_typeof(b) <> 'object' THEN
+        PERFORM th_raise('422', 'The body must be a JSON object.');
+    END IF;
+    IF b ? 'scheduled_at' THEN
+        IF th_text(b, 'scheduled_at', 40) IS NULL
+           OR (b ->> 'scheduled_at') !~
+              '^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$'
+        THEN
+            PERFORM th_raise('422', '"scheduled_at" must be an RFC 3339 '
+                             'time.');
+        END IF;
+        a.scheduled_at := (b ->> 'scheduled_at')::timestamptz;
+    END IF;
+    IF b ? 'name' THEN
+        a.name := NULLIF(btrim(th_text(b, 'name', 200)), '');
+    END IF;
+    IF b ? 'service_code' THEN
+        v_code := th_text(b, 'service_code', 40);
+        a.service_code_id := CASE WHEN v_code IS NOT NULL
+            THEN (th_service_code_named(me.org, v_code)).id END;
+    END IF;
+    IF b ? 'participants' THEN
+        a.participants := th_staff_participants(b -> 'participants', me.org);
+    END IF;
+    IF a.scheduled_at IS NULL THEN
+        PERFORM th_raise('422', '"scheduled_at" is required.');
+    END IF;
+    RETURN a;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION th_op_appointment_list(req jsonb, me th_caller)
+RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    q          jsonb := COALESCE(req -> 'query', '{}');
+    lim        integer := th_limit(req);
+    cur        uuid := th_cursor(req);
+    f_from     timestamptz := th_query_time(req, 'from');
+    f_to       timestamptz := th_query_time(req, 'to');
+    f_patient  uuid;
+    v_rows     jsonb;
+BEGIN
+    PERFORM th_staff_only(me);
+    IF q ? 'patient_id' THEN
+        IF (q ->> 'patient_id') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+        THEN
+            PERFORM th_raise('422', '"patient_id" is not a valid id.');
+        END IF;
+        f_patient := (q ->> 'patient_id')::uuid;
+    END IF;
+    SELECT COALESCE(jsonb_agg(th_appointment_json(a)
+                              ORDER BY a.scheduled_at, a.id), '[]')
+      INTO v_rows
+      FROM (SELECT * FROM appointments a
+            WHERE a.org_id = me.org
+              AND (th_org_wide(me) OR EXISTS (
+                   SELECT 1 FROM assignments x
+                   WHERE x.staff_id = me.id AND x.patient_id = a.patient_id
+                     AND x.ends_at IS NULL))
+              AND (f_patient IS NULL OR a.patient_id = f_patient)
+              AND (f_from IS NULL OR a.scheduled_at >= f_from)
+              AND (f_to IS NULL OR a.scheduled_at < f_to)
+              AND (cur IS NULL OR (a.scheduled_at, a.id) >
+                   (SELECT c.scheduled_at, c.id FROM appointments c
+                    WHERE c.id = cur AND c.org_id = me.org))
+            ORDER BY a.scheduled_at, a.id
+            LIMIT lim + 1) a;
+    RETURN th_ok(200, th_page(v_rows, lim));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION th_op_appointment_get(req jsonb, me th_caller)
+RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    a  appointments := th_appointment_for(me, req ->> 'id');
+BEGIN
+    RETURN th_ok(200, th_appointment_json(a), th_etag(a.version));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION th_op_appointment_create(req jsonb, me th_caller)
+RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    b  jsonb := COALESCE(req -> 'body', '{}');
+    p  patients;
+    a  appointments;
+BEGIN
+    PERFORM th_staff_only(me);
+    IF th_text(b, 'patient_id', 36) IS NULL THEN
+        PERFORM th_raise('422', '"patient_id" is required.');
+    END IF;
+    p := th_patient_for(me, b ->> 'patient_id');
+    a.participants := '[]';
+    a := th_appointment_apply(a, b, me);
+    INSERT INTO appointments (org_id, patient_id, scheduled_at, name,
+                              service_code_id, participants, created_by)
+        VALUES (me.org, p.id, a.scheduled_at, a.name, a.service_code_id,
+                a.participants, me.id)
+        RETURNING * INTO a;
+    RETURN th_ok(201, th_appointment_json(a), th_etag(a.version),
+                 '/appointments/' || a.id);
+END
+$$;
+
+CREATE OR REPLACE FUNCTION th_op_appointment_update(req jsonb, me th_caller)
+RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    b  jsonb := COALESCE(req -> 'body', '{}');
+    a  appointments := th_appointment_for(me, req ->> 'id');
+BEGIN
+    PERFORM th_if_match(req, a.version);
+    IF b ? 'patient_id' THEN
+        PERFORM th_raise('422', 'The patient of an appointment cannot be '
+                         'changed.');
+    END IF;
+    a := th_appointment_apply(a, b, me);
+    IF EXISTS (SELECT 1 FROM sessions s WHERE s.appointment_id = a.id) THEN
+        PERFORM th_raise('409', 'The session of this appointment has '
+                         'already been created; change the session.');
+    END IF;
+    UPDATE appointments x SET scheduled_at = a.scheduled_at, name = a.name,
+        service_code_id = a.service_code_id,
+        participants = a.participants,
+        version = x.version + 1, updated_at = now()
+      WHERE x.id = a.id
+      RETURNING * INTO a;
+    RETURN th_ok(200, th_appointment_json(a), th_etag(a.version));
+END
+$$;
+
+-- POST /appointments/{id}/session: answers the body of POST /sessions
+-- that starts the appointment's session ("session_request"); the module
+-- starts it the way POST /sessions does.  A second call is 409.
+CREATE OR REPLACE FUNCTION th_op_appointment_session(req jsonb, me th_caller)
+RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    b  jsonb := COALESCE(req -> 'body', '{}');
+    a  appointments := th_appointment_for(me, req ->> 'id');
+    r  jsonb;
+BEGIN
+    IF jsonb_typeof(b) <> 'object' THEN
+        PERFORM th_raise('422', 'The body must be a JSON object.');
+    END IF;
+    IF EXISTS (SELECT 1 FROM sessions s WHERE s.appointment_id = a.id) THEN
+        PERFORM th_raise('409', 'A session has already been created from '
+                         'this appointment.');
+    END IF;
+    r := jsonb_build_object('kind',
+            COALESCE(th_text(b, 'kind', 32), 'appointment'),
+        'patient_id', a.patient_id, 'appointment_id', a.id,
+        'scheduled_at', th_ts(a.scheduled_at),
+        'participants', a.participants);
+    IF a.name IS NOT NULL OR b ? 'name' THEN
+        r := r || jsonb_build_object('name', COALESCE(b -> 'name',
+                                                      to_jsonb(a.name)));
+    END IF;
+    IF a.service_code_id IS NOT NULL THEN
+        r := r || jsonb_build_object('service_code',
+            (SELECT c.code FROM service_codes c
+             WHERE c.id = a.service_code_id));
+    END IF;
+    IF b ? 'access' THEN
+        r := r || jsonb_build_object('access', b -> 'access');
+    END IF;
+    IF b ? 'policies' THEN
+        r := r || jsonb_build_object('policies', b -> 'policies');
+    END IF;
+    RETURN th_ok(200, jsonb_build_object('session_request', r));
+END
+$$;
