@@ -266,6 +266,7 @@ typedef struct {
     char        *room_key;
     u_char       created_at[NGX_TIME_T_LEN + 1];
     u_char       now_ms[NGX_INT64_LEN + 1];
+    json_t      *answer;        /* the new session, while invites go out */
     u_char       sms_delay[NGX_INT_T_LEN + 1];
     const char  *params[10];
 } ngx_http_telehealth_start_t;
@@ -308,6 +309,15 @@ typedef struct {
 
 
 /*
+ * A session created from an appointment invites the patient and the
+ * appointment's guests in the same step: $1 session, $2 caller, $3
+ * telehealth_public_url.
+ */
+static const char  ngx_http_telehealth_appointment_invite_sql[] =
+    "SELECT th_appointment_invite($1::uuid, $2::uuid, $3)::text";
+
+
+/*
  * $1 the SHA-256 (hex) of an invite link's token, $2 client address, $3
  * the guest's name (a group's registration is the link and the name)
  */
@@ -334,6 +344,10 @@ static ngx_int_t ngx_http_telehealth_room_taken(ngx_http_request_t *r,
 static void ngx_http_telehealth_start_save(ngx_http_request_t *r,
     ngx_http_telehealth_start_t *st);
 static void ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_start_invited(
+    ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_start_answer(ngx_http_request_t *r,
+    ngx_http_telehealth_start_t *st);
 static void ngx_http_telehealth_start_release(
     ngx_http_telehealth_start_t *st);
 static void ngx_http_telehealth_start_cleanup(void *data);
@@ -956,9 +970,6 @@ ngx_http_telehealth_start_save(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
 {
-    u_char                       *location, *p;
-    size_t                        len;
-    json_t                       *session;
     ngx_http_request_t           *r;
     ngx_http_telehealth_ctx_t    *ctx;
     ngx_http_telehealth_start_t  *st;
@@ -973,8 +984,9 @@ ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    session = json_loads(PQgetvalue(pg->result, 0, 0), 0, NULL);
-    if (session == NULL) {
+    st->answer = ngx_http_telehealth_json_track(r->pool,
+                        json_loads(PQgetvalue(pg->result, 0, 0), 0, NULL));
+    if (st->answer == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -985,12 +997,88 @@ ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
                       st->session.data, st->room.data);
     }
 
+    if (!json_is_string(json_object_get(st->answer, "appointment_id"))) {
+        ngx_http_telehealth_start_answer(r, st);
+        return;
+    }
+
+    /* the session is committed: its invites go out after it */
+    st->params[0] = (char *) st->session.data;
+    st->params[1] = (char *) ctx->caller.id.data;
+    st->params[2] = ngx_pnalloc(r->pool, ctx->mcf->public_url.len + 1);
+
+    if (st->params[2] == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_cpystrn((u_char *) st->params[2], ctx->mcf->public_url.data,
+                ctx->mcf->public_url.len + 1);
+
+    ctx->pg->handler = ngx_http_telehealth_start_invited;
+
+    if (ngx_http_telehealth_pg_query(ctx->pg,
+                                     ngx_http_telehealth_appointment_invite_sql,
+                                     3, st->params)
+        != NGX_AGAIN)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_start_invited(ngx_http_telehealth_pg_req_t *pg)
+{
+    json_t                       *invites;
+    ngx_http_request_t           *r;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_start_t  *st;
+
+    r = pg->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    st = ctx->data;
+
+    /* the session exists either way: say so, and what became of them */
+    invites = NULL;
+
+    if (ngx_http_telehealth_pg_ok(pg) && PQntuples(pg->result) == 1) {
+        invites = json_loads(PQgetvalue(pg->result, 0, 0), 0, NULL);
+    }
+
+    if (invites == NULL) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "telehealth: the invites of session %s were not sent",
+                      st->session.data);
+        invites = json_null();
+    }
+
+    if (json_object_set_new(st->answer, "invites", invites) != 0) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_telehealth_start_answer(r, st);
+}
+
+
+/* 201 with the session and where it lives */
+
+static void
+ngx_http_telehealth_start_answer(ngx_http_request_t *r,
+    ngx_http_telehealth_start_t *st)
+{
+    u_char                     *location, *p;
+    size_t                      len;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
     len = ctx->mcf->public_url.len + ctx->base.len + sizeof("/sessions/") - 1
           + st->session.len;
 
     location = ngx_pnalloc(r->pool, len);
     if (location == NULL) {
-        json_decref(session);
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -1012,13 +1100,12 @@ ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
     if (ngx_http_telehealth_add_header(r, "Location", location, p - location)
         != NGX_OK)
     {
-        json_decref(session);
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_http_telehealth_finalize(r,
-                ngx_http_telehealth_send_json(r, NGX_HTTP_CREATED, session));
+    ngx_http_telehealth_finalize(r, ngx_http_telehealth_send_json(r,
+                                NGX_HTTP_CREATED, json_incref(st->answer)));
 }
 
 

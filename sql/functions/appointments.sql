@@ -10,7 +10,7 @@ LANGUAGE sql STABLE AS $$
         'name', a.name,
         'service_code', (SELECT c.code FROM service_codes c
                          WHERE c.id = a.service_code_id),
-        'participants', a.participants,
+        'participants', a.participants, 'guests', a.guests,
         'session_id', (SELECT s.id FROM sessions s
                        WHERE s.appointment_id = a.id),
         'created_by', a.created_by, 'created_at', th_ts(a.created_at),
@@ -62,6 +62,9 @@ BEGIN
     END IF;
     IF b ? 'participants' THEN
         a.participants := th_staff_participants(b -> 'participants', me.org);
+    END IF;
+    IF b ? 'guests' THEN
+        a.guests := th_appointment_guests(b -> 'guests');
     END IF;
     IF a.scheduled_at IS NULL THEN
         PERFORM th_raise('422', '"scheduled_at" is required.');
@@ -135,11 +138,13 @@ BEGIN
     END IF;
     p := th_patient_for(me, b ->> 'patient_id');
     a.participants := '[]';
+    a.guests := '[]';
     a := th_appointment_apply(a, b, me);
     INSERT INTO appointments (org_id, patient_id, scheduled_at, name,
-                              service_code_id, participants, created_by)
+                              service_code_id, participants, guests,
+                              created_by)
         VALUES (me.org, p.id, a.scheduled_at, a.name, a.service_code_id,
-                a.participants, me.id)
+                a.participants, a.guests, me.id)
         RETURNING * INTO a;
     RETURN th_ok(201, th_appointment_json(a), th_etag(a.version),
                  '/appointments/' || a.id);
@@ -165,7 +170,7 @@ BEGIN
     END IF;
     UPDATE appointments x SET scheduled_at = a.scheduled_at, name = a.name,
         service_code_id = a.service_code_id,
-        participants = a.participants,
+        participants = a.participants, guests = a.guests,
         version = x.version + 1, updated_at = now()
       WHERE x.id = a.id
       RETURNING * INTO a;
@@ -212,5 +217,137 @@ BEGIN
         r := r || jsonb_build_object('policies', b -> 'policies');
     END IF;
     RETURN th_ok(200, jsonb_build_object('session_request', r));
+END
+$$;
+
+
+-- The people on an appointment who are not staff, as bodies give them:
+-- each with a name, a role, the channel their invite goes by and its
+-- contact (th_guest_contact()), and a language.
+CREATE OR REPLACE FUNCTION th_appointment_guests(v jsonb) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    g        jsonb;
+    v_name   text;
+    v_role   text;
+    v_chan   text;
+    guests   jsonb := '[]';
+BEGIN
+    IF v IS NULL OR jsonb_typeof(v) = 'null' THEN
+        RETURN guests;
+    END IF;
+    IF jsonb_typeof(v) <> 'array' OR jsonb_array_length(v) > 10 THEN
+        PERFORM th_raise('422', '"guests" must be a list of at most 10.');
+    END IF;
+    FOR g IN SELECT * FROM jsonb_array_elements(v) LOOP
+        IF jsonb_typeof(g) <> 'object' THEN
+            PERFORM th_raise('422', 'Each guest needs a "display_name", a '
+                '"role", a "channel" and its "contact".');
+        END IF;
+        v_name := NULLIF(btrim(th_text(g, 'display_name', 100)), '');
+        v_role := COALESCE(th_text(g, 'role', 30), 'support_person');
+        IF v_name IS NULL THEN
+            PERFORM th_raise('422', 'Each guest needs a "display_name".');
+        END IF;
+        IF v_role NOT IN ('support_person', 'interpreter', 'family',
+                          'colleague')
+        THEN
+            PERFORM th_raise('422', '"role" of a guest must be '
+                'support_person, interpreter, family or colleague.');
+        END IF;
+        v_chan := th_channel(g -> 'channel', 'channel');
+        IF v_chan = 'link' THEN
+            PERFORM th_raise('422', 'A guest of an appointment is invited '
+                'by email, sms or whatsapp.');
+        END IF;
+        guests := guests || jsonb_build_array(jsonb_build_object(
+            'display_name', v_name, 'role', v_role, 'channel', v_chan,
+            'contact', th_guest_contact(v_chan, th_text(g, 'contact', 254),
+                                        v_name),
+            'language', COALESCE(th_language(th_text(g, 'language', 35)),
+                                 'en')));
+    END LOOP;
+    RETURN guests;
+END
+$$;
+
+-- After POST /appointments/{id}/session created the session: everyone on
+-- the appointment who is not staff gets their invite in the same step,
+-- the patient by the first channel their record has (e-mail, then SMS,
+-- then WhatsApp), each guest by theirs.  One refused invite does not
+-- stop the others; the answer says per person what happened.
+CREATE OR REPLACE FUNCTION th_appointment_invite(v_session uuid,
+    v_caller uuid, v_public_url text) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    s        sessions;
+    a        appointments;
+    p        patients;
+    me       th_caller;
+    g        jsonb;
+    v_chan   text;
+    v_out    jsonb := '[]';
+BEGIN
+    SELECT * INTO s FROM sessions WHERE id = v_session;
+    SELECT * INTO a FROM appointments WHERE id = s.appointment_id;
+    IF NOT FOUND THEN
+        RETURN v_out;
+    END IF;
+    SELECT st.id, st.org_id, 'staff', st.role INTO me
+      FROM staff st WHERE st.id = v_caller AND st.org_id = s.org_id;
+    SELECT * INTO p FROM patients WHERE id = a.patient_id;
+
+    v_chan := CASE WHEN COALESCE(p.email, '') <> '' THEN 'email'
+                   WHEN COALESCE(p.mobile, '') <> '' AND p.sms_capable
+                        THEN 'sms'
+                   WHEN COALESCE(p.whatsapp, '') <> '' THEN 'whatsapp' END;
+    v_out := v_out || jsonb_build_array(
+        CASE WHEN v_chan IS NULL THEN
+            jsonb_build_object('invitee', jsonb_build_object(
+                'type', 'patient', 'id', p.id), 'status', 'skipped',
+                'detail', 'Client has no email, mobile number or WhatsApp.')
+        ELSE th_appointment_invite_one(s, me, v_public_url,
+            jsonb_build_object('type', 'patient', 'id', p.id),
+            jsonb_build_object('channel', v_chan, 'patient_id', p.id)) END);
+
+    FOR g IN SELECT * FROM jsonb_array_elements(a.guests) LOOP
+        v_out := v_out || jsonb_build_array(th_appointment_invite_one(s, me,
+            v_public_url, jsonb_build_object('type', 'guest',
+                'display_name', g ->> 'display_name', 'role', g ->> 'role'),
+            jsonb_build_object('channel', g ->> 'channel',
+                'contact', g ->> 'contact', 'language', g ->> 'language',
+                'invitee', jsonb_build_object('display_name',
+                                              g ->> 'display_name'))));
+    END LOOP;
+    RETURN v_out;
+END
+$$;
+
+-- One invite of th_appointment_invite(), as POST /sessions/{id}/invites
+-- makes it, with a link made here (it only goes out by its channel).
+CREATE OR REPLACE FUNCTION th_appointment_invite_one(s sessions,
+    me th_caller, v_public_url text, v_who jsonb, v_body jsonb)
+RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_token  text := th_random_token();
+    r        th_answer;
+BEGIN
+    r := th_op_invite_create(jsonb_build_object('id', s.id,
+        'body', v_body, 'token_hash', th_token_hash(v_token),
+        'public_url', v_public_url,
+        'link', th_public_link(jsonb_build_object('public_url',
+                                                  v_public_url),
+                               '/join#t=' || v_token)), me);
+    RETURN jsonb_build_object('invitee', v_who,
+        'channel', v_body ->> 'channel', 'invite_id', r.body ->> 'id',
+        'status', 'sent');
+EXCEPTION WHEN OTHERS THEN
+    IF SQLSTATE NOT LIKE 'TH%' THEN
+        RAISE;
+    END IF;
+    RETURN jsonb_build_object('invitee', v_who,
+        'channel', v_body ->> 'channel', 'status', 'failed',
+        'detail', SQLERRM);
 END
 $$;

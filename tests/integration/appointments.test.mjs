@@ -256,3 +256,78 @@ describe('POST /appointments/{id}/session', () => {
         assert.equal(res.body.appointment_id, null);
     });
 });
+
+describe('people on an appointment who are not staff', () => {
+    const guests = [
+        { display_name: 'Sam Support', role: 'support_person',
+            channel: 'sms', contact: '+4930123456' },
+        { display_name: 'Ina Interpreter', role: 'interpreter',
+            channel: 'email', contact: 'ina.interpreter@it.test',
+            language: 'de' },
+    ];
+
+    test('test_appointment_lists_its_guests_and_checks_their_contact',
+        async () => {
+            const patient = await addPatient(w, 'g1');
+            const a = await appointmentFor(patient, { guests });
+            assert.deepEqual(a.guests, [
+                { ...guests[0], language: 'en' }, guests[1]]);
+            const bad = await createAppointment(w.clinician.token, {
+                patient_id: patient.id, scheduled_at: AT,
+                guests: [{ display_name: 'No Mail', channel: 'email',
+                    contact: 'not-an-address' }] });
+            assertProblem(bad, 422, 'validation');
+            const link = await createAppointment(w.clinician.token, {
+                patient_id: patient.id, scheduled_at: AT,
+                guests: [{ display_name: 'Link Only', channel: 'link' }] });
+            assertProblem(link, 422, 'validation');
+        });
+
+    test('test_the_session_invites_the_patient_and_every_guest_in_one_step',
+        async () => {
+            const patient = await addPatient(w, 'g2');
+            const a = await appointmentFor(patient, { guests });
+            const res = await api('POST', `/appointments/${a.id}/session`,
+                { token: w.clinician.token, body: {} });
+            assertStatus(res, 201, 'POST /appointments/{id}/session');
+            const sent = res.body.invites;
+            assert.deepEqual(sent.map((i) => [i.invitee.type, i.channel,
+                i.status]), [['patient', 'email', 'sent'],
+                ['guest', 'sms', 'sent'], ['guest', 'email', 'sent']]);
+            assert.equal(sent[0].invitee.id, patient.id);
+            assert.equal(sent[2].invitee.display_name, 'Ina Interpreter');
+
+            const rows = await sql(`SELECT channel, contact, language,
+                patient_id, invitee_name FROM invites WHERE session_id = $1
+                ORDER BY created_at, channel`, [res.body.id]);
+            assert.equal(rows.length, 3);
+            assert.ok(rows.some((r) => r.patient_id === patient.id
+                && r.contact === patient.email), 'the patient by e-mail');
+            assert.ok(rows.some((r) => r.channel === 'sms'
+                && r.contact === '+4930123456'), 'the support person by SMS');
+            assert.ok(rows.some((r) => r.language === 'de'
+                && r.invitee_name === 'Ina Interpreter'));
+            const queued = await sql(`SELECT channel, template FROM
+                notifications WHERE session_id = $1 ORDER BY channel`,
+            [res.body.id]);
+            assert.deepEqual(queued.map((n) => n.channel),
+                ['email', 'email', 'sms'], 'each invite is in the outbox');
+            for (const n of queued) {
+                assert.match(n.template, /invite/);
+            }
+        });
+
+    test('test_a_patient_without_contact_data_is_skipped_not_an_error',
+        async () => {
+            const patient = await addPatient(w, 'g3');
+            await sql(`UPDATE patients SET email = NULL, mobile = NULL,
+                whatsapp = NULL WHERE id = $1`, [patient.id]);
+            const a = await appointmentFor(patient, { guests: [guests[0]] });
+            const res = await api('POST', `/appointments/${a.id}/session`,
+                { token: w.clinician.token, body: {} });
+            assertStatus(res, 201);
+            assert.deepEqual(res.body.invites.map((i) => i.status),
+                ['skipped', 'sent']);
+            assert.match(res.body.invites[0].detail, /no email/);
+        });
+});
