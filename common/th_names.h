@@ -68,6 +68,9 @@
 #define TH_CMD_MUTE           "mute"
 #define TH_CMD_SET_ROLE       "set_role"
 #define TH_CMD_ACCESS_CHANGED "access_changed"
+#define TH_CMD_BREAKOUT_CREATE "breakout_create"
+#define TH_CMD_BREAKOUT_MOVE   "breakout_move"
+#define TH_CMD_BREAKOUT_CLOSE  "breakout_close"
 
 /* Field "action" of chair.action. */
 #define TH_ACT_ADMIT           "admit"

@@ -273,6 +273,14 @@ int janus_telehealth_moderate_remove(janus_telehealth_room *room,
 int janus_telehealth_moderate_set_role(janus_telehealth_room *room,
     const char *actor, const char *participant_id, const char *role,
     char *error, size_t error_size);
+/* Breakout rooms of a group; breakout NULL (move): the main room. */
+int janus_telehealth_moderate_breakout_create(janus_telehealth_room *room,
+    const char *actor, const char *breakout, char *error, size_t error_size);
+int janus_telehealth_moderate_breakout_move(janus_telehealth_room *room,
+    const char *actor, const char *participant_id, const char *breakout,
+    char *error, size_t error_size);
+int janus_telehealth_moderate_breakout_close(janus_telehealth_room *room,
+    const char *actor, const char *breakout, char *error, size_t error_size);
 /* A chair.action entry on the events stream (nginx audits each). */
 void janus_telehealth_chair_action(const char *room_id,
     const char *session_id, const char *org_id, const char *action,

@@ -221,6 +221,55 @@ janus_telehealth_command_access_changed(json_t *command, const char *room_id)
 }
 
 
+/* Breakout rooms: "breakout" names one (nginx chose the name). */
+static const char *
+janus_telehealth_command_breakout(json_t *command, const char *room_id)
+{
+    int                     rc;
+    char                    error[256];
+    const char             *name, *breakout, *participant;
+    janus_telehealth_room  *room;
+
+    name = json_string_value(json_object_get(command, "command"));
+    breakout = json_string_value(json_object_get(command, "breakout"));
+    participant = json_string_value(json_object_get(command, "participant"));
+
+    if ((breakout == NULL && strcmp(name, TH_CMD_BREAKOUT_MOVE) != 0)
+        || (breakout != NULL
+            && (strlen(breakout) > JANUS_TELEHEALTH_ID_MAX
+                || strchr(breakout, ':') != NULL))
+        || (participant == NULL && strcmp(name, TH_CMD_BREAKOUT_MOVE) == 0))
+    {
+        return "invalid";
+    }
+
+    room = janus_telehealth_command_room(room_id);
+    if (room == NULL) {
+        return "not_found";
+    }
+
+    if (strcmp(name, TH_CMD_BREAKOUT_CREATE) == 0) {
+        rc = janus_telehealth_moderate_breakout_create(room,
+                 JANUS_TELEHEALTH_ACTOR_COMMAND, breakout, error,
+                 sizeof(error));
+
+    } else if (strcmp(name, TH_CMD_BREAKOUT_MOVE) == 0) {
+        rc = janus_telehealth_moderate_breakout_move(room,
+                 JANUS_TELEHEALTH_ACTOR_COMMAND, participant, breakout,
+                 error, sizeof(error));
+
+    } else {
+        rc = janus_telehealth_moderate_breakout_close(room,
+                 JANUS_TELEHEALTH_ACTOR_COMMAND, breakout, error,
+                 sizeof(error));
+    }
+
+    janus_telehealth_room_unref(room);
+
+    return janus_telehealth_command_outcome(rc);
+}
+
+
 static const struct {
     const char                  *name;
     janus_telehealth_command_fn  run;
@@ -230,6 +279,9 @@ static const struct {
     { TH_CMD_MUTE, janus_telehealth_command_mute },
     { TH_CMD_SET_ROLE, janus_telehealth_command_set_role },
     { TH_CMD_ACCESS_CHANGED, janus_telehealth_command_access_changed },
+    { TH_CMD_BREAKOUT_CREATE, janus_telehealth_command_breakout },
+    { TH_CMD_BREAKOUT_MOVE, janus_telehealth_command_breakout },
+    { TH_CMD_BREAKOUT_CLOSE, janus_telehealth_command_breakout },
 };
 
 

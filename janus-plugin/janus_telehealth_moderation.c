@@ -533,9 +533,11 @@ janus_telehealth_breakout_allowed(janus_telehealth_room *room, char *error,
 }
 
 
+/* id: the breakout's name when nginx chose it (a command), else NULL */
 static json_t *
 janus_telehealth_breakout_create(janus_telehealth_room *room,
-    const char *actor, char *error, size_t error_size, int *rc)
+    const char *actor, const char *id_wanted, char *error, size_t error_size,
+    int *rc)
 {
     char    *id;
     json_t  *answer;
@@ -553,7 +555,18 @@ janus_telehealth_breakout_create(janus_telehealth_room *room,
         *rc = JANUS_TELEHEALTH_ERROR_WRONG_STATE;
         return NULL;
     }
-    id = g_strdup_printf("breakout-%u", ++room->breakout_seq);
+    if (id_wanted != NULL
+        && g_list_find_custom(room->breakouts, id_wanted,
+                              (GCompareFunc) strcmp) != NULL)
+    {
+        janus_mutex_unlock(&room->mutex);
+        g_snprintf(error, error_size, "This breakout room exists");
+        *rc = JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT;
+        return NULL;
+    }
+    id = id_wanted != NULL ? g_strdup(id_wanted)
+                           : g_strdup_printf("breakout-%u",
+                                             ++room->breakout_seq);
     room->breakouts = g_list_append(room->breakouts, id);
     answer = json_pack("{s:s, s:o}", "breakout", id, "breakouts",
                        janus_telehealth_breakouts_json(room));
@@ -857,7 +870,7 @@ janus_telehealth_moderation_request(janus_telehealth_session *session,
         }
 
     } else if (strcmp(request, "breakout_create") == 0) {
-        extra = janus_telehealth_breakout_create(room, actor, error,
+        extra = janus_telehealth_breakout_create(room, actor, NULL, error,
                                                  error_size, &rc);
 
     } else if (strcmp(request, "breakout_move") == 0) {
@@ -907,4 +920,43 @@ janus_telehealth_moderation_request(janus_telehealth_session *session,
     janus_telehealth_room_unref(room);
 
     return rc;
+}
+
+
+/* nginx commands (REST, a chair of the session) */
+
+int
+janus_telehealth_moderate_breakout_create(janus_telehealth_room *room,
+    const char *actor, const char *breakout, char *error, size_t error_size)
+{
+    int      rc;
+    json_t  *answer;
+
+    answer = janus_telehealth_breakout_create(room, actor, breakout, error,
+                                              error_size, &rc);
+    if (answer != NULL) {
+        janus_telehealth_room_push_participants(room, NULL);
+        json_decref(answer);
+    }
+
+    return rc;
+}
+
+
+int
+janus_telehealth_moderate_breakout_move(janus_telehealth_room *room,
+    const char *actor, const char *participant_id, const char *breakout,
+    char *error, size_t error_size)
+{
+    return janus_telehealth_breakout_move(room, actor, participant_id,
+                                          breakout, error, error_size);
+}
+
+
+int
+janus_telehealth_moderate_breakout_close(janus_telehealth_room *room,
+    const char *actor, const char *breakout, char *error, size_t error_size)
+{
+    return janus_telehealth_breakout_close(room, actor, breakout, error,
+                                           error_size);
 }

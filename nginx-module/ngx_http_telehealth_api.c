@@ -130,6 +130,13 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     ngx_http_telehealth_record("/sessions/*/participants/*/role",
                                NGX_HTTP_POST, "session_role"),
 
+    ngx_http_telehealth_record("/sessions/*/breakouts", NGX_HTTP_POST,
+                               "session_breakout_create"),
+    ngx_http_telehealth_record("/sessions/*/breakouts/*", NGX_HTTP_DELETE,
+                               "session_breakout_close"),
+    ngx_http_telehealth_record("/sessions/*/participants/*/breakout",
+                               NGX_HTTP_POST, "session_breakout_move"),
+
     ngx_http_telehealth_record("/sessions/*/bans", NGX_HTTP_GET,
                                "session_bans"),
     ngx_http_telehealth_record("/sessions/*/registrations", NGX_HTTP_GET,

@@ -845,3 +845,80 @@ BEGIN
     RETURN th_ok(200, body, th_etag(s.version), NULL);
 END
 $$;
+
+-- Breakout rooms of a group (PRODUCT 27), for its chairs through the API:
+-- each answers 202 with a command for the node that hosts the room
+-- (docs/plugin.md, "Commands").  POST /sessions/{id}/breakouts names the
+-- new breakout room here, so the answer can say which it is.
+CREATE OR REPLACE FUNCTION th_session_grouped(me th_caller, s_id text)
+RETURNS sessions
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    s  sessions := th_session_chaired(me, s_id);
+BEGIN
+    IF s.kind <> 'group' THEN
+        PERFORM th_raise('422', 'Breakout rooms are for group sessions '
+                         'only.');
+    END IF;
+    RETURN s;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION th_breakout_id(v text) RETURNS text
+LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+    IF v IS NULL OR v !~ '^[A-Za-z0-9_-]{1,64}$' THEN
+        PERFORM th_raise('404', 'No such breakout room.');
+    END IF;
+    RETURN v;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION th_op_session_breakout_create(req jsonb,
+    me th_caller) RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    s  sessions := th_session_grouped(me, req ->> 'id');
+BEGIN
+    RETURN th_ok(202, jsonb_build_object('room', s.room, 'command',
+        jsonb_build_object('command', 'breakout_create', 'room', s.room,
+            'breakout', 'breakout-' || left(th_random_token(), 10))));
+END
+$$;
+
+-- POST /sessions/{id}/participants/{pid}/breakout {"breakout": name}:
+-- into that breakout room; {"breakout": null}: back into the main room.
+CREATE OR REPLACE FUNCTION th_op_session_breakout_move(req jsonb,
+    me th_caller) RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    s  sessions := th_session_grouped(me, req ->> 'id');
+    b  jsonb := COALESCE(req -> 'body', '{}');
+BEGIN
+    IF jsonb_typeof(b) <> 'object' OR NOT b ? 'breakout'
+       OR jsonb_typeof(b -> 'breakout') NOT IN ('string', 'null')
+    THEN
+        PERFORM th_raise('422', '"breakout" must name a breakout room, or '
+                         'be null for the main room.');
+    END IF;
+    RETURN th_ok(202, jsonb_build_object('room', s.room, 'command',
+        jsonb_build_object('command', 'breakout_move', 'room', s.room,
+            'breakout', CASE WHEN b ->> 'breakout' IS NOT NULL
+                             THEN th_breakout_id(b ->> 'breakout') END,
+            'participant', th_participant(req ->> 'id2'))));
+END
+$$;
+
+-- DELETE /sessions/{id}/breakouts/{breakout}: closes it, everyone in it
+-- back into the main room.
+CREATE OR REPLACE FUNCTION th_op_session_breakout_close(req jsonb,
+    me th_caller) RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    s  sessions := th_session_grouped(me, req ->> 'id');
+BEGIN
+    RETURN th_ok(202, jsonb_build_object('room', s.room, 'command',
+        jsonb_build_object('command', 'breakout_close', 'room', s.room,
+            'breakout', th_breakout_id(req ->> 'id2'))));
+END
+$$;

@@ -258,3 +258,57 @@ async function mintedAgain(s, who) {
     return res.body.credential;
 }
 
+
+describe('breakout rooms through the API', () => {
+    test('test_a_chair_creates_moves_and_closes_breakout_rooms', async () => {
+        const s = await create({ kind: 'group', name: 'breakouts',
+            participants: [{ type: 'staff', id: w.unassigned.id,
+                role: 'broadcaster' }] });
+        const chairCred = await joinCredential(w.coordinator.token, s.id);
+        const chair = await join(chairCred.body.credential, env.janus);
+        const memberCred = await joinCredential(w.unassigned.token, s.id);
+        const member = await join(memberCred.body.credential, env.janus);
+        const who = `staff:${w.unassigned.id}`;
+        const admitted = await chair.handle.message({ request: 'admit',
+            participant: who });
+        assert.ok(!isPluginError(admitted.data));
+
+        const made = await api('POST', `/sessions/${s.id}/breakouts`,
+            { token: w.coordinator.token });
+        assertStatus(made, 202, 'POST /sessions/{id}/breakouts');
+        const breakout = made.body.command.breakout;
+        assert.match(breakout, /^breakout-[A-Za-z0-9_-]{10}$/);
+        assert.ok(await eventually(async () => (await sql(`SELECT 1 FROM
+            audit_log WHERE action = 'room_breakout_create'
+            AND target_id = $1`, [s.id])).length === 1, 8000),
+        'created in the room (its chair.action is audited)');
+
+        const move = await api('POST',
+            `/sessions/${s.id}/participants/${who}/breakout`,
+            { token: w.coordinator.token, body: { breakout } });
+        assertStatus(move, 202, 'move into it');
+        const moved = await member.handle.waitData((d) =>
+            d.telehealth === 'moved' && d.breakout === breakout, 8000);
+        assert.equal(moved.breakout, breakout, 'the member is told');
+
+        const close = await api('DELETE',
+            `/sessions/${s.id}/breakouts/${breakout}`,
+            { token: w.coordinator.token });
+        assertStatus(close, 202, 'close it');
+        const back = await member.handle.waitData((d) =>
+            d.telehealth === 'moved' && d.breakout === null, 8000);
+        assert.equal(back.breakout, null, 'back in the main room');
+
+        assertProblem(await api('POST', `/sessions/${s.id}/breakouts`,
+            { token: w.unassigned.token }), 403, 'forbidden',
+        'not a chair');
+        const notGroup = await create({ kind: 'telehealth', name: 'nb' });
+        await joinCredential(w.coordinator.token, notGroup.id);
+        assertProblem(await api('POST', `/sessions/${notGroup.id}/breakouts`,
+            { token: w.coordinator.token }), 422, 'validation',
+        'a telehealth session has none');
+        assertProblem(await api('POST',
+            `/sessions/${s.id}/participants/${who}/breakout`,
+            { token: w.coordinator.token, body: {} }), 422, 'validation');
+    });
+});
