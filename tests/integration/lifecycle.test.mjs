@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
-    eventually, joinCredential, loginAll, patientLockKey, redis, roomKey,
-    sleep, sql,
+    eventually, isPluginError, joinAs, joinCredential, leaveRoom, loginAll,
+    patientLockKey, redis, roomKey, sleep, sql,
 } from './lib.mjs';
 
 let w;
@@ -448,3 +448,75 @@ describe('group registration', () => {
 function decode(jwt) {
     return JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString());
 }
+
+describe('every end path: PostgreSQL, Redis and the API agree', () => {
+    // each path ends a session; afterwards the session is ended with the
+    // path's reason everywhere, its call closed, nothing listed open
+    const paths = [
+        ['a video call whose staff member leaves', 'chair_left', async () => {
+            const p = await addPatient(w, `path${++n}`);
+            const s = await create({ kind: 'video_call', patient_id: p.id });
+            const c = await joinAs(w.coordinator.token, s.id);
+            await leaveRoom(c);
+            await c.session.destroy();
+            return s;
+        }],
+        ['a chair closes the room', 'closed_by_chair', async () => {
+            const s = await create({ kind: 'telehealth', name: 'path close' });
+            const c = await joinAs(w.coordinator.token, s.id);
+            const res = await c.handle.message({ request: 'close' });
+            assert.ok(!isPluginError(res.data), JSON.stringify(res.data));
+            await c.session.destroy();
+            return s;
+        }],
+        ['POST /sessions/{id}/close', 'closed_by_chair', async () => {
+            const s = await create({ kind: 'telehealth', name: 'path api' });
+            const c = await joinAs(w.coordinator.token, s.id);
+            assertStatus(await api('POST', `/sessions/${s.id}/close`,
+                { token: w.coordinator.token }), 202);
+            await eventually(async () => c.handle.pluginEvents()
+                .some((d) => d.telehealth === 'closed'), 5000);
+            await c.session.destroy();
+            return s;
+        }],
+        ['its duration limit', 'duration_limit', async () => {
+            const s = await create({ kind: 'telehealth', name: 'path limit',
+                policies: { duration_limit: 2 } });
+            const c = await joinAs(w.coordinator.token, s.id);
+            await eventually(async () => c.handle.pluginEvents()
+                .some((d) => d.telehealth === 'closed'), 8000);
+            await c.session.destroy();
+            return s;
+        }],
+        ['empty past its empty_timeout on its node', 'expired', async () => {
+            const s = await create({ kind: 'telehealth', name: 'path empty',
+                policies: { empty_timeout: 1 } });
+            const c = await joinAs(w.coordinator.token, s.id);
+            await leaveRoom(c);
+            await c.session.destroy();
+            return s;
+        }],
+    ];
+
+    for (const [what, reason, run] of paths) {
+        test(`test_${reason}: ${what}`, async () => {
+            const s = await run();
+            await assertEnded(s, reason);
+            const calls = await sql(`SELECT ended_at IS NOT NULL AS ended,
+                end_reason FROM calls WHERE session_id = $1`, [s.id]);
+            assert.deepEqual(calls, [{ ended: true, end_reason: reason }]);
+            const open = await sql(`SELECT count(*)::int AS n FROM
+                call_participants cp JOIN calls c ON c.id = cp.call_id
+                WHERE c.session_id = $1 AND cp.left_at IS NULL`, [s.id]);
+            assert.equal(open[0].n, 0, 'nobody is still in the call');
+            const listed = await api('GET', '/sessions?state=open',
+                { token: w.coordinator.token });
+            assert.ok(!listed.body.items.some((x) => x.id === s.id),
+                'not listed open');
+            if (s.patient_id) {
+                assert.equal(await redis('EXISTS',
+                    patientLockKey(s.patient_id)), '0', 'lock free');
+            }
+        });
+    }
+});
