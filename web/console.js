@@ -21,7 +21,8 @@ let token = sessionStorage.getItem("th.token");
 let me = null;
 let call = null;
 let pollTimer = null;
-const people = new ParticipantList($("participants"), $("waiting-room"));
+const people = new ParticipantList($("participants"), $("waiting-room"),
+    $("breakout-bar"));
 const tiles = new RemoteTiles($("videos"), (id) => people.nameOf(id),
     captionOf);
 
@@ -530,6 +531,7 @@ async function join(sessionId) {
                     + role + ".";
             },
             participants: renderParticipants,
+            answered: (msg) => people.answered(msg),
             localTrack: onLocalTrack,
             remoteTrack: (t) => tiles.onRemoteTrack(t),
             remoteStreams: (streams) => tiles.onRemoteStreams(streams),
