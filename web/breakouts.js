@@ -31,6 +31,11 @@ function breakoutName(breakout) {
         .replace(/^breakout-/, "");
 }
 
+/* A room's title in a list: "Main room", "Breakout room 2". */
+function roomTitle(breakout) {
+    return breakout ? capitalised(breakoutName(breakout)) : "Main room";
+}
+
 function capitalised(text) {
     return text.charAt(0).toUpperCase() + text.slice(1);
 }

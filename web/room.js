@@ -131,7 +131,7 @@ class ParticipantList {
             head.className = "room-heading";
             head.dataset.room = room || "";
             const title = document.createElement("strong");
-            title.textContent = capitalised(breakoutName(room));
+            title.textContent = roomTitle(room);
             head.append(title, " (" + members.length + ")");
             if (room) {
                 head.append(" ", this.button("Close",
@@ -155,7 +155,7 @@ class ParticipantList {
             + (self ? "yourself" : p.display));
         select.dataset.key = "breakout|" + p.id;
         for (const room of this.breakouts.rooms()) {
-            select.append(new Option(capitalised(breakoutName(room)),
+            select.append(new Option(roomTitle(room),
                 room || "", false, room === (p.breakout || null)));
         }
         select.onchange = () => this.call.moderate("breakout_move",
