@@ -234,6 +234,7 @@ function startPolling() {
         if (invitesFor) {
             listInvites().catch(() => {});
             listBans().catch(() => {});
+            listRegistrations().catch(() => {});
         }
     }, SESSIONS_POLL_MS);
 }
@@ -270,9 +271,12 @@ async function openInvites(s) {
     $("guest-fields").hidden = !radios[1].checked;
     $("bans").dataset.key = "";
     $("bans-view").hidden = true;
+    $("registrations").dataset.key = "";
+    $("registrations-view").hidden = true;
     $("invites-view").hidden = false;
     await listInvites();
     await listBans().catch(() => {});
+    await listRegistrations().catch(() => {});
     $("invites-title").focus();
 }
 
@@ -384,6 +388,96 @@ function banItem(s, b) {
     li.append(name, when, button);
     return li;
 }
+
+/* ------------------------------------------------------ registrations */
+
+/*
+ * A group's registrations (docs/api.md, "Group registration"): who
+ * registered with their link before it starts, for its moderator (a chair
+ * of it, or an admin): GET /sessions/{id}/registrations, "Admit" per
+ * person (POST .../registrations/{rid}/admit) and "Admit all"
+ * (POST .../registrations/admit).  An admitted person's link lets them
+ * straight into the room once it runs.
+ */
+const REGISTRATION_STATES = { registered: "waiting for admission",
+    admitted: "admitted" };
+
+async function listRegistrations() {
+    const s = invitesFor;
+    if (!s || s.kind !== "group" || !mayManage(s)) {
+        $("registrations-view").hidden = true;
+        return;
+    }
+    let list;
+    try {
+        list = await api("GET", "/sessions/" + s.id
+            + "/registrations?limit=200");
+    } catch (p) {
+        if (invitesFor === s) $("registrations-view").hidden = true;
+        return;
+    }
+    if (invitesFor !== s) return;
+    $("registrations-view").hidden = false;
+    const waiting = list.items.filter((r) => r.state === "registered");
+    $("admit-registrations").disabled = waiting.length === 0;
+    const ul = $("registrations");
+    const key = JSON.stringify(list.items);
+    if (ul.dataset.key === key) return;    /* keep focus where it is */
+    ul.dataset.key = key;
+    ul.replaceChildren(...list.items.map((r) => registrationItem(s, r)));
+    $("no-registrations").hidden = list.items.length > 0;
+}
+
+function registrationItem(s, r) {
+    const li = document.createElement("li");
+    li.dataset.registration = r.id;
+    li.dataset.state = r.state;
+    const name = document.createElement("strong");
+    name.textContent = r.display_name;
+    const when = document.createElement("time");
+    when.dateTime = r.registered_at;
+    when.textContent = new Date(r.registered_at).toLocaleString([],
+        { dateStyle: "medium", timeStyle: "short" });
+    const state = document.createElement("span");
+    state.className = "state state-" + r.state;
+    state.textContent = REGISTRATION_STATES[r.state] || r.state;
+    li.append(name, " registered ", when, " ", state);
+    if (r.state === "registered") {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = "Admit";
+        button.setAttribute("aria-label", "Admit " + r.display_name);
+        button.onclick = async () => {
+            showProblem(null);
+            try {
+                await api("POST", "/sessions/" + s.id + "/registrations/"
+                    + r.id + "/admit");
+                $("invite-status").textContent = r.display_name
+                    + " is admitted.";
+                await listRegistrations();
+            } catch (p) {
+                showProblem(p);
+            }
+        };
+        li.append(" ", button);
+    }
+    return li;
+}
+
+$("admit-registrations").onclick = async () => {
+    const s = invitesFor;
+    if (!s) return;
+    showProblem(null);
+    try {
+        const res = await api("POST", "/sessions/" + s.id
+            + "/registrations/admit");
+        $("invite-status").textContent = res.admitted === 1
+            ? "1 person is admitted." : res.admitted + " people are admitted.";
+        await listRegistrations();
+    } catch (p) {
+        showProblem(p);
+    }
+};
 
 function inviteItem(s, item) {
     const li = document.createElement("li");
