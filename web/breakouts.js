@@ -46,6 +46,11 @@ function movedText(breakout) {
         : "You are back in the main room.";
 }
 
+/* The call's heading: "Video call", "Video call: Breakout room 2". */
+function callHeading(breakout) {
+    return "Video call" + (breakout ? ": " + roomTitle(breakout) : "");
+}
+
 class Breakouts {
     constructor() {
         this.known = [];        /* breakout names, in order of creation */

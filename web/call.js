@@ -381,8 +381,12 @@ class TelehealthCall {
 
     setParticipants(list) {
         this.participants = list || [];
+        /* a rejoin keeps a breakout move: the list says where we are */
         const me = this.participants.find((p) => p.id === this.selfId);
-        if (me) this.breakout = me.breakout || null;
+        if (me && (me.breakout || null) !== this.breakout) {
+            this.breakout = me.breakout || null;
+            this.emit("moved", this.breakout);
+        }
         this.emit("participants", this.participants);
     }
 

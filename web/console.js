@@ -625,6 +625,9 @@ async function join(sessionId) {
                     + role + ".";
             },
             participants: renderParticipants,
+            moved: (breakout) => {
+                $("room-title").textContent = callHeading(breakout);
+            },
             answered: (msg) => people.answered(msg),
             localTrack: onLocalTrack,
             remoteTrack: (t) => tiles.onRemoteTrack(t),
@@ -757,6 +760,7 @@ function clearRoom() {
     if (localScreen) localScreen.remove();
     localScreen = null;
     $("local-video").srcObject = null;
+    $("room-title").textContent = callHeading(null);
     renderParticipants([]);
 }
 

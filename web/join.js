@@ -107,6 +107,7 @@ function onEnded(reason, text) {
     call = null;
     tiles.clear();
     $("local-video").srcObject = null;
+    $("room-title").textContent = callHeading(null);
     renderParticipants([]);
     $("room-view").hidden = true;
     $("notice").textContent = text || "You left the call.";
@@ -131,6 +132,9 @@ async function join(displayName) {
             status: (text) => { $("room-status").textContent = text; },
             error: (text) => showProblem(text),
             participants: renderParticipants,
+            moved: (breakout) => {
+                $("room-title").textContent = callHeading(breakout);
+            },
             localTrack: onLocalTrack,
             remoteTrack: (t) => tiles.onRemoteTrack(t),
             remoteStreams: (streams) => tiles.onRemoteStreams(streams),

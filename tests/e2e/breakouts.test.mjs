@@ -129,6 +129,7 @@ test('the chair opens a breakout room and moves a guest into it', { skip, timeou
   await staff.getByLabel('Room of Guest Ann').selectOption({ label: 'Breakout room 1' });
   await waitFor('ann', 'read where they are', textOf('#room-status'),
     (t) => t === 'You are in breakout room 1.');
+  assert.equal(await pages.ann.locator('#room-title').innerText(), 'Video call: Breakout room 1');
   // the chair's list is grouped by room
   await waitFor('chair', 'grouped the list by room', chairList,
     (l) => JSON.stringify(l) === JSON.stringify([
@@ -150,6 +151,7 @@ test('closing the breakout room brings everyone back to the main room', { skip, 
   await staff.getByRole('button', { name: 'Close breakout room 1' }).click();
   await waitFor('ann', 'read that they are back', textOf('#room-status'),
     (t) => t === 'You are back in the main room.');
+  assert.equal(await pages.ann.locator('#room-title').innerText(), 'Video call');
   await waitFor('chair', 'listed everyone without rooms', chairList,
     (l) => !l.some((x) => x.startsWith('# ')) && l.length === 3);
   await sees('ann', ['chair', 'bob']);
