@@ -7,7 +7,9 @@
  * moderates it, room.js); for staff, the console's events (someone
  * waiting rings, added to a session ...), the waiting room of all their
  * open sessions (waiting.js) with "Admit" and "Start next consultation",
- * and on a session's invites the people a chair removed ("Let back in").
+ * on a session's invites the people a chair removed ("Let back in"), and
+ * for a group its registrations ("Admit", "Admit all"); a group's chair
+ * runs its breakout rooms from the participants list (breakouts.js).
  * The REST API is docs/api.md; the room is call.js (docs/plugin.md).
  * No build step, no framework.
  */
