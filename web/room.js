@@ -30,6 +30,7 @@ class ParticipantList {
         this.waiting = waiting;
         this.breakoutBar = breakoutBar || null;
         this.breakouts = new Breakouts();
+        this.closing = null;        /* the breakout room asked to close */
         this.call = null;
         this.participants = [];
         if (waiting) {
@@ -54,6 +55,12 @@ class ParticipantList {
                 this.call.emit("status", capitalised(
                     breakoutName(msg.breakout)) + " is open.");
             }
+        } else if (msg.request === "breakout_close" && this.closing) {
+            /* the answer names no room: the one this page asked to close,
+             * in case a list that still had people in it came in between */
+            this.breakouts.forget(this.closing);
+            this.closing = null;
+            this.render(this.call, this.participants);
         }
     }
 
@@ -137,6 +144,7 @@ class ParticipantList {
                 head.append(" ", this.button("Close",
                     "Close " + breakoutName(room), "breakout_close|" + room,
                     () => {
+                        this.closing = room;
                         this.breakouts.forget(room);
                         this.call.moderate("breakout_close",
                             { breakout: room });
