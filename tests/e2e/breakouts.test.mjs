@@ -138,6 +138,8 @@ test('the chair opens a breakout room and moves a guest into it', { skip, timeou
   // the others read that Ann is elsewhere
   await waitFor('bob', 'saw Ann in the breakout room', textOf('#participants'),
     (t) => /Guest Ann broadcaster in breakout room 1/.test(t));
+  await waitFor('ann', 'saw Bob in the main room', textOf('#participants'),
+    (t) => /Guest Bob broadcaster in the main room/.test(t));
 
   // who receives whom: only the people of one's own room
   await sees('ann', []);
