@@ -69,6 +69,18 @@ const REJOIN_MAX_WAIT_MS = 8000;
  */
 const FINAL_JOIN_ERRORS = new Set([475, 476, 477, 481, 484, 485, 486]);
 
+/* The join credential's claims (kind, role ...), read only to decide what
+ * the page shows; the plugin checks the signature. */
+function credentialClaims(credential) {
+    try {
+        const part = String(credential).split(".")[1]
+            .replace(/-/g, "+").replace(/_/g, "/");
+        return JSON.parse(atob(part)) || {};
+    } catch (e) {
+        return {};
+    }
+}
+
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 class TelehealthCall {
@@ -98,6 +110,8 @@ class TelehealthCall {
         this.sub = null;            /* subscriber handle */
         this.selfId = null;
         this.role = null;
+        this.kind = credentialClaims(this.grant.credential).kind || null;
+        this.breakout = null;       /* null: the main room (a group's) */
         this.participants = [];
         this.streams = new Map();   /* subscriber mid -> stream entry */
         this.publishing = false;
@@ -309,6 +323,14 @@ class TelehealthCall {
                       .filter(Boolean).join(" and ") + "."
                 : "The chair has unmuted you.");
             break;
+        case "moved":
+            this.breakout = msg.breakout || null;
+            this.emit("status", movedText(this.breakout));
+            this.emit("moved", this.breakout);
+            break;
+        case "ok":
+            this.emit("answered", msg);
+            break;
         case "role":
             this.role = msg.role;
             this.emit("status", "Your role is now " + msg.role + ".");
@@ -359,6 +381,12 @@ class TelehealthCall {
 
     setParticipants(list) {
         this.participants = list || [];
+        /* a rejoin keeps a breakout move: the list says where we are */
+        const me = this.participants.find((p) => p.id === this.selfId);
+        if (me && (me.breakout || null) !== this.breakout) {
+            this.breakout = me.breakout || null;
+            this.emit("moved", this.breakout);
+        }
         this.emit("participants", this.participants);
     }
 

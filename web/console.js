@@ -7,7 +7,9 @@
  * moderates it, room.js); for staff, the console's events (someone
  * waiting rings, added to a session ...), the waiting room of all their
  * open sessions (waiting.js) with "Admit" and "Start next consultation",
- * and on a session's invites the people a chair removed ("Let back in").
+ * on a session's invites the people a chair removed ("Let back in"), and
+ * for a group its registrations ("Admit", "Admit all"); a group's chair
+ * runs its breakout rooms from the participants list (breakouts.js).
  * The REST API is docs/api.md; the room is call.js (docs/plugin.md).
  * No build step, no framework.
  */
@@ -21,7 +23,8 @@ let token = sessionStorage.getItem("th.token");
 let me = null;
 let call = null;
 let pollTimer = null;
-const people = new ParticipantList($("participants"), $("waiting-room"));
+const people = new ParticipantList($("participants"), $("waiting-room"),
+    $("breakout-bar"));
 const tiles = new RemoteTiles($("videos"), (id) => people.nameOf(id),
     captionOf);
 
@@ -233,6 +236,7 @@ function startPolling() {
         if (invitesFor) {
             listInvites().catch(() => {});
             listBans().catch(() => {});
+            listRegistrations().catch(() => {});
         }
     }, SESSIONS_POLL_MS);
 }
@@ -269,9 +273,12 @@ async function openInvites(s) {
     $("guest-fields").hidden = !radios[1].checked;
     $("bans").dataset.key = "";
     $("bans-view").hidden = true;
+    $("registrations").dataset.key = "";
+    $("registrations-view").hidden = true;
     $("invites-view").hidden = false;
     await listInvites();
     await listBans().catch(() => {});
+    await listRegistrations().catch(() => {});
     $("invites-title").focus();
 }
 
@@ -383,6 +390,96 @@ function banItem(s, b) {
     li.append(name, when, button);
     return li;
 }
+
+/* ------------------------------------------------------ registrations */
+
+/*
+ * A group's registrations (docs/api.md, "Group registration"): who
+ * registered with their link before it starts, for its moderator (a chair
+ * of it, or an admin): GET /sessions/{id}/registrations, "Admit" per
+ * person (POST .../registrations/{rid}/admit) and "Admit all"
+ * (POST .../registrations/admit).  An admitted person's link lets them
+ * straight into the room once it runs.
+ */
+const REGISTRATION_STATES = { registered: "waiting for admission",
+    admitted: "admitted" };
+
+async function listRegistrations() {
+    const s = invitesFor;
+    if (!s || s.kind !== "group" || !mayManage(s)) {
+        $("registrations-view").hidden = true;
+        return;
+    }
+    let list;
+    try {
+        list = await api("GET", "/sessions/" + s.id
+            + "/registrations?limit=200");
+    } catch (p) {
+        if (invitesFor === s) $("registrations-view").hidden = true;
+        return;
+    }
+    if (invitesFor !== s) return;
+    $("registrations-view").hidden = false;
+    const waiting = list.items.filter((r) => r.state === "registered");
+    $("admit-registrations").disabled = waiting.length === 0;
+    const ul = $("registrations");
+    const key = JSON.stringify(list.items);
+    if (ul.dataset.key === key) return;    /* keep focus where it is */
+    ul.dataset.key = key;
+    ul.replaceChildren(...list.items.map((r) => registrationItem(s, r)));
+    $("no-registrations").hidden = list.items.length > 0;
+}
+
+function registrationItem(s, r) {
+    const li = document.createElement("li");
+    li.dataset.registration = r.id;
+    li.dataset.state = r.state;
+    const name = document.createElement("strong");
+    name.textContent = r.display_name;
+    const when = document.createElement("time");
+    when.dateTime = r.registered_at;
+    when.textContent = new Date(r.registered_at).toLocaleString([],
+        { dateStyle: "medium", timeStyle: "short" });
+    const state = document.createElement("span");
+    state.className = "state state-" + r.state;
+    state.textContent = REGISTRATION_STATES[r.state] || r.state;
+    li.append(name, " registered ", when, " ", state);
+    if (r.state === "registered") {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = "Admit";
+        button.setAttribute("aria-label", "Admit " + r.display_name);
+        button.onclick = async () => {
+            showProblem(null);
+            try {
+                await api("POST", "/sessions/" + s.id + "/registrations/"
+                    + r.id + "/admit");
+                $("invite-status").textContent = r.display_name
+                    + " is admitted.";
+                await listRegistrations();
+            } catch (p) {
+                showProblem(p);
+            }
+        };
+        li.append(" ", button);
+    }
+    return li;
+}
+
+$("admit-registrations").onclick = async () => {
+    const s = invitesFor;
+    if (!s) return;
+    showProblem(null);
+    try {
+        const res = await api("POST", "/sessions/" + s.id
+            + "/registrations/admit");
+        $("invite-status").textContent = res.admitted === 1
+            ? "1 person is admitted." : res.admitted + " people are admitted.";
+        await listRegistrations();
+    } catch (p) {
+        showProblem(p);
+    }
+};
 
 function inviteItem(s, item) {
     const li = document.createElement("li");
@@ -530,6 +627,10 @@ async function join(sessionId) {
                     + role + ".";
             },
             participants: renderParticipants,
+            moved: (breakout) => {
+                $("room-title").textContent = callHeading(breakout);
+            },
+            answered: (msg) => people.answered(msg),
             localTrack: onLocalTrack,
             remoteTrack: (t) => tiles.onRemoteTrack(t),
             remoteStreams: (streams) => tiles.onRemoteStreams(streams),
@@ -661,6 +762,7 @@ function clearRoom() {
     if (localScreen) localScreen.remove();
     localScreen = null;
     $("local-video").srcObject = null;
+    $("room-title").textContent = callHeading(null);
     renderParticipants([]);
 }
 

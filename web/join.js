@@ -4,6 +4,10 @@
  * call.js (TelehealthCall) does the rest.  The token rides in the URL
  * fragment so that no access log sees it; it is taken from there at once
  * and the address bar is cleaned.
+ *
+ * A link of a group that has not started registers its holder instead
+ * (202, docs/api.md "Group registration"): the page says so, with the
+ * scheduled time, and keeps the link (and the form) for when it starts.
  */
 "use strict";
 
@@ -43,7 +47,23 @@ async function redeem(displayName) {
         throw data && typeof data === "object" ? data
             : { detail: "Something went wrong (" + res.status + ")." };
     }
+    if (res.status === 202 && data && data.registered) {
+        return { registered: data };
+    }
     return data;
+}
+
+/* Registered for a group that has not started: the API's words and when. */
+function showRegistered(answer, displayName) {
+    $("registered-text").textContent = answer.detail
+        || "You are registered for this group session.";
+    const when = answer.scheduled_at ? new Date(answer.scheduled_at) : null;
+    $("registered-when").textContent = (when && !isNaN(when)
+        ? "It starts " + when.toLocaleString([], { dateStyle: "full",
+            timeStyle: "short" }) + ". " : "")
+        + "Come back with this link then and give the same name ("
+        + displayName + ").";
+    $("registered").hidden = false;
 }
 
 /* ------------------------------------------------------------ the room */
@@ -87,6 +107,7 @@ function onEnded(reason, text) {
     call = null;
     tiles.clear();
     $("local-video").srcObject = null;
+    $("room-title").textContent = callHeading(null);
     renderParticipants([]);
     $("room-view").hidden = true;
     $("notice").textContent = text || "You left the call.";
@@ -94,6 +115,11 @@ function onEnded(reason, text) {
 
 async function join(displayName) {
     const grant = await redeem(displayName);
+    if (grant.registered) {
+        showRegistered(grant.registered, displayName);
+        return;
+    }
+    $("registered").hidden = true;
     $("name-view").hidden = true;
     $("room-view").hidden = false;
     $("room-title").focus();
@@ -106,6 +132,9 @@ async function join(displayName) {
             status: (text) => { $("room-status").textContent = text; },
             error: (text) => showProblem(text),
             participants: renderParticipants,
+            moved: (breakout) => {
+                $("room-title").textContent = callHeading(breakout);
+            },
             localTrack: onLocalTrack,
             remoteTrack: (t) => tiles.onRemoteTrack(t),
             remoteStreams: (streams) => tiles.onRemoteStreams(streams),

@@ -196,7 +196,8 @@ test('the removed patient is listed on the session for its chair, who lets them 
   assert.match(await tab.locator('#invite-status').innerText(), /can join this session again/);
   const now = await api('GET', `/sessions/${session.id}/bans`, undefined, staffToken);
   assert.deepEqual(now.items, []);
-  // and the patient may join again
+  // and the patient may join again, in the role the chair gave them
+  // (docs/lifecycle.md: a demoted participant rejoins demoted)
   const grant = await api('POST', `/sessions/${session.id}/join`, undefined, patientToken);
-  assert.equal(grant.role, 'broadcaster');
+  assert.equal(grant.role, 'viewer');
 });
