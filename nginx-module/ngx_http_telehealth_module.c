@@ -57,6 +57,8 @@ static char *ngx_http_telehealth_email_credentials(ngx_conf_t *cf,
 static char *ngx_http_telehealth_email_trusted(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static void ngx_http_telehealth_keyset_cleanup(void *data);
+static char *ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_telehealth_init_process(ngx_cycle_t *cycle);
 static void ngx_http_telehealth_exit_process(ngx_cycle_t *cycle);
 
@@ -133,6 +135,13 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
     { ngx_string("telehealth_signing_key"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
       ngx_http_telehealth_signing_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_join_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_telehealth_join_key,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -675,6 +684,13 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
+    if (mcf->join_keyset == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_api\" requires "
+                           "\"telehealth_join_key\"");
+        return NGX_CONF_ERROR;
+    }
+
     mcf->thread_pool = ngx_thread_pool_add(cf, &mcf->thread_pool_name);
     if (mcf->thread_pool == NULL) {
         return NGX_CONF_ERROR;
@@ -916,6 +932,58 @@ ngx_http_telehealth_signing_key(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "telehealth_signing_key \"%V\" \"%V\": %s",
                            &value[1], &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* telehealth_join_key kid file: an ES256 private key (PEM) */
+
+static char *
+ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_str_t           *value, path;
+    const char          *err;
+    ngx_pool_cleanup_t  *cln;
+
+    value = cf->args->elts;
+
+    if (mcf->join_keyset == NULL) {
+        cln = ngx_pool_cleanup_add(cf->pool, sizeof(th_keyset_t));
+        if (cln == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(cln->data, sizeof(th_keyset_t));
+        cln->handler = ngx_http_telehealth_keyset_cleanup;
+        mcf->join_keyset = cln->data;
+    }
+
+    path = value[2];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the first key signs; Janus verifies with the public halves */
+    if (th_keyset_add_pem_file(mcf->join_keyset, (char *) value[1].data,
+                               (char *) path.data, &err)
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "telehealth_join_key \"%V\" \"%V\": %s",
+                           &value[1], &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->join_keyset->keys[mcf->join_keyset->nkeys - 1].secret == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "telehealth_join_key \"%V\" \"%V\": not a "
+                           "private key", &value[1], &path);
         return NGX_CONF_ERROR;
     }
 

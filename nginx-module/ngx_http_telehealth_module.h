@@ -106,6 +106,8 @@ typedef struct {
     ngx_str_t            redis_prefix;      /* NUL-ended */
 
     th_keyset_t         *keyset;            /* NULL: no key configured */
+    th_keyset_t         *join_keyset;       /* ES256, signs join
+                                               credentials */
     ngx_http_telehealth_idp_conf_t  idp;
 
     time_t               access_token_ttl;
