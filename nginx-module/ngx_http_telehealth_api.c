@@ -17,6 +17,7 @@
 #include "ngx_http_telehealth_records.h"
 #include "ngx_http_telehealth_redis.h"
 #include "ngx_http_telehealth_console.h"
+#include "ngx_http_telehealth_throttle.h"
 
 
 #define NGX_HTTP_TELEHEALTH_RETRY_AFTER  "1"
@@ -134,7 +135,7 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
                                "invite_extend"),
 
     { ngx_string("/invites/redeem"), NGX_HTTP_POST,
-      ngx_http_telehealth_invite_redeem, 0, NULL },
+      ngx_http_telehealth_throttle_redeem, 0, NULL },
 
     ngx_http_telehealth_record("/interpreting-organisations", NGX_HTTP_GET,
                                "interp_org_list"),
@@ -153,7 +154,7 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     /* a manager's accept or refuse link: th_public(), no access token */
     { ngx_string("/interpreter-requests/decide"), NGX_HTTP_POST,
-      ngx_http_telehealth_records_handler, 0, "interpreter_decide" },
+      ngx_http_telehealth_throttle_decide, 0, "interpreter_decide" },
     ngx_http_telehealth_record("/service-codes", NGX_HTTP_GET,
                                "service_code_list"),
     ngx_http_telehealth_record("/service-codes", NGX_HTTP_POST,
@@ -278,6 +279,11 @@ static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
       "Service unavailable",
       "The service is temporarily unavailable. Please try again shortly.",
       NGX_HTTP_SERVICE_UNAVAILABLE },
+
+    { ngx_string("urn:telehealth:problem:too-many-attempts"),
+      "Too many attempts",
+      "Too many failed attempts. Please wait before trying again.",
+      NGX_HTTP_TOO_MANY_REQUESTS },
 
     { ngx_string("urn:telehealth:problem:internal"),
       "Internal error", "Something went wrong on our side.",
@@ -821,6 +827,8 @@ ngx_http_telehealth_finalize(ngx_http_request_t *r, ngx_int_t rc)
         rc = ngx_http_telehealth_send_problem(r, NGX_HTTP_TELEHEALTH_INTERNAL,
                                               NULL);
     }
+
+    ngx_http_telehealth_throttle_outcome(r);
 
     ngx_http_finalize_request(r, rc);
 

@@ -49,6 +49,7 @@ typedef enum {
     NGX_HTTP_TELEHEALTH_NO_INTERPRETER,
     NGX_HTTP_TELEHEALTH_REQUEST_ANSWERED,
     NGX_HTTP_TELEHEALTH_UNAVAILABLE,
+    NGX_HTTP_TELEHEALTH_TOO_MANY_ATTEMPTS,
     NGX_HTTP_TELEHEALTH_INTERNAL
 } ngx_http_telehealth_problem_e;
 
@@ -77,6 +78,7 @@ typedef struct {
     ngx_http_telehealth_handler_pt    next;     /* after authentication */
     ngx_http_telehealth_pg_req_t     *pg;
     void                             *data;     /* the route's own state */
+    struct ngx_http_telehealth_throttle_s  *throttle;  /* NULL: none */
 } ngx_http_telehealth_ctx_t;
 
 
