@@ -4,6 +4,20 @@
 
 -- ------------------------------------------------------------ schema
 
+-- The organisation each identity provider (its "iss") signs in for.  A
+-- token is matched to staff of that organisation only, so staff rows of
+-- another organisation with the same e-mail address or subject never
+-- name it (nor make it ambiguous).  An issuer without a row signs in
+-- nobody.  idp_subject is already unique per organisation (014), hence
+-- per issuer.
+CREATE TABLE idp_issuers (
+    issuer      text PRIMARY KEY CHECK (length(issuer) BETWEEN 1 AND 1024),
+    org_id      uuid NOT NULL REFERENCES organisations (id) ON DELETE CASCADE,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE INDEX idp_issuers_org_idx ON idp_issuers (org_id);
+
 -- Functions (move to sql/functions/ at merge)
 
 -- One login attempt, accepted or refused (nginx, POST /auth/login): the
@@ -21,4 +35,21 @@ LANGUAGE sql AS $$
                  WHEN status = 429 THEN 'throttled'
                  ELSE 'error' END,
             status)
+$$;
+
+-- The staff member an identity provider token names (nginx, telehealth_idp_
+-- claim): within the organisation of its issuer, by lower-cased e-mail
+-- (by_email; nginx has checked "email_verified") or by idp_subject.  At
+-- most two rows: nginx accepts exactly one.
+CREATE OR REPLACE FUNCTION th_idp_staff(iss text, by_email boolean, val text)
+RETURNS TABLE (id text, org_id text, role text, display_name text,
+               active boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT s.id::text, s.org_id::text, s.role, s.display_name, s.active
+      FROM idp_issuers i
+      JOIN staff s ON s.org_id = i.org_id
+     WHERE i.issuer = iss
+       AND CASE WHEN by_email THEN lower(s.email) = val
+                ELSE s.idp_subject = val END
+     LIMIT 2
 $$;

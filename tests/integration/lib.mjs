@@ -311,6 +311,18 @@ export function newIdpKey(type, kid) {
     };
 }
 
+// The organisation the identity provider signs in for (table idp_issuers,
+// sql/019_security.sql): null removes the mapping.
+export async function mapIdpIssuer(orgId, issuer = ISSUER) {
+    if (orgId === null) {
+        await sql('DELETE FROM idp_issuers WHERE issuer = $1', [issuer]);
+        return;
+    }
+    await sql(`INSERT INTO idp_issuers (issuer, org_id) VALUES ($1, $2)
+        ON CONFLICT (issuer) DO UPDATE SET org_id = EXCLUDED.org_id`,
+    [issuer, orgId]);
+}
+
 // A JWT signed by key the way an identity provider signs it.
 export function idpToken(key, claims, header = {}) {
     const h = { alg: key.alg, typ: 'JWT', kid: key.kid, ...header };
