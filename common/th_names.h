@@ -50,6 +50,12 @@
  * address, never the plain value.
  */
 #define TH_KEY_THROTTLE "%sthrottle:%s"
+/*
+ * Every access token of one person (staff or patient id) issued at or
+ * before this time (s) is refused (nginx only): set when the person is
+ * deactivated or their password changes, TTL telehealth_access_token_ttl.
+ */
+#define TH_KEY_PERSON_NBF "%sperson:%s:nbf"
 #define TH_THROTTLE_LOGIN_ACCOUNT "login-account"
 #define TH_THROTTLE_LOGIN_ADDR    "login-addr"
 #define TH_THROTTLE_REDEEM_LINK   "redeem-link"

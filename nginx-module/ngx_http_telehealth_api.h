@@ -61,6 +61,7 @@ typedef struct {
     ngx_str_t                        role;      /* empty for patients */
     ngx_str_t                        name;
     ngx_str_t                        jti;
+    time_t                           iat;       /* 0: none */
     time_t                           exp;
     unsigned                         staff:1;
 } ngx_http_telehealth_caller_t;

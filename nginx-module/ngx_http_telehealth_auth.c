@@ -175,9 +175,9 @@ ngx_http_telehealth_authenticate_caller(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_check_revoked(ngx_http_request_t *r)
 {
-    char                       *key;
-    const char                 *argv[2];
-    size_t                      argvlen[2];
+    char                       *key, *nbf;
+    const char                 *argv[3];
+    size_t                      argvlen[3];
     ngx_int_t                   rc;
     ngx_http_telehealth_ctx_t  *ctx;
 
@@ -185,19 +185,24 @@ ngx_http_telehealth_check_revoked(ngx_http_request_t *r)
 
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
                                         (char *) ctx->caller.jti.data);
-    if (key == NULL) {
+    nbf = ngx_http_telehealth_redis_key(r->pool, TH_KEY_PERSON_NBF,
+                                        (char *) ctx->caller.id.data);
+    if (key == NULL || nbf == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    argv[0] = "EXISTS";
-    argvlen[0] = sizeof("EXISTS") - 1;
+    /* the token's own revocation, and its holder's "not before" */
+    argv[0] = "MGET";
+    argvlen[0] = sizeof("MGET") - 1;
     argv[1] = key;
     argvlen[1] = ngx_strlen(key);
+    argv[2] = nbf;
+    argvlen[2] = ngx_strlen(nbf);
 
     rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log,
                                            ngx_http_telehealth_revoked_handler,
-                                           r, 2, argv, argvlen);
+                                           r, 3, argv, argvlen);
     if (rc != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
     }
@@ -315,6 +320,7 @@ ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
 
     exp = json_object_get(claims, "exp");
     caller->exp = (time_t) json_integer_value(exp);
+    caller->iat = (time_t) json_integer_value(json_object_get(claims, "iat"));
 
     return NGX_OK;
 }
@@ -323,13 +329,16 @@ ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
 static void
 ngx_http_telehealth_revoked_handler(void *data, redisReply *reply)
 {
+    redisReply                 *nbf;
     ngx_http_request_t         *r = data;
     ngx_http_telehealth_ctx_t  *ctx;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2)
+    {
         if (reply != NULL) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "telehealth: Redis EXISTS failed: %s",
+                          "telehealth: Redis MGET failed: %s",
                           reply->type == REDIS_REPLY_ERROR ? reply->str
                                                            : "bad reply");
         }
@@ -338,14 +347,28 @@ ngx_http_telehealth_revoked_handler(void *data, redisReply *reply)
         return;
     }
 
-    if (reply->integer != 0) {
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (reply->element[0]->type != REDIS_REPLY_NIL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "telehealth: revoked access token used");
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
         return;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    /* every token issued until the person's deactivation or new password */
+    nbf = reply->element[1];
+
+    if (nbf->type == REDIS_REPLY_STRING
+        && ctx->caller.iat <= (time_t) ngx_atotm((u_char *) nbf->str,
+                                                 nbf->len))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "telehealth: access token issued before its holder "
+                      "was cut off");
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
 
     ctx->next(r);
 }

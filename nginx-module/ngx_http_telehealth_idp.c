@@ -53,6 +53,7 @@ static const char  ngx_http_telehealth_idp_sql[] =
 
 typedef struct {
     ngx_http_telehealth_handler_pt   done;
+    time_t                           iat;
     time_t                           exp;
     ngx_str_t                        jti;
     ngx_str_t                        value;
@@ -444,6 +445,7 @@ ngx_http_telehealth_idp_authenticate(ngx_http_request_t *r, ngx_str_t *token,
 
     ictx->done = done;
     ictx->exp = (time_t) json_integer_value(json_object_get(claims, "exp"));
+    ictx->iat = (time_t) json_integer_value(json_object_get(claims, "iat"));
 
     v = json_object_get(claims, (char *) idp->claim.data);
 
@@ -785,6 +787,7 @@ ngx_http_telehealth_idp_found(ngx_http_telehealth_pg_req_t *pg)
 
     caller->staff = 1;
     caller->jti = ictx->jti;
+    caller->iat = ictx->iat;
     caller->exp = ictx->exp;
 
     ngx_http_telehealth_pg_release(pg);
