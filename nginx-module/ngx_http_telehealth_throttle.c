@@ -24,16 +24,32 @@
 #include "ngx_http_telehealth_session.h"
 
 
-/* KEYS: the subjects; returns the ms to wait before the next attempt */
+/*
+ * KEYS: the subjects; ARGV as the failure script's.  Returns the ms to
+ * wait before the next attempt.  A subject in back-off (past its free
+ * failures) that may try again gets one attempt: the window closes at
+ * once, so that a burst of parallel attempts does not pass with it.
+ */
 static const char  ngx_http_telehealth_throttle_check_lua[] =
     "local t = redis.call('TIME')\n"
     "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+    "local base = tonumber(ARGV[1])\n"
+    "local max = tonumber(ARGV[2])\n"
     "local wait = 0\n"
     "for _, k in ipairs(KEYS) do\n"
     "  local u = tonumber(redis.call('HGET', k, 'until') or '0')\n"
     "  if u - now > wait then wait = u - now end\n"
     "end\n"
-    "return wait\n";
+    "if wait > 0 then return wait end\n"
+    "for i, k in ipairs(KEYS) do\n"
+    "  local free = tonumber(ARGV[2 * i + 2])\n"
+    "  local n = tonumber(redis.call('HGET', k, 'n') or '0')\n"
+    "  if n >= free then\n"
+    "    local d = math.floor(math.min(base * 2 ^ (n - free), max))\n"
+    "    redis.call('HSET', k, 'until', now + d)\n"
+    "  end\n"
+    "end\n"
+    "return 0\n";
 
 /*
  * KEYS: the subjects; ARGV: first back-off, maximum back-off, lock (ms),
@@ -65,6 +81,9 @@ static char *ngx_http_telehealth_throttle_key(ngx_http_request_t *r,
     const char *scope, u_char *data, size_t len);
 static void ngx_http_telehealth_throttle_checked(void *data,
     redisReply *reply);
+static int ngx_http_telehealth_throttle_args(ngx_http_request_t *r,
+    ngx_http_telehealth_throttle_t *t, const char *script,
+    const char **argv, size_t *argvlen);
 static void ngx_http_telehealth_throttle_ignore(void *data,
     redisReply *reply);
 static void ngx_http_telehealth_throttle_link(ngx_http_request_t *r,
@@ -82,9 +101,9 @@ ngx_http_telehealth_throttle_check(ngx_http_request_t *r,
     ngx_uint_t fail_status, ngx_uint_t reset_status,
     ngx_http_telehealth_throttle_pt handler)
 {
-    int                              argc, i;
-    const char                      *argv[5];
-    size_t                           argvlen[5];
+    int                              argc;
+    const char                      *argv[12];
+    size_t                           argvlen[12];
     ngx_http_telehealth_ctx_t       *ctx;
     ngx_http_telehealth_throttle_t  *t;
 
@@ -115,18 +134,11 @@ ngx_http_telehealth_throttle_check(ngx_http_request_t *r,
         }
     }
 
-    argc = 0;
-    argv[argc++] = "EVAL";
-    argv[argc++] = ngx_http_telehealth_throttle_check_lua;
-    argv[argc++] = t->subject_key ? "2" : "1";
-    argv[argc++] = t->addr_key;
-
-    if (t->subject_key) {
-        argv[argc++] = t->subject_key;
-    }
-
-    for (i = 0; i < argc; i++) {
-        argvlen[i] = ngx_strlen(argv[i]);
+    argc = ngx_http_telehealth_throttle_args(r, t,
+                                        ngx_http_telehealth_throttle_check_lua,
+                                        argv, argvlen);
+    if (argc == 0) {
+        return NGX_ERROR;
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
@@ -222,13 +234,11 @@ ngx_http_telehealth_throttle_refuse(ngx_http_request_t *r)
 void
 ngx_http_telehealth_throttle_outcome(ngx_http_request_t *r)
 {
-    int                               argc, i;
-    u_char                           *p;
+    int                               argc;
     const char                       *argv[12];
     size_t                            argvlen[12];
     ngx_http_telehealth_ctx_t        *ctx;
     ngx_http_telehealth_throttle_t   *t;
-    ngx_http_telehealth_main_conf_t  *mcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     if (ctx == NULL || ctx->throttle == NULL || ctx->throttle->recorded) {
@@ -237,7 +247,6 @@ ngx_http_telehealth_throttle_outcome(ngx_http_request_t *r)
 
     t = ctx->throttle;
     t->recorded = 1;
-    mcf = ctx->mcf;
 
     if (t->subject_key != NULL && t->reset_status
         && r->headers_out.status == t->reset_status)
@@ -257,14 +266,50 @@ ngx_http_telehealth_throttle_outcome(ngx_http_request_t *r)
         return;
     }
 
+    argc = ngx_http_telehealth_throttle_args(r, t,
+                                        ngx_http_telehealth_throttle_fail_lua,
+                                        argv, argvlen);
+    if (argc == 0) {
+        return;
+    }
+
+    if (ngx_http_telehealth_redis_command(NULL, r->connection->log,
+                                    ngx_http_telehealth_throttle_ignore, NULL,
+                                    argc, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "telehealth: failed attempt not recorded: "
+                      "Redis unavailable");
+    }
+}
+
+
+/*
+ * EVAL script, the keys (address, then subject), then the first and
+ * maximum back-off and the lock (ms), then each key's free and lock
+ * failures.  Returns argc (at most 12), or 0.
+ */
+
+static int
+ngx_http_telehealth_throttle_args(ngx_http_request_t *r,
+    ngx_http_telehealth_throttle_t *t, const char *script,
+    const char **argv, size_t *argvlen)
+{
+    int                               argc, i;
+    u_char                           *p;
+    ngx_http_telehealth_main_conf_t  *mcf;
+
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_telehealth_module);
+
     p = ngx_pnalloc(r->pool, 7 * (NGX_INT_T_LEN + 1));
     if (p == NULL) {
-        return;
+        return 0;
     }
 
     argc = 0;
     argv[argc++] = "EVAL";
-    argv[argc++] = ngx_http_telehealth_throttle_fail_lua;
+    argv[argc++] = script;
     argv[argc++] = t->subject_key ? "2" : "1";
     argv[argc++] = t->addr_key;
 
@@ -293,15 +338,7 @@ ngx_http_telehealth_throttle_outcome(ngx_http_request_t *r)
         argvlen[i] = ngx_strlen(argv[i]);
     }
 
-    if (ngx_http_telehealth_redis_command(NULL, r->connection->log,
-                                    ngx_http_telehealth_throttle_ignore, NULL,
-                                    argc, argv, argvlen)
-        != NGX_OK)
-    {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "telehealth: failed attempt not recorded: "
-                      "Redis unavailable");
-    }
+    return argc;
 }
 
 
