@@ -269,7 +269,7 @@ describe('access tokens the API refuses', () => {
 
     test('token for another audience (a join credential) is refused', async () => {
         const token = mintToken(freshClaims(real.claims,
-            { aud: 'janus.plugin.telehealth' }));
+            { aud: 'janus.plugin.telehealth' }), { alg: 'HS256' });
         assertInvalidToken(await api('GET', '/me', { token }),
             'wrong audience');
     });

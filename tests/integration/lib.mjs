@@ -166,12 +166,15 @@ export function decodeJwt(token) {
 // HMAC-SHA256 over base64url(header).base64url(payload) with the key
 // file's text (k1.key, k2.key).  ES256 (join credentials): ECDSA P-256
 // with a join key (j1.pem, j2.pem), the signature as JOSE's r || s.
-// opts: kid (header), key (kid whose file signs; default = kid), alg,
-// header (replaces the whole header).
+// opts: kid (header), key (kid whose file signs; default = kid), alg
+// (default: ES256 for the plugin's audience, a join credential, else
+// HS256), header (replaces the whole header).
 export function mintToken(claims, opts = {}) {
-    const es = (opts.header?.alg ?? opts.alg) === 'ES256';
+    const alg = opts.header?.alg ?? opts.alg ??
+        (claims.aud === PLUGIN ? 'ES256' : 'HS256');
+    const es = alg === 'ES256';
     const kid = opts.kid ?? (es ? 'j1' : 'k1');
-    const header = opts.header ?? { alg: opts.alg ?? 'HS256', typ: 'JWT', kid };
+    const header = opts.header ?? { alg, typ: 'JWT', kid };
     const signing = `${b64url(JSON.stringify(header))}.` +
         b64url(JSON.stringify(claims));
     if (header.alg === 'none') {

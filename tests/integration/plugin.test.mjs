@@ -252,7 +252,8 @@ describe('credentials the plugin refuses', () => {
 
     test('a join credential signed with an access-token key (HS256) is refused, whatever its kid', async () => {
         for (const kid of ['k1', 'j1']) {
-            const c = await join(mintToken(fresh(), { kid, key: 'k1' }));
+            const c = await join(mintToken(fresh(),
+                { alg: 'HS256', kid, key: 'k1' }));
             assertPluginError(c.answer, ERR.INVALID_CREDENTIAL,
                 `HS256 with kid ${kid}`);
         }
