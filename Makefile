@@ -128,6 +128,8 @@ install: all
 	install -m 644 $(PLUGIN) $(DESTDIR)$(PREFIX)/lib/$(MULTIARCH)/janus/plugins/
 	install -d $(DESTDIR)/etc/janus
 	install -m 644 conf/janus.plugin.telehealth.jcfg.sample $(DESTDIR)/etc/janus/
+	install -d $(DESTDIR)/etc/nginx/snippets
+	install -m 644 conf/telehealth-headers.conf $(DESTDIR)/etc/nginx/snippets/
 	install -d $(DESTDIR)$(PREFIX)/share/telehealth/sql
 	install -m 644 sql/*.sql $(DESTDIR)$(PREFIX)/share/telehealth/sql/
 	install -d $(DESTDIR)$(PREFIX)/share/telehealth/sql/functions

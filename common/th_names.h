@@ -42,6 +42,26 @@
 #define TH_KEY_EVENTS        "%sevents"
 /* single-use console ticket by its SHA-256 (nginx only), TTL 30 s */
 #define TH_KEY_CONSOLE_TICKET "%sconsole:ticket:%s"
+/*
+ * Failed attempts of one subject (nginx only): a hash {n: failures,
+ * until: ms before which the subject is refused}, forgotten one
+ * telehealth_throttle_lock after the last failure.  The id is
+ * "<scope>:<SHA-256 hex>" of the account's e-mail, the link or the client
+ * address, never the plain value.
+ */
+#define TH_KEY_THROTTLE "%sthrottle:%s"
+/*
+ * Every access token of one person (staff or patient id) issued at or
+ * before this time (s) is refused (nginx only): set when the person is
+ * deactivated or their password changes, TTL telehealth_access_token_ttl.
+ */
+#define TH_KEY_PERSON_NBF "%sperson:%s:nbf"
+#define TH_THROTTLE_LOGIN_ACCOUNT "login-account"
+#define TH_THROTTLE_LOGIN_ADDR    "login-addr"
+#define TH_THROTTLE_REDEEM_LINK   "redeem-link"
+#define TH_THROTTLE_REDEEM_ADDR   "redeem-addr"
+#define TH_THROTTLE_DECIDE_LINK   "decide-link"
+#define TH_THROTTLE_DECIDE_ADDR   "decide-addr"
 
 /* Consumer group of the nginx module on the events stream. */
 #define TH_EVENTS_GROUP "nginx"

@@ -1,6 +1,8 @@
 /*
- * HS256 JWTs over libjwt, with the key selection, algorithm pinning and
- * claim checks that libjwt leaves to its caller.
+ * HS256 and ES256 JWTs over libjwt, with the key selection, algorithm
+ * pinning and claim checks that libjwt leaves to its caller.  ES256 keys
+ * are read and checked with OpenSSL; libjwt signs and verifies with their
+ * PEM text.
  */
 
 #include <stdio.h>
@@ -9,8 +11,11 @@
 #include <ctype.h>
 
 #include <jwt.h>
+#include <openssl/bio.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -30,6 +35,11 @@ th_keyset_add(th_keyset_t *ks, const char *kid, const unsigned char *secret,
 
     if (kid == NULL || kid[0] == '\0' || strlen(kid) >= TH_KID_MAX) {
         *err = "key id must be 1 to 63 characters";
+        return -1;
+    }
+
+    if (ks->nkeys > 0 && ks->alg != TH_ALG_HS256) {
+        *err = "a secret cannot join a set of ES256 keys";
         return -1;
     }
 
@@ -59,10 +69,195 @@ th_keyset_add(th_keyset_t *ks, const char *kid, const unsigned char *secret,
 
     memcpy(key->secret, secret, len);
     key->len = len;
+    key->pub = NULL;
+    key->publen = 0;
     strcpy(key->kid, kid);
+    ks->alg = TH_ALG_HS256;
     ks->nkeys++;
 
     return 0;
+}
+
+
+static unsigned char *
+th_bio_copy(BIO *bio, size_t *len)
+{
+    char          *data;
+    long           n;
+    unsigned char *copy;
+
+    n = BIO_get_mem_data(bio, &data);
+    if (n <= 0) {
+        return NULL;
+    }
+
+    copy = malloc((size_t) n + 1);
+    if (copy == NULL) {
+        return NULL;
+    }
+
+    memcpy(copy, data, (size_t) n);
+    copy[n] = '\0';
+    *len = (size_t) n;
+
+    return copy;
+}
+
+
+static int
+th_key_is_p256(EVP_PKEY *pkey)
+{
+    char   group[64];
+    size_t len;
+
+    if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC) {
+        return 0;
+    }
+
+    if (!EVP_PKEY_get_utf8_string_param(pkey, "group", group, sizeof(group),
+                                        &len)) {
+        return 0;
+    }
+
+    return strcmp(group, "prime256v1") == 0 || strcmp(group, "P-256") == 0;
+}
+
+
+int
+th_keyset_add_pem_file(
+    th_keyset_t *ks, const char *kid, const char *path, const char **err)
+{
+    int            rc, private;
+    BIO           *in, *out;
+    FILE          *f;
+    size_t         i, n;
+    th_key_t      *key;
+    EVP_PKEY      *pkey;
+    unsigned char *priv, *pub;
+    size_t         privlen, publen;
+    unsigned char  buf[TH_KEY_FILE_MAX];
+
+    if (kid == NULL || kid[0] == '\0' || strlen(kid) >= TH_KID_MAX) {
+        *err = "key id must be 1 to 63 characters";
+        return -1;
+    }
+
+    if (ks->nkeys > 0 && ks->alg != TH_ALG_ES256) {
+        *err = "an ES256 key cannot join a set of secrets";
+        return -1;
+    }
+
+    if (ks->nkeys == TH_KEYSET_MAX) {
+        *err = "too many keys";
+        return -1;
+    }
+
+    for (i = 0; i < ks->nkeys; i++) {
+        if (strcmp(ks->keys[i].kid, kid) == 0) {
+            *err = "duplicate key id";
+            return -1;
+        }
+    }
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        *err = "cannot open key file";
+        return -1;
+    }
+
+    n = fread(buf, 1, sizeof(buf), f);
+    rc = ferror(f) || !feof(f);
+    fclose(f);
+
+    if (rc) {
+        OPENSSL_cleanse(buf, sizeof(buf));
+        *err = "cannot read key file, or it is larger than 4096 bytes";
+        return -1;
+    }
+
+    in = BIO_new_mem_buf(buf, (int) n);
+    if (in == NULL) {
+        OPENSSL_cleanse(buf, sizeof(buf));
+        *err = "out of memory";
+        return -1;
+    }
+
+    priv = NULL;
+    privlen = 0;
+
+    pkey = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL);
+    private = (pkey != NULL);
+
+    if (pkey == NULL) {
+        (void) BIO_reset(in);
+        pkey = PEM_read_bio_PUBKEY(in, NULL, NULL, NULL);
+    }
+
+    BIO_free(in);
+    ERR_clear_error();
+
+    if (pkey == NULL) {
+        OPENSSL_cleanse(buf, sizeof(buf));
+        *err = "not a PEM private or public key";
+        return -1;
+    }
+
+    if (!th_key_is_p256(pkey)) {
+        EVP_PKEY_free(pkey);
+        OPENSSL_cleanse(buf, sizeof(buf));
+        *err = "not an EC P-256 key (ES256)";
+        return -1;
+    }
+
+    out = BIO_new(BIO_s_mem());
+    pub = NULL;
+
+    if (out != NULL && PEM_write_bio_PUBKEY(out, pkey)) {
+        pub = th_bio_copy(out, &publen);
+    }
+
+    BIO_free(out);
+
+    /* a private key is kept as PKCS#8 PEM, the form libjwt reads */
+    if (pub != NULL && private) {
+        out = BIO_new(BIO_s_secmem());
+        if (out == NULL
+            || !PEM_write_bio_PrivateKey(out, pkey, NULL, NULL, 0, NULL,
+                                         NULL)
+            || (priv = th_bio_copy(out, &privlen)) == NULL)
+        {
+            free(pub);
+            pub = NULL;
+        }
+
+        BIO_free(out);
+    }
+
+    EVP_PKEY_free(pkey);
+    OPENSSL_cleanse(buf, sizeof(buf));
+
+    if (pub == NULL) {
+        *err = "cannot encode the key";
+        return -1;
+    }
+
+    key = &ks->keys[ks->nkeys];
+    key->secret = priv;
+    key->len = privlen;
+    key->pub = pub;
+    key->publen = publen;
+    strcpy(key->kid, kid);
+    ks->alg = TH_ALG_ES256;
+    ks->nkeys++;
+
+    return 0;
+}
+
+
+int
+th_keyset_can_sign(const th_keyset_t *ks)
+{
+    return ks->nkeys > 0 && ks->keys[0].secret != NULL;
 }
 
 
@@ -108,9 +303,14 @@ th_keyset_clear(th_keyset_t *ks)
     size_t i;
 
     for (i = 0; i < ks->nkeys; i++) {
-        OPENSSL_cleanse(ks->keys[i].secret, ks->keys[i].len);
-        free(ks->keys[i].secret);
-        ks->keys[i].secret = NULL;
+        if (ks->keys[i].secret != NULL) {
+            OPENSSL_cleanse(ks->keys[i].secret, ks->keys[i].len);
+            free(ks->keys[i].secret);
+            ks->keys[i].secret = NULL;
+        }
+
+        free(ks->keys[i].pub);
+        ks->keys[i].pub = NULL;
     }
 
     ks->nkeys = 0;
@@ -143,7 +343,7 @@ th_token_sign(const th_keyset_t *ks, json_t *claims)
     jwt_t          *jwt;
     const th_key_t *key;
 
-    if (ks->nkeys == 0 || !json_is_object(claims)) {
+    if (!th_keyset_can_sign(ks) || !json_is_object(claims)) {
         return NULL;
     }
 
@@ -162,7 +362,9 @@ th_token_sign(const th_keyset_t *ks, json_t *claims)
 
     if (jwt_add_grants_json(jwt, grants) == 0
         && jwt_add_header(jwt, "kid", key->kid) == 0
-        && jwt_set_alg(jwt, JWT_ALG_HS256, key->secret, (int) key->len) == 0) {
+        && jwt_set_alg(jwt, ks->alg == TH_ALG_ES256 ? JWT_ALG_ES256
+                                                    : JWT_ALG_HS256,
+                       key->secret, (int) key->len) == 0) {
         token = jwt_encode_str(jwt);
     }
 
@@ -243,11 +445,23 @@ th_token_verify(const th_keyset_t *ks, const char *token, const char *audience,
     char             *grants;
     jwt_t            *jwt;
     json_t           *parsed;
-    const char       *alg;
+    jwt_alg_t         want;
+    const char       *alg, *want_name;
     const th_key_t   *key;
     th_token_status_t status;
+    const unsigned char *vkey;
+    size_t            vlen;
 
     *claims = NULL;
+
+    if (ks->alg == TH_ALG_ES256) {
+        want = JWT_ALG_ES256;
+        want_name = "ES256";
+
+    } else {
+        want = JWT_ALG_HS256;
+        want_name = "HS256";
+    }
 
     if (token == NULL || strlen(token) > 8192) {
         return TH_TOKEN_MALFORMED;
@@ -262,7 +476,7 @@ th_token_verify(const th_keyset_t *ks, const char *token, const char *audience,
     }
 
     alg = jwt_get_header(jwt, "alg");
-    if (alg == NULL || strcmp(alg, "HS256") != 0) {
+    if (alg == NULL || strcmp(alg, want_name) != 0) {
         jwt_free(jwt);
         return TH_TOKEN_BAD_ALG;
     }
@@ -274,11 +488,20 @@ th_token_verify(const th_keyset_t *ks, const char *token, const char *audience,
         return TH_TOKEN_UNKNOWN_KEY;
     }
 
-    if (jwt_decode(&jwt, token, key->secret, (int) key->len) != 0) {
+    if (ks->alg == TH_ALG_ES256) {
+        vkey = key->pub;
+        vlen = key->publen;
+
+    } else {
+        vkey = key->secret;
+        vlen = key->len;
+    }
+
+    if (jwt_decode(&jwt, token, vkey, (int) vlen) != 0) {
         return TH_TOKEN_BAD_SIGNATURE;
     }
 
-    if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+    if (jwt_get_alg(jwt) != want) {
         jwt_free(jwt);
         return TH_TOKEN_BAD_ALG;
     }

@@ -1,5 +1,11 @@
 /*
- * Access tokens and join credentials: HS256 JWTs signed with a key set.
+ * Access tokens and join credentials: JWTs signed with a key set.
+ *
+ * Access tokens are HS256 (a secret only nginx holds); join credentials
+ * are ES256 (nginx holds the private keys, Janus the public ones), so a
+ * media server can verify join credentials but sign nothing.  A key set
+ * holds keys of one algorithm only, and a token is verified with the
+ * algorithm of the set, never the one its header names.
  *
  * The first key of a set signs, every key verifies, so keys rotate by
  * adding the new key in front and dropping the old one once the tokens it
@@ -20,15 +26,24 @@
 #define TH_KEY_MIN_LEN  32
 #define TH_TOKEN_ID_LEN 22 /* 16 random bytes, base64url */
 
+typedef enum {
+    TH_ALG_HS256 = 0,
+    TH_ALG_ES256
+} th_alg_t;
+
 typedef struct {
     char           kid[TH_KID_MAX];
-    unsigned char *secret;
+    unsigned char *secret;   /* HS256: the secret; ES256: private key PEM,
+                                NULL when only the public key is known */
     size_t         len;
+    unsigned char *pub;      /* ES256: public key PEM (SubjectPublicKeyInfo) */
+    size_t         publen;
 } th_key_t;
 
 typedef struct {
     th_key_t keys[TH_KEYSET_MAX];
     size_t   nkeys;
+    th_alg_t alg;            /* of every key; set by the first key added */
 } th_keyset_t;
 
 typedef enum {
@@ -51,6 +66,17 @@ int th_keyset_add(th_keyset_t *ks, const char *kid, const unsigned char *secret,
 int th_keyset_add_file(
     th_keyset_t *ks, const char *kid, const char *path, const char **err);
 
+/*
+ * Adds an ES256 key (P-256) from a PEM file: a private key (the set can
+ * sign and verify) or a public key (verify only).  The set must be empty
+ * or hold ES256 keys.
+ */
+int th_keyset_add_pem_file(
+    th_keyset_t *ks, const char *kid, const char *path, const char **err);
+
+/* 1 if the first key can sign (HS256, or ES256 with its private key). */
+int th_keyset_can_sign(const th_keyset_t *ks);
+
 /* Wipes and frees every secret. */
 void th_keyset_clear(th_keyset_t *ks);
 
@@ -61,7 +87,8 @@ void th_keyset_clear(th_keyset_t *ks);
 char *th_token_sign(const th_keyset_t *ks, json_t *claims);
 
 /*
- * Verifies signature, algorithm, "exp", "nbf", "aud" and "iss".  On
+ * Verifies signature, algorithm (that of the key set), "exp", "nbf",
+ * "aud" and "iss".  On
  * TH_TOKEN_OK *claims holds a new reference the caller must json_decref().
  * leeway is the clock skew tolerated, in seconds.
  */

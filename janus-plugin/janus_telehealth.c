@@ -370,10 +370,21 @@ janus_telehealth_config_keys(janus_config *config, const char *config_path)
         path = g_path_is_absolute(item->value)
                ? g_strdup(item->value)
                : g_build_filename(config_path, item->value, NULL);
+        err = NULL;
 
-        if (th_keyset_add_file(&janus_telehealth_cfg.keys, item->name, path,
-                               &err) != 0)
+        /*
+         * ES256 public keys only: an access-token secret is no PEM key, and
+         * a private key would let whoever holds this server sign.
+         */
+        if (th_keyset_add_pem_file(&janus_telehealth_cfg.keys, item->name,
+                                   path, &err) == 0
+            && janus_telehealth_cfg.keys.keys[
+                   janus_telehealth_cfg.keys.nkeys - 1].secret != NULL)
         {
+            err = "a private key: Janus must hold public keys only";
+        }
+
+        if (err != NULL) {
             JANUS_LOG(LOG_FATAL, "[telehealth] key \"%s\" (%s): %s\n",
                       item->name, path, err);
             g_free(path);

@@ -18,6 +18,7 @@
 #include "ngx_http_telehealth_redis.h"
 #include "ngx_http_telehealth_console.h"
 #include "ngx_http_telehealth_live.h"
+#include "ngx_http_telehealth_throttle.h"
 
 
 #define NGX_HTTP_TELEHEALTH_RETRY_AFTER  "1"
@@ -161,7 +162,7 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
                                "invite_extend"),
 
     { ngx_string("/invites/redeem"), NGX_HTTP_POST,
-      ngx_http_telehealth_invite_redeem, 0, NULL, NULL },
+      ngx_http_telehealth_throttle_redeem, 0, NULL, NULL },
 
     ngx_http_telehealth_record("/interpreting-organisations", NGX_HTTP_GET,
                                "interp_org_list"),
@@ -180,7 +181,7 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     /* a manager's accept or refuse link: th_public(), no access token */
     { ngx_string("/interpreter-requests/decide"), NGX_HTTP_POST,
-      ngx_http_telehealth_records_handler, 0, "interpreter_decide", NULL },
+      ngx_http_telehealth_throttle_decide, 0, "interpreter_decide", NULL },
     ngx_http_telehealth_record("/service-codes", NGX_HTTP_GET,
                                "service_code_list"),
     ngx_http_telehealth_record("/service-codes", NGX_HTTP_POST,
@@ -310,6 +311,11 @@ static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
       "Service unavailable",
       "The service is temporarily unavailable. Please try again shortly.",
       NGX_HTTP_SERVICE_UNAVAILABLE },
+
+    { ngx_string("urn:telehealth:problem:too-many-attempts"),
+      "Too many attempts",
+      "Too many failed attempts. Please wait before trying again.",
+      NGX_HTTP_TOO_MANY_REQUESTS },
 
     { ngx_string("urn:telehealth:problem:internal"),
       "Internal error", "Something went wrong on our side.",
@@ -854,6 +860,8 @@ ngx_http_telehealth_finalize(ngx_http_request_t *r, ngx_int_t rc)
         rc = ngx_http_telehealth_send_problem(r, NGX_HTTP_TELEHEALTH_INTERNAL,
                                               NULL);
     }
+
+    ngx_http_telehealth_throttle_outcome(r);
 
     ngx_http_finalize_request(r, rc);
 

@@ -57,6 +57,7 @@ typedef enum {
     NGX_HTTP_TELEHEALTH_NO_INTERPRETER,
     NGX_HTTP_TELEHEALTH_REQUEST_ANSWERED,
     NGX_HTTP_TELEHEALTH_UNAVAILABLE,
+    NGX_HTTP_TELEHEALTH_TOO_MANY_ATTEMPTS,
     NGX_HTTP_TELEHEALTH_INTERNAL
 } ngx_http_telehealth_problem_e;
 
@@ -68,6 +69,7 @@ typedef struct {
     ngx_str_t                        role;      /* empty for patients */
     ngx_str_t                        name;
     ngx_str_t                        jti;
+    time_t                           iat;       /* 0: none */
     time_t                           exp;
     unsigned                         staff:1;
 } ngx_http_telehealth_caller_t;
@@ -86,6 +88,7 @@ typedef struct {
     ngx_http_telehealth_handler_pt    next;     /* after authentication */
     ngx_http_telehealth_pg_req_t     *pg;
     void                             *data;     /* the route's own state */
+    struct ngx_http_telehealth_throttle_s  *throttle;  /* NULL: none */
 } ngx_http_telehealth_ctx_t;
 
 

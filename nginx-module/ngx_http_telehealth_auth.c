@@ -1,7 +1,9 @@
 /*
- * Access tokens.  Login looks the account up in PostgreSQL, verifies the
- * password on the thread pool and signs an HS256 token with the first key
- * of telehealth_signing_key.  Every other request presents that token; it
+ * Access tokens.  Login is throttled per account and per client address
+ * (ngx_http_telehealth_throttle.c), looks the account up in PostgreSQL,
+ * verifies the password on the thread pool, writes an audit row of the
+ * attempt whatever its outcome, and signs an HS256 token with the first
+ * key of telehealth_signing_key.  Every other request presents that token; it
  * is verified here and then looked up in Redis, where logout leaves the
  * token's id until the token would have expired anyway.
  */
@@ -14,6 +16,7 @@
 #include "ngx_http_telehealth_idp.h"
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_redis.h"
+#include "ngx_http_telehealth_throttle.h"
 
 
 /* the columns of both queries below, in this order */
@@ -52,6 +55,11 @@ static const char  ngx_http_telehealth_me_sql[] =
     " FROM patients p"
     " WHERE $3 = 'patient' AND p.id = $1::uuid AND p.org_id = $2::uuid";
 
+/* $1 org, $2 "staff" or "patient", $3 person (all NULL: no such account),
+ * $4 client address, $5 status (sql/019_security.sql) */
+static const char  ngx_http_telehealth_login_audit_sql[] =
+    "SELECT th_audit_login($1::uuid, $2, $3::uuid, $4, $5::integer)";
+
 
 typedef struct {
     ngx_str_t   hash;
@@ -62,6 +70,9 @@ typedef struct {
     ngx_str_t   name;
     ngx_str_t   email;
     ngx_uint_t  active;
+    ngx_uint_t  found;                  /* the account exists */
+    ngx_uint_t  status;                 /* of the answer, audited first */
+    json_t     *answer;                 /* 200: the login answer */
 } ngx_http_telehealth_person_t;
 
 
@@ -70,6 +81,12 @@ static ngx_int_t ngx_http_telehealth_bearer(ngx_http_request_t *r,
 static void ngx_http_telehealth_check_revoked(ngx_http_request_t *r);
 static void ngx_http_telehealth_revoked_handler(void *data,
     redisReply *reply);
+static void ngx_http_telehealth_login_checked(ngx_http_request_t *r,
+    ngx_int_t rc);
+static void ngx_http_telehealth_login_audit(ngx_http_request_t *r,
+    ngx_uint_t status);
+static void ngx_http_telehealth_login_audited(
+    ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_login_verified(ngx_http_request_t *r,
     ngx_int_t rc);
@@ -158,9 +175,9 @@ ngx_http_telehealth_authenticate_caller(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_check_revoked(ngx_http_request_t *r)
 {
-    char                       *key;
-    const char                 *argv[2];
-    size_t                      argvlen[2];
+    char                       *key, *nbf;
+    const char                 *argv[3];
+    size_t                      argvlen[3];
     ngx_int_t                   rc;
     ngx_http_telehealth_ctx_t  *ctx;
 
@@ -168,19 +185,24 @@ ngx_http_telehealth_check_revoked(ngx_http_request_t *r)
 
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
                                         (char *) ctx->caller.jti.data);
-    if (key == NULL) {
+    nbf = ngx_http_telehealth_redis_key(r->pool, TH_KEY_PERSON_NBF,
+                                        (char *) ctx->caller.id.data);
+    if (key == NULL || nbf == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    argv[0] = "EXISTS";
-    argvlen[0] = sizeof("EXISTS") - 1;
+    /* the token's own revocation, and its holder's "not before" */
+    argv[0] = "MGET";
+    argvlen[0] = sizeof("MGET") - 1;
     argv[1] = key;
     argvlen[1] = ngx_strlen(key);
+    argv[2] = nbf;
+    argvlen[2] = ngx_strlen(nbf);
 
     rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log,
                                            ngx_http_telehealth_revoked_handler,
-                                           r, 2, argv, argvlen);
+                                           r, 3, argv, argvlen);
     if (rc != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
     }
@@ -298,6 +320,7 @@ ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
 
     exp = json_object_get(claims, "exp");
     caller->exp = (time_t) json_integer_value(exp);
+    caller->iat = (time_t) json_integer_value(json_object_get(claims, "iat"));
 
     return NGX_OK;
 }
@@ -306,13 +329,16 @@ ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
 static void
 ngx_http_telehealth_revoked_handler(void *data, redisReply *reply)
 {
+    redisReply                 *nbf;
     ngx_http_request_t         *r = data;
     ngx_http_telehealth_ctx_t  *ctx;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2)
+    {
         if (reply != NULL) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "telehealth: Redis EXISTS failed: %s",
+                          "telehealth: Redis MGET failed: %s",
                           reply->type == REDIS_REPLY_ERROR ? reply->str
                                                            : "bad reply");
         }
@@ -321,14 +347,28 @@ ngx_http_telehealth_revoked_handler(void *data, redisReply *reply)
         return;
     }
 
-    if (reply->integer != 0) {
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (reply->element[0]->type != REDIS_REPLY_NIL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "telehealth: revoked access token used");
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
         return;
     }
 
-    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    /* every token issued until the person's deactivation or new password */
+    nbf = reply->element[1];
+
+    if (nbf->type == REDIS_REPLY_STRING
+        && ctx->caller.iat <= (time_t) ngx_atotm((u_char *) nbf->str,
+                                                 nbf->len))
+    {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "telehealth: access token issued before its holder "
+                      "was cut off");
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
 
     ctx->next(r);
 }
@@ -341,7 +381,6 @@ ngx_http_telehealth_auth_login(ngx_http_request_t *r)
 {
     json_t                        *email, *password;
     ngx_int_t                      rc;
-    const char                   **params;
     ngx_http_telehealth_ctx_t     *ctx;
     ngx_http_telehealth_person_t  *person;
 
@@ -368,10 +407,9 @@ ngx_http_telehealth_auth_login(ngx_http_request_t *r)
     }
 
     person = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_person_t));
-    params = ngx_palloc(r->pool, sizeof(char *));
     ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
 
-    if (person == NULL || params == NULL || ctx->pg == NULL) {
+    if (person == NULL || ctx->pg == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -388,16 +426,156 @@ ngx_http_telehealth_auth_login(ngx_http_request_t *r)
                person->email.len);
     person->email.data[person->email.len] = '\0';
 
-    params[0] = (char *) person->email.data;
     ctx->data = person;
+
+    /* the same key whether the account exists or not */
+    rc = ngx_http_telehealth_throttle_check(r, TH_THROTTLE_LOGIN_ACCOUNT,
+                                            &person->email,
+                                            TH_THROTTLE_LOGIN_ADDR,
+                                            NGX_HTTP_UNAUTHORIZED,
+                                            NGX_HTTP_OK,
+                                            ngx_http_telehealth_login_checked);
+    if (rc == NGX_ERROR) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+
+    } else if (rc != NGX_OK) {
+        ngx_http_telehealth_login_audit(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+    }
+}
+
+
+static void
+ngx_http_telehealth_login_checked(ngx_http_request_t *r, ngx_int_t rc)
+{
+    const char                    **params;
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_person_t   *person;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    person = ctx->data;
+
+    if (rc == NGX_BUSY) {
+        ngx_http_telehealth_login_audit(r, NGX_HTTP_TOO_MANY_REQUESTS);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_telehealth_login_audit(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+    }
+
+    params = ngx_palloc(r->pool, sizeof(char *));
+    if (params == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    params[0] = (char *) person->email.data;
 
     ctx->pg->handler = ngx_http_telehealth_login_found;
     ctx->pg->data = r;
 
-    rc = ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_login_sql,
-                                      1, params);
-    if (rc != NGX_AGAIN) {
+    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_login_sql,
+                                     1, params)
+        != NGX_AGAIN)
+    {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+/*
+ * Every login attempt leaves an audit row (no e-mail, no password): the
+ * account's organisation and id when it exists, the client address and
+ * the status.  The answer leaves once the row is written; an accepted
+ * login whose row cannot be written is answered 503.
+ */
+
+static void
+ngx_http_telehealth_login_audit(ngx_http_request_t *r, ngx_uint_t status)
+{
+    u_char                         *p;
+    const char                    **params;
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_person_t   *person;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    person = ctx->data;
+    person->status = status;
+
+    params = ngx_palloc(r->pool, 5 * sizeof(char *));
+    p = ngx_pnalloc(r->pool, NGX_INT_T_LEN + 1);
+    ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
+
+    if (params == NULL || p == NULL || ctx->pg == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    (void) ngx_sprintf(p, "%ui%Z", status);
+
+    params[0] = person->found ? (char *) person->org.data : NULL;
+    params[1] = person->found ? (char *) person->type.data : NULL;
+    params[2] = person->found ? (char *) person->id.data : NULL;
+    params[3] = ngx_http_telehealth_client_addr(r);
+    params[4] = (char *) p;
+
+    ctx->pg->handler = ngx_http_telehealth_login_audited;
+    ctx->pg->data = r;
+
+    if (ngx_http_telehealth_pg_query(ctx->pg,
+                                     ngx_http_telehealth_login_audit_sql,
+                                     5, params)
+        != NGX_AGAIN)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_login_audited(ngx_http_telehealth_pg_req_t *pg)
+{
+    json_t                        *answer;
+    ngx_http_request_t            *r;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_person_t  *person;
+
+    r = pg->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    person = ctx->data;
+    answer = person->answer;
+
+    if (!ngx_http_telehealth_pg_ok(pg)) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "telehealth: login audit row not written");
+
+        if (person->status == NGX_HTTP_OK) {
+            ngx_http_telehealth_fail_pg(r, pg);
+            return;
+        }
+    }
+
+    switch (person->status) {
+
+    case NGX_HTTP_OK:
+        ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                                                  json_incref(answer)));
+        return;
+
+    case NGX_HTTP_TOO_MANY_REQUESTS:
+        ngx_http_telehealth_throttle_refuse(r);
+        return;
+
+    case NGX_HTTP_UNAUTHORIZED:
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_CREDENTIALS,
+                                 NULL);
+        return;
+
+    default:
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
     }
 }
 
@@ -429,6 +607,7 @@ ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
             return;
         }
 
+        person->found = 1;
         hash = &person->hash;
     }
 
@@ -443,7 +622,8 @@ ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
         return;
 
     case NGX_DECLINED:
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        /* shed: too many checks pending */
+        ngx_http_telehealth_login_audit(r, NGX_HTTP_SERVICE_UNAVAILABLE);
         return;
 
     default:
@@ -473,8 +653,7 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "telehealth: login refused%s",
                       (rc == NGX_OK) ? " (deactivated account)" : "");
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_CREDENTIALS,
-                                 NULL);
+        ngx_http_telehealth_login_audit(r, NGX_HTTP_UNAUTHORIZED);
         return;
     }
 
@@ -529,8 +708,14 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
                        "user", user);
     free(token);
 
-    ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK, answer));
+    /* freed with the request: it may end while the audit row is written */
+    if (ngx_http_telehealth_json_track(r->pool, answer) == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    person->answer = answer;
+    ngx_http_telehealth_login_audit(r, NGX_HTTP_OK);
 }
 
 

@@ -41,6 +41,8 @@ typedef struct {
     ngx_http_request_t                *request;
     ngx_http_telehealth_caller_t      *caller;
     char                              *revoked;  /* the token's Redis key */
+    char                              *nbf;      /* its holder's "not
+                                                    before" key */
     ngx_queue_t                        queue;
     ngx_event_t                        timer;   /* heartbeat, expiry */
     int64_t                            last_id; /* -1: not known yet */
@@ -552,7 +554,9 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
 
     st->revoked = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
                                             (char *) ctx->caller.jti.data);
-    if (st->revoked == NULL) {
+    st->nbf = ngx_http_telehealth_redis_key(r->pool, TH_KEY_PERSON_NBF,
+                                            (char *) ctx->caller.id.data);
+    if (st->revoked == NULL || st->nbf == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -1107,8 +1111,8 @@ ngx_http_telehealth_console_write(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_console_heartbeat(ngx_event_t *ev)
 {
-    const char                            *argv[2];
-    size_t                                 argvlen[2];
+    const char                            *argv[3];
+    size_t                                 argvlen[3];
     ngx_chain_t                           *cl;
     ngx_connection_t                      *c;
     ngx_http_request_t                    *r;
@@ -1146,16 +1150,21 @@ ngx_http_telehealth_console_heartbeat(ngx_event_t *ev)
 
     ngx_http_telehealth_console_arm(st);
 
-    /* logout revokes the token: the stream must not outlive it */
+    /*
+     * logout revokes the token, deactivation or a new password every token
+     * of the person: the stream must not outlive it
+     */
     if (!st->checking) {
-        argv[0] = "EXISTS";
-        argvlen[0] = sizeof("EXISTS") - 1;
+        argv[0] = "MGET";
+        argvlen[0] = sizeof("MGET") - 1;
         argv[1] = st->revoked;
         argvlen[1] = ngx_strlen(st->revoked);
+        argv[2] = st->nbf;
+        argvlen[2] = ngx_strlen(st->nbf);
 
         if (ngx_http_telehealth_redis_command(r->pool, c->log,
                                           ngx_http_telehealth_console_revoked,
-                                          st, 2, argv, argvlen)
+                                          st, 3, argv, argvlen)
             == NGX_OK)
         {
             st->checking = 1;
@@ -1191,13 +1200,24 @@ ngx_http_telehealth_console_arm(ngx_http_telehealth_console_stream_t *st)
 static void
 ngx_http_telehealth_console_revoked(void *data, redisReply *reply)
 {
+    redisReply                            *nbf;
     ngx_connection_t                      *c;
     ngx_http_telehealth_console_stream_t  *st = data;
 
     st->checking = 0;
 
-    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER
-        || reply->integer == 0 || st->done)
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
+        || reply->elements != 2 || st->done)
+    {
+        return;
+    }
+
+    nbf = reply->element[1];
+
+    if (reply->element[0]->type == REDIS_REPLY_NIL
+        && (nbf->type != REDIS_REPLY_STRING
+            || st->caller->iat > (time_t) ngx_atotm((u_char *) nbf->str,
+                                                    nbf->len)))
     {
         return;
     }

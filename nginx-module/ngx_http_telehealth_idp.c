@@ -7,7 +7,9 @@
  * or ES256 and must match the type of the key its "kid" names, so an HS256
  * token "signed" with a public key is refused before libjwt sees it.  The
  * signature is verified by libjwt, the claims here; the configured claim
- * then names the staff member the token acts as.
+ * then names the staff member the token acts as, among the staff of the
+ * organisation its issuer signs in for (table idp_issuers).  An e-mail
+ * names someone only when the token says it is verified.
  */
 
 #include <ngx_config.h>
@@ -39,18 +41,19 @@ enum {
 };
 
 
-/* LIMIT 2: a value that names two accounts names none */
-static const char  ngx_http_telehealth_idp_email_sql[] =
-    "SELECT id::text, org_id::text, role, display_name, active"
-    " FROM staff WHERE lower(email) = $1 LIMIT 2";
-
-static const char  ngx_http_telehealth_idp_subject_sql[] =
-    "SELECT id::text, org_id::text, role, display_name, active"
-    " FROM staff WHERE idp_subject = $1 LIMIT 2";
+/*
+ * The staff of the issuer's organisation only (sql/019_security.sql): $1
+ * the issuer, $2 "t" to match by e-mail, $3 the claim's value.  At most two
+ * rows: a value that names two accounts names none.
+ */
+static const char  ngx_http_telehealth_idp_sql[] =
+    "SELECT id, org_id, role, display_name, active"
+    " FROM th_idp_staff($1, $2::boolean, $3)";
 
 
 typedef struct {
     ngx_http_telehealth_handler_pt   done;
+    time_t                           iat;
     time_t                           exp;
     ngx_str_t                        jti;
     ngx_str_t                        value;
@@ -404,8 +407,10 @@ ngx_http_telehealth_idp_authenticate(ngx_http_request_t *r, ngx_str_t *token,
 {
     json_t                          *claims, *v;
     u_char                           hash[65];
+    json_t                          *verified;
     ngx_int_t                        rc;
-    const char                      *sql, **params, *refused;
+    ngx_uint_t                       by_email;
+    const char                      **params, *refused;
     ngx_http_telehealth_ctx_t       *ctx;
     ngx_http_telehealth_idp_ctx_t   *ictx;
     ngx_http_telehealth_idp_conf_t  *idp;
@@ -432,7 +437,7 @@ ngx_http_telehealth_idp_authenticate(ngx_http_request_t *r, ngx_str_t *token,
     }
 
     ictx = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_idp_ctx_t));
-    params = ngx_palloc(r->pool, sizeof(char *));
+    params = ngx_palloc(r->pool, 3 * sizeof(char *));
     if (ictx == NULL || params == NULL) {
         json_decref(claims);
         return NGX_ERROR;
@@ -440,6 +445,7 @@ ngx_http_telehealth_idp_authenticate(ngx_http_request_t *r, ngx_str_t *token,
 
     ictx->done = done;
     ictx->exp = (time_t) json_integer_value(json_object_get(claims, "exp"));
+    ictx->iat = (time_t) json_integer_value(json_object_get(claims, "iat"));
 
     v = json_object_get(claims, (char *) idp->claim.data);
 
@@ -460,14 +466,28 @@ ngx_http_telehealth_idp_authenticate(ngx_http_request_t *r, ngx_str_t *token,
         return NGX_ERROR;
     }
 
-    if (ngx_strcmp(idp->claim.data, "email") == 0) {
+    by_email = (ngx_strcmp(idp->claim.data, "email") == 0);
+
+    if (by_email) {
+        /* anyone can put any address in an unverified e-mail claim */
+        verified = json_object_get(claims, "email_verified");
+
+        if (!json_is_true(verified)
+            && !(json_is_string(verified)
+                 && ngx_strcmp(json_string_value(verified), "true") == 0))
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "telehealth: identity provider token refused: "
+                          "e-mail not verified (\"email_verified\")");
+            json_decref(claims);
+            return NGX_DECLINED;
+        }
+
         ngx_strlow(ictx->value.data, (u_char *) json_string_value(v),
                    ictx->value.len);
-        sql = ngx_http_telehealth_idp_email_sql;
 
     } else {
         ngx_memcpy(ictx->value.data, json_string_value(v), ictx->value.len);
-        sql = ngx_http_telehealth_idp_subject_sql;
     }
 
     ictx->value.data[ictx->value.len] = '\0';
@@ -490,12 +510,16 @@ ngx_http_telehealth_idp_authenticate(ngx_http_request_t *r, ngx_str_t *token,
         return NGX_ERROR;
     }
 
-    params[0] = (char *) ictx->value.data;
+    /* the token's "iss" equals it (ngx_http_telehealth_idp_check()) */
+    params[0] = (char *) idp->issuer.data;
+    params[1] = by_email ? "t" : "f";
+    params[2] = (char *) ictx->value.data;
 
     ctx->pg->handler = ngx_http_telehealth_idp_found;
     ctx->pg->data = r;
 
-    rc = ngx_http_telehealth_pg_query(ctx->pg, sql, 1, params);
+    rc = ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_idp_sql, 3,
+                                      params);
     if (rc != NGX_AGAIN) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
     }
@@ -763,6 +787,7 @@ ngx_http_telehealth_idp_found(ngx_http_telehealth_pg_req_t *pg)
 
     caller->staff = 1;
     caller->jti = ictx->jti;
+    caller->iat = ictx->iat;
     caller->exp = ictx->exp;
 
     ngx_http_telehealth_pg_release(pg);

@@ -58,6 +58,12 @@ static char *ngx_http_telehealth_email_credentials(ngx_conf_t *cf,
 static char *ngx_http_telehealth_email_trusted(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static void ngx_http_telehealth_keyset_cleanup(void *data);
+static char *ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_telehealth_throttle_limits(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_telehealth_throttle_backoff(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_telehealth_init_process(ngx_cycle_t *cycle);
 static void ngx_http_telehealth_exit_process(ngx_cycle_t *cycle);
 
@@ -137,6 +143,48 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
+
+    { ngx_string("telehealth_join_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_telehealth_join_key,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_throttle_account"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_telehealth_throttle_limits,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, throttle.subject_free),
+      NULL },
+
+    { ngx_string("telehealth_throttle_address"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_telehealth_throttle_limits,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, throttle.addr_free),
+      NULL },
+
+    { ngx_string("telehealth_throttle_backoff"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
+      ngx_http_telehealth_throttle_backoff,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_throttle_lock"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, throttle.lock),
+      NULL },
+
+    { ngx_string("telehealth_password_max_pending"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_num_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, throttle.password_pending),
+      &ngx_http_telehealth_pool_size_bounds },
 
     { ngx_string("telehealth_access_token_ttl"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -549,6 +597,14 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
     mcf->notify.interpreter_timeout = NGX_CONF_UNSET;
     mcf->console_heartbeat = NGX_CONF_UNSET_MSEC;
     mcf->console_retention = NGX_CONF_UNSET;
+    mcf->throttle.subject_free = NGX_CONF_UNSET_UINT;
+    mcf->throttle.subject_lock = NGX_CONF_UNSET_UINT;
+    mcf->throttle.addr_free = NGX_CONF_UNSET_UINT;
+    mcf->throttle.addr_lock = NGX_CONF_UNSET_UINT;
+    mcf->throttle.backoff = NGX_CONF_UNSET_MSEC;
+    mcf->throttle.backoff_max = NGX_CONF_UNSET_MSEC;
+    mcf->throttle.lock = NGX_CONF_UNSET_MSEC;
+    mcf->throttle.password_pending = NGX_CONF_UNSET_UINT;
 
     return mcf;
 }
@@ -582,6 +638,20 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->notify.interpreter_timeout, 86400);
     ngx_conf_init_msec_value(mcf->console_heartbeat, 20000);
     ngx_conf_init_value(mcf->console_retention, 24 * 60 * 60);
+    ngx_conf_init_uint_value(mcf->throttle.subject_free, 5);
+    ngx_conf_init_uint_value(mcf->throttle.subject_lock, 10);
+    ngx_conf_init_uint_value(mcf->throttle.addr_free, 20);
+    ngx_conf_init_uint_value(mcf->throttle.addr_lock, 100);
+    ngx_conf_init_msec_value(mcf->throttle.backoff, 1000);
+    ngx_conf_init_msec_value(mcf->throttle.backoff_max, 5 * 60 * 1000);
+    ngx_conf_init_msec_value(mcf->throttle.lock, 15 * 60 * 1000);
+    ngx_conf_init_uint_value(mcf->throttle.password_pending, 8);
+
+    if (mcf->throttle.lock == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_throttle_lock\" must not be 0");
+        return NGX_CONF_ERROR;
+    }
 
     if (mcf->notify.interval == 0 || mcf->sms.timeout == 0
         || mcf->whatsapp.timeout == 0 || mcf->email.timeout == 0)
@@ -682,6 +752,13 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"telehealth_api\" requires "
                            "\"telehealth_signing_key\"");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->join_keyset == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_api\" requires "
+                           "\"telehealth_join_key\"");
         return NGX_CONF_ERROR;
     }
 
@@ -926,6 +1003,140 @@ ngx_http_telehealth_signing_key(ngx_conf_t *cf, ngx_command_t *cmd,
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
                            "telehealth_signing_key \"%V\" \"%V\": %s",
                            &value[1], &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* telehealth_join_key kid file: an ES256 private key (PEM) */
+
+static char *
+ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_str_t           *value, path;
+    const char          *err;
+    ngx_pool_cleanup_t  *cln;
+
+    value = cf->args->elts;
+
+    if (mcf->join_keyset == NULL) {
+        cln = ngx_pool_cleanup_add(cf->pool, sizeof(th_keyset_t));
+        if (cln == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(cln->data, sizeof(th_keyset_t));
+        cln->handler = ngx_http_telehealth_keyset_cleanup;
+        mcf->join_keyset = cln->data;
+    }
+
+    path = value[2];
+
+    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* the first key signs; Janus verifies with the public halves */
+    if (th_keyset_add_pem_file(mcf->join_keyset, (char *) value[1].data,
+                               (char *) path.data, &err)
+        != 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "telehealth_join_key \"%V\" \"%V\": %s",
+                           &value[1], &path, err);
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->join_keyset->keys[mcf->join_keyset->nkeys - 1].secret == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "telehealth_join_key \"%V\" \"%V\": not a "
+                           "private key", &value[1], &path);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* telehealth_throttle_account|address free lock: failures without delay,
+ * failures until locked (0: never locked) */
+
+static char *
+ngx_http_telehealth_throttle_limits(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_uint_t  *limits;
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    limits = (ngx_uint_t *) ((char *) conf + cmd->offset);
+
+    if (limits[0] != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < 2; i++) {
+        n = ngx_atoi(value[i + 1].data, value[i + 1].len);
+        if (n == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid number \"%V\"", &value[i + 1]);
+            return NGX_CONF_ERROR;
+        }
+
+        limits[i] = n;
+    }
+
+    if (limits[0] == 0 || (limits[1] && limits[1] < limits[0])) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\": the failures allowed must be at least "
+                           "1 and the lock at least as many (or 0)",
+                           &cmd->name);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* telehealth_throttle_backoff first [max]: the delay doubles up to max */
+
+static char *
+ngx_http_telehealth_throttle_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->throttle.backoff != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    mcf->throttle.backoff = ngx_parse_time(&value[1], 0);
+    mcf->throttle.backoff_max = mcf->throttle.backoff;
+
+    if (cf->args->nelts == 3) {
+        mcf->throttle.backoff_max = ngx_parse_time(&value[2], 0);
+    }
+
+    if (mcf->throttle.backoff == (ngx_msec_t) NGX_ERROR
+        || mcf->throttle.backoff_max == (ngx_msec_t) NGX_ERROR
+        || mcf->throttle.backoff == 0
+        || mcf->throttle.backoff_max < mcf->throttle.backoff)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"telehealth_throttle_backoff\": the "
+                           "first delay must be more than 0 and at most "
+                           "the maximum");
         return NGX_CONF_ERROR;
     }
 

@@ -95,6 +95,19 @@ typedef struct {
 } ngx_http_telehealth_notify_conf_t;
 
 
+/* throttling of login, redeem and decide (telehealth_throttle_*) */
+typedef struct {
+    ngx_uint_t           subject_free;      /* failures without delay */
+    ngx_uint_t           subject_lock;      /* failures, then locked */
+    ngx_uint_t           addr_free;
+    ngx_uint_t           addr_lock;
+    ngx_msec_t           backoff;           /* the first delay */
+    ngx_msec_t           backoff_max;
+    ngx_msec_t           lock;              /* and failures forgotten */
+    ngx_uint_t           password_pending;  /* argon2 tasks per worker */
+} ngx_http_telehealth_throttle_conf_t;
+
+
 typedef struct {
     ngx_str_t            postgres;          /* libpq conninfo */
     ngx_uint_t           pool_size;         /* PostgreSQL connections/worker */
@@ -106,6 +119,9 @@ typedef struct {
     ngx_str_t            redis_prefix;      /* NUL-ended */
 
     th_keyset_t         *keyset;            /* NULL: no key configured */
+    th_keyset_t         *join_keyset;       /* ES256, signs join
+                                               credentials */
+    ngx_http_telehealth_throttle_conf_t  throttle;
     ngx_http_telehealth_idp_conf_t  idp;
 
     time_t               access_token_ttl;

@@ -4,6 +4,10 @@
  * The task lives in a pool of its own, not in the request's: a client that
  * disconnects frees the request while the thread may still be hashing.
  * The request's pool cleanup only disarms the completion.
+ *
+ * At most telehealth_password_max_pending tasks of a worker are queued or
+ * running at once: beyond that a request is answered 503 at once rather
+ * than queued behind work that a flood of logins made.
  */
 
 #include <ngx_config.h>
@@ -41,6 +45,10 @@ typedef struct {
     ngx_uint_t                                dummy;
     int                                       rc;
 } ngx_http_telehealth_password_ctx_t;
+
+
+/* tasks of this worker queued or running */
+static ngx_uint_t  ngx_http_telehealth_password_pending;
 
 
 static ngx_http_telehealth_password_ctx_t *ngx_http_telehealth_password_task(
@@ -171,6 +179,17 @@ ngx_http_telehealth_password_post(ngx_http_request_t *r,
     mcf = ngx_http_get_module_main_conf(r, ngx_http_telehealth_module);
     ctx = task->ctx;
 
+    if (ngx_http_telehealth_password_pending
+        >= mcf->throttle.password_pending)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "telehealth: %ui password checks pending, "
+                      "request shed", ngx_http_telehealth_password_pending);
+        OPENSSL_cleanse(ctx->password, ctx->password_len);
+        ngx_destroy_pool(ctx->pool);
+        return NGX_DECLINED;
+    }
+
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
         OPENSSL_cleanse(ctx->password, ctx->password_len);
@@ -188,6 +207,8 @@ ngx_http_telehealth_password_post(ngx_http_request_t *r,
     cln->handler = ngx_http_telehealth_password_disarm;
     cln->data = ctx;
     ctx->cleanup = cln;
+
+    ngx_http_telehealth_password_pending++;
 
     return NGX_OK;
 }
@@ -234,6 +255,8 @@ ngx_http_telehealth_password_done(ngx_event_t *ev)
     ctx = ev->data;
     r = ctx->request;
     handler = ctx->handler;
+
+    ngx_http_telehealth_password_pending--;
 
     if (ctx->out != NULL) {
         rc = NGX_ERROR;

@@ -23,7 +23,9 @@ typedef void (*ngx_http_telehealth_password_handler_pt)(
 /*
  * Verifies password against an encoded argon2id hash, or against the dummy
  * hash when hash is NULL (unknown accounts cost the same).  NGX_OK: the
- * handler will be called unless the request is freed first.
+ * handler will be called unless the request is freed first.  NGX_DECLINED:
+ * too many checks pending (telehealth_password_max_pending) or the thread
+ * pool's queue is full; the caller answers 503 at once.
  */
 ngx_int_t ngx_http_telehealth_password_verify(ngx_http_request_t *r,
     ngx_str_t *hash, ngx_str_t *password,

@@ -25,6 +25,7 @@
 
 #include "ngx_http_telehealth_records.h"
 #include "ngx_http_telehealth_password.h"
+#include "ngx_http_telehealth_revoke.h"
 #include "ngx_http_telehealth_command.h"
 #include "ngx_http_telehealth_live.h"
 #include "ngx_http_telehealth_session.h"
@@ -45,6 +46,9 @@ typedef struct {
     const char                       *params[2];
     char                             *invite;  /* a new link's token */
     ngx_str_t                         url;     /* and the link */
+    ngx_http_telehealth_pg_req_t     *pg;      /* the answer, while the
+                                                  person is cut off */
+    unsigned                          revoked:1;
 } ngx_http_telehealth_records_t;
 
 
@@ -55,6 +59,9 @@ static ngx_int_t ngx_http_telehealth_records_password(ngx_http_request_t *r,
 static void ngx_http_telehealth_records_hashed(ngx_http_request_t *r,
     ngx_int_t rc);
 static void ngx_http_telehealth_records_send(ngx_http_request_t *r);
+static ngx_uint_t ngx_http_telehealth_records_revokes(
+    ngx_http_telehealth_ctx_t *ctx, ngx_http_telehealth_records_t *rec);
+static void ngx_http_telehealth_records_resume(ngx_http_request_t *r);
 static void ngx_http_telehealth_records_done(
     ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_records_problem(ngx_http_request_t *r,
@@ -457,6 +464,18 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
+    /* deactivated, or a new password: their tokens and rooms go first */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    rec = ctx->data;
+
+    if (!rec->revoked && ngx_http_telehealth_records_revokes(ctx, rec)) {
+        rec->revoked = 1;
+        rec->pg = pg;
+        ngx_http_telehealth_revoke_person(r, "staff", (char *) ctx->id.data,
+                                        ngx_http_telehealth_records_resume);
+        return;
+    }
+
     if (ngx_http_telehealth_pg_value(r->pool, res, 0, 2, &etag) != NGX_OK
         || ngx_http_telehealth_pg_value(r->pool, res, 0, 3, &location)
            != NGX_OK)
@@ -578,6 +597,45 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
 
 
 /* body: {"problem": "not-found", "detail": "No such patient."} */
+
+/*
+ * A staff member deactivated (DELETE /staff/{id}, PATCH "active": false)
+ * or given a new password (PATCH "password") loses every token at once.
+ */
+
+static ngx_uint_t
+ngx_http_telehealth_records_revokes(ngx_http_telehealth_ctx_t *ctx,
+    ngx_http_telehealth_records_t *rec)
+{
+    if (ctx->op == NULL || ctx->id.len == 0) {
+        return 0;
+    }
+
+    if (ngx_strcmp(ctx->op, "staff_deactivate") == 0) {
+        return 1;
+    }
+
+    if (ngx_strcmp(ctx->op, "staff_update") == 0) {
+        return json_is_false(json_object_get(ctx->body, "active"))
+               || json_object_get(rec->req, "password_hash") != NULL;
+    }
+
+    return 0;
+}
+
+
+static void
+ngx_http_telehealth_records_resume(ngx_http_request_t *r)
+{
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_records_t  *rec;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    rec = ctx->data;
+
+    ngx_http_telehealth_records_done(rec->pg);
+}
+
 
 static void
 ngx_http_telehealth_records_problem(ngx_http_request_t *r, ngx_uint_t status,

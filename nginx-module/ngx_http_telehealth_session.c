@@ -1859,7 +1859,7 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
         return;
     }
 
-    credential = th_token_sign(mcf->keyset, claims);
+    credential = th_token_sign(mcf->join_keyset, claims);
     json_decref(claims);
 
     if (credential == NULL) {

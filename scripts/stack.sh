@@ -114,6 +114,19 @@ keys() {
             (umask 077; openssl rand -base64 48 > "$RUN/keys/$kid.key")
         fi
     done
+    # join credentials (ES256): nginx signs with the private keys, Janus
+    # holds the public ones
+    for kid in j1 j2; do
+        if [ ! -s "$RUN/keys/$kid.pem" ]; then
+            (umask 077; openssl genpkey -algorithm EC \
+                -pkeyopt ec_paramgen_curve:P-256 -out "$RUN/keys/$kid.pem")
+        fi
+        if [ ! -s "$RUN/keys/$kid.pub" ] \
+            || [ "$RUN/keys/$kid.pem" -nt "$RUN/keys/$kid.pub" ]; then
+            openssl pkey -in "$RUN/keys/$kid.pem" -pubout \
+                -out "$RUN/keys/$kid.pub"
+        fi
+    done
     # the SMTP sink of the tests: its certificate (for STARTTLS, trusted by
     # nginx) and the login it accepts
     if [ ! -s "$RUN/keys/smtp.crt" ]; then

@@ -218,3 +218,18 @@ BEGIN
     RETURN th_ok(200, jsonb_build_object('admitted', n));
 END
 $$;
+
+-- The open rooms of a person's organisation (nginx, when the person is
+-- deactivated or gets a new password): Redis knows which of them the
+-- person is in, and nginx sends each of those "remove".
+CREATE OR REPLACE FUNCTION th_person_open_rooms(person uuid)
+RETURNS TABLE (room text)
+LANGUAGE sql STABLE AS $$
+    SELECT s.room
+      FROM sessions s
+     WHERE s.state = 'open' AND s.room IS NOT NULL
+       AND s.org_id = (SELECT org_id FROM staff WHERE id = person
+                       UNION ALL
+                       SELECT org_id FROM patients WHERE id = person
+                       LIMIT 1)
+$$;

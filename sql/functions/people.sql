@@ -588,3 +588,20 @@ BEGIN
         th_ok(200, th_staff_json(s), th_etag(s.version), NULL), b, me);
 END
 $$;
+
+-- The staff member an identity provider token names (nginx, telehealth_idp_
+-- claim): within the organisation of its issuer, by lower-cased e-mail
+-- (by_email; nginx has checked "email_verified") or by idp_subject.  At
+-- most two rows: nginx accepts exactly one.
+CREATE OR REPLACE FUNCTION th_idp_staff(iss text, by_email boolean, val text)
+RETURNS TABLE (id text, org_id text, role text, display_name text,
+               active boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT s.id::text, s.org_id::text, s.role, s.display_name, s.active
+      FROM idp_issuers i
+      JOIN staff s ON s.org_id = i.org_id
+     WHERE i.issuer = iss
+       AND CASE WHEN by_email THEN lower(s.email) = val
+                ELSE s.idp_subject = val END
+     LIMIT 2
+$$;

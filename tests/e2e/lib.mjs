@@ -81,8 +81,21 @@ export async function launchBrowser() {
   });
   context.setDefaultTimeout(STEP_MS);
   profiles.set(context, userDataDir);
+  // The pages run under the stack's CSP (conf/telehealth-headers.conf):
+  // anything it blocks is reported on the console and fails the test.
+  const blocked = [];
+  const watch = (page) => page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) {
+      blocked.push(m.text());
+    }
+  });
+  context.pages().forEach(watch);
+  context.on('page', watch);
+  cspViolations.set(context, blocked);
   return context;
 }
+
+const cspViolations = new Map();
 
 const profiles = new Map();
 
@@ -94,6 +107,11 @@ export async function closeBrowser(context) {
   await context.close().catch(() => {});
   fs.rmSync(profiles.get(context), { recursive: true, force: true });
   profiles.delete(context);
+  const blocked = cspViolations.get(context) || [];
+  cspViolations.delete(context);
+  if (blocked.length > 0) {
+    throw new Error(`the CSP blocked: ${blocked.join(' | ')}`);
+  }
 }
 
 // ------------------------------------------------------------- fixtures

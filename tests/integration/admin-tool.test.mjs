@@ -81,4 +81,21 @@ describe('telehealth-admin', () => {
             'whatever-pw\n');
         assert.notEqual(none.code, 0);
     });
+
+    test('test_map_idp_maps_an_issuer_to_an_organisation', async () => {
+        const issuer = `https://idp-${tag}.test.invalid/`;
+        const [org] = await sql(`SELECT id FROM organisations
+            ORDER BY created_at DESC LIMIT 1`);
+        const out = await run(['map-idp', issuer, org.id], '');
+        assert.equal(out.code, 0, out.stderr);
+        const rows = await sql('SELECT org_id FROM idp_issuers ' +
+            'WHERE issuer = $1', [issuer]);
+        assert.deepEqual(rows, [{ org_id: org.id }]);
+        const audit = await sql(`SELECT action FROM audit_log WHERE org_id = $1
+            AND actor_type = 'ops' AND action = 'idp_issuer_map'`, [org.id]);
+        assert.ok(audit.length >= 1, 'audited');
+        const bad = await run(['map-idp', issuer, crypto.randomUUID()], '');
+        assert.notEqual(bad.code, 0, 'an unknown organisation');
+        await sql('DELETE FROM idp_issuers WHERE issuer = $1', [issuer]);
+    });
 });

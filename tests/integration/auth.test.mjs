@@ -7,8 +7,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-    addStaff, api, assertProblem, assertStatus, closeDb, createWorld,
-    decodeJwt, env, login, mintToken, newJti, now, redis, sql, UUID_RE,
+    addPatient, addStaff, api, assertProblem, assertStatus, closeDb,
+    createWorld, decodeJwt, env, joinCredential, login, mintToken, newJti,
+    now, redis, sql, startSession, UUID_RE,
 } from './lib.mjs';
 
 let w;
@@ -268,9 +269,29 @@ describe('access tokens the API refuses', () => {
 
     test('token for another audience (a join credential) is refused', async () => {
         const token = mintToken(freshClaims(real.claims,
-            { aud: 'janus.plugin.telehealth' }));
+            { aud: 'janus.plugin.telehealth' }), { alg: 'HS256' });
         assertInvalidToken(await api('GET', '/me', { token }),
             'wrong audience');
+    });
+
+    test('a token with API claims signed with a join key (ES256) is refused', async () => {
+        for (const kid of ['j1', 'j2', 'k1']) {
+            const token = mintToken(freshClaims(real.claims),
+                { alg: 'ES256', kid, key: kid === 'j2' ? 'j2' : 'j1' });
+            assertInvalidToken(await api('GET', '/me', { token }),
+                `join key, kid ${kid}`);
+        }
+    });
+
+    test('a real join credential is no access token', async () => {
+        const token = await login(w.clinician);
+        const s = await startSession(token,
+            (await addPatient(w, 'join-api')).id);
+        assertStatus(s, 201, 'session');
+        const j = await joinCredential(token, s.body.id);
+        assertStatus(j, 200, 'join');
+        assertInvalidToken(await api('GET', '/me',
+            { token: j.body.credential }), 'join credential as bearer');
     });
 
     test('token from another issuer is refused', async () => {

@@ -395,7 +395,9 @@ const ENDPOINTS = [
         // the link is the credential: no access token needed, any caller
         name: 'POST /interpreter-requests/decide', method: 'POST',
         path: () => '/interpreter-requests/decide',
-        body: () => ({ token: 'unknown-link' }),
+        // a link of its own per caller: tries of one unknown link are
+        // throttled (docs/api.md, "Login throttling")
+        body: (a) => ({ token: `unknown-link-${a}-${Date.now()}` }),
         expect: row({ guest: 404 }, () => 404),
     },
 ];

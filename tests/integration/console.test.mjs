@@ -15,7 +15,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-    addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
+    addPatient, addStaff, api, assertProblem, assertStatus, closeDb,
+    createWorld,
     decodeJwt, env, eventually, joinAs, leaveRoom, login, loginAll,
     mintToken, newJti, nginxAnswers, now, sql, startNginx,
 } from './lib.mjs';
@@ -496,6 +497,18 @@ describe('GET /me/events', () => {
         const s = await EventStream.open(EVENTS_URL, bearer(token));
         assert.equal(s.status, 200);
         assertStatus(await api('POST', '/auth/logout', { token }), 204);
+        assert.ok(await s.until((x) => x.ended), 'the stream ends');
+        assert.equal(s.error, null, 'cleanly');
+        assert.deepEqual(s.events.at(-1).json, { reason: 'revoked' });
+    });
+
+    test('test_deactivation_ends_the_stream', async () => {
+        const p = await addStaff(w, 'clinician', 'console-leaver');
+        const token = await login(p);
+        const s = await EventStream.open(EVENTS_URL, bearer(token));
+        assert.equal(s.status, 200);
+        assertStatus(await api('DELETE', `/staff/${p.id}`,
+            { token: w.admin.token }), 200, 'deactivate');
         assert.ok(await s.until((x) => x.ended), 'the stream ends');
         assert.equal(s.error, null, 'cleanly');
         assert.deepEqual(s.events.at(-1).json, { reason: 'revoked' });

@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import {
     AUDIENCE, ISSUER, LEEWAY, api, assertProblem, assertStatus, b64url,
-    closeDb, createWorld, env, eventually, idpToken, jwksFile,
-    newIdpKey as newKey, now, sql, writeJwks,
+    closeDb, createWorld, env, eventually, idpToken, jwksFile, login,
+    mapIdpIssuer, newIdpKey as newKey, now, sql, writeJwks,
 } from './lib.mjs';
 
 function claimsFor(person, extra = {}) {
@@ -19,6 +19,7 @@ function claimsFor(person, extra = {}) {
     return {
         iss: ISSUER, aud: AUDIENCE, sub: `idp|${person.id}`,
         email: person.email.toUpperCase(),  // the IdP's spelling may differ
+        email_verified: true,
         iat: t, exp: t + 300, ...extra,
     };
 }
@@ -37,6 +38,8 @@ let ec;
 
 before(async () => {
     w = await createWorld('idp');
+    // the identity provider signs in for this world's organisation
+    await mapIdpIssuer(w.org.id);
     rsa = newKey('RSA', `rsa-${crypto.randomBytes(4).toString('hex')}`);
     ec = newKey('EC', `ec-${crypto.randomBytes(4).toString('hex')}`);
     await writeJwks([rsa, ec]);
@@ -76,11 +79,12 @@ describe('identity provider tokens', () => {
             const token = idpToken(rsa, claimsFor(w.admin));
             const res = await api('GET', '/staff', { token });
             assertStatus(res, 200, 'GET /staff as admin');
+            // the issuer signs in for this organisation only: the other
+            // organisation's admin is nobody to it
             const other = idpToken(rsa, claimsFor(w.other.admin));
             const res2 = await api('GET', `/staff/${w.admin.id}`,
                 { token: other });
-            assert.ok([403, 404].includes(res2.status),
-                `other organisation -> ${res2.status}`);
+            assertRefused(res2, 'staff of another organisation');
         });
 
     test('test_expired_token_refused_beyond_the_leeway', async () => {
@@ -212,6 +216,60 @@ describe('identity provider tokens', () => {
         assertStatus(await me(idpToken(next, claimsFor(w.clinician))), 200,
             'new key after the rotation');
         rsa = next;
+    });
+
+    test('test_email_must_be_verified_to_name_someone', async () => {
+        for (const v of [false, 'false', undefined, 1]) {
+            const claims = claimsFor(w.clinician, { email_verified: v });
+            if (v === undefined) {
+                delete claims.email_verified;
+            }
+            assertRefused(await me(idpToken(rsa, claims)),
+                `email_verified ${JSON.stringify(v)}`);
+        }
+        assertStatus(await me(idpToken(rsa, claimsFor(w.clinician,
+            { email_verified: 'true' }))), 200, 'the string "true"');
+    });
+
+    test('test_staff_of_another_organisation_with_the_same_email_cannot_lock_out', async () => {
+        // an IdP-only account (no password login) of the issuer's org ...
+        const admin = await login(w.admin);
+        const email = `idp.only.${crypto.randomBytes(5).toString('hex')}@it.test`;
+        const a = await api('POST', '/staff', { token: admin, body: {
+            display_name: 'IdP only', role: 'clinician', email } });
+        assertStatus(a, 201, 'org A staff');
+        const token = idpToken(rsa, claimsFor({ id: a.body.id, email }));
+        assertStatus(await me(token), 200, 'before');
+
+        // ... and an admin of another organisation makes a row with it
+        const b = await api('POST', '/staff', {
+            token: await login(w.other.admin), body: {
+                display_name: 'Squatter', role: 'admin', email } });
+        assertStatus(b, 201, 'org B staff with the same e-mail');
+
+        const res = await me(token);
+        assertStatus(res, 200, 'still the org A user, not refused');
+        assert.equal(res.body.id, a.body.id);
+        assert.equal(res.body.org_id, w.org.id);
+    });
+
+    test('test_the_issuer_signs_in_for_its_organisation_only', async () => {
+        try {
+            // mapped to the other organisation: this one's staff are nobody
+            await mapIdpIssuer(w.other.org.id);
+            assertRefused(await me(idpToken(rsa, claimsFor(w.clinician))),
+                'staff of an organisation the issuer is not mapped to');
+            const other = await me(idpToken(rsa, claimsFor(w.other.admin)));
+            assertStatus(other, 200, 'staff of the mapped organisation');
+            assert.equal(other.body.id, w.other.admin.id);
+
+            // mapped to none: nobody
+            await mapIdpIssuer(null);
+            assertRefused(await me(idpToken(rsa, claimsFor(w.other.admin))),
+                'an issuer mapped to no organisation');
+        } finally {
+            await mapIdpIssuer(w.org.id);
+        }
     });
 
     test('test_our_own_tokens_still_work_next_to_the_idp', async () => {

@@ -8,7 +8,8 @@
 //   TH_JANUS_HTTP  Janus HTTP transport, e.g. http://127.0.0.1:58088/janus
 //   TH_PG          postgres://postgres@127.0.0.1:55432/telehealth
 //   TH_REDIS_PORT  Redis on 127.0.0.1
-//   TH_KEYS        folder with k1.key (signs) and k2.key
+//   TH_KEYS        folder with k1.key (signs) and k2.key, the access-token
+//                  secrets, and j1.pem, j2.pem (.pub) the join keys
 //   TH_STACK       scripts/stack.sh
 //   TH_ROOT        the repository
 //   TH_TEST_PASSWORD, TH_TEST_PASSWORD_HASH (argon2id of the password)
@@ -161,21 +162,47 @@ export function decodeJwt(token) {
     };
 }
 
-// An HS256 JWT signed the way the module signs: HMAC-SHA256 over
-// base64url(header).base64url(payload) with the key file's text.
-// opts: kid (header), key (kid whose file signs; default = kid), alg,
-// header (replaces the whole header).
+// A JWT signed the way the module signs.  HS256 (access tokens):
+// HMAC-SHA256 over base64url(header).base64url(payload) with the key
+// file's text (k1.key, k2.key).  ES256 (join credentials): ECDSA P-256
+// with a join key (j1.pem, j2.pem), the signature as JOSE's r || s.
+// opts: kid (header), key (kid whose file signs; default = kid), alg
+// (default: ES256 for the plugin's audience, a join credential, else
+// HS256), header (replaces the whole header).
 export function mintToken(claims, opts = {}) {
-    const kid = opts.kid ?? 'k1';
-    const header = opts.header ?? { alg: opts.alg ?? 'HS256', typ: 'JWT', kid };
+    const alg = opts.header?.alg ?? opts.alg ??
+        (claims.aud === PLUGIN ? 'ES256' : 'HS256');
+    const es = alg === 'ES256';
+    const kid = opts.kid ?? (es ? 'j1' : 'k1');
+    const header = opts.header ?? { alg, typ: 'JWT', kid };
     const signing = `${b64url(JSON.stringify(header))}.` +
         b64url(JSON.stringify(claims));
     if (header.alg === 'none') {
         return `${signing}.`;
     }
+    if (es) {
+        const pem = fs.readFileSync(path.join(env.keys,
+            `${opts.key ?? (kid === 'j2' ? 'j2' : 'j1')}.pem`));
+        const sig = crypto.sign('sha256', Buffer.from(signing),
+            { key: pem, dsaEncoding: 'ieee-p1363' });
+        return `${signing}.${b64url(sig)}`;
+    }
     const secret = readKey(opts.key ?? (kid === 'k2' ? 'k2' : 'k1'));
     const sig = crypto.createHmac('sha256', secret).update(signing).digest();
     return `${signing}.${b64url(sig)}`;
+}
+
+// A join credential signed with a join key (ES256, kid j1 by default).
+export function mintJoin(claims, opts = {}) {
+    return mintToken(claims, { alg: 'ES256', kid: 'j1', ...opts });
+}
+
+// Verifies an ES256 JWT's signature with a join key's public half.
+export function verifyJoinSignature(token, kid = 'j1') {
+    const [h, p, s] = token.split('.');
+    const pub = fs.readFileSync(path.join(env.keys, `${kid}.pub`));
+    return crypto.verify('sha256', Buffer.from(`${h}.${p}`),
+        { key: pub, dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url'));
 }
 
 export function newJti() {
@@ -285,6 +312,18 @@ export function newIdpKey(type, kid) {
         publicPem: pair.publicKey.export({ type: 'spki', format: 'pem' }),
         jwk: { ...jwk, kid, use: 'sig', alg: type === 'RSA' ? 'RS256' : 'ES256' },
     };
+}
+
+// The organisation the identity provider signs in for (table idp_issuers,
+// sql/019_security.sql): null removes the mapping.
+export async function mapIdpIssuer(orgId, issuer = ISSUER) {
+    if (orgId === null) {
+        await sql('DELETE FROM idp_issuers WHERE issuer = $1', [issuer]);
+        return;
+    }
+    await sql(`INSERT INTO idp_issuers (issuer, org_id) VALUES ($1, $2)
+        ON CONFLICT (issuer) DO UPDATE SET org_id = EXCLUDED.org_id`,
+    [issuer, orgId]);
 }
 
 // A JWT signed by key the way an identity provider signs it.

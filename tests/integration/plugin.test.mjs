@@ -5,10 +5,13 @@
 // the event stream the nginx module consumes, in PostgreSQL.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-    addPatient, assertStatus, closeDb, createWorld, decodeJwt, eventually,
-    joinCredential, joinRoom, leaveRoom, login, loginAll, mintToken, newJti,
+    addPatient, assertStatus, closeDb, createWorld, decodeJwt, env, eventually,
+    joinCredential, joinRoom, leaveRoom, login, loginAll, mintJoin, mintToken,
+    newJti, verifyJoinSignature,
     now, patientLockKey, redis, roomKey, sql, startSession,
 } from './lib.mjs';
 
@@ -166,6 +169,29 @@ describe('joining and leaving a room', () => {
     });
 });
 
+describe('the keys Janus holds', () => {
+    test('the plugin config names public join keys only, no access-token key', () => {
+        const conf = fs.readFileSync(path.join(env.run,
+            'janus/etc/janus.plugin.telehealth.jcfg'), 'utf8');
+        const block = conf.match(/^keys: \{([^}]*)\}/m);
+        assert.ok(block, 'a keys category');
+        const files = [...block[1].matchAll(/^\s*(\w+)\s*=\s*"([^"]+)"/gm)]
+            .map((m) => m[2]);
+        assert.ok(files.length >= 1, 'at least one key');
+        const secrets = ['k1', 'k2'].map((k) => fs.readFileSync(
+            path.join(env.keys, `${k}.key`), 'utf8').trim());
+        for (const file of files) {
+            const text = fs.readFileSync(file, 'utf8');
+            assert.match(text, /^-----BEGIN PUBLIC KEY-----/, file);
+            assert.doesNotMatch(text, /PRIVATE/, file);
+            for (const secret of secrets) {
+                assert.ok(!text.includes(secret), `${file} holds no secret`);
+            }
+        }
+        assert.doesNotMatch(conf, /k[12]\.key/);
+    });
+});
+
 describe('credentials the plugin refuses', () => {
     let call;
     let good; // a real credential from the API, decoded
@@ -185,7 +211,7 @@ describe('credentials the plugin refuses', () => {
 
     test('a credential minted by the test like the API does is accepted (control)', async () => {
         // As the patient: a patient leaving does not close the room.
-        const c = await join(mintToken(fresh({
+        const c = await join(mintJoin(fresh({
             sub: `patient:${call.patient.id}`, role: 'broadcaster',
             name: call.patient.name,
         })));
@@ -206,7 +232,7 @@ describe('credentials the plugin refuses', () => {
         for (const [what, cred] of [
             ['garbage', 'not.a.jwt'],
             ['alg none', mintToken(fresh(), { alg: 'none' })],
-            ['wrong issuer', mintToken(fresh({ iss: 'evil' }))],
+            ['wrong issuer', mintJoin(fresh({ iss: 'evil' }))],
         ]) {
             const c = await join(cred);
             assertPluginError(c.answer, ERR.INVALID_CREDENTIAL, what);
@@ -215,17 +241,48 @@ describe('credentials the plugin refuses', () => {
 
     test('expired credential: 481', async () => {
         const t = now();
-        const c = await join(mintToken(fresh({ iat: t - 600, exp: t - 300 })));
+        const c = await join(mintJoin(fresh({ iat: t - 600, exp: t - 300 })));
         assertPluginError(c.answer, ERR.CREDENTIAL_EXPIRED, 'expired');
     });
 
-    test('an API access token instead of a join credential: 482 wrong audience', async () => {
+    test('an API access token instead of a join credential: refused (480, HS256 is not a join key)', async () => {
         const c = await join(w.clinician.token);
-        assertPluginError(c.answer, ERR.WRONG_AUDIENCE, 'access token');
+        assertPluginError(c.answer, ERR.INVALID_CREDENTIAL, 'access token');
+    });
+
+    test('a join credential signed with an access-token key (HS256) is refused, whatever its kid', async () => {
+        for (const kid of ['k1', 'j1']) {
+            const c = await join(mintToken(fresh(),
+                { alg: 'HS256', kid, key: 'k1' }));
+            assertPluginError(c.answer, ERR.INVALID_CREDENTIAL,
+                `HS256 with kid ${kid}`);
+        }
+    });
+
+    test('a join key credential for the API audience: 482 wrong audience', async () => {
+        const c = await join(mintJoin(fresh({ aud: 'telehealth-api' })));
+        assertPluginError(c.answer, ERR.WRONG_AUDIENCE, 'API audience');
+    });
+
+    test('the API signs join credentials with the first join key (ES256, JOSE r||s)', () => {
+        const { header } = decodeJwt(good.credential);
+        assert.equal(header.alg, 'ES256');
+        assert.equal(header.kid, 'j1');
+        assert.ok(verifyJoinSignature(good.credential, 'j1'),
+            'the signature verifies with j1.pub');
+    });
+
+    test('a credential signed with the second join key is accepted (rotation)', async () => {
+        const c = await join(mintJoin(fresh({
+            sub: `patient:${call.patient.id}`, role: 'broadcaster',
+            name: call.patient.name,
+        }), { kid: 'j2' }));
+        assertJoined(c.answer, 'j2 credential');
+        await leaveRoom(c);
     });
 
     test('credential naming an unknown kid: 483', async () => {
-        const c = await join(mintToken(fresh(), { kid: 'k9', key: 'k1' }));
+        const c = await join(mintJoin(fresh(), { kid: 'j9', key: 'j1' }));
         assertPluginError(c.answer, ERR.UNKNOWN_KEY, 'unknown kid');
     });
 
@@ -239,7 +296,7 @@ describe('credentials the plugin refuses', () => {
     });
 
     test('credential for a room that does not exist: 485 no such room', async () => {
-        const c = await join(mintToken(fresh({
+        const c = await join(mintJoin(fresh({
             room: `no-such-room-${newJti()}`.replace(/[^A-Za-z0-9-]/g, ''),
         })));
         assertPluginError(c.answer, ERR.NO_SUCH_ROOM, 'no such room');

@@ -262,8 +262,9 @@ describe('what the patient sees, join credentials', () => {
         assert.ok(Number.isInteger(b.expires_in) && b.expires_in > 0 &&
             b.expires_in <= 60, `expires_in ${b.expires_in}`);
         const { header, claims } = decodeJwt(b.credential);
-        assert.equal(header.alg, 'HS256');
-        assert.equal(header.kid, 'k1');
+        // signed with the first join key (ES256), not an access-token key
+        assert.equal(header.alg, 'ES256');
+        assert.equal(header.kid, 'j1');
         assert.equal(claims.iss, 'telehealth');
         assert.equal(claims.aud, 'janus.plugin.telehealth');
         assert.equal(claims.sub, sub);

@@ -11,8 +11,8 @@ import fs from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import {
     AUDIENCE, ISSUER, api, assertProblem, assertStatus, closeDb,
-    createWorld, idpToken, jwksFile, loginAll, newIdpKey, now, startNginx,
-    writeJwks,
+    createWorld, idpToken, jwksFile, loginAll, mapIdpIssuer, newIdpKey, now,
+    startNginx, writeJwks,
 } from './lib.mjs';
 
 const PORT2 = Number(process.env.TH_NGINX2_PORT || 61082);
@@ -37,6 +37,7 @@ function tokenFor(sub) {
 
 before(async () => {
     w = await createWorld('idpsub');
+    await mapIdpIssuer(w.org.id);
     await loginAll([w.admin, w.supervisor, w.other.admin]);
     key = newIdpKey('RSA', `rsa-sub-${crypto.randomBytes(4).toString('hex')}`);
     await writeJwks([key], { reload: false });
@@ -115,16 +116,27 @@ describe('an identity provider token maps to the staff member by subject', () =>
         assert.equal(me.body.org_id, w.org.id);
     });
 
-    test('test_unknown_or_ambiguous_subject_is_refused', async () => {
+    test('test_unknown_subject_is_refused', async () => {
         assertProblem(await api('GET', `${bySub.api}/me`,
             { token: tokenFor(subject('nobody')) }), 401, 'unauthorized');
+    });
+
+    test('test_the_same_subject_in_another_organisation_locks_nobody_out', async () => {
         const sub = subject('twice');
-        assertStatus(await createStaff(w.admin.token, { idp_subject: sub }),
-            201);
+        const mine = await createStaff(w.admin.token, { idp_subject: sub });
+        assertStatus(mine, 201);
         assertStatus(await createStaff(w.other.admin.token,
             { idp_subject: sub }), 201);
+        const me = await api('GET', `${bySub.api}/me`,
+            { token: tokenFor(sub) });
+        assertStatus(me, 200, 'the issuer\'s organisation decides');
+        assert.equal(me.body.id, mine.body.id);
+
+        // a subject only another organisation has names nobody
+        const theirs = subject('theirs');
+        assertStatus(await createStaff(w.other.admin.token,
+            { idp_subject: theirs }), 201);
         assertProblem(await api('GET', `${bySub.api}/me`,
-            { token: tokenFor(sub) }), 401, 'unauthorized',
-        'a subject of two organisations names nobody');
+            { token: tokenFor(theirs) }), 401, 'unauthorized');
     });
 });

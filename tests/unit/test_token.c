@@ -20,6 +20,46 @@
 static const char key1[] = "0123456789abcdef0123456789abcdef-key-one";
 static const char key2[] = "0123456789abcdef0123456789abcdef-key-two";
 
+/* test keys (openssl ecparam -name prime256v1 -genkey), never used elsewhere */
+static const char ec_a_sec1[] =
+    "-----BEGIN EC PRIVATE KEY-----\n"
+    "MHcCAQEEIPuMpbzvbmIhT3kNpshPAbtDhqguL1WOEjcMzETEEP5voAoGCCqGSM49\n"
+    "AwEHoUQDQgAE88ZEiePKlhN2Lfhbk1ixACNPgUV6DNyM6ErOnY06zqvmynDhh0YU\n"
+    "W+VwY0LKUMdJrofyd512K9UN6D5ICPmjAQ==\n"
+    "-----END EC PRIVATE KEY-----\n";
+
+static const char ec_a_pub[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE88ZEiePKlhN2Lfhbk1ixACNPgUV6\n"
+    "DNyM6ErOnY06zqvmynDhh0YUW+VwY0LKUMdJrofyd512K9UN6D5ICPmjAQ==\n"
+    "-----END PUBLIC KEY-----\n";
+
+static const char ec_b_pkcs8[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgXBttwufCzYv14KDP\n"
+    "iDBdbDEj1vaFBeg0f6ELVeABsbehRANCAASPE0S51YGfz3mP2tOGTWtwe30EjULO\n"
+    "K6jC+ydvXBJqrxoUOQNBMzDEyiK/UhbUDut9rbj9DnU0RPYHoQxgtuJg\n"
+    "-----END PRIVATE KEY-----\n";
+
+static const char ec_b_pub[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEjxNEudWBn895j9rThk1rcHt9BI1C\n"
+    "ziuowvsnb1wSaq8aFDkDQTMwxMoiv1IW1A7rfa24/Q51NET2B6EMYLbiYA==\n"
+    "-----END PUBLIC KEY-----\n";
+
+static const char ed25519_key[] =
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MC4CAQAwBQYDK2VwBCIEINBGk2l9X3bm8nWULbzZ759QexAE8bO43f/LRWXPEYTK\n"
+    "-----END PRIVATE KEY-----\n";
+
+static const char p384_key[] =
+    "-----BEGIN EC PRIVATE KEY-----\n"
+    "MIGkAgEBBDAzT6eVcs788RaYqlgpLdjiEijDpNi/bnvcMbk8UiefVhkWkSGRNtxq\n"
+    "44AC19H+yHWgBwYFK4EEACKhZANiAAQqPR/0/I45OCH52IztljnqpdOcMeiuyn5s\n"
+    "S3UbkkD02Xtk3CdYDeyuOxECa4re4mLaRzW2+dE33cMeVoBVhByAFKa4sDC6UReO\n"
+    "VK7GpdDe7R7CMu8NckaGlXNvt0GduWc=\n"
+    "-----END EC PRIVATE KEY-----\n";
+
 
 static void
 keyset_with(th_keyset_t *ks, const char *kid, const char *secret)
@@ -317,6 +357,212 @@ test_sha256_hex_matches_known_vector(void **state)
 }
 
 
+/* ------------------------------------------------ ES256 join credentials */
+
+/* writes text to a temporary file; the caller unlinks path */
+static void
+write_temp(char *path, const char *text)
+{
+    int   fd;
+    FILE *f;
+
+    fd = mkstemp(path);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    fputs(text, f);
+    fclose(f);
+}
+
+
+static int
+add_pem(th_keyset_t *ks, const char *kid, const char *text, const char **err)
+{
+    int  rc;
+    char path[] = "/tmp/th-pem-XXXXXX";
+
+    write_temp(path, text);
+    *err = NULL;
+    rc = th_keyset_add_pem_file(ks, kid, path, err);
+    unlink(path);
+
+    return rc;
+}
+
+
+static void
+test_es256_private_key_signs_public_key_verifies(void **state)
+{
+    char       *token;
+    json_t     *claims;
+    const char *err;
+    th_keyset_t signer = {0}, verifier = {0};
+
+    /* SEC1 ("EC PRIVATE KEY") and PKCS#8 private keys both load */
+    assert_int_equal(add_pem(&signer, "j1", ec_a_sec1, &err), 0);
+    assert_true(th_keyset_can_sign(&signer));
+    assert_int_equal(signer.alg, TH_ALG_ES256);
+
+    assert_int_equal(add_pem(&verifier, "j1", ec_a_pub, &err), 0);
+    assert_false(th_keyset_can_sign(&verifier));
+
+    token = sign(&signer, TH_AUD_JOIN, NOW + 60);
+    assert_int_equal(th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
+        TH_TOKEN_OK);
+    assert_string_equal(
+        json_string_value(json_object_get(claims, "room")), "room-1");
+    json_decref(claims);
+
+    /* the signer verifies its own tokens too (its public half) */
+    assert_int_equal(th_token_verify(&signer, token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
+        TH_TOKEN_OK);
+    json_decref(claims);
+
+    free(token);
+    th_keyset_clear(&signer);
+    th_keyset_clear(&verifier);
+}
+
+
+static void
+test_es256_public_key_set_cannot_sign(void **state)
+{
+    json_t     *claims;
+    const char *err;
+    th_keyset_t ks = {0};
+
+    assert_int_equal(add_pem(&ks, "j1", ec_a_pub, &err), 0);
+
+    claims = join_claims(TH_AUD_JOIN, NOW + 60);
+    assert_null(th_token_sign(&ks, claims));
+    json_decref(claims);
+
+    th_keyset_clear(&ks);
+}
+
+
+static void
+test_es256_rotation_first_signs_every_key_verifies(void **state)
+{
+    char       *old_token, *new_token;
+    json_t     *claims;
+    const char *err;
+    th_keyset_t old_signer = {0}, new_signer = {0}, verifier = {0};
+
+    assert_int_equal(add_pem(&old_signer, "j1", ec_a_sec1, &err), 0);
+    assert_int_equal(add_pem(&new_signer, "j2", ec_b_pkcs8, &err), 0);
+    assert_int_equal(add_pem(&new_signer, "j1", ec_a_sec1, &err), 0);
+    assert_int_equal(add_pem(&verifier, "j2", ec_b_pub, &err), 0);
+    assert_int_equal(add_pem(&verifier, "j1", ec_a_pub, &err), 0);
+
+    old_token = sign(&old_signer, TH_AUD_JOIN, NOW + 60);
+    new_token = sign(&new_signer, TH_AUD_JOIN, NOW + 60);
+
+    assert_int_equal(th_token_verify(&verifier, old_token, TH_AUD_JOIN, NOW,
+                         0, &claims),
+        TH_TOKEN_OK);
+    json_decref(claims);
+    assert_int_equal(th_token_verify(&verifier, new_token, TH_AUD_JOIN, NOW,
+                         0, &claims),
+        TH_TOKEN_OK);
+    json_decref(claims);
+
+    /* the new set signs with j2, which the old verifier does not know */
+    th_keyset_clear(&verifier);
+    assert_int_equal(add_pem(&verifier, "j1", ec_a_pub, &err), 0);
+    assert_int_equal(th_token_verify(&verifier, new_token, TH_AUD_JOIN, NOW,
+                         0, &claims),
+        TH_TOKEN_UNKNOWN_KEY);
+
+    free(old_token);
+    free(new_token);
+    th_keyset_clear(&old_signer);
+    th_keyset_clear(&new_signer);
+    th_keyset_clear(&verifier);
+}
+
+
+static void
+test_es256_other_key_same_kid_is_bad_signature(void **state)
+{
+    char       *token;
+    json_t     *claims;
+    const char *err;
+    th_keyset_t signer = {0}, verifier = {0};
+
+    assert_int_equal(add_pem(&signer, "j1", ec_b_pkcs8, &err), 0);
+    assert_int_equal(add_pem(&verifier, "j1", ec_a_pub, &err), 0);
+
+    token = sign(&signer, TH_AUD_JOIN, NOW + 60);
+    assert_int_equal(th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
+        TH_TOKEN_BAD_SIGNATURE);
+    assert_null(claims);
+
+    free(token);
+    th_keyset_clear(&signer);
+    th_keyset_clear(&verifier);
+}
+
+
+/* the key sets of access tokens and join credentials never cross */
+static void
+test_hs256_and_es256_tokens_do_not_cross(void **state)
+{
+    char       *hs_token, *es_token;
+    json_t     *claims;
+    const char *err;
+    th_keyset_t hs = {0}, es = {0};
+
+    keyset_with(&hs, "j1", key1);
+    assert_int_equal(add_pem(&es, "j1", ec_a_sec1, &err), 0);
+
+    hs_token = sign(&hs, TH_AUD_JOIN, NOW + 60);
+    es_token = sign(&es, TH_AUD_API, NOW + 60);
+
+    /* same kid, but the algorithm is that of the set, not the header's */
+    assert_int_equal(th_token_verify(&es, hs_token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
+        TH_TOKEN_BAD_ALG);
+    assert_int_equal(th_token_verify(&hs, es_token, TH_AUD_API, NOW, 0,
+                         &claims),
+        TH_TOKEN_BAD_ALG);
+
+    free(hs_token);
+    free(es_token);
+    th_keyset_clear(&hs);
+    th_keyset_clear(&es);
+}
+
+
+static void
+test_pem_key_set_refuses_secrets_other_curves_and_mixing(void **state)
+{
+    const char *err;
+    th_keyset_t ks = {0}, hs = {0};
+
+    /* an HS256 secret is no PEM key: Janus cannot be given one */
+    assert_int_equal(add_pem(&ks, "k1", key1, &err), -1);
+    assert_non_null(err);
+    assert_int_equal(add_pem(&ks, "e1", ed25519_key, &err), -1);
+    assert_int_equal(add_pem(&ks, "p1", p384_key, &err), -1);
+    assert_int_equal(ks.nkeys, 0);
+
+    assert_int_equal(add_pem(&ks, "j1", ec_a_pub, &err), 0);
+    assert_int_equal(add_pem(&ks, "j1", ec_b_pub, &err), -1);
+    assert_int_equal(th_keyset_add(&ks, "k1", (const unsigned char *) key1,
+                         strlen(key1), &err),
+        -1);
+
+    keyset_with(&hs, "k1", key1);
+    assert_int_equal(add_pem(&hs, "j1", ec_a_pub, &err), -1);
+
+    th_keyset_clear(&ks);
+    th_keyset_clear(&hs);
+}
+
+
 int
 main(void)
 {
@@ -333,6 +579,13 @@ main(void)
         cmocka_unit_test(test_key_file_trailing_newline_is_not_part_of_the_key),
         cmocka_unit_test(test_random_ids_are_url_safe_and_distinct),
         cmocka_unit_test(test_sha256_hex_matches_known_vector),
+        cmocka_unit_test(test_es256_private_key_signs_public_key_verifies),
+        cmocka_unit_test(test_es256_public_key_set_cannot_sign),
+        cmocka_unit_test(test_es256_rotation_first_signs_every_key_verifies),
+        cmocka_unit_test(test_es256_other_key_same_kid_is_bad_signature),
+        cmocka_unit_test(test_hs256_and_es256_tokens_do_not_cross),
+        cmocka_unit_test(
+            test_pem_key_set_refuses_secrets_other_curves_and_mixing),
     };
 
     return cmocka_run_group_tests_name("token", tests, NULL, NULL);

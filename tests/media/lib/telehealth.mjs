@@ -37,17 +37,17 @@ export async function redis(...args) {
   return stdout.replace(/\n$/, '');
 }
 
-function keyText(kid) {
-  return fs.readFileSync(path.join(env.keys, `${kid}.key`), 'utf8').replace(/\s+$/, '');
-}
-
 const b64url = (buf) => Buffer.from(buf).toString('base64url');
 
-/** An HS256 JWT signed as the nginx module signs (docs/api.md). */
-export function mintToken(claims, kid = 'k1') {
-  const header = { alg: 'HS256', typ: 'JWT', kid };
+/**
+ * A join credential's JWT signed as the nginx module signs (docs/api.md):
+ * ES256 with a join key (j1.pem), the signature as JOSE's r || s.
+ */
+export function mintToken(claims, kid = 'j1') {
+  const header = { alg: 'ES256', typ: 'JWT', kid };
   const signing = `${b64url(JSON.stringify(header))}.${b64url(JSON.stringify(claims))}`;
-  const sig = crypto.createHmac('sha256', keyText(kid)).update(signing).digest();
+  const key = fs.readFileSync(path.join(env.keys, `${kid}.pem`));
+  const sig = crypto.sign('sha256', Buffer.from(signing), { key, dsaEncoding: 'ieee-p1363' });
   return `${signing}.${b64url(sig)}`;
 }
 
