@@ -20,8 +20,12 @@ ALTER TABLE session_kinds
 
 UPDATE session_kinds SET patient = 'required'
     WHERE kind IN ('video_call', 'virtual_visit', 'appointment');
-UPDATE session_kinds SET opener = 'invitee' WHERE kind = 'consultation';
-UPDATE session_kinds SET opener = 'chair_or_invitee'
+-- The invitee-first kinds: the service user starts the call with their
+-- link (or login) and waits; the requester admits them, and cannot be in
+-- the room before them (first_connect).
+UPDATE session_kinds SET opener = 'invitee'
+    WHERE kind IN ('consultation', 'appointment');
+UPDATE session_kinds SET first_connect = 'broadcaster'
     WHERE kind = 'appointment';
 UPDATE session_kinds SET opener = 'member' WHERE kind = 'meeting_room';
 UPDATE session_kinds SET empty_timeout = 300, node_grace = 60

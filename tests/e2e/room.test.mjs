@@ -81,13 +81,14 @@ after(async () => {
   await closeSession(session, staffToken);
 });
 
-test('the chair sees the patient in the waiting room and admits them', { skip, timeout: TEST_MS }, async () => {
-  const staff = await loginAndJoin('clinician', people.clinician);
-  await waitForText('clinician', '#participants', (t) => /chair/.test(t), 'the chair');
-  assert.equal(await staff.locator('#waiting-room').isVisible(), false, 'nobody waits yet');
-
+test('the patient arrives first and waits; the chair sees them in the waiting room and admits them', { skip, timeout: TEST_MS }, async () => {
+  // an appointment: the service user starts it and waits, the provider
+  // joins and admits (the provider cannot be in the room first)
   await loginAndJoin('patient', people.patient);
   await waitForText('patient', '#room-status', (t) => /Please wait/.test(t), 'that the patient waits');
+
+  const staff = await loginAndJoin('clinician', people.clinician);
+  await waitForText('clinician', '#participants', (t) => /chair/.test(t), 'the chair');
   const waiting = staff.locator('#waiting li', { hasText: people.patient.name });
   await waiting.waitFor();
   assert.match(await waiting.innerText(), /waiting/);

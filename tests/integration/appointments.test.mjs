@@ -185,10 +185,16 @@ describe('POST /appointments/{id}/session', () => {
             ].sort((x, y) => x.id.localeCompare(y.id)));
         assert.match(res.headers.get('location'),
             new RegExp(`/sessions/${s.id}$`));
-        // a chair's first join opens the room as POST /sessions does
-        const join = await api('POST', `/sessions/${s.id}/join`,
+        // an appointment is the service user's to open (docs/lifecycle.md):
+        // a chair first is told it has not started; the patient's first
+        // join opens the room as POST /sessions does
+        const first = await api('POST', `/sessions/${s.id}/join`,
             { token: w.supervisor.token });
-        assertStatus(join, 200, 'a chair opens the scheduled session');
+        assertProblem(first, 409, 'room-not-open', 'a chair first');
+        await loginAll([patient]);
+        const join = await api('POST', `/sessions/${s.id}/join`,
+            { token: patient.token });
+        assertStatus(join, 200, 'the patient opens the scheduled session');
         assert.equal(await redis('HGET', roomKey(join.body.room), 'session'),
             s.id, 'the room is open in Redis as for POST /sessions');
         assert.equal(await redis('HGET', roomKey(join.body.room), 'kind'),

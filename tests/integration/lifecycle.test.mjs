@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld,
-    eventually, isPluginError, joinAs, joinCredential, leaveRoom, loginAll,
+    eventually, isPluginError, joinAs, joinCredential, joinRoom, leaveRoom,
+    loginAll,
     patientLockKey, redis, roomKey, sleep, sql,
 } from './lib.mjs';
 
@@ -519,4 +520,78 @@ describe('every end path: PostgreSQL, Redis and the API agree', () => {
             }
         });
     }
+});
+
+describe('invitee first, in the room: arrives, waits, rings, admitted', () => {
+    const flows = [];
+    for (const kind of ['consultation', 'appointment']) {
+        for (const invitee of ['patient', 'guest']) {
+            flows.push([kind, invitee]);
+        }
+    }
+
+    for (const [kind, invitee] of flows) {
+        test(`test_${kind}_${invitee}_invitee_opens_waits_and_is_admitted`,
+            async () => {
+                const p = await addPatient(w, `inv${++n}`);
+                await loginAll([p]);
+                const s = await create({ kind, patient_id: p.id,
+                    scheduled_at: LATER });
+
+                // the requester alone cannot open it
+                const early = await joinCredential(w.coordinator.token, s.id);
+                assertProblem(early, 409, 'room-not-open', 'requester first');
+                assert.equal((await row(s.id)).state, 'scheduled');
+
+                // the invitee arrives: opens it and waits
+                let cred;
+                let who;
+                if (invitee === 'patient') {
+                    cred = await joinCredential(p.token, s.id);
+                    who = `patient:${p.id}`;
+                } else {
+                    const link = await api('POST',
+                        `/sessions/${s.id}/invites`, {
+                            token: w.coordinator.token,
+                            body: { channel: 'link',
+                                invitee: { display_name: 'A Guest' } } });
+                    assertStatus(link, 201);
+                    cred = await api('POST', '/invites/redeem', { body: {
+                        token: link.body.token, display_name: 'A Guest' } });
+                    who = `guest:${link.body.id}`;
+                }
+                assertStatus(cred, 200, `the ${invitee} opens it`);
+                assert.equal((await row(s.id)).state, 'open');
+                const inv = await joinRoom(cred.body.credential);
+                conns.push(inv);
+                assert.equal(inv.answer.data.state, 'waiting',
+                    JSON.stringify(inv.answer.data));
+
+                // the requester's console rings
+                assert.ok(await eventually(async () => (await sql(
+                    `SELECT 1 FROM console_events WHERE session_id = $1
+                     AND recipient_id = $2 AND type = 'waiting'`,
+                    [s.id, w.coordinator.id])).length === 1, 6000),
+                'the requester is rung');
+
+                // the requester joins now and admits the invitee
+                const chair = await joinAs(w.coordinator.token, s.id);
+                conns.push(chair);
+                const ok = await chair.handle.message({ request: 'admit',
+                    participant: who });
+                assert.ok(!isPluginError(ok.data), JSON.stringify(ok.data));
+                const admitted = await inv.handle.waitData((d) =>
+                    d.telehealth === 'admitted', 6000);
+                assert.equal(admitted.telehealth, 'admitted');
+                assert.ok(await eventually(async () => (await sql(
+                    `SELECT 1 FROM audit_log WHERE action = 'room_admit'
+                     AND target_id = $1`, [who])).length === 1, 6000),
+                'the admission is audited');
+            });
+    }
+});
+
+const conns = [];
+after(async () => {
+    await Promise.all(conns.map((c) => c.session.destroy().catch(() => {})));
 });

@@ -49,7 +49,7 @@ async function roomHash(room) {
 const PRESETS = {
     video_call: [0, 0, '', 'close_on_staff_leave', '', 'private'],
     virtual_visit: [0, 0, '', 'caregiver_hangup_ends', '', 'invitation'],
-    appointment: [5, 0, 'broadcaster', 'stay', '', 'invitation'],
+    appointment: [5, 0, 'broadcaster', 'stay', 'broadcaster', 'invitation'],
     group: [61, 14400, 'broadcaster,viewer', 'stay', '', 'invitation'],
     consult_now: [0, 0, '', 'stay', '', 'invitation'],
     meeting_room: [6, 0, '', 'stay', '', 'invitation'],
