@@ -57,10 +57,10 @@ session=$(curl -fsS -m 10 "$BASE/api/v1/sessions" \
 psql -X -q -v ON_ERROR_STOP=1 -d "$PG_CONN" -v session="$session" \
     -v prefix="$prefix" -v n="$LINKS" >/dev/null <<'SQL'
 INSERT INTO invites (org_id, session_id, token_hash, single_use,
-                     created_by, expires_at)
+                     created_by, expires_at, invitee_key)
 SELECT s.org_id, s.id,
        encode(sha256(convert_to(:'prefix' || g, 'UTF8')), 'hex'), true,
-       s.created_by, now() + interval '1 hour'
+       s.created_by, now() + interval '1 hour', 'bench:' || g
 FROM sessions s, generate_series(1, :n) g
 WHERE s.id = :'session';
 SQL
