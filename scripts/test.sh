@@ -1,9 +1,10 @@
 #!/bin/bash
 # Runs every suite and prints one summary line last: "N passed, N failed".
 #
-#   test.sh            unit and SQL tests, then the stack and the integration
-#                      tests
+#   test.sh            unit tests, the OpenAPI lint, SQL tests, then the stack
+#                      and the integration, media and browser tests
 #   test.sh unit       unit tests only
+#   test.sh lint       redocly lint of docs/openapi.yaml only
 #   test.sh sql [files...]   SQL tests only (tests/sql, pgTAP)
 #   test.sh integration [files...]   integration tests only (TH_VALGRIND=1:
 #                                    Janus under valgrind)
@@ -40,6 +41,31 @@ run_unit() {
             failed=$((failed + 1))
         fi
     done
+}
+
+# docs/openapi.yaml through `redocly lint` (npm @redocly/cli, a test tool of
+# tests/; its rules in redocly.yaml), one check that passes or fails.  It
+# runs offline: no telemetry, no update check.
+run_lint() {
+    local out=$log/redocly.log
+    local redocly=tests/node_modules/.bin/redocly
+    if [ ! -x "$redocly" ]; then
+        echo "not ok - redocly lint: $redocly is missing (scripts/deps.sh installs it)"
+        failed=$((failed + 1))
+        return
+    fi
+    if REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+        timeout 300 "$redocly" lint --format=stylish docs/openapi.yaml \
+        >"$out" 2>&1
+    then
+        echo "ok - redocly lint docs/openapi.yaml"
+        passed=$((passed + 1))
+    else
+        # the problems, without the banner about Node.js versions
+        grep -v '[║╔╚]' "$out"
+        echo "not ok - redocly lint docs/openapi.yaml"
+        failed=$((failed + 1))
+    fi
 }
 
 # The SQL tests (tests/sql/*.sql, pgTAP) against a scratch database of the
@@ -210,13 +236,14 @@ run_e2e() {
 
 case "$what" in
 unit)        run_unit ;;
+lint)        run_lint ;;
 sql)         run_sql "$@" ;;
 integration) run_integration "$@" ;;
 media)       run_media "$@" ;;
 e2e)         run_e2e "$@" ;;
 asan)        run_asan "$@" ;;
-all)         run_unit; run_sql; run_integration; run_media; run_e2e ;;
-*)           echo "usage: test.sh [unit|sql|integration|media|e2e [files...]]"; exit 2 ;;
+all)         run_unit; run_lint; run_sql; run_integration; run_media; run_e2e ;;
+*)           echo "usage: test.sh [unit|lint|sql|integration|media|e2e [files...]]"; exit 2 ;;
 esac
 
 echo
