@@ -1,4 +1,4 @@
-// The contract (issue 4, "Contract"): docs/openapi.yaml describes every
+// The contract: docs/openapi.yaml describes every
 // route the module serves, and nothing else.
 //
 // 1. The router and the document agree.  The route table is read from
