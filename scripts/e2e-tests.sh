@@ -3,7 +3,8 @@
 # playwright-core with fake camera and microphone, against the media stack
 # in its private network namespace (scripts/media-tests.sh run), because
 # Janus gathers no ICE candidates on loopback.  Prints the TAP of
-# node --test and one summary line last: "N passed, N failed".
+# node --test, the tests that skipped ("skipped: name # SKIP reason") and
+# one summary line last: "N passed, N failed, N skipped".
 #
 #   e2e-tests.sh                every tests/e2e/*.test.mjs
 #   e2e-tests.sh FILES...       those test files
@@ -19,11 +20,12 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
 log() { printf 'e2e: %s\n' "$*" >&2; }
-summary() { echo; echo "$1 passed, $2 failed"; }
+summary() { echo "$1 passed, $2 failed, ${3:-0} skipped"; }
 
 export TH_CHROMIUM=${TH_CHROMIUM:-/usr/bin/chromium}
 if [ ! -x "$TH_CHROMIUM" ]; then
     log "$TH_CHROMIUM not found (apt-get install chromium, or make deps)"
+    echo
     summary 0 1
     exit 1
 fi
@@ -36,6 +38,7 @@ then
     if ! (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error \
         && touch node_modules)
     then
+        echo
         summary 0 1
         exit 1
     fi
@@ -60,15 +63,9 @@ TH_MEDIA_STACK=full TH_MEDIA_RUN=${TH_E2E_RUN:-$ROOT/run/e2e} \
     scripts/media-tests.sh run \
     node --test --test-reporter=tap --test-concurrency=1 "${files[@]}" \
     2>&1 | tee "$out"
-passed=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n 1)
-failed=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n 1)
-# a test cancelled by a failed hook or a timeout is a failure
-cancelled=$(sed -n 's/^# cancelled \([0-9]*\)/\1/p' "$out" | tail -n 1)
-[ -n "${failed}" ] && failed=$((failed + ${cancelled:-0}))
-if [ -z "$passed" ]; then
-    log "the test runner printed no result (see $out)"
-    passed=0
-    failed=$(( ${failed:-0} + 1 ))
-fi
-summary "$passed" "${failed:-0}"
-[ "${failed:-0}" -eq 0 ]
+. scripts/tap.sh
+tap_count "$out" || log "the test runner printed no result (see $out)"
+echo
+tap_skips "$out" | sed 's/^/skipped: /'
+summary "$tap_passed" "$tap_failed" "$tap_skipped"
+[ "$tap_failed" -eq 0 ]

@@ -1,7 +1,12 @@
 #!/bin/bash
 # Runs the media tests against a stack of their own inside a private network
-# namespace (scripts/netns.sh), prints their TAP and one summary line last:
-# "N passed, N failed".
+# namespace (scripts/netns.sh), prints their TAP, the tests that skipped
+# ("skipped: name # SKIP reason") and one summary line last:
+# "N passed, N failed, N skipped (harness: N passed)".  The harness
+# self-checks (harness.test.mjs, rtp.test.mjs: Janus' stock plugins and the
+# suite's own packet generator) run first and apart; "N passed" counts the
+# product's tests, "harness: N passed" the self-checks, and "N failed" and
+# "N skipped" both (so a failing self-check fails the run).
 #
 #   media-tests.sh                  every tests/media/*.test.mjs
 #   media-tests.sh FILES...         those test files
@@ -24,8 +29,9 @@
 #
 # The tests see TH_JANUS_HTTP, TH_JANUS_WS, TH_BASE, TH_PG, TH_REDIS_PORT,
 # TH_KEYS (as in scripts/test.sh), TH_MEDIA_STACK (full or janus) and
-# TH_NETNS.  The TAP is also kept in build/test-logs/media.tap.  The whole
-# node run is bounded by TH_MEDIA_TIMEOUT seconds (900).
+# TH_NETNS.  The TAP is also kept in build/test-logs/media.tap (the
+# self-checks' in media-harness.tap).  Each node run is bounded by
+# TH_MEDIA_TIMEOUT seconds (900).
 
 set -uo pipefail
 
@@ -63,7 +69,7 @@ if ! flock -n 9; then
     if ! flock -w "${TH_MEDIA_LOCK_WAIT:-900}" 9; then
         log "gave up waiting for $TH_RUN.lock"
         echo
-        echo "0 passed, 1 failed"
+        echo "0 passed, 1 failed, 0 skipped (harness: 0 passed)"
         exit 1
     fi
 fi
@@ -162,7 +168,7 @@ trap stop_stack EXIT
 if ! start_stack; then
     log "the media stack did not start"
     echo
-    echo "0 passed, 1 failed"
+    echo "0 passed, 1 failed, 0 skipped (harness: 0 passed)"
     exit 1
 fi
 t1=$(date +%s%N)
@@ -189,31 +195,57 @@ else
     files=(tests/media/*.test.mjs)
 fi
 
+# The harness self-checks exercise Janus' stock plugins and the suite's own
+# packet generator, not the product: they run first, on their own, and are
+# counted apart (a failure of theirs still fails the run).
+harness=()
+product=()
+for f in "${files[@]}"; do
+    case "$(basename "$f")" in
+    harness.test.mjs|rtp.test.mjs) harness+=("$f") ;;
+    *) product+=("$f") ;;
+    esac
+done
+
+. scripts/tap.sh
 mkdir -p build/test-logs
-out=build/test-logs/media.tap
-# Each test has its own timeout; this bounds the whole run as well (a
-# process that does not exit after its tests, say).
-timeout --kill-after=10 "${TH_MEDIA_TIMEOUT:-900}" \
-    node --test --test-reporter=tap --test-concurrency=1 "${files[@]}" \
-    2>&1 | tee "$out"
-passed=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n 1)
-failed=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n 1)
-# a test cancelled by a failed hook or a timeout is a failure
-cancelled=$(sed -n 's/^# cancelled \([0-9]*\)/\1/p' "$out" | tail -n 1)
-[ -n "${failed}" ] && failed=$((failed + ${cancelled:-0}))
-if [ -z "$passed" ]; then
-    # Killed by the timeout: count the tests that reported, and the run
-    # itself as one failure.
-    log "the test runner printed no result (timed out?)"
-    passed=$(grep -c '^ok ' "$out")
-    failed=$(( $(grep -c '^not ok ' "$out") + 1 ))
+passed=0 failed=0 skipped=0 harness_passed=0
+
+# run_node TAP FILES...: one run of node's test runner, its TAP shown and
+# kept in TAP, its counts in tap_passed, tap_failed and tap_skipped.  Each
+# test has its own timeout; this bounds the whole run as well (a process
+# that does not exit after its tests, say).
+run_node() {
+    local tap=$1
+    shift
+    timeout --kill-after=10 "${TH_MEDIA_TIMEOUT:-900}" \
+        node --test --test-reporter=tap --test-concurrency=1 "$@" \
+        2>&1 | tee "$tap"
+    tap_count "$tap" || log "the test runner printed no result (timed out?)"
+}
+
+rm -f build/test-logs/media-harness.tap build/test-logs/media.tap
+if [ ${#harness[@]} -gt 0 ]; then
+    run_node build/test-logs/media-harness.tap "${harness[@]}"
+    harness_passed=$tap_passed
+    failed=$((failed + tap_failed))
+    skipped=$((skipped + tap_skipped))
+fi
+if [ ${#product[@]} -gt 0 ]; then
+    run_node build/test-logs/media.tap "${product[@]}"
+    passed=$tap_passed
+    failed=$((failed + tap_failed))
+    skipped=$((skipped + tap_skipped))
 fi
 # Stop now, so that the summary is the last line.
 stop_stack
 trap - EXIT
 if [ -n "${TH_VALGRIND:-}" ]; then
-    scripts/valgrind-report.sh "$VG_DIR"/janus.*.log || failed=$(( ${failed:-0} + 1 ))
+    scripts/valgrind-report.sh "$VG_DIR"/janus.*.log || failed=$((failed + 1))
 fi
 echo
-echo "$passed passed, ${failed:-0} failed"
-[ "${failed:-0}" -eq 0 ]
+for f in build/test-logs/media-harness.tap build/test-logs/media.tap; do
+    [ -f "$f" ] && tap_skips "$f" | sed 's/^/skipped: /'
+done
+echo "$passed passed, $failed failed, $skipped skipped (harness: $harness_passed passed)"
+[ "$failed" -eq 0 ]

@@ -1,9 +1,15 @@
 #!/bin/bash
-# Runs every suite and prints one summary line last: "N passed, N failed".
+# Runs every suite and prints one summary line last:
+# "N passed, N failed, N skipped", with " (harness: N passed)" when the media
+# suite ran (its self-checks of the harness, counted apart from the
+# product's tests).  Skipped tests are counted and listed; a suite whose
+# tests skipped for any other reason than one marked "on purpose:" did not
+# run in full, which fails the run (docs/operations.md, "Tests").
 #
-#   test.sh            unit and SQL tests, then the stack and the integration
-#                      tests
+#   test.sh            unit tests, the OpenAPI lint, SQL tests, then the stack
+#                      and the integration, media and browser tests
 #   test.sh unit       unit tests only
+#   test.sh lint       redocly lint of docs/openapi.yaml only
 #   test.sh sql [files...]   SQL tests only (tests/sql, pgTAP)
 #   test.sh integration [files...]   integration tests only (TH_VALGRIND=1:
 #                                    Janus under valgrind)
@@ -21,11 +27,35 @@ what=${1:-all}
 
 passed=0
 failed=0
+skipped=0
+harness=
 log=$ROOT/build/test-logs
 mkdir -p "$log"
+. scripts/tap.sh
+
+# check_skips SUITE FILE [listed]: lists the tests the TAP in FILE reports
+# as skipped (unless the suite listed them itself: "listed"); unless each
+# one's reason starts with "on purpose:", the suite did not run in full
+# (the media suite without our plugin, the browser suite outside its
+# namespace, ...): one more failure.
+check_skips() {
+    local suite=$1 file=$2 listed=${3:-} list n other
+    list=$(tap_skips "$file")
+    [ -n "$list" ] || return 0
+    n=$(printf '%s\n' "$list" | grep -c .)
+    other=$(printf '%s\n' "$list" | grep -viE '# (SKIP|TODO) on purpose:' | grep -c .)
+    if [ -z "$listed" ]; then
+        echo "test: $suite: $n skipped:"
+        printf '%s\n' "$list" | sed 's/^/  /'
+    fi
+    if [ "$other" -gt 0 ]; then
+        echo "not ok - $suite: $other tests skipped without being marked \"on purpose:\"; the suite did not run in full"
+        failed=$((failed + 1))
+    fi
+}
 
 run_unit() {
-    local t out p f
+    local t out p f s
     for t in "${TH_BUILD:-build}"/tests/*; do
         [ -x "$t" ] || continue
         out=$log/$(basename "$t").log
@@ -33,13 +63,45 @@ run_unit() {
         cat "$out"
         p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
         f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
+        s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$out" | tail -n 1)
         passed=$((passed + ${p:-0}))
         failed=$((failed + ${f:-0}))
+        skipped=$((skipped + ${s:-0}))
+        # cmocka's skip() gives no reason: it is never on purpose
+        if [ "${s:-0}" -gt 0 ]; then
+            echo "not ok - $t: ${s} tests skipped"
+            failed=$((failed + 1))
+        fi
         if [ -z "$p" ] && [ -z "$f" ]; then
             echo "test: $t crashed or printed no result"
             failed=$((failed + 1))
         fi
     done
+}
+
+# docs/openapi.yaml through `redocly lint` (npm @redocly/cli, a test tool of
+# tests/; its rules in redocly.yaml), one check that passes or fails.  It
+# runs offline: no telemetry, no update check.
+run_lint() {
+    local out=$log/redocly.log
+    local redocly=tests/node_modules/.bin/redocly
+    if [ ! -x "$redocly" ]; then
+        echo "not ok - redocly lint: $redocly is missing (scripts/deps.sh installs it)"
+        failed=$((failed + 1))
+        return
+    fi
+    if REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true \
+        timeout 300 "$redocly" lint --format=stylish docs/openapi.yaml \
+        >"$out" 2>&1
+    then
+        echo "ok - redocly lint docs/openapi.yaml"
+        passed=$((passed + 1))
+    else
+        # the problems, without the banner about Node.js versions
+        grep -v '[║╔╚]' "$out"
+        echo "not ok - redocly lint docs/openapi.yaml"
+        failed=$((failed + 1))
+    fi
 }
 
 # The SQL tests (tests/sql/*.sql, pgTAP) against a scratch database of the
@@ -48,7 +110,7 @@ run_unit() {
 # "not ok" lines count, and a file that stops on an error or runs another
 # number of tests than it planned fails once more.
 run_sql() {
-    local db=telehealth_sql_test out p f t rc names files
+    local db=telehealth_sql_test out p f s t rc names files
     local pg="psql -X -q -h 127.0.0.1 -p ${TH_PG_PORT:-55432} -U postgres"
     local conn="host=127.0.0.1 port=${TH_PG_PORT:-55432} user=postgres dbname=$db"
     if ! scripts/stack.sh start-postgres >"$log/sql-postgres.log" 2>&1; then
@@ -88,7 +150,8 @@ run_sql() {
             >"$out" 2>&1
         rc=$?
         grep -v '^$' "$out"
-        p=$(grep -c '^ok ' "$out")
+        s=$(tap_skips "$out" | grep -c .)
+        p=$(( $(grep -c '^ok ' "$out") - s ))
         f=$(grep -c '^not ok ' "$out")
         if [ "$rc" -ne 0 ] || grep -q '^# Looks like you planned' "$out"; then
             echo "not ok - $t did not run to its end as planned"
@@ -96,12 +159,14 @@ run_sql() {
         fi
         passed=$((passed + p))
         failed=$((failed + f))
+        skipped=$((skipped + s))
+        check_skips "$t" "$out"
     done
     $pg -d postgres -c "DROP DATABASE $db"
 }
 
 run_integration() {
-    local out p f files vg=
+    local out files vg=
     # TH_VALGRIND=1: Janus runs under memcheck for the suite, and any error
     # or leak record in our code fails the run (scripts/valgrind-report.sh).
     if [ -n "${TH_VALGRIND:-}" ]; then
@@ -149,18 +214,12 @@ run_integration() {
         node --test --test-reporter=tap --test-concurrency=1 \
         --test-timeout="${TH_TEST_TIMEOUT:-180000}" "${files[@]}" \
         2>&1 | tee "$out"
-    p=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$out" | tail -n 1)
-    f=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$out" | tail -n 1)
-    # a test cancelled by a failed hook or a timeout is a failure
-    cancelled=$(sed -n 's/^# cancelled \([0-9]*\)/\1/p' "$out" | tail -n 1)
-    [ -n "${f}" ] && f=$((f + ${cancelled:-0}))
-    if [ -z "$p" ]; then
-        echo "test: the integration runner printed no result (timed out?)"
-        p=$(grep -c '^ok ' "$out")
-        f=$(( $(grep -c '^not ok ' "$out") + 1 ))
-    fi
-    passed=$((passed + ${p:-0}))
-    failed=$((failed + ${f:-0}))
+    tap_count "$out" \
+        || echo "test: the integration runner printed no result (timed out?)"
+    passed=$((passed + tap_passed))
+    failed=$((failed + tap_failed))
+    skipped=$((skipped + tap_skipped))
+    check_skips integration "$out"
     if [ -n "$vg" ]; then
         scripts/stack.sh stop-janus
         scripts/valgrind-report.sh "$vg"/janus.*.log || failed=$((failed + 1))
@@ -170,13 +229,31 @@ run_integration() {
 # The media suite runs in a network namespace with a stack of its own and
 # prints its own summary line; its counts join ours.
 run_media() {
-    local out=$log/media.out line p f
-    scripts/media-tests.sh "$@" 2>&1 | tee "$out"
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
+    suite_line media scripts/media-tests.sh "$@"
+}
+
+# suite_line NAME SCRIPT ARGS...: runs a suite that prints its own summary
+# line, "N passed, N failed, N skipped" (and the media suite's
+# "(harness: N passed)"); its counts join ours.  No such line is a failure.
+suite_line() {
+    local name=$1 out=$log/$1.out line p f s h
+    shift
+    "$@" 2>&1 | tee "$out"
+    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$out" \
+        | tail -n 1)
     p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
     f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+    s=$(echo "$line" | sed -n 's/.* \([0-9]*\) skipped.*/\1/p')
+    h=$(echo "$line" | sed -n 's/.*(harness: \([0-9]*\) passed).*/\1/p')
+    if [ -z "$line" ]; then
+        echo "not ok - $name: the suite printed no summary line"
+        f=1
+    fi
     passed=$((passed + ${p:-0}))
-    failed=$((failed + ${f:-1}))
+    failed=$((failed + ${f:-0}))
+    skipped=$((skipped + ${s:-0}))
+    [ -n "$h" ] && harness=$(( ${harness:-0} + h ))
+    check_skips "$name" "$out" listed
 }
 
 # The unit and API suites against a module built with AddressSanitizer and
@@ -199,26 +276,21 @@ run_asan() {
 
 # The browser suite: two chromium tabs against a stack in a namespace.
 run_e2e() {
-    local out=$log/e2e.out line p f
-    scripts/e2e-tests.sh "$@" 2>&1 | tee "$out"
-    line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -n 1)
-    p=$(echo "$line" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
-    f=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
-    passed=$((passed + ${p:-0}))
-    failed=$((failed + ${f:-1}))
+    suite_line e2e scripts/e2e-tests.sh "$@"
 }
 
 case "$what" in
 unit)        run_unit ;;
+lint)        run_lint ;;
 sql)         run_sql "$@" ;;
 integration) run_integration "$@" ;;
 media)       run_media "$@" ;;
 e2e)         run_e2e "$@" ;;
 asan)        run_asan "$@" ;;
-all)         run_unit; run_sql; run_integration; run_media; run_e2e ;;
-*)           echo "usage: test.sh [unit|sql|integration|media|e2e [files...]]"; exit 2 ;;
+all)         run_unit; run_lint; run_sql; run_integration; run_media; run_e2e ;;
+*)           echo "usage: test.sh [unit|lint|sql|integration|media|e2e [files...]]"; exit 2 ;;
 esac
 
 echo
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped${harness:+ (harness: $harness passed)}"
 [ "$failed" -eq 0 ]

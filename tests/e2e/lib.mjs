@@ -27,8 +27,8 @@ export const skip = !process.env.TH_NETNS
 export const STEP_MS = 30_000;
 export const TEST_MS = 120_000;
 
-// The flags of docs (ARCHITECTURE, "Facts about this platform"): fake
-// devices that need no permission prompt, nothing talking to the outside.
+// The flags tests/e2e/README.md lists: fake devices that need no
+// permission prompt, nothing talking to the outside.
 export const CHROMIUM_ARGS = [
   '--use-fake-device-for-media-stream',
   '--use-fake-ui-for-media-stream',

@@ -1,4 +1,4 @@
-// Appointments (PRODUCT 10, docs/api.md "Appointments"): a scheduled
+// Appointments (docs/features.md 10, docs/api.md "Appointments"): a scheduled
 // appointment with staff and their roles, readable like its patient, and
 // POST /appointments/{id}/session: the session with everyone on it in one
 // step, the room open in Redis, linked both ways, and only once.

@@ -1,4 +1,4 @@
-// The authorization table (issue 4, "Must show"): every endpoint against
+// The authorization table (docs/api.md, per endpoint): every endpoint against
 // every actor -- admin, supervisor, coordinator, assigned clinician,
 // unassigned clinician, patient, guest (no token), and the admin,
 // clinician and patient of another organisation.  Each cell asserts the

@@ -1,4 +1,4 @@
-// Call history (PRODUCT 32, docs/api.md "Call history"): each staff member
+// Call history (docs/features.md 32, docs/api.md "Call history"): each staff member
 // sees only the calls they took part in with the patient; a clinician who
 // is unassigned loses sight of them and regains it on reassignment; the
 // org-wide roles are not affected by assignment.  Most calls here are

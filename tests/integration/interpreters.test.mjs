@@ -1,4 +1,4 @@
-// Interpreting organisations and interpreter requests (PRODUCT 6 and 20;
+// Interpreting organisations and interpreter requests (docs/features.md 6 and 20;
 // docs/api.md, "Interpreters"): the register, the managers' accept and
 // refuse links, the first accept winning, the interpreter's link into a
 // call in progress, the held invite sent only after an accept, and the

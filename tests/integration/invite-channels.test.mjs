@@ -1,4 +1,4 @@
-// Invites by channel (issue 5, "Invites"; docs/api.md, "Invites"): the
+// Invites by channel (docs/features.md 14-18; docs/api.md, "Invites"): the
 // invitee's language and contact data, the 422 texts of missing contact
 // data, scheduled sessions' date, time and device-test link in the
 // organisation's time zone, resend and a new scheduled time invalidating

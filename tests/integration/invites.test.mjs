@@ -1,4 +1,4 @@
-// Invite links (issue 5, "Invites"; docs/api.md, "Invites"): create,
+// Invite links (docs/features.md 14-19; docs/api.md, "Invites"): create,
 // redeem (atomic, single use), expiry, revoke, and what a guest sees.
 
 import assert from 'node:assert/strict';
@@ -213,7 +213,7 @@ describe('invite links', () => {
     });
 });
 
-describe('access levels and guest links (PRODUCT 8)', () => {
+describe('access levels and guest links (docs/features.md 8)', () => {
     test('a guest link to a private or internal session is 422', async () => {
         for (const access of ['private', 'internal']) {
             const s = await openCall(`inv-${access}`, access);

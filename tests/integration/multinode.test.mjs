@@ -1,4 +1,4 @@
-// Several nginx instances share one Redis and one PostgreSQL (PRODUCT.md
+// Several nginx instances share one Redis and one PostgreSQL (docs/features.md
 // 12 and 40): the one-open-room-per-patient rule, tokens and logout hold
 // across instances.  The test starts a second nginx with the stack's own
 // configuration on another port (its own pid file, logs and temp folders)

@@ -1,4 +1,5 @@
-// Notifications (docs/api.md "Notifications", PRODUCT section 2): the
+// Notifications (docs/api.md "Notifications"; the video_call SMS of
+// docs/features.md, section 2): the
 // outbox in PostgreSQL delivered by the module through the SMS provider of
 // conf/nginx.conf.in, which is the fake one this file starts.
 //
@@ -108,7 +109,7 @@ describe('the video_call SMS, 8 s after the room opened',
                 'the SMS arrived');
                 const [m] = sms.delivered(p.mobile);
                 assert.equal(m.fields.Body, VIDEO_CALL_SMS,
-                    'exactly the text of PRODUCT section 2');
+                    'exactly the text of docs/features.md, section 2');
                 assert.ok(await closeRoomAsChair(w.clinician.token, session));
             });
 

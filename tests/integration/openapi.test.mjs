@@ -1,4 +1,4 @@
-// The contract (issue 4, "Contract"): docs/openapi.yaml describes every
+// The contract: docs/openapi.yaml describes every
 // route the module serves, and nothing else.
 //
 // 1. The router and the document agree.  The route table is read from
@@ -639,13 +639,25 @@ describe('docs/openapi.yaml is valid OpenAPI 3.1', () => {
 
 // ------------------------------------------------------------- live checks
 
-// Asserts that a live answer is one the document describes for
-// method + template: a documented status, its content type, its headers,
-// and a body valid against its schema (required properties present).
-function conforms(res, method, template, what = '') {
+// Asserts that a live answer is the one expected and one the document
+// describes for method + template: exactly the status `status`, for an
+// error exactly the problem type urn:telehealth:problem:<type> (a
+// documented but other status, say a second POST /sessions answering 201,
+// fails), and then the documented content type, headers and a body valid
+// against its schema (required properties present).
+function conforms(res, method, template, what, status, type) {
     const op = findOperation(method, template);
     const ctx = `${method} ${template}${what ? ` (${what})` : ''} -> ` +
         `${res.status} ${res.text.slice(0, 300)}`;
+    assert.equal(typeof status, 'number', `no expected status: ${ctx}`);
+    assert.equal(res.status, status, `status: ${ctx}`);
+    if (status >= 400) {
+        assert.ok(type, `no expected problem type: ${ctx}`);
+        assert.equal(res.body?.type, `urn:telehealth:problem:${type}`,
+            `problem type: ${ctx}`);
+    } else {
+        assert.equal(type, undefined, `a problem type for a success: ${ctx}`);
+    }
     const code = String(res.status);
     const key = [code, `${code[0]}XX`, 'default']
         .find((k) => op.responses[k]);
@@ -695,7 +707,7 @@ describe('live answers match docs/openapi.yaml', () => {
 
     test('health, login, me, logout; HEAD is GET without a body', async () => {
         const { api, env } = lib;
-        conforms(await api('GET', '/health'), 'GET', '/health');
+        conforms(await api('GET', '/health'), 'GET', '/health', '', 200);
 
         const head = await fetch(`${env.api}/health`, { method: 'HEAD' });
         assert.equal(head.status, 200, 'HEAD /health');
@@ -704,23 +716,26 @@ describe('live answers match docs/openapi.yaml', () => {
         const login = await api('POST', '/auth/login', {
             body: { email: w.admin.email, password: env.password },
         });
-        conforms(login, 'POST', '/auth/login');
+        conforms(login, 'POST', '/auth/login', '', 200);
         conforms(await api('POST', '/auth/login', {
             body: { email: w.admin.email, password: 'not-the-password' },
-        }), 'POST', '/auth/login', 'wrong password');
+        }), 'POST', '/auth/login', 'wrong password', 401,
+        'invalid-credentials');
         conforms(await api('POST', '/auth/login', { body: {} }),
-            'POST', '/auth/login', 'no fields');
+            'POST', '/auth/login', 'no fields', 400, 'invalid-request');
 
         conforms(await api('GET', '/me', { token: w.admin.token }),
-            'GET', '/me');
+            'GET', '/me', '', 200);
         conforms(await api('GET', '/me', { token: w.patient.token }),
-            'GET', '/me', 'patient');
-        conforms(await api('GET', '/me'), 'GET', '/me', 'no token');
+            'GET', '/me', 'patient', 200);
+        conforms(await api('GET', '/me'), 'GET', '/me', 'no token', 401,
+            'unauthorized');
 
         const token = login.body.access_token;
         conforms(await api('POST', '/auth/logout', { token }),
-            'POST', '/auth/logout');
-        conforms(await api('GET', '/me', { token }), 'GET', '/me', 'revoked');
+            'POST', '/auth/logout', '', 204);
+        conforms(await api('GET', '/me', { token }), 'GET', '/me', 'revoked',
+            401, 'unauthorized');
     });
 
     test('a method the route does not serve: 405 with Allow', async () => {
@@ -739,86 +754,90 @@ describe('live answers match docs/openapi.yaml', () => {
         const { api } = lib;
         const t = w.admin.token;
         conforms(await api('GET', '/staff?limit=2', { token: t }),
-            'GET', '/staff');
+            'GET', '/staff', '', 200);
         conforms(await api('GET', '/staff?limit=0', { token: t }),
-            'GET', '/staff', 'bad limit');
+            'GET', '/staff', 'bad limit', 422, 'validation');
         conforms(await api('GET', `/staff/${w.clinician.id}`, { token: t }),
-            'GET', '/staff/{id}');
+            'GET', '/staff/{id}', '', 200);
         conforms(await api('GET', `/staff/${crypto.randomUUID()}`,
-            { token: t }), 'GET', '/staff/{id}', 'unknown id');
+            { token: t }), 'GET', '/staff/{id}', 'unknown id', 404, 'not-found');
         conforms(await api('GET', '/staff', { token: w.patient.token }),
-            'GET', '/staff', 'patient');
+            'GET', '/staff', 'patient', 403, 'forbidden');
 
         const created = await api('POST', '/patients', {
             token: t,
             body: { display_name: 'OpenAPI Patient', mobile: '+4915112345678',
                 sms_capable: true, language: 'pt-BR' },
         });
-        conforms(created, 'POST', '/patients');
+        conforms(created, 'POST', '/patients', '', 201);
         const id = created.body.id;
         conforms(await api('GET', `/patients/${id}`, { token: t }),
-            'GET', '/patients/{id}');
+            'GET', '/patients/{id}', '', 200);
         conforms(await api('PATCH', `/patients/${id}`, {
             token: t, headers: { 'if-match': '"999"' },
             body: { language: 'en' },
-        }), 'PATCH', '/patients/{id}', 'stale If-Match');
+        }), 'PATCH', '/patients/{id}', 'stale If-Match', 412,
+        'precondition-failed');
         conforms(await api('PATCH', `/patients/${id}`, {
             token: t, headers: { 'if-match': created.headers.get('etag') },
             body: { whatsapp: null },
-        }), 'PATCH', '/patients/{id}');
+        }), 'PATCH', '/patients/{id}', '', 200);
         conforms(await api('GET', '/patients?limit=1', { token: t }),
-            'GET', '/patients');
+            'GET', '/patients', '', 200);
         conforms(await api('GET', `/patients/${id}`,
             { token: w.clinician.token }),
-        'GET', '/patients/{id}', 'unassigned clinician');
+        'GET', '/patients/{id}', 'unassigned clinician', 403, 'forbidden');
 
         conforms(await api('POST', `/patients/${id}/assignments`, {
             token: t, body: { staff_id: w.clinician.id },
-        }), 'POST', '/patients/{id}/assignments');
+        }), 'POST', '/patients/{id}/assignments', '', 201);
         conforms(await api('GET', `/patients/${id}/assignments`,
-            { token: t }), 'GET', '/patients/{id}/assignments');
+            { token: t }), 'GET', '/patients/{id}/assignments', '', 200);
         conforms(await api('DELETE',
             `/patients/${id}/assignments/${w.clinician.id}`, { token: t }),
-        'DELETE', '/patients/{id}/assignments/{staff_id}');
+        'DELETE', '/patients/{id}/assignments/{staff_id}', '', 200);
     });
 
     test('sessions, join, room commands, calls, audit', async () => {
         const { api } = lib;
         const t = w.clinician.token;
         const created = await lib.startSession(t, patient.id);
-        conforms(created, 'POST', '/sessions');
+        conforms(created, 'POST', '/sessions', '', 201);
         session = created.body;
         conforms(await lib.startSession(t, patient.id), 'POST', '/sessions',
-            'patient in session');
+            'patient in session', 409, 'patient-in-session');
         conforms(await api('POST', '/sessions', { token: t,
             body: { kind: 'no_such_kind', patient_id: patient.id } }),
-        'POST', '/sessions', 'unknown kind');
+        'POST', '/sessions', 'unknown kind', 422, 'validation');
 
         conforms(await api('GET', '/sessions', { token: t }),
-            'GET', '/sessions');
+            'GET', '/sessions', '', 200);
         conforms(await api('GET', `/sessions/${session.id}`, { token: t }),
-            'GET', '/sessions/{id}');
+            'GET', '/sessions/{id}', '', 200);
         conforms(await api('POST', `/sessions/${session.id}/close`,
-            { token: t }), 'POST', '/sessions/{id}/close', 'nobody joined');
+            { token: t }), 'POST', '/sessions/{id}/close', 'nobody joined', 409,
+        'room-not-open');
 
         conns.push(await lib.joinAs(t, session.id));
         conforms(await api('POST',
             `/sessions/${session.id}/participants/patient:${patient.id}/mute`,
             { token: t, body: { audio: true } }),
-        'POST', '/sessions/{id}/participants/{pid}/mute');
+        'POST', '/sessions/{id}/participants/{pid}/mute', '', 202);
         conforms(await api('POST',
             `/sessions/${session.id}/participants/patient:${patient.id}/role`,
             { token: t, body: { role: 'nobody' } }),
-        'POST', '/sessions/{id}/participants/{pid}/role', 'bad role');
+        'POST', '/sessions/{id}/participants/{pid}/role', 'bad role', 422,
+        'validation');
         conforms(await api('POST', `/sessions/${session.id}/join`,
             { token: w.admin.token }),
-        'POST', '/sessions/{id}/join', 'not on the session');
+        'POST', '/sessions/{id}/join', 'not on the session', 404,
+        'not-found');
 
         conforms(await api('GET', `/patients/${patient.id}/calls`,
-            { token: t }), 'GET', '/patients/{id}/calls');
+            { token: t }), 'GET', '/patients/{id}/calls', '', 200);
         conforms(await api('GET', '/audit?limit=5', { token: w.admin.token }),
-            'GET', '/audit');
+            'GET', '/audit', '', 200);
         conforms(await api('GET', '/audit', { token: t }),
-            'GET', '/audit', 'clinician');
+            'GET', '/audit', 'clinician', 403, 'forbidden');
     });
 });

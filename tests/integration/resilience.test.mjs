@@ -1,4 +1,4 @@
-// Resilience (ARCHITECTURE.md, "Rules that make it real"): a slow query
+// Resilience: a slow query
 // does not block nginx's worker (the local stack runs ONE worker, so a
 // blocking call would stall every other request), and losing Redis or
 // PostgreSQL is a quick 503, not a hang or a crash, with full service back

@@ -1,4 +1,4 @@
-// Service codes (PRODUCT 34, docs/api.md "Service codes"): admins write,
+// Service codes (docs/features.md 34, docs/api.md "Service codes"): admins write,
 // all staff of the organisation read, codes are unique per organisation,
 // and a virtual_visit session needs a code that allows virtual visits.
 

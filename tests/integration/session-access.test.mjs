@@ -1,7 +1,7 @@
 // PATCH /sessions/{id} and GET /sessions/{id}/participants (docs/api.md):
 // settings change with If-Match; changing the access level of a live
 // session removes, through the plugin's access_changed command, exactly
-// the members who no longer qualify (PRODUCT 8: a listed patient always
+// the members who no longer qualify (docs/features.md 8: a listed patient always
 // qualifies, a guest only for invitation); the live participants
 // and waiting list come from the room's members hash.  Participants join
 // over the Janus HTTP API, as in plugin.test.mjs.

@@ -1,5 +1,5 @@
-// Session kinds (docs/api.md, POST /sessions): every kind of PRODUCT
-// section 2 with its preset policies, overrides, name, scheduled time,
+// Session kinds (docs/api.md, POST /sessions): every kind of
+// docs/features.md, section 2, with its preset policies, overrides, name, scheduled time,
 // access level and a participant list with more chairs; the policies land
 // in the room hash for the plugin (docs/redis.md, "Room policy fields").
 

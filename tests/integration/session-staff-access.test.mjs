@@ -1,5 +1,5 @@
 // POST /sessions/{id}/join for staff of the organisation who are not on
-// the participant list (PRODUCT 7-8, docs/api.md): they join an internal
+// the participant list (docs/features.md 7-8, docs/api.md): they join an internal
 // or invitation session as broadcaster, never a private one nor another
 // organisation's; a live change to private removes them from the room, and
 // the plugin refuses a credential they got before the change (475).
