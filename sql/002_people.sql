@@ -753,7 +753,7 @@ $$;
 
 -- ------------------------------------------------------------ call history
 
--- docs/features.md 32: a staff member sees the calls of this patient they took part
+-- PRODUCT 32: a staff member sees the calls of this patient they took part
 -- in themselves (org-wide roles included); a clinician sees them only while
 -- assigned (th_patient_for answers 403 otherwise).
 CREATE FUNCTION th_op_patient_calls(req jsonb, me th_caller)

@@ -1,4 +1,4 @@
--- Session kinds (docs/features.md, section 2): preset policies with overrides, name,
+-- Session kinds (PRODUCT section 2): preset policies with overrides, name,
 -- optional scheduled time, access level and a participant list with
 -- roles.  th_session_plan() turns a POST /sessions body into what the
 -- module writes: the row's columns, the extra participants and the room

@@ -38,7 +38,7 @@ CREATE INDEX notifications_due_idx ON notifications (not_before)
 CREATE INDEX notifications_session_idx ON notifications (session_id);
 
 -- Texts by template, channel and language; 'en' is the fallback.  The
--- video_call text is fixed by docs/features.md, section 2, and carries nothing else.
+-- video_call text is fixed by PRODUCT section 2 and carries nothing else.
 CREATE TABLE notification_templates (
     template  text NOT NULL,
     channel   text NOT NULL,

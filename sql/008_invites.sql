@@ -1,4 +1,4 @@
--- Invite links (docs/features.md 15; docs/api.md, "Invites").
+-- Invite links (issue 5, "Invites"; ARCHITECTURE, "Credentials").
 --
 --   POST   /sessions/{id}/invites             th_api('invite_create')
 --   DELETE /sessions/{id}/invites/{invite}    th_api('invite_revoke')

@@ -1,5 +1,5 @@
--- Notifications by template (docs/api.md, "Notifications" and "Delivery
--- and outcomes").  A message names a template, a language and the values of
+-- Notifications by template (docs/api.md, "Notifications"; issue 5,
+-- "Delivery").  A message names a template, a language and the values of
 -- its placeholders; the module renders it when it delivers it, from the
 -- template files of telehealth_templates, and stores the rendered text
 -- (body, and subject for e-mail) with the outcome, so the row shows what

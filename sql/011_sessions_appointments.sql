@@ -1,14 +1,14 @@
--- Sessions for a staff console (docs/api.md, "Sessions"):
+-- Sessions for a staff console (issue 4, "Sessions"):
 --
 --   GET  /sessions                      th_api('session_list'): "my
 --                                       sessions", filtered, paginated
---   /service-codes[/{id}]               service codes (docs/features.md 34)
+--   /service-codes[/{id}]               service codes (PRODUCT 34)
 --   /appointments[/{id}]                a minimal appointment resource
 --   POST /appointments/{id}/session     th_api('appointment_session')
 --                                       prepares the body of POST
 --                                       /sessions; the module then starts
 --                                       the session the way POST /sessions
---                                       does (docs/features.md 10)
+--                                       does (PRODUCT 10)
 --   PATCH /sessions/{id}                also policies and participants
 --   POST/PATCH /staff                   also idp_subject
 --
@@ -61,7 +61,7 @@ END
 $$;
 
 -- How long an ended session stays in GET /sessions unless ?ended_since=
--- says otherwise ("recently ended", docs/features.md 11).
+-- says otherwise ("recently ended", PRODUCT 11).
 CREATE FUNCTION th_recently_ended() RETURNS interval
 LANGUAGE sql IMMUTABLE AS $$ SELECT interval '7 days' $$;
 
@@ -163,7 +163,7 @@ $$;
 
 -- ------------------------------------------------------------ service codes
 
--- docs/features.md 34: a visit is scheduled for a service code; only codes that
+-- PRODUCT 34: a visit is scheduled for a service code; only codes that
 -- allow virtual visits can have a virtual_visit session.
 CREATE TABLE service_codes (
     id                      uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -356,7 +356,7 @@ $$;
 
 -- ------------------------------------------------------------ appointments
 
--- docs/features.md 10: a scheduled appointment with the staff on it and their
+-- PRODUCT 10: a scheduled appointment with the staff on it and their
 -- roles; POST /appointments/{id}/session starts its session in one step.
 CREATE TABLE appointments (
     id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),

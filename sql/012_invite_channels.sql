@@ -1,5 +1,5 @@
 -- Invites by e-mail, SMS and WhatsApp, resend, status per invitee, third
--- parties and consult-now links (docs/features.md 14-19 and
+-- parties and consult-now links (issue 5, "Invites"; PRODUCT 14-19 and
 -- the consult_now row of section 2).  docs/api.md, "Invites".
 --
 --   POST /sessions/{id}/invites                      th_api('invite_create')
@@ -160,7 +160,7 @@ LANGUAGE sql STABLE AS $$
 $$;
 
 -- The address of a patient for a channel, or a refusal fit to show the
--- requester (docs/features.md 18).
+-- requester (PRODUCT 18).
 CREATE FUNCTION th_patient_contact(p patients, v_channel text) RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -342,7 +342,7 @@ END
 $$;
 
 -- The lifetime of a new link: ttl of the body, or the kind's link_ttl.
--- consult_now links live 5 minutes at most (docs/features.md, section 2).
+-- consult_now links live 5 minutes at most (PRODUCT section 2).
 CREATE FUNCTION th_invite_ttl(s sessions, b jsonb) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -695,7 +695,7 @@ END
 $$;
 
 -- A new scheduled time: the links sent for the old one stop working
--- (docs/features.md 16); the requester sends new ones with resend.
+-- (PRODUCT 16); the requester sends new ones with resend.
 CREATE FUNCTION th_session_rescheduled() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -1,5 +1,5 @@
--- Interpreting organisations and interpreter requests (docs/features.md
--- 6 and 20; docs/api.md, "Interpreters").
+-- Interpreting organisations and interpreter requests (PRODUCT 6 and 20;
+-- issue 5, "Interpreter request"; docs/api.md, "Interpreters").
 --
 --   /interpreting-organisations[/{id}]      th_api('interp_org_*')
 --   POST /sessions/{id}/interpreter-requests th_api('interpreter_request_...')

@@ -1,4 +1,4 @@
--- Session settings and staff identity (docs/api.md, "Sessions"; 011 did the
+-- Session settings and staff identity (issue 4, "Sessions"; 011 did the
 -- lists, service codes and appointments):
 --
 --   PATCH /sessions/{id}        also policies and the staff participant

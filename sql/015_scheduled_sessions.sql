@@ -1,5 +1,5 @@
--- Scheduled sessions (docs/features.md, section 2, a date
--- and time; 11, "my sessions": scheduled, open, recently ended).
+-- Scheduled sessions (PRODUCT 2, "optional date and time"; 11, "My
+-- sessions: scheduled, open, recently ended").
 --
 -- A session of a planned kind created with a "scheduled_at" in the future
 -- is stored in state "scheduled": no room, no patient lock.  Its room
@@ -92,7 +92,7 @@ $$;
 
 -- ------------------------------------------------------------ access levels
 
--- docs/features.md 7-8: private = the people on the participant list (listed staff
+-- PRODUCT 7-8: private = the people on the participant list (listed staff
 -- and listed patients), internal = also any staff of the organisation,
 -- invitation = also anyone with a link (guests).
 

@@ -1,4 +1,4 @@
--- Revoked invites in the invitee status (docs/features.md 17): GET
+-- Revoked invites in the invitee status (PRODUCT 17): GET
 -- /sessions/{id}/invites tells whether the invitee's latest link was
 -- revoked, when and why.  Links are revoked in three places, each of which
 -- now stores its reason: DELETE /sessions/{id}/invites/{invite_id}
