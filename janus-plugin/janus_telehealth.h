@@ -3,14 +3,20 @@
  *
  *   janus_telehealth.c           plugin glue, sessions, handler thread,
  *                                request parsing and answers
- *   janus_telehealth_room.c      rooms and participants in memory, join,
- *                                leave, close, housekeeping thread
+ *   janus_telehealth_room.c      rooms and participants in memory (the
+ *                                registry), close, configure
+ *   janus_telehealth_join.c      join and leave
+ *   janus_telehealth_housekeeping.c  the housekeeping thread: leases,
+ *                                duration limits, empty rooms
  *   janus_telehealth_redis.c     Redis connections and the scripts that
  *                                keep room state consistent across nodes
  *   janus_telehealth_events.c    the events stream (plugin -> nginx)
  *   janus_telehealth_commands.c  commands from nginx (pub/sub)
- *   janus_telehealth_media.c     publishing, subscribing and forwarding
- *                                (the SFU) and the media callbacks
+ *   janus_telehealth_moderation.c  chairs' requests
+ *   janus_telehealth_media.c     feeds and subscribers (the SFU)
+ *   janus_telehealth_sdp.c       their SDP offers and answers
+ *   janus_telehealth_forward.c   the media callbacks: RTP and RTCP
+ *                                forwarding
  *
  * Threads: the Janus core calls into us from its own threads; every
  * request that needs Redis goes through the message queue to the handler
