@@ -704,19 +704,223 @@ janus_telehealth_breakout_close(janus_telehealth_room *room,
 
 /* Chair requests */
 
-static const char *janus_telehealth_moderation_requests[] = {
-    "mute", "remove", "set_role", "close", "admit", "admit_all",
-    "turn_away", "breakout_create", "breakout_move", "breakout_close"
+/*
+ * One chair request: its parameters, checked with Janus' validation as
+ * the other requests are, and what it does.  extra is merged into the
+ * "ok" answer; after runs once the answer is out (a close, so that the
+ * chair hears "ok" before "closed").
+ */
+typedef struct janus_telehealth_moderation_request {
+    const char                   *name;
+    struct janus_json_parameter   parameters[3];
+    int                         (*handle)(janus_telehealth_room *room,
+                                          const char *actor, json_t *root,
+                                          json_t **extra, char *error,
+                                          size_t error_size);
+    void                        (*after)(janus_telehealth_room *room,
+                                         const char *actor);
+} janus_telehealth_moderation_request_t;
+
+
+#define JANUS_TELEHEALTH_PARTICIPANT_PARAM \
+    {"participant", JSON_STRING, \
+     JANUS_JSON_PARAM_REQUIRED | JANUS_JSON_PARAM_NONEMPTY}
+
+
+static const char *
+janus_telehealth_param(json_t *root, const char *name)
+{
+    return json_string_value(json_object_get(root, name));
+}
+
+
+static int
+janus_telehealth_request_mute(janus_telehealth_room *room, const char *actor,
+    json_t *root, json_t **extra, char *error, size_t error_size)
+{
+    return janus_telehealth_moderate_mute(room, actor,
+        janus_telehealth_param(root, "participant"),
+        json_object_get(root, "audio"), json_object_get(root, "video"),
+        error, error_size);
+}
+
+
+static int
+janus_telehealth_request_remove(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return janus_telehealth_moderate_remove(room, actor,
+        janus_telehealth_param(root, "participant"), TH_LEFT_REMOVED, error,
+        error_size);
+}
+
+
+static int
+janus_telehealth_request_set_role(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return janus_telehealth_moderate_set_role(room, actor,
+        janus_telehealth_param(root, "participant"),
+        janus_telehealth_param(root, "role"), error, error_size);
+}
+
+
+static int
+janus_telehealth_request_close(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return 0;
+}
+
+
+static void
+janus_telehealth_request_close_after(janus_telehealth_room *room,
+    const char *actor)
+{
+    JANUS_LOG(LOG_INFO, "[telehealth] room %s closed by a chair\n", room->id);
+    janus_telehealth_room_action(room, TH_ACT_CLOSE, actor, NULL, NULL, NULL);
+    janus_telehealth_room_close_now(room, TH_CLOSE_CLOSED_BY_CHAIR);
+}
+
+
+static int
+janus_telehealth_request_admit(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return janus_telehealth_moderate_admit(room, actor,
+        janus_telehealth_param(root, "participant"), error, error_size);
+}
+
+
+static int
+janus_telehealth_request_admit_all(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    *extra = json_pack("{s:o}", "admitted",
+                       janus_telehealth_moderate_admit_all(room, actor));
+    return 0;
+}
+
+
+static int
+janus_telehealth_request_turn_away(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return janus_telehealth_moderate_turn_away(room, actor,
+        janus_telehealth_param(root, "participant"), error, error_size);
+}
+
+
+static int
+janus_telehealth_request_breakout_create(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    int  rc;
+
+    *extra = janus_telehealth_breakout_create(room, actor, NULL, error,
+                                              error_size, &rc);
+    return rc;
+}
+
+
+static int
+janus_telehealth_request_breakout_move(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    /* No breakout (or null): back to the main room. */
+    return janus_telehealth_breakout_move(room, actor,
+        janus_telehealth_param(root, "participant"),
+        janus_telehealth_param(root, "breakout"), error, error_size);
+}
+
+
+static int
+janus_telehealth_request_breakout_close(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return janus_telehealth_breakout_close(room, actor,
+        janus_telehealth_param(root, "breakout"), error, error_size);
+}
+
+
+/* The one list of chair requests (docs/plugin.md, Chair requests). */
+static const janus_telehealth_moderation_request_t
+    janus_telehealth_moderation_requests[] = {
+    {"mute", {
+        JANUS_TELEHEALTH_PARTICIPANT_PARAM,
+        {"audio", JANUS_JSON_BOOL, 0},
+        {"video", JANUS_JSON_BOOL, 0}},
+     janus_telehealth_request_mute, NULL},
+    {"remove", {JANUS_TELEHEALTH_PARTICIPANT_PARAM},
+     janus_telehealth_request_remove, NULL},
+    {"set_role", {
+        JANUS_TELEHEALTH_PARTICIPANT_PARAM,
+        {"role", JSON_STRING,
+         JANUS_JSON_PARAM_REQUIRED | JANUS_JSON_PARAM_NONEMPTY}},
+     janus_telehealth_request_set_role, NULL},
+    {"close", {{NULL, 0, 0}},
+     janus_telehealth_request_close, janus_telehealth_request_close_after},
+    {"admit", {JANUS_TELEHEALTH_PARTICIPANT_PARAM},
+     janus_telehealth_request_admit, NULL},
+    {"admit_all", {{NULL, 0, 0}},
+     janus_telehealth_request_admit_all, NULL},
+    {"turn_away", {JANUS_TELEHEALTH_PARTICIPANT_PARAM},
+     janus_telehealth_request_turn_away, NULL},
+    {"breakout_create", {{NULL, 0, 0}},
+     janus_telehealth_request_breakout_create, NULL},
+    {"breakout_move", {
+        JANUS_TELEHEALTH_PARTICIPANT_PARAM,
+        {"breakout", JSON_STRING, JANUS_JSON_PARAM_NONEMPTY}},
+     janus_telehealth_request_breakout_move, NULL},
+    {"breakout_close", {
+        {"breakout", JSON_STRING,
+         JANUS_JSON_PARAM_REQUIRED | JANUS_JSON_PARAM_NONEMPTY}},
+     janus_telehealth_request_breakout_close, NULL}
 };
+
+
+static const janus_telehealth_moderation_request_t *
+janus_telehealth_moderation_find(const char *request)
+{
+    size_t  i;
+
+    for (i = 0; i < G_N_ELEMENTS(janus_telehealth_moderation_requests); i++) {
+        if (strcmp(janus_telehealth_moderation_requests[i].name, request)
+            == 0)
+        {
+            return &janus_telehealth_moderation_requests[i];
+        }
+    }
+
+    return NULL;
+}
 
 
 gboolean
 janus_telehealth_moderation_is_request(const char *request)
 {
+    return janus_telehealth_moderation_find(request) != NULL;
+}
+
+
+/* Does the request name a participant (echoed in its answer)? */
+static gboolean
+janus_telehealth_moderation_names_participant(
+    const janus_telehealth_moderation_request_t *r)
+{
     size_t  i;
 
-    for (i = 0; i < G_N_ELEMENTS(janus_telehealth_moderation_requests); i++) {
-        if (strcmp(janus_telehealth_moderation_requests[i], request) == 0) {
+    for (i = 0; i < G_N_ELEMENTS(r->parameters); i++) {
+        if (g_strcmp0(r->parameters[i].name, "participant") == 0) {
             return TRUE;
         }
     }
@@ -770,132 +974,56 @@ janus_telehealth_moderation_chair(janus_telehealth_session *session,
 }
 
 
-static const char *
-janus_telehealth_param(json_t *root, const char *name, gboolean required,
-    int *rc, char *error, size_t error_size)
-{
-    json_t  *value;
-
-    value = json_object_get(root, name);
-    if (value == NULL || json_is_null(value)) {
-        if (required && *rc == 0) {
-            g_snprintf(error, error_size, "Missing element (%s)", name);
-            *rc = JANUS_TELEHEALTH_ERROR_MISSING_ELEMENT;
-        }
-        return NULL;
-    }
-
-    if (!json_is_string(value) || json_string_length(value) == 0
-        || json_string_length(value) > JANUS_TELEHEALTH_ID_MAX)
-    {
-        if (*rc == 0) {
-            g_snprintf(error, error_size, "Invalid element (%s should be a "
-                       "non-empty string)", name);
-            *rc = JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT;
-        }
-        return NULL;
-    }
-
-    return json_string_value(value);
-}
-
-
 int
 janus_telehealth_moderation_request(janus_telehealth_session *session,
     const char *request, json_t *root, const char *transaction, char *error,
     size_t error_size)
 {
-    int                     rc;
-    char                   *actor;
-    json_t                 *answer, *extra;
-    const char             *participant, *breakout;
-    janus_telehealth_room  *room;
+    int                                           rc;
+    char                                         *actor, error_cause[512];
+    json_t                                       *answer, *extra, *value;
+    void                                         *iter;
+    const char                                   *key, *participant;
+    janus_telehealth_room                        *room;
+    const janus_telehealth_moderation_request_t  *r;
 
+    r = janus_telehealth_moderation_find(request);
+    if (r == NULL) {
+        g_snprintf(error, error_size, "Unknown request '%s'", request);
+        return JANUS_TELEHEALTH_ERROR_INVALID_REQUEST;
+    }
+
+    /* Who may ask comes first: only a chair learns what is malformed. */
     rc = janus_telehealth_moderation_chair(session, &room, &actor, error,
                                            error_size);
     if (rc != 0) {
         return rc;
     }
 
+    /* A null member is an absent one: the main room is breakout null. */
+    json_object_foreach_safe(root, iter, key, value) {
+        if (json_is_null(value)) {
+            json_object_del(root, key);
+        }
+    }
+
     extra = NULL;
-    participant = NULL;
-
-    if (strcmp(request, "mute") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_moderate_mute(room, actor, participant,
-                json_object_get(root, "audio"),
-                json_object_get(root, "video"), error, error_size);
-        }
-
-    } else if (strcmp(request, "remove") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_moderate_remove(room, actor, participant,
-                TH_LEFT_REMOVED, error, error_size);
-        }
-
-    } else if (strcmp(request, "set_role") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        breakout = janus_telehealth_param(root, "role", TRUE, &rc, error,
-                                          error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_moderate_set_role(room, actor,
-                                                    participant, breakout,
-                                                    error, error_size);
-        }
-
-    } else if (strcmp(request, "admit") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_moderate_admit(room, actor, participant,
-                                                 error, error_size);
-        }
-
-    } else if (strcmp(request, "admit_all") == 0) {
-        extra = json_pack("{s:o}", "admitted",
-                          janus_telehealth_moderate_admit_all(room, actor));
-
-    } else if (strcmp(request, "turn_away") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_moderate_turn_away(room, actor,
-                                                     participant, error,
-                                                     error_size);
-        }
-
-    } else if (strcmp(request, "breakout_create") == 0) {
-        extra = janus_telehealth_breakout_create(room, actor, NULL, error,
-                                                 error_size, &rc);
-
-    } else if (strcmp(request, "breakout_move") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        breakout = janus_telehealth_param(root, "breakout", FALSE, &rc,
-                                          error, error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_breakout_move(room, actor, participant,
-                                                breakout, error, error_size);
-        }
-
-    } else if (strcmp(request, "breakout_close") == 0) {
-        breakout = janus_telehealth_param(root, "breakout", TRUE, &rc, error,
-                                          error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_breakout_close(room, actor, breakout,
-                                                 error, error_size);
-        }
+    JANUS_VALIDATE_JSON_OBJECT(root, r->parameters, rc, error_cause, TRUE,
+        JANUS_TELEHEALTH_ERROR_MISSING_ELEMENT,
+        JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT);
+    if (rc != 0) {
+        g_strlcpy(error, error_cause, error_size);
+    } else {
+        rc = r->handle(room, actor, root, &extra, error, error_size);
     }
 
     if (rc == 0) {
         answer = json_pack("{s:s, s:s, s:s}", "telehealth", "ok",
-                           "request", request, "room", room->id);
-        if (participant != NULL) {
+                           "request", r->name, "room", room->id);
+        participant = janus_telehealth_param(root, "participant");
+        if (participant != NULL
+            && janus_telehealth_moderation_names_participant(r))
+        {
             json_object_set_new(answer, "participant",
                                 json_string(participant));
         }
@@ -905,13 +1033,8 @@ janus_telehealth_moderation_request(janus_telehealth_session *session,
         janus_telehealth_push(session, transaction, answer);
         json_decref(answer);
 
-        /* After the answer: the chair gets "closed" like everyone. */
-        if (strcmp(request, "close") == 0) {
-            JANUS_LOG(LOG_INFO, "[telehealth] room %s closed by a chair\n",
-                      room->id);
-            janus_telehealth_room_action(room, TH_ACT_CLOSE, actor, NULL,
-                                         NULL, NULL);
-            janus_telehealth_room_close_now(room, TH_CLOSE_CLOSED_BY_CHAIR);
+        if (r->after != NULL) {
+            r->after(room, actor);
         }
     }
 
