@@ -3,6 +3,7 @@
  *
  *   janus_telehealth.c           plugin glue, sessions, handler thread,
  *                                request parsing and answers
+ *   janus_telehealth_config.c    the configuration file
  *   janus_telehealth_room.c      rooms and participants in memory (the
  *                                registry), close, configure
  *   janus_telehealth_join.c      join and leave
@@ -110,6 +111,12 @@ typedef struct janus_telehealth_config {
 } janus_telehealth_config;
 
 extern janus_telehealth_config janus_telehealth_cfg;
+
+/* janus_telehealth_config.c */
+int janus_telehealth_config_load(const char *config_path);
+void janus_telehealth_config_clear(void);
+/* Ids end up in Redis keys: a small alphabet keeps keys unambiguous. */
+gboolean janus_telehealth_id_valid(const char *id, gboolean allow_colon);
 extern janus_callbacks *janus_telehealth_gateway;
 extern janus_plugin janus_telehealth_plugin;
 extern volatile gint janus_telehealth_stopping;
