@@ -179,7 +179,6 @@ struct janus_telehealth_room {
     guint32                        bitrate;     /* video cap, bps; 0: none */
     /* Policies from the room hash (docs/redis.md), refreshed on each
      * join; guarded by mutex, changed by the handler thread. */
-    char                          *waiting_room;   /* roles, "a,b" */
     char                          *leave_policy;
     gint64                         opened_at_ms;   /* Unix ms */
     gint64                         duration_limit; /* s, 0: none */

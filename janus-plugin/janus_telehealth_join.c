@@ -180,7 +180,7 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     int                            rc;
     char                          *member;
     json_t                        *event;
-    gboolean                       hosted;
+    gboolean                       hosted, admitted;
     janus_telehealth_room         *room;
     janus_telehealth_room_info     info;
     janus_telehealth_join_status   status;
@@ -203,16 +203,26 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     participant->exp = join->exp;
     janus_refcount_init(&participant->ref, janus_telehealth_participant_free);
 
-    /* Only this thread adds rooms: what it sees stays true until then. */
+    /*
+     * Only this thread adds rooms and admits: what it sees stays true until
+     * then.  Admitted once, admitted for this room's life: a dropped
+     * connection does not send anyone back to the waiting room.
+     */
+    admitted = join->admitted;
     room = janus_telehealth_rooms_lookup(join->room_id);
     hosted = room != NULL;
     if (room != NULL) {
+        janus_mutex_lock(&room->mutex);
+        admitted = admitted
+                   || g_hash_table_contains(room->admitted, participant->id);
+        janus_mutex_unlock(&room->mutex);
         janus_telehealth_room_unref(room);
     }
 
+    /* The join script decides who may join and who waits for a chair. */
     member = janus_telehealth_member_json(participant);
     status = janus_telehealth_redis_join(janus_telehealth_handler_redis, join,
-                                         member, hosted, &info);
+                                         member, hosted, admitted, &info);
     free(member);
 
     if (status != JANUS_TELEHEALTH_JOIN_OK) {
@@ -250,12 +260,7 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     janus_mutex_lock(&room->mutex);
     janus_telehealth_room_apply_policy(room, &info);
     g_atomic_int_set(&room->empty_timeout, info.empty_timeout);
-    /* Admitted once, admitted for this room's life: a dropped connection
-     * does not send anyone back to the waiting room. */
-    participant->waiting = janus_telehealth_room_must_wait(room,
-                                                           participant->role)
-        && !join->admitted
-        && !g_hash_table_contains(room->admitted, participant->id);
+    participant->waiting = info.waiting;
     if (!participant->waiting) {
         g_hash_table_add(room->admitted, g_strdup(participant->id));
     }

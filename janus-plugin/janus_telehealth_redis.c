@@ -352,7 +352,6 @@ janus_telehealth_room_info_clear(janus_telehealth_room_info *info)
     g_free(info->kind);
     g_free(info->org_id);
     g_free(info->patient_id);
-    g_free(info->waiting_room);
     g_free(info->leave_policy);
     g_free(info->role);
     json_decref(info->stale_members);
@@ -416,7 +415,7 @@ janus_telehealth_reply_bitrate(redisReply *reply)
 janus_telehealth_join_status
 janus_telehealth_redis_join(janus_telehealth_redis *redis,
     const janus_telehealth_join *join, const char *member_json,
-    gboolean hosted, janus_telehealth_room_info *info)
+    gboolean hosted, gboolean admitted, janus_telehealth_room_info *info)
 {
     char                         *revoked_key, *room_key, *members_key;
     char                         *banned_key, *roles_key, *lock_head;
@@ -448,7 +447,8 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
     g_snprintf(iat, sizeof(iat), "%" G_GINT64_FORMAT, join->iat);
 
     reply = janus_telehealth_redis_command(redis,
-        "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %s %s %s",
+        "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %s %s %s"
+        " %s",
         th_lua_join, revoked_key, room_key, members_key,
         banned_key, roles_key,
         janus_telehealth_cfg.node_id, node_prefix, now_ms, join->session_id,
@@ -456,7 +456,7 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
         join->unlisted ? "1" : "0",
         join->kind != NULL ? join->kind : "",
         join->kind != NULL ? strlen(join->kind) : (size_t) 0,
-        join->room_id, lock_tail, hosted ? "1" : "0");
+        join->room_id, lock_tail, hosted ? "1" : "0", admitted ? "1" : "0");
 
     g_free(revoked_key);
     g_free(room_key);
@@ -486,7 +486,8 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
         info->org_id = janus_telehealth_reply_strdup(reply->element[3]);
         info->patient_id = janus_telehealth_reply_strdup(reply->element[4]);
         info->bitrate = janus_telehealth_reply_bitrate(reply->element[6]);
-        info->waiting_room = janus_telehealth_reply_strdup(reply->element[7]);
+        info->waiting = reply->element[7]->type == REDIS_REPLY_STRING
+                        && strcmp(reply->element[7]->str, "1") == 0;
         info->leave_policy = janus_telehealth_reply_strdup(reply->element[8]);
         if (reply->element[9]->type == REDIS_REPLY_STRING) {
             info->duration_limit = g_ascii_strtoll(reply->element[9]->str,

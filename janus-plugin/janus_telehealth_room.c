@@ -39,7 +39,6 @@ janus_telehealth_room_free(const janus_refcount *room_ref)
     g_hash_table_destroy(room->admitted);
     g_list_free_full(room->breakouts, g_free);
     janus_mutex_destroy(&room->mutex);
-    g_free(room->waiting_room);
     g_free(room->leave_policy);
     g_free(room->id);
     g_free(room->session_id);
@@ -141,26 +140,11 @@ void
 janus_telehealth_room_apply_policy(janus_telehealth_room *room,
     const janus_telehealth_room_info *info)
 {
-    g_free(room->waiting_room);
-    room->waiting_room = g_strdup(info->waiting_room);
-
+    /* nginx writes the session's leave_policy into every room hash; a
+     * hash without one (an older nginx) keeps the room open: stay. */
     g_free(room->leave_policy);
-    if (info->leave_policy != NULL) {
-        room->leave_policy = g_strdup(info->leave_policy);
-
-    } else if (room->kind != NULL
-               && strcmp(room->kind, TH_KIND_VIDEO_CALL) == 0)
-    {
-        room->leave_policy = g_strdup(TH_POLICY_CLOSE_ON_STAFF_LEAVE);
-
-    } else if (room->kind != NULL
-               && strcmp(room->kind, TH_KIND_VIRTUAL_VISIT) == 0)
-    {
-        room->leave_policy = g_strdup(TH_POLICY_CAREGIVER_HANGUP_ENDS);
-
-    } else {
-        room->leave_policy = g_strdup(TH_POLICY_STAY);
-    }
+    room->leave_policy = g_strdup(info->leave_policy != NULL
+                                  ? info->leave_policy : TH_POLICY_STAY);
 
     if (info->duration_limit != room->duration_limit) {
         room->warned = FALSE;
@@ -169,28 +153,6 @@ janus_telehealth_room_apply_policy(janus_telehealth_room *room,
     if (info->opened_at_ms > 0) {
         room->opened_at_ms = info->opened_at_ms;
     }
-}
-
-
-/* Must this role wait for a chair?  Called with the room mutex held. */
-gboolean
-janus_telehealth_room_must_wait(janus_telehealth_room *room, const char *role)
-{
-    gboolean   wait;
-    gchar    **roles, **r;
-
-    if (room->waiting_room == NULL || strcmp(role, TH_ROLE_CHAIR) == 0) {
-        return FALSE;
-    }
-
-    wait = FALSE;
-    roles = g_strsplit(room->waiting_room, ",", -1);
-    for (r = roles; *r != NULL && !wait; r++) {
-        wait = strcmp(g_strstrip(*r), role) == 0;
-    }
-    g_strfreev(roles);
-
-    return wait;
 }
 
 

@@ -22,8 +22,6 @@ void janus_telehealth_room_close(janus_telehealth_room *room,
     const char *reason, gboolean update_redis);
 void janus_telehealth_room_apply_policy(janus_telehealth_room *room,
     const janus_telehealth_room_info *info);
-gboolean janus_telehealth_room_must_wait(janus_telehealth_room *room,
-    const char *role);
 
 void janus_telehealth_participant_free(const janus_refcount *participant_ref);
 void janus_telehealth_participant_unref(

@@ -5,7 +5,9 @@
 -- prefix, now (ms), session, participant, member JSON, patient lock key
 -- head, default max, role, iat (s), unlisted ("1" or "0"), kind of the
 -- credential, room id, patient lock key tail (a lock key is head, patient
--- uuid, tail), "1" when this node hosts the room in memory.
+-- uuid, tail), "1" when this node hosts the room in memory, "1" when the
+-- joiner is admitted already (the credential's "admitted", or a chair of
+-- this node admitted them earlier in the room's life).
 --
 -- Refusals come first and write nothing.  A participant a chair removed
 -- (in the session's banned set) stays out whatever their credential.
@@ -22,9 +24,20 @@
 -- credential's.  A patient takes their lock for every kind but video_call
 -- (nginx holds that one from creation), unless it names another room.
 --
+-- Admission is decided here, for the plugin to follow: a role that the
+-- room's waiting_room lists ("a,b") waits for a chair, unless it is a
+-- chair or admitted already (docs/plugin.md, Waiting room).
+--
 -- Then the room is ours: host and lease, nobody-there mark cleared, the
 -- member written.  An open room never expires (docs/lifecycle.md): PERSIST
 -- undoes a TTL an older nginx may have set on the hash or the lock.
+--
+-- Answers {'ok', first open ("1"), kind, org, patient, stale members
+-- (id, member, ...), bitrate, waits ("1": wait for a chair), leave_policy,
+-- duration_limit, opened_at, max participants, role, empty_timeout}, or a
+-- refusal: {'revoked'}, {'no_room'}, {'closed'}, {'wrong_session'},
+-- {'banned'}, {'access', level}, {'other_node'}, {'full', max},
+-- {'not_yet', role}, {'in_session'}.
 
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked'} end
 local r = redis.call('HMGET', KEYS[2], 'state', 'session', 'node',
@@ -83,6 +96,12 @@ if string.sub(ARGV[5], 1, 8) == 'patient:'
   local held = redis.call('GET', lock)
   if held and held ~= ARGV[13] then return {'in_session'} end
 end
+local waits = '0'
+if role ~= 'chair' and ARGV[16] ~= '1' and r[9] then
+  for w in string.gmatch(r[9], '[^,%s]+') do
+    if w == role then waits = '1' end
+  end
+end
 local stale = {}
 if takeover then
   stale = redis.call('HGETALL', KEYS[3])
@@ -120,5 +139,5 @@ redis.call('HSET', KEYS[3], ARGV[5], member)
 redis.call('PERSIST', KEYS[2])
 redis.call('PERSIST', KEYS[3])
 return {'ok', tostring(first), kind or '', r[5] or '', r[6] or '',
-        stale, r[8] or '', r[9] or '', r[10] or '', r[11] or '',
+        stale, r[8] or '', waits, r[10] or '', r[11] or '',
         opened or ARGV[3], tostring(max), role, r[15] or ''}
