@@ -14,6 +14,7 @@
  *   janus_telehealth_events.c    the events stream (plugin -> nginx)
  *   janus_telehealth_commands.c  commands from nginx (pub/sub)
  *   janus_telehealth_moderation.c  chairs' requests
+ *   janus_telehealth_breakout.c  breakout rooms of a group session
  *   janus_telehealth_media.c     feeds and subscribers (the SFU)
  *   janus_telehealth_sdp.c       their SDP offers and answers
  *   janus_telehealth_forward.c   the media callbacks: RTP and RTCP
