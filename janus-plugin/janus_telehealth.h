@@ -254,6 +254,8 @@ janus_telehealth_participant *janus_telehealth_room_participant(
 void janus_telehealth_participant_release(janus_telehealth_participant *p);
 void janus_telehealth_room_close_now(janus_telehealth_room *room,
     const char *reason);
+janus_telehealth_participant *janus_telehealth_session_participant(
+    janus_telehealth_session *session);
 janus_telehealth_room *janus_telehealth_session_room(
     janus_telehealth_session *session);
 void janus_telehealth_room_unref(janus_telehealth_room *room);

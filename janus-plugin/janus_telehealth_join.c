@@ -497,12 +497,7 @@ janus_telehealth_room_leave(janus_telehealth_session *session,
     janus_telehealth_room         *room;
     janus_telehealth_participant  *participant;
 
-    janus_mutex_lock(&session->mutex);
-    participant = session->participant;
-    if (participant != NULL) {
-        janus_refcount_increase(&participant->ref);
-    }
-    janus_mutex_unlock(&session->mutex);
+    participant = janus_telehealth_session_participant(session);
 
     if (participant == NULL) {
         return JANUS_TELEHEALTH_ERROR_NOT_JOINED;

@@ -379,12 +379,7 @@ janus_telehealth_media_publish(janus_telehealth_session *session,
     janus_telehealth_room         *room;
     janus_telehealth_participant  *participant;
 
-    janus_mutex_lock(&session->mutex);
-    participant = session->participant;
-    if (participant != NULL) {
-        janus_refcount_increase(&participant->ref);
-    }
-    janus_mutex_unlock(&session->mutex);
+    participant = janus_telehealth_session_participant(session);
 
     if (participant == NULL) {
         g_snprintf(error, error_size, "Not in a room");

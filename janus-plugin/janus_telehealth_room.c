@@ -156,6 +156,23 @@ janus_telehealth_room_apply_policy(janus_telehealth_room *room,
 }
 
 
+/* The session's participant (reference), or NULL when not in a room. */
+janus_telehealth_participant *
+janus_telehealth_session_participant(janus_telehealth_session *session)
+{
+    janus_telehealth_participant  *participant;
+
+    janus_mutex_lock(&session->mutex);
+    participant = session->participant;
+    if (participant != NULL) {
+        janus_refcount_increase(&participant->ref);
+    }
+    janus_mutex_unlock(&session->mutex);
+
+    return participant;
+}
+
+
 janus_telehealth_room *
 janus_telehealth_session_room(janus_telehealth_session *session)
 {
@@ -593,12 +610,7 @@ janus_telehealth_room_configure(janus_telehealth_session *session,
     janus_telehealth_room         *room;
     janus_telehealth_participant  *participant;
 
-    janus_mutex_lock(&session->mutex);
-    participant = session->participant;
-    if (participant != NULL) {
-        janus_refcount_increase(&participant->ref);
-    }
-    janus_mutex_unlock(&session->mutex);
+    participant = janus_telehealth_session_participant(session);
 
     if (participant == NULL) {
         return JANUS_TELEHEALTH_ERROR_NOT_JOINED;
