@@ -66,7 +66,7 @@ $(NGX_BUILD)/objs/Makefile: nginx-module/config config.mk
 	cp -a $(NGINX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && \
 	    if [ -n "$(NGINX_FLAGS_FILE)" ]; then . "$(NGINX_FLAGS_FILE)"; fi && \
-	    TH_LUA_BUILD=$(CURDIR)/$(BUILD)/lua \
+	    TH_LUA_BUILD=$(abspath $(BUILD)/lua) \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --add-dynamic-module=$(CURDIR)/nginx-module \
 	        --with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)" \
