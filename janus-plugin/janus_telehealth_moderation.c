@@ -508,7 +508,9 @@ janus_telehealth_moderate_turn_away(janus_telehealth_room *room,
  * One chair request: its parameters, checked with Janus' validation as
  * the other requests are, and what it does.  extra is merged into the
  * "ok" answer; after runs once the answer is out (a close, so that the
- * chair hears "ok" before "closed").
+ * chair hears "ok" before "closed").  The validation walks the whole
+ * array: unused slots have a NULL name, which json_object_get answers
+ * with NULL, and no flags, so they are skipped as absent optional members.
  */
 typedef struct janus_telehealth_chair_request {
     const char                   *name;
