@@ -371,37 +371,24 @@ janus_telehealth_leave_effect(janus_telehealth_room *room,
 }
 
 
+static gboolean
+janus_telehealth_is_staff(const janus_telehealth_participant *p)
+{
+    return g_str_has_prefix(p->id, "staff:");
+}
+
+
 /* Tells the staff in the room that the client hung up. */
 static void
 janus_telehealth_room_push_hung_up(janus_telehealth_room *room,
     const janus_telehealth_participant *participant)
 {
-    GList                         *sessions, *l;
-    json_t                        *event;
-    GHashTableIter                 iter;
-    janus_telehealth_participant  *p;
+    json_t  *event;
 
     event = json_pack("{s:s, s:s, s:s, s:s}", "telehealth", "hung_up",
                       "room", room->id, "participant", participant->id,
                       "message", "The client has hung up.");
-    sessions = NULL;
-
-    janus_mutex_lock(&room->mutex);
-    g_hash_table_iter_init(&iter, room->participants);
-    while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &p)) {
-        if (p->session != NULL && g_str_has_prefix(p->id, "staff:")) {
-            janus_refcount_increase(&p->session->ref);
-            sessions = g_list_prepend(sessions, p->session);
-        }
-    }
-    janus_mutex_unlock(&room->mutex);
-
-    for (l = sessions; l != NULL; l = l->next) {
-        janus_telehealth_push(l->data, NULL, event);
-        janus_telehealth_session_unref(l->data);
-    }
-
-    g_list_free(sessions);
+    janus_telehealth_room_push_to(room, event, janus_telehealth_is_staff);
     json_decref(event);
 }
 

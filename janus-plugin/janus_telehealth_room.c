@@ -382,8 +382,10 @@ janus_telehealth_room_push_participants(janus_telehealth_room *room,
 }
 
 
+/* Pushes event to every participant in the room whom to() picks. */
 void
-janus_telehealth_room_push_chairs(janus_telehealth_room *room, json_t *event)
+janus_telehealth_room_push_to(janus_telehealth_room *room, json_t *event,
+    gboolean (*to)(const janus_telehealth_participant *p))
 {
     GList                         *sessions, *l;
     GHashTableIter                 iter;
@@ -394,7 +396,7 @@ janus_telehealth_room_push_chairs(janus_telehealth_room *room, json_t *event)
     janus_mutex_lock(&room->mutex);
     g_hash_table_iter_init(&iter, room->participants);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &p)) {
-        if (p->session != NULL && strcmp(p->role, TH_ROLE_CHAIR) == 0) {
+        if (p->session != NULL && to(p)) {
             janus_refcount_increase(&p->session->ref);
             sessions = g_list_prepend(sessions, p->session);
         }
@@ -407,6 +409,20 @@ janus_telehealth_room_push_chairs(janus_telehealth_room *room, json_t *event)
     }
 
     g_list_free(sessions);
+}
+
+
+static gboolean
+janus_telehealth_is_chair(const janus_telehealth_participant *p)
+{
+    return strcmp(p->role, TH_ROLE_CHAIR) == 0;
+}
+
+
+void
+janus_telehealth_room_push_chairs(janus_telehealth_room *room, json_t *event)
+{
+    janus_telehealth_room_push_to(room, event, janus_telehealth_is_chair);
 }
 
 

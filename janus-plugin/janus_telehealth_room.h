@@ -32,6 +32,8 @@ gboolean janus_telehealth_is_staff_chair(
     const janus_telehealth_participant *p);
 json_t *janus_telehealth_participant_json(
     const janus_telehealth_participant *p);
+void janus_telehealth_room_push_to(janus_telehealth_room *room,
+    json_t *event, gboolean (*to)(const janus_telehealth_participant *p));
 void janus_telehealth_push_simple(janus_telehealth_session *session,
     const char *transaction, const char *what, const char *room_id,
     const char *reason);
