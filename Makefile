@@ -28,6 +28,9 @@ COMMON_HDR := $(wildcard common/*.h)
 NGX_SRC    := $(wildcard nginx-module/*.c nginx-module/*.h)
 PLUGIN_SRC := $(wildcard janus-plugin/*.c)
 PLUGIN_HDR := $(wildcard janus-plugin/*.h)
+# The Redis scripts (common/lua/*.lua), compiled into both as th_lua_<name>.
+LUA_SRC    := $(wildcard common/lua/*.lua)
+LUA_GEN    := $(BUILD)/lua/th_lua.c $(BUILD)/lua/th_lua.h
 
 WARN       := -Wall -Wextra -Wno-unused-parameter -Werror
 ifeq ($(SANITIZE),yes)
@@ -35,7 +38,7 @@ SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer
 endif
 CFLAGS     ?= -O2 -g
 PLUGIN_CFLAGS := $(CFLAGS) $(WARN) $(SAN_FLAGS) -fPIC -std=gnu11 \
-                 -I$(JANUS_INCLUDE) -Icommon $(DEPS_CFLAGS)
+                 -I$(JANUS_INCLUDE) -Icommon -I$(BUILD)/lua $(DEPS_CFLAGS)
 PLUGIN_LIBS := -ljansson -lhiredis -ljwt -lcrypto -lglib-2.0 -lpthread
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
@@ -49,6 +52,13 @@ all:
 
 build: $(NGX_MODULE) $(PLUGIN)
 
+# lua2c.sh leaves an unchanged output alone: touch it so make is content.
+$(BUILD)/lua/th_lua.c: $(LUA_SRC) scripts/lua2c.sh
+	scripts/lua2c.sh common/lua $(BUILD)/lua
+	@touch $(LUA_GEN)
+
+$(BUILD)/lua/th_lua.h: $(BUILD)/lua/th_lua.c
+
 # nginx builds dynamic modules against a configured copy of its sources,
 # configured with the flags of the nginx binary that will load the module.
 $(NGX_BUILD)/objs/Makefile: nginx-module/config config.mk
@@ -56,19 +66,23 @@ $(NGX_BUILD)/objs/Makefile: nginx-module/config config.mk
 	cp -a $(NGINX_SRC) $(NGX_BUILD)
 	cd $(NGX_BUILD) && \
 	    if [ -n "$(NGINX_FLAGS_FILE)" ]; then . "$(NGINX_FLAGS_FILE)"; fi && \
+	    TH_LUA_BUILD=$(abspath $(BUILD)/lua) \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --add-dynamic-module=$(CURDIR)/nginx-module \
 	        --with-cc-opt="$(SAN_FLAGS)" --with-ld-opt="$(SAN_FLAGS)" \
 	        > configure.log
 
-$(NGX_MODULE): $(NGX_BUILD)/objs/Makefile $(NGX_SRC) $(COMMON_SRC) $(COMMON_HDR)
+$(NGX_MODULE): $(NGX_BUILD)/objs/Makefile $(NGX_SRC) $(COMMON_SRC) $(COMMON_HDR) \
+               $(LUA_GEN)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 	@# A new file, not an overwrite: a running nginx has the old one mapped.
 	cp $(NGX_BUILD)/objs/ngx_http_telehealth_module.so $@.tmp && mv $@.tmp $@
 
-$(PLUGIN): $(PLUGIN_SRC) $(PLUGIN_HDR) $(COMMON_SRC) $(COMMON_HDR) config.mk
+$(PLUGIN): $(PLUGIN_SRC) $(PLUGIN_HDR) $(COMMON_SRC) $(COMMON_HDR) $(LUA_GEN) \
+           config.mk
 	@mkdir -p $(BUILD)
 	$(CC) $(PLUGIN_CFLAGS) -shared -o $@.tmp $(PLUGIN_SRC) $(COMMON_SRC) \
+	    $(BUILD)/lua/th_lua.c \
 	    $(PLUGIN_LIBS) && mv $@.tmp $@
 
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_SRC) $(COMMON_HDR) config.mk

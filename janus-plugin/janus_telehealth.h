@@ -3,14 +3,22 @@
  *
  *   janus_telehealth.c           plugin glue, sessions, handler thread,
  *                                request parsing and answers
- *   janus_telehealth_room.c      rooms and participants in memory, join,
- *                                leave, close, housekeeping thread
+ *   janus_telehealth_config.c    the configuration file
+ *   janus_telehealth_room.c      rooms and participants in memory (the
+ *                                registry), close, configure
+ *   janus_telehealth_join.c      join and leave
+ *   janus_telehealth_housekeeping.c  the housekeeping thread: leases,
+ *                                duration limits, empty rooms
  *   janus_telehealth_redis.c     Redis connections and the scripts that
  *                                keep room state consistent across nodes
  *   janus_telehealth_events.c    the events stream (plugin -> nginx)
  *   janus_telehealth_commands.c  commands from nginx (pub/sub)
- *   janus_telehealth_media.c     publishing, subscribing and forwarding
- *                                (the SFU) and the media callbacks
+ *   janus_telehealth_moderation.c  chairs' requests
+ *   janus_telehealth_breakout.c  breakout rooms of a group session
+ *   janus_telehealth_media.c     feeds and subscribers (the SFU)
+ *   janus_telehealth_sdp.c       their SDP offers and answers
+ *   janus_telehealth_forward.c   the media callbacks: RTP and RTCP
+ *                                forwarding
  *
  * Threads: the Janus core calls into us from its own threads; every
  * request that needs Redis goes through the message queue to the handler
@@ -104,6 +112,12 @@ typedef struct janus_telehealth_config {
 } janus_telehealth_config;
 
 extern janus_telehealth_config janus_telehealth_cfg;
+
+/* janus_telehealth_config.c */
+int janus_telehealth_config_load(const char *config_path);
+void janus_telehealth_config_clear(void);
+/* Ids end up in Redis keys: a small alphabet keeps keys unambiguous. */
+gboolean janus_telehealth_id_valid(const char *id, gboolean allow_colon);
 extern janus_callbacks *janus_telehealth_gateway;
 extern janus_plugin janus_telehealth_plugin;
 extern volatile gint janus_telehealth_stopping;
@@ -166,7 +180,6 @@ struct janus_telehealth_room {
     guint32                        bitrate;     /* video cap, bps; 0: none */
     /* Policies from the room hash (docs/redis.md), refreshed on each
      * join; guarded by mutex, changed by the handler thread. */
-    char                          *waiting_room;   /* roles, "a,b" */
     char                          *leave_policy;
     gint64                         opened_at_ms;   /* Unix ms */
     gint64                         duration_limit; /* s, 0: none */
@@ -241,6 +254,8 @@ janus_telehealth_participant *janus_telehealth_room_participant(
 void janus_telehealth_participant_release(janus_telehealth_participant *p);
 void janus_telehealth_room_close_now(janus_telehealth_room *room,
     const char *reason);
+janus_telehealth_participant *janus_telehealth_session_participant(
+    janus_telehealth_session *session);
 janus_telehealth_room *janus_telehealth_session_room(
     janus_telehealth_session *session);
 void janus_telehealth_room_unref(janus_telehealth_room *room);

@@ -1,7 +1,8 @@
 /*
  * Room semantics that a chair (or nginx, through a command) drives:
  * muting someone, removing them, changing their role, closing the room,
- * the waiting room (admit, admit all, turn away) and breakout rooms.
+ * the waiting room (admit, admit all, turn away) and breakout rooms (in
+ * janus_telehealth_breakout.c).
  *
  * Everything here runs on the handler thread, the only thread that
  * changes rooms.  The media side of a mute is a per-stream flag that
@@ -18,10 +19,10 @@
 #include <utils.h>
 
 #include "janus_telehealth.h"
+#include "janus_telehealth_moderation.h"
 #include "janus_telehealth_redis.h"
 
 
-#define JANUS_TELEHEALTH_BREAKOUTS_MAX  32
 
 
 static const char *
@@ -65,7 +66,7 @@ janus_telehealth_chair_action(const char *room_id, const char *session_id,
 }
 
 
-static void
+void
 janus_telehealth_room_action(janus_telehealth_room *room,
     const char *action, const char *actor, const char *participant,
     const char *role, const char *breakout)
@@ -77,7 +78,7 @@ janus_telehealth_room_action(janus_telehealth_room *room,
 
 
 /* Writes a participant's member entry after a change; best effort. */
-static void
+void
 janus_telehealth_moderation_store(janus_telehealth_room *room,
     janus_telehealth_participant *p)
 {
@@ -116,7 +117,7 @@ janus_telehealth_moderation_session(janus_telehealth_room *room,
 
 
 /* Pushes event to one participant, if their handle is still there. */
-static void
+void
 janus_telehealth_moderation_tell(janus_telehealth_room *room,
     janus_telehealth_participant *p, json_t *event)
 {
@@ -130,7 +131,7 @@ janus_telehealth_moderation_tell(janus_telehealth_room *room,
 }
 
 
-static int
+int
 janus_telehealth_no_participant(const char *participant_id, char *error,
     size_t error_size)
 {
@@ -501,222 +502,227 @@ janus_telehealth_moderate_turn_away(janus_telehealth_room *room,
 }
 
 
-/* Breakout rooms */
-
-/* Called with the room mutex held. */
-static json_t *
-janus_telehealth_breakouts_json(janus_telehealth_room *room)
-{
-    GList   *l;
-    json_t  *list;
-
-    list = json_array();
-    for (l = room->breakouts; l != NULL; l = l->next) {
-        json_array_append_new(list, json_string(l->data));
-    }
-
-    return list;
-}
-
-
-static int
-janus_telehealth_breakout_allowed(janus_telehealth_room *room, char *error,
-    size_t error_size)
-{
-    if (room->kind == NULL || strcmp(room->kind, TH_KIND_GROUP) != 0) {
-        g_snprintf(error, error_size, "Breakout rooms are for group "
-                   "sessions only");
-        return JANUS_TELEHEALTH_ERROR_WRONG_STATE;
-    }
-
-    return 0;
-}
-
-
-/* id: the breakout's name when nginx chose it (a command), else NULL */
-static json_t *
-janus_telehealth_breakout_create(janus_telehealth_room *room,
-    const char *actor, const char *id_wanted, char *error, size_t error_size,
-    int *rc)
-{
-    char    *id;
-    json_t  *answer;
-
-    *rc = janus_telehealth_breakout_allowed(room, error, error_size);
-    if (*rc != 0) {
-        return NULL;
-    }
-
-    janus_mutex_lock(&room->mutex);
-    if (g_list_length(room->breakouts) >= JANUS_TELEHEALTH_BREAKOUTS_MAX) {
-        janus_mutex_unlock(&room->mutex);
-        g_snprintf(error, error_size, "At most %d breakout rooms",
-                   JANUS_TELEHEALTH_BREAKOUTS_MAX);
-        *rc = JANUS_TELEHEALTH_ERROR_WRONG_STATE;
-        return NULL;
-    }
-    if (id_wanted != NULL
-        && g_list_find_custom(room->breakouts, id_wanted,
-                              (GCompareFunc) strcmp) != NULL)
-    {
-        janus_mutex_unlock(&room->mutex);
-        g_snprintf(error, error_size, "This breakout room exists");
-        *rc = JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT;
-        return NULL;
-    }
-    id = id_wanted != NULL ? g_strdup(id_wanted)
-                           : g_strdup_printf("breakout-%u",
-                                             ++room->breakout_seq);
-    room->breakouts = g_list_append(room->breakouts, id);
-    answer = json_pack("{s:s, s:o}", "breakout", id, "breakouts",
-                       janus_telehealth_breakouts_json(room));
-    janus_mutex_unlock(&room->mutex);
-
-    JANUS_LOG(LOG_INFO, "[telehealth] room %s: %s created\n", room->id, id);
-    janus_telehealth_room_action(room, TH_ACT_BREAKOUT_CREATE, actor, NULL,
-        NULL, json_string_value(json_object_get(answer, "breakout")));
-
-    return answer;
-}
-
-
-/* Tells a participant which (breakout) room they are in now. */
-static void
-janus_telehealth_breakout_tell(janus_telehealth_room *room,
-    janus_telehealth_participant *p, const char *breakout)
-{
-    json_t  *event;
-
-    event = json_pack("{s:s, s:s, s:o}", "telehealth", "moved",
-                      "room", room->id, "breakout",
-                      breakout != NULL ? json_string(breakout) : json_null());
-    janus_telehealth_moderation_tell(room, p, event);
-    json_decref(event);
-}
-
-
-static int
-janus_telehealth_breakout_move(janus_telehealth_room *room,
-    const char *actor, const char *participant_id, const char *breakout,
-    char *error, size_t error_size)
-{
-    int                            rc;
-    janus_telehealth_participant  *p;
-
-    rc = janus_telehealth_breakout_allowed(room, error, error_size);
-    if (rc != 0) {
-        return rc;
-    }
-
-    p = janus_telehealth_room_participant(room, participant_id);
-    if (p == NULL) {
-        return janus_telehealth_no_participant(participant_id, error,
-                                               error_size);
-    }
-
-    janus_mutex_lock(&room->mutex);
-    if (breakout != NULL
-        && g_list_find_custom(room->breakouts, breakout,
-                              (GCompareFunc) strcmp) == NULL)
-    {
-        janus_mutex_unlock(&room->mutex);
-        janus_telehealth_participant_release(p);
-        g_snprintf(error, error_size, "No such breakout room");
-        return JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT;
-    }
-    g_free(p->breakout);
-    p->breakout = g_strdup(breakout);
-    janus_mutex_unlock(&room->mutex);
-
-    JANUS_LOG(LOG_INFO, "[telehealth] room %s: %s moved to %s\n", room->id,
-              p->id, breakout != NULL ? breakout : "the main room");
-
-    janus_telehealth_moderation_store(room, p);
-    janus_telehealth_room_action(room, TH_ACT_BREAKOUT_MOVE, actor, p->id,
-                                 NULL, breakout);
-    /* Everyone's subscription follows: only their own room's feeds. */
-    janus_telehealth_media_renegotiate(room);
-    janus_telehealth_breakout_tell(room, p, breakout);
-    janus_telehealth_room_push_participants(room, NULL);
-    janus_telehealth_participant_release(p);
-
-    return 0;
-}
-
-
-static int
-janus_telehealth_breakout_close(janus_telehealth_room *room,
-    const char *actor, const char *breakout, char *error, size_t error_size)
-{
-    int                            rc;
-    GList                         *link, *moved, *l;
-    GHashTableIter                 iter;
-    janus_telehealth_participant  *p;
-
-    rc = janus_telehealth_breakout_allowed(room, error, error_size);
-    if (rc != 0) {
-        return rc;
-    }
-
-    moved = NULL;
-
-    janus_mutex_lock(&room->mutex);
-    link = g_list_find_custom(room->breakouts, breakout,
-                              (GCompareFunc) strcmp);
-    if (link == NULL) {
-        janus_mutex_unlock(&room->mutex);
-        g_snprintf(error, error_size, "No such breakout room");
-        return JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT;
-    }
-    g_free(link->data);
-    room->breakouts = g_list_delete_link(room->breakouts, link);
-
-    g_hash_table_iter_init(&iter, room->participants);
-    while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &p)) {
-        if (g_strcmp0(p->breakout, breakout) == 0) {
-            g_free(p->breakout);
-            p->breakout = NULL;
-            janus_refcount_increase(&p->ref);
-            moved = g_list_prepend(moved, p);
-        }
-    }
-    janus_mutex_unlock(&room->mutex);
-
-    JANUS_LOG(LOG_INFO, "[telehealth] room %s: breakout closed, %u back in "
-              "the main room\n", room->id, g_list_length(moved));
-    janus_telehealth_room_action(room, TH_ACT_BREAKOUT_CLOSE, actor, NULL,
-                                 NULL, breakout);
-
-    janus_telehealth_media_renegotiate(room);
-
-    for (l = moved; l != NULL; l = l->next) {
-        janus_telehealth_moderation_store(room, l->data);
-        janus_telehealth_breakout_tell(room, l->data, NULL);
-        janus_telehealth_participant_release(l->data);
-    }
-    g_list_free(moved);
-
-    janus_telehealth_room_push_participants(room, NULL);
-
-    return 0;
-}
-
-
 /* Chair requests */
 
-static const char *janus_telehealth_moderation_requests[] = {
-    "mute", "remove", "set_role", "close", "admit", "admit_all",
-    "turn_away", "breakout_create", "breakout_move", "breakout_close"
+/*
+ * One chair request: its parameters, checked with Janus' validation as
+ * the other requests are, and what it does.  extra is merged into the
+ * "ok" answer; after runs once the answer is out (a close, so that the
+ * chair hears "ok" before "closed").  The validation walks the whole
+ * array: unused slots have a NULL name, which json_object_get answers
+ * with NULL, and no flags, so they are skipped as absent optional members.
+ */
+typedef struct janus_telehealth_chair_request {
+    const char                   *name;
+    struct janus_json_parameter   parameters[3];
+    int                         (*handle)(janus_telehealth_room *room,
+                                          const char *actor, json_t *root,
+                                          json_t **extra, char *error,
+                                          size_t error_size);
+    void                        (*after)(janus_telehealth_room *room,
+                                         const char *actor);
+} janus_telehealth_chair_request;
+
+
+#define JANUS_TELEHEALTH_PARTICIPANT_PARAM \
+    {"participant", JSON_STRING, \
+     JANUS_JSON_PARAM_REQUIRED | JANUS_JSON_PARAM_NONEMPTY}
+
+
+static const char *
+janus_telehealth_param(json_t *root, const char *name)
+{
+    return json_string_value(json_object_get(root, name));
+}
+
+
+static int
+janus_telehealth_request_mute(janus_telehealth_room *room, const char *actor,
+    json_t *root, json_t **extra, char *error, size_t error_size)
+{
+    return janus_telehealth_moderate_mute(room, actor,
+        janus_telehealth_param(root, "participant"),
+        json_object_get(root, "audio"), json_object_get(root, "video"),
+        error, error_size);
+}
+
+
+static int
+janus_telehealth_request_remove(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return janus_telehealth_moderate_remove(room, actor,
+        janus_telehealth_param(root, "participant"), TH_LEFT_REMOVED, error,
+        error_size);
+}
+
+
+static int
+janus_telehealth_request_set_role(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return janus_telehealth_moderate_set_role(room, actor,
+        janus_telehealth_param(root, "participant"),
+        janus_telehealth_param(root, "role"), error, error_size);
+}
+
+
+static int
+janus_telehealth_request_close(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return 0;
+}
+
+
+static void
+janus_telehealth_request_close_after(janus_telehealth_room *room,
+    const char *actor)
+{
+    JANUS_LOG(LOG_INFO, "[telehealth] room %s closed by a chair\n", room->id);
+    janus_telehealth_room_action(room, TH_ACT_CLOSE, actor, NULL, NULL, NULL);
+    janus_telehealth_room_close_now(room, TH_CLOSE_CLOSED_BY_CHAIR);
+}
+
+
+static int
+janus_telehealth_request_admit(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return janus_telehealth_moderate_admit(room, actor,
+        janus_telehealth_param(root, "participant"), error, error_size);
+}
+
+
+static int
+janus_telehealth_request_admit_all(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    *extra = json_pack("{s:o}", "admitted",
+                       janus_telehealth_moderate_admit_all(room, actor));
+    return 0;
+}
+
+
+static int
+janus_telehealth_request_turn_away(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return janus_telehealth_moderate_turn_away(room, actor,
+        janus_telehealth_param(root, "participant"), error, error_size);
+}
+
+
+static int
+janus_telehealth_request_breakout_create(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    int  rc;
+
+    *extra = janus_telehealth_breakout_create(room, actor, NULL, error,
+                                              error_size, &rc);
+    return rc;
+}
+
+
+static int
+janus_telehealth_request_breakout_move(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    /* No breakout (or null): back to the main room. */
+    return janus_telehealth_breakout_move(room, actor,
+        janus_telehealth_param(root, "participant"),
+        janus_telehealth_param(root, "breakout"), error, error_size);
+}
+
+
+static int
+janus_telehealth_request_breakout_close(janus_telehealth_room *room,
+    const char *actor, json_t *root, json_t **extra, char *error,
+    size_t error_size)
+{
+    return janus_telehealth_breakout_close(room, actor,
+        janus_telehealth_param(root, "breakout"), error, error_size);
+}
+
+
+/* The one list of chair requests (docs/plugin.md, Chair requests). */
+static const janus_telehealth_chair_request
+    janus_telehealth_moderation_requests[] = {
+    {"mute", {
+        JANUS_TELEHEALTH_PARTICIPANT_PARAM,
+        {"audio", JANUS_JSON_BOOL, 0},
+        {"video", JANUS_JSON_BOOL, 0}},
+     janus_telehealth_request_mute, NULL},
+    {"remove", {JANUS_TELEHEALTH_PARTICIPANT_PARAM},
+     janus_telehealth_request_remove, NULL},
+    {"set_role", {
+        JANUS_TELEHEALTH_PARTICIPANT_PARAM,
+        {"role", JSON_STRING,
+         JANUS_JSON_PARAM_REQUIRED | JANUS_JSON_PARAM_NONEMPTY}},
+     janus_telehealth_request_set_role, NULL},
+    {"close", {{NULL, 0, 0}},
+     janus_telehealth_request_close, janus_telehealth_request_close_after},
+    {"admit", {JANUS_TELEHEALTH_PARTICIPANT_PARAM},
+     janus_telehealth_request_admit, NULL},
+    {"admit_all", {{NULL, 0, 0}},
+     janus_telehealth_request_admit_all, NULL},
+    {"turn_away", {JANUS_TELEHEALTH_PARTICIPANT_PARAM},
+     janus_telehealth_request_turn_away, NULL},
+    {"breakout_create", {{NULL, 0, 0}},
+     janus_telehealth_request_breakout_create, NULL},
+    {"breakout_move", {
+        JANUS_TELEHEALTH_PARTICIPANT_PARAM,
+        {"breakout", JSON_STRING, JANUS_JSON_PARAM_NONEMPTY}},
+     janus_telehealth_request_breakout_move, NULL},
+    {"breakout_close", {
+        {"breakout", JSON_STRING,
+         JANUS_JSON_PARAM_REQUIRED | JANUS_JSON_PARAM_NONEMPTY}},
+     janus_telehealth_request_breakout_close, NULL}
 };
+
+
+static const janus_telehealth_chair_request *
+janus_telehealth_moderation_find(const char *request)
+{
+    size_t  i;
+
+    for (i = 0; i < G_N_ELEMENTS(janus_telehealth_moderation_requests); i++) {
+        if (strcmp(janus_telehealth_moderation_requests[i].name, request)
+            == 0)
+        {
+            return &janus_telehealth_moderation_requests[i];
+        }
+    }
+
+    return NULL;
+}
 
 
 gboolean
 janus_telehealth_moderation_is_request(const char *request)
 {
+    return janus_telehealth_moderation_find(request) != NULL;
+}
+
+
+/* Does the request name a participant (echoed in its answer)? */
+static gboolean
+janus_telehealth_moderation_names_participant(
+    const janus_telehealth_chair_request *r)
+{
     size_t  i;
 
-    for (i = 0; i < G_N_ELEMENTS(janus_telehealth_moderation_requests); i++) {
-        if (strcmp(janus_telehealth_moderation_requests[i], request) == 0) {
+    for (i = 0; i < G_N_ELEMENTS(r->parameters); i++) {
+        if (g_strcmp0(r->parameters[i].name, "participant") == 0) {
             return TRUE;
         }
     }
@@ -770,132 +776,56 @@ janus_telehealth_moderation_chair(janus_telehealth_session *session,
 }
 
 
-static const char *
-janus_telehealth_param(json_t *root, const char *name, gboolean required,
-    int *rc, char *error, size_t error_size)
-{
-    json_t  *value;
-
-    value = json_object_get(root, name);
-    if (value == NULL || json_is_null(value)) {
-        if (required && *rc == 0) {
-            g_snprintf(error, error_size, "Missing element (%s)", name);
-            *rc = JANUS_TELEHEALTH_ERROR_MISSING_ELEMENT;
-        }
-        return NULL;
-    }
-
-    if (!json_is_string(value) || json_string_length(value) == 0
-        || json_string_length(value) > JANUS_TELEHEALTH_ID_MAX)
-    {
-        if (*rc == 0) {
-            g_snprintf(error, error_size, "Invalid element (%s should be a "
-                       "non-empty string)", name);
-            *rc = JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT;
-        }
-        return NULL;
-    }
-
-    return json_string_value(value);
-}
-
-
 int
 janus_telehealth_moderation_request(janus_telehealth_session *session,
     const char *request, json_t *root, const char *transaction, char *error,
     size_t error_size)
 {
-    int                     rc;
-    char                   *actor;
-    json_t                 *answer, *extra;
-    const char             *participant, *breakout;
-    janus_telehealth_room  *room;
+    int                                    rc;
+    char                                  *actor, error_cause[512];
+    json_t                                *answer, *extra, *value;
+    void                                  *iter;
+    const char                            *key, *participant;
+    janus_telehealth_room                 *room;
+    const janus_telehealth_chair_request  *r;
 
+    r = janus_telehealth_moderation_find(request);
+    if (r == NULL) {
+        g_snprintf(error, error_size, "Unknown request '%s'", request);
+        return JANUS_TELEHEALTH_ERROR_INVALID_REQUEST;
+    }
+
+    /* Who may ask comes first: only a chair learns what is malformed. */
     rc = janus_telehealth_moderation_chair(session, &room, &actor, error,
                                            error_size);
     if (rc != 0) {
         return rc;
     }
 
+    /* A null member is an absent one: the main room is breakout null. */
+    json_object_foreach_safe(root, iter, key, value) {
+        if (json_is_null(value)) {
+            json_object_del(root, key);
+        }
+    }
+
     extra = NULL;
-    participant = NULL;
-
-    if (strcmp(request, "mute") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_moderate_mute(room, actor, participant,
-                json_object_get(root, "audio"),
-                json_object_get(root, "video"), error, error_size);
-        }
-
-    } else if (strcmp(request, "remove") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_moderate_remove(room, actor, participant,
-                TH_LEFT_REMOVED, error, error_size);
-        }
-
-    } else if (strcmp(request, "set_role") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        breakout = janus_telehealth_param(root, "role", TRUE, &rc, error,
-                                          error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_moderate_set_role(room, actor,
-                                                    participant, breakout,
-                                                    error, error_size);
-        }
-
-    } else if (strcmp(request, "admit") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_moderate_admit(room, actor, participant,
-                                                 error, error_size);
-        }
-
-    } else if (strcmp(request, "admit_all") == 0) {
-        extra = json_pack("{s:o}", "admitted",
-                          janus_telehealth_moderate_admit_all(room, actor));
-
-    } else if (strcmp(request, "turn_away") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_moderate_turn_away(room, actor,
-                                                     participant, error,
-                                                     error_size);
-        }
-
-    } else if (strcmp(request, "breakout_create") == 0) {
-        extra = janus_telehealth_breakout_create(room, actor, NULL, error,
-                                                 error_size, &rc);
-
-    } else if (strcmp(request, "breakout_move") == 0) {
-        participant = janus_telehealth_param(root, "participant", TRUE, &rc,
-                                             error, error_size);
-        breakout = janus_telehealth_param(root, "breakout", FALSE, &rc,
-                                          error, error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_breakout_move(room, actor, participant,
-                                                breakout, error, error_size);
-        }
-
-    } else if (strcmp(request, "breakout_close") == 0) {
-        breakout = janus_telehealth_param(root, "breakout", TRUE, &rc, error,
-                                          error_size);
-        if (rc == 0) {
-            rc = janus_telehealth_breakout_close(room, actor, breakout,
-                                                 error, error_size);
-        }
+    JANUS_VALIDATE_JSON_OBJECT(root, r->parameters, rc, error_cause, TRUE,
+        JANUS_TELEHEALTH_ERROR_MISSING_ELEMENT,
+        JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT);
+    if (rc != 0) {
+        g_strlcpy(error, error_cause, error_size);
+    } else {
+        rc = r->handle(room, actor, root, &extra, error, error_size);
     }
 
     if (rc == 0) {
         answer = json_pack("{s:s, s:s, s:s}", "telehealth", "ok",
-                           "request", request, "room", room->id);
-        if (participant != NULL) {
+                           "request", r->name, "room", room->id);
+        participant = janus_telehealth_param(root, "participant");
+        if (participant != NULL
+            && janus_telehealth_moderation_names_participant(r))
+        {
             json_object_set_new(answer, "participant",
                                 json_string(participant));
         }
@@ -905,13 +835,8 @@ janus_telehealth_moderation_request(janus_telehealth_session *session,
         janus_telehealth_push(session, transaction, answer);
         json_decref(answer);
 
-        /* After the answer: the chair gets "closed" like everyone. */
-        if (strcmp(request, "close") == 0) {
-            JANUS_LOG(LOG_INFO, "[telehealth] room %s closed by a chair\n",
-                      room->id);
-            janus_telehealth_room_action(room, TH_ACT_CLOSE, actor, NULL,
-                                         NULL, NULL);
-            janus_telehealth_room_close_now(room, TH_CLOSE_CLOSED_BY_CHAIR);
+        if (r->after != NULL) {
+            r->after(room, actor);
         }
     }
 
@@ -920,43 +845,4 @@ janus_telehealth_moderation_request(janus_telehealth_session *session,
     janus_telehealth_room_unref(room);
 
     return rc;
-}
-
-
-/* nginx commands (REST, a chair of the session) */
-
-int
-janus_telehealth_moderate_breakout_create(janus_telehealth_room *room,
-    const char *actor, const char *breakout, char *error, size_t error_size)
-{
-    int      rc;
-    json_t  *answer;
-
-    answer = janus_telehealth_breakout_create(room, actor, breakout, error,
-                                              error_size, &rc);
-    if (answer != NULL) {
-        janus_telehealth_room_push_participants(room, NULL);
-        json_decref(answer);
-    }
-
-    return rc;
-}
-
-
-int
-janus_telehealth_moderate_breakout_move(janus_telehealth_room *room,
-    const char *actor, const char *participant_id, const char *breakout,
-    char *error, size_t error_size)
-{
-    return janus_telehealth_breakout_move(room, actor, participant_id,
-                                          breakout, error, error_size);
-}
-
-
-int
-janus_telehealth_moderate_breakout_close(janus_telehealth_room *room,
-    const char *actor, const char *breakout, char *error, size_t error_size)
-{
-    return janus_telehealth_breakout_close(room, actor, breakout, error,
-                                           error_size);
 }

@@ -13,6 +13,7 @@
 #include <utils.h>
 
 #include "janus_telehealth_redis.h"
+#include "th_lua.h"
 
 
 /* Minimum time between two connection attempts of one thread. */
@@ -25,202 +26,11 @@ struct janus_telehealth_redis {
     gboolean       logged_down;    /* the outage has been logged once */
 };
 
-
 /*
- * Join: KEYS revoked, room, members, banned, roles.  ARGV node id, node key
- * prefix, now (ms), session, participant, member JSON, patient lock key
- * head, default max, role, iat (s), unlisted ("1" or "0"), kind of the
- * credential, room id, patient lock key tail (a lock key is head, patient
- * uuid, tail), "1" when this node hosts the room in memory.
- *
- * Refusals come first and write nothing.  A participant a chair removed
- * (in the session's banned set) stays out whatever their credential.
- * access: a guest (who came by an invite link) whose credential was issued
- * (iat) before the level changed away from invitation (access_changed_at)
- * is refused; so is, while the level is private, staff not on the list
- * (ARGV[11] "1", the credential's "unlisted").  A node whose heartbeat is
- * gone has died: its members are stale, so the new host returns them (to
- * report them as lost) and starts afresh.  So are the members of a room
- * that names this node but that this node does not host: they are from
- * before a restart with the same node_id.  first_connect: until someone
- * with that role is a member (waiting or in), nobody of another role may
- * join.  A role a chair set in this session (roles hash) replaces the
- * credential's.  A patient takes their lock for every kind but video_call
- * (nginx holds that one from creation), unless it names another room.
- *
- * Then the room is ours: host and lease, nobody-there mark cleared, the
- * member written.  An open room never expires (docs/lifecycle.md): PERSIST
- * undoes a TTL an older nginx may have set on the hash or the lock.
+ * The scripts are common/lua/join.lua, member_out.lua, close.lua and
+ * refresh.lua (KEYS, ARGV and answers at their top), compiled in as
+ * th_lua_<name> (scripts/lua2c.sh).
  */
-static const char janus_telehealth_join_script[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked'} end\n"
-    "local r = redis.call('HMGET', KEYS[2], 'state', 'session', 'node',\n"
-    "    'kind', 'org', 'patient', 'max_participants', 'bitrate',\n"
-    "    'waiting_room', 'leave_policy', 'duration_limit', 'first_connect',\n"
-    "    'access', 'access_changed_at', 'empty_timeout')\n"
-    "if not r[1] then return {'no_room'} end\n"
-    "if r[1] ~= 'open' then return {'closed'} end\n"
-    "if r[2] ~= ARGV[4] then return {'wrong_session'} end\n"
-    "if redis.call('SISMEMBER', KEYS[4], ARGV[5]) == 1 then\n"
-    "  return {'banned'}\n"
-    "end\n"
-    "if r[13] and r[13] ~= '' and r[13] ~= 'invitation'\n"
-    "   and string.sub(ARGV[5], 1, 6) == 'guest:'\n"
-    "   and tonumber(ARGV[10]) * 1000 < (tonumber(r[14] or '') or 0) then\n"
-    "  return {'access', r[13]}\n"
-    "end\n"
-    "if r[13] == 'private' and ARGV[11] == '1' then\n"
-    "  return {'access', r[13]}\n"
-    "end\n"
-    "local takeover = false\n"
-    "if r[3] and r[3] ~= '' and r[3] ~= ARGV[1] then\n"
-    "  if redis.call('EXISTS', ARGV[2] .. r[3]) == 1 then\n"
-    "    return {'other_node', r[3]}\n"
-    "  end\n"
-    "  takeover = true\n"
-    "elseif r[3] == ARGV[1] and ARGV[15] ~= '1' then\n"
-    "  takeover = true\n"
-    "end\n"
-    "local role = redis.call('HGET', KEYS[5], ARGV[5]) or ARGV[9]\n"
-    "local max = tonumber(r[7] or '') or tonumber(ARGV[8]) or 0\n"
-    "if max > 0 and not takeover\n"
-    "   and redis.call('HEXISTS', KEYS[3], ARGV[5]) == 0\n"
-    "   and redis.call('HLEN', KEYS[3]) >= max then\n"
-    "  return {'full', tostring(max)}\n"
-    "end\n"
-    "local fc = r[12]\n"
-    "if fc and fc ~= '' and fc ~= role then\n"
-    "  local found = false\n"
-    "  if not takeover then\n"
-    "    for _, v in ipairs(redis.call('HVALS', KEYS[3])) do\n"
-    "      local ok, m = pcall(cjson.decode, v)\n"
-    "      if ok and type(m) == 'table' and m.role == fc then\n"
-    "        found = true\n"
-    "        break\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "  if not found then return {'not_yet', fc} end\n"
-    "end\n"
-    "local kind = r[4] or ARGV[12]\n"
-    "local lock = ''\n"
-    "if string.sub(ARGV[5], 1, 8) == 'patient:'\n"
-    "   and kind ~= 'video_call' then\n"
-    "  lock = ARGV[7] .. string.sub(ARGV[5], 9) .. ARGV[14]\n"
-    "  local held = redis.call('GET', lock)\n"
-    "  if held and held ~= ARGV[13] then return {'in_session'} end\n"
-    "end\n"
-    "local stale = {}\n"
-    "if takeover then\n"
-    "  stale = redis.call('HGETALL', KEYS[3])\n"
-    "  redis.call('DEL', KEYS[3])\n"
-    "  if kind ~= 'video_call' then\n"
-    "    for i = 1, #stale, 2 do\n"
-    "      local id = stale[i]\n"
-    "      if id ~= ARGV[5] and string.sub(id, 1, 8) == 'patient:' then\n"
-    "        local k = ARGV[7] .. string.sub(id, 9) .. ARGV[14]\n"
-    "        if redis.call('GET', k) == ARGV[13] then\n"
-    "          redis.call('DEL', k)\n"
-    "        end\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
-    "if lock ~= '' then redis.call('SET', lock, ARGV[13]) end\n"
-    "if r[6] and r[6] ~= '' then\n"
-    "  local k = ARGV[7] .. r[6] .. ARGV[14]\n"
-    "  if redis.call('GET', k) == ARGV[13] then redis.call('PERSIST', k) end\n"
-    "end\n"
-    "local member = ARGV[6]\n"
-    "if role ~= ARGV[9] then\n"
-    "  local ok, m = pcall(cjson.decode, member)\n"
-    "  if ok and type(m) == 'table' then\n"
-    "    m.role = role\n"
-    "    member = cjson.encode(m)\n"
-    "  end\n"
-    "end\n"
-    "redis.call('HSET', KEYS[2], 'node', ARGV[1], 'lease_at', ARGV[3])\n"
-    "redis.call('HDEL', KEYS[2], 'empty_since')\n"
-    "local first = redis.call('HSETNX', KEYS[2], 'opened_at', ARGV[3])\n"
-    "local opened = redis.call('HGET', KEYS[2], 'opened_at')\n"
-    "redis.call('HSET', KEYS[3], ARGV[5], member)\n"
-    "redis.call('PERSIST', KEYS[2])\n"
-    "redis.call('PERSIST', KEYS[3])\n"
-    "return {'ok', tostring(first), kind or '', r[5] or '', r[6] or '',\n"
-    "        stale, r[8] or '', r[9] or '', r[10] or '', r[11] or '',\n"
-    "        opened or ARGV[3], tostring(max), role, r[15] or ''}\n";
-
-/*
- * Out of the room (leave, hangup, removed, turned away): KEYS room,
- * members, patient lock ('' when none is ours to give back), banned (''
- * unless a chair removed them).  ARGV participant, room id, now (ms),
- * node id.  The ban is recorded whatever the room's state.  The rest
- * only while the room is open and ours: a node that lost the room must
- * not undo what the new host wrote.  The lock goes only while it names
- * this room; the last one out marks the room empty since now (nginx's
- * reconciler reads it for rooms nobody hosts any more).
- */
-static const char janus_telehealth_out_script[] =
-    "if KEYS[4] ~= '' then redis.call('SADD', KEYS[4], ARGV[1]) end\n"
-    "local r = redis.call('HMGET', KEYS[1], 'state', 'node')\n"
-    "if r[1] ~= 'open' or r[2] ~= ARGV[4] then return 0 end\n"
-    "redis.call('HDEL', KEYS[2], ARGV[1])\n"
-    "if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[2] then\n"
-    "  redis.call('DEL', KEYS[3])\n"
-    "end\n"
-    "if redis.call('HLEN', KEYS[2]) == 0 then\n"
-    "  redis.call('HSET', KEYS[1], 'empty_since', ARGV[3])\n"
-    "end\n"
-    "return 1\n";
-
-/*
- * Close: KEYS room, members, patient lock of the room ('' if it names
- * none).  ARGV room id, closed TTL, now (ms), reason, patient lock key
- * head and tail.  Succeeds once: 1 when this call closed an open room, 0
- * when it was closed already or gone (room.closed is then someone else's
- * to write).  Every lock still naming this room goes: the room's patient
- * (a video_call's, held by nginx) and any patient member's.
- */
-static const char janus_telehealth_close_script[] =
-    "local closed = 0\n"
-    "if redis.call('HGET', KEYS[1], 'state') == 'open' then\n"
-    "  redis.call('HSET', KEYS[1], 'state', 'closed', 'closed_at', ARGV[3],\n"
-    "             'closed_reason', ARGV[4])\n"
-    "  redis.call('HDEL', KEYS[1], 'empty_since')\n"
-    "  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
-    "  closed = 1\n"
-    "end\n"
-    "for _, id in ipairs(redis.call('HKEYS', KEYS[2])) do\n"
-    "  if string.sub(id, 1, 8) == 'patient:' then\n"
-    "    local k = ARGV[5] .. string.sub(id, 9) .. ARGV[6]\n"
-    "    if redis.call('GET', k) == ARGV[1] then redis.call('DEL', k) end\n"
-    "  end\n"
-    "end\n"
-    "redis.call('DEL', KEYS[2])\n"
-    "if KEYS[3] ~= '' and redis.call('GET', KEYS[3]) == ARGV[1] then\n"
-    "  redis.call('DEL', KEYS[3])\n"
-    "end\n"
-    "return closed\n";
-
-/*
- * Refresh: KEYS room.  ARGV node id, now (ms).  Renews this node's lease
- * on a room it hosts (nothing expires while a room is open: the lease and
- * the node's heartbeat tell that a host is alive) and tells when the room
- * is no longer ours (with the reason of a close someone else made).
- * Answers the room's empty_timeout too, so that a change nginx makes to
- * an empty room applies without a join.
- */
-static const char janus_telehealth_refresh_script[] =
-    "local r = redis.call('HMGET', KEYS[1], 'state', 'node',\n"
-    "                     'empty_timeout')\n"
-    "if not r[1] then return {'gone'} end\n"
-    "if r[1] ~= 'open' then\n"
-    "  return {'closed', redis.call('HGET', KEYS[1], 'closed_reason')\n"
-    "                    or ''}\n"
-    "end\n"
-    "if r[2] ~= ARGV[1] then return {'moved'} end\n"
-    "redis.call('HSET', KEYS[1], 'lease_at', ARGV[2])\n"
-    "return {'ok', r[3] or ''}\n";
 
 
 int
@@ -542,7 +352,6 @@ janus_telehealth_room_info_clear(janus_telehealth_room_info *info)
     g_free(info->kind);
     g_free(info->org_id);
     g_free(info->patient_id);
-    g_free(info->waiting_room);
     g_free(info->leave_policy);
     g_free(info->role);
     json_decref(info->stale_members);
@@ -606,7 +415,7 @@ janus_telehealth_reply_bitrate(redisReply *reply)
 janus_telehealth_join_status
 janus_telehealth_redis_join(janus_telehealth_redis *redis,
     const janus_telehealth_join *join, const char *member_json,
-    gboolean hosted, janus_telehealth_room_info *info)
+    gboolean hosted, gboolean admitted, janus_telehealth_room_info *info)
 {
     char                         *revoked_key, *room_key, *members_key;
     char                         *banned_key, *roles_key, *lock_head;
@@ -638,15 +447,16 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
     g_snprintf(iat, sizeof(iat), "%" G_GINT64_FORMAT, join->iat);
 
     reply = janus_telehealth_redis_command(redis,
-        "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %s %s %s",
-        janus_telehealth_join_script, revoked_key, room_key, members_key,
+        "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %s %s %s"
+        " %s",
+        th_lua_join, revoked_key, room_key, members_key,
         banned_key, roles_key,
         janus_telehealth_cfg.node_id, node_prefix, now_ms, join->session_id,
         join->participant_id, member_json, lock_head, max, join->role, iat,
         join->unlisted ? "1" : "0",
         join->kind != NULL ? join->kind : "",
         join->kind != NULL ? strlen(join->kind) : (size_t) 0,
-        join->room_id, lock_tail, hosted ? "1" : "0");
+        join->room_id, lock_tail, hosted ? "1" : "0", admitted ? "1" : "0");
 
     g_free(revoked_key);
     g_free(room_key);
@@ -676,7 +486,8 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
         info->org_id = janus_telehealth_reply_strdup(reply->element[3]);
         info->patient_id = janus_telehealth_reply_strdup(reply->element[4]);
         info->bitrate = janus_telehealth_reply_bitrate(reply->element[6]);
-        info->waiting_room = janus_telehealth_reply_strdup(reply->element[7]);
+        info->waiting = reply->element[7]->type == REDIS_REPLY_STRING
+                        && strcmp(reply->element[7]->str, "1") == 0;
         info->leave_policy = janus_telehealth_reply_strdup(reply->element[8]);
         if (reply->element[9]->type == REDIS_REPLY_STRING) {
             info->duration_limit = g_ascii_strtoll(reply->element[9]->str,
@@ -808,7 +619,7 @@ janus_telehealth_redis_member_out(janus_telehealth_redis *redis,
                g_get_real_time() / 1000);
 
     reply = janus_telehealth_redis_command(redis,
-        "EVAL %s 4 %s %s %b %b %s %s %s %s", janus_telehealth_out_script,
+        "EVAL %s 4 %s %s %b %b %s %s %s %s", th_lua_member_out,
         room_key, members_key, lock_key, strlen(lock_key), banned_key,
         strlen(banned_key), participant_id, room_id, now_ms,
         janus_telehealth_cfg.node_id);
@@ -870,7 +681,7 @@ janus_telehealth_redis_close(janus_telehealth_redis *redis,
                g_get_real_time() / 1000);
 
     reply = janus_telehealth_redis_command(redis,
-        "EVAL %s 3 %s %s %b %s %s %s %s %s %s", janus_telehealth_close_script,
+        "EVAL %s 3 %s %s %b %s %s %s %s %s %s", th_lua_close,
         room_key, members_key, lock_key, strlen(lock_key), room_id, ttl,
         now_ms, reason, lock_head, lock_tail);
 
@@ -933,7 +744,7 @@ janus_telehealth_redis_refresh(janus_telehealth_redis *redis,
                g_get_real_time() / 1000);
 
     reply = janus_telehealth_redis_command(redis, "EVAL %s 1 %s %s %s",
-        janus_telehealth_refresh_script, room_key,
+        th_lua_refresh, room_key,
         janus_telehealth_cfg.node_id, now_ms);
 
     g_free(room_key);

@@ -72,8 +72,8 @@ typedef struct janus_telehealth_room_info {
     char     *org_id;
     char     *patient_id;    /* NULL when the room names no patient */
     guint32   bitrate;       /* video cap (bps) of the room; 0: default */
-    char     *waiting_room;  /* policy fields, NULL when absent */
-    char     *leave_policy;
+    gboolean  waiting;       /* the script's admission: wait for a chair */
+    char     *leave_policy;  /* NULL when the room hash has none */
     gint64    duration_limit;
     gint64    opened_at_ms;
     int       max_participants;
@@ -92,11 +92,12 @@ void janus_telehealth_room_info_clear(janus_telehealth_room_info *info);
  * claims hosting for this node (taking over from a node whose heartbeat is
  * gone, or from our own life before a restart: hosted is whether this
  * node has the room in memory); takes the patient lock; records the
- * member; renews the lease.
+ * member; renews the lease.  Decides admission too (info->waiting): admitted
+ * is whether the joiner was admitted already (credential, or earlier here).
  */
 janus_telehealth_join_status janus_telehealth_redis_join(
     janus_telehealth_redis *redis, const janus_telehealth_join *join,
-    const char *member_json, gboolean hosted,
+    const char *member_json, gboolean hosted, gboolean admitted,
     janus_telehealth_room_info *info);
 
 /* Writes one member of a room's members hash. 0 or -1. */

@@ -1,15 +1,14 @@
 /*
- * Rooms and participants of janus.plugin.telehealth.
+ * Rooms and participants of janus.plugin.telehealth: the registry.
  *
  * A room is opened by the nginx module (the Redis hash <prefix>room:<id>);
  * the first join on this node makes us its host.  Only the handler thread
  * changes rooms; other threads read them under the locks below.  Lock
  * order: rooms_mutex, then room->mutex, then session->mutex.
  *
- * The housekeeping thread renews our lease on what we host (lease_at in
- * each room hash, the node heartbeat; nothing of an open room expires) and
- * notices rooms that stayed empty too long or are no longer ours; it hands
- * every change to the handler thread.
+ * Joining and leaving are in janus_telehealth_join.c, the housekeeping
+ * thread (leases, deadlines, empty rooms) in
+ * janus_telehealth_housekeeping.c.
  */
 
 #include <string.h>
@@ -19,17 +18,12 @@
 
 #include "janus_telehealth.h"
 #include "janus_telehealth_redis.h"
+#include "janus_telehealth_room.h"
 
 
 /* room id -> room (reference) */
 static GHashTable *rooms;
 static janus_mutex rooms_mutex = JANUS_MUTEX_INITIALIZER;
-static guint64 join_seq;
-
-static GThread *housekeeping_thread;
-static GMutex housekeeping_mutex;
-static GCond housekeeping_cond;
-static gboolean housekeeping_stop;
 
 
 /* Objects */
@@ -45,7 +39,6 @@ janus_telehealth_room_free(const janus_refcount *room_ref)
     g_hash_table_destroy(room->admitted);
     g_list_free_full(room->breakouts, g_free);
     janus_mutex_destroy(&room->mutex);
-    g_free(room->waiting_room);
     g_free(room->leave_policy);
     g_free(room->id);
     g_free(room->session_id);
@@ -63,7 +56,7 @@ janus_telehealth_room_unref(janus_telehealth_room *room)
 }
 
 
-static void
+void
 janus_telehealth_participant_free(const janus_refcount *participant_ref)
 {
     janus_telehealth_participant  *participant;
@@ -83,7 +76,7 @@ janus_telehealth_participant_free(const janus_refcount *participant_ref)
 }
 
 
-static void
+void
 janus_telehealth_participant_unref(janus_telehealth_participant *participant)
 {
     janus_refcount_decrease(&participant->ref);
@@ -118,7 +111,7 @@ janus_telehealth_room_new(const janus_telehealth_join *join,
 }
 
 
-static janus_telehealth_room *
+janus_telehealth_room *
 janus_telehealth_rooms_lookup(const char *room_id)
 {
     janus_telehealth_room  *room;
@@ -143,30 +136,15 @@ janus_telehealth_room_find(const char *room_id)
 
 /* The policy fields of the room hash, as the last join read them.  Called
  * with the room mutex held. */
-static void
+void
 janus_telehealth_room_apply_policy(janus_telehealth_room *room,
     const janus_telehealth_room_info *info)
 {
-    g_free(room->waiting_room);
-    room->waiting_room = g_strdup(info->waiting_room);
-
+    /* nginx writes the session's leave_policy into every room hash; a
+     * hash without one (an older nginx) keeps the room open: stay. */
     g_free(room->leave_policy);
-    if (info->leave_policy != NULL) {
-        room->leave_policy = g_strdup(info->leave_policy);
-
-    } else if (room->kind != NULL
-               && strcmp(room->kind, TH_KIND_VIDEO_CALL) == 0)
-    {
-        room->leave_policy = g_strdup(TH_POLICY_CLOSE_ON_STAFF_LEAVE);
-
-    } else if (room->kind != NULL
-               && strcmp(room->kind, TH_KIND_VIRTUAL_VISIT) == 0)
-    {
-        room->leave_policy = g_strdup(TH_POLICY_CAREGIVER_HANGUP_ENDS);
-
-    } else {
-        room->leave_policy = g_strdup(TH_POLICY_STAY);
-    }
+    room->leave_policy = g_strdup(info->leave_policy != NULL
+                                  ? info->leave_policy : TH_POLICY_STAY);
 
     if (info->duration_limit != room->duration_limit) {
         room->warned = FALSE;
@@ -178,25 +156,20 @@ janus_telehealth_room_apply_policy(janus_telehealth_room *room,
 }
 
 
-/* Must this role wait for a chair?  Called with the room mutex held. */
-static gboolean
-janus_telehealth_room_must_wait(janus_telehealth_room *room, const char *role)
+/* The session's participant (reference), or NULL when not in a room. */
+janus_telehealth_participant *
+janus_telehealth_session_participant(janus_telehealth_session *session)
 {
-    gboolean   wait;
-    gchar    **roles, **r;
+    janus_telehealth_participant  *participant;
 
-    if (room->waiting_room == NULL || strcmp(role, TH_ROLE_CHAIR) == 0) {
-        return FALSE;
+    janus_mutex_lock(&session->mutex);
+    participant = session->participant;
+    if (participant != NULL) {
+        janus_refcount_increase(&participant->ref);
     }
+    janus_mutex_unlock(&session->mutex);
 
-    wait = FALSE;
-    roles = g_strsplit(room->waiting_room, ",", -1);
-    for (r = roles; *r != NULL && !wait; r++) {
-        wait = strcmp(g_strstrip(*r), role) == 0;
-    }
-    g_strfreev(roles);
-
-    return wait;
+    return participant;
 }
 
 
@@ -223,7 +196,7 @@ janus_telehealth_session_room(janus_telehealth_session *session)
  * Handler thread only; the room mutex must be held so that readers of
  * participant->session never see a session being released.
  */
-static void
+void
 janus_telehealth_participant_detach(janus_telehealth_participant *participant)
 {
     janus_telehealth_session  *session;
@@ -245,7 +218,7 @@ janus_telehealth_participant_detach(janus_telehealth_participant *participant)
 }
 
 
-static gboolean
+gboolean
 janus_telehealth_is_staff_chair(const janus_telehealth_participant *p)
 {
     return strcmp(p->role, TH_ROLE_CHAIR) == 0
@@ -256,7 +229,7 @@ janus_telehealth_is_staff_chair(const janus_telehealth_participant *p)
 /* JSON */
 
 /* Called with the room mutex held. */
-static json_t *
+json_t *
 janus_telehealth_participant_json(const janus_telehealth_participant *p)
 {
     gboolean  publishing, screen;
@@ -409,8 +382,10 @@ janus_telehealth_room_push_participants(janus_telehealth_room *room,
 }
 
 
+/* Pushes event to every participant in the room whom to() picks. */
 void
-janus_telehealth_room_push_chairs(janus_telehealth_room *room, json_t *event)
+janus_telehealth_room_push_to(janus_telehealth_room *room, json_t *event,
+    gboolean (*to)(const janus_telehealth_participant *p))
 {
     GList                         *sessions, *l;
     GHashTableIter                 iter;
@@ -421,7 +396,7 @@ janus_telehealth_room_push_chairs(janus_telehealth_room *room, json_t *event)
     janus_mutex_lock(&room->mutex);
     g_hash_table_iter_init(&iter, room->participants);
     while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &p)) {
-        if (p->session != NULL && strcmp(p->role, TH_ROLE_CHAIR) == 0) {
+        if (p->session != NULL && to(p)) {
             janus_refcount_increase(&p->session->ref);
             sessions = g_list_prepend(sessions, p->session);
         }
@@ -437,7 +412,21 @@ janus_telehealth_room_push_chairs(janus_telehealth_room *room, json_t *event)
 }
 
 
-static void
+static gboolean
+janus_telehealth_is_chair(const janus_telehealth_participant *p)
+{
+    return strcmp(p->role, TH_ROLE_CHAIR) == 0;
+}
+
+
+void
+janus_telehealth_room_push_chairs(janus_telehealth_room *room, json_t *event)
+{
+    janus_telehealth_room_push_to(room, event, janus_telehealth_is_chair);
+}
+
+
+void
 janus_telehealth_push_simple(janus_telehealth_session *session,
     const char *transaction, const char *what, const char *room_id,
     const char *reason)
@@ -456,226 +445,20 @@ janus_telehealth_push_simple(janus_telehealth_session *session,
 }
 
 
-/* Join */
-
-/* The role the join script answered as one of TH_ROLE_*, or fallback. */
-static const char *
-janus_telehealth_role_of(const char *role, const char *fallback)
-{
-    if (role != NULL && strcmp(role, TH_ROLE_CHAIR) == 0) {
-        return TH_ROLE_CHAIR;
-    }
-
-    if (role != NULL && strcmp(role, TH_ROLE_BROADCASTER) == 0) {
-        return TH_ROLE_BROADCASTER;
-    }
-
-    if (role != NULL && strcmp(role, TH_ROLE_VIEWER) == 0) {
-        return TH_ROLE_VIEWER;
-    }
-
-    return fallback;
-}
-
-
-static void
-janus_telehealth_report_stale_members(janus_telehealth_room *room,
-    json_t *stale)
-{
-    size_t   i;
-    json_t  *member;
-
-    /* Left behind by a node that died: call history needs their end.
-     * Whoever of them rejoins (here, now) gets a new participant row. */
-    json_array_foreach(stale, i, member) {
-        janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room,
-            json_string_value(json_object_get(member, "id")),
-            json_string_value(json_object_get(member, "role")),
-            TH_LEFT_NODE_LOST);
-    }
-
-    if (json_array_size(stale) > 0) {
-        JANUS_LOG(LOG_WARN, "[telehealth] room %s taken over from a dead "
-                  "node, %zu members reported as lost\n", room->id,
-                  json_array_size(stale));
-    }
-}
-
-
-static int
-janus_telehealth_join_error(janus_telehealth_join_status status, int max,
-    char *error, size_t error_size)
-{
-    switch (status) {
-    case JANUS_TELEHEALTH_JOIN_OK:
-        return 0;
-    case JANUS_TELEHEALTH_JOIN_UNAVAILABLE:
-        g_snprintf(error, error_size, "Room service unavailable, try again");
-        return JANUS_TELEHEALTH_ERROR_REDIS_UNAVAILABLE;
-    case JANUS_TELEHEALTH_JOIN_REVOKED:
-        g_snprintf(error, error_size, "Join credential revoked");
-        return JANUS_TELEHEALTH_ERROR_CREDENTIAL_REVOKED;
-    case JANUS_TELEHEALTH_JOIN_NO_ROOM:
-        g_snprintf(error, error_size, "No such room");
-        return JANUS_TELEHEALTH_ERROR_NO_SUCH_ROOM;
-    case JANUS_TELEHEALTH_JOIN_WRONG_SESSION:
-        g_snprintf(error, error_size, "The room does not belong to this "
-                   "session");
-        return JANUS_TELEHEALTH_ERROR_NO_SUCH_ROOM;
-    case JANUS_TELEHEALTH_JOIN_CLOSED:
-        g_snprintf(error, error_size, "The room is closed");
-        return JANUS_TELEHEALTH_ERROR_ROOM_CLOSED;
-    case JANUS_TELEHEALTH_JOIN_OTHER_NODE:
-        g_snprintf(error, error_size, "The room is hosted by another media "
-                   "server");
-        return JANUS_TELEHEALTH_ERROR_WRONG_NODE;
-    case JANUS_TELEHEALTH_JOIN_FULL:
-        g_snprintf(error, error_size, "The room is full: at most %d "
-                   "participants can be in this session", max);
-        return JANUS_TELEHEALTH_ERROR_ROOM_FULL;
-    case JANUS_TELEHEALTH_JOIN_ACCESS:
-        g_snprintf(error, error_size, "This session is no longer open to "
-                   "guests with a link");
-        return JANUS_TELEHEALTH_ERROR_ACCESS_DENIED;
-    case JANUS_TELEHEALTH_JOIN_BANNED:
-        g_snprintf(error, error_size, "A chair removed you from this "
-                   "session.");
-        return JANUS_TELEHEALTH_ERROR_BANNED;
-    case JANUS_TELEHEALTH_JOIN_IN_SESSION:
-        g_snprintf(error, error_size, "The participant is already in a "
-                   "video session.");
-        return JANUS_TELEHEALTH_ERROR_IN_SESSION;
-    case JANUS_TELEHEALTH_JOIN_NOT_YET:
-        g_snprintf(error, error_size, "The session cannot be opened before "
-                   "the invited person has connected");
-        return JANUS_TELEHEALTH_ERROR_NOT_YET;
-    }
-
-    g_snprintf(error, error_size, "Unknown error");
-
-    return JANUS_TELEHEALTH_ERROR_UNKNOWN_ERROR;
-}
-
-
 /*
- * Takes the participant's place from an older handle of the same person
- * (a rejoin after a dropped connection, or a second tab).  The old handle
- * is told and stays attached, out of the room.
+ * The room this node hosts under join->room_id, made from the join's answer
+ * when it is the first join here.  Returns a reference.  Handler thread.
  */
-static void
-janus_telehealth_room_replace(janus_telehealth_room *room,
-    janus_telehealth_participant *participant)
+janus_telehealth_room *
+janus_telehealth_room_host(const janus_telehealth_join *join,
+    const janus_telehealth_room_info *info)
 {
-    const char                    *participant_id = participant->id;
-    gboolean                       replaced;
-    janus_telehealth_session      *old_session;
-    janus_telehealth_participant  *old;
-
-    old_session = NULL;
-
-    janus_mutex_lock(&room->mutex);
-    old = g_hash_table_lookup(room->participants, participant_id);
-    replaced = old != NULL;
-    if (old != NULL) {
-        /* A chair's mute and a breakout move survive a rejoin. */
-        participant->audio_blocked = old->audio_blocked;
-        participant->video_blocked = old->video_blocked;
-        participant->breakout = g_strdup(old->breakout);
-        if (old->session != NULL) {
-            old_session = old->session;
-            janus_refcount_increase(&old_session->ref);
-        }
-        janus_telehealth_participant_detach(old);
-        g_hash_table_remove(room->participants, participant_id);
-    }
-    janus_mutex_unlock(&room->mutex);
-
-    if (old_session != NULL) {
-        JANUS_LOG(LOG_INFO, "[telehealth] participant %s rejoined room %s "
-                  "from a new handle\n", participant_id, room->id);
-        janus_telehealth_push_simple(old_session, NULL, "left", room->id,
-                                     "replaced");
-    }
-
-    if (replaced) {
-        janus_telehealth_media_participant_out(room, old_session,
-                                               participant_id, "replaced");
-    }
-
-    if (old_session != NULL) {
-        janus_telehealth_session_unref(old_session);
-    }
-}
-
-
-int
-janus_telehealth_room_join(janus_telehealth_session *session,
-    const janus_telehealth_join *join, const char *transaction,
-    char *error, size_t error_size)
-{
-    int                            rc;
-    char                          *member;
-    json_t                        *event;
-    gboolean                       hosted;
-    janus_telehealth_room         *room;
-    janus_telehealth_room_info     info;
-    janus_telehealth_join_status   status;
-    janus_telehealth_participant  *participant;
-
-    janus_mutex_lock(&session->mutex);
-    rc = session->participant != NULL;
-    janus_mutex_unlock(&session->mutex);
-
-    if (rc) {
-        g_snprintf(error, error_size, "Already in a room");
-        return JANUS_TELEHEALTH_ERROR_ALREADY_JOINED;
-    }
-
-    participant = g_malloc0(sizeof(janus_telehealth_participant));
-    participant->id = g_strdup(join->participant_id);
-    participant->display = g_strdup(join->display);
-    participant->role = join->role;
-    participant->jti = g_strdup(join->jti);
-    participant->exp = join->exp;
-    janus_refcount_init(&participant->ref, janus_telehealth_participant_free);
-
-    /* Only this thread adds rooms: what it sees stays true until then. */
-    room = janus_telehealth_rooms_lookup(join->room_id);
-    hosted = room != NULL;
-    if (room != NULL) {
-        janus_telehealth_room_unref(room);
-    }
-
-    member = janus_telehealth_member_json(participant);
-    status = janus_telehealth_redis_join(janus_telehealth_handler_redis, join,
-                                         member, hosted, &info);
-    free(member);
-
-    if (status != JANUS_TELEHEALTH_JOIN_OK) {
-        rc = janus_telehealth_join_error(status, info.max_participants,
-                                         error, error_size);
-
-        if (status == JANUS_TELEHEALTH_JOIN_ACCESS && join->unlisted) {
-            g_snprintf(error, error_size, "This session is now open only "
-                       "to its participants");
-        }
-
-        janus_telehealth_room_info_clear(&info);
-        JANUS_LOG(LOG_WARN, "[telehealth] participant %s cannot join room "
-                  "%s: %d %s\n", join->participant_id, join->room_id, rc,
-                  error);
-        janus_telehealth_participant_unref(participant);
-        return rc;
-    }
-
-    /* A chair's change of role holds for the rest of the session. */
-    participant->role = janus_telehealth_role_of(info.role,
-                                                 participant->role);
+    janus_telehealth_room  *room;
 
     janus_mutex_lock(&rooms_mutex);
     room = g_hash_table_lookup(rooms, join->room_id);
     if (room == NULL) {
-        room = janus_telehealth_room_new(join, &info);
+        room = janus_telehealth_room_new(join, info);
         g_hash_table_insert(rooms, room->id, room);
         JANUS_LOG(LOG_INFO, "[telehealth] hosting room %s (session %s)\n",
                   room->id, room->session_id);
@@ -683,91 +466,24 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     janus_refcount_increase(&room->ref);
     janus_mutex_unlock(&rooms_mutex);
 
-    janus_telehealth_report_stale_members(room, info.stale_members);
-    janus_telehealth_room_replace(room, participant);
+    return room;
+}
 
-    /* The participant's references: its room, its session, and back. */
-    janus_refcount_increase(&room->ref);
-    participant->room = room;
-    janus_refcount_increase(&session->ref);
-    participant->session = session;
 
-    janus_mutex_lock(&room->mutex);
-    janus_telehealth_room_apply_policy(room, &info);
-    g_atomic_int_set(&room->empty_timeout, info.empty_timeout);
-    /* Admitted once, admitted for this room's life: a dropped connection
-     * does not send anyone back to the waiting room. */
-    participant->waiting = janus_telehealth_room_must_wait(room,
-                                                           participant->role)
-        && !join->admitted
-        && !g_hash_table_contains(room->admitted, participant->id);
-    if (!participant->waiting) {
-        g_hash_table_add(room->admitted, g_strdup(participant->id));
+/* Every room hosted here, each with a reference (for other threads). */
+GList *
+janus_telehealth_rooms_snapshot(void)
+{
+    GList  *snapshot, *l;
+
+    janus_mutex_lock(&rooms_mutex);
+    snapshot = rooms != NULL ? g_hash_table_get_values(rooms) : NULL;
+    for (l = snapshot; l != NULL; l = l->next) {
+        janus_refcount_increase(&((janus_telehealth_room *) l->data)->ref);
     }
-    participant->seq = ++join_seq;
-    janus_refcount_increase(&participant->ref);
-    g_hash_table_insert(room->participants, participant->id, participant);
-    room->empty_since = 0;
+    janus_mutex_unlock(&rooms_mutex);
 
-    janus_mutex_lock(&session->mutex);
-    session->participant = participant;    /* takes our reference */
-    janus_mutex_unlock(&session->mutex);
-    member = participant->waiting || participant->audio_blocked
-             || participant->video_blocked || participant->breakout != NULL
-             ? janus_telehealth_member_json(participant) : NULL;
-    janus_mutex_unlock(&room->mutex);
-
-    if (member != NULL) {
-        (void) janus_telehealth_redis_member_set(
-            janus_telehealth_handler_redis, room->id, participant->id,
-            member);
-        free(member);
-    }
-
-    if (info.first_open) {
-        janus_telehealth_event_emit(TH_EV_ROOM_OPENED, room, participant->id,
-                                    participant->role, NULL);
-    }
-    janus_telehealth_event_emit(participant->waiting
-                                ? TH_EV_PARTICIPANT_WAITING
-                                : TH_EV_PARTICIPANT_JOINED, room,
-                                participant->id, participant->role, NULL);
-
-    JANUS_LOG(LOG_INFO, "[telehealth] participant %s joined room %s as %s%s\n",
-              participant->id, room->id, participant->role,
-              participant->waiting ? ", waiting" : "");
-
-    event = json_object();
-    json_object_set_new(event, "telehealth", json_string("joined"));
-    json_object_set_new(event, "room", json_string(room->id));
-    json_object_set_new(event, "id", json_string(participant->id));
-    json_object_set_new(event, "role", json_string(participant->role));
-    json_object_set_new(event, "state", json_string(participant->waiting
-                                                    ? "waiting" : "in"));
-    json_object_set_new(event, "participants",
-        participant->waiting ? json_array()
-        : janus_telehealth_room_participants(room,
-              strcmp(participant->role, TH_ROLE_CHAIR) == 0));
-    janus_telehealth_push(session, transaction, event);
-    json_decref(event);
-
-    if (participant->waiting) {
-        /* The chairs' console rings. */
-        janus_mutex_lock(&room->mutex);
-        event = json_pack("{s:s, s:s, s:o}", "telehealth", "waiting",
-                          "room", room->id, "participant",
-                          janus_telehealth_participant_json(participant));
-        janus_mutex_unlock(&room->mutex);
-        janus_telehealth_room_push_chairs(room, event);
-        json_decref(event);
-    }
-
-    janus_telehealth_room_push_participants(room, session);
-
-    janus_telehealth_room_unref(room);
-    janus_telehealth_room_info_clear(&info);
-
-    return 0;
+    return snapshot;
 }
 
 
@@ -779,7 +495,7 @@ janus_telehealth_room_join(janus_telehealth_session *session,
  * emitted; without, the room was already taken from us (expired, closed
  * elsewhere, hosted elsewhere) and only the people here are let go.
  */
-static void
+void
 janus_telehealth_room_close(janus_telehealth_room *room, const char *reason,
     gboolean update_redis)
 {
@@ -865,225 +581,6 @@ janus_telehealth_room_close(janus_telehealth_room *room, const char *reason,
 }
 
 
-/* Leave */
-
-/*
- * What a deliberate leave does by the room's leave_policy: returns the
- * close reason, or NULL; *hung_up when staff must hear that the client
- * hung up.  A lost connection (hangup) never ends a room.
- */
-static const char *
-janus_telehealth_leave_effect(janus_telehealth_room *room,
-    janus_telehealth_participant *participant, const char *reason,
-    gboolean *hung_up)
-{
-    gboolean     staff;
-    const char  *policy;
-
-    *hung_up = FALSE;
-
-    if (strcmp(reason, TH_LEFT_LEAVE) != 0 || participant->waiting) {
-        return NULL;
-    }
-
-    policy = room->leave_policy != NULL ? room->leave_policy
-                                        : TH_POLICY_STAY;
-    staff = janus_telehealth_is_staff_chair(participant);
-
-    if (strcmp(policy, TH_POLICY_CLOSE_ON_STAFF_LEAVE) == 0 && staff) {
-        return TH_CLOSE_CHAIR_LEFT;
-    }
-
-    if (strcmp(policy, TH_POLICY_CAREGIVER_HANGUP_ENDS) == 0) {
-        if (staff) {
-            return TH_CLOSE_CAREGIVER_HUNG_UP;
-        }
-        *hung_up = !g_str_has_prefix(participant->id, "staff:");
-    }
-
-    return NULL;
-}
-
-
-/* Tells the staff in the room that the client hung up. */
-static void
-janus_telehealth_room_push_hung_up(janus_telehealth_room *room,
-    const janus_telehealth_participant *participant)
-{
-    GList                         *sessions, *l;
-    json_t                        *event;
-    GHashTableIter                 iter;
-    janus_telehealth_participant  *p;
-
-    event = json_pack("{s:s, s:s, s:s, s:s}", "telehealth", "hung_up",
-                      "room", room->id, "participant", participant->id,
-                      "message", "The client has hung up.");
-    sessions = NULL;
-
-    janus_mutex_lock(&room->mutex);
-    g_hash_table_iter_init(&iter, room->participants);
-    while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &p)) {
-        if (p->session != NULL && g_str_has_prefix(p->id, "staff:")) {
-            janus_refcount_increase(&p->session->ref);
-            sessions = g_list_prepend(sessions, p->session);
-        }
-    }
-    janus_mutex_unlock(&room->mutex);
-
-    for (l = sessions; l != NULL; l = l->next) {
-        janus_telehealth_push(l->data, NULL, event);
-        janus_telehealth_session_unref(l->data);
-    }
-
-    g_list_free(sessions);
-    json_decref(event);
-}
-
-
-/*
- * Takes a participant out of the room (leave, hangup, removed, turned
- * away): Redis, the events stream, their media, the others' lists, and
- * the room itself when the leave policy says so.
- */
-static void
-janus_telehealth_room_out(janus_telehealth_room *room,
-    janus_telehealth_participant *participant, const char *reason,
-    gboolean ban, const char *transaction)
-{
-    gboolean                   empty, hung_up, waiting, release_lock;
-    const char                *closes;
-    janus_telehealth_session  *session;
-
-    janus_mutex_lock(&room->mutex);
-    session = participant->session;
-    if (session != NULL) {
-        janus_refcount_increase(&session->ref);
-    }
-    janus_telehealth_participant_detach(participant);
-    if (g_hash_table_lookup(room->participants, participant->id)
-        == participant)
-    {
-        g_hash_table_remove(room->participants, participant->id);
-    }
-    empty = g_hash_table_size(room->participants) == 0;
-    if (empty) {
-        room->empty_since = janus_get_monotonic_time();
-    }
-    waiting = participant->waiting;
-    closes = janus_telehealth_leave_effect(room, participant, reason,
-                                           &hung_up);
-    janus_mutex_unlock(&room->mutex);
-
-    /* A video_call's lock is nginx's, for the whole session. */
-    release_lock = g_strcmp0(room->kind, TH_KIND_VIDEO_CALL) != 0;
-    if (janus_telehealth_redis_member_out(janus_telehealth_handler_redis,
-            room->id, room->session_id, participant->id, release_lock, ban)
-        != 0)
-    {
-        JANUS_LOG(LOG_ERR, "[telehealth] member %s of room %s not removed "
-                  "from Redis (unavailable)\n", participant->id, room->id);
-    }
-
-    janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room, participant->id,
-                                participant->role, reason);
-
-    JANUS_LOG(LOG_INFO, "[telehealth] participant %s left room %s: %s%s\n",
-              participant->id, room->id, reason,
-              waiting ? " (was waiting)" : "");
-
-    /*
-     * What they published stops and their subscriber handles are let go;
-     * closing does it for everyone at once, without renegotiating first.
-     */
-    if (closes == NULL) {
-        janus_telehealth_media_participant_out(room, session,
-                                               participant->id, reason);
-    }
-
-    /* Still pushed for a hangup: the handle may be alive. */
-    if (session != NULL) {
-        janus_telehealth_push_simple(session, transaction, "left", room->id,
-                                     reason);
-    }
-
-    if (closes != NULL) {
-        janus_telehealth_room_close(room, closes, TRUE);
-
-    } else {
-        if (hung_up) {
-            janus_telehealth_room_push_hung_up(room, participant);
-        }
-        if (!empty) {
-            janus_telehealth_room_push_participants(room, NULL);
-        }
-    }
-
-    if (session != NULL) {
-        janus_telehealth_session_unref(session);
-    }
-}
-
-
-int
-janus_telehealth_room_leave(janus_telehealth_session *session,
-    const char *reason, const char *transaction)
-{
-    janus_telehealth_room         *room;
-    janus_telehealth_participant  *participant;
-
-    janus_mutex_lock(&session->mutex);
-    participant = session->participant;
-    if (participant != NULL) {
-        janus_refcount_increase(&participant->ref);
-    }
-    janus_mutex_unlock(&session->mutex);
-
-    if (participant == NULL) {
-        return JANUS_TELEHEALTH_ERROR_NOT_JOINED;
-    }
-
-    room = participant->room;
-    janus_refcount_increase(&room->ref);
-
-    janus_telehealth_room_out(room, participant, reason, FALSE,
-                              transaction);
-
-    janus_telehealth_participant_unref(participant);
-    janus_telehealth_room_unref(room);
-
-    return 0;
-}
-
-
-/*
- * A chair or nginx takes someone out (removed, turned_away); with ban they
- * cannot come back to this session (docs/lifecycle.md).  Returns 0, or 1
- * when they are not in the room.
- */
-int
-janus_telehealth_room_remove_participant(janus_telehealth_room *room,
-    const char *participant_id, const char *reason, gboolean ban)
-{
-    janus_telehealth_participant  *participant;
-
-    janus_mutex_lock(&room->mutex);
-    participant = g_hash_table_lookup(room->participants, participant_id);
-    if (participant != NULL) {
-        janus_refcount_increase(&participant->ref);
-    }
-    janus_mutex_unlock(&room->mutex);
-
-    if (participant == NULL) {
-        return 1;
-    }
-
-    janus_telehealth_room_out(room, participant, reason, ban, NULL);
-    janus_telehealth_participant_unref(participant);
-
-    return 0;
-}
-
-
 /* A chair's lookup: the participant (reference) or NULL. */
 janus_telehealth_participant *
 janus_telehealth_room_participant(janus_telehealth_room *room,
@@ -1129,12 +626,7 @@ janus_telehealth_room_configure(janus_telehealth_session *session,
     janus_telehealth_room         *room;
     janus_telehealth_participant  *participant;
 
-    janus_mutex_lock(&session->mutex);
-    participant = session->participant;
-    if (participant != NULL) {
-        janus_refcount_increase(&participant->ref);
-    }
-    janus_mutex_unlock(&session->mutex);
+    participant = janus_telehealth_session_participant(session);
 
     if (participant == NULL) {
         return JANUS_TELEHEALTH_ERROR_NOT_JOINED;
@@ -1176,351 +668,13 @@ janus_telehealth_room_configure(janus_telehealth_session *session,
 }
 
 
-/* Tasks from the housekeeping and command threads */
-
-/*
- * Has the room been empty for its empty_timeout (the room hash's, else
- * the setting's; 0: never)?  empty_since is monotonic us, 0 if not empty.
- */
-static gboolean
-janus_telehealth_room_empty_expired(janus_telehealth_room *room,
-    gint64 empty_since)
-{
-    gint64  timeout;
-
-    timeout = g_atomic_int_get(&room->empty_timeout);
-    if (timeout < 0) {
-        timeout = janus_telehealth_cfg.empty_room_timeout;
-    }
-
-    return empty_since != 0 && timeout > 0
-           && janus_get_monotonic_time() - empty_since
-              >= timeout * G_USEC_PER_SEC;
-}
-
-
-void
-janus_telehealth_room_expire(const char *room_id)
-{
-    gboolean                expired;
-    janus_telehealth_room  *room;
-
-    room = janus_telehealth_rooms_lookup(room_id);
-    if (room == NULL) {
-        return;
-    }
-
-    /* Someone may have come back since housekeeping looked. */
-    janus_mutex_lock(&room->mutex);
-    expired = g_hash_table_size(room->participants) == 0
-              && janus_telehealth_room_empty_expired(room,
-                                                     room->empty_since);
-    janus_mutex_unlock(&room->mutex);
-
-    if (expired) {
-        janus_telehealth_room_close(room, TH_CLOSE_EXPIRED, TRUE);
-    }
-
-    janus_telehealth_room_unref(room);
-}
-
-
-void
-janus_telehealth_room_lost(const char *room_id, const char *reason)
-{
-    janus_telehealth_room  *room;
-
-    room = janus_telehealth_rooms_lookup(room_id);
-    if (room == NULL) {
-        return;
-    }
-
-    JANUS_LOG(LOG_WARN, "[telehealth] room %s is no longer ours in Redis: "
-              "letting its participants go\n", room_id);
-    janus_telehealth_room_close(room, reason, FALSE);
-    janus_telehealth_room_unref(room);
-}
-
-
-/* nginx's close command (a chair.action with actor "command"). */
-int
-janus_telehealth_room_close_by_id(const char *room_id, const char *reason)
-{
-    int                         rc;
-    char                       *session_id;
-    janus_telehealth_room      *room;
-    janus_telehealth_room_info  info;
-
-    room = janus_telehealth_rooms_lookup(room_id);
-    if (room != NULL) {
-        janus_telehealth_chair_action(room->id, room->session_id,
-                                      room->org_id, TH_ACT_CLOSE,
-                                      JANUS_TELEHEALTH_ACTOR_COMMAND, NULL,
-                                      NULL, NULL);
-        janus_telehealth_room_close(room, reason, TRUE);
-        janus_telehealth_room_unref(room);
-        return 0;
-    }
-
-    /* Nobody joined it here yet, but it may be ours to close. */
-    rc = janus_telehealth_redis_room_for_close(janus_telehealth_handler_redis,
-                                               room_id, &session_id, &info);
-    if (rc <= 0) {
-        return rc < 0 ? -1 : 1;
-    }
-
-    rc = janus_telehealth_redis_close(janus_telehealth_handler_redis, room_id,
-                                      info.patient_id, reason);
-    if (rc < 0) {
-        rc = -1;
-
-    } else if (rc == 0) {
-        /* Closed by someone else meanwhile: theirs to report. */
-        rc = 1;
-
-    } else {
-        janus_telehealth_chair_action(room_id, session_id, info.org_id,
-                                      TH_ACT_CLOSE,
-                                      JANUS_TELEHEALTH_ACTOR_COMMAND, NULL,
-                                      NULL, NULL);
-        janus_telehealth_event_emit_fields(TH_EV_ROOM_CLOSED,
-            "room", room_id, "session", session_id, "org", info.org_id,
-            "kind", info.kind, "reason", reason, NULL);
-        JANUS_LOG(LOG_INFO, "[telehealth] room %s closed: %s\n", room_id,
-                  reason);
-        rc = 0;
-    }
-
-    g_free(session_id);
-    janus_telehealth_room_info_clear(&info);
-
-    return rc;
-}
-
-
-/* Duration limit */
-
-/* Milliseconds left before the room's duration limit; G_MAXINT64 when it
- * has none.  Called with the room mutex held. */
-static gint64
-janus_telehealth_room_time_left(janus_telehealth_room *room)
-{
-    if (room->duration_limit <= 0 || room->opened_at_ms <= 0) {
-        return G_MAXINT64;
-    }
-
-    return room->opened_at_ms + room->duration_limit * 1000
-           - g_get_real_time() / 1000;
-}
-
-
-void
-janus_telehealth_room_deadline(const char *room_id)
-{
-    gint64                  left;
-    json_t                 *event;
-    gboolean                warn;
-    janus_telehealth_room  *room;
-
-    room = janus_telehealth_rooms_lookup(room_id);
-    if (room == NULL) {
-        return;
-    }
-
-    janus_mutex_lock(&room->mutex);
-    left = janus_telehealth_room_time_left(room);
-    warn = left > 0 && left <= JANUS_TELEHEALTH_DURATION_WARNING * 1000
-           && !room->warned;
-    if (warn) {
-        room->warned = TRUE;
-    }
-    janus_mutex_unlock(&room->mutex);
-
-    if (left <= 0) {
-        janus_telehealth_room_close(room, TH_CLOSE_DURATION_LIMIT, TRUE);
-
-    } else if (warn) {
-        event = json_pack("{s:s, s:s, s:s, s:I}", "telehealth", "warning",
-                          "room", room->id, "reason", "duration_limit",
-                          "seconds_left", (json_int_t) ((left + 999) / 1000));
-        janus_telehealth_room_push_chairs(room, event);
-        json_decref(event);
-    }
-
-    janus_telehealth_room_unref(room);
-}
-
-
-/* Housekeeping */
-
-/* Every second: rooms near or past their duration limit, and rooms empty
- * for longer than their empty_timeout (a timeout of a few seconds is
- * honoured whatever refresh_interval is). */
-static void
-janus_telehealth_housekeeping_deadlines(void)
-{
-    gint64                  left;
-    GList                  *snapshot, *l;
-    gboolean                due, expired;
-    janus_telehealth_room  *room;
-
-    janus_mutex_lock(&rooms_mutex);
-    snapshot = g_hash_table_get_values(rooms);
-    for (l = snapshot; l != NULL; l = l->next) {
-        janus_refcount_increase(&((janus_telehealth_room *) l->data)->ref);
-    }
-    janus_mutex_unlock(&rooms_mutex);
-
-    for (l = snapshot; l != NULL; l = l->next) {
-        room = l->data;
-
-        janus_mutex_lock(&room->mutex);
-        left = janus_telehealth_room_time_left(room);
-        due = left <= 0
-              || (left <= JANUS_TELEHEALTH_DURATION_WARNING * 1000
-                  && !room->warned);
-        expired = janus_telehealth_room_empty_expired(room,
-                                                      room->empty_since);
-        janus_mutex_unlock(&room->mutex);
-
-        if (due && !g_atomic_int_get(&room->closed)) {
-            janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_DEADLINE,
-                                               room->id, NULL, NULL);
-        }
-
-        if (expired && !g_atomic_int_get(&room->closed)) {
-            janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_EXPIRE,
-                                               room->id, NULL, NULL);
-        }
-
-        janus_telehealth_room_unref(room);
-    }
-
-    g_list_free(snapshot);
-}
-
-static void
-janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
-    gint64 started_ms)
-{
-    int                              nrooms, nparticipants, empty_timeout;
-    GList                           *snapshot, *l;
-    const char                      *lost, *closed;
-    janus_telehealth_room           *room;
-    janus_telehealth_refresh_status  status;
-
-    janus_mutex_lock(&rooms_mutex);
-    snapshot = g_hash_table_get_values(rooms);
-    for (l = snapshot; l != NULL; l = l->next) {
-        janus_refcount_increase(&((janus_telehealth_room *) l->data)->ref);
-    }
-    janus_mutex_unlock(&rooms_mutex);
-
-    nrooms = 0;
-    nparticipants = 0;
-
-    for (l = snapshot; l != NULL; l = l->next) {
-        room = l->data;
-
-        janus_mutex_lock(&room->mutex);
-        nparticipants += g_hash_table_size(room->participants);
-        janus_mutex_unlock(&room->mutex);
-        nrooms++;
-
-        status = janus_telehealth_redis_refresh(redis, room->id,
-                                                &empty_timeout, &closed);
-        lost = NULL;
-
-        switch (status) {
-        case JANUS_TELEHEALTH_REFRESH_OK:
-            g_atomic_int_set(&room->empty_timeout, empty_timeout);
-            break;
-        case JANUS_TELEHEALTH_REFRESH_UNAVAILABLE:
-            break;
-        case JANUS_TELEHEALTH_REFRESH_CLOSED:
-            /* nginx's close, its reconciler's, a chair's on another path */
-            lost = closed;
-            break;
-        case JANUS_TELEHEALTH_REFRESH_GONE:
-        case JANUS_TELEHEALTH_REFRESH_MOVED:
-            lost = TH_CLOSE_EXPIRED;
-            break;
-        }
-
-        if (lost != NULL) {
-            janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_LOST,
-                                               room->id, lost, NULL);
-        }
-
-        janus_telehealth_room_unref(room);
-    }
-
-    g_list_free(snapshot);
-
-    (void) janus_telehealth_redis_heartbeat(redis, started_ms, nrooms,
-                                            nparticipants);
-}
-
-
-static void *
-janus_telehealth_housekeeping(void *data)
-{
-    gint64                   started_ms, deadline, next_round;
-    janus_telehealth_redis  *redis;
-
-    redis = janus_telehealth_redis_new("housekeeping");
-    started_ms = g_get_real_time() / 1000;
-
-    next_round = 0;
-
-    g_mutex_lock(&housekeeping_mutex);
-
-    while (!housekeeping_stop) {
-        g_mutex_unlock(&housekeeping_mutex);
-        if (g_get_monotonic_time() >= next_round) {
-            janus_telehealth_housekeeping_round(redis, started_ms);
-            next_round = g_get_monotonic_time()
-                         + (gint64) janus_telehealth_cfg.refresh_interval
-                           * G_TIME_SPAN_SECOND;
-        }
-        janus_telehealth_housekeeping_deadlines();
-        g_mutex_lock(&housekeeping_mutex);
-
-        /* Duration limits are checked every second, Redis less often. */
-        deadline = g_get_monotonic_time() + G_TIME_SPAN_SECOND;
-        while (!housekeeping_stop
-               && g_cond_wait_until(&housekeeping_cond, &housekeeping_mutex,
-                                    deadline))
-        {
-            /* woken early: only stop matters */
-        }
-    }
-
-    g_mutex_unlock(&housekeeping_mutex);
-
-    /* Without our heartbeat other nodes may take our rooms at once. */
-    janus_telehealth_redis_heartbeat_delete(redis);
-    janus_telehealth_redis_free(redis);
-
-    return NULL;
-}
-
-
 int
 janus_telehealth_rooms_init(void)
 {
-    GError  *error = NULL;
-
     rooms = g_hash_table_new_full(g_str_hash, g_str_equal, NULL,
         (GDestroyNotify) janus_telehealth_room_unref);
 
-    housekeeping_stop = FALSE;
-    housekeeping_thread = g_thread_try_new("telehealth housekeeping",
-        janus_telehealth_housekeeping, NULL, &error);
-    if (error != NULL) {
-        JANUS_LOG(LOG_FATAL, "[telehealth] cannot start the housekeeping "
-                  "thread: %s\n", error->message);
-        g_error_free(error);
+    if (janus_telehealth_housekeeping_start() != 0) {
         g_hash_table_destroy(rooms);
         rooms = NULL;
         return -1;
@@ -1536,14 +690,7 @@ janus_telehealth_rooms_deinit(void)
     GList                  *list, *l, *participants, *p;
     janus_telehealth_room  *room;
 
-    if (housekeeping_thread != NULL) {
-        g_mutex_lock(&housekeeping_mutex);
-        housekeeping_stop = TRUE;
-        g_cond_signal(&housekeeping_cond);
-        g_mutex_unlock(&housekeeping_mutex);
-        g_thread_join(housekeeping_thread);
-        housekeeping_thread = NULL;
-    }
+    janus_telehealth_housekeeping_stop();
 
     if (rooms == NULL) {
         return;
@@ -1586,4 +733,3 @@ janus_telehealth_rooms_deinit(void)
     rooms = NULL;
     janus_mutex_unlock(&rooms_mutex);
 }
-

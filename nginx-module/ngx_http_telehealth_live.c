@@ -12,6 +12,7 @@
 #include "ngx_http_telehealth_live.h"
 #include "ngx_http_telehealth_command.h"
 #include "ngx_http_telehealth_redis.h"
+#include "th_lua.h"
 
 
 typedef struct {
@@ -20,18 +21,8 @@ typedef struct {
 } ngx_http_telehealth_live_t;
 
 
-/*
- * KEYS: the room hash.  ARGV: the session, then field and value pairs.
- * A room that has closed, lapsed or been reused is left alone.
- */
-static const char  ngx_http_telehealth_live_update_lua[] =
-    "if redis.call('HGET', KEYS[1], 'session') ~= ARGV[1] then\n"
-    "  return 0\n"
-    "end\n"
-    "for i = 2, #ARGV - 1, 2 do\n"
-    "  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
-    "end\n"
-    "return 1\n";
+/* KEYS, ARGV and answer: common/lua/live_update.lua */
+#define ngx_http_telehealth_live_update_lua  th_lua_live_update
 
 #define NGX_HTTP_TELEHEALTH_LIVE_FIELDS  32
 

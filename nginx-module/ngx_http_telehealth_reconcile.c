@@ -27,6 +27,7 @@
 #include "ngx_http_telehealth_api.h"
 #include "ngx_http_telehealth_pg.h"
 #include "ngx_http_telehealth_redis.h"
+#include "th_lua.h"
 
 
 /* a room younger than this may not be in PostgreSQL yet; a closed one's
@@ -64,140 +65,11 @@ typedef struct {
 } ngx_http_telehealth_reconciler_t;
 
 
-/*
- * ARGV: prefix, now (ms), closed TTL (s), settle (ms), then the room and
- * session of every open session of PostgreSQL.  Answers what it found,
- * {what, room, session, reason, closed_at} each.
- */
-static const char  ngx_http_telehealth_reconcile_lua[] =
-    "local p, now, cttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]\n"
-    "local settle = tonumber(ARGV[4])\n"
-    "local open, out = {}, {}\n"
-    "for i = 5, #ARGV - 1, 2 do open[ARGV[i]] = ARGV[i + 1] end\n"
-    "local function unlock(pid, room)\n"
-    "  local k = p .. 'patient:' .. pid .. ':room'\n"
-    "  if redis.call('GET', k) == room then redis.call('DEL', k) end\n"
-    "end\n"
-    "local function close(room, h, reason)\n"
-    "  local rk = p .. 'room:' .. room\n"
-    "  local members = redis.call('HGETALL', rk .. ':members')\n"
-    "  redis.call('HSET', rk, 'state', 'closed', 'closed_at', ARGV[2],\n"
-    "             'closed_reason', reason)\n"
-    "  redis.call('EXPIRE', rk, cttl)\n"
-    "  redis.call('DEL', rk .. ':members',\n"
-    "             p .. 'session:' .. h[2] .. ':banned',\n"
-    "             p .. 'session:' .. h[2] .. ':roles')\n"
-    "  if h[5] and h[5] ~= '' then unlock(h[5], room) end\n"
-    "  for i = 1, #members, 2 do\n"
-    "    local who, role = members[i], ''\n"
-    "    if string.sub(who, 1, 8) == 'patient:' then\n"
-    "      unlock(string.sub(who, 9), room)\n"
-    "    end\n"
-    "    local ok, m = pcall(cjson.decode, members[i + 1])\n"
-    "    if ok and type(m) == 'table' and type(m.role) == 'string' then\n"
-    "      role = m.role\n"
-    "    end\n"
-    "    redis.call('XADD', p .. 'events', '*', 'type', 'participant.left',\n"
-    "      'room', room, 'session', h[2], 'org', h[3], 'participant', who,\n"
-    "      'role', role, 'reason', reason, 'ts', ARGV[2])\n"
-    "  end\n"
-    "  redis.call('XADD', p .. 'events', '*', 'type', 'room.closed',\n"
-    "    'room', room, 'session', h[2], 'org', h[3], 'kind', h[4],\n"
-    "    'reason', reason, 'ts', ARGV[2])\n"
-    "end\n"
-    /* PostgreSQL's open sessions, as Redis sees their rooms */
-    "for room, session in pairs(open) do\n"
-    "  local r = redis.call('HMGET', p .. 'room:' .. room, 'state',\n"
-    "    'session', 'closed_reason', 'closed_at')\n"
-    "  if not r[1] then\n"
-    "    out[#out + 1] = {'missing', room, session, '', ''}\n"
-    "  elseif r[1] ~= 'open' and r[2] == session\n"
-    "         and now - (tonumber(r[4] or '') or 0) > settle then\n"
-    "    out[#out + 1] = {'closed', room, session, r[3] or '', r[4] or ''}\n"
-    "  end\n"
-    "end\n"
-    /* Redis' open rooms, as PostgreSQL and the nodes see them */
-    "local cursor = '0'\n"
-    "repeat\n"
-    "  local res = redis.call('SCAN', cursor, 'MATCH', p .. 'room:*',\n"
-    "                         'COUNT', 1000)\n"
-    "  cursor = res[1]\n"
-    "  for _, key in ipairs(res[2]) do\n"
-    "    local room = string.sub(key, #p + 6)\n"
-    "    if not string.find(room, ':', 1, true) then\n"
-    "      local h = redis.call('HMGET', key, 'state', 'session', 'org',\n"
-    "        'kind', 'patient', 'node', 'lease_at', 'empty_timeout',\n"
-    "        'empty_since', 'node_grace', 'created_at', 'opened_at')\n"
-    "      for i = 2, 12 do h[i] = h[i] or '' end\n"
-    /* a host that has not renewed its lease yet took it at the join */
-    "      local lease = math.max(tonumber(h[7]) or 0, tonumber(h[12]) or 0)\n"
-    "      local age = now - (tonumber(h[11]) or 0) * 1000\n"
-    "      if h[1] == 'open' and open[room] == nil and age > settle then\n"
-    "        redis.call('DEL', key, key .. ':members')\n"
-    "        if h[5] ~= '' then unlock(h[5], room) end\n"
-    "        out[#out + 1] = {'orphan', room, h[2], '', ''}\n"
-    "      elseif h[1] == 'open' and open[room] ~= nil then\n"
-    "        local alive = h[6] ~= ''\n"
-    "          and redis.call('EXISTS', p .. 'node:' .. h[6]) == 1\n"
-    "        local grace = (tonumber(h[10]) or 120) * 1000\n"
-    "        local empty = tonumber(h[8]) or 0\n"
-    "        if h[6] ~= '' and not alive and lease > 0\n"
-    "           and now - lease > grace then\n"
-    "          close(room, h, 'node_lost')\n"
-    "          out[#out + 1] = {'node_lost', room, h[2], h[6], ''}\n"
-    "        elseif h[6] == '' and empty > 0 and h[9] ~= ''\n"
-    "           and redis.call('HLEN', key .. ':members') == 0\n"
-    "           and now - tonumber(h[9]) > empty * 1000 then\n"
-    "          close(room, h, 'expired')\n"
-    "          out[#out + 1] = {'expired', room, h[2], '', ''}\n"
-    "        end\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "until cursor == '0'\n"
-    /* patient locks that no room's member holds */
-    "cursor = '0'\n"
-    "repeat\n"
-    "  local res = redis.call('SCAN', cursor, 'MATCH',\n"
-    "                         p .. 'patient:*:room', 'COUNT', 1000)\n"
-    "  cursor = res[1]\n"
-    "  for _, key in ipairs(res[2]) do\n"
-    "    local room = redis.call('GET', key)\n"
-    "    local pid = string.sub(key, #p + 9, -6)\n"
-    "    if room then\n"
-    "      local rk = p .. 'room:' .. room\n"
-    "      local h = redis.call('HMGET', rk, 'state', 'kind', 'patient')\n"
-    "      if h[1] ~= 'open'\n"
-    "         or (not (h[2] == 'video_call' and h[3] == pid)\n"
-    "             and redis.call('HEXISTS', rk .. ':members',\n"
-    "                            'patient:' .. pid) == 0) then\n"
-    "        redis.call('DEL', key)\n"
-    "        out[#out + 1] = {'lock', room, pid, '', ''}\n"
-    "      end\n"
-    "    end\n"
-    "  end\n"
-    "until cursor == '0'\n"
-    "return out\n";
+/* KEYS, ARGV and answer: common/lua/reconcile.lua */
+#define ngx_http_telehealth_reconcile_lua  th_lua_reconcile
 
-/*
- * Rebuilds the room of an open session.  KEYS: room hash, patient lock
- * ("" unless a video call's), bans.  ARGV: room, now (ms), session, org,
- * kind, patient, created_by, created_at (s), the number of bans, the bans,
- * then policy field and value pairs.  0 when the room exists (again).
- */
-static const char  ngx_http_telehealth_rebuild_lua[] =
-    "if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end\n"
-    "redis.call('HSET', KEYS[1], 'session', ARGV[3], 'org', ARGV[4],\n"
-    "  'kind', ARGV[5], 'state', 'open', 'patient', ARGV[6],\n"
-    "  'created_by', ARGV[7], 'created_at', ARGV[8],\n"
-    "  'empty_since', ARGV[2])\n"
-    "local n = tonumber(ARGV[9])\n"
-    "for i = 10, 9 + n do redis.call('SADD', KEYS[3], ARGV[i]) end\n"
-    "for i = 10 + n, #ARGV - 1, 2 do\n"
-    "  redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])\n"
-    "end\n"
-    "if KEYS[2] ~= '' then redis.call('SET', KEYS[2], ARGV[1], 'NX') end\n"
-    "return 1\n";
+/* KEYS, ARGV and answer: common/lua/rebuild.lua */
+#define ngx_http_telehealth_rebuild_lua  th_lua_rebuild
 
 
 static const char  ngx_http_telehealth_reconcile_sql[] =

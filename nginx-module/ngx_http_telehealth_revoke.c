@@ -15,6 +15,7 @@
 
 #include "ngx_http_telehealth_revoke.h"
 #include "ngx_http_telehealth_redis.h"
+#include "th_lua.h"
 
 
 #define NGX_HTTP_TELEHEALTH_REVOKE_ROOMS_MAX  256
@@ -23,29 +24,8 @@
 static const char  ngx_http_telehealth_revoke_rooms_sql[] =
     "SELECT room FROM th_person_open_rooms($1::uuid) LIMIT 256";
 
-/*
- * KEYS[1]: the "not before" key; then per room its hash and its members.
- * ARGV: now (s), TTL (s), the command channel prefix, the participant id,
- * the command, a command id; then the room ids.  Returns how many
- * "remove" commands went out.
- */
-static const char  ngx_http_telehealth_revoke_lua[] =
-    "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\n"
-    "local n = 0\n"
-    "for i = 7, #ARGV do\n"
-    "  local room = ARGV[i]\n"
-    "  local hash = KEYS[2 * (i - 7) + 2]\n"
-    "  local members = KEYS[2 * (i - 7) + 3]\n"
-    "  local h = redis.call('HMGET', hash, 'state', 'node')\n"
-    "  if h[1] == 'open' and h[2] and h[2] ~= ''\n"
-    "     and redis.call('HEXISTS', members, ARGV[4]) == 1 then\n"
-    "    redis.call('PUBLISH', ARGV[3] .. h[2], cjson.encode({\n"
-    "      command = ARGV[5], room = room, participant = ARGV[4],\n"
-    "      id = ARGV[6] .. '.' .. n}))\n"
-    "    n = n + 1\n"
-    "  end\n"
-    "end\n"
-    "return n\n";
+/* KEYS, ARGV and answer: common/lua/revoke.lua */
+#define ngx_http_telehealth_revoke_lua  th_lua_revoke
 
 
 typedef struct {

@@ -16,6 +16,7 @@
 
 #include "ngx_http_telehealth_session.h"
 #include "ngx_http_telehealth_redis.h"
+#include "th_lua.h"
 
 
 #define NGX_HTTP_TELEHEALTH_ROOM_BYTES  16
@@ -200,56 +201,17 @@ static const char  ngx_http_telehealth_opened_sql[] =
     " SELECT id FROM s";
 
 
-/*
- * KEYS: patient lock ("" unless the kind holds it for the whole session,
- * a video_call), room hash.  ARGV: room, now (ms, the room is empty
- * since), session, org, kind, patient, created_by, created_at, then policy
- * field and value pairs.  Nothing expires: the room lives until the
- * session ends (docs/lifecycle.md).  1 when created; else the room that
- * holds the lock.
- */
-static const char  ngx_http_telehealth_open_lua[] =
-    "if KEYS[1] ~= '' and not redis.call('SET', KEYS[1], ARGV[1], 'NX') then\n"
-    "  return redis.call('GET', KEYS[1]) or 0\n"
-    "end\n"
-    "redis.call('HSET', KEYS[2], 'session', ARGV[3], 'org', ARGV[4],\n"
-    "  'kind', ARGV[5], 'state', 'open', 'patient', ARGV[6],\n"
-    "  'created_by', ARGV[7], 'created_at', ARGV[8],\n"
-    "  'empty_since', ARGV[2])\n"
-    "for i = 9, #ARGV - 1, 2 do\n"
-    "  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])\n"
-    "end\n"
-    "return 1\n";
+/* KEYS, ARGV and answer: common/lua/open.lua */
+#define ngx_http_telehealth_open_lua  th_lua_open
 
-/* KEYS: patient lock (or ""), room hash.  ARGV: room, session. */
-static const char  ngx_http_telehealth_release_lua[] =
-    "if KEYS[1] ~= '' and redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-    "  redis.call('DEL', KEYS[1])\n"
-    "end\n"
-    "if redis.call('HGET', KEYS[2], 'session') == ARGV[2] then\n"
-    "  redis.call('DEL', KEYS[2])\n"
-    "end\n"
-    "return 1\n";
+/* KEYS, ARGV and answer: common/lua/release.lua */
+#define ngx_http_telehealth_release_lua  th_lua_release
 
-/* KEYS: room hash, patient lock (or "").  {state, session, lock's room} */
-static const char  ngx_http_telehealth_join_check_lua[] =
-    "local r = redis.call('HMGET', KEYS[1], 'state', 'session')\n"
-    "local lock = false\n"
-    "if KEYS[2] ~= '' then lock = redis.call('GET', KEYS[2]) end\n"
-    "return {r[1], r[2], lock}\n";
+/* KEYS, ARGV and answer: common/lua/join_check.lua */
+#define ngx_http_telehealth_join_check_lua  th_lua_join_check
 
-/* KEYS: room hashes.  ARGV: their sessions.  1 for each open room. */
-static const char  ngx_http_telehealth_open_rooms_lua[] =
-    "local r = {}\n"
-    "for i, k in ipairs(KEYS) do\n"
-    "  local v = redis.call('HMGET', k, 'state', 'session')\n"
-    "  if v[1] == 'open' and v[2] == ARGV[i] then\n"
-    "    r[i] = 1\n"
-    "  else\n"
-    "    r[i] = 0\n"
-    "  end\n"
-    "end\n"
-    "return r\n";
+/* KEYS, ARGV and answer: common/lua/open_rooms.lua */
+#define ngx_http_telehealth_open_rooms_lua  th_lua_open_rooms
 
 
 typedef struct {

@@ -22,59 +22,14 @@
 #include "ngx_http_telehealth_records.h"
 #include "ngx_http_telehealth_redis.h"
 #include "ngx_http_telehealth_session.h"
+#include "th_lua.h"
 
 
-/*
- * KEYS: the subjects; ARGV as the failure script's.  Returns the ms to
- * wait before the next attempt.  A subject in back-off (past its free
- * failures) that may try again gets one attempt: the window closes at
- * once, so that a burst of parallel attempts does not pass with it.
- */
-static const char  ngx_http_telehealth_throttle_check_lua[] =
-    "local t = redis.call('TIME')\n"
-    "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
-    "local base = tonumber(ARGV[1])\n"
-    "local max = tonumber(ARGV[2])\n"
-    "local wait = 0\n"
-    "for _, k in ipairs(KEYS) do\n"
-    "  local u = tonumber(redis.call('HGET', k, 'until') or '0')\n"
-    "  if u - now > wait then wait = u - now end\n"
-    "end\n"
-    "if wait > 0 then return wait end\n"
-    "for i, k in ipairs(KEYS) do\n"
-    "  local free = tonumber(ARGV[2 * i + 2])\n"
-    "  local n = tonumber(redis.call('HGET', k, 'n') or '0')\n"
-    "  if n >= free then\n"
-    "    local d = math.floor(math.min(base * 2 ^ (n - free), max))\n"
-    "    redis.call('HSET', k, 'until', now + d)\n"
-    "  end\n"
-    "end\n"
-    "return 0\n";
+/* KEYS, ARGV and answer: common/lua/throttle_check.lua */
+#define ngx_http_telehealth_throttle_check_lua  th_lua_throttle_check
 
-/*
- * KEYS: the subjects; ARGV: first back-off, maximum back-off, lock (ms),
- * then "free" and "lock" failures of each key.  Returns the ms to wait.
- */
-static const char  ngx_http_telehealth_throttle_fail_lua[] =
-    "local t = redis.call('TIME')\n"
-    "local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
-    "local base = tonumber(ARGV[1])\n"
-    "local max = tonumber(ARGV[2])\n"
-    "local lockms = tonumber(ARGV[3])\n"
-    "local wait = 0\n"
-    "for i, k in ipairs(KEYS) do\n"
-    "  local free = tonumber(ARGV[2 * i + 2])\n"
-    "  local lock = tonumber(ARGV[2 * i + 3])\n"
-    "  local n = redis.call('HINCRBY', k, 'n', 1)\n"
-    "  local d = 0\n"
-    "  if lock > 0 and n >= lock then d = lockms\n"
-    "  elseif n >= free then d = math.min(base * 2 ^ (n - free), max) end\n"
-    "  d = math.floor(d)\n"
-    "  redis.call('HSET', k, 'until', now + d)\n"
-    "  redis.call('PEXPIRE', k, math.max(lockms, d, 1))\n"
-    "  if d > wait then wait = d end\n"
-    "end\n"
-    "return wait\n";
+/* KEYS, ARGV and answer: common/lua/throttle_fail.lua */
+#define ngx_http_telehealth_throttle_fail_lua  th_lua_throttle_fail
 
 
 static char *ngx_http_telehealth_throttle_key(ngx_http_request_t *r,

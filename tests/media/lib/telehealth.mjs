@@ -70,9 +70,16 @@ export function joinCredential(room, person) {
   });
 }
 
+/** The leave_policy nginx writes for a kind (its preset in session_kinds). */
+const LEAVE_POLICY = {
+  video_call: 'close_on_staff_leave',
+  virtual_visit: 'caregiver_hangup_ends',
+};
+
 /**
  * Opens a room as nginx does (docs/redis.md): the room hash with state
- * open.  `fields` adds or overrides hash fields (e.g. { bitrate: 256000 }).
+ * open and the kind's leave_policy.  `fields` adds or overrides hash
+ * fields (e.g. { bitrate: 256000 }).
  */
 export async function openRoom({ kind = 'group', patient = null, fields = {} } = {}) {
   const room = {
@@ -89,6 +96,7 @@ export async function openRoom({ kind = 'group', patient = null, fields = {} } =
     state: 'open',
     created_by: crypto.randomUUID(),
     created_at: String(Date.now()),
+    leave_policy: LEAVE_POLICY[kind] ?? 'stay',
     ...(patient ? { patient } : {}),
     ...fields,
   };

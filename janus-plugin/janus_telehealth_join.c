@@ -1,0 +1,532 @@
+/*
+ * Joining and leaving a room of janus.plugin.telehealth (handler thread).
+ *
+ * The join script in Redis decides who may join and in which state;
+ * this file keeps the room in memory in step with its answer.  Leaving
+ * (hangup, request, a chair's removal) updates Redis and the people left.
+ */
+
+#include <string.h>
+
+#include <debug.h>
+#include <utils.h>
+
+#include "janus_telehealth.h"
+#include "janus_telehealth_redis.h"
+#include "janus_telehealth_room.h"
+
+
+/* Join order of participants, for stable lists. */
+static guint64 join_seq;
+
+
+/* Join */
+
+/* The role the join script answered as one of TH_ROLE_*, or fallback. */
+static const char *
+janus_telehealth_role_of(const char *role, const char *fallback)
+{
+    if (role != NULL && strcmp(role, TH_ROLE_CHAIR) == 0) {
+        return TH_ROLE_CHAIR;
+    }
+
+    if (role != NULL && strcmp(role, TH_ROLE_BROADCASTER) == 0) {
+        return TH_ROLE_BROADCASTER;
+    }
+
+    if (role != NULL && strcmp(role, TH_ROLE_VIEWER) == 0) {
+        return TH_ROLE_VIEWER;
+    }
+
+    return fallback;
+}
+
+
+static void
+janus_telehealth_report_stale_members(janus_telehealth_room *room,
+    json_t *stale)
+{
+    size_t   i;
+    json_t  *member;
+
+    /* Left behind by a node that died: call history needs their end.
+     * Whoever of them rejoins (here, now) gets a new participant row. */
+    json_array_foreach(stale, i, member) {
+        janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room,
+            json_string_value(json_object_get(member, "id")),
+            json_string_value(json_object_get(member, "role")),
+            TH_LEFT_NODE_LOST);
+    }
+
+    if (json_array_size(stale) > 0) {
+        JANUS_LOG(LOG_WARN, "[telehealth] room %s taken over from a dead "
+                  "node, %zu members reported as lost\n", room->id,
+                  json_array_size(stale));
+    }
+}
+
+
+static int
+janus_telehealth_join_error(janus_telehealth_join_status status, int max,
+    char *error, size_t error_size)
+{
+    switch (status) {
+    case JANUS_TELEHEALTH_JOIN_OK:
+        return 0;
+    case JANUS_TELEHEALTH_JOIN_UNAVAILABLE:
+        g_snprintf(error, error_size, "Room service unavailable, try again");
+        return JANUS_TELEHEALTH_ERROR_REDIS_UNAVAILABLE;
+    case JANUS_TELEHEALTH_JOIN_REVOKED:
+        g_snprintf(error, error_size, "Join credential revoked");
+        return JANUS_TELEHEALTH_ERROR_CREDENTIAL_REVOKED;
+    case JANUS_TELEHEALTH_JOIN_NO_ROOM:
+        g_snprintf(error, error_size, "No such room");
+        return JANUS_TELEHEALTH_ERROR_NO_SUCH_ROOM;
+    case JANUS_TELEHEALTH_JOIN_WRONG_SESSION:
+        g_snprintf(error, error_size, "The room does not belong to this "
+                   "session");
+        return JANUS_TELEHEALTH_ERROR_NO_SUCH_ROOM;
+    case JANUS_TELEHEALTH_JOIN_CLOSED:
+        g_snprintf(error, error_size, "The room is closed");
+        return JANUS_TELEHEALTH_ERROR_ROOM_CLOSED;
+    case JANUS_TELEHEALTH_JOIN_OTHER_NODE:
+        g_snprintf(error, error_size, "The room is hosted by another media "
+                   "server");
+        return JANUS_TELEHEALTH_ERROR_WRONG_NODE;
+    case JANUS_TELEHEALTH_JOIN_FULL:
+        g_snprintf(error, error_size, "The room is full: at most %d "
+                   "participants can be in this session", max);
+        return JANUS_TELEHEALTH_ERROR_ROOM_FULL;
+    case JANUS_TELEHEALTH_JOIN_ACCESS:
+        g_snprintf(error, error_size, "This session is no longer open to "
+                   "guests with a link");
+        return JANUS_TELEHEALTH_ERROR_ACCESS_DENIED;
+    case JANUS_TELEHEALTH_JOIN_BANNED:
+        g_snprintf(error, error_size, "A chair removed you from this "
+                   "session.");
+        return JANUS_TELEHEALTH_ERROR_BANNED;
+    case JANUS_TELEHEALTH_JOIN_IN_SESSION:
+        g_snprintf(error, error_size, "The participant is already in a "
+                   "video session.");
+        return JANUS_TELEHEALTH_ERROR_IN_SESSION;
+    case JANUS_TELEHEALTH_JOIN_NOT_YET:
+        g_snprintf(error, error_size, "The session cannot be opened before "
+                   "the invited person has connected");
+        return JANUS_TELEHEALTH_ERROR_NOT_YET;
+    }
+
+    g_snprintf(error, error_size, "Unknown error");
+
+    return JANUS_TELEHEALTH_ERROR_UNKNOWN_ERROR;
+}
+
+
+/*
+ * Takes the participant's place from an older handle of the same person
+ * (a rejoin after a dropped connection, or a second tab).  The old handle
+ * is told and stays attached, out of the room.
+ */
+static void
+janus_telehealth_room_replace(janus_telehealth_room *room,
+    janus_telehealth_participant *participant)
+{
+    const char                    *participant_id = participant->id;
+    gboolean                       replaced;
+    janus_telehealth_session      *old_session;
+    janus_telehealth_participant  *old;
+
+    old_session = NULL;
+
+    janus_mutex_lock(&room->mutex);
+    old = g_hash_table_lookup(room->participants, participant_id);
+    replaced = old != NULL;
+    if (old != NULL) {
+        /* A chair's mute and a breakout move survive a rejoin. */
+        participant->audio_blocked = old->audio_blocked;
+        participant->video_blocked = old->video_blocked;
+        participant->breakout = g_strdup(old->breakout);
+        if (old->session != NULL) {
+            old_session = old->session;
+            janus_refcount_increase(&old_session->ref);
+        }
+        janus_telehealth_participant_detach(old);
+        g_hash_table_remove(room->participants, participant_id);
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    if (old_session != NULL) {
+        JANUS_LOG(LOG_INFO, "[telehealth] participant %s rejoined room %s "
+                  "from a new handle\n", participant_id, room->id);
+        janus_telehealth_push_simple(old_session, NULL, "left", room->id,
+                                     "replaced");
+    }
+
+    if (replaced) {
+        janus_telehealth_media_participant_out(room, old_session,
+                                               participant_id, "replaced");
+    }
+
+    if (old_session != NULL) {
+        janus_telehealth_session_unref(old_session);
+    }
+}
+
+
+int
+janus_telehealth_room_join(janus_telehealth_session *session,
+    const janus_telehealth_join *join, const char *transaction,
+    char *error, size_t error_size)
+{
+    int                            rc;
+    char                          *member;
+    json_t                        *event;
+    gboolean                       hosted, admitted;
+    janus_telehealth_room         *room;
+    janus_telehealth_room_info     info;
+    janus_telehealth_join_status   status;
+    janus_telehealth_participant  *participant;
+
+    janus_mutex_lock(&session->mutex);
+    rc = session->participant != NULL;
+    janus_mutex_unlock(&session->mutex);
+
+    if (rc) {
+        g_snprintf(error, error_size, "Already in a room");
+        return JANUS_TELEHEALTH_ERROR_ALREADY_JOINED;
+    }
+
+    participant = g_malloc0(sizeof(janus_telehealth_participant));
+    participant->id = g_strdup(join->participant_id);
+    participant->display = g_strdup(join->display);
+    participant->role = join->role;
+    participant->jti = g_strdup(join->jti);
+    participant->exp = join->exp;
+    janus_refcount_init(&participant->ref, janus_telehealth_participant_free);
+
+    /*
+     * Only this thread adds rooms and admits: what it sees stays true until
+     * then.  Admitted once, admitted for this room's life: a dropped
+     * connection does not send anyone back to the waiting room.
+     */
+    admitted = join->admitted;
+    room = janus_telehealth_rooms_lookup(join->room_id);
+    hosted = room != NULL;
+    if (room != NULL) {
+        janus_mutex_lock(&room->mutex);
+        admitted = admitted
+                   || g_hash_table_contains(room->admitted, participant->id);
+        janus_mutex_unlock(&room->mutex);
+        janus_telehealth_room_unref(room);
+    }
+
+    /* The join script decides who may join and who waits for a chair. */
+    member = janus_telehealth_member_json(participant);
+    status = janus_telehealth_redis_join(janus_telehealth_handler_redis, join,
+                                         member, hosted, admitted, &info);
+    free(member);
+
+    if (status != JANUS_TELEHEALTH_JOIN_OK) {
+        rc = janus_telehealth_join_error(status, info.max_participants,
+                                         error, error_size);
+
+        if (status == JANUS_TELEHEALTH_JOIN_ACCESS && join->unlisted) {
+            g_snprintf(error, error_size, "This session is now open only "
+                       "to its participants");
+        }
+
+        janus_telehealth_room_info_clear(&info);
+        JANUS_LOG(LOG_WARN, "[telehealth] participant %s cannot join room "
+                  "%s: %d %s\n", join->participant_id, join->room_id, rc,
+                  error);
+        janus_telehealth_participant_unref(participant);
+        return rc;
+    }
+
+    /* A chair's change of role holds for the rest of the session. */
+    participant->role = janus_telehealth_role_of(info.role,
+                                                 participant->role);
+
+    room = janus_telehealth_room_host(join, &info);
+
+    janus_telehealth_report_stale_members(room, info.stale_members);
+    janus_telehealth_room_replace(room, participant);
+
+    /* The participant's references: its room, its session, and back. */
+    janus_refcount_increase(&room->ref);
+    participant->room = room;
+    janus_refcount_increase(&session->ref);
+    participant->session = session;
+
+    janus_mutex_lock(&room->mutex);
+    janus_telehealth_room_apply_policy(room, &info);
+    g_atomic_int_set(&room->empty_timeout, info.empty_timeout);
+    participant->waiting = info.waiting;
+    if (!participant->waiting) {
+        g_hash_table_add(room->admitted, g_strdup(participant->id));
+    }
+    participant->seq = ++join_seq;
+    janus_refcount_increase(&participant->ref);
+    g_hash_table_insert(room->participants, participant->id, participant);
+    room->empty_since = 0;
+
+    janus_mutex_lock(&session->mutex);
+    session->participant = participant;    /* takes our reference */
+    janus_mutex_unlock(&session->mutex);
+    member = participant->waiting || participant->audio_blocked
+             || participant->video_blocked || participant->breakout != NULL
+             ? janus_telehealth_member_json(participant) : NULL;
+    janus_mutex_unlock(&room->mutex);
+
+    if (member != NULL) {
+        (void) janus_telehealth_redis_member_set(
+            janus_telehealth_handler_redis, room->id, participant->id,
+            member);
+        free(member);
+    }
+
+    if (info.first_open) {
+        janus_telehealth_event_emit(TH_EV_ROOM_OPENED, room, participant->id,
+                                    participant->role, NULL);
+    }
+    janus_telehealth_event_emit(participant->waiting
+                                ? TH_EV_PARTICIPANT_WAITING
+                                : TH_EV_PARTICIPANT_JOINED, room,
+                                participant->id, participant->role, NULL);
+
+    JANUS_LOG(LOG_INFO, "[telehealth] participant %s joined room %s as %s%s\n",
+              participant->id, room->id, participant->role,
+              participant->waiting ? ", waiting" : "");
+
+    event = json_object();
+    json_object_set_new(event, "telehealth", json_string("joined"));
+    json_object_set_new(event, "room", json_string(room->id));
+    json_object_set_new(event, "id", json_string(participant->id));
+    json_object_set_new(event, "role", json_string(participant->role));
+    json_object_set_new(event, "state", json_string(participant->waiting
+                                                    ? "waiting" : "in"));
+    json_object_set_new(event, "participants",
+        participant->waiting ? json_array()
+        : janus_telehealth_room_participants(room,
+              strcmp(participant->role, TH_ROLE_CHAIR) == 0));
+    janus_telehealth_push(session, transaction, event);
+    json_decref(event);
+
+    if (participant->waiting) {
+        /* The chairs' console rings. */
+        janus_mutex_lock(&room->mutex);
+        event = json_pack("{s:s, s:s, s:o}", "telehealth", "waiting",
+                          "room", room->id, "participant",
+                          janus_telehealth_participant_json(participant));
+        janus_mutex_unlock(&room->mutex);
+        janus_telehealth_room_push_chairs(room, event);
+        json_decref(event);
+    }
+
+    janus_telehealth_room_push_participants(room, session);
+
+    janus_telehealth_room_unref(room);
+    janus_telehealth_room_info_clear(&info);
+
+    return 0;
+}
+
+
+/* Leave */
+
+/*
+ * What a deliberate leave does by the room's leave_policy: returns the
+ * close reason, or NULL; *hung_up when staff must hear that the client
+ * hung up.  A lost connection (hangup) never ends a room.
+ */
+static const char *
+janus_telehealth_leave_effect(janus_telehealth_room *room,
+    janus_telehealth_participant *participant, const char *reason,
+    gboolean *hung_up)
+{
+    gboolean     staff;
+    const char  *policy;
+
+    *hung_up = FALSE;
+
+    if (strcmp(reason, TH_LEFT_LEAVE) != 0 || participant->waiting) {
+        return NULL;
+    }
+
+    policy = room->leave_policy != NULL ? room->leave_policy
+                                        : TH_POLICY_STAY;
+    staff = janus_telehealth_is_staff_chair(participant);
+
+    if (strcmp(policy, TH_POLICY_CLOSE_ON_STAFF_LEAVE) == 0 && staff) {
+        return TH_CLOSE_CHAIR_LEFT;
+    }
+
+    if (strcmp(policy, TH_POLICY_CAREGIVER_HANGUP_ENDS) == 0) {
+        if (staff) {
+            return TH_CLOSE_CAREGIVER_HUNG_UP;
+        }
+        *hung_up = !g_str_has_prefix(participant->id, "staff:");
+    }
+
+    return NULL;
+}
+
+
+static gboolean
+janus_telehealth_is_staff(const janus_telehealth_participant *p)
+{
+    return g_str_has_prefix(p->id, "staff:");
+}
+
+
+/* Tells the staff in the room that the client hung up. */
+static void
+janus_telehealth_room_push_hung_up(janus_telehealth_room *room,
+    const janus_telehealth_participant *participant)
+{
+    json_t  *event;
+
+    event = json_pack("{s:s, s:s, s:s, s:s}", "telehealth", "hung_up",
+                      "room", room->id, "participant", participant->id,
+                      "message", "The client has hung up.");
+    janus_telehealth_room_push_to(room, event, janus_telehealth_is_staff);
+    json_decref(event);
+}
+
+
+/*
+ * Takes a participant out of the room (leave, hangup, removed, turned
+ * away): Redis, the events stream, their media, the others' lists, and
+ * the room itself when the leave policy says so.
+ */
+static void
+janus_telehealth_room_out(janus_telehealth_room *room,
+    janus_telehealth_participant *participant, const char *reason,
+    gboolean ban, const char *transaction)
+{
+    gboolean                   empty, hung_up, waiting, release_lock;
+    const char                *closes;
+    janus_telehealth_session  *session;
+
+    janus_mutex_lock(&room->mutex);
+    session = participant->session;
+    if (session != NULL) {
+        janus_refcount_increase(&session->ref);
+    }
+    janus_telehealth_participant_detach(participant);
+    if (g_hash_table_lookup(room->participants, participant->id)
+        == participant)
+    {
+        g_hash_table_remove(room->participants, participant->id);
+    }
+    empty = g_hash_table_size(room->participants) == 0;
+    if (empty) {
+        room->empty_since = janus_get_monotonic_time();
+    }
+    waiting = participant->waiting;
+    closes = janus_telehealth_leave_effect(room, participant, reason,
+                                           &hung_up);
+    janus_mutex_unlock(&room->mutex);
+
+    /* A video_call's lock is nginx's, for the whole session. */
+    release_lock = g_strcmp0(room->kind, TH_KIND_VIDEO_CALL) != 0;
+    if (janus_telehealth_redis_member_out(janus_telehealth_handler_redis,
+            room->id, room->session_id, participant->id, release_lock, ban)
+        != 0)
+    {
+        JANUS_LOG(LOG_ERR, "[telehealth] member %s of room %s not removed "
+                  "from Redis (unavailable)\n", participant->id, room->id);
+    }
+
+    janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room, participant->id,
+                                participant->role, reason);
+
+    JANUS_LOG(LOG_INFO, "[telehealth] participant %s left room %s: %s%s\n",
+              participant->id, room->id, reason,
+              waiting ? " (was waiting)" : "");
+
+    /*
+     * What they published stops and their subscriber handles are let go;
+     * closing does it for everyone at once, without renegotiating first.
+     */
+    if (closes == NULL) {
+        janus_telehealth_media_participant_out(room, session,
+                                               participant->id, reason);
+    }
+
+    /* Still pushed for a hangup: the handle may be alive. */
+    if (session != NULL) {
+        janus_telehealth_push_simple(session, transaction, "left", room->id,
+                                     reason);
+    }
+
+    if (closes != NULL) {
+        janus_telehealth_room_close(room, closes, TRUE);
+
+    } else {
+        if (hung_up) {
+            janus_telehealth_room_push_hung_up(room, participant);
+        }
+        if (!empty) {
+            janus_telehealth_room_push_participants(room, NULL);
+        }
+    }
+
+    if (session != NULL) {
+        janus_telehealth_session_unref(session);
+    }
+}
+
+
+int
+janus_telehealth_room_leave(janus_telehealth_session *session,
+    const char *reason, const char *transaction)
+{
+    janus_telehealth_room         *room;
+    janus_telehealth_participant  *participant;
+
+    participant = janus_telehealth_session_participant(session);
+
+    if (participant == NULL) {
+        return JANUS_TELEHEALTH_ERROR_NOT_JOINED;
+    }
+
+    room = participant->room;
+    janus_refcount_increase(&room->ref);
+
+    janus_telehealth_room_out(room, participant, reason, FALSE,
+                              transaction);
+
+    janus_telehealth_participant_unref(participant);
+    janus_telehealth_room_unref(room);
+
+    return 0;
+}
+
+
+/*
+ * A chair or nginx takes someone out (removed, turned_away); with ban they
+ * cannot come back to this session (docs/lifecycle.md).  Returns 0, or 1
+ * when they are not in the room.
+ */
+int
+janus_telehealth_room_remove_participant(janus_telehealth_room *room,
+    const char *participant_id, const char *reason, gboolean ban)
+{
+    janus_telehealth_participant  *participant;
+
+    janus_mutex_lock(&room->mutex);
+    participant = g_hash_table_lookup(room->participants, participant_id);
+    if (participant != NULL) {
+        janus_refcount_increase(&participant->ref);
+    }
+    janus_mutex_unlock(&room->mutex);
+
+    if (participant == NULL) {
+        return 1;
+    }
+
+    janus_telehealth_room_out(room, participant, reason, ban, NULL);
+    janus_telehealth_participant_unref(participant);
+
+    return 0;
+}
