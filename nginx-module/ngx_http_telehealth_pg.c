@@ -17,6 +17,7 @@
 #include <ngx_event.h>
 
 #include "ngx_http_telehealth_pg.h"
+#include "ngx_http_telehealth_conn.h"
 
 
 #define NGX_HTTP_TELEHEALTH_PG_BACKOFF_MIN  100
@@ -485,17 +486,11 @@ ngx_http_telehealth_pg_register(ngx_http_telehealth_pg_conn_t *pc)
         return NGX_ERROR;
     }
 
-    c = ngx_get_connection(fd, pool->log);
+    c = ngx_http_telehealth_conn_wrap(fd, pool->log, pc,
+                                      ngx_http_telehealth_pg_event_handler);
     if (c == NULL) {
         return NGX_ERROR;
     }
-
-    c->data = pc;
-    c->log = pool->log;
-    c->read->log = pool->log;
-    c->write->log = pool->log;
-    c->read->handler = ngx_http_telehealth_pg_event_handler;
-    c->write->handler = ngx_http_telehealth_pg_event_handler;
 
     pc->c = c;
 
@@ -523,25 +518,7 @@ ngx_http_telehealth_pg_unregister(ngx_http_telehealth_pg_conn_t *pc)
     }
 
     /* libpq closes the socket itself, which also removes it from epoll */
-
-    if (c->read->active) {
-        ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active) {
-        ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
+    ngx_http_telehealth_conn_release(c, NGX_CLOSE_EVENT);
 
     pc->c = NULL;
 }
