@@ -1040,3 +1040,110 @@ ngx_http_telehealth_notify_end_round(ngx_http_telehealth_notify_t *nt)
     ngx_http_telehealth_notify_schedule(nt, full ? 1
                                                  : nt->mcf->notify.interval);
 }
+
+
+/* telehealth_notify_retry first [max]: the back-off doubles up to max */
+
+char *
+ngx_http_telehealth_notify_set_retry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   first, max;
+
+    if (mcf->notify.backoff != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    first = ngx_parse_time(&value[1], 0);
+    if (first == (ngx_msec_t) NGX_ERROR || first == 0) {
+        return "has an invalid first delay";
+    }
+
+    max = 15 * 60 * 1000;
+
+    if (cf->args->nelts == 3) {
+        max = ngx_parse_time(&value[2], 0);
+        if (max == (ngx_msec_t) NGX_ERROR) {
+            return "has an invalid maximum delay";
+        }
+    }
+
+    if (max < first) {
+        return "has a maximum below the first delay";
+    }
+
+    mcf->notify.backoff = first;
+    mcf->notify.backoff_max = max;
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_telehealth_provider_create(ngx_http_telehealth_provider_conf_t *pc)
+{
+    pc->format = NGX_CONF_UNSET_UINT;
+    pc->params = NGX_CONF_UNSET_PTR;
+    pc->timeout = NGX_CONF_UNSET_MSEC;
+}
+
+
+void
+ngx_http_telehealth_provider_init(ngx_http_telehealth_provider_conf_t *pc)
+{
+    ngx_conf_init_uint_value(pc->format, NGX_HTTP_TELEHEALTH_PROVIDER_FORM);
+    ngx_conf_init_ptr_value(pc->params, NULL);
+    ngx_conf_init_msec_value(pc->timeout, 10000);
+
+    if (pc->to_field.data == NULL) {
+        ngx_str_set(&pc->to_field, "to");
+    }
+
+    if (pc->text_field.data == NULL) {
+        ngx_str_set(&pc->text_field, "text");
+    }
+}
+
+
+/*
+ * telehealth_sms_url, telehealth_whatsapp_url, telehealth_email_url: a URL
+ * of one of the schemes in cmd->post
+ */
+
+char *
+ngx_http_telehealth_provider_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t  *url, *value, *scheme;
+
+    url = (ngx_str_t *) ((char *) conf + cmd->offset);
+
+    if (url->data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (scheme = cmd->post; scheme->len; scheme++) {
+        if (value[1].len > scheme->len
+            && ngx_strncasecmp(value[1].data, scheme->data, scheme->len)
+               == 0)
+        {
+            /* arguments are NUL-terminated: libcurl takes them as they are */
+            *url = value[1];
+            return NGX_CONF_OK;
+        }
+    }
+
+    scheme = cmd->post;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" must be an %V or %V URL, not \"%V\"",
+                       &cmd->name, &scheme[0], &scheme[1], &value[1]);
+
+    return NGX_CONF_ERROR;
+}
