@@ -17,6 +17,7 @@
 #include "ngx_http_telehealth_redis.h"
 #include "ngx_http_telehealth_console.h"
 #include "ngx_http_telehealth_live.h"
+#include "ngx_http_telehealth_command.h"
 #include "ngx_http_telehealth_throttle.h"
 
 
@@ -84,7 +85,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     { ngx_string("/me/events/ticket"), NGX_HTTP_POST,
       ngx_http_telehealth_console_ticket, 1, NULL, NULL },
 
-    ngx_http_telehealth_record("/sessions", NGX_HTTP_GET, "session_list"),
+    ngx_http_telehealth_record_then("/sessions", NGX_HTTP_GET,
+                                    "session_list",
+                                    ngx_http_telehealth_session_list_open),
 
     { ngx_string("/sessions"), NGX_HTTP_POST,
       ngx_http_telehealth_session_create, 1, NULL, NULL },
@@ -116,26 +119,36 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     ngx_http_telehealth_record("/patients/*/calls", NGX_HTTP_GET,
                                "patient_calls"),
 
-    ngx_http_telehealth_record("/sessions/*", NGX_HTTP_PATCH,
-                               "session_update"),
-    ngx_http_telehealth_record("/sessions/*/participants", NGX_HTTP_GET,
-                               "session_participants"),
+    ngx_http_telehealth_record_then("/sessions/*", NGX_HTTP_PATCH,
+                                    "session_update",
+                                    ngx_http_telehealth_live_updated),
+    ngx_http_telehealth_record_then("/sessions/*/participants", NGX_HTTP_GET,
+                                    "session_participants",
+                                    ngx_http_telehealth_live_members),
 
-    ngx_http_telehealth_record("/sessions/*/close", NGX_HTTP_POST,
-                               "session_close"),
-    ngx_http_telehealth_record("/sessions/*/participants/*/remove",
-                               NGX_HTTP_POST, "session_remove"),
-    ngx_http_telehealth_record("/sessions/*/participants/*/mute",
-                               NGX_HTTP_POST, "session_mute"),
-    ngx_http_telehealth_record("/sessions/*/participants/*/role",
-                               NGX_HTTP_POST, "session_role"),
+    /* room commands: PostgreSQL builds them, the room's node runs them */
+    ngx_http_telehealth_record_then("/sessions/*/close", NGX_HTTP_POST,
+                                    "session_close",
+                                    ngx_http_telehealth_command_then),
+    ngx_http_telehealth_record_then("/sessions/*/participants/*/remove",
+                                    NGX_HTTP_POST, "session_remove",
+                                    ngx_http_telehealth_command_then),
+    ngx_http_telehealth_record_then("/sessions/*/participants/*/mute",
+                                    NGX_HTTP_POST, "session_mute",
+                                    ngx_http_telehealth_command_then),
+    ngx_http_telehealth_record_then("/sessions/*/participants/*/role",
+                                    NGX_HTTP_POST, "session_role",
+                                    ngx_http_telehealth_command_then),
 
-    ngx_http_telehealth_record("/sessions/*/breakouts", NGX_HTTP_POST,
-                               "session_breakout_create"),
-    ngx_http_telehealth_record("/sessions/*/breakouts/*", NGX_HTTP_DELETE,
-                               "session_breakout_close"),
-    ngx_http_telehealth_record("/sessions/*/participants/*/breakout",
-                               NGX_HTTP_POST, "session_breakout_move"),
+    ngx_http_telehealth_record_then("/sessions/*/breakouts", NGX_HTTP_POST,
+                                    "session_breakout_create",
+                                    ngx_http_telehealth_command_then),
+    ngx_http_telehealth_record_then("/sessions/*/breakouts/*",
+                                    NGX_HTTP_DELETE, "session_breakout_close",
+                                    ngx_http_telehealth_command_then),
+    ngx_http_telehealth_record_then("/sessions/*/participants/*/breakout",
+                                    NGX_HTTP_POST, "session_breakout_move",
+                                    ngx_http_telehealth_command_then),
 
     ngx_http_telehealth_record("/sessions/*/bans", NGX_HTTP_GET,
                                "session_bans"),
@@ -198,8 +211,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
                                "appointment_get"),
     ngx_http_telehealth_record("/appointments/*", NGX_HTTP_PATCH,
                                "appointment_update"),
-    ngx_http_telehealth_record("/appointments/*/session", NGX_HTTP_POST,
-                               "appointment_session"),
+    ngx_http_telehealth_record_then("/appointments/*/session", NGX_HTTP_POST,
+                                    "appointment_session",
+                               ngx_http_telehealth_session_from_appointment),
 
     ngx_http_telehealth_record("/audit", NGX_HTTP_GET, "audit_list"),
 

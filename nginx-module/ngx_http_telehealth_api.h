@@ -24,10 +24,11 @@ typedef void (*ngx_http_telehealth_handler_pt)(ngx_http_request_t *r);
 
 /*
  * The step after PostgreSQL answered a route 2xx (th_api), when the route
- * names one: it gets the answer (borrowed) and ends the request.
+ * names one: it gets the answer's status and body (borrowed), decides
+ * from them what to do, and ends the request.
  */
 typedef void (*ngx_http_telehealth_then_pt)(ngx_http_request_t *r,
-    json_t *body);
+    ngx_uint_t status, json_t *body);
 
 
 typedef enum {

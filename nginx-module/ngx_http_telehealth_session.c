@@ -201,7 +201,7 @@ ngx_http_telehealth_session_create(ngx_http_request_t *r)
 
 void
 ngx_http_telehealth_session_from_appointment(ngx_http_request_t *r,
-    json_t *body)
+    ngx_uint_t status, json_t *body)
 {
     json_t                     *request;
     ngx_http_telehealth_ctx_t  *ctx;

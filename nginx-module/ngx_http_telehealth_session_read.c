@@ -71,13 +71,22 @@ static void ngx_http_telehealth_list_filtered(void *data, redisReply *reply);
 /*
  * GET /sessions is th_api('session_list'); a patient's page carries
  * "open_only": of its sessions only those whose room is open are shown.
+ * Staff see the page as it is.
  */
 
 void
-ngx_http_telehealth_session_list_open(ngx_http_request_t *r, json_t *body)
+ngx_http_telehealth_session_list_open(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *body)
 {
     ngx_http_telehealth_ctx_t   *ctx;
     ngx_http_telehealth_list_t  *ls;
+
+    if (json_object_get(body, "open_only") == NULL) {
+        ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, status,
+                                                  json_incref(body)));
+        return;
+    }
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
