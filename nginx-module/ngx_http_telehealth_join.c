@@ -21,39 +21,12 @@
 /*
  * $1 caller, $2 org, $3 "staff" or "patient", $4 session, $5 address.
  * Staff of the session's organisation who are not on the list join an
- * internal or invitation session as broadcaster (PRODUCT 7-8); the last
- * column tells the credential so ("unlisted"), for the plugin to refuse
- * it once the level is private; the one after, that a chair removed the
- * caller from the session (docs/lifecycle.md, "Bans").
+ * internal or invitation session as broadcaster (docs/features.md 7-8);
+ * the column "unlisted" tells the credential so, "banned" that a chair
+ * removed the caller (th_session_join()).
  */
 static const char  ngx_http_telehealth_join_sql[] =
-    "WITH j AS ("
-    "SELECT s.room, s.kind, s.state, COALESCE(sp.role, 'broadcaster'),"
-    " COALESCE(st.display_name, pt.display_name),"
-    " COALESCE(st.active, true), s.patient_id, s.created_by,"
-    " th_session_opener(s, sp),"
-    " CASE WHEN s.state = 'scheduled'"
-    "  THEN th_session_room_fields(s)::text END,"
-    " sp.session_id IS NULL,"
-    " EXISTS (SELECT 1 FROM session_bans b WHERE b.session_id = s.id"
-    "  AND b.participant = $3 || ':' || $1)"
-    " FROM sessions s"
-    " LEFT JOIN session_participants sp ON sp.session_id = s.id"
-    "  AND CASE WHEN $3 = 'staff'"
-    "  THEN sp.staff_id = $1::uuid ELSE sp.patient_id = $1::uuid END"
-    " LEFT JOIN staff st ON st.org_id = s.org_id"
-    "  AND st.id = COALESCE(sp.staff_id, CASE WHEN $3 = 'staff'"
-    "  AND s.access IN ('internal', 'invitation') THEN $1::uuid END)"
-    " LEFT JOIN patients pt ON pt.id = sp.patient_id"
-    " WHERE s.id = $4::uuid AND s.org_id = $2::uuid"
-    " AND (sp.session_id IS NOT NULL OR st.id IS NOT NULL)"
-    "), a AS ("
-    NGX_HTTP_TELEHEALTH_AUDIT(5, "'session_join'",
-        "CASE WHEN EXISTS (SELECT 1 FROM j) THEN 'success'"
-        " ELSE 'not_found' END",
-        "CASE WHEN EXISTS (SELECT 1 FROM j) THEN 200 ELSE 404 END")
-    ")"
-    " SELECT * FROM j";
+    "SELECT * FROM th_session_join($1, $2, $3, $4, $5)";
 
 /*
  * The first join of its opener opened a scheduled session's room: $1
@@ -61,19 +34,7 @@ static const char  ngx_http_telehealth_join_sql[] =
  * row when it was cancelled or opened by someone else meanwhile.
  */
 static const char  ngx_http_telehealth_opened_sql[] =
-    "WITH s AS ("
-    " UPDATE sessions SET state = 'open', room = $6,"
-    "  version = version + 1, updated_at = now()"
-    " WHERE id = $4::uuid AND org_id = $2::uuid AND state = 'scheduled'"
-    " RETURNING id"
-    "), a AS ("
-    NGX_HTTP_TELEHEALTH_AUDIT(5, "'session_open'",
-        "CASE WHEN EXISTS (SELECT 1 FROM s) THEN 'success'"
-        " ELSE 'conflict' END",
-        "CASE WHEN EXISTS (SELECT 1 FROM s) THEN 200 ELSE 409 END")
-    ")"
-    " SELECT id FROM s";
-
+    "SELECT * FROM th_session_opened($1, $2, $3, $4, $5, $6)";
 
 
 /* KEYS: room hash, patient lock (or "").  {state, session, lock's room} */

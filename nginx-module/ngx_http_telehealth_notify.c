@@ -100,26 +100,7 @@ struct ngx_http_telehealth_notify_s {
 
 /* $1 batch size, $2 lease in ms */
 static const char  ngx_http_telehealth_claim_sql[] =
-    "WITH due AS ("
-    " SELECT id FROM notifications"
-    " WHERE status = 'pending' AND not_before <= now()"
-    " AND (locked_until IS NULL OR locked_until <= now())"
-    " ORDER BY not_before"
-    " LIMIT $1::int"
-    " FOR UPDATE SKIP LOCKED"
-    ")"
-    " UPDATE notifications n"
-    " SET locked_until = now() + $2::bigint * interval '1 millisecond',"
-    " attempts = n.attempts + 1, updated_at = now()"
-    " FROM due WHERE n.id = due.id"
-    " RETURNING n.id, n.channel, n.recipient, n.template, n.language,"
-    " n.params, n.idempotency_key,"
-    " n.attempts, n.room, n.participant,"
-    " n.room IS NOT NULL AND EXISTS (SELECT 1 FROM call_participants cp"
-    "  JOIN calls c ON c.id = cp.call_id"
-    "  WHERE c.room = n.room AND cp.participant = n.participant),"
-    " n.room IS NOT NULL AND EXISTS (SELECT 1 FROM sessions s"
-    "  WHERE s.id = n.session_id AND s.state = 'ended')";
+    "SELECT * FROM th_notify_claim($1, $2)";
 
 /*
  * $1 id, $2 attempts (only the holder of this attempt records it),
@@ -127,14 +108,7 @@ static const char  ngx_http_telehealth_claim_sql[] =
  * $6 and $7 the rendered body and subject (what was sent), or NULL
  */
 static const char  ngx_http_telehealth_record_sql[] =
-    "UPDATE notifications SET status = $3, reason = NULLIF($4, ''),"
-    " body = COALESCE($6, body), subject = COALESCE($7, subject),"
-    " locked_until = NULL, updated_at = now(),"
-    " sent_at = CASE WHEN $3 = 'sent' THEN now() END,"
-    " not_before = CASE WHEN $3 = 'pending'"
-    "  THEN now() + $5::bigint * interval '1 millisecond'"
-    "  ELSE not_before END"
-    " WHERE id = $1::uuid AND attempts = $2::int AND status = 'pending'";
+    "SELECT th_notify_record($1, $2, $3, $4, $5, $6, $7)";
 
 
 /* $1 telehealth_interpreter_timeout in seconds */

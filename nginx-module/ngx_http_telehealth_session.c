@@ -28,20 +28,9 @@
 
 
 /* $1 staff, $2 patient (NULL: none), $3 organisation, $4 kind, $5 the
- * body; the last column tells whether the kind needs a patient */
+ * body (sql/functions/sessions.sql) */
 static const char  ngx_http_telehealth_access_sql[] =
-    "SELECT s.role, s.active, p.id IS NOT NULL,"
-    " EXISTS (SELECT 1 FROM assignments a"
-    "  WHERE a.staff_id = s.id AND a.patient_id = p.id"
-    "  AND a.ends_at IS NULL),"
-    " pl.plan::text, th_session_deferred($4, pl.plan),"
-    " COALESCE((SELECT k.patient = 'required' FROM session_kinds k"
-    "  WHERE k.kind = $4), false)"
-    " FROM staff s"
-    " LEFT JOIN patients p ON p.id = $2::uuid AND p.org_id = s.org_id"
-    " CROSS JOIN LATERAL (SELECT th_session_plan($4, $5::jsonb, $3::uuid,"
-    "  $1::uuid) AS plan) pl"
-    " WHERE s.id = $1::uuid AND s.org_id = $3::uuid";
+    "SELECT * FROM th_session_start_check($1, $2, $3, $4, $5)";
 
 /*
  * A refused start leaves its audit row too: $1 org, $2 caller, $3 "staff"
@@ -54,59 +43,11 @@ static const char  ngx_http_telehealth_refused_sql[] =
     " 'patient', $4, $6::integer)";
 
 /* $1 session, $2 org, $3 kind, $4 patient, $5 staff, $6 room (NULL: the
- * session is scheduled, sql/015_scheduled_sessions.sql), $7 time,
- * $8 client address, $9 the plan of th_session_plan(), $10 the delay of
- * the video_call SMS in ms.  That SMS goes into the outbox in the same
- * statement: it exists exactly when the session does. */
+ * session is scheduled), $7 time, $8 client address, $9 the plan of
+ * th_session_plan(), $10 the delay of the video_call SMS in ms, which
+ * goes into the outbox in the same statement */
 static const char  ngx_http_telehealth_insert_sql[] =
-    "WITH s AS ("
-    " INSERT INTO sessions"
-    "  (id, org_id, kind, state, patient_id, created_by, room, created_at,"
-    "   name, access, scheduled_at, policies, service_code_id,"
-    "   appointment_id)"
-    " VALUES ($1::uuid, $2::uuid, $3,"
-    "  CASE WHEN $6::text IS NULL THEN 'scheduled' ELSE 'open' END,"
-    "  $4::uuid, $5::uuid, $6,"
-    "  to_timestamp($7::bigint), $9::jsonb ->> 'name',"
-    "  $9::jsonb ->> 'access', ($9::jsonb ->> 'scheduled_at')::timestamptz,"
-    "  $9::jsonb -> 'policies', ($9::jsonb ->> 'service_code_id')::uuid,"
-    "  ($9::jsonb ->> 'appointment_id')::uuid)"
-    " RETURNING *"
-    "), p AS ("
-    " INSERT INTO session_participants"
-    "  (session_id, staff_id, patient_id, role)"
-    " SELECT $1::uuid, $5::uuid, NULL, 'chair'"
-    " UNION ALL SELECT $1::uuid, NULL, $4::uuid, 'broadcaster'"
-    "  WHERE $4::uuid IS NOT NULL"
-    " UNION ALL SELECT $1::uuid, x.staff_id, NULL, x.role"
-    "  FROM jsonb_to_recordset($9::jsonb -> 'participants')"
-    "  AS x(staff_id uuid, role text)"
-    " RETURNING *"
-    "), a AS ("
-    " INSERT INTO audit_log (org_id, actor_type, actor_id, action,"
-    "  target_type, target_id, client_addr, outcome, status)"
-    " VALUES ($2::uuid, 'staff', $5::uuid, 'session_create', 'session',"
-    "  $1::uuid::text, left($8, 64), 'success', 201)"
-    "), n AS ("
-    " INSERT INTO notifications (org_id, channel, recipient, template,"
-    "  language, session_id, room, participant, not_before,"
-    "  idempotency_key)"
-    " SELECT pt.org_id, 'sms', pt.mobile, 'video_call_started', pt.language,"
-    "  $1::uuid, $6, 'patient:' || pt.id,"
-    "  now() + $10::bigint * interval '1 millisecond',"
-    "  'video_call_started:' || $1"
-    " FROM patients pt"
-    " WHERE $3 = '" TH_KIND_VIDEO_CALL "' AND $6::text IS NOT NULL"
-    " AND pt.id = $4::uuid"
-    " AND pt.org_id = $2::uuid AND pt.sms_capable"
-    " AND COALESCE(pt.mobile, '') <> ''"
-    ")"
-    " SELECT (th_session_json(ROW(s.*)::sessions)"
-    " || jsonb_build_object('participants', (SELECT jsonb_agg("
-    "   th_session_participant_json(ROW(p.*)::session_participants)"
-    "   ORDER BY th_session_participant_key("
-    "   ROW(p.*)::session_participants)) FROM p)))::text"
-    " FROM s";
+    "SELECT th_session_insert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /*
  * A session created from an appointment invites the patient and the

@@ -13,31 +13,13 @@
 #include "ngx_http_telehealth_redis.h"
 
 
-/* the session object of docs/api.md, built by PostgreSQL */
-#define NGX_HTTP_TELEHEALTH_SESSION_JSON  "th_session_json(s)::text"
-
-
 /*
  * $1 caller, $2 org, $3 "staff" or "patient", $4 the session, $5 client
  * address.  Patients only ever see sessions whose room may be open; Redis
- * decides.  Reading a session is audited.
+ * decides.  Reading a session is audited (th_session_get()).
  */
 static const char  ngx_http_telehealth_get_sql[] =
-    "WITH l AS ("
-    "SELECT " NGX_HTTP_TELEHEALTH_SESSION_JSON " AS j"
-    " FROM sessions s"
-    " WHERE s.org_id = $2::uuid AND s.id = $4::uuid"
-    " AND ($3 = 'staff' OR (s.state = 'open' AND s.room IS NOT NULL))"
-    " AND EXISTS (SELECT 1 FROM session_participants sp"
-    "  WHERE sp.session_id = s.id AND CASE WHEN $3 = 'staff'"
-    "  THEN sp.staff_id = $1::uuid ELSE sp.patient_id = $1::uuid END)"
-    "), a AS ("
-    NGX_HTTP_TELEHEALTH_AUDIT(5, "'session_get'",
-        "CASE WHEN EXISTS (SELECT 1 FROM l) THEN 'success'"
-        " ELSE 'not_found' END",
-        "CASE WHEN EXISTS (SELECT 1 FROM l) THEN 200 ELSE 404 END")
-    ")"
-    " SELECT j FROM l";
+    "SELECT * FROM th_session_get($1, $2, $3, $4, $5)";
 
 
 /* KEYS: room hashes.  ARGV: their sessions.  1 for each open room. */
@@ -52,7 +34,6 @@ static const char  ngx_http_telehealth_open_rooms_lua[] =
     "  end\n"
     "end\n"
     "return r\n";
-
 
 
 typedef struct {

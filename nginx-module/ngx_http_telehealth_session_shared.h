@@ -22,17 +22,6 @@
     "The participant is already in a video session."
 
 
-/*
- * Session actions leave an audit row in the statement that does them
- * (docs/api.md, "Audit"); $n is the client address in each query below.
- */
-#define NGX_HTTP_TELEHEALTH_AUDIT(n, action, outcome, status)                 \
-    " INSERT INTO audit_log (org_id, actor_type, actor_id, action,"           \
-    "  target_type, target_id, client_addr, outcome, status)"                 \
-    " SELECT $2::uuid, $3, $1::uuid, " action ", 'session', $4::uuid::text,"  \
-    " left($" #n ", 64), " outcome ", " status
-
-
 typedef struct {
     ngx_str_t    session;
     ngx_str_t    org;           /* the caller's, unless opened by a link */
