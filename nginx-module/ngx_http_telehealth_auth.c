@@ -42,7 +42,7 @@ static const char  ngx_http_telehealth_me_sql[] =
     "SELECT * FROM th_me($1, $2, $3)";
 
 /* $1 org, $2 "staff" or "patient", $3 person (all NULL: no such account),
- * $4 client address, $5 status (sql/019_security.sql) */
+ * $4 client address, $5 status (th_audit_login()) */
 static const char  ngx_http_telehealth_login_audit_sql[] =
     "SELECT th_audit_login($1::uuid, $2, $3::uuid, $4, $5::integer)";
 

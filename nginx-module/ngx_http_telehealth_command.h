@@ -1,6 +1,6 @@
 /*
  * Room commands of chairs (close, remove, mute, set_role): PostgreSQL has
- * checked the chair and built the command (sql/004_room_commands.sql);
+ * checked the chair and built the command (sql/functions/sessions.sql);
  * this publishes it to <prefix>cmd:<node> of the node hosting the room.
  */
 

@@ -8,7 +8,7 @@
  * written but make the replay run once more, and every reconnect of the
  * LISTEN connection replays each stream from its last id, so an event is
  * neither lost nor written twice (ids are visible in id order, see
- * sql/009_console.sql).
+ * th_console_event_id() in sql/functions/console.sql).
  *
  * A stream ends cleanly (an "end" event, the last chunk, then the usual
  * finalization) when its token expires or is revoked, and when nginx shuts

@@ -42,7 +42,7 @@ enum {
 
 
 /*
- * The staff of the issuer's organisation only (sql/019_security.sql): $1
+ * The staff of the issuer's organisation only (th_idp_staff()): $1
  * the issuer, $2 "t" to match by e-mail, $3 the claim's value.  At most two
  * rows: a value that names two accounts names none.
  */

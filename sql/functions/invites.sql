@@ -79,7 +79,7 @@ END
 $$;
 
 -- The address of a patient for a channel, or a refusal fit to show the
--- requester (PRODUCT 18).
+-- requester (docs/features.md 18).
 CREATE OR REPLACE FUNCTION th_patient_contact(p patients, v_channel text) RETURNS text
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -243,7 +243,7 @@ END
 $$;
 
 -- The lifetime of a new link: ttl of the body, or the kind's link_ttl.
--- consult_now links live 5 minutes at most (PRODUCT section 2).
+-- consult_now links live 5 minutes at most (docs/features.md 2).
 CREATE OR REPLACE FUNCTION th_invite_ttl(s sessions, b jsonb) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -502,7 +502,7 @@ END
 $$;
 
 -- A new scheduled time: the links sent for the old one stop working
--- (PRODUCT 16); the requester sends new ones with resend.
+-- (docs/features.md 16); the requester sends new ones with resend.
 CREATE OR REPLACE FUNCTION th_session_rescheduled() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN

@@ -367,9 +367,9 @@ BEGIN
 END
 $$;
 
--- PRODUCT 32: a staff member sees the calls of this patient they took part
--- in themselves (org-wide roles included); a clinician sees them only while
--- assigned (th_patient_for answers 403 otherwise).
+-- docs/features.md 32: a staff member sees the calls of this patient they
+-- took part in themselves (org-wide roles included); a clinician sees them
+-- only while assigned (th_patient_for answers 403 otherwise).
 CREATE OR REPLACE FUNCTION th_op_patient_calls(req jsonb, me th_caller)
 RETURNS th_answer
 LANGUAGE plpgsql AS $$

@@ -363,7 +363,7 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- How long an ended session stays in GET /sessions unless ?ended_since=
--- says otherwise ("recently ended", PRODUCT 11).
+-- says otherwise ("recently ended", docs/features.md 11).
 CREATE OR REPLACE FUNCTION th_recently_ended() RETURNS interval
 LANGUAGE sql IMMUTABLE AS $$ SELECT interval '7 days' $$;
 
@@ -846,10 +846,10 @@ BEGIN
 END
 $$;
 
--- Breakout rooms of a group (PRODUCT 27), for its chairs through the API:
--- each answers 202 with a command for the node that hosts the room
--- (docs/plugin.md, "Commands").  POST /sessions/{id}/breakouts names the
--- new breakout room here, so the answer can say which it is.
+-- Breakout rooms of a group (docs/features.md 27), for its chairs through
+-- the API: each answers 202 with a command for the node that hosts the
+-- room (docs/plugin.md, "Commands").  POST /sessions/{id}/breakouts names
+-- the new breakout room here, so the answer can say which it is.
 CREATE OR REPLACE FUNCTION th_session_grouped(me th_caller, s_id text)
 RETURNS sessions
 LANGUAGE plpgsql STABLE AS $$
