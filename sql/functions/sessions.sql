@@ -926,7 +926,7 @@ $$;
 -- The module's own session statements (nginx-module/
 -- ngx_http_telehealth_session.c, _session_read.c, _join.c): each reads or
 -- writes what one step of a start, a read or a join needs, with its audit
--- row in the same statement (docs/api.md, "Audit").
+-- row in the same transaction (docs/api.md, "Audit").
 
 -- Whether a staff member may start a session of v_kind: the caller's role
 -- and whether active, whether the patient (NULL: none) is of the
@@ -1011,13 +1011,25 @@ LANGUAGE sql AS $$
       FROM s
 $$;
 
+-- The audit row of the module's session statements: th_audit()'s, with
+-- the outcome its status says.
+CREATE OR REPLACE FUNCTION th_session_audit(v_caller uuid, v_org uuid,
+    v_type text, v_session uuid, v_addr text, v_action text,
+    v_status integer) RETURNS void
+LANGUAGE sql AS $$
+    SELECT th_audit(jsonb_build_object('addr', v_addr),
+                    ROW(v_caller, v_org, v_type, NULL)::th_caller, v_action,
+                    'session', v_session::text, v_status)
+$$;
+
 -- GET /sessions/{id}: the session for a participant (patients only while
 -- its room may be open; Redis decides the rest), its read audited.
 CREATE OR REPLACE FUNCTION th_session_get(v_caller uuid, v_org uuid,
     v_type text, v_session uuid, v_addr text) RETURNS SETOF text
-LANGUAGE sql AS $$
-    WITH l AS (
-        SELECT th_session_json(s)::text AS j
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+        SELECT th_session_json(s)::text
           FROM sessions s
          WHERE s.org_id = v_org AND s.id = v_session
            AND (v_type = 'staff' OR (s.state = 'open' AND s.room IS NOT NULL))
@@ -1025,17 +1037,11 @@ LANGUAGE sql AS $$
                         WHERE sp.session_id = s.id
                           AND CASE WHEN v_type = 'staff'
                                    THEN sp.staff_id = v_caller
-                                   ELSE sp.patient_id = v_caller END)
-    ), a AS (
-        INSERT INTO audit_log (org_id, actor_type, actor_id, action,
-            target_type, target_id, client_addr, outcome, status)
-        SELECT v_org, v_type, v_caller, 'session_get', 'session',
-            v_session::text, left(v_addr, 64),
-            CASE WHEN EXISTS (SELECT 1 FROM l) THEN 'success'
-                 ELSE 'not_found' END,
-            CASE WHEN EXISTS (SELECT 1 FROM l) THEN 200 ELSE 404 END
-    )
-    SELECT j FROM l
+                                   ELSE sp.patient_id = v_caller END);
+    PERFORM th_session_audit(v_caller, v_org, v_type, v_session, v_addr,
+                             'session_get', CASE WHEN FOUND THEN 200
+                                                 ELSE 404 END);
+END
 $$;
 
 -- POST /sessions/{id}/join: the caller's place in the session.  Staff of
@@ -1050,8 +1056,9 @@ RETURNS TABLE (room text, kind text, state text, role text, name text,
                active boolean, patient_id uuid, created_by uuid,
                opener boolean, room_fields text, unlisted boolean,
                banned boolean)
-LANGUAGE sql AS $$
-    WITH j AS (
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
         SELECT s.room, s.kind, s.state, COALESCE(sp.role, 'broadcaster'),
             COALESCE(st.display_name, pt.display_name),
             COALESCE(st.active, true), s.patient_id, s.created_by,
@@ -1073,17 +1080,11 @@ LANGUAGE sql AS $$
                         THEN v_caller END)
           LEFT JOIN patients pt ON pt.id = sp.patient_id
          WHERE s.id = v_session AND s.org_id = v_org
-           AND (sp.session_id IS NOT NULL OR st.id IS NOT NULL)
-    ), a AS (
-        INSERT INTO audit_log (org_id, actor_type, actor_id, action,
-            target_type, target_id, client_addr, outcome, status)
-        SELECT v_org, v_type, v_caller, 'session_join', 'session',
-            v_session::text, left(v_addr, 64),
-            CASE WHEN EXISTS (SELECT 1 FROM j) THEN 'success'
-                 ELSE 'not_found' END,
-            CASE WHEN EXISTS (SELECT 1 FROM j) THEN 200 ELSE 404 END
-    )
-    SELECT * FROM j
+           AND (sp.session_id IS NOT NULL OR st.id IS NOT NULL);
+    PERFORM th_session_audit(v_caller, v_org, v_type, v_session, v_addr,
+                             'session_join', CASE WHEN FOUND THEN 200
+                                                  ELSE 404 END);
+END
 $$;
 
 -- The first join of its opener opened a scheduled session's room: no row
@@ -1091,20 +1092,19 @@ $$;
 CREATE OR REPLACE FUNCTION th_session_opened(v_caller uuid, v_org uuid,
     v_type text, v_session uuid, v_addr text, v_room text)
 RETURNS SETOF uuid
-LANGUAGE sql AS $$
-    WITH s AS (
-        UPDATE sessions SET state = 'open', room = v_room,
-            version = version + 1, updated_at = now()
-         WHERE id = v_session AND org_id = v_org AND state = 'scheduled'
-        RETURNING id
-    ), a AS (
-        INSERT INTO audit_log (org_id, actor_type, actor_id, action,
-            target_type, target_id, client_addr, outcome, status)
-        SELECT v_org, v_type, v_caller, 'session_open', 'session',
-            v_session::text, left(v_addr, 64),
-            CASE WHEN EXISTS (SELECT 1 FROM s) THEN 'success'
-                 ELSE 'conflict' END,
-            CASE WHEN EXISTS (SELECT 1 FROM s) THEN 200 ELSE 409 END
-    )
-    SELECT id FROM s
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id  uuid;
+BEGIN
+    UPDATE sessions x SET state = 'open', room = v_room,
+        version = x.version + 1, updated_at = now()
+     WHERE x.id = v_session AND x.org_id = v_org AND x.state = 'scheduled'
+    RETURNING x.id INTO v_id;
+    PERFORM th_session_audit(v_caller, v_org, v_type, v_session, v_addr,
+                             'session_open', CASE WHEN v_id IS NOT NULL
+                                                  THEN 200 ELSE 409 END);
+    IF v_id IS NOT NULL THEN
+        RETURN NEXT v_id;
+    END IF;
+END
 $$;
