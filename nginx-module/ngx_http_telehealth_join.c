@@ -64,14 +64,6 @@ ngx_http_telehealth_session_join(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
-    if (!ngx_http_telehealth_is_uuid((char *) ctx->id.data, ctx->id.len)) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
-                                 "No such session.");
-        return;
-    }
-
-    ngx_strlow(ctx->id.data, ctx->id.data, ctx->id.len);
-
     jn = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_join_t));
     if (jn == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

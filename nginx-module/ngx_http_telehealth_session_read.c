@@ -104,14 +104,6 @@ ngx_http_telehealth_session_get(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
-    if (!ngx_http_telehealth_is_uuid((char *) ctx->id.data, ctx->id.len)) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
-                                 "No such session.");
-        return;
-    }
-
-    ngx_strlow(ctx->id.data, ctx->id.data, ctx->id.len);
-
     ls = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_list_t));
     if (ls == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -129,7 +121,8 @@ ngx_http_telehealth_session_get(ngx_http_request_t *r)
 
 /*
  * runs sql with the caller's id, org and type, and the {id} if with_id;
- * answers 503 itself when the query cannot be sent
+ * answers 404 itself when the {id} is no session id, 503 when the query
+ * cannot be sent
  */
 
 void
@@ -140,6 +133,17 @@ ngx_http_telehealth_session_query(ngx_http_request_t *r, const char *sql,
     ngx_http_telehealth_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    if (with_id) {
+        if (!ngx_http_telehealth_is_uuid((char *) ctx->id.data, ctx->id.len))
+        {
+            ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
+                                     "No such session.");
+            return;
+        }
+
+        ngx_strlow(ctx->id.data, ctx->id.data, ctx->id.len);
+    }
 
     ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
     if (ctx->pg == NULL) {
