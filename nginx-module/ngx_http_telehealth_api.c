@@ -9,7 +9,6 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <openssl/rand.h>
 
 #include "ngx_http_telehealth_api.h"
 #include "ngx_http_telehealth_auth.h"
@@ -18,6 +17,7 @@
 #include "ngx_http_telehealth_redis.h"
 #include "ngx_http_telehealth_console.h"
 #include "ngx_http_telehealth_live.h"
+#include "ngx_http_telehealth_command.h"
 #include "ngx_http_telehealth_throttle.h"
 
 
@@ -85,7 +85,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     { ngx_string("/me/events/ticket"), NGX_HTTP_POST,
       ngx_http_telehealth_console_ticket, 1, NULL, NULL },
 
-    ngx_http_telehealth_record("/sessions", NGX_HTTP_GET, "session_list"),
+    ngx_http_telehealth_record_then("/sessions", NGX_HTTP_GET,
+                                    "session_list",
+                                    ngx_http_telehealth_session_list_open),
 
     { ngx_string("/sessions"), NGX_HTTP_POST,
       ngx_http_telehealth_session_create, 1, NULL, NULL },
@@ -117,26 +119,36 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     ngx_http_telehealth_record("/patients/*/calls", NGX_HTTP_GET,
                                "patient_calls"),
 
-    ngx_http_telehealth_record("/sessions/*", NGX_HTTP_PATCH,
-                               "session_update"),
-    ngx_http_telehealth_record("/sessions/*/participants", NGX_HTTP_GET,
-                               "session_participants"),
+    ngx_http_telehealth_record_then("/sessions/*", NGX_HTTP_PATCH,
+                                    "session_update",
+                                    ngx_http_telehealth_live_updated),
+    ngx_http_telehealth_record_then("/sessions/*/participants", NGX_HTTP_GET,
+                                    "session_participants",
+                                    ngx_http_telehealth_live_members),
 
-    ngx_http_telehealth_record("/sessions/*/close", NGX_HTTP_POST,
-                               "session_close"),
-    ngx_http_telehealth_record("/sessions/*/participants/*/remove",
-                               NGX_HTTP_POST, "session_remove"),
-    ngx_http_telehealth_record("/sessions/*/participants/*/mute",
-                               NGX_HTTP_POST, "session_mute"),
-    ngx_http_telehealth_record("/sessions/*/participants/*/role",
-                               NGX_HTTP_POST, "session_role"),
+    /* room commands: PostgreSQL builds them, the room's node runs them */
+    ngx_http_telehealth_record_then("/sessions/*/close", NGX_HTTP_POST,
+                                    "session_close",
+                                    ngx_http_telehealth_command_then),
+    ngx_http_telehealth_record_then("/sessions/*/participants/*/remove",
+                                    NGX_HTTP_POST, "session_remove",
+                                    ngx_http_telehealth_command_then),
+    ngx_http_telehealth_record_then("/sessions/*/participants/*/mute",
+                                    NGX_HTTP_POST, "session_mute",
+                                    ngx_http_telehealth_command_then),
+    ngx_http_telehealth_record_then("/sessions/*/participants/*/role",
+                                    NGX_HTTP_POST, "session_role",
+                                    ngx_http_telehealth_command_then),
 
-    ngx_http_telehealth_record("/sessions/*/breakouts", NGX_HTTP_POST,
-                               "session_breakout_create"),
-    ngx_http_telehealth_record("/sessions/*/breakouts/*", NGX_HTTP_DELETE,
-                               "session_breakout_close"),
-    ngx_http_telehealth_record("/sessions/*/participants/*/breakout",
-                               NGX_HTTP_POST, "session_breakout_move"),
+    ngx_http_telehealth_record_then("/sessions/*/breakouts", NGX_HTTP_POST,
+                                    "session_breakout_create",
+                                    ngx_http_telehealth_command_then),
+    ngx_http_telehealth_record_then("/sessions/*/breakouts/*",
+                                    NGX_HTTP_DELETE, "session_breakout_close",
+                                    ngx_http_telehealth_command_then),
+    ngx_http_telehealth_record_then("/sessions/*/participants/*/breakout",
+                                    NGX_HTTP_POST, "session_breakout_move",
+                                    ngx_http_telehealth_command_then),
 
     ngx_http_telehealth_record("/sessions/*/bans", NGX_HTTP_GET,
                                "session_bans"),
@@ -199,8 +211,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
                                "appointment_get"),
     ngx_http_telehealth_record("/appointments/*", NGX_HTTP_PATCH,
                                "appointment_update"),
-    ngx_http_telehealth_record("/appointments/*/session", NGX_HTTP_POST,
-                               "appointment_session"),
+    ngx_http_telehealth_record_then("/appointments/*/session", NGX_HTTP_POST,
+                                    "appointment_session",
+                               ngx_http_telehealth_session_from_appointment),
 
     ngx_http_telehealth_record("/audit", NGX_HTTP_GET, "audit_list"),
 
@@ -984,32 +997,6 @@ ngx_http_telehealth_json_cleanup(void *data)
 }
 
 
-ngx_int_t
-ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res, int row,
-    int col, ngx_str_t *value)
-{
-    size_t  len;
-
-    if (PQgetisnull(res, row, col)) {
-        ngx_str_null(value);
-        return NGX_OK;
-    }
-
-    len = PQgetlength(res, row, col);
-
-    value->data = ngx_pnalloc(pool, len + 1);
-    if (value->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(value->data, PQgetvalue(res, row, col), len);
-    value->data[len] = '\0';
-    value->len = len;
-
-    return NGX_OK;
-}
-
-
 char *
 ngx_http_telehealth_client_addr(ngx_http_request_t *r)
 {
@@ -1027,65 +1014,4 @@ ngx_http_telehealth_client_addr(ngx_http_request_t *r)
     p[addr->len] = '\0';
 
     return (char *) p;
-}
-
-
-ngx_uint_t
-ngx_http_telehealth_is_uuid(const char *s, size_t len)
-{
-    size_t  i;
-
-    if (s == NULL || len != NGX_HTTP_TELEHEALTH_UUID_LEN) {
-        return 0;
-    }
-
-    for (i = 0; i < len; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-') {
-                return 0;
-            }
-
-            continue;
-        }
-
-        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')
-              || (s[i] >= 'A' && s[i] <= 'F')))
-        {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-/* a random (version 4) UUID */
-
-ngx_int_t
-ngx_http_telehealth_new_uuid(ngx_pool_t *pool, ngx_str_t *uuid)
-{
-    u_char  raw[16];
-
-    if (RAND_bytes(raw, sizeof(raw)) != 1) {
-        return NGX_ERROR;
-    }
-
-    raw[6] = (raw[6] & 0x0f) | 0x40;
-    raw[8] = (raw[8] & 0x3f) | 0x80;
-
-    uuid->data = ngx_pnalloc(pool, NGX_HTTP_TELEHEALTH_UUID_LEN + 1);
-    if (uuid->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(uuid->data,
-                "%02xd%02xd%02xd%02xd-%02xd%02xd-%02xd%02xd-%02xd%02xd-"
-                "%02xd%02xd%02xd%02xd%02xd%02xd%Z",
-                raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6],
-                raw[7], raw[8], raw[9], raw[10], raw[11], raw[12], raw[13],
-                raw[14], raw[15]);
-
-    uuid->len = NGX_HTTP_TELEHEALTH_UUID_LEN;
-
-    return NGX_OK;
 }

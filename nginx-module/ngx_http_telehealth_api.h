@@ -18,17 +18,17 @@
 #include "ngx_http_telehealth_pg.h"
 
 
-#define NGX_HTTP_TELEHEALTH_UUID_LEN  36
 
 
 typedef void (*ngx_http_telehealth_handler_pt)(ngx_http_request_t *r);
 
 /*
  * The step after PostgreSQL answered a route 2xx (th_api), when the route
- * names one: it gets the answer (borrowed) and ends the request.
+ * names one: it gets the answer's status and body (borrowed), decides
+ * from them what to do, and ends the request.
  */
 typedef void (*ngx_http_telehealth_then_pt)(ngx_http_request_t *r,
-    json_t *body);
+    ngx_uint_t status, json_t *body);
 
 
 typedef enum {
@@ -128,15 +128,8 @@ void ngx_http_telehealth_fail_pg(ngx_http_request_t *r,
 /* json_decref() when the pool goes; returns json or NULL */
 json_t *ngx_http_telehealth_json_track(ngx_pool_t *pool, json_t *json);
 
-/* a NUL-terminated pool copy of a PostgreSQL value */
-ngx_int_t ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res,
-    int row, int col, ngx_str_t *value);
-
 /* the client's address as a NUL-terminated string (for the audit log) */
 char *ngx_http_telehealth_client_addr(ngx_http_request_t *r);
-
-ngx_uint_t ngx_http_telehealth_is_uuid(const char *s, size_t len);
-ngx_int_t ngx_http_telehealth_new_uuid(ngx_pool_t *pool, ngx_str_t *uuid);
 
 
 #endif /* _NGX_HTTP_TELEHEALTH_API_H_INCLUDED_ */

@@ -33,30 +33,16 @@ enum {
 };
 
 
+/* $1 e-mail (sql/functions/people.sql) */
 static const char  ngx_http_telehealth_login_sql[] =
-    "SELECT l.password_hash, COALESCE(s.id, p.id)::text,"
-    " CASE WHEN s.id IS NOT NULL THEN 'staff' ELSE 'patient' END,"
-    " COALESCE(s.org_id, p.org_id)::text, s.role,"
-    " COALESCE(s.display_name, p.display_name),"
-    " COALESCE(s.email, p.email, l.email), COALESCE(s.active, true)"
-    " FROM logins l"
-    " LEFT JOIN staff s ON s.id = l.staff_id"
-    " LEFT JOIN patients p ON p.id = l.patient_id"
-    " WHERE l.email = $1";
+    "SELECT * FROM th_login_account($1)";
 
+/* $1 caller, $2 org, $3 "staff" or "patient" */
 static const char  ngx_http_telehealth_me_sql[] =
-    "SELECT NULL::text, s.id::text, 'staff', s.org_id::text, s.role,"
-    " s.display_name, s.email, s.active"
-    " FROM staff s"
-    " WHERE $3 = 'staff' AND s.id = $1::uuid AND s.org_id = $2::uuid"
-    " UNION ALL "
-    "SELECT NULL::text, p.id::text, 'patient', p.org_id::text, NULL,"
-    " p.display_name, p.email, true"
-    " FROM patients p"
-    " WHERE $3 = 'patient' AND p.id = $1::uuid AND p.org_id = $2::uuid";
+    "SELECT * FROM th_me($1, $2, $3)";
 
 /* $1 org, $2 "staff" or "patient", $3 person (all NULL: no such account),
- * $4 client address, $5 status (sql/019_security.sql) */
+ * $4 client address, $5 status (th_audit_login()) */
 static const char  ngx_http_telehealth_login_audit_sql[] =
     "SELECT th_audit_login($1::uuid, $2, $3::uuid, $4, $5::integer)";
 

@@ -30,6 +30,22 @@ static void ngx_http_telehealth_command_fail(ngx_http_request_t *r,
 
 
 void
+ngx_http_telehealth_command_then(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body)
+{
+    if (json_object_get(body, "command") == NULL) {
+        /* nothing for a room to do (a scheduled session closed) */
+        ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, status,
+                                                  json_incref(body)));
+        return;
+    }
+
+    ngx_http_telehealth_command_publish(r, body);
+}
+
+
+void
 ngx_http_telehealth_command_publish(ngx_http_request_t *r, json_t *answer)
 {
     char                           *key;

@@ -1,6 +1,6 @@
 /*
  * Room commands of chairs (close, remove, mute, set_role): PostgreSQL has
- * checked the chair and built the command (sql/004_room_commands.sql);
+ * checked the chair and built the command (sql/functions/sessions.sql);
  * this publishes it to <prefix>cmd:<node> of the node hosting the room.
  */
 
@@ -22,6 +22,13 @@
  */
 void ngx_http_telehealth_command_publish(ngx_http_request_t *r,
     json_t *answer);
+
+/*
+ * The step of a room command's route: publishes the answer's "command";
+ * an answer without one is answered as it is.  Ends the request.
+ */
+void ngx_http_telehealth_command_then(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *body);
 
 
 #endif /* _NGX_HTTP_TELEHEALTH_COMMAND_H_INCLUDED_ */

@@ -8,7 +8,7 @@
  * written but make the replay run once more, and every reconnect of the
  * LISTEN connection replays each stream from its last id, so an event is
  * neither lost nor written twice (ids are visible in id order, see
- * sql/009_console.sql).
+ * th_console_event_id() in sql/functions/console.sql).
  *
  * A stream ends cleanly (an "end" event, the last chunk, then the usual
  * finalization) when its token expires or is revoked, and when nginx shuts
@@ -123,22 +123,20 @@ static void ngx_http_telehealth_console_cleanup(void *data);
 static ngx_http_telehealth_console_t  *ngx_http_telehealth_console;
 
 
+/* kept here: LISTEN is a session's state, not a statement to wrap */
 static const char  ngx_http_telehealth_console_listen_sql[] =
     "LISTEN th_console";
 
 /* $1 staff, $2 org, $3 the last id the client has */
 static const char  ngx_http_telehealth_console_replay_sql[] =
-    "SELECT id, type, data::text FROM console_events"
-    " WHERE recipient_id = $1::uuid AND org_id = $2::uuid"
-    " AND id > $3::bigint ORDER BY id LIMIT 200";
+    "SELECT * FROM th_console_replay($1, $2, $3)";
 
 static const char  ngx_http_telehealth_console_position_sql[] =
-    "SELECT COALESCE(max(id), 0) FROM console_events";
+    "SELECT th_console_position()";
 
 /* $1 seconds */
 static const char  ngx_http_telehealth_console_expire_sql[] =
-    "DELETE FROM console_events"
-    " WHERE created_at < now() - $1::bigint * interval '1 second'";
+    "SELECT th_console_expire($1)";
 
 
 ngx_int_t
@@ -260,11 +258,12 @@ ngx_http_telehealth_console_expired(ngx_http_telehealth_pg_req_t *pg)
     ngx_http_telehealth_console_t  *con = pg->data;
 
     if (ngx_http_telehealth_pg_ok(pg)
-        && ngx_strcmp(PQcmdTuples(pg->result), "0") != 0)
+        && PQntuples(pg->result) == 1
+        && ngx_strcmp(PQgetvalue(pg->result, 0, 0), "0") != 0)
     {
         ngx_log_error(NGX_LOG_INFO, con->log, 0,
                       "telehealth: %s old console events deleted",
-                      PQcmdTuples(pg->result));
+                      PQgetvalue(pg->result, 0, 0));
     }
 
     ngx_destroy_pool(con->expire_pool);

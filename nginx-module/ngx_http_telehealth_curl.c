@@ -14,6 +14,7 @@
 #include <ngx_event.h>
 
 #include "ngx_http_telehealth_curl.h"
+#include "ngx_http_telehealth_conn.h"
 
 
 struct ngx_http_telehealth_curl_req_s {
@@ -41,7 +42,6 @@ typedef struct {
 
 static int ngx_http_telehealth_curl_socket(CURL *easy, curl_socket_t s,
     int what, void *userp, void *socketp);
-static void ngx_http_telehealth_curl_unwatch(ngx_connection_t *c);
 static int ngx_http_telehealth_curl_timer(CURLM *multi, long timeout_ms,
     void *userp);
 static void ngx_http_telehealth_curl_event(ngx_event_t *ev);
@@ -372,27 +372,22 @@ ngx_http_telehealth_curl_socket(CURL *easy, curl_socket_t s, int what,
     if (what == CURL_POLL_REMOVE) {
         if (c != NULL) {
             curl_multi_assign(hc->multi, s, NULL);
-            ngx_http_telehealth_curl_unwatch(c);
+            /* libcurl closes the socket itself, right after this */
+            ngx_http_telehealth_conn_release(c, 0);
         }
 
         return 0;
     }
 
     if (c == NULL) {
-        c = ngx_get_connection(s, hc->log);
+        c = ngx_http_telehealth_conn_wrap(s, hc->log, hc,
+                                          ngx_http_telehealth_curl_event);
         if (c == NULL) {
             return -1;
         }
 
-        c->data = hc;
-        c->log = hc->log;
-        c->read->log = hc->log;
-        c->write->log = hc->log;
-        c->read->handler = ngx_http_telehealth_curl_event;
-        c->write->handler = ngx_http_telehealth_curl_event;
-
         if (curl_multi_assign(hc->multi, s, c) != CURLM_OK) {
-            ngx_http_telehealth_curl_unwatch(c);
+            ngx_http_telehealth_conn_release(c, 0);
             return -1;
         }
     }
@@ -425,32 +420,6 @@ ngx_http_telehealth_curl_socket(CURL *easy, curl_socket_t s, int what,
     }
 
     return 0;
-}
-
-
-/* libcurl closes the socket itself, right after this */
-
-static void
-ngx_http_telehealth_curl_unwatch(ngx_connection_t *c)
-{
-    if (c->read->active) {
-        (void) ngx_del_event(c->read, NGX_READ_EVENT, 0);
-    }
-
-    if (c->write->active) {
-        (void) ngx_del_event(c->write, NGX_WRITE_EVENT, 0);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
 }
 
 

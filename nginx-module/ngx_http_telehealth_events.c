@@ -94,25 +94,20 @@ typedef struct {
 } ngx_http_telehealth_events_t;
 
 
-/* the entry's "ts" (Unix milliseconds) as parameter p */
-#define NGX_HTTP_TELEHEALTH_TS_AT(p)                                          \
-    "to_timestamp(" p "::bigint / 1000.0)"
-#define NGX_HTTP_TELEHEALTH_TS  NGX_HTTP_TELEHEALTH_TS_AT("$4")
-
-/* $1 session, $2 org, $3 room, $4 ts */
+/*
+ * The statements of each kind of entry, in sql/functions/lifecycle.sql
+ * and console.sql; "ts" is the entry's time in Unix milliseconds.
+ * $1 session, $2 org, $3 room, $4 ts
+ */
 #define NGX_HTTP_TELEHEALTH_ENSURE_CALL                                       \
-    { "INSERT INTO calls (org_id, session_id, room, started_at)"              \
-      " SELECT s.org_id, s.id, $3, " NGX_HTTP_TELEHEALTH_TS                   \
-      " FROM sessions s WHERE s.id = $1::uuid AND s.org_id = $2::uuid"        \
-      " ON CONFLICT (room) DO UPDATE"                                         \
-      " SET started_at = LEAST(calls.started_at, EXCLUDED.started_at)",       \
+    { "SELECT th_call_ensure($1, $2, $3, $4)",                                \
       4, { NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ORG,        \
            NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_TS } }
 
 #define NGX_HTTP_TELEHEALTH_STMT_END  { NULL, 0, { 0 } }
 
 /*
- * The staff console's event, in the same transaction (sql/009_console.sql).
+ * The staff console's event, in the same transaction (th_console_room_event).
  * $1 type, $2 session, $3 participant, $4 role or reason
  */
 #define NGX_HTTP_TELEHEALTH_CONSOLE(args, last)                               \
@@ -147,17 +142,7 @@ static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_waiting[] = {
 static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_joined[] = {
     NGX_HTTP_TELEHEALTH_ENSURE_CALL,
 
-    { "WITH c AS (SELECT id FROM calls WHERE room = $1),"
-      " early AS (UPDATE call_participants cp"
-      "  SET joined_at = " NGX_HTTP_TELEHEALTH_TS ", role = $3"
-      "  FROM c WHERE cp.call_id = c.id AND cp.participant = $2"
-      "  AND cp.joined_at = cp.left_at"
-      "  AND cp.left_at >= " NGX_HTTP_TELEHEALTH_TS
-      "  RETURNING 1)"
-      " INSERT INTO call_participants (call_id, participant, role, joined_at)"
-      " SELECT c.id, $2, $3, " NGX_HTTP_TELEHEALTH_TS " FROM c"
-      " WHERE NOT EXISTS (SELECT 1 FROM early)"
-      " ON CONFLICT DO NOTHING",
+    { "SELECT th_call_joined($1, $2, $3, $4)",
       4, { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
            NGX_HTTP_TELEHEALTH_EV_ROLE, NGX_HTTP_TELEHEALTH_EV_TS } },
 
@@ -175,23 +160,7 @@ static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_joined[] = {
 static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_left[] = {
     NGX_HTTP_TELEHEALTH_ENSURE_CALL,
 
-    { "WITH c AS (SELECT id FROM calls WHERE room = $1),"
-      " closed AS (UPDATE call_participants cp"
-      "  SET left_at = " NGX_HTTP_TELEHEALTH_TS ","
-      "  left_reason = NULLIF($3, '')"
-      "  FROM c WHERE cp.call_id = c.id AND cp.participant = $2"
-      "  AND cp.left_at IS NULL AND cp.joined_at <= " NGX_HTTP_TELEHEALTH_TS
-      "  RETURNING 1)"
-      " INSERT INTO call_participants"
-      "  (call_id, participant, role, joined_at, left_at, left_reason)"
-      " SELECT c.id, $2, 'unknown', " NGX_HTTP_TELEHEALTH_TS ", "
-      NGX_HTTP_TELEHEALTH_TS ", NULLIF($3, '') FROM c"
-      " WHERE NOT EXISTS (SELECT 1 FROM closed)"
-      " AND NOT EXISTS (SELECT 1 FROM call_participants x"
-      "  WHERE x.call_id = c.id AND x.participant = $2"
-      "  AND x.joined_at <= " NGX_HTTP_TELEHEALTH_TS
-      "  AND x.left_at >= " NGX_HTTP_TELEHEALTH_TS ")"
-      " ON CONFLICT DO NOTHING",
+    { "SELECT th_call_left($1, $2, $3, $4)",
       4, { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
            NGX_HTTP_TELEHEALTH_EV_REASON, NGX_HTTP_TELEHEALTH_EV_TS } },
 
@@ -204,24 +173,10 @@ static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_left[] = {
 static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_room_closed[] = {
     NGX_HTTP_TELEHEALTH_ENSURE_CALL,
 
-    /* $1 room, $2 reason, $3 session, $4 ts */
-    { "UPDATE calls SET"
-      " ended_at = LEAST(COALESCE(ended_at, " NGX_HTTP_TELEHEALTH_TS "), "
-      NGX_HTTP_TELEHEALTH_TS "),"
-      " end_reason = COALESCE(end_reason, NULLIF($2, ''))"
-      " WHERE room = $1 AND session_id = $3::uuid",
+    /* the call ends; whoever the plugin did not report as gone left */
+    { "SELECT th_call_closed($1, $2, $3, $4)",
       4, { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_REASON,
            NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_TS } },
-
-    /* whoever the plugin did not report as gone left with the room */
-    /* $1 room, $2 ts */
-    { "UPDATE call_participants"
-      " SET left_at = " NGX_HTTP_TELEHEALTH_TS_AT("$2") ","
-      " left_reason = '" TH_LEFT_ROOM_CLOSED "'"
-      " WHERE call_id = (SELECT id FROM calls WHERE room = $1)"
-      " AND left_at IS NULL"
-      " AND joined_at <= " NGX_HTTP_TELEHEALTH_TS_AT("$2"),
-      2, { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_TS } },
 
     /* the session ends once, with the room's reason */
     { "SELECT th_session_ended($1, $2, $3, $4::bigint)",
@@ -261,12 +216,13 @@ static const char  *ngx_http_telehealth_event_fields[] = {
 };
 
 
+/* $1 the entry's id: "f" when it was applied before */
 static const char  ngx_http_telehealth_processed_sql[] =
-    "INSERT INTO processed_events (stream_id) VALUES ($1)"
-    " ON CONFLICT DO NOTHING";
+    "SELECT th_event_processed($1)";
 
+/* $1 session, $2 org: a row when the session exists */
 static const char  ngx_http_telehealth_session_sql[] =
-    "SELECT 1 FROM sessions WHERE id = $1::uuid AND org_id = $2::uuid";
+    "SELECT * FROM th_event_session($1, $2)";
 
 
 static void ngx_http_telehealth_events_tick(ngx_event_t *ev);
@@ -804,6 +760,11 @@ ngx_http_telehealth_events_apply(void)
     evs->phase = NGX_HTTP_TELEHEALTH_EV_BEGIN;
     evs->stmt = NULL;
 
+    /*
+     * BEGIN and COMMIT stay here, not in a function: the transaction spans
+     * the entry's statements, one query each, on the kept connection
+     */
+
     if (ngx_http_telehealth_pg_query(evs->pg, "BEGIN", 0, NULL) != NGX_AGAIN)
     {
         ngx_http_telehealth_events_retry();
@@ -866,7 +827,9 @@ ngx_http_telehealth_events_step(ngx_http_telehealth_pg_req_t *pg)
 
     case NGX_HTTP_TELEHEALTH_EV_PROCESSED:
 
-        if (ngx_strcmp(PQcmdTuples(pg->result), "0") == 0) {
+        if (PQntuples(pg->result) != 1
+            || ngx_strcmp(PQgetvalue(pg->result, 0, 0), "t") != 0)
+        {
             /* applied before; the acknowledgement was lost */
             evs->phase = NGX_HTTP_TELEHEALTH_EV_COMMIT;
             rc = ngx_http_telehealth_events_query("COMMIT", 0, NULL);

@@ -42,7 +42,7 @@ enum {
 
 
 /*
- * The staff of the issuer's organisation only (sql/019_security.sql): $1
+ * The staff of the issuer's organisation only (th_idp_staff()): $1
  * the issuer, $2 "t" to match by e-mail, $3 the claim's value.  At most two
  * rows: a value that names two accounts names none.
  */
@@ -60,6 +60,8 @@ typedef struct {
 } ngx_http_telehealth_idp_ctx_t;
 
 
+static char *ngx_http_telehealth_idp_load(ngx_conf_t *cf,
+    ngx_http_telehealth_idp_conf_t *idp);
 static ngx_int_t ngx_http_telehealth_idp_add_key(ngx_conf_t *cf,
     ngx_http_telehealth_idp_conf_t *idp, json_t *jwk, size_t n);
 static EVP_PKEY *ngx_http_telehealth_idp_rsa(ngx_conf_t *cf, json_t *jwk);
@@ -74,6 +76,33 @@ static void ngx_http_telehealth_idp_found(ngx_http_telehealth_pg_req_t *pg);
 
 
 char *
+ngx_http_telehealth_idp_init_conf(ngx_conf_t *cf,
+    ngx_http_telehealth_idp_conf_t *idp)
+{
+    ngx_conf_init_value(idp->leeway, 60);
+
+    if (idp->claim.data == NULL) {
+        ngx_str_set(&idp->claim, "email");
+    }
+
+    if (idp->leeway > 300) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_idp_leeway\" must not exceed 5m");
+        return NGX_CONF_ERROR;
+    }
+
+    /* read on every start and reload: a new JWKS file takes effect then */
+    if (idp->jwks.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    return ngx_http_telehealth_idp_load(cf, idp);
+}
+
+
+/* reads and converts the JWKS file; NGX_CONF_OK or NGX_CONF_ERROR */
+
+static char *
 ngx_http_telehealth_idp_load(ngx_conf_t *cf,
     ngx_http_telehealth_idp_conf_t *idp)
 {

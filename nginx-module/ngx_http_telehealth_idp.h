@@ -15,8 +15,11 @@
 #include "ngx_http_telehealth_api.h"
 
 
-/* reads and converts the JWKS file; NGX_CONF_OK or NGX_CONF_ERROR */
-char *ngx_http_telehealth_idp_load(ngx_conf_t *cf,
+/*
+ * The telehealth_idp_* directives' defaults and checks, and the JWKS file
+ * read and converted; NGX_CONF_OK or NGX_CONF_ERROR
+ */
+char *ngx_http_telehealth_idp_init_conf(ngx_conf_t *cf,
     ngx_http_telehealth_idp_conf_t *idp);
 
 /*

@@ -42,6 +42,32 @@ static void ngx_http_telehealth_live_members_all(void *data,
     redisReply *reply);
 
 
+/*
+ * PATCH /sessions/{id}: a live room gets the new policies ("room_update"),
+ * then those no longer allowed in leave ("access_check"); a session
+ * without a live room is answered as it is.
+ */
+
+void
+ngx_http_telehealth_live_updated(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body)
+{
+    if (json_object_get(body, "room_update") != NULL) {
+        ngx_http_telehealth_live_room_update(r, body);
+        return;
+    }
+
+    if (json_object_get(body, "access_check") != NULL) {
+        ngx_http_telehealth_live_access(r, body);
+        return;
+    }
+
+    ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json(r, status,
+                                                  json_incref(body)));
+}
+
+
 void
 ngx_http_telehealth_live_access(ngx_http_request_t *r, json_t *body)
 {
@@ -157,7 +183,8 @@ ngx_http_telehealth_live_room_updated(void *data, redisReply *reply)
 
 
 void
-ngx_http_telehealth_live_members(ngx_http_request_t *r, json_t *body)
+ngx_http_telehealth_live_members(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body)
 {
     json_t  *room;
 
@@ -443,7 +470,8 @@ ngx_http_telehealth_live_members_all(void *data, redisReply *reply)
 /* DELETE /sessions/{id}/bans/{participant}, after PostgreSQL lifted it */
 
 void
-ngx_http_telehealth_live_ban_lifted(ngx_http_request_t *r, json_t *body)
+ngx_http_telehealth_live_ban_lifted(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *body)
 {
     char                       *key;
     const char                 *argv[3];

@@ -37,7 +37,8 @@ void ngx_http_telehealth_live_room_update(ngx_http_request_t *r,
  * (a room or null); answers it with "participants" and "waiting".  body is
  * borrowed.  Ends the request.
  */
-void ngx_http_telehealth_live_members(ngx_http_request_t *r, json_t *body);
+void ngx_http_telehealth_live_members(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *body);
 
 /*
  * body: the answer of th_api('session_ban_lift') {"session_id",
@@ -45,7 +46,15 @@ void ngx_http_telehealth_live_members(ngx_http_request_t *r, json_t *body);
  * which the plugin's join checks; answers 200 with body.  Ends the request.
  */
 void ngx_http_telehealth_live_ban_lifted(ngx_http_request_t *r,
-    json_t *body);
+    ngx_uint_t status, json_t *body);
+
+/*
+ * The step of PATCH /sessions/{id}: with "room_update", that and then
+ * "access_check" if there is one; with "access_check" only, that; else
+ * the answer as it is.  Ends the request.
+ */
+void ngx_http_telehealth_live_updated(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *body);
 
 
 #endif /* _NGX_HTTP_TELEHEALTH_LIVE_H_INCLUDED_ */

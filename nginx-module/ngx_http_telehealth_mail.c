@@ -16,6 +16,10 @@
 #include "ngx_http_telehealth_mail.h"
 
 
+static ngx_int_t ngx_http_telehealth_conf_read(ngx_conf_t *cf,
+    ngx_str_t *name, size_t max, ngx_str_t *out);
+
+
 /* bytes of text per encoded-word: 56 base64 characters, whole groups */
 #define NGX_HTTP_TELEHEALTH_MAIL_WORD   42
 #define NGX_HTTP_TELEHEALTH_MAIL_LINE   76
@@ -275,4 +279,194 @@ ngx_http_telehealth_mail_words(u_char *p, ngx_str_t *text)
     }
 
     return p;
+}
+
+
+/* telehealth_email_from address [display name] */
+
+char *
+ngx_http_telehealth_email_from(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    u_char      *at;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    if (mcf->email.from.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_telehealth_mail_address((char *) value[1].data) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_email_from\" must be an address "
+                           "such as noreply@example.org, not \"%V\"",
+                           &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    at = (u_char *) ngx_strchr(value[1].data, '@');
+
+    mcf->email.from = value[1];
+    mcf->email.domain.data = at + 1;
+    mcf->email.domain.len = value[1].data + value[1].len - at - 1;
+
+    if (cf->args->nelts == 3) {
+        for (i = 0; i < value[2].len; i++) {
+            if (value[2].data[i] < ' ' || value[2].data[i] == 0x7f) {
+                return "has a control character in the display name";
+            }
+        }
+
+        mcf->email.from_name = value[2];
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Reads a whole file of at most max bytes into the configuration pool,
+ * NUL-ended; run by the master at start and reload, so the file may be
+ * readable by root only.
+ */
+
+static ngx_int_t
+ngx_http_telehealth_conf_read(ngx_conf_t *cf, ngx_str_t *name, size_t max,
+    ngx_str_t *out)
+{
+    ssize_t          n;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = *name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%V\" failed", name);
+        return NGX_ERROR;
+    }
+
+    n = NGX_ERROR;
+
+    if (ngx_fd_info(file.fd, &fi) != NGX_FILE_ERROR
+        && ngx_file_size(&fi) <= (off_t) max)
+    {
+        out->len = (size_t) ngx_file_size(&fi);
+        out->data = ngx_pnalloc(cf->pool, out->len + 1);
+
+        if (out->data != NULL) {
+            n = ngx_read_file(&file, out->data, out->len, 0);
+        }
+    }
+
+    ngx_close_file(file.fd);
+
+    if (n != (ssize_t) out->len || out->data == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" cannot be read or is larger than %uz "
+                           "bytes", name, max);
+        return NGX_ERROR;
+    }
+
+    out->data[out->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/* telehealth_email_credentials file: "user:password" on the first line */
+
+char *
+ngx_http_telehealth_email_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    u_char     *p, *last, *colon;
+    ngx_str_t  *value, text;
+
+    if (mcf->email.user.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_telehealth_conf_read(cf, &value[1], 1024, &text) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    last = text.data + text.len;
+
+    for (p = text.data; p < last && *p != CR && *p != LF; p++) {
+        /* void */
+    }
+
+    *p = '\0';
+    colon = ngx_strlchr(text.data, p, ':');
+
+    if (colon == NULL || colon == text.data || colon + 1 == p) {
+        ngx_explicit_memzero(text.data, text.len);
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" must hold \"user:password\" on its "
+                           "first line", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    /* both stay NUL-ended in the file's buffer; the rest is wiped */
+    *colon = '\0';
+    ngx_explicit_memzero(p, last - p);
+
+    mcf->email.user.data = text.data;
+    mcf->email.user.len = colon - text.data;
+    mcf->email.password.data = colon + 1;
+    mcf->email.password.len = p - colon - 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* telehealth_email_trusted_certificate file: PEM, kept in memory */
+
+char *
+ngx_http_telehealth_email_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_str_t  *value;
+
+    if (mcf->email.trusted.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_http_telehealth_conf_read(cf, &value[1], 1024 * 1024,
+                                      &mcf->email.trusted)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_strstrn(mcf->email.trusted.data, "-----BEGIN CERTIFICATE-----",
+                    sizeof("-----BEGIN CERTIFICATE-----") - 2)
+        == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%V\" holds no PEM certificate", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
 }

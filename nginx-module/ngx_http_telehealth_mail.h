@@ -25,5 +25,13 @@ u_char *ngx_http_telehealth_mail_message(ngx_pool_t *pool,
     ngx_http_telehealth_email_conf_t *ec, const char *to, ngx_str_t *subject,
     ngx_str_t *body, const char *key, size_t *len);
 
+/* telehealth_email_from, _credentials, _trusted_certificate */
+char *ngx_http_telehealth_email_from(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_telehealth_email_credentials(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+char *ngx_http_telehealth_email_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
 
 #endif /* _NGX_HTTP_TELEHEALTH_MAIL_H_INCLUDED_ */

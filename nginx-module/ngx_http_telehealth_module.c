@@ -41,22 +41,6 @@ static char *ngx_http_telehealth_signing_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-static char *ngx_http_telehealth_notify_retry(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static void ngx_http_telehealth_provider_create(
-    ngx_http_telehealth_provider_conf_t *pc);
-static void ngx_http_telehealth_provider_init(
-    ngx_http_telehealth_provider_conf_t *pc);
-static char *ngx_http_telehealth_url(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
-static char *ngx_http_telehealth_email_from(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static ngx_int_t ngx_http_telehealth_conf_read(ngx_conf_t *cf,
-    ngx_str_t *name, size_t max, ngx_str_t *out);
-static char *ngx_http_telehealth_email_credentials(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
-static char *ngx_http_telehealth_email_trusted(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
 static void ngx_http_telehealth_keyset_cleanup(void *data);
 static char *ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -265,7 +249,7 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
 
     { ngx_string("telehealth_notify_retry"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE12,
-      ngx_http_telehealth_notify_retry,
+      ngx_http_telehealth_notify_set_retry,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -314,7 +298,7 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
 
     { ngx_string("telehealth_sms_url"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_telehealth_url,
+      ngx_http_telehealth_provider_url,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_telehealth_main_conf_t, sms.url),
       ngx_http_telehealth_http_schemes },
@@ -363,7 +347,7 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
 
     { ngx_string("telehealth_whatsapp_url"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_telehealth_url,
+      ngx_http_telehealth_provider_url,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_telehealth_main_conf_t, whatsapp.url),
       ngx_http_telehealth_http_schemes },
@@ -412,7 +396,7 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
 
     { ngx_string("telehealth_email_url"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
-      ngx_http_telehealth_url,
+      ngx_http_telehealth_provider_url,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_telehealth_main_conf_t, email.url),
       ngx_http_telehealth_smtp_schemes },
@@ -622,7 +606,6 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(mcf->max_body_size, 64 * 1024);
     ngx_conf_init_value(mcf->events, 1);
     ngx_conf_init_msec_value(mcf->reconcile_interval, 5000);
-    ngx_conf_init_value(mcf->idp.leeway, 60);
     ngx_conf_init_value(mcf->notify.enable, 1);
     ngx_conf_init_msec_value(mcf->notify.interval, 1000);
     ngx_conf_init_msec_value(mcf->notify.backoff, 10000);
@@ -682,20 +665,7 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (mcf->idp.claim.data == NULL) {
-        ngx_str_set(&mcf->idp.claim, "email");
-    }
-
-    if (mcf->idp.leeway > 300) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_idp_leeway\" must not exceed 5m");
-        return NGX_CONF_ERROR;
-    }
-
-    /* read on every start and reload: a new JWKS file takes effect then */
-    if (mcf->idp.jwks.len
-        && ngx_http_telehealth_idp_load(cf, &mcf->idp) != NGX_CONF_OK)
-    {
+    if (ngx_http_telehealth_idp_init_conf(cf, &mcf->idp) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -1137,303 +1107,6 @@ ngx_http_telehealth_throttle_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
                            "invalid \"telehealth_throttle_backoff\": the "
                            "first delay must be more than 0 and at most "
                            "the maximum");
-        return NGX_CONF_ERROR;
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/* telehealth_notify_retry first [max]: the back-off doubles up to max */
-
-static char *
-ngx_http_telehealth_notify_retry(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
-
-    ngx_str_t   *value;
-    ngx_msec_t   first, max;
-
-    if (mcf->notify.backoff != NGX_CONF_UNSET_MSEC) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    first = ngx_parse_time(&value[1], 0);
-    if (first == (ngx_msec_t) NGX_ERROR || first == 0) {
-        return "has an invalid first delay";
-    }
-
-    max = 15 * 60 * 1000;
-
-    if (cf->args->nelts == 3) {
-        max = ngx_parse_time(&value[2], 0);
-        if (max == (ngx_msec_t) NGX_ERROR) {
-            return "has an invalid maximum delay";
-        }
-    }
-
-    if (max < first) {
-        return "has a maximum below the first delay";
-    }
-
-    mcf->notify.backoff = first;
-    mcf->notify.backoff_max = max;
-
-    return NGX_CONF_OK;
-}
-
-
-static void
-ngx_http_telehealth_provider_create(ngx_http_telehealth_provider_conf_t *pc)
-{
-    pc->format = NGX_CONF_UNSET_UINT;
-    pc->params = NGX_CONF_UNSET_PTR;
-    pc->timeout = NGX_CONF_UNSET_MSEC;
-}
-
-
-static void
-ngx_http_telehealth_provider_init(ngx_http_telehealth_provider_conf_t *pc)
-{
-    ngx_conf_init_uint_value(pc->format, NGX_HTTP_TELEHEALTH_PROVIDER_FORM);
-    ngx_conf_init_ptr_value(pc->params, NULL);
-    ngx_conf_init_msec_value(pc->timeout, 10000);
-
-    if (pc->to_field.data == NULL) {
-        ngx_str_set(&pc->to_field, "to");
-    }
-
-    if (pc->text_field.data == NULL) {
-        ngx_str_set(&pc->text_field, "text");
-    }
-}
-
-
-/*
- * telehealth_sms_url, telehealth_whatsapp_url, telehealth_email_url: a URL
- * of one of the schemes in cmd->post
- */
-
-static char *
-ngx_http_telehealth_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
-{
-    ngx_str_t  *url, *value, *scheme;
-
-    url = (ngx_str_t *) ((char *) conf + cmd->offset);
-
-    if (url->data != NULL) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    for (scheme = cmd->post; scheme->len; scheme++) {
-        if (value[1].len > scheme->len
-            && ngx_strncasecmp(value[1].data, scheme->data, scheme->len)
-               == 0)
-        {
-            /* arguments are NUL-terminated: libcurl takes them as they are */
-            *url = value[1];
-            return NGX_CONF_OK;
-        }
-    }
-
-    scheme = cmd->post;
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"%V\" must be an %V or %V URL, not \"%V\"",
-                       &cmd->name, &scheme[0], &scheme[1], &value[1]);
-
-    return NGX_CONF_ERROR;
-}
-
-
-/* telehealth_email_from address [display name] */
-
-static char *
-ngx_http_telehealth_email_from(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
-
-    u_char      *at;
-    ngx_str_t   *value;
-    ngx_uint_t   i;
-
-    if (mcf->email.from.data != NULL) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_http_telehealth_mail_address((char *) value[1].data) != NGX_OK) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_email_from\" must be an address "
-                           "such as noreply@example.org, not \"%V\"",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    at = (u_char *) ngx_strchr(value[1].data, '@');
-
-    mcf->email.from = value[1];
-    mcf->email.domain.data = at + 1;
-    mcf->email.domain.len = value[1].data + value[1].len - at - 1;
-
-    if (cf->args->nelts == 3) {
-        for (i = 0; i < value[2].len; i++) {
-            if (value[2].data[i] < ' ' || value[2].data[i] == 0x7f) {
-                return "has a control character in the display name";
-            }
-        }
-
-        mcf->email.from_name = value[2];
-    }
-
-    return NGX_CONF_OK;
-}
-
-
-/*
- * Reads a whole file of at most max bytes into the configuration pool,
- * NUL-ended; run by the master at start and reload, so the file may be
- * readable by root only.
- */
-
-static ngx_int_t
-ngx_http_telehealth_conf_read(ngx_conf_t *cf, ngx_str_t *name, size_t max,
-    ngx_str_t *out)
-{
-    ssize_t          n;
-    ngx_file_t       file;
-    ngx_file_info_t  fi;
-
-    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.name = *name;
-    file.log = cf->log;
-
-    file.fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", name);
-        return NGX_ERROR;
-    }
-
-    n = NGX_ERROR;
-
-    if (ngx_fd_info(file.fd, &fi) != NGX_FILE_ERROR
-        && ngx_file_size(&fi) <= (off_t) max)
-    {
-        out->len = (size_t) ngx_file_size(&fi);
-        out->data = ngx_pnalloc(cf->pool, out->len + 1);
-
-        if (out->data != NULL) {
-            n = ngx_read_file(&file, out->data, out->len, 0);
-        }
-    }
-
-    ngx_close_file(file.fd);
-
-    if (n != (ssize_t) out->len || out->data == NULL) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" cannot be read or is larger than %uz "
-                           "bytes", name, max);
-        return NGX_ERROR;
-    }
-
-    out->data[out->len] = '\0';
-
-    return NGX_OK;
-}
-
-
-/* telehealth_email_credentials file: "user:password" on the first line */
-
-static char *
-ngx_http_telehealth_email_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
-
-    u_char     *p, *last, *colon;
-    ngx_str_t  *value, text;
-
-    if (mcf->email.user.data != NULL) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_http_telehealth_conf_read(cf, &value[1], 1024, &text) != NGX_OK) {
-        return NGX_CONF_ERROR;
-    }
-
-    last = text.data + text.len;
-
-    for (p = text.data; p < last && *p != CR && *p != LF; p++) {
-        /* void */
-    }
-
-    *p = '\0';
-    colon = ngx_strlchr(text.data, p, ':');
-
-    if (colon == NULL || colon == text.data || colon + 1 == p) {
-        ngx_explicit_memzero(text.data, text.len);
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must hold \"user:password\" on its "
-                           "first line", &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    /* both stay NUL-ended in the file's buffer; the rest is wiped */
-    *colon = '\0';
-    ngx_explicit_memzero(p, last - p);
-
-    mcf->email.user.data = text.data;
-    mcf->email.user.len = colon - text.data;
-    mcf->email.password.data = colon + 1;
-    mcf->email.password.len = p - colon - 1;
-
-    return NGX_CONF_OK;
-}
-
-
-/* telehealth_email_trusted_certificate file: PEM, kept in memory */
-
-static char *
-ngx_http_telehealth_email_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
-{
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
-
-    ngx_str_t  *value;
-
-    if (mcf->email.trusted.data != NULL) {
-        return "is duplicate";
-    }
-
-    value = cf->args->elts;
-
-    if (ngx_http_telehealth_conf_read(cf, &value[1], 1024 * 1024,
-                                      &mcf->email.trusted)
-        != NGX_OK)
-    {
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_strstrn(mcf->email.trusted.data, "-----BEGIN CERTIFICATE-----",
-                    sizeof("-----BEGIN CERTIFICATE-----") - 2)
-        == NULL)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" holds no PEM certificate", &value[1]);
         return NGX_CONF_ERROR;
     }
 

@@ -1,7 +1,38 @@
 /*
  * ngx_http_telehealth_module: configuration shared by every concern of the
- * module.  Each concern has its own file (api, pg, redis, password, auth,
- * session, events); this header only holds what all of them read.
+ * module; this header only holds what all of them read.  Each concern has
+ * its own file (ngx_http_telehealth_<name>.c, with a header of the same
+ * name where others call it):
+ *
+ *   module          directives, configuration, worker start and end
+ *   api             routes, body, authentication, JSON and problem answers
+ *   records         routes answered by th_api(op) and their "then" steps
+ *   auth            access tokens: login, refresh, verification
+ *   password        argon2id verification on the thread pool
+ *   idp             the identity provider's tokens and its directives
+ *   throttle        back-off and locks of guessable endpoints in Redis
+ *   revoke          cutting off a deactivated person's rooms at once
+ *   session         starting sessions: access check, room script, records
+ *   session_read    GET /sessions/{id} and a patient's open-only list
+ *   join            join credentials, opening a scheduled session's room
+ *   redeem          POST /invites/redeem: an invite link's credential
+ *   session_shared  (header only) what the four session files share
+ *   live            a room's live state from its members hash
+ *   command         a chair's room commands to the room's Janus node
+ *   events          the consumer of the plugin's event stream
+ *   reconcile       repairs between PostgreSQL's sessions and Redis' rooms
+ *   console         console streams (server-sent events)
+ *   notify          the outbox courier and its providers' directives
+ *   template        notification templates
+ *   mail            the e-mail form of a message and its directives
+ *   curl            libcurl's multi-socket API on the event loop
+ *   pg              libpq on the event loop: pool, queries, values, uuids
+ *   redis           hiredis on the event loop
+ *   conn            the nginx connection around a library's socket
+ *
+ * common/ (compiled into the Janus plugin too): th_names.h, the names
+ * both sides use (Redis keys and fields, kinds); th_token.c, access tokens
+ * and join credentials (JWTs signed with a key set).
  */
 
 #ifndef _NGX_HTTP_TELEHEALTH_MODULE_H_INCLUDED_

@@ -100,26 +100,7 @@ struct ngx_http_telehealth_notify_s {
 
 /* $1 batch size, $2 lease in ms */
 static const char  ngx_http_telehealth_claim_sql[] =
-    "WITH due AS ("
-    " SELECT id FROM notifications"
-    " WHERE status = 'pending' AND not_before <= now()"
-    " AND (locked_until IS NULL OR locked_until <= now())"
-    " ORDER BY not_before"
-    " LIMIT $1::int"
-    " FOR UPDATE SKIP LOCKED"
-    ")"
-    " UPDATE notifications n"
-    " SET locked_until = now() + $2::bigint * interval '1 millisecond',"
-    " attempts = n.attempts + 1, updated_at = now()"
-    " FROM due WHERE n.id = due.id"
-    " RETURNING n.id, n.channel, n.recipient, n.template, n.language,"
-    " n.params, n.idempotency_key,"
-    " n.attempts, n.room, n.participant,"
-    " n.room IS NOT NULL AND EXISTS (SELECT 1 FROM call_participants cp"
-    "  JOIN calls c ON c.id = cp.call_id"
-    "  WHERE c.room = n.room AND cp.participant = n.participant),"
-    " n.room IS NOT NULL AND EXISTS (SELECT 1 FROM sessions s"
-    "  WHERE s.id = n.session_id AND s.state = 'ended')";
+    "SELECT * FROM th_notify_claim($1, $2)";
 
 /*
  * $1 id, $2 attempts (only the holder of this attempt records it),
@@ -127,14 +108,7 @@ static const char  ngx_http_telehealth_claim_sql[] =
  * $6 and $7 the rendered body and subject (what was sent), or NULL
  */
 static const char  ngx_http_telehealth_record_sql[] =
-    "UPDATE notifications SET status = $3, reason = NULLIF($4, ''),"
-    " body = COALESCE($6, body), subject = COALESCE($7, subject),"
-    " locked_until = NULL, updated_at = now(),"
-    " sent_at = CASE WHEN $3 = 'sent' THEN now() END,"
-    " not_before = CASE WHEN $3 = 'pending'"
-    "  THEN now() + $5::bigint * interval '1 millisecond'"
-    "  ELSE not_before END"
-    " WHERE id = $1::uuid AND attempts = $2::int AND status = 'pending'";
+    "SELECT th_notify_record($1, $2, $3, $4, $5, $6, $7)";
 
 
 /* $1 telehealth_interpreter_timeout in seconds */
@@ -1039,4 +1013,111 @@ ngx_http_telehealth_notify_end_round(ngx_http_telehealth_notify_t *nt)
     /* a full batch: more may be due right now */
     ngx_http_telehealth_notify_schedule(nt, full ? 1
                                                  : nt->mcf->notify.interval);
+}
+
+
+/* telehealth_notify_retry first [max]: the back-off doubles up to max */
+
+char *
+ngx_http_telehealth_notify_set_retry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_str_t   *value;
+    ngx_msec_t   first, max;
+
+    if (mcf->notify.backoff != NGX_CONF_UNSET_MSEC) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    first = ngx_parse_time(&value[1], 0);
+    if (first == (ngx_msec_t) NGX_ERROR || first == 0) {
+        return "has an invalid first delay";
+    }
+
+    max = 15 * 60 * 1000;
+
+    if (cf->args->nelts == 3) {
+        max = ngx_parse_time(&value[2], 0);
+        if (max == (ngx_msec_t) NGX_ERROR) {
+            return "has an invalid maximum delay";
+        }
+    }
+
+    if (max < first) {
+        return "has a maximum below the first delay";
+    }
+
+    mcf->notify.backoff = first;
+    mcf->notify.backoff_max = max;
+
+    return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_telehealth_provider_create(ngx_http_telehealth_provider_conf_t *pc)
+{
+    pc->format = NGX_CONF_UNSET_UINT;
+    pc->params = NGX_CONF_UNSET_PTR;
+    pc->timeout = NGX_CONF_UNSET_MSEC;
+}
+
+
+void
+ngx_http_telehealth_provider_init(ngx_http_telehealth_provider_conf_t *pc)
+{
+    ngx_conf_init_uint_value(pc->format, NGX_HTTP_TELEHEALTH_PROVIDER_FORM);
+    ngx_conf_init_ptr_value(pc->params, NULL);
+    ngx_conf_init_msec_value(pc->timeout, 10000);
+
+    if (pc->to_field.data == NULL) {
+        ngx_str_set(&pc->to_field, "to");
+    }
+
+    if (pc->text_field.data == NULL) {
+        ngx_str_set(&pc->text_field, "text");
+    }
+}
+
+
+/*
+ * telehealth_sms_url, telehealth_whatsapp_url, telehealth_email_url: a URL
+ * of one of the schemes in cmd->post
+ */
+
+char *
+ngx_http_telehealth_provider_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t  *url, *value, *scheme;
+
+    url = (ngx_str_t *) ((char *) conf + cmd->offset);
+
+    if (url->data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (scheme = cmd->post; scheme->len; scheme++) {
+        if (value[1].len > scheme->len
+            && ngx_strncasecmp(value[1].data, scheme->data, scheme->len)
+               == 0)
+        {
+            /* arguments are NUL-terminated: libcurl takes them as they are */
+            *url = value[1];
+            return NGX_CONF_OK;
+        }
+    }
+
+    scheme = cmd->post;
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "\"%V\" must be an %V or %V URL, not \"%V\"",
+                       &cmd->name, &scheme[0], &scheme[1], &value[1]);
+
+    return NGX_CONF_ERROR;
 }

@@ -16,7 +16,10 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
+#include <openssl/rand.h>
+
 #include "ngx_http_telehealth_pg.h"
+#include "ngx_http_telehealth_conn.h"
 
 
 #define NGX_HTTP_TELEHEALTH_PG_BACKOFF_MIN  100
@@ -485,17 +488,11 @@ ngx_http_telehealth_pg_register(ngx_http_telehealth_pg_conn_t *pc)
         return NGX_ERROR;
     }
 
-    c = ngx_get_connection(fd, pool->log);
+    c = ngx_http_telehealth_conn_wrap(fd, pool->log, pc,
+                                      ngx_http_telehealth_pg_event_handler);
     if (c == NULL) {
         return NGX_ERROR;
     }
-
-    c->data = pc;
-    c->log = pool->log;
-    c->read->log = pool->log;
-    c->write->log = pool->log;
-    c->read->handler = ngx_http_telehealth_pg_event_handler;
-    c->write->handler = ngx_http_telehealth_pg_event_handler;
 
     pc->c = c;
 
@@ -523,25 +520,7 @@ ngx_http_telehealth_pg_unregister(ngx_http_telehealth_pg_conn_t *pc)
     }
 
     /* libpq closes the socket itself, which also removes it from epoll */
-
-    if (c->read->active) {
-        ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active) {
-        ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
+    ngx_http_telehealth_conn_release(c, NGX_CLOSE_EVENT);
 
     pc->c = NULL;
 }
@@ -1239,4 +1218,91 @@ ngx_http_telehealth_pg_notice(void *arg, const char *message)
     ngx_log_t  *log = arg;
 
     ngx_log_error(NGX_LOG_INFO, log, 0, "telehealth: PostgreSQL: %s", message);
+}
+
+
+ngx_int_t
+ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res, int row,
+    int col, ngx_str_t *value)
+{
+    size_t  len;
+
+    if (PQgetisnull(res, row, col)) {
+        ngx_str_null(value);
+        return NGX_OK;
+    }
+
+    len = PQgetlength(res, row, col);
+
+    value->data = ngx_pnalloc(pool, len + 1);
+    if (value->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(value->data, PQgetvalue(res, row, col), len);
+    value->data[len] = '\0';
+    value->len = len;
+
+    return NGX_OK;
+}
+
+
+ngx_uint_t
+ngx_http_telehealth_is_uuid(const char *s, size_t len)
+{
+    size_t  i;
+
+    if (s == NULL || len != NGX_HTTP_TELEHEALTH_UUID_LEN) {
+        return 0;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i] != '-') {
+                return 0;
+            }
+
+            continue;
+        }
+
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')
+              || (s[i] >= 'A' && s[i] <= 'F')))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+/* a random (version 4) UUID */
+
+ngx_int_t
+ngx_http_telehealth_new_uuid(ngx_pool_t *pool, ngx_str_t *uuid)
+{
+    u_char  raw[16];
+
+    if (RAND_bytes(raw, sizeof(raw)) != 1) {
+        return NGX_ERROR;
+    }
+
+    raw[6] = (raw[6] & 0x0f) | 0x40;
+    raw[8] = (raw[8] & 0x3f) | 0x80;
+
+    uuid->data = ngx_pnalloc(pool, NGX_HTTP_TELEHEALTH_UUID_LEN + 1);
+    if (uuid->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(uuid->data,
+                "%02xd%02xd%02xd%02xd-%02xd%02xd-%02xd%02xd-%02xd%02xd-"
+                "%02xd%02xd%02xd%02xd%02xd%02xd%Z",
+                raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6],
+                raw[7], raw[8], raw[9], raw[10], raw[11], raw[12], raw[13],
+                raw[14], raw[15]);
+
+    uuid->len = NGX_HTTP_TELEHEALTH_UUID_LEN;
+
+    return NGX_OK;
 }

@@ -17,6 +17,9 @@
 #include <libpq-fe.h>
 
 
+#define NGX_HTTP_TELEHEALTH_UUID_LEN  36
+
+
 typedef struct ngx_http_telehealth_pg_req_s  ngx_http_telehealth_pg_req_t;
 typedef struct ngx_http_telehealth_pg_conn_s  ngx_http_telehealth_pg_conn_t;
 
@@ -105,6 +108,15 @@ ngx_uint_t ngx_http_telehealth_pg_listening(void);
 
 /* whether some connection is up (for health answers) */
 ngx_uint_t ngx_http_telehealth_pg_available(void);
+
+/* a NUL-terminated pool copy of a PostgreSQL value */
+ngx_int_t ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res,
+    int row, int col, ngx_str_t *value);
+
+/* ids are PostgreSQL uuids: checked before a query carries one */
+ngx_uint_t ngx_http_telehealth_is_uuid(const char *s, size_t len);
+/* a random (version 4) UUID, for a row the module creates */
+ngx_int_t ngx_http_telehealth_new_uuid(ngx_pool_t *pool, ngx_str_t *uuid);
 
 
 #endif /* _NGX_HTTP_TELEHEALTH_PG_H_INCLUDED_ */

@@ -15,6 +15,10 @@
  * A route without an access token (a link's token is the credential)
  * runs th_public(op, request) instead, with no caller; the body's "token"
  * reaches PostgreSQL only as its SHA-256, "presented_hash".
+ *
+ * What happens after a 2xx answer (Redis, the room's node, a session's
+ * start) is the route's "then" step, named where the route is declared
+ * (ngx_http_telehealth_api.c); this file only answers.
  */
 
 #include <ngx_config.h>
@@ -26,9 +30,6 @@
 #include "ngx_http_telehealth_records.h"
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_revoke.h"
-#include "ngx_http_telehealth_command.h"
-#include "ngx_http_telehealth_live.h"
-#include "ngx_http_telehealth_session.h"
 
 
 #define NGX_HTTP_TELEHEALTH_MAX_ARGS      16
@@ -536,57 +537,7 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
     if (status < NGX_HTTP_SPECIAL_RESPONSE && body != NULL
         && ctx->then != NULL)
     {
-        ctx->then(r, body);
-        json_decref(body);
-        return;
-    }
-
-    /* answers that need the room's members from Redis first */
-    if (status == NGX_HTTP_OK && body != NULL
-        && json_object_get(body, "room_update") != NULL)
-    {
-        ngx_http_telehealth_live_room_update(r, body);
-        json_decref(body);
-        return;
-    }
-
-    if (status == NGX_HTTP_OK && body != NULL
-        && json_object_get(body, "access_check") != NULL)
-    {
-        ngx_http_telehealth_live_access(r, body);
-        json_decref(body);
-        return;
-    }
-
-    if (status == NGX_HTTP_OK && body != NULL
-        && json_object_get(body, "session_request") != NULL)
-    {
-        ngx_http_telehealth_session_from_appointment(r, body);
-        json_decref(body);
-        return;
-    }
-
-    if (status == NGX_HTTP_OK && body != NULL
-        && json_object_get(body, "open_only") != NULL)
-    {
-        ngx_http_telehealth_session_list_open(r, body);
-        json_decref(body);
-        return;
-    }
-
-    if (status == NGX_HTTP_OK && body != NULL
-        && json_object_get(body, "members_of") != NULL)
-    {
-        ngx_http_telehealth_live_members(r, body);
-        json_decref(body);
-        return;
-    }
-
-    /* a room command the chair may give: it goes to the hosting node */
-    if (status == NGX_HTTP_ACCEPTED && body != NULL
-        && json_object_get(body, "command") != NULL)
-    {
-        ngx_http_telehealth_command_publish(r, body);
+        ctx->then(r, status, body);
         json_decref(body);
         return;
     }

@@ -2,7 +2,7 @@
  * Routes answered by PostgreSQL: staff, patients, assignments, call
  * history and the audit log.  Each is one statement, th_api(op, request),
  * that checks access, does the work and writes the audit row in one
- * transaction (sql/002_people.sql).
+ * transaction (sql/functions/api.sql).
  */
 
 #ifndef _NGX_HTTP_TELEHEALTH_RECORDS_H_INCLUDED_

@@ -15,6 +15,7 @@
 #include <hiredis/async.h>
 
 #include "ngx_http_telehealth_redis.h"
+#include "ngx_http_telehealth_conn.h"
 
 
 #define NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MIN  100
@@ -174,19 +175,13 @@ ngx_http_telehealth_redis_connect(ngx_http_telehealth_redis_t *rd)
         return;
     }
 
-    c = ngx_get_connection(ac->c.fd, rd->log);
+    c = ngx_http_telehealth_conn_wrap(ac->c.fd, rd->log, rd,
+                                      ngx_http_telehealth_redis_event_handler);
     if (c == NULL) {
         redisAsyncFree(ac);
         ngx_http_telehealth_redis_schedule(rd);
         return;
     }
-
-    c->data = rd;
-    c->log = rd->log;
-    c->read->log = rd->log;
-    c->write->log = rd->log;
-    c->read->handler = ngx_http_telehealth_redis_event_handler;
-    c->write->handler = ngx_http_telehealth_redis_event_handler;
 
     rd->c = c;
     rd->ac = ac;
@@ -414,24 +409,8 @@ ngx_http_telehealth_redis_cleanup(void *data)
         return;
     }
 
-    if (c->read->active) {
-        ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->write->active) {
-        ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
-    }
-
-    if (c->read->posted) {
-        ngx_delete_posted_event(c->read);
-    }
-
-    if (c->write->posted) {
-        ngx_delete_posted_event(c->write);
-    }
-
-    ngx_free_connection(c);
-    c->fd = (ngx_socket_t) -1;
+    /* hiredis closes the socket itself, which also removes it from epoll */
+    ngx_http_telehealth_conn_release(c, NGX_CLOSE_EVENT);
 
     rd->c = NULL;
 }

@@ -2,7 +2,7 @@
  * Cutting a person off at once (deactivation, a new password).
  *
  * 1. PostgreSQL lists the open rooms of the person's organisation
- *    (th_person_open_rooms(), sql/019_security.sql).
+ *    (th_person_open_rooms(), sql/functions/lifecycle.sql).
  * 2. One Redis script sets <prefix>person:<id>:nbf to now, for as long as
  *    an access token lives, and publishes "remove" to the node hosting
  *    each of those rooms the person is a member of.  nginx refuses every

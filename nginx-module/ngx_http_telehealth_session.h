@@ -17,12 +17,12 @@
 
 void ngx_http_telehealth_session_create(ngx_http_request_t *r);
 
-/* POST /appointments/{id}/session, from th_api's "session_request" */
+/* POST /appointments/{id}/session, after th_api's "session_request" */
 void ngx_http_telehealth_session_from_appointment(ngx_http_request_t *r,
-    json_t *body);
-/* GET /sessions for a patient: keeps the sessions whose room is open */
+    ngx_uint_t status, json_t *body);
+/* GET /sessions, after th_api: a patient's page keeps the open rooms */
 void ngx_http_telehealth_session_list_open(ngx_http_request_t *r,
-    json_t *body);
+    ngx_uint_t status, json_t *body);
 void ngx_http_telehealth_session_get(ngx_http_request_t *r);
 void ngx_http_telehealth_session_join(ngx_http_request_t *r);
 

@@ -154,3 +154,32 @@ BEGIN
     RETURN NULL;
 END
 $$;
+
+-- What a console stream missed (nginx-module/
+-- ngx_http_telehealth_console.c): the staff member's events after v_after,
+-- at most 200 at a time.
+CREATE OR REPLACE FUNCTION th_console_replay(v_staff uuid, v_org uuid,
+    v_after bigint) RETURNS TABLE (id bigint, type text, data text)
+LANGUAGE sql STABLE AS $$
+    SELECT e.id, e.type, e.data::text FROM console_events e
+     WHERE e.recipient_id = v_staff AND e.org_id = v_org AND e.id > v_after
+     ORDER BY e.id LIMIT 200
+$$;
+
+-- The newest event id: where a stream without Last-Event-ID starts.
+CREATE OR REPLACE FUNCTION th_console_position() RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT COALESCE(max(id), 0) FROM console_events
+$$;
+
+-- Forgets events older than v_seconds; answers how many.
+CREATE OR REPLACE FUNCTION th_console_expire(v_seconds bigint)
+RETURNS bigint
+LANGUAGE sql AS $$
+    WITH d AS (
+        DELETE FROM console_events
+         WHERE created_at < now() - v_seconds * interval '1 second'
+        RETURNING 1
+    )
+    SELECT count(*) FROM d
+$$;

@@ -243,7 +243,7 @@ END
 $$;
 
 -- The lifetime of a new link: ttl of the body, or the kind's link_ttl.
--- consult_now links live 5 minutes at most (docs/features.md, section 2).
+-- consult_now links live 5 minutes at most (docs/features.md 2).
 CREATE OR REPLACE FUNCTION th_invite_ttl(s sessions, b jsonb) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE

@@ -233,3 +233,106 @@ LANGUAGE sql STABLE AS $$
                        SELECT org_id FROM patients WHERE id = person
                        LIMIT 1)
 $$;
+
+-- The event stream consumer's statements (nginx-module/
+-- ngx_http_telehealth_events.c), each run in the entry's transaction.
+-- v_ts is the entry's "ts" (Unix milliseconds).
+
+-- Marks a stream entry applied: false when it was before (its
+-- acknowledgement was lost), and the transaction applies nothing again.
+CREATE OR REPLACE FUNCTION th_event_processed(v_stream_id text)
+RETURNS boolean
+LANGUAGE sql AS $$
+    WITH i AS (
+        INSERT INTO processed_events (stream_id) VALUES (v_stream_id)
+        ON CONFLICT DO NOTHING
+        RETURNING 1
+    )
+    SELECT EXISTS (SELECT 1 FROM i)
+$$;
+
+-- One row when the entry's session exists in its organisation.
+CREATE OR REPLACE FUNCTION th_event_session(v_session uuid, v_org uuid)
+RETURNS SETOF integer
+LANGUAGE sql STABLE AS $$
+    SELECT 1 FROM sessions WHERE id = v_session AND org_id = v_org
+$$;
+
+-- The call of a room, made by whichever of its events comes first.
+CREATE OR REPLACE FUNCTION th_call_ensure(v_session uuid, v_org uuid,
+    v_room text, v_ts bigint) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO calls (org_id, session_id, room, started_at)
+    SELECT s.org_id, s.id, v_room, to_timestamp(v_ts / 1000.0)
+      FROM sessions s WHERE s.id = v_session AND s.org_id = v_org
+    ON CONFLICT (room) DO UPDATE
+       SET started_at = LEAST(calls.started_at, EXCLUDED.started_at)
+$$;
+
+-- participant.joined: a join that arrives after its leave (see
+-- th_call_left()) completes the row the leave made instead of opening a
+-- new one.
+CREATE OR REPLACE FUNCTION th_call_joined(v_room text, v_participant text,
+    v_role text, v_ts bigint) RETURNS void
+LANGUAGE sql AS $$
+    WITH c AS (SELECT id FROM calls WHERE room = v_room),
+    early AS (
+        UPDATE call_participants cp
+           SET joined_at = to_timestamp(v_ts / 1000.0), role = v_role
+          FROM c WHERE cp.call_id = c.id AND cp.participant = v_participant
+           AND cp.joined_at = cp.left_at
+           AND cp.left_at >= to_timestamp(v_ts / 1000.0)
+        RETURNING 1
+    )
+    INSERT INTO call_participants (call_id, participant, role, joined_at)
+    SELECT c.id, v_participant, v_role, to_timestamp(v_ts / 1000.0) FROM c
+     WHERE NOT EXISTS (SELECT 1 FROM early)
+    ON CONFLICT DO NOTHING
+$$;
+
+-- participant.left: closes the open row; a leave without one (its join
+-- not yet applied) records a row that joined and left at the same moment,
+-- which the join completes later.
+CREATE OR REPLACE FUNCTION th_call_left(v_room text, v_participant text,
+    v_reason text, v_ts bigint) RETURNS void
+LANGUAGE sql AS $$
+    WITH c AS (SELECT id FROM calls WHERE room = v_room),
+    closed AS (
+        UPDATE call_participants cp
+           SET left_at = to_timestamp(v_ts / 1000.0),
+               left_reason = NULLIF(v_reason, '')
+          FROM c WHERE cp.call_id = c.id AND cp.participant = v_participant
+           AND cp.left_at IS NULL
+           AND cp.joined_at <= to_timestamp(v_ts / 1000.0)
+        RETURNING 1
+    )
+    INSERT INTO call_participants
+        (call_id, participant, role, joined_at, left_at, left_reason)
+    SELECT c.id, v_participant, 'unknown', to_timestamp(v_ts / 1000.0),
+        to_timestamp(v_ts / 1000.0), NULLIF(v_reason, '') FROM c
+     WHERE NOT EXISTS (SELECT 1 FROM closed)
+       AND NOT EXISTS (SELECT 1 FROM call_participants x
+                        WHERE x.call_id = c.id
+                          AND x.participant = v_participant
+                          AND x.joined_at <= to_timestamp(v_ts / 1000.0)
+                          AND x.left_at >= to_timestamp(v_ts / 1000.0))
+    ON CONFLICT DO NOTHING
+$$;
+
+-- room.closed: the call ends (the earliest report wins), and whoever the
+-- plugin did not report as gone left with the room ('room_closed',
+-- TH_LEFT_ROOM_CLOSED of common/th_names.h).
+CREATE OR REPLACE FUNCTION th_call_closed(v_room text, v_reason text,
+    v_session uuid, v_ts bigint) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE calls
+       SET ended_at = LEAST(COALESCE(ended_at, to_timestamp(v_ts / 1000.0)),
+                            to_timestamp(v_ts / 1000.0)),
+           end_reason = COALESCE(end_reason, NULLIF(v_reason, ''))
+     WHERE room = v_room AND session_id = v_session;
+    UPDATE call_participants
+       SET left_at = to_timestamp(v_ts / 1000.0), left_reason = 'room_closed'
+     WHERE call_id = (SELECT id FROM calls WHERE room = v_room)
+       AND left_at IS NULL
+       AND joined_at <= to_timestamp(v_ts / 1000.0);
+$$;

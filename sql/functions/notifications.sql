@@ -71,3 +71,53 @@ BEGIN
     RETURN NEW;
 END
 $$;
+
+-- The outbox courier (nginx-module/ngx_http_telehealth_notify.c) claims
+-- up to v_batch due messages for v_lease ms: FOR UPDATE SKIP LOCKED, so
+-- workers and nginx instances never claim the same one; each claim counts
+-- as an attempt.  The last two columns: whether the recipient is in the
+-- message's room now, and whether its session has ended.
+CREATE OR REPLACE FUNCTION th_notify_claim(v_batch integer, v_lease bigint)
+RETURNS TABLE (id uuid, channel text, recipient text, template text,
+               language text, params jsonb, idempotency_key text,
+               attempts integer, room text, participant text,
+               present boolean, ended boolean)
+LANGUAGE sql AS $$
+    WITH due AS (
+        SELECT x.id FROM notifications x
+         WHERE x.status = 'pending' AND x.not_before <= now()
+           AND (x.locked_until IS NULL OR x.locked_until <= now())
+         ORDER BY x.not_before
+         LIMIT v_batch
+           FOR UPDATE SKIP LOCKED
+    )
+    UPDATE notifications n
+       SET locked_until = now() + v_lease * interval '1 millisecond',
+           attempts = n.attempts + 1, updated_at = now()
+      FROM due WHERE n.id = due.id
+    RETURNING n.id, n.channel, n.recipient, n.template, n.language,
+        n.params, n.idempotency_key, n.attempts, n.room, n.participant,
+        n.room IS NOT NULL AND EXISTS (SELECT 1 FROM call_participants cp
+            JOIN calls c ON c.id = cp.call_id
+            WHERE c.room = n.room AND cp.participant = n.participant),
+        n.room IS NOT NULL AND EXISTS (SELECT 1 FROM sessions s
+            WHERE s.id = n.session_id AND s.state = 'ended')
+$$;
+
+-- Records an attempt's outcome; only the holder of attempt v_attempts
+-- does.  v_delay: ms until the next attempt (status "pending"); v_body
+-- and v_subject: what was sent, or NULL.
+CREATE OR REPLACE FUNCTION th_notify_record(v_id uuid, v_attempts integer,
+    v_status text, v_reason text, v_delay bigint, v_body text,
+    v_subject text) RETURNS void
+LANGUAGE sql AS $$
+    UPDATE notifications SET status = v_status,
+        reason = NULLIF(v_reason, ''),
+        body = COALESCE(v_body, body), subject = COALESCE(v_subject, subject),
+        locked_until = NULL, updated_at = now(),
+        sent_at = CASE WHEN v_status = 'sent' THEN now() END,
+        not_before = CASE WHEN v_status = 'pending'
+                          THEN now() + v_delay * interval '1 millisecond'
+                          ELSE not_before END
+     WHERE id = v_id AND attempts = v_attempts AND status = 'pending'
+$$;

@@ -367,9 +367,9 @@ BEGIN
 END
 $$;
 
--- docs/features.md 32: a staff member sees the calls of this patient they took part
--- in themselves (org-wide roles included); a clinician sees them only while
--- assigned (th_patient_for answers 403 otherwise).
+-- docs/features.md 32: a staff member sees the calls of this patient they
+-- took part in themselves (org-wide roles included); a clinician sees them
+-- only while assigned (th_patient_for answers 403 otherwise).
 CREATE OR REPLACE FUNCTION th_op_patient_calls(req jsonb, me th_caller)
 RETURNS th_answer
 LANGUAGE plpgsql AS $$
@@ -604,4 +604,38 @@ LANGUAGE sql STABLE AS $$
        AND CASE WHEN by_email THEN lower(s.email) = val
                 ELSE s.idp_subject = val END
      LIMIT 2
+$$;
+
+-- Logins (nginx-module/ngx_http_telehealth_auth.c): the account of an
+-- e-mail address, staff or patient, with its password hash.
+CREATE OR REPLACE FUNCTION th_login_account(v_email text)
+RETURNS TABLE (password_hash text, id text, type text, org_id text,
+               role text, display_name text, email text, active boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT l.password_hash, COALESCE(s.id, p.id)::text,
+        CASE WHEN s.id IS NOT NULL THEN 'staff' ELSE 'patient' END,
+        COALESCE(s.org_id, p.org_id)::text, s.role,
+        COALESCE(s.display_name, p.display_name),
+        COALESCE(s.email, p.email, l.email), COALESCE(s.active, true)
+      FROM logins l
+      LEFT JOIN staff s ON s.id = l.staff_id
+      LEFT JOIN patients p ON p.id = l.patient_id
+     WHERE l.email = v_email
+$$;
+
+-- GET /me: the caller's account in th_login_account()'s shape, without a
+-- password hash; v_type "staff" or "patient".
+CREATE OR REPLACE FUNCTION th_me(v_id uuid, v_org uuid, v_type text)
+RETURNS TABLE (password_hash text, id text, type text, org_id text,
+               role text, display_name text, email text, active boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT NULL::text, s.id::text, 'staff', s.org_id::text, s.role,
+        s.display_name, s.email, s.active
+      FROM staff s
+     WHERE v_type = 'staff' AND s.id = v_id AND s.org_id = v_org
+    UNION ALL
+    SELECT NULL::text, p.id::text, 'patient', p.org_id::text, NULL,
+        p.display_name, p.email, true
+      FROM patients p
+     WHERE v_type = 'patient' AND p.id = v_id AND p.org_id = v_org
 $$;

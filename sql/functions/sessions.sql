@@ -846,10 +846,10 @@ BEGIN
 END
 $$;
 
--- Breakout rooms of a group (docs/features.md 27), for its chairs through the API:
--- each answers 202 with a command for the node that hosts the room
--- (docs/plugin.md, "Commands").  POST /sessions/{id}/breakouts names the
--- new breakout room here, so the answer can say which it is.
+-- Breakout rooms of a group (docs/features.md 27), for its chairs through
+-- the API: each answers 202 with a command for the node that hosts the
+-- room (docs/plugin.md, "Commands").  POST /sessions/{id}/breakouts names
+-- the new breakout room here, so the answer can say which it is.
 CREATE OR REPLACE FUNCTION th_session_grouped(me th_caller, s_id text)
 RETURNS sessions
 LANGUAGE plpgsql STABLE AS $$
@@ -920,5 +920,191 @@ BEGIN
     RETURN th_ok(202, jsonb_build_object('room', s.room, 'command',
         jsonb_build_object('command', 'breakout_close', 'room', s.room,
             'breakout', th_breakout_id(req ->> 'id2'))));
+END
+$$;
+
+-- The module's own session statements (nginx-module/
+-- ngx_http_telehealth_session.c, _session_read.c, _join.c): each reads or
+-- writes what one step of a start, a read or a join needs, with its audit
+-- row in the same transaction (docs/api.md, "Audit").
+
+-- Whether a staff member may start a session of v_kind: the caller's role
+-- and whether active, whether the patient (NULL: none) is of the
+-- organisation, whether assigned to the caller, the plan of
+-- th_session_plan(), whether it starts scheduled, and whether the kind
+-- needs a patient.
+CREATE OR REPLACE FUNCTION th_session_start_check(v_staff uuid,
+    v_patient uuid, v_org uuid, v_kind text, v_body jsonb)
+RETURNS TABLE (role text, active boolean, patient_found boolean,
+               assigned boolean, plan text, deferred boolean,
+               needs_patient boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT s.role, s.active, p.id IS NOT NULL,
+        EXISTS (SELECT 1 FROM assignments a
+                 WHERE a.staff_id = s.id AND a.patient_id = p.id
+                   AND a.ends_at IS NULL),
+        pl.plan::text, th_session_deferred(v_kind, pl.plan),
+        COALESCE((SELECT k.patient = 'required' FROM session_kinds k
+                   WHERE k.kind = v_kind), false)
+      FROM staff s
+      LEFT JOIN patients p ON p.id = v_patient AND p.org_id = s.org_id
+      CROSS JOIN LATERAL (SELECT th_session_plan(v_kind, v_body, v_org,
+                                                 v_staff) AS plan) pl
+     WHERE s.id = v_staff AND s.org_id = v_org
+$$;
+
+-- Writes a started session: open in v_room, or scheduled without one
+-- (v_room NULL); its participants, its audit row, and the video_call SMS
+-- to the patient in the outbox, due after v_sms_delay ms, so that the
+-- SMS exists exactly when the session does.  v_plan is th_session_plan()'s.
+-- Answers the session with its participants.
+CREATE OR REPLACE FUNCTION th_session_insert(v_session uuid, v_org uuid,
+    v_kind text, v_patient uuid, v_staff uuid, v_room text, v_created bigint,
+    v_addr text, v_plan jsonb, v_sms_delay bigint) RETURNS text
+LANGUAGE sql AS $$
+    WITH s AS (
+        INSERT INTO sessions
+            (id, org_id, kind, state, patient_id, created_by, room,
+             created_at, name, access, scheduled_at, policies,
+             service_code_id, appointment_id)
+        VALUES (v_session, v_org, v_kind,
+            CASE WHEN v_room IS NULL THEN 'scheduled' ELSE 'open' END,
+            v_patient, v_staff, v_room, to_timestamp(v_created),
+            v_plan ->> 'name', v_plan ->> 'access',
+            (v_plan ->> 'scheduled_at')::timestamptz, v_plan -> 'policies',
+            (v_plan ->> 'service_code_id')::uuid,
+            (v_plan ->> 'appointment_id')::uuid)
+        RETURNING *
+    ), p AS (
+        INSERT INTO session_participants
+            (session_id, staff_id, patient_id, role)
+        SELECT v_session, v_staff, NULL, 'chair'
+        UNION ALL SELECT v_session, NULL, v_patient, 'broadcaster'
+         WHERE v_patient IS NOT NULL
+        UNION ALL SELECT v_session, x.staff_id, NULL, x.role
+          FROM jsonb_to_recordset(v_plan -> 'participants')
+            AS x(staff_id uuid, role text)
+        RETURNING *
+    ), a AS (
+        INSERT INTO audit_log (org_id, actor_type, actor_id, action,
+            target_type, target_id, client_addr, outcome, status)
+        VALUES (v_org, 'staff', v_staff, 'session_create', 'session',
+            v_session::text, left(v_addr, 64), 'success', 201)
+    ), n AS (
+        INSERT INTO notifications (org_id, channel, recipient, template,
+            language, session_id, room, participant, not_before,
+            idempotency_key)
+        SELECT pt.org_id, 'sms', pt.mobile, 'video_call_started',
+            pt.language, v_session, v_room, 'patient:' || pt.id,
+            now() + v_sms_delay * interval '1 millisecond',
+            'video_call_started:' || v_session
+          FROM patients pt
+         WHERE v_kind = 'video_call' AND v_room IS NOT NULL
+           AND pt.id = v_patient AND pt.org_id = v_org AND pt.sms_capable
+           AND COALESCE(pt.mobile, '') <> ''
+    )
+    SELECT (th_session_json(ROW(s.*)::sessions)
+        || jsonb_build_object('participants', (SELECT jsonb_agg(
+               th_session_participant_json(ROW(p.*)::session_participants)
+               ORDER BY th_session_participant_key(
+                   ROW(p.*)::session_participants)) FROM p)))::text
+      FROM s
+$$;
+
+-- The audit row of the module's session statements: th_audit()'s, with
+-- the outcome its status says.
+CREATE OR REPLACE FUNCTION th_session_audit(v_caller uuid, v_org uuid,
+    v_type text, v_session uuid, v_addr text, v_action text,
+    v_status integer) RETURNS void
+LANGUAGE sql AS $$
+    SELECT th_audit(jsonb_build_object('addr', v_addr),
+                    ROW(v_caller, v_org, v_type, NULL)::th_caller, v_action,
+                    'session', v_session::text, v_status)
+$$;
+
+-- GET /sessions/{id}: the session for a participant (patients only while
+-- its room may be open; Redis decides the rest), its read audited.
+CREATE OR REPLACE FUNCTION th_session_get(v_caller uuid, v_org uuid,
+    v_type text, v_session uuid, v_addr text) RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+        SELECT th_session_json(s)::text
+          FROM sessions s
+         WHERE s.org_id = v_org AND s.id = v_session
+           AND (v_type = 'staff' OR (s.state = 'open' AND s.room IS NOT NULL))
+           AND EXISTS (SELECT 1 FROM session_participants sp
+                        WHERE sp.session_id = s.id
+                          AND CASE WHEN v_type = 'staff'
+                                   THEN sp.staff_id = v_caller
+                                   ELSE sp.patient_id = v_caller END);
+    PERFORM th_session_audit(v_caller, v_org, v_type, v_session, v_addr,
+                             'session_get', CASE WHEN FOUND THEN 200
+                                                 ELSE 404 END);
+END
+$$;
+
+-- POST /sessions/{id}/join: the caller's place in the session.  Staff of
+-- the session's organisation who are not on the list join an internal or
+-- invitation session as broadcaster (docs/features.md 7-8); "unlisted"
+-- tells the credential so, for the plugin to refuse it once the level is
+-- private; "banned", that a chair removed the caller from the session
+-- (docs/lifecycle.md, "Bans").  The join is audited.
+CREATE OR REPLACE FUNCTION th_session_join(v_caller uuid, v_org uuid,
+    v_type text, v_session uuid, v_addr text)
+RETURNS TABLE (room text, kind text, state text, role text, name text,
+               active boolean, patient_id uuid, created_by uuid,
+               opener boolean, room_fields text, unlisted boolean,
+               banned boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN QUERY
+        SELECT s.room, s.kind, s.state, COALESCE(sp.role, 'broadcaster'),
+            COALESCE(st.display_name, pt.display_name),
+            COALESCE(st.active, true), s.patient_id, s.created_by,
+            th_session_opener(s, sp),
+            CASE WHEN s.state = 'scheduled'
+                 THEN th_session_room_fields(s)::text END,
+            sp.session_id IS NULL,
+            EXISTS (SELECT 1 FROM session_bans b
+                     WHERE b.session_id = s.id
+                       AND b.participant = v_type || ':' || v_caller)
+          FROM sessions s
+          LEFT JOIN session_participants sp ON sp.session_id = s.id
+               AND CASE WHEN v_type = 'staff' THEN sp.staff_id = v_caller
+                        ELSE sp.patient_id = v_caller END
+          LEFT JOIN staff st ON st.org_id = s.org_id
+               AND st.id = COALESCE(sp.staff_id,
+                   CASE WHEN v_type = 'staff'
+                         AND s.access IN ('internal', 'invitation')
+                        THEN v_caller END)
+          LEFT JOIN patients pt ON pt.id = sp.patient_id
+         WHERE s.id = v_session AND s.org_id = v_org
+           AND (sp.session_id IS NOT NULL OR st.id IS NOT NULL);
+    PERFORM th_session_audit(v_caller, v_org, v_type, v_session, v_addr,
+                             'session_join', CASE WHEN FOUND THEN 200
+                                                  ELSE 404 END);
+END
+$$;
+
+-- The first join of its opener opened a scheduled session's room: no row
+-- when it was cancelled or opened by someone else meanwhile.  Audited.
+CREATE OR REPLACE FUNCTION th_session_opened(v_caller uuid, v_org uuid,
+    v_type text, v_session uuid, v_addr text, v_room text)
+RETURNS SETOF uuid
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_id  uuid;
+BEGIN
+    UPDATE sessions x SET state = 'open', room = v_room,
+        version = x.version + 1, updated_at = now()
+     WHERE x.id = v_session AND x.org_id = v_org AND x.state = 'scheduled'
+    RETURNING x.id INTO v_id;
+    PERFORM th_session_audit(v_caller, v_org, v_type, v_session, v_addr,
+                             'session_open', CASE WHEN v_id IS NOT NULL
+                                                  THEN 200 ELSE 409 END);
+    IF v_id IS NOT NULL THEN
+        RETURN NEXT v_id;
+    END IF;
 END
 $$;
