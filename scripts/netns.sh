@@ -74,6 +74,13 @@ inside() {
     ip link set jv1 up
     ip addr add 127.0.0.2/32 dev jv0
 
+    # The stack listens on fixed ports (55432, 56379, 58080, 58088, 58188
+    # and 61xxx) that lie in the default ephemeral range: an outgoing
+    # connection made before nginx starts (Janus to Redis, say) could hold
+    # one of them.  The namespace's own range stays below them all.
+    echo "32768 55000" > /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null \
+        || log "cannot narrow the ephemeral port range (not root here)"
+
     export TH_ICE_ENFORCE=jv0
     TH_NETNS=$(readlink /proc/self/ns/net)
     export TH_NETNS
