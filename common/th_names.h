@@ -31,15 +31,15 @@
  *   commands:       pub/sub channel of one Janus instance
  *   events:         stream, plugin -> nginx
  */
-#define TH_KEY_ROOM          "%sroom:%s"
-#define TH_KEY_ROOM_MEMBERS  "%sroom:%s:members"
-#define TH_KEY_PATIENT_LOCK  "%spatient:%s:room"
+#define TH_KEY_ROOM           "%sroom:%s"
+#define TH_KEY_ROOM_MEMBERS   "%sroom:%s:members"
+#define TH_KEY_PATIENT_LOCK   "%spatient:%s:room"
 #define TH_KEY_SESSION_BANNED "%ssession:%s:banned"
-#define TH_KEY_SESSION_ROLES "%ssession:%s:roles"
-#define TH_KEY_REVOKED       "%srevoked:%s"
-#define TH_KEY_NODE          "%snode:%s"
-#define TH_KEY_NODE_COMMANDS "%scmd:%s"
-#define TH_KEY_EVENTS        "%sevents"
+#define TH_KEY_SESSION_ROLES  "%ssession:%s:roles"
+#define TH_KEY_REVOKED        "%srevoked:%s"
+#define TH_KEY_NODE           "%snode:%s"
+#define TH_KEY_NODE_COMMANDS  "%scmd:%s"
+#define TH_KEY_EVENTS         "%sevents"
 /* single-use console ticket by its SHA-256 (nginx only), TTL 30 s */
 #define TH_KEY_CONSOLE_TICKET "%sconsole:ticket:%s"
 /*
@@ -55,7 +55,7 @@
  * before this time (s) is refused (nginx only): set when the person is
  * deactivated or their password changes, TTL telehealth_access_token_ttl.
  */
-#define TH_KEY_PERSON_NBF "%sperson:%s:nbf"
+#define TH_KEY_PERSON_NBF         "%sperson:%s:nbf"
 #define TH_THROTTLE_LOGIN_ACCOUNT "login-account"
 #define TH_THROTTLE_LOGIN_ADDR    "login-addr"
 #define TH_THROTTLE_REDEEM_LINK   "redeem-link"
@@ -83,11 +83,11 @@
 #define TH_EV_COMMAND_RESULT "command.result"
 
 /* Commands on <prefix>cmd:<node> (field "command"), docs/plugin.md. */
-#define TH_CMD_CLOSE          "close"
-#define TH_CMD_REMOVE         "remove"
-#define TH_CMD_MUTE           "mute"
-#define TH_CMD_SET_ROLE       "set_role"
-#define TH_CMD_ACCESS_CHANGED "access_changed"
+#define TH_CMD_CLOSE           "close"
+#define TH_CMD_REMOVE          "remove"
+#define TH_CMD_MUTE            "mute"
+#define TH_CMD_SET_ROLE        "set_role"
+#define TH_CMD_ACCESS_CHANGED  "access_changed"
 #define TH_CMD_BREAKOUT_CREATE "breakout_create"
 #define TH_CMD_BREAKOUT_MOVE   "breakout_move"
 #define TH_CMD_BREAKOUT_CLOSE  "breakout_close"
@@ -140,9 +140,9 @@
 #define TH_POLICY_STAY                  "stay"
 
 /* Room hash fields of the lifecycle (docs/lifecycle.md). */
-#define TH_ROOM_EMPTY_TIMEOUT "empty_timeout"  /* s, 0: never */
-#define TH_ROOM_NODE_GRACE    "node_grace"     /* s after lease_at */
-#define TH_ROOM_LEASE_AT      "lease_at"       /* ms, host's last refresh */
-#define TH_ROOM_EMPTY_SINCE   "empty_since"    /* ms, absent while anyone in */
+#define TH_ROOM_EMPTY_TIMEOUT "empty_timeout" /* s, 0: never */
+#define TH_ROOM_NODE_GRACE    "node_grace"    /* s after lease_at */
+#define TH_ROOM_LEASE_AT      "lease_at"      /* ms, host's last refresh */
+#define TH_ROOM_EMPTY_SINCE   "empty_since"   /* ms, absent while anyone in */
 
 #endif /* TH_NAMES_H */

@@ -114,8 +114,8 @@ th_key_is_p256(EVP_PKEY *pkey)
         return 0;
     }
 
-    if (!EVP_PKEY_get_utf8_string_param(pkey, "group", group, sizeof(group),
-                                        &len)) {
+    if (!EVP_PKEY_get_utf8_string_param(
+            pkey, "group", group, sizeof(group), &len)) {
         return 0;
     }
 
@@ -222,10 +222,8 @@ th_keyset_add_pem_file(
     if (pub != NULL && private) {
         out = BIO_new(BIO_s_secmem());
         if (out == NULL
-            || !PEM_write_bio_PrivateKey(out, pkey, NULL, NULL, 0, NULL,
-                                         NULL)
-            || (priv = th_bio_copy(out, &privlen)) == NULL)
-        {
+            || !PEM_write_bio_PrivateKey(out, pkey, NULL, NULL, 0, NULL, NULL)
+            || (priv = th_bio_copy(out, &privlen)) == NULL) {
             free(pub);
             pub = NULL;
         }
@@ -362,9 +360,10 @@ th_token_sign(const th_keyset_t *ks, json_t *claims)
 
     if (jwt_add_grants_json(jwt, grants) == 0
         && jwt_add_header(jwt, "kid", key->kid) == 0
-        && jwt_set_alg(jwt, ks->alg == TH_ALG_ES256 ? JWT_ALG_ES256
-                                                    : JWT_ALG_HS256,
-                       key->secret, (int) key->len) == 0) {
+        && jwt_set_alg(jwt,
+               ks->alg == TH_ALG_ES256 ? JWT_ALG_ES256 : JWT_ALG_HS256,
+               key->secret, (int) key->len)
+               == 0) {
         token = jwt_encode_str(jwt);
     }
 
@@ -442,15 +441,15 @@ th_token_status_t
 th_token_verify(const th_keyset_t *ks, const char *token, const char *audience,
     time_t now, long leeway, json_t **claims)
 {
-    char             *grants;
-    jwt_t            *jwt;
-    json_t           *parsed;
-    jwt_alg_t         want;
-    const char       *alg, *want_name;
-    const th_key_t   *key;
-    th_token_status_t status;
+    char                *grants;
+    jwt_t               *jwt;
+    json_t              *parsed;
+    jwt_alg_t            want;
+    const char          *alg, *want_name;
+    const th_key_t      *key;
+    th_token_status_t    status;
     const unsigned char *vkey;
-    size_t            vlen;
+    size_t               vlen;
 
     *claims = NULL;
 

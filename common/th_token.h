@@ -26,24 +26,21 @@
 #define TH_KEY_MIN_LEN  32
 #define TH_TOKEN_ID_LEN 22 /* 16 random bytes, base64url */
 
-typedef enum {
-    TH_ALG_HS256 = 0,
-    TH_ALG_ES256
-} th_alg_t;
+typedef enum { TH_ALG_HS256 = 0, TH_ALG_ES256 } th_alg_t;
 
 typedef struct {
     char           kid[TH_KID_MAX];
-    unsigned char *secret;   /* HS256: the secret; ES256: private key PEM,
+    unsigned char *secret; /* HS256: the secret; ES256: private key PEM,
                                 NULL when only the public key is known */
     size_t         len;
-    unsigned char *pub;      /* ES256: public key PEM (SubjectPublicKeyInfo) */
+    unsigned char *pub; /* ES256: public key PEM (SubjectPublicKeyInfo) */
     size_t         publen;
 } th_key_t;
 
 typedef struct {
     th_key_t keys[TH_KEYSET_MAX];
     size_t   nkeys;
-    th_alg_t alg;            /* of every key; set by the first key added */
+    th_alg_t alg; /* of every key; set by the first key added */
 } th_keyset_t;
 
 typedef enum {

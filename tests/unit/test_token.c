@@ -406,16 +406,16 @@ test_es256_private_key_signs_public_key_verifies(void **state)
     assert_false(th_keyset_can_sign(&verifier));
 
     token = sign(&signer, TH_AUD_JOIN, NOW + 60);
-    assert_int_equal(th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0,
-                         &claims),
+    assert_int_equal(
+        th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0, &claims),
         TH_TOKEN_OK);
     assert_string_equal(
         json_string_value(json_object_get(claims, "room")), "room-1");
     json_decref(claims);
 
     /* the signer verifies its own tokens too (its public half) */
-    assert_int_equal(th_token_verify(&signer, token, TH_AUD_JOIN, NOW, 0,
-                         &claims),
+    assert_int_equal(
+        th_token_verify(&signer, token, TH_AUD_JOIN, NOW, 0, &claims),
         TH_TOKEN_OK);
     json_decref(claims);
 
@@ -459,20 +459,20 @@ test_es256_rotation_first_signs_every_key_verifies(void **state)
     old_token = sign(&old_signer, TH_AUD_JOIN, NOW + 60);
     new_token = sign(&new_signer, TH_AUD_JOIN, NOW + 60);
 
-    assert_int_equal(th_token_verify(&verifier, old_token, TH_AUD_JOIN, NOW,
-                         0, &claims),
+    assert_int_equal(
+        th_token_verify(&verifier, old_token, TH_AUD_JOIN, NOW, 0, &claims),
         TH_TOKEN_OK);
     json_decref(claims);
-    assert_int_equal(th_token_verify(&verifier, new_token, TH_AUD_JOIN, NOW,
-                         0, &claims),
+    assert_int_equal(
+        th_token_verify(&verifier, new_token, TH_AUD_JOIN, NOW, 0, &claims),
         TH_TOKEN_OK);
     json_decref(claims);
 
     /* the new set signs with j2, which the old verifier does not know */
     th_keyset_clear(&verifier);
     assert_int_equal(add_pem(&verifier, "j1", ec_a_pub, &err), 0);
-    assert_int_equal(th_token_verify(&verifier, new_token, TH_AUD_JOIN, NOW,
-                         0, &claims),
+    assert_int_equal(
+        th_token_verify(&verifier, new_token, TH_AUD_JOIN, NOW, 0, &claims),
         TH_TOKEN_UNKNOWN_KEY);
 
     free(old_token);
@@ -495,8 +495,8 @@ test_es256_other_key_same_kid_is_bad_signature(void **state)
     assert_int_equal(add_pem(&verifier, "j1", ec_a_pub, &err), 0);
 
     token = sign(&signer, TH_AUD_JOIN, NOW + 60);
-    assert_int_equal(th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0,
-                         &claims),
+    assert_int_equal(
+        th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0, &claims),
         TH_TOKEN_BAD_SIGNATURE);
     assert_null(claims);
 
@@ -522,11 +522,11 @@ test_hs256_and_es256_tokens_do_not_cross(void **state)
     es_token = sign(&es, TH_AUD_API, NOW + 60);
 
     /* same kid, but the algorithm is that of the set, not the header's */
-    assert_int_equal(th_token_verify(&es, hs_token, TH_AUD_JOIN, NOW, 0,
-                         &claims),
+    assert_int_equal(
+        th_token_verify(&es, hs_token, TH_AUD_JOIN, NOW, 0, &claims),
         TH_TOKEN_BAD_ALG);
-    assert_int_equal(th_token_verify(&hs, es_token, TH_AUD_API, NOW, 0,
-                         &claims),
+    assert_int_equal(
+        th_token_verify(&hs, es_token, TH_AUD_API, NOW, 0, &claims),
         TH_TOKEN_BAD_ALG);
 
     free(hs_token);
