@@ -29,6 +29,7 @@ static void ngx_http_telehealth_redeem_open(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn, json_t *open);
 static void ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg);
 static ngx_int_t ngx_http_telehealth_guest_name(json_t *name);
+static ngx_int_t ngx_http_telehealth_json_strs(json_t *obj, ...);
 
 
 /* POST /invites/redeem {token, display_name}: no access token */
@@ -141,21 +142,15 @@ ngx_http_telehealth_redeem_open(ngx_http_request_t *r,
         return;
     }
 
-#define ngx_http_telehealth_open_str(field, dst)                              \
-    v = json_object_get(open, field);                                         \
-    if (!json_is_string(v)) {                                                 \
-        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);      \
-        return;                                                               \
-    }                                                                         \
-    (dst).data = (u_char *) json_string_value(v);                             \
-    (dst).len = json_string_length(v)
-
-    ngx_http_telehealth_open_str("session_id", jn->session);
-    ngx_http_telehealth_open_str("org_id", jn->org);
-    ngx_http_telehealth_open_str("kind", jn->kind);
-    ngx_http_telehealth_open_str("invite_id", jn->sub);
-
-#undef ngx_http_telehealth_open_str
+    /* its strings live as long as the answer, tracked by the request */
+    if (ngx_http_telehealth_json_strs(open, "session_id", &jn->session,
+                                      "org_id", &jn->org, "kind", &jn->kind,
+                                      "invite_id", &jn->sub, NULL)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     v = json_object_get(open, "patient_id");
     if (json_is_string(v)) {
@@ -300,23 +295,16 @@ ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-#define ngx_http_telehealth_redeem_str(field, dst)                            \
-    v = json_object_get(body, field);                                         \
-    if (!json_is_string(v)) {                                                 \
-        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);      \
-        return;                                                               \
-    }                                                                         \
-    (dst).data = (u_char *) json_string_value(v);                             \
-    (dst).len = json_string_length(v)
-
-    ngx_http_telehealth_redeem_str("room", jn->room);
-    ngx_http_telehealth_redeem_str("kind", jn->kind);
-    ngx_http_telehealth_redeem_str("role", jn->role);
-    ngx_http_telehealth_redeem_str("session_id", jn->session);
-    ngx_http_telehealth_redeem_str("org_id", jn->org);
-    ngx_http_telehealth_redeem_str("invite_id", jn->sub);
-
-#undef ngx_http_telehealth_redeem_str
+    if (ngx_http_telehealth_json_strs(body, "room", &jn->room,
+                                      "kind", &jn->kind, "role", &jn->role,
+                                      "session_id", &jn->session,
+                                      "org_id", &jn->org,
+                                      "invite_id", &jn->sub, NULL)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
 
     jn->preadmitted = json_is_true(json_object_get(body, "preadmitted"));
 
@@ -333,4 +321,38 @@ ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
                   - jn->sub.data - 1;
 
     ngx_http_telehealth_join_check_room(r, jn);
+}
+
+
+/*
+ * Points each ngx_str_t at the string member of obj named before it:
+ * (obj, "field", &str, ..., NULL).  NGX_ERROR when one is not a string.
+ */
+
+static ngx_int_t
+ngx_http_telehealth_json_strs(json_t *obj, ...)
+{
+    va_list      args;
+    json_t      *v;
+    ngx_str_t   *dst;
+    const char  *field;
+
+    va_start(args, obj);
+
+    while ((field = va_arg(args, const char *)) != NULL) {
+        dst = va_arg(args, ngx_str_t *);
+        v = json_object_get(obj, field);
+
+        if (!json_is_string(v)) {
+            va_end(args);
+            return NGX_ERROR;
+        }
+
+        dst->data = (u_char *) json_string_value(v);
+        dst->len = json_string_length(v);
+    }
+
+    va_end(args);
+
+    return NGX_OK;
 }

@@ -652,6 +652,24 @@ $$;
 -- link to a scheduled session its invitee opens answers 409 with "open":
 -- what the module needs to open the room, after which it redeems again.
 -- Every attempt but that one is audited.
+-- Whether a chair removed a guest of this link, whichever redemption
+-- of it ("guest:<invite>" or "guest:<invite>.<n>").
+CREATE OR REPLACE FUNCTION th_invite_banned(i invites) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM session_bans b
+                   WHERE b.session_id = i.session_id
+                     AND (b.participant = 'guest:' || i.id
+                          OR b.participant LIKE 'guest:' || i.id || '.%'))
+$$;
+
+-- Whether a link may still be redeemed: not revoked, held, spent or
+-- expired.
+CREATE OR REPLACE FUNCTION th_invite_unspent(i invites) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT i.revoked_at IS NULL AND NOT i.held AND i.used_at IS NULL
+       AND i.expires_at > now()
+$$;
+
 CREATE OR REPLACE FUNCTION th_invite_redeem(p_hash text, p_addr text)
 RETURNS th_answer
 LANGUAGE plpgsql AS $$
@@ -666,9 +684,7 @@ BEGIN
     -- a guest a chair removed: their link is refused, whichever
     -- redemption of it the chair removed (the link is not spent)
     IF FOUND AND i.revoked_at IS NULL AND NOT i.held
-       AND EXISTS (SELECT 1 FROM session_bans b WHERE b.session_id = s.id
-                   AND (b.participant = 'guest:' || i.id
-                        OR b.participant LIKE 'guest:' || i.id || '.%'))
+       AND th_invite_banned(i)
     THEN
         INSERT INTO audit_log (org_id, actor_type, actor_id, action,
                                target_type, target_id, client_addr, outcome,
@@ -681,8 +697,7 @@ BEGIN
     END IF;
     -- a valid link to a scheduled session its invitee opens: what the
     -- module needs to open the room, after which it redeems again
-    IF FOUND AND i.revoked_at IS NULL AND NOT i.held AND i.used_at IS NULL
-       AND i.expires_at > now() AND th_invite_opens(s, i)
+    IF FOUND AND th_invite_unspent(i) AND th_invite_opens(s, i)
        AND th_invite_admitted(s, i.patient_id::text, i.third_parties, false)
     THEN
         RETURN th_ok(409, jsonb_build_object('problem', 'room-not-open',
@@ -782,13 +797,9 @@ BEGIN
     SELECT * INTO i FROM invites WHERE token_hash = p_hash;
     SELECT * INTO s FROM sessions WHERE id = i.session_id;
     IF FOUND AND s.kind = 'group' AND s.state = 'scheduled'
-       AND i.revoked_at IS NULL AND NOT i.held AND i.used_at IS NULL
-       AND i.expires_at > now()
+       AND th_invite_unspent(i)
        AND COALESCE(i.invitee_key NOT LIKE 'interpreter:%', true)
-       AND NOT EXISTS (SELECT 1 FROM session_bans b
-                       WHERE b.session_id = s.id
-                         AND (b.participant = 'guest:' || i.id
-                              OR b.participant LIKE 'guest:' || i.id || '.%'))
+       AND NOT th_invite_banned(i)
     THEN
         INSERT INTO group_registrations (org_id, session_id, invite_id,
                                          display_name)
