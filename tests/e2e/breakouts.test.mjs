@@ -9,45 +9,19 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  api, closeBrowser, closeSession, createSessionFixtures, env, launchBrowser,
-  skip, STEP_MS, TEST_MS,
+  Tabs, api, closeBrowser, closeSession, createSessionFixtures, env, launchBrowser,
+  skip, TEST_MS,
 } from './lib.mjs';
 
 let context;
+let tabs;
 let people;
 let staffToken;
 let session;
-const pages = {};
-const logs = {};
 const ids = {};
 
-const tail = (who) => (logs[who] ?? []).slice(-25).join('\n');
-
-async function openTab(who, url) {
-  const page = await context.newPage();
-  logs[who] = [];
-  page.on('console', (m) => logs[who].push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs[who].push(`pageerror: ${e.message}`));
-  await page.goto(url);
-  pages[who] = page;
-  return page;
-}
-
-async function waitFor(who, what, get, check) {
-  const deadline = Date.now() + STEP_MS;
-  let value;
-  while (Date.now() < deadline) {
-    value = await get(pages[who]).catch(() => undefined);
-    if (value !== undefined && check(value)) {
-      return value;
-    }
-    await sleep(200);
-  }
-  return assert.fail(`${who}: never ${what}: ${JSON.stringify(value)}\n${tail(who)}`);
-}
 
 const textOf = (selector) => (page) => page.locator(selector).innerText();
 
@@ -60,7 +34,7 @@ const playing = (page) => page.evaluate(() => [...document.querySelectorAll(
 
 async function sees(who, others) {
   const want = others.map((o) => ids[o]).sort();
-  await waitFor(who, `saw the video of exactly ${others.join(', ') || 'nobody'}`,
+  await tabs.waitFor(who, `saw the video of exactly ${others.join(', ') || 'nobody'}`,
     playing, (got) => JSON.stringify(got) === JSON.stringify(want));
 }
 
@@ -74,10 +48,10 @@ async function guestJoins(who, name) {
   const invite = await api('POST', `/sessions/${session.id}/invites`,
     { channel: 'link', invitee: { display_name: name } }, staffToken);
   ids[who] = `guest:${invite.id}`;
-  const page = await openTab(who, new URL(invite.url, env.base).href);
+  const page = await tabs.open(who, new URL(invite.url, env.base).href);
   await page.getByLabel('Your name').fill(name);
   await page.getByRole('button', { name: 'Join' }).click();
-  await waitFor(who, 'waited', textOf('#room-status'), (t) => /wait/i.test(t));
+  await tabs.waitFor(who, 'waited', textOf('#room-status'), (t) => /wait/i.test(t));
 }
 
 before(async () => {
@@ -88,6 +62,7 @@ before(async () => {
     'E2E breakouts'));
   ids.chair = `staff:${people.clinician.id}`;
   context = await launchBrowser();
+  tabs = new Tabs(context);
 });
 
 after(async () => {
@@ -96,13 +71,13 @@ after(async () => {
 });
 
 test('a chair and two guests in a group see each other', { skip, timeout: TEST_MS }, async () => {
-  const staff = await openTab('chair', `${env.base}/`);
+  const staff = await tabs.open('chair', `${env.base}/`);
   await staff.getByLabel('E-mail').fill(people.clinician.email);
   await staff.getByLabel('Password').fill(env.password);
   await staff.getByRole('button', { name: 'Log in' }).click();
   await staff.locator(`#sessions button.join[data-session="${session.id}"]`).click();
   await staff.locator('#room-view').waitFor({ state: 'visible' });
-  await waitFor('chair', 'was in the room', textOf('#participants'), (t) => /chair/.test(t));
+  await tabs.waitFor('chair', 'was in the room', textOf('#participants'), (t) => /chair/.test(t));
 
   await guestJoins('ann', 'Guest Ann');
   await guestJoins('bob', 'Guest Bob');
@@ -114,31 +89,31 @@ test('a chair and two guests in a group see each other', { skip, timeout: TEST_M
 
   // breakout controls are the chair's only
   assert.equal(await staff.locator('#breakout-bar').isVisible(), true);
-  assert.equal(await pages.ann.locator('#participants select, #participants button').count(), 0);
+  assert.equal(await tabs.pages.ann.locator('#participants select, #participants button').count(), 0);
 });
 
 test('the chair opens a breakout room and moves a guest into it', { skip, timeout: TEST_MS }, async () => {
-  const staff = pages.chair;
-  assert.ok(pages.bob, 'everyone is in the room');
+  const staff = tabs.pages.chair;
+  assert.ok(tabs.pages.bob, 'everyone is in the room');
   await staff.getByRole('button', { name: 'New breakout room' }).click();
-  await waitFor('chair', 'said the room is open', textOf('#room-status'),
+  await tabs.waitFor('chair', 'said the room is open', textOf('#room-status'),
     (t) => t === 'Breakout room 1 is open.');
-  await waitFor('chair', 'listed the empty breakout room', chairList,
+  await tabs.waitFor('chair', 'listed the empty breakout room', chairList,
     (l) => l.includes('# Breakout room 1 (0)'));
 
   await staff.getByLabel('Room of Guest Ann').selectOption({ label: 'Breakout room 1' });
-  await waitFor('ann', 'read where they are', textOf('#room-status'),
+  await tabs.waitFor('ann', 'read where they are', textOf('#room-status'),
     (t) => t === 'You are in breakout room 1.');
-  assert.equal(await pages.ann.locator('#room-title').innerText(), 'Video call: Breakout room 1');
+  assert.equal(await tabs.pages.ann.locator('#room-title').innerText(), 'Video call: Breakout room 1');
   // the chair's list is grouped by room
-  await waitFor('chair', 'grouped the list by room', chairList,
+  await tabs.waitFor('chair', 'grouped the list by room', chairList,
     (l) => JSON.stringify(l) === JSON.stringify([
       '# Main room (2)', `${people.clinician.name} (you)`, 'Guest Bob',
       '# Breakout room 1 (1)', 'Guest Ann']));
   // the others read that Ann is elsewhere
-  await waitFor('bob', 'saw Ann in the breakout room', textOf('#participants'),
+  await tabs.waitFor('bob', 'saw Ann in the breakout room', textOf('#participants'),
     (t) => /Guest Ann broadcaster in breakout room 1/.test(t));
-  await waitFor('ann', 'saw Bob in the main room', textOf('#participants'),
+  await tabs.waitFor('ann', 'saw Bob in the main room', textOf('#participants'),
     (t) => /Guest Bob broadcaster in the main room/.test(t));
 
   // who receives whom: only the people of one's own room
@@ -148,20 +123,20 @@ test('the chair opens a breakout room and moves a guest into it', { skip, timeou
 });
 
 test('closing the breakout room brings everyone back to the main room', { skip, timeout: TEST_MS }, async () => {
-  const staff = pages.chair;
-  assert.ok(pages.ann, 'Ann is in the breakout room');
+  const staff = tabs.pages.chair;
+  assert.ok(tabs.pages.ann, 'Ann is in the breakout room');
   await staff.getByRole('button', { name: 'Close breakout room 1' }).click();
-  await waitFor('ann', 'read that they are back', textOf('#room-status'),
+  await tabs.waitFor('ann', 'read that they are back', textOf('#room-status'),
     (t) => t === 'You are back in the main room.');
-  assert.equal(await pages.ann.locator('#room-title').innerText(), 'Video call');
-  await waitFor('chair', 'listed everyone without rooms', chairList,
+  assert.equal(await tabs.pages.ann.locator('#room-title').innerText(), 'Video call');
+  await tabs.waitFor('chair', 'listed everyone without rooms', chairList,
     (l) => !l.some((x) => x.startsWith('# ')) && l.length === 3);
   await sees('ann', ['chair', 'bob']);
   await sees('chair', ['ann', 'bob']);
   await sees('bob', ['chair', 'ann']);
-  assert.doesNotMatch(await pages.bob.locator('#participants').innerText(), /breakout/);
+  assert.doesNotMatch(await tabs.pages.bob.locator('#participants').innerText(), /breakout/);
   for (const who of ['chair', 'ann', 'bob']) {
-    assert.equal(await pages[who].locator('#problem').isVisible(), false,
-      `no error on ${who}'s page: ${await pages[who].locator('#problem').innerText()}`);
+    assert.equal(await tabs.pages[who].locator('#problem').isVisible(), false,
+      `no error on ${who}'s page: ${await tabs.pages[who].locator('#problem').innerText()}`);
   }
 });

@@ -10,79 +10,20 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  api, closeBrowser, closeSession, createFixtures, env, launchBrowser, skip,
-  STEP_MS, TEST_MS,
+  Tabs, api, closeBrowser, closeSession, createFixtures, env, launchBrowser, skip,
+  TEST_MS,
 } from './lib.mjs';
 
 let context;
+let tabs;
 let people;
 let staffToken;
 let session;
 let inviteUrl;
 const guestName = `Guest ${crypto.randomBytes(3).toString('hex')}`;
-const pages = {};
-const logs = { clinician: [], guest: [] };
 
-const tail = (who) => logs[who].slice(-25).join('\n');
-
-async function openTab(who, url) {
-  const page = await context.newPage();
-  page.on('console', (m) => logs[who].push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs[who].push(`pageerror: ${e.message}`));
-  await page.goto(url);
-  pages[who] = page;
-  return page;
-}
-
-async function waitForText(who, selector, check, what) {
-  const deadline = Date.now() + STEP_MS;
-  let text = '';
-  while (Date.now() < deadline) {
-    text = await pages[who].locator(selector).innerText().catch(() => '');
-    if (check(text)) {
-      return text;
-    }
-    await sleep(200);
-  }
-  return assert.fail(`${who}'s ${selector} never showed ${what}: ${JSON.stringify(text)}\n${tail(who)}`);
-}
-
-/** As call.test.mjs: a remote camera video that plays, with sound. */
-async function waitForPlayingVideo(who) {
-  const page = pages[who];
-  const deadline = Date.now() + STEP_MS;
-  let seen = null;
-  while (Date.now() < deadline) {
-    seen = await page.evaluate(async () => {
-      const v = document.querySelector('video.remote[data-kind="camera"]');
-      if (!v) {
-        return { found: false };
-      }
-      const t0 = v.currentTime;
-      await new Promise((r) => setTimeout(r, 700));
-      const stream = v.srcObject;
-      return {
-        found: true,
-        participant: v.dataset.participant,
-        readyState: v.readyState,
-        videoWidth: v.videoWidth,
-        t0,
-        t1: v.currentTime,
-        audioTracks: stream ? stream.getAudioTracks().length : 0,
-        label: v.getAttribute('aria-label'),
-      };
-    });
-    if (seen.found && seen.readyState >= 2 && seen.videoWidth > 0 && seen.t1 > seen.t0
-        && seen.audioTracks === 1) {
-      return seen;
-    }
-    await sleep(300);
-  }
-  return assert.fail(`${who}'s page shows no playing camera video of the other: ${JSON.stringify(seen)}\n${tail(who)}`);
-}
 
 before(async () => {
   if (skip) {
@@ -101,6 +42,7 @@ before(async () => {
   const u = new URL(invite.url, env.base);
   inviteUrl = new URL(u.pathname + u.search + u.hash, env.base).href;
   context = await launchBrowser();
+  tabs = new Tabs(context);
   // count the tones the console plays
   await context.addInitScript(() => {
     window.thTones = 0;
@@ -128,7 +70,7 @@ test('the requester cannot open a scheduled consultation', { skip, timeout: TEST
   assert.equal(res.status, 409);
   assert.equal(problem.detail, 'The session has not started yet.');
 
-  const staff = await openTab('clinician', `${env.base}/`);
+  const staff = await tabs.open('clinician', `${env.base}/`);
   const stream = staff.waitForResponse((r) => r.url().includes('/me/events?ticket=')
     && r.status() === 200);
   await staff.getByLabel('E-mail').fill(people.clinician.email);
@@ -147,12 +89,12 @@ test('the requester cannot open a scheduled consultation', { skip, timeout: TEST
 });
 
 test('the guest opens the link and waits; the requester\'s console rings', { skip, timeout: TEST_MS }, async () => {
-  const staff = pages.clinician;
+  const staff = tabs.pages.clinician;
   assert.ok(staff, 'the console is open');
-  const guest = await openTab('guest', inviteUrl);
+  const guest = await tabs.open('guest', inviteUrl);
   await guest.getByLabel('Your name').fill(guestName);
   await guest.getByRole('button', { name: 'Join' }).click();
-  await waitForText('guest', '#room-status', (t) => /Please wait/.test(t), 'that the guest waits');
+  await tabs.waitForText('guest', '#room-status', (t) => /Please wait/.test(t), 'that the guest waits');
 
   const row = staff.locator('#waiting-list tr', { hasText: guestName });
   await row.waitFor();
@@ -167,15 +109,15 @@ test('the guest opens the link and waits; the requester\'s console rings', { ski
 });
 
 test('"Start next consultation" opens the call and admits the guest', { skip, timeout: TEST_MS }, async (t) => {
-  const staff = pages.clinician;
-  assert.ok(pages.guest, 'the guest waits');
+  const staff = tabs.pages.clinician;
+  assert.ok(tabs.pages.guest, 'the guest waits');
   await staff.getByRole('button', { name: 'Start next consultation' }).click();
   await staff.locator('#room-view').waitFor({ state: 'visible' });
-  await waitForText('guest', '#room-status', (t) => /let in/.test(t), 'that they were let in');
+  await tabs.waitForText('guest', '#room-status', (t) => /let in/.test(t), 'that they were let in');
 
   const [atStaff, atGuest] = await Promise.all([
-    waitForPlayingVideo('clinician'),
-    waitForPlayingVideo('guest'),
+    tabs.waitForPlayingVideo('clinician'),
+    tabs.waitForPlayingVideo('guest'),
   ]);
   t.diagnostic(`clinician's tab: ${JSON.stringify(atStaff)}`);
   t.diagnostic(`guest's tab: ${JSON.stringify(atGuest)}`);
@@ -185,8 +127,8 @@ test('"Start next consultation" opens the call and admits the guest', { skip, ti
   await staff.locator('#participants li', { hasText: guestName }).waitFor();
   assert.equal(await staff.locator('#waiting-room').isVisible(), false, 'nobody waits in the room');
   for (const who of ['clinician', 'guest']) {
-    assert.equal(await pages[who].locator('#problem').isVisible(), false,
-      `no error on the ${who}'s page: ${await pages[who].locator('#problem').innerText()}`);
+    assert.equal(await tabs.pages[who].locator('#problem').isVisible(), false,
+      `no error on the ${who}'s page: ${await tabs.pages[who].locator('#problem').innerText()}`);
   }
   // leaving goes back to the waiting room, empty now
   await staff.getByRole('button', { name: 'Leave' }).click();
@@ -197,18 +139,17 @@ test('"Start next consultation" opens the call and admits the guest', { skip, ti
 });
 
 test('"Admit" on a row of the waiting room lets that person in', { skip, timeout: TEST_MS }, async () => {
-  const staff = pages.clinician;
+  const staff = tabs.pages.clinician;
   assert.ok(await staff.locator('#waiting-view').isVisible(), 'the console shows the waiting room');
   const other = `Guest ${crypto.randomBytes(3).toString('hex')}`;
   const invite = await api('POST', `/sessions/${session.id}/invites`,
     { channel: 'link', invitee: { display_name: other } }, staffToken);
   const u = new URL(invite.url, env.base);
   const tones = await staff.evaluate(() => window.thTones);
-  logs.guest2 = [];
-  const guest2 = await openTab('guest2', new URL(u.pathname + u.search + u.hash, env.base).href);
+  const guest2 = await tabs.open('guest2', new URL(u.pathname + u.search + u.hash, env.base).href);
   await guest2.getByLabel('Your name').fill(other);
   await guest2.getByRole('button', { name: 'Join' }).click();
-  await waitForText('guest2', '#room-status', (t) => /Please wait/.test(t), 'that the guest waits');
+  await tabs.waitForText('guest2', '#room-status', (t) => /Please wait/.test(t), 'that the guest waits');
 
   const row = staff.locator('#waiting-list tr', { hasText: other });
   await row.waitFor();
@@ -216,8 +157,8 @@ test('"Admit" on a row of the waiting room lets that person in', { skip, timeout
   await staff.waitForFunction((n) => window.thTones >= n + 2, tones, { timeout: STEP_MS });
   await staff.getByRole('button', { name: `Admit ${other} to Consultation E2E second opinion` }).click();
   await staff.locator('#room-view').waitFor({ state: 'visible' });
-  await waitForText('guest2', '#room-status', (t) => /let in/.test(t), 'that they were let in');
-  await waitForText('clinician', '#participants',
+  await tabs.waitForText('guest2', '#room-status', (t) => /let in/.test(t), 'that they were let in');
+  await tabs.waitForText('clinician', '#participants',
     (t) => t.includes(other) && t.includes(guestName), 'both guests in the room');
   assert.equal(await staff.locator('#problem').isVisible(), false,
     `no error on the clinician's page: ${await staff.locator('#problem').innerText()}`);

@@ -11,66 +11,21 @@
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  api, closeBrowser, closeSession, createFixtures, env, launchBrowser, skip,
-  STEP_MS, TEST_MS,
+  Tabs, api, closeBrowser, closeSession, createFixtures, env, launchBrowser, skip,
+  TEST_MS,
 } from './lib.mjs';
 
 // -------------------------------------------------------------- browser
 
 let context;
+let tabs;
 let people;
 let staffToken;
 let session;
 let inviteUrl;
-const pages = {};
-const logs = { clinician: [], guest: [] };
 
-const tail = (who) => logs[who].slice(-25).join('\n');
-
-async function openTab(who, url) {
-  const page = await context.newPage();
-  page.on('console', (m) => logs[who].push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs[who].push(`pageerror: ${e.message}`));
-  await page.goto(url);
-  return page;
-}
-
-/** As call.test.mjs: a remote camera video that plays, with sound. */
-async function waitForPlayingVideo(who, { timeoutMs = STEP_MS } = {}) {
-  const page = pages[who];
-  const deadline = Date.now() + timeoutMs;
-  let seen = null;
-  while (Date.now() < deadline) {
-    seen = await page.evaluate(async () => {
-      const v = document.querySelector('video.remote[data-kind="camera"]');
-      if (!v) {
-        return { found: false };
-      }
-      const t0 = v.currentTime;
-      await new Promise((r) => setTimeout(r, 700));
-      const stream = v.srcObject;
-      return {
-        found: true,
-        participant: v.dataset.participant,
-        readyState: v.readyState,
-        videoWidth: v.videoWidth,
-        t0,
-        t1: v.currentTime,
-        audioTracks: stream ? stream.getAudioTracks().length : 0,
-        label: v.getAttribute('aria-label'),
-      };
-    });
-    if (seen.found && seen.readyState >= 2 && seen.videoWidth > 0 && seen.t1 > seen.t0
-        && seen.audioTracks === 1) {
-      return seen;
-    }
-    await sleep(300);
-  }
-  assert.fail(`${who}'s page shows no playing camera video of the other: ${JSON.stringify(seen)}\n${tail(who)}`);
-}
 
 /** The invite's URL, made absolute against the stack's base. */
 function absolute(url) {
@@ -89,6 +44,7 @@ before(async () => {
   session = await api('POST', '/sessions',
     { kind: 'telehealth', patient_id: people.patient.id, access: 'invitation' }, staffToken);
   context = await launchBrowser();
+  tabs = new Tabs(context);
 });
 
 after(async () => {
@@ -97,7 +53,7 @@ after(async () => {
 });
 
 test('a guest joins by invite link: each tab sees the other, the token leaves the address bar', { skip, timeout: TEST_MS }, async (t) => {
-  const staff = pages.clinician = await openTab('clinician', `${env.base}/`);
+  const staff = await tabs.open('clinician', `${env.base}/`);
   await staff.getByLabel('E-mail').fill(people.clinician.email);
   await staff.getByLabel('Password').fill(env.password);
   await staff.getByRole('button', { name: 'Log in' }).click();
@@ -113,7 +69,7 @@ test('a guest joins by invite link: each tab sees the other, the token leaves th
   t.diagnostic(`invite url path: ${new URL(inviteUrl).pathname}`);
 
   const guestName = `Guest ${crypto.randomBytes(3).toString('hex')}`;
-  const guest = pages.guest = await openTab('guest', inviteUrl);
+  const guest = await tabs.open('guest', inviteUrl);
   assert.ok(!guest.url().includes(invite.token), `the token is gone from the address bar: ${guest.url()}`);
   assert.ok(!guest.url().includes('#t='), `no fragment left: ${guest.url()}`);
   await guest.getByLabel('Your name').fill(guestName);
@@ -121,8 +77,8 @@ test('a guest joins by invite link: each tab sees the other, the token leaves th
   await guest.locator('#room-view').waitFor({ state: 'visible' });
 
   const [atStaff, atGuest] = await Promise.all([
-    waitForPlayingVideo('clinician'),
-    waitForPlayingVideo('guest'),
+    tabs.waitForPlayingVideo('clinician'),
+    tabs.waitForPlayingVideo('guest'),
   ]);
   t.diagnostic(`clinician's tab: ${JSON.stringify(atStaff)}`);
   t.diagnostic(`guest's tab: ${JSON.stringify(atGuest)}`);
@@ -131,14 +87,14 @@ test('a guest joins by invite link: each tab sees the other, the token leaves th
   assert.equal(atGuest.participant, `staff:${people.clinician.id}`, 'the guest sees the clinician');
   assert.ok(!guest.url().includes(invite.token), 'still no token in the address bar');
   for (const who of ['clinician', 'guest']) {
-    assert.equal(await pages[who].locator('#problem').isVisible(), false,
-      `no error on the ${who}'s page: ${await pages[who].locator('#problem').innerText()}`);
+    assert.equal(await tabs.pages[who].locator('#problem').isVisible(), false,
+      `no error on the ${who}'s page: ${await tabs.pages[who].locator('#problem').innerText()}`);
   }
 });
 
 test('the spent single-use link, opened again, says it has been used', { skip, timeout: TEST_MS }, async () => {
   assert.ok(inviteUrl, 'the invite was made');
-  const again = await openTab('guest', inviteUrl);
+  const again = await tabs.open('guest-again', inviteUrl);
   try {
     await again.getByLabel('Your name').fill('Someone Else');
     await again.getByRole('button', { name: 'Join' }).click();
@@ -152,9 +108,9 @@ test('the spent single-use link, opened again, says it has been used', { skip, t
 });
 
 test('the guest leaves', { skip, timeout: TEST_MS }, async () => {
-  assert.ok(pages.guest, 'the call is up');
-  await pages.guest.getByRole('button', { name: 'Leave' }).click();
-  await pages.guest.locator('#room-view').waitFor({ state: 'hidden' });
-  assert.match(await pages.guest.locator('#notice').innerText(), /left/i);
-  await pages.clinician.locator('video.remote').waitFor({ state: 'detached' });
+  assert.ok(tabs.pages.guest, 'the call is up');
+  await tabs.pages.guest.getByRole('button', { name: 'Leave' }).click();
+  await tabs.pages.guest.locator('#room-view').waitFor({ state: 'hidden' });
+  assert.match(await tabs.pages.guest.locator('#notice').innerText(), /left/i);
+  await tabs.pages.clinician.locator('video.remote').waitFor({ state: 'detached' });
 });

@@ -9,6 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
+import { setTimeout as sleep } from 'node:timers/promises';
+
 import { chromium } from 'playwright-core';
 
 export const env = {
@@ -235,4 +237,87 @@ export async function createSessionFixtures(kind, name) {
   const session = await api('POST', '/sessions',
     { kind, patient_id: people.patient.id, name }, staffToken);
   return { people, staffToken, session };
+}
+
+/**
+ * The tabs of one test file, each named by who uses it ("clinician",
+ * "guest", ...): what each page logged is kept for failure messages, and
+ * the waits every suite makes poll the page until a check holds or
+ * STEP_MS passes.
+ */
+export class Tabs {
+  constructor(context) {
+    this.context = context;
+    this.pages = {};
+    this.logs = {};
+  }
+
+  /** The last lines a page logged. */
+  tail(who) {
+    return (this.logs[who] ?? []).slice(-25).join('\n');
+  }
+
+  async open(who, url) {
+    const page = await this.context.newPage();
+    this.logs[who] = [];
+    page.on('console', (m) => this.logs[who].push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => this.logs[who].push(`pageerror: ${e.message}`));
+    await page.goto(url);
+    this.pages[who] = page;
+    return page;
+  }
+
+  /** Polls get(page) until check(value) holds; fails saying "never what". */
+  async waitFor(who, what, get, check, { timeoutMs = STEP_MS } = {}) {
+    const deadline = Date.now() + timeoutMs;
+    let value;
+    while (Date.now() < deadline) {
+      value = await get(this.pages[who]).catch(() => undefined);
+      if (value !== undefined && check(value)) {
+        return value;
+      }
+      await sleep(200);
+    }
+    return assert.fail(`${who}: never ${what}: ${JSON.stringify(value)}\n${this.tail(who)}`);
+  }
+
+  /** The text of selector once check(text) holds. */
+  waitForText(who, selector, check, what) {
+    return this.waitFor(who, `showed ${what} in ${selector}`,
+      (page) => page.locator(selector).innerText(), check);
+  }
+
+  /**
+   * Waits until a remote video of the page (its data-kind: "camera" or
+   * "screen") plays: enough data to show a frame (readyState >= 2,
+   * HAVE_CURRENT_DATA), a frame size, a playback position that moves, and
+   * `audio` audio tracks in its stream.  Resolves with what it saw.
+   */
+  waitForPlayingVideo(who, { kind = 'camera', audio = 1, timeoutMs = STEP_MS } = {}) {
+    const look = (page) => page.evaluate(async (k) => {
+      const v = document.querySelector(`video.remote[data-kind="${k}"]`);
+      if (!v) {
+        return { found: false };
+      }
+      const t0 = v.currentTime;
+      await new Promise((r) => setTimeout(r, 700));
+      const stream = v.srcObject;
+      return {
+        found: true,
+        participant: v.dataset.participant,
+        readyState: v.readyState,
+        videoWidth: v.videoWidth,
+        videoHeight: v.videoHeight,
+        t0,
+        t1: v.currentTime,
+        paused: v.paused,
+        audioTracks: stream ? stream.getAudioTracks().length : 0,
+        videoTracks: stream ? stream.getVideoTracks().length : 0,
+        label: v.getAttribute('aria-label'),
+      };
+    }, kind);
+    return this.waitFor(who, `played a ${kind} video of the other`, look,
+      (s) => s.found && s.readyState >= 2 && s.videoWidth > 0 && s.t1 > s.t0
+        && s.audioTracks === audio, { timeoutMs });
+  }
 }

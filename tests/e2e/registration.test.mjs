@@ -8,45 +8,19 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  api, closeBrowser, closeSession, createFixtures, env, launchBrowser, skip,
-  STEP_MS, TEST_MS, tokenOf,
+  Tabs, api, closeBrowser, closeSession, createFixtures, env, launchBrowser, skip,
+  TEST_MS, tokenOf,
 } from './lib.mjs';
 
 let context;
+let tabs;
 let people;
 let staffToken;
 let session;
-const pages = {};
-const logs = {};
 const links = {};
 
-const tail = (who) => (logs[who] ?? []).slice(-25).join('\n');
-
-async function openTab(who, url) {
-  const page = await context.newPage();
-  logs[who] = [];
-  page.on('console', (m) => logs[who].push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs[who].push(`pageerror: ${e.message}`));
-  await page.goto(url);
-  pages[who] = page;
-  return page;
-}
-
-async function waitForText(who, selector, check, what) {
-  const deadline = Date.now() + STEP_MS;
-  let text = '';
-  while (Date.now() < deadline) {
-    text = await pages[who].locator(selector).innerText().catch(() => '');
-    if (check(text)) {
-      return text;
-    }
-    await sleep(200);
-  }
-  return assert.fail(`${who}'s ${selector} never showed ${what}: ${JSON.stringify(text)}\n${tail(who)}`);
-}
 
 async function link(name) {
   const invite = await api('POST', `/sessions/${session.id}/invites`,
@@ -73,6 +47,7 @@ before(async () => {
   links.ann = await link('Guest Ann');
   links.bob = await link('Guest Bob');
   context = await launchBrowser();
+  tabs = new Tabs(context);
 });
 
 after(async () => {
@@ -81,10 +56,10 @@ after(async () => {
 });
 
 test('a guest\'s link registers them for the group that has not started', { skip, timeout: TEST_MS }, async () => {
-  const page = await openTab('ann', links.ann);
+  const page = await tabs.open('ann', links.ann);
   await page.getByLabel('Your name').fill('Guest Ann');
   await page.getByRole('button', { name: 'Join' }).click();
-  const text = await waitForText('ann', '#registered', (t) => /registered/.test(t), 'the registration');
+  const text = await tabs.waitForText('ann', '#registered', (t) => /registered/.test(t), 'the registration');
   assert.match(text, /You are registered for this group session\. Use your link again when it starts/);
   const when = new Date(session.scheduled_at).toLocaleString('en-US',
     { dateStyle: 'full', timeStyle: 'short' });
@@ -106,7 +81,7 @@ test('the chair sees the registrations on the session and admits them', { skip, 
   });
   assert.equal(res.status, 202);
 
-  const tab = await openTab('chair', `${env.base}/`);
+  const tab = await tabs.open('chair', `${env.base}/`);
   await tab.getByLabel('E-mail').fill(people.clinician.email);
   await tab.getByLabel('Password').fill(env.password);
   await tab.getByRole('button', { name: 'Log in' }).click();
@@ -118,12 +93,12 @@ test('the chair sees the registrations on the session and admits them', { skip, 
   assert.equal(await tab.locator('#registrations li').count(), 2);
 
   await tab.getByRole('button', { name: 'Admit Guest Ann' }).click();
-  await waitForText('chair', '#registrations li[data-state="admitted"]',
+  await tabs.waitForText('chair', '#registrations li[data-state="admitted"]',
     (t) => /Guest Ann registered .+ admitted/.test(t), 'Ann admitted');
   assert.equal(await tab.locator('#invite-status').innerText(), 'Guest Ann is admitted.');
 
   await tab.getByRole('button', { name: 'Admit all registered people' }).click();
-  await waitForText('chair', '#invite-status', (t) => t === '1 person is admitted.', 'Bob admitted');
+  await tabs.waitForText('chair', '#invite-status', (t) => t === '1 person is admitted.', 'Bob admitted');
   await tab.locator('#registrations li[data-state="registered"]').waitFor({ state: 'detached' });
   assert.equal(await tab.getByRole('button', { name: 'Admit all registered people' }).isDisabled(), true);
   assert.deepEqual((await registrations()).map((r) => [r.display_name, r.state]),
@@ -131,11 +106,11 @@ test('the chair sees the registrations on the session and admits them', { skip, 
 });
 
 test('once the group runs, the admitted guest\'s link takes them straight in', { skip, timeout: TEST_MS }, async () => {
-  assert.ok(pages.ann, 'Ann registered');
+  assert.ok(tabs.pages.ann, 'Ann registered');
   // the chair's join opens the room (the opener of a group)
   await api('POST', `/sessions/${session.id}/join`, undefined, staffToken);
-  await pages.ann.getByRole('button', { name: 'Join' }).click();
-  await pages.ann.locator('#room-view').waitFor({ state: 'visible' });
-  await waitForText('ann', '#room-status', (t) => t === 'You are in the room.', 'that they are in');
-  assert.equal(await pages.ann.locator('#registered').isVisible(), false);
+  await tabs.pages.ann.getByRole('button', { name: 'Join' }).click();
+  await tabs.pages.ann.locator('#room-view').waitFor({ state: 'visible' });
+  await tabs.waitForText('ann', '#room-status', (t) => t === 'You are in the room.', 'that they are in');
+  assert.equal(await tabs.pages.ann.locator('#registered').isVisible(), false);
 });

@@ -6,34 +6,21 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import {
-  api, closeBrowser, closeSession, createSessionFixtures, env, launchBrowser,
-  psql, skip, STEP_MS, TEST_MS,
+  Tabs, api, closeBrowser, closeSession, createSessionFixtures, env, launchBrowser,
+  psql, skip, TEST_MS,
 } from './lib.mjs';
 
 let context;
+let tabs;
 let people;
 let staffToken;
 let session;
-const pages = {};
-const logs = {};
 
-const tail = (who) => (logs[who] ?? []).slice(-25).join('\n');
-
-async function openTab(who, url) {
-  const page = await context.newPage();
-  logs[who] = [];
-  page.on('console', (m) => logs[who].push(`${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs[who].push(`pageerror: ${e.message}`));
-  await page.goto(url);
-  pages[who] = page;
-  return page;
-}
 
 async function loginAndJoin(who, person) {
-  const page = await openTab(who, `${env.base}/`);
+  const page = await tabs.open(who, `${env.base}/`);
   await page.getByLabel('E-mail').fill(person.email);
   await page.getByLabel('Password').fill(env.password);
   await page.getByRole('button', { name: 'Log in' }).click();
@@ -47,24 +34,11 @@ async function loginAndJoin(who, person) {
 async function guestJoins(who, name) {
   const invite = await api('POST', `/sessions/${session.id}/invites`,
     { channel: 'link', invitee: { display_name: name } }, staffToken);
-  const page = await openTab(who, new URL(invite.url, env.base).href);
+  const page = await tabs.open(who, new URL(invite.url, env.base).href);
   await page.getByLabel('Your name').fill(name);
   await page.getByRole('button', { name: 'Join' }).click();
-  await waitForText(who, '#room-status', (t) => /wait/i.test(t), 'that they wait');
+  await tabs.waitForText(who, '#room-status', (t) => /wait/i.test(t), 'that they wait');
   return page;
-}
-
-async function waitForText(who, selector, check, what) {
-  const deadline = Date.now() + STEP_MS;
-  let text = '';
-  while (Date.now() < deadline) {
-    text = await pages[who].locator(selector).innerText().catch(() => '');
-    if (check(text)) {
-      return text;
-    }
-    await sleep(200);
-  }
-  return assert.fail(`${who}'s ${selector} never showed ${what}: ${JSON.stringify(text)}\n${tail(who)}`);
 }
 
 before(async () => {
@@ -74,6 +48,7 @@ before(async () => {
   ({ people, staffToken, session } = await createSessionFixtures('appointment',
     'E2E moderated'));
   context = await launchBrowser();
+  tabs = new Tabs(context);
 });
 
 after(async () => {
@@ -85,10 +60,10 @@ test('the patient arrives first and waits; the chair sees them in the waiting ro
   // an appointment: the service user starts it and waits, the provider
   // joins and admits (the provider cannot be in the room first)
   await loginAndJoin('patient', people.patient);
-  await waitForText('patient', '#room-status', (t) => /Please wait/.test(t), 'that the patient waits');
+  await tabs.waitForText('patient', '#room-status', (t) => /Please wait/.test(t), 'that the patient waits');
 
   const staff = await loginAndJoin('clinician', people.clinician);
-  await waitForText('clinician', '#participants', (t) => /chair/.test(t), 'the chair');
+  await tabs.waitForText('clinician', '#participants', (t) => /chair/.test(t), 'the chair');
   const waiting = staff.locator('#waiting li', { hasText: people.patient.name });
   await waiting.waitFor();
   assert.match(await waiting.innerText(), /waiting/);
@@ -96,14 +71,14 @@ test('the patient arrives first and waits; the chair sees them in the waiting ro
     'a waiting patient is not in the room yet');
 
   await staff.getByRole('button', { name: `Admit ${people.patient.name}` }).click();
-  await waitForText('patient', '#room-status', (t) => /let in/.test(t), 'that they were let in');
+  await tabs.waitForText('patient', '#room-status', (t) => /let in/.test(t), 'that they were let in');
   await staff.locator('#participants li', { hasText: people.patient.name }).waitFor();
   await staff.locator('#waiting-room').waitFor({ state: 'hidden' });
-  await waitForText('patient', '#participants', (t) => t.includes(people.clinician.name), 'the clinician');
+  await tabs.waitForText('patient', '#participants', (t) => t.includes(people.clinician.name), 'the clinician');
 });
 
 test('"Admit all" lets two waiting guests in; "Turn away" refuses a third', { skip, timeout: TEST_MS }, async () => {
-  const staff = pages.clinician;
+  const staff = tabs.pages.clinician;
   assert.ok(staff, 'the chair is in the room');
   await guestJoins('guestA', 'Guest Ann');
   await guestJoins('guestB', 'Guest Bob');
@@ -111,61 +86,61 @@ test('"Admit all" lets two waiting guests in; "Turn away" refuses a third', { sk
   assert.equal(await staff.locator('#waiting li').count(), 2);
   await staff.getByRole('button', { name: 'Admit all' }).click();
   for (const who of ['guestA', 'guestB']) {
-    await waitForText(who, '#room-status', (t) => /let in/.test(t), 'that they were let in');
+    await tabs.waitForText(who, '#room-status', (t) => /let in/.test(t), 'that they were let in');
   }
-  await waitForText('clinician', '#participants',
+  await tabs.waitForText('clinician', '#participants',
     (t) => t.includes('Guest Ann') && t.includes('Guest Bob'), 'both guests in the room');
 
   await guestJoins('guestC', 'Guest Cy');
   await staff.getByRole('button', { name: 'Turn away Guest Cy' }).click();
-  await waitForText('guestC', '#notice', (t) => t === 'You were not let in.', 'the refusal');
+  await tabs.waitForText('guestC', '#notice', (t) => t === 'You were not let in.', 'the refusal');
   await staff.locator('#waiting-room').waitFor({ state: 'hidden' });
   assert.doesNotMatch(await staff.locator('#participants').innerText(), /Guest Cy/);
 });
 
 test('the chair mutes and unmutes the patient, makes them a viewer and removes them', { skip, timeout: TEST_MS }, async () => {
-  const staff = pages.clinician;
-  assert.ok(pages.patient, 'the patient is in the room');
+  const staff = tabs.pages.clinician;
+  assert.ok(tabs.pages.patient, 'the patient is in the room');
   const row = staff.locator('#participants li', { hasText: people.patient.name });
 
   await staff.getByRole('button', { name: `Mute ${people.patient.name}` }).click();
-  await waitForText('patient', '#room-status',
+  await tabs.waitForText('patient', '#room-status',
     (t) => t === 'The chair has muted your microphone.', 'the mute');
   await staff.getByRole('button', { name: `Unmute ${people.patient.name}` }).waitFor();
   assert.match(await row.innerText(), /muted/);
   await staff.getByRole('button', { name: `Unmute ${people.patient.name}` }).click();
-  await waitForText('patient', '#room-status', (t) => t === 'The chair has unmuted you.', 'the unmute');
+  await tabs.waitForText('patient', '#room-status', (t) => t === 'The chair has unmuted you.', 'the unmute');
   await staff.getByRole('button', { name: `Mute ${people.patient.name}` }).waitFor();
 
   await staff.getByRole('button', { name: `Stop video of ${people.patient.name}` }).click();
-  await waitForText('patient', '#room-status',
+  await tabs.waitForText('patient', '#room-status',
     (t) => t === 'The chair has muted your camera.', 'the camera stopped');
   await staff.getByRole('button', { name: `Allow video of ${people.patient.name}` }).click();
-  await waitForText('patient', '#room-status', (t) => t === 'The chair has unmuted you.', 'the camera allowed');
+  await tabs.waitForText('patient', '#room-status', (t) => t === 'The chair has unmuted you.', 'the camera allowed');
 
   await staff.getByLabel(`Role of ${people.patient.name}`).selectOption('viewer');
-  await waitForText('patient', '#room-status', (t) => t === 'Your role is now viewer.', 'the new role');
-  await waitForText('clinician', `#participants li[data-participant="patient:${people.patient.id}"] .tag`,
+  await tabs.waitForText('patient', '#room-status', (t) => t === 'Your role is now viewer.', 'the new role');
+  await tabs.waitForText('clinician', `#participants li[data-participant="patient:${people.patient.id}"] .tag`,
     (t) => t === 'viewer', 'the patient as viewer');
 
   await staff.getByRole('button', { name: `Remove ${people.patient.name}` }).click();
-  await pages.patient.locator('#sessions-view').waitFor({ state: 'visible' });
-  assert.equal(await pages.patient.locator('#notice').innerText(), 'You were removed from the call.');
+  await tabs.pages.patient.locator('#sessions-view').waitFor({ state: 'visible' });
+  assert.equal(await tabs.pages.patient.locator('#notice').innerText(), 'You were removed from the call.');
   await row.waitFor({ state: 'detached' });
   assert.equal(await staff.locator('#problem').isVisible(), false,
     `no error on the chair's page: ${await staff.locator('#problem').innerText()}`);
 });
 
 test('a guest\'s page has no moderation controls', { skip, timeout: TEST_MS }, async () => {
-  const guest = pages.guestA;
+  const guest = tabs.pages.guestA;
   assert.ok(guest, 'a guest is in the room');
-  await waitForText('guestA', '#participants', (t) => t.includes(people.clinician.name), 'the clinician');
+  await tabs.waitForText('guestA', '#participants', (t) => t.includes(people.clinician.name), 'the clinician');
   assert.equal(await guest.locator('#participants button, #participants select').count(), 0);
 });
 
 test('the removed patient is listed on the session for its chair, who lets them back in', { skip, timeout: TEST_MS }, async () => {
-  assert.ok(pages.patient, 'the patient was removed');
-  const tab = await openTab('clinician2', `${env.base}/`);
+  assert.ok(tabs.pages.patient, 'the patient was removed');
+  const tab = await tabs.open('clinician2', `${env.base}/`);
   await tab.getByLabel('E-mail').fill(people.clinician.email);
   await tab.getByLabel('Password').fill(env.password);
   await tab.getByRole('button', { name: 'Log in' }).click();
@@ -190,7 +165,7 @@ test('the removed patient is listed on the session for its chair, who lets them 
   // the list refreshes by itself
   const letIn = tab.getByRole('button', { name: `Let ${people.patient.name} back in` });
   await letIn.waitFor().catch(async (e) => {
-    assert.fail(`${e.message}\n${await tab.locator('#bans-view').innerText()}\n${tail('clinician2')}`);
+    assert.fail(`${e.message}\n${await tab.locator('#bans-view').innerText()}\n${tabs.tail('clinician2')}`);
   });
   await letIn.click();
   await tab.locator('#no-bans').waitFor({ state: 'visible' });
