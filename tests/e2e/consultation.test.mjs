@@ -12,7 +12,7 @@ import crypto from 'node:crypto';
 import { after, before, test } from 'node:test';
 
 import {
-  Tabs, api, closeBrowser, closeSession, createFixtures, env, launchBrowser, skip,
+  Tabs, STEP_MS, api, closeBrowser, closeSession, createFixtures, env, launchBrowser, skip,
   TEST_MS,
 } from './lib.mjs';
 
