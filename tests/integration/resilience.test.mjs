@@ -75,20 +75,19 @@ describe('a slow PostgreSQL query does not block the worker', () => {
             assert.ok(waiting, "the module's query is waiting on the lock " +
                 '(else this test proves nothing)');
 
+            // A blocked worker would answer nothing until the lock goes,
+            // which is after these requests: each would time out instead.
+            // What proves it is that they are answered at all while the
+            // POST is still pending, not how fast (no timing here).
             for (let i = 0; i < 10; i++) {
-                const t0 = performance.now();
                 const me = await api('GET', '/me', {
-                    token: w.coordinator.token, timeoutMs: 5000,
+                    token: w.coordinator.token, timeoutMs: 10000,
                 });
-                const ms = performance.now() - t0;
                 assertStatus(me, 200, `GET /me #${i} while a query waits`);
-                assert.ok(ms < 2000, `GET /me #${i} took ${ms.toFixed(0)} ms`);
                 await sleep(100);
             }
-            const t0 = performance.now();
             const tok = await login(w.coordinator);
             assert.ok(tok, 'login (a query and argon2id) works meanwhile');
-            assert.ok(performance.now() - t0 < 3000, 'login in time');
 
             assert.equal(settled, false,
                 'POST /sessions was still waiting on the lock');
