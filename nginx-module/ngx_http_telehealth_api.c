@@ -118,6 +118,8 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
                                "patient_unassign"),
     ngx_http_telehealth_record("/patients/*/calls", NGX_HTTP_GET,
                                "patient_calls"),
+    ngx_http_telehealth_record("/patients/*/engagements", NGX_HTTP_GET,
+                               "patient_engagements"),
 
     ngx_http_telehealth_record_then("/sessions/*", NGX_HTTP_PATCH,
                                     "session_update",
@@ -149,6 +151,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     ngx_http_telehealth_record_then("/sessions/*/participants/*/breakout",
                                     NGX_HTTP_POST, "session_breakout_move",
                                     ngx_http_telehealth_command_then),
+
+    ngx_http_telehealth_record("/sessions/*/engagements", NGX_HTTP_POST,
+                               "engagement_create"),
 
     ngx_http_telehealth_record("/sessions/*/bans", NGX_HTTP_GET,
                                "session_bans"),
