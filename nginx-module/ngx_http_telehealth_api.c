@@ -19,6 +19,7 @@
 #include "ngx_http_telehealth_live.h"
 #include "ngx_http_telehealth_command.h"
 #include "ngx_http_telehealth_throttle.h"
+#include "ngx_http_telehealth_export.h"
 
 
 #define NGX_HTTP_TELEHEALTH_RETRY_AFTER  "1"
@@ -97,6 +98,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     { ngx_string("/sessions/*/join"), NGX_HTTP_POST,
       ngx_http_telehealth_session_join, 1, NULL, NULL },
+
+    { ngx_string("/sessions/*/export.pdf"), NGX_HTTP_GET,
+      ngx_http_telehealth_export_pdf, 1, NULL, NULL },
 
     ngx_http_telehealth_record("/staff", NGX_HTTP_GET, "staff_list"),
     ngx_http_telehealth_record("/staff", NGX_HTTP_POST, "staff_create"),

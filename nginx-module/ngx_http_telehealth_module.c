@@ -28,6 +28,10 @@
 
 #define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX  60
 
+/* fonts-dejavu-core: Latin, Greek, Cyrillic, Arabic, Hebrew and more */
+#define NGX_HTTP_TELEHEALTH_EXPORT_FONT                                       \
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
 
 static void *ngx_http_telehealth_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf);
@@ -274,6 +278,13 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_telehealth_main_conf_t, reconcile_interval),
+      NULL },
+
+    { ngx_string("telehealth_export_font"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, export_font),
       NULL },
 
     { ngx_string("telehealth_purge_after"),
@@ -690,6 +701,10 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (mcf->redis_prefix.data == NULL) {
         ngx_str_set(&mcf->redis_prefix, TH_REDIS_PREFIX_DEFAULT);
+    }
+
+    if (mcf->export_font.data == NULL) {
+        ngx_str_set(&mcf->export_font, NGX_HTTP_TELEHEALTH_EXPORT_FONT);
     }
 
     if (mcf->thread_pool_name.data == NULL) {

@@ -171,6 +171,8 @@ typedef struct {
     ngx_str_t            thread_pool_name;
     ngx_thread_pool_t   *thread_pool;
 
+    ngx_str_t            export_font;       /* TrueType file, NUL-ended */
+
     ngx_msec_t           timeout;           /* one PostgreSQL/Redis call */
     size_t               max_body_size;
     ngx_flag_t           events;

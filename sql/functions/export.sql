@@ -68,7 +68,7 @@ $$;
 -- The export of {id} for a chair of it while its content exists: (200,
 -- the document), or (404 | 403, a problem).  Audited.
 CREATE OR REPLACE FUNCTION th_session_export(v_caller uuid, v_org uuid,
-    v_session uuid, v_addr text)
+    v_type text, v_session uuid, v_addr text)
 RETURNS TABLE (status integer, body text)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -82,7 +82,8 @@ BEGIN
     SELECT x.* INTO s FROM sessions x
      WHERE x.id = v_session AND x.org_id = v_org;
     SELECT sp.role INTO v_role FROM session_participants sp
-     WHERE sp.session_id = v_session AND sp.staff_id = v_caller;
+     WHERE sp.session_id = v_session AND sp.staff_id = v_caller
+       AND v_type = 'staff';
     IF s.id IS NULL OR v_role IS NULL THEN
         status := 404;
         body := jsonb_build_object('problem', 'not-found',
@@ -116,7 +117,7 @@ BEGIN
             'participants', th_export_participants(s.id),
             'messages', th_export_messages(s.id, v_zone))::text;
     END IF;
-    PERFORM th_session_audit(v_caller, v_org, 'staff', v_session, v_addr,
+    PERFORM th_session_audit(v_caller, v_org, v_type, v_session, v_addr,
                              'session_export', status);
     RETURN NEXT;
 END
