@@ -47,8 +47,8 @@ LANGUAGE sql AS $$
     DELETE FROM console_events WHERE session_id = v_session;
 $$;
 
--- The session's own content: its name, bans, and the files queued for it
--- that nothing names any more are the job's.
+-- The session's own content: its name and its bans; purged_at marks it
+-- done.
 CREATE OR REPLACE FUNCTION th_purge_session_row(v_session uuid)
 RETURNS void
 LANGUAGE sql AS $$
