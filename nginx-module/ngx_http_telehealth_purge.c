@@ -11,7 +11,9 @@
  *   th_purge_files()     the queued files, unlinked on the thread pool
  *   th_purge_unlinked()  and taken off the queue
  *
- * A full batch starts the next round at once.  A round that stops halfway
+ * A full batch starts the next round at once; a round that would wait for
+ * a lock gives up instead (lock_timeout), so the job never holds one of
+ * the worker's connections for long.  A round that stops halfway
  * (PostgreSQL down, the worker gone) leaves nothing half-done: a session
  * is purged in one transaction, a file stays queued until unlinked, and
  * SKIP LOCKED lets several nginx instances run rounds at once.
@@ -187,10 +189,14 @@ static void
 ngx_http_telehealth_purge_ran(ngx_http_telehealth_pg_req_t *pg)
 {
     int                            n;
+    ngx_uint_t                     level;
     ngx_http_telehealth_purger_t  *pu = pg->data;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
-        ngx_log_error(NGX_LOG_WARN, pu->log, 0,
+        /* 55P03: a lock it would have waited for; the next round retries */
+        level = ngx_strcmp(ngx_http_telehealth_pg_sqlstate(pg), "55P03") == 0
+                ? NGX_LOG_INFO : NGX_LOG_WARN;
+        ngx_log_error(level, pu->log, 0,
                       "telehealth: purge: sessions not purged this round");
         ngx_http_telehealth_purge_done();
         return;

@@ -73,13 +73,16 @@ $$;
 
 -- One round of the job: up to v_batch sessions ended more than v_after
 -- seconds ago are purged, their files queued in purge_files; answers the
--- sessions purged.  SKIP LOCKED: several nginx instances may run it.
+-- sessions purged.  SKIP LOCKED: several nginx instances may run it.  The
+-- purge gives way: rather than wait for a lock (and hold one of the
+-- worker's connections meanwhile) it fails and the next round tries again.
 CREATE OR REPLACE FUNCTION th_purge_run(v_after integer, v_batch integer)
 RETURNS SETOF uuid
 LANGUAGE plpgsql AS $$
 DECLARE
     v_id  uuid;
 BEGIN
+    PERFORM set_config('lock_timeout', '200ms', true);
     FOR v_id IN
         SELECT s.id FROM sessions s
          WHERE s.state = 'ended' AND s.purged_at IS NULL
