@@ -40,6 +40,8 @@ typedef struct {
     ngx_pool_cleanup_t    *cleanup;
     json_t                *doc;             /* th_session_export()'s */
     const char            *font;            /* TrueType file */
+    ngx_str_t              files_dir;       /* attachments' paths are
+                                               relative to it */
 
     /* the layout's state, on the thread */
     HPDF_Doc               pdf;
@@ -174,6 +176,9 @@ ngx_http_telehealth_export_found(ngx_http_telehealth_pg_req_t *pg)
     ex->request = r;
     ex->doc = doc;
     ex->font = (const char *) mcf->export_font.data;
+
+    /* chat's store (telehealth_chat_files) once chat keeps files */
+    ngx_str_null(&ex->files_dir);
 
     cln->handler = ngx_http_telehealth_export_free;
     cln->data = ex;
@@ -559,13 +564,22 @@ static void
 ngx_http_telehealth_export_image(ngx_http_telehealth_export_t *ex,
     const char *type, const char *path)
 {
+    char         file[NGX_MAX_PATH];
     float        w, h, scale;
     HPDF_Image   image;
     HPDF_STATUS  prior;
 
-    /* chat's files: absolute paths only until its directory is known */
-    if (path == NULL || path[0] != '/' || ngx_strstr(path, "..") != NULL) {
+    /* a name of the files directory, or an absolute path */
+    if (path == NULL || ngx_strstr(path, "..") != NULL
+        || (path[0] != '/' && ex->files_dir.len == 0)
+        || ex->files_dir.len + ngx_strlen(path) + 2 > sizeof(file))
+    {
         return;
+    }
+
+    if (path[0] != '/') {
+        ngx_sprintf((u_char *) file, "%V/%s%Z", &ex->files_dir, path);
+        path = file;
     }
 
     prior = ex->error;
