@@ -14,6 +14,15 @@ ALTER TABLE sessions
 CREATE INDEX sessions_purge_due_idx ON sessions (ended_at)
     WHERE state = 'ended' AND purged_at IS NULL;
 
+-- what the purge deletes by session, and the foreign keys its deletes
+-- check (otherwise a scan of the whole table per row)
+CREATE INDEX console_events_session_idx ON console_events (session_id);
+CREATE INDEX invites_notification_idx ON invites (notification_id)
+    WHERE notification_id IS NOT NULL;
+CREATE INDEX interpreter_requests_invite_idx
+    ON interpreter_requests (interpreter_invite)
+    WHERE interpreter_invite IS NOT NULL;
+
 -- Files of purged sessions that the module has still to unlink: written
 -- in the purge's transaction, deleted once unlinked, so a purge that
 -- stops halfway finishes on the next round.
