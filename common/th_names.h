@@ -107,6 +107,7 @@
 #define TH_CLOSE_CHAIR_LEFT        "chair_left"
 #define TH_CLOSE_CLOSED_BY_CHAIR   "closed_by_chair"
 #define TH_CLOSE_COMMAND           "command"
+#define TH_CLOSE_KEPT_OPEN         "kept_open"   /* the session stays, idle */
 #define TH_CLOSE_EXPIRED           "expired"
 #define TH_CLOSE_CAREGIVER_HUNG_UP "caregiver_hung_up"
 #define TH_CLOSE_DURATION_LIMIT    "duration_limit"

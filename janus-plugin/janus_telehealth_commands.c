@@ -39,7 +39,8 @@ janus_telehealth_close_reason(json_t *command)
     reason = json_string_value(json_object_get(command, "reason"));
     if (reason != NULL
         && (strcmp(reason, TH_CLOSE_CLOSED_BY_CHAIR) == 0
-            || strcmp(reason, TH_CLOSE_COMMAND) == 0))
+            || strcmp(reason, TH_CLOSE_COMMAND) == 0
+            || strcmp(reason, TH_CLOSE_KEPT_OPEN) == 0))
     {
         return reason;
     }

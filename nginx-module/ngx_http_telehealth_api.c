@@ -19,6 +19,7 @@
 #include "ngx_http_telehealth_live.h"
 #include "ngx_http_telehealth_command.h"
 #include "ngx_http_telehealth_throttle.h"
+#include "ngx_http_telehealth_export.h"
 
 
 #define NGX_HTTP_TELEHEALTH_RETRY_AFTER  "1"
@@ -98,6 +99,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     { ngx_string("/sessions/*/join"), NGX_HTTP_POST,
       ngx_http_telehealth_session_join, 1, NULL, NULL },
 
+    { ngx_string("/sessions/*/export.pdf"), NGX_HTTP_GET,
+      ngx_http_telehealth_export_pdf, 1, NULL, NULL },
+
     ngx_http_telehealth_record("/staff", NGX_HTTP_GET, "staff_list"),
     ngx_http_telehealth_record("/staff", NGX_HTTP_POST, "staff_create"),
     ngx_http_telehealth_record("/staff/*", NGX_HTTP_GET, "staff_get"),
@@ -118,6 +122,8 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
                                "patient_unassign"),
     ngx_http_telehealth_record("/patients/*/calls", NGX_HTTP_GET,
                                "patient_calls"),
+    ngx_http_telehealth_record("/patients/*/engagements", NGX_HTTP_GET,
+                               "patient_engagements"),
 
     ngx_http_telehealth_record_then("/sessions/*", NGX_HTTP_PATCH,
                                     "session_update",
@@ -149,6 +155,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
     ngx_http_telehealth_record_then("/sessions/*/participants/*/breakout",
                                     NGX_HTTP_POST, "session_breakout_move",
                                     ngx_http_telehealth_command_then),
+
+    ngx_http_telehealth_record("/sessions/*/engagements", NGX_HTTP_POST,
+                               "engagement_create"),
 
     ngx_http_telehealth_record("/sessions/*/bans", NGX_HTTP_GET,
                                "session_bans"),

@@ -1,8 +1,8 @@
 /*
  * Join credentials: POST /sessions/{id}/join.  The caller's place in the
  * session comes from PostgreSQL, the room's state from Redis; the first
- * join of a scheduled session's opener opens its room with the room
- * script of a start (ngx_http_telehealth_session.c).  The answer carries
+ * join of a scheduled or idle session's opener opens its room with the
+ * room script of a start (ngx_http_telehealth_session.c).  The answer carries
  * the room, the Janus path and the signed credential.
  */
 
@@ -111,9 +111,11 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    scheduled = (ngx_strcmp(PQgetvalue(res, 0, 2), "scheduled") == 0);
+    /* no room yet, or none since a chair kept the session (idle) */
+    scheduled = (ngx_strcmp(PQgetvalue(res, 0, 2), "scheduled") == 0
+                 || ngx_strcmp(PQgetvalue(res, 0, 2), "idle") == 0);
 
-    /* a scheduled session opens on its opener's first join */
+    /* a scheduled or idle session opens on its opener's first join */
     if (scheduled && *PQgetvalue(res, 0, 8) != 't') {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
                                  "The session has not started yet.");

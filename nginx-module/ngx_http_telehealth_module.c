@@ -17,6 +17,7 @@
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_events.h"
 #include "ngx_http_telehealth_reconcile.h"
+#include "ngx_http_telehealth_purge.h"
 #include "ngx_http_telehealth_idp.h"
 #include "ngx_http_telehealth_curl.h"
 #include "ngx_http_telehealth_notify.h"
@@ -26,6 +27,10 @@
 
 
 #define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX  60
+
+/* fonts-dejavu-core: Latin, Greek, Cyrillic, Arabic, Hebrew and more */
+#define NGX_HTTP_TELEHEALTH_EXPORT_FONT                                       \
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 
 static void *ngx_http_telehealth_create_main_conf(ngx_conf_t *cf);
@@ -273,6 +278,27 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       ngx_conf_set_msec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_telehealth_main_conf_t, reconcile_interval),
+      NULL },
+
+    { ngx_string("telehealth_export_font"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, export_font),
+      NULL },
+
+    { ngx_string("telehealth_purge_after"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, purge.after),
+      NULL },
+
+    { ngx_string("telehealth_purge_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, purge.interval),
       NULL },
 
     { ngx_string("telehealth_video_call_sms_delay"),
@@ -566,6 +592,8 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
     mcf->max_body_size = NGX_CONF_UNSET_SIZE;
     mcf->events = NGX_CONF_UNSET;
     mcf->reconcile_interval = NGX_CONF_UNSET_MSEC;
+    mcf->purge.after = NGX_CONF_UNSET;
+    mcf->purge.interval = NGX_CONF_UNSET_MSEC;
     mcf->idp.leeway = NGX_CONF_UNSET;
     mcf->notify.enable = NGX_CONF_UNSET;
     mcf->notify.interval = NGX_CONF_UNSET_MSEC;
@@ -606,6 +634,8 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_size_value(mcf->max_body_size, 64 * 1024);
     ngx_conf_init_value(mcf->events, 1);
     ngx_conf_init_msec_value(mcf->reconcile_interval, 5000);
+    ngx_conf_init_value(mcf->purge.after, 24 * 60 * 60);
+    ngx_conf_init_msec_value(mcf->purge.interval, 60000);
     ngx_conf_init_value(mcf->notify.enable, 1);
     ngx_conf_init_msec_value(mcf->notify.interval, 1000);
     ngx_conf_init_msec_value(mcf->notify.backoff, 10000);
@@ -673,6 +703,10 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&mcf->redis_prefix, TH_REDIS_PREFIX_DEFAULT);
     }
 
+    if (mcf->export_font.data == NULL) {
+        ngx_str_set(&mcf->export_font, NGX_HTTP_TELEHEALTH_EXPORT_FONT);
+    }
+
     if (mcf->thread_pool_name.data == NULL) {
         ngx_str_set(&mcf->thread_pool_name, "default");
     }
@@ -690,6 +724,12 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"telehealth_access_token_ttl\" must be "
                            "at least 1s");
+        return NGX_CONF_ERROR;
+    }
+
+    if (mcf->purge.interval == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"telehealth_purge_interval\" must not be 0");
         return NGX_CONF_ERROR;
     }
 
@@ -1212,6 +1252,16 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
         }
     }
 
+    /* one purge job per nginx instance too; SKIP LOCKED between them */
+    if (mcf->api && mcf->postgres.len && mcf->redis.len && ngx_worker == 0)
+    {
+        if (ngx_http_telehealth_purge_init_process(cycle, mcf, NULL)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
     return NGX_OK;
 }
 
@@ -1219,6 +1269,7 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_telehealth_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_telehealth_purge_exit_process();
     ngx_http_telehealth_console_exit_process();
     ngx_http_telehealth_notify_exit_process();
     ngx_http_telehealth_curl_exit_process();

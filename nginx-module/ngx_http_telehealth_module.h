@@ -21,6 +21,8 @@
  *   command         a chair's room commands to the room's Janus node
  *   events          the consumer of the plugin's event stream
  *   reconcile       repairs between PostgreSQL's sessions and Redis' rooms
+ *   purge           deleting the content of sessions ended long enough
+ *   export          GET /sessions/{id}/export.pdf (libharu, thread pool)
  *   console         console streams (server-sent events)
  *   notify          the outbox courier and its providers' directives
  *   template        notification templates
@@ -139,6 +141,13 @@ typedef struct {
 } ngx_http_telehealth_throttle_conf_t;
 
 
+/* the purge of ended sessions' content (telehealth_purge_*) */
+typedef struct {
+    time_t               after;             /* s after the session ended */
+    ngx_msec_t           interval;          /* between rounds */
+} ngx_http_telehealth_purge_conf_t;
+
+
 typedef struct {
     ngx_str_t            postgres;          /* libpq conninfo */
     ngx_uint_t           pool_size;         /* PostgreSQL connections/worker */
@@ -162,10 +171,13 @@ typedef struct {
     ngx_str_t            thread_pool_name;
     ngx_thread_pool_t   *thread_pool;
 
+    ngx_str_t            export_font;       /* TrueType file, NUL-ended */
+
     ngx_msec_t           timeout;           /* one PostgreSQL/Redis call */
     size_t               max_body_size;
     ngx_flag_t           events;
     ngx_msec_t           reconcile_interval;  /* 0: no reconciler */
+    ngx_http_telehealth_purge_conf_t  purge;
 
     ngx_http_telehealth_notify_conf_t  notify;
     ngx_http_telehealth_provider_conf_t   sms;

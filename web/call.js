@@ -51,6 +51,7 @@ const CLOSED_TEXT = {
     chair_left: "The call has ended: the clinician left.",
     caregiver_hung_up: "The call has ended: the caregiver hung up.",
     closed_by_chair: "The call has been ended.",
+    kept_open: "The call has ended. The session stays open for later.",
     duration_limit: "The call has reached its time limit.",
     expired: "The call has ended: nobody was in it.",
     node_lost: "The call has ended: the connection to it was lost.",

@@ -201,6 +201,30 @@ async function listSessions() {
             actions.append(actionButton("Join", "join", s,
                 () => join(s.id).catch(failJoin)));
         }
+        /* kept open by a chair: the next call opens a new room */
+        if (s.state === "idle" && me.type === "staff") {
+            actions.append(actionButton("New call", "join", s,
+                () => join(s.id).catch(failJoin)));
+            actions.append(actionButton("Close", "close-session", s,
+                () => closeSession(s.id, "close").then(() => listSessions())
+                    .catch(showProblem)));
+        }
+        /* a chair's record of it while its content exists */
+        if (me.type === "staff" && isChairOf(s) && !s.purged_at
+            && (s.state === "ended" || s.state === "idle"))
+        {
+            const a = document.createElement("a");
+            a.className = "export";
+            a.textContent = "PDF";
+            a.href = "#";
+            a.setAttribute("aria-label", "Export " + sessionLabel(s)
+                + " as PDF");
+            a.onclick = (ev) => {
+                ev.preventDefault();
+                exportPdf(s).catch(showProblem);
+            };
+            actions.append(a);
+        }
         if (me.type === "staff" && s.state !== "ended") {
             actions.append(actionButton("Invites", "invites", s,
                 () => openInvites(s).catch(showProblem)));
@@ -611,6 +635,7 @@ async function join(sessionId) {
     showProblem(null);
     if ($("notice")) $("notice").textContent = "";
     const grant = await api("POST", "/sessions/" + sessionId + "/join");
+    roomSession = sessionId;
     show("room-view");
     $("room-title").focus();
     renderParticipants([]);
@@ -625,6 +650,7 @@ async function join(sessionId) {
             joined: (id, role) => {
                 $("room-status").textContent = "You are in the call as "
                     + role + ".";
+                showSessionTools(sessionId, role).catch(() => {});
             },
             participants: renderParticipants,
             moved: (breakout) => {
@@ -766,8 +792,94 @@ function clearRoom() {
     renderParticipants([]);
 }
 
+/*
+ * The ways out of a session (docs/lifecycle.md, "Ending a session"):
+ * "Close the session" ends it for everyone, "End the call, keep the
+ * session open" closes the room and keeps the session for a later call;
+ * "Leave" leaves the room running where the kind's leave rule lets it.
+ */
+let roomSession = null;     /* the session of the call on this page */
+
+/* the kinds' leave rules (docs/lifecycle.md), where policies name none */
+const DEFAULT_LEAVE_POLICY = {
+    video_call: "close_on_staff_leave",
+    virtual_visit: "caregiver_hangup_ends",
+};
+
+function isChairOf(s) {
+    return (s.participants || []).some((p) => p.type === "staff"
+        && p.id === me.id && p.role === "chair");
+}
+
+function closeSession(id, mode) {
+    return api("POST", "/sessions/" + id + "/close", { mode });
+}
+
+async function exportPdf(s) {
+    const res = await fetch(API + "/sessions/" + s.id + "/export.pdf",
+        { headers: { "Authorization": "Bearer " + token } });
+    if (!res.ok) {
+        let p = null;
+        try { p = await res.json(); } catch (e) { p = null; }
+        throw p || { detail: "The export failed." };
+    }
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = "session-" + s.id + ".pdf";
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+async function showSessionTools(sessionId, role) {
+    $("chair-end").hidden = role !== "chair";
+    $("engagements").hidden = true;
+    if (!me || me.type !== "staff") return;
+    const s = await api("GET", "/sessions/" + sessionId);
+    const leave = (s.policies && s.policies.leave_policy)
+        || DEFAULT_LEAVE_POLICY[s.kind] || "stay";
+    $("end-leave-note").textContent = leave === "stay"
+        ? "Leave keeps the call running for the others."
+        : "Leaving ends this call for everyone.";
+    /* engagement records are about the session's patient, staff only */
+    $("engagements").hidden = !s.patient_id;
+}
+
+async function startEngagement(kind, label) {
+    if (!roomSession) return;
+    const note = $("engagement-note").value.trim();
+    try {
+        await api("POST", "/sessions/" + roomSession + "/engagements",
+            { kind, note: note || null });
+        $("engagement-note").value = "";
+        $("engagement-status").textContent = label + " started.";
+    } catch (p) {
+        showProblem(p);
+    }
+}
+
+for (const b of document.querySelectorAll("#engagements [data-kind]")) {
+    b.onclick = () => startEngagement(b.dataset.kind, b.textContent);
+}
+$("engagements").onsubmit = (ev) => ev.preventDefault();
+
+$("end-close").onclick = () => {
+    if (!roomSession) return;
+    closeSession(roomSession, "close").catch(showProblem);
+};
+$("end-keep").onclick = () => {
+    if (!roomSession) return;
+    closeSession(roomSession, "keep_open").catch(showProblem);
+};
+
 function onEnded(reason, text) {
     call = null;
+    roomSession = null;
+    $("chair-end").hidden = true;
+    $("engagements").hidden = true;
+    $("engagement-status").textContent = "";
     clearRoom();
     backToSessions(text || "");
 }

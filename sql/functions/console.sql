@@ -105,6 +105,8 @@ BEGIN
             WHEN 'caregiver_hung_up'
                 THEN 'The session ended: the caregiver left the visit.'
             WHEN 'closed_by_chair' THEN 'The session was closed by its chair.'
+            WHEN 'kept_open'
+                THEN 'The call ended; the session stays open for later.'
             WHEN 'duration_limit'
                 THEN 'The session ended: its time limit was reached.'
             WHEN 'expired' THEN 'The session ended: the room stayed empty.'

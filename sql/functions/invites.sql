@@ -631,12 +631,12 @@ BEGIN
 END
 $$;
 
--- Whether an invite link's holder opens its scheduled session: kinds the
--- invitee opens, never an interpreter's link.
+-- Whether an invite link's holder opens its scheduled (or idle) session:
+-- kinds the invitee opens, never an interpreter's link.
 CREATE OR REPLACE FUNCTION th_invite_opens(s sessions, i invites)
 RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT s.state = 'scheduled'
+    SELECT s.state IN ('scheduled', 'idle')
        AND COALESCE(i.invitee_key NOT LIKE 'interpreter:%', true)
        AND (SELECT k.opener FROM session_kinds k WHERE k.kind = s.kind)
            IN ('invitee', 'chair_or_invitee')

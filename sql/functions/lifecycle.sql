@@ -7,13 +7,23 @@
 -- The current definition of each function (docs/sql.md): applied by
 -- scripts/migrate.sh after the migrations, on every run.
 
--- room.closed: the session ends once, with the room's reason.
+-- room.closed: the session ends once, with the room's reason; a room a
+-- chair closed "keeping the session open" (kept_open) leaves it idle
+-- instead, without a room, its bans kept for the next call
+-- (docs/lifecycle.md, "Ending a session").
 CREATE OR REPLACE FUNCTION th_session_ended(v_session text, v_room text,
     v_reason text, v_ts bigint) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     n  integer;
 BEGIN
+    IF v_reason = 'kept_open' THEN
+        UPDATE sessions SET state = 'idle', room = NULL,
+            version = version + 1, updated_at = now()
+          WHERE id = v_session::uuid AND room = v_room AND state = 'open';
+        GET DIAGNOSTICS n = ROW_COUNT;
+        RETURN n;
+    END IF;
     UPDATE sessions SET state = 'ended',
         ended_at = COALESCE(ended_at, to_timestamp(v_ts / 1000.0)),
         end_reason = COALESCE(end_reason, NULLIF(v_reason, '')),

@@ -383,7 +383,7 @@ DECLARE
     f_to       timestamptz := th_query_time(req, 'to');
     f_ended    timestamptz := COALESCE(th_query_time(req, 'ended_since'),
                                        now() - th_recently_ended());
-    f_state    text[] := ARRAY['scheduled', 'open', 'ended'];
+    f_state    text[] := ARRAY['scheduled', 'open', 'idle', 'ended'];
     f_kind     text := q ->> 'kind';
     f_patient  uuid;
     f_mine     boolean := true;
@@ -394,10 +394,10 @@ BEGIN
         f_state := string_to_array(q ->> 'state', ',');
         IF COALESCE(cardinality(f_state), 0) = 0 OR EXISTS (SELECT 1
                 FROM unnest(f_state) x
-                WHERE x NOT IN ('scheduled', 'open', 'ended'))
+                WHERE x NOT IN ('scheduled', 'open', 'idle', 'ended'))
         THEN
             PERFORM th_raise('422', '"state" must list states among '
-                             'scheduled, open and ended, e.g. '
+                             'scheduled, open, idle and ended, e.g. '
                              'scheduled,open.');
         END IF;
     END IF;
@@ -515,6 +515,7 @@ LANGUAGE sql STABLE AS $$
         'access', s.access, 'scheduled_at', th_ts(s.scheduled_at),
         'policies', s.policies, 'created_at', th_ts(s.created_at),
         'ended_at', th_ts(s.ended_at), 'end_reason', s.end_reason,
+        'purged_at', th_ts(s.purged_at),
         'service_code', (SELECT c.code FROM service_codes c
                          WHERE c.id = s.service_code_id),
         'appointment_id', s.appointment_id,
@@ -632,15 +633,15 @@ LANGUAGE sql STABLE AS $$
             AND sp.role = NULLIF(s.policies ->> 'first_connect', ''))
 $$;
 
--- The first join of whom opens a scheduled session's room (the kind's
--- opener): a chair; the invitee (a patient on the list, or staff with
+-- The first join of whom opens a scheduled or idle session's room (the
+-- kind's opener): a chair; the invitee (a patient on the list, or staff with
 -- the kind's first_connect role, a colleague asked for a consultation);
 -- either; or any staff member on the list (a meeting room).  Guests
 -- open by their link: th_invite_redeem().
 CREATE OR REPLACE FUNCTION th_session_opener(s sessions,
     sp session_participants) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT s.state = 'scheduled' AND sp.session_id IS NOT NULL
+    SELECT s.state IN ('scheduled', 'idle') AND sp.session_id IS NOT NULL
        AND CASE (SELECT k.opener FROM session_kinds k WHERE k.kind = s.kind)
            WHEN 'member' THEN sp.staff_id IS NOT NULL
            WHEN 'invitee' THEN th_session_invitee(s, sp)
@@ -658,27 +659,39 @@ LANGUAGE sql STABLE AS $$
         s.org_id, s.created_by) -> 'room_fields'
 $$;
 
--- POST /sessions/{id}/close.  An open session: its chair closes the room
--- (202 with {"room", "command"}, like the other room commands).  A
--- scheduled session is cancelled: it ends without a room ever opening (200
--- with the session); a chair of it or an admin may.
+-- POST /sessions/{id}/close, a chair's way out (docs/lifecycle.md,
+-- "Ending a session"): "mode" close (the default) or keep_open.  An open
+-- session: the room closes for everyone (202 with {"room", "command"},
+-- like the other room commands), and the session ends (close) or becomes
+-- idle (keep_open: the room's close reason kept_open tells the event
+-- consumer).  A scheduled session is cancelled, an idle one closed: it
+-- ends without a room (200 with the session); a chair of it or an admin
+-- may.  keep_open needs a live room (409 otherwise).
 CREATE OR REPLACE FUNCTION th_op_session_close(req jsonb, me th_caller)
 RETURNS th_answer
 LANGUAGE plpgsql AS $$
 DECLARE
-    s  sessions;
+    s       sessions;
+    v_mode  text := COALESCE(th_text(COALESCE(req -> 'body', '{}'), 'mode',
+                                     20), 'close');
 BEGIN
     PERFORM th_staff_only(me);
-    IF EXISTS (SELECT 1 FROM sessions x
+    IF v_mode NOT IN ('close', 'keep_open') THEN
+        PERFORM th_raise('422', '"mode" must be close or keep_open.');
+    END IF;
+    IF v_mode = 'close' AND EXISTS (SELECT 1 FROM sessions x
                WHERE x.id = th_uuid(req ->> 'id', 'session')
-                 AND x.org_id = me.org AND x.state = 'scheduled')
+                 AND x.org_id = me.org AND x.state IN ('scheduled', 'idle'))
     THEN
         s := th_session_managed(me, req ->> 'id');
         UPDATE sessions x SET state = 'ended', ended_at = now(),
+            end_reason = CASE WHEN x.state = 'idle' THEN 'closed_by_chair'
+                              ELSE x.end_reason END,
             version = x.version + 1, updated_at = now()
-          WHERE x.id = s.id AND x.state = 'scheduled'
+          WHERE x.id = s.id AND x.state IN ('scheduled', 'idle')
           RETURNING * INTO s;
         IF FOUND THEN
+            DELETE FROM session_bans b WHERE b.session_id = s.id;
             RETURN th_ok(200, th_session_json(s), th_etag(s.version), NULL);
         END IF;
         -- opened meanwhile: close the room instead
@@ -686,7 +699,9 @@ BEGIN
     s := th_session_chaired(me, req ->> 'id');
     RETURN th_ok(202, jsonb_build_object('room', s.room, 'command',
         jsonb_build_object('command', 'close', 'room', s.room,
-                           'reason', 'closed_by_chair')));
+                           'reason', CASE v_mode WHEN 'keep_open'
+                                     THEN 'kept_open'
+                                     ELSE 'closed_by_chair' END)));
 END
 $$;
 
@@ -1063,7 +1078,7 @@ BEGIN
             COALESCE(st.display_name, pt.display_name),
             COALESCE(st.active, true), s.patient_id, s.created_by,
             th_session_opener(s, sp),
-            CASE WHEN s.state = 'scheduled'
+            CASE WHEN s.state IN ('scheduled', 'idle')
                  THEN th_session_room_fields(s)::text END,
             sp.session_id IS NULL,
             EXISTS (SELECT 1 FROM session_bans b
@@ -1098,7 +1113,8 @@ DECLARE
 BEGIN
     UPDATE sessions x SET state = 'open', room = v_room,
         version = x.version + 1, updated_at = now()
-     WHERE x.id = v_session AND x.org_id = v_org AND x.state = 'scheduled'
+     WHERE x.id = v_session AND x.org_id = v_org
+       AND x.state IN ('scheduled', 'idle')
     RETURNING x.id INTO v_id;
     PERFORM th_session_audit(v_caller, v_org, v_type, v_session, v_addr,
                              'session_open', CASE WHEN v_id IS NOT NULL

@@ -359,7 +359,7 @@ describe('docs/openapi.yaml and the router', () => {
         assert.ok(routes.length >= 10,
             `only ${routes.length} routes parsed from ${API_C}`);
         for (const r of routes) {
-            assert.match(r.path, /^\/[A-Za-z0-9_\-/*]*$/,
+            assert.match(r.path, /^\/[A-Za-z0-9_.\-/*]*$/,
                 `odd route path ${r.path}`);
         }
     });
