@@ -603,9 +603,9 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
 
 
 /*
- * telehealth_console_streams: a person's open consoles on this worker
- * (429 rate-limited) and the worker's (503, the next worker or nginx may
- * have room); both answers carry Retry-After.
+ * telehealth_console_streams: the worker's open consoles (503, another
+ * worker or nginx may have room) and a person's on this worker (429
+ * rate-limited); both answers carry Retry-After.
  */
 
 static ngx_int_t
@@ -652,28 +652,26 @@ ngx_http_telehealth_console_full(ngx_http_request_t *r,
                   "telehealth: console refused: %ui open on this worker, "
                   "%ui of staff %V", all, mine, id);
 
+    if (ctx->mcf->console_streams[1] && all >= ctx->mcf->console_streams[1]) {
+        /* with Retry-After, as every 503 */
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE,
+                                 "Too many consoles are open on this "
+                                 "server. Please try again shortly.");
+        return NGX_ERROR;
+    }
+
     p = (u_char *) NGX_HTTP_TELEHEALTH_CONSOLE_FULL_RETRY;
 
-    if (ngx_http_telehealth_add_header(r, "Retry-After", p,
-                                       ngx_strlen(p))
+    if (ngx_http_telehealth_add_header(r, "Retry-After", p, ngx_strlen(p))
         != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;
     }
 
-    if (ctx->mcf->console_streams[0]
-        && mine >= ctx->mcf->console_streams[0])
-    {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_RATE_LIMITED,
-                                 "Too many consoles are open for you. "
-                                 "Close one and try again.");
-
-    } else {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE,
-                                 "Too many consoles are open on this "
-                                 "server. Please try again shortly.");
-    }
+    ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_RATE_LIMITED,
+                             "Too many consoles are open for you. Close "
+                             "one and try again.");
 
     return NGX_ERROR;
 }
