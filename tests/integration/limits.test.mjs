@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
-    addPatient, addStaff, api, assertProblem, assertStatus, assign,
+    addPatient, addStaff, api, assertProblem, assertStatus, assign, env,
     closeDb, createWorld, eventually, login, loginAll, redis, roomKey, sql,
     startNginx,
 } from './lib.mjs';
@@ -198,5 +198,44 @@ describe('participant cap of kinds open to links', () => {
         const kinds = await sql(`SELECT kind FROM session_kinds
                                  WHERE access = 'invitation' AND max_participants = 0`);
         assert.deepEqual(kinds, []);
+    });
+});
+
+describe('e-mail addresses of other organisations', () => {
+    test('test_staff_with_an_address_that_has_a_login_elsewhere_is_created_and_both_log_in', async () => {
+        await loginAll([w.other.admin]);
+        const email = w.clinician.email;
+        const res = await api('POST', '/staff', { token: w.other.admin.token,
+            body: { display_name: 'Namesake', email, role: 'clinician',
+                    password: 'another-long-password' } });
+        assertStatus(res, 201, 'the address has a login in another organisation: nothing tells it');
+        assert.equal(res.body.email, email);
+
+        // within one organisation an address is still unique
+        assertProblem(await api('POST', '/staff', { token: w.other.admin.token,
+            body: { display_name: 'Twice', email, role: 'clinician' } }),
+            409, 'conflict', 'the same address twice in one organisation');
+
+        // each password opens its own organisation's account
+        const mine = await api('POST', '/auth/login',
+            { body: { email, password: 'another-long-password' } });
+        assertStatus(mine, 200, 'the new account');
+        assert.equal(mine.body.user.id, res.body.id);
+        assert.equal(mine.body.user.org_id, w.other.org.id);
+        const theirs = await api('POST', '/auth/login',
+            { body: { email: email.toUpperCase(), password: env.password } });
+        assertStatus(theirs, 200, 'the first account');
+        assert.equal(theirs.body.user.id, w.clinician.id);
+
+        // "organisation" picks one; a wrong password there is refused
+        assertProblem(await api('POST', '/auth/login', { body: { email,
+            password: 'another-long-password', organisation: w.org.id } }),
+            401, 'invalid-credentials', 'the other organisation\'s password');
+        assertStatus(await api('POST', '/auth/login', { body: { email,
+            password: 'another-long-password', organisation: w.other.org.id } }),
+            200, 'its own organisation');
+        assertProblem(await api('POST', '/auth/login', { body: { email,
+            password: 'x', organisation: 'not-a-uuid' } }),
+            400, 'invalid-request', 'a malformed organisation');
     });
 });
