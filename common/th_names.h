@@ -51,6 +51,12 @@
  */
 #define TH_KEY_THROTTLE "%sthrottle:%s"
 /*
+ * Requests of one kind counted in a window (nginx only): a string counter
+ * with a TTL of the window, "<what>:<scope>:<id>", e.g.
+ * "invites:staff:<uuid>", "invites:org:<uuid>" (ids, never contact data).
+ */
+#define TH_KEY_QUOTA "%squota:%s"
+/*
  * Every access token of one person (staff or patient id) issued at or
  * before this time (s) is refused (nginx only): set when the person is
  * deactivated or their password changes, TTL telehealth_access_token_ttl.

@@ -21,6 +21,7 @@
 #include <utils.h>
 
 #include "janus_telehealth.h"
+#include "janus_telehealth_media.h"
 #include "janus_telehealth_redis.h"
 
 
@@ -93,6 +94,9 @@ static struct janus_json_parameter request_parameters[] = {
 static struct janus_json_parameter join_parameters[] = {
     {"credential", JSON_STRING,
      JANUS_JSON_PARAM_REQUIRED | JANUS_JSON_PARAM_NONEMPTY}
+};
+static struct janus_json_parameter subscribe_parameters[] = {
+    {"token", JSON_STRING, 0}
 };
 static struct janus_json_parameter publish_parameters[] = {
     {"descriptions", JSON_ARRAY, 0}
@@ -596,6 +600,10 @@ janus_telehealth_query_session(janus_plugin_session *handle)
         json_object_set_new(info, "participant", json_string(participant->id));
         json_object_set_new(info, "role", json_string(participant->role));
     }
+    if (session->subscriber != NULL) {
+        json_object_set_new(info, "subscriber_of",
+                            json_string(session->subscriber->participant_id));
+    }
     janus_mutex_unlock(&session->mutex);
 
     json_object_set_new(info, "destroyed",
@@ -646,6 +654,10 @@ janus_telehealth_list(janus_telehealth_session *session)
     json_object_set_new(response, "room", json_string(room->id));
     json_object_set_new(response, "participants", waiting ? json_array()
                         : janus_telehealth_room_participants(room, chair));
+    if (chair) {
+        json_object_set_new(response, "receivers",
+                            janus_telehealth_receivers_json(room));
+    }
     janus_telehealth_room_unref(room);
 
     return janus_plugin_result_new(JANUS_PLUGIN_OK, NULL, response);
@@ -827,52 +839,6 @@ janus_telehealth_handle_join(janus_telehealth_session *session, json_t *root,
 }
 
 
-/*
- * A subscriber handle proves with a join credential whose view it is: the
- * participant it names must be in the room, joined from another handle.
- */
-static int
-janus_telehealth_handle_subscribe(janus_telehealth_session *session,
-    json_t *root, const char *transaction, char *error, size_t error_size)
-{
-    int                     rc;
-    json_t                 *claims;
-    const char             *room_id, *participant_id;
-    janus_telehealth_room  *room;
-
-    rc = janus_telehealth_verify_credential(root, &claims, error, error_size);
-    if (rc != 0) {
-        return rc;
-    }
-
-    room_id = janus_telehealth_claim(claims, "room");
-    participant_id = janus_telehealth_claim(claims, "sub");
-
-    if (!janus_telehealth_id_valid(room_id, FALSE)
-        || !janus_telehealth_id_valid(participant_id, TRUE))
-    {
-        json_decref(claims);
-        g_snprintf(error, error_size, "Join credential refused: incomplete "
-                   "credential");
-        return JANUS_TELEHEALTH_ERROR_INVALID_CREDENTIAL;
-    }
-
-    room = janus_telehealth_room_find(room_id);
-    if (room == NULL) {
-        json_decref(claims);
-        g_snprintf(error, error_size, "Join the room before subscribing");
-        return JANUS_TELEHEALTH_ERROR_NOT_JOINED;
-    }
-
-    rc = janus_telehealth_media_subscribe(session, room, participant_id,
-                                          transaction, error, error_size);
-    janus_telehealth_room_unref(room);
-    json_decref(claims);
-
-    return rc;
-}
-
-
 /* Handles one client request; returns 0 or an error code (in error). */
 static int
 janus_telehealth_handle_request(janus_telehealth_session *session,
@@ -961,8 +927,13 @@ janus_telehealth_handle_request(janus_telehealth_session *session,
                                                 error_size);
     }
 
+    if (strcasecmp(request, "subscribe_token") == 0) {
+        return janus_telehealth_receivers_token(session, transaction, error,
+                                                error_size);
+    }
+
     if (strcasecmp(request, "subscribe") == 0) {
-        JANUS_VALIDATE_JSON_OBJECT(root, join_parameters, error_code,
+        JANUS_VALIDATE_JSON_OBJECT(root, subscribe_parameters, error_code,
             error_cause, TRUE, JANUS_TELEHEALTH_ERROR_MISSING_ELEMENT,
             JANUS_TELEHEALTH_ERROR_INVALID_ELEMENT);
         if (error_code != 0) {
@@ -970,8 +941,9 @@ janus_telehealth_handle_request(janus_telehealth_session *session,
             return error_code;
         }
 
-        return janus_telehealth_handle_subscribe(session, root, transaction,
-                                                 error, error_size);
+        return janus_telehealth_receivers_subscribe(session, root,
+                                                    transaction, error,
+                                                    error_size);
     }
 
     if (strcasecmp(request, "start") == 0) {

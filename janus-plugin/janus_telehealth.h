@@ -16,6 +16,8 @@
  *   janus_telehealth_moderation.c  chairs' requests
  *   janus_telehealth_breakout.c  breakout rooms of a group session
  *   janus_telehealth_media.c     feeds and subscribers (the SFU)
+ *   janus_telehealth_receivers.c who may subscribe: one-time tokens of the
+ *                                joined handle, the cap, the chairs' view
  *   janus_telehealth_sdp.c       their SDP offers and answers
  *   janus_telehealth_forward.c   the media callbacks: RTP and RTCP
  *                                forwarding
@@ -60,6 +62,8 @@
 #define JANUS_TELEHEALTH_ERROR_ACCESS_DENIED       475
 #define JANUS_TELEHEALTH_ERROR_IN_SESSION          476
 #define JANUS_TELEHEALTH_ERROR_BANNED              477
+#define JANUS_TELEHEALTH_ERROR_SUBSCRIPTION_LIMIT  478
+#define JANUS_TELEHEALTH_ERROR_SUBSCRIPTION_REFUSED 479
 #define JANUS_TELEHEALTH_ERROR_INVALID_CREDENTIAL  480
 #define JANUS_TELEHEALTH_ERROR_CREDENTIAL_EXPIRED  481
 #define JANUS_TELEHEALTH_ERROR_WRONG_AUDIENCE      482
@@ -107,6 +111,7 @@ typedef struct janus_telehealth_config {
     int          empty_room_timeout;   /* seconds, 0: never */
     int          credential_leeway;    /* seconds of clock skew */
     int          max_participants;     /* 0: no limit */
+    int          max_subscriptions;    /* per participant */
     int          bitrate;              /* bps cap of published video */
     th_keyset_t  keys;
 } janus_telehealth_config;
@@ -157,6 +162,9 @@ struct janus_telehealth_participant {
     gboolean                       video_blocked;
     char                          *breakout;      /* NULL: main room */
     char                          *jti;           /* of the credential */
+    /* The one-time subscription token handed to the joined handle, NULL
+     * when none is outstanding (janus_telehealth_receivers.c). */
+    char                          *subscribe_token;
     gint64                         exp;           /* its expiry, Unix s */
     guint64                        seq;      /* join order in the room */
     janus_telehealth_room         *room;     /* reference */
@@ -349,6 +357,17 @@ void janus_telehealth_media_renegotiate(janus_telehealth_room *room);
 /* What the participants list shows of a session's feed. */
 void janus_telehealth_media_feed_state(janus_telehealth_session *session,
     gboolean *publishing, gboolean *screen_sharing);
+
+/* janus_telehealth_receivers.c: who receives (handler thread, but
+ * receivers_json, which any thread may call) */
+int janus_telehealth_receivers_token(janus_telehealth_session *session,
+    const char *transaction, char *error, size_t error_size);
+int janus_telehealth_receivers_subscribe(janus_telehealth_session *session,
+    json_t *root, const char *transaction, char *error, size_t error_size);
+/* [{"participant": id}] per subscription, in order of arrival. */
+json_t *janus_telehealth_receivers_json(janus_telehealth_room *room);
+/* A subscription started or ended: the chairs get "receivers". */
+void janus_telehealth_receivers_changed(janus_telehealth_room *room);
 
 /* janus_telehealth_media.c: the Janus media callbacks */
 void janus_telehealth_setup_media(janus_plugin_session *handle);

@@ -177,6 +177,7 @@ janus_telehealth_config_load(const char *config_path)
     cfg->empty_room_timeout = 300;
     cfg->credential_leeway = 5;
     cfg->max_participants = 0;
+    cfg->max_subscriptions = 1;
     cfg->bitrate = 1024000;
 
     filename = g_strdup_printf("%s/%s.jcfg", config_path,
@@ -248,6 +249,8 @@ janus_telehealth_config_load(const char *config_path)
             "credential_leeway", 0, 300, &cfg->credential_leeway)
         || janus_telehealth_config_int(config, general,
             "max_participants", 0, 100000, &cfg->max_participants)
+        || janus_telehealth_config_int(config, general,
+            "max_subscriptions", 1, 16, &cfg->max_subscriptions)
         || janus_telehealth_config_int(config, general,
             "bitrate", 0, 100000000, &cfg->bitrate))
     {

@@ -358,6 +358,7 @@ janus_telehealth_subscriber_remove(janus_telehealth_subscriber *sub,
     if (link != NULL) {
         JANUS_LOG(LOG_VERB, "[telehealth] subscriber of %s in room %s "
                   "removed: %s\n", sub->participant_id, sub->room->id, reason);
+        janus_telehealth_receivers_changed(sub->room);
         janus_telehealth_subscriber_unref(sub);
     }
 }

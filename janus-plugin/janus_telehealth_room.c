@@ -72,6 +72,7 @@ janus_telehealth_participant_free(const janus_refcount *participant_ref)
     g_free(participant->display);
     g_free(participant->breakout);
     g_free(participant->jti);
+    g_free(participant->subscribe_token);
     g_free(participant);
 }
 

@@ -171,14 +171,15 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
                                     "session_ban_lift",
                                     ngx_http_telehealth_live_ban_lifted),
 
-    ngx_http_telehealth_record("/sessions/*/invites", NGX_HTTP_POST,
-                               "invite_create"),
+    /* hourly limits per staff member and organisation, then th_api() */
+    { ngx_string("/sessions/*/invites"), NGX_HTTP_POST,
+      ngx_http_telehealth_throttle_invites, 1, "invite_create", NULL },
     ngx_http_telehealth_record("/sessions/*/invites", NGX_HTTP_GET,
                                "invite_list"),
     ngx_http_telehealth_record("/sessions/*/invites/*", NGX_HTTP_DELETE,
                                "invite_revoke"),
-    ngx_http_telehealth_record("/sessions/*/invites/*/resend", NGX_HTTP_POST,
-                               "invite_resend"),
+    { ngx_string("/sessions/*/invites/*/resend"), NGX_HTTP_POST,
+      ngx_http_telehealth_throttle_invites, 1, "invite_resend", NULL },
     ngx_http_telehealth_record("/sessions/*/invites/*/extend", NGX_HTTP_POST,
                                "invite_extend"),
 
@@ -337,6 +338,11 @@ static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
     { ngx_string("urn:telehealth:problem:too-many-attempts"),
       "Too many attempts",
       "Too many failed attempts. Please wait before trying again.",
+      NGX_HTTP_TOO_MANY_REQUESTS },
+
+    { ngx_string("urn:telehealth:problem:rate-limited"),
+      "Too many requests",
+      "Too many requests of this kind for now. Please try again later.",
       NGX_HTTP_TOO_MANY_REQUESTS },
 
     { ngx_string("urn:telehealth:problem:internal"),

@@ -33,9 +33,9 @@ enum {
 };
 
 
-/* $1 e-mail (sql/functions/people.sql) */
+/* $1 e-mail, $2 organisation or NULL (sql/functions/people.sql) */
 static const char  ngx_http_telehealth_login_sql[] =
-    "SELECT * FROM th_login_account($1)";
+    "SELECT * FROM th_login_account($1, $2::uuid)";
 
 /* $1 caller, $2 org, $3 "staff" or "patient" */
 static const char  ngx_http_telehealth_me_sql[] =
@@ -59,6 +59,11 @@ typedef struct {
     ngx_uint_t  found;                  /* the account exists */
     ngx_uint_t  status;                 /* of the answer, audited first */
     json_t     *answer;                 /* 200: the login answer */
+    char       *org_asked;              /* "organisation", or NULL */
+    /* the address's accounts in other organisations, tried in turn
+     * while the password does not match (docs/api.md, "Log in") */
+    ngx_array_t *others;
+    ngx_uint_t  next;
 } ngx_http_telehealth_person_t;
 
 
@@ -74,10 +79,12 @@ static void ngx_http_telehealth_login_audit(ngx_http_request_t *r,
 static void ngx_http_telehealth_login_audited(
     ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_login_next(ngx_http_request_t *r,
+    ngx_http_telehealth_person_t *person);
 static void ngx_http_telehealth_login_verified(ngx_http_request_t *r,
     ngx_int_t rc);
 static ngx_int_t ngx_http_telehealth_person(ngx_pool_t *pool, PGresult *res,
-    ngx_http_telehealth_person_t *person);
+    int row, ngx_http_telehealth_person_t *person);
 static json_t *ngx_http_telehealth_person_json(
     ngx_http_telehealth_person_t *person);
 static void ngx_http_telehealth_logout_done(void *data, redisReply *reply);
@@ -365,7 +372,7 @@ ngx_http_telehealth_revoked_handler(void *data, redisReply *reply)
 void
 ngx_http_telehealth_auth_login(ngx_http_request_t *r)
 {
-    json_t                        *email, *password;
+    json_t                        *email, *password, *org;
     ngx_int_t                      rc;
     ngx_http_telehealth_ctx_t     *ctx;
     ngx_http_telehealth_person_t  *person;
@@ -374,6 +381,18 @@ ngx_http_telehealth_auth_login(ngx_http_request_t *r)
 
     email = json_object_get(ctx->body, "email");
     password = json_object_get(ctx->body, "password");
+    org = json_object_get(ctx->body, "organisation");
+
+    if (org != NULL && !json_is_null(org)
+        && (!json_is_string(org)
+            || !ngx_http_telehealth_is_uuid(json_string_value(org),
+                                            json_string_length(org))))
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
+                                 "\"organisation\" must be an "
+                                 "organisation's id.");
+        return;
+    }
 
     if (!json_is_string(email) || !json_is_string(password)
         || json_string_length(email) == 0
@@ -411,6 +430,10 @@ ngx_http_telehealth_auth_login(ngx_http_request_t *r)
     ngx_strlow(person->email.data, (u_char *) json_string_value(email),
                person->email.len);
     person->email.data[person->email.len] = '\0';
+
+    if (json_is_string(org)) {
+        person->org_asked = (char *) json_string_value(org);
+    }
 
     ctx->data = person;
 
@@ -450,19 +473,20 @@ ngx_http_telehealth_login_checked(ngx_http_request_t *r, ngx_int_t rc)
         return;
     }
 
-    params = ngx_palloc(r->pool, sizeof(char *));
+    params = ngx_palloc(r->pool, 2 * sizeof(char *));
     if (params == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     params[0] = (char *) person->email.data;
+    params[1] = person->org_asked;
 
     ctx->pg->handler = ngx_http_telehealth_login_found;
     ctx->pg->data = r;
 
     if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_login_sql,
-                                     1, params)
+                                     2, params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -569,8 +593,10 @@ ngx_http_telehealth_login_audited(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
 {
+    int                            i, n;
     json_t                        *password;
     ngx_str_t                      pwd, *hash;
+    ngx_http_telehealth_person_t  *other;
     ngx_http_request_t            *r;
     ngx_http_telehealth_ctx_t     *ctx;
     ngx_http_telehealth_person_t  *person;
@@ -585,9 +611,11 @@ ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
     }
 
     hash = NULL;
+    n = PQntuples(pg->result);
 
-    if (PQntuples(pg->result) == 1) {
-        if (ngx_http_telehealth_person(r->pool, pg->result, person) != NGX_OK)
+    if (n >= 1) {
+        if (ngx_http_telehealth_person(r->pool, pg->result, 0, person)
+            != NGX_OK)
         {
             ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -595,6 +623,34 @@ ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
 
         person->found = 1;
         hash = &person->hash;
+    }
+
+    if (n > 1) {
+        person->others = ngx_array_create(r->pool, n - 1,
+                                      sizeof(ngx_http_telehealth_person_t));
+        if (person->others == NULL) {
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        for (i = 1; i < n; i++) {
+            other = ngx_array_push(person->others);
+            if (other == NULL) {
+                ngx_http_telehealth_finalize(r,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+
+            ngx_memzero(other, sizeof(ngx_http_telehealth_person_t));
+
+            if (ngx_http_telehealth_person(r->pool, pg->result, i, other)
+                != NGX_OK)
+            {
+                ngx_http_telehealth_finalize(r,
+                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+                return;
+            }
+        }
     }
 
     password = json_object_get(ctx->body, "password");
@@ -634,6 +690,13 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     person = ctx->data;
     mcf = ctx->mcf;
+
+    if (rc != NGX_OK && person->others != NULL
+        && person->next < person->others->nelts)
+    {
+        ngx_http_telehealth_login_next(r, person);
+        return;
+    }
 
     if (rc != NGX_OK || !person->active) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
@@ -705,8 +768,58 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
 }
 
 
+/*
+ * The password did not match the account of the address in one
+ * organisation: the next organisation's account is tried, one argon2
+ * verification after the other, on the same terms as the first.
+ */
+
+static void
+ngx_http_telehealth_login_next(ngx_http_request_t *r,
+    ngx_http_telehealth_person_t *person)
+{
+    json_t                        *password;
+    ngx_str_t                      pwd;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_person_t  *other;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    other = (ngx_http_telehealth_person_t *) person->others->elts
+            + person->next++;
+
+    person->hash = other->hash;
+    person->id = other->id;
+    person->type = other->type;
+    person->org = other->org;
+    person->role = other->role;
+    person->name = other->name;
+    person->email = other->email;
+    person->active = other->active;
+
+    password = json_object_get(ctx->body, "password");
+    pwd.data = (u_char *) json_string_value(password);
+    pwd.len = json_string_length(password);
+
+    switch (ngx_http_telehealth_password_verify(r, &person->hash, &pwd,
+                                        ngx_http_telehealth_login_verified))
+    {
+    case NGX_OK:
+        return;
+
+    case NGX_DECLINED:
+        ngx_http_telehealth_login_audit(r, NGX_HTTP_SERVICE_UNAVAILABLE);
+        return;
+
+    default:
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+}
+
+
 static ngx_int_t
-ngx_http_telehealth_person(ngx_pool_t *pool, PGresult *res,
+ngx_http_telehealth_person(ngx_pool_t *pool, PGresult *res, int row,
     ngx_http_telehealth_person_t *person)
 {
     ngx_str_t  active;
@@ -715,21 +828,21 @@ ngx_http_telehealth_person(ngx_pool_t *pool, PGresult *res,
         return NGX_ERROR;
     }
 
-    if (ngx_http_telehealth_pg_value(pool, res, 0,
+    if (ngx_http_telehealth_pg_value(pool, res, row,
                             NGX_HTTP_TELEHEALTH_COL_HASH, &person->hash)
-        || ngx_http_telehealth_pg_value(pool, res, 0,
+        || ngx_http_telehealth_pg_value(pool, res, row,
                             NGX_HTTP_TELEHEALTH_COL_ID, &person->id)
-        || ngx_http_telehealth_pg_value(pool, res, 0,
+        || ngx_http_telehealth_pg_value(pool, res, row,
                             NGX_HTTP_TELEHEALTH_COL_TYPE, &person->type)
-        || ngx_http_telehealth_pg_value(pool, res, 0,
+        || ngx_http_telehealth_pg_value(pool, res, row,
                             NGX_HTTP_TELEHEALTH_COL_ORG, &person->org)
-        || ngx_http_telehealth_pg_value(pool, res, 0,
+        || ngx_http_telehealth_pg_value(pool, res, row,
                             NGX_HTTP_TELEHEALTH_COL_ROLE, &person->role)
-        || ngx_http_telehealth_pg_value(pool, res, 0,
+        || ngx_http_telehealth_pg_value(pool, res, row,
                             NGX_HTTP_TELEHEALTH_COL_NAME, &person->name)
-        || ngx_http_telehealth_pg_value(pool, res, 0,
+        || ngx_http_telehealth_pg_value(pool, res, row,
                             NGX_HTTP_TELEHEALTH_COL_EMAIL, &person->email)
-        || ngx_http_telehealth_pg_value(pool, res, 0,
+        || ngx_http_telehealth_pg_value(pool, res, row,
                             NGX_HTTP_TELEHEALTH_COL_ACTIVE, &active))
     {
         return NGX_ERROR;
@@ -888,7 +1001,9 @@ ngx_http_telehealth_me_found(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    if (ngx_http_telehealth_person(r->pool, pg->result, &person) != NGX_OK) {
+    if (ngx_http_telehealth_person(r->pool, pg->result, 0, &person)
+        != NGX_OK)
+    {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }

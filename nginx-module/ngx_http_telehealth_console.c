@@ -35,6 +35,7 @@
 #define NGX_HTTP_TELEHEALTH_CONSOLE_BUF_SIZE      1024
 #define NGX_HTTP_TELEHEALTH_CONSOLE_EXPIRE_EVERY  60000   /* ms */
 #define NGX_HTTP_TELEHEALTH_CONSOLE_RETRY         "2000"  /* ms, for clients */
+#define NGX_HTTP_TELEHEALTH_CONSOLE_FULL_RETRY    "30"    /* s, when refused */
 
 
 typedef struct {
@@ -69,11 +70,12 @@ typedef struct {
     ngx_msec_t                         heartbeat;
     ngx_log_t                         *log;
 
-    /* the first worker deletes old events */
+    /* the first worker deletes old events, and applies the retention of
+     * notifications, processed events and invites (th_retention()) */
     ngx_event_t                        expire;
     ngx_pool_t                        *expire_pool;
-    u_char                             retention[NGX_TIME_T_LEN + 1];
-    const char                        *expire_params[1];
+    u_char                             retention[4][NGX_TIME_T_LEN + 1];
+    const char                        *expire_params[4];
 } ngx_http_telehealth_console_t;
 
 
@@ -89,6 +91,8 @@ static void ngx_http_telehealth_console_ticket_set(void *data,
 static void ngx_http_telehealth_console_ticket_got(void *data,
     redisReply *reply);
 static void ngx_http_telehealth_console_open(ngx_http_request_t *r);
+static ngx_int_t ngx_http_telehealth_console_full(ngx_http_request_t *r,
+    ngx_http_telehealth_console_t *con);
 static ngx_int_t ngx_http_telehealth_console_last_id(ngx_http_request_t *r,
     int64_t *id);
 static ngx_int_t ngx_http_telehealth_console_replay(
@@ -134,15 +138,16 @@ static const char  ngx_http_telehealth_console_replay_sql[] =
 static const char  ngx_http_telehealth_console_position_sql[] =
     "SELECT th_console_position()";
 
-/* $1 seconds */
+/* $1 seconds; $2-$4 telehealth_retention_* (sql/functions/retention.sql) */
 static const char  ngx_http_telehealth_console_expire_sql[] =
-    "SELECT th_console_expire($1)";
+    "SELECT th_console_expire($1) + th_retention($2, $3, $4)";
 
 
 ngx_int_t
 ngx_http_telehealth_console_init_process(ngx_cycle_t *cycle,
     ngx_http_telehealth_main_conf_t *mcf)
 {
+    ngx_uint_t                      i;
     ngx_http_telehealth_console_t  *con;
 
     con = ngx_pcalloc(cycle->pool, sizeof(ngx_http_telehealth_console_t));
@@ -166,8 +171,16 @@ ngx_http_telehealth_console_init_process(ngx_cycle_t *cycle,
     }
 
     if (ngx_worker == 0) {
-        ngx_sprintf(con->retention, "%T%Z", mcf->console_retention);
-        con->expire_params[0] = (const char *) con->retention;
+        ngx_sprintf(con->retention[0], "%T%Z", mcf->console_retention);
+        ngx_sprintf(con->retention[1], "%T%Z",
+                    mcf->retention_notifications);
+        ngx_sprintf(con->retention[2], "%T%Z",
+                    mcf->retention_processed_events);
+        ngx_sprintf(con->retention[3], "%T%Z", mcf->retention_invites);
+
+        for (i = 0; i < 4; i++) {
+            con->expire_params[i] = (const char *) con->retention[i];
+        }
 
         con->expire.handler = ngx_http_telehealth_console_expire;
         con->expire.data = con;
@@ -232,7 +245,7 @@ ngx_http_telehealth_console_expire(ngx_event_t *ev)
 
         if (ngx_http_telehealth_pg_query(pg,
                                        ngx_http_telehealth_console_expire_sql,
-                                       1, con->expire_params)
+                                       4, con->expire_params)
             != NGX_AGAIN)
         {
             goto failed;
@@ -262,7 +275,9 @@ ngx_http_telehealth_console_expired(ngx_http_telehealth_pg_req_t *pg)
         && ngx_strcmp(PQgetvalue(pg->result, 0, 0), "0") != 0)
     {
         ngx_log_error(NGX_LOG_INFO, con->log, 0,
-                      "telehealth: %s old console events deleted",
+                      "telehealth: retention: %s old console events, "
+                      "notifications, processed events and invites "
+                      "deleted or scrubbed",
                       PQgetvalue(pg->result, 0, 0));
     }
 
@@ -530,6 +545,10 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
         return;
     }
 
+    if (ngx_http_telehealth_console_full(r, con) != NGX_OK) {
+        return;
+    }
+
     if (ngx_http_telehealth_console_last_id(r, &last_id) != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
                                  "Last-Event-ID must be the id of an event.");
@@ -580,6 +599,81 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
         ngx_http_telehealth_console_unlist(st);
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
     }
+}
+
+
+/*
+ * telehealth_console_streams: the worker's open consoles (503, another
+ * worker or nginx may have room) and a person's on this worker (429
+ * rate-limited); both answers carry Retry-After.
+ */
+
+static ngx_int_t
+ngx_http_telehealth_console_full(ngx_http_request_t *r,
+    ngx_http_telehealth_console_t *con)
+{
+    u_char                                *p;
+    ngx_str_t                             *id;
+    ngx_uint_t                             all, mine;
+    ngx_queue_t                           *q;
+    ngx_http_telehealth_ctx_t             *ctx;
+    ngx_http_telehealth_console_stream_t  *other;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    id = &ctx->caller.id;
+
+    all = 0;
+    mine = 0;
+
+    for (q = ngx_queue_head(&con->streams);
+         q != ngx_queue_sentinel(&con->streams);
+         q = ngx_queue_next(q))
+    {
+        other = ngx_queue_data(q, ngx_http_telehealth_console_stream_t,
+                               queue);
+        all++;
+
+        if (other->caller->id.len == id->len
+            && ngx_strncmp(other->caller->id.data, id->data, id->len) == 0)
+        {
+            mine++;
+        }
+    }
+
+    if ((ctx->mcf->console_streams[1] == 0
+         || all < ctx->mcf->console_streams[1])
+        && (ctx->mcf->console_streams[0] == 0
+            || mine < ctx->mcf->console_streams[0]))
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "telehealth: console refused: %ui open on this worker, "
+                  "%ui of staff %V", all, mine, id);
+
+    if (ctx->mcf->console_streams[1] && all >= ctx->mcf->console_streams[1]) {
+        /* with Retry-After, as every 503 */
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE,
+                                 "Too many consoles are open on this "
+                                 "server. Please try again shortly.");
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) NGX_HTTP_TELEHEALTH_CONSOLE_FULL_RETRY;
+
+    if (ngx_http_telehealth_add_header(r, "Retry-After", p, ngx_strlen(p))
+        != NGX_OK)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_ERROR;
+    }
+
+    ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_RATE_LIMITED,
+                             "Too many consoles are open for you. Close "
+                             "one and try again.");
+
+    return NGX_ERROR;
 }
 
 

@@ -49,6 +49,8 @@ static char *ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd,
 static void ngx_http_telehealth_keyset_cleanup(void *data);
 static char *ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_telehealth_conf_set_two_uint(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_telehealth_throttle_limits(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_telehealth_throttle_backoff(ngx_conf_t *cf,
@@ -236,6 +238,41 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       ngx_conf_set_sec_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_telehealth_main_conf_t, console_retention),
+      NULL },
+
+    { ngx_string("telehealth_console_streams"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_telehealth_conf_set_two_uint,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, console_streams),
+      NULL },
+
+    { ngx_string("telehealth_invite_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_telehealth_conf_set_two_uint,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, invite_limit),
+      NULL },
+
+    { ngx_string("telehealth_retention_notifications"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, retention_notifications),
+      NULL },
+
+    { ngx_string("telehealth_retention_processed_events"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, retention_processed_events),
+      NULL },
+
+    { ngx_string("telehealth_retention_invites"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, retention_invites),
       NULL },
 
     { ngx_string("telehealth_notify"),
@@ -609,6 +646,13 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
     mcf->notify.interpreter_timeout = NGX_CONF_UNSET;
     mcf->console_heartbeat = NGX_CONF_UNSET_MSEC;
     mcf->console_retention = NGX_CONF_UNSET;
+    mcf->console_streams[0] = NGX_CONF_UNSET_UINT;
+    mcf->console_streams[1] = NGX_CONF_UNSET_UINT;
+    mcf->invite_limit[0] = NGX_CONF_UNSET_UINT;
+    mcf->invite_limit[1] = NGX_CONF_UNSET_UINT;
+    mcf->retention_notifications = NGX_CONF_UNSET;
+    mcf->retention_processed_events = NGX_CONF_UNSET;
+    mcf->retention_invites = NGX_CONF_UNSET;
     mcf->throttle.subject_free = NGX_CONF_UNSET_UINT;
     mcf->throttle.subject_lock = NGX_CONF_UNSET_UINT;
     mcf->throttle.addr_free = NGX_CONF_UNSET_UINT;
@@ -651,6 +695,14 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_value(mcf->notify.interpreter_timeout, 86400);
     ngx_conf_init_msec_value(mcf->console_heartbeat, 20000);
     ngx_conf_init_value(mcf->console_retention, 24 * 60 * 60);
+    ngx_conf_init_uint_value(mcf->console_streams[0], 8);
+    ngx_conf_init_uint_value(mcf->console_streams[1], 1024);
+    ngx_conf_init_uint_value(mcf->invite_limit[0], 100);
+    ngx_conf_init_uint_value(mcf->invite_limit[1], 1000);
+    ngx_conf_init_value(mcf->retention_notifications, 90 * 24 * 60 * 60);
+    ngx_conf_init_value(mcf->retention_processed_events,
+                        7 * 24 * 60 * 60);
+    ngx_conf_init_value(mcf->retention_invites, 30 * 24 * 60 * 60);
     ngx_conf_init_uint_value(mcf->throttle.subject_free, 5);
     ngx_conf_init_uint_value(mcf->throttle.subject_lock, 10);
     ngx_conf_init_uint_value(mcf->throttle.addr_free, 20);
@@ -1066,6 +1118,41 @@ ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
                            "telehealth_join_key \"%V\" \"%V\": not a "
                            "private key", &value[1], &path);
         return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* two counts (telehealth_console_streams, telehealth_invite_limit); 0 is
+ * "no limit" */
+
+static char *
+ngx_http_telehealth_conf_set_two_uint(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_uint_t  *counts;
+    ngx_int_t    n;
+    ngx_str_t   *value;
+    ngx_uint_t   i;
+
+    counts = (ngx_uint_t *) ((char *) conf + cmd->offset);
+
+    if (counts[0] != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    for (i = 0; i < 2; i++) {
+        n = ngx_atoi(value[i + 1].data, value[i + 1].len);
+        if (n == NGX_ERROR) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid number \"%V\"", &value[i + 1]);
+            return NGX_CONF_ERROR;
+        }
+
+        counts[i] = n;
     }
 
     return NGX_CONF_OK;

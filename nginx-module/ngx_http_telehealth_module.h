@@ -188,6 +188,17 @@ typedef struct {
 
     ngx_msec_t           console_heartbeat; /* comment line on each stream */
     time_t               console_retention; /* console_events kept */
+    /* open consoles: per person, per worker (0: no cap) */
+    ngx_uint_t           console_streams[2];
+
+    /* invites created or resent an hour: per staff member, per
+     * organisation (0: no limit) */
+    ngx_uint_t           invite_limit[2];
+
+    /* s, 0: kept (the first worker's retention job) */
+    time_t               retention_notifications;
+    time_t               retention_processed_events;
+    time_t               retention_invites;
 
     /* argon2id hash of nothing: unknown e-mails are verified against it */
     ngx_str_t            dummy_hash;

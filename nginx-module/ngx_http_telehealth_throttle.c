@@ -420,3 +420,132 @@ ngx_http_telehealth_throttle_decide_go(ngx_http_request_t *r, ngx_int_t rc)
 
     ngx_http_telehealth_records_handler(r);
 }
+
+
+/*
+ * POST /sessions/{id}/invites and .../resend: at most telehealth_invite_limit
+ * an hour per staff member and per organisation (each SMS, e-mail or
+ * WhatsApp goes out under the organisation's name).  Every request that
+ * passes counts, whatever its answer; one over the limit is answered 429
+ * rate-limited with Retry-After, the seconds until the window ends.
+ */
+
+#define NGX_HTTP_TELEHEALTH_QUOTA_WINDOW  "3600000"    /* ms */
+
+
+static void ngx_http_telehealth_throttle_invites_checked(void *data,
+    redisReply *reply);
+
+
+void
+ngx_http_telehealth_throttle_invites(ngx_http_request_t *r)
+{
+    int                               i;
+    u_char                           *buf, *p;
+    const char                       *argv[8];
+    size_t                            argvlen[8];
+    ngx_http_telehealth_ctx_t        *ctx;
+    ngx_http_telehealth_main_conf_t  *mcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    mcf = ngx_http_get_module_main_conf(r, ngx_http_telehealth_module);
+
+    if (mcf->invite_limit[0] == 0 && mcf->invite_limit[1] == 0) {
+        ngx_http_telehealth_records_handler(r);
+        return;
+    }
+
+    buf = ngx_pnalloc(r->pool, sizeof("invites:staff:") + ctx->caller.id.len
+                               + sizeof("invites:org:") + ctx->caller.org.len
+                               + 2 * (NGX_INT_T_LEN + 1));
+    if (buf == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    argv[0] = "EVAL";
+    argv[1] = th_lua_quota;
+    argv[2] = "2";
+
+    p = ngx_sprintf(buf, "invites:staff:%V%Z", &ctx->caller.id);
+    argv[3] = ngx_http_telehealth_redis_key(r->pool, TH_KEY_QUOTA,
+                                            (char *) buf);
+    buf = p;
+    p = ngx_sprintf(buf, "invites:org:%V%Z", &ctx->caller.org);
+    argv[4] = ngx_http_telehealth_redis_key(r->pool, TH_KEY_QUOTA,
+                                            (char *) buf);
+
+    if (argv[3] == NULL || argv[4] == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    argv[5] = NGX_HTTP_TELEHEALTH_QUOTA_WINDOW;
+    argv[6] = (char *) p;
+    p = ngx_sprintf(p, "%ui%Z", mcf->invite_limit[0]);
+    argv[7] = (char *) p;
+    (void) ngx_sprintf(p, "%ui%Z", mcf->invite_limit[1]);
+
+    for (i = 0; i < 8; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
+
+    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
+                                ngx_http_telehealth_throttle_invites_checked,
+                                r, 8, argv, argvlen)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    }
+}
+
+
+static void
+ngx_http_telehealth_throttle_invites_checked(void *data, redisReply *reply)
+{
+    u_char                     *p, *last;
+    ngx_http_request_t         *r = data;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
+        if (reply != NULL) {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "telehealth: invite limit check failed: %s",
+                          reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                           : "bad reply");
+        }
+
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+
+    if (reply->integer <= 0) {
+        ngx_http_telehealth_records_handler(r);
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "telehealth: invite limit reached by staff %V of "
+                  "organisation %V", &ctx->caller.id, &ctx->caller.org);
+
+    p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (p == NULL) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    last = ngx_sprintf(p, "%T", (time_t) ((reply->integer + 999) / 1000));
+
+    if (ngx_http_telehealth_add_header(r, "Retry-After", p, last - p)
+        != NGX_OK)
+    {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_RATE_LIMITED,
+                             "Too many invites were sent this hour. Please "
+                             "try again later.");
+}

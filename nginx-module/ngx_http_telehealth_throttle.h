@@ -57,6 +57,8 @@ void ngx_http_telehealth_throttle_refuse(ngx_http_request_t *r);
 
 /* the route handlers of POST /invites/redeem and .../decide */
 void ngx_http_telehealth_throttle_redeem(ngx_http_request_t *r);
+/* POST /sessions/{id}/invites and .../resend: telehealth_invite_limit */
+void ngx_http_telehealth_throttle_invites(ngx_http_request_t *r);
 void ngx_http_telehealth_throttle_decide(ngx_http_request_t *r);
 
 

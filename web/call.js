@@ -5,9 +5,11 @@
  *   join handle        join with the credential, publish camera and
  *                      microphone (and a screen share) with a JSEP offer,
  *                      configure, leave
- *   subscriber handle  subscribe with the credential; every offer the
- *                      plugin sends ("subscribed", "updated") is answered
- *                      with "start"
+ *   subscriber handle  subscribe with a one-time token the join handle
+ *                      asked for ("subscribe_token": receiving is bound
+ *                      to our joined handle); every offer the plugin
+ *                      sends ("subscribed", "updated") is answered with
+ *                      "start"
  *
  * When the connection to Janus is lost (the WebSocket closed, the Janus
  * session destroyed, the media server died) after we were in the room, the
@@ -126,6 +128,7 @@ class TelehealthCall {
         this.done = false;
         this.reconnecting = false;
         this.joinWait = null;       /* {resolve, reject} of a rejoin */
+        this.tokenWait = null;      /* {resolve, reject} of a token */
     }
 
     emit(name, ...args) {
@@ -253,6 +256,7 @@ class TelehealthCall {
         this.pub = null;
         this.sub = null;
         this.joinWait = null;
+        this.tokenWait = null;
         this.publishing = false;
         this.screenMid = null;
         this.screenTrack = null;
@@ -283,6 +287,10 @@ class TelehealthCall {
             this.joinWaitDone(msg);
             return;
         }
+        if (msg.error_code && this.tokenWait) {
+            this.tokenDone(msg, null);
+            return;
+        }
         if (msg.error_code) {
             this.fail(callError(msg));
             if (!this.selfId) this.end("refused", msg.error);
@@ -305,6 +313,9 @@ class TelehealthCall {
             /* a rejoin keeps what the person had set */
             if (this.audioMuted || this.videoPaused) this.configure();
             this.startMedia();
+            break;
+        case "subscribe_token":
+            if (this.tokenWait) this.tokenDone(null, msg.token);
             break;
         case "admitted":
             this.setParticipants(msg.participants);
@@ -545,7 +556,27 @@ class TelehealthCall {
 
     /* ------------------------------------------- the subscriber handle */
 
+    /* Receiving is bound to our joined handle: it asks for a one-time
+     * token, which the subscriber handle spends (docs/plugin.md). */
+    subscribeToken() {
+        return new Promise((resolve, reject) => {
+            this.tokenWait = { resolve, reject };
+            this.pub.send({
+                message: { request: "subscribe_token" },
+                error: (e) => this.tokenDone(e, null),
+            });
+        });
+    }
+
+    tokenDone(error, token) {
+        const w = this.tokenWait;
+        this.tokenWait = null;
+        if (!w) return;
+        if (error) w.reject(error); else w.resolve(token);
+    }
+
     async subscribe() {
+        const token = await this.subscribeToken();
         this.sub = await this.attach({
             onmessage: (msg, jsep) => this.onSubscriberMessage(msg, jsep),
             onremotetrack: (track, mid, on) => this.emit("remoteTrack", {
@@ -553,8 +584,7 @@ class TelehealthCall {
             }),
         });
         this.sub.send({
-            message: { request: "subscribe",
-                       credential: this.grant.credential },
+            message: { request: "subscribe", token },
             error: (e) => this.fail(callError(e)),
         });
     }
@@ -593,13 +623,12 @@ class TelehealthCall {
         });
     }
 
-    /* The receiving PeerConnection dropped: a new handle, a new credential. */
+    /* The receiving PeerConnection dropped: a new handle, a new token. */
     async resubscribe() {
         try {
             const old = this.sub;
             this.sub = null;
             if (old) old.detach();
-            if (this.freshGrant) this.grant = await this.freshGrant();
             await this.subscribe();
         } catch (e) {
             this.fail("Could not receive the others' video: " + callError(e));

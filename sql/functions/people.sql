@@ -206,7 +206,8 @@ BEGIN
             PERFORM th_raise('422', 'A patient with a password needs an '
                              'e-mail address to log in with.');
         END IF;
-        IF EXISTS (SELECT 1 FROM logins l WHERE l.email = p.email) THEN
+        IF EXISTS (SELECT 1 FROM logins l WHERE l.email = p.email
+                          AND l.org_id = p.org_id) THEN
             PERFORM th_raise('409', 'This e-mail address is already in use.');
         END IF;
     END IF;
@@ -267,7 +268,8 @@ BEGIN
             PERFORM th_raise('422', 'A patient with a login needs an '
                              'e-mail address.');
         END IF;
-        IF EXISTS (SELECT 1 FROM logins l WHERE l.email = p.email) THEN
+        IF EXISTS (SELECT 1 FROM logins l WHERE l.email = p.email
+                          AND l.org_id = p.org_id) THEN
             PERFORM th_raise('409', 'This e-mail address is already in use.');
         END IF;
         UPDATE logins SET email = p.email WHERE patient_id = p.id;
@@ -507,7 +509,8 @@ BEGIN
     END IF;
     IF EXISTS (SELECT 1 FROM staff x WHERE x.org_id = me.org
                AND x.email = v_email)
-       OR EXISTS (SELECT 1 FROM logins l WHERE l.email = v_email)
+       OR EXISTS (SELECT 1 FROM logins l WHERE l.email = v_email
+                  AND l.org_id = me.org)
     THEN
         PERFORM th_raise('409', 'This e-mail address is already in use.');
     END IF;
@@ -552,7 +555,8 @@ BEGIN
     IF v_email IS NOT NULL AND v_email <> s.email THEN
         IF EXISTS (SELECT 1 FROM staff x WHERE x.org_id = me.org
                    AND x.email = v_email AND x.id <> s.id)
-           OR EXISTS (SELECT 1 FROM logins l WHERE l.email = v_email)
+           OR EXISTS (SELECT 1 FROM logins l WHERE l.email = v_email
+                  AND l.org_id = me.org)
         THEN
             PERFORM th_raise('409', 'This e-mail address is already in use.');
         END IF;
@@ -561,7 +565,8 @@ BEGIN
     IF req ? 'password_hash' THEN
         IF NOT EXISTS (SELECT 1 FROM logins l WHERE l.staff_id = s.id)
            AND EXISTS (SELECT 1 FROM logins l
-                       WHERE l.email = COALESCE(v_email, s.email))
+                       WHERE l.email = COALESCE(v_email, s.email)
+                         AND l.org_id = me.org)
         THEN
             PERFORM th_raise('409', 'This e-mail address is already in use.');
         END IF;
@@ -606,9 +611,12 @@ LANGUAGE sql STABLE AS $$
      LIMIT 2
 $$;
 
--- Logins (nginx-module/ngx_http_telehealth_auth.c): the account of an
--- e-mail address, staff or patient, with its password hash.
-CREATE OR REPLACE FUNCTION th_login_account(v_email text)
+-- Logins (nginx-module/ngx_http_telehealth_auth.c): the accounts of an
+-- e-mail address, staff or patient, with their password hashes; one per
+-- organisation that has a login with it (logins are per organisation,
+-- docs/api.md "Log in"), only v_org's when given.  At most 4, oldest
+-- organisation first: nginx checks the password against each in turn.
+CREATE OR REPLACE FUNCTION th_login_account(v_email text, v_org uuid)
 RETURNS TABLE (password_hash text, id text, type text, org_id text,
                role text, display_name text, email text, active boolean)
 LANGUAGE sql STABLE AS $$
@@ -618,9 +626,25 @@ LANGUAGE sql STABLE AS $$
         COALESCE(s.display_name, p.display_name),
         COALESCE(s.email, p.email, l.email), COALESCE(s.active, true)
       FROM logins l
+      JOIN organisations o ON o.id = l.org_id
       LEFT JOIN staff s ON s.id = l.staff_id
       LEFT JOIN patients p ON p.id = l.patient_id
      WHERE l.email = v_email
+       AND (v_org IS NULL OR l.org_id = v_org)
+     ORDER BY o.created_at, o.id
+     LIMIT 4
+$$;
+
+-- Sets logins.org_id from the staff member or patient (trigger logins_org,
+-- sql/026_abuse_limits.sql).
+CREATE OR REPLACE FUNCTION th_login_org() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    NEW.org_id := COALESCE(
+        (SELECT s.org_id FROM staff s WHERE s.id = NEW.staff_id),
+        (SELECT p.org_id FROM patients p WHERE p.id = NEW.patient_id));
+    RETURN NEW;
+END
 $$;
 
 -- GET /me: the caller's account in th_login_account()'s shape, without a

@@ -48,13 +48,13 @@ async function roomHash(room) {
 
 const PRESETS = {
     video_call: [0, 0, '', 'close_on_staff_leave', '', 'private'],
-    virtual_visit: [0, 0, '', 'caregiver_hangup_ends', '', 'invitation'],
+    virtual_visit: [20, 0, '', 'caregiver_hangup_ends', '', 'invitation'],
     appointment: [5, 0, 'broadcaster', 'stay', 'broadcaster', 'invitation'],
     group: [61, 14400, 'broadcaster,viewer', 'stay', '', 'invitation'],
-    consult_now: [0, 0, '', 'stay', '', 'invitation'],
+    consult_now: [20, 0, '', 'stay', '', 'invitation'],
     meeting_room: [6, 0, '', 'stay', '', 'invitation'],
-    telehealth: [0, 0, '', 'stay', '', 'invitation'],
-    consultation: [0, 0, 'broadcaster', 'stay', 'broadcaster', 'invitation'],
+    telehealth: [20, 0, '', 'stay', '', 'invitation'],
+    consultation: [20, 0, 'broadcaster', 'stay', 'broadcaster', 'invitation'],
 };
 
 describe('presets per kind', () => {

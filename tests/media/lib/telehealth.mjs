@@ -7,7 +7,7 @@
 //
 //   const room = await openRoom({ kind: 'group' });
 //   const chair = await Member.join(t, room, { role: 'chair', publish: true });
-//   await chair.subscribe();
+//   await chair.subscribe();      // a token from the join handle, spent
 //   await waitForGrowth(() => chair.packetsFrom(other.id, 'video'), { min: 60 });
 //
 // Every wait is bounded; every Member closes with t.after.
@@ -144,7 +144,8 @@ export class Member {
     const handle = await session.attach(PLUGIN);
     const member = new Member(room, who, session, handle);
     t.after(() => member.close());
-    const { data } = await handle.request({ request: 'join', credential: joinCredential(room, who) });
+    member.credential = joinCredential(room, who);
+    const { data } = await handle.request({ request: 'join', credential: member.credential });
     if (data.telehealth !== 'joined') {
       throw new Error(`${who.id}: join answered ${JSON.stringify(data)}`);
     }
@@ -166,14 +167,24 @@ export class Member {
     return data;
   }
 
-  /** Attaches the subscriber handle and keeps answering offers until closed. */
+  /** A one-time subscription token from the join handle (docs/plugin.md). */
+  async subscribeToken() {
+    const { data } = await this.handle.request({ request: 'subscribe_token' });
+    if (data.telehealth !== 'subscribe_token' || typeof data.token !== 'string') {
+      throw new Error(`subscribe_token answered ${JSON.stringify(data)}`);
+    }
+    return data.token;
+  }
+
+  /**
+   * Attaches the subscriber handle and keeps answering offers until closed;
+   * it spends a token the join handle asked for.
+   */
   async subscribe() {
+    const token = await this.subscribeToken();
     this.subHandle = await this.session.attach(PLUGIN);
     this.subPeer = new MediaPeer({ name: `${this.id}-sub` });
-    const { data, jsep } = await this.subHandle.request({
-      request: 'subscribe',
-      credential: joinCredential(this.room, this.who),
-    });
+    const { data, jsep } = await this.subHandle.request({ request: 'subscribe', token });
     this.#applyStreams(data.streams);
     if (jsep) {
       await this.#answer(jsep);
