@@ -109,6 +109,40 @@ janus_telehealth_event_emit(const char *type,
 }
 
 
+/*
+ * With replicas (Sentinel), an entry written to the primary but not yet
+ * copied is lost if the primary dies at that moment.  WAIT holds the
+ * events thread (never a room) until redis_wait_replicas replicas have
+ * the entry, or redis_wait_timeout passes; an entry not confirmed in time
+ * is logged, and only such entries can be lost in a failover.
+ */
+static void
+janus_telehealth_event_wait(janus_telehealth_redis *redis)
+{
+    redisReply  *reply;
+
+    reply = janus_telehealth_redis_command(redis, "WAIT %d %d",
+                                           janus_telehealth_cfg
+                                           .redis_wait_replicas,
+                                           janus_telehealth_cfg
+                                           .redis_wait_timeout_ms);
+    if (reply == NULL) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_INTEGER
+        && reply->integer < janus_telehealth_cfg.redis_wait_replicas)
+    {
+        JANUS_LOG(LOG_WARN, "[telehealth] an event reached %lld of %d "
+                  "replicas in %d ms\n", reply->integer,
+                  janus_telehealth_cfg.redis_wait_replicas,
+                  janus_telehealth_cfg.redis_wait_timeout_ms);
+    }
+
+    freeReplyObject(reply);
+}
+
+
 static int
 janus_telehealth_event_write(janus_telehealth_redis *redis, GPtrArray *argv)
 {
@@ -130,6 +164,10 @@ janus_telehealth_event_write(janus_telehealth_redis *redis, GPtrArray *argv)
     }
 
     freeReplyObject(reply);
+
+    if (rc == 0 && janus_telehealth_cfg.redis_wait_replicas > 0) {
+        janus_telehealth_event_wait(redis);
+    }
 
     return rc;
 }
