@@ -37,6 +37,7 @@ static char *ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_uint_t ngx_http_telehealth_ipv6(u_char *p, size_t len);
 static ngx_int_t ngx_http_telehealth_redis_addr(ngx_conf_t *cf,
     ngx_str_t *value, ngx_str_t *host, ngx_int_t *port);
 static char *ngx_http_telehealth_redis_auth(ngx_conf_t *cf,
@@ -806,7 +807,7 @@ ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char                *err;
     ngx_str_t           *value;
-    ngx_uint_t           i;
+    u_char              *p, *last;
     PQconninfoOption    *opts, *o;
 
     if (mcf->postgres.data != NULL) {
@@ -839,32 +840,35 @@ ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    /* a multi-host list (primary and standbys): every host of it */
     if (o->keyword == NULL) {
         for (o = opts; o->keyword; o++) {
-            if (ngx_strcmp(o->keyword, "host") != 0 || o->val == NULL) {
-                continue;
+            if (ngx_strcmp(o->keyword, "host") == 0 && o->val != NULL) {
+                break;
+            }
+        }
+
+        for (p = (u_char *) (o->keyword ? o->val : ""); *p; p = last) {
+            last = (u_char *) ngx_strchr(p, ',');
+            if (last == NULL) {
+                last = p + ngx_strlen(p);
             }
 
-            for (i = 0; o->val[i]; i++) {
-                if (o->val[i] == ',') {
-                    break;
-                }
-            }
-
-            if (o->val[i] == '\0' && o->val[0] != '/'
-                && ngx_inet_addr((u_char *) o->val, i) == INADDR_NONE)
+            if (last > p && *p != '/'
+                && ngx_inet_addr(p, last - p) == INADDR_NONE
+                && !ngx_http_telehealth_ipv6(p, last - p))
             {
-                struct in6_addr  a6;
+                PQconninfoFree(opts);
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"telehealth_postgres\" host must be "
+                                   "a numeric address or a socket "
+                                   "directory (or set hostaddr): "
+                                   "names would be resolved blocking");
+                return NGX_CONF_ERROR;
+            }
 
-                if (inet_pton(AF_INET6, o->val, &a6) != 1) {
-                    PQconninfoFree(opts);
-                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "\"telehealth_postgres\" host must be "
-                                       "a numeric address or a socket "
-                                       "directory (or set hostaddr): "
-                                       "names would be resolved blocking");
-                    return NGX_CONF_ERROR;
-                }
+            if (*last == ',') {
+                last++;
             }
         }
     }
@@ -874,6 +878,22 @@ ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     mcf->postgres = value[1];
 
     return NGX_CONF_OK;
+}
+
+
+static ngx_uint_t
+ngx_http_telehealth_ipv6(u_char *p, size_t len)
+{
+    u_char           buf[NGX_INET6_ADDRSTRLEN];
+    struct in6_addr  a6;
+
+    if (len >= sizeof(buf)) {
+        return 0;
+    }
+
+    ngx_cpystrn(buf, p, len + 1);
+
+    return inet_pton(AF_INET6, (char *) buf, &a6) == 1;
 }
 
 
