@@ -66,6 +66,38 @@ describe('conf/production/nginx.conf', () => {
         assert.match(r.stderr, /test is successful/);
     });
 
+    // each variant of the Redis and PostgreSQL lines: what nginx -t says
+    for (const [what, from, to, expect] of [
+        ['telehealth_redis next to telehealth_redis_sentinel',
+            /(telehealth_redis_sentinel [^;]+;)/,
+            '$1\n    telehealth_redis 10.0.0.41:6379;',
+            /redis" directive conflicts with "telehealth_redis_sentinel"/],
+        ['a sentinel named, not numeric',
+            /telehealth_redis_sentinel telehealth \S+/,
+            'telehealth_redis_sentinel telehealth sentinel-1.example:26379',
+            /needs a numeric address/],
+        ['a missing Redis password file',
+            /telehealth_redis_auth telehealth \S+;/,
+            `telehealth_redis_auth telehealth ${dir}/nothing-here;`,
+            /nothing-here" failed/],
+        ['a host name in the multi-host PostgreSQL list',
+            /host=10\.0\.0\.51,10\.0\.0\.52/,
+            'host=10.0.0.51,db-standby.example',
+            /names would be resolved blocking/],
+    ]) {
+        test(`nginx -t refuses ${what}`, () => {
+            makeFiles();
+            const text = rendered().replace(from, to);
+            assert.notEqual(text, rendered(), 'the variant changes the conf');
+            const file = path.join(dir, 'variant.conf');
+            fs.writeFileSync(file, text);
+            const r = spawnSync('nginx', ['-t', '-p', `${dir}/`, '-c', file],
+                { encoding: 'utf8', timeout: 30000 });
+            assert.notEqual(r.status, 0, 'nginx -t fails');
+            assert.match(r.stderr, expect);
+        });
+    }
+
     test('it says what the deployment promises', () => {
         assert.match(conf, /listen 443 ssl http2;/);
         assert.match(conf, /add_header Strict-Transport-Security/);
