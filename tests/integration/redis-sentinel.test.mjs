@@ -111,101 +111,122 @@ async function oneCall(patient) {
     return { session: open.body.id };
 }
 
+// The XADD entries of a server's events stream: [{id, text}].
+async function entriesOf(server) {
+    const raw = await server.cli('XRANGE', 'th:events', '-', '+');
+    const out = [];
+    for (const line of raw.split('\n')) {
+        if (/^\d+-\d+$/.test(line)) {
+            out.push({ id: line, text: '' });
+        } else if (out.length) {
+            out[out.length - 1].text += `${line}\n`;
+        }
+    }
+    return out;
+}
+
+const joinedEntry = (entries, session) => entries.find((e) =>
+    e.text.includes('participant.joined')
+    && e.text.includes(`\nsession\n${session}\n`));
+
+// Calls one after the other; the 6th starts with `fail()`; goes on until
+// `next` (the server that takes over) is the primary and 5 calls succeeded
+// on it.  Then: only 503 / 489 while it moved, every successful join's
+// event on `next` and consumed by nginx into PostgreSQL, and nginx's log
+// names the new primary.
+async function failOverMidRun(label, fail, next) {
+    const results = [];
+    let failed = false;
+    let promoted = false;
+    let okAfter = 0;
+    const deadline = Date.now() + 60000;
+    for (let i = 0; i < 60 && Date.now() < deadline; i++) {
+        // a patient of their own for each call, logged in through the
+        // stack's nginx, which the failover does not concern
+        const patient = await addPatient(w, `${label}-${i}`);
+        await loginAll([patient]);
+        if (i === 5) {
+            await fail();
+            failed = true;
+        }
+        const r = await oneCall(patient);
+        results.push(r);
+        if (failed && !promoted) {
+            promoted = (await next.cli('ROLE')).startsWith('master');
+        }
+        if (promoted && r.session) {
+            okAfter += 1;
+            if (okAfter >= 5) {
+                break;
+            }
+        }
+        if (!r.session) {
+            await sleep(200);
+        }
+    }
+
+    const summary = results.map((r) => (r.session ? 'ok'
+        : `${r.stage}:${r.status}`)).join(' ');
+    console.log(`# ${label}, call by call: ${summary}`);
+    assert.ok(promoted, `${next.name} became the primary`);
+    assert.ok(okAfter >= 5,
+        `calls succeed again after the failover: ${summary}`);
+    assert.ok(results.slice(0, 5).every((r) => r.session),
+        `calls before the failover succeed: ${summary}`);
+    for (const r of results.filter((x) => !x.session)) {
+        if (r.stage === 'join') {
+            assert.equal(r.status, ERR_UNAVAILABLE,
+                `a join while it moves is 489: ${JSON.stringify(r.body)}`);
+        } else {
+            assert.equal(r.status, 503,
+                `${r.stage} while it moves is 503: ${
+                    JSON.stringify(r.body)}`);
+        }
+    }
+
+    // every successful join's event is in the new primary's stream ...
+    const joined = results.filter((r) => r.session).map((r) => r.session);
+    const entries = await eventually(async () => {
+        const es = await entriesOf(next);
+        return joined.every((x) => joinedEntry(es, x)) ? es : null;
+    }, 15000, 250);
+    assert.ok(entries, 'each successful join has its event on the new '
+        + `primary (${joined.length} joins)`);
+
+    // ... and nginx, following the new primary, consumed it into
+    // PostgreSQL
+    const ids = joined.map((x) => joinedEntry(entries, x).id);
+    const consumed = await eventually(async () => {
+        const rows = await sql(
+            'SELECT stream_id FROM processed_events '
+            + 'WHERE stream_id = ANY($1)', [ids]);
+        return rows.length === ids.length;
+    }, 15000, 250);
+    assert.ok(consumed, 'nginx consumed every event after the failover');
+
+    const log = fs.readFileSync(
+        path.join(nginx2.dir, 'logs/error.log'), 'utf8');
+    assert.match(log, new RegExp(`Redis primary "${MASTER}" is at `
+        + `127\\.0\\.0\\.1:${next.port}`),
+    'nginx logs the new primary it follows');
+}
+
 describe('Redis through Sentinel', () => {
-    test('a failover mid-run: only 503/489 while it moves, no event lost', async () => {
-        const patients = [];
-        for (let i = 0; i < 60; i++) {
-            patients.push(await addPatient(w, `sentinel-${i}`));
-        }
-        await loginAll(patients);
+    test('SENTINEL FAILOVER mid-run: only 503/489 while it moves, no event lost', async () => {
+        await failOverMidRun('sentinel failover', async () => {
+            assert.match(await sentinels[0].cli('SENTINEL', 'FAILOVER',
+                MASTER), /OK/, 'the failover starts');
+        }, replica);
+    });
 
-        const results = [];
-        let failoverAt = -1;
-        let promoted = false;
-        let okAfter = 0;
-        const deadline = Date.now() + 60000;
-        for (let i = 0; i < patients.length && Date.now() < deadline; i++) {
-            if (i === 5) {
-                failoverAt = i;
-                assert.match(await sentinels[0].cli('SENTINEL', 'FAILOVER',
-                    MASTER), /OK/, 'the failover starts');
-            }
-            const r = await oneCall(patients[i]);
-            r.i = i;
-            results.push(r);
-            if (failoverAt >= 0 && !promoted) {
-                promoted = (await replica.cli('ROLE')).startsWith('master');
-            }
-            if (promoted && r.session) {
-                okAfter += 1;
-                if (okAfter >= 5) {
-                    break;
-                }
-            }
-            if (!r.session) {
-                await sleep(200);
-            }
-        }
-
-        const summary = results.map((r) => (r.session ? 'ok'
-            : `${r.stage}:${r.status}`)).join(' ');
-        console.log(`# sentinel failover, call by call: ${summary}`);
-        assert.ok(promoted, 'the replica became the primary');
-        assert.ok(okAfter >= 5,
-            `calls succeed again after the failover: ${summary}`);
-        assert.ok(results.slice(0, 5).every((r) => r.session),
-            `calls before the failover succeed: ${summary}`);
-        for (const r of results.filter((x) => !x.session)) {
-            if (r.stage === 'join') {
-                assert.equal(r.status, ERR_UNAVAILABLE,
-                    `a join while it moves is 489: ${JSON.stringify(r.body)}`);
-            } else {
-                assert.equal(r.status, 503,
-                    `${r.stage} while it moves is 503: ${
-                        JSON.stringify(r.body)}`);
-            }
-        }
-
-        // every successful join's event is in the new primary's stream ...
-        const joined = results.filter((r) => r.session).map((r) => r.session);
-        const entriesOf = async () => {
-            const raw = await replica.cli('XRANGE', 'th:events', '-', '+');
-            const lines = raw.split('\n');
-            const out = [];
-            for (let k = 0; k < lines.length; k++) {
-                if (/^\d+-\d+$/.test(lines[k])) {
-                    out.push({ id: lines[k], text: '' });
-                } else if (out.length) {
-                    out[out.length - 1].text += `${lines[k]}\n`;
-                }
-            }
-            return out;
-        };
-        const joinedEntry = (entries, session) => entries.find((e) =>
-            e.text.includes('participant.joined')
-            && e.text.includes(`\nsession\n${session}\n`));
-        const entries = await eventually(async () => {
-            const es = await entriesOf();
-            return joined.every((s) => joinedEntry(es, s)) ? es : null;
-        }, 15000, 250);
-        assert.ok(entries, 'each successful join has its event on the new '
-            + `primary (${joined.length} joins)`);
-
-        // ... and nginx, following the new primary, consumed it into
-        // PostgreSQL
-        const ids = joined.map((s) => joinedEntry(entries, s).id);
-        const consumed = await eventually(async () => {
-            const rows = await sql(
-                'SELECT stream_id FROM processed_events '
-                + 'WHERE stream_id = ANY($1)', [ids]);
-            return rows.length === ids.length;
-        }, 15000, 250);
-        assert.ok(consumed, 'nginx consumed every event after the failover');
-
-        const log = fs.readFileSync(
-            path.join(nginx2.dir, 'logs/error.log'), 'utf8');
-        assert.match(log, new RegExp(`Redis primary "${MASTER}" is at `
-            + `127\\.0\\.0\\.1:${REPLICA_PORT}`),
-        'nginx logs the new primary it follows');
+    test('the primary killed mid-run: only 503/489 while it moves, no event lost', async () => {
+        // the replica leads since the test above; the old primary follows
+        const following = await eventually(async () =>
+            /master_link_status:up/.test(
+                await primary.cli('INFO', 'replication')), 15000, 200);
+        assert.ok(following, 'the old primary is a replica of the new one');
+        await failOverMidRun('primary killed', async () => {
+            replica.kill('SIGKILL');
+        }, primary);
     });
 });
