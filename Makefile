@@ -8,6 +8,7 @@
 #   make stop       stop the local stack
 #   make bench      benchmarks against their baselines
 #   make install    install into DESTDIR with Debian's paths
+#   make deb        Debian packages in build/deb (debian/, debhelper)
 
 SHELL := /bin/bash
 
