@@ -96,7 +96,9 @@ before(async () => {
     await loginAll([w.admin]);
     server = await startRedis('auth', REDIS_PORT, [
         'user default off',
-        `user th on >${PASSWORD} ~* &* +@all`,
+        // the product's user as in conf/production/redis.conf
+        `user th on >${PASSWORD} ~th:* &th:* +@all -@admin -@dangerous `
+            + '+info +role +wait',
         `user ${ADMIN[0]} on >${ADMIN[1]} ~* &* +@all`,
     ], { auth: ADMIN });
     goodFile = path.join(server.dir, 'redis.password');
@@ -151,6 +153,9 @@ describe('Redis with an ACL user and a password', () => {
             const th = clients.split('\n').filter((l) => /\buser=th\b/.test(l));
             assert.ok(th.length >= 2,
                 `nginx and Janus connected as th:\n${clients}`);
+            // the production ACL lets through every command both use
+            assert.doesNotMatch(logOf(n.dir, 'logs/error.log'), /NOPERM/);
+            assert.doesNotMatch(logOf(j.dir, 'janus.log'), /NOPERM/);
             if (addr.startsWith('/')) {
                 assert.ok(th.every((l) => /\baddr=\/|\baddr=\S*sock/.test(l)),
                     `over the socket:\n${th.join('\n')}`);
