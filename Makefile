@@ -8,6 +8,7 @@
 #   make stop       stop the local stack
 #   make bench      benchmarks against their baselines
 #   make install    install into DESTDIR with Debian's paths
+#   make deb        Debian packages in build/deb (debian/, debhelper)
 
 SHELL := /bin/bash
 
@@ -43,7 +44,7 @@ PLUGIN_LIBS := -ljansson -lhiredis -ljwt -lcrypto -lglib-2.0 -lpthread
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
 
-.PHONY: all asan build deps run test test-media test-unit test-sql unit-tests test-integration stop bench install \
+.PHONY: deb all asan build deps run test test-media test-unit test-sql unit-tests test-integration stop bench install \
         clean distclean format
 
 all:
@@ -158,6 +159,18 @@ install: all
 	    install -m 644 $$d* $(DESTDIR)$(PREFIX)/share/telehealth/$$d && \
 	    cp -n $$d* $(DESTDIR)/etc/telehealth/$$d || exit 1; \
 	done
+
+# Debian packages of the tree (debian/, debhelper and dh_nginx) in
+# build/deb: the committed files are copied there and built apart.
+DEB_DIR := $(BUILD)/deb
+
+deb:
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)/src
+	git ls-files -z --cached --others --exclude-standard \
+	    | xargs -0 cp --parents -t $(DEB_DIR)/src
+	cd $(DEB_DIR)/src && dpkg-buildpackage -b -us -uc \
+	    >../build.log 2>&1 || { tail -n 40 ../build.log; exit 1; }
+	@ls $(DEB_DIR)/*.deb
 
 format:
 	clang-format -i common/*.[ch] janus-plugin/*.[ch] tests/unit/*.c

@@ -103,6 +103,12 @@ typedef struct janus_telehealth_config {
     char        *redis_prefix;
     int          redis_connect_timeout_ms;
     int          redis_command_timeout_ms;
+    char        *redis_user;          /* ACL user, NULL: no AUTH */
+    char        *redis_password;      /* read from redis_password_file */
+    char        *redis_master;        /* Sentinel's name, NULL: no Sentinel */
+    char       **redis_sentinels;     /* "IP:port", NULL-terminated */
+    int          redis_wait_replicas;  /* WAIT after each event, 0: none */
+    int          redis_wait_timeout_ms;
     char        *node_id;
     gboolean     event_stream;
     int          event_stream_maxlen;  /* 0: no trimming */

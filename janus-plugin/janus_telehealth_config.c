@@ -156,6 +156,116 @@ janus_telehealth_config_keys(janus_config *config, const char *config_path)
 }
 
 
+/*
+ * AUTH and Sentinel: redis_user with redis_password_file (one line, read
+ * here so the file may be readable by Janus' user only), and redis_master
+ * with redis_sentinels ("IP:port, IP:port, ...").
+ */
+static int
+janus_telehealth_config_redis(janus_config *config,
+    janus_config_category *general, const char *config_path)
+{
+    int                      i;
+    char                    *path, *text, **list;
+    gsize                    len;
+    GError                  *error;
+    const char              *file, *user, *master, *sentinels, *reason;
+    janus_telehealth_config *cfg = &janus_telehealth_cfg;
+
+    user = janus_telehealth_config_string(config, general, "redis_user");
+    file = janus_telehealth_config_string(config, general,
+                                          "redis_password_file");
+
+    if ((user == NULL) != (file == NULL)) {
+        JANUS_LOG(LOG_FATAL, "[telehealth] redis_user and "
+                  "redis_password_file go together\n");
+        return -1;
+    }
+
+    if (file != NULL) {
+        path = g_path_is_absolute(file)
+               ? g_strdup(file) : g_build_filename(config_path, file, NULL);
+        error = NULL;
+
+        if (!g_file_get_contents(path, &text, &len, &error)) {
+            JANUS_LOG(LOG_FATAL, "[telehealth] redis_password_file: %s\n",
+                      error->message);
+            g_error_free(error);
+            g_free(path);
+            return -1;
+        }
+
+        g_free(path);
+
+        while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r')) {
+            text[--len] = '\0';
+        }
+
+        if (len == 0 || len > 1000 || strlen(text) != len
+            || strchr(text, '\n') != NULL)
+        {
+            JANUS_LOG(LOG_FATAL, "[telehealth] redis_password_file must "
+                      "hold one password of 1 to 1000 characters on one "
+                      "line\n");
+            g_free(text);
+            return -1;
+        }
+
+        cfg->redis_user = g_strdup(user);
+        cfg->redis_password = text;
+    }
+
+    master = janus_telehealth_config_string(config, general, "redis_master");
+    sentinels = janus_telehealth_config_string(config, general,
+                                               "redis_sentinels");
+
+    if ((master == NULL) != (sentinels == NULL)) {
+        JANUS_LOG(LOG_FATAL, "[telehealth] redis_master and redis_sentinels "
+                  "go together\n");
+        return -1;
+    }
+
+    if (master != NULL) {
+        list = g_strsplit(sentinels, ",", 0);
+
+        for (i = 0; list[i] != NULL; i++) {
+            g_strstrip(list[i]);
+
+            if (list[i][0] == '/'
+                || janus_telehealth_redis_check_address(list[i], &reason))
+            {
+                JANUS_LOG(LOG_FATAL, "[telehealth] redis_sentinels: \"%s\": "
+                          "%s\n", list[i], list[i][0] == '/'
+                          ? "a sentinel is IP:port" : reason);
+                g_strfreev(list);
+                return -1;
+            }
+        }
+
+        if (i == 0) {
+            JANUS_LOG(LOG_FATAL, "[telehealth] redis_sentinels is empty\n");
+            g_strfreev(list);
+            return -1;
+        }
+
+        cfg->redis_master = g_strdup(master);
+        cfg->redis_sentinels = list;
+    }
+
+    cfg->redis_wait_timeout_ms = 100;
+
+    if (janus_telehealth_config_int(config, general,
+            "redis_wait_replicas", 0, 100, &cfg->redis_wait_replicas)
+        || janus_telehealth_config_int(config, general,
+            "redis_wait_timeout", 1, 10000, &cfg->redis_wait_timeout_ms))
+    {
+        return -1;
+    }
+
+    return 0;
+}
+
+
 int
 janus_telehealth_config_load(const char *config_path)
 {
@@ -201,6 +311,10 @@ janus_telehealth_config_load(const char *config_path)
     if (janus_telehealth_redis_check_address(cfg->redis_address, &reason)) {
         JANUS_LOG(LOG_FATAL, "[telehealth] redis = \"%s\": %s\n",
                   cfg->redis_address, reason);
+        goto done;
+    }
+
+    if (janus_telehealth_config_redis(config, general, config_path) != 0) {
         goto done;
     }
 
@@ -285,6 +399,14 @@ janus_telehealth_config_clear(void)
 {
     g_free(janus_telehealth_cfg.redis_address);
     g_free(janus_telehealth_cfg.redis_prefix);
+    g_free(janus_telehealth_cfg.redis_user);
+    if (janus_telehealth_cfg.redis_password != NULL) {
+        memset(janus_telehealth_cfg.redis_password, 0,
+               strlen(janus_telehealth_cfg.redis_password));
+        g_free(janus_telehealth_cfg.redis_password);
+    }
+    g_free(janus_telehealth_cfg.redis_master);
+    g_strfreev(janus_telehealth_cfg.redis_sentinels);
     g_free(janus_telehealth_cfg.node_id);
     th_keyset_clear(&janus_telehealth_cfg.keys);
     memset(&janus_telehealth_cfg, 0, sizeof(janus_telehealth_cfg));

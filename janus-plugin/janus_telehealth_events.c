@@ -109,11 +109,102 @@ janus_telehealth_event_emit(const char *type,
 }
 
 
+/*
+ * With replicas (Sentinel), an entry written to the primary but not yet
+ * copied is lost if the primary is replaced at that moment.  So, with
+ * redis_wait_replicas set, each entry is followed by WAIT (holding the
+ * events thread, never a room) until that many replicas have it or
+ * redis_wait_timeout passes.  An entry not confirmed in time is checked
+ * again on a fresh connection (after a failover, the new primary): still
+ * there, it is kept; gone, it is written again.  Only an entry whose
+ * second check also times out, on a primary replaced right after, can be
+ * lost, and that is logged.
+ */
+
+/* the id of the last entry not yet confirmed; the events thread's own */
+static char janus_telehealth_events_unconfirmed[64];
+
+
+static int
+janus_telehealth_event_wait(janus_telehealth_redis *redis)
+{
+    int          rc;
+    redisReply  *reply;
+
+    reply = janus_telehealth_redis_command(redis, "WAIT %d %d",
+                                           janus_telehealth_cfg
+                                           .redis_wait_replicas,
+                                           janus_telehealth_cfg
+                                           .redis_wait_timeout_ms);
+    if (reply == NULL) {
+        return -1;
+    }
+
+    rc = (reply->type == REDIS_REPLY_INTEGER
+          && reply->integer >= janus_telehealth_cfg.redis_wait_replicas)
+         ? 0 : -1;
+
+    freeReplyObject(reply);
+
+    return rc;
+}
+
+
+/* 1: the unconfirmed entry is on this primary, 0: it is not, -1: outage */
+static int
+janus_telehealth_event_present(janus_telehealth_redis *redis,
+    const char *key)
+{
+    int          rc;
+    redisReply  *reply;
+
+    reply = janus_telehealth_redis_command(redis, "XRANGE %s %s %s", key,
+                                           janus_telehealth_events_unconfirmed,
+                                           janus_telehealth_events_unconfirmed);
+    if (reply == NULL) {
+        return -1;
+    }
+
+    rc = (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1) ? 1 : 0;
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        rc = -1;
+    }
+
+    freeReplyObject(reply);
+
+    return rc;
+}
+
+
 static int
 janus_telehealth_event_write(janus_telehealth_redis *redis, GPtrArray *argv)
 {
     int          rc;
     redisReply  *reply;
+
+    if (janus_telehealth_events_unconfirmed[0] != '\0') {
+        rc = janus_telehealth_event_present(redis, argv->pdata[1]);
+        if (rc < 0) {
+            return -1;
+        }
+
+        if (rc == 1) {
+            if (janus_telehealth_event_wait(redis) != 0) {
+                JANUS_LOG(LOG_WARN, "[telehealth] event %s is on the "
+                          "primary but on no replica yet\n",
+                          janus_telehealth_events_unconfirmed);
+            }
+
+            janus_telehealth_events_unconfirmed[0] = '\0';
+            return 0;
+        }
+
+        JANUS_LOG(LOG_WARN, "[telehealth] event %s was lost with the old "
+                  "primary: written again\n",
+                  janus_telehealth_events_unconfirmed);
+        janus_telehealth_events_unconfirmed[0] = '\0';
+    }
 
     reply = janus_telehealth_redis_argv(redis, (int) argv->len,
                                         (const char **) argv->pdata, NULL);
@@ -127,9 +218,25 @@ janus_telehealth_event_write(janus_telehealth_redis *redis, GPtrArray *argv)
         JANUS_LOG(LOG_ERR, "[telehealth] Redis refused an event: %s\n",
                   reply->str);
         rc = 1;
+
+    } else if (janus_telehealth_cfg.redis_wait_replicas > 0
+               && reply->type == REDIS_REPLY_STRING)
+    {
+        g_strlcpy(janus_telehealth_events_unconfirmed, reply->str,
+                  sizeof(janus_telehealth_events_unconfirmed));
     }
 
     freeReplyObject(reply);
+
+    if (janus_telehealth_events_unconfirmed[0] != '\0') {
+        if (janus_telehealth_event_wait(redis) != 0) {
+            /* checked again on a fresh connection */
+            janus_telehealth_redis_drop(redis);
+            return -1;
+        }
+
+        janus_telehealth_events_unconfirmed[0] = '\0';
+    }
 
     return rc;
 }

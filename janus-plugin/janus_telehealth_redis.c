@@ -154,10 +154,127 @@ janus_telehealth_redis_open(const char *address, struct timeval tv)
 }
 
 
+/*
+ * Asks the sentinels in turn where the primary is; fills address
+ * ("IP:port" or "[IPv6]:port").  0 or -1 with why in error.
+ */
+static int
+janus_telehealth_redis_ask_sentinels(char *address, size_t size,
+    struct timeval tv, char *error, size_t error_size)
+{
+    int             i;
+    redisReply     *reply;
+    redisContext   *ctx;
+    const char     *sentinel;
+
+    g_strlcpy(error, "no sentinel answered", error_size);
+
+    for (i = 0; janus_telehealth_cfg.redis_sentinels[i] != NULL; i++) {
+        sentinel = janus_telehealth_cfg.redis_sentinels[i];
+
+        ctx = janus_telehealth_redis_open(sentinel, tv);
+        if (ctx == NULL || ctx->err
+            || redisSetTimeout(ctx, tv) != REDIS_OK)
+        {
+            g_snprintf(error, error_size, "sentinel %s: %s", sentinel,
+                       ctx != NULL ? ctx->errstr : "out of memory");
+            if (ctx != NULL) {
+                redisFree(ctx);
+            }
+            continue;
+        }
+
+        reply = redisCommand(ctx, "SENTINEL get-master-addr-by-name %s",
+                             janus_telehealth_cfg.redis_master);
+
+        if (reply != NULL && reply->type == REDIS_REPLY_ARRAY
+            && reply->elements == 2
+            && reply->element[0]->type == REDIS_REPLY_STRING
+            && reply->element[1]->type == REDIS_REPLY_STRING)
+        {
+            g_snprintf(address, size,
+                       strchr(reply->element[0]->str, ':') != NULL
+                       ? "[%s]:%s" : "%s:%s",
+                       reply->element[0]->str, reply->element[1]->str);
+            freeReplyObject(reply);
+            redisFree(ctx);
+            return 0;
+        }
+
+        g_snprintf(error, error_size, "sentinel %s knows no primary \"%s\"",
+                   sentinel, janus_telehealth_cfg.redis_master);
+
+        if (reply != NULL) {
+            freeReplyObject(reply);
+        }
+        redisFree(ctx);
+    }
+
+    return -1;
+}
+
+
+/*
+ * AUTH when configured, and with Sentinel a check that the server is the
+ * primary (right after a failover a sentinel may still name the old one).
+ * 0 or -1 with why in error.
+ */
+static int
+janus_telehealth_redis_handshake(redisContext *ctx, char *error,
+    size_t error_size)
+{
+    int          rc;
+    redisReply  *reply;
+
+    if (janus_telehealth_cfg.redis_password != NULL) {
+        reply = redisCommand(ctx, "AUTH %s %s", janus_telehealth_cfg.redis_user,
+                             janus_telehealth_cfg.redis_password);
+        if (reply == NULL) {
+            g_strlcpy(error, ctx->errstr, error_size);
+            return -1;
+        }
+
+        if (reply->type == REDIS_REPLY_ERROR) {
+            g_snprintf(error, error_size, "AUTH as \"%s\" refused: %s",
+                       janus_telehealth_cfg.redis_user, reply->str);
+            freeReplyObject(reply);
+            return -1;
+        }
+
+        freeReplyObject(reply);
+    }
+
+    if (janus_telehealth_cfg.redis_master == NULL) {
+        return 0;
+    }
+
+    reply = redisCommand(ctx, "ROLE");
+    if (reply == NULL) {
+        g_strlcpy(error, ctx->errstr, error_size);
+        return -1;
+    }
+
+    rc = (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+          && reply->element[0]->type == REDIS_REPLY_STRING
+          && strcmp(reply->element[0]->str, "master") == 0) ? 0 : -1;
+
+    if (rc != 0) {
+        g_strlcpy(error, "not a primary (a failover is under way)",
+                  error_size);
+    }
+
+    freeReplyObject(reply);
+
+    return rc;
+}
+
+
 redisContext *
 janus_telehealth_redis_connect(janus_telehealth_redis *redis)
 {
     gint64          now;
+    char            primary[128], error[256];
+    const char     *address;
     redisContext   *ctx;
     struct timeval  connect_tv, command_tv;
 
@@ -179,26 +296,33 @@ janus_telehealth_redis_connect(janus_telehealth_redis *redis)
     command_tv.tv_usec =
         (janus_telehealth_cfg.redis_command_timeout_ms % 1000) * 1000;
 
-    ctx = janus_telehealth_redis_open(janus_telehealth_cfg.redis_address,
-                                      connect_tv);
+    ctx = NULL;
+    address = janus_telehealth_cfg.redis_address;
+
+    if (janus_telehealth_cfg.redis_master != NULL) {
+        address = primary;
+
+        if (janus_telehealth_redis_ask_sentinels(primary, sizeof(primary),
+                                                 connect_tv, error,
+                                                 sizeof(error)))
+        {
+            address = janus_telehealth_cfg.redis_master;
+            goto failed;
+        }
+    }
+
+    ctx = janus_telehealth_redis_open(address, connect_tv);
 
     if (ctx == NULL || ctx->err
         || redisSetTimeout(ctx, command_tv) != REDIS_OK)
     {
-        if (!redis->logged_down) {
-            JANUS_LOG(LOG_ERR, "[telehealth] %s: cannot connect to Redis at "
-                      "%s: %s\n", redis->name,
-                      janus_telehealth_cfg.redis_address,
-                      ctx != NULL ? ctx->errstr : "out of memory");
-            redis->logged_down = TRUE;
-        }
+        g_strlcpy(error, ctx != NULL ? ctx->errstr : "out of memory",
+                  sizeof(error));
+        goto failed;
+    }
 
-        if (ctx != NULL) {
-            redisFree(ctx);
-        }
-
-        redis->last_failure = janus_get_monotonic_time();
-        return NULL;
+    if (janus_telehealth_redis_handshake(ctx, error, sizeof(error)) != 0) {
+        goto failed;
     }
 
     if (ctx->connection_type == REDIS_CONN_TCP) {
@@ -207,8 +331,8 @@ janus_telehealth_redis_connect(janus_telehealth_redis *redis)
     }
 
     if (redis->logged_down) {
-        JANUS_LOG(LOG_INFO, "[telehealth] %s: connected to Redis again\n",
-                  redis->name);
+        JANUS_LOG(LOG_INFO, "[telehealth] %s: connected to Redis at %s "
+                  "again\n", redis->name, address);
     }
 
     redis->logged_down = FALSE;
@@ -216,6 +340,46 @@ janus_telehealth_redis_connect(janus_telehealth_redis *redis)
     redis->ctx = ctx;
 
     return ctx;
+
+failed:
+
+    if (!redis->logged_down) {
+        JANUS_LOG(LOG_ERR, "[telehealth] %s: cannot connect to Redis at "
+                  "%s: %s\n", redis->name, address, error);
+        redis->logged_down = TRUE;
+    }
+
+    if (ctx != NULL) {
+        redisFree(ctx);
+    }
+
+    redis->last_failure = janus_get_monotonic_time();
+    return NULL;
+}
+
+
+/*
+ * A primary demoted by a failover answers writes with READONLY: that is
+ * Redis being away for this connection, which is made again.
+ */
+static gboolean
+janus_telehealth_redis_readonly(janus_telehealth_redis *redis,
+    redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_ERROR
+        || strncmp(reply->str, "READONLY", 8) != 0)
+    {
+        return FALSE;
+    }
+
+    JANUS_LOG(LOG_WARN, "[telehealth] %s: Redis is no longer the primary\n",
+              redis->name);
+    freeReplyObject(reply);
+    redisFree(redis->ctx);
+    redis->ctx = NULL;
+    redis->last_failure = 0;
+
+    return TRUE;
 }
 
 
@@ -260,6 +424,9 @@ janus_telehealth_redis_argv(janus_telehealth_redis *redis, int argc,
 
         reply = redisCommandArgv(ctx, argc, argv, argvlen);
         if (reply != NULL) {
+            if (janus_telehealth_redis_readonly(redis, reply)) {
+                continue;
+            }
             return reply;
         }
 
@@ -292,6 +459,9 @@ janus_telehealth_redis_command(janus_telehealth_redis *redis,
         va_end(ap);
 
         if (reply != NULL) {
+            if (janus_telehealth_redis_readonly(redis, reply)) {
+                continue;
+            }
             return reply;
         }
 

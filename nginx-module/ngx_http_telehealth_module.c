@@ -42,6 +42,13 @@ static char *ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static ngx_uint_t ngx_http_telehealth_ipv6(u_char *p, size_t len);
+static ngx_int_t ngx_http_telehealth_redis_addr(ngx_conf_t *cf,
+    ngx_str_t *value, ngx_str_t *host, ngx_int_t *port);
+static char *ngx_http_telehealth_redis_auth(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_telehealth_redis_sentinel(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_telehealth_signing_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -117,6 +124,20 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
     { ngx_string("telehealth_redis"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_telehealth_redis,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_redis_auth"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_telehealth_redis_auth,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_redis_sentinel"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_telehealth_redis_sentinel,
       NGX_HTTP_MAIN_CONF_OFFSET,
       0,
       NULL },
@@ -594,6 +615,10 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
      *     mcf->redis_host = { 0, NULL };
      *     mcf->redis_unix = { 0, NULL };
      *     mcf->redis_prefix = { 0, NULL };
+     *     mcf->redis_user = { 0, NULL };
+     *     mcf->redis_password = { 0, NULL };
+     *     mcf->redis_master = { 0, NULL };
+     *     mcf->redis_sentinels = NULL;
      *     mcf->keyset = NULL;
      *     mcf->public_url = { 0, NULL };
      *     mcf->thread_pool_name = { 0, NULL };
@@ -806,7 +831,8 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (mcf->redis.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_api\" requires \"telehealth_redis\"");
+                           "\"telehealth_api\" requires \"telehealth_redis\" "
+                           "or \"telehealth_redis_sentinel\"");
         return NGX_CONF_ERROR;
     }
 
@@ -873,7 +899,7 @@ ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char                *err;
     ngx_str_t           *value;
-    ngx_uint_t           i;
+    u_char              *p, *last;
     PQconninfoOption    *opts, *o;
 
     if (mcf->postgres.data != NULL) {
@@ -906,32 +932,35 @@ ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
     }
 
+    /* a multi-host list (primary and standbys): every host of it */
     if (o->keyword == NULL) {
         for (o = opts; o->keyword; o++) {
-            if (ngx_strcmp(o->keyword, "host") != 0 || o->val == NULL) {
-                continue;
+            if (ngx_strcmp(o->keyword, "host") == 0 && o->val != NULL) {
+                break;
+            }
+        }
+
+        for (p = (u_char *) (o->keyword ? o->val : ""); *p; p = last) {
+            last = (u_char *) ngx_strchr(p, ',');
+            if (last == NULL) {
+                last = p + ngx_strlen(p);
             }
 
-            for (i = 0; o->val[i]; i++) {
-                if (o->val[i] == ',') {
-                    break;
-                }
-            }
-
-            if (o->val[i] == '\0' && o->val[0] != '/'
-                && ngx_inet_addr((u_char *) o->val, i) == INADDR_NONE)
+            if (last > p && *p != '/'
+                && ngx_inet_addr(p, last - p) == INADDR_NONE
+                && !ngx_http_telehealth_ipv6(p, last - p))
             {
-                struct in6_addr  a6;
+                PQconninfoFree(opts);
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"telehealth_postgres\" host must be "
+                                   "a numeric address or a socket "
+                                   "directory (or set hostaddr): "
+                                   "names would be resolved blocking");
+                return NGX_CONF_ERROR;
+            }
 
-                if (inet_pton(AF_INET6, o->val, &a6) != 1) {
-                    PQconninfoFree(opts);
-                    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                       "\"telehealth_postgres\" host must be "
-                                       "a numeric address or a socket "
-                                       "directory (or set hostaddr): "
-                                       "names would be resolved blocking");
-                    return NGX_CONF_ERROR;
-                }
+            if (*last == ',') {
+                last++;
             }
         }
     }
@@ -944,18 +973,33 @@ ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static ngx_uint_t
+ngx_http_telehealth_ipv6(u_char *p, size_t len)
+{
+    u_char           buf[NGX_INET6_ADDRSTRLEN];
+    struct in6_addr  a6;
+
+    if (len >= sizeof(buf)) {
+        return 0;
+    }
+
+    ngx_cpystrn(buf, p, len + 1);
+
+    return inet_pton(AF_INET6, (char *) buf, &a6) == 1;
+}
+
+
 static char *
 ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_telehealth_main_conf_t  *mcf = conf;
 
-    u_char           *p, *last, *colon;
-    ngx_int_t         port;
-    ngx_str_t        *value, host;
-    struct in6_addr   a6;
+    ngx_str_t  *value;
 
     if (mcf->redis.data != NULL) {
-        return "is duplicate";
+        return mcf->redis_sentinels ? "conflicts with "
+                                      "\"telehealth_redis_sentinel\""
+                                    : "is duplicate";
     }
 
     value = cf->args->elts;
@@ -967,18 +1011,41 @@ ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_OK;
     }
 
-    p = value[1].data;
-    last = p + value[1].len;
+    if (ngx_http_telehealth_redis_addr(cf, &value[1], &mcf->redis_host,
+                                       &mcf->redis_port)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
-    if (*p == '[') {
+    return NGX_CONF_OK;
+}
+
+
+/* address:port or [address]:port, numeric: host is made NUL-ended */
+
+static ngx_int_t
+ngx_http_telehealth_redis_addr(ngx_conf_t *cf, ngx_str_t *value,
+    ngx_str_t *host, ngx_int_t *port)
+{
+    u_char           *p, *last, *colon;
+    ngx_int_t         n;
+    ngx_str_t         h, *name;
+    struct in6_addr   a6;
+
+    name = cf->args->elts;
+    p = value->data;
+    last = p + value->len;
+
+    if (p < last && *p == '[') {
         /* [::1]:6379 */
         colon = ngx_strlchr(p, last, ']');
         if (colon == NULL || colon + 1 >= last || colon[1] != ':') {
             goto invalid;
         }
 
-        host.data = p + 1;
-        host.len = colon - p - 1;
+        h.data = p + 1;
+        h.len = colon - p - 1;
         colon++;
 
     } else {
@@ -987,44 +1054,170 @@ ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             goto invalid;
         }
 
-        host.data = p;
-        host.len = colon - p;
+        h.data = p;
+        h.len = colon - p;
     }
 
-    port = ngx_atoi(colon + 1, last - colon - 1);
-    if (port < 1 || port > 65535 || host.len == 0) {
+    n = ngx_atoi(colon + 1, last - colon - 1);
+    if (n < 1 || n > 65535 || h.len == 0) {
         goto invalid;
     }
 
-    mcf->redis_host.data = ngx_pnalloc(cf->pool, host.len + 1);
-    if (mcf->redis_host.data == NULL) {
-        return NGX_CONF_ERROR;
+    host->data = ngx_pnalloc(cf->pool, h.len + 1);
+    if (host->data == NULL) {
+        return NGX_ERROR;
     }
 
-    ngx_cpystrn(mcf->redis_host.data, host.data, host.len + 1);
-    mcf->redis_host.len = host.len;
-    mcf->redis_port = port;
+    ngx_cpystrn(host->data, h.data, h.len + 1);
+    host->len = h.len;
+    *port = n;
 
     /* hiredis 0.14 resolves names blocking: numeric addresses only */
-    if (ngx_inet_addr(host.data, host.len) == INADDR_NONE
-        && inet_pton(AF_INET6, (char *) mcf->redis_host.data, &a6) != 1)
+    if (ngx_inet_addr(h.data, h.len) == INADDR_NONE
+        && inet_pton(AF_INET6, (char *) host->data, &a6) != 1)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_redis\" needs a numeric address "
-                           "or \"unix:/path\", not a name: \"%V\"",
-                           &value[1]);
-        return NGX_CONF_ERROR;
+                           "\"%V\" needs a numeric address, not a name: "
+                           "\"%V\"", &name[0], value);
+        return NGX_ERROR;
     }
 
-    return NGX_CONF_OK;
+    return NGX_OK;
 
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid \"telehealth_redis\" address \"%V\", "
-                       "expected address:port or unix:/path", &value[1]);
+                       "invalid \"%V\" address \"%V\", expected "
+                       "address:port%s", &name[0], value,
+                       name[0].len == sizeof("telehealth_redis") - 1
+                       ? " or unix:/path" : "");
 
-    return NGX_CONF_ERROR;
+    return NGX_ERROR;
+}
+
+
+/*
+ * telehealth_redis_auth user password_file: the ACL user and its password,
+ * read here, by the master, so the file may be readable by root only.
+ */
+
+static char *
+ngx_http_telehealth_redis_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    u_char     *p, *last;
+    ssize_t     n;
+    ngx_fd_t    fd;
+    ngx_str_t  *value, file;
+    u_char      buf[1024];
+
+    if (mcf->redis_password.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    file = value[2];
+
+    if (ngx_conf_full_name(cf->cycle, &file, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_open_file_n " \"%s\" failed", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_fd(fd, buf, sizeof(buf));
+    (void) ngx_close_file(fd);
+
+    if (n < 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_read_fd_n " \"%s\" failed", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    /* one line; the line break at its end is not part of the password */
+    p = buf;
+    last = buf + n;
+
+    while (last > p && (last[-1] == '\n' || last[-1] == '\r')) {
+        last--;
+    }
+
+    if (last == p || (size_t) n == sizeof(buf)
+        || ngx_strlchr(p, last, '\n') != NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\" must hold one password of 1 to 1000 "
+                           "characters on one line", file.data);
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->redis_password.data = ngx_pnalloc(cf->pool, last - p + 1);
+    if (mcf->redis_password.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_cpystrn(mcf->redis_password.data, p, last - p + 1);
+    mcf->redis_password.len = last - p;
+    ngx_explicit_memzero(buf, sizeof(buf));
+
+    /* the arguments are NUL-terminated */
+    mcf->redis_user = value[1];
+
+    return NGX_CONF_OK;
+}
+
+
+/* telehealth_redis_sentinel name address:port ... */
+
+static char *
+ngx_http_telehealth_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_telehealth_main_conf_t  *mcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_int_t                          port;
+    ngx_uint_t                         i;
+    ngx_http_telehealth_redis_addr_t  *sn;
+
+    if (mcf->redis.data != NULL) {
+        return mcf->redis_sentinels ? "is duplicate"
+                                    : "conflicts with \"telehealth_redis\"";
+    }
+
+    value = cf->args->elts;
+
+    mcf->redis_sentinels = ngx_array_create(cf->pool, cf->args->nelts - 2,
+                                    sizeof(ngx_http_telehealth_redis_addr_t));
+    if (mcf->redis_sentinels == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    mcf->redis = value[1];
+    mcf->redis_master = value[1];
+
+    for (i = 2; i < cf->args->nelts; i++) {
+        sn = ngx_array_push(mcf->redis_sentinels);
+        if (sn == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_telehealth_redis_addr(cf, &value[i], &sn->host, &port)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        sn->port = port;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

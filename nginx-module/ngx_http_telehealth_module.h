@@ -148,6 +148,13 @@ typedef struct {
 } ngx_http_telehealth_purge_conf_t;
 
 
+/* a sentinel's numeric address */
+typedef struct {
+    ngx_str_t            host;              /* NUL-ended */
+    ngx_uint_t           port;
+} ngx_http_telehealth_redis_addr_t;
+
+
 typedef struct {
     ngx_str_t            postgres;          /* libpq conninfo */
     ngx_uint_t           pool_size;         /* PostgreSQL connections/worker */
@@ -157,6 +164,10 @@ typedef struct {
     ngx_str_t            redis_unix;        /* socket path, NUL-ended */
     ngx_int_t            redis_port;
     ngx_str_t            redis_prefix;      /* NUL-ended */
+    ngx_str_t            redis_user;        /* NUL-ended; empty: "default" */
+    ngx_str_t            redis_password;    /* NUL-ended, from a file */
+    ngx_str_t            redis_master;      /* Sentinel's name, NUL-ended */
+    ngx_array_t         *redis_sentinels;   /* of ..._redis_addr_t */
 
     th_keyset_t         *keyset;            /* NULL: no key configured */
     th_keyset_t         *join_keyset;       /* ES256, signs join

@@ -42,6 +42,7 @@ struct ngx_http_telehealth_pg_conn_s {
     ngx_http_telehealth_pg_state_e     state;
     ngx_event_t                        timer;   /* reconnect or timeout */
     ngx_msec_t                         backoff;
+    ino_t                              sock_ino;    /* of pg's socket */
     unsigned                           flushing:1;
     unsigned                           listener:1;
     unsigned                           listening:1;
@@ -71,6 +72,7 @@ static void ngx_http_telehealth_pg_connect(ngx_http_telehealth_pg_conn_t *pc);
 static void ngx_http_telehealth_pg_finish(ngx_http_telehealth_pg_conn_t *pc);
 static ngx_uint_t ngx_http_telehealth_pg_failing(
     ngx_http_telehealth_pg_conn_t *pc);
+static ino_t ngx_http_telehealth_pg_socket_ino(ngx_socket_t fd);
 static void ngx_http_telehealth_pg_connect_poll(
     ngx_http_telehealth_pg_conn_t *pc);
 static ngx_int_t ngx_http_telehealth_pg_register(
@@ -395,6 +397,21 @@ ngx_http_telehealth_pg_failing(ngx_http_telehealth_pg_conn_t *pc)
 }
 
 
+/* what tells one socket from the next one given the same number */
+
+static ino_t
+ngx_http_telehealth_pg_socket_ino(ngx_socket_t fd)
+{
+    struct stat  st;
+
+    if (fd == (ngx_socket_t) -1 || fstat(fd, &st) != 0) {
+        return 0;
+    }
+
+    return st.st_ino;
+}
+
+
 static void
 ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
 {
@@ -405,8 +422,15 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
 
     rc = PQconnectPoll(pc->pg);
 
-    /* libpq may move to another socket, e.g. trying the next address */
-    if (rc != PGRES_POLLING_FAILED && PQsocket(pc->pg) != pc->c->fd) {
+    /*
+     * libpq may move to another socket, e.g. trying the next host of a
+     * multi-host conninfo; the new socket may get the old one's number
+     */
+    if (rc != PGRES_POLLING_FAILED
+        && (PQsocket(pc->pg) != pc->c->fd
+            || ngx_http_telehealth_pg_socket_ino(PQsocket(pc->pg))
+               != pc->sock_ino))
+    {
         ngx_http_telehealth_pg_unregister(pc);
 
         if (ngx_http_telehealth_pg_register(pc) != NGX_OK) {
@@ -495,6 +519,7 @@ ngx_http_telehealth_pg_register(ngx_http_telehealth_pg_conn_t *pc)
     }
 
     pc->c = c;
+    pc->sock_ino = ngx_http_telehealth_pg_socket_ino(fd);
 
     /*
      * Level-triggered: libpq reads what fits its buffer and does not tell

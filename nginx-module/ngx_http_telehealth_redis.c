@@ -4,6 +4,14 @@
  * carry a timer each; a command that times out drops the connection, which
  * makes hiredis answer every pending command with no reply, and the
  * connection is made again with back-off.
+ *
+ * A new connection first authenticates (AUTH, when configured) and, when
+ * the primary is found through Sentinel, checks with ROLE that it reached
+ * a primary; it counts as available only then.  With Sentinel the address
+ * is asked of the sentinels in turn (SENTINEL get-master-addr-by-name) on
+ * every connect, so a failover is followed by the next reconnect: the old
+ * primary's clients are killed by Sentinel when it is demoted, and a
+ * READONLY answer drops the connection too.
  */
 
 #include <ngx_config.h>
@@ -22,9 +30,16 @@
 #define NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MAX  2000
 
 
+/* one hiredis context and the nginx connection around its socket */
 typedef struct {
     redisAsyncContext                     *ac;
     ngx_connection_t                      *c;
+} ngx_http_telehealth_redis_link_t;
+
+
+typedef struct {
+    ngx_http_telehealth_redis_link_t       data;     /* the commands */
+    ngx_http_telehealth_redis_link_t       sentinel; /* asking a sentinel */
     ngx_event_t                            timer;  /* reconnect or connect */
     ngx_msec_t                             backoff;
     ngx_msec_t                             timeout;
@@ -33,8 +48,17 @@ typedef struct {
     char                                  *unix_path;
     int                                    port;
     char                                  *prefix;
+    char                                  *user;     /* NULL: no AUTH */
+    char                                  *password;
+    char                                  *master;   /* NULL: no Sentinel */
+    ngx_http_telehealth_redis_addr_t      *sentinels;
+    ngx_uint_t                             nsentinels;
+    ngx_uint_t                             next_sentinel;
+    u_char                                 primary[NGX_SOCKADDR_STRLEN];
+    char                                   primary_host[NGX_INET6_ADDRSTRLEN];
     unsigned                               connected:1;
     unsigned                               failed:1;
+    unsigned                               auth_failed:1;
 } ngx_http_telehealth_redis_t;
 
 
@@ -48,12 +72,32 @@ typedef struct {
 
 
 static void ngx_http_telehealth_redis_connect(ngx_http_telehealth_redis_t *rd);
+static void ngx_http_telehealth_redis_connect_primary(
+    ngx_http_telehealth_redis_t *rd);
+static redisAsyncContext *ngx_http_telehealth_redis_open(
+    ngx_http_telehealth_redis_t *rd, ngx_http_telehealth_redis_link_t *link,
+    const char *host, int port, const char *unix_path);
+static void ngx_http_telehealth_redis_close(
+    ngx_http_telehealth_redis_link_t *link);
 static void ngx_http_telehealth_redis_drop(ngx_http_telehealth_redis_t *rd);
 static void ngx_http_telehealth_redis_schedule(ngx_http_telehealth_redis_t *rd);
+static void ngx_http_telehealth_redis_ready(ngx_http_telehealth_redis_t *rd);
 static void ngx_http_telehealth_redis_connected(const redisAsyncContext *ac,
     int status);
 static void ngx_http_telehealth_redis_disconnected(
     const redisAsyncContext *ac, int status);
+static void ngx_http_telehealth_redis_auth_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_telehealth_redis_role_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_telehealth_redis_sentinel_connected(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_telehealth_redis_sentinel_disconnected(
+    const redisAsyncContext *ac, int status);
+static void ngx_http_telehealth_redis_sentinel_reply(redisAsyncContext *ac,
+    void *r, void *privdata);
+static void ngx_http_telehealth_redis_sentinel_failed(
+    ngx_http_telehealth_redis_t *rd, const char *reason);
 static void ngx_http_telehealth_redis_timer_handler(ngx_event_t *ev);
 static void ngx_http_telehealth_redis_event_handler(ngx_event_t *ev);
 static void ngx_http_telehealth_redis_add_read(void *data);
@@ -90,6 +134,19 @@ ngx_http_telehealth_redis_init_process(ngx_cycle_t *cycle,
     rd->log = cycle->log;
     rd->backoff = NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MIN;
 
+    if (mcf->redis_password.len) {
+        rd->user = (char *) mcf->redis_user.data;
+        rd->password = (char *) mcf->redis_password.data;
+    }
+
+    if (mcf->redis_sentinels != NULL) {
+        rd->master = (char *) mcf->redis_master.data;
+        rd->sentinels = mcf->redis_sentinels->elts;
+        rd->nsentinels = mcf->redis_sentinels->nelts;
+        rd->host = NULL;
+        rd->unix_path = NULL;
+    }
+
     rd->timer.handler = ngx_http_telehealth_redis_timer_handler;
     rd->timer.data = rd;
     rd->timer.log = cycle->log;
@@ -121,9 +178,15 @@ ngx_http_telehealth_redis_exit_process(void)
 
     ngx_http_telehealth_redis = NULL;
 
-    if (rd->ac != NULL) {
+    ngx_http_telehealth_redis_close(&rd->sentinel);
+
+    if (rd->data.ac != NULL) {
         /* requests are being torn down: no reply may reach them now */
-        for (cb = rd->ac->replies.head; cb; cb = cb->next) {
+        for (cb = rd->data.ac->replies.head; cb; cb = cb->next) {
+            if (cb->fn != ngx_http_telehealth_redis_reply) {
+                continue;
+            }
+
             cmd = cb->privdata;
 
             if (cmd != NULL) {
@@ -147,60 +210,159 @@ ngx_http_telehealth_redis_available(void)
 static void
 ngx_http_telehealth_redis_connect(ngx_http_telehealth_redis_t *rd)
 {
-    ngx_connection_t   *c;
+    redisAsyncContext                 *ac;
+    ngx_http_telehealth_redis_addr_t  *sn;
+
+    if (rd->master == NULL) {
+        ngx_http_telehealth_redis_connect_primary(rd);
+        return;
+    }
+
+    /* ask the next sentinel where the primary is */
+    sn = &rd->sentinels[rd->next_sentinel];
+
+    ac = ngx_http_telehealth_redis_open(rd, &rd->sentinel,
+                                        (char *) sn->host.data, (int) sn->port,
+                                        NULL);
+    if (ac == NULL) {
+        ngx_http_telehealth_redis_sentinel_failed(rd, "cannot connect");
+        return;
+    }
+
+    redisAsyncSetConnectCallback(ac,
+                                 ngx_http_telehealth_redis_sentinel_connected);
+    redisAsyncSetDisconnectCallback(ac,
+                              ngx_http_telehealth_redis_sentinel_disconnected);
+
+    if (redisAsyncCommand(ac, ngx_http_telehealth_redis_sentinel_reply, rd,
+                          "SENTINEL get-master-addr-by-name %s", rd->master)
+        != REDIS_OK)
+    {
+        ngx_http_telehealth_redis_close(&rd->sentinel);
+        ngx_http_telehealth_redis_sentinel_failed(rd, "cannot send");
+        return;
+    }
+
+    ngx_add_timer(&rd->timer, rd->timeout);
+}
+
+
+static void
+ngx_http_telehealth_redis_connect_primary(ngx_http_telehealth_redis_t *rd)
+{
+    int                 rc;
     redisAsyncContext  *ac;
 
-    if (rd->unix_path != NULL) {
-        ac = redisAsyncConnectUnix(rd->unix_path);
-
-    } else {
-        ac = redisAsyncConnect(rd->host, rd->port);
-    }
-
+    ac = ngx_http_telehealth_redis_open(rd, &rd->data, rd->host, rd->port,
+                                        rd->unix_path);
     if (ac == NULL) {
-        ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
-                      "telehealth: redisAsyncConnect() failed");
         ngx_http_telehealth_redis_schedule(rd);
         return;
     }
 
-    if (ac->err) {
-        if (!rd->failed) {
-            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                          "telehealth: Redis connect failed: %s", ac->errstr);
-        }
-
-        redisAsyncFree(ac);
-        ngx_http_telehealth_redis_schedule(rd);
-        return;
-    }
-
-    c = ngx_http_telehealth_conn_wrap(ac->c.fd, rd->log, rd,
-                                      ngx_http_telehealth_redis_event_handler);
-    if (c == NULL) {
-        redisAsyncFree(ac);
-        ngx_http_telehealth_redis_schedule(rd);
-        return;
-    }
-
-    rd->c = c;
-    rd->ac = ac;
     rd->connected = 0;
-
-    ac->data = rd;
-    ac->ev.data = rd;
-    ac->ev.addRead = ngx_http_telehealth_redis_add_read;
-    ac->ev.delRead = ngx_http_telehealth_redis_del_read;
-    ac->ev.addWrite = ngx_http_telehealth_redis_add_write;
-    ac->ev.delWrite = ngx_http_telehealth_redis_del_write;
-    ac->ev.cleanup = ngx_http_telehealth_redis_cleanup;
 
     /* the connect callback asks for the first write event */
     redisAsyncSetConnectCallback(ac, ngx_http_telehealth_redis_connected);
     redisAsyncSetDisconnectCallback(ac,
                                     ngx_http_telehealth_redis_disconnected);
 
+    /*
+     * The handshake goes first on the connection: commands sent meanwhile
+     * queue behind it, and get no reply if it fails.
+     */
+    rc = REDIS_OK;
+
+    if (rd->password != NULL && rd->user != NULL) {
+        rc = redisAsyncCommand(ac, ngx_http_telehealth_redis_auth_reply, rd,
+                               "AUTH %s %s", rd->user, rd->password);
+
+    } else if (rd->password != NULL) {
+        rc = redisAsyncCommand(ac, ngx_http_telehealth_redis_auth_reply, rd,
+                               "AUTH %s", rd->password);
+    }
+
+    if (rc == REDIS_OK && rd->master != NULL) {
+        rc = redisAsyncCommand(ac, ngx_http_telehealth_redis_role_reply, rd,
+                               "ROLE");
+    }
+
+    if (rc != REDIS_OK) {
+        ngx_http_telehealth_redis_drop(rd);
+        return;
+    }
+
     ngx_add_timer(&rd->timer, rd->timeout);
+}
+
+
+static redisAsyncContext *
+ngx_http_telehealth_redis_open(ngx_http_telehealth_redis_t *rd,
+    ngx_http_telehealth_redis_link_t *link, const char *host, int port,
+    const char *unix_path)
+{
+    ngx_connection_t   *c;
+    redisAsyncContext  *ac;
+
+    if (unix_path != NULL) {
+        ac = redisAsyncConnectUnix(unix_path);
+
+    } else {
+        ac = redisAsyncConnect(host, port);
+    }
+
+    if (ac == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
+                      "telehealth: redisAsyncConnect() failed");
+        return NULL;
+    }
+
+    if (ac->err) {
+        if (!rd->failed) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "telehealth: Redis connect to %s failed: %s",
+                          unix_path ? unix_path : host, ac->errstr);
+        }
+
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    c = ngx_http_telehealth_conn_wrap(ac->c.fd, rd->log, link,
+                                      ngx_http_telehealth_redis_event_handler);
+    if (c == NULL) {
+        redisAsyncFree(ac);
+        return NULL;
+    }
+
+    link->c = c;
+    link->ac = ac;
+
+    ac->data = rd;
+    ac->ev.data = link;
+    ac->ev.addRead = ngx_http_telehealth_redis_add_read;
+    ac->ev.delRead = ngx_http_telehealth_redis_del_read;
+    ac->ev.addWrite = ngx_http_telehealth_redis_add_write;
+    ac->ev.delWrite = ngx_http_telehealth_redis_del_write;
+    ac->ev.cleanup = ngx_http_telehealth_redis_cleanup;
+
+    return ac;
+}
+
+
+/* frees a link's context now, or once the running callback returns */
+
+static void
+ngx_http_telehealth_redis_close(ngx_http_telehealth_redis_link_t *link)
+{
+    redisAsyncContext  *ac;
+
+    ac = link->ac;
+    link->ac = NULL;
+
+    if (ac != NULL) {
+        redisAsyncFree(ac);
+    }
 }
 
 
@@ -209,15 +371,9 @@ ngx_http_telehealth_redis_connect(ngx_http_telehealth_redis_t *rd)
 static void
 ngx_http_telehealth_redis_drop(ngx_http_telehealth_redis_t *rd)
 {
-    redisAsyncContext  *ac;
-
-    ac = rd->ac;
-    rd->ac = NULL;
     rd->connected = 0;
 
-    if (ac != NULL) {
-        redisAsyncFree(ac);
-    }
+    ngx_http_telehealth_redis_close(&rd->data);
 
     if (ngx_http_telehealth_redis != NULL) {
         ngx_http_telehealth_redis_schedule(rd);
@@ -242,6 +398,27 @@ ngx_http_telehealth_redis_schedule(ngx_http_telehealth_redis_t *rd)
 }
 
 
+/* connected, authenticated and, with Sentinel, on the primary */
+
+static void
+ngx_http_telehealth_redis_ready(ngx_http_telehealth_redis_t *rd)
+{
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    if (rd->failed) {
+        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                      "telehealth: Redis is reachable again");
+    }
+
+    rd->connected = 1;
+    rd->failed = 0;
+    rd->auth_failed = 0;
+    rd->backoff = NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MIN;
+}
+
+
 static void
 ngx_http_telehealth_redis_connected(const redisAsyncContext *ac, int status)
 {
@@ -249,12 +426,8 @@ ngx_http_telehealth_redis_connected(const redisAsyncContext *ac, int status)
 
     rd = ac->data;
 
-    if (rd->ac != ac) {
+    if (rd->data.ac != ac) {
         return;
-    }
-
-    if (rd->timer.timer_set) {
-        ngx_del_timer(&rd->timer);
     }
 
     if (status != REDIS_OK) {
@@ -266,19 +439,14 @@ ngx_http_telehealth_redis_connected(const redisAsyncContext *ac, int status)
         }
 
         rd->failed = 1;
-        rd->ac = NULL;
+        rd->data.ac = NULL;
         ngx_http_telehealth_redis_schedule(rd);
         return;
     }
 
-    if (rd->failed) {
-        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
-                      "telehealth: Redis is reachable again");
+    if (rd->password == NULL && rd->master == NULL) {
+        ngx_http_telehealth_redis_ready(rd);
     }
-
-    rd->connected = 1;
-    rd->failed = 0;
-    rd->backoff = NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MIN;
 }
 
 
@@ -290,7 +458,7 @@ ngx_http_telehealth_redis_disconnected(const redisAsyncContext *ac,
 
     rd = ac->data;
 
-    if (rd->ac != ac) {
+    if (rd->data.ac != ac) {
         return;     /* dropped on purpose */
     }
 
@@ -298,9 +466,185 @@ ngx_http_telehealth_redis_disconnected(const redisAsyncContext *ac,
                   "telehealth: Redis connection lost: %s",
                   ac->errstr[0] ? ac->errstr : "closed");
 
-    rd->ac = NULL;
+    rd->data.ac = NULL;
     rd->connected = 0;
     rd->failed = 1;
+    ngx_http_telehealth_redis_schedule(rd);
+}
+
+
+static void
+ngx_http_telehealth_redis_auth_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                   *reply = r;
+    ngx_http_telehealth_redis_t  *rd = privdata;
+
+    if (reply == NULL || rd->data.ac != ac) {
+        return;     /* the connection went: it is made again */
+    }
+
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* logged once until it succeeds: the password file is wrong */
+        if (!rd->auth_failed) {
+            ngx_log_error(NGX_LOG_ERR, rd->log, 0,
+                          "telehealth: Redis refused AUTH as \"%s\": %s",
+                          rd->user ? rd->user : "default", reply->str);
+        }
+
+        rd->auth_failed = 1;
+        rd->failed = 1;
+        ngx_http_telehealth_redis_drop(rd);
+        return;
+    }
+
+    if (rd->master == NULL) {
+        ngx_http_telehealth_redis_ready(rd);
+    }
+}
+
+
+static void
+ngx_http_telehealth_redis_role_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    redisReply                   *reply = r;
+    ngx_http_telehealth_redis_t  *rd = privdata;
+
+    if (reply == NULL || rd->data.ac != ac) {
+        return;
+    }
+
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements > 0
+        && reply->element[0]->type == REDIS_REPLY_STRING
+        && ngx_strcmp(reply->element[0]->str, "master") == 0)
+    {
+        ngx_http_telehealth_redis_ready(rd);
+        return;
+    }
+
+    /* the sentinels have not caught up with a failover yet */
+    ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                  "telehealth: Redis at %s is not a primary yet, asking the "
+                  "sentinels again", rd->primary);
+
+    rd->failed = 1;
+    ngx_http_telehealth_redis_drop(rd);
+}
+
+
+static void
+ngx_http_telehealth_redis_sentinel_connected(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_telehealth_redis_t  *rd;
+
+    rd = ac->data;
+
+    if (rd->sentinel.ac != ac || status == REDIS_OK) {
+        return;
+    }
+
+    /* hiredis frees the context after this callback */
+    rd->sentinel.ac = NULL;
+    ngx_http_telehealth_redis_sentinel_failed(rd, ac->errstr);
+}
+
+
+static void
+ngx_http_telehealth_redis_sentinel_disconnected(const redisAsyncContext *ac,
+    int status)
+{
+    ngx_http_telehealth_redis_t  *rd;
+
+    rd = ac->data;
+
+    if (rd->sentinel.ac != ac) {
+        return;     /* closed on purpose */
+    }
+
+    rd->sentinel.ac = NULL;
+    ngx_http_telehealth_redis_sentinel_failed(rd, ac->errstr[0] ? ac->errstr
+                                                             : "closed");
+}
+
+
+static void
+ngx_http_telehealth_redis_sentinel_reply(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    int                           port;
+    redisReply                   *reply = r;
+    ngx_http_telehealth_redis_t  *rd = privdata;
+    u_char                        primary[NGX_SOCKADDR_STRLEN];
+
+    if (reply == NULL || rd->sentinel.ac != ac) {
+        return;
+    }
+
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
+        || reply->element[0]->type != REDIS_REPLY_STRING
+        || reply->element[1]->type != REDIS_REPLY_STRING
+        || reply->element[0]->len >= NGX_INET6_ADDRSTRLEN)
+    {
+        ngx_http_telehealth_redis_close(&rd->sentinel);
+        ngx_http_telehealth_redis_sentinel_failed(rd,
+                                            "no primary of that name known");
+        return;
+    }
+
+    port = ngx_atoi((u_char *) reply->element[1]->str,
+                    reply->element[1]->len);
+    if (port < 1 || port > 65535) {
+        ngx_http_telehealth_redis_close(&rd->sentinel);
+        ngx_http_telehealth_redis_sentinel_failed(rd, "bad port");
+        return;
+    }
+
+    ngx_snprintf(primary, sizeof(primary) - 1, "%s:%d%Z",
+                 reply->element[0]->str, port);
+
+    if (ngx_strcmp(primary, rd->primary) != 0) {
+        ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
+                      "telehealth: Redis primary \"%s\" is at %s",
+                      rd->master, primary);
+        ngx_cpystrn(rd->primary, primary, sizeof(rd->primary));
+    }
+
+    ngx_cpystrn((u_char *) rd->primary_host,
+                (u_char *) reply->element[0]->str, NGX_INET6_ADDRSTRLEN);
+    rd->host = rd->primary_host;
+    rd->port = port;
+
+    ngx_http_telehealth_redis_close(&rd->sentinel);
+
+    if (rd->timer.timer_set) {
+        ngx_del_timer(&rd->timer);
+    }
+
+    ngx_http_telehealth_redis_connect_primary(rd);
+}
+
+
+/* this sentinel did not help: the next one, after the back-off */
+
+static void
+ngx_http_telehealth_redis_sentinel_failed(ngx_http_telehealth_redis_t *rd,
+    const char *reason)
+{
+    ngx_uint_t                         level;
+    ngx_http_telehealth_redis_addr_t  *sn;
+
+    sn = &rd->sentinels[rd->next_sentinel];
+    level = rd->failed ? NGX_LOG_INFO : NGX_LOG_WARN;
+
+    ngx_log_error(level, rd->log, 0,
+                  "telehealth: Redis sentinel %V:%ui: %s",
+                  &sn->host, sn->port, reason);
+
+    rd->next_sentinel = (rd->next_sentinel + 1) % rd->nsentinels;
+    rd->failed = 1;
+
     ngx_http_telehealth_redis_schedule(rd);
 }
 
@@ -312,7 +656,13 @@ ngx_http_telehealth_redis_timer_handler(ngx_event_t *ev)
 
     rd = ev->data;
 
-    if (rd->ac == NULL) {
+    if (rd->sentinel.ac != NULL) {
+        ngx_http_telehealth_redis_close(&rd->sentinel);
+        ngx_http_telehealth_redis_sentinel_failed(rd, "timed out");
+        return;
+    }
+
+    if (rd->data.ac == NULL) {
         ngx_http_telehealth_redis_connect(rd);
         return;
     }
@@ -328,21 +678,21 @@ ngx_http_telehealth_redis_timer_handler(ngx_event_t *ev)
 static void
 ngx_http_telehealth_redis_event_handler(ngx_event_t *ev)
 {
-    ngx_connection_t             *c;
-    ngx_http_telehealth_redis_t  *rd;
+    ngx_connection_t                  *c;
+    ngx_http_telehealth_redis_link_t  *link;
 
     c = ev->data;
-    rd = c->data;
+    link = c->data;
 
-    if (rd->ac == NULL) {
+    if (link->ac == NULL) {
         return;
     }
 
     if (ev->write) {
-        redisAsyncHandleWrite(rd->ac);
+        redisAsyncHandleWrite(link->ac);
 
     } else {
-        redisAsyncHandleRead(rd->ac);
+        redisAsyncHandleRead(link->ac);
     }
 }
 
@@ -355,10 +705,10 @@ ngx_http_telehealth_redis_event_handler(ngx_event_t *ev)
 static void
 ngx_http_telehealth_redis_add_read(void *data)
 {
-    ngx_http_telehealth_redis_t  *rd = data;
+    ngx_http_telehealth_redis_link_t  *link = data;
 
-    if (rd->c != NULL && !rd->c->read->active) {
-        (void) ngx_add_event(rd->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
+    if (link->c != NULL && !link->c->read->active) {
+        (void) ngx_add_event(link->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
     }
 }
 
@@ -366,10 +716,10 @@ ngx_http_telehealth_redis_add_read(void *data)
 static void
 ngx_http_telehealth_redis_del_read(void *data)
 {
-    ngx_http_telehealth_redis_t  *rd = data;
+    ngx_http_telehealth_redis_link_t  *link = data;
 
-    if (rd->c != NULL && rd->c->read->active) {
-        (void) ngx_del_event(rd->c->read, NGX_READ_EVENT, 0);
+    if (link->c != NULL && link->c->read->active) {
+        (void) ngx_del_event(link->c->read, NGX_READ_EVENT, 0);
     }
 }
 
@@ -377,10 +727,11 @@ ngx_http_telehealth_redis_del_read(void *data)
 static void
 ngx_http_telehealth_redis_add_write(void *data)
 {
-    ngx_http_telehealth_redis_t  *rd = data;
+    ngx_http_telehealth_redis_link_t  *link = data;
 
-    if (rd->c != NULL && !rd->c->write->active) {
-        (void) ngx_add_event(rd->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    if (link->c != NULL && !link->c->write->active) {
+        (void) ngx_add_event(link->c->write, NGX_WRITE_EVENT,
+                             NGX_LEVEL_EVENT);
     }
 }
 
@@ -388,10 +739,10 @@ ngx_http_telehealth_redis_add_write(void *data)
 static void
 ngx_http_telehealth_redis_del_write(void *data)
 {
-    ngx_http_telehealth_redis_t  *rd = data;
+    ngx_http_telehealth_redis_link_t  *link = data;
 
-    if (rd->c != NULL && rd->c->write->active) {
-        (void) ngx_del_event(rd->c->write, NGX_WRITE_EVENT, 0);
+    if (link->c != NULL && link->c->write->active) {
+        (void) ngx_del_event(link->c->write, NGX_WRITE_EVENT, 0);
     }
 }
 
@@ -401,10 +752,10 @@ ngx_http_telehealth_redis_del_write(void *data)
 static void
 ngx_http_telehealth_redis_cleanup(void *data)
 {
-    ngx_connection_t             *c;
-    ngx_http_telehealth_redis_t  *rd = data;
+    ngx_connection_t                  *c;
+    ngx_http_telehealth_redis_link_t  *link = data;
 
-    c = rd->c;
+    c = link->c;
     if (c == NULL) {
         return;
     }
@@ -412,7 +763,7 @@ ngx_http_telehealth_redis_cleanup(void *data)
     /* hiredis closes the socket itself, which also removes it from epoll */
     ngx_http_telehealth_conn_release(c, NGX_CLOSE_EVENT);
 
-    rd->c = NULL;
+    link->c = NULL;
 }
 
 
@@ -427,7 +778,7 @@ ngx_http_telehealth_redis_command(ngx_pool_t *pool, ngx_log_t *log,
 
     rd = ngx_http_telehealth_redis;
 
-    if (rd == NULL || rd->ac == NULL) {
+    if (rd == NULL || rd->data.ac == NULL) {
         return NGX_DECLINED;
     }
 
@@ -451,7 +802,8 @@ ngx_http_telehealth_redis_command(ngx_pool_t *pool, ngx_log_t *log,
     cmd->timer.data = cmd;
     cmd->timer.log = rd->log;
 
-    if (redisAsyncCommandArgv(rd->ac, ngx_http_telehealth_redis_reply, cmd,
+    if (redisAsyncCommandArgv(rd->data.ac, ngx_http_telehealth_redis_reply,
+                              cmd,
                               argc, argv, argvlen)
         != REDIS_OK)
     {
@@ -475,7 +827,11 @@ static void
 ngx_http_telehealth_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata)
 {
+    redisReply                       *reply = r;
+    ngx_http_telehealth_redis_t      *rd;
     ngx_http_telehealth_redis_cmd_t  *cmd = privdata;
+
+    rd = ngx_http_telehealth_redis;
 
     if (cmd->timer.timer_set) {
         ngx_del_timer(&cmd->timer);
@@ -485,8 +841,27 @@ ngx_http_telehealth_redis_reply(redisAsyncContext *ac, void *r,
         cmd->cleanup->handler = NULL;
     }
 
+    /*
+     * A primary demoted by a failover answers writes with READONLY: to the
+     * sender that is Redis being away, and the connection is made again.
+     */
+    if (reply != NULL && reply->type == REDIS_REPLY_ERROR
+        && ngx_strncmp(reply->str, "READONLY", 8) == 0)
+    {
+        if (rd != NULL && rd->data.ac == ac) {
+            ngx_log_error(NGX_LOG_WARN, rd->log, 0,
+                          "telehealth: Redis at %s is no longer the "
+                          "primary", rd->primary[0] ? rd->primary
+                                                    : (u_char *) "?");
+            rd->failed = 1;
+            ngx_http_telehealth_redis_drop(rd);
+        }
+
+        reply = NULL;
+    }
+
     if (cmd->handler) {
-        cmd->handler(cmd->data, r);
+        cmd->handler(cmd->data, reply);
     }
 
     ngx_free(cmd);
@@ -503,7 +878,7 @@ ngx_http_telehealth_redis_cmd_timeout(ngx_event_t *ev)
     ngx_log_error(NGX_LOG_ERR, ev->log, 0,
                   "telehealth: Redis command timed out");
 
-    if (rd != NULL && rd->ac != NULL) {
+    if (rd != NULL && rd->data.ac != NULL) {
         rd->failed = 1;
         ngx_http_telehealth_redis_drop(rd);
     }

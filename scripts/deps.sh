@@ -12,7 +12,8 @@ packages="gcc make pkg-config ca-certificates curl openssl iproute2
     libglib2.0-dev libjwt-dev libargon2-dev libcmocka-dev
     libhpdf-dev fonts-dejavu-core poppler-utils
     postgresql postgresql-contrib postgresql-15-pgtap redis-server argon2 wrk valgrind jq
-    libjs-janus-gateway libjs-webrtc-adapter chromium"
+    libjs-janus-gateway libjs-webrtc-adapter chromium
+    debhelper dpkg-dev lintian"
 
 # Node.js may come from elsewhere than Debian (its npm then ships with it and
 # Debian's npm would conflict): only install Debian's when there is none.

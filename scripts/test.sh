@@ -16,6 +16,9 @@
 #   test.sh media [files...]         media tests only (network namespace)
 #   test.sh e2e [files...]           browser tests only (network namespace)
 #   test.sh asan [files...]          unit and API suites, sanitized module
+#   test.sh deb                      make deb, lintian, and the packages
+#                                    installed (dpkg -i, as root or through
+#                                    sudo) into the stock nginx and Janus
 
 set -uo pipefail
 
@@ -274,6 +277,54 @@ run_asan() {
     fi
 }
 
+# The Debian packages: built (make deb), lintian with no error, installed
+# into this machine's nginx and Janus with dpkg -i (root, or sudo as
+# scripts/deps.sh does), the stock nginx configuration still valid with the
+# module enabled, then tests/deb against an nginx and a Janus that use the
+# packaged files (docs/operations.md, "Debian packages").
+run_deb() {
+    local sudo= debs out=$log/lintian.log
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    if make --no-print-directory deb >"$log/deb.log" 2>&1; then
+        echo "ok - make deb"
+        passed=$((passed + 1))
+    else
+        cat "$log/deb.log"
+        echo "not ok - make deb"
+        failed=$((failed + 1))
+        return
+    fi
+    lintian --tag-display-limit 0 build/deb/*.changes >"$out" 2>&1
+    if grep -q '^E:' "$out"; then
+        cat "$out"
+        echo "not ok - lintian: errors in the packages"
+        failed=$((failed + 1))
+    else
+        grep '^W:' "$out"
+        echo "ok - lintian: no error in the packages"
+        passed=$((passed + 1))
+    fi
+    debs=$(ls build/deb/*.deb | grep -v -- -dbgsym_)
+    # shellcheck disable=SC2086
+    if $sudo dpkg -i $debs >"$log/dpkg.log" 2>&1; then
+        echo "ok - dpkg -i the packages"
+        passed=$((passed + 1))
+    else
+        cat "$log/dpkg.log"
+        echo "not ok - dpkg -i the packages"
+        failed=$((failed + 1))
+        return
+    fi
+    if [ ! -f /etc/nginx/nginx.conf ] || $sudo nginx -t -q; then
+        echo "ok - the stock nginx configuration loads the enabled module"
+        passed=$((passed + 1))
+    else
+        echo "not ok - nginx -t with the module enabled"
+        failed=$((failed + 1))
+    fi
+    run_integration tests/deb/*.test.mjs
+}
+
 # The browser suite: two chromium tabs against a stack in a namespace.
 run_e2e() {
     suite_line e2e scripts/e2e-tests.sh "$@"
@@ -287,8 +338,10 @@ integration) run_integration "$@" ;;
 media)       run_media "$@" ;;
 e2e)         run_e2e "$@" ;;
 asan)        run_asan "$@" ;;
-all)         run_unit; run_lint; run_sql; run_integration; run_media; run_e2e ;;
-*)           echo "usage: test.sh [unit|lint|sql|integration|media|e2e [files...]]"; exit 2 ;;
+deb)         run_deb ;;
+all)         run_unit; run_lint; run_sql; run_deb; run_integration; run_media
+             run_e2e ;;
+*)           echo "usage: test.sh [unit|lint|sql|integration|media|e2e [files...]|deb]"; exit 2 ;;
 esac
 
 echo
