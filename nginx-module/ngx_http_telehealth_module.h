@@ -139,6 +139,16 @@ typedef struct {
 } ngx_http_telehealth_throttle_conf_t;
 
 
+/* chat attachments and their scan (telehealth_chat_*, telehealth_clamd*) */
+typedef struct {
+    ngx_str_t            files;             /* the store; empty: no files */
+    ngx_str_t            location;          /* internal, serves the store */
+    off_t                max_file_size;
+    ngx_url_t           *clamd;             /* NULL: no scan */
+    ngx_msec_t           clamd_timeout;
+} ngx_http_telehealth_chat_conf_t;
+
+
 typedef struct {
     ngx_str_t            postgres;          /* libpq conninfo */
     ngx_uint_t           pool_size;         /* PostgreSQL connections/worker */
@@ -176,6 +186,8 @@ typedef struct {
 
     ngx_msec_t           console_heartbeat; /* comment line on each stream */
     time_t               console_retention; /* console_events kept */
+
+    ngx_http_telehealth_chat_conf_t  chat;
 
     /* argon2id hash of nothing: unknown e-mails are verified against it */
     ngx_str_t            dummy_hash;
