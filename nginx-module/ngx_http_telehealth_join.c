@@ -567,6 +567,9 @@ ngx_http_telehealth_join_guest_token(ngx_http_request_t *r,
     if (json_object_set_new(answer, "access_token", json_string(token)) != 0
         || json_object_set_new(answer, "access_token_expires_in",
                                json_integer(mcf->access_token_ttl))
+           != 0
+        || json_object_set_new(answer, "session_id",
+                               json_string((char *) jn->session.data))
            != 0)
     {
         free(token);

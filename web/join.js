@@ -122,6 +122,14 @@ async function join(displayName) {
     $("registered").hidden = true;
     $("name-view").hidden = true;
     $("room-view").hidden = false;
+    /* the link's access token reaches the session's chat (chat.js) */
+    if (grant.access_token && grant.session_id) {
+        const chat = new SessionChat($("room-chat"), "/api/v1",
+            () => grant.access_token, showProblem);
+        chat.open(grant.session_id).catch(showProblem);
+        openMessageStream("/api/v1", grant.access_token,
+            (data) => chat.onEvent(data));
+    }
     $("room-title").focus();
     setMedia({ publishing: false });
     /* No freshGrant: a single-use link cannot be redeemed again. */
