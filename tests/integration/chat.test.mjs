@@ -416,6 +416,12 @@ describe('the purge of a session\'s chat', () => {
                 [a.session.id]);
             assert.deepEqual(purged.map((r) => r.file_id),
                 [files[a.session.id]]);
+            // the purge's caller unlinks what it answered
+            for (const r of purged) {
+                fs.unlinkSync(path.join(FILES, r.file_id));
+            }
+            assert.ok(fs.existsSync(path.join(FILES, files[b.session.id])),
+                'the other session\'s file stays');
             for (const t of ['chat_messages', 'chat_files']) {
                 const [x] = await sql(`SELECT count(*)::int AS n FROM ${t} ` +
                     'WHERE session_id = $1', [a.session.id]);
