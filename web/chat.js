@@ -12,7 +12,7 @@
  */
 "use strict";
 
-/* Opens GET /me/events with a single-use ticket; onMessage(data). */
+/* Opens GET /me/events with a single-use ticket; onEvent(data) per message. */
 function openMessageStream(apiBase, token, onEvent) {
     let es = null;
     let closed = false;
@@ -46,7 +46,13 @@ function openMessageStream(apiBase, token, onEvent) {
         };
     }
     open();
-    return { close() { closed = true; clearTimeout(retry); if (es) es.close(); } };
+    return {
+        close() {
+            closed = true;
+            clearTimeout(retry);
+            if (es) es.close();
+        },
+    };
 }
 
 class SessionChat {
