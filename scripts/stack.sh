@@ -328,6 +328,7 @@ status() {
     alive "$RUN/nginx/nginx.pid" && log "nginx running" || log "nginx stopped"
     alive "$RUN/janus/janus.pid" && log "Janus running" || log "Janus stopped"
     alive "$RUN/redis/redis.pid" && log "Redis running" || log "Redis stopped"
+    alive "$RUN/clamd/clamd.pid" && log "clamd running" || log "clamd stopped"
     if [ -f "$PG_DATA/PG_VERSION" ] \
         && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
     then
