@@ -808,6 +808,34 @@ ngx_http_telehealth_chat_send(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+ngx_int_t
+ngx_http_telehealth_chat_remove(ngx_http_telehealth_main_conf_t *mcf,
+    const char *id, ngx_log_t *log)
+{
+    u_char      path[NGX_MAX_PATH];
+    ngx_str_t  *dir;
+
+    dir = &mcf->chat.files;
+
+    if (dir->len == 0
+        || !ngx_http_telehealth_is_uuid(id, ngx_strlen(id))
+        || dir->len + 1 + NGX_HTTP_TELEHEALTH_UUID_LEN + 1 > sizeof(path))
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(path, "%V/%s%Z", dir, id);
+
+    if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT) {
+        ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
+                      ngx_delete_file_n " \"%s\" failed", path);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
 char *
 ngx_http_telehealth_clamd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {

@@ -27,6 +27,14 @@ void ngx_http_telehealth_chat_upload(ngx_http_request_t *r);
 void ngx_http_telehealth_chat_send(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body);
 
+/*
+ * Removes a stored attachment by its id (a uuid; anything else is
+ * refused): what the purge does with each id th_chat_purge_session()
+ * answers.  NGX_OK also when the file was gone already.
+ */
+ngx_int_t ngx_http_telehealth_chat_remove(
+    ngx_http_telehealth_main_conf_t *mcf, const char *id, ngx_log_t *log);
+
 /* telehealth_clamd unix:/path | address:port */
 char *ngx_http_telehealth_clamd(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
