@@ -103,6 +103,13 @@ if [ "${BENCH_REDEEM:-1}" != 0 ]; then
     "$BENCH/redeem.sh"
 fi
 
+# Chat attachments: upload and download of a 5 MB file against a static
+# file of the same size (bench/files.sh).  BENCH_FILES=0 skips.
+if [ "${BENCH_FILES:-1}" != 0 ]; then
+    echo
+    "$BENCH/files.sh"
+fi
+
 # Media: our plugin against the stock VideoRoom in one Janus, in the media
 # namespace with a stack of its own (bench/media.sh).  BENCH_MEDIA=0 skips.
 if [ "${BENCH_MEDIA:-1}" != 0 ]; then

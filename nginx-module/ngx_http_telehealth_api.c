@@ -20,6 +20,7 @@
 #include "ngx_http_telehealth_command.h"
 #include "ngx_http_telehealth_throttle.h"
 #include "ngx_http_telehealth_export.h"
+#include "ngx_http_telehealth_chat.h"
 
 
 #define NGX_HTTP_TELEHEALTH_RETRY_AFTER  "1"
@@ -39,6 +40,11 @@ typedef struct {
 #define ngx_http_telehealth_record(path, method, op)                          \
     { ngx_string(path), method, ngx_http_telehealth_records_handler, 1, op,   \
       NULL }
+
+/* th_api(op) for the session's guests too (a redeemed link's token) */
+#define ngx_http_telehealth_record_guests(path, method, op, then)            \
+    { ngx_string(path), method, ngx_http_telehealth_records_handler, 2, op,   \
+      then }
 
 /* th_api(op), then a step of the module with its answer */
 #define ngx_http_telehealth_record_then(path, method, op, then)               \
@@ -84,7 +90,7 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
       ngx_http_telehealth_console_events, 0, NULL, NULL },
 
     { ngx_string("/me/events/ticket"), NGX_HTTP_POST,
-      ngx_http_telehealth_console_ticket, 1, NULL, NULL },
+      ngx_http_telehealth_console_ticket, 2, NULL, NULL },
 
     ngx_http_telehealth_record_then("/sessions", NGX_HTTP_GET,
                                     "session_list",
@@ -124,6 +130,23 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
                                "patient_calls"),
     ngx_http_telehealth_record("/patients/*/engagements", NGX_HTTP_GET,
                                "patient_engagements"),
+
+    ngx_http_telehealth_record("/patients/*/files", NGX_HTTP_GET,
+                               "patient_files"),
+    ngx_http_telehealth_record_then("/patients/*/files/*", NGX_HTTP_GET,
+                                    "patient_file_get",
+                                    ngx_http_telehealth_chat_send),
+
+    /* chat: everyone in the session, guests included (chat.c) */
+    ngx_http_telehealth_record_guests("/sessions/*/messages", NGX_HTTP_GET,
+                                      "chat_list", NULL),
+    ngx_http_telehealth_record_guests("/sessions/*/messages", NGX_HTTP_POST,
+                                      "chat_post", NULL),
+    { ngx_string("/sessions/*/files"), NGX_HTTP_POST,
+      ngx_http_telehealth_chat_upload, 2, "chat_file_add", NULL },
+    ngx_http_telehealth_record_guests("/sessions/*/files/*", NGX_HTTP_GET,
+                                      "chat_file_get",
+                                      ngx_http_telehealth_chat_send),
 
     ngx_http_telehealth_record_then("/sessions/*", NGX_HTTP_PATCH,
                                     "session_update",
@@ -345,6 +368,15 @@ static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
       "Too many requests of this kind for now. Please try again later.",
       NGX_HTTP_TOO_MANY_REQUESTS },
 
+    { ngx_string("urn:telehealth:problem:unsupported-media-type"),
+      "Unsupported file type",
+      "Only JPEG and PNG images and PDF documents can be attached.",
+      NGX_HTTP_UNSUPPORTED_MEDIA_TYPE },
+
+    { ngx_string("urn:telehealth:problem:malware-detected"),
+      "Malware detected",
+      "This file contains malware and was refused.", 422 },
+
     { ngx_string("urn:telehealth:problem:internal"),
       "Internal error", "Something went wrong on our side.",
       NGX_HTTP_INTERNAL_SERVER_ERROR }
@@ -420,6 +452,12 @@ ngx_http_telehealth_api_handler(ngx_http_request_t *r)
     }
 
     ctx->data = (void *) route;
+
+    /* an attachment: nginx writes the body to a file, whatever its size */
+    if (route->handler == ngx_http_telehealth_chat_upload) {
+        return ngx_http_telehealth_chat_read(r,
+                                             ngx_http_telehealth_body_handler);
+    }
 
     if (r->headers_in.content_length_n > (off_t) ctx->mcf->max_body_size) {
         rc = ngx_http_discard_request_body(r);
@@ -573,7 +611,9 @@ ngx_http_telehealth_body_handler(ngx_http_request_t *r)
     route = ctx->data;
     ctx->data = NULL;
 
-    if (ngx_http_telehealth_read_body(r, ctx) != NGX_OK) {
+    if (route->handler != ngx_http_telehealth_chat_upload
+        && ngx_http_telehealth_read_body(r, ctx) != NGX_OK)
+    {
         return;
     }
 
@@ -601,6 +641,7 @@ ngx_http_telehealth_body_handler(ngx_http_request_t *r)
 
     ctx->op = route->op;
     ctx->then = route->then;
+    ctx->guests = (route->auth == 2);
 
     /* notice a client that gives up while PostgreSQL or Redis works */
     r->read_event_handler = ngx_http_test_reading;

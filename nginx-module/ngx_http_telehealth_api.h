@@ -59,6 +59,8 @@ typedef enum {
     NGX_HTTP_TELEHEALTH_UNAVAILABLE,
     NGX_HTTP_TELEHEALTH_TOO_MANY_ATTEMPTS,
     NGX_HTTP_TELEHEALTH_RATE_LIMITED,
+    NGX_HTTP_TELEHEALTH_UNSUPPORTED_MEDIA_TYPE,
+    NGX_HTTP_TELEHEALTH_MALWARE,
     NGX_HTTP_TELEHEALTH_INTERNAL
 } ngx_http_telehealth_problem_e;
 
@@ -73,6 +75,7 @@ typedef struct {
     time_t                           iat;       /* 0: none */
     time_t                           exp;
     unsigned                         staff:1;
+    unsigned                         guest:1;   /* a redeemed link's */
 } ngx_http_telehealth_caller_t;
 
 
@@ -90,6 +93,7 @@ typedef struct {
     ngx_http_telehealth_pg_req_t     *pg;
     void                             *data;     /* the route's own state */
     struct ngx_http_telehealth_throttle_s  *throttle;  /* NULL: none */
+    unsigned                          guests:1; /* the route takes guests */
 } ngx_http_telehealth_ctx_t;
 
 

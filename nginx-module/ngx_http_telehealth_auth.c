@@ -307,6 +307,9 @@ ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
     if (typ.len == 5 && ngx_strncmp(typ.data, "staff", 5) == 0) {
         caller->staff = 1;
 
+    } else if (typ.len == 5 && ngx_strncmp(typ.data, "guest", 5) == 0) {
+        caller->guest = 1;
+
     } else if (typ.len != 7 || ngx_strncmp(typ.data, "patient", 7) != 0) {
         return NGX_DECLINED;
     }
@@ -363,7 +366,20 @@ ngx_http_telehealth_revoked_handler(void *data, redisReply *reply)
         return;
     }
 
+    /* a guest's token reaches its session's chat and events, no more */
+    if (ctx->caller.guest && !ctx->guests) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_FORBIDDEN, NULL);
+        return;
+    }
+
     ctx->next(r);
+}
+
+
+const char *
+ngx_http_telehealth_caller_type(ngx_http_telehealth_caller_t *caller)
+{
+    return caller->staff ? "staff" : caller->guest ? "guest" : "patient";
 }
 
 

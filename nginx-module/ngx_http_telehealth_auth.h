@@ -26,6 +26,10 @@ ngx_int_t ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
 void ngx_http_telehealth_authenticate_caller(ngx_http_request_t *r,
     ngx_http_telehealth_handler_pt next);
 
+/* "staff", "patient" or "guest" (the token's "typ") */
+const char *ngx_http_telehealth_caller_type(
+    ngx_http_telehealth_caller_t *caller);
+
 void ngx_http_telehealth_auth_login(ngx_http_request_t *r);
 void ngx_http_telehealth_auth_logout(ngx_http_request_t *r);
 void ngx_http_telehealth_auth_me(ngx_http_request_t *r);

@@ -303,12 +303,6 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
-    if (!ctx->caller.staff) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
-                                 "Only staff members have a console.");
-        return;
-    }
-
     if (th_random_b64url(ticket, sizeof(ticket),
                          NGX_HTTP_TELEHEALTH_CONSOLE_TICKET_BYTES)
         != 0)
@@ -322,7 +316,7 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
 
     /* the claims of the token, as ngx_http_telehealth_caller() reads them */
     json = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
-                     "typ", "staff",
+                     "typ", ngx_http_telehealth_caller_type(&ctx->caller),
                      "sub", ctx->caller.id.data,
                      "org", ctx->caller.org.data,
                      "role", ctx->caller.role.data,
@@ -425,10 +419,15 @@ ngx_http_telehealth_console_ticket_set(void *data, redisReply *reply)
 void
 ngx_http_telehealth_console_events(ngx_http_request_t *r)
 {
-    u_char       *p, *last;
-    char         *key, hash[65];
-    const char   *argv[2];
-    ngx_str_t     ticket;
+    u_char                     *p, *last;
+    char                       *key, hash[65];
+    const char                 *argv[2];
+    ngx_str_t                   ticket;
+    ngx_http_telehealth_ctx_t  *ctx;
+
+    /* everyone has a stream: staff their console, all their messages */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    ctx->guests = 1;
 
     if (ngx_http_arg(r, (u_char *) "ticket", 6, &ticket) != NGX_OK) {
         ngx_http_telehealth_authenticate(r,
@@ -500,8 +499,7 @@ ngx_http_telehealth_console_ticket_got(void *data, redisReply *reply)
     caller = &ctx->caller;
 
     if (json == NULL
-        || ngx_http_telehealth_caller(r, json, caller) != NGX_OK
-        || !caller->staff)
+        || ngx_http_telehealth_caller(r, json, caller) != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -533,12 +531,6 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     con = ngx_http_telehealth_console;
     c = r->connection;
-
-    if (!ctx->caller.staff) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
-                                 "Only staff members have a console.");
-        return;
-    }
 
     if (con == NULL) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);

@@ -177,8 +177,8 @@ ngx_http_telehealth_export_found(ngx_http_telehealth_pg_req_t *pg)
     ex->doc = doc;
     ex->font = (const char *) mcf->export_font.data;
 
-    /* chat's store (telehealth_chat_files) once chat keeps files */
-    ngx_str_null(&ex->files_dir);
+    /* chat's store (telehealth_chat_files): attachments by their id */
+    ex->files_dir = mcf->chat.files;
 
     cln->handler = ngx_http_telehealth_export_free;
     cln->data = ex;

@@ -43,6 +43,8 @@ static const char  ngx_http_telehealth_opened_sql[] =
 
 
 static void ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg);
+static ngx_int_t ngx_http_telehealth_join_guest_token(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn, json_t *answer);
 static void ngx_http_telehealth_join_room(void *data, redisReply *reply);
 static void ngx_http_telehealth_join_open(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn, PGresult *res);
@@ -500,6 +502,83 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
                        "janus_path", NGX_HTTP_TELEHEALTH_JANUS_PATH);
     free(credential);
 
+    /* a link's holder also gets the session's chat (docs/api.md, "Chat") */
+    if (answer != NULL && jn->redeem
+        && ngx_http_telehealth_join_guest_token(r, jn, answer) != NGX_OK)
+    {
+        json_decref(answer);
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
     ngx_http_telehealth_finalize(r,
                     ngx_http_telehealth_send_json(r, NGX_HTTP_OK, answer));
+}
+
+
+/*
+ * An access token of type "guest" for the invite (its id the subject): it
+ * reaches the session's chat and the event stream only
+ * (ngx_http_telehealth_authenticate()), and th_api() refuses it once the
+ * link is revoked.
+ */
+
+static ngx_int_t
+ngx_http_telehealth_join_guest_token(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn, json_t *answer)
+{
+    char                             *token;
+    json_t                           *claims;
+    time_t                            now;
+    ngx_http_telehealth_ctx_t        *ctx;
+    ngx_http_telehealth_main_conf_t  *mcf;
+    char                              jti[TH_TOKEN_ID_LEN + 1];
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+    mcf = ctx->mcf;
+
+    if (jn->sub.len <= sizeof("guest:") - 1
+        || th_token_new_id(jti, sizeof(jti)) != 0)
+    {
+        return NGX_ERROR;
+    }
+
+    now = ngx_time();
+
+    claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
+                       "iss", TH_ISSUER,
+                       "aud", TH_AUD_API,
+                       "sub", jn->sub.data + sizeof("guest:") - 1,
+                       "typ", "guest",
+                       "org", jn->org.data,
+                       "name", jn->name.data,
+                       "jti", jti,
+                       "iat", (json_int_t) now,
+                       "exp", (json_int_t) (now + mcf->access_token_ttl));
+    if (claims == NULL) {
+        return NGX_ERROR;
+    }
+
+    token = th_token_sign(mcf->keyset, claims);
+    json_decref(claims);
+
+    if (token == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (json_object_set_new(answer, "access_token", json_string(token)) != 0
+        || json_object_set_new(answer, "access_token_expires_in",
+                               json_integer(mcf->access_token_ttl))
+           != 0
+        || json_object_set_new(answer, "session_id",
+                               json_string((char *) jn->session.data))
+           != 0)
+    {
+        free(token);
+        return NGX_ERROR;
+    }
+
+    free(token);
+
+    return NGX_OK;
 }

@@ -24,6 +24,7 @@
 #include "ngx_http_telehealth_console.h"
 #include "ngx_http_telehealth_template.h"
 #include "ngx_http_telehealth_mail.h"
+#include "ngx_http_telehealth_chat.h"
 
 
 #define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX  60
@@ -555,6 +556,41 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       offsetof(ngx_http_telehealth_main_conf_t, idp.claim),
       NULL },
 
+    { ngx_string("telehealth_chat_files"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, chat.files),
+      NULL },
+
+    { ngx_string("telehealth_chat_files_location"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, chat.location),
+      NULL },
+
+    { ngx_string("telehealth_chat_max_file_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_off_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, chat.max_file_size),
+      NULL },
+
+    { ngx_string("telehealth_clamd"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_telehealth_clamd,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("telehealth_clamd_timeout"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, chat.clamd_timeout),
+      NULL },
+
     { ngx_string("telehealth_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_telehealth_api,
@@ -686,6 +722,8 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
     mcf->throttle.backoff_max = NGX_CONF_UNSET_MSEC;
     mcf->throttle.lock = NGX_CONF_UNSET_MSEC;
     mcf->throttle.password_pending = NGX_CONF_UNSET_UINT;
+    mcf->chat.max_file_size = NGX_CONF_UNSET;
+    mcf->chat.clamd_timeout = NGX_CONF_UNSET_MSEC;
 
     return mcf;
 }
@@ -736,6 +774,18 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_msec_value(mcf->throttle.backoff_max, 5 * 60 * 1000);
     ngx_conf_init_msec_value(mcf->throttle.lock, 15 * 60 * 1000);
     ngx_conf_init_uint_value(mcf->throttle.password_pending, 8);
+    ngx_conf_init_value(mcf->chat.max_file_size, 10 * 1024 * 1024);
+    ngx_conf_init_msec_value(mcf->chat.clamd_timeout, 30000);
+
+    if (mcf->chat.location.data == NULL) {
+        ngx_str_set(&mcf->chat.location, "/_telehealth_files/");
+    }
+
+    if (mcf->chat.files.len
+        && ngx_conf_full_name(cf->cycle, &mcf->chat.files, 0) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
 
     if (mcf->throttle.lock == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -1535,7 +1585,8 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
     /* one purge job per nginx instance too; SKIP LOCKED between them */
     if (mcf->api && mcf->postgres.len && mcf->redis.len && ngx_worker == 0)
     {
-        if (ngx_http_telehealth_purge_init_process(cycle, mcf, NULL)
+        if (ngx_http_telehealth_purge_init_process(cycle, mcf,
+                                                   &mcf->chat.files)
             != NGX_OK)
         {
             return NGX_ERROR;

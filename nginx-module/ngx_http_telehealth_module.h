@@ -153,6 +153,14 @@ typedef struct {
     ngx_str_t            host;              /* NUL-ended */
     ngx_uint_t           port;
 } ngx_http_telehealth_redis_addr_t;
+/* chat attachments and their scan (telehealth_chat_*, telehealth_clamd*) */
+typedef struct {
+    ngx_str_t            files;             /* the store; empty: no files */
+    ngx_str_t            location;          /* internal, serves the store */
+    off_t                max_file_size;
+    ngx_url_t           *clamd;             /* NULL: no scan */
+    ngx_msec_t           clamd_timeout;
+} ngx_http_telehealth_chat_conf_t;
 
 
 typedef struct {
@@ -210,6 +218,8 @@ typedef struct {
     time_t               retention_notifications;
     time_t               retention_processed_events;
     time_t               retention_invites;
+
+    ngx_http_telehealth_chat_conf_t  chat;
 
     /* argon2id hash of nothing: unknown e-mails are verified against it */
     ngx_str_t            dummy_hash;

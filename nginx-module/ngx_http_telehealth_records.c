@@ -30,6 +30,7 @@
 #include "ngx_http_telehealth_records.h"
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_revoke.h"
+#include "ngx_http_telehealth_auth.h"
 
 
 #define NGX_HTTP_TELEHEALTH_MAX_ARGS      16
@@ -114,10 +115,11 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
 
     req = ngx_http_telehealth_json_track(r->pool, json_object());
     caller = (ctx->caller.id.len == 0) ? json_null()
-             : json_pack("{s:s, s:s, s:s}",
+             : json_pack("{s:s, s:s, s:s, s:s}",
                          "id", (char *) ctx->caller.id.data,
                          "org", (char *) ctx->caller.org.data,
-                         "type", ctx->caller.staff ? "staff" : "patient");
+                         "type", ngx_http_telehealth_caller_type(&ctx->caller),
+                         "name", (char *) ctx->caller.name.data);
     query = json_object();
 
     if (req == NULL || caller == NULL || query == NULL) {

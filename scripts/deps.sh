@@ -12,6 +12,7 @@ packages="gcc make pkg-config ca-certificates curl openssl iproute2
     libglib2.0-dev libjwt-dev libargon2-dev libcmocka-dev
     libhpdf-dev fonts-dejavu-core poppler-utils
     postgresql postgresql-contrib postgresql-15-pgtap redis-server argon2 wrk valgrind jq
+    clamav-daemon
     libjs-janus-gateway libjs-webrtc-adapter chromium
     debhelper dpkg-dev lintian"
 

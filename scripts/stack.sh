@@ -7,6 +7,7 @@
 #   stack.sh demo      load the demo organisation and print how to log in
 #   stack.sh status    what runs
 #   stack.sh start-postgres | stop-postgres | start-redis | stop-redis
+#   stack.sh start-clamd | stop-clamd
 #   stack.sh start-nginx | stop-nginx | start-janus | stop-janus
 #   stack.sh psql [args]   a psql shell as the database owner
 
@@ -202,14 +203,42 @@ stop_redis() {
     stop_pidfile Redis "$RUN/redis/redis.pid"
 }
 
+# clamd for the chat's malware scan (telehealth_clamd), on a unix socket.
+# Its database is one signature written here, that of the EICAR test file,
+# so it starts in a second and needs no network (no freshclam).
+EICAR_HEX=58354f2150254041505b345c505a58353428505e2937434329377d2445494341
+EICAR_HEX=${EICAR_HEX}522d5354414e444152442d414e544956495255532d544553542d46494c452124
+EICAR_HEX=${EICAR_HEX}482b482a
+
+start_clamd() {
+    command -v clamd >/dev/null || die "clamd is not installed (scripts/deps.sh)"
+    mkdir -p "$RUN/clamd/db"
+    alive "$RUN/clamd/clamd.pid" && return 0
+    printf 'Telehealth.Test.EICAR:0:*:%s\n' "$EICAR_HEX" \
+        > "$RUN/clamd/db/eicar.ndb"
+    printf '%s\n' "DatabaseDirectory $RUN/clamd/db" \
+        "LocalSocket $RUN/clamd/clamd.sock" "LocalSocketMode 666" \
+        "PidFile $RUN/clamd/clamd.pid" "LogFile $RUN/clamd/clamd.log" \
+        "Foreground no" > "$RUN/clamd/clamd.conf"
+    rm -f "$RUN/clamd/clamd.sock"
+    clamd -c "$RUN/clamd/clamd.conf" >/dev/null
+    wait_for clamd 100 test -S "$RUN/clamd/clamd.sock"
+    log "clamd on $RUN/clamd/clamd.sock"
+}
+
+stop_clamd() {
+    stop_pidfile clamd "$RUN/clamd/clamd.pid"
+}
+
 # A dynamic module is not reloaded by "nginx -s reload" (dlopen returns the
 # loaded copy), so nginx always restarts to pick up a rebuilt module.
 start_nginx() {
     [ -f "$MODULE" ] || die "$MODULE not built (make)"
     stop_nginx
-    mkdir -p "$RUN/nginx/logs" "$RUN/nginx/tmp"
+    mkdir -p "$RUN/nginx/logs" "$RUN/nginx/tmp" "$RUN/chat-files"
+    chmod 700 "$RUN/chat-files"
     if [ "$(id -u)" -eq 0 ]; then
-        chown nobody "$RUN/nginx/tmp"
+        chown nobody "$RUN/nginx/tmp" "$RUN/chat-files"
     fi
     keys
     # telehealth_idp_jwks must name a file: an empty key set until a test
@@ -282,6 +311,7 @@ start() {
     mkdir -p "$RUN"
     start_postgres
     start_redis
+    start_clamd
     start_janus
     start_nginx
 }
@@ -289,6 +319,7 @@ start() {
 stop() {
     stop_nginx
     stop_janus
+    stop_clamd
     stop_redis
     stop_postgres
 }
@@ -297,6 +328,7 @@ status() {
     alive "$RUN/nginx/nginx.pid" && log "nginx running" || log "nginx stopped"
     alive "$RUN/janus/janus.pid" && log "Janus running" || log "Janus stopped"
     alive "$RUN/redis/redis.pid" && log "Redis running" || log "Redis stopped"
+    alive "$RUN/clamd/clamd.pid" && log "clamd running" || log "clamd stopped"
     if [ -f "$PG_DATA/PG_VERSION" ] \
         && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1
     then
@@ -316,6 +348,8 @@ start-postgres) start_postgres ;;
 stop-postgres)  stop_postgres ;;
 start-redis)    start_redis ;;
 stop-redis)     stop_redis ;;
+start-clamd)    start_clamd ;;
+stop-clamd)     stop_clamd ;;
 start-nginx)    start_nginx ;;
 stop-nginx)     stop_nginx ;;
 start-janus)    start_janus ;;
@@ -323,5 +357,5 @@ stop-janus)     stop_janus ;;
 psql)           shift
                 exec psql -X -h 127.0.0.1 -p "$PG_PORT" -U postgres \
                     -d "$PG_DB" "$@" ;;
-*)              sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 1 ;;
+*)              sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 1 ;;
 esac

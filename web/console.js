@@ -27,6 +27,11 @@ const people = new ParticipantList($("participants"), $("waiting-room"),
     $("breakout-bar"));
 const tiles = new RemoteTiles($("videos"), (id) => people.nameOf(id),
     captionOf);
+/* the chat of the call, and of a session picked from the list (chat.js) */
+const roomChat = new SessionChat($("room-chat"), API, () => token,
+    showProblem);
+const sessionChat = new SessionChat($("session-chat"), API, () => token,
+    showProblem);
 
 /* ------------------------------------------------------------ messages */
 
@@ -99,8 +104,8 @@ async function enter() {
     $("whoami").hidden = false;
     $("create-session").hidden = me.type !== "staff";
     $("filter-form").hidden = me.type !== "staff";
+    openConsoleEvents();
     if (me.type === "staff") {
-        openConsoleEvents();
         await loadPatients();
         waitingRoom.refresh().catch(() => {});
     }
@@ -229,6 +234,8 @@ async function listSessions() {
             actions.append(actionButton("Invites", "invites", s,
                 () => openInvites(s).catch(showProblem)));
         }
+        actions.append(actionButton("Chat", "chat", s,
+            () => openChat(s).catch(showProblem)));
         for (const cell of [kindName(s.kind), s.name || "", time, state]) {
             const td = document.createElement("td");
             td.append(cell);
@@ -623,6 +630,15 @@ $("copy-link").onclick = async () => {
 };
 $("close-invites").onclick = closeInvites;
 
+/* ---------------------------------------------------------------- chat */
+
+async function openChat(s) {
+    $("chat-view").hidden = false;
+    await sessionChat.open(s.id);
+    $("chat-view").querySelector("h3").textContent =
+        "Chat: " + sessionLabel(s);
+}
+
 /* ---------------------------------------------------------------- room */
 
 function failJoin(problem) {
@@ -640,6 +656,9 @@ async function join(sessionId) {
     $("room-title").focus();
     renderParticipants([]);
     setMedia({ publishing: false });
+    roomChat.open(sessionId).catch(showProblem);
+    /* a chair files stills of the video to the session's patient */
+    $("capture-still").hidden = grant.role !== "chair";
     call = new TelehealthCall({
         server: janusServer(grant.janus_path),
         grant,
@@ -925,7 +944,7 @@ let consoleLastId = null;
 
 async function openConsoleEvents() {
     closeConsoleEvents();
-    if (!token || !me || me.type !== "staff") return;
+    if (!token || !me) return;
     let ticket;
     try {
         ticket = (await api("POST", "/me/events/ticket")).ticket;
@@ -940,6 +959,14 @@ async function openConsoleEvents() {
     for (const kind of CONSOLE_EVENTS) {
         es.addEventListener(kind, onConsoleEvent);
     }
+    /* chat messages of every session of ours (staff, patients alike) */
+    es.addEventListener("message", (e) => {
+        consoleLastId = e.lastEventId || consoleLastId;
+        let data;
+        try { data = JSON.parse(e.data); } catch (err) { return; }
+        roomChat.onEvent(data);
+        sessionChat.onEvent(data);
+    });
     es.addEventListener("end", (e) => {
         const reason = JSON.parse(e.data).reason;
         closeConsoleEvents();
@@ -1249,6 +1276,20 @@ $("leave").onclick = () => {
     else backToSessions("");
 };
 $("refresh").onclick = () => listSessions().catch(showProblem);
+$("close-chat").onclick = () => {
+    sessionChat.close();
+    $("chat-view").hidden = true;
+};
+$("capture-still").onclick = () => {
+    /* the first remote camera that shows something */
+    const video = [...document.querySelectorAll("#videos video.remote")]
+        .find((v) => v.dataset.kind !== "screen" && v.videoWidth > 0);
+    roomChat.captureStill(video,
+        "Still of " + (video ? people.nameOf(video.dataset.participant)
+            : "the video") + ", filed to the patient.")
+        .then(() => announce("The still was filed to the patient."))
+        .catch(showProblem);
+};
 $("logout").onclick = () => logout(true);
 /* Closing the tab is not "leave": Janus sees the WebSocket go (a hangup),
  * the call goes on and the person can come back (docs/plugin.md). */

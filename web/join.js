@@ -17,6 +17,7 @@ const inviteToken = new URLSearchParams(location.hash.slice(1)).get("t");
 history.replaceState(null, "", location.pathname + location.search);
 
 let call = null;
+let messages = null;     /* the chat's event stream while in the call */
 const people = new ParticipantList($("participants"), null);
 const tiles = new RemoteTiles($("videos"), (id) => people.nameOf(id),
     captionOf);
@@ -105,6 +106,9 @@ function setMedia(m) {
 
 function onEnded(reason, text) {
     call = null;
+    /* the chat goes with the room view: so does its stream */
+    if (messages) messages.close();
+    messages = null;
     tiles.clear();
     $("local-video").srcObject = null;
     $("room-title").textContent = callHeading(null);
@@ -122,6 +126,14 @@ async function join(displayName) {
     $("registered").hidden = true;
     $("name-view").hidden = true;
     $("room-view").hidden = false;
+    /* the link's access token reaches the session's chat (chat.js) */
+    if (grant.access_token && grant.session_id) {
+        const chat = new SessionChat($("room-chat"), "/api/v1",
+            () => grant.access_token, showProblem);
+        chat.open(grant.session_id).catch(showProblem);
+        messages = openMessageStream("/api/v1", grant.access_token,
+            (data) => chat.onEvent(data));
+    }
     $("room-title").focus();
     setMedia({ publishing: false });
     /* No freshGrant: a single-use link cannot be redeemed again. */

@@ -30,6 +30,11 @@ BEGIN
     IF me.type = 'staff' THEN
         SELECT s.role INTO me.role FROM staff s
             WHERE s.id = me.id AND s.org_id = me.org AND s.active;
+    ELSIF me.type = 'guest' THEN
+        -- a redeemed link's holder: its session's chat only (docs/api.md)
+        PERFORM 1 FROM invites i
+         WHERE i.id = me.id AND i.org_id = me.org AND i.revoked_at IS NULL
+           AND op LIKE 'chat\_%';
     ELSE
         PERFORM 1 FROM patients p WHERE p.id = me.id AND p.org_id = me.org;
     END IF;

@@ -35,8 +35,20 @@ $$;
 CREATE OR REPLACE FUNCTION th_export_messages(v_session uuid, v_zone text)
 RETURNS jsonb
 LANGUAGE sql STABLE AS $$
-    -- no chat is kept yet (docs/features.md 29)
-    SELECT '[]'::jsonb
+    SELECT COALESCE(jsonb_agg(jsonb_build_object(
+               'at', th_export_time(c.created_at, v_zone),
+               'author', c.author_name,
+               'text', NULLIF(c.body, ''),
+               'attachments', CASE WHEN c.file_id IS NULL THEN '[]'::jsonb
+                   ELSE jsonb_build_array(jsonb_build_object(
+                       'name', CASE c.content_type
+                                   WHEN 'application/pdf' THEN 'document.pdf'
+                                   WHEN 'image/png' THEN 'image.png'
+                                   ELSE 'image.jpg' END,
+                       'type', c.content_type,
+                       'path', c.file_id::text)) END)
+             ORDER BY c.seq), '[]')
+      FROM th_chat_export(v_session) c
 $$;
 
 -- Everyone on the session's list or in one of its calls, with the role

@@ -17,11 +17,8 @@
 -- Chat messages and their files: the paths of the files to unlink
 -- (relative to the files directory).  Chat's tables are deleted here.
 CREATE OR REPLACE FUNCTION th_purge_chat(v_session uuid) RETURNS SETOF text
-LANGUAGE plpgsql AS $$
-BEGIN
-    -- no chat is kept yet (docs/features.md 29)
-    RETURN;
-END
+LANGUAGE sql AS $$
+    SELECT f.file_id::text FROM th_chat_purge_session(v_session) f
 $$;
 
 -- Invite links with the guests' names and contact data, their third

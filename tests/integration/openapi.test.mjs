@@ -560,7 +560,10 @@ describe('docs/openapi.yaml is valid OpenAPI 3.1', () => {
 
             if (op.requestBody) {
                 const rb = deref(op.requestBody);
-                if (!rb.content?.['application/json']?.schema) {
+                // a file upload's body is the file (binary), not JSON
+                const binary = Object.values(rb.content || {})
+                    .some((c) => c.schema?.format === 'binary');
+                if (!binary && !rb.content?.['application/json']?.schema) {
                     problems.push(`${name}: request body without a JSON ` +
                         'schema');
                 }
