@@ -12,16 +12,30 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
-    addPatient, api, assertStatus, closeDb, createWorld, eventually,
+    addPatient, api, assertStatus, closeDb, createWorld, env, eventually,
     joinAs, joinRoom, loginAll, redis, sql,
 } from './lib.mjs';
+
+// the stack's telehealth_chat_files: attachments stored under their id
+const FILES = path.join(env.run, 'chat-files');
+
+const png = () => Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'),
+    crypto.randomBytes(2048)]);
+
+function upload(token, sessionId, query = '') {
+    return api('POST', `/sessions/${sessionId}/files${query}`, {
+        token, raw: png(), headers: { 'content-type': 'image/png' },
+        timeoutMs: 60000,
+    });
+}
 
 let w;
 let patient;
 const conns = [];
 
 // tables that keep a purged session's ids on purpose
-const KEPT = new Set(['calls', 'session_participants', 'engagements']);
+const KEPT = new Set(['calls', 'session_participants', 'engagements',
+    'chat_files']);
 
 before(async () => {
     w = await createWorld('purge');
@@ -47,6 +61,7 @@ async function sessionWithContent(label) {
         guest: `Guest ${mark}`,
         contact: `guest.${mark}@example.org`,
         third: `Third ${mark}`,
+        chat: `Chat ${mark}`,
     };
     const res = await api('POST', '/sessions', { token: w.clinician.token,
         body: { kind: 'telehealth', patient_id: patient.id,
@@ -66,6 +81,16 @@ async function sessionWithContent(label) {
         body: { token: inv.body.token, display_name: marks.guest } });
     assertStatus(red, 200, 'redeem');
     conns.push(await joinRoom(red.body.credential));
+    // chat: a message with an attachment, and an image filed to the
+    // patient (which is the patient's, and stays)
+    const att = await upload(w.clinician.token, s.id);
+    assertStatus(att, 201, 'attachment');
+    assertStatus(await api('POST', `/sessions/${s.id}/messages`, {
+        token: w.clinician.token,
+        body: { text: marks.chat, file_id: att.body.id } }), 201, 'message');
+    const filed = await upload(w.clinician.token, s.id,
+        '?file_to_patient=true');
+    assertStatus(filed, 201, 'image filed to the patient');
     await redis('SADD', `th:session:${s.id}:banned`, 'guest:someone');
     await redis('HSET', `th:session:${s.id}:roles`, 'guest:someone',
         'viewer');
@@ -78,7 +103,8 @@ async function sessionWithContent(label) {
     assert.ok(await eventually(async () => (await sql(
         'SELECT 1 FROM console_events WHERE session_id = $1',
         [s.id])).length > 0), 'console events');
-    return { session: s, marks, invite: inv.body };
+    return { session: s, marks, invite: inv.body,
+        attachment: att.body.id, filed: filed.body.id };
 }
 
 // rows of every table of the schema whose text holds s
@@ -163,9 +189,22 @@ describe('the purge', () => {
                 `"${m}" is gone from every table`);
         }
         assert.deepEqual(await tablesWithSession(a.session.id),
-            [...new Set(calls_a.length ? ['calls', 'session_participants']
-                : ['session_participants'])].sort(),
+            [...new Set(calls_a.length
+                ? ['calls', 'chat_files', 'session_participants']
+                : ['chat_files', 'session_participants'])].sort(),
             'only the kept tables name the session');
+        // the attachment's file is unlinked; the image filed to the
+        // patient stays, row and file
+        assert.ok(await eventually(async () =>
+            !fs.existsSync(path.join(FILES, a.attachment)), 10000, 200),
+        'the attachment is unlinked');
+        assert.deepEqual((await sql('SELECT id, patient_id FROM chat_files ' +
+            'WHERE session_id = $1', [a.session.id])).map((r) => r.id),
+        [a.filed], 'only the filed image\'s row stays');
+        assert.ok(fs.existsSync(path.join(FILES, a.filed)),
+            'the filed image\'s file stays');
+        assert.ok(fs.existsSync(path.join(FILES, b.attachment)),
+            'the other session\'s attachment stays');
         for (const t of await tablesWithSession(a.session.id)) {
             assert.ok(KEPT.has(t), `${t} is kept on purpose`);
         }
