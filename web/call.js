@@ -359,8 +359,9 @@ class TelehealthCall {
             this.emitMedia();
             break;
         case "left":
-            this.end("left:" + msg.reason, LEFT_TEXT[msg.reason]
-                || "You left the call.");
+            /* the caregiver hanging up on a visit: "over" for good */
+            this.end("left:" + msg.reason, msg.message
+                || LEFT_TEXT[msg.reason] || "You left the call.");
             break;
         case "closed":
             this.end("closed:" + msg.reason, CLOSED_TEXT[msg.reason]

@@ -1049,13 +1049,14 @@ $$;
 -- invitation session as broadcaster (docs/features.md 7-8); "unlisted"
 -- tells the credential so, for the plugin to refuse it once the level is
 -- private; "banned", that a chair removed the caller from the session
--- (docs/lifecycle.md, "Bans").  The join is audited.
+-- (docs/lifecycle.md, "Bans"); "refusal", why the caller may not join
+-- now (the caregiver of a visit before clocking in).  The join is audited.
 CREATE OR REPLACE FUNCTION th_session_join(v_caller uuid, v_org uuid,
     v_type text, v_session uuid, v_addr text)
 RETURNS TABLE (room text, kind text, state text, role text, name text,
                active boolean, patient_id uuid, created_by uuid,
                opener boolean, room_fields text, unlisted boolean,
-               banned boolean)
+               banned boolean, refusal text)
 LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY
@@ -1068,7 +1069,8 @@ BEGIN
             sp.session_id IS NULL,
             EXISTS (SELECT 1 FROM session_bans b
                      WHERE b.session_id = s.id
-                       AND b.participant = v_type || ':' || v_caller)
+                       AND b.participant = v_type || ':' || v_caller),
+            th_visit_join_refusal(v_caller, v_type, s.id)
           FROM sessions s
           LEFT JOIN session_participants sp ON sp.session_id = s.id
                AND CASE WHEN v_type = 'staff' THEN sp.staff_id = v_caller
