@@ -44,4 +44,4 @@ ALTER TABLE sessions ADD COLUMN audio_only boolean NOT NULL DEFAULT false;
 
 -- th_session_join() answers one column more ("refusal"): its current
 -- definition (sql/functions/sessions.sql) is created after the migrations.
-DROP FUNCTION th_session_join(uuid, uuid, text, uuid, text);
+DROP FUNCTION IF EXISTS th_session_join(uuid, uuid, text, uuid, text);

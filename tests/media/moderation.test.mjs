@@ -297,7 +297,7 @@ test('test_virtual_visit_client_hangup_tells_staff_and_caregiver_hangup_ends_it'
   const { data } = await client2.handle.request({ request: 'leave' });
   assert.equal(data.telehealth, 'left');
   const hungUp = await caregiver.waitEvent('hung_up');
-  assert.equal(hungUp.plugindata.data.message, 'The client has hung up.');
+  assert.equal(hungUp.plugindata.data.message, 'The client has hung up. If the session is not supposed to be over, please reach out to the client.');
   assert.equal(hungUp.plugindata.data.participant, client2.id);
   assert.equal(await redis('HGET', `th:room:${room.id}`, 'state'), 'open', 'the client hanging up does not end the visit');
 
