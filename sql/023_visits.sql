@@ -42,6 +42,8 @@ ALTER TABLE organisations
 -- A voice call: the call page asks for no camera.
 ALTER TABLE sessions ADD COLUMN audio_only boolean NOT NULL DEFAULT false;
 
--- th_session_join() answers one column more ("refusal"): its current
--- definition (sql/functions/sessions.sql) is created after the migrations.
+-- th_session_join() answers one column more ("refusal"), th_notify_claim()
+-- one more ("sender"): their current definitions (sql/functions/) are
+-- created after the migrations.
 DROP FUNCTION IF EXISTS th_session_join(uuid, uuid, text, uuid, text);
+DROP FUNCTION IF EXISTS th_notify_claim(integer, bigint);
