@@ -201,6 +201,7 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     participant->role = join->role;
     participant->jti = g_strdup(join->jti);
     participant->exp = join->exp;
+    participant->audio_only = join->audio_only;
     janus_refcount_init(&participant->ref, janus_telehealth_participant_free);
 
     /*

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, closeRoomAsChair,
-    createWorld, eventually, loginAll, sql, startFakeSms, uniqueMobile,
+    connect, createWorld, eventually, joinCredential, loginAll, sql,
+    startFakeSms, uniqueMobile,
 } from './lib.mjs';
 
 const NO_CONSENT = 'The client has not consented to video. Record their '
@@ -159,6 +160,42 @@ describe('the organisation\'s SMS sender', () => {
     test('test_a_bad_sender_is_422', async () => {
         for (const bad of ['+1', 'Twelve chars', 'a-b', 5]) {
             assertProblem(await setOrg({ sms_sender: bad }), 422, 'validation');
+        }
+    });
+});
+
+describe('voice calls', () => {
+    test('test_voice_call_session_and_an_audio_only_participant_listed', async () => {
+        const p = await addPatient(w, 'voice');
+        const s = await api('POST', '/sessions', { token: w.clinician.token,
+            body: { kind: 'telehealth', patient_id: p.id, audio_only: true } });
+        assertStatus(s, 201);
+        assert.equal(s.body.audio_only, true);
+        const got = await api('GET', `/sessions/${s.body.id}`,
+            { token: w.clinician.token });
+        assert.equal(got.body.audio_only, true);
+
+        const cred = await joinCredential(w.clinician.token, s.body.id);
+        assertStatus(cred, 200);
+        const conn = await connect();
+        try {
+            const joined = await conn.handle.message({ request: 'join',
+                credential: cred.body.credential, audio_only: true });
+            assert.equal(joined.data.telehealth, 'joined',
+                JSON.stringify(joined.data));
+            const list = await conn.handle.message({ request: 'list' });
+            const me = list.data.participants.find(
+                (x) => x.id === `staff:${w.clinician.id}`);
+            assert.equal(me.audio_only, true, 'the plugin lists it');
+            const api2 = await api('GET',
+                `/sessions/${s.body.id}/participants`,
+                { token: w.clinician.token });
+            assertStatus(api2, 200);
+            const listed = api2.body.participants.find(
+                (x) => x.participant === `staff:${w.clinician.id}`);
+            assert.equal(listed.audio_only, true, 'the API lists it');
+        } finally {
+            await conn.session.destroy();
         }
     });
 });
