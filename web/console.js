@@ -74,12 +74,13 @@ async function api(method, path, body) {
 
 function show(view) {
     for (const v of ["login-view", "sessions-view", "waiting-view",
-                     "room-view"]) {
+                     "visits-view", "room-view"]) {
         $(v).hidden = v !== view;
     }
     $("menu").hidden = !me || me.type !== "staff" || view === "room-view"
         || view === "login-view";
     for (const [button, v] of [["menu-sessions", "sessions-view"],
+                               ["menu-visits", "visits-view"],
                                ["menu-waiting", "waiting-view"]]) {
         if (v === view) $(button).setAttribute("aria-current", "page");
         else $(button).removeAttribute("aria-current");
@@ -199,7 +200,7 @@ async function listSessions() {
         const actions = document.createElement("td");
         if (s.state === "open") {
             actions.append(actionButton("Join", "join", s,
-                () => join(s.id).catch(failJoin)));
+                () => join(s.id, s.audio_only).catch(failJoin)));
         }
         if (me.type === "staff" && s.state !== "ended") {
             actions.append(actionButton("Invites", "invites", s,
@@ -607,7 +608,7 @@ function failJoin(problem) {
     else backToSessions("");
 }
 
-async function join(sessionId) {
+async function join(sessionId, audioOnly) {
     showProblem(null);
     if ($("notice")) $("notice").textContent = "";
     const grant = await api("POST", "/sessions/" + sessionId + "/join");
@@ -618,6 +619,7 @@ async function join(sessionId) {
     call = new TelehealthCall({
         server: janusServer(grant.janus_path),
         grant,
+        audioOnly: !!audioOnly,
         freshGrant: () => api("POST", "/sessions/" + sessionId + "/join"),
         on: {
             status: (text) => { $("room-status").textContent = text; },
@@ -749,6 +751,7 @@ function setMedia(m) {
     $("pause-video").disabled = !m.publishing || !m.hasCamera;
     $("screen").disabled = !m.publishing;
     $("screen").hidden = m.canShare === false;
+    $("switch-camera").hidden = !m.canSwitchCamera;
     setButton("mute", !!m.audioMuted, m.audioMuted ? "Unmute" : "Mute");
     setButton("pause-video", !!m.videoPaused,
         m.videoPaused ? "Resume video" : "Pause video");
@@ -773,6 +776,8 @@ function onEnded(reason, text) {
 }
 
 function backToSessions(text) {
+    if (token && backTo === "visits-view")
+        visitsView.refresh().catch(showProblem);
     show(token ? backTo : "login-view");
     backTo = "sessions-view";
     if (token) waitingRoom.refresh().catch(() => {});
@@ -1013,6 +1018,13 @@ $("menu-sessions").onclick = () => {
     show("sessions-view");
     listSessions().catch(showProblem);
 };
+$("menu-visits").onclick = () => {
+    showProblem(null);
+    announce("");
+    show("visits-view");
+    $("visits-view-title").focus();
+    visitsView.refresh().catch(showProblem);
+};
 $("menu-waiting").onclick = () => {
     showProblem(null);
     announce("");
@@ -1125,6 +1137,9 @@ $("filter-form").onsubmit = (ev) => ev.preventDefault();
 
 $("mute").onclick = () => call && call.setAudioMuted(!call.audioMuted);
 $("pause-video").onclick = () => call && call.setVideoPaused(!call.videoPaused);
+$("switch-camera").onclick = () => call && call.switchCamera()
+    .catch((e) => showProblem("The camera could not be switched: "
+        + (e && e.message ? e.message : String(e))));
 $("screen").onclick = () => {
     if (!call) return;
     const busy = call.screenMid ? call.stopScreen() : call.startScreen();
