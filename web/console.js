@@ -89,6 +89,8 @@ function show(view) {
     else stopPolling();
     if (view === "waiting-view") startWaitingPolling();
     else stopWaitingPolling();
+    if (view === "visits-view") visitsView.start();
+    else visitsView.stop();
 }
 
 /* ------------------------------------------------------------ sessions */

@@ -7,7 +7,23 @@
  */
 "use strict";
 
+const VISITS_POLL_MS = 5000;
+
 const visitsView = {
+    timer: null,
+
+    /* While the view is shown its first page stays current. */
+    start() {
+        if (this.timer) return;
+        this.timer = setInterval(() => this.refresh().catch(() => {}),
+                                 VISITS_POLL_MS);
+    },
+
+    stop() {
+        clearInterval(this.timer);
+        this.timer = null;
+    },
+
     /* GET /visits, soonest first; the next page by its cursor */
     async refresh(cursor) {
         const page = await api("GET", "/visits?limit=20"
