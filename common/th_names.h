@@ -119,6 +119,14 @@
 #define TH_CLOSE_DURATION_LIMIT    "duration_limit"
 #define TH_CLOSE_NODE_LOST         "node_lost"
 
+/* What a virtual visit's people are told when one side hangs up
+ * (docs/plugin.md, "hung_up" and "left"). */
+#define TH_MSG_CLIENT_HUNG_UP                                                  \
+    "The client has hung up. If the session is not supposed to be over, "      \
+    "please reach out to the client."
+#define TH_MSG_CAREGIVER_HUNG_UP                                               \
+    "Your session with the client is over. You can now close the page."
+
 /* Why a participant left (field "reason" of participant.left). */
 #define TH_LEFT_LEAVE       "leave"
 #define TH_LEFT_HANGUP      "hangup"

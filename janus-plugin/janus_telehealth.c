@@ -93,7 +93,8 @@ static struct janus_json_parameter request_parameters[] = {
 };
 static struct janus_json_parameter join_parameters[] = {
     {"credential", JSON_STRING,
-     JANUS_JSON_PARAM_REQUIRED | JANUS_JSON_PARAM_NONEMPTY}
+     JANUS_JSON_PARAM_REQUIRED | JANUS_JSON_PARAM_NONEMPTY},
+    {"audio_only", JANUS_JSON_BOOL, 0}
 };
 static struct janus_json_parameter subscribe_parameters[] = {
     {"token", JSON_STRING, 0}
@@ -801,6 +802,7 @@ janus_telehealth_handle_join(janus_telehealth_session *session, json_t *root,
     join.iat = json_integer_value(json_object_get(claims, "iat"));
     join.unlisted = json_is_true(json_object_get(claims, "unlisted"));
     join.admitted = json_is_true(json_object_get(claims, "admitted"));
+    join.audio_only = json_is_true(json_object_get(root, "audio_only"));
     role = janus_telehealth_claim(claims, "role");
 
     if (role != NULL && strcmp(role, TH_ROLE_CHAIR) == 0) {

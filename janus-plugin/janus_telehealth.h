@@ -163,6 +163,8 @@ struct janus_telehealth_participant {
     gboolean                       audio_muted;
     gboolean                       video_paused;
     /* Guarded by the room mutex, changed by the handler thread. */
+    gboolean                       audio_only;    /* no camera: declared at
+                                                   * join or none published */
     gboolean                       waiting;       /* not admitted yet */
     gboolean                       audio_blocked; /* muted by a chair */
     gboolean                       video_blocked;
@@ -244,6 +246,7 @@ typedef struct janus_telehealth_join {
     gboolean     unlisted;      /* staff admitted by the level, not the list */
     gboolean     admitted;      /* admitted before the room ran (a group's
                                  * registrant): skips the waiting room */
+    gboolean     audio_only;    /* joins without a camera ("audio_only") */
 } janus_telehealth_join;
 
 int janus_telehealth_rooms_init(void);

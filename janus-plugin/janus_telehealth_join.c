@@ -201,6 +201,7 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     participant->role = join->role;
     participant->jti = g_strdup(join->jti);
     participant->exp = join->exp;
+    participant->audio_only = join->audio_only;
     janus_refcount_init(&participant->ref, janus_telehealth_participant_free);
 
     /*
@@ -378,6 +379,24 @@ janus_telehealth_is_staff(const janus_telehealth_participant *p)
 }
 
 
+/*
+ * The caregiver hung up on a visit: its video is over for good, and
+ * their page says so (docs/plugin.md, "left").
+ */
+static void
+janus_telehealth_push_left_over(janus_telehealth_session *session,
+    const char *transaction, const char *room_id, const char *reason)
+{
+    json_t  *event;
+
+    event = json_pack("{s:s, s:s, s:s, s:b, s:s}", "telehealth", "left",
+                      "room", room_id, "reason", reason, "over", TRUE,
+                      "message", TH_MSG_CAREGIVER_HUNG_UP);
+    janus_telehealth_push(session, transaction, event);
+    json_decref(event);
+}
+
+
 /* Tells the staff in the room that the client hung up. */
 static void
 janus_telehealth_room_push_hung_up(janus_telehealth_room *room,
@@ -387,7 +406,7 @@ janus_telehealth_room_push_hung_up(janus_telehealth_room *room,
 
     event = json_pack("{s:s, s:s, s:s, s:s}", "telehealth", "hung_up",
                       "room", room->id, "participant", participant->id,
-                      "message", "The client has hung up.");
+                      "message", TH_MSG_CLIENT_HUNG_UP);
     janus_telehealth_room_push_to(room, event, janus_telehealth_is_staff);
     json_decref(event);
 }
@@ -454,7 +473,13 @@ janus_telehealth_room_out(janus_telehealth_room *room,
     }
 
     /* Still pushed for a hangup: the handle may be alive. */
-    if (session != NULL) {
+    if (session != NULL
+        && g_strcmp0(closes, TH_CLOSE_CAREGIVER_HUNG_UP) == 0)
+    {
+        janus_telehealth_push_left_over(session, transaction, room->id,
+                                        reason);
+
+    } else if (session != NULL) {
         janus_telehealth_push_simple(session, transaction, "left", room->id,
                                      reason);
     }

@@ -33,6 +33,7 @@
 
 #include "janus_telehealth.h"
 #include "janus_telehealth_media.h"
+#include "janus_telehealth_moderation.h"
 
 
 /* Objects */
@@ -364,6 +365,26 @@ janus_telehealth_subscriber_remove(janus_telehealth_subscriber *sub,
 }
 
 
+/* Whether a feed carries a camera (a video stream other than a screen). */
+static gboolean
+janus_telehealth_feed_has_camera(janus_telehealth_feed *feed)
+{
+    guint                          i;
+    janus_telehealth_feed_stream  *fs;
+
+    for (i = 0; i < feed->streams->len; i++) {
+        fs = g_ptr_array_index(feed->streams, i);
+        if (fs->type == JANUS_TELEHEALTH_VIDEO
+            && g_strcmp0(fs->description, "screen") != 0)
+        {
+            return TRUE;
+        }
+    }
+
+    return FALSE;
+}
+
+
 /* Requests (handler thread) */
 
 int
@@ -495,6 +516,12 @@ janus_telehealth_media_publish(janus_telehealth_session *session,
         JANUS_LOG(LOG_INFO, "[telehealth] participant %s publishes %u "
                   "streams in room %s\n", participant->id,
                   feed->streams->len, room->id);
+
+        /* audio only, as far as the others can tell: no camera */
+        janus_mutex_lock(&room->mutex);
+        participant->audio_only = !janus_telehealth_feed_has_camera(feed);
+        janus_mutex_unlock(&room->mutex);
+        janus_telehealth_moderation_store(room, participant);
     }
 
     event = json_object();

@@ -242,7 +242,7 @@ janus_telehealth_participant_json(const janus_telehealth_participant *p)
     }
 
     return json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b, s:b,"
-                     " s:o}",
+                     " s:b, s:o}",
                      "id", p->id,
                      "display", p->display,
                      "role", p->role,
@@ -253,6 +253,7 @@ janus_telehealth_participant_json(const janus_telehealth_participant *p)
                      "video_muted_by_chair", p->video_blocked,
                      "publishing", publishing,
                      "screen_sharing", screen,
+                     "audio_only", p->audio_only,
                      "breakout", p->breakout != NULL
                                  ? json_string(p->breakout) : json_null());
 }
@@ -265,14 +266,15 @@ janus_telehealth_member_json(const janus_telehealth_participant *p)
     char    *text;
     json_t  *member;
 
-    member = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b}",
+    member = json_pack("{s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:b}",
                        "role", p->role,
                        "display", p->display,
                        "state", p->waiting ? "waiting" : "in",
                        "audio_muted", p->audio_muted,
                        "video_paused", p->video_paused,
                        "audio_muted_by_chair", p->audio_blocked,
-                       "video_muted_by_chair", p->video_blocked);
+                       "video_muted_by_chair", p->video_blocked,
+                       "audio_only", p->audio_only);
     if (p->breakout != NULL) {
         json_object_set_new(member, "breakout", json_string(p->breakout));
     }

@@ -248,6 +248,20 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
                                     "appointment_session",
                                ngx_http_telehealth_session_from_appointment),
 
+    ngx_http_telehealth_record("/visits", NGX_HTTP_GET, "visit_list"),
+    ngx_http_telehealth_record("/visits", NGX_HTTP_POST, "visit_create"),
+    ngx_http_telehealth_record("/visits/*", NGX_HTTP_GET, "visit_get"),
+    ngx_http_telehealth_record("/visits/*/invite", NGX_HTTP_POST,
+                               "visit_invite"),
+    ngx_http_telehealth_record("/visits/*/clock-in", NGX_HTTP_POST,
+                               "visit_clock_in"),
+    ngx_http_telehealth_record("/visits/*/clock-out", NGX_HTTP_POST,
+                               "visit_clock_out"),
+    ngx_http_telehealth_record("/patients/*/video-consent", NGX_HTTP_POST,
+                               "patient_consent_give"),
+    ngx_http_telehealth_record("/patients/*/video-consent", NGX_HTTP_DELETE,
+                               "patient_consent_withdraw"),
+
     ngx_http_telehealth_record("/audit", NGX_HTTP_GET, "audit_list"),
 
     ngx_http_telehealth_record("/organisation", NGX_HTTP_GET, "org_get"),
@@ -352,6 +366,28 @@ static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
 
     { ngx_string("urn:telehealth:problem:request-answered"),
       "Request answered", "This request has already been answered.", 410 },
+
+    { ngx_string("urn:telehealth:problem:clock-in-required"),
+      "Clock-in required",
+      "You must clock into the visit before you can join the video "
+      "session.", NGX_HTTP_CONFLICT },
+
+    { ngx_string("urn:telehealth:problem:video-session-active"),
+      "Video session active",
+      "The video session with your client is still active. Clocking out "
+      "will not close the video session so make sure you hang up on the "
+      "video session as well. Would you like to clock out anyway?",
+      NGX_HTTP_CONFLICT },
+
+    { ngx_string("urn:telehealth:problem:visit-over"),
+      "Visit video over",
+      "The caregiver ended the video session of this visit: it cannot be "
+      "started again.", NGX_HTTP_CONFLICT },
+
+    { ngx_string("urn:telehealth:problem:no-video-consent"),
+      "No consent to video",
+      "The client has not consented to video. Record their consent "
+      "before starting a video call.", NGX_HTTP_CONFLICT },
 
     { ngx_string("urn:telehealth:problem:service-unavailable"),
       "Service unavailable",

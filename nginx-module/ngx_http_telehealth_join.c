@@ -81,6 +81,7 @@ static void
 ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
 {
     PGresult                    *res;
+    ngx_str_t                    refusal;
     ngx_uint_t                   scheduled;
     ngx_http_request_t          *r;
     ngx_http_telehealth_ctx_t   *ctx;
@@ -110,6 +111,20 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
 
     if (*PQgetvalue(res, 0, 11) == 't') {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_BANNED, NULL);
+        return;
+    }
+
+    /* the caregiver of a visit, not clocked in yet */
+    if (!PQgetisnull(res, 0, 12)) {
+        if (ngx_http_telehealth_pg_value(r->pool, res, 0, 12, &refusal)
+            != NGX_OK)
+        {
+            ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_CLOCK_IN_REQUIRED,
+                                 (char *) refusal.data);
         return;
     }
 

@@ -423,6 +423,13 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       offsetof(ngx_http_telehealth_main_conf_t, sms.params),
       NULL },
 
+    { ngx_string("telehealth_sms_sender_field"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_telehealth_main_conf_t, sms.sender_field),
+      NULL },
+
     { ngx_string("telehealth_sms_timeout"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_conf_set_msec_slot,
@@ -669,6 +676,7 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
      *     mcf->sms.auth = { 0, NULL };
      *     mcf->sms.to_field = { 0, NULL };
      *     mcf->sms.text_field = { 0, NULL };
+     *     mcf->sms.sender_field = { 0, NULL };
      *     mcf->whatsapp.* as mcf->sms.*
      *     mcf->email.url = { 0, NULL };
      *     mcf->email.from = { 0, NULL };
@@ -751,6 +759,11 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mcf->notify.batch, 20);
     ngx_http_telehealth_provider_init(&mcf->sms);
     ngx_http_telehealth_provider_init(&mcf->whatsapp);
+
+    if (mcf->sms.sender_field.data == NULL) {
+        ngx_str_set(&mcf->sms.sender_field, "From");
+    }
+
     ngx_conf_init_uint_value(mcf->email.starttls,
                              NGX_HTTP_TELEHEALTH_STARTTLS_REQUIRED);
     ngx_conf_init_msec_value(mcf->email.timeout, 30000);

@@ -85,6 +85,7 @@ typedef struct {
     ngx_str_t            to_field;
     ngx_str_t            text_field;
     ngx_array_t         *params;            /* ngx_keyval_t, fixed fields */
+    ngx_str_t            sender_field;  /* an organisation's sender, SMS */
     ngx_msec_t           timeout;
 } ngx_http_telehealth_provider_conf_t;
 

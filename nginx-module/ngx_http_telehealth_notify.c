@@ -54,6 +54,7 @@ enum {
     NGX_HTTP_TELEHEALTH_MSG_PARTICIPANT,
     NGX_HTTP_TELEHEALTH_MSG_JOINED,
     NGX_HTTP_TELEHEALTH_MSG_CLOSED,
+    NGX_HTTP_TELEHEALTH_MSG_SENDER,     /* the organisation's own, SMS */
     NGX_HTTP_TELEHEALTH_MSG_COLUMNS
 };
 
@@ -660,6 +661,37 @@ ngx_http_telehealth_notify_escape(u_char *dst, const char *src)
 }
 
 
+/*
+ * The sender of a message: the organisation's own (PATCH /organisation
+ * "sms_sender") in the provider's telehealth_sms_sender_field, which
+ * takes the place of a telehealth_sms_param of that name; NULL: the
+ * directives' fields alone.
+ */
+
+static const char *
+ngx_http_telehealth_notify_sender(ngx_http_telehealth_message_t *m,
+    ngx_http_telehealth_provider_conf_t *pc)
+{
+    if (pc->sender_field.len == 0
+        || m->col[NGX_HTTP_TELEHEALTH_MSG_SENDER] == NULL
+        || *m->col[NGX_HTTP_TELEHEALTH_MSG_SENDER] == '\0')
+    {
+        return NULL;
+    }
+
+    return m->col[NGX_HTTP_TELEHEALTH_MSG_SENDER];
+}
+
+
+static ngx_uint_t
+ngx_http_telehealth_notify_is_sender(ngx_str_t *name,
+    ngx_http_telehealth_provider_conf_t *pc)
+{
+    return name->len == pc->sender_field.len
+           && ngx_strncmp(name->data, pc->sender_field.data, name->len) == 0;
+}
+
+
 static u_char *
 ngx_http_telehealth_notify_form(ngx_pool_t *pool,
     ngx_http_telehealth_message_t *m,
@@ -668,11 +700,18 @@ ngx_http_telehealth_notify_form(ngx_pool_t *pool,
     u_char        *body, *p;
     size_t         n;
     ngx_uint_t     i;
+    const char    *sender;
     ngx_keyval_t  *kv;
+
+    sender = ngx_http_telehealth_notify_sender(m, pc);
 
     n = pc->to_field.len + pc->text_field.len + 2
         + ngx_strlen(m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT])
         + m->body.len;
+
+    if (sender != NULL) {
+        n += pc->sender_field.len + ngx_strlen(sender) + 2;
+    }
 
     kv = NULL;
 
@@ -699,8 +738,22 @@ ngx_http_telehealth_notify_form(ngx_pool_t *pool,
     *p++ = '=';
     p = ngx_http_telehealth_notify_escape(p, (char *) m->body.data);
 
+    if (sender != NULL) {
+        *p++ = '&';
+        p = ngx_http_telehealth_notify_escape(p,
+                                              (char *) pc->sender_field.data);
+        *p++ = '=';
+        p = ngx_http_telehealth_notify_escape(p, sender);
+    }
+
     if (kv != NULL) {
         for (i = 0; i < pc->params->nelts; i++) {
+            if (sender != NULL
+                && ngx_http_telehealth_notify_is_sender(&kv[i].key, pc))
+            {
+                continue;
+            }
+
             *p++ = '&';
             p = ngx_http_telehealth_notify_escape(p, (char *) kv[i].key.data);
             *p++ = '=';
@@ -725,6 +778,7 @@ ngx_http_telehealth_notify_json(ngx_pool_t *pool,
     u_char        *body;
     json_t        *o;
     ngx_uint_t     i;
+    const char    *sender;
     ngx_keyval_t  *kv;
 
     o = json_object();
@@ -744,6 +798,18 @@ ngx_http_telehealth_notify_json(ngx_pool_t *pool,
                 return NULL;
             }
         }
+    }
+
+    sender = ngx_http_telehealth_notify_sender(m, pc);
+
+    /* the organisation's own sender instead of the directive's */
+    if (sender != NULL
+        && json_object_set_new(o, (char *) pc->sender_field.data,
+                               json_string(sender))
+           != 0)
+    {
+        json_decref(o);
+        return NULL;
     }
 
     if (json_object_set_new(o, (char *) pc->to_field.data,

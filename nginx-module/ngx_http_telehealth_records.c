@@ -85,7 +85,7 @@ static const char  ngx_http_telehealth_public_sql[] =
 
 /* operations that hand out a new invite link */
 static const char  *ngx_http_telehealth_invite_ops[] = {
-    "invite_create", "invite_resend", NULL
+    "invite_create", "invite_resend", "visit_invite", NULL
 };
 
 /* operations whose body may carry a new "password" */

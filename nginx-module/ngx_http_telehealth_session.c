@@ -312,6 +312,17 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 
     error = json_object_get(plan, "error");
 
+    if (json_is_string(error)
+        && json_is_string(json_object_get(plan, "problem")))
+    {
+        /* a refusal of its own type (no-video-consent) */
+        problem = ngx_http_telehealth_problem_named(
+                      json_string_value(json_object_get(plan, "problem")));
+        ngx_http_telehealth_start_refuse(r, problem,
+                                         json_string_value(error));
+        return;
+    }
+
     if (json_is_string(error)) {
         switch (json_integer_value(json_object_get(plan, "status"))) {
         case NGX_HTTP_NOT_FOUND:

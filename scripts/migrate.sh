@@ -48,8 +48,8 @@ done
 # a LANGUAGE sql body is checked when created, so what it calls comes
 # before it.  Every file of sql/functions/ is listed here exactly once.
 functions="common audit people notifications sessions lifecycle console
-    service_codes appointments invites interpreters retention chat purge
-    engagements export api"
+    service_codes appointments invites visits interpreters retention chat
+    purge engagements export api"
 
 for name in $functions; do
     [ -f "$dir/functions/$name.sql" ] || {

@@ -91,6 +91,7 @@ class TelehealthCall {
      * opts.server      Janus WebSocket URL
      * opts.grant       answer of POST /sessions/{id}/join
      * opts.freshGrant  () => Promise of a new grant (a credential lives 60 s)
+     * opts.audioOnly   a voice call: the microphone only, no camera
      * opts.on          callbacks, all optional:
      *   status(text)               what is happening, for people
      *   error(text)                something failed, shown to the user
@@ -100,13 +101,15 @@ class TelehealthCall {
      *   remoteTrack(t)             {mid, track, on, participant, description}
      *   remoteStreams(streams)     the subscriber's streams list (mid ...)
      *   media(state)               {publishing, audioMuted, videoPaused,
-     *                               sharing, canShare}
+     *                               sharing, canShare, canSwitchCamera}
      *   ended(reason, text)        out of the room; the call object is done
      */
     constructor(opts) {
         this.server = opts.server;
         this.grant = opts.grant;
         this.freshGrant = opts.freshGrant;
+        this.audioOnly = !!opts.audioOnly;
+        this.cameraCount = 0;
         this.on = opts.on || {};
         this.janus = null;
         this.pub = null;            /* join handle */
@@ -182,7 +185,8 @@ class TelehealthCall {
             this.joinWait = { resolve, reject };
         }) : null;
         this.pub.send({
-            message: { request: "join", credential: this.grant.credential },
+            message: { request: "join", credential: this.grant.credential,
+                       audio_only: this.audioOnly },
             error: (e) => {
                 if (this.joinWait) return this.joinWaitDone(e);
                 this.fail("Could not join: " + callError(e));
@@ -371,8 +375,9 @@ class TelehealthCall {
             this.emitMedia();
             break;
         case "left":
-            this.end("left:" + msg.reason, LEFT_TEXT[msg.reason]
-                || "You left the call.");
+            /* the caregiver hanging up on a visit: "over" for good */
+            this.end("left:" + msg.reason, msg.message
+                || LEFT_TEXT[msg.reason] || "You left the call.");
             break;
         case "closed":
             this.end("closed:" + msg.reason, CLOSED_TEXT[msg.reason]
@@ -457,21 +462,51 @@ class TelehealthCall {
     }
 
     async publish() {
+        const mic = { type: "audio", capture: true, recv: false };
         let jsep;
-        try {
-            jsep = await this.offer([
-                { type: "audio", capture: true, recv: false },
-                { type: "video", capture: true, recv: false },
-            ]);
-        } catch (e) {
-            /* No camera (or it is refused): the microphone alone. */
-            this.fail("Camera unavailable (" + callError(e)
-                + "); joining with the microphone only.");
-            jsep = await this.offer([
-                { type: "audio", capture: true, recv: false },
-            ]);
+        if (this.audioOnly) {
+            /* A voice call: the microphone alone. */
+            jsep = await this.offer([mic]);
+        } else {
+            try {
+                jsep = await this.offer([
+                    mic, { type: "video", capture: true, recv: false },
+                ]);
+            } catch (e) {
+                /* No camera (or it is refused): the microphone alone. */
+                this.fail("Camera unavailable (" + callError(e)
+                    + "); joining with the microphone only.");
+                jsep = await this.offer([mic]);
+            }
+            this.cameraCount = (await this.cameras().catch(() => [])).length;
         }
         await this.sendPublish(jsep);
+    }
+
+    /* The device's cameras (a phone's front and back). */
+    async cameras() {
+        if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices)
+            return [];
+        const all = await navigator.mediaDevices.enumerateDevices();
+        return all.filter((d) => d.kind === "videoinput");
+    }
+
+    /* Switches to the device's next camera (front/back) on the same m-line. */
+    async switchCamera() {
+        const cams = await this.cameras();
+        if (cams.length < 2 || !this.cameraTrack) return;
+        const current = this.cameraTrack.getSettings().deviceId;
+        const next = cams[(cams.findIndex((c) => c.deviceId === current) + 1)
+                          % cams.length];
+        const pc = this.pub.webrtcStuff && this.pub.webrtcStuff.pc;
+        const tr = pc && pc.getTransceivers().find(
+            (t) => t.sender && t.sender.track === this.cameraTrack);
+        await new Promise((resolve, reject) => this.pub.replaceTracks({
+            tracks: [{ type: "video", mid: tr ? tr.mid : undefined,
+                       capture: { deviceId: { exact: next.deviceId } } }],
+            success: resolve, error: reject,
+        }));
+        this.emitMedia();
     }
 
     /* Mute: the others see the flag and the microphone sends silence. */
@@ -551,6 +586,7 @@ class TelehealthCall {
             publishing: this.publishing, audioMuted: this.audioMuted,
             videoPaused: this.videoPaused, sharing: !!this.screenMid,
             canShare: this.canShare(), hasCamera: !!this.cameraTrack,
+            canSwitchCamera: this.cameraCount > 1 && !!this.cameraTrack,
         });
     }
 

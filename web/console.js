@@ -79,12 +79,13 @@ async function api(method, path, body) {
 
 function show(view) {
     for (const v of ["login-view", "sessions-view", "waiting-view",
-                     "room-view"]) {
+                     "visits-view", "room-view"]) {
         $(v).hidden = v !== view;
     }
     $("menu").hidden = !me || me.type !== "staff" || view === "room-view"
         || view === "login-view";
     for (const [button, v] of [["menu-sessions", "sessions-view"],
+                               ["menu-visits", "visits-view"],
                                ["menu-waiting", "waiting-view"]]) {
         if (v === view) $(button).setAttribute("aria-current", "page");
         else $(button).removeAttribute("aria-current");
@@ -93,6 +94,8 @@ function show(view) {
     else stopPolling();
     if (view === "waiting-view") startWaitingPolling();
     else stopWaitingPolling();
+    if (view === "visits-view") visitsView.start();
+    else visitsView.stop();
 }
 
 /* ------------------------------------------------------------ sessions */
@@ -204,7 +207,7 @@ async function listSessions() {
         const actions = document.createElement("td");
         if (s.state === "open") {
             actions.append(actionButton("Join", "join", s,
-                () => join(s.id).catch(failJoin)));
+                () => join(s.id, s.audio_only).catch(failJoin)));
         }
         /* kept open by a chair: the next call opens a new room */
         if (s.state === "idle" && me.type === "staff") {
@@ -647,7 +650,7 @@ function failJoin(problem) {
     else backToSessions("");
 }
 
-async function join(sessionId) {
+async function join(sessionId, audioOnly) {
     showProblem(null);
     if ($("notice")) $("notice").textContent = "";
     const grant = await api("POST", "/sessions/" + sessionId + "/join");
@@ -662,6 +665,7 @@ async function join(sessionId) {
     call = new TelehealthCall({
         server: janusServer(grant.janus_path),
         grant,
+        audioOnly: !!audioOnly,
         freshGrant: () => api("POST", "/sessions/" + sessionId + "/join"),
         on: {
             status: (text) => { $("room-status").textContent = text; },
@@ -794,6 +798,7 @@ function setMedia(m) {
     $("pause-video").disabled = !m.publishing || !m.hasCamera;
     $("screen").disabled = !m.publishing;
     $("screen").hidden = m.canShare === false;
+    $("switch-camera").hidden = !m.canSwitchCamera;
     setButton("mute", !!m.audioMuted, m.audioMuted ? "Unmute" : "Mute");
     setButton("pause-video", !!m.videoPaused,
         m.videoPaused ? "Resume video" : "Pause video");
@@ -904,6 +909,8 @@ function onEnded(reason, text) {
 }
 
 function backToSessions(text) {
+    if (token && backTo === "visits-view")
+        visitsView.refresh().catch(showProblem);
     show(token ? backTo : "login-view");
     backTo = "sessions-view";
     if (token) waitingRoom.refresh().catch(() => {});
@@ -1152,6 +1159,13 @@ $("menu-sessions").onclick = () => {
     show("sessions-view");
     listSessions().catch(showProblem);
 };
+$("menu-visits").onclick = () => {
+    showProblem(null);
+    announce("");
+    show("visits-view");
+    $("visits-view-title").focus();
+    visitsView.refresh().catch(showProblem);
+};
 $("menu-waiting").onclick = () => {
     showProblem(null);
     announce("");
@@ -1264,6 +1278,9 @@ $("filter-form").onsubmit = (ev) => ev.preventDefault();
 
 $("mute").onclick = () => call && call.setAudioMuted(!call.audioMuted);
 $("pause-video").onclick = () => call && call.setVideoPaused(!call.videoPaused);
+$("switch-camera").onclick = () => call && call.switchCamera()
+    .catch((e) => showProblem("The camera could not be switched: "
+        + (e && e.message ? e.message : String(e))));
 $("screen").onclick = () => {
     if (!call) return;
     const busy = call.screenMid ? call.stopScreen() : call.startScreen();

@@ -87,7 +87,8 @@ BEGIN
            AND s.policies ->> 'leave_policy' = 'caregiver_hangup_ends'
         THEN
             v_type := 'hung_up';
-            v_msg := 'The client has hung up.';
+            v_msg := 'The client has hung up. If the session is not '
+                'supposed to be over, please reach out to the client.';
         ELSIF v_reason = 'room_closed' THEN
             RETURN 0;       -- the "closed" event says it for everyone
         ELSE

@@ -81,7 +81,7 @@ CREATE OR REPLACE FUNCTION th_notify_claim(v_batch integer, v_lease bigint)
 RETURNS TABLE (id uuid, channel text, recipient text, template text,
                language text, params jsonb, idempotency_key text,
                attempts integer, room text, participant text,
-               present boolean, ended boolean)
+               present boolean, ended boolean, sender text)
 LANGUAGE sql AS $$
     WITH due AS (
         SELECT x.id FROM notifications x
@@ -101,7 +101,9 @@ LANGUAGE sql AS $$
             JOIN calls c ON c.id = cp.call_id
             WHERE c.room = n.room AND cp.participant = n.participant),
         n.room IS NOT NULL AND EXISTS (SELECT 1 FROM sessions s
-            WHERE s.id = n.session_id AND s.state = 'ended')
+            WHERE s.id = n.session_id AND s.state = 'ended'),
+        (SELECT o.sms_sender FROM organisations o
+          WHERE o.id = n.org_id AND n.channel = 'sms')
 $$;
 
 -- Records an attempt's outcome; only the holder of attempt v_attempts

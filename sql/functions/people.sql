@@ -23,6 +23,9 @@ LANGUAGE sql STABLE AS $$
         'whatsapp', p.whatsapp, 'language', p.language,
         'has_login',
             EXISTS (SELECT 1 FROM logins l WHERE l.patient_id = p.id),
+        'video_consent', CASE WHEN p.video_consent_at IS NOT NULL THEN
+            jsonb_build_object('given_at', th_ts(p.video_consent_at),
+                               'given_by', p.video_consent_by) END,
         'created_at', th_ts(p.created_at), 'updated_at', th_ts(p.updated_at))
 $$;
 
@@ -163,6 +166,36 @@ LANGUAGE plpgsql AS $$
 DECLARE
     p  patients := th_patient_for(me, req ->> 'id');
 BEGIN
+    RETURN th_ok(200, th_patient_json(p), th_etag(p.version), NULL);
+END
+$$;
+
+-- POST /patients/{id}/video-consent: the patient's consent to video,
+-- recorded with who and when (docs/features.md, "Consent to video").
+CREATE OR REPLACE FUNCTION th_op_patient_consent_give(req jsonb, me th_caller)
+RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    p  patients := th_patient_for(me, req ->> 'id');
+BEGIN
+    UPDATE patients x SET video_consent_at = now(), video_consent_by = me.id,
+                          version = x.version + 1, updated_at = now()
+        WHERE x.id = p.id RETURNING * INTO p;
+    RETURN th_ok(200, th_patient_json(p), th_etag(p.version), NULL);
+END
+$$;
+
+-- DELETE /patients/{id}/video-consent: withdrawn (the audit log keeps
+-- who recorded and who withdrew it, and when).
+CREATE OR REPLACE FUNCTION th_op_patient_consent_withdraw(req jsonb,
+    me th_caller) RETURNS th_answer
+LANGUAGE plpgsql AS $$
+DECLARE
+    p  patients := th_patient_for(me, req ->> 'id');
+BEGIN
+    UPDATE patients x SET video_consent_at = NULL, video_consent_by = NULL,
+                          version = x.version + 1, updated_at = now()
+        WHERE x.id = p.id RETURNING * INTO p;
     RETURN th_ok(200, th_patient_json(p), th_etag(p.version), NULL);
 END
 $$;
@@ -420,7 +453,9 @@ $$;
 CREATE OR REPLACE FUNCTION th_org_json(o organisations) RETURNS jsonb
 LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object('id', o.id, 'name', o.name,
-        'time_zone', o.time_zone, 'version', o.version,
+        'time_zone', o.time_zone,
+        'video_consent_required', o.video_consent_required,
+        'sms_sender', o.sms_sender, 'version', o.version,
         'created_at', th_ts(o.created_at))
 $$;
 
@@ -451,8 +486,26 @@ BEGIN
     IF b ? 'time_zone' THEN
         v_tz := th_time_zone(th_text(b, 'time_zone', 64));
     END IF;
+    IF b ? 'video_consent_required' THEN
+        o.video_consent_required := th_bool(b, 'video_consent_required');
+        IF o.video_consent_required IS NULL THEN
+            PERFORM th_raise('422', '"video_consent_required" must be true '
+                             'or false.');
+        END IF;
+    END IF;
+    -- the sender of the organisation's SMS: a number in international
+    -- format or an alphanumeric sender id; null: telehealth_sms_param's
+    IF b ? 'sms_sender' THEN
+        o.sms_sender := NULLIF(btrim(th_text(b, 'sms_sender', 16)), '');
+        IF o.sms_sender !~ '^(\+[0-9]{6,15}|[A-Za-z0-9 ]{1,11})$' THEN
+            PERFORM th_raise('422', '"sms_sender" must be a number in '
+                'international format (+4930123456) or at most 11 letters '
+                'and digits.');
+        END IF;
+    END IF;
     UPDATE organisations x SET time_zone = COALESCE(v_tz, x.time_zone),
-                               version = x.version + 1
+        video_consent_required = o.video_consent_required,
+        sms_sender = o.sms_sender, version = x.version + 1
         WHERE x.id = o.id RETURNING * INTO o;
     RETURN th_ok(200, th_org_json(o), th_etag(o.version), NULL);
 END

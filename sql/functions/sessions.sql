@@ -518,7 +518,7 @@ LANGUAGE sql STABLE AS $$
         'purged_at', th_ts(s.purged_at),
         'service_code', (SELECT c.code FROM service_codes c
                          WHERE c.id = s.service_code_id),
-        'appointment_id', s.appointment_id,
+        'appointment_id', s.appointment_id, 'audio_only', s.audio_only,
         'participants', COALESCE((SELECT jsonb_agg(
                 th_session_participant_json(sp)
                 ORDER BY th_session_participant_key(sp))
@@ -536,11 +536,26 @@ DECLARE
     plan    jsonb := th_session_plan_kind(v_kind, body, org, creator);
     c       service_codes;
     v_code  text;
+    v_audio boolean;
 BEGIN
     IF plan ? 'error' THEN
         RETURN plan;
     END IF;
     BEGIN
+        v_audio := COALESCE(th_bool(body, 'audio_only'), false);
+        -- a video call needs the patient's consent to video where the
+        -- organisation asks for it; a voice call does not
+        IF v_kind = 'video_call' AND NOT v_audio AND EXISTS (
+            SELECT 1 FROM organisations o, patients p
+             WHERE o.id = org AND o.video_consent_required
+               AND p.org_id = org AND p.video_consent_at IS NULL
+               AND p.id::text = lower(body ->> 'patient_id'))
+        THEN
+            RETURN jsonb_build_object('status', 409,
+                'problem', 'no-video-consent',
+                'error', 'The client has not consented to video. Record '
+                    'their consent before starting a video call.');
+        END IF;
         v_code := th_text(body, 'service_code', 40);
         IF v_code IS NOT NULL THEN
             c := th_service_code_named(org, v_code);
@@ -568,7 +583,7 @@ BEGIN
         RAISE;
     END;
     RETURN plan || jsonb_build_object('service_code_id', c.id,
-        'appointment_id', body -> 'appointment_id');
+        'appointment_id', body -> 'appointment_id', 'audio_only', v_audio);
 END
 $$;
 
@@ -981,14 +996,15 @@ LANGUAGE sql AS $$
         INSERT INTO sessions
             (id, org_id, kind, state, patient_id, created_by, room,
              created_at, name, access, scheduled_at, policies,
-             service_code_id, appointment_id)
+             service_code_id, appointment_id, audio_only)
         VALUES (v_session, v_org, v_kind,
             CASE WHEN v_room IS NULL THEN 'scheduled' ELSE 'open' END,
             v_patient, v_staff, v_room, to_timestamp(v_created),
             v_plan ->> 'name', v_plan ->> 'access',
             (v_plan ->> 'scheduled_at')::timestamptz, v_plan -> 'policies',
             (v_plan ->> 'service_code_id')::uuid,
-            (v_plan ->> 'appointment_id')::uuid)
+            (v_plan ->> 'appointment_id')::uuid,
+            COALESCE((v_plan ->> 'audio_only')::boolean, false))
         RETURNING *
     ), p AS (
         INSERT INTO session_participants
@@ -1064,13 +1080,14 @@ $$;
 -- invitation session as broadcaster (docs/features.md 7-8); "unlisted"
 -- tells the credential so, for the plugin to refuse it once the level is
 -- private; "banned", that a chair removed the caller from the session
--- (docs/lifecycle.md, "Bans").  The join is audited.
+-- (docs/lifecycle.md, "Bans"); "refusal", why the caller may not join
+-- now (the caregiver of a visit before clocking in).  The join is audited.
 CREATE OR REPLACE FUNCTION th_session_join(v_caller uuid, v_org uuid,
     v_type text, v_session uuid, v_addr text)
 RETURNS TABLE (room text, kind text, state text, role text, name text,
                active boolean, patient_id uuid, created_by uuid,
                opener boolean, room_fields text, unlisted boolean,
-               banned boolean)
+               banned boolean, refusal text)
 LANGUAGE plpgsql AS $$
 BEGIN
     RETURN QUERY
@@ -1083,7 +1100,8 @@ BEGIN
             sp.session_id IS NULL,
             EXISTS (SELECT 1 FROM session_bans b
                      WHERE b.session_id = s.id
-                       AND b.participant = v_type || ':' || v_caller)
+                       AND b.participant = v_type || ':' || v_caller),
+            th_visit_join_refusal(v_caller, v_type, s.id)
           FROM sessions s
           LEFT JOIN session_participants sp ON sp.session_id = s.id
                AND CASE WHEN v_type = 'staff' THEN sp.staff_id = v_caller

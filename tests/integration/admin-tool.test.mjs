@@ -51,6 +51,10 @@ describe('telehealth-admin', () => {
         const rows = await sql(`SELECT action, actor_type FROM audit_log
             WHERE org_id = $1 AND actor_type = 'ops'`, [org]);
         assert.deepEqual(rows, [{ action: 'org_create', actor_type: 'ops' }]);
+        const [o] = await sql(`SELECT video_consent_required FROM organisations
+            WHERE id = $1`, [org]);
+        assert.equal(o.video_consent_required, true,
+            'a new organisation asks for consent to video');
         const hash = await sql('SELECT password_hash FROM logins ' +
             'WHERE email = $1', [email.toLowerCase()]);
         assert.match(hash[0].password_hash, /^\$argon2id\$/);

@@ -369,7 +369,8 @@ describe('GET /me/events', () => {
             && e.json.who.participant === `patient:${w.patient3.id}`);
         await leaveRoom(patient);
         const { ev } = await s.next(kindIs('hung_up', session.id));
-        assert.equal(ev.json.message, 'The client has hung up.');
+        assert.equal(ev.json.message, 'The client has hung up. If the session '
+            + 'is not supposed to be over, please reach out to the client.');
         assert.equal(ev.json.who.participant, `patient:${w.patient3.id}`);
         assert.ok(!s.events.some((e) => e.event === 'left'
             && e.json.session_id === session.id),

@@ -223,6 +223,7 @@ describe('patients', () => {
             id: undefined, org_id: w.org.id, display_name: 'Contact Patient',
             email: 'cp@it.test', mobile: '+4915112345678', sms_capable: true,
             whatsapp: '+4915112345679', language: 'pt-BR', has_login: false,
+            video_consent: null,
             created_at: undefined, updated_at: undefined,
         });
         assert.equal(res.headers.get('etag'), '"1"');

@@ -297,7 +297,7 @@ test('test_virtual_visit_client_hangup_tells_staff_and_caregiver_hangup_ends_it'
   const { data } = await client2.handle.request({ request: 'leave' });
   assert.equal(data.telehealth, 'left');
   const hungUp = await caregiver.waitEvent('hung_up');
-  assert.equal(hungUp.plugindata.data.message, 'The client has hung up.');
+  assert.equal(hungUp.plugindata.data.message, 'The client has hung up. If the session is not supposed to be over, please reach out to the client.');
   assert.equal(hungUp.plugindata.data.participant, client2.id);
   assert.equal(await redis('HGET', `th:room:${room.id}`, 'state'), 'open', 'the client hanging up does not end the visit');
 
@@ -307,6 +307,24 @@ test('test_virtual_visit_client_hangup_tells_staff_and_caregiver_hangup_ends_it'
   assert.equal(closed.plugindata.data.reason, 'caregiver_hung_up');
   assert.equal(await redis('HGET', `th:room:${room.id}`, 'state'), 'closed');
   assert.equal(await redis('HGET', `th:room:${room.id}`, 'closed_reason'), 'caregiver_hung_up');
+});
+
+test('test_audio_only_participant_is_heard_and_listed_as_audio_only', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {
+  const room = await openRoom({ kind: 'telehealth' });
+  const chair = await Member.join(t, room, { type: 'staff', role: 'chair', publish: true });
+  const voice = await Member.join(t, room, { role: 'broadcaster' });
+  await voice.publish({ video: false });
+  await chair.subscribe();
+  await assertReceives(chair, voice, ['audio']);
+  assert.equal(chair.midsOf(voice.id, 'video').length, 0, 'no video offered from it');
+
+  const listed = await participantsOf(chair);
+  assert.equal(listed.find((p) => p.id === voice.id).audio_only, true);
+  assert.equal(listed.find((p) => p.id === chair.id).audio_only, false);
+  const member = JSON.parse(await redis('HGET', `th:room:${room.id}:members`, voice.id));
+  assert.equal(member.audio_only, true, 'the members hash (the API\'s list) says so');
+  // and it stays: the audio-only participant keeps sending
+  await waitForGrowth(() => chair.packetsFrom(voice.id, 'audio'), { min: MIN_AUDIO, timeoutMs: 10_000, what: 'audio of the voice participant' });
 });
 
 test('test_duration_limit_warns_chairs_and_closes_the_room', { skip, timeout: TEST_TIMEOUT_MS }, async (t) => {

@@ -155,9 +155,9 @@ export class Member {
     return member;
   }
 
-  /** Publishes synthetic Opus + VP8. */
-  async publish() {
-    const peer = new MediaPeer({ name: `${this.role}-pub`, audio: true, video: true, direction: 'sendonly' });
+  /** Publishes synthetic Opus + VP8 (Opus alone with video: false). */
+  async publish({ video = true } = {}) {
+    const peer = new MediaPeer({ name: `${this.role}-pub`, audio: true, video, direction: 'sendonly' });
     this.publisher = peer;
     const offer = await peer.createOffer();
     const { data, jsep } = await this.handle.request({ request: 'publish' }, offer);
