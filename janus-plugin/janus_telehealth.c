@@ -21,6 +21,7 @@
 #include <utils.h>
 
 #include "janus_telehealth.h"
+#include "janus_telehealth_metrics.h"
 #include "janus_telehealth_redis.h"
 
 
@@ -768,9 +769,12 @@ janus_telehealth_handle_join(janus_telehealth_session *session, json_t *root,
     const char *transaction, char *error, size_t error_size)
 {
     int                     rc;
+    gint64                  started;
     json_t                 *claims;
     const char             *role;
     janus_telehealth_join   join;
+
+    started = janus_get_monotonic_time();
 
     rc = janus_telehealth_verify_credential(root, &claims, error, error_size);
     if (rc != 0) {
@@ -822,6 +826,10 @@ janus_telehealth_handle_join(janus_telehealth_session *session, json_t *root,
     rc = janus_telehealth_room_join(session, &join, transaction, error,
                                     error_size);
     json_decref(claims);
+
+    if (rc == 0) {
+        janus_telehealth_metrics_join(janus_get_monotonic_time() - started);
+    }
 
     return rc;
 }

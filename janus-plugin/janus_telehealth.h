@@ -108,6 +108,8 @@ typedef struct janus_telehealth_config {
     int          credential_leeway;    /* seconds of clock skew */
     int          max_participants;     /* 0: no limit */
     int          bitrate;              /* bps cap of published video */
+    char        *public_url;  /* clients' WebSocket URL; NULL: none */
+    gboolean     draining;    /* takes no new rooms (docs/plugin.md) */
     th_keyset_t  keys;
 } janus_telehealth_config;
 

@@ -93,6 +93,10 @@ janus_telehealth_join_error(janus_telehealth_join_status status, int max,
         g_snprintf(error, error_size, "The room is hosted by another media "
                    "server");
         return JANUS_TELEHEALTH_ERROR_WRONG_NODE;
+    case JANUS_TELEHEALTH_JOIN_DRAINING:
+        g_snprintf(error, error_size, "This media server takes no new "
+                   "rooms: ask for a new join credential");
+        return JANUS_TELEHEALTH_ERROR_WRONG_NODE;
     case JANUS_TELEHEALTH_JOIN_FULL:
         g_snprintf(error, error_size, "The room is full: at most %d "
                    "participants can be in this session", max);

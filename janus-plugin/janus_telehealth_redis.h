@@ -14,6 +14,7 @@
 #include <hiredis.h>
 
 #include "janus_telehealth.h"
+#include "janus_telehealth_metrics.h"
 
 
 typedef struct janus_telehealth_redis janus_telehealth_redis;
@@ -58,6 +59,7 @@ typedef enum {
     JANUS_TELEHEALTH_JOIN_CLOSED,
     JANUS_TELEHEALTH_JOIN_WRONG_SESSION,
     JANUS_TELEHEALTH_JOIN_OTHER_NODE,
+    JANUS_TELEHEALTH_JOIN_DRAINING,      /* a new room on a draining node */
     JANUS_TELEHEALTH_JOIN_FULL,
     JANUS_TELEHEALTH_JOIN_NOT_YET,       /* first_connect role not there */
     JANUS_TELEHEALTH_JOIN_ACCESS,        /* a guest, access not invitation */
@@ -147,9 +149,12 @@ janus_telehealth_refresh_status janus_telehealth_redis_refresh(
     janus_telehealth_redis *redis, const char *room_id, int *empty_timeout,
     const char **closed_reason);
 
-/* Node heartbeat hash with a TTL; deleted on shutdown. */
+/*
+ * Node heartbeat hash with a TTL (load, URL, figures), the node in the
+ * registry set, and whether a drain mark names it; deleted on shutdown.
+ */
 int janus_telehealth_redis_heartbeat(janus_telehealth_redis *redis,
-    gint64 started_ms, int rooms, int participants);
+    gint64 started_ms, const janus_telehealth_load *load);
 void janus_telehealth_redis_heartbeat_delete(janus_telehealth_redis *redis);
 
 /*

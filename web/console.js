@@ -616,7 +616,7 @@ async function join(sessionId) {
     renderParticipants([]);
     setMedia({ publishing: false });
     call = new TelehealthCall({
-        server: janusServer(grant.janus_path),
+        server: janusServer(grant.janus_url || grant.janus_path),
         grant,
         freshGrant: () => api("POST", "/sessions/" + sessionId + "/join"),
         on: {
