@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_telehealth_api.h"
+#include "ngx_http_telehealth_metrics.h"
 #include "ngx_http_telehealth_auth.h"
 #include "ngx_http_telehealth_session.h"
 #include "ngx_http_telehealth_records.h"
@@ -61,7 +62,6 @@ static ngx_uint_t ngx_http_telehealth_match(ngx_str_t *pattern,
 static void ngx_http_telehealth_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_telehealth_read_body(ngx_http_request_t *r,
     ngx_http_telehealth_ctx_t *ctx);
-static void ngx_http_telehealth_health(ngx_http_request_t *r);
 static ngx_int_t ngx_http_telehealth_send_typed(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json, ngx_uint_t problem);
 static void ngx_http_telehealth_json_cleanup(void *data);
@@ -330,6 +330,11 @@ static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
       "Too many failed attempts. Please wait before trying again.",
       NGX_HTTP_TOO_MANY_REQUESTS },
 
+    { ngx_string("urn:telehealth:problem:schema-mismatch"),
+      "Schema mismatch",
+      "The service is being upgraded. Please try again shortly.",
+      NGX_HTTP_SERVICE_UNAVAILABLE },
+
     { ngx_string("urn:telehealth:problem:internal"),
       "Internal error", "Something went wrong on our side.",
       NGX_HTTP_INTERNAL_SERVER_ERROR }
@@ -405,6 +410,21 @@ ngx_http_telehealth_api_handler(ngx_http_request_t *r)
     }
 
     ctx->data = (void *) route;
+    ctx->route = route - ngx_http_telehealth_routes + 1;
+
+    /* an older or newer database: one answer for every route */
+    if (ngx_http_telehealth_schema_mismatch() != NULL
+        && route->handler != ngx_http_telehealth_health)
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_telehealth_send_problem(r,
+                                NGX_HTTP_TELEHEALTH_SCHEMA_MISMATCH,
+                                ngx_http_telehealth_schema_mismatch());
+    }
 
     if (r->headers_in.content_length_n > (off_t) ctx->mcf->max_body_size) {
         rc = ngx_http_discard_request_body(r);
@@ -688,25 +708,20 @@ ngx_http_telehealth_read_body(ngx_http_request_t *r,
 }
 
 
-/* GET /health: whether this worker reaches PostgreSQL and Redis */
-
-static void
-ngx_http_telehealth_health(ngx_http_request_t *r)
+ngx_uint_t
+ngx_http_telehealth_routes_count(void)
 {
-    json_t      *json;
-    ngx_uint_t   pg, redis, status;
+    return sizeof(ngx_http_telehealth_routes)
+           / sizeof(ngx_http_telehealth_route_t) - 1;
+}
 
-    pg = ngx_http_telehealth_pg_available();
-    redis = ngx_http_telehealth_redis_available();
 
-    json = json_pack("{s:s, s:b, s:b}", "status",
-                     (pg && redis) ? "ok" : "degraded",
-                     "postgres", (int) pg, "redis", (int) redis);
-
-    status = (pg && redis) ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE;
-
-    ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, status, json));
+void
+ngx_http_telehealth_route_name(ngx_uint_t i, ngx_uint_t *method,
+    ngx_str_t **path)
+{
+    *method = ngx_http_telehealth_routes[i].method;
+    *path = (ngx_str_t *) &ngx_http_telehealth_routes[i].path;
 }
 
 

@@ -58,6 +58,7 @@ typedef enum {
     NGX_HTTP_TELEHEALTH_REQUEST_ANSWERED,
     NGX_HTTP_TELEHEALTH_UNAVAILABLE,
     NGX_HTTP_TELEHEALTH_TOO_MANY_ATTEMPTS,
+    NGX_HTTP_TELEHEALTH_SCHEMA_MISMATCH,
     NGX_HTTP_TELEHEALTH_INTERNAL
 } ngx_http_telehealth_problem_e;
 
@@ -89,10 +90,18 @@ typedef struct {
     ngx_http_telehealth_pg_req_t     *pg;
     void                             *data;     /* the route's own state */
     struct ngx_http_telehealth_throttle_s  *throttle;  /* NULL: none */
+    ngx_uint_t                        route;    /* index + 1; 0: none */
 } ngx_http_telehealth_ctx_t;
 
 
 ngx_int_t ngx_http_telehealth_api_handler(ngx_http_request_t *r);
+
+/* the route table, for the figures of each (metrics.c) */
+ngx_uint_t ngx_http_telehealth_routes_count(void);
+void ngx_http_telehealth_route_name(ngx_uint_t i, ngx_uint_t *method,
+    ngx_str_t **path);
+/* GET /health (metrics.c) */
+void ngx_http_telehealth_health(ngx_http_request_t *r);
 
 /* sends json (the reference is stolen) with the status */
 ngx_int_t ngx_http_telehealth_send_json(ngx_http_request_t *r,

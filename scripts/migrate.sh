@@ -48,7 +48,7 @@ done
 # a LANGUAGE sql body is checked when created, so what it calls comes
 # before it.  Every file of sql/functions/ is listed here exactly once.
 functions="common audit people notifications sessions lifecycle console
-    service_codes appointments invites interpreters api"
+    service_codes appointments invites interpreters operations api"
 
 for name in $functions; do
     [ -f "$dir/functions/$name.sql" ] || {
