@@ -100,6 +100,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     ngx_http_telehealth_record("/staff", NGX_HTTP_GET, "staff_list"),
     ngx_http_telehealth_record("/staff", NGX_HTTP_POST, "staff_create"),
+    /* the list's filters in the body: no name or e-mail in the URL */
+    ngx_http_telehealth_record("/staff/search", NGX_HTTP_POST,
+                               "staff_search"),
     ngx_http_telehealth_record("/staff/*", NGX_HTTP_GET, "staff_get"),
     ngx_http_telehealth_record("/staff/*", NGX_HTTP_PATCH, "staff_update"),
     ngx_http_telehealth_record("/staff/*", NGX_HTTP_DELETE,
@@ -107,6 +110,8 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     ngx_http_telehealth_record("/patients", NGX_HTTP_GET, "patient_list"),
     ngx_http_telehealth_record("/patients", NGX_HTTP_POST, "patient_create"),
+    ngx_http_telehealth_record("/patients/search", NGX_HTTP_POST,
+                               "patient_search"),
     ngx_http_telehealth_record("/patients/*", NGX_HTTP_GET, "patient_get"),
     ngx_http_telehealth_record("/patients/*", NGX_HTTP_PATCH,
                                "patient_update"),

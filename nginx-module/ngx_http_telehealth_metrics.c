@@ -844,8 +844,8 @@ ngx_http_telehealth_scrape_nodes_done(void *data, redisReply *reply)
         {
             n = reply->element[i];
 
-            node = json_pack("{s:s, s:s, s:b, s:I, s:I, s:I}",
-                "id", n->element[0]->str,
+            node = json_pack("{s:s, s:s, s:b, s:I, s:I, s:f}",
+                "node", n->element[0]->str,
                 "url", ngx_http_telehealth_node_field(n->element[2], "url"),
                 "draining",
                 (int) (ngx_strcmp(n->element[1]->str, "1") == 0
@@ -856,8 +856,11 @@ ngx_http_telehealth_scrape_nodes_done(void *data, redisReply *reply)
                                           n->element[2], "rooms"),
                 "participants", (json_int_t) ngx_http_telehealth_node_number(
                                           n->element[2], "participants"),
-                "heartbeat_at", (json_int_t) ngx_http_telehealth_node_number(
-                                          n->element[2], "heartbeat_at"));
+                "heartbeat_age",
+                ngx_max((double) ngx_time()
+                        - ngx_http_telehealth_node_number(n->element[2],
+                                                          "heartbeat_at")
+                          / 1000, 0.0));
 
             if (node == NULL || json_array_append_new(nodes, node) != 0) {
                 json_decref(nodes);

@@ -123,7 +123,7 @@ describe('telehealth-admin', () => {
             try {
                 assert.equal(drained.code, 0, drained.stderr);
                 const h = await api('GET', '/health');
-                assert.equal(h.body.nodes.find((n) => n.id === node)
+                assert.equal(h.body.nodes.find((n) => n.node === node)
                     .draining, true);
                 const list = await run([...redisArgs, 'nodes'], '');
                 assert.match(list.stdout,
@@ -134,7 +134,7 @@ describe('telehealth-admin', () => {
                 assert.equal(undrained.code, 0, undrained.stderr);
             }
             const h = await api('GET', '/health');
-            assert.equal(h.body.nodes.find((n) => n.id === node).draining,
+            assert.equal(h.body.nodes.find((n) => n.node === node).draining,
                 false);
             const bad = await run([...redisArgs, 'drain', 'no such/node'], '');
             assert.notEqual(bad.code, 0, 'a node id is checked');

@@ -131,7 +131,7 @@ describe('/health', () => {
             assert.equal(res.body.status, 'ok');
             assert.deepEqual(res.body.schema, { module: MODULE_SCHEMA,
                 database: MODULE_SCHEMA, ok: true });
-            const node = res.body.nodes.find((n) => n.id === STACK_NODE);
+            const node = res.body.nodes.find((n) => n.node === STACK_NODE);
             assert.ok(node, JSON.stringify(res.body.nodes));
             assert.equal(node.draining, false);
 
@@ -139,7 +139,7 @@ describe('/health', () => {
             try {
                 const drained = await api('GET', '/health');
                 assert.equal(drained.body.nodes.find((n) =>
-                    n.id === STACK_NODE).draining, true);
+                    n.node === STACK_NODE).draining, true);
             } finally {
                 await redis('DEL', `th:drain:${STACK_NODE}`);
             }
