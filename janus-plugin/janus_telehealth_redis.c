@@ -603,6 +603,29 @@ janus_telehealth_redis_member_set(janus_telehealth_redis *redis,
 
 
 int
+janus_telehealth_redis_member_update(janus_telehealth_redis *redis,
+    const char *room_id, const char *participant_id, const char *json)
+{
+    int          rc;
+    char        *key;
+    redisReply  *reply;
+
+    key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS, room_id);
+    reply = janus_telehealth_redis_command(redis, "EVAL %s 1 %s %s %s",
+                                           th_lua_member_update, key,
+                                           participant_id, json);
+    g_free(key);
+
+    rc = janus_telehealth_reply_ok(redis, reply, "member update") ? 0 : -1;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+
+    return rc;
+}
+
+
+int
 janus_telehealth_redis_member_out(janus_telehealth_redis *redis,
     const char *room_id, const char *session_id, const char *participant_id,
     gboolean release_lock, gboolean ban)

@@ -102,6 +102,11 @@ janus_telehealth_join_status janus_telehealth_redis_join(
     const char *member_json, gboolean hosted, gboolean admitted,
     janus_telehealth_room_info *info);
 
+/* Rewrites one member of a room's members hash if it is still there
+ * (member_update.lua). 0 or -1. */
+int janus_telehealth_redis_member_update(janus_telehealth_redis *redis,
+    const char *room_id, const char *participant_id, const char *json);
+
 /* Writes one member of a room's members hash. 0 or -1. */
 int janus_telehealth_redis_member_set(janus_telehealth_redis *redis,
     const char *room_id, const char *participant_id, const char *json);

@@ -9,7 +9,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { api, assertStatus, closeDb, env, sql } from './lib.mjs';
+import {
+    api, assertStatus, closeDb, env, sql, undrain,
+} from './lib.mjs';
 
 after(closeDb);
 
@@ -132,6 +134,8 @@ describe('telehealth-admin', () => {
                 const undrained = await run([...redisArgs, 'undrain', node],
                     '');
                 assert.equal(undrained.code, 0, undrained.stderr);
+                // the node hears it with its next heartbeat
+                await undrain(node);
             }
             const h = await api('GET', '/health');
             assert.equal(h.body.nodes.find((n) => n.node === node).draining,

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import {
     api, assertProblem, assertStatus, closeDb, createWorld, env,
     eventually, isPluginError, joinCredential, joinRoom, loginAll, redis,
-    sql, startNginx,
+    sql, startNginx, undrain,
 } from './lib.mjs';
 
 const NGINX2_PORT = Number(process.env.TH_NGINX2_PORT || 61081);
@@ -141,7 +141,7 @@ describe('/health', () => {
                 assert.equal(drained.body.nodes.find((n) =>
                     n.node === STACK_NODE).draining, true);
             } finally {
-                await redis('DEL', `th:drain:${STACK_NODE}`);
+                await undrain(STACK_NODE);
             }
         });
 });

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
     api, assertStatus, closeDb, createWorld, eventually, isPluginError,
-    joinCredential, joinRoom, loginAll, redis, roomKey, startJanus,
+    joinCredential, joinRoom, loginAll, redis, roomKey, startJanus, undrain,
 } from './lib.mjs';
 
 const PORT_A = Number(process.env.TH_JANUS2_PORT || 61082);
@@ -87,7 +87,7 @@ before(async () => {
 after(async () => {
     await Promise.all(conns.map((x) => x.session.destroy().catch(() => {})));
     for (const id of stackNodes) {
-        await redis('DEL', drainKey(id)).catch(() => {});
+        await undrain(id);
     }
     await Promise.all([a?.stop(), b?.stop(), c?.stop()]);
     await closeDb();
@@ -192,7 +192,7 @@ describe('placement on the least-loaded node', () => {
                     'the drained host keeps its room');
                 await join(more.body.credential, more.body.janus_url);
             } finally {
-                await redis('DEL', drainKey(b.nodeId));
+                await undrain(b.nodeId);
             }
         });
 });
