@@ -249,7 +249,8 @@ void janus_telehealth_join_job_free(janus_telehealth_join_job *job);
 int janus_telehealth_room_join_finish(janus_telehealth_join_job *job,
     char *error, size_t error_size);
 void janus_telehealth_room_join_next(const char *room_id);
-const char *janus_telehealth_join_job_room(const janus_telehealth_join_job *job);
+const char *janus_telehealth_join_job_room(
+    const janus_telehealth_join_job *job);
 const char *janus_telehealth_join_job_transaction(
     const janus_telehealth_join_job *job);
 janus_telehealth_session *janus_telehealth_join_job_session(

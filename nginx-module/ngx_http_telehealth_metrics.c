@@ -150,8 +150,10 @@ ngx_http_telehealth_metrics_zone(ngx_conf_t *cf,
     size_t           size;
     ngx_shm_zone_t  *zone;
 
+    /* the counters, and room for the slab pool that heads every zone */
     size = ngx_align(sizeof(ngx_http_telehealth_metrics_shm_t),
-                     ngx_pagesize);
+                     ngx_pagesize)
+           + 8 * ngx_pagesize;
 
     zone = ngx_shared_memory_add(cf, &ngx_http_telehealth_metrics_zone_name,
                                  size, &ngx_http_telehealth_module);
@@ -168,15 +170,28 @@ ngx_http_telehealth_metrics_zone(ngx_conf_t *cf,
 static ngx_int_t
 ngx_http_telehealth_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
 {
+    ngx_slab_pool_t                    *shpool;
     ngx_http_telehealth_metrics_shm_t  *shm;
 
-    shm = (ngx_http_telehealth_metrics_shm_t *) zone->shm.addr;
-
     /* a reload keeps the zone, and with it the counters */
-    if (data == NULL) {
-        ngx_memzero(shm, sizeof(ngx_http_telehealth_metrics_shm_t));
+    if (data != NULL) {
+        zone->data = data;
+        ngx_http_telehealth_metrics_shm = data;
+        return NGX_OK;
     }
 
+    /*
+     * The zone starts with its slab pool, as nginx expects of every zone
+     * (the master unlocks the pools' mutexes of a worker that exits).
+     */
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    shm = ngx_slab_calloc(shpool, sizeof(ngx_http_telehealth_metrics_shm_t));
+    if (shm == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = shm;
     zone->data = shm;
     ngx_http_telehealth_metrics_shm = shm;
 
@@ -687,7 +702,8 @@ ngx_http_telehealth_scrape_janus(ngx_http_telehealth_scrape_t *sc,
         { "streams", "telehealth_janus_forwarded_streams",
           "Media streams forwarded to a subscriber.", 0 },
         { "draining", "telehealth_janus_draining",
-          "1 while the node takes no new rooms (its setting).", 0 },
+          "1 while the node takes no new rooms (as of its heartbeat).",
+          0 },
         { "forwarded_packets", "telehealth_janus_forwarded_packets_total",
           "RTP packets forwarded to subscribers.", 1 },
         { "forwarded_bytes", "telehealth_janus_forwarded_bytes_total",

@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -16,6 +17,7 @@ import {
     sql, startNginx, undrain,
 } from './lib.mjs';
 
+const execFileP = promisify(execFile);
 const NGINX2_PORT = Number(process.env.TH_NGINX2_PORT || 61081);
 const STACK_NODE = process.env.TH_NODE_ID || 'local-1';
 
@@ -120,6 +122,38 @@ describe('/metrics', () => {
         const check = await promtool('# TYPE broken counter\nbroken 1\n'
             + 'broken 2\n');
         assert.notEqual(check.code, 0);
+    });
+});
+
+describe('counters across a reload', () => {
+    test('test_counters_outlive_a_reload_and_the_master_lives_on', async () => {
+        const nginx2 = await startNginx(NGINX2_PORT);
+        try {
+            for (let i = 0; i < 3; i++) {
+                await api('GET', `${nginx2.api}/health`);
+            }
+            const count = (text) => sample(text, 'telehealth_http_requests_total'
+                + '{method="GET",route="/health",code="200"}');
+            const before = count(await metrics(nginx2.base));
+            assert.ok(before >= 3, `counted: ${before}`);
+            const workers = () => execFileP('pgrep', ['-P',
+                String(nginx2.pid)]).then((r) => r.stdout.trim().split('\n'));
+            const old = await workers();
+            // the old worker exits once reloaded: its zone stays, the
+            // master goes on (it unlocks a leaving worker's zones)
+            process.kill(nginx2.pid, 'SIGHUP');
+            assert.ok(await eventually(async () => {
+                const now = await workers().catch(() => []);
+                return now.length > 0 && !now.some((p) => old.includes(p));
+            }, 10000, 200), 'the old worker is gone');
+            await new Promise((r) => setTimeout(r, 500));
+            process.kill(nginx2.pid, 0);    // throws if the master died
+            const after = count(await metrics(nginx2.base));
+            assert.ok(after >= before, `kept across the reload: ${before} `
+                + `-> ${after}`);
+        } finally {
+            await nginx2.stop();
+        }
     });
 });
 
