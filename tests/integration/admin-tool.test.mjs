@@ -23,6 +23,8 @@ function run(args, input) {
             ...args], { timeout: 30000 }, (err, stdout, stderr) => {
             resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
         });
+        // a command that reads no password may be gone before its input
+        child.stdin.on('error', () => {});
         child.stdin.end(input);
     });
 }
