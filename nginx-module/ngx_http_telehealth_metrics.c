@@ -853,7 +853,8 @@ ngx_http_telehealth_scrape_nodes_done(void *data, redisReply *reply)
     }
 
     if (sc->health) {
-        nodes = json_array();
+        /* null: Redis could not be asked */
+        nodes = (reply != NULL) ? json_array() : NULL;
 
         for (i = 0; nodes != NULL && reply != NULL && i < reply->elements;
              i++)
