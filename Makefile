@@ -32,6 +32,8 @@ PLUGIN_HDR := $(wildcard janus-plugin/*.h)
 # The Redis scripts (common/lua/*.lua), compiled into both as th_lua_<name>.
 LUA_SRC    := $(wildcard common/lua/*.lua)
 LUA_GEN    := $(BUILD)/lua/th_lua.c $(BUILD)/lua/th_lua.h
+# The schema version the nginx module needs: its last migration's number.
+SCHEMA_GEN := $(BUILD)/lua/th_schema.h
 
 WARN       := -Wall -Wextra -Wno-unused-parameter -Werror
 ifeq ($(SANITIZE),yes)
@@ -60,6 +62,10 @@ $(BUILD)/lua/th_lua.c: $(LUA_SRC) scripts/lua2c.sh
 
 $(BUILD)/lua/th_lua.h: $(BUILD)/lua/th_lua.c
 
+$(SCHEMA_GEN): $(wildcard sql/[0-9]*.sql) scripts/schema-version.sh
+	scripts/schema-version.sh sql $(BUILD)/lua
+	@touch $@
+
 # nginx builds dynamic modules against a configured copy of its sources,
 # configured with the flags of the nginx binary that will load the module.
 $(NGX_BUILD)/objs/Makefile: nginx-module/config config.mk
@@ -74,7 +80,7 @@ $(NGX_BUILD)/objs/Makefile: nginx-module/config config.mk
 	        > configure.log
 
 $(NGX_MODULE): $(NGX_BUILD)/objs/Makefile $(NGX_SRC) $(COMMON_SRC) $(COMMON_HDR) \
-               $(LUA_GEN)
+               $(LUA_GEN) $(SCHEMA_GEN)
 	$(MAKE) -s -C $(NGX_BUILD) -f objs/Makefile modules
 	@# A new file, not an overwrite: a running nginx has the old one mapped.
 	cp $(NGX_BUILD)/objs/ngx_http_telehealth_module.so $@.tmp && mv $@.tmp $@

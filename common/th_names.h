@@ -40,6 +40,14 @@
 #define TH_KEY_NODE           "%snode:%s"
 #define TH_KEY_NODE_COMMANDS  "%scmd:%s"
 #define TH_KEY_EVENTS         "%sevents"
+/*
+ * Placement (docs/redis.md, "Nodes and placement"): the set of node ids
+ * that ever sent a heartbeat (nginx drops those whose heartbeat is gone)
+ * and the drain mark of one node (a string, no expiry: the node takes no
+ * new rooms while it exists and keeps the calls it hosts).
+ */
+#define TH_KEY_NODES      "%snodes"
+#define TH_KEY_NODE_DRAIN "%sdrain:%s"
 /* single-use console ticket by its SHA-256 (nginx only), TTL 30 s */
 #define TH_KEY_CONSOLE_TICKET "%sconsole:ticket:%s"
 /*

@@ -22,6 +22,7 @@
 
 #include "janus_telehealth.h"
 #include "janus_telehealth_media.h"
+#include "janus_telehealth_metrics.h"
 #include "janus_telehealth_redis.h"
 
 
@@ -127,6 +128,7 @@ typedef struct janus_telehealth_message {
     json_t                    *jsep;
     char                      *room_id;
     char                      *reason;
+    janus_telehealth_join_job *job;          /* TASK_JOINED */
 } janus_telehealth_message;
 
 /* The session's connection is gone: remove it from its room. */
@@ -155,6 +157,7 @@ janus_telehealth_message_free(janus_telehealth_message *msg)
     g_free(msg->transaction);
     g_free(msg->room_id);
     g_free(msg->reason);
+    janus_telehealth_join_job_free(msg->job);
     json_decref(msg->message);
     json_decref(msg->jsep);
     g_free(msg);
@@ -309,6 +312,12 @@ janus_telehealth_init(janus_callbacks *callback, const char *config_path)
         goto failed;
     }
 
+    if (janus_telehealth_joins_init() != 0) {
+        janus_telehealth_rooms_deinit();
+        janus_telehealth_events_stop();
+        goto failed;
+    }
+
     g_atomic_int_set(&janus_telehealth_initialized, 1);
 
     janus_telehealth_handler_thread = g_thread_try_new("telehealth handler",
@@ -318,6 +327,7 @@ janus_telehealth_init(janus_callbacks *callback, const char *config_path)
                   "%s\n", error->message);
         g_error_free(error);
         g_atomic_int_set(&janus_telehealth_initialized, 0);
+        janus_telehealth_joins_deinit();
         janus_telehealth_rooms_deinit();
         janus_telehealth_events_stop();
         goto failed;
@@ -367,6 +377,8 @@ janus_telehealth_destroy(void)
         janus_telehealth_handler_thread = NULL;
     }
 
+    /* joins under way end; their answers wait in the queue, unread */
+    janus_telehealth_joins_deinit();
     janus_telehealth_commands_stop();
     janus_telehealth_rooms_deinit();
     /* Last: the other threads' final events still get written. */
@@ -534,6 +546,19 @@ janus_telehealth_enqueue_room_task(int task, const char *room_id,
     msg->room_id = g_strdup(room_id);
     msg->reason = g_strdup(reason);
     msg->message = command != NULL ? json_incref(command) : NULL;
+
+    janus_telehealth_enqueue(msg);
+}
+
+
+void
+janus_telehealth_enqueue_joined(janus_telehealth_join_job *job)
+{
+    janus_telehealth_message  *msg;
+
+    msg = g_malloc0(sizeof(janus_telehealth_message));
+    msg->task = JANUS_TELEHEALTH_TASK_JOINED;
+    msg->job = job;
 
     janus_telehealth_enqueue(msg);
 }
@@ -781,9 +806,12 @@ janus_telehealth_handle_join(janus_telehealth_session *session, json_t *root,
     const char *transaction, char *error, size_t error_size)
 {
     int                     rc;
+    gint64                  started;
     json_t                 *claims;
     const char             *role;
     janus_telehealth_join   join;
+
+    started = janus_get_monotonic_time();
 
     rc = janus_telehealth_verify_credential(root, &claims, error, error_size);
     if (rc != 0) {
@@ -833,6 +861,9 @@ janus_telehealth_handle_join(janus_telehealth_session *session, json_t *root,
         join.display = "";
     }
 
+    join.started = started;
+
+    /* answered later, when the join script has run (the join pool) */
     rc = janus_telehealth_room_join(session, &join, transaction, error,
                                     error_size);
     json_decref(claims);
@@ -965,6 +996,37 @@ janus_telehealth_handle_request(janus_telehealth_session *session,
 }
 
 
+/* The join script answered (janus_telehealth_join.c): apply, answer. */
+static void
+janus_telehealth_handle_joined(janus_telehealth_join_job *job)
+{
+    int                        rc;
+    char                       error[512];
+    json_t                    *event;
+    janus_telehealth_session  *session;
+
+    session = janus_telehealth_join_job_session(job);
+
+    error[0] = '\0';
+    rc = janus_telehealth_room_join_finish(job, error, sizeof(error));
+
+    if (rc != 0) {
+        event = janus_telehealth_error_event(rc, error);
+        janus_telehealth_push(session,
+                              janus_telehealth_join_job_transaction(job),
+                              event);
+        json_decref(event);
+
+    } else {
+        janus_telehealth_metrics_join(janus_get_monotonic_time()
+                                      - janus_telehealth_join_job_started(job));
+    }
+
+    /* the next join of this room, if one waits */
+    janus_telehealth_room_join_next(janus_telehealth_join_job_room(job));
+}
+
+
 static void
 janus_telehealth_handle_task(janus_telehealth_message *msg)
 {
@@ -992,6 +1054,10 @@ janus_telehealth_handle_task(janus_telehealth_message *msg)
 
     case JANUS_TELEHEALTH_TASK_DEADLINE:
         janus_telehealth_room_deadline(msg->room_id);
+        break;
+
+    case JANUS_TELEHEALTH_TASK_JOINED:
+        janus_telehealth_handle_joined(msg->job);
         break;
     }
 }
@@ -1030,7 +1096,7 @@ janus_telehealth_handler(void *data)
         error_code = janus_telehealth_handle_request(msg->session,
             msg->message, msg->jsep, msg->transaction, error, sizeof(error));
 
-        if (error_code != 0) {
+        if (error_code != 0 && error_code != JANUS_TELEHEALTH_ANSWER_LATER) {
             event = janus_telehealth_error_event(error_code, error);
             janus_telehealth_push(msg->session, msg->transaction, event);
             json_decref(event);

@@ -119,6 +119,8 @@ typedef struct janus_telehealth_config {
     int          max_participants;     /* 0: no limit */
     int          max_subscriptions;    /* per participant */
     int          bitrate;              /* bps cap of published video */
+    char        *public_url;  /* clients' WebSocket URL; NULL: none */
+    gboolean     draining;    /* takes no new rooms (docs/plugin.md) */
     th_keyset_t  keys;
 } janus_telehealth_config;
 
@@ -149,6 +151,7 @@ typedef struct janus_telehealth_session {
      * a feed; a second handle subscribes to the others' feeds. */
     janus_telehealth_feed         *feed;
     janus_telehealth_subscriber   *subscriber;
+    gboolean                       joining;  /* a join is under way; mutex */
     janus_mutex                    mutex;
     volatile gint                  hangingup;
     volatile gint                  destroyed;
@@ -227,7 +230,8 @@ enum {
     JANUS_TELEHEALTH_TASK_EXPIRE = 1,   /* empty-room timeout reached */
     JANUS_TELEHEALTH_TASK_LOST,         /* room no longer ours in Redis */
     JANUS_TELEHEALTH_TASK_COMMAND,      /* command from nginx */
-    JANUS_TELEHEALTH_TASK_DEADLINE      /* duration limit near or reached */
+    JANUS_TELEHEALTH_TASK_DEADLINE,     /* duration limit near or reached */
+    JANUS_TELEHEALTH_TASK_JOINED        /* the join script answered */
 };
 
 
@@ -247,7 +251,33 @@ typedef struct janus_telehealth_join {
     gboolean     admitted;      /* admitted before the room ran (a group's
                                  * registrant): skips the waiting room */
     gboolean     audio_only;    /* joins without a camera ("audio_only") */
+    gint64       started;       /* monotonic us: the request arrived */
 } janus_telehealth_join;
+
+/* A join under way (janus_telehealth_join.c). */
+typedef struct janus_telehealth_join_job janus_telehealth_join_job;
+
+/* A request's answer comes later, pushed by another step. */
+#define JANUS_TELEHEALTH_ANSWER_LATER  1
+
+int janus_telehealth_joins_init(void);
+void janus_telehealth_joins_deinit(void);
+void janus_telehealth_join_job_free(janus_telehealth_join_job *job);
+int janus_telehealth_room_join_finish(janus_telehealth_join_job *job,
+    char *error, size_t error_size);
+void janus_telehealth_room_join_next(const char *room_id);
+const char *janus_telehealth_join_job_room(
+    const janus_telehealth_join_job *job);
+const char *janus_telehealth_join_job_transaction(
+    const janus_telehealth_join_job *job);
+janus_telehealth_session *janus_telehealth_join_job_session(
+    const janus_telehealth_join_job *job);
+gint64 janus_telehealth_join_job_started(const janus_telehealth_join_job *job);
+/* A member's flags to Redis, behind the request (member is taken). */
+void janus_telehealth_member_update(const char *room_id,
+    const char *participant_id, char *member);
+/* janus_telehealth.c: a worker hands a join's answer to the handler. */
+void janus_telehealth_enqueue_joined(janus_telehealth_join_job *job);
 
 int janus_telehealth_rooms_init(void);
 void janus_telehealth_rooms_deinit(void);

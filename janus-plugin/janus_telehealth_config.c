@@ -340,6 +340,24 @@ janus_telehealth_config_load(const char *config_path)
         goto done;
     }
 
+    value = janus_telehealth_config_string(config, general, "public_url");
+    if (value != NULL && *value != '\0') {
+        if (strncmp(value, "ws://", 5) != 0 && strncmp(value, "wss://", 6) != 0
+            && strncmp(value, "http://", 7) != 0
+            && strncmp(value, "https://", 8) != 0)
+        {
+            JANUS_LOG(LOG_FATAL, "[telehealth] public_url \"%s\" must be a "
+                      "ws://, wss://, http:// or https:// URL\n", value);
+            goto done;
+        }
+        cfg->public_url = g_strdup(value);
+    }
+
+    value = janus_telehealth_config_string(config, general, "draining");
+    if (value != NULL) {
+        cfg->draining = janus_is_true(value);
+    }
+
     value = janus_telehealth_config_string(config, general, "event_stream");
     if (value != NULL) {
         cfg->event_stream = janus_is_true(value);
@@ -408,6 +426,7 @@ janus_telehealth_config_clear(void)
     g_free(janus_telehealth_cfg.redis_master);
     g_strfreev(janus_telehealth_cfg.redis_sentinels);
     g_free(janus_telehealth_cfg.node_id);
+    g_free(janus_telehealth_cfg.public_url);
     th_keyset_clear(&janus_telehealth_cfg.keys);
     memset(&janus_telehealth_cfg, 0, sizeof(janus_telehealth_cfg));
 }

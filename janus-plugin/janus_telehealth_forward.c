@@ -17,6 +17,7 @@
 
 #include "janus_telehealth.h"
 #include "janus_telehealth_media.h"
+#include "janus_telehealth_metrics.h"
 
 
 /* Keyframes */
@@ -205,6 +206,7 @@ janus_telehealth_incoming_rtp(janus_plugin_session *handle,
         out.buffer = packet->buffer;
         out.length = packet->length;
         janus_telehealth_gateway->relay_rtp(target, &out);
+        janus_telehealth_metrics_forwarded(packet->length);
 
         header->ssrc = ssrc;
         header->seq_number = seq;

@@ -246,24 +246,17 @@ static void
 janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
     gint64 started_ms)
 {
-    int                              nrooms, nparticipants, empty_timeout;
+    int                              empty_timeout;
     GList                           *snapshot, *l;
     const char                      *lost, *closed;
     janus_telehealth_room           *room;
+    janus_telehealth_load            load;
     janus_telehealth_refresh_status  status;
 
     snapshot = janus_telehealth_rooms_snapshot();
 
-    nrooms = 0;
-    nparticipants = 0;
-
     for (l = snapshot; l != NULL; l = l->next) {
         room = l->data;
-
-        janus_mutex_lock(&room->mutex);
-        nparticipants += g_hash_table_size(room->participants);
-        janus_mutex_unlock(&room->mutex);
-        nrooms++;
 
         status = janus_telehealth_redis_refresh(redis, room->id,
                                                 &empty_timeout, &closed);
@@ -295,8 +288,8 @@ janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
 
     g_list_free(snapshot);
 
-    (void) janus_telehealth_redis_heartbeat(redis, started_ms, nrooms,
-                                            nparticipants);
+    janus_telehealth_metrics_load(&load);
+    (void) janus_telehealth_redis_heartbeat(redis, started_ms, &load);
 }
 
 

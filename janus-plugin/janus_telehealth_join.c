@@ -93,6 +93,10 @@ janus_telehealth_join_error(janus_telehealth_join_status status, int max,
         g_snprintf(error, error_size, "The room is hosted by another media "
                    "server");
         return JANUS_TELEHEALTH_ERROR_WRONG_NODE;
+    case JANUS_TELEHEALTH_JOIN_DRAINING:
+        g_snprintf(error, error_size, "This media server takes no new "
+                   "rooms: ask for a new join credential");
+        return JANUS_TELEHEALTH_ERROR_WRONG_NODE;
     case JANUS_TELEHEALTH_JOIN_FULL:
         g_snprintf(error, error_size, "The room is full: at most %d "
                    "participants can be in this session", max);
@@ -172,22 +176,220 @@ janus_telehealth_room_replace(janus_telehealth_room *room,
 }
 
 
+/*
+ * A join runs in three steps (docs/plugin.md, "Threads and failures"):
+ * the handler thread checks the handle and reads what this node knows of
+ * the room; a worker of the join pool runs the join script in Redis, so a
+ * slow Redis holds up this join only; the handler thread then applies the
+ * script's answer to the room in memory and answers.  Joins of one room
+ * take turns (what the handler read of the room stays true while the
+ * script runs); joins of other rooms and every other request go on.
+ */
+
+#define JANUS_TELEHEALTH_JOIN_WORKERS  4
+
+typedef enum {
+    JANUS_TELEHEALTH_JOB_JOIN = 0,
+    JANUS_TELEHEALTH_JOB_MEMBER          /* a member's flags, write-behind */
+} janus_telehealth_job_kind;
+
+struct janus_telehealth_join_job {
+    janus_telehealth_job_kind      kind;
+    janus_telehealth_session      *session;       /* reference */
+    janus_telehealth_participant  *participant;   /* reference */
+    char                          *transaction;
+    janus_telehealth_join          join;          /* strings: copies */
+    char                          *member;        /* its JSON */
+    gboolean                       hosted;
+    gboolean                       admitted;
+    janus_telehealth_join_status   status;
+    janus_telehealth_room_info     info;
+};
+
+static GThreadPool *join_pool;
+/* room id -> GQueue of jobs waiting for the join under way (handler) */
+static GHashTable *join_busy;
+static GPrivate join_worker_redis = G_PRIVATE_INIT(
+    (GDestroyNotify) janus_telehealth_redis_free);
+
+
+void
+janus_telehealth_join_job_free(janus_telehealth_join_job *job)
+{
+    if (job == NULL) {
+        return;
+    }
+
+    if (job->session != NULL) {
+        janus_refcount_decrease(&job->session->ref);
+    }
+    if (job->participant != NULL) {
+        janus_telehealth_participant_unref(job->participant);
+    }
+
+    g_free(job->transaction);
+    g_free((char *) job->join.room_id);
+    g_free((char *) job->join.session_id);
+    g_free((char *) job->join.org_id);
+    g_free((char *) job->join.kind);
+    g_free((char *) job->join.participant_id);
+    g_free((char *) job->join.display);
+    g_free((char *) job->join.jti);
+    free(job->member);
+    janus_telehealth_room_info_clear(&job->info);
+    g_free(job);
+}
+
+
+/* A worker of the pool: the Redis part of a job. */
+static void
+janus_telehealth_join_work(gpointer data, gpointer user_data)
+{
+    janus_telehealth_redis     *redis;
+    janus_telehealth_join_job  *job = data;
+
+    redis = g_private_get(&join_worker_redis);
+    if (redis == NULL) {
+        redis = janus_telehealth_redis_new("join worker");
+        g_private_set(&join_worker_redis, redis);
+    }
+
+    if (job->kind == JANUS_TELEHEALTH_JOB_MEMBER) {
+        if (janus_telehealth_redis_member_update(redis, job->join.room_id,
+                job->join.participant_id, job->member) != 0)
+        {
+            JANUS_LOG(LOG_WARN, "[telehealth] member %s of room %s not "
+                      "updated in Redis (unavailable)\n",
+                      job->join.participant_id, job->join.room_id);
+        }
+        janus_telehealth_join_job_free(job);
+        return;
+    }
+
+    job->status = janus_telehealth_redis_join(redis, &job->join, job->member,
+                                              job->hosted, job->admitted,
+                                              &job->info);
+
+    /* back to the handler thread, which owns the rooms in memory */
+    janus_telehealth_enqueue_joined(job);
+}
+
+
+int
+janus_telehealth_joins_init(void)
+{
+    GError  *error = NULL;
+
+    join_busy = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                      NULL);
+    join_pool = g_thread_pool_new(janus_telehealth_join_work, NULL,
+                                  JANUS_TELEHEALTH_JOIN_WORKERS, FALSE,
+                                  &error);
+    if (error != NULL) {
+        JANUS_LOG(LOG_FATAL, "[telehealth] cannot start the join pool: %s\n",
+                  error->message);
+        g_error_free(error);
+        g_hash_table_destroy(join_busy);
+        join_busy = NULL;
+        return -1;
+    }
+
+    return 0;
+}
+
+
+/* After the handler thread stopped: the jobs under way finish. */
+void
+janus_telehealth_joins_deinit(void)
+{
+    GQueue          *queue;
+    GHashTableIter   iter;
+
+    if (join_pool != NULL) {
+        g_thread_pool_free(join_pool, FALSE, TRUE);
+        join_pool = NULL;
+    }
+
+    if (join_busy != NULL) {
+        g_hash_table_iter_init(&iter, join_busy);
+        while (g_hash_table_iter_next(&iter, NULL, (gpointer *) &queue)) {
+            g_queue_free_full(queue,
+                              (GDestroyNotify) janus_telehealth_join_job_free);
+        }
+        g_hash_table_destroy(join_busy);
+        join_busy = NULL;
+    }
+}
+
+
+/* A member's presentation flags, written behind (they may lag a little;
+ * the script writes only a member still there). */
+void
+janus_telehealth_member_update(const char *room_id,
+    const char *participant_id, char *member)
+{
+    janus_telehealth_join_job  *job;
+
+    job = g_malloc0(sizeof(janus_telehealth_join_job));
+    job->kind = JANUS_TELEHEALTH_JOB_MEMBER;
+    job->join.room_id = g_strdup(room_id);
+    job->join.participant_id = g_strdup(participant_id);
+    job->member = member;
+
+    if (join_pool == NULL || !g_thread_pool_push(join_pool, job, NULL)) {
+        janus_telehealth_join_work(job, NULL);
+    }
+}
+
+
+/* The handler thread: what this node knows of the room, then the pool. */
+static void
+janus_telehealth_join_submit(janus_telehealth_join_job *job)
+{
+    janus_telehealth_room  *room;
+
+    /*
+     * Only this thread adds rooms and admits, and no other join of this
+     * room is under way: what it sees stays true until the answer is
+     * applied.  Admitted once, admitted for this room's life: a dropped
+     * connection does not send anyone back to the waiting room.
+     */
+    job->admitted = job->join.admitted;
+    room = janus_telehealth_rooms_lookup(job->join.room_id);
+    job->hosted = room != NULL;
+    if (room != NULL) {
+        janus_mutex_lock(&room->mutex);
+        job->admitted = job->admitted
+                        || g_hash_table_contains(room->admitted,
+                                                 job->participant->id);
+        janus_mutex_unlock(&room->mutex);
+        janus_telehealth_room_unref(room);
+    }
+
+    /* The join script decides who may join and who waits for a chair. */
+    job->member = janus_telehealth_member_json(job->participant);
+
+    if (join_pool == NULL || !g_thread_pool_push(join_pool, job, NULL)) {
+        janus_telehealth_join_work(job, NULL);
+    }
+}
+
+
 int
 janus_telehealth_room_join(janus_telehealth_session *session,
     const janus_telehealth_join *join, const char *transaction,
     char *error, size_t error_size)
 {
     int                            rc;
-    char                          *member;
-    json_t                        *event;
-    gboolean                       hosted, admitted;
-    janus_telehealth_room         *room;
-    janus_telehealth_room_info     info;
-    janus_telehealth_join_status   status;
+    GQueue                        *queue;
+    janus_telehealth_join_job     *job;
     janus_telehealth_participant  *participant;
 
     janus_mutex_lock(&session->mutex);
-    rc = session->participant != NULL;
+    rc = session->participant != NULL || session->joining;
+    if (!rc) {
+        session->joining = TRUE;
+    }
     janus_mutex_unlock(&session->mutex);
 
     if (rc) {
@@ -204,52 +406,139 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     participant->audio_only = join->audio_only;
     janus_refcount_init(&participant->ref, janus_telehealth_participant_free);
 
-    /*
-     * Only this thread adds rooms and admits: what it sees stays true until
-     * then.  Admitted once, admitted for this room's life: a dropped
-     * connection does not send anyone back to the waiting room.
-     */
-    admitted = join->admitted;
-    room = janus_telehealth_rooms_lookup(join->room_id);
-    hosted = room != NULL;
-    if (room != NULL) {
-        janus_mutex_lock(&room->mutex);
-        admitted = admitted
-                   || g_hash_table_contains(room->admitted, participant->id);
-        janus_mutex_unlock(&room->mutex);
-        janus_telehealth_room_unref(room);
+    job = g_malloc0(sizeof(janus_telehealth_join_job));
+    job->kind = JANUS_TELEHEALTH_JOB_JOIN;
+    janus_refcount_increase(&session->ref);
+    job->session = session;
+    job->participant = participant;
+    job->transaction = g_strdup(transaction);
+    job->join = *join;
+    job->join.room_id = g_strdup(join->room_id);
+    job->join.session_id = g_strdup(join->session_id);
+    job->join.org_id = g_strdup(join->org_id);
+    job->join.kind = g_strdup(join->kind);
+    job->join.participant_id = g_strdup(join->participant_id);
+    job->join.display = g_strdup(join->display);
+    job->join.jti = g_strdup(join->jti);
+
+    /* one join of a room at a time: the next waits for this one's answer */
+    if (g_hash_table_lookup_extended(join_busy, join->room_id, NULL,
+                                     (gpointer *) &queue))
+    {
+        g_queue_push_tail(queue, job);
+        return JANUS_TELEHEALTH_ANSWER_LATER;
     }
 
-    /* The join script decides who may join and who waits for a chair. */
-    member = janus_telehealth_member_json(participant);
-    status = janus_telehealth_redis_join(janus_telehealth_handler_redis, join,
-                                         member, hosted, admitted, &info);
-    free(member);
+    g_hash_table_insert(join_busy, g_strdup(join->room_id), g_queue_new());
+    janus_telehealth_join_submit(job);
 
-    if (status != JANUS_TELEHEALTH_JOIN_OK) {
-        rc = janus_telehealth_join_error(status, info.max_participants,
+    return JANUS_TELEHEALTH_ANSWER_LATER;
+}
+
+
+/* The handler thread, after a join of the room was answered. */
+void
+janus_telehealth_room_join_next(const char *room_id)
+{
+    GQueue                     *queue;
+    janus_telehealth_join_job  *job;
+
+    queue = g_hash_table_lookup(join_busy, room_id);
+    if (queue == NULL) {
+        return;
+    }
+
+    job = g_queue_pop_head(queue);
+    if (job == NULL) {
+        g_queue_free(queue);
+        g_hash_table_remove(join_busy, room_id);
+        return;
+    }
+
+    janus_telehealth_join_submit(job);
+}
+
+
+const char *
+janus_telehealth_join_job_room(const janus_telehealth_join_job *job)
+{
+    return job->join.room_id;
+}
+
+
+const char *
+janus_telehealth_join_job_transaction(const janus_telehealth_join_job *job)
+{
+    return job->transaction;
+}
+
+
+janus_telehealth_session *
+janus_telehealth_join_job_session(const janus_telehealth_join_job *job)
+{
+    return job->session;
+}
+
+
+gint64
+janus_telehealth_join_job_started(const janus_telehealth_join_job *job)
+{
+    return job->join.started;
+}
+
+
+/*
+ * The handler thread: the join script answered; the room in memory
+ * follows.  0, or an error code with its text.
+ */
+int
+janus_telehealth_room_join_finish(janus_telehealth_join_job *job,
+    char *error, size_t error_size)
+{
+    int                            rc;
+    char                          *member;
+    json_t                        *event;
+    janus_telehealth_room         *room;
+    janus_telehealth_session      *session;
+    janus_telehealth_participant  *participant;
+    janus_telehealth_room_info    *infop;
+    const janus_telehealth_join   *join;
+
+    session = job->session;
+    participant = job->participant;
+    join = &job->join;
+    infop = &job->info;
+
+    janus_mutex_lock(&session->mutex);
+    session->joining = FALSE;
+    janus_mutex_unlock(&session->mutex);
+
+    if (job->status != JANUS_TELEHEALTH_JOIN_OK) {
+        rc = janus_telehealth_join_error(job->status,
+                                         infop->max_participants,
                                          error, error_size);
 
-        if (status == JANUS_TELEHEALTH_JOIN_ACCESS && join->unlisted) {
+        if (job->status == JANUS_TELEHEALTH_JOIN_ACCESS && join->unlisted) {
             g_snprintf(error, error_size, "This session is now open only "
                        "to its participants");
         }
 
-        janus_telehealth_room_info_clear(&info);
         JANUS_LOG(LOG_WARN, "[telehealth] participant %s cannot join room "
                   "%s: %d %s\n", join->participant_id, join->room_id, rc,
                   error);
-        janus_telehealth_participant_unref(participant);
         return rc;
     }
 
+    /* the job's reference to the participant goes to the session */
+    job->participant = NULL;
+
     /* A chair's change of role holds for the rest of the session. */
-    participant->role = janus_telehealth_role_of(info.role,
+    participant->role = janus_telehealth_role_of(infop->role,
                                                  participant->role);
 
-    room = janus_telehealth_room_host(join, &info);
+    room = janus_telehealth_room_host(join, infop);
 
-    janus_telehealth_report_stale_members(room, info.stale_members);
+    janus_telehealth_report_stale_members(room, infop->stale_members);
     janus_telehealth_room_replace(room, participant);
 
     /* The participant's references: its room, its session, and back. */
@@ -259,9 +548,9 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     participant->session = session;
 
     janus_mutex_lock(&room->mutex);
-    janus_telehealth_room_apply_policy(room, &info);
-    g_atomic_int_set(&room->empty_timeout, info.empty_timeout);
-    participant->waiting = info.waiting;
+    janus_telehealth_room_apply_policy(room, infop);
+    g_atomic_int_set(&room->empty_timeout, infop->empty_timeout);
+    participant->waiting = infop->waiting;
     if (!participant->waiting) {
         g_hash_table_add(room->admitted, g_strdup(participant->id));
     }
@@ -279,13 +568,10 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     janus_mutex_unlock(&room->mutex);
 
     if (member != NULL) {
-        (void) janus_telehealth_redis_member_set(
-            janus_telehealth_handler_redis, room->id, participant->id,
-            member);
-        free(member);
+        janus_telehealth_member_update(room->id, participant->id, member);
     }
 
-    if (info.first_open) {
+    if (infop->first_open) {
         janus_telehealth_event_emit(TH_EV_ROOM_OPENED, room, participant->id,
                                     participant->role, NULL);
     }
@@ -309,7 +595,7 @@ janus_telehealth_room_join(janus_telehealth_session *session,
         participant->waiting ? json_array()
         : janus_telehealth_room_participants(room,
               strcmp(participant->role, TH_ROLE_CHAIR) == 0));
-    janus_telehealth_push(session, transaction, event);
+    janus_telehealth_push(session, job->transaction, event);
     json_decref(event);
 
     if (participant->waiting) {
@@ -326,7 +612,11 @@ janus_telehealth_room_join(janus_telehealth_session *session,
     janus_telehealth_room_push_participants(room, session);
 
     janus_telehealth_room_unref(room);
-    janus_telehealth_room_info_clear(&info);
+
+    /* The handle went away while the script ran: it leaves again. */
+    if (g_atomic_int_get(&session->destroyed)) {
+        (void) janus_telehealth_room_leave(session, TH_LEFT_HANGUP, NULL);
+    }
 
     return 0;
 }

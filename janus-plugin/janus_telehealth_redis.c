@@ -503,12 +503,14 @@ janus_telehealth_reply_ok(janus_telehealth_redis *redis, redisReply *reply,
     const char *what)
 {
     if (reply == NULL) {
+        janus_telehealth_metrics_redis_error();
         return FALSE;
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
         JANUS_LOG(LOG_ERR, "[telehealth] %s: Redis refused %s: %s\n",
                   redis->name, what, reply->str);
+        janus_telehealth_metrics_redis_error();
         return FALSE;
     }
 
@@ -618,7 +620,7 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
 
     reply = janus_telehealth_redis_command(redis,
         "EVAL %s 5 %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %b %s %s %s"
-        " %s",
+        " %s %s",
         th_lua_join, revoked_key, room_key, members_key,
         banned_key, roles_key,
         janus_telehealth_cfg.node_id, node_prefix, now_ms, join->session_id,
@@ -626,7 +628,8 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
         join->unlisted ? "1" : "0",
         join->kind != NULL ? join->kind : "",
         join->kind != NULL ? strlen(join->kind) : (size_t) 0,
-        join->room_id, lock_tail, hosted ? "1" : "0", admitted ? "1" : "0");
+        join->room_id, lock_tail, hosted ? "1" : "0", admitted ? "1" : "0",
+        janus_telehealth_draining() ? "1" : "0");
 
     g_free(revoked_key);
     g_free(room_key);
@@ -713,6 +716,9 @@ janus_telehealth_redis_join(janus_telehealth_redis *redis,
     } else if (strcmp(status->str, "other_node") == 0) {
         rc = JANUS_TELEHEALTH_JOIN_OTHER_NODE;
 
+    } else if (strcmp(status->str, "draining") == 0) {
+        rc = JANUS_TELEHEALTH_JOIN_DRAINING;
+
     } else if (strcmp(status->str, "full") == 0) {
         if (reply->elements > 1
             && reply->element[1]->type == REDIS_REPLY_STRING)
@@ -758,6 +764,29 @@ janus_telehealth_redis_member_set(janus_telehealth_redis *redis,
     g_free(key);
 
     rc = janus_telehealth_reply_ok(redis, reply, "HSET member") ? 0 : -1;
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+
+    return rc;
+}
+
+
+int
+janus_telehealth_redis_member_update(janus_telehealth_redis *redis,
+    const char *room_id, const char *participant_id, const char *json)
+{
+    int          rc;
+    char        *key;
+    redisReply  *reply;
+
+    key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS, room_id);
+    reply = janus_telehealth_redis_command(redis, "EVAL %s 1 %s %s %s",
+                                           th_lua_member_update, key,
+                                           participant_id, json);
+    g_free(key);
+
+    rc = janus_telehealth_reply_ok(redis, reply, "member update") ? 0 : -1;
     if (reply != NULL) {
         freeReplyObject(reply);
     }
@@ -959,19 +988,38 @@ janus_telehealth_redis_refresh(janus_telehealth_redis *redis,
 
 int
 janus_telehealth_redis_heartbeat(janus_telehealth_redis *redis,
-    gint64 started_ms, int rooms, int participants)
+    gint64 started_ms, const janus_telehealth_load *load)
 {
     int          rc;
-    char        *key;
+    char        *key, *nodes_key, *drain_key;
+    guint        i;
+    size_t      *argvlen;
+    GPtrArray   *argv;
     redisReply  *reply;
 
     key = janus_telehealth_redis_key(TH_KEY_NODE, janus_telehealth_cfg.node_id);
 
-    reply = janus_telehealth_redis_command(redis,
-        "HSET %s started_at %lld heartbeat_at %lld rooms %d participants %d "
-        "version %s", key, (long long) started_ms,
-        (long long) (g_get_real_time() / 1000), rooms, participants,
-        JANUS_TELEHEALTH_VERSION_STRING);
+    argv = g_ptr_array_new_with_free_func(g_free);
+    g_ptr_array_add(argv, g_strdup("HSET"));
+    g_ptr_array_add(argv, g_strdup(key));
+    g_ptr_array_add(argv, g_strdup("started_at"));
+    g_ptr_array_add(argv, g_strdup_printf("%" G_GINT64_FORMAT, started_ms));
+    g_ptr_array_add(argv, g_strdup("heartbeat_at"));
+    g_ptr_array_add(argv, g_strdup_printf("%" G_GINT64_FORMAT,
+                                          g_get_real_time() / 1000));
+    g_ptr_array_add(argv, g_strdup("version"));
+    g_ptr_array_add(argv, g_strdup(JANUS_TELEHEALTH_VERSION_STRING));
+    janus_telehealth_metrics_fields(load, janus_telehealth_draining(), argv);
+
+    argvlen = g_new(size_t, argv->len);
+    for (i = 0; i < argv->len; i++) {
+        argvlen[i] = strlen(g_ptr_array_index(argv, i));
+    }
+
+    reply = janus_telehealth_redis_argv(redis, (int) argv->len,
+                                        (const char **) argv->pdata, argvlen);
+    g_free(argvlen);
+    g_ptr_array_free(argv, TRUE);
 
     rc = janus_telehealth_reply_ok(redis, reply, "heartbeat") ? 0 : -1;
     if (reply != NULL) {
@@ -989,6 +1037,42 @@ janus_telehealth_redis_heartbeat(janus_telehealth_redis *redis,
     }
 
     g_free(key);
+
+    if (rc != 0) {
+        return rc;
+    }
+
+    /* The registry nginx places rooms from, and our drain mark. */
+    nodes_key = janus_telehealth_redis_key(TH_KEY_NODES, "");
+    reply = janus_telehealth_redis_command(redis, "SADD %s %s", nodes_key,
+                                           janus_telehealth_cfg.node_id);
+    g_free(nodes_key);
+    if (!janus_telehealth_reply_ok(redis, reply, "SADD nodes")) {
+        rc = -1;
+    }
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
+
+    drain_key = janus_telehealth_redis_key(TH_KEY_NODE_DRAIN,
+                                           janus_telehealth_cfg.node_id);
+    reply = janus_telehealth_redis_command(redis, "EXISTS %s", drain_key);
+    g_free(drain_key);
+    if (janus_telehealth_reply_ok(redis, reply, "EXISTS drain")
+        && reply->type == REDIS_REPLY_INTEGER)
+    {
+        if ((reply->integer == 1) != janus_telehealth_draining()
+            && !janus_telehealth_cfg.draining)
+        {
+            JANUS_LOG(LOG_INFO, "[telehealth] node %s %s\n",
+                      janus_telehealth_cfg.node_id, reply->integer == 1
+                      ? "drains: no new rooms" : "takes new rooms again");
+        }
+        janus_telehealth_draining_set(reply->integer == 1);
+    }
+    if (reply != NULL) {
+        freeReplyObject(reply);
+    }
 
     return rc;
 }

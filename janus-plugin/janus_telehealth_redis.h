@@ -14,6 +14,7 @@
 #include <hiredis.h>
 
 #include "janus_telehealth.h"
+#include "janus_telehealth_metrics.h"
 
 
 typedef struct janus_telehealth_redis janus_telehealth_redis;
@@ -58,6 +59,7 @@ typedef enum {
     JANUS_TELEHEALTH_JOIN_CLOSED,
     JANUS_TELEHEALTH_JOIN_WRONG_SESSION,
     JANUS_TELEHEALTH_JOIN_OTHER_NODE,
+    JANUS_TELEHEALTH_JOIN_DRAINING,      /* a new room on a draining node */
     JANUS_TELEHEALTH_JOIN_FULL,
     JANUS_TELEHEALTH_JOIN_NOT_YET,       /* first_connect role not there */
     JANUS_TELEHEALTH_JOIN_ACCESS,        /* a guest, access not invitation */
@@ -99,6 +101,11 @@ janus_telehealth_join_status janus_telehealth_redis_join(
     janus_telehealth_redis *redis, const janus_telehealth_join *join,
     const char *member_json, gboolean hosted, gboolean admitted,
     janus_telehealth_room_info *info);
+
+/* Rewrites one member of a room's members hash if it is still there
+ * (member_update.lua). 0 or -1. */
+int janus_telehealth_redis_member_update(janus_telehealth_redis *redis,
+    const char *room_id, const char *participant_id, const char *json);
 
 /* Writes one member of a room's members hash. 0 or -1. */
 int janus_telehealth_redis_member_set(janus_telehealth_redis *redis,
@@ -147,9 +154,12 @@ janus_telehealth_refresh_status janus_telehealth_redis_refresh(
     janus_telehealth_redis *redis, const char *room_id, int *empty_timeout,
     const char **closed_reason);
 
-/* Node heartbeat hash with a TTL; deleted on shutdown. */
+/*
+ * Node heartbeat hash with a TTL (load, URL, figures), the node in the
+ * registry set, and whether a drain mark names it; deleted on shutdown.
+ */
 int janus_telehealth_redis_heartbeat(janus_telehealth_redis *redis,
-    gint64 started_ms, int rooms, int participants);
+    gint64 started_ms, const janus_telehealth_load *load);
 void janus_telehealth_redis_heartbeat_delete(janus_telehealth_redis *redis);
 
 /*

@@ -647,14 +647,11 @@ janus_telehealth_room_configure(janus_telehealth_session *session,
     member = janus_telehealth_member_json(participant);
     janus_mutex_unlock(&room->mutex);
 
-    /* The flags are presentation only: a Redis outage must not undo them. */
-    if (janus_telehealth_redis_member_set(janus_telehealth_handler_redis,
-                                          room->id, participant->id, member))
-    {
-        JANUS_LOG(LOG_WARN, "[telehealth] member %s of room %s not updated "
-                  "in Redis (unavailable)\n", participant->id, room->id);
-    }
-    free(member);
+    /*
+     * The flags are presentation only: a Redis outage must not undo them,
+     * and a slow Redis must not hold up the answer (written behind).
+     */
+    janus_telehealth_member_update(room->id, participant->id, member);
 
     event = json_pack("{s:s, s:s, s:b, s:b}",
                       "telehealth", "configured",

@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_telehealth_api.h"
+#include "ngx_http_telehealth_metrics.h"
 #include "ngx_http_telehealth_auth.h"
 #include "ngx_http_telehealth_session.h"
 #include "ngx_http_telehealth_records.h"
@@ -68,7 +69,6 @@ static ngx_uint_t ngx_http_telehealth_match(ngx_str_t *pattern,
 static void ngx_http_telehealth_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_telehealth_read_body(ngx_http_request_t *r,
     ngx_http_telehealth_ctx_t *ctx);
-static void ngx_http_telehealth_health(ngx_http_request_t *r);
 static ngx_int_t ngx_http_telehealth_send_typed(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json, ngx_uint_t problem);
 static void ngx_http_telehealth_json_cleanup(void *data);
@@ -110,6 +110,9 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     ngx_http_telehealth_record("/staff", NGX_HTTP_GET, "staff_list"),
     ngx_http_telehealth_record("/staff", NGX_HTTP_POST, "staff_create"),
+    /* the list's filters in the body: no name or e-mail in the URL */
+    ngx_http_telehealth_record("/staff/search", NGX_HTTP_POST,
+                               "staff_search"),
     ngx_http_telehealth_record("/staff/*", NGX_HTTP_GET, "staff_get"),
     ngx_http_telehealth_record("/staff/*", NGX_HTTP_PATCH, "staff_update"),
     ngx_http_telehealth_record("/staff/*", NGX_HTTP_DELETE,
@@ -117,6 +120,8 @@ static const ngx_http_telehealth_route_t  ngx_http_telehealth_routes[] = {
 
     ngx_http_telehealth_record("/patients", NGX_HTTP_GET, "patient_list"),
     ngx_http_telehealth_record("/patients", NGX_HTTP_POST, "patient_create"),
+    ngx_http_telehealth_record("/patients/search", NGX_HTTP_POST,
+                               "patient_search"),
     ngx_http_telehealth_record("/patients/*", NGX_HTTP_GET, "patient_get"),
     ngx_http_telehealth_record("/patients/*", NGX_HTTP_PATCH,
                                "patient_update"),
@@ -413,6 +418,11 @@ static const ngx_http_telehealth_problem_t  ngx_http_telehealth_problems[] = {
       "Malware detected",
       "This file contains malware and was refused.", 422 },
 
+    { ngx_string("urn:telehealth:problem:schema-mismatch"),
+      "Schema mismatch",
+      "The service is being upgraded. Please try again shortly.",
+      NGX_HTTP_SERVICE_UNAVAILABLE },
+
     { ngx_string("urn:telehealth:problem:internal"),
       "Internal error", "Something went wrong on our side.",
       NGX_HTTP_INTERNAL_SERVER_ERROR }
@@ -488,6 +498,21 @@ ngx_http_telehealth_api_handler(ngx_http_request_t *r)
     }
 
     ctx->data = (void *) route;
+    ctx->route = route - ngx_http_telehealth_routes + 1;
+
+    /* an older or newer database: one answer for every route */
+    if (ngx_http_telehealth_schema_mismatch() != NULL
+        && route->handler != ngx_http_telehealth_health)
+    {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+
+        return ngx_http_telehealth_send_problem(r,
+                                NGX_HTTP_TELEHEALTH_SCHEMA_MISMATCH,
+                                ngx_http_telehealth_schema_mismatch());
+    }
 
     /* an attachment: nginx writes the body to a file, whatever its size */
     if (route->handler == ngx_http_telehealth_chat_upload) {
@@ -780,25 +805,20 @@ ngx_http_telehealth_read_body(ngx_http_request_t *r,
 }
 
 
-/* GET /health: whether this worker reaches PostgreSQL and Redis */
-
-static void
-ngx_http_telehealth_health(ngx_http_request_t *r)
+ngx_uint_t
+ngx_http_telehealth_routes_count(void)
 {
-    json_t      *json;
-    ngx_uint_t   pg, redis, status;
+    return sizeof(ngx_http_telehealth_routes)
+           / sizeof(ngx_http_telehealth_route_t) - 1;
+}
 
-    pg = ngx_http_telehealth_pg_available();
-    redis = ngx_http_telehealth_redis_available();
 
-    json = json_pack("{s:s, s:b, s:b}", "status",
-                     (pg && redis) ? "ok" : "degraded",
-                     "postgres", (int) pg, "redis", (int) redis);
-
-    status = (pg && redis) ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE;
-
-    ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, status, json));
+void
+ngx_http_telehealth_route_name(ngx_uint_t i, ngx_uint_t *method,
+    ngx_str_t **path)
+{
+    *method = ngx_http_telehealth_routes[i].method;
+    *path = (ngx_str_t *) &ngx_http_telehealth_routes[i].path;
 }
 
 

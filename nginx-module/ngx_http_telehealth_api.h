@@ -65,6 +65,7 @@ typedef enum {
     NGX_HTTP_TELEHEALTH_RATE_LIMITED,
     NGX_HTTP_TELEHEALTH_UNSUPPORTED_MEDIA_TYPE,
     NGX_HTTP_TELEHEALTH_MALWARE,
+    NGX_HTTP_TELEHEALTH_SCHEMA_MISMATCH,
     NGX_HTTP_TELEHEALTH_INTERNAL
 } ngx_http_telehealth_problem_e;
 
@@ -98,10 +99,18 @@ typedef struct {
     void                             *data;     /* the route's own state */
     struct ngx_http_telehealth_throttle_s  *throttle;  /* NULL: none */
     unsigned                          guests:1; /* the route takes guests */
+    ngx_uint_t                        route;    /* index + 1; 0: none */
 } ngx_http_telehealth_ctx_t;
 
 
 ngx_int_t ngx_http_telehealth_api_handler(ngx_http_request_t *r);
+
+/* the route table, for the figures of each (metrics.c) */
+ngx_uint_t ngx_http_telehealth_routes_count(void);
+void ngx_http_telehealth_route_name(ngx_uint_t i, ngx_uint_t *method,
+    ngx_str_t **path);
+/* GET /health (metrics.c) */
+void ngx_http_telehealth_health(ngx_http_request_t *r);
 
 /* sends json (the reference is stolen) with the status */
 ngx_int_t ngx_http_telehealth_send_json(ngx_http_request_t *r,

@@ -414,6 +414,30 @@ ngx_http_telehealth_console_ticket_set(void *data, redisReply *reply)
 }
 
 
+ngx_uint_t
+ngx_http_telehealth_console_streams_open(void)
+{
+    ngx_uint_t    n;
+    ngx_queue_t  *q, *streams;
+
+    if (ngx_http_telehealth_console == NULL) {
+        return 0;
+    }
+
+    n = 0;
+    streams = &ngx_http_telehealth_console->streams;
+
+    for (q = ngx_queue_head(streams);
+         q != ngx_queue_sentinel(streams);
+         q = ngx_queue_next(q))
+    {
+        n++;
+    }
+
+    return n;
+}
+
+
 /* GET /me/events */
 
 void

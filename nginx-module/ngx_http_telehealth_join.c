@@ -2,8 +2,9 @@
  * Join credentials: POST /sessions/{id}/join.  The caller's place in the
  * session comes from PostgreSQL, the room's state from Redis; the first
  * join of a scheduled or idle session's opener opens its room with the
- * room script of a start (ngx_http_telehealth_session.c).  The answer carries
- * the room, the Janus path and the signed credential.
+ * room script of a start (ngx_http_telehealth_session.c).  The answer
+ * carries the room, the Janus node to join at (placement: docs/redis.md,
+ * "Nodes and placement"), its URL and the signed credential.
  */
 
 #include <ngx_config.h>
@@ -49,6 +50,8 @@ static void ngx_http_telehealth_join_room(void *data, redisReply *reply);
 static void ngx_http_telehealth_join_open(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn, PGresult *res);
 static void ngx_http_telehealth_join_opened(ngx_http_telehealth_pg_req_t *pg);
+static ngx_int_t ngx_http_telehealth_join_node(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn, redisReply *reply);
 static void ngx_http_telehealth_join_again(ngx_http_request_t *r,
     ngx_http_telehealth_problem_e problem, const char *detail);
 
@@ -364,16 +367,17 @@ ngx_http_telehealth_join_again(ngx_http_request_t *r,
 
 /*
  * Whether the room is open in Redis and, for a patient, which room holds
- * their lock; then the credential (join_room).
+ * their lock; where the caller joins (the host, or the node the room is
+ * placed on now); then the credential (join_room).
  */
 
 void
 ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn)
 {
-    char        *key, *lock;
-    const char  *argv[5];
-    size_t       argvlen[5];
+    char        *key, *lock, *nodes, *node_prefix, *drain_prefix;
+    const char  *argv[9];
+    size_t       argvlen[9];
     ngx_uint_t   i;
 
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
@@ -386,24 +390,35 @@ ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
         lock = "";
     }
 
-    if (key == NULL || lock == NULL) {
+    nodes = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODES, "");
+    node_prefix = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODE, "");
+    drain_prefix = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODE_DRAIN,
+                                                 "");
+
+    if (key == NULL || lock == NULL || nodes == NULL || node_prefix == NULL
+        || drain_prefix == NULL)
+    {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     argv[0] = "EVAL";
     argv[1] = ngx_http_telehealth_join_check_lua;
-    argv[2] = "2";
+    argv[2] = "3";
     argv[3] = key;
     argv[4] = lock;
+    argv[5] = nodes;
+    argv[6] = (char *) jn->session.data;
+    argv[7] = node_prefix;
+    argv[8] = drain_prefix;
 
-    for (i = 0; i < 5; i++) {
+    for (i = 0; i < 9; i++) {
         argvlen[i] = ngx_strlen(argv[i]);
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
                                           ngx_http_telehealth_join_room, r,
-                                          5, argv, argvlen)
+                                          9, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -428,7 +443,7 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
     mcf = ctx->mcf;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 3)
+        || reply->elements != 5)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
@@ -458,6 +473,11 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
         }
 
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN, NULL);
+        return;
+    }
+
+    if (ngx_http_telehealth_join_node(r, jn, reply) != NGX_OK) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -516,6 +536,17 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
                        "plugin", TH_PLUGIN_PACKAGE,
                        "janus_path", NGX_HTTP_TELEHEALTH_JANUS_PATH);
     free(credential);
+
+    if (answer != NULL && jn->node.len > 0
+        && (json_object_set_new(answer, "node",
+                                json_string((char *) jn->node.data)) != 0
+            || (jn->url.len > 0
+                && json_object_set_new(answer, "janus_url",
+                                  json_string((char *) jn->url.data)) != 0)))
+    {
+        json_decref(answer);
+        answer = NULL;
+    }
 
     /* a link's holder also gets the session's chat (docs/api.md, "Chat") */
     if (answer != NULL && jn->redeem
@@ -594,6 +625,47 @@ ngx_http_telehealth_join_guest_token(ngx_http_request_t *r,
     }
 
     free(token);
+
+    return NGX_OK;
+}
+
+
+/* The node join_check.lua placed the caller on, and its public URL. */
+
+static ngx_int_t
+ngx_http_telehealth_join_node(ngx_http_request_t *r,
+    ngx_http_telehealth_join_t *jn, redisReply *reply)
+{
+    ngx_uint_t   i;
+    ngx_str_t   *to[2];
+    redisReply  *e;
+
+    to[0] = &jn->node;
+    to[1] = &jn->url;
+
+    for (i = 0; i < 2; i++) {
+        e = reply->element[3 + i];
+        ngx_str_null(to[i]);
+
+        if (e->type != REDIS_REPLY_STRING || e->len == 0) {
+            continue;
+        }
+
+        to[i]->data = ngx_pnalloc(r->pool, e->len + 1);
+        if (to[i]->data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(to[i]->data, e->str, e->len);
+        to[i]->data[e->len] = '\0';
+        to[i]->len = e->len;
+    }
+
+    if (jn->node.len > 0) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "telehealth: room %s joins at node %s",
+                       jn->room.data, jn->node.data);
+    }
 
     return NGX_OK;
 }

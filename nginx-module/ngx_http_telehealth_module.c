@@ -25,6 +25,7 @@
 #include "ngx_http_telehealth_template.h"
 #include "ngx_http_telehealth_mail.h"
 #include "ngx_http_telehealth_chat.h"
+#include "ngx_http_telehealth_metrics.h"
 
 
 #define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX  60
@@ -53,6 +54,8 @@ static char *ngx_http_telehealth_redis_sentinel(ngx_conf_t *cf,
 static char *ngx_http_telehealth_signing_key(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_telehealth_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_telehealth_keyset_cleanup(void *data);
 static char *ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -605,13 +608,20 @@ static ngx_command_t  ngx_http_telehealth_commands[] = {
       0,
       NULL },
 
+    { ngx_string("telehealth_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_telehealth_metrics,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_telehealth_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_telehealth_metrics_postconfiguration, /* postconfiguration */
 
     ngx_http_telehealth_create_main_conf,  /* create main configuration */
     ngx_http_telehealth_init_main_conf,    /* init main configuration */
@@ -672,6 +682,7 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
      *     mcf->idp.claim = { 0, NULL };
      *     mcf->idp.keys = NULL;
      *     mcf->api = 0;
+     *     mcf->metrics = 0;
      *     mcf->sms.url = { 0, NULL };
      *     mcf->sms.auth = { 0, NULL };
      *     mcf->sms.to_field = { 0, NULL };
@@ -825,6 +836,13 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (mcf->templates.default_language.data == NULL) {
         ngx_str_set(&mcf->templates.default_language, "en");
+    }
+
+    /* counters shared by the workers (metrics.c) */
+    if ((mcf->api || mcf->metrics)
+        && ngx_http_telehealth_metrics_zone(cf, mcf) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     /* read on every start and reload: a broken file stops the reload */
@@ -1528,6 +1546,27 @@ ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_telehealth_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_telehealth_main_conf_t  *mcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->handler == ngx_http_telehealth_metrics_handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_telehealth_metrics_handler;
+
+    mcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_telehealth_module);
+    mcf->metrics = 1;
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
 {
@@ -1561,6 +1600,10 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_telehealth_curl_init_process(cycle) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_telehealth_metrics_init_process(cycle, mcf) != NGX_OK) {
         return NGX_ERROR;
     }
 
@@ -1614,6 +1657,7 @@ static void
 ngx_http_telehealth_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_telehealth_purge_exit_process();
+    ngx_http_telehealth_metrics_exit_process();
     ngx_http_telehealth_console_exit_process();
     ngx_http_telehealth_notify_exit_process();
     ngx_http_telehealth_curl_exit_process();

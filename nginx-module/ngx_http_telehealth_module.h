@@ -226,6 +226,7 @@ typedef struct {
     ngx_str_t            dummy_hash;
 
     ngx_uint_t           api;               /* some location has the API */
+    ngx_uint_t           metrics;           /* telehealth_metrics is used */
 } ngx_http_telehealth_main_conf_t;
 
 

@@ -19,6 +19,7 @@
 #include <openssl/rand.h>
 
 #include "ngx_http_telehealth_pg.h"
+#include "ngx_http_telehealth_metrics.h"
 #include "ngx_http_telehealth_conn.h"
 
 
@@ -331,6 +332,44 @@ ngx_http_telehealth_pg_finish(ngx_http_telehealth_pg_conn_t *pc)
 }
 
 
+void
+ngx_http_telehealth_pg_stats(ngx_uint_t *size, ngx_uint_t *connected,
+    ngx_uint_t *in_use, ngx_uint_t *waiting)
+{
+    ngx_uint_t                      i;
+    ngx_queue_t                    *q;
+    ngx_http_telehealth_pg_pool_t  *pool;
+
+    *size = 0;
+    *connected = 0;
+    *in_use = 0;
+    *waiting = 0;
+
+    pool = ngx_http_telehealth_pg_pool;
+    if (pool == NULL) {
+        return;
+    }
+
+    *size = pool->nconns;
+    *connected = pool->nconnected;
+
+    for (i = 0; i < pool->nconns; i++) {
+        if (pool->conns[i].state == NGX_HTTP_TELEHEALTH_PG_HELD
+            || pool->conns[i].state == NGX_HTTP_TELEHEALTH_PG_BUSY)
+        {
+            (*in_use)++;
+        }
+    }
+
+    for (q = ngx_queue_head(&pool->waiting);
+         q != ngx_queue_sentinel(&pool->waiting);
+         q = ngx_queue_next(q))
+    {
+        (*waiting)++;
+    }
+}
+
+
 ngx_uint_t
 ngx_http_telehealth_pg_available(void)
 {
@@ -495,6 +534,9 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
     pool->failed = 0;
 
     ngx_post_event(&pool->dispatch, &ngx_posted_events);
+
+    /* a new connection may reach another database (a failover) */
+    ngx_http_telehealth_schema_check(pool->log);
 }
 
 

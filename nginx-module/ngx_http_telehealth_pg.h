@@ -89,6 +89,10 @@ ngx_int_t ngx_http_telehealth_pg_query(ngx_http_telehealth_pg_req_t *req,
 /* Gives a kept connection back; an open transaction is rolled back. */
 void ngx_http_telehealth_pg_release(ngx_http_telehealth_pg_req_t *req);
 
+/* this worker's pool: connections, open ones, busy or held, waiting */
+void ngx_http_telehealth_pg_stats(ngx_uint_t *size, ngx_uint_t *connected,
+    ngx_uint_t *in_use, ngx_uint_t *waiting);
+
 /* NGX_OK if the last query returned rows or a command status. */
 #define ngx_http_telehealth_pg_ok(req)                                        \
     ((req)->status == NGX_HTTP_TELEHEALTH_PG_OK)

@@ -50,6 +50,8 @@ typedef struct {
     ngx_str_t                     session;  /* NUL-terminated, as the rest */
     ngx_str_t                     org;
     ngx_str_t                     sub;
+    ngx_str_t                     node;     /* placement: where to join */
+    ngx_str_t                     url;      /* that node's public URL */
     char                          hash[65]; /* of an invite link's token */
     const char                   *params[6];
     ngx_uint_t                    retried;  /* read the session again once */

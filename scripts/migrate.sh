@@ -49,7 +49,7 @@ done
 # before it.  Every file of sql/functions/ is listed here exactly once.
 functions="common audit people notifications sessions lifecycle console
     service_codes appointments invites visits interpreters retention chat
-    purge engagements export api"
+    purge engagements export operations api"
 
 for name in $functions; do
     [ -f "$dir/functions/$name.sql" ] || {

@@ -222,8 +222,10 @@ class TelehealthCall {
             this.emit("status", "Reconnecting…");
             try {
                 if (this.freshGrant) this.grant = await this.freshGrant();
-                if (this.grant.janus_path && typeof janusServer === "function") {
-                    this.server = janusServer(this.grant.janus_path);
+                if ((this.grant.janus_url || this.grant.janus_path)
+                    && typeof janusServer === "function") {
+                    this.server = janusServer(this.grant.janus_url
+                        || this.grant.janus_path);
                 }
                 await this.connect(true);
                 this.reconnecting = false;

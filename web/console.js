@@ -663,7 +663,7 @@ async function join(sessionId, audioOnly) {
     /* a chair files stills of the video to the session's patient */
     $("capture-still").hidden = grant.role !== "chair";
     call = new TelehealthCall({
-        server: janusServer(grant.janus_path),
+        server: janusServer(grant.janus_url || grant.janus_path),
         grant,
         audioOnly: !!audioOnly,
         freshGrant: () => api("POST", "/sessions/" + sessionId + "/join"),

@@ -138,7 +138,7 @@ async function join(displayName) {
     setMedia({ publishing: false });
     /* No freshGrant: a single-use link cannot be redeemed again. */
     call = new TelehealthCall({
-        server: janusServer(grant.janus_path),
+        server: janusServer(grant.janus_url || grant.janus_path),
         grant,
         on: {
             status: (text) => { $("room-status").textContent = text; },

@@ -11,7 +11,8 @@
 
 /* The grant names Janus' WebSocket: a path on this server, or a URL. */
 function janusServer(path) {
-    if (path && /^wss?:\/\//.test(path)) return path;
+    /* a node's public URL (the join answer's janus_url), else a path here */
+    if (path && /^(wss?|https?):\/\//.test(path)) return path;
     return (location.protocol === "https:" ? "wss://" : "ws://")
         + location.host + (path || "/janus");
 }

@@ -7,7 +7,9 @@
 -- credential, room id, patient lock key tail (a lock key is head, patient
 -- uuid, tail), "1" when this node hosts the room in memory, "1" when the
 -- joiner is admitted already (the credential's "admitted", or a chair of
--- this node admitted them earlier in the room's life).
+-- this node admitted them earlier in the room's life), "1" when this node
+-- drains (takes no new rooms: one that no live node hosts is refused with
+-- {'draining'}; the rooms it hosts go on).
 --
 -- Refusals come first and write nothing.  A participant a chair removed
 -- (in the session's banned set) stays out whatever their credential.
@@ -37,7 +39,7 @@
 -- duration_limit, opened_at, max participants, role, empty_timeout}, or a
 -- refusal: {'revoked'}, {'no_room'}, {'closed'}, {'wrong_session'},
 -- {'banned'}, {'access', level}, {'other_node'}, {'full', max},
--- {'not_yet', role}, {'in_session'}.
+-- {'not_yet', role}, {'in_session'}, {'draining'}.
 
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'revoked'} end
 local r = redis.call('HMGET', KEYS[2], 'state', 'session', 'node',
@@ -66,6 +68,9 @@ if r[3] and r[3] ~= '' and r[3] ~= ARGV[1] then
   takeover = true
 elseif r[3] == ARGV[1] and ARGV[15] ~= '1' then
   takeover = true
+end
+if ARGV[17] == '1' and (takeover or not r[3] or r[3] == '') then
+  return {'draining'}
 end
 local role = redis.call('HGET', KEYS[5], ARGV[5]) or ARGV[9]
 local max = tonumber(r[7] or '') or tonumber(ARGV[8]) or 0

@@ -100,6 +100,35 @@ BEGIN
 END
 $$;
 
+-- A search with its filters in the JSON body (POST /staff/search, POST
+-- /patients/search) instead of the query string, so that a name or an
+-- e-mail never reaches a URL or an access log: the body's members become
+-- the request's query, as GET would have them.  Members are strings,
+-- numbers or booleans.
+CREATE OR REPLACE FUNCTION th_search_query(req jsonb) RETURNS jsonb
+LANGUAGE plpgsql AS $$
+DECLARE
+    body  jsonb := COALESCE(req -> 'body', '{}');
+BEGIN
+    IF jsonb_typeof(body) <> 'object' OR EXISTS (
+        SELECT 1 FROM jsonb_each(body) e
+        WHERE jsonb_typeof(e.value) NOT IN ('string', 'number', 'boolean'))
+    THEN
+        PERFORM th_raise('422', 'Search fields must be strings, numbers '
+                         'or booleans.');
+    END IF;
+    RETURN jsonb_set(req, '{query}', COALESCE((
+        SELECT jsonb_object_agg(e.key, e.value #>> '{}')
+        FROM jsonb_each(body) e), '{}'));
+END
+$$;
+
+CREATE OR REPLACE FUNCTION th_op_staff_search(req jsonb, me th_caller)
+    RETURNS th_answer
+LANGUAGE sql AS $$
+    SELECT * FROM th_op_staff_list(th_search_query(req), me)
+$$;
+
 CREATE OR REPLACE FUNCTION th_op_staff_get(req jsonb, me th_caller) RETURNS th_answer
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -159,6 +188,12 @@ BEGIN
             LIMIT lim + 1) p;
     RETURN th_ok(200, th_page(v_rows, lim), NULL, NULL);
 END
+$$;
+
+CREATE OR REPLACE FUNCTION th_op_patient_search(req jsonb, me th_caller)
+    RETURNS th_answer
+LANGUAGE sql AS $$
+    SELECT * FROM th_op_patient_list(th_search_query(req), me)
 $$;
 
 CREATE OR REPLACE FUNCTION th_op_patient_get(req jsonb, me th_caller) RETURNS th_answer

@@ -6,9 +6,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import { api, assertStatus, closeDb, env, sql } from './lib.mjs';
+import {
+    api, assertStatus, closeDb, env, sql, undrain,
+} from './lib.mjs';
 
 after(closeDb);
 
@@ -20,6 +23,8 @@ function run(args, input) {
             ...args], { timeout: 30000 }, (err, stdout, stderr) => {
             resolve({ code: err ? (err.code ?? 1) : 0, stdout, stderr });
         });
+        // a command that reads no password may be gone before its input
+        child.stdin.on('error', () => {});
         child.stdin.end(input);
     });
 }
@@ -102,4 +107,46 @@ describe('telehealth-admin', () => {
         assert.notEqual(bad.code, 0, 'an unknown organisation');
         await sql('DELETE FROM idp_issuers WHERE issuer = $1', [issuer]);
     });
+
+    test('test_migrate_applies_the_migrations_again_and_changes_nothing',
+        async () => {
+            const out = await run(['migrate'], '');
+            assert.equal(out.code, 0, out.stderr);
+            assert.match(out.stdout, /migrate: applying the functions/);
+            assert.doesNotMatch(out.stdout, /applying \d{3}_/,
+                'every migration was applied already');
+            const [v] = await sql(`SELECT max(left(version, 3)) AS v
+                FROM schema_migrations`);
+            const last = fs.readdirSync(path.join(env.root, 'sql'))
+                .map((f) => /^(\d{3})_.*\.sql$/.exec(f)?.[1])
+                .filter(Boolean).sort().pop();
+            assert.equal(v.v, last);
+        });
+
+    test('test_drain_and_undrain_a_node_show_in_health_and_nodes',
+        async () => {
+            const node = process.env.TH_NODE_ID || 'local-1';
+            const redisArgs = ['-r', `127.0.0.1:${env.redisPort}`];
+            const drained = await run([...redisArgs, 'drain', node], '');
+            try {
+                assert.equal(drained.code, 0, drained.stderr);
+                const h = await api('GET', '/health');
+                assert.equal(h.body.nodes.find((n) => n.node === node)
+                    .draining, true);
+                const list = await run([...redisArgs, 'nodes'], '');
+                assert.match(list.stdout,
+                    new RegExp(`^${node} .*draining$`, 'm'));
+            } finally {
+                const undrained = await run([...redisArgs, 'undrain', node],
+                    '');
+                assert.equal(undrained.code, 0, undrained.stderr);
+                // the node hears it with its next heartbeat
+                await undrain(node);
+            }
+            const h = await api('GET', '/health');
+            assert.equal(h.body.nodes.find((n) => n.node === node).draining,
+                false);
+            const bad = await run([...redisArgs, 'drain', 'no such/node'], '');
+            assert.notEqual(bad.code, 0, 'a node id is checked');
+        });
 });

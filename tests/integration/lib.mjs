@@ -745,6 +745,19 @@ export async function closeRoomAsChair(token, session, timeoutMs = 5000) {
 // with its own HTTP port, no WebSocket transport, and node_id `nodeId`
 // (its own folder; stopped, or killed, by its pid).  Returns {base (its
 // HTTP API), nodeId, pid, kill(signal), stop()}.
+// Lifts a drain mark (docs/redis.md, "Nodes and placement") and waits for
+// the node's next heartbeat, after which its joins take new rooms again;
+// a node whose heartbeat is gone is done with at once.
+export async function undrain(nodeId, timeoutMs = 10000) {
+    await redis('DEL', `th:drain:${nodeId}`);
+    const ok = await eventually(async () => {
+        const [exists, draining] = [await redis('EXISTS', `th:node:${nodeId}`),
+            await redis('HGET', `th:node:${nodeId}`, 'draining')];
+        return exists === '0' || draining === '0';
+    }, timeoutMs, 200);
+    assert.ok(ok, `node ${nodeId} takes rooms again`);
+}
+
 export async function startJanus(port, nodeId, edit = (name, text) => text) {
     const etc = path.join(env.run, 'janus', 'etc');
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'th-it-janus2-'));

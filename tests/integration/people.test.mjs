@@ -393,6 +393,28 @@ describe('conventions', () => {
         assert.deepEqual(res.body.items.map((p) => p.display_name), [name]);
     });
 
+    test('test_search_by_body_keeps_names_out_of_the_url', async () => {
+        const name = `Searched Person ${uniq()}`;
+        await api('POST', '/patients', { token: w.admin.token,
+            body: { display_name: name } });
+        const res = await api('POST', '/patients/search',
+            { token: w.admin.token, body: { q: name, limit: 10 } });
+        assertStatus(res, 200);
+        assert.deepEqual(res.body.items.map((p) => p.display_name), [name]);
+
+        const staff = await api('POST', '/staff/search',
+            { token: w.admin.token, body: { q: w.admin.email, active: true } });
+        assertStatus(staff, 200);
+        assert.deepEqual(staff.body.items.map((s) => s.id), [w.admin.id]);
+
+        const bad = await api('POST', '/staff/search',
+            { token: w.admin.token, body: { q: ['not', 'a', 'string'] } });
+        assertProblem(bad, 422, 'validation');
+        const forbidden = await api('POST', '/patients/search',
+            { token: w.patient.token, body: {} });
+        assertProblem(forbidden, 403, 'forbidden');
+    });
+
     test('test_env_is_loopback', () => {
         assert.match(env.base, /^http:\/\/127\./);
     });
