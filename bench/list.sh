@@ -18,6 +18,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
+RESULTS=${BENCH_RESULTS:-$BENCH/results}
 BASE=http://127.0.0.1:${TH_NGINX_PORT:-58080}
 PG_PORT=${TH_PG_PORT:-55432}
 PG_CONN="host=127.0.0.1 port=$PG_PORT user=postgres dbname=telehealth"
@@ -26,7 +27,7 @@ CONNECTIONS=${BENCH_CONNECTIONS:-32}
 PG_CONNECTIONS=${BENCH_LIST_PG_CONNECTIONS:-$CONNECTIONS}
 DURATION=${BENCH_DURATION:-10s}
 EMAIL=${TH_BENCH_EMAIL:-bench@bench.test}
-PATIENTS=200
+PATIENTS=${BENCH_LIST_PATIENTS:-200}
 LIMIT=50
 
 die() { printf 'bench/list: error: %s\n' "$*" >&2; exit 1; }
@@ -41,21 +42,26 @@ case $DURATION in
     *)  seconds=$DURATION ;;
 esac
 
-# the benchmark organisation gets enough patients for full pages
-psql -X -q -v ON_ERROR_STOP=1 -d "$PG_CONN" -v email="$EMAIL" \
-    -v n="$PATIENTS" >/dev/null <<'SQL'
-INSERT INTO patients (org_id, display_name, email, language)
-SELECT s.org_id, 'Bench Patient ' || g, 'bench.patient.' || g || '@bench.test',
-       'en'
-FROM staff s, generate_series(1 + (SELECT count(*) FROM patients p
-                                   JOIN staff x ON x.org_id = p.org_id
-                                   WHERE x.email = :'email'), :n) g
+# the benchmark organisation gets enough patients for full pages, through
+# the API (POST /api/v1/patients), as a console adds them
+have=$(psql -X -tA -d "$PG_CONN" -v email="$EMAIL" <<'SQL'
+SELECT count(*) FROM patients p JOIN staff s ON s.org_id = p.org_id
 WHERE s.email = :'email';
 SQL
+) || die "cannot count the benchmark patients"
+for ((i = have + 1; i <= PATIENTS; i++)); do
+    curl -fsS -m 10 -o /dev/null "$BASE/api/v1/patients" \
+        -H "Authorization: Bearer $TH_BENCH_TOKEN" \
+        -H 'Content-Type: application/json' \
+        -d "{\"display_name\":\"Bench Patient $i\",\"email\":\"bench.patient.$i@bench.test\",\"language\":\"en\"}" \
+        || die "POST /api/v1/patients failed"
+done
 
-caller=$(psql -X -tA -d "$PG_CONN" -v email="$EMAIL" <<<"
-    SELECT json_build_object('id', id, 'org', org_id, 'type', 'staff')
-    FROM staff WHERE email = :'email'") || die "no benchmark user"
+# the caller as the module hands it to th_api(), from GET /api/v1/me
+caller=$(curl -fsS -m 10 "$BASE/api/v1/me" \
+    -H "Authorization: Bearer $TH_BENCH_TOKEN" \
+    | jq -c '{id: .id, org: .org_id, type: .type}') \
+    || die "GET /api/v1/me failed"
 [ -n "$caller" ] || die "no benchmark user $EMAIL (bench/run.sh creates it)"
 
 url="$BASE/api/v1/patients?limit=$LIMIT"
@@ -74,11 +80,11 @@ printf "SELECT status, body::text, etag, location FROM th_api('patient_list', '%
 psql -X -tA -d "$PG_CONN" -f "$script" | grep -q '^200|' \
     || die "the pgbench statement does not answer 200"
 
-mkdir -p "$BENCH/results"
+mkdir -p "$RESULTS"
 
 out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
     -H "Authorization: Bearer $TH_BENCH_TOKEN" "$url")
-printf '%s\n' "$out" > "$BENCH/results/list.wrk.txt"
+printf '%s\n' "$out" > "$RESULTS/list.wrk.txt"
 if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
     die "list: $(grep 'Non-2xx' <<<"$out")"
 fi
@@ -89,7 +95,7 @@ pg=$(pgbench -n -M extended -c "$PG_CONNECTIONS" -j "$THREADS" \
     -T "$seconds" -f "$script" \
     -h 127.0.0.1 -p "$PG_PORT" -U telehealth telehealth 2>&1) \
     || die "pgbench failed: $pg"
-printf '%s\n' "$pg" > "$BENCH/results/list.pgbench.txt"
+printf '%s\n' "$pg" > "$RESULTS/list.pgbench.txt"
 tps=$(awk '/^tps = / { print $3; exit }' <<<"$pg")
 ratio=$(awk -v a="$api" -v b="$tps" 'BEGIN { printf "%.3f", a / b }')
 pool=$(awk '/telehealth_postgres_pool_size/ { gsub(";", ""); print $2 }' \
@@ -104,4 +110,4 @@ pool=$(awk '/telehealth_postgres_pool_size/ { gsub(";", ""); print $2 }' \
     echo "api list:         $api requests/s"
     echo "pgbench:          $tps transactions/s"
     echo "api/pgbench:      $ratio"
-} | tee "$BENCH/results/list.txt"
+} | tee "$RESULTS/list.txt"
