@@ -69,9 +69,11 @@ typedef struct {
     ngx_str_t                        role;      /* empty for patients */
     ngx_str_t                        name;
     ngx_str_t                        jti;
+    ngx_str_t                        email;     /* empty: not in the token */
     time_t                           iat;       /* 0: none */
     time_t                           exp;
     unsigned                         staff:1;
+    unsigned                         own:1;     /* one of our tokens */
 } ngx_http_telehealth_caller_t;
 
 

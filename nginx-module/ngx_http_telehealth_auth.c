@@ -4,8 +4,10 @@
  * verifies the password on the thread pool, writes an audit row of the
  * attempt whatever its outcome, and signs an HS256 token with the first
  * key of telehealth_signing_key.  Every other request presents that token; it
- * is verified here and then looked up in Redis, where logout leaves the
- * token's id until the token would have expired anyway.
+ * is verified here and checked against the revocations this nginx keeps in
+ * shared memory (ngx_http_telehealth_revocations.c): no network round trip.
+ * Logout revokes the token's id, in Redis and on every node, until the
+ * token would have expired anyway.  GET /me answers from the token's claims.
  */
 
 #include <ngx_config.h>
@@ -16,7 +18,9 @@
 #include "ngx_http_telehealth_idp.h"
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_redis.h"
+#include "ngx_http_telehealth_revocations.h"
 #include "ngx_http_telehealth_throttle.h"
+#include "th_lua.h"
 
 
 /* the columns of both queries below, in this order */
@@ -65,8 +69,6 @@ typedef struct {
 static ngx_int_t ngx_http_telehealth_bearer(ngx_http_request_t *r,
     ngx_str_t *token);
 static void ngx_http_telehealth_check_revoked(ngx_http_request_t *r);
-static void ngx_http_telehealth_revoked_handler(void *data,
-    redisReply *reply);
 static void ngx_http_telehealth_login_checked(ngx_http_request_t *r,
     ngx_int_t rc);
 static void ngx_http_telehealth_login_audit(ngx_http_request_t *r,
@@ -130,6 +132,7 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
     }
 
     rc = ngx_http_telehealth_caller(r, claims, &ctx->caller);
+    ctx->caller.own = 1;
     json_decref(claims);
 
     if (rc != NGX_OK) {
@@ -156,41 +159,41 @@ ngx_http_telehealth_authenticate_caller(ngx_http_request_t *r,
 }
 
 
-/* ctx->caller is known: a token that logout revoked goes no further */
+/*
+ * ctx->caller is known: a token that logout revoked, or one issued before
+ * its holder was cut off, goes no further.  While the revocations feed is
+ * down nothing can be told: 503.
+ */
 
 static void
 ngx_http_telehealth_check_revoked(ngx_http_request_t *r)
 {
-    char                       *key, *nbf;
-    const char                 *argv[3];
-    size_t                      argvlen[3];
     ngx_int_t                   rc;
     ngx_http_telehealth_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
-    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
-                                        (char *) ctx->caller.jti.data);
-    nbf = ngx_http_telehealth_redis_key(r->pool, TH_KEY_PERSON_NBF,
-                                        (char *) ctx->caller.id.data);
-    if (key == NULL || nbf == NULL) {
-        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    rc = ngx_http_telehealth_revocations_check(&ctx->caller.jti,
+                                               &ctx->caller.id,
+                                               ctx->caller.iat);
+    switch (rc) {
+
+    case NGX_OK:
+        ctx->next(r);
         return;
-    }
 
-    /* the token's own revocation, and its holder's "not before" */
-    argv[0] = "MGET";
-    argvlen[0] = sizeof("MGET") - 1;
-    argv[1] = key;
-    argvlen[1] = ngx_strlen(key);
-    argv[2] = nbf;
-    argvlen[2] = ngx_strlen(nbf);
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "telehealth: revoked access token used");
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
 
-    rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                           ngx_http_telehealth_revoked_handler,
-                                           r, 3, argv, argvlen);
-    if (rc != NGX_OK) {
+    default:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "telehealth: access token not checked: the "
+                      "revocations feed is down");
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
     }
 }
 
@@ -285,7 +288,9 @@ ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
         || ngx_http_telehealth_claim(r->pool, claims, "role", &caller->role,
                                      0)
         || ngx_http_telehealth_claim(r->pool, claims, "name", &caller->name,
-                                     0))
+                                     0)
+        || ngx_http_telehealth_claim(r->pool, claims, "email",
+                                     &caller->email, 0))
     {
         return NGX_DECLINED;
     }
@@ -309,54 +314,6 @@ ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
     caller->iat = (time_t) json_integer_value(json_object_get(claims, "iat"));
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_telehealth_revoked_handler(void *data, redisReply *reply)
-{
-    redisReply                 *nbf;
-    ngx_http_request_t         *r = data;
-    ngx_http_telehealth_ctx_t  *ctx;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2)
-    {
-        if (reply != NULL) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "telehealth: Redis MGET failed: %s",
-                          reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                           : "bad reply");
-        }
-
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
-        return;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
-
-    if (reply->element[0]->type != REDIS_REPLY_NIL) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: revoked access token used");
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
-        return;
-    }
-
-    /* every token issued until the person's deactivation or new password */
-    nbf = reply->element[1];
-
-    if (nbf->type == REDIS_REPLY_STRING
-        && ctx->caller.iat <= (time_t) ngx_atotm((u_char *) nbf->str,
-                                                 nbf->len))
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: access token issued before its holder "
-                      "was cut off");
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
-        return;
-    }
-
-    ctx->next(r);
 }
 
 
@@ -668,6 +625,13 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
                                          person->role.len));
     }
 
+    /* GET /me answers from the claims */
+    if (claims != NULL && person->email.data != NULL) {
+        json_object_set_new(claims, "email",
+                            json_stringn((char *) person->email.data,
+                                         person->email.len));
+    }
+
     if (claims == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "telehealth: cannot build token claims: %s", err.text);
@@ -768,25 +732,27 @@ ngx_http_telehealth_person_json(ngx_http_telehealth_person_t *person)
 }
 
 
-/* POST /auth/logout */
+/* POST /auth/logout: common/lua/revoke_token.lua */
 
 void
 ngx_http_telehealth_auth_logout(ngx_http_request_t *r)
 {
-    char                       *key;
-    u_char                     *ttl;
+    char                       *key, *set;
+    u_char                     *p, *last;
     time_t                      left;
-    const char                 *argv[5];
-    size_t                      argvlen[5];
+    ngx_uint_t                  i;
+    const char                 *argv[10];
+    size_t                      argvlen[10];
     ngx_http_telehealth_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
                                         (char *) ctx->caller.jti.data);
-    ttl = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 1);
+    set = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOCATIONS, "");
+    p = ngx_pnalloc(r->pool, 3 * (NGX_TIME_T_LEN + 1));
 
-    if (key == NULL || ttl == NULL) {
+    if (key == NULL || set == NULL || p == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -797,21 +763,27 @@ ngx_http_telehealth_auth_logout(ngx_http_request_t *r)
         left = 1;
     }
 
-    argv[0] = "SET";
-    argv[1] = key;
-    argv[2] = "1";
-    argv[3] = "EX";
-    argv[4] = (char *) ttl;
+    argv[0] = "EVAL";
+    argv[1] = th_lua_revoke_token;
+    argv[2] = "2";
+    argv[3] = key;
+    argv[4] = set;
+    argv[5] = (char *) p;
+    last = ngx_sprintf(p, "%T%Z", left);
+    argv[6] = (char *) last;
+    last = ngx_sprintf(last, "%T%Z", ngx_time() + left);
+    argv[7] = (char *) last;
+    (void) ngx_sprintf(last, "%T%Z", ngx_time());
+    argv[8] = set;                          /* the channel of the same name */
+    argv[9] = (char *) ctx->caller.jti.data;
 
-    argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(key);
-    argvlen[2] = 1;
-    argvlen[3] = 2;
-    argvlen[4] = ngx_sprintf(ttl, "%T", left) - ttl;
+    for (i = 0; i < 10; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
                                           ngx_http_telehealth_logout_done, r,
-                                          5, argv, argvlen)
+                                          10, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -822,12 +794,21 @@ ngx_http_telehealth_auth_logout(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_logout_done(void *data, redisReply *reply)
 {
-    ngx_http_request_t  *r = data;
+    time_t                      left;
+    ngx_http_request_t         *r = data;
+    ngx_http_telehealth_ctx_t  *ctx;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
     }
+
+    /* at once on this node; the others from the revocations channel */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    left = ctx->caller.exp - ngx_time();
+    ngx_http_telehealth_revocations_token(&ctx->caller.jti,
+                                          ngx_time() + ngx_max(left, 1));
 
     ngx_http_telehealth_finalize(r,
                 ngx_http_telehealth_send_status(r, NGX_HTTP_NO_CONTENT));
@@ -839,10 +820,39 @@ ngx_http_telehealth_logout_done(void *data, redisReply *reply)
 void
 ngx_http_telehealth_auth_me(ngx_http_request_t *r)
 {
-    const char                 **params;
-    ngx_http_telehealth_ctx_t   *ctx;
+    const char                    **params;
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_person_t    person;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    /*
+     * Our own tokens carry everything GET /me answers, as of the login; a
+     * person cut off since is refused by the revocations already.  Tokens
+     * of an identity provider (and ours from before the "email" claim):
+     * the account from PostgreSQL.
+     */
+    if (ctx->caller.own && ctx->caller.email.len) {
+        ngx_memzero(&person, sizeof(ngx_http_telehealth_person_t));
+
+        person.id = ctx->caller.id;
+        person.org = ctx->caller.org;
+        person.name = ctx->caller.name;
+        person.email = ctx->caller.email;
+
+        if (ctx->caller.staff) {
+            ngx_str_set(&person.type, "staff");
+            person.role = ctx->caller.role;
+
+        } else {
+            ngx_str_set(&person.type, "patient");
+        }
+
+        ngx_http_telehealth_finalize(r, ngx_http_telehealth_send_json(r,
+                                     NGX_HTTP_OK,
+                                     ngx_http_telehealth_person_json(&person)));
+        return;
+    }
 
     params = ngx_palloc(r->pool, 3 * sizeof(char *));
     ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);
