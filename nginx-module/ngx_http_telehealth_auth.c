@@ -22,6 +22,23 @@
 #include "ngx_http_telehealth_throttle.h"
 #include "th_lua.h"
 
+#include <openssl/crypto.h>
+
+
+/*
+ * Tokens this worker verified, by their text: a token seen again is not
+ * parsed and verified again (its signature, issuer and audience cannot
+ * change; its expiry is checked on every use, its revocation too).  Keys
+ * only change with a reload, which starts new workers with an empty cache.
+ */
+#define NGX_HTTP_TELEHEALTH_TOKEN_CACHE  1024
+
+typedef struct {
+    u_char                        *token;   /* NULL: empty; the allocation */
+    size_t                         len;
+    ngx_http_telehealth_caller_t   caller;  /* its strings in the allocation */
+} ngx_http_telehealth_token_cached_t;
+
 
 /* the columns of both queries below, in this order */
 enum {
@@ -68,6 +85,10 @@ typedef struct {
 
 static ngx_int_t ngx_http_telehealth_bearer(ngx_http_request_t *r,
     ngx_str_t *token);
+static ngx_int_t ngx_http_telehealth_token_cached(ngx_http_request_t *r,
+    ngx_str_t *token, ngx_http_telehealth_caller_t *caller);
+static void ngx_http_telehealth_token_cache(ngx_str_t *token,
+    ngx_http_telehealth_caller_t *caller);
 static void ngx_http_telehealth_check_revoked(ngx_http_request_t *r);
 static void ngx_http_telehealth_login_checked(ngx_http_request_t *r,
     ngx_int_t rc);
@@ -86,6 +107,10 @@ static void ngx_http_telehealth_logout_done(void *data, redisReply *reply);
 static void ngx_http_telehealth_me_found(ngx_http_telehealth_pg_req_t *pg);
 
 
+static ngx_http_telehealth_token_cached_t
+    ngx_http_telehealth_tokens[NGX_HTTP_TELEHEALTH_TOKEN_CACHE];
+
+
 void
 ngx_http_telehealth_authenticate(ngx_http_request_t *r,
     ngx_http_telehealth_handler_pt next)
@@ -101,6 +126,18 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
 
     if (ngx_http_telehealth_bearer(r, &token) != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
+
+    rc = ngx_http_telehealth_token_cached(r, &token, &ctx->caller);
+
+    if (rc == NGX_OK) {
+        ngx_http_telehealth_check_revoked(r);
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -141,6 +178,8 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
         return;
     }
+
+    ngx_http_telehealth_token_cache(&token, &ctx->caller);
 
     ngx_http_telehealth_check_revoked(r);
 }
@@ -194,6 +233,127 @@ ngx_http_telehealth_check_revoked(ngx_http_request_t *r)
                       "revocations feed is down");
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_telehealth_token_slot(ngx_str_t *token)
+{
+    return ngx_hash_key(token->data, token->len)
+           % NGX_HTTP_TELEHEALTH_TOKEN_CACHE;
+}
+
+
+/* NGX_OK: caller filled from the cache (strings in r->pool); NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_telehealth_token_cached(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_http_telehealth_caller_t *caller)
+{
+    u_char                              *p;
+    size_t                               size;
+    ngx_uint_t                           i;
+    ngx_str_t                           *s[6], *d[6];
+    ngx_http_telehealth_token_cached_t  *tc;
+
+    tc = &ngx_http_telehealth_tokens[ngx_http_telehealth_token_slot(token)];
+
+    /* in constant time: a neighbour's token must not leak by timing */
+    if (tc->token == NULL || tc->len != token->len
+        || CRYPTO_memcmp(tc->token, token->data, token->len) != 0
+        || tc->caller.exp <= ngx_time())
+    {
+        return NGX_DECLINED;
+    }
+
+    *caller = tc->caller;
+
+    s[0] = &tc->caller.id;
+    s[1] = &tc->caller.org;
+    s[2] = &tc->caller.role;
+    s[3] = &tc->caller.name;
+    s[4] = &tc->caller.jti;
+    s[5] = &tc->caller.email;
+    d[0] = &caller->id;
+    d[1] = &caller->org;
+    d[2] = &caller->role;
+    d[3] = &caller->name;
+    d[4] = &caller->jti;
+    d[5] = &caller->email;
+
+    size = 0;
+    for (i = 0; i < 6; i++) {
+        size += s[i]->len + 1;
+    }
+
+    /* the entry may be replaced while the request goes on */
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 6; i++) {
+        d[i]->data = p;
+        p = ngx_cpymem(p, s[i]->data, s[i]->len);
+        *p++ = '\0';
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_telehealth_token_cache(ngx_str_t *token,
+    ngx_http_telehealth_caller_t *caller)
+{
+    u_char                              *p, *block;
+    size_t                               size;
+    ngx_uint_t                           i;
+    ngx_str_t                           *s[6];
+    ngx_http_telehealth_token_cached_t  *tc;
+
+    tc = &ngx_http_telehealth_tokens[ngx_http_telehealth_token_slot(token)];
+
+    s[0] = &caller->id;
+    s[1] = &caller->org;
+    s[2] = &caller->role;
+    s[3] = &caller->name;
+    s[4] = &caller->jti;
+    s[5] = &caller->email;
+
+    size = token->len;
+    for (i = 0; i < 6; i++) {
+        size += s[i]->len + 1;
+    }
+
+    block = ngx_alloc(size, ngx_cycle->log);
+    if (block == NULL) {
+        return;
+    }
+
+    if (tc->token != NULL) {
+        ngx_free(tc->token);
+    }
+
+    tc->token = block;
+    tc->len = token->len;
+    tc->caller = *caller;
+
+    p = ngx_cpymem(block, token->data, token->len);
+
+    s[0] = &tc->caller.id;
+    s[1] = &tc->caller.org;
+    s[2] = &tc->caller.role;
+    s[3] = &tc->caller.name;
+    s[4] = &tc->caller.jti;
+    s[5] = &tc->caller.email;
+
+    for (i = 0; i < 6; i++) {
+        p = ngx_cpymem(p, s[i]->data, s[i]->len);
+        *p = '\0';
+        s[i]->data = p - s[i]->len;
+        p++;
     }
 }
 

@@ -65,6 +65,7 @@ static void ngx_http_telehealth_revocations_sync(void);
 static void ngx_http_telehealth_revocations_synced(void *data,
     redisReply *reply);
 static void ngx_http_telehealth_revocations_beat(ngx_event_t *ev);
+static void ngx_http_telehealth_revocations_publish_beat(ngx_log_t *log);
 static void ngx_http_telehealth_revocations_apply(u_char *p, size_t len);
 static void ngx_http_telehealth_revocations_put(u_char kind, u_char *id,
     size_t len, time_t nbf, time_t expires);
@@ -465,6 +466,7 @@ ngx_http_telehealth_revocations_message(void *data, redisReply *reply)
         ngx_http_telehealth_revocations_subscribed = 1;
         ngx_http_telehealth_revocations_gen++;
         ngx_http_telehealth_revocations_sync();
+        ngx_http_telehealth_revocations_publish_beat(ngx_cycle->log);
         return;
     }
 
@@ -512,14 +514,11 @@ ngx_http_telehealth_revocations_message(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_revocations_sync(void)
 {
-    u_char      *now;
     const char  *argv[4];
     size_t       argvlen[4];
+    u_char       now[NGX_TIME_T_LEN + 1];
 
-    now = ngx_pnalloc(ngx_cycle->pool, NGX_TIME_T_LEN + 1);
-    if (now == NULL) {
-        return;
-    }
+    /* hiredis copies the arguments into the command it writes */
 
     argv[0] = "ZRANGEBYSCORE";
     argv[1] = ngx_http_telehealth_revocations_key;
@@ -540,8 +539,6 @@ ngx_http_telehealth_revocations_sync(void)
     {
         ngx_http_telehealth_revocations_syncing = 1;
     }
-
-    ngx_pfree(ngx_cycle->pool, now);
 }
 
 
@@ -592,12 +589,8 @@ ngx_http_telehealth_revocations_synced(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_revocations_beat(ngx_event_t *ev)
 {
-    u_char                                  *p;
-    const char                              *argv[3];
-    size_t                                   argvlen[3];
     ngx_uint_t                               synced;
     ngx_http_telehealth_revocations_zone_t  *z = ev->data;
-    u_char                                   msg[2 * NGX_INT_T_LEN + 4];
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
         return;
@@ -616,6 +609,18 @@ ngx_http_telehealth_revocations_beat(ngx_event_t *ev)
         ngx_http_telehealth_revocations_sync();
     }
 
+    ngx_http_telehealth_revocations_publish_beat(ev->log);
+}
+
+
+static void
+ngx_http_telehealth_revocations_publish_beat(ngx_log_t *log)
+{
+    u_char      *p;
+    const char  *argv[3];
+    size_t       argvlen[3];
+    u_char       msg[2 * NGX_INT_T_LEN + 4];
+
     p = ngx_sprintf(msg, "h %P %M", ngx_pid, ngx_current_msec);
 
     argv[0] = "PUBLISH";
@@ -626,6 +631,6 @@ ngx_http_telehealth_revocations_beat(ngx_event_t *ev)
     argvlen[1] = ngx_strlen(argv[1]);
     argvlen[2] = p - msg;
 
-    (void) ngx_http_telehealth_redis_command(NULL, ev->log, NULL, NULL, 3,
+    (void) ngx_http_telehealth_redis_command(NULL, log, NULL, NULL, 3,
                                              argv, argvlen);
 }
