@@ -26,6 +26,7 @@ THREADS=${BENCH_THREADS:-2}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 PG_CONNECTIONS=${BENCH_LIST_PG_CONNECTIONS:-$CONNECTIONS}
 DURATION=${BENCH_DURATION:-10s}
+ROUNDS=${BENCH_ROUNDS:-2}
 EMAIL=${TH_BENCH_EMAIL:-bench@bench.test}
 PATIENTS=${BENCH_LIST_PATIENTS:-200}
 LIMIT=50
@@ -82,32 +83,67 @@ psql -X -tA -d "$PG_CONN" -f "$script" | grep -q '^200|' \
 
 mkdir -p "$RESULTS"
 
-out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
-    -H "Authorization: Bearer $TH_BENCH_TOKEN" "$url")
-printf '%s\n' "$out" > "$RESULTS/list.wrk.txt"
-if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
-    die "list: $(grep 'Non-2xx' <<<"$out")"
-fi
-api=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-
-# the module's own role, over TCP, as nginx connects
-pg=$(pgbench -n -M extended -c "$PG_CONNECTIONS" -j "$THREADS" \
-    -T "$seconds" -f "$script" \
-    -h 127.0.0.1 -p "$PG_PORT" -U telehealth telehealth 2>&1) \
-    || die "pgbench failed: $pg"
-printf '%s\n' "$pg" > "$RESULTS/list.pgbench.txt"
-tps=$(awk '/^tps = / { print $3; exit }' <<<"$pg")
-ratio=$(awk -v a="$api" -v b="$tps" 'BEGIN { printf "%.3f", a / b }')
 pool=$(awk '/telehealth_postgres_pool_size/ { gsub(";", ""); print $2 }' \
     "${TH_RUN:-$ROOT/run}/nginx/nginx.conf" 2>/dev/null || true)
+workers=$(awk '/^worker_processes/ { gsub(";", ""); print $2 }' \
+    "${TH_RUN:-$ROOT/run}/nginx/nginx.conf" 2>/dev/null || true)
+[[ "$pool" =~ ^[0-9]+$ ]] || pool=4
+[[ "$workers" =~ ^[0-9]+$ ]] || workers=1
+pool_clients=$((pool * workers))
+
+api_run() {
+    local out
+    out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
+        -H "Authorization: Bearer $TH_BENCH_TOKEN" "$url")
+    printf '%s\n' "$out" >> "$RESULTS/list.wrk.txt"
+    if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
+        die "list: $(grep 'Non-2xx' <<<"$out")"
+    fi
+    awk '/^Requests\/sec:/ { print $2 }' <<<"$out"
+}
+
+# the module's own role, over TCP, as nginx connects
+pg_run() {
+    local pg
+    pg=$(pgbench -n -M extended -c "$1" -j "$THREADS" -T "$seconds" \
+        -f "$script" -h 127.0.0.1 -p "$PG_PORT" -U telehealth telehealth \
+        2>&1) || die "pgbench failed: $pg"
+    printf '%s\n' "$pg" >> "$RESULTS/list.pgbench.txt"
+    awk '/^tps = / { print $3; exit }' <<<"$pg"
+}
+
+# In turns, ROUNDS times (the order swapped every round): the machine is
+# shared, and a neighbour's load in one window moves one figure alone.
+: > "$RESULTS/list.wrk.txt"
+: > "$RESULTS/list.pgbench.txt"
+apis=() tpss=() pools=()
+for ((round = 1; round <= ROUNDS; round++)); do
+    if ((round % 2)); then
+        apis+=("$(api_run)")
+        tpss+=("$(pg_run "$PG_CONNECTIONS")")
+        pools+=("$(pg_run "$pool_clients")")
+    else
+        pools+=("$(pg_run "$pool_clients")")
+        tpss+=("$(pg_run "$PG_CONNECTIONS")")
+        apis+=("$(api_run)")
+    fi
+done
+mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.2f", s / NR }'; }
+api=$(mean "${apis[@]}")
+tps=$(mean "${tpss[@]}")
+tps_pool=$(mean "${pools[@]}")
+ratio=$(awk -v a="$api" -v b="$tps" 'BEGIN { printf "%.3f", a / b }')
+ratio_pool=$(awk -v a="$api" -v b="$tps_pool" 'BEGIN { printf "%.3f", a / b }')
 
 {
     echo "date:             $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "commit:           $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    echo "wrk:              -t$THREADS -c$CONNECTIONS -d$DURATION GET /patients?limit=$LIMIT"
-    echo "pgbench:          -c$PG_CONNECTIONS -j$THREADS -T$seconds -M extended th_api('patient_list')"
-    echo "nginx pg pool:    ${pool:-?} connections per worker"
-    echo "api list:         $api requests/s"
-    echo "pgbench:          $tps transactions/s"
+    echo "wrk:              -t$THREADS -c$CONNECTIONS -d$DURATION GET /patients?limit=$LIMIT, $ROUNDS rounds"
+    echo "pgbench:          -c$PG_CONNECTIONS (and -c$pool_clients) -j$THREADS -T$seconds -M extended th_api('patient_list')"
+    echo "nginx pg pool:    $pool connections per worker, $workers worker(s)"
+    echo "api list:         $api requests/s (rounds: ${apis[*]})"
+    echo "pgbench:          $tps transactions/s (rounds: ${tpss[*]})"
+    echo "pgbench -c$pool_clients:      $tps_pool transactions/s (rounds: ${pools[*]}), nginx's connections"
     echo "api/pgbench:      $ratio"
+    echo "api/pgbench at nginx's connections: $ratio_pool"
 } | tee "$RESULTS/list.txt"

@@ -21,6 +21,7 @@ PG_CONN="host=127.0.0.1 port=${TH_PG_PORT:-55432} user=postgres dbname=telehealt
 THREADS=${BENCH_THREADS:-2}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 DURATION=${BENCH_DURATION:-10s}
+ROUNDS=${BENCH_ROUNDS:-2}
 EMAIL=bench@bench.test
 PASSWORD=${TH_BENCH_PASSWORD:-bench-password-not-secret}
 
@@ -60,7 +61,7 @@ run() {
     shift 2
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" \
         "$url")
-    printf '%s\n' "$out" > "$RESULTS/$name.wrk.txt"
+    printf '%s\n' "$out" >> "$RESULTS/$name.wrk.txt"
     if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
         die "$name: $(grep 'Non-2xx' <<<"$out")"
     fi
@@ -68,17 +69,32 @@ run() {
 }
 
 mkdir -p "$RESULTS"
-floor=$(run return200 "$BASE/bench/return200")
 export TH_BENCH_TOKEN=$token
-me=$(run me "$BASE/api/v1/me" -s "$BENCH/me.lua")
+# in turns, ROUNDS times, the order swapped every round (a shared machine)
+: > "$RESULTS/return200.wrk.txt"
+: > "$RESULTS/me.wrk.txt"
+floors=() mes=()
+for ((round = 1; round <= ROUNDS; round++)); do
+    if ((round % 2)); then
+        floors+=("$(run return200 "$BASE/bench/return200")")
+        mes+=("$(run me "$BASE/api/v1/me" -s "$BENCH/me.lua")")
+    else
+        mes+=("$(run me "$BASE/api/v1/me" -s "$BENCH/me.lua")")
+        floors+=("$(run return200 "$BASE/bench/return200")")
+    fi
+done
+mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.2f", s / NR }'; }
+floor=$(mean "${floors[@]}")
+me=$(mean "${mes[@]}")
 ratio=$(awk -v a="$me" -v b="$floor" 'BEGIN { printf "%.3f", a / b }')
 
 {
     echo "date:          $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "commit:        $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    echo "wrk:           -t$THREADS -c$CONNECTIONS -d$DURATION"
-    echo "return200:     $floor requests/s"
-    echo "me:            $me requests/s"
+    echo "machine:       $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "wrk:           -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds"
+    echo "return200:     $floor requests/s (rounds: ${floors[*]})"
+    echo "me:            $me requests/s (rounds: ${mes[*]})"
     echo "me/return200:  $ratio"
 } | tee "$RESULTS/latest.txt"
 

@@ -99,6 +99,9 @@ ngx_int_t ngx_http_telehealth_api_handler(ngx_http_request_t *r);
 /* sends json (the reference is stolen) with the status */
 ngx_int_t ngx_http_telehealth_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
+/* a JSON text as it is (PostgreSQL's), copied */
+ngx_int_t ngx_http_telehealth_send_json_text(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *text, size_t len);
 ngx_int_t ngx_http_telehealth_send_status(ngx_http_request_t *r,
     ngx_uint_t status);
 ngx_int_t ngx_http_telehealth_send_problem(ngx_http_request_t *r,
