@@ -37,6 +37,7 @@ TH_MEDIA_STACK=full TH_MEDIA_RUN=${TH_BENCH_MEDIA_RUN:-$ROOT/run/bench-media} \
     --window-ms "${BENCH_MEDIA_WINDOW_MS:-10000}" \
     --rounds "${BENCH_MEDIA_ROUNDS:-2}" \
     --joins "${BENCH_MEDIA_JOINS:-500}" \
+    --video-packets "${BENCH_MEDIA_VIDEO_PACKETS:-5}" \
     --json "$json" > "$out.tmp"
 status=$?
 [ "$status" -eq 0 ] && [ -s "$json" ] || { rm -f "$out.tmp"; die "the media benchmark failed ($status)"; }
