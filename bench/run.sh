@@ -118,3 +118,22 @@ if [ "${BENCH_MEDIA:-1}" != 0 ]; then
     echo
     "$BENCH/media.sh"
 fi
+
+# Every ratio of this run in one place ($RESULTS/summary.txt; bench/RESULTS.md
+# keeps the last full run's)
+{
+    echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit:  $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    ran=latest
+    [ "${BENCH_LIST:-1}" = 0 ] || ran="$ran list"
+    [ "${BENCH_REDEEM:-1}" = 0 ] || ran="$ran redeem"
+    [ "${BENCH_MEDIA:-1}" = 0 ] || ran="$ran media"
+    for f in $ran; do
+        [ -f "$RESULTS/$f.txt" ] || continue
+        grep -E '/|ratio' "$RESULTS/$f.txt" | grep -vE '^(wrk|pgbench|date|commit):' \
+            | sed "s/^ */$f: /"
+    done
+} > "$RESULTS/summary.txt"
+echo
+cat "$RESULTS/summary.txt"
