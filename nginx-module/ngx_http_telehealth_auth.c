@@ -105,6 +105,8 @@ static json_t *ngx_http_telehealth_person_json(
     ngx_http_telehealth_person_t *person);
 static void ngx_http_telehealth_logout_done(void *data, redisReply *reply);
 static void ngx_http_telehealth_me_found(ngx_http_telehealth_pg_req_t *pg);
+static ngx_int_t ngx_http_telehealth_me_claims(ngx_http_request_t *r,
+    ngx_http_telehealth_caller_t *caller);
 
 
 static ngx_http_telehealth_token_cached_t
@@ -977,12 +979,78 @@ ngx_http_telehealth_logout_done(void *data, redisReply *reply)
 
 /* GET /me */
 
+/*
+ * The body of GET /me from the claims, written here (no JSON library): as
+ * ngx_http_telehealth_person_json() writes it, the strings escaped.
+ */
+
+static ngx_int_t
+ngx_http_telehealth_me_claims(ngx_http_request_t *r,
+    ngx_http_telehealth_caller_t *caller)
+{
+    u_char      *body, *p;
+    size_t       len;
+    ngx_uint_t   i;
+    ngx_str_t   *v[4];
+
+    v[0] = &caller->id;
+    v[1] = &caller->org;
+    v[2] = &caller->name;
+    v[3] = &caller->email;
+
+    len = sizeof("{\"id\":\"\",\"type\":\"patient\",\"org_id\":\"\","
+                 "\"role\":null,\"display_name\":\"\",\"email\":\"\"}")
+          + caller->role.len + 2;
+
+    for (i = 0; i < 4; i++) {
+        len += v[i]->len + ngx_escape_json(NULL, v[i]->data, v[i]->len);
+    }
+
+    if (caller->staff) {
+        len += ngx_escape_json(NULL, caller->role.data, caller->role.len);
+    }
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, caller->id.data, caller->id.len);
+    p = caller->staff
+        ? ngx_cpymem(p, "\",\"type\":\"staff\",\"org_id\":\"",
+                     sizeof("\",\"type\":\"staff\",\"org_id\":\"") - 1)
+        : ngx_cpymem(p, "\",\"type\":\"patient\",\"org_id\":\"",
+                     sizeof("\",\"type\":\"patient\",\"org_id\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, caller->org.data, caller->org.len);
+
+    if (caller->staff) {
+        p = ngx_cpymem(p, "\",\"role\":\"", sizeof("\",\"role\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, caller->role.data, caller->role.len);
+        p = ngx_cpymem(p, "\",\"display_name\":\"",
+                       sizeof("\",\"display_name\":\"") - 1);
+
+    } else {
+        p = ngx_cpymem(p, "\",\"role\":null,\"display_name\":\"",
+                       sizeof("\",\"role\":null,\"display_name\":\"") - 1);
+    }
+
+    p = (u_char *) ngx_escape_json(p, caller->name.data, caller->name.len);
+    p = ngx_cpymem(p, "\",\"email\":\"", sizeof("\",\"email\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, caller->email.data, caller->email.len);
+    *p++ = '"';
+    *p++ = '}';
+
+    return ngx_http_telehealth_send_json_text(r, NGX_HTTP_OK, body,
+                                              p - body);
+}
+
+
 void
 ngx_http_telehealth_auth_me(ngx_http_request_t *r)
 {
     const char                    **params;
     ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_person_t    person;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -993,24 +1061,8 @@ ngx_http_telehealth_auth_me(ngx_http_request_t *r)
      * the account from PostgreSQL.
      */
     if (ctx->caller.own && ctx->caller.email.len) {
-        ngx_memzero(&person, sizeof(ngx_http_telehealth_person_t));
-
-        person.id = ctx->caller.id;
-        person.org = ctx->caller.org;
-        person.name = ctx->caller.name;
-        person.email = ctx->caller.email;
-
-        if (ctx->caller.staff) {
-            ngx_str_set(&person.type, "staff");
-            person.role = ctx->caller.role;
-
-        } else {
-            ngx_str_set(&person.type, "patient");
-        }
-
-        ngx_http_telehealth_finalize(r, ngx_http_telehealth_send_json(r,
-                                     NGX_HTTP_OK,
-                                     ngx_http_telehealth_person_json(&person)));
+        ngx_http_telehealth_finalize(r, ngx_http_telehealth_me_claims(r,
+                                                            &ctx->caller));
         return;
     }
 
