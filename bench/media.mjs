@@ -3,7 +3,7 @@
 // scripts/media-tests.sh).  Run by bench/media.sh.
 //
 // 1. Fan-out: 1 synthetic publisher (werift, Opus 50 packets/s + VP8
-//    30 frames/s, tests/media/lib) and N subscribers (default 50), first
+//    30 frames/s of 5 packets, ~1.5 Mbit/s, tests/media/lib) and N subscribers (default 50), first
 //    through our plugin, then through VideoRoom.  After a warm-up, over a
 //    fixed window: Janus' CPU seconds (utime + stime of /proc/<pid>/stat)
 //    and the RTP packets the subscribers received.  Figure: Janus CPU
@@ -43,6 +43,7 @@ const { values: args } = parseArgs({
     joins: { type: 'string', default: '500' },
     rounds: { type: 'string', default: '2' },
     batch: { type: 'string', default: '10' },
+    'video-packets': { type: 'string', default: '5' },
     json: { type: 'string', default: '' },
   },
 });
@@ -52,6 +53,9 @@ const WINDOW_MS = Number(args['window-ms']);
 const JOINS = Number(args.joins);
 const ROUNDS = Number(args.rounds);
 const BATCH = Number(args.batch);
+// A camera's rate: VP8 at 30 frames/s of `video-packets` packets of 1200
+// bytes (5: ~150 packets/s, ~1.5 Mbit/s), Opus at 50 packets/s.
+const VIDEO = { fps: 30, packetSize: 1200, deltaPackets: Number(args['video-packets']) };
 
 const log = (...a) => console.error('bench:', ...a);
 
@@ -131,7 +135,7 @@ async function fanoutTelehealth() {
     const room = await openRoom({ kind: 'group', fields: { max_participants: String(N + 10) } });
     const publisher = await Member.join(t, room, { type: 'staff', role: 'chair', name: 'bench publisher' });
     // Member.publish, with the publisher's packets counted.
-    const peer = new MediaPeer({ name: 'th-publisher', audio: true, video: true, direction: 'sendonly' });
+    const peer = new MediaPeer({ name: 'th-publisher', audio: true, video: true, direction: 'sendonly', videoOptions: VIDEO });
     publisher.publisher = peer; // closed with the Member
     const sent = countSent(peer);
     const { jsep } = await publisher.handle.request({ request: 'publish' }, await peer.createOffer());
@@ -162,7 +166,7 @@ async function fanoutVideoRoom() {
     const pubSession = await JanusSession.create(env.janusHttp);
     const pubHandle = await pubSession.attach(VIDEOROOM);
     const joined = await pubHandle.request({ request: 'join', ptype: 'publisher', room, display: 'bench publisher' });
-    const publisher = new MediaPeer({ name: 'vr-publisher', audio: true, video: true, direction: 'sendonly' });
+    const publisher = new MediaPeer({ name: 'vr-publisher', audio: true, video: true, direction: 'sendonly', videoOptions: VIDEO });
     peers.push({ close: async () => { await publisher.close(); await pubSession.destroy(); } });
     const sent = countSent(publisher);
     const { jsep } = await pubHandle.request({ request: 'publish', audio: true, video: true },

@@ -23,9 +23,10 @@ die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 [ -f build/libjanus_telehealth.so ] && [ -f build/ngx_http_telehealth_module.so ] \
     || die "the plugin and the module are not built (make)"
 
-mkdir -p bench/results
-out=bench/results/media.txt
-json=$ROOT/bench/results/media.json
+results=${BENCH_RESULTS:-$ROOT/bench/results}
+mkdir -p "$results"
+out=$results/media.txt
+json=$results/media.json
 rm -f "$json"
 
 TH_MEDIA_STACK=full TH_MEDIA_RUN=${TH_BENCH_MEDIA_RUN:-$ROOT/run/bench-media} \
@@ -36,6 +37,7 @@ TH_MEDIA_STACK=full TH_MEDIA_RUN=${TH_BENCH_MEDIA_RUN:-$ROOT/run/bench-media} \
     --window-ms "${BENCH_MEDIA_WINDOW_MS:-10000}" \
     --rounds "${BENCH_MEDIA_ROUNDS:-2}" \
     --joins "${BENCH_MEDIA_JOINS:-500}" \
+    --video-packets "${BENCH_MEDIA_VIDEO_PACKETS:-5}" \
     --json "$json" > "$out.tmp"
 status=$?
 [ "$status" -eq 0 ] && [ -s "$json" ] || { rm -f "$out.tmp"; die "the media benchmark failed ($status)"; }

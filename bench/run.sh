@@ -15,11 +15,13 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
+RESULTS=${BENCH_RESULTS:-$BENCH/results}
 BASE=http://127.0.0.1:${TH_NGINX_PORT:-58080}
 PG_CONN="host=127.0.0.1 port=${TH_PG_PORT:-55432} user=postgres dbname=telehealth"
 THREADS=${BENCH_THREADS:-2}
 CONNECTIONS=${BENCH_CONNECTIONS:-32}
 DURATION=${BENCH_DURATION:-10s}
+ROUNDS=${BENCH_ROUNDS:-2}
 EMAIL=bench@bench.test
 PASSWORD=${TH_BENCH_PASSWORD:-bench-password-not-secret}
 
@@ -29,27 +31,19 @@ command -v wrk >/dev/null || die "wrk not installed (make deps)"
 curl -fsS -m 5 "$BASE/bench/return200" >/dev/null \
     || die "nginx does not answer on $BASE (scripts/stack.sh start)"
 
-# The benchmark user: its own organisation, independent of the demo data.
-# Created once; its password hash is reset on every run so the password
-# above always works.
-hash=$(printf '%s' "$PASSWORD" \
-    | argon2 "$(openssl rand -hex 16)" -id -t 2 -m 16 -p 1 -e)
-psql -X -q -v ON_ERROR_STOP=1 -d "$PG_CONN" -v email="$EMAIL" -v h="$hash" \
-    >/dev/null <<'SQL'
-BEGIN;
-INSERT INTO organisations (name)
-SELECT 'Benchmark' WHERE NOT EXISTS (
-    SELECT 1 FROM organisations WHERE name = 'Benchmark');
-INSERT INTO staff (org_id, display_name, email, role)
-SELECT o.id, 'Bench Mark', :'email', 'coordinator'
-FROM organisations o
-WHERE o.name = 'Benchmark' AND NOT EXISTS (
-    SELECT 1 FROM staff WHERE email = :'email');
-INSERT INTO logins (email, password_hash, staff_id)
-SELECT :'email', :'h', s.id FROM staff s WHERE s.email = :'email'
-ON CONFLICT (email) DO UPDATE SET password_hash = EXCLUDED.password_hash;
-COMMIT;
-SQL
+# The benchmark user: the first admin of an organisation of its own,
+# independent of the demo data, made as operators make one
+# (scripts/telehealth-admin).  Created once; its password is set again on
+# every run so the password above always works.
+admin() {
+    printf '%s\n' "$PASSWORD" \
+        | "$ROOT/scripts/telehealth-admin" -d "$PG_CONN" --password-stdin "$@"
+}
+if ! out=$(admin create-org Benchmark "$EMAIL" 'Bench Mark' 2>&1); then
+    grep -q 'already in use' <<<"$out" || die "telehealth-admin: $out"
+    admin set-password "$EMAIL" >/dev/null \
+        || die "telehealth-admin set-password failed"
+fi
 
 token=$(curl -fsS -m 10 "$BASE/api/v1/auth/login" \
     -H 'Content-Type: application/json' \
@@ -67,27 +61,42 @@ run() {
     shift 2
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" \
         "$url")
-    printf '%s\n' "$out" > "$BENCH/results/$name.wrk.txt"
+    printf '%s\n' "$out" >> "$RESULTS/$name.wrk.txt"
     if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
         die "$name: $(grep 'Non-2xx' <<<"$out")"
     fi
     awk '/^Requests\/sec:/ { print $2 }' <<<"$out"
 }
 
-mkdir -p "$BENCH/results"
-floor=$(run return200 "$BASE/bench/return200")
+mkdir -p "$RESULTS"
 export TH_BENCH_TOKEN=$token
-me=$(run me "$BASE/api/v1/me" -s "$BENCH/me.lua")
+# in turns, ROUNDS times, the order swapped every round (a shared machine)
+: > "$RESULTS/return200.wrk.txt"
+: > "$RESULTS/me.wrk.txt"
+floors=() mes=()
+for ((round = 1; round <= ROUNDS; round++)); do
+    if ((round % 2)); then
+        floors+=("$(run return200 "$BASE/bench/return200")")
+        mes+=("$(run me "$BASE/api/v1/me" -s "$BENCH/me.lua")")
+    else
+        mes+=("$(run me "$BASE/api/v1/me" -s "$BENCH/me.lua")")
+        floors+=("$(run return200 "$BASE/bench/return200")")
+    fi
+done
+mean() { printf '%s\n' "$@" | awk '{ s += $1 } END { printf "%.2f", s / NR }'; }
+floor=$(mean "${floors[@]}")
+me=$(mean "${mes[@]}")
 ratio=$(awk -v a="$me" -v b="$floor" 'BEGIN { printf "%.3f", a / b }')
 
 {
     echo "date:          $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "commit:        $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    echo "wrk:           -t$THREADS -c$CONNECTIONS -d$DURATION"
-    echo "return200:     $floor requests/s"
-    echo "me:            $me requests/s"
+    echo "machine:       $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "wrk:           -t$THREADS -c$CONNECTIONS -d$DURATION, $ROUNDS rounds"
+    echo "return200:     $floor requests/s (rounds: ${floors[*]})"
+    echo "me:            $me requests/s (rounds: ${mes[*]})"
     echo "me/return200:  $ratio"
-} | tee "$BENCH/results/latest.txt"
+} | tee "$RESULTS/latest.txt"
 
 # A database-backed list endpoint against pgbench running its statement
 # (bench/list.sh).  BENCH_LIST=0 skips.
@@ -116,3 +125,22 @@ if [ "${BENCH_MEDIA:-1}" != 0 ]; then
     echo
     "$BENCH/media.sh"
 fi
+
+# Every ratio of this run in one place ($RESULTS/summary.txt; bench/RESULTS.md
+# keeps the last full run's)
+{
+    echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit:  $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+    ran=latest
+    [ "${BENCH_LIST:-1}" = 0 ] || ran="$ran list"
+    [ "${BENCH_REDEEM:-1}" = 0 ] || ran="$ran redeem"
+    [ "${BENCH_MEDIA:-1}" = 0 ] || ran="$ran media"
+    for f in $ran; do
+        [ -f "$RESULTS/$f.txt" ] || continue
+        grep -E '/|ratio' "$RESULTS/$f.txt" | grep -vE '^(wrk|pgbench|date|commit):' \
+            | sed "s/^ */$f: /"
+    done
+} > "$RESULTS/summary.txt"
+echo
+cat "$RESULTS/summary.txt"

@@ -37,6 +37,7 @@
 #define TH_KEY_SESSION_BANNED "%ssession:%s:banned"
 #define TH_KEY_SESSION_ROLES  "%ssession:%s:roles"
 #define TH_KEY_REVOKED        "%srevoked:%s"
+#define TH_KEY_REVOCATIONS    "%srevocations%s" /* sorted set and channel */
 #define TH_KEY_NODE           "%snode:%s"
 #define TH_KEY_NODE_COMMANDS  "%scmd:%s"
 #define TH_KEY_EVENTS         "%sevents"

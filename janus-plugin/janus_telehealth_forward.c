@@ -186,6 +186,13 @@ janus_telehealth_incoming_rtp(janus_plugin_session *handle,
     ts = header->timestamp;
     pt = header->type;
 
+    /* the same for every subscriber but the m-line (the core copies it) */
+    memset(&out, 0, sizeof(out));
+    janus_plugin_rtp_extensions_reset(&out.extensions);
+    out.video = video;
+    out.buffer = packet->buffer;
+    out.length = packet->length;
+
     janus_mutex_lock(&fs->mutex);
     for (l = fs->subscribers; l != NULL; l = l->next) {
         ss = l->data;
@@ -199,12 +206,7 @@ janus_telehealth_incoming_rtp(janus_plugin_session *handle,
         janus_rtp_header_update(header, &ss->context, video, 0);
         header->type = ss->pt;
 
-        memset(&out, 0, sizeof(out));
-        janus_plugin_rtp_extensions_reset(&out.extensions);
         out.mindex = ss->mindex;
-        out.video = video;
-        out.buffer = packet->buffer;
-        out.length = packet->length;
         janus_telehealth_gateway->relay_rtp(target, &out);
         janus_telehealth_metrics_forwarded(packet->length);
 

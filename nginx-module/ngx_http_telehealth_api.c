@@ -69,6 +69,8 @@ static ngx_uint_t ngx_http_telehealth_match(ngx_str_t *pattern,
 static void ngx_http_telehealth_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_telehealth_read_body(ngx_http_request_t *r,
     ngx_http_telehealth_ctx_t *ctx);
+static ngx_int_t ngx_http_telehealth_send_text(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *text, size_t len, ngx_uint_t problem);
 static ngx_int_t ngx_http_telehealth_send_typed(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json, ngx_uint_t problem);
 static void ngx_http_telehealth_json_cleanup(void *data);
@@ -834,11 +836,8 @@ static ngx_int_t
 ngx_http_telehealth_send_typed(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json, ngx_uint_t problem)
 {
-    char         *text;
-    size_t        len;
-    ngx_int_t     rc;
-    ngx_buf_t    *b;
-    ngx_chain_t   out;
+    char       *text;
+    ngx_int_t   rc;
 
     if (json == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -853,16 +852,38 @@ ngx_http_telehealth_send_typed(ngx_http_request_t *r, ngx_uint_t status,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    len = ngx_strlen(text);
+    rc = ngx_http_telehealth_send_text(r, status, (u_char *) text,
+                                       ngx_strlen(text), problem);
+    free(text);
+
+    return rc;
+}
+
+
+/* JSON as PostgreSQL wrote it (jsonb's text), copied: no parse, no dump */
+
+ngx_int_t
+ngx_http_telehealth_send_json_text(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *text, size_t len)
+{
+    return ngx_http_telehealth_send_text(r, status, text, len, 0);
+}
+
+
+static ngx_int_t
+ngx_http_telehealth_send_text(ngx_http_request_t *r, ngx_uint_t status,
+    u_char *text, size_t len, ngx_uint_t problem)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
 
     b = ngx_create_temp_buf(r->pool, len);
     if (b == NULL) {
-        free(text);
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     b->last = ngx_cpymem(b->last, text, len);
-    free(text);
 
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;

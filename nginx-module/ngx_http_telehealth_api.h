@@ -77,10 +77,12 @@ typedef struct {
     ngx_str_t                        role;      /* empty for patients */
     ngx_str_t                        name;
     ngx_str_t                        jti;
+    ngx_str_t                        email;     /* empty: not in the token */
     time_t                           iat;       /* 0: none */
     time_t                           exp;
     unsigned                         staff:1;
     unsigned                         guest:1;   /* a redeemed link's */
+    unsigned                         own:1;     /* one of our tokens */
 } ngx_http_telehealth_caller_t;
 
 
@@ -115,6 +117,9 @@ void ngx_http_telehealth_health(ngx_http_request_t *r);
 /* sends json (the reference is stolen) with the status */
 ngx_int_t ngx_http_telehealth_send_json(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
+/* a JSON text as it is (PostgreSQL's), copied */
+ngx_int_t ngx_http_telehealth_send_json_text(ngx_http_request_t *r,
+    ngx_uint_t status, u_char *text, size_t len);
 ngx_int_t ngx_http_telehealth_send_status(ngx_http_request_t *r,
     ngx_uint_t status);
 ngx_int_t ngx_http_telehealth_send_problem(ngx_http_request_t *r,

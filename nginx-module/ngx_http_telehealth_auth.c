@@ -4,8 +4,10 @@
  * verifies the password on the thread pool, writes an audit row of the
  * attempt whatever its outcome, and signs an HS256 token with the first
  * key of telehealth_signing_key.  Every other request presents that token; it
- * is verified here and then looked up in Redis, where logout leaves the
- * token's id until the token would have expired anyway.
+ * is verified here and checked against the revocations this nginx keeps in
+ * shared memory (ngx_http_telehealth_revocations.c): no network round trip.
+ * Logout revokes the token's id, in Redis and on every node, until the
+ * token would have expired anyway.  GET /me answers from the token's claims.
  */
 
 #include <ngx_config.h>
@@ -16,7 +18,26 @@
 #include "ngx_http_telehealth_idp.h"
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_redis.h"
+#include "ngx_http_telehealth_revocations.h"
 #include "ngx_http_telehealth_throttle.h"
+#include "th_lua.h"
+
+#include <openssl/crypto.h>
+
+
+/*
+ * Tokens this worker verified, by their text: a token seen again is not
+ * parsed and verified again (its signature, issuer and audience cannot
+ * change; its expiry is checked on every use, its revocation too).  Keys
+ * only change with a reload, which starts new workers with an empty cache.
+ */
+#define NGX_HTTP_TELEHEALTH_TOKEN_CACHE  1024
+
+typedef struct {
+    u_char                        *token;   /* NULL: empty; the allocation */
+    size_t                         len;
+    ngx_http_telehealth_caller_t   caller;  /* its strings in the allocation */
+} ngx_http_telehealth_token_cached_t;
 
 
 /* the columns of both queries below, in this order */
@@ -69,9 +90,11 @@ typedef struct {
 
 static ngx_int_t ngx_http_telehealth_bearer(ngx_http_request_t *r,
     ngx_str_t *token);
+static ngx_int_t ngx_http_telehealth_token_cached(ngx_http_request_t *r,
+    ngx_str_t *token, ngx_http_telehealth_caller_t *caller);
+static void ngx_http_telehealth_token_cache(ngx_str_t *token,
+    ngx_http_telehealth_caller_t *caller);
 static void ngx_http_telehealth_check_revoked(ngx_http_request_t *r);
-static void ngx_http_telehealth_revoked_handler(void *data,
-    redisReply *reply);
 static void ngx_http_telehealth_login_checked(ngx_http_request_t *r,
     ngx_int_t rc);
 static void ngx_http_telehealth_login_audit(ngx_http_request_t *r,
@@ -89,6 +112,12 @@ static json_t *ngx_http_telehealth_person_json(
     ngx_http_telehealth_person_t *person);
 static void ngx_http_telehealth_logout_done(void *data, redisReply *reply);
 static void ngx_http_telehealth_me_found(ngx_http_telehealth_pg_req_t *pg);
+static ngx_int_t ngx_http_telehealth_me_claims(ngx_http_request_t *r,
+    ngx_http_telehealth_caller_t *caller);
+
+
+static ngx_http_telehealth_token_cached_t
+    ngx_http_telehealth_tokens[NGX_HTTP_TELEHEALTH_TOKEN_CACHE];
 
 
 void
@@ -106,6 +135,18 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
 
     if (ngx_http_telehealth_bearer(r, &token) != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+    }
+
+    rc = ngx_http_telehealth_token_cached(r, &token, &ctx->caller);
+
+    if (rc == NGX_OK) {
+        ngx_http_telehealth_check_revoked(r);
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -137,6 +178,7 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
     }
 
     rc = ngx_http_telehealth_caller(r, claims, &ctx->caller);
+    ctx->caller.own = 1;
     json_decref(claims);
 
     if (rc != NGX_OK) {
@@ -145,6 +187,8 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
         return;
     }
+
+    ngx_http_telehealth_token_cache(&token, &ctx->caller);
 
     ngx_http_telehealth_check_revoked(r);
 }
@@ -163,41 +207,168 @@ ngx_http_telehealth_authenticate_caller(ngx_http_request_t *r,
 }
 
 
-/* ctx->caller is known: a token that logout revoked goes no further */
+/*
+ * ctx->caller is known: a token that logout revoked, or one issued before
+ * its holder was cut off, goes no further.  While the revocations feed is
+ * down nothing can be told: 503.
+ */
 
 static void
 ngx_http_telehealth_check_revoked(ngx_http_request_t *r)
 {
-    char                       *key, *nbf;
-    const char                 *argv[3];
-    size_t                      argvlen[3];
     ngx_int_t                   rc;
     ngx_http_telehealth_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
-    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
-                                        (char *) ctx->caller.jti.data);
-    nbf = ngx_http_telehealth_redis_key(r->pool, TH_KEY_PERSON_NBF,
-                                        (char *) ctx->caller.id.data);
-    if (key == NULL || nbf == NULL) {
-        ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    rc = ngx_http_telehealth_revocations_check(&ctx->caller.jti,
+                                               &ctx->caller.id,
+                                               ctx->caller.iat);
+    switch (rc) {
+
+    case NGX_OK:
+        /* a guest's token reaches its session's chat and events, no more */
+        if (ctx->caller.guest && !ctx->guests) {
+            ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_FORBIDDEN, NULL);
+            return;
+        }
+
+        ctx->next(r);
+        return;
+
+    case NGX_DECLINED:
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "telehealth: revoked access token used");
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
+        return;
+
+    default:
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "telehealth: access token not checked: the "
+                      "revocations feed is down");
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        return;
+    }
+}
+
+
+static ngx_uint_t
+ngx_http_telehealth_token_slot(ngx_str_t *token)
+{
+    return ngx_hash_key(token->data, token->len)
+           % NGX_HTTP_TELEHEALTH_TOKEN_CACHE;
+}
+
+
+/* NGX_OK: caller filled from the cache (strings in r->pool); NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_telehealth_token_cached(ngx_http_request_t *r, ngx_str_t *token,
+    ngx_http_telehealth_caller_t *caller)
+{
+    u_char                              *p;
+    size_t                               size;
+    ngx_uint_t                           i;
+    ngx_str_t                           *s[6], *d[6];
+    ngx_http_telehealth_token_cached_t  *tc;
+
+    tc = &ngx_http_telehealth_tokens[ngx_http_telehealth_token_slot(token)];
+
+    /* in constant time: a neighbour's token must not leak by timing */
+    if (tc->token == NULL || tc->len != token->len
+        || CRYPTO_memcmp(tc->token, token->data, token->len) != 0
+        || tc->caller.exp <= ngx_time())
+    {
+        return NGX_DECLINED;
+    }
+
+    *caller = tc->caller;
+
+    s[0] = &tc->caller.id;
+    s[1] = &tc->caller.org;
+    s[2] = &tc->caller.role;
+    s[3] = &tc->caller.name;
+    s[4] = &tc->caller.jti;
+    s[5] = &tc->caller.email;
+    d[0] = &caller->id;
+    d[1] = &caller->org;
+    d[2] = &caller->role;
+    d[3] = &caller->name;
+    d[4] = &caller->jti;
+    d[5] = &caller->email;
+
+    size = 0;
+    for (i = 0; i < 6; i++) {
+        size += s[i]->len + 1;
+    }
+
+    /* the entry may be replaced while the request goes on */
+    p = ngx_pnalloc(r->pool, size);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    for (i = 0; i < 6; i++) {
+        d[i]->data = p;
+        p = ngx_cpymem(p, s[i]->data, s[i]->len);
+        *p++ = '\0';
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_telehealth_token_cache(ngx_str_t *token,
+    ngx_http_telehealth_caller_t *caller)
+{
+    u_char                              *p, *block;
+    size_t                               size;
+    ngx_uint_t                           i;
+    ngx_str_t                           *s[6];
+    ngx_http_telehealth_token_cached_t  *tc;
+
+    tc = &ngx_http_telehealth_tokens[ngx_http_telehealth_token_slot(token)];
+
+    s[0] = &caller->id;
+    s[1] = &caller->org;
+    s[2] = &caller->role;
+    s[3] = &caller->name;
+    s[4] = &caller->jti;
+    s[5] = &caller->email;
+
+    size = token->len;
+    for (i = 0; i < 6; i++) {
+        size += s[i]->len + 1;
+    }
+
+    block = ngx_alloc(size, ngx_cycle->log);
+    if (block == NULL) {
         return;
     }
 
-    /* the token's own revocation, and its holder's "not before" */
-    argv[0] = "MGET";
-    argvlen[0] = sizeof("MGET") - 1;
-    argv[1] = key;
-    argvlen[1] = ngx_strlen(key);
-    argv[2] = nbf;
-    argvlen[2] = ngx_strlen(nbf);
+    if (tc->token != NULL) {
+        ngx_free(tc->token);
+    }
 
-    rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                           ngx_http_telehealth_revoked_handler,
-                                           r, 3, argv, argvlen);
-    if (rc != NGX_OK) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+    tc->token = block;
+    tc->len = token->len;
+    tc->caller = *caller;
+
+    p = ngx_cpymem(block, token->data, token->len);
+
+    s[0] = &tc->caller.id;
+    s[1] = &tc->caller.org;
+    s[2] = &tc->caller.role;
+    s[3] = &tc->caller.name;
+    s[4] = &tc->caller.jti;
+    s[5] = &tc->caller.email;
+
+    for (i = 0; i < 6; i++) {
+        p = ngx_cpymem(p, s[i]->data, s[i]->len);
+        *p = '\0';
+        s[i]->data = p - s[i]->len;
+        p++;
     }
 }
 
@@ -292,7 +463,9 @@ ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
         || ngx_http_telehealth_claim(r->pool, claims, "role", &caller->role,
                                      0)
         || ngx_http_telehealth_claim(r->pool, claims, "name", &caller->name,
-                                     0))
+                                     0)
+        || ngx_http_telehealth_claim(r->pool, claims, "email",
+                                     &caller->email, 0))
     {
         return NGX_DECLINED;
     }
@@ -319,60 +492,6 @@ ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
     caller->iat = (time_t) json_integer_value(json_object_get(claims, "iat"));
 
     return NGX_OK;
-}
-
-
-static void
-ngx_http_telehealth_revoked_handler(void *data, redisReply *reply)
-{
-    redisReply                 *nbf;
-    ngx_http_request_t         *r = data;
-    ngx_http_telehealth_ctx_t  *ctx;
-
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
-        || reply->elements != 2)
-    {
-        if (reply != NULL) {
-            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "telehealth: Redis MGET failed: %s",
-                          reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                           : "bad reply");
-        }
-
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
-        return;
-    }
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
-
-    if (reply->element[0]->type != REDIS_REPLY_NIL) {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: revoked access token used");
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
-        return;
-    }
-
-    /* every token issued until the person's deactivation or new password */
-    nbf = reply->element[1];
-
-    if (nbf->type == REDIS_REPLY_STRING
-        && ctx->caller.iat <= (time_t) ngx_atotm((u_char *) nbf->str,
-                                                 nbf->len))
-    {
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: access token issued before its holder "
-                      "was cut off");
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
-        return;
-    }
-
-    /* a guest's token reaches its session's chat and events, no more */
-    if (ctx->caller.guest && !ctx->guests) {
-        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_FORBIDDEN, NULL);
-        return;
-    }
-
-    ctx->next(r);
 }
 
 
@@ -747,6 +866,13 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
                                          person->role.len));
     }
 
+    /* GET /me answers from the claims */
+    if (claims != NULL && person->email.data != NULL) {
+        json_object_set_new(claims, "email",
+                            json_stringn((char *) person->email.data,
+                                         person->email.len));
+    }
+
     if (claims == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "telehealth: cannot build token claims: %s", err.text);
@@ -897,25 +1023,27 @@ ngx_http_telehealth_person_json(ngx_http_telehealth_person_t *person)
 }
 
 
-/* POST /auth/logout */
+/* POST /auth/logout: common/lua/revoke_token.lua */
 
 void
 ngx_http_telehealth_auth_logout(ngx_http_request_t *r)
 {
-    char                       *key;
-    u_char                     *ttl;
+    char                       *key, *set;
+    u_char                     *p, *last;
     time_t                      left;
-    const char                 *argv[5];
-    size_t                      argvlen[5];
+    ngx_uint_t                  i;
+    const char                 *argv[10];
+    size_t                      argvlen[10];
     ngx_http_telehealth_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
                                         (char *) ctx->caller.jti.data);
-    ttl = ngx_pnalloc(r->pool, NGX_TIME_T_LEN + 1);
+    set = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOCATIONS, "");
+    p = ngx_pnalloc(r->pool, 3 * (NGX_TIME_T_LEN + 1));
 
-    if (key == NULL || ttl == NULL) {
+    if (key == NULL || set == NULL || p == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -926,21 +1054,27 @@ ngx_http_telehealth_auth_logout(ngx_http_request_t *r)
         left = 1;
     }
 
-    argv[0] = "SET";
-    argv[1] = key;
-    argv[2] = "1";
-    argv[3] = "EX";
-    argv[4] = (char *) ttl;
+    argv[0] = "EVAL";
+    argv[1] = th_lua_revoke_token;
+    argv[2] = "2";
+    argv[3] = key;
+    argv[4] = set;
+    argv[5] = (char *) p;
+    last = ngx_sprintf(p, "%T%Z", left);
+    argv[6] = (char *) last;
+    last = ngx_sprintf(last, "%T%Z", ngx_time() + left);
+    argv[7] = (char *) last;
+    (void) ngx_sprintf(last, "%T%Z", ngx_time());
+    argv[8] = set;                          /* the channel of the same name */
+    argv[9] = (char *) ctx->caller.jti.data;
 
-    argvlen[0] = 3;
-    argvlen[1] = ngx_strlen(key);
-    argvlen[2] = 1;
-    argvlen[3] = 2;
-    argvlen[4] = ngx_sprintf(ttl, "%T", left) - ttl;
+    for (i = 0; i < 10; i++) {
+        argvlen[i] = ngx_strlen(argv[i]);
+    }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
                                           ngx_http_telehealth_logout_done, r,
-                                          5, argv, argvlen)
+                                          10, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -951,12 +1085,21 @@ ngx_http_telehealth_auth_logout(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_logout_done(void *data, redisReply *reply)
 {
-    ngx_http_request_t  *r = data;
+    time_t                      left;
+    ngx_http_request_t         *r = data;
+    ngx_http_telehealth_ctx_t  *ctx;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
     }
+
+    /* at once on this node; the others from the revocations channel */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    left = ctx->caller.exp - ngx_time();
+    ngx_http_telehealth_revocations_token(&ctx->caller.jti,
+                                          ngx_time() + ngx_max(left, 1));
 
     ngx_http_telehealth_finalize(r,
                 ngx_http_telehealth_send_status(r, NGX_HTTP_NO_CONTENT));
@@ -965,13 +1108,92 @@ ngx_http_telehealth_logout_done(void *data, redisReply *reply)
 
 /* GET /me */
 
+/*
+ * The body of GET /me from the claims, written here (no JSON library): as
+ * ngx_http_telehealth_person_json() writes it, the strings escaped.
+ */
+
+static ngx_int_t
+ngx_http_telehealth_me_claims(ngx_http_request_t *r,
+    ngx_http_telehealth_caller_t *caller)
+{
+    u_char      *body, *p;
+    size_t       len;
+    ngx_uint_t   i;
+    ngx_str_t   *v[4];
+
+    v[0] = &caller->id;
+    v[1] = &caller->org;
+    v[2] = &caller->name;
+    v[3] = &caller->email;
+
+    len = sizeof("{\"id\":\"\",\"type\":\"patient\",\"org_id\":\"\","
+                 "\"role\":null,\"display_name\":\"\",\"email\":\"\"}")
+          + caller->role.len + 2;
+
+    for (i = 0; i < 4; i++) {
+        len += v[i]->len + ngx_escape_json(NULL, v[i]->data, v[i]->len);
+    }
+
+    if (caller->staff) {
+        len += ngx_escape_json(NULL, caller->role.data, caller->role.len);
+    }
+
+    body = ngx_pnalloc(r->pool, len);
+    if (body == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(body, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, caller->id.data, caller->id.len);
+    p = caller->staff
+        ? ngx_cpymem(p, "\",\"type\":\"staff\",\"org_id\":\"",
+                     sizeof("\",\"type\":\"staff\",\"org_id\":\"") - 1)
+        : ngx_cpymem(p, "\",\"type\":\"patient\",\"org_id\":\"",
+                     sizeof("\",\"type\":\"patient\",\"org_id\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, caller->org.data, caller->org.len);
+
+    if (caller->staff) {
+        p = ngx_cpymem(p, "\",\"role\":\"", sizeof("\",\"role\":\"") - 1);
+        p = (u_char *) ngx_escape_json(p, caller->role.data, caller->role.len);
+        p = ngx_cpymem(p, "\",\"display_name\":\"",
+                       sizeof("\",\"display_name\":\"") - 1);
+
+    } else {
+        p = ngx_cpymem(p, "\",\"role\":null,\"display_name\":\"",
+                       sizeof("\",\"role\":null,\"display_name\":\"") - 1);
+    }
+
+    p = (u_char *) ngx_escape_json(p, caller->name.data, caller->name.len);
+    p = ngx_cpymem(p, "\",\"email\":\"", sizeof("\",\"email\":\"") - 1);
+    p = (u_char *) ngx_escape_json(p, caller->email.data, caller->email.len);
+    *p++ = '"';
+    *p++ = '}';
+
+    return ngx_http_telehealth_send_json_text(r, NGX_HTTP_OK, body,
+                                              p - body);
+}
+
+
 void
 ngx_http_telehealth_auth_me(ngx_http_request_t *r)
 {
-    const char                 **params;
-    ngx_http_telehealth_ctx_t   *ctx;
+    const char                    **params;
+    ngx_http_telehealth_ctx_t      *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
+
+    /*
+     * Our own tokens carry everything GET /me answers, as of the login; a
+     * person cut off since is refused by the revocations already.  Tokens
+     * of an identity provider (and ours from before the "email" claim):
+     * the account from PostgreSQL.
+     */
+    if (ctx->caller.own && ctx->caller.email.len) {
+        ngx_http_telehealth_finalize(r, ngx_http_telehealth_me_claims(r,
+                                                            &ctx->caller));
+        return;
+    }
 
     params = ngx_palloc(r->pool, 3 * sizeof(char *));
     ctx->pg = ngx_http_telehealth_pg_create(r->pool, r->connection->log);

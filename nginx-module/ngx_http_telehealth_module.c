@@ -14,6 +14,7 @@
 #include "ngx_http_telehealth_api.h"
 #include "ngx_http_telehealth_pg.h"
 #include "ngx_http_telehealth_redis.h"
+#include "ngx_http_telehealth_revocations.h"
 #include "ngx_http_telehealth_password.h"
 #include "ngx_http_telehealth_events.h"
 #include "ngx_http_telehealth_reconcile.h"
@@ -865,6 +866,12 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
         ngx_str_set(&mcf->export_font, NGX_HTTP_TELEHEALTH_EXPORT_FONT);
     }
 
+    if (mcf->redis.len
+        && ngx_http_telehealth_revocations_conf(cf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (mcf->thread_pool_name.data == NULL) {
         ngx_str_set(&mcf->thread_pool_name, "default");
     }
@@ -1594,7 +1601,10 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
     }
 
     if (mcf->redis.len) {
-        if (ngx_http_telehealth_redis_init_process(cycle, mcf) != NGX_OK) {
+        if (ngx_http_telehealth_redis_init_process(cycle, mcf) != NGX_OK
+            || ngx_http_telehealth_revocations_init_process(cycle, mcf)
+               != NGX_OK)
+        {
             return NGX_ERROR;
         }
     }

@@ -509,6 +509,18 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
+    rec = ctx->data;
+
+    /* nothing to add or do: the answer as PostgreSQL wrote it (lists) */
+    if (ctx->then == NULL && rec->invite == NULL && !PQgetisnull(res, 0, 1))
+    {
+        ngx_http_telehealth_finalize(r,
+                    ngx_http_telehealth_send_json_text(r, status,
+                                        (u_char *) PQgetvalue(res, 0, 1),
+                                        PQgetlength(res, 0, 1)));
+        return;
+    }
+
     body = json_loads(PQgetvalue(res, 0, 1), 0, NULL);
 
     /*
@@ -518,8 +530,6 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
     if (status == NGX_HTTP_CREATED && body != NULL
         && json_object_get(body, "url") != NULL)
     {
-        rec = ctx->data;
-
         if (rec->invite != NULL
             && (json_object_set_new(body, "token",
                                     json_string(rec->invite))

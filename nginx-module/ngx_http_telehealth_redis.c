@@ -56,6 +56,9 @@ typedef struct {
     ngx_uint_t                             next_sentinel;
     u_char                                 primary[NGX_SOCKADDR_STRLEN];
     char                                   primary_host[NGX_INET6_ADDRSTRLEN];
+    char                                  *channel;  /* subscriber: NULL */
+    ngx_http_telehealth_redis_handler_pt   message;  /* subscriber's */
+    void                                  *message_data;
     unsigned                               connected:1;
     unsigned                               failed:1;
     unsigned                               auth_failed:1;
@@ -109,9 +112,13 @@ static void ngx_http_telehealth_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
 static void ngx_http_telehealth_redis_cmd_timeout(ngx_event_t *ev);
 static void ngx_http_telehealth_redis_cmd_disarm(void *data);
+static void ngx_http_telehealth_redis_message(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_telehealth_redis_lost(ngx_http_telehealth_redis_t *rd);
 
 
 static ngx_http_telehealth_redis_t  *ngx_http_telehealth_redis;
+static ngx_http_telehealth_redis_t  *ngx_http_telehealth_redis_sub;
 
 
 ngx_int_t
@@ -177,6 +184,17 @@ ngx_http_telehealth_redis_exit_process(void)
     }
 
     ngx_http_telehealth_redis = NULL;
+
+    if (ngx_http_telehealth_redis_sub != NULL) {
+        if (ngx_http_telehealth_redis_sub->timer.timer_set) {
+            ngx_del_timer(&ngx_http_telehealth_redis_sub->timer);
+        }
+
+        ngx_http_telehealth_redis_sub->message = NULL;
+        ngx_http_telehealth_redis_close(&ngx_http_telehealth_redis_sub->sentinel);
+        ngx_http_telehealth_redis_drop(ngx_http_telehealth_redis_sub);
+        ngx_http_telehealth_redis_sub = NULL;
+    }
 
     ngx_http_telehealth_redis_close(&rd->sentinel);
 
@@ -375,6 +393,8 @@ ngx_http_telehealth_redis_drop(ngx_http_telehealth_redis_t *rd)
 
     ngx_http_telehealth_redis_close(&rd->data);
 
+    ngx_http_telehealth_redis_lost(rd);
+
     if (ngx_http_telehealth_redis != NULL) {
         ngx_http_telehealth_redis_schedule(rd);
     }
@@ -416,6 +436,16 @@ ngx_http_telehealth_redis_ready(ngx_http_telehealth_redis_t *rd)
     rd->failed = 0;
     rd->auth_failed = 0;
     rd->backoff = NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MIN;
+
+    /* a subscriber's connection only ever subscribes */
+    if (rd->channel != NULL
+        && redisAsyncCommand(rd->data.ac, ngx_http_telehealth_redis_message,
+                             rd, "SUBSCRIBE %s", rd->channel)
+           != REDIS_OK)
+    {
+        rd->failed = 1;
+        ngx_http_telehealth_redis_drop(rd);
+    }
 }
 
 
@@ -469,6 +499,7 @@ ngx_http_telehealth_redis_disconnected(const redisAsyncContext *ac,
     rd->data.ac = NULL;
     rd->connected = 0;
     rd->failed = 1;
+    ngx_http_telehealth_redis_lost(rd);
     ngx_http_telehealth_redis_schedule(rd);
 }
 
@@ -922,4 +953,91 @@ ngx_http_telehealth_redis_key(ngx_pool_t *pool, const char *fmt,
     }
 
     return key;
+}
+
+
+/*
+ * A subscriber: a connection of its own (a subscribed connection takes no
+ * other command) on one channel, to the same Redis as the commands' (the
+ * same AUTH, the same sentinels), made again with back-off when it drops.
+ * handler gets every message of the channel and the subscription's
+ * confirmation (arrays as Redis sends them), and NULL whenever the
+ * connection is lost: what was published meanwhile is lost too.
+ */
+
+ngx_int_t
+ngx_http_telehealth_redis_subscribe(ngx_cycle_t *cycle, const char *channel,
+    ngx_http_telehealth_redis_handler_pt handler, void *data)
+{
+    size_t                        len;
+    ngx_http_telehealth_redis_t  *rd, *first;
+
+    first = ngx_http_telehealth_redis;
+
+    if (first == NULL || ngx_http_telehealth_redis_sub != NULL) {
+        return NGX_ERROR;
+    }
+
+    rd = ngx_pcalloc(cycle->pool, sizeof(ngx_http_telehealth_redis_t));
+    if (rd == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(channel);
+    rd->channel = ngx_pnalloc(cycle->pool, len + 1);
+    if (rd->channel == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(rd->channel, channel, len + 1);
+
+    rd->host = first->host;
+    rd->unix_path = first->unix_path;
+    rd->port = first->port;
+    rd->prefix = first->prefix;
+    rd->user = first->user;
+    rd->password = first->password;
+    rd->master = first->master;
+    rd->sentinels = first->sentinels;
+    rd->nsentinels = first->nsentinels;
+    rd->timeout = first->timeout;
+    rd->log = cycle->log;
+    rd->backoff = NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MIN;
+    rd->message = handler;
+    rd->message_data = data;
+
+    rd->timer.handler = ngx_http_telehealth_redis_timer_handler;
+    rd->timer.data = rd;
+    rd->timer.log = cycle->log;
+    rd->timer.cancelable = 1;
+
+    ngx_http_telehealth_redis_sub = rd;
+
+    ngx_http_telehealth_redis_connect(rd);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_telehealth_redis_message(redisAsyncContext *ac, void *r,
+    void *privdata)
+{
+    ngx_http_telehealth_redis_t  *rd = privdata;
+
+    /* a NULL reply: the connection is going, redis_lost() tells */
+    if (r == NULL || rd->data.ac != ac || rd->message == NULL) {
+        return;
+    }
+
+    rd->message(rd->message_data, r);
+}
+
+
+static void
+ngx_http_telehealth_redis_lost(ngx_http_telehealth_redis_t *rd)
+{
+    if (rd->channel != NULL && rd->message != NULL) {
+        rd->message(rd->message_data, NULL);
+    }
 }

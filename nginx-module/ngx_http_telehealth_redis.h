@@ -44,5 +44,14 @@ char *ngx_http_telehealth_redis_key(ngx_pool_t *pool, const char *fmt,
 
 ngx_uint_t ngx_http_telehealth_redis_available(void);
 
+/*
+ * One subscription per worker, on a connection of its own: handler gets
+ * each message (and the confirmation) of channel, and NULL whenever the
+ * connection is lost; it is made again with back-off.
+ */
+ngx_int_t ngx_http_telehealth_redis_subscribe(ngx_cycle_t *cycle,
+    const char *channel, ngx_http_telehealth_redis_handler_pt handler,
+    void *data);
+
 
 #endif /* _NGX_HTTP_TELEHEALTH_REDIS_H_INCLUDED_ */

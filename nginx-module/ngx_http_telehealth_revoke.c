@@ -4,9 +4,10 @@
  * 1. PostgreSQL lists the open rooms of the person's organisation
  *    (th_person_open_rooms(), sql/functions/lifecycle.sql).
  * 2. One Redis script sets <prefix>person:<id>:nbf to now, for as long as
- *    an access token lives, and publishes "remove" to the node hosting
- *    each of those rooms the person is a member of.  nginx refuses every
- *    token of the person issued at or before that second.
+ *    an access token lives, adds it to the revocations every nginx keeps
+ *    (ngx_http_telehealth_revocations.c), and publishes "remove" to the
+ *    node hosting each of those rooms the person is a member of.  nginx
+ *    refuses every token of the person issued at or before that second.
  */
 
 #include <ngx_config.h>
@@ -15,6 +16,7 @@
 
 #include "ngx_http_telehealth_revoke.h"
 #include "ngx_http_telehealth_redis.h"
+#include "ngx_http_telehealth_revocations.h"
 #include "th_lua.h"
 
 
@@ -33,6 +35,7 @@ typedef struct {
     ngx_http_telehealth_handler_pt   next;
     const char                      *type;
     const char                      *id;
+    time_t                           now;       /* "not before" */
     ngx_http_telehealth_pg_req_t    *pg;
 } ngx_http_telehealth_revoke_t;
 
@@ -86,7 +89,8 @@ static void
 ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
 {
     int                                n, argc, i, k;
-    char                              *key, *participant, *channel;
+    char                              *key, *participant, *channel, *set,
+                                      *revocations;
     u_char                            *p;
     size_t                            *argvlen;
     const char                       **argv;
@@ -109,7 +113,7 @@ ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
         n = NGX_HTTP_TELEHEALTH_REVOKE_ROOMS_MAX;
     }
 
-    argc = 4 + 6 + 3 * n;
+    argc = 4 + 1 + 8 + 3 * n;
     argv = ngx_palloc(r->pool, argc * sizeof(char *));
     argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
     p = ngx_pnalloc(r->pool, 3 * (NGX_TIME_T_LEN + 1));
@@ -117,9 +121,11 @@ ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
                                        + ngx_strlen(rv->id) + 1);
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_PERSON_NBF, rv->id);
     channel = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODE_COMMANDS, "");
+    set = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOCATIONS, "");
+    revocations = set;
 
     if (argv == NULL || argvlen == NULL || p == NULL || participant == NULL
-        || key == NULL || channel == NULL
+        || key == NULL || channel == NULL || set == NULL
         || th_token_new_id(cmd_id, sizeof(cmd_id)) != 0)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -131,7 +137,7 @@ ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
     argv[0] = "EVAL";
     argv[1] = ngx_http_telehealth_revoke_lua;
     argv[2] = (char *) p;
-    p = ngx_sprintf(p, "%d%Z", 1 + 2 * n);
+    p = ngx_sprintf(p, "%d%Z", 2 + 2 * n);
     argv[3] = key;
 
     k = 4;
@@ -150,8 +156,10 @@ ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
         k += 2;
     }
 
+    argv[k++] = set;
     argv[k++] = (char *) p;
-    p = ngx_sprintf(p, "%T%Z", ngx_time());
+    rv->now = ngx_time();
+    p = ngx_sprintf(p, "%T%Z", rv->now);
     argv[k++] = (char *) p;
     p = ngx_sprintf(p, "%T%Z", ctx->mcf->access_token_ttl + 60);
     argv[k++] = channel;
@@ -166,6 +174,8 @@ ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
 
     ngx_memcpy((char *) argv[k], cmd_id, sizeof(cmd_id));
     k++;
+    argv[k++] = revocations;
+    argv[k++] = rv->id;
 
     for (i = 0; i < n; i++) {
         argv[k++] = PQgetvalue(pg->result, i, 0);
@@ -192,10 +202,13 @@ ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_revoke_done(void *data, redisReply *reply)
 {
+    ngx_str_t                      id;
     ngx_http_request_t            *r;
+    ngx_http_telehealth_ctx_t     *ctx;
     ngx_http_telehealth_revoke_t  *rv = data;
 
     r = rv->request;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
@@ -205,6 +218,12 @@ ngx_http_telehealth_revoke_done(void *data, redisReply *reply)
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
     }
+
+    /* at once on this node; the others from the revocations channel */
+    id.data = (u_char *) rv->id;
+    id.len = ngx_strlen(rv->id);
+    ngx_http_telehealth_revocations_person(&id, rv->now,
+                            rv->now + ctx->mcf->access_token_ttl + 60);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "telehealth: tokens of %s:%s revoked, removed from %i "

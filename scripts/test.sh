@@ -19,6 +19,7 @@
 #   test.sh deb                      make deb, lintian, and the packages
 #                                    installed (dpkg -i, as root or through
 #                                    sudo) into the stock nginx and Janus
+#   test.sh bench                    every benchmark once, tiny (bench/)
 
 set -uo pipefail
 
@@ -330,6 +331,39 @@ run_e2e() {
     suite_line e2e scripts/e2e-tests.sh "$@"
 }
 
+# Every benchmark once, with a tiny duration and a handful of peers, so
+# that a schema or API change that breaks one fails here: each script must
+# run to its end and print its figures (no timing is asserted).  The
+# figures go to build/test-logs/bench, not bench/results.
+run_bench() {
+    local out=$log/bench.out line
+    if ! scripts/stack.sh start >"$log/bench-stack.log" 2>&1; then
+        cat "$log/bench-stack.log"
+        echo "not ok - bench: the stack did not start"
+        failed=$((failed + 1))
+        return
+    fi
+    BENCH_RESULTS=$log/bench BENCH_DURATION=1s BENCH_THREADS=1 \
+        BENCH_CONNECTIONS=4 BENCH_MEDIA_SUBSCRIBERS=3 \
+        BENCH_MEDIA_WARMUP_MS=500 BENCH_MEDIA_WINDOW_MS=1000 \
+        BENCH_MEDIA_ROUNDS=1 BENCH_MEDIA_JOINS=10 BENCH_MEDIA_TIMEOUT=300 \
+        timeout --kill-after=10 "${TH_BENCH_TIMEOUT:-900}" bench/run.sh \
+        2>&1 | tee "$out"
+    for line in 'me/return200:' 'api/pgbench:' 'redeem/return200:' \
+                'redeem/pgbench:' \
+                'CPU per forwarded packet, telehealth / videoroom:' \
+                'join latency, telehealth / videoroom:'
+    do
+        if grep -qF "$line" "$out"; then
+            echo "ok - bench prints \"$line\""
+            passed=$((passed + 1))
+        else
+            echo "not ok - bench prints \"$line\""
+            failed=$((failed + 1))
+        fi
+    done
+}
+
 case "$what" in
 unit)        run_unit ;;
 lint)        run_lint ;;
@@ -339,9 +373,10 @@ media)       run_media "$@" ;;
 e2e)         run_e2e "$@" ;;
 asan)        run_asan "$@" ;;
 deb)         run_deb ;;
+bench)       run_bench ;;
 all)         run_unit; run_lint; run_sql; run_deb; run_integration; run_media
-             run_e2e ;;
-*)           echo "usage: test.sh [unit|lint|sql|integration|media|e2e [files...]|deb]"; exit 2 ;;
+             run_e2e; run_bench ;;
+*)           echo "usage: test.sh [unit|lint|sql|integration|media|e2e [files...]|deb|bench]"; exit 2 ;;
 esac
 
 echo

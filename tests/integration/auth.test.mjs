@@ -205,9 +205,23 @@ describe('GET /me', () => {
         const gone = await addStaff(w, 'coordinator', 'deactivated-later');
         const token = await login(gone);
         assertStatus(await api('GET', '/me', { token }), 200, 'before');
-        await sql(`UPDATE staff SET active = false WHERE id = $1`, [gone.id]);
+        assertStatus(await api('PATCH', `/staff/${gone.id}`, {
+            token: await login(w.admin), body: { active: false } }), 200,
+        'deactivate');
         assertInvalidToken(await api('GET', '/me', { token }),
             'GET /me after deactivation');
+    });
+
+    // GET /me answers from the token's claims (docs/api.md): a change made
+    // in the database behind the API's back reaches it when the token
+    // expires, and every endpoint that reads the database at once
+    test('deactivated in the database alone: endpoints that read it refuse the token', async () => {
+        const gone = await addStaff(w, 'coordinator', 'deactivated-in-sql');
+        const token = await login(gone);
+        assertStatus(await api('GET', '/patients', { token }), 200, 'before');
+        await sql(`UPDATE staff SET active = false WHERE id = $1`, [gone.id]);
+        assertInvalidToken(await api('GET', '/patients', { token }),
+            'GET /patients after deactivation in SQL');
     });
 
     test('without a token is 401 unauthorized', async () => {
