@@ -2,11 +2,13 @@
 // and the patient's tab in the same video call; the clinician sends a
 // message with a photo, the patient's tab shows both as they arrive (the
 // event stream) and answers; the clinician captures a still of the
-// patient's video, which is filed to the patient (GET /patients/{id}/files).
+// patient's video, which is filed to the patient (GET /patients/{id}/files);
+// then closes the session and exports it: the chat is in the PDF.
 //
 // Run inside the media namespace by scripts/e2e-tests.sh.
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -60,7 +62,7 @@ after(async () => {
   await closeBrowser(context);
 });
 
-test('staff and patient chat with an image during a call, and a still is filed to the patient', { skip, timeout: TEST_MS }, async () => {
+test('staff and patient chat with an image during a call, a still is filed to the patient, then the chair closes and exports it', { skip, timeout: TEST_MS }, async () => {
   const staff = await openTab('clinician', people.clinician);
   if (await staff.locator('#patient-pick').isVisible()) {
     await staff.locator('#patient-select').selectOption(people.patient.id);
@@ -114,6 +116,28 @@ test('staff and patient chat with an image during a call, and a still is filed t
   assert.equal(files.items.length, 1, 'one still filed to the patient');
   assert.equal(files.items[0].content_type, 'image/jpeg');
 
+  // the clinician closes the session for everyone, then exports its
+  // record from "My sessions": the chat is in the PDF
   const sessions = await api('GET', '/sessions?state=open', undefined, token);
-  await closeSession(sessions.items[0], token);
+  const session = sessions.items[0];
+  try {
+    await staff.getByRole('button', { name: 'Close the session' }).click();
+    await staff.locator('#sessions-view').waitFor({ state: 'visible', timeout: STEP_MS });
+    await patient.locator('#room-view').waitFor({ state: 'hidden', timeout: STEP_MS });
+    const row = staff.locator(`tr[data-session="${session.id}"]`);
+    await staff.getByRole('button', { name: 'Refresh' }).click().catch(() => {});
+    await row.locator('.state-ended').waitFor({ timeout: STEP_MS });
+    const [download] = await Promise.all([
+      staff.waitForEvent('download', { timeout: STEP_MS }),
+      row.locator('a.export').click(),
+    ]);
+    const file = await download.path();
+    const text = execFileSync('pdftotext', ['-q', '-enc', 'UTF-8', file, '-']).toString('utf8');
+    for (const said of ['Here is the photo', 'Thank you, doctor']) {
+      assert.match(text, new RegExp(said), `"${said}" is in the export`);
+    }
+    assert.match(text, /Attachment: image\.png \(image\/png\)/, 'the photo is listed');
+  } finally {
+    await closeSession(session, token);
+  }
 });
