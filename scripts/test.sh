@@ -6,8 +6,9 @@
 # tests skipped for any other reason than one marked "on purpose:" did not
 # run in full, which fails the run (docs/operations.md, "Tests").
 #
-#   test.sh            unit tests, the OpenAPI lint, SQL tests, then the stack
-#                      and the integration, media and browser tests
+#   test.sh            unit tests, the OpenAPI lint, SQL tests, the fuzz
+#                      targets, then the stack and the integration, media
+#                      and browser tests
 #   test.sh unit       unit tests only
 #   test.sh lint       redocly lint of docs/openapi.yaml only
 #   test.sh sql [files...]   SQL tests only (tests/sql, pgTAP)
@@ -16,6 +17,7 @@
 #   test.sh media [files...]         media tests only (network namespace)
 #   test.sh e2e [files...]           browser tests only (network namespace)
 #   test.sh asan [files...]          unit and API suites, sanitized module
+#   test.sh fuzz [targets...]        libFuzzer targets, FUZZ_TIME (30) s each
 
 set -uo pipefail
 
@@ -274,6 +276,12 @@ run_asan() {
     fi
 }
 
+# The libFuzzer targets (make fuzz-build), each for FUZZ_TIME seconds:
+# a crash or sanitizer report fails its target.
+run_fuzz() {
+    FUZZ_TIME=${FUZZ_TIME:-30} suite_line fuzz scripts/fuzz.sh "$@"
+}
+
 # The browser suite: two chromium tabs against a stack in a namespace.
 run_e2e() {
     suite_line e2e scripts/e2e-tests.sh "$@"
@@ -287,8 +295,9 @@ integration) run_integration "$@" ;;
 media)       run_media "$@" ;;
 e2e)         run_e2e "$@" ;;
 asan)        run_asan "$@" ;;
-all)         run_unit; run_lint; run_sql; run_integration; run_media; run_e2e ;;
-*)           echo "usage: test.sh [unit|lint|sql|integration|media|e2e [files...]]"; exit 2 ;;
+fuzz)        run_fuzz "$@" ;;
+all)         run_unit; run_lint; run_sql; run_fuzz; run_integration; run_media; run_e2e ;;
+*)           echo "usage: test.sh [unit|lint|sql|integration|media|e2e|fuzz [files...]]"; exit 2 ;;
 esac
 
 echo
