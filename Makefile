@@ -144,6 +144,7 @@ bench: deps
 FUZZ_BUILD   := build-fuzz
 FUZZ_NGX     := $(FUZZ_BUILD)/nginx
 FUZZ_TIME    ?= 60
+JANUS_BIN    ?= /usr/bin/janus
 FUZZ_CC      := clang
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer
@@ -151,7 +152,7 @@ FUZZ_CFLAGS  := -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -std=gnu11 \
                 -Wno-unused-parameter -Icommon -I$(BUILD)/lua $(DEPS_CFLAGS)
 FUZZ_COMMON  := token
 FUZZ_NGINX   := route query body template mail jwks
-FUZZ_PLUGIN  :=
+FUZZ_PLUGIN  := message sdp
 FUZZ_TARGETS := $(FUZZ_COMMON) $(FUZZ_NGINX) $(FUZZ_PLUGIN)
 FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/fuzz-,$(FUZZ_TARGETS))
 FUZZ_NGX_INC := $(addprefix -I$(FUZZ_NGX)/,src/core src/event \
@@ -194,12 +195,22 @@ $(addprefix $(FUZZ_BUILD)/fuzz-,$(FUZZ_NGINX)): $(FUZZ_BUILD)/fuzz-%: \
 	    fuzz/fuzz_ngx.c $(FUZZ_NGX_LIB) $(FUZZ_LIBS) \
 	    -no-pie -Wl,--unresolved-symbols=ignore-all
 
+$(FUZZ_BUILD)/libjanus-core.so: scripts/fuzz-janus.sh
+	@mkdir -p $(FUZZ_BUILD)
+	scripts/fuzz-janus.sh $(JANUS_BIN) $@
+
+# a target that includes a plugin file (for its static functions) links
+# the others
 $(addprefix $(FUZZ_BUILD)/fuzz-,$(FUZZ_PLUGIN)): $(FUZZ_BUILD)/fuzz-%: \
-        fuzz/%.c fuzz/fuzz_janus.c $(PLUGIN_SRC) $(PLUGIN_HDR) \
-        $(COMMON_SRC) $(LUA_GEN)
+        fuzz/%.c fuzz/fuzz_janus.c fuzz/fuzz_janus.h $(PLUGIN_SRC) \
+        $(PLUGIN_HDR) $(COMMON_SRC) $(LUA_GEN) $(FUZZ_BUILD)/libjanus-core.so
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(JANUS_INCLUDE) -Ijanus-plugin \
-	    -fsanitize=fuzzer -o $@ $< fuzz/fuzz_janus.c $(PLUGIN_SRC) \
-	    $(COMMON_SRC) $(BUILD)/lua/th_lua.c $(PLUGIN_LIBS)
+	    -fsanitize=fuzzer -o $@ $< fuzz/fuzz_janus.c \
+	    $(filter-out $(shell sed -n 's|^#include "\.\./\(janus-plugin/.*\.c\)"|\1|p' $<), \
+	        $(PLUGIN_SRC)) \
+	    $(COMMON_SRC) $(BUILD)/lua/th_lua.c \
+	    $(FUZZ_BUILD)/libjanus-core.so -Wl,-rpath,$(abspath $(FUZZ_BUILD)) \
+	    $(PLUGIN_LIBS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/nginx/modules
