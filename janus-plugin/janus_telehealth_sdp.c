@@ -337,10 +337,15 @@ janus_telehealth_description(json_t *descriptions, const char *mid)
 }
 
 
+/*
+ * Only an RTP profile carries what is answered here: Janus writes an
+ * accepted m-line of another profile without its payload type, and that
+ * answer would not parse.
+ */
 static gboolean
 janus_telehealth_offer_sends(janus_sdp_mline *m)
 {
-    return m->port > 0
+    return m->port > 0 && m->proto != NULL && strstr(m->proto, "RTP/") != NULL
            && (m->direction == JANUS_SDP_DEFAULT
                || m->direction == JANUS_SDP_SENDRECV
                || m->direction == JANUS_SDP_SENDONLY);
