@@ -136,7 +136,7 @@ bench: deps
 	@scripts/stack.sh start
 	@bench/run.sh
 
-# libFuzzer targets (fuzz/*.c, docs/testing.md): clang with ASan and UBSan,
+# libFuzzer targets (fuzz/*.c, docs/operations.md "Fuzzing"): clang with ASan and UBSan,
 # in build-fuzz/.  The nginx-side targets link against a copy of nginx
 # built with the same instrumentation, core and module objects in two
 # archives; a target includes the module file it fuzzes, so that file's

@@ -5,7 +5,7 @@
 # "N passed, N failed, N skipped".  A crash, a leak, a sanitizer report or
 # a unit slower than FUZZ_UNIT_TIMEOUT seconds fails the target; the input
 # is kept in build-fuzz/artifacts/.  New inputs go to build-fuzz/corpus/,
-# never into the tree (docs/testing.md, "Fuzzing").
+# never into the tree (docs/operations.md, "Fuzzing").
 #
 #   fuzz.sh [targets...]     every target, or the ones named
 
