@@ -136,11 +136,12 @@ bench: deps
 	@scripts/stack.sh start
 	@bench/run.sh
 
-# libFuzzer targets (fuzz/*.c, docs/operations.md "Fuzzing"): clang with ASan and UBSan,
-# in build-fuzz/.  The nginx-side targets link against a copy of nginx
-# built with the same instrumentation, core and module objects in two
-# archives; a target includes the module file it fuzzes, so that file's
-# static parsers are in reach and its archive member is never pulled.
+# libFuzzer targets (fuzz/*.c; docs/operations.md, "Fuzzing"): clang with
+# ASan and UBSan, in build-fuzz/.  A target includes the file it fuzzes,
+# so that its static parsers are in reach.  nginx-side targets link the
+# module's other objects (from an instrumented configure of nginx) and
+# fuzz/fuzz_ngx.c for the nginx core they reach; plugin targets link the
+# janus binary made loadable (scripts/fuzz-janus.sh).
 FUZZ_BUILD   := build-fuzz
 FUZZ_NGX     := $(FUZZ_BUILD)/nginx
 FUZZ_TIME    ?= 60
