@@ -23,6 +23,23 @@
 
 
 static th_keyset_t  fuzz_signer;
+static char         fuzz_dir[] = "/tmp/th-fuzz-janus-XXXXXX";
+
+
+static void
+fuzz_cleanup(void)
+{
+    char  path[256];
+
+    g_snprintf(path, sizeof(path), "%s/join.key", fuzz_dir);
+    unlink(path);
+    g_snprintf(path, sizeof(path), "%s/join.pub", fuzz_dir);
+    unlink(path);
+    g_snprintf(path, sizeof(path), "%s/%s.jcfg", fuzz_dir,
+               JANUS_TELEHEALTH_PACKAGE);
+    unlink(path);
+    rmdir(fuzz_dir);
+}
 
 
 static void
@@ -74,13 +91,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     FILE        *f;
     EVP_PKEY    *pkey;
     const char  *err;
-    char         dir[] = "/tmp/th-fuzz-janus-XXXXXX", path[256];
+    char        *dir, path[256];
 
     janus_log_level = LOG_NONE;
 
-    if (mkdtemp(dir) == NULL) {
+    dir = mkdtemp(fuzz_dir);
+    if (dir == NULL) {
         abort();
     }
+
+    atexit(fuzz_cleanup);
 
     /* the join key: Janus gets the public half, the harness signs */
     pkey = EVP_EC_gen("P-256");

@@ -8,6 +8,9 @@
  * break is refused; the e-mail encoder encodes any other control).
  */
 
+#include <stdio.h>
+#include <unistd.h>
+
 #include "fuzz_ngx.h"
 
 #include "../nginx-module/ngx_http_telehealth_template.c"
@@ -16,12 +19,31 @@
 static char  fuzz_dir[] = "/tmp/th-fuzz-template-XXXXXX";
 
 
+static void
+fuzz_cleanup(void)
+{
+    char  path[sizeof(fuzz_dir) + 32];
+    int   i;
+
+    static const char  *channels[] = { "sms", "email", "whatsapp" };
+
+    for (i = 0; i < 3; i++) {
+        snprintf(path, sizeof(path), "%s/invite.%s", fuzz_dir, channels[i]);
+        unlink(path);
+    }
+
+    rmdir(fuzz_dir);
+}
+
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     if (mkdtemp(fuzz_dir) == NULL) {
         abort();
     }
+
+    atexit(fuzz_cleanup);
 
     return 0;
 }
