@@ -705,7 +705,8 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
             width--;
         }
 
-        len = ngx_min((size_t) (last - buf), (size_t) (tmp + NGX_INT64_LEN - p));
+        len = ngx_min((size_t) (last - buf),
+                      (size_t) (tmp + NGX_INT64_LEN - p));
         buf = ngx_cpymem(buf, p, len);
     }
 
