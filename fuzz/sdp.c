@@ -2,7 +2,8 @@
  * Publishers' SDP offers (janus-plugin/janus_telehealth_sdp.c): an offer
  * parsed by the Janus core's parser, answered by the plugin (the first
  * Opus audio and the first two VP8 videos received, the rest refused),
- * and the answer written.  The input is the offer, optionally followed by
+ * and the answer written; an offer of an unknown transport profile is
+ * refused first, as the plugin does.  The input is the offer, optionally followed by
  * a NUL and the request's "descriptions" (JSON).  Every stream taken must
  * name an m-line of the offer, and the answer must parse again.
  */
@@ -50,7 +51,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     offer = janus_sdp_parse(text, error, sizeof(error));
     g_free(text);
 
-    if (offer == NULL) {
+    /* refused whole before an answer is made, as media_publish() does */
+    if (offer == NULL || !janus_telehealth_offer_profiles_known(offer)) {
+        if (offer != NULL) {
+            janus_sdp_destroy(offer);
+        }
         json_decref(descriptions);
         return 0;
     }
