@@ -3,8 +3,8 @@
  * parsed by the Janus core's parser, answered by the plugin (the first
  * Opus audio and the first two VP8 videos received, the rest refused),
  * and the answer written; an offer of an unknown transport profile is
- * refused first, as the plugin does.  The input is the offer, optionally followed by
- * a NUL and the request's "descriptions" (JSON).  Every stream taken must
+ * refused first, as the plugin does.  The input is the offer, optionally
+ * followed by a NUL and the request's "descriptions" (JSON).  Every stream taken must
  * name an m-line of the offer, and the answer must parse again.
  */
 
