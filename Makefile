@@ -187,6 +187,7 @@ $(FUZZ_BUILD)/libtelehealth.a: $(FUZZ_NGX)/objs/Makefile $(NGX_SRC) \
 
 $(addprefix $(FUZZ_BUILD)/fuzz-,$(FUZZ_COMMON)): $(FUZZ_BUILD)/fuzz-%: \
         fuzz/%.c $(COMMON_SRC) $(COMMON_HDR)
+	@mkdir -p $(FUZZ_BUILD)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(COMMON_SRC) \
 	    -ljwt -ljansson -lcrypto
 
