@@ -2,11 +2,12 @@
 #
 #   make            build both plugins (runs ./configure when needed)
 #   make run        install what is missing, build, start the local stack
-#   make test       the same, then every test suite
+#   make test       the same, then every test suite (fuzz targets 30 s each)
 #   make test-sql   the SQL tests (tests/sql) against a scratch database
 #   make test-media media tests in a private network namespace
 #   make stop       stop the local stack
 #   make bench      benchmarks against their baselines
+#   make fuzz       every libFuzzer target for FUZZ_TIME seconds (fuzz/)
 #   make install    install into DESTDIR with Debian's paths
 #   make deb        Debian packages in build/deb (debian/, debhelper)
 
@@ -47,7 +48,7 @@ PLUGIN_LIBS := -ljansson -lhiredis -ljwt -lcrypto -lglib-2.0 -lpthread
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
 
 .PHONY: deb all asan build deps run test test-media test-unit test-sql unit-tests test-integration stop bench install \
-        clean distclean format
+        clean distclean format fuzz fuzz-build
 
 all:
 	@[ -f config.mk ] || ./configure
@@ -111,7 +112,7 @@ stop:
 	@scripts/stack.sh stop
 
 test: deps
-	@$(MAKE) --no-print-directory all unit-tests
+	@$(MAKE) --no-print-directory all unit-tests fuzz-build
 	@scripts/test.sh
 
 test-media: deps
@@ -141,6 +142,84 @@ bench: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/stack.sh start
 	@bench/run.sh
+
+# libFuzzer targets (fuzz/*.c; docs/operations.md, "Fuzzing"): clang with
+# ASan and UBSan, in build-fuzz/.  A target includes the file it fuzzes,
+# so that its static parsers are in reach.  nginx-side targets link the
+# module's other objects (from an instrumented configure of nginx) and
+# fuzz/fuzz_ngx.c for the nginx core they reach; plugin targets link the
+# janus binary made loadable (scripts/fuzz-janus.sh).
+FUZZ_BUILD   := build-fuzz
+FUZZ_NGX     := $(FUZZ_BUILD)/nginx
+FUZZ_TIME    ?= 60
+JANUS_BIN    ?= /usr/bin/janus
+FUZZ_CC      := clang
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -std=gnu11 \
+                -Wno-unused-parameter -Icommon -I$(BUILD)/lua $(DEPS_CFLAGS)
+FUZZ_COMMON  := token
+FUZZ_NGINX   := route query body template mail jwks
+FUZZ_PLUGIN  := message sdp
+FUZZ_TARGETS := $(FUZZ_COMMON) $(FUZZ_NGINX) $(FUZZ_PLUGIN)
+FUZZ_BINS    := $(addprefix $(FUZZ_BUILD)/fuzz-,$(FUZZ_TARGETS))
+FUZZ_NGX_INC := $(addprefix -I$(FUZZ_NGX)/,src/core src/event \
+                src/event/modules src/os/unix objs src/http src/http/modules) \
+                -Inginx-module
+FUZZ_NGX_LIB := $(FUZZ_BUILD)/libtelehealth.a
+FUZZ_LIBS    := -lpq -lhiredis -ljansson -ljwt -largon2 -lcurl -lssl \
+                -lcrypto -lpcre2-8 -lz -lcrypt -lpthread
+
+fuzz-build: $(LUA_GEN)
+	@[ -f config.mk ] || ./configure
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@FUZZ_TIME=$(FUZZ_TIME) scripts/fuzz.sh
+
+# nginx with the fuzz instrumentation: the binary's objects and ours.
+$(FUZZ_NGX)/objs/Makefile: nginx-module/config config.mk
+	rm -rf $(FUZZ_NGX) && mkdir -p $(FUZZ_BUILD)
+	cp -a $(NGINX_SRC) $(FUZZ_NGX)
+	cd $(FUZZ_NGX) && TH_LUA_BUILD=$(abspath $(BUILD)/lua) \
+	    ./configure --with-cc=$(FUZZ_CC) --with-compat --with-threads \
+	        --add-dynamic-module=$(CURDIR)/nginx-module \
+	        --with-cc-opt="$(FUZZ_SAN) -fsanitize=fuzzer-no-link -Wno-error" \
+	        --with-ld-opt="$(FUZZ_SAN)" > configure.log
+
+$(FUZZ_BUILD)/libtelehealth.a: $(FUZZ_NGX)/objs/Makefile $(NGX_SRC) \
+                               $(COMMON_SRC) $(COMMON_HDR) $(LUA_GEN)
+	$(MAKE) -s -C $(FUZZ_NGX) -f objs/Makefile modules
+	rm -f $@ && ar rcs $@ $$(find $(FUZZ_NGX)/objs/addon -name '*.o')
+
+$(addprefix $(FUZZ_BUILD)/fuzz-,$(FUZZ_COMMON)): $(FUZZ_BUILD)/fuzz-%: \
+        fuzz/%.c $(COMMON_SRC) $(COMMON_HDR)
+	@mkdir -p $(FUZZ_BUILD)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(COMMON_SRC) \
+	    -ljwt -ljansson -lcrypto
+
+$(addprefix $(FUZZ_BUILD)/fuzz-,$(FUZZ_NGINX)): $(FUZZ_BUILD)/fuzz-%: \
+        fuzz/%.c fuzz/fuzz_ngx.h fuzz/fuzz_ngx.c $(FUZZ_NGX_LIB) $(NGX_SRC)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_NGX_INC) -fsanitize=fuzzer -o $@ $< \
+	    fuzz/fuzz_ngx.c $(FUZZ_NGX_LIB) $(FUZZ_LIBS) \
+	    -no-pie -Wl,--unresolved-symbols=ignore-all
+
+$(FUZZ_BUILD)/libjanus-core.so: scripts/fuzz-janus.sh
+	@mkdir -p $(FUZZ_BUILD)
+	scripts/fuzz-janus.sh $(JANUS_BIN) $@
+
+# a target that includes a plugin file (for its static functions) links
+# the others
+$(addprefix $(FUZZ_BUILD)/fuzz-,$(FUZZ_PLUGIN)): $(FUZZ_BUILD)/fuzz-%: \
+        fuzz/%.c fuzz/fuzz_janus.c fuzz/fuzz_janus.h $(PLUGIN_SRC) \
+        $(PLUGIN_HDR) $(COMMON_SRC) $(LUA_GEN) $(FUZZ_BUILD)/libjanus-core.so
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -I$(JANUS_INCLUDE) -Ijanus-plugin \
+	    -fsanitize=fuzzer -o $@ $< fuzz/fuzz_janus.c \
+	    $(filter-out $(shell sed -n 's|^#include "\.\./\(janus-plugin/.*\.c\)"|\1|p' $<), \
+	        $(PLUGIN_SRC)) \
+	    $(COMMON_SRC) $(BUILD)/lua/th_lua.c \
+	    $(FUZZ_BUILD)/libjanus-core.so -Wl,-rpath,$(abspath $(FUZZ_BUILD)) \
+	    $(PLUGIN_LIBS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/lib/nginx/modules
@@ -182,7 +261,7 @@ format:
 	clang-format -i common/*.[ch] janus-plugin/*.[ch] tests/unit/*.c
 
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(FUZZ_BUILD)
 
 distclean: clean
 	rm -f config.mk

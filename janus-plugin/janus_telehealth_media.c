@@ -455,6 +455,14 @@ janus_telehealth_media_publish(janus_telehealth_session *session,
         return JANUS_TELEHEALTH_ERROR_INVALID_SDP;
     }
 
+    if (!janus_telehealth_offer_profiles_known(offer)) {
+        janus_sdp_destroy(offer);
+        janus_refcount_decrease(&participant->ref);
+        g_snprintf(error, error_size, "Invalid SDP offer: an m-line of an "
+                   "unknown transport profile");
+        return JANUS_TELEHEALTH_ERROR_INVALID_SDP;
+    }
+
     feed = g_malloc0(sizeof(janus_telehealth_feed));
     feed->participant_id = g_strdup(participant->id);
     feed->msid = g_strdup(participant->id);

@@ -105,6 +105,7 @@ gboolean janus_telehealth_subscriber_sync(janus_telehealth_subscriber *sub);
 void janus_telehealth_subscriber_offer(janus_telehealth_subscriber *sub,
     const char *what, const char *transaction);
 void janus_telehealth_room_renegotiate(janus_telehealth_room *room);
+gboolean janus_telehealth_offer_profiles_known(janus_sdp *offer);
 janus_sdp *janus_telehealth_publish_answer(janus_sdp *offer,
     json_t *descriptions, janus_telehealth_feed *feed);
 gboolean janus_telehealth_feed_same(janus_telehealth_feed *a,

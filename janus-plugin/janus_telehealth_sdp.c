@@ -337,10 +337,55 @@ janus_telehealth_description(json_t *descriptions, const char *mid)
 }
 
 
+/*
+ * The transport profiles a WebRTC offer uses (RFC 8829, 8841).  An
+ * m-line of any other is not a browser's, and Janus would echo it into
+ * the answer as it came, where its own parser may refuse it (a profile
+ * of hundreds of bytes): such an offer is refused whole.
+ */
+static const char *janus_telehealth_profiles[] = {
+    "UDP/TLS/RTP/SAVPF", "UDP/TLS/RTP/SAVP", "TCP/TLS/RTP/SAVPF",
+    "RTP/SAVPF", "RTP/SAVP", "RTP/AVPF", "RTP/AVP",
+    "UDP/DTLS/SCTP", "TCP/DTLS/SCTP", "DTLS/SCTP", NULL
+};
+
+
+gboolean
+janus_telehealth_offer_profiles_known(janus_sdp *offer)
+{
+    int               i;
+    GList            *l;
+    janus_sdp_mline  *m;
+
+    for (l = offer->m_lines; l != NULL; l = l->next) {
+        m = l->data;
+
+        for (i = 0; janus_telehealth_profiles[i] != NULL; i++) {
+            if (m->proto != NULL
+                && strcasecmp(m->proto, janus_telehealth_profiles[i]) == 0)
+            {
+                break;
+            }
+        }
+
+        if (janus_telehealth_profiles[i] == NULL) {
+            return FALSE;
+        }
+    }
+
+    return TRUE;
+}
+
+
+/*
+ * Only an RTP profile carries what is answered here: Janus writes an
+ * accepted m-line of another profile without its payload type, and that
+ * answer would not parse.
+ */
 static gboolean
 janus_telehealth_offer_sends(janus_sdp_mline *m)
 {
-    return m->port > 0
+    return m->port > 0 && m->proto != NULL && strstr(m->proto, "RTP/") != NULL
            && (m->direction == JANUS_SDP_DEFAULT
                || m->direction == JANUS_SDP_SENDRECV
                || m->direction == JANUS_SDP_SENDONLY);

@@ -11,6 +11,7 @@ packages="gcc make pkg-config ca-certificates curl openssl iproute2
     libjansson-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
     libglib2.0-dev libjwt-dev libargon2-dev libcmocka-dev
     libhpdf-dev fonts-dejavu-core poppler-utils
+    clang libclang-rt-14-dev libfuzzer-14-dev
     postgresql postgresql-contrib postgresql-15-pgtap redis-server argon2 wrk valgrind jq
     clamav-daemon
     libjs-janus-gateway libjs-webrtc-adapter chromium

@@ -6,8 +6,9 @@
 # tests skipped for any other reason than one marked "on purpose:" did not
 # run in full, which fails the run (docs/operations.md, "Tests").
 #
-#   test.sh            unit tests, the OpenAPI lint, SQL tests, then the stack
-#                      and the integration, media and browser tests
+#   test.sh            unit tests, the OpenAPI lint, SQL tests, the fuzz
+#                      targets, then the stack and the integration, media
+#                      and browser tests
 #   test.sh unit       unit tests only
 #   test.sh lint       redocly lint of docs/openapi.yaml only
 #   test.sh sql [files...]   SQL tests only (tests/sql, pgTAP)
@@ -20,6 +21,7 @@
 #                                    installed (dpkg -i, as root or through
 #                                    sudo) into the stock nginx and Janus
 #   test.sh bench                    every benchmark once, tiny (bench/)
+#   test.sh fuzz [targets...]        libFuzzer targets, FUZZ_TIME (30) s each
 
 set -uo pipefail
 
@@ -326,6 +328,13 @@ run_deb() {
     run_integration tests/deb/*.test.mjs
 }
 
+
+# The libFuzzer targets (make fuzz-build), each for FUZZ_TIME seconds:
+# a crash or sanitizer report fails its target.
+run_fuzz() {
+    FUZZ_TIME=${FUZZ_TIME:-30} suite_line fuzz scripts/fuzz.sh "$@"
+}
+
 # The browser suite: two chromium tabs against a stack in a namespace.
 run_e2e() {
     suite_line e2e scripts/e2e-tests.sh "$@"
@@ -373,10 +382,11 @@ media)       run_media "$@" ;;
 e2e)         run_e2e "$@" ;;
 asan)        run_asan "$@" ;;
 deb)         run_deb ;;
+fuzz)        run_fuzz "$@" ;;
 bench)       run_bench ;;
-all)         run_unit; run_lint; run_sql; run_deb; run_integration; run_media
-             run_e2e; run_bench ;;
-*)           echo "usage: test.sh [unit|lint|sql|integration|media|e2e [files...]|deb|bench]"; exit 2 ;;
+all)         run_unit; run_lint; run_sql; run_deb; run_fuzz; run_integration
+             run_media; run_e2e; run_bench ;;
+*)           echo "usage: test.sh [unit|lint|sql|integration|media|e2e|fuzz [files...]|deb|bench]"; exit 2 ;;
 esac
 
 echo
