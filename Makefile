@@ -159,8 +159,9 @@ install: all
 	    cp -n $$d* $(DESTDIR)/etc/telehealth/$$d || exit 1; \
 	done
 
+# Every C file of the tree with its .clang-format (scripts/test.sh checks).
 format:
-	clang-format -i common/*.[ch] janus-plugin/*.[ch] tests/unit/*.c
+	clang-format-19 -i $$(git ls-files -- '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD)
