@@ -161,7 +161,7 @@ install: all
 
 # Every C file of the tree with its .clang-format (scripts/test.sh checks).
 format:
-	clang-format-19 -i $$(git ls-files -- '*.c' '*.h')
+	clang-format-22 -i $$(git ls-files -- '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD)

@@ -11,7 +11,7 @@ packages="gcc make pkg-config ca-certificates curl openssl iproute2
     libjansson-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
     libglib2.0-dev libjwt-dev libargon2-dev libcmocka-dev
     postgresql postgresql-contrib postgresql-15-pgtap redis-server argon2 wrk valgrind jq
-    clang-format-19
+    clang-format-22
     libjs-janus-gateway libjs-webrtc-adapter chromium"
 
 # Node.js may come from elsewhere than Debian (its npm then ships with it and

@@ -107,10 +107,10 @@ run_lint() {
 
 # Every C file of the tree against its .clang-format (the root's: nginx's
 # style; janus-plugin/'s: Janus'), one check: `make format` fixes what it
-# lists.  clang-format 19 exactly, since each version formats a little
+# lists.  clang-format 22 exactly, since each version formats a little
 # differently.
 run_format() {
-    local fmt=clang-format-19 bad=
+    local fmt=clang-format-22 bad=
     local f
     if ! command -v $fmt >/dev/null 2>&1; then
         echo "not ok - C format: $fmt is missing (scripts/deps.sh installs it)"
@@ -121,7 +121,7 @@ run_format() {
         $fmt --dry-run --Werror "$f" >/dev/null 2>&1 || bad="$bad $f"
     done < <(git ls-files -- '*.c' '*.h')
     if [ -z "$bad" ]; then
-        echo "ok - C format (clang-format-19)"
+        echo "ok - C format (clang-format-22)"
         passed=$((passed + 1))
     else
         echo "not ok - C format: run make format; not formatted:$bad"
