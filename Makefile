@@ -257,8 +257,9 @@ deb:
 	    >../build.log 2>&1 || { tail -n 40 ../build.log; exit 1; }
 	@ls $(DEB_DIR)/*.deb
 
+# Every C file of the tree with its .clang-format (scripts/test.sh checks).
 format:
-	clang-format -i common/*.[ch] janus-plugin/*.[ch] tests/unit/*.c
+	clang-format-22 -i $$(git ls-files -- '*.c' '*.h')
 
 clean:
 	rm -rf $(BUILD) $(FUZZ_BUILD)

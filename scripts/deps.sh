@@ -13,7 +13,7 @@ packages="gcc make pkg-config ca-certificates curl openssl iproute2
     libhpdf-dev fonts-dejavu-core poppler-utils
     clang libclang-rt-14-dev libfuzzer-14-dev
     postgresql postgresql-contrib postgresql-15-pgtap redis-server argon2 wrk valgrind jq
-    clamav-daemon
+    clamav-daemon clang-format-22
     libjs-janus-gateway libjs-webrtc-adapter chromium
     debhelper dpkg-dev lintian
     prometheus"

@@ -10,7 +10,8 @@
 #                      targets, then the stack and the integration, media
 #                      and browser tests
 #   test.sh unit       unit tests only
-#   test.sh lint       redocly lint of docs/openapi.yaml only
+#   test.sh lint       redocly lint of docs/openapi.yaml and the C format
+#                      check only
 #   test.sh sql [files...]   SQL tests only (tests/sql, pgTAP)
 #   test.sh integration [files...]   integration tests only (TH_VALGRIND=1:
 #                                    Janus under valgrind)
@@ -106,6 +107,30 @@ run_lint() {
         # the problems, without the banner about Node.js versions
         grep -v '[║╔╚]' "$out"
         echo "not ok - redocly lint docs/openapi.yaml"
+        failed=$((failed + 1))
+    fi
+}
+
+# Every C file of the tree against its .clang-format (the root's: nginx's
+# style; janus-plugin/'s: Janus'), one check: `make format` fixes what it
+# lists.  clang-format 22 exactly, since each version formats a little
+# differently.
+run_format() {
+    local fmt=clang-format-22 bad=
+    local f
+    if ! command -v $fmt >/dev/null 2>&1; then
+        echo "not ok - C format: $fmt is missing (scripts/deps.sh installs it)"
+        failed=$((failed + 1))
+        return
+    fi
+    while IFS= read -r f; do
+        $fmt --dry-run --Werror "$f" >/dev/null 2>&1 || bad="$bad $f"
+    done < <(git ls-files -- '*.c' '*.h')
+    if [ -z "$bad" ]; then
+        echo "ok - C format (clang-format-22)"
+        passed=$((passed + 1))
+    else
+        echo "not ok - C format: run make format; not formatted:$bad"
         failed=$((failed + 1))
     fi
 }
@@ -375,7 +400,7 @@ run_bench() {
 
 case "$what" in
 unit)        run_unit ;;
-lint)        run_lint ;;
+lint)        run_lint; run_format ;;
 sql)         run_sql "$@" ;;
 integration) run_integration "$@" ;;
 media)       run_media "$@" ;;
@@ -384,8 +409,8 @@ asan)        run_asan "$@" ;;
 deb)         run_deb ;;
 fuzz)        run_fuzz "$@" ;;
 bench)       run_bench ;;
-all)         run_unit; run_lint; run_sql; run_deb; run_fuzz; run_integration
-             run_media; run_e2e; run_bench ;;
+all)         run_unit; run_lint; run_format; run_sql; run_deb; run_fuzz
+             run_integration; run_media; run_e2e; run_bench ;;
 *)           echo "usage: test.sh [unit|lint|sql|integration|media|e2e|fuzz [files...]|deb|bench]"; exit 2 ;;
 esac
 
