@@ -110,6 +110,11 @@ static ngx_conf_enum_t  ngx_http_telehealth_starttls[] = {
 };
 
 
+/*
+ * The directive table and the module, field by field as nginx writes them
+ * (clang-format would pack the fields).
+ */
+/* clang-format off */
 static ngx_command_t  ngx_http_telehealth_commands[] = {
 
     { ngx_string("telehealth_postgres"),
@@ -649,6 +654,7 @@ ngx_module_t  ngx_http_telehealth_module = {
     NULL,                                  /* exit master */
     NGX_MODULE_V1_PADDING
 };
+/* clang-format on */
 
 
 static void *
