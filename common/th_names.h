@@ -122,7 +122,7 @@
 #define TH_CLOSE_CHAIR_LEFT        "chair_left"
 #define TH_CLOSE_CLOSED_BY_CHAIR   "closed_by_chair"
 #define TH_CLOSE_COMMAND           "command"
-#define TH_CLOSE_KEPT_OPEN         "kept_open"   /* the session stays, idle */
+#define TH_CLOSE_KEPT_OPEN         "kept_open" /* the session stays, idle */
 #define TH_CLOSE_EXPIRED           "expired"
 #define TH_CLOSE_CAREGIVER_HUNG_UP "caregiver_hung_up"
 #define TH_CLOSE_DURATION_LIMIT    "duration_limit"
@@ -130,10 +130,10 @@
 
 /* What a virtual visit's people are told when one side hangs up
  * (docs/plugin.md, "hung_up" and "left"). */
-#define TH_MSG_CLIENT_HUNG_UP                                                  \
-    "The client has hung up. If the session is not supposed to be over, "      \
+#define TH_MSG_CLIENT_HUNG_UP                                             \
+    "The client has hung up. If the session is not supposed to be over, " \
     "please reach out to the client."
-#define TH_MSG_CAREGIVER_HUNG_UP                                               \
+#define TH_MSG_CAREGIVER_HUNG_UP \
     "Your session with the client is over. You can now close the page."
 
 /* Why a participant left (field "reason" of participant.left). */

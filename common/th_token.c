@@ -114,8 +114,9 @@ th_key_is_p256(EVP_PKEY *pkey)
         return 0;
     }
 
-    if (!EVP_PKEY_get_utf8_string_param(
-            pkey, "group", group, sizeof(group), &len)) {
+    if (!EVP_PKEY_get_utf8_string_param(pkey, "group", group, sizeof(group),
+            &len))
+    {
         return 0;
     }
 
@@ -124,8 +125,8 @@ th_key_is_p256(EVP_PKEY *pkey)
 
 
 int
-th_keyset_add_pem_file(
-    th_keyset_t *ks, const char *kid, const char *path, const char **err)
+th_keyset_add_pem_file(th_keyset_t *ks, const char *kid, const char *path,
+    const char **err)
 {
     int            rc, private;
     BIO           *in, *out;
@@ -223,7 +224,8 @@ th_keyset_add_pem_file(
         out = BIO_new(BIO_s_secmem());
         if (out == NULL
             || !PEM_write_bio_PrivateKey(out, pkey, NULL, NULL, 0, NULL, NULL)
-            || (priv = th_bio_copy(out, &privlen)) == NULL) {
+            || (priv = th_bio_copy(out, &privlen)) == NULL)
+        {
             free(pub);
             pub = NULL;
         }
@@ -260,8 +262,8 @@ th_keyset_can_sign(const th_keyset_t *ks)
 
 
 int
-th_keyset_add_file(
-    th_keyset_t *ks, const char *kid, const char *path, const char **err)
+th_keyset_add_file(th_keyset_t *ks, const char *kid, const char *path,
+    const char **err)
 {
     int           rc;
     FILE         *f;
@@ -363,7 +365,8 @@ th_token_sign(const th_keyset_t *ks, json_t *claims)
         && jwt_set_alg(jwt,
                ks->alg == TH_ALG_ES256 ? JWT_ALG_ES256 : JWT_ALG_HS256,
                key->secret, (int) key->len)
-               == 0) {
+               == 0)
+    {
         token = jwt_encode_str(jwt);
     }
 
@@ -389,7 +392,8 @@ th_claims_has_audience(json_t *claims, const char *audience)
     if (json_is_array(aud)) {
         json_array_foreach (aud, i, item) {
             if (json_is_string(item)
-                && strcmp(json_string_value(item), audience) == 0) {
+                && strcmp(json_string_value(item), audience) == 0)
+            {
                 return 1;
             }
         }

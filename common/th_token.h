@@ -60,16 +60,16 @@ int th_keyset_add(th_keyset_t *ks, const char *kid, const unsigned char *secret,
     size_t len, const char **err);
 
 /* Reads the secret from a file; trailing whitespace is not part of it. */
-int th_keyset_add_file(
-    th_keyset_t *ks, const char *kid, const char *path, const char **err);
+int th_keyset_add_file(th_keyset_t *ks, const char *kid, const char *path,
+    const char **err);
 
 /*
  * Adds an ES256 key (P-256) from a PEM file: a private key (the set can
  * sign and verify) or a public key (verify only).  The set must be empty
  * or hold ES256 keys.
  */
-int th_keyset_add_pem_file(
-    th_keyset_t *ks, const char *kid, const char *path, const char **err);
+int th_keyset_add_pem_file(th_keyset_t *ks, const char *kid, const char *path,
+    const char **err);
 
 /* 1 if the first key can sign (HS256, or ES256 with its private key). */
 int th_keyset_can_sign(const th_keyset_t *ks);

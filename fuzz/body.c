@@ -15,17 +15,17 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    size_t                            cut[2], from, to;
-    json_t                           *id;
-    ngx_int_t                         rc;
-    ngx_uint_t                        i;
-    ngx_buf_t                        *b;
-    ngx_chain_t                      *cl, **last;
-    ngx_http_request_t               *r;
-    ngx_http_telehealth_ctx_t        *ctx;
-    ngx_http_telehealth_main_conf_t  *mcf;
+    size_t                           cut[2], from, to;
+    json_t                          *id;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i;
+    ngx_buf_t                       *b;
+    ngx_chain_t                     *cl, **last;
+    ngx_http_request_t              *r;
+    ngx_http_telehealth_ctx_t       *ctx;
+    ngx_http_telehealth_main_conf_t *mcf;
 
-    static const char  *ids[] = { "patient_id", "appointment_id", "id" };
+    static const char *ids[] = { "patient_id", "appointment_id", "id" };
 
     if (size < 2) {
         return 0;
@@ -88,7 +88,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             id = json_object_get(ctx->body, ids[i]);
             if (json_is_string(id)) {
                 (void) ngx_http_telehealth_is_uuid(json_string_value(id),
-                                                   json_string_length(id));
+                    json_string_length(id));
             }
         }
 

@@ -14,19 +14,17 @@
 #include "fuzz_janus.h"
 
 
-unsigned long  fuzz_janus_events;
+unsigned long fuzz_janus_events;
 
 
 static int
 fuzz_push_event(janus_plugin_session *handle, janus_plugin *plugin,
     const char *transaction, json_t *message, json_t *jsep)
 {
-    char  *text;
+    char *text;
 
     /* what a client gets: an object the core can serialise */
-    if (!json_is_object(message)
-        || (jsep != NULL && !json_is_object(jsep)))
-    {
+    if (!json_is_object(message) || (jsep != NULL && !json_is_object(jsep))) {
         abort();
     }
 
@@ -127,7 +125,7 @@ fuzz_auth_signature_contains(janus_plugin *plugin, const char *token,
 }
 
 
-janus_callbacks  fuzz_janus_callbacks = {
+janus_callbacks fuzz_janus_callbacks = {
     .push_event = fuzz_push_event,
     .relay_rtp = fuzz_relay_rtp,
     .relay_rtcp = fuzz_relay_rtcp,

@@ -13,13 +13,13 @@
 #include <stdlib.h>
 
 
-volatile ngx_cycle_t  *ngx_cycle;
-volatile ngx_msec_t    ngx_current_msec;
-volatile ngx_time_t   *ngx_cached_time;
-ngx_uint_t             ngx_pagesize = 4096;
+volatile ngx_cycle_t *ngx_cycle;
+volatile ngx_msec_t   ngx_current_msec;
+volatile ngx_time_t  *ngx_cached_time;
+ngx_uint_t            ngx_pagesize = 4096;
 
-static ngx_time_t      fuzz_time = { 1700000000, 0, 0 };
-static ngx_log_t       fuzz_log;
+static ngx_time_t fuzz_time = { 1700000000, 0, 0 };
+static ngx_log_t  fuzz_log;
 
 
 ngx_log_t *
@@ -34,7 +34,7 @@ fuzz_ngx_log(void)
 ngx_pool_t *
 ngx_create_pool(size_t size, ngx_log_t *log)
 {
-    ngx_pool_t  *pool;
+    ngx_pool_t *pool;
 
     pool = calloc(1, sizeof(ngx_pool_t));
     if (pool == NULL) {
@@ -50,8 +50,8 @@ ngx_create_pool(size_t size, ngx_log_t *log)
 void
 ngx_destroy_pool(ngx_pool_t *pool)
 {
-    ngx_pool_large_t    *l, *next;
-    ngx_pool_cleanup_t  *c;
+    ngx_pool_large_t   *l, *next;
+    ngx_pool_cleanup_t *c;
 
     for (c = pool->cleanup; c; c = c->next) {
         if (c->handler) {
@@ -72,7 +72,7 @@ ngx_destroy_pool(ngx_pool_t *pool)
 void *
 ngx_palloc(ngx_pool_t *pool, size_t size)
 {
-    ngx_pool_large_t  *l;
+    ngx_pool_large_t *l;
 
     l = malloc(sizeof(ngx_pool_large_t));
     if (l == NULL) {
@@ -102,7 +102,7 @@ ngx_pnalloc(ngx_pool_t *pool, size_t size)
 void *
 ngx_pcalloc(ngx_pool_t *pool, size_t size)
 {
-    void  *p;
+    void *p;
 
     p = ngx_palloc(pool, size);
     if (p) {
@@ -123,7 +123,7 @@ ngx_pfree(ngx_pool_t *pool, void *p)
 ngx_pool_cleanup_t *
 ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
 {
-    ngx_pool_cleanup_t  *c;
+    ngx_pool_cleanup_t *c;
 
     c = ngx_palloc(p, sizeof(ngx_pool_cleanup_t));
     if (c == NULL) {
@@ -142,8 +142,8 @@ ngx_pool_cleanup_add(ngx_pool_t *p, size_t size)
 void *
 ngx_array_push_n(ngx_array_t *a, ngx_uint_t n)
 {
-    void        *elt, *new;
-    ngx_uint_t   nalloc;
+    void      *elt, *new;
+    ngx_uint_t nalloc;
 
     if (a->nelts + n > a->nalloc) {
         nalloc = 2 * ((n >= a->nalloc) ? n : a->nalloc);
@@ -228,7 +228,7 @@ ngx_strcasecmp(u_char *s1, u_char *s2)
 u_char *
 ngx_strlcasestrn(u_char *s1, u_char *last, u_char *s2, size_t n)
 {
-    ngx_uint_t  c1, c2;
+    ngx_uint_t c1, c2;
 
     c2 = (ngx_uint_t) *s2++;
     c2 = (c2 >= 'A' && c2 <= 'Z') ? (c2 | 0x20) : c2;
@@ -254,7 +254,7 @@ ngx_strlcasestrn(u_char *s1, u_char *last, u_char *s2, size_t n)
 u_char *
 ngx_hex_dump(u_char *dst, u_char *src, size_t len)
 {
-    static u_char  hex[] = "0123456789abcdef";
+    static u_char hex[] = "0123456789abcdef";
 
     while (len--) {
         *dst++ = hex[*src >> 4];
@@ -268,7 +268,7 @@ ngx_hex_dump(u_char *dst, u_char *src, size_t len)
 ngx_int_t
 ngx_atoi(u_char *line, size_t n)
 {
-    ngx_int_t  value;
+    ngx_int_t value;
 
     if (n == 0) {
         return NGX_ERROR;
@@ -291,7 +291,7 @@ ngx_atoi(u_char *line, size_t n)
 void
 ngx_unescape_uri(u_char **dst, u_char **src, size_t size, ngx_uint_t type)
 {
-    u_char  *d, *s, ch, c, decoded;
+    u_char *d, *s, ch, c, decoded;
     enum { sw_usual = 0, sw_quoted, sw_quoted_second } state;
 
     d = *dst;
@@ -357,8 +357,8 @@ static void
 fuzz_encode_base64(ngx_str_t *dst, ngx_str_t *src, const u_char *basis,
     ngx_uint_t padding)
 {
-    u_char  *d, *s;
-    size_t   len;
+    u_char *d, *s;
+    size_t  len;
 
     len = src->len;
     s = src->data;
@@ -399,26 +399,30 @@ fuzz_encode_base64(ngx_str_t *dst, ngx_str_t *src, const u_char *basis,
 void
 ngx_encode_base64(ngx_str_t *dst, ngx_str_t *src)
 {
-    fuzz_encode_base64(dst, src, (u_char *)
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", 1);
+    fuzz_encode_base64(dst, src,
+        (u_char *) "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456"
+                   "789+/",
+        1);
 }
 
 
 void
 ngx_encode_base64url(ngx_str_t *dst, ngx_str_t *src)
 {
-    fuzz_encode_base64(dst, src, (u_char *)
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", 0);
+    fuzz_encode_base64(dst, src,
+        (u_char *) "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456"
+                   "789-_",
+        0);
 }
 
 
 static ngx_int_t
 fuzz_decode_base64(ngx_str_t *dst, ngx_str_t *src, ngx_uint_t url)
 {
-    size_t   len;
-    u_char  *d, *s, v[256];
+    size_t      len;
+    u_char     *d, *s, v[256];
     const char *alpha;
-    int      i;
+    int         i;
 
     alpha = url ? "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                   "0123456789-_"
@@ -487,8 +491,8 @@ ngx_decode_base64url(ngx_str_t *dst, ngx_str_t *src)
 uint32_t
 ngx_utf8_decode(u_char **p, size_t n)
 {
-    size_t    len;
-    uint32_t  u, i, valid;
+    size_t   len;
+    uint32_t u, i, valid;
 
     u = **p;
 
@@ -540,7 +544,7 @@ ngx_utf8_decode(u_char **p, size_t n)
 void
 ngx_gmtime(time_t t, ngx_tm_t *tp)
 {
-    struct tm  tm;
+    struct tm tm;
 
     gmtime_r(&t, &tm);
     tm.tm_mon++;
@@ -557,12 +561,12 @@ ngx_gmtime(time_t t, ngx_tm_t *tp)
 u_char *
 ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
 {
-    u_char     *p, zero, tmp[NGX_INT64_LEN + 1];
-    size_t      len, slen, width;
-    int64_t     i64;
-    uint64_t    ui64;
-    ngx_str_t  *v;
-    ngx_uint_t  sign, hex, n;
+    u_char    *p, zero, tmp[NGX_INT64_LEN + 1];
+    size_t     len, slen, width;
+    int64_t    i64;
+    uint64_t   ui64;
+    ngx_str_t *v;
+    ngx_uint_t sign, hex, n;
 
     while (*fmt && buf < last) {
         if (*fmt != '%') {
@@ -581,7 +585,7 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
             width = width * 10 + (*fmt++ - '0');
         }
 
-        for ( ;; ) {
+        for (;;) {
             if (*fmt == 'u') {
                 sign = 0;
             } else if (*fmt == 'm') {
@@ -678,7 +682,7 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
             break;
 
         default:
-            abort();        /* a conversion this file lacks */
+            abort(); /* a conversion this file lacks */
         }
 
         fmt++;
@@ -705,8 +709,8 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
             width--;
         }
 
-        len = ngx_min((size_t) (last - buf),
-                      (size_t) (tmp + NGX_INT64_LEN - p));
+        len =
+            ngx_min((size_t) (last - buf), (size_t) (tmp + NGX_INT64_LEN - p));
         buf = ngx_cpymem(buf, p, len);
     }
 
@@ -714,11 +718,11 @@ ngx_vslprintf(u_char *buf, u_char *last, const char *fmt, va_list args)
 }
 
 
-u_char * ngx_cdecl
+u_char *ngx_cdecl
 ngx_sprintf(u_char *buf, const char *fmt, ...)
 {
-    u_char   *p;
-    va_list   args;
+    u_char *p;
+    va_list args;
 
     va_start(args, fmt);
     p = ngx_vslprintf(buf, (void *) -1, fmt, args);
@@ -728,11 +732,11 @@ ngx_sprintf(u_char *buf, const char *fmt, ...)
 }
 
 
-u_char * ngx_cdecl
+u_char *ngx_cdecl
 ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
 {
-    u_char   *p;
-    va_list   args;
+    u_char *p;
+    va_list args;
 
     va_start(args, fmt);
     p = ngx_vslprintf(buf, buf + max, fmt, args);
@@ -742,11 +746,11 @@ ngx_snprintf(u_char *buf, size_t max, const char *fmt, ...)
 }
 
 
-u_char * ngx_cdecl
+u_char *ngx_cdecl
 ngx_slprintf(u_char *buf, u_char *last, const char *fmt, ...)
 {
-    u_char   *p;
-    va_list   args;
+    u_char *p;
+    va_list args;
 
     va_start(args, fmt);
     p = ngx_vslprintf(buf, last, fmt, args);
@@ -758,13 +762,13 @@ ngx_slprintf(u_char *buf, u_char *last, const char *fmt, ...)
 
 /* the HTTP side of an answer: headers and body are built, then dropped */
 
-ngx_uint_t  fuzz_ngx_status;
+ngx_uint_t fuzz_ngx_status;
 
 
 ngx_buf_t *
 ngx_create_temp_buf(ngx_pool_t *pool, size_t size)
 {
-    ngx_buf_t  *b;
+    ngx_buf_t *b;
 
     b = ngx_pcalloc(pool, sizeof(ngx_buf_t));
     if (b == NULL) {
@@ -788,8 +792,8 @@ ngx_create_temp_buf(ngx_pool_t *pool, size_t size)
 void *
 ngx_list_push(ngx_list_t *l)
 {
-    void             *elt;
-    ngx_list_part_t  *last;
+    void            *elt;
+    ngx_list_part_t *last;
 
     last = l->last;
 
@@ -821,7 +825,7 @@ ngx_int_t
 ngx_http_send_header(ngx_http_request_t *r)
 {
     if (r->header_sent) {
-        abort();                /* an answer sent twice */
+        abort(); /* an answer sent twice */
     }
 
     r->header_sent = 1;
@@ -856,7 +860,7 @@ ngx_http_run_posted_requests(ngx_connection_t *c)
 ngx_array_t *
 ngx_array_create(ngx_pool_t *p, ngx_uint_t n, size_t size)
 {
-    ngx_array_t  *a;
+    ngx_array_t *a;
 
     a = ngx_palloc(p, sizeof(ngx_array_t));
     if (a == NULL || ngx_array_init(a, p, n, size) != NGX_OK) {
@@ -870,7 +874,7 @@ ngx_array_create(ngx_pool_t *p, ngx_uint_t n, size_t size)
 ssize_t
 ngx_read_file(ngx_file_t *file, u_char *buf, size_t size, off_t offset)
 {
-    ssize_t  n;
+    ssize_t n;
 
     n = pread(file->fd, buf, size, offset);
     if (n == -1) {
@@ -886,7 +890,7 @@ ngx_read_file(ngx_file_t *file, u_char *buf, size_t size, off_t offset)
 u_char *
 ngx_pstrdup(ngx_pool_t *pool, ngx_str_t *src)
 {
-    u_char  *dst;
+    u_char *dst;
 
     dst = ngx_pnalloc(pool, src->len);
     if (dst == NULL) {

@@ -18,14 +18,14 @@
 ngx_log_t *fuzz_ngx_log(void);
 
 /* the status of the last answer, or of the last finalize without one */
-extern ngx_uint_t  fuzz_ngx_status;
+extern ngx_uint_t fuzz_ngx_status;
 
 
 static ngx_http_request_t *
 fuzz_ngx_request(void)
 {
-    ngx_pool_t          *pool;
-    ngx_http_request_t  *r;
+    ngx_pool_t         *pool;
+    ngx_http_request_t *r;
 
     pool = ngx_create_pool(4096, fuzz_ngx_log());
     if (pool == NULL) {
@@ -46,8 +46,8 @@ fuzz_ngx_request(void)
 
     if (r->connection == NULL || r->ctx == NULL
         || ngx_list_init(&r->headers_out.headers, pool, 4,
-                         sizeof(ngx_table_elt_t))
-           != NGX_OK)
+               sizeof(ngx_table_elt_t))
+               != NGX_OK)
     {
         abort();
     }
@@ -65,7 +65,7 @@ fuzz_ngx_request(void)
 static u_char *
 fuzz_ngx_copy(ngx_pool_t *pool, const uint8_t *data, size_t size)
 {
-    u_char  *p;
+    u_char *p;
 
     p = ngx_pnalloc(pool, size + 1);
     if (p == NULL) {

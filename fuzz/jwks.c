@@ -14,17 +14,16 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    BIO                             *bio;
-    size_t                           i;
-    json_t                          *jwks, *keys, *jwk;
-    EVP_PKEY                        *pkey;
-    ngx_conf_t                       cf;
-    ngx_pool_t                      *pool;
-    ngx_http_telehealth_idp_key_t   *key;
-    ngx_http_telehealth_idp_conf_t   idp;
+    BIO                           *bio;
+    size_t                         i;
+    json_t                        *jwks, *keys, *jwk;
+    EVP_PKEY                      *pkey;
+    ngx_conf_t                     cf;
+    ngx_pool_t                    *pool;
+    ngx_http_telehealth_idp_key_t *key;
+    ngx_http_telehealth_idp_conf_t idp;
 
-    jwks = json_loadb((const char *) data, size, JSON_REJECT_DUPLICATES,
-                      NULL);
+    jwks = json_loadb((const char *) data, size, JSON_REJECT_DUPLICATES, NULL);
     keys = json_object_get(jwks, "keys");
 
     if (!json_is_array(keys)) {
@@ -41,12 +40,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     ngx_memzero(&idp, sizeof(idp));
     idp.keys = ngx_array_create(pool, json_array_size(keys) + 1,
-                                sizeof(ngx_http_telehealth_idp_key_t));
+        sizeof(ngx_http_telehealth_idp_key_t));
     if (idp.keys == NULL) {
         abort();
     }
 
-    json_array_foreach(keys, i, jwk) {
+    json_array_foreach (keys, i, jwk) {
         if (ngx_http_telehealth_idp_add_key(&cf, &idp, jwk, i) != NGX_OK) {
             break;
         }

@@ -15,9 +15,9 @@
 static ngx_uint_t
 fuzz_utf8(u_char *p, size_t len)
 {
-    u_char  *last;
+    u_char *last;
 
-    for (last = p + len; p < last; ) {
+    for (last = p + len; p < last;) {
         if (*p < 0x80) {
             p++;
             continue;
@@ -35,12 +35,12 @@ fuzz_utf8(u_char *p, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char                            *msg, *p, *end, *line, *f[4];
-    size_t                             len, n[4];
-    ngx_uint_t                         i;
-    ngx_str_t                          subject, body;
-    ngx_pool_t                        *pool;
-    ngx_http_telehealth_email_conf_t   ec;
+    u_char                          *msg, *p, *end, *line, *f[4];
+    size_t                           len, n[4];
+    ngx_uint_t                       i;
+    ngx_str_t                        subject, body;
+    ngx_pool_t                      *pool;
+    ngx_http_telehealth_email_conf_t ec;
 
     pool = ngx_create_pool(4096, fuzz_ngx_log());
     p = fuzz_ngx_copy(pool, data, size);
@@ -76,8 +76,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     body.data = f[2];
     body.len = n[2];
 
-    msg = ngx_http_telehealth_mail_message(pool, &ec, (char *) f[0],
-                                           &subject, &body, "key-1", &len);
+    msg = ngx_http_telehealth_mail_message(pool, &ec, (char *) f[0], &subject,
+        &body, "key-1", &len);
     if (msg == NULL) {
         abort();
     }
@@ -90,9 +90,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             p++;
         }
 
-        if (p + 1 >= end || p[0] != '\r' || p[1] != '\n'
-            || p - line > 998)
-        {
+        if (p + 1 >= end || p[0] != '\r' || p[1] != '\n' || p - line > 998) {
             abort();
         }
 

@@ -22,21 +22,21 @@
 #include "fuzz_janus.h"
 
 
-static th_keyset_t  fuzz_signer;
-static char         fuzz_dir[] = "/tmp/th-fuzz-janus-XXXXXX";
+static th_keyset_t fuzz_signer;
+static char        fuzz_dir[] = "/tmp/th-fuzz-janus-XXXXXX";
 
 
 static void
 fuzz_cleanup(void)
 {
-    char  path[256];
+    char path[256];
 
     g_snprintf(path, sizeof(path), "%s/join.key", fuzz_dir);
     unlink(path);
     g_snprintf(path, sizeof(path), "%s/join.pub", fuzz_dir);
     unlink(path);
     g_snprintf(path, sizeof(path), "%s/%s.jcfg", fuzz_dir,
-               JANUS_TELEHEALTH_PACKAGE);
+        JANUS_TELEHEALTH_PACKAGE);
     unlink(path);
     rmdir(fuzz_dir);
 }
@@ -54,10 +54,10 @@ fuzz_janus_handle_free(const janus_refcount *ref)
 static void
 fuzz_janus_drain(void)
 {
-    int                        code;
-    char                       error[512];
-    json_t                    *event;
-    janus_telehealth_message  *msg;
+    int                       code;
+    char                      error[512];
+    json_t                   *event;
+    janus_telehealth_message *msg;
 
     while ((msg = g_async_queue_try_pop(janus_telehealth_messages)) != NULL) {
         if (msg->task != 0) {
@@ -68,11 +68,10 @@ fuzz_janus_drain(void)
 
         error[0] = '\0';
         code = janus_telehealth_handle_request(msg->session, msg->message,
-                                               msg->jsep, msg->transaction,
-                                               error, sizeof(error));
+            msg->jsep, msg->transaction, error, sizeof(error));
         if (code != 0) {
             if (error[0] == '\0') {
-                abort();            /* an error without its text */
+                abort(); /* an error without its text */
             }
 
             event = janus_telehealth_error_event(code, error);
@@ -88,10 +87,10 @@ fuzz_janus_drain(void)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    FILE        *f;
-    EVP_PKEY    *pkey;
-    const char  *err;
-    char        *dir, path[256];
+    FILE       *f;
+    EVP_PKEY   *pkey;
+    const char *err;
+    char       *dir, path[256];
 
     janus_log_level = LOG_NONE;
 
@@ -131,14 +130,16 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     if (f == NULL) {
         abort();
     }
-    fprintf(f, "general: {\n"
-               "    redis = \"%s/no-redis.sock\"\n"
-               "    node_id = \"fuzz-1\"\n"
-               "    event_stream = false\n"
-               "}\n"
-               "keys: {\n"
-               "    j1 = \"%s/join.pub\"\n"
-               "}\n", dir, dir);
+    fprintf(f,
+        "general: {\n"
+        "    redis = \"%s/no-redis.sock\"\n"
+        "    node_id = \"fuzz-1\"\n"
+        "    event_stream = false\n"
+        "}\n"
+        "keys: {\n"
+        "    j1 = \"%s/join.pub\"\n"
+        "}\n",
+        dir, dir);
     fclose(f);
 
     /* janus_telehealth_init() without its threads */
@@ -149,8 +150,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     janus_telehealth_gateway = &fuzz_janus_callbacks;
     janus_telehealth_sessions = g_hash_table_new_full(NULL, NULL, NULL,
         (GDestroyNotify) janus_telehealth_session_destroy);
-    janus_telehealth_messages = g_async_queue_new_full(
-        (GDestroyNotify) janus_telehealth_message_free);
+    janus_telehealth_messages =
+        g_async_queue_new_full((GDestroyNotify) janus_telehealth_message_free);
     janus_telehealth_handler_redis = janus_telehealth_redis_new("handler");
 
     if (janus_telehealth_rooms_init() != 0) {
@@ -166,11 +167,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    int                          error;
-    char                        *token;
-    json_t                      *message, *jsep, *claims;
-    janus_plugin_session        *handle;
-    struct janus_plugin_result  *result;
+    int                         error;
+    char                       *token;
+    json_t                     *message, *jsep, *claims;
+    janus_plugin_session       *handle;
+    struct janus_plugin_result *result;
 
     message = json_loadb((const char *) data, size, 0, NULL);
 
@@ -183,8 +184,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (json_is_object(claims)) {
             token = th_token_sign(&fuzz_signer, claims);
             if (token != NULL) {
-                json_object_set_new(message, "credential",
-                                    json_string(token));
+                json_object_set_new(message, "credential", json_string(token));
                 free(token);
             }
         }
@@ -202,8 +202,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the core's reference, given with create_session */
     janus_refcount_increase(&handle->ref);
 
-    result = janus_telehealth_handle_message(handle, g_strdup("fuzz"),
-                                             message, jsep);
+    result = janus_telehealth_handle_message(handle, g_strdup("fuzz"), message,
+        jsep);
     if (result == NULL
         || (result->type == JANUS_PLUGIN_OK && !json_is_object(result->content))
         || (result->type == JANUS_PLUGIN_ERROR && result->text == NULL))

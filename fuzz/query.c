@@ -12,10 +12,10 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    json_t              *query, *v;
-    ngx_int_t            rc;
-    const char          *key;
-    ngx_http_request_t  *r;
+    json_t             *query, *v;
+    ngx_int_t           rc;
+    const char         *key;
+    ngx_http_request_t *r;
 
     r = fuzz_ngx_request();
 
@@ -38,11 +38,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         }
 
-        json_object_foreach(query, key, v) {
+        json_object_foreach (query, key, v) {
             if (!json_is_string(v)
                 || strlen(json_string_value(v)) != json_string_length(v))
             {
-                abort();            /* a NUL inside a value */
+                abort(); /* a NUL inside a value */
             }
         }
     }

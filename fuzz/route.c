@@ -13,14 +13,13 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    ngx_str_t                           path, id, id2, allow;
-    ngx_http_request_t                 *r;
-    const ngx_http_telehealth_route_t  *route;
+    ngx_str_t                          path, id, id2, allow;
+    ngx_http_request_t                *r;
+    const ngx_http_telehealth_route_t *route;
 
-    static const ngx_uint_t  methods[] = {
-        NGX_HTTP_GET, NGX_HTTP_HEAD, NGX_HTTP_POST, NGX_HTTP_PATCH,
-        NGX_HTTP_DELETE, NGX_HTTP_PUT, NGX_HTTP_OPTIONS
-    };
+    static const ngx_uint_t methods[] = { NGX_HTTP_GET, NGX_HTTP_HEAD,
+        NGX_HTTP_POST, NGX_HTTP_PATCH, NGX_HTTP_DELETE, NGX_HTTP_PUT,
+        NGX_HTTP_OPTIONS };
 
     if (size < 1) {
         return 0;
@@ -38,12 +37,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     route = ngx_http_telehealth_route(r, &path, &id, &id2, &allow);
 
     if (route != NULL) {
-        if ((id.len && (id.data < path.data
-                        || id.data + id.len > path.data + path.len
-                        || memchr(id.data, '/', id.len) != NULL))
-            || (id2.len && (id2.data < path.data
-                            || id2.data + id2.len > path.data + path.len
-                            || memchr(id2.data, '/', id2.len) != NULL)))
+        if ((id.len
+                && (id.data < path.data
+                    || id.data + id.len > path.data + path.len
+                    || memchr(id.data, '/', id.len) != NULL))
+            || (id2.len
+                && (id2.data < path.data
+                    || id2.data + id2.len > path.data + path.len
+                    || memchr(id2.data, '/', id2.len) != NULL)))
         {
             abort();
         }
@@ -53,8 +54,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
 
-    if (allow.len && (allow.len > sizeof("GET, HEAD, POST, PATCH, DELETE") - 1
-                      || route != NULL))
+    if (allow.len
+        && (allow.len > sizeof("GET, HEAD, POST, PATCH, DELETE") - 1
+            || route != NULL))
     {
         abort();
     }

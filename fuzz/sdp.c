@@ -34,18 +34,18 @@ fuzz_sdp_feed_free(const janus_refcount *ref)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char                          *text, *written, error[256];
-    guint                          i;
-    json_t                        *descriptions;
-    janus_sdp                     *offer, *answer, *again;
-    const uint8_t                 *nul;
-    janus_telehealth_feed          feed;
-    janus_telehealth_feed_stream  *fs;
+    char                         *text, *written, error[256];
+    guint                         i;
+    json_t                       *descriptions;
+    janus_sdp                    *offer, *answer, *again;
+    const uint8_t                *nul;
+    janus_telehealth_feed         feed;
+    janus_telehealth_feed_stream *fs;
 
     nul = memchr(data, '\0', size);
     text = g_strndup((const char *) data, nul ? (size_t) (nul - data) : size);
     descriptions = nul ? json_loadb((const char *) nul + 1,
-                                    size - (nul - data) - 1, 0, NULL)
+                             size - (nul - data) - 1, 0, NULL)
                        : NULL;
 
     offer = janus_sdp_parse(text, error, sizeof(error));
@@ -92,8 +92,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
         again = janus_sdp_parse(written, error, sizeof(error));
         if (again == NULL) {
-            fprintf(stderr, "fuzz: the answer does not parse: %s\n%s\n",
-                    error, written);
+            fprintf(stderr, "fuzz: the answer does not parse: %s\n%s\n", error,
+                written);
             abort();
         }
 

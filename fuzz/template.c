@@ -16,16 +16,16 @@
 #include "../nginx-module/ngx_http_telehealth_template.c"
 
 
-static char  fuzz_dir[] = "/tmp/th-fuzz-template-XXXXXX";
+static char fuzz_dir[] = "/tmp/th-fuzz-template-XXXXXX";
 
 
 static void
 fuzz_cleanup(void)
 {
-    char  path[sizeof(fuzz_dir) + 32];
-    int   i;
+    char path[sizeof(fuzz_dir) + 32];
+    int  i;
 
-    static const char  *channels[] = { "sms", "email", "whatsapp" };
+    static const char *channels[] = { "sms", "email", "whatsapp" };
 
     for (i = 0; i < 3; i++) {
         snprintf(path, sizeof(path), "%s/invite.%s", fuzz_dir, channels[i]);
@@ -52,17 +52,17 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    FILE                                  *f;
-    char                                  *params, reason[200];
-    size_t                                 tlen;
-    const uint8_t                         *nul;
-    ngx_int_t                              rc;
-    ngx_str_t                              dir, lang, subject, body, *ch;
-    ngx_conf_t                             cf;
-    ngx_pool_t                            *pool;
-    ngx_http_telehealth_templates_conf_t   tc;
+    FILE                                *f;
+    char                                *params, reason[200];
+    size_t                               tlen;
+    const uint8_t                       *nul;
+    ngx_int_t                            rc;
+    ngx_str_t                            dir, lang, subject, body, *ch;
+    ngx_conf_t                           cf;
+    ngx_pool_t                          *pool;
+    ngx_http_telehealth_templates_conf_t tc;
 
-    u_char  file[32], path[sizeof(fuzz_dir) + 32];
+    u_char file[32], path[sizeof(fuzz_dir) + 32];
 
     if (size < 1) {
         return 0;
@@ -74,15 +74,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     nul = memchr(data, '\0', size);
     tlen = nul ? (size_t) (nul - data) : size;
-    params = nul ? strndup((const char *) nul + 1, size - tlen - 1)
-                 : strdup("{}");
+    params =
+        nul ? strndup((const char *) nul + 1, size - tlen - 1) : strdup("{}");
 
     ngx_snprintf(file, sizeof(file), "invite.%V%Z", ch);
     ngx_snprintf(path, sizeof(path), "%s/%s%Z", fuzz_dir, file);
 
     f = fopen((char *) path, "w");
-    if (f == NULL || params == NULL
-        || (tlen && fwrite(data, tlen, 1, f) != 1))
+    if (f == NULL || params == NULL || (tlen && fwrite(data, tlen, 1, f) != 1))
     {
         abort();
     }
@@ -107,13 +106,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     rc = ngx_http_telehealth_template_read(&cf, &tc, &lang, &dir, file,
-                                           ngx_strlen(file));
+        ngx_strlen(file));
 
     if (rc == NGX_OK) {
         rc = ngx_http_telehealth_template_render(pool, &tc, "invite",
-                                                 (char *) ch->data, "en-GB",
-                                                 params, &subject, &body,
-                                                 reason);
+            (char *) ch->data, "en-GB", params, &subject, &body, reason);
         if (rc == NGX_OK) {
             if (body.data == NULL || body.data[body.len] != '\0'
                 || (subject.len

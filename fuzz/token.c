@@ -23,8 +23,8 @@
 #include "th_token.h"
 
 
-static th_keyset_t  fuzz_hs;
-static th_keyset_t  fuzz_es;
+static th_keyset_t fuzz_hs;
+static th_keyset_t fuzz_es;
 
 
 /* whether the token's signature is HMAC-SHA256 under an access key */
@@ -32,12 +32,12 @@ static th_keyset_t  fuzz_es;
 static int
 fuzz_hs_signed(const char *token)
 {
-    size_t         i, n;
-    const char    *dot;
-    unsigned int   len;
-    unsigned char  mac[EVP_MAX_MD_SIZE];
-    char           b64[2 * EVP_MAX_MD_SIZE];
-    static const char  alpha[] =
+    size_t            i, n;
+    const char       *dot;
+    unsigned int      len;
+    unsigned char     mac[EVP_MAX_MD_SIZE];
+    char              b64[2 * EVP_MAX_MD_SIZE];
+    static const char alpha[] =
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
     dot = strrchr(token, '.');
@@ -47,8 +47,8 @@ fuzz_hs_signed(const char *token)
 
     for (i = 0; i < fuzz_hs.nkeys; i++) {
         if (HMAC(EVP_sha256(), fuzz_hs.keys[i].secret,
-                 (int) fuzz_hs.keys[i].len, (const unsigned char *) token,
-                 dot - token, mac, &len)
+                (int) fuzz_hs.keys[i].len, (const unsigned char *) token,
+                dot - token, mac, &len)
             == NULL)
         {
             abort();
@@ -56,10 +56,11 @@ fuzz_hs_signed(const char *token)
 
         /* 32 bytes: 43 base64url characters, no padding */
         for (n = 0; n < 43; n++) {
-            unsigned int  bit = n * 6, v;
+            unsigned int bit = n * 6, v;
 
             v = (mac[bit / 8] << 8 | (bit / 8 + 1 < len ? mac[bit / 8 + 1] : 0))
-                >> (10 - bit % 8) & 0x3f;
+                    >> (10 - bit % 8)
+                & 0x3f;
             b64[n] = alpha[v];
         }
 
@@ -75,11 +76,11 @@ fuzz_hs_signed(const char *token)
 static void
 fuzz_es_key(th_keyset_t *ks, const char *kid)
 {
-    FILE        *f;
-    EVP_PKEY    *pkey;
-    const char  *err;
-    char         path[] = "/tmp/th-fuzz-pem-XXXXXX";
-    int          fd;
+    FILE       *f;
+    EVP_PKEY   *pkey;
+    const char *err;
+    char        path[] = "/tmp/th-fuzz-pem-XXXXXX";
+    int         fd;
 
     pkey = EVP_EC_gen("P-256");
     fd = mkstemp(path);
@@ -105,16 +106,16 @@ fuzz_es_key(th_keyset_t *ks, const char *kid)
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char  *err;
+    const char *err;
 
     if (th_keyset_add(&fuzz_hs, "a1",
             (const unsigned char *) "0123456789abcdef0123456789abcdef", 32,
             &err)
-        != 0
+            != 0
         || th_keyset_add(&fuzz_hs, "a0",
-               (const unsigned char *) "fedcba9876543210fedcba9876543210",
-               32, &err)
-           != 0)
+               (const unsigned char *) "fedcba9876543210fedcba9876543210", 32,
+               &err)
+               != 0)
     {
         abort();
     }
@@ -129,11 +130,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char               *text, *token;
-    json_t             *claims, *verified;
-    th_keyset_t        *ks;
-    const char         *audience;
-    th_token_status_t   status;
+    char             *text, *token;
+    json_t           *claims, *verified;
+    th_keyset_t      *ks;
+    const char       *audience;
+    th_token_status_t status;
 
     if (size < 1) {
         return 0;
@@ -151,8 +152,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size - 1] = '\0';
 
     if (!(data[0] & 2)) {
-        status = th_token_verify(ks, text, audience, 1700000000, 30,
-                                 &verified);
+        status = th_token_verify(ks, text, audience, 1700000000, 30, &verified);
         if (status == TH_TOKEN_OK) {
             if (ks != &fuzz_hs || !fuzz_hs_signed(text)) {
                 fprintf(stderr, "fuzz: a token the input made verified\n");
@@ -189,7 +189,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* the other set must refuse it whatever the claims */
     status = th_token_verify(ks == &fuzz_hs ? &fuzz_es : &fuzz_hs, token,
-                             audience, 1700000000, 30, &verified);
+        audience, 1700000000, 30, &verified);
     if (status == TH_TOKEN_OK) {
         fprintf(stderr, "fuzz: a token verified with the other key set\n");
         abort();

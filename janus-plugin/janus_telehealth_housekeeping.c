@@ -30,119 +30,101 @@ static gboolean housekeeping_stop;
  * Has the room been empty for its empty_timeout (the room hash's, else
  * the setting's; 0: never)?  empty_since is monotonic us, 0 if not empty.
  */
-static gboolean
-janus_telehealth_room_empty_expired(janus_telehealth_room *room,
-    gint64 empty_since)
-{
-    gint64  timeout;
+static gboolean janus_telehealth_room_empty_expired(janus_telehealth_room *room, gint64 empty_since) {
+	gint64 timeout;
 
-    timeout = g_atomic_int_get(&room->empty_timeout);
-    if (timeout < 0) {
-        timeout = janus_telehealth_cfg.empty_room_timeout;
-    }
+	timeout = g_atomic_int_get(&room->empty_timeout);
+	if (timeout < 0) {
+		timeout = janus_telehealth_cfg.empty_room_timeout;
+	}
 
-    return empty_since != 0 && timeout > 0
-           && janus_get_monotonic_time() - empty_since
-              >= timeout * G_USEC_PER_SEC;
+	return empty_since != 0 && timeout > 0 && janus_get_monotonic_time() - empty_since >= timeout * G_USEC_PER_SEC;
 }
 
 
-void
-janus_telehealth_room_expire(const char *room_id)
-{
-    gboolean                expired;
-    janus_telehealth_room  *room;
+void janus_telehealth_room_expire(const char *room_id) {
+	gboolean expired;
+	janus_telehealth_room *room;
 
-    room = janus_telehealth_rooms_lookup(room_id);
-    if (room == NULL) {
-        return;
-    }
+	room = janus_telehealth_rooms_lookup(room_id);
+	if (room == NULL) {
+		return;
+	}
 
-    /* Someone may have come back since housekeeping looked. */
-    janus_mutex_lock(&room->mutex);
-    expired = g_hash_table_size(room->participants) == 0
-              && janus_telehealth_room_empty_expired(room,
-                                                     room->empty_since);
-    janus_mutex_unlock(&room->mutex);
+	/* Someone may have come back since housekeeping looked. */
+	janus_mutex_lock(&room->mutex);
+	expired =
+		g_hash_table_size(room->participants) == 0 && janus_telehealth_room_empty_expired(room, room->empty_since);
+	janus_mutex_unlock(&room->mutex);
 
-    if (expired) {
-        janus_telehealth_room_close(room, TH_CLOSE_EXPIRED, TRUE);
-    }
+	if (expired) {
+		janus_telehealth_room_close(room, TH_CLOSE_EXPIRED, TRUE);
+	}
 
-    janus_telehealth_room_unref(room);
+	janus_telehealth_room_unref(room);
 }
 
 
-void
-janus_telehealth_room_lost(const char *room_id, const char *reason)
-{
-    janus_telehealth_room  *room;
+void janus_telehealth_room_lost(const char *room_id, const char *reason) {
+	janus_telehealth_room *room;
 
-    room = janus_telehealth_rooms_lookup(room_id);
-    if (room == NULL) {
-        return;
-    }
+	room = janus_telehealth_rooms_lookup(room_id);
+	if (room == NULL) {
+		return;
+	}
 
-    JANUS_LOG(LOG_WARN, "[telehealth] room %s is no longer ours in Redis: "
-              "letting its participants go\n", room_id);
-    janus_telehealth_room_close(room, reason, FALSE);
-    janus_telehealth_room_unref(room);
+	JANUS_LOG(LOG_WARN,
+		"[telehealth] room %s is no longer ours in Redis: "
+		"letting its participants go\n",
+		room_id);
+	janus_telehealth_room_close(room, reason, FALSE);
+	janus_telehealth_room_unref(room);
 }
 
 
 /* nginx's close command (a chair.action with actor "command"). */
-int
-janus_telehealth_room_close_by_id(const char *room_id, const char *reason)
-{
-    int                         rc;
-    char                       *session_id;
-    janus_telehealth_room      *room;
-    janus_telehealth_room_info  info;
+int janus_telehealth_room_close_by_id(const char *room_id, const char *reason) {
+	int rc;
+	char *session_id;
+	janus_telehealth_room *room;
+	janus_telehealth_room_info info;
 
-    room = janus_telehealth_rooms_lookup(room_id);
-    if (room != NULL) {
-        janus_telehealth_chair_action(room->id, room->session_id,
-                                      room->org_id, TH_ACT_CLOSE,
-                                      JANUS_TELEHEALTH_ACTOR_COMMAND, NULL,
-                                      NULL, NULL);
-        janus_telehealth_room_close(room, reason, TRUE);
-        janus_telehealth_room_unref(room);
-        return 0;
-    }
+	room = janus_telehealth_rooms_lookup(room_id);
+	if (room != NULL) {
+		janus_telehealth_chair_action(
+			room->id, room->session_id, room->org_id, TH_ACT_CLOSE, JANUS_TELEHEALTH_ACTOR_COMMAND, NULL, NULL, NULL);
+		janus_telehealth_room_close(room, reason, TRUE);
+		janus_telehealth_room_unref(room);
+		return 0;
+	}
 
-    /* Nobody joined it here yet, but it may be ours to close. */
-    rc = janus_telehealth_redis_room_for_close(janus_telehealth_handler_redis,
-                                               room_id, &session_id, &info);
-    if (rc <= 0) {
-        return rc < 0 ? -1 : 1;
-    }
+	/* Nobody joined it here yet, but it may be ours to close. */
+	rc = janus_telehealth_redis_room_for_close(janus_telehealth_handler_redis, room_id, &session_id, &info);
+	if (rc <= 0) {
+		return rc < 0 ? -1 : 1;
+	}
 
-    rc = janus_telehealth_redis_close(janus_telehealth_handler_redis, room_id,
-                                      info.patient_id, reason);
-    if (rc < 0) {
-        rc = -1;
+	rc = janus_telehealth_redis_close(janus_telehealth_handler_redis, room_id, info.patient_id, reason);
+	if (rc < 0) {
+		rc = -1;
 
-    } else if (rc == 0) {
-        /* Closed by someone else meanwhile: theirs to report. */
-        rc = 1;
+	} else if (rc == 0) {
+		/* Closed by someone else meanwhile: theirs to report. */
+		rc = 1;
 
-    } else {
-        janus_telehealth_chair_action(room_id, session_id, info.org_id,
-                                      TH_ACT_CLOSE,
-                                      JANUS_TELEHEALTH_ACTOR_COMMAND, NULL,
-                                      NULL, NULL);
-        janus_telehealth_event_emit_fields(TH_EV_ROOM_CLOSED,
-            "room", room_id, "session", session_id, "org", info.org_id,
-            "kind", info.kind, "reason", reason, NULL);
-        JANUS_LOG(LOG_INFO, "[telehealth] room %s closed: %s\n", room_id,
-                  reason);
-        rc = 0;
-    }
+	} else {
+		janus_telehealth_chair_action(
+			room_id, session_id, info.org_id, TH_ACT_CLOSE, JANUS_TELEHEALTH_ACTOR_COMMAND, NULL, NULL, NULL);
+		janus_telehealth_event_emit_fields(TH_EV_ROOM_CLOSED, "room", room_id, "session", session_id, "org",
+			info.org_id, "kind", info.kind, "reason", reason, NULL);
+		JANUS_LOG(LOG_INFO, "[telehealth] room %s closed: %s\n", room_id, reason);
+		rc = 0;
+	}
 
-    g_free(session_id);
-    janus_telehealth_room_info_clear(&info);
+	g_free(session_id);
+	janus_telehealth_room_info_clear(&info);
 
-    return rc;
+	return rc;
 }
 
 
@@ -150,52 +132,45 @@ janus_telehealth_room_close_by_id(const char *room_id, const char *reason)
 
 /* Milliseconds left before the room's duration limit; G_MAXINT64 when it
  * has none.  Called with the room mutex held. */
-static gint64
-janus_telehealth_room_time_left(janus_telehealth_room *room)
-{
-    if (room->duration_limit <= 0 || room->opened_at_ms <= 0) {
-        return G_MAXINT64;
-    }
+static gint64 janus_telehealth_room_time_left(janus_telehealth_room *room) {
+	if (room->duration_limit <= 0 || room->opened_at_ms <= 0) {
+		return G_MAXINT64;
+	}
 
-    return room->opened_at_ms + room->duration_limit * 1000
-           - g_get_real_time() / 1000;
+	return room->opened_at_ms + room->duration_limit * 1000 - g_get_real_time() / 1000;
 }
 
 
-void
-janus_telehealth_room_deadline(const char *room_id)
-{
-    gint64                  left;
-    json_t                 *event;
-    gboolean                warn;
-    janus_telehealth_room  *room;
+void janus_telehealth_room_deadline(const char *room_id) {
+	gint64 left;
+	json_t *event;
+	gboolean warn;
+	janus_telehealth_room *room;
 
-    room = janus_telehealth_rooms_lookup(room_id);
-    if (room == NULL) {
-        return;
-    }
+	room = janus_telehealth_rooms_lookup(room_id);
+	if (room == NULL) {
+		return;
+	}
 
-    janus_mutex_lock(&room->mutex);
-    left = janus_telehealth_room_time_left(room);
-    warn = left > 0 && left <= JANUS_TELEHEALTH_DURATION_WARNING * 1000
-           && !room->warned;
-    if (warn) {
-        room->warned = TRUE;
-    }
-    janus_mutex_unlock(&room->mutex);
+	janus_mutex_lock(&room->mutex);
+	left = janus_telehealth_room_time_left(room);
+	warn = left > 0 && left <= JANUS_TELEHEALTH_DURATION_WARNING * 1000 && !room->warned;
+	if (warn) {
+		room->warned = TRUE;
+	}
+	janus_mutex_unlock(&room->mutex);
 
-    if (left <= 0) {
-        janus_telehealth_room_close(room, TH_CLOSE_DURATION_LIMIT, TRUE);
+	if (left <= 0) {
+		janus_telehealth_room_close(room, TH_CLOSE_DURATION_LIMIT, TRUE);
 
-    } else if (warn) {
-        event = json_pack("{s:s, s:s, s:s, s:I}", "telehealth", "warning",
-                          "room", room->id, "reason", "duration_limit",
-                          "seconds_left", (json_int_t) ((left + 999) / 1000));
-        janus_telehealth_room_push_chairs(room, event);
-        json_decref(event);
-    }
+	} else if (warn) {
+		event = json_pack("{s:s, s:s, s:s, s:I}", "telehealth", "warning", "room", room->id, "reason", "duration_limit",
+			"seconds_left", (json_int_t)((left + 999) / 1000));
+		janus_telehealth_room_push_chairs(room, event);
+		json_decref(event);
+	}
 
-    janus_telehealth_room_unref(room);
+	janus_telehealth_room_unref(room);
 }
 
 
@@ -204,167 +179,145 @@ janus_telehealth_room_deadline(const char *room_id)
 /* Every second: rooms near or past their duration limit, and rooms empty
  * for longer than their empty_timeout (a timeout of a few seconds is
  * honoured whatever refresh_interval is). */
-static void
-janus_telehealth_housekeeping_deadlines(void)
-{
-    gint64                  left;
-    GList                  *snapshot, *l;
-    gboolean                due, expired;
-    janus_telehealth_room  *room;
+static void janus_telehealth_housekeeping_deadlines(void) {
+	gint64 left;
+	GList *snapshot, *l;
+	gboolean due, expired;
+	janus_telehealth_room *room;
 
-    snapshot = janus_telehealth_rooms_snapshot();
+	snapshot = janus_telehealth_rooms_snapshot();
 
-    for (l = snapshot; l != NULL; l = l->next) {
-        room = l->data;
+	for (l = snapshot; l != NULL; l = l->next) {
+		room = l->data;
 
-        janus_mutex_lock(&room->mutex);
-        left = janus_telehealth_room_time_left(room);
-        due = left <= 0
-              || (left <= JANUS_TELEHEALTH_DURATION_WARNING * 1000
-                  && !room->warned);
-        expired = janus_telehealth_room_empty_expired(room,
-                                                      room->empty_since);
-        janus_mutex_unlock(&room->mutex);
+		janus_mutex_lock(&room->mutex);
+		left = janus_telehealth_room_time_left(room);
+		due = left <= 0 || (left <= JANUS_TELEHEALTH_DURATION_WARNING * 1000 && !room->warned);
+		expired = janus_telehealth_room_empty_expired(room, room->empty_since);
+		janus_mutex_unlock(&room->mutex);
 
-        if (due && !g_atomic_int_get(&room->closed)) {
-            janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_DEADLINE,
-                                               room->id, NULL, NULL);
-        }
+		if (due && !g_atomic_int_get(&room->closed)) {
+			janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_DEADLINE, room->id, NULL, NULL);
+		}
 
-        if (expired && !g_atomic_int_get(&room->closed)) {
-            janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_EXPIRE,
-                                               room->id, NULL, NULL);
-        }
+		if (expired && !g_atomic_int_get(&room->closed)) {
+			janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_EXPIRE, room->id, NULL, NULL);
+		}
 
-        janus_telehealth_room_unref(room);
-    }
+		janus_telehealth_room_unref(room);
+	}
 
-    g_list_free(snapshot);
+	g_list_free(snapshot);
 }
 
-static void
-janus_telehealth_housekeeping_round(janus_telehealth_redis *redis,
-    gint64 started_ms)
-{
-    int                              empty_timeout;
-    GList                           *snapshot, *l;
-    const char                      *lost, *closed;
-    janus_telehealth_room           *room;
-    janus_telehealth_load            load;
-    janus_telehealth_refresh_status  status;
+static void janus_telehealth_housekeeping_round(janus_telehealth_redis *redis, gint64 started_ms) {
+	int empty_timeout;
+	GList *snapshot, *l;
+	const char *lost, *closed;
+	janus_telehealth_room *room;
+	janus_telehealth_load load;
+	janus_telehealth_refresh_status status;
 
-    snapshot = janus_telehealth_rooms_snapshot();
+	snapshot = janus_telehealth_rooms_snapshot();
 
-    for (l = snapshot; l != NULL; l = l->next) {
-        room = l->data;
+	for (l = snapshot; l != NULL; l = l->next) {
+		room = l->data;
 
-        status = janus_telehealth_redis_refresh(redis, room->id,
-                                                &empty_timeout, &closed);
-        lost = NULL;
+		status = janus_telehealth_redis_refresh(redis, room->id, &empty_timeout, &closed);
+		lost = NULL;
 
-        switch (status) {
-        case JANUS_TELEHEALTH_REFRESH_OK:
-            g_atomic_int_set(&room->empty_timeout, empty_timeout);
-            break;
-        case JANUS_TELEHEALTH_REFRESH_UNAVAILABLE:
-            break;
-        case JANUS_TELEHEALTH_REFRESH_CLOSED:
-            /* nginx's close, its reconciler's, a chair's on another path */
-            lost = closed;
-            break;
-        case JANUS_TELEHEALTH_REFRESH_GONE:
-        case JANUS_TELEHEALTH_REFRESH_MOVED:
-            lost = TH_CLOSE_EXPIRED;
-            break;
-        }
+		switch (status) {
+			case JANUS_TELEHEALTH_REFRESH_OK:
+				g_atomic_int_set(&room->empty_timeout, empty_timeout);
+				break;
+			case JANUS_TELEHEALTH_REFRESH_UNAVAILABLE:
+				break;
+			case JANUS_TELEHEALTH_REFRESH_CLOSED:
+				/* nginx's close, its reconciler's, a chair's on another path */
+				lost = closed;
+				break;
+			case JANUS_TELEHEALTH_REFRESH_GONE:
+			case JANUS_TELEHEALTH_REFRESH_MOVED:
+				lost = TH_CLOSE_EXPIRED;
+				break;
+		}
 
-        if (lost != NULL) {
-            janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_LOST,
-                                               room->id, lost, NULL);
-        }
+		if (lost != NULL) {
+			janus_telehealth_enqueue_room_task(JANUS_TELEHEALTH_TASK_LOST, room->id, lost, NULL);
+		}
 
-        janus_telehealth_room_unref(room);
-    }
+		janus_telehealth_room_unref(room);
+	}
 
-    g_list_free(snapshot);
+	g_list_free(snapshot);
 
-    janus_telehealth_metrics_load(&load);
-    (void) janus_telehealth_redis_heartbeat(redis, started_ms, &load);
+	janus_telehealth_metrics_load(&load);
+	(void)janus_telehealth_redis_heartbeat(redis, started_ms, &load);
 }
 
 
-static void *
-janus_telehealth_housekeeping(void *data)
-{
-    gint64                   started_ms, deadline, next_round;
-    janus_telehealth_redis  *redis;
+static void *janus_telehealth_housekeeping(void *data) {
+	gint64 started_ms, deadline, next_round;
+	janus_telehealth_redis *redis;
 
-    redis = janus_telehealth_redis_new("housekeeping");
-    started_ms = g_get_real_time() / 1000;
+	redis = janus_telehealth_redis_new("housekeeping");
+	started_ms = g_get_real_time() / 1000;
 
-    next_round = 0;
+	next_round = 0;
 
-    g_mutex_lock(&housekeeping_mutex);
+	g_mutex_lock(&housekeeping_mutex);
 
-    while (!housekeeping_stop) {
-        g_mutex_unlock(&housekeeping_mutex);
-        if (g_get_monotonic_time() >= next_round) {
-            janus_telehealth_housekeeping_round(redis, started_ms);
-            next_round = g_get_monotonic_time()
-                         + (gint64) janus_telehealth_cfg.refresh_interval
-                           * G_TIME_SPAN_SECOND;
-        }
-        janus_telehealth_housekeeping_deadlines();
-        g_mutex_lock(&housekeeping_mutex);
+	while (!housekeeping_stop) {
+		g_mutex_unlock(&housekeeping_mutex);
+		if (g_get_monotonic_time() >= next_round) {
+			janus_telehealth_housekeeping_round(redis, started_ms);
+			next_round = g_get_monotonic_time() + (gint64)janus_telehealth_cfg.refresh_interval * G_TIME_SPAN_SECOND;
+		}
+		janus_telehealth_housekeeping_deadlines();
+		g_mutex_lock(&housekeeping_mutex);
 
-        /* Duration limits are checked every second, Redis less often. */
-        deadline = g_get_monotonic_time() + G_TIME_SPAN_SECOND;
-        while (!housekeeping_stop
-               && g_cond_wait_until(&housekeeping_cond, &housekeeping_mutex,
-                                    deadline))
-        {
-            /* woken early: only stop matters */
-        }
-    }
+		/* Duration limits are checked every second, Redis less often. */
+		deadline = g_get_monotonic_time() + G_TIME_SPAN_SECOND;
+		while (!housekeeping_stop && g_cond_wait_until(&housekeeping_cond, &housekeeping_mutex, deadline)) {
+			/* woken early: only stop matters */
+		}
+	}
 
-    g_mutex_unlock(&housekeeping_mutex);
+	g_mutex_unlock(&housekeeping_mutex);
 
-    /* Without our heartbeat other nodes may take our rooms at once. */
-    janus_telehealth_redis_heartbeat_delete(redis);
-    janus_telehealth_redis_free(redis);
+	/* Without our heartbeat other nodes may take our rooms at once. */
+	janus_telehealth_redis_heartbeat_delete(redis);
+	janus_telehealth_redis_free(redis);
 
-    return NULL;
+	return NULL;
 }
 
 
-int
-janus_telehealth_housekeeping_start(void)
-{
-    GError  *error = NULL;
+int janus_telehealth_housekeeping_start(void) {
+	GError *error = NULL;
 
-    housekeeping_stop = FALSE;
-    housekeeping_thread = g_thread_try_new("telehealth housekeeping",
-        janus_telehealth_housekeeping, NULL, &error);
-    if (error != NULL) {
-        JANUS_LOG(LOG_FATAL, "[telehealth] cannot start the housekeeping "
-                  "thread: %s\n", error->message);
-        g_error_free(error);
-        return -1;
-    }
+	housekeeping_stop = FALSE;
+	housekeeping_thread = g_thread_try_new("telehealth housekeeping", janus_telehealth_housekeeping, NULL, &error);
+	if (error != NULL) {
+		JANUS_LOG(LOG_FATAL,
+			"[telehealth] cannot start the housekeeping "
+			"thread: %s\n",
+			error->message);
+		g_error_free(error);
+		return -1;
+	}
 
-    return 0;
+	return 0;
 }
 
 
-void
-janus_telehealth_housekeeping_stop(void)
-{
-    if (housekeeping_thread != NULL) {
-        g_mutex_lock(&housekeeping_mutex);
-        housekeeping_stop = TRUE;
-        g_cond_signal(&housekeeping_cond);
-        g_mutex_unlock(&housekeeping_mutex);
-        g_thread_join(housekeeping_thread);
-        housekeeping_thread = NULL;
-    }
+void janus_telehealth_housekeeping_stop(void) {
+	if (housekeeping_thread != NULL) {
+		g_mutex_lock(&housekeeping_mutex);
+		housekeeping_stop = TRUE;
+		g_cond_signal(&housekeeping_cond);
+		g_mutex_unlock(&housekeeping_mutex);
+		g_thread_join(housekeeping_thread);
+		housekeeping_thread = NULL;
+	}
 }

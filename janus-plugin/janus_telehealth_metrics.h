@@ -11,16 +11,16 @@
 #include <glib.h>
 
 /* Upper bounds (ms) of the join latency histogram's buckets. */
-#define JANUS_TELEHEALTH_JOIN_BUCKETS  10
+#define JANUS_TELEHEALTH_JOIN_BUCKETS 10
 
 /* What this node carries now (the housekeeping thread counts it). */
 typedef struct janus_telehealth_load {
-    int  rooms;
-    int  participants;
-    int  publishers;
-    int  subscribers;
-    int  streams;       /* media streams forwarded to a subscriber */
-    int  cpu;           /* percent of the machine, this process */
+	int rooms;
+	int participants;
+	int publishers;
+	int subscribers;
+	int streams; /* media streams forwarded to a subscriber */
+	int cpu; /* percent of the machine, this process */
 } janus_telehealth_load;
 
 void janus_telehealth_metrics_forwarded(guint64 bytes);
@@ -34,8 +34,7 @@ void janus_telehealth_metrics_load(janus_telehealth_load *load);
  * Appends the heartbeat's field/value pairs (load, draining, URL and the
  * counters) to argv as newly allocated strings.
  */
-void janus_telehealth_metrics_fields(const janus_telehealth_load *load,
-    gboolean draining, GPtrArray *argv);
+void janus_telehealth_metrics_fields(const janus_telehealth_load *load, gboolean draining, GPtrArray *argv);
 
 /* Whether this node takes no new rooms: its setting or a drain mark. */
 gboolean janus_telehealth_draining(void);

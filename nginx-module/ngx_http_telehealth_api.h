@@ -18,8 +18,6 @@
 #include "ngx_http_telehealth_pg.h"
 
 
-
-
 typedef void (*ngx_http_telehealth_handler_pt)(ngx_http_request_t *r);
 
 /*
@@ -72,36 +70,36 @@ typedef enum {
 
 /* who is calling, from a verified access token; strings NUL-terminated */
 typedef struct {
-    ngx_str_t                        id;
-    ngx_str_t                        org;
-    ngx_str_t                        role;      /* empty for patients */
-    ngx_str_t                        name;
-    ngx_str_t                        jti;
-    ngx_str_t                        email;     /* empty: not in the token */
-    time_t                           iat;       /* 0: none */
-    time_t                           exp;
-    unsigned                         staff:1;
-    unsigned                         guest:1;   /* a redeemed link's */
-    unsigned                         own:1;     /* one of our tokens */
+    ngx_str_t id;
+    ngx_str_t org;
+    ngx_str_t role; /* empty for patients */
+    ngx_str_t name;
+    ngx_str_t jti;
+    ngx_str_t email; /* empty: not in the token */
+    time_t    iat;   /* 0: none */
+    time_t    exp;
+    unsigned  staff : 1;
+    unsigned  guest : 1; /* a redeemed link's */
+    unsigned  own : 1;   /* one of our tokens */
 } ngx_http_telehealth_caller_t;
 
 
 typedef struct {
-    ngx_http_telehealth_main_conf_t  *mcf;
-    ngx_str_t                         base;     /* the location's prefix */
-    ngx_str_t                         path;     /* below the prefix */
-    ngx_str_t                         id;       /* {id}, NUL-terminated */
-    ngx_str_t                         id2;      /* a second {id}, too */
-    const char                       *op;       /* th_api() operation */
-    ngx_http_telehealth_then_pt       then;     /* after th_api(op) */
-    json_t                           *body;     /* NULL without a body */
-    ngx_http_telehealth_caller_t      caller;
-    ngx_http_telehealth_handler_pt    next;     /* after authentication */
-    ngx_http_telehealth_pg_req_t     *pg;
-    void                             *data;     /* the route's own state */
-    struct ngx_http_telehealth_throttle_s  *throttle;  /* NULL: none */
-    unsigned                          guests:1; /* the route takes guests */
-    ngx_uint_t                        route;    /* index + 1; 0: none */
+    ngx_http_telehealth_main_conf_t       *mcf;
+    ngx_str_t                              base; /* the location's prefix */
+    ngx_str_t                              path; /* below the prefix */
+    ngx_str_t                              id;   /* {id}, NUL-terminated */
+    ngx_str_t                              id2;  /* a second {id}, too */
+    const char                            *op;   /* th_api() operation */
+    ngx_http_telehealth_then_pt            then; /* after th_api(op) */
+    json_t                                *body; /* NULL without a body */
+    ngx_http_telehealth_caller_t           caller;
+    ngx_http_telehealth_handler_pt         next; /* after authentication */
+    ngx_http_telehealth_pg_req_t          *pg;
+    void                                  *data;     /* the route's own state */
+    struct ngx_http_telehealth_throttle_s *throttle; /* NULL: none */
+    unsigned   guests : 1; /* the route takes guests */
+    ngx_uint_t route;      /* index + 1; 0: none */
 } ngx_http_telehealth_ctx_t;
 
 
@@ -121,11 +119,11 @@ ngx_int_t ngx_http_telehealth_send_json(ngx_http_request_t *r,
 ngx_int_t ngx_http_telehealth_send_json_text(ngx_http_request_t *r,
     ngx_uint_t status, u_char *text, size_t len);
 ngx_int_t ngx_http_telehealth_send_status(ngx_http_request_t *r,
-    ngx_uint_t status);
+    ngx_uint_t                                                status);
 ngx_int_t ngx_http_telehealth_send_problem(ngx_http_request_t *r,
     ngx_http_telehealth_problem_e problem, const char *detail);
-ngx_int_t ngx_http_telehealth_add_header(ngx_http_request_t *r,
-    const char *key, u_char *value, size_t len);
+ngx_int_t ngx_http_telehealth_add_header(ngx_http_request_t *r, const char *key,
+    u_char *value, size_t len);
 
 /* ends the request: the only way a route handler finishes */
 void ngx_http_telehealth_finalize(ngx_http_request_t *r, ngx_int_t rc);
@@ -141,12 +139,12 @@ ngx_uint_t ngx_http_telehealth_problem_status(
     ngx_http_telehealth_problem_e problem);
 
 /* a Location header: telehealth_public_url + the API's prefix + path */
-ngx_int_t ngx_http_telehealth_set_location(ngx_http_request_t *r,
-    u_char *path, size_t len);
+ngx_int_t ngx_http_telehealth_set_location(ngx_http_request_t *r, u_char *path,
+    size_t len);
 
 /* answers a PostgreSQL request that did not succeed: 503 or 500 */
 void ngx_http_telehealth_fail_pg(ngx_http_request_t *r,
-    ngx_http_telehealth_pg_req_t *req);
+    ngx_http_telehealth_pg_req_t                    *req);
 
 /* json_decref() when the pool goes; returns json or NULL */
 json_t *ngx_http_telehealth_json_track(ngx_pool_t *pool, json_t *json);

@@ -31,12 +31,12 @@
  * change; its expiry is checked on every use, its revocation too).  Keys
  * only change with a reload, which starts new workers with an empty cache.
  */
-#define NGX_HTTP_TELEHEALTH_TOKEN_CACHE  1024
+#define NGX_HTTP_TELEHEALTH_TOKEN_CACHE 1024
 
 typedef struct {
-    u_char                        *token;   /* NULL: empty; the allocation */
-    size_t                         len;
-    ngx_http_telehealth_caller_t   caller;  /* its strings in the allocation */
+    u_char                      *token; /* NULL: empty; the allocation */
+    size_t                       len;
+    ngx_http_telehealth_caller_t caller; /* its strings in the allocation */
 } ngx_http_telehealth_token_cached_t;
 
 
@@ -55,57 +55,56 @@ enum {
 
 
 /* $1 e-mail, $2 organisation or NULL (sql/functions/people.sql) */
-static const char  ngx_http_telehealth_login_sql[] =
+static const char ngx_http_telehealth_login_sql[] =
     "SELECT * FROM th_login_account($1, $2::uuid)";
 
 /* $1 caller, $2 org, $3 "staff" or "patient" */
-static const char  ngx_http_telehealth_me_sql[] =
+static const char ngx_http_telehealth_me_sql[] =
     "SELECT * FROM th_me($1, $2, $3)";
 
 /* $1 org, $2 "staff" or "patient", $3 person (all NULL: no such account),
  * $4 client address, $5 status (th_audit_login()) */
-static const char  ngx_http_telehealth_login_audit_sql[] =
+static const char ngx_http_telehealth_login_audit_sql[] =
     "SELECT th_audit_login($1::uuid, $2, $3::uuid, $4, $5::integer)";
 
 
 typedef struct {
-    ngx_str_t   hash;
-    ngx_str_t   id;
-    ngx_str_t   type;
-    ngx_str_t   org;
-    ngx_str_t   role;
-    ngx_str_t   name;
-    ngx_str_t   email;
-    ngx_uint_t  active;
-    ngx_uint_t  found;                  /* the account exists */
-    ngx_uint_t  status;                 /* of the answer, audited first */
-    json_t     *answer;                 /* 200: the login answer */
-    char       *org_asked;              /* "organisation", or NULL */
+    ngx_str_t  hash;
+    ngx_str_t  id;
+    ngx_str_t  type;
+    ngx_str_t  org;
+    ngx_str_t  role;
+    ngx_str_t  name;
+    ngx_str_t  email;
+    ngx_uint_t active;
+    ngx_uint_t found;     /* the account exists */
+    ngx_uint_t status;    /* of the answer, audited first */
+    json_t    *answer;    /* 200: the login answer */
+    char      *org_asked; /* "organisation", or NULL */
     /* the address's accounts in other organisations, tried in turn
      * while the password does not match (docs/api.md, "Log in") */
     ngx_array_t *others;
-    ngx_uint_t  next;
+    ngx_uint_t   next;
 } ngx_http_telehealth_person_t;
 
 
 static ngx_int_t ngx_http_telehealth_bearer(ngx_http_request_t *r,
-    ngx_str_t *token);
+    ngx_str_t                                                  *token);
 static ngx_int_t ngx_http_telehealth_token_cached(ngx_http_request_t *r,
     ngx_str_t *token, ngx_http_telehealth_caller_t *caller);
 static void ngx_http_telehealth_token_cache(ngx_str_t *token,
-    ngx_http_telehealth_caller_t *caller);
+    ngx_http_telehealth_caller_t                      *caller);
 static void ngx_http_telehealth_check_revoked(ngx_http_request_t *r);
 static void ngx_http_telehealth_login_checked(ngx_http_request_t *r,
-    ngx_int_t rc);
+    ngx_int_t                                                     rc);
 static void ngx_http_telehealth_login_audit(ngx_http_request_t *r,
-    ngx_uint_t status);
-static void ngx_http_telehealth_login_audited(
-    ngx_http_telehealth_pg_req_t *pg);
+    ngx_uint_t                                                  status);
+static void ngx_http_telehealth_login_audited(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_login_next(ngx_http_request_t *r,
-    ngx_http_telehealth_person_t *person);
+    ngx_http_telehealth_person_t                              *person);
 static void ngx_http_telehealth_login_verified(ngx_http_request_t *r,
-    ngx_int_t rc);
+    ngx_int_t                                                      rc);
 static ngx_int_t ngx_http_telehealth_person(ngx_pool_t *pool, PGresult *res,
     int row, ngx_http_telehealth_person_t *person);
 static json_t *ngx_http_telehealth_person_json(
@@ -113,7 +112,7 @@ static json_t *ngx_http_telehealth_person_json(
 static void ngx_http_telehealth_logout_done(void *data, redisReply *reply);
 static void ngx_http_telehealth_me_found(ngx_http_telehealth_pg_req_t *pg);
 static ngx_int_t ngx_http_telehealth_me_claims(ngx_http_request_t *r,
-    ngx_http_telehealth_caller_t *caller);
+    ngx_http_telehealth_caller_t                                  *caller);
 
 
 static ngx_http_telehealth_token_cached_t
@@ -122,13 +121,13 @@ static ngx_http_telehealth_token_cached_t
 
 void
 ngx_http_telehealth_authenticate(ngx_http_request_t *r,
-    ngx_http_telehealth_handler_pt next)
+    ngx_http_telehealth_handler_pt                   next)
 {
-    json_t                     *claims;
-    ngx_str_t                   token;
-    ngx_int_t                   rc;
-    th_token_status_t           status;
-    ngx_http_telehealth_ctx_t  *ctx;
+    json_t                    *claims;
+    ngx_str_t                  token;
+    ngx_int_t                  rc;
+    th_token_status_t          status;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     ctx->next = next;
@@ -150,15 +149,15 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
         return;
     }
 
-    status = th_token_verify(ctx->mcf->keyset, (char *) token.data,
-                             TH_AUD_API, ngx_time(), 0, &claims);
+    status = th_token_verify(ctx->mcf->keyset, (char *) token.data, TH_AUD_API,
+        ngx_time(), 0, &claims);
 
     /* not one of ours (another kid or algorithm): the identity provider's? */
     if (status == TH_TOKEN_UNKNOWN_KEY || status == TH_TOKEN_BAD_ALG
         || status == TH_TOKEN_MALFORMED)
     {
         rc = ngx_http_telehealth_idp_authenticate(r, &token,
-                                            ngx_http_telehealth_check_revoked);
+            ngx_http_telehealth_check_revoked);
         if (rc == NGX_AGAIN) {
             return;
         }
@@ -171,8 +170,8 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
 
     if (status != TH_TOKEN_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: access token refused: %s",
-                      th_token_status_text(status));
+            "telehealth: access token refused: %s",
+            th_token_status_text(status));
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
         return;
     }
@@ -183,7 +182,7 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
 
     if (rc != NGX_OK) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: access token lacks claims");
+            "telehealth: access token lacks claims");
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
         return;
     }
@@ -196,9 +195,9 @@ ngx_http_telehealth_authenticate(ngx_http_request_t *r,
 
 void
 ngx_http_telehealth_authenticate_caller(ngx_http_request_t *r,
-    ngx_http_telehealth_handler_pt next)
+    ngx_http_telehealth_handler_pt                          next)
 {
-    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     ctx->next = next;
@@ -216,14 +215,13 @@ ngx_http_telehealth_authenticate_caller(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_check_revoked(ngx_http_request_t *r)
 {
-    ngx_int_t                   rc;
-    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_int_t                  rc;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     rc = ngx_http_telehealth_revocations_check(&ctx->caller.jti,
-                                               &ctx->caller.id,
-                                               ctx->caller.iat);
+        &ctx->caller.id, ctx->caller.iat);
     switch (rc) {
 
     case NGX_OK:
@@ -238,14 +236,14 @@ ngx_http_telehealth_check_revoked(ngx_http_request_t *r)
 
     case NGX_DECLINED:
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: revoked access token used");
+            "telehealth: revoked access token used");
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
         return;
 
     default:
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "telehealth: access token not checked: the "
-                      "revocations feed is down");
+            "telehealth: access token not checked: the "
+            "revocations feed is down");
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
     }
@@ -266,11 +264,11 @@ static ngx_int_t
 ngx_http_telehealth_token_cached(ngx_http_request_t *r, ngx_str_t *token,
     ngx_http_telehealth_caller_t *caller)
 {
-    u_char                              *p;
-    size_t                               size;
-    ngx_uint_t                           i;
-    ngx_str_t                           *s[6], *d[6];
-    ngx_http_telehealth_token_cached_t  *tc;
+    u_char                             *p;
+    size_t                              size;
+    ngx_uint_t                          i;
+    ngx_str_t                          *s[6], *d[6];
+    ngx_http_telehealth_token_cached_t *tc;
 
     tc = &ngx_http_telehealth_tokens[ngx_http_telehealth_token_slot(token)];
 
@@ -320,13 +318,13 @@ ngx_http_telehealth_token_cached(ngx_http_request_t *r, ngx_str_t *token,
 
 static void
 ngx_http_telehealth_token_cache(ngx_str_t *token,
-    ngx_http_telehealth_caller_t *caller)
+    ngx_http_telehealth_caller_t          *caller)
 {
-    u_char                              *p, *block;
-    size_t                               size;
-    ngx_uint_t                           i;
-    ngx_str_t                           *s[6];
-    ngx_http_telehealth_token_cached_t  *tc;
+    u_char                             *p, *block;
+    size_t                              size;
+    ngx_uint_t                          i;
+    ngx_str_t                          *s[6];
+    ngx_http_telehealth_token_cached_t *tc;
 
     tc = &ngx_http_telehealth_tokens[ngx_http_telehealth_token_slot(token)];
 
@@ -376,8 +374,8 @@ ngx_http_telehealth_token_cache(ngx_str_t *token,
 static ngx_int_t
 ngx_http_telehealth_bearer(ngx_http_request_t *r, ngx_str_t *token)
 {
-    u_char     *p, *last;
-    ngx_str_t  *h;
+    u_char    *p, *last;
+    ngx_str_t *h;
 
     if (r->headers_in.authorization == NULL) {
         return NGX_DECLINED;
@@ -386,8 +384,8 @@ ngx_http_telehealth_bearer(ngx_http_request_t *r, ngx_str_t *token)
     h = &r->headers_in.authorization->value;
 
     if (h->len < sizeof("Bearer ") - 1
-        || ngx_strncasecmp(h->data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1) != 0)
+        || ngx_strncasecmp(h->data, (u_char *) "Bearer ", sizeof("Bearer ") - 1)
+               != 0)
     {
         return NGX_DECLINED;
     }
@@ -423,7 +421,7 @@ static ngx_int_t
 ngx_http_telehealth_claim(ngx_pool_t *pool, json_t *claims, const char *name,
     ngx_str_t *value, ngx_uint_t required)
 {
-    json_t  *v;
+    json_t *v;
 
     v = json_object_get(claims, name);
 
@@ -453,26 +451,24 @@ ngx_int_t
 ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
     ngx_http_telehealth_caller_t *caller)
 {
-    json_t     *exp;
-    ngx_str_t   typ;
+    json_t   *exp;
+    ngx_str_t typ;
 
     if (ngx_http_telehealth_claim(r->pool, claims, "sub", &caller->id, 1)
         || ngx_http_telehealth_claim(r->pool, claims, "org", &caller->org, 1)
         || ngx_http_telehealth_claim(r->pool, claims, "typ", &typ, 1)
         || ngx_http_telehealth_claim(r->pool, claims, "jti", &caller->jti, 1)
-        || ngx_http_telehealth_claim(r->pool, claims, "role", &caller->role,
-                                     0)
-        || ngx_http_telehealth_claim(r->pool, claims, "name", &caller->name,
-                                     0)
-        || ngx_http_telehealth_claim(r->pool, claims, "email",
-                                     &caller->email, 0))
+        || ngx_http_telehealth_claim(r->pool, claims, "role", &caller->role, 0)
+        || ngx_http_telehealth_claim(r->pool, claims, "name", &caller->name, 0)
+        || ngx_http_telehealth_claim(r->pool, claims, "email", &caller->email,
+            0))
     {
         return NGX_DECLINED;
     }
 
     if (!ngx_http_telehealth_is_uuid((char *) caller->id.data, caller->id.len)
         || !ngx_http_telehealth_is_uuid((char *) caller->org.data,
-                                        caller->org.len))
+            caller->org.len))
     {
         return NGX_DECLINED;
     }
@@ -507,10 +503,10 @@ ngx_http_telehealth_caller_type(ngx_http_telehealth_caller_t *caller)
 void
 ngx_http_telehealth_auth_login(ngx_http_request_t *r)
 {
-    json_t                        *email, *password, *org;
-    ngx_int_t                      rc;
-    ngx_http_telehealth_ctx_t     *ctx;
-    ngx_http_telehealth_person_t  *person;
+    json_t                       *email, *password, *org;
+    ngx_int_t                     rc;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_person_t *person;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -521,28 +517,27 @@ ngx_http_telehealth_auth_login(ngx_http_request_t *r)
     if (org != NULL && !json_is_null(org)
         && (!json_is_string(org)
             || !ngx_http_telehealth_is_uuid(json_string_value(org),
-                                            json_string_length(org))))
+                json_string_length(org))))
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
-                                 "\"organisation\" must be an "
-                                 "organisation's id.");
+            "\"organisation\" must be an "
+            "organisation's id.");
         return;
     }
 
     if (!json_is_string(email) || !json_is_string(password)
-        || json_string_length(email) == 0
-        || json_string_length(password) == 0)
+        || json_string_length(email) == 0 || json_string_length(password) == 0)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
-                                 "An e-mail address and a password are "
-                                 "required.");
+            "An e-mail address and a password are "
+            "required.");
         return;
     }
 
     if (json_string_length(email) > 320 || json_string_length(password) > 1024)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_CREDENTIALS,
-                                 NULL);
+            NULL);
         return;
     }
 
@@ -563,7 +558,7 @@ ngx_http_telehealth_auth_login(ngx_http_request_t *r)
     }
 
     ngx_strlow(person->email.data, (u_char *) json_string_value(email),
-               person->email.len);
+        person->email.len);
     person->email.data[person->email.len] = '\0';
 
     if (json_is_string(org)) {
@@ -574,11 +569,8 @@ ngx_http_telehealth_auth_login(ngx_http_request_t *r)
 
     /* the same key whether the account exists or not */
     rc = ngx_http_telehealth_throttle_check(r, TH_THROTTLE_LOGIN_ACCOUNT,
-                                            &person->email,
-                                            TH_THROTTLE_LOGIN_ADDR,
-                                            NGX_HTTP_UNAUTHORIZED,
-                                            NGX_HTTP_OK,
-                                            ngx_http_telehealth_login_checked);
+        &person->email, TH_THROTTLE_LOGIN_ADDR, NGX_HTTP_UNAUTHORIZED,
+        NGX_HTTP_OK, ngx_http_telehealth_login_checked);
     if (rc == NGX_ERROR) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
 
@@ -591,9 +583,9 @@ ngx_http_telehealth_auth_login(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_login_checked(ngx_http_request_t *r, ngx_int_t rc)
 {
-    const char                    **params;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_person_t   *person;
+    const char                  **params;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_person_t *person;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     person = ctx->data;
@@ -620,8 +612,8 @@ ngx_http_telehealth_login_checked(ngx_http_request_t *r, ngx_int_t rc)
     ctx->pg->handler = ngx_http_telehealth_login_found;
     ctx->pg->data = r;
 
-    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_login_sql,
-                                     2, params)
+    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_login_sql, 2,
+            params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -639,10 +631,10 @@ ngx_http_telehealth_login_checked(ngx_http_request_t *r, ngx_int_t rc)
 static void
 ngx_http_telehealth_login_audit(ngx_http_request_t *r, ngx_uint_t status)
 {
-    u_char                         *p;
-    const char                    **params;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_person_t   *person;
+    u_char                       *p;
+    const char                  **params;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_person_t *person;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     person = ctx->data;
@@ -669,8 +661,7 @@ ngx_http_telehealth_login_audit(ngx_http_request_t *r, ngx_uint_t status)
     ctx->pg->data = r;
 
     if (ngx_http_telehealth_pg_query(ctx->pg,
-                                     ngx_http_telehealth_login_audit_sql,
-                                     5, params)
+            ngx_http_telehealth_login_audit_sql, 5, params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -681,10 +672,10 @@ ngx_http_telehealth_login_audit(ngx_http_request_t *r, ngx_uint_t status)
 static void
 ngx_http_telehealth_login_audited(ngx_http_telehealth_pg_req_t *pg)
 {
-    json_t                        *answer;
-    ngx_http_request_t            *r;
-    ngx_http_telehealth_ctx_t     *ctx;
-    ngx_http_telehealth_person_t  *person;
+    json_t                       *answer;
+    ngx_http_request_t           *r;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_person_t *person;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -693,7 +684,7 @@ ngx_http_telehealth_login_audited(ngx_http_telehealth_pg_req_t *pg)
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "telehealth: login audit row not written");
+            "telehealth: login audit row not written");
 
         if (person->status == NGX_HTTP_OK) {
             ngx_http_telehealth_fail_pg(r, pg);
@@ -705,8 +696,7 @@ ngx_http_telehealth_login_audited(ngx_http_telehealth_pg_req_t *pg)
 
     case NGX_HTTP_OK:
         ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
-                                                  json_incref(answer)));
+            ngx_http_telehealth_send_json(r, NGX_HTTP_OK, json_incref(answer)));
         return;
 
     case NGX_HTTP_TOO_MANY_REQUESTS:
@@ -715,7 +705,7 @@ ngx_http_telehealth_login_audited(ngx_http_telehealth_pg_req_t *pg)
 
     case NGX_HTTP_UNAUTHORIZED:
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_CREDENTIALS,
-                                 NULL);
+            NULL);
         return;
 
     default:
@@ -728,13 +718,13 @@ ngx_http_telehealth_login_audited(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
 {
-    int                            i, n;
-    json_t                        *password;
-    ngx_str_t                      pwd, *hash;
-    ngx_http_telehealth_person_t  *other;
-    ngx_http_request_t            *r;
-    ngx_http_telehealth_ctx_t     *ctx;
-    ngx_http_telehealth_person_t  *person;
+    int                           i, n;
+    json_t                       *password;
+    ngx_str_t                     pwd, *hash;
+    ngx_http_telehealth_person_t *other;
+    ngx_http_request_t           *r;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_person_t *person;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -762,7 +752,7 @@ ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
 
     if (n > 1) {
         person->others = ngx_array_create(r->pool, n - 1,
-                                      sizeof(ngx_http_telehealth_person_t));
+            sizeof(ngx_http_telehealth_person_t));
         if (person->others == NULL) {
             ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -771,8 +761,7 @@ ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
         for (i = 1; i < n; i++) {
             other = ngx_array_push(person->others);
             if (other == NULL) {
-                ngx_http_telehealth_finalize(r,
-                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+                ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
                 return;
             }
 
@@ -781,8 +770,7 @@ ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
             if (ngx_http_telehealth_person(r->pool, pg->result, i, other)
                 != NGX_OK)
             {
-                ngx_http_telehealth_finalize(r,
-                                             NGX_HTTP_INTERNAL_SERVER_ERROR);
+                ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
                 return;
             }
         }
@@ -793,7 +781,7 @@ ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
     pwd.len = json_string_length(password);
 
     switch (ngx_http_telehealth_password_verify(r, hash, &pwd,
-                                        ngx_http_telehealth_login_verified))
+        ngx_http_telehealth_login_verified))
     {
     case NGX_OK:
         return;
@@ -813,14 +801,14 @@ ngx_http_telehealth_login_found(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
 {
-    char                              *token;
-    json_t                            *claims, *user, *answer;
-    time_t                             now;
-    json_error_t                       err;
-    ngx_http_telehealth_ctx_t         *ctx;
-    ngx_http_telehealth_person_t      *person;
-    ngx_http_telehealth_main_conf_t   *mcf;
-    char                               jti[TH_TOKEN_ID_LEN + 1];
+    char                            *token;
+    json_t                          *claims, *user, *answer;
+    time_t                           now;
+    json_error_t                     err;
+    ngx_http_telehealth_ctx_t       *ctx;
+    ngx_http_telehealth_person_t    *person;
+    ngx_http_telehealth_main_conf_t *mcf;
+    char                             jti[TH_TOKEN_ID_LEN + 1];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     person = ctx->data;
@@ -835,8 +823,8 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
 
     if (rc != NGX_OK || !person->active) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: login refused%s",
-                      (rc == NGX_OK) ? " (deactivated account)" : "");
+            "telehealth: login refused%s",
+            (rc == NGX_OK) ? " (deactivated account)" : "");
         ngx_http_telehealth_login_audit(r, NGX_HTTP_UNAUTHORIZED);
         return;
     }
@@ -849,33 +837,27 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
     now = ngx_time();
 
     claims = json_pack_ex(&err, 0,
-                       "{s:s, s:s, s:s%, s:s%, s:s%, s:s%, s:s, s:I, s:I}",
-                       "iss", TH_ISSUER,
-                       "aud", TH_AUD_API,
-                       "sub", person->id.data, person->id.len,
-                       "typ", person->type.data, person->type.len,
-                       "org", person->org.data, person->org.len,
-                       "name", person->name.data, person->name.len,
-                       "jti", jti,
-                       "iat", (json_int_t) now,
-                       "exp", (json_int_t) (now + mcf->access_token_ttl));
+        "{s:s, s:s, s:s%, s:s%, s:s%, s:s%, s:s, s:I, s:I}", "iss", TH_ISSUER,
+        "aud", TH_AUD_API, "sub", person->id.data, person->id.len, "typ",
+        person->type.data, person->type.len, "org", person->org.data,
+        person->org.len, "name", person->name.data, person->name.len, "jti",
+        jti, "iat", (json_int_t) now, "exp",
+        (json_int_t) (now + mcf->access_token_ttl));
 
     if (claims != NULL && person->role.len) {
         json_object_set_new(claims, "role",
-                            json_stringn((char *) person->role.data,
-                                         person->role.len));
+            json_stringn((char *) person->role.data, person->role.len));
     }
 
     /* GET /me answers from the claims */
     if (claims != NULL && person->email.data != NULL) {
         json_object_set_new(claims, "email",
-                            json_stringn((char *) person->email.data,
-                                         person->email.len));
+            json_stringn((char *) person->email.data, person->email.len));
     }
 
     if (claims == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "telehealth: cannot build token claims: %s", err.text);
+            "telehealth: cannot build token claims: %s", err.text);
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -885,18 +867,16 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
 
     if (token == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "telehealth: cannot sign an access token");
+            "telehealth: cannot sign an access token");
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     user = ngx_http_telehealth_person_json(person);
 
-    answer = json_pack("{s:s, s:s, s:I, s:o}",
-                       "access_token", token,
-                       "token_type", "Bearer",
-                       "expires_in", (json_int_t) mcf->access_token_ttl,
-                       "user", user);
+    answer = json_pack("{s:s, s:s, s:I, s:o}", "access_token", token,
+        "token_type", "Bearer", "expires_in",
+        (json_int_t) mcf->access_token_ttl, "user", user);
     free(token);
 
     /* freed with the request: it may end while the audit row is written */
@@ -918,17 +898,17 @@ ngx_http_telehealth_login_verified(ngx_http_request_t *r, ngx_int_t rc)
 
 static void
 ngx_http_telehealth_login_next(ngx_http_request_t *r,
-    ngx_http_telehealth_person_t *person)
+    ngx_http_telehealth_person_t                  *person)
 {
-    json_t                        *password;
-    ngx_str_t                      pwd;
-    ngx_http_telehealth_ctx_t     *ctx;
-    ngx_http_telehealth_person_t  *other;
+    json_t                       *password;
+    ngx_str_t                     pwd;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_person_t *other;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
-    other = (ngx_http_telehealth_person_t *) person->others->elts
-            + person->next++;
+    other =
+        (ngx_http_telehealth_person_t *) person->others->elts + person->next++;
 
     person->hash = other->hash;
     person->id = other->id;
@@ -944,7 +924,7 @@ ngx_http_telehealth_login_next(ngx_http_request_t *r,
     pwd.len = json_string_length(password);
 
     switch (ngx_http_telehealth_password_verify(r, &person->hash, &pwd,
-                                        ngx_http_telehealth_login_verified))
+        ngx_http_telehealth_login_verified))
     {
     case NGX_OK:
         return;
@@ -964,28 +944,28 @@ static ngx_int_t
 ngx_http_telehealth_person(ngx_pool_t *pool, PGresult *res, int row,
     ngx_http_telehealth_person_t *person)
 {
-    ngx_str_t  active;
+    ngx_str_t active;
 
     if (PQnfields(res) != NGX_HTTP_TELEHEALTH_COLS) {
         return NGX_ERROR;
     }
 
     if (ngx_http_telehealth_pg_value(pool, res, row,
-                            NGX_HTTP_TELEHEALTH_COL_HASH, &person->hash)
+            NGX_HTTP_TELEHEALTH_COL_HASH, &person->hash)
         || ngx_http_telehealth_pg_value(pool, res, row,
-                            NGX_HTTP_TELEHEALTH_COL_ID, &person->id)
+            NGX_HTTP_TELEHEALTH_COL_ID, &person->id)
         || ngx_http_telehealth_pg_value(pool, res, row,
-                            NGX_HTTP_TELEHEALTH_COL_TYPE, &person->type)
+            NGX_HTTP_TELEHEALTH_COL_TYPE, &person->type)
         || ngx_http_telehealth_pg_value(pool, res, row,
-                            NGX_HTTP_TELEHEALTH_COL_ORG, &person->org)
+            NGX_HTTP_TELEHEALTH_COL_ORG, &person->org)
         || ngx_http_telehealth_pg_value(pool, res, row,
-                            NGX_HTTP_TELEHEALTH_COL_ROLE, &person->role)
+            NGX_HTTP_TELEHEALTH_COL_ROLE, &person->role)
         || ngx_http_telehealth_pg_value(pool, res, row,
-                            NGX_HTTP_TELEHEALTH_COL_NAME, &person->name)
+            NGX_HTTP_TELEHEALTH_COL_NAME, &person->name)
         || ngx_http_telehealth_pg_value(pool, res, row,
-                            NGX_HTTP_TELEHEALTH_COL_EMAIL, &person->email)
+            NGX_HTTP_TELEHEALTH_COL_EMAIL, &person->email)
         || ngx_http_telehealth_pg_value(pool, res, row,
-                            NGX_HTTP_TELEHEALTH_COL_ACTIVE, &active))
+            NGX_HTTP_TELEHEALTH_COL_ACTIVE, &active))
     {
         return NGX_ERROR;
     }
@@ -1012,14 +992,13 @@ ngx_http_telehealth_str_json(ngx_str_t *s)
 static json_t *
 ngx_http_telehealth_person_json(ngx_http_telehealth_person_t *person)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
-                     "id", ngx_http_telehealth_str_json(&person->id),
-                     "type", ngx_http_telehealth_str_json(&person->type),
-                     "org_id", ngx_http_telehealth_str_json(&person->org),
-                     "role", ngx_http_telehealth_str_json(&person->role),
-                     "display_name",
-                     ngx_http_telehealth_str_json(&person->name),
-                     "email", ngx_http_telehealth_str_json(&person->email));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+        ngx_http_telehealth_str_json(&person->id), "type",
+        ngx_http_telehealth_str_json(&person->type), "org_id",
+        ngx_http_telehealth_str_json(&person->org), "role",
+        ngx_http_telehealth_str_json(&person->role), "display_name",
+        ngx_http_telehealth_str_json(&person->name), "email",
+        ngx_http_telehealth_str_json(&person->email));
 }
 
 
@@ -1028,18 +1007,18 @@ ngx_http_telehealth_person_json(ngx_http_telehealth_person_t *person)
 void
 ngx_http_telehealth_auth_logout(ngx_http_request_t *r)
 {
-    char                       *key, *set;
-    u_char                     *p, *last;
-    time_t                      left;
-    ngx_uint_t                  i;
-    const char                 *argv[10];
-    size_t                      argvlen[10];
-    ngx_http_telehealth_ctx_t  *ctx;
+    char                      *key, *set;
+    u_char                    *p, *last;
+    time_t                     left;
+    ngx_uint_t                 i;
+    const char                *argv[10];
+    size_t                     argvlen[10];
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
-                                        (char *) ctx->caller.jti.data);
+        (char *) ctx->caller.jti.data);
     set = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOCATIONS, "");
     p = ngx_pnalloc(r->pool, 3 * (NGX_TIME_T_LEN + 1));
 
@@ -1065,7 +1044,7 @@ ngx_http_telehealth_auth_logout(ngx_http_request_t *r)
     last = ngx_sprintf(last, "%T%Z", ngx_time() + left);
     argv[7] = (char *) last;
     (void) ngx_sprintf(last, "%T%Z", ngx_time());
-    argv[8] = set;                          /* the channel of the same name */
+    argv[8] = set; /* the channel of the same name */
     argv[9] = (char *) ctx->caller.jti.data;
 
     for (i = 0; i < 10; i++) {
@@ -1073,8 +1052,7 @@ ngx_http_telehealth_auth_logout(ngx_http_request_t *r)
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                          ngx_http_telehealth_logout_done, r,
-                                          10, argv, argvlen)
+            ngx_http_telehealth_logout_done, r, 10, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -1085,9 +1063,9 @@ ngx_http_telehealth_auth_logout(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_logout_done(void *data, redisReply *reply)
 {
-    time_t                      left;
-    ngx_http_request_t         *r = data;
-    ngx_http_telehealth_ctx_t  *ctx;
+    time_t                     left;
+    ngx_http_request_t        *r = data;
+    ngx_http_telehealth_ctx_t *ctx;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -1099,10 +1077,10 @@ ngx_http_telehealth_logout_done(void *data, redisReply *reply)
 
     left = ctx->caller.exp - ngx_time();
     ngx_http_telehealth_revocations_token(&ctx->caller.jti,
-                                          ngx_time() + ngx_max(left, 1));
+        ngx_time() + ngx_max(left, 1));
 
     ngx_http_telehealth_finalize(r,
-                ngx_http_telehealth_send_status(r, NGX_HTTP_NO_CONTENT));
+        ngx_http_telehealth_send_status(r, NGX_HTTP_NO_CONTENT));
 }
 
 
@@ -1115,12 +1093,12 @@ ngx_http_telehealth_logout_done(void *data, redisReply *reply)
 
 static ngx_int_t
 ngx_http_telehealth_me_claims(ngx_http_request_t *r,
-    ngx_http_telehealth_caller_t *caller)
+    ngx_http_telehealth_caller_t                 *caller)
 {
-    u_char      *body, *p;
-    size_t       len;
-    ngx_uint_t   i;
-    ngx_str_t   *v[4];
+    u_char    *body, *p;
+    size_t     len;
+    ngx_uint_t i;
+    ngx_str_t *v[4];
 
     v[0] = &caller->id;
     v[1] = &caller->org;
@@ -1147,21 +1125,21 @@ ngx_http_telehealth_me_claims(ngx_http_request_t *r,
     p = ngx_cpymem(body, "{\"id\":\"", sizeof("{\"id\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, caller->id.data, caller->id.len);
     p = caller->staff
-        ? ngx_cpymem(p, "\",\"type\":\"staff\",\"org_id\":\"",
-                     sizeof("\",\"type\":\"staff\",\"org_id\":\"") - 1)
-        : ngx_cpymem(p, "\",\"type\":\"patient\",\"org_id\":\"",
-                     sizeof("\",\"type\":\"patient\",\"org_id\":\"") - 1);
+            ? ngx_cpymem(p, "\",\"type\":\"staff\",\"org_id\":\"",
+                  sizeof("\",\"type\":\"staff\",\"org_id\":\"") - 1)
+            : ngx_cpymem(p, "\",\"type\":\"patient\",\"org_id\":\"",
+                  sizeof("\",\"type\":\"patient\",\"org_id\":\"") - 1);
     p = (u_char *) ngx_escape_json(p, caller->org.data, caller->org.len);
 
     if (caller->staff) {
         p = ngx_cpymem(p, "\",\"role\":\"", sizeof("\",\"role\":\"") - 1);
         p = (u_char *) ngx_escape_json(p, caller->role.data, caller->role.len);
         p = ngx_cpymem(p, "\",\"display_name\":\"",
-                       sizeof("\",\"display_name\":\"") - 1);
+            sizeof("\",\"display_name\":\"") - 1);
 
     } else {
         p = ngx_cpymem(p, "\",\"role\":null,\"display_name\":\"",
-                       sizeof("\",\"role\":null,\"display_name\":\"") - 1);
+            sizeof("\",\"role\":null,\"display_name\":\"") - 1);
     }
 
     p = (u_char *) ngx_escape_json(p, caller->name.data, caller->name.len);
@@ -1170,16 +1148,15 @@ ngx_http_telehealth_me_claims(ngx_http_request_t *r,
     *p++ = '"';
     *p++ = '}';
 
-    return ngx_http_telehealth_send_json_text(r, NGX_HTTP_OK, body,
-                                              p - body);
+    return ngx_http_telehealth_send_json_text(r, NGX_HTTP_OK, body, p - body);
 }
 
 
 void
 ngx_http_telehealth_auth_me(ngx_http_request_t *r)
 {
-    const char                    **params;
-    ngx_http_telehealth_ctx_t      *ctx;
+    const char               **params;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -1190,8 +1167,8 @@ ngx_http_telehealth_auth_me(ngx_http_request_t *r)
      * the account from PostgreSQL.
      */
     if (ctx->caller.own && ctx->caller.email.len) {
-        ngx_http_telehealth_finalize(r, ngx_http_telehealth_me_claims(r,
-                                                            &ctx->caller));
+        ngx_http_telehealth_finalize(r,
+            ngx_http_telehealth_me_claims(r, &ctx->caller));
         return;
     }
 
@@ -1211,7 +1188,7 @@ ngx_http_telehealth_auth_me(ngx_http_request_t *r)
     ctx->pg->data = r;
 
     if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_me_sql, 3,
-                                     params)
+            params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -1222,8 +1199,8 @@ ngx_http_telehealth_auth_me(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_me_found(ngx_http_telehealth_pg_req_t *pg)
 {
-    ngx_http_request_t            *r;
-    ngx_http_telehealth_person_t   person;
+    ngx_http_request_t          *r;
+    ngx_http_telehealth_person_t person;
 
     r = pg->data;
 
@@ -1239,20 +1216,18 @@ ngx_http_telehealth_me_found(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    if (ngx_http_telehealth_person(r->pool, pg->result, 0, &person)
-        != NGX_OK)
-    {
+    if (ngx_http_telehealth_person(r->pool, pg->result, 0, &person) != NGX_OK) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     if (!person.active) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED,
-                                 "This account is deactivated.");
+            "This account is deactivated.");
         return;
     }
 
-    ngx_http_telehealth_finalize(r, ngx_http_telehealth_send_json(r,
-                                 NGX_HTTP_OK,
-                                 ngx_http_telehealth_person_json(&person)));
+    ngx_http_telehealth_finalize(r,
+        ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+            ngx_http_telehealth_person_json(&person)));
 }

@@ -16,7 +16,7 @@
 
 /* verifies the bearer token, fills ctx->caller, then calls next */
 void ngx_http_telehealth_authenticate(ngx_http_request_t *r,
-    ngx_http_telehealth_handler_pt next);
+    ngx_http_telehealth_handler_pt                        next);
 
 /* the caller from verified claims (sub, org, typ, jti, role, name, exp) */
 ngx_int_t ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
@@ -24,7 +24,7 @@ ngx_int_t ngx_http_telehealth_caller(ngx_http_request_t *r, json_t *claims,
 
 /* ctx->caller came from elsewhere (a console ticket): revoked? then next */
 void ngx_http_telehealth_authenticate_caller(ngx_http_request_t *r,
-    ngx_http_telehealth_handler_pt next);
+    ngx_http_telehealth_handler_pt                               next);
 
 /* "staff", "patient" or "guest" (the token's "typ") */
 const char *ngx_http_telehealth_caller_type(

@@ -25,66 +25,66 @@
 #include "ngx_http_telehealth_records.h"
 
 
-#define NGX_HTTP_TELEHEALTH_CLAMD_CHUNK  65536
-#define NGX_HTTP_TELEHEALTH_CLAMD_REPLY  256
+#define NGX_HTTP_TELEHEALTH_CLAMD_CHUNK 65536
+#define NGX_HTTP_TELEHEALTH_CLAMD_REPLY 256
 
 
 typedef struct {
-    ngx_http_request_t               *request;
-    ngx_str_t                         id;
-    ngx_str_t                         path;      /* in the store, NUL-ended */
-    ngx_file_t                       *file;      /* the body's, still open */
-    off_t                             size;
-    off_t                             sent;
-    json_t                           *answer;
-    ngx_peer_connection_t             peer;
-    ngx_buf_t                        *out;
-    u_char                            reply[NGX_HTTP_TELEHEALTH_CLAMD_REPLY];
-    size_t                            nreply;
-    const char                       *params[2];
-    ngx_http_telehealth_pg_req_t     *pg;
-    unsigned                          kept:1;
-    unsigned                          ended:1;   /* the terminating chunk */
-    unsigned                          clean:1;
-    unsigned                          scanned:1; /* clamd answered */
+    ngx_http_request_t           *request;
+    ngx_str_t                     id;
+    ngx_str_t                     path; /* in the store, NUL-ended */
+    ngx_file_t                   *file; /* the body's, still open */
+    off_t                         size;
+    off_t                         sent;
+    json_t                       *answer;
+    ngx_peer_connection_t         peer;
+    ngx_buf_t                    *out;
+    u_char                        reply[NGX_HTTP_TELEHEALTH_CLAMD_REPLY];
+    size_t                        nreply;
+    const char                   *params[2];
+    ngx_http_telehealth_pg_req_t *pg;
+    unsigned                      kept : 1;
+    unsigned                      ended : 1; /* the terminating chunk */
+    unsigned                      clean : 1;
+    unsigned                      scanned : 1; /* clamd answered */
 } ngx_http_telehealth_chat_file_t;
 
 
 static const char *ngx_http_telehealth_chat_type(u_char *p, size_t n);
 static ngx_int_t ngx_http_telehealth_chat_declared(ngx_http_request_t *r,
-    const char *type);
+    const char                                                        *type);
 static ngx_int_t ngx_http_telehealth_chat_store(ngx_http_request_t *r,
     ngx_http_telehealth_chat_file_t *cf, ngx_temp_file_t *tf);
 static void ngx_http_telehealth_chat_unlink(void *data);
 static void ngx_http_telehealth_chat_added(ngx_http_request_t *r,
     ngx_uint_t status, json_t *body);
 static void ngx_http_telehealth_chat_answer(ngx_http_request_t *r,
-    ngx_http_telehealth_chat_file_t *cf);
+    ngx_http_telehealth_chat_file_t                            *cf);
 static ngx_int_t ngx_http_telehealth_clamd_connect(ngx_http_request_t *r,
-    ngx_http_telehealth_chat_file_t *cf);
+    ngx_http_telehealth_chat_file_t                                   *cf);
 static void ngx_http_telehealth_clamd_write(ngx_event_t *wev);
 static void ngx_http_telehealth_clamd_read(ngx_event_t *rev);
 static ngx_int_t ngx_http_telehealth_clamd_fill(
     ngx_http_telehealth_chat_file_t *cf);
 static void ngx_http_telehealth_clamd_done(ngx_http_telehealth_chat_file_t *cf,
-    ngx_int_t rc);
+    ngx_int_t                                                               rc);
 static void ngx_http_telehealth_clamd_close(void *data);
 static void ngx_http_telehealth_chat_scanned(ngx_http_telehealth_pg_req_t *pg);
 
 
 /* $1 file, $2 "true" when clamd found nothing */
-static const char  ngx_http_telehealth_chat_scanned_sql[] =
+static const char ngx_http_telehealth_chat_scanned_sql[] =
     "SELECT th_chat_file_scanned($1::uuid, $2::boolean)";
 
-static const char  ngx_http_telehealth_clamd_instream[] = "zINSTREAM";
+static const char ngx_http_telehealth_clamd_instream[] = "zINSTREAM";
 
 
 ngx_int_t
 ngx_http_telehealth_chat_read(ngx_http_request_t *r,
-    ngx_http_client_body_handler_pt handler)
+    ngx_http_client_body_handler_pt               handler)
 {
-    ngx_int_t                   rc;
-    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_int_t                  rc;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -98,13 +98,13 @@ ngx_http_telehealth_chat_read(ngx_http_request_t *r,
 
         if (ctx->mcf->chat.files.len == 0) {
             return ngx_http_telehealth_send_problem(r,
-                                NGX_HTTP_TELEHEALTH_NOT_FOUND,
-                                "File attachments are not enabled here.");
+                NGX_HTTP_TELEHEALTH_NOT_FOUND,
+                "File attachments are not enabled here.");
         }
 
         return ngx_http_telehealth_send_problem(r,
-                                NGX_HTTP_TELEHEALTH_PAYLOAD_TOO_LARGE,
-                                "The file is larger than allowed.");
+            NGX_HTTP_TELEHEALTH_PAYLOAD_TOO_LARGE,
+            "The file is larger than allowed.");
     }
 
     /* kept under its name until renamed; removed with the request */
@@ -126,15 +126,15 @@ ngx_http_telehealth_chat_read(ngx_http_request_t *r,
 void
 ngx_http_telehealth_chat_upload(ngx_http_request_t *r)
 {
-    u_char                            magic[8];
-    off_t                             size;
-    json_t                           *body;
-    ssize_t                           n;
-    ngx_str_t                         arg;
-    const char                       *type;
-    ngx_temp_file_t                  *tf;
-    ngx_http_telehealth_ctx_t        *ctx;
-    ngx_http_telehealth_chat_file_t  *cf;
+    u_char                           magic[8];
+    off_t                            size;
+    json_t                          *body;
+    ssize_t                          n;
+    ngx_str_t                        arg;
+    const char                      *type;
+    ngx_temp_file_t                 *tf;
+    ngx_http_telehealth_ctx_t       *ctx;
+    ngx_http_telehealth_chat_file_t *cf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -142,7 +142,7 @@ ngx_http_telehealth_chat_upload(ngx_http_request_t *r)
 
     if (tf == NULL || tf->file.offset == 0) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                 "The request carries no file.");
+            "The request carries no file.");
         return;
     }
 
@@ -151,7 +151,7 @@ ngx_http_telehealth_chat_upload(ngx_http_request_t *r)
 
     if (size > ctx->mcf->chat.max_file_size) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_PAYLOAD_TOO_LARGE,
-                                 "The file is larger than allowed.");
+            "The file is larger than allowed.");
         return;
     }
 
@@ -163,11 +163,9 @@ ngx_http_telehealth_chat_upload(ngx_http_request_t *r)
 
     type = ngx_http_telehealth_chat_type(magic, (size_t) n);
 
-    if (type == NULL || ngx_http_telehealth_chat_declared(r, type) != NGX_OK)
-    {
-        ngx_http_telehealth_fail(r,
-                                 NGX_HTTP_TELEHEALTH_UNSUPPORTED_MEDIA_TYPE,
-                                 NULL);
+    if (type == NULL || ngx_http_telehealth_chat_declared(r, type) != NGX_OK) {
+        ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNSUPPORTED_MEDIA_TYPE,
+            NULL);
         return;
     }
 
@@ -186,15 +184,11 @@ ngx_http_telehealth_chat_upload(ngx_http_request_t *r)
         return;
     }
 
-    body = json_pack("{s:s, s:s, s:I, s:b, s:b}",
-                     "file_id", (char *) cf->id.data,
-                     "content_type", type,
-                     "size", (json_int_t) size,
-                     "scan", ctx->mcf->chat.clamd != NULL,
-                     "file_to_patient",
-                     ngx_http_arg(r, (u_char *) "file_to_patient", 15, &arg)
-                     == NGX_OK
-                     && arg.len == 4 && ngx_strncmp(arg.data, "true", 4) == 0);
+    body = json_pack("{s:s, s:s, s:I, s:b, s:b}", "file_id",
+        (char *) cf->id.data, "content_type", type, "size", (json_int_t) size,
+        "scan", ctx->mcf->chat.clamd != NULL, "file_to_patient",
+        ngx_http_arg(r, (u_char *) "file_to_patient", 15, &arg) == NGX_OK
+            && arg.len == 4 && ngx_strncmp(arg.data, "true", 4) == 0);
 
     if (ngx_http_telehealth_json_track(r->pool, body) == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -237,12 +231,11 @@ ngx_http_telehealth_chat_type(u_char *p, size_t n)
 static ngx_int_t
 ngx_http_telehealth_chat_declared(ngx_http_request_t *r, const char *type)
 {
-    size_t            len;
-    ngx_str_t        *v;
-    ngx_uint_t        i;
-    static const char  *ours[] = {
-        "image/jpeg", "image/png", "application/pdf", NULL
-    };
+    size_t             len;
+    ngx_str_t         *v;
+    ngx_uint_t         i;
+    static const char *ours[] = { "image/jpeg", "image/png", "application/pdf",
+        NULL };
 
     if (r->headers_in.content_type == NULL) {
         return NGX_OK;
@@ -274,10 +267,10 @@ static ngx_int_t
 ngx_http_telehealth_chat_store(ngx_http_request_t *r,
     ngx_http_telehealth_chat_file_t *cf, ngx_temp_file_t *tf)
 {
-    ngx_str_t                   *dir;
-    ngx_pool_cleanup_t          *cln;
-    ngx_ext_rename_file_t        ext;
-    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_str_t                 *dir;
+    ngx_pool_cleanup_t        *cln;
+    ngx_ext_rename_file_t      ext;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     dir = &ctx->mcf->chat.files;
@@ -321,7 +314,7 @@ ngx_http_telehealth_chat_store(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_chat_unlink(void *data)
 {
-    ngx_http_telehealth_chat_file_t  *cf = data;
+    ngx_http_telehealth_chat_file_t *cf = data;
 
     if (cf->kept) {
         return;
@@ -331,7 +324,7 @@ ngx_http_telehealth_chat_unlink(void *data)
         && ngx_errno != NGX_ENOENT)
     {
         ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, ngx_errno,
-                      ngx_delete_file_n " \"%s\" failed", cf->path.data);
+            ngx_delete_file_n " \"%s\" failed", cf->path.data);
     }
 }
 
@@ -339,7 +332,7 @@ ngx_http_telehealth_chat_unlink(void *data)
 static ngx_http_telehealth_chat_file_t *
 ngx_http_telehealth_chat_file(ngx_http_request_t *r)
 {
-    ngx_pool_cleanup_t  *cln;
+    ngx_pool_cleanup_t *cln;
 
     for (cln = r->pool->cleanup; cln; cln = cln->next) {
         if (cln->handler == ngx_http_telehealth_chat_unlink) {
@@ -357,8 +350,8 @@ static void
 ngx_http_telehealth_chat_added(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body)
 {
-    ngx_http_telehealth_ctx_t        *ctx;
-    ngx_http_telehealth_chat_file_t  *cf;
+    ngx_http_telehealth_ctx_t       *ctx;
+    ngx_http_telehealth_chat_file_t *cf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     cf = ngx_http_telehealth_chat_file(r);
@@ -387,13 +380,13 @@ ngx_http_telehealth_chat_added(ngx_http_request_t *r, ngx_uint_t status,
 
 static void
 ngx_http_telehealth_chat_answer(ngx_http_request_t *r,
-    ngx_http_telehealth_chat_file_t *cf)
+    ngx_http_telehealth_chat_file_t                *cf)
 {
     cf->kept = 1;
 
     ngx_http_telehealth_finalize(r,
-                ngx_http_telehealth_send_json(r, NGX_HTTP_CREATED,
-                                              json_incref(cf->answer)));
+        ngx_http_telehealth_send_json(r, NGX_HTTP_CREATED,
+            json_incref(cf->answer)));
 }
 
 
@@ -401,26 +394,25 @@ ngx_http_telehealth_chat_answer(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_telehealth_clamd_connect(ngx_http_request_t *r,
-    ngx_http_telehealth_chat_file_t *cf)
+    ngx_http_telehealth_chat_file_t                  *cf)
 {
-    ngx_int_t                   rc;
-    ngx_url_t                  *u;
-    ngx_connection_t           *c;
-    ngx_pool_cleanup_t         *cln;
-    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_int_t                  rc;
+    ngx_url_t                 *u;
+    ngx_connection_t          *c;
+    ngx_pool_cleanup_t        *cln;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     u = ctx->mcf->chat.clamd;
 
-    cf->out = ngx_create_temp_buf(r->pool,
-                                  NGX_HTTP_TELEHEALTH_CLAMD_CHUNK + 4);
+    cf->out = ngx_create_temp_buf(r->pool, NGX_HTTP_TELEHEALTH_CLAMD_CHUNK + 4);
     if (cf->out == NULL) {
         return NGX_ERROR;
     }
 
-    cf->out->last = ngx_cpymem(cf->out->last,
-                               ngx_http_telehealth_clamd_instream,
-                               sizeof(ngx_http_telehealth_clamd_instream));
+    cf->out->last =
+        ngx_cpymem(cf->out->last, ngx_http_telehealth_clamd_instream,
+            sizeof(ngx_http_telehealth_clamd_instream));
 
     cf->peer.sockaddr = u->addrs[0].sockaddr;
     cf->peer.socklen = u->addrs[0].socklen;
@@ -441,8 +433,7 @@ ngx_http_telehealth_clamd_connect(ngx_http_request_t *r,
 
     if (rc == NGX_ERROR || rc == NGX_BUSY || rc == NGX_DECLINED) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "telehealth: cannot connect to clamd at \"%V\"",
-                      &u->url);
+            "telehealth: cannot connect to clamd at \"%V\"", &u->url);
         return NGX_ERROR;
     }
 
@@ -465,22 +456,22 @@ ngx_http_telehealth_clamd_connect(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_clamd_write(ngx_event_t *wev)
 {
-    ssize_t                           n;
-    ngx_connection_t                 *c;
-    ngx_http_telehealth_ctx_t        *ctx;
-    ngx_http_telehealth_chat_file_t  *cf;
+    ssize_t                          n;
+    ngx_connection_t                *c;
+    ngx_http_telehealth_ctx_t       *ctx;
+    ngx_http_telehealth_chat_file_t *cf;
 
     c = wev->data;
     cf = c->data;
 
     if (wev->timedout) {
         ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
-                      "telehealth: clamd timed out");
+            "telehealth: clamd timed out");
         ngx_http_telehealth_clamd_done(cf, NGX_ERROR);
         return;
     }
 
-    for ( ;; ) {
+    for (;;) {
 
         if (cf->out->pos == cf->out->last) {
             if (cf->ended) {
@@ -536,16 +527,16 @@ ngx_http_telehealth_clamd_write(ngx_event_t *wev)
 static ngx_int_t
 ngx_http_telehealth_clamd_fill(ngx_http_telehealth_chat_file_t *cf)
 {
-    size_t      len;
-    ssize_t     n;
-    ngx_buf_t  *b;
+    size_t     len;
+    ssize_t    n;
+    ngx_buf_t *b;
 
     b = cf->out;
     b->pos = b->start;
     b->last = b->start;
 
-    len = (size_t) ngx_min(cf->size - cf->sent,
-                           NGX_HTTP_TELEHEALTH_CLAMD_CHUNK);
+    len =
+        (size_t) ngx_min(cf->size - cf->sent, NGX_HTTP_TELEHEALTH_CLAMD_CHUNK);
 
     if (len > 0) {
         n = ngx_read_file(cf->file, b->start + 4, len, cf->sent);
@@ -574,24 +565,24 @@ ngx_http_telehealth_clamd_fill(ngx_http_telehealth_chat_file_t *cf)
 static void
 ngx_http_telehealth_clamd_read(ngx_event_t *rev)
 {
-    u_char                           *p;
-    ssize_t                           n;
-    ngx_connection_t                 *c;
-    ngx_http_telehealth_chat_file_t  *cf;
+    u_char                          *p;
+    ssize_t                          n;
+    ngx_connection_t                *c;
+    ngx_http_telehealth_chat_file_t *cf;
 
     c = rev->data;
     cf = c->data;
 
     if (rev->timedout) {
         ngx_log_error(NGX_LOG_ERR, c->log, NGX_ETIMEDOUT,
-                      "telehealth: clamd timed out");
+            "telehealth: clamd timed out");
         ngx_http_telehealth_clamd_done(cf, NGX_ERROR);
         return;
     }
 
-    for ( ;; ) {
+    for (;;) {
         n = c->recv(c, cf->reply + cf->nreply,
-                    sizeof(cf->reply) - 1 - cf->nreply);
+            sizeof(cf->reply) - 1 - cf->nreply);
 
         if (n == NGX_AGAIN) {
             if (ngx_handle_read_event(rev, 0) != NGX_OK) {
@@ -630,14 +621,13 @@ ngx_http_telehealth_clamd_read(ngx_event_t *rev)
         && ngx_strcmp(cf->reply + cf->nreply - 6, " FOUND") == 0)
     {
         ngx_log_error(NGX_LOG_NOTICE, c->log, 0,
-                      "telehealth: clamd refused file %V: %s",
-                      &cf->id, cf->reply);
+            "telehealth: clamd refused file %V: %s", &cf->id, cf->reply);
         ngx_http_telehealth_clamd_done(cf, NGX_OK);
         return;
     }
 
-    ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                  "telehealth: clamd answered \"%s\"", cf->reply);
+    ngx_log_error(NGX_LOG_ERR, c->log, 0, "telehealth: clamd answered \"%s\"",
+        cf->reply);
     ngx_http_telehealth_clamd_done(cf, NGX_ERROR);
 }
 
@@ -646,9 +636,9 @@ ngx_http_telehealth_clamd_read(ngx_event_t *rev)
 
 static void
 ngx_http_telehealth_clamd_done(ngx_http_telehealth_chat_file_t *cf,
-    ngx_int_t rc)
+    ngx_int_t                                                   rc)
 {
-    ngx_http_request_t  *r;
+    ngx_http_request_t *r;
 
     r = cf->request;
 
@@ -674,8 +664,7 @@ ngx_http_telehealth_clamd_done(ngx_http_telehealth_chat_file_t *cf,
     cf->scanned = (rc == NGX_OK);
 
     if (ngx_http_telehealth_pg_query(cf->pg,
-                                     ngx_http_telehealth_chat_scanned_sql,
-                                     2, cf->params)
+            ngx_http_telehealth_chat_scanned_sql, 2, cf->params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -686,8 +675,8 @@ ngx_http_telehealth_clamd_done(ngx_http_telehealth_chat_file_t *cf,
 static void
 ngx_http_telehealth_chat_scanned(ngx_http_telehealth_pg_req_t *pg)
 {
-    ngx_http_request_t               *r;
-    ngx_http_telehealth_chat_file_t  *cf;
+    ngx_http_request_t              *r;
+    ngx_http_telehealth_chat_file_t *cf;
 
     cf = pg->data;
     r = cf->request;
@@ -699,8 +688,8 @@ ngx_http_telehealth_chat_scanned(ngx_http_telehealth_pg_req_t *pg)
 
     if (!cf->scanned) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE,
-                                 "The file could not be checked for "
-                                 "malware. Please try again shortly.");
+            "The file could not be checked for "
+            "malware. Please try again shortly.");
         return;
     }
 
@@ -716,7 +705,7 @@ ngx_http_telehealth_chat_scanned(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_clamd_close(void *data)
 {
-    ngx_http_telehealth_chat_file_t  *cf = data;
+    ngx_http_telehealth_chat_file_t *cf = data;
 
     if (cf->peer.connection != NULL) {
         ngx_close_connection(cf->peer.connection);
@@ -731,12 +720,12 @@ void
 ngx_http_telehealth_chat_send(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body)
 {
-    u_char                     *p;
-    size_t                      len;
-    json_t                     *id, *type, *name;
-    ngx_str_t                   uri, *loc;
-    ngx_connection_t           *c;
-    ngx_http_telehealth_ctx_t  *ctx;
+    u_char                    *p;
+    size_t                     len;
+    json_t                    *id, *type, *name;
+    ngx_str_t                  uri, *loc;
+    ngx_connection_t          *c;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     loc = &ctx->mcf->chat.location;
@@ -760,8 +749,8 @@ ngx_http_telehealth_chat_send(ngx_http_request_t *r, ngx_uint_t status,
         return;
     }
 
-    ngx_memcpy(ngx_cpymem(uri.data, loc->data, loc->len),
-               json_string_value(id), json_string_length(id));
+    ngx_memcpy(ngx_cpymem(uri.data, loc->data, loc->len), json_string_value(id),
+        json_string_length(id));
 
     len = json_string_length(type);
     r->headers_out.content_type.data = ngx_pnalloc(r->pool, len);
@@ -770,8 +759,7 @@ ngx_http_telehealth_chat_send(ngx_http_request_t *r, ngx_uint_t status,
         return;
     }
 
-    ngx_memcpy(r->headers_out.content_type.data, json_string_value(type),
-               len);
+    ngx_memcpy(r->headers_out.content_type.data, json_string_value(type), len);
     r->headers_out.content_type.len = len;
     r->headers_out.content_type_len = len;
     r->headers_out.content_type_lowcase = NULL;
@@ -787,13 +775,13 @@ ngx_http_telehealth_chat_send(ngx_http_request_t *r, ngx_uint_t status,
 
     /* the name is ours (the id and an extension), never the client's */
     if (ngx_http_telehealth_add_header(r, "Content-Disposition", p, len)
-           != NGX_OK
+            != NGX_OK
         || ngx_http_telehealth_add_header(r, "X-Content-Type-Options",
-                                          (u_char *) "nosniff", 7)
-           != NGX_OK
+               (u_char *) "nosniff", 7)
+               != NGX_OK
         || ngx_http_telehealth_add_header(r, "Cache-Control",
-                                          (u_char *) "private, no-store", 17)
-           != NGX_OK)
+               (u_char *) "private, no-store", 17)
+               != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -812,13 +800,12 @@ ngx_int_t
 ngx_http_telehealth_chat_remove(ngx_http_telehealth_main_conf_t *mcf,
     const char *id, ngx_log_t *log)
 {
-    u_char      path[NGX_MAX_PATH];
-    ngx_str_t  *dir;
+    u_char     path[NGX_MAX_PATH];
+    ngx_str_t *dir;
 
     dir = &mcf->chat.files;
 
-    if (dir->len == 0
-        || !ngx_http_telehealth_is_uuid(id, ngx_strlen(id))
+    if (dir->len == 0 || !ngx_http_telehealth_is_uuid(id, ngx_strlen(id))
         || dir->len + 1 + NGX_HTTP_TELEHEALTH_UUID_LEN + 1 > sizeof(path))
     {
         return NGX_ERROR;
@@ -828,7 +815,7 @@ ngx_http_telehealth_chat_remove(ngx_http_telehealth_main_conf_t *mcf,
 
     if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT) {
         ngx_log_error(NGX_LOG_CRIT, log, ngx_errno,
-                      ngx_delete_file_n " \"%s\" failed", path);
+            ngx_delete_file_n " \"%s\" failed", path);
         return NGX_ERROR;
     }
 
@@ -839,10 +826,10 @@ ngx_http_telehealth_chat_remove(ngx_http_telehealth_main_conf_t *mcf,
 char *
 ngx_http_telehealth_clamd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    ngx_str_t  *value;
-    ngx_url_t  *u;
+    ngx_str_t *value;
+    ngx_url_t *u;
 
     if (mcf->chat.clamd != NULL) {
         return "is duplicate";
@@ -860,10 +847,9 @@ ngx_http_telehealth_clamd(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (ngx_parse_url(cf->pool, u) != NGX_OK || u->naddrs == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_clamd\" needs \"unix:/path\" or a "
-                           "numeric address and port, not \"%V\"%s%s",
-                           &value[1], u->err ? ": " : "",
-                           u->err ? u->err : "");
+            "\"telehealth_clamd\" needs \"unix:/path\" or a "
+            "numeric address and port, not \"%V\"%s%s",
+            &value[1], u->err ? ": " : "", u->err ? u->err : "");
         return NGX_CONF_ERROR;
     }
 

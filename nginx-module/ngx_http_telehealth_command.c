@@ -14,12 +14,12 @@
 
 
 typedef struct {
-    json_t      *command;
-    json_t      *reply;     /* answered with 200 instead of 202, or NULL */
-    ngx_str_t    room;
-    ngx_str_t    node;
-    char        *text;
-    char         id[TH_TOKEN_ID_LEN + 1];
+    json_t   *command;
+    json_t   *reply; /* answered with 200 instead of 202, or NULL */
+    ngx_str_t room;
+    ngx_str_t node;
+    char     *text;
+    char      id[TH_TOKEN_ID_LEN + 1];
 } ngx_http_telehealth_command_t;
 
 
@@ -36,8 +36,7 @@ ngx_http_telehealth_command_then(ngx_http_request_t *r, ngx_uint_t status,
     if (json_object_get(body, "command") == NULL) {
         /* nothing for a room to do (a scheduled session closed) */
         ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, status,
-                                                  json_incref(body)));
+            ngx_http_telehealth_send_json(r, status, json_incref(body)));
         return;
     }
 
@@ -48,20 +47,19 @@ ngx_http_telehealth_command_then(ngx_http_request_t *r, ngx_uint_t status,
 void
 ngx_http_telehealth_command_publish(ngx_http_request_t *r, json_t *answer)
 {
-    char                           *key;
-    json_t                         *room;
-    const char                     *argv[5];
-    size_t                          argvlen[5];
-    ngx_uint_t                      i;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_command_t  *cmd;
+    char                          *key;
+    json_t                        *room;
+    const char                    *argv[5];
+    size_t                         argvlen[5];
+    ngx_uint_t                     i;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_command_t *cmd;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     cmd = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_command_t));
     if (cmd == NULL
-        || ngx_http_telehealth_json_track(r->pool, json_incref(answer))
-           == NULL)
+        || ngx_http_telehealth_json_track(r->pool, json_incref(answer)) == NULL)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -84,7 +82,7 @@ ngx_http_telehealth_command_publish(ngx_http_request_t *r, json_t *answer)
     ctx->data = cmd;
 
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
-                                        (char *) cmd->room.data);
+        (char *) cmd->room.data);
     if (key == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -101,8 +99,7 @@ ngx_http_telehealth_command_publish(ngx_http_request_t *r, json_t *answer)
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                          ngx_http_telehealth_command_room,
-                                          r, 5, argv, argvlen)
+            ngx_http_telehealth_command_room, r, 5, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -113,14 +110,14 @@ ngx_http_telehealth_command_publish(ngx_http_request_t *r, json_t *answer)
 static void
 ngx_http_telehealth_command_room(void *data, redisReply *reply)
 {
-    char                           *channel, *text;
-    size_t                          len, argvlen[3];
-    const char                     *argv[3];
-    ngx_uint_t                      i;
-    redisReply                     *state, *session, *node;
-    ngx_http_request_t             *r = data;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_command_t  *cmd;
+    char                          *channel, *text;
+    size_t                         len, argvlen[3];
+    const char                    *argv[3];
+    ngx_uint_t                     i;
+    redisReply                    *state, *session, *node;
+    ngx_http_request_t            *r = data;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_command_t *cmd;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     cmd = ctx->data;
@@ -128,7 +125,8 @@ ngx_http_telehealth_command_room(void *data, redisReply *reply)
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 3)
     {
-        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE,
+            NULL);
         return;
     }
 
@@ -141,13 +139,14 @@ ngx_http_telehealth_command_room(void *data, redisReply *reply)
         || session->type != REDIS_REPLY_STRING
         || ngx_strcmp(session->str, ctx->id.data) != 0)
     {
-        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN, NULL);
+        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
+            NULL);
         return;
     }
 
     if (node->type != REDIS_REPLY_STRING || node->len == 0) {
         ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
-                                 "Nobody has joined the video room yet.");
+            "Nobody has joined the video room yet.");
         return;
     }
 
@@ -161,7 +160,7 @@ ngx_http_telehealth_command_room(void *data, redisReply *reply)
     ngx_memcpy(cmd->node.data, node->str, node->len + 1);
 
     channel = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODE_COMMANDS,
-                                            (char *) cmd->node.data);
+        (char *) cmd->node.data);
     text = json_dumps(cmd->command, JSON_COMPACT);
 
     if (channel == NULL || text == NULL) {
@@ -190,11 +189,11 @@ ngx_http_telehealth_command_room(void *data, redisReply *reply)
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                          ngx_http_telehealth_command_sent,
-                                          r, 3, argv, argvlen)
+            ngx_http_telehealth_command_sent, r, 3, argv, argvlen)
         != NGX_OK)
     {
-        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE,
+            NULL);
     }
 }
 
@@ -202,51 +201,49 @@ ngx_http_telehealth_command_room(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_command_sent(void *data, redisReply *reply)
 {
-    json_t                         *answer;
-    ngx_http_request_t             *r = data;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_command_t  *cmd;
+    json_t                        *answer;
+    ngx_http_request_t            *r = data;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_command_t *cmd;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     cmd = ctx->data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
+        ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE,
+            NULL);
         return;
     }
 
     /* nobody listens on the channel: the hosting node is gone */
     if (reply->integer == 0) {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "telehealth: no node listens for commands of room %s",
-                      cmd->room.data);
+            "telehealth: no node listens for commands of room %s",
+            cmd->room.data);
         ngx_http_telehealth_command_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE,
-                                 "The video server of this room is not "
-                                 "reachable.");
+            "The video server of this room is not "
+            "reachable.");
         return;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "telehealth: command %s for room %s sent to node %s",
-                  cmd->id, cmd->room.data, cmd->node.data);
+        "telehealth: command %s for room %s sent to node %s", cmd->id,
+        cmd->room.data, cmd->node.data);
 
     if (cmd->reply != NULL) {
         json_object_set_new(cmd->reply, "command_id", json_string(cmd->id));
         ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
-                                                  json_incref(cmd->reply)));
+            ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                json_incref(cmd->reply)));
         return;
     }
 
-    answer = json_pack("{s:s, s:s, s:O, s:s}",
-                       "command_id", cmd->id,
-                       "room", (char *) cmd->room.data,
-                       "command", cmd->command,
-                       "node", (char *) cmd->node.data);
+    answer = json_pack("{s:s, s:s, s:O, s:s}", "command_id", cmd->id, "room",
+        (char *) cmd->room.data, "command", cmd->command, "node",
+        (char *) cmd->node.data);
 
     ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_ACCEPTED,
-                                                  answer));
+        ngx_http_telehealth_send_json(r, NGX_HTTP_ACCEPTED, answer));
 }
 
 
@@ -260,8 +257,8 @@ static void
 ngx_http_telehealth_command_fail(ngx_http_request_t *r,
     ngx_http_telehealth_problem_e problem, const char *detail)
 {
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_command_t  *cmd;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_command_t *cmd;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     cmd = ctx->data;
@@ -272,12 +269,12 @@ ngx_http_telehealth_command_fail(ngx_http_request_t *r,
     }
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "telehealth: room %s: command not sent after a committed "
-                  "change", cmd->room.data);
+        "telehealth: room %s: command not sent after a committed "
+        "change",
+        cmd->room.data);
 
     json_object_set_new(cmd->reply, "command_id", json_null());
 
     ngx_http_telehealth_finalize(r,
-                ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
-                                              json_incref(cmd->reply)));
+        ngx_http_telehealth_send_json(r, NGX_HTTP_OK, json_incref(cmd->reply)));
 }

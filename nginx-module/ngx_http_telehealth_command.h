@@ -20,15 +20,14 @@
  * (an object) that is answered 200 with "command_id" added.  Ends the
  * request.
  */
-void ngx_http_telehealth_command_publish(ngx_http_request_t *r,
-    json_t *answer);
+void ngx_http_telehealth_command_publish(ngx_http_request_t *r, json_t *answer);
 
 /*
  * The step of a room command's route: publishes the answer's "command";
  * an answer without one is answered as it is.  Ends the request.
  */
-void ngx_http_telehealth_command_then(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *body);
+void ngx_http_telehealth_command_then(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body);
 
 
 #endif /* _NGX_HTTP_TELEHEALTH_COMMAND_H_INCLUDED_ */

@@ -15,7 +15,7 @@ ngx_connection_t *
 ngx_http_telehealth_conn_wrap(ngx_socket_t fd, ngx_log_t *log, void *data,
     ngx_event_handler_pt handler)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t *c;
 
     c = ngx_get_connection(fd, log);
     if (c == NULL) {

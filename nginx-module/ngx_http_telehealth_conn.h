@@ -14,8 +14,8 @@
 
 
 /* a connection for fd whose events go to handler; NULL: none free */
-ngx_connection_t *ngx_http_telehealth_conn_wrap(ngx_socket_t fd,
-    ngx_log_t *log, void *data, ngx_event_handler_pt handler);
+ngx_connection_t *ngx_http_telehealth_conn_wrap(ngx_socket_t fd, ngx_log_t *log,
+    void *data, ngx_event_handler_pt handler);
 
 /*
  * Gives the connection back without closing the socket, which the library

@@ -28,54 +28,54 @@
 #include "ngx_http_telehealth_redis.h"
 
 
-#define NGX_HTTP_TELEHEALTH_CONSOLE_TICKET_TTL    30      /* s */
-#define NGX_HTTP_TELEHEALTH_CONSOLE_TICKET_BYTES  32
-#define NGX_HTTP_TELEHEALTH_CONSOLE_REPLAY_MAX    200     /* rows a query */
-#define NGX_HTTP_TELEHEALTH_CONSOLE_BUSY_MAX      64      /* unsent buffers */
-#define NGX_HTTP_TELEHEALTH_CONSOLE_BUF_SIZE      1024
-#define NGX_HTTP_TELEHEALTH_CONSOLE_EXPIRE_EVERY  60000   /* ms */
-#define NGX_HTTP_TELEHEALTH_CONSOLE_RETRY         "2000"  /* ms, for clients */
-#define NGX_HTTP_TELEHEALTH_CONSOLE_FULL_RETRY    "30"    /* s, when refused */
+#define NGX_HTTP_TELEHEALTH_CONSOLE_TICKET_TTL   30 /* s */
+#define NGX_HTTP_TELEHEALTH_CONSOLE_TICKET_BYTES 32
+#define NGX_HTTP_TELEHEALTH_CONSOLE_REPLAY_MAX   200 /* rows a query */
+#define NGX_HTTP_TELEHEALTH_CONSOLE_BUSY_MAX     64  /* unsent buffers */
+#define NGX_HTTP_TELEHEALTH_CONSOLE_BUF_SIZE     1024
+#define NGX_HTTP_TELEHEALTH_CONSOLE_EXPIRE_EVERY 60000  /* ms */
+#define NGX_HTTP_TELEHEALTH_CONSOLE_RETRY        "2000" /* ms, for clients */
+#define NGX_HTTP_TELEHEALTH_CONSOLE_FULL_RETRY   "30"   /* s, when refused */
 
 
 typedef struct {
-    ngx_http_request_t                *request;
-    ngx_http_telehealth_caller_t      *caller;
-    char                              *revoked;  /* the token's Redis key */
-    char                              *nbf;      /* its holder's "not
+    ngx_http_request_t           *request;
+    ngx_http_telehealth_caller_t *caller;
+    char                         *revoked; /* the token's Redis key */
+    char                         *nbf;     /* its holder's "not
                                                     before" key */
-    ngx_queue_t                        queue;
-    ngx_event_t                        timer;   /* heartbeat, expiry */
-    int64_t                            last_id; /* -1: not known yet */
-    u_char                             last[NGX_INT64_LEN + 1];
-    const char                        *params[3];
-    ngx_http_telehealth_pg_req_t      *pg;
-    ngx_chain_t                       *free;
-    ngx_chain_t                       *busy;
-    ngx_event_handler_pt               read_handler;
+    ngx_queue_t                   queue;
+    ngx_event_t                   timer;   /* heartbeat, expiry */
+    int64_t                       last_id; /* -1: not known yet */
+    u_char                        last[NGX_INT64_LEN + 1];
+    const char                   *params[3];
+    ngx_http_telehealth_pg_req_t *pg;
+    ngx_chain_t                  *free;
+    ngx_chain_t                  *busy;
+    ngx_event_handler_pt          read_handler;
 
-    unsigned                           listed:1;
-    unsigned                           started:1;
-    unsigned                           replaying:1;
-    unsigned                           missed:1;
-    unsigned                           retry:1;
-    unsigned                           checking:1;
-    unsigned                           idle:1;
-    unsigned                           done:1;
+    unsigned listed : 1;
+    unsigned started : 1;
+    unsigned replaying : 1;
+    unsigned missed : 1;
+    unsigned retry : 1;
+    unsigned checking : 1;
+    unsigned idle : 1;
+    unsigned done : 1;
 } ngx_http_telehealth_console_stream_t;
 
 
 typedef struct {
-    ngx_queue_t                        streams;
-    ngx_msec_t                         heartbeat;
-    ngx_log_t                         *log;
+    ngx_queue_t streams;
+    ngx_msec_t  heartbeat;
+    ngx_log_t  *log;
 
     /* the first worker deletes old events, and applies the retention of
      * notifications, processed events and invites (th_retention()) */
-    ngx_event_t                        expire;
-    ngx_pool_t                        *expire_pool;
-    u_char                             retention[4][NGX_TIME_T_LEN + 1];
-    const char                        *expire_params[4];
+    ngx_event_t expire;
+    ngx_pool_t *expire_pool;
+    u_char      retention[4][NGX_TIME_T_LEN + 1];
+    const char *expire_params[4];
 } ngx_http_telehealth_console_t;
 
 
@@ -87,36 +87,39 @@ static void ngx_http_telehealth_console_expired(
 static void ngx_http_telehealth_console_redis(ngx_http_request_t *r,
     ngx_http_telehealth_redis_handler_pt handler, int argc, const char **argv);
 static void ngx_http_telehealth_console_ticket_set(void *data,
-    redisReply *reply);
+    redisReply                                          *reply);
 static void ngx_http_telehealth_console_ticket_got(void *data,
-    redisReply *reply);
+    redisReply                                          *reply);
 static void ngx_http_telehealth_console_open(ngx_http_request_t *r);
 static ngx_int_t ngx_http_telehealth_console_full(ngx_http_request_t *r,
-    ngx_http_telehealth_console_t *con);
+    ngx_http_telehealth_console_t                                    *con);
 static ngx_int_t ngx_http_telehealth_console_last_id(ngx_http_request_t *r,
-    int64_t *id);
+    int64_t                                                             *id);
 static ngx_int_t ngx_http_telehealth_console_replay(
     ngx_http_telehealth_console_stream_t *st);
 static ngx_int_t ngx_http_telehealth_console_start(
     ngx_http_telehealth_console_stream_t *st);
 static void ngx_http_telehealth_console_replayed(
     ngx_http_telehealth_pg_req_t *pg);
-static ngx_int_t ngx_http_telehealth_console_event(
-    ngx_http_telehealth_console_stream_t *st, int64_t id, const char *type,
-    const char *data, size_t len);
-static ngx_int_t ngx_http_telehealth_console_send(
-    ngx_http_telehealth_console_stream_t *st, ngx_chain_t *cl);
-static ngx_chain_t *ngx_http_telehealth_console_buf(
-    ngx_http_telehealth_console_stream_t *st, size_t size);
+static ngx_int_t
+ngx_http_telehealth_console_event(ngx_http_telehealth_console_stream_t *st,
+    int64_t id, const char *type, const char *data, size_t len);
+static ngx_int_t
+ngx_http_telehealth_console_send(ngx_http_telehealth_console_stream_t *st,
+    ngx_chain_t                                                       *cl);
+static ngx_chain_t *
+ngx_http_telehealth_console_buf(ngx_http_telehealth_console_stream_t *st,
+    size_t                                                            size);
 static void ngx_http_telehealth_console_heartbeat(ngx_event_t *ev);
 static void ngx_http_telehealth_console_arm(
     ngx_http_telehealth_console_stream_t *st);
-static void ngx_http_telehealth_console_revoked(void *data,
-    redisReply *reply);
-static void ngx_http_telehealth_console_end(
-    ngx_http_telehealth_console_stream_t *st, const char *reason);
-static void ngx_http_telehealth_console_close(
-    ngx_http_telehealth_console_stream_t *st, ngx_int_t rc);
+static void ngx_http_telehealth_console_revoked(void *data, redisReply *reply);
+static void ngx_http_telehealth_console_end(ngx_http_telehealth_console_stream_t
+                                                *st,
+    const char                                  *reason);
+static void
+ngx_http_telehealth_console_close(ngx_http_telehealth_console_stream_t *st,
+    ngx_int_t                                                           rc);
 static void ngx_http_telehealth_console_unlist(
     ngx_http_telehealth_console_stream_t *st);
 static void ngx_http_telehealth_console_read(ngx_event_t *rev);
@@ -124,31 +127,31 @@ static void ngx_http_telehealth_console_write(ngx_http_request_t *r);
 static void ngx_http_telehealth_console_cleanup(void *data);
 
 
-static ngx_http_telehealth_console_t  *ngx_http_telehealth_console;
+static ngx_http_telehealth_console_t *ngx_http_telehealth_console;
 
 
 /* kept here: LISTEN is a session's state, not a statement to wrap */
-static const char  ngx_http_telehealth_console_listen_sql[] =
+static const char ngx_http_telehealth_console_listen_sql[] =
     "LISTEN th_console";
 
 /* $1 staff, $2 org, $3 the last id the client has */
-static const char  ngx_http_telehealth_console_replay_sql[] =
+static const char ngx_http_telehealth_console_replay_sql[] =
     "SELECT * FROM th_console_replay($1, $2, $3)";
 
-static const char  ngx_http_telehealth_console_position_sql[] =
+static const char ngx_http_telehealth_console_position_sql[] =
     "SELECT th_console_position()";
 
 /* $1 seconds; $2-$4 telehealth_retention_* (sql/functions/retention.sql) */
-static const char  ngx_http_telehealth_console_expire_sql[] =
+static const char ngx_http_telehealth_console_expire_sql[] =
     "SELECT th_console_expire($1) + th_retention($2, $3, $4)";
 
 
 ngx_int_t
 ngx_http_telehealth_console_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf)
+    ngx_http_telehealth_main_conf_t                  *mcf)
 {
-    ngx_uint_t                      i;
-    ngx_http_telehealth_console_t  *con;
+    ngx_uint_t                     i;
+    ngx_http_telehealth_console_t *con;
 
     con = ngx_pcalloc(cycle->pool, sizeof(ngx_http_telehealth_console_t));
     if (con == NULL) {
@@ -162,9 +165,9 @@ ngx_http_telehealth_console_init_process(ngx_cycle_t *cycle,
     ngx_http_telehealth_console = con;
 
     if (ngx_http_telehealth_pg_listen(cycle,
-                                      ngx_http_telehealth_console_listen_sql,
-                                      ngx_http_telehealth_console_notify,
-                                      ngx_http_telehealth_console_listening)
+            ngx_http_telehealth_console_listen_sql,
+            ngx_http_telehealth_console_notify,
+            ngx_http_telehealth_console_listening)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -172,10 +175,8 @@ ngx_http_telehealth_console_init_process(ngx_cycle_t *cycle,
 
     if (ngx_worker == 0) {
         ngx_sprintf(con->retention[0], "%T%Z", mcf->console_retention);
-        ngx_sprintf(con->retention[1], "%T%Z",
-                    mcf->retention_notifications);
-        ngx_sprintf(con->retention[2], "%T%Z",
-                    mcf->retention_processed_events);
+        ngx_sprintf(con->retention[1], "%T%Z", mcf->retention_notifications);
+        ngx_sprintf(con->retention[2], "%T%Z", mcf->retention_processed_events);
         ngx_sprintf(con->retention[3], "%T%Z", mcf->retention_invites);
 
         for (i = 0; i < 4; i++) {
@@ -197,7 +198,7 @@ ngx_http_telehealth_console_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_telehealth_console_exit_process(void)
 {
-    ngx_http_telehealth_console_t  *con;
+    ngx_http_telehealth_console_t *con;
 
     con = ngx_http_telehealth_console;
     if (con == NULL) {
@@ -222,8 +223,8 @@ ngx_http_telehealth_console_exit_process(void)
 static void
 ngx_http_telehealth_console_expire(ngx_event_t *ev)
 {
-    ngx_http_telehealth_pg_req_t   *pg;
-    ngx_http_telehealth_console_t  *con = ev->data;
+    ngx_http_telehealth_pg_req_t  *pg;
+    ngx_http_telehealth_console_t *con = ev->data;
 
     if (ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -244,8 +245,7 @@ ngx_http_telehealth_console_expire(ngx_event_t *ev)
         pg->data = con;
 
         if (ngx_http_telehealth_pg_query(pg,
-                                       ngx_http_telehealth_console_expire_sql,
-                                       4, con->expire_params)
+                ngx_http_telehealth_console_expire_sql, 4, con->expire_params)
             != NGX_AGAIN)
         {
             goto failed;
@@ -268,17 +268,16 @@ again:
 static void
 ngx_http_telehealth_console_expired(ngx_http_telehealth_pg_req_t *pg)
 {
-    ngx_http_telehealth_console_t  *con = pg->data;
+    ngx_http_telehealth_console_t *con = pg->data;
 
-    if (ngx_http_telehealth_pg_ok(pg)
-        && PQntuples(pg->result) == 1
+    if (ngx_http_telehealth_pg_ok(pg) && PQntuples(pg->result) == 1
         && ngx_strcmp(PQgetvalue(pg->result, 0, 0), "0") != 0)
     {
         ngx_log_error(NGX_LOG_INFO, con->log, 0,
-                      "telehealth: retention: %s old console events, "
-                      "notifications, processed events and invites "
-                      "deleted or scrubbed",
-                      PQgetvalue(pg->result, 0, 0));
+            "telehealth: retention: %s old console events, "
+            "notifications, processed events and invites "
+            "deleted or scrubbed",
+            PQgetvalue(pg->result, 0, 0));
     }
 
     ngx_destroy_pool(con->expire_pool);
@@ -295,16 +294,16 @@ ngx_http_telehealth_console_expired(ngx_http_telehealth_pg_req_t *pg)
 void
 ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
 {
-    char                       *key, *value, *text, hash[65];
-    char                        ticket[64], ttl[NGX_INT_T_LEN + 1];
-    json_t                     *json;
-    const char                 *argv[6];
-    ngx_http_telehealth_ctx_t  *ctx;
+    char                      *key, *value, *text, hash[65];
+    char                       ticket[64], ttl[NGX_INT_T_LEN + 1];
+    json_t                    *json;
+    const char                *argv[6];
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     if (th_random_b64url(ticket, sizeof(ticket),
-                         NGX_HTTP_TELEHEALTH_CONSOLE_TICKET_BYTES)
+            NGX_HTTP_TELEHEALTH_CONSOLE_TICKET_BYTES)
         != 0)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -315,14 +314,11 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
     th_sha256_hex(ticket, ngx_strlen(ticket), hash);
 
     /* the claims of the token, as ngx_http_telehealth_caller() reads them */
-    json = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}",
-                     "typ", ngx_http_telehealth_caller_type(&ctx->caller),
-                     "sub", ctx->caller.id.data,
-                     "org", ctx->caller.org.data,
-                     "role", ctx->caller.role.data,
-                     "name", ctx->caller.name.data,
-                     "jti", ctx->caller.jti.data,
-                     "exp", (json_int_t) ctx->caller.exp);
+    json = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I}", "typ",
+        ngx_http_telehealth_caller_type(&ctx->caller), "sub",
+        ctx->caller.id.data, "org", ctx->caller.org.data, "role",
+        ctx->caller.role.data, "name", ctx->caller.name.data, "jti",
+        ctx->caller.jti.data, "exp", (json_int_t) ctx->caller.exp);
     if (json == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -343,8 +339,7 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
 
     free(text);
 
-    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_CONSOLE_TICKET,
-                                        hash);
+    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_CONSOLE_TICKET, hash);
 
     ctx->data = ngx_pnalloc(r->pool, sizeof(ticket));
 
@@ -355,8 +350,7 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
 
     ngx_memcpy(ctx->data, ticket, sizeof(ticket));
 
-    ngx_sprintf((u_char *) ttl, "%d%Z",
-                NGX_HTTP_TELEHEALTH_CONSOLE_TICKET_TTL);
+    ngx_sprintf((u_char *) ttl, "%d%Z", NGX_HTTP_TELEHEALTH_CONSOLE_TICKET_TTL);
 
     argv[0] = "SET";
     argv[1] = key;
@@ -366,7 +360,7 @@ ngx_http_telehealth_console_ticket(ngx_http_request_t *r)
     argv[5] = "NX";
 
     ngx_http_telehealth_console_redis(r, ngx_http_telehealth_console_ticket_set,
-                                      6, argv);
+        6, argv);
 }
 
 
@@ -376,15 +370,15 @@ static void
 ngx_http_telehealth_console_redis(ngx_http_request_t *r,
     ngx_http_telehealth_redis_handler_pt handler, int argc, const char **argv)
 {
-    int     i;
-    size_t  argvlen[6];
+    int    i;
+    size_t argvlen[6];
 
     for (i = 0; i < argc; i++) {
         argvlen[i] = ngx_strlen(argv[i]);
     }
 
-    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                          handler, r, argc, argv, argvlen)
+    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log, handler,
+            r, argc, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -395,9 +389,9 @@ ngx_http_telehealth_console_redis(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_console_ticket_set(void *data, redisReply *reply)
 {
-    ngx_http_request_t         *r = data;
-    json_t                     *json;
-    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_request_t        *r = data;
+    json_t                    *json;
+    ngx_http_telehealth_ctx_t *ctx;
 
     if (reply == NULL || reply->type != REDIS_REPLY_STATUS) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -406,19 +400,19 @@ ngx_http_telehealth_console_ticket_set(void *data, redisReply *reply)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
-    json = json_pack("{s:s, s:i}", "ticket", (char *) ctx->data,
-                     "expires_in", NGX_HTTP_TELEHEALTH_CONSOLE_TICKET_TTL);
+    json = json_pack("{s:s, s:i}", "ticket", (char *) ctx->data, "expires_in",
+        NGX_HTTP_TELEHEALTH_CONSOLE_TICKET_TTL);
 
     ngx_http_telehealth_finalize(r,
-                         ngx_http_telehealth_send_json(r, NGX_HTTP_OK, json));
+        ngx_http_telehealth_send_json(r, NGX_HTTP_OK, json));
 }
 
 
 ngx_uint_t
 ngx_http_telehealth_console_streams_open(void)
 {
-    ngx_uint_t    n;
-    ngx_queue_t  *q, *streams;
+    ngx_uint_t   n;
+    ngx_queue_t *q, *streams;
 
     if (ngx_http_telehealth_console == NULL) {
         return 0;
@@ -427,9 +421,8 @@ ngx_http_telehealth_console_streams_open(void)
     n = 0;
     streams = &ngx_http_telehealth_console->streams;
 
-    for (q = ngx_queue_head(streams);
-         q != ngx_queue_sentinel(streams);
-         q = ngx_queue_next(q))
+    for (q = ngx_queue_head(streams); q != ngx_queue_sentinel(streams);
+        q = ngx_queue_next(q))
     {
         n++;
     }
@@ -443,19 +436,18 @@ ngx_http_telehealth_console_streams_open(void)
 void
 ngx_http_telehealth_console_events(ngx_http_request_t *r)
 {
-    u_char                     *p, *last;
-    char                       *key, hash[65];
-    const char                 *argv[2];
-    ngx_str_t                   ticket;
-    ngx_http_telehealth_ctx_t  *ctx;
+    u_char                    *p, *last;
+    char                      *key, hash[65];
+    const char                *argv[2];
+    ngx_str_t                  ticket;
+    ngx_http_telehealth_ctx_t *ctx;
 
     /* everyone has a stream: staff their console, all their messages */
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     ctx->guests = 1;
 
     if (ngx_http_arg(r, (u_char *) "ticket", 6, &ticket) != NGX_OK) {
-        ngx_http_telehealth_authenticate(r,
-                                         ngx_http_telehealth_console_open);
+        ngx_http_telehealth_authenticate(r, ngx_http_telehealth_console_open);
         return;
     }
 
@@ -464,7 +456,7 @@ ngx_http_telehealth_console_events(ngx_http_request_t *r)
 
     for (p = ticket.data; p < last; p++) {
         if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
-              || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
+                || (*p >= '0' && *p <= '9') || *p == '-' || *p == '_'))
         {
             break;
         }
@@ -477,8 +469,7 @@ ngx_http_telehealth_console_events(ngx_http_request_t *r)
 
     th_sha256_hex(ticket.data, ticket.len, hash);
 
-    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_CONSOLE_TICKET,
-                                        hash);
+    key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_CONSOLE_TICKET, hash);
     if (key == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -489,18 +480,18 @@ ngx_http_telehealth_console_events(ngx_http_request_t *r)
     argv[1] = key;
 
     ngx_http_telehealth_console_redis(r, ngx_http_telehealth_console_ticket_got,
-                                      2, argv);
+        2, argv);
 }
 
 
 static void
 ngx_http_telehealth_console_ticket_got(void *data, redisReply *reply)
 {
-    ngx_http_request_t            *r = data;
-    json_t                        *json;
-    json_error_t                   err;
-    ngx_http_telehealth_ctx_t     *ctx;
-    ngx_http_telehealth_caller_t  *caller;
+    ngx_http_request_t           *r = data;
+    json_t                       *json;
+    json_error_t                  err;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_caller_t *caller;
 
     if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -509,22 +500,20 @@ ngx_http_telehealth_console_ticket_got(void *data, redisReply *reply)
 
     if (reply->type != REDIS_REPLY_STRING) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: unknown, used or expired console ticket");
+            "telehealth: unknown, used or expired console ticket");
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED,
-                                 "This console link is no longer valid. "
-                                 "Please reconnect.");
+            "This console link is no longer valid. "
+            "Please reconnect.");
         return;
     }
 
     json = ngx_http_telehealth_json_track(r->pool,
-                                  json_loadb(reply->str, reply->len, 0, &err));
+        json_loadb(reply->str, reply->len, 0, &err));
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     caller = &ctx->caller;
 
-    if (json == NULL
-        || ngx_http_telehealth_caller(r, json, caller) != NGX_OK)
-    {
+    if (json == NULL || ngx_http_telehealth_caller(r, json, caller) != NGX_OK) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -536,7 +525,7 @@ ngx_http_telehealth_console_ticket_got(void *data, redisReply *reply)
 
     /* the token behind the ticket may have been revoked meanwhile */
     ngx_http_telehealth_authenticate_caller(r,
-                                            ngx_http_telehealth_console_open);
+        ngx_http_telehealth_console_open);
 }
 
 
@@ -545,12 +534,12 @@ ngx_http_telehealth_console_ticket_got(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_console_open(ngx_http_request_t *r)
 {
-    int64_t                                last_id;
-    ngx_connection_t                      *c;
-    ngx_pool_cleanup_t                    *cln;
-    ngx_http_telehealth_ctx_t             *ctx;
-    ngx_http_telehealth_console_t         *con;
-    ngx_http_telehealth_console_stream_t  *st;
+    int64_t                               last_id;
+    ngx_connection_t                     *c;
+    ngx_pool_cleanup_t                   *cln;
+    ngx_http_telehealth_ctx_t            *ctx;
+    ngx_http_telehealth_console_t        *con;
+    ngx_http_telehealth_console_stream_t *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     con = ngx_http_telehealth_console;
@@ -567,7 +556,7 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
 
     if (ngx_http_telehealth_console_last_id(r, &last_id) != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
-                                 "Last-Event-ID must be the id of an event.");
+            "Last-Event-ID must be the id of an event.");
         return;
     }
 
@@ -587,9 +576,9 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
     cln->data = st;
 
     st->revoked = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOKED,
-                                            (char *) ctx->caller.jti.data);
+        (char *) ctx->caller.jti.data);
     st->nbf = ngx_http_telehealth_redis_key(r->pool, TH_KEY_PERSON_NBF,
-                                            (char *) ctx->caller.id.data);
+        (char *) ctx->caller.id.data);
     if (st->revoked == NULL || st->nbf == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -626,14 +615,14 @@ ngx_http_telehealth_console_open(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_telehealth_console_full(ngx_http_request_t *r,
-    ngx_http_telehealth_console_t *con)
+    ngx_http_telehealth_console_t                   *con)
 {
-    u_char                                *p;
-    ngx_str_t                             *id;
-    ngx_uint_t                             all, mine;
-    ngx_queue_t                           *q;
-    ngx_http_telehealth_ctx_t             *ctx;
-    ngx_http_telehealth_console_stream_t  *other;
+    u_char                               *p;
+    ngx_str_t                            *id;
+    ngx_uint_t                            all, mine;
+    ngx_queue_t                          *q;
+    ngx_http_telehealth_ctx_t            *ctx;
+    ngx_http_telehealth_console_stream_t *other;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     id = &ctx->caller.id;
@@ -642,11 +631,9 @@ ngx_http_telehealth_console_full(ngx_http_request_t *r,
     mine = 0;
 
     for (q = ngx_queue_head(&con->streams);
-         q != ngx_queue_sentinel(&con->streams);
-         q = ngx_queue_next(q))
+        q != ngx_queue_sentinel(&con->streams); q = ngx_queue_next(q))
     {
-        other = ngx_queue_data(q, ngx_http_telehealth_console_stream_t,
-                               queue);
+        other = ngx_queue_data(q, ngx_http_telehealth_console_stream_t, queue);
         all++;
 
         if (other->caller->id.len == id->len
@@ -657,7 +644,7 @@ ngx_http_telehealth_console_full(ngx_http_request_t *r,
     }
 
     if ((ctx->mcf->console_streams[1] == 0
-         || all < ctx->mcf->console_streams[1])
+            || all < ctx->mcf->console_streams[1])
         && (ctx->mcf->console_streams[0] == 0
             || mine < ctx->mcf->console_streams[0]))
     {
@@ -665,14 +652,15 @@ ngx_http_telehealth_console_full(ngx_http_request_t *r,
     }
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "telehealth: console refused: %ui open on this worker, "
-                  "%ui of staff %V", all, mine, id);
+        "telehealth: console refused: %ui open on this worker, "
+        "%ui of staff %V",
+        all, mine, id);
 
     if (ctx->mcf->console_streams[1] && all >= ctx->mcf->console_streams[1]) {
         /* with Retry-After, as every 503 */
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE,
-                                 "Too many consoles are open on this "
-                                 "server. Please try again shortly.");
+            "Too many consoles are open on this "
+            "server. Please try again shortly.");
         return NGX_ERROR;
     }
 
@@ -686,8 +674,8 @@ ngx_http_telehealth_console_full(ngx_http_request_t *r,
     }
 
     ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_RATE_LIMITED,
-                             "Too many consoles are open for you. Close "
-                             "one and try again.");
+        "Too many consoles are open for you. Close "
+        "one and try again.");
 
     return NGX_ERROR;
 }
@@ -698,10 +686,10 @@ ngx_http_telehealth_console_full(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_telehealth_console_start(ngx_http_telehealth_console_stream_t *st)
 {
-    ngx_int_t            rc;
-    ngx_chain_t         *cl;
-    ngx_connection_t    *c;
-    ngx_http_request_t  *r;
+    ngx_int_t           rc;
+    ngx_chain_t        *cl;
+    ngx_connection_t   *c;
+    ngx_http_request_t *r;
 
     r = st->request;
     c = r->connection;
@@ -713,11 +701,11 @@ ngx_http_telehealth_console_start(ngx_http_telehealth_console_stream_t *st)
     r->keepalive = 0;
 
     if (ngx_http_telehealth_add_header(r, "Cache-Control",
-                                       (u_char *) "no-store", 8)
-        != NGX_OK
+            (u_char *) "no-store", 8)
+            != NGX_OK
         || ngx_http_telehealth_add_header(r, "X-Accel-Buffering",
-                                          (u_char *) "no", 2)
-           != NGX_OK)
+               (u_char *) "no", 2)
+               != NGX_OK)
     {
         ngx_http_telehealth_console_close(st, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return NGX_ERROR;
@@ -737,7 +725,7 @@ ngx_http_telehealth_console_start(ngx_http_telehealth_console_stream_t *st)
 #if (NGX_HTTP_V2)
         && r->stream == NULL
 #endif
-       )
+    )
     {
         st->read_handler = c->read->handler;
         c->read->handler = ngx_http_telehealth_console_read;
@@ -756,8 +744,7 @@ ngx_http_telehealth_console_start(ngx_http_telehealth_console_stream_t *st)
     }
 
     cl->buf->last = ngx_sprintf(cl->buf->last,
-                                ": console\nretry: "
-                                NGX_HTTP_TELEHEALTH_CONSOLE_RETRY "\n\n");
+        ": console\nretry: " NGX_HTTP_TELEHEALTH_CONSOLE_RETRY "\n\n");
 
     if (ngx_http_telehealth_console_send(st, cl) != NGX_OK) {
         ngx_http_telehealth_console_close(st, NGX_ERROR);
@@ -773,10 +760,10 @@ ngx_http_telehealth_console_start(ngx_http_telehealth_console_stream_t *st)
 static ngx_int_t
 ngx_http_telehealth_console_last_id(ngx_http_request_t *r, int64_t *id)
 {
-    ngx_str_t         value;
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
+    ngx_str_t        value;
+    ngx_uint_t       i;
+    ngx_list_part_t *part;
+    ngx_table_elt_t *h;
 
     ngx_str_null(&value);
 
@@ -797,8 +784,8 @@ ngx_http_telehealth_console_last_id(ngx_http_request_t *r, int64_t *id)
 
         if (h[i].key.len == sizeof("Last-Event-ID") - 1
             && ngx_strncasecmp(h[i].key.data, (u_char *) "Last-Event-ID",
-                               sizeof("Last-Event-ID") - 1)
-               == 0)
+                   sizeof("Last-Event-ID") - 1)
+                   == 0)
         {
             value = h[i].value;
             break;
@@ -827,8 +814,8 @@ ngx_http_telehealth_console_last_id(ngx_http_request_t *r, int64_t *id)
 static ngx_int_t
 ngx_http_telehealth_console_replay(ngx_http_telehealth_console_stream_t *st)
 {
-    ngx_int_t            rc;
-    ngx_http_request_t  *r;
+    ngx_int_t           rc;
+    ngx_http_request_t *r;
 
     r = st->request;
 
@@ -849,8 +836,7 @@ ngx_http_telehealth_console_replay(ngx_http_telehealth_console_stream_t *st)
 
     if (st->last_id < 0) {
         rc = ngx_http_telehealth_pg_query(st->pg,
-                                      ngx_http_telehealth_console_position_sql,
-                                      0, NULL);
+            ngx_http_telehealth_console_position_sql, 0, NULL);
 
     } else {
         ngx_sprintf(st->last, "%L%Z", st->last_id);
@@ -860,8 +846,7 @@ ngx_http_telehealth_console_replay(ngx_http_telehealth_console_stream_t *st)
         st->params[2] = (const char *) st->last;
 
         rc = ngx_http_telehealth_pg_query(st->pg,
-                                        ngx_http_telehealth_console_replay_sql,
-                                        3, st->params);
+            ngx_http_telehealth_console_replay_sql, 3, st->params);
     }
 
     if (rc != NGX_AGAIN) {
@@ -877,10 +862,10 @@ ngx_http_telehealth_console_replay(ngx_http_telehealth_console_stream_t *st)
 static void
 ngx_http_telehealth_console_replayed(ngx_http_telehealth_pg_req_t *pg)
 {
-    int                                    i, n;
-    int64_t                                id;
-    PGresult                              *res;
-    ngx_http_telehealth_console_stream_t  *st = pg->data;
+    int                                   i, n;
+    int64_t                               id;
+    PGresult                             *res;
+    ngx_http_telehealth_console_stream_t *st = pg->data;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
         if (!st->started) {
@@ -903,7 +888,7 @@ ngx_http_telehealth_console_replayed(ngx_http_telehealth_pg_req_t *pg)
 
     if (st->last_id < 0) {
         st->last_id = (n == 1) ? ngx_atoof((u_char *) PQgetvalue(res, 0, 0),
-                                           PQgetlength(res, 0, 0))
+                                     PQgetlength(res, 0, 0))
                                : NGX_ERROR;
 
         if (st->last_id < 0) {
@@ -915,16 +900,15 @@ ngx_http_telehealth_console_replayed(ngx_http_telehealth_pg_req_t *pg)
     }
 
     for (i = 0; i < n; i++) {
-        id = ngx_atoof((u_char *) PQgetvalue(res, i, 0),
-                       PQgetlength(res, i, 0));
+        id =
+            ngx_atoof((u_char *) PQgetvalue(res, i, 0), PQgetlength(res, i, 0));
 
         if (id <= st->last_id) {
             continue;
         }
 
         if (ngx_http_telehealth_console_event(st, id, PQgetvalue(res, i, 1),
-                                              PQgetvalue(res, i, 2),
-                                              PQgetlength(res, i, 2))
+                PQgetvalue(res, i, 2), PQgetlength(res, i, 2))
             != NGX_OK)
         {
             ngx_http_telehealth_console_close(st, NGX_ERROR);
@@ -946,9 +930,9 @@ ngx_http_telehealth_console_replayed(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_console_listening(void)
 {
-    ngx_queue_t                           *q;
-    ngx_http_telehealth_console_t         *con;
-    ngx_http_telehealth_console_stream_t  *st;
+    ngx_queue_t                          *q;
+    ngx_http_telehealth_console_t        *con;
+    ngx_http_telehealth_console_stream_t *st;
 
     con = ngx_http_telehealth_console;
     if (con == NULL) {
@@ -956,8 +940,7 @@ ngx_http_telehealth_console_listening(void)
     }
 
     for (q = ngx_queue_head(&con->streams);
-         q != ngx_queue_sentinel(&con->streams);
-         q = ngx_queue_next(q))
+        q != ngx_queue_sentinel(&con->streams); q = ngx_queue_next(q))
     {
         st = ngx_queue_data(q, ngx_http_telehealth_console_stream_t, queue);
 
@@ -971,8 +954,8 @@ ngx_http_telehealth_console_listening(void)
 
     /* replays start from the queue walk below, one per stream */
     for (q = ngx_queue_head(&con->streams);
-         q != ngx_queue_sentinel(&con->streams);
-         /* void */)
+        q != ngx_queue_sentinel(&con->streams);
+        /* void */)
     {
         st = ngx_queue_data(q, ngx_http_telehealth_console_stream_t, queue);
         q = ngx_queue_next(q);
@@ -989,13 +972,13 @@ ngx_http_telehealth_console_listening(void)
 static void
 ngx_http_telehealth_console_notify(const char *payload)
 {
-    char                                  *data;
-    json_t                                *json, *id, *staff, *org, *event;
-    json_error_t                           err;
-    ngx_queue_t                           *q;
-    ngx_connection_t                      *c;
-    ngx_http_telehealth_console_t         *con;
-    ngx_http_telehealth_console_stream_t  *st;
+    char                                 *data;
+    json_t                               *json, *id, *staff, *org, *event;
+    json_error_t                          err;
+    ngx_queue_t                          *q;
+    ngx_connection_t                     *c;
+    ngx_http_telehealth_console_t        *con;
+    ngx_http_telehealth_console_stream_t *st;
 
     con = ngx_http_telehealth_console;
     if (con == NULL || ngx_queue_empty(&con->streams)) {
@@ -1005,7 +988,7 @@ ngx_http_telehealth_console_notify(const char *payload)
     json = json_loads(payload, 0, &err);
     if (json == NULL) {
         ngx_log_error(NGX_LOG_ERR, con->log, 0,
-                      "telehealth: bad console notification: %s", err.text);
+            "telehealth: bad console notification: %s", err.text);
         return;
     }
 
@@ -1015,17 +998,17 @@ ngx_http_telehealth_console_notify(const char *payload)
     event = json_object_get(json, "event");
     data = NULL;
 
-    if (!json_is_integer(id) || !json_is_string(staff)
-        || !json_is_string(org) || !json_is_string(event))
+    if (!json_is_integer(id) || !json_is_string(staff) || !json_is_string(org)
+        || !json_is_string(event))
     {
         ngx_log_error(NGX_LOG_ERR, con->log, 0,
-                      "telehealth: console notification lacks fields");
+            "telehealth: console notification lacks fields");
         goto done;
     }
 
     for (q = ngx_queue_head(&con->streams);
-         q != ngx_queue_sentinel(&con->streams);
-         /* void */)
+        q != ngx_queue_sentinel(&con->streams);
+        /* void */)
     {
         st = ngx_queue_data(q, ngx_http_telehealth_console_stream_t, queue);
         q = ngx_queue_next(q);
@@ -1055,8 +1038,7 @@ ngx_http_telehealth_console_notify(const char *payload)
         c = st->request->connection;
 
         if (ngx_http_telehealth_console_event(st, json_integer_value(id),
-                                              json_string_value(event),
-                                              data, ngx_strlen(data))
+                json_string_value(event), data, ngx_strlen(data))
             != NGX_OK)
         {
             ngx_http_telehealth_console_close(st, NGX_ERROR);
@@ -1076,8 +1058,8 @@ static ngx_int_t
 ngx_http_telehealth_console_event(ngx_http_telehealth_console_stream_t *st,
     int64_t id, const char *type, const char *data, size_t len)
 {
-    size_t        size;
-    ngx_chain_t  *cl;
+    size_t       size;
+    ngx_chain_t *cl;
 
     size = sizeof("id: \nevent: \ndata: \n\n") - 1 + NGX_INT64_LEN
            + ngx_strlen(type) + len;
@@ -1088,8 +1070,8 @@ ngx_http_telehealth_console_event(ngx_http_telehealth_console_stream_t *st,
     }
 
     /* the data is JSON on one line: no newline can end it early */
-    cl->buf->last = ngx_sprintf(cl->buf->last, "id: %L\nevent: %s\ndata: ",
-                                id, type);
+    cl->buf->last =
+        ngx_sprintf(cl->buf->last, "id: %L\nevent: %s\ndata: ", id, type);
     cl->buf->last = ngx_cpymem(cl->buf->last, data, len);
     *cl->buf->last++ = '\n';
     *cl->buf->last++ = '\n';
@@ -1104,10 +1086,10 @@ ngx_http_telehealth_console_event(ngx_http_telehealth_console_stream_t *st,
 
 static ngx_chain_t *
 ngx_http_telehealth_console_buf(ngx_http_telehealth_console_stream_t *st,
-    size_t size)
+    size_t                                                            size)
 {
-    ngx_buf_t    *b;
-    ngx_chain_t  *cl;
+    ngx_buf_t   *b;
+    ngx_chain_t *cl;
 
     cl = ngx_chain_get_free_buf(st->request->pool, &st->free);
     if (cl == NULL) {
@@ -1139,20 +1121,20 @@ ngx_http_telehealth_console_buf(ngx_http_telehealth_console_stream_t *st,
 
 static ngx_int_t
 ngx_http_telehealth_console_send(ngx_http_telehealth_console_stream_t *st,
-    ngx_chain_t *cl)
+    ngx_chain_t                                                       *cl)
 {
-    ngx_int_t                  rc;
-    ngx_uint_t                 n;
-    ngx_chain_t               *ln;
-    ngx_http_request_t        *r;
-    ngx_http_core_loc_conf_t  *clcf;
+    ngx_int_t                 rc;
+    ngx_uint_t                n;
+    ngx_chain_t              *ln;
+    ngx_http_request_t       *r;
+    ngx_http_core_loc_conf_t *clcf;
 
     r = st->request;
 
     rc = ngx_http_output_filter(r, cl);
 
     ngx_chain_update_chains(r->pool, &st->free, &st->busy, &cl,
-                            (ngx_buf_tag_t) &ngx_http_telehealth_module);
+        (ngx_buf_tag_t) &ngx_http_telehealth_module);
 
     if (rc == NGX_ERROR) {
         return NGX_ERROR;
@@ -1166,7 +1148,7 @@ ngx_http_telehealth_console_send(ngx_http_telehealth_console_stream_t *st,
 
     if (n > NGX_HTTP_TELEHEALTH_CONSOLE_BUSY_MAX) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: console client does not read, closed");
+            "telehealth: console client does not read, closed");
         return NGX_ERROR;
     }
 
@@ -1191,9 +1173,9 @@ ngx_http_telehealth_console_send(ngx_http_telehealth_console_stream_t *st,
 static void
 ngx_http_telehealth_console_write(ngx_http_request_t *r)
 {
-    ngx_event_t                           *wev;
-    ngx_http_telehealth_ctx_t             *ctx;
-    ngx_http_telehealth_console_stream_t  *st;
+    ngx_event_t                          *wev;
+    ngx_http_telehealth_ctx_t            *ctx;
+    ngx_http_telehealth_console_stream_t *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     st = ctx->data;
@@ -1220,12 +1202,12 @@ ngx_http_telehealth_console_write(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_console_heartbeat(ngx_event_t *ev)
 {
-    const char                            *argv[3];
-    size_t                                 argvlen[3];
-    ngx_chain_t                           *cl;
-    ngx_connection_t                      *c;
-    ngx_http_request_t                    *r;
-    ngx_http_telehealth_console_stream_t  *st = ev->data;
+    const char                           *argv[3];
+    size_t                                argvlen[3];
+    ngx_chain_t                          *cl;
+    ngx_connection_t                     *c;
+    ngx_http_request_t                   *r;
+    ngx_http_telehealth_console_stream_t *st = ev->data;
 
     r = st->request;
     c = r->connection;
@@ -1272,8 +1254,7 @@ ngx_http_telehealth_console_heartbeat(ngx_event_t *ev)
         argvlen[2] = ngx_strlen(st->nbf);
 
         if (ngx_http_telehealth_redis_command(r->pool, c->log,
-                                          ngx_http_telehealth_console_revoked,
-                                          st, 3, argv, argvlen)
+                ngx_http_telehealth_console_revoked, st, 3, argv, argvlen)
             == NGX_OK)
         {
             st->checking = 1;
@@ -1289,8 +1270,8 @@ done:
 static void
 ngx_http_telehealth_console_arm(ngx_http_telehealth_console_stream_t *st)
 {
-    time_t       left;
-    ngx_msec_t   delay;
+    time_t     left;
+    ngx_msec_t delay;
 
     delay = ngx_http_telehealth_console->heartbeat;
     left = st->caller->exp - ngx_time();
@@ -1309,9 +1290,9 @@ ngx_http_telehealth_console_arm(ngx_http_telehealth_console_stream_t *st)
 static void
 ngx_http_telehealth_console_revoked(void *data, redisReply *reply)
 {
-    redisReply                            *nbf;
-    ngx_connection_t                      *c;
-    ngx_http_telehealth_console_stream_t  *st = data;
+    redisReply                           *nbf;
+    ngx_connection_t                     *c;
+    ngx_http_telehealth_console_stream_t *st = data;
 
     st->checking = 0;
 
@@ -1325,8 +1306,8 @@ ngx_http_telehealth_console_revoked(void *data, redisReply *reply)
 
     if (reply->element[0]->type == REDIS_REPLY_NIL
         && (nbf->type != REDIS_REPLY_STRING
-            || st->caller->iat > (time_t) ngx_atotm((u_char *) nbf->str,
-                                                    nbf->len)))
+            || st->caller->iat
+                   > (time_t) ngx_atotm((u_char *) nbf->str, nbf->len)))
     {
         return;
     }
@@ -1343,10 +1324,10 @@ ngx_http_telehealth_console_revoked(void *data, redisReply *reply)
 
 static void
 ngx_http_telehealth_console_end(ngx_http_telehealth_console_stream_t *st,
-    const char *reason)
+    const char                                                       *reason)
 {
-    ngx_chain_t         *cl;
-    ngx_http_request_t  *r;
+    ngx_chain_t        *cl;
+    ngx_http_request_t *r;
 
     r = st->request;
 
@@ -1361,8 +1342,7 @@ ngx_http_telehealth_console_end(ngx_http_telehealth_console_stream_t *st,
     }
 
     cl->buf->last = ngx_sprintf(cl->buf->last,
-                                "event: end\ndata: {\"reason\":\"%s\"}\n\n",
-                                reason);
+        "event: end\ndata: {\"reason\":\"%s\"}\n\n", reason);
 
     if (ngx_http_telehealth_console_send(st, cl) != NGX_OK) {
         ngx_http_telehealth_console_close(st, NGX_ERROR);
@@ -1372,15 +1352,15 @@ ngx_http_telehealth_console_end(ngx_http_telehealth_console_stream_t *st,
     ngx_http_telehealth_console_unlist(st);
 
     ngx_http_telehealth_console_close(st,
-                                ngx_http_send_special(r, NGX_HTTP_LAST));
+        ngx_http_send_special(r, NGX_HTTP_LAST));
 }
 
 
 static void
 ngx_http_telehealth_console_close(ngx_http_telehealth_console_stream_t *st,
-    ngx_int_t rc)
+    ngx_int_t                                                           rc)
 {
-    ngx_http_request_t  *r;
+    ngx_http_request_t *r;
 
     if (st->done) {
         return;
@@ -1403,7 +1383,7 @@ ngx_http_telehealth_console_close(ngx_http_telehealth_console_stream_t *st,
 static void
 ngx_http_telehealth_console_unlist(ngx_http_telehealth_console_stream_t *st)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t *c;
 
     if (st->listed) {
         ngx_queue_remove(&st->queue);
@@ -1426,11 +1406,11 @@ ngx_http_telehealth_console_unlist(ngx_http_telehealth_console_stream_t *st)
 static void
 ngx_http_telehealth_console_read(ngx_event_t *rev)
 {
-    ngx_connection_t                      *c;
-    ngx_http_request_t                    *r;
-    ngx_event_handler_pt                   handler;
-    ngx_http_telehealth_ctx_t             *ctx;
-    ngx_http_telehealth_console_stream_t  *st;
+    ngx_connection_t                     *c;
+    ngx_http_request_t                   *r;
+    ngx_event_handler_pt                  handler;
+    ngx_http_telehealth_ctx_t            *ctx;
+    ngx_http_telehealth_console_stream_t *st;
 
     c = rev->data;
     r = c->data;
@@ -1453,7 +1433,7 @@ ngx_http_telehealth_console_read(ngx_event_t *rev)
 static void
 ngx_http_telehealth_console_cleanup(void *data)
 {
-    ngx_http_telehealth_console_stream_t  *st = data;
+    ngx_http_telehealth_console_stream_t *st = data;
 
     ngx_http_telehealth_console_unlist(st);
     st->done = 1;

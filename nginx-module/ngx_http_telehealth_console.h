@@ -19,7 +19,7 @@
 
 
 ngx_int_t ngx_http_telehealth_console_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf);
+    ngx_http_telehealth_main_conf_t                            *mcf);
 void ngx_http_telehealth_console_exit_process(void);
 /* streams this worker has open (metrics.c) */
 ngx_uint_t ngx_http_telehealth_console_streams_open(void);

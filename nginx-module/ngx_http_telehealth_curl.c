@@ -18,25 +18,25 @@
 
 
 struct ngx_http_telehealth_curl_req_s {
-    CURL                                 *easy;
-    struct curl_slist                    *headers;
-    char                                 *body;
-    size_t                                len;
-    size_t                                sent;     /* of an upload */
-    ngx_http_telehealth_curl_handler_pt   handler;
-    void                                 *data;
-    ngx_log_t                            *log;
-    ngx_queue_t                           queue;
-    char                                  error[CURL_ERROR_SIZE];
+    CURL                               *easy;
+    struct curl_slist                  *headers;
+    char                               *body;
+    size_t                              len;
+    size_t                              sent; /* of an upload */
+    ngx_http_telehealth_curl_handler_pt handler;
+    void                               *data;
+    ngx_log_t                          *log;
+    ngx_queue_t                         queue;
+    char                                error[CURL_ERROR_SIZE];
 };
 
 
 typedef struct {
-    CURLM                                *multi;
-    ngx_event_t                           timer;
-    ngx_log_t                            *log;
-    ngx_queue_t                           requests;
-    ngx_uint_t                            nrequests;
+    CURLM      *multi;
+    ngx_event_t timer;
+    ngx_log_t  *log;
+    ngx_queue_t requests;
+    ngx_uint_t  nrequests;
 } ngx_http_telehealth_curl_t;
 
 
@@ -48,31 +48,31 @@ static void ngx_http_telehealth_curl_event(ngx_event_t *ev);
 static void ngx_http_telehealth_curl_timeout(ngx_event_t *ev);
 static void ngx_http_telehealth_curl_done(void);
 static void ngx_http_telehealth_curl_free(ngx_http_telehealth_curl_req_t *req);
-static ngx_http_telehealth_curl_req_t *ngx_http_telehealth_curl_create(
-    ngx_log_t *log, struct curl_slist *list, u_char *body, size_t len,
-    const char *url, ngx_msec_t timeout,
-    ngx_http_telehealth_curl_handler_pt handler, void *data);
+static ngx_http_telehealth_curl_req_t *ngx_http_telehealth_curl_create(ngx_log_t
+                                                                           *log,
+    struct curl_slist *list, u_char *body, size_t len, const char *url,
+    ngx_msec_t timeout, ngx_http_telehealth_curl_handler_pt handler,
+    void *data);
 static ngx_int_t ngx_http_telehealth_curl_start(
     ngx_http_telehealth_curl_req_t *req);
-static void ngx_http_telehealth_curl_abort(
-    ngx_http_telehealth_curl_req_t *req);
+static void ngx_http_telehealth_curl_abort(ngx_http_telehealth_curl_req_t *req);
 static size_t ngx_http_telehealth_curl_discard(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static size_t ngx_http_telehealth_curl_read(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 
 
-static ngx_http_telehealth_curl_t  *ngx_http_telehealth_curl;
+static ngx_http_telehealth_curl_t *ngx_http_telehealth_curl;
 
 
 ngx_int_t
 ngx_http_telehealth_curl_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_telehealth_curl_t  *hc;
+    ngx_http_telehealth_curl_t *hc;
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "telehealth: curl_global_init() failed");
+            "telehealth: curl_global_init() failed");
         return NGX_ERROR;
     }
 
@@ -84,7 +84,7 @@ ngx_http_telehealth_curl_init_process(ngx_cycle_t *cycle)
     hc->multi = curl_multi_init();
     if (hc->multi == NULL) {
         ngx_log_error(NGX_LOG_EMERG, cycle->log, 0,
-                      "telehealth: curl_multi_init() failed");
+            "telehealth: curl_multi_init() failed");
         return NGX_ERROR;
     }
 
@@ -97,10 +97,10 @@ ngx_http_telehealth_curl_init_process(ngx_cycle_t *cycle)
     hc->timer.cancelable = 1;
 
     curl_multi_setopt(hc->multi, CURLMOPT_SOCKETFUNCTION,
-                      ngx_http_telehealth_curl_socket);
+        ngx_http_telehealth_curl_socket);
     curl_multi_setopt(hc->multi, CURLMOPT_SOCKETDATA, hc);
     curl_multi_setopt(hc->multi, CURLMOPT_TIMERFUNCTION,
-                      ngx_http_telehealth_curl_timer);
+        ngx_http_telehealth_curl_timer);
     curl_multi_setopt(hc->multi, CURLMOPT_TIMERDATA, hc);
 
     ngx_http_telehealth_curl = hc;
@@ -112,9 +112,9 @@ ngx_http_telehealth_curl_init_process(ngx_cycle_t *cycle)
 void
 ngx_http_telehealth_curl_exit_process(void)
 {
-    ngx_queue_t                     *q;
-    ngx_http_telehealth_curl_t      *hc;
-    ngx_http_telehealth_curl_req_t  *req;
+    ngx_queue_t                    *q;
+    ngx_http_telehealth_curl_t     *hc;
+    ngx_http_telehealth_curl_req_t *req;
 
     hc = ngx_http_telehealth_curl;
     if (hc == NULL) {
@@ -145,28 +145,25 @@ ngx_http_telehealth_curl_post(ngx_log_t *log, const char *url,
     struct curl_slist *headers, u_char *body, size_t len, ngx_msec_t timeout,
     ngx_http_telehealth_curl_handler_pt handler, void *data)
 {
-    CURL                            *easy;
-    ngx_http_telehealth_curl_req_t  *req;
+    CURL                           *easy;
+    ngx_http_telehealth_curl_req_t *req;
 
-    req = ngx_http_telehealth_curl_create(log, headers, body, len, url,
-                                          timeout, handler, data);
+    req = ngx_http_telehealth_curl_create(log, headers, body, len, url, timeout,
+        handler, data);
     if (req == NULL) {
         return NULL;
     }
 
     easy = req->easy;
 
-    if (curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https")
-        != CURLE_OK
+    if (curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers)
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) len)
-           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, req->headers) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) len) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req->body) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
-                            ngx_http_telehealth_curl_discard)
-           != CURLE_OK
+               ngx_http_telehealth_curl_discard)
+               != CURLE_OK
         || ngx_http_telehealth_curl_start(req) != NGX_OK)
     {
         ngx_http_telehealth_curl_abort(req);
@@ -182,10 +179,10 @@ ngx_http_telehealth_curl_mail(ngx_log_t *log,
     ngx_http_telehealth_curl_mail_t *mail, u_char *message, size_t len,
     ngx_http_telehealth_curl_handler_pt handler, void *data)
 {
-    CURL                            *easy;
-    struct curl_blob                 blob;
-    struct curl_slist               *rcpt;
-    ngx_http_telehealth_curl_req_t  *req;
+    CURL                           *easy;
+    struct curl_blob                blob;
+    struct curl_slist              *rcpt;
+    ngx_http_telehealth_curl_req_t *req;
 
     if (mail->trusted != NULL) {
         /* copied by libcurl: no file is read in the worker */
@@ -199,35 +196,30 @@ ngx_http_telehealth_curl_mail(ngx_log_t *log,
         return NULL;
     }
 
-    req = ngx_http_telehealth_curl_create(log, rcpt, message, len,
-                                          mail->url, mail->timeout, handler,
-                                          data);
+    req = ngx_http_telehealth_curl_create(log, rcpt, message, len, mail->url,
+        mail->timeout, handler, data);
     if (req == NULL) {
         return NULL;
     }
 
     easy = req->easy;
 
-    if (curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps")
-        != CURLE_OK
+    if (curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps") != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_USE_SSL, mail->use_ssl) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_MAIL_FROM, mail->from) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, req->headers)
-           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, req->headers) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_INFILESIZE, (long) len) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_READFUNCTION,
-                            ngx_http_telehealth_curl_read)
-           != CURLE_OK
+               ngx_http_telehealth_curl_read)
+               != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_READDATA, req) != CURLE_OK
         || (mail->trusted != NULL
-            && curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob)
-               != CURLE_OK)
+            && curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob) != CURLE_OK)
         || (mail->user != NULL
-            && (curl_easy_setopt(easy, CURLOPT_USERNAME, mail->user)
-                != CURLE_OK
+            && (curl_easy_setopt(easy, CURLOPT_USERNAME, mail->user) != CURLE_OK
                 || curl_easy_setopt(easy, CURLOPT_PASSWORD, mail->password)
-                   != CURLE_OK))
+                       != CURLE_OK))
         || ngx_http_telehealth_curl_start(req) != NGX_OK)
     {
         ngx_http_telehealth_curl_abort(req);
@@ -248,8 +240,8 @@ ngx_http_telehealth_curl_create(ngx_log_t *log, struct curl_slist *list,
     u_char *body, size_t len, const char *url, ngx_msec_t timeout,
     ngx_http_telehealth_curl_handler_pt handler, void *data)
 {
-    CURL                            *easy;
-    ngx_http_telehealth_curl_req_t  *req;
+    CURL                           *easy;
+    ngx_http_telehealth_curl_req_t *req;
 
     if (ngx_http_telehealth_curl == NULL) {
         curl_slist_free_all(list);
@@ -285,11 +277,10 @@ ngx_http_telehealth_curl_create(ngx_log_t *log, struct curl_slist *list,
 
     if (curl_easy_setopt(easy, CURLOPT_URL, url) == CURLE_OK
         && curl_easy_setopt(easy, CURLOPT_PRIVATE, req) == CURLE_OK
-        && curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->error)
-           == CURLE_OK
+        && curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, req->error) == CURLE_OK
         && curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) == CURLE_OK
         && curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) timeout)
-           == CURLE_OK)
+               == CURLE_OK)
     {
         return req;
     }
@@ -305,7 +296,7 @@ failed:
 static ngx_int_t
 ngx_http_telehealth_curl_start(ngx_http_telehealth_curl_req_t *req)
 {
-    ngx_http_telehealth_curl_t  *hc;
+    ngx_http_telehealth_curl_t *hc;
 
     hc = ngx_http_telehealth_curl;
 
@@ -326,7 +317,7 @@ static void
 ngx_http_telehealth_curl_abort(ngx_http_telehealth_curl_req_t *req)
 {
     ngx_log_error(NGX_LOG_ERR, req->log, 0,
-                  "telehealth: cannot start a provider request");
+        "telehealth: cannot start a provider request");
 
     if (req->easy != NULL) {
         curl_easy_cleanup(req->easy);
@@ -352,8 +343,7 @@ ngx_http_telehealth_curl_cancel(ngx_http_telehealth_curl_req_t *req)
 ngx_uint_t
 ngx_http_telehealth_curl_running(void)
 {
-    return ngx_http_telehealth_curl ? ngx_http_telehealth_curl->nrequests
-                                    : 0;
+    return ngx_http_telehealth_curl ? ngx_http_telehealth_curl->nrequests : 0;
 }
 
 
@@ -361,11 +351,11 @@ static int
 ngx_http_telehealth_curl_socket(CURL *easy, curl_socket_t s, int what,
     void *userp, void *socketp)
 {
-    ngx_http_telehealth_curl_t  *hc = userp;
+    ngx_http_telehealth_curl_t *hc = userp;
 
-    ngx_int_t          want;
-    ngx_event_t       *rev, *wev;
-    ngx_connection_t  *c;
+    ngx_int_t         want;
+    ngx_event_t      *rev, *wev;
+    ngx_connection_t *c;
 
     c = socketp;
 
@@ -381,7 +371,7 @@ ngx_http_telehealth_curl_socket(CURL *easy, curl_socket_t s, int what,
 
     if (c == NULL) {
         c = ngx_http_telehealth_conn_wrap(s, hc->log, hc,
-                                          ngx_http_telehealth_curl_event);
+            ngx_http_telehealth_curl_event);
         if (c == NULL) {
             return -1;
         }
@@ -426,7 +416,7 @@ ngx_http_telehealth_curl_socket(CURL *easy, curl_socket_t s, int what,
 static int
 ngx_http_telehealth_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-    ngx_http_telehealth_curl_t  *hc = userp;
+    ngx_http_telehealth_curl_t *hc = userp;
 
     /* not ngx_add_timer() alone: it would keep a timer that is close */
     if (hc->timer.timer_set) {
@@ -446,18 +436,16 @@ ngx_http_telehealth_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 static void
 ngx_http_telehealth_curl_event(ngx_event_t *ev)
 {
-    int                          running;
-    ngx_connection_t            *c;
-    ngx_http_telehealth_curl_t  *hc;
+    int                         running;
+    ngx_connection_t           *c;
+    ngx_http_telehealth_curl_t *hc;
 
     c = ev->data;
     hc = c->data;
 
     /* c may be freed inside: the call can close the socket */
     (void) curl_multi_socket_action(hc->multi, c->fd,
-                                    ev->write ? CURL_CSELECT_OUT
-                                              : CURL_CSELECT_IN,
-                                    &running);
+        ev->write ? CURL_CSELECT_OUT : CURL_CSELECT_IN, &running);
 
     ngx_http_telehealth_curl_done();
 }
@@ -466,11 +454,11 @@ ngx_http_telehealth_curl_event(ngx_event_t *ev)
 static void
 ngx_http_telehealth_curl_timeout(ngx_event_t *ev)
 {
-    int                          running;
-    ngx_http_telehealth_curl_t  *hc = ev->data;
+    int                         running;
+    ngx_http_telehealth_curl_t *hc = ev->data;
 
     (void) curl_multi_socket_action(hc->multi, CURL_SOCKET_TIMEOUT, 0,
-                                    &running);
+        &running);
 
     ngx_http_telehealth_curl_done();
 }
@@ -481,21 +469,20 @@ ngx_http_telehealth_curl_timeout(ngx_event_t *ev)
 static void
 ngx_http_telehealth_curl_done(void)
 {
-    int                                   left;
-    long                                  status;
-    CURL                                 *easy;
-    void                                 *data;
-    CURLMsg                              *msg;
-    CURLcode                              result;
-    const char                           *error;
-    ngx_http_telehealth_curl_t           *hc;
-    ngx_http_telehealth_curl_req_t       *req;
-    ngx_http_telehealth_curl_handler_pt   handler;
+    int                                 left;
+    long                                status;
+    CURL                               *easy;
+    void                               *data;
+    CURLMsg                            *msg;
+    CURLcode                            result;
+    const char                         *error;
+    ngx_http_telehealth_curl_t         *hc;
+    ngx_http_telehealth_curl_req_t     *req;
+    ngx_http_telehealth_curl_handler_pt handler;
 
     hc = ngx_http_telehealth_curl;
 
-    while (hc != NULL
-           && (msg = curl_multi_info_read(hc->multi, &left)) != NULL)
+    while (hc != NULL && (msg = curl_multi_info_read(hc->multi, &left)) != NULL)
     {
         if (msg->msg != CURLMSG_DONE) {
             continue;
@@ -507,7 +494,7 @@ ngx_http_telehealth_curl_done(void)
         status = 0;
 
         if (curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **) &req)
-            != CURLE_OK
+                != CURLE_OK
             || req == NULL)
         {
             (void) curl_multi_remove_handle(hc->multi, easy);
@@ -542,7 +529,7 @@ ngx_http_telehealth_curl_done(void)
 static void
 ngx_http_telehealth_curl_free(ngx_http_telehealth_curl_req_t *req)
 {
-    ngx_http_telehealth_curl_t  *hc;
+    ngx_http_telehealth_curl_t *hc;
 
     hc = ngx_http_telehealth_curl;
 
@@ -570,9 +557,9 @@ static size_t
 ngx_http_telehealth_curl_read(char *ptr, size_t size, size_t nmemb,
     void *userdata)
 {
-    ngx_http_telehealth_curl_req_t  *req = userdata;
+    ngx_http_telehealth_curl_req_t *req = userdata;
 
-    size_t  n;
+    size_t n;
 
     n = ngx_min(size * nmemb, req->len - req->sent);
 

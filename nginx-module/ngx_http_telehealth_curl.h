@@ -15,15 +15,15 @@
 #include <curl/curl.h>
 
 
-typedef struct ngx_http_telehealth_curl_req_s  ngx_http_telehealth_curl_req_t;
+typedef struct ngx_http_telehealth_curl_req_s ngx_http_telehealth_curl_req_t;
 
 /*
  * Called once per request when it ends: result is CURLE_OK when an answer
  * came (status holds its HTTP status), else why not (error is curl's text,
  * never a URL or a body).  The request is freed when the handler returns.
  */
-typedef void (*ngx_http_telehealth_curl_handler_pt)(void *data,
-    CURLcode result, long status, const char *error);
+typedef void (*ngx_http_telehealth_curl_handler_pt)(void *data, CURLcode result,
+    long status, const char *error);
 
 
 ngx_int_t ngx_http_telehealth_curl_init_process(ngx_cycle_t *cycle);
@@ -40,14 +40,14 @@ ngx_http_telehealth_curl_req_t *ngx_http_telehealth_curl_post(ngx_log_t *log,
     void *data);
 
 typedef struct {
-    const char                 *url;          /* smtp:// or smtps:// */
-    long                        use_ssl;      /* CURLUSESSL_* */
-    const char                 *user;         /* NULL: no AUTH */
-    const char                 *password;
-    const char                 *from;         /* envelope addresses */
-    const char                 *to;
-    ngx_str_t                  *trusted;      /* CA PEM; NULL: system's */
-    ngx_msec_t                  timeout;
+    const char *url;     /* smtp:// or smtps:// */
+    long        use_ssl; /* CURLUSESSL_* */
+    const char *user;    /* NULL: no AUTH */
+    const char *password;
+    const char *from; /* envelope addresses */
+    const char *to;
+    ngx_str_t  *trusted; /* CA PEM; NULL: system's */
+    ngx_msec_t  timeout;
 } ngx_http_telehealth_curl_mail_t;
 
 /*

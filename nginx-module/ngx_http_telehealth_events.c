@@ -20,11 +20,11 @@
 #include "ngx_http_telehealth_redis.h"
 
 
-#define NGX_HTTP_TELEHEALTH_EVENTS_BATCH   "100"
-#define NGX_HTTP_TELEHEALTH_EVENTS_POLL    250     /* ms, when idle */
-#define NGX_HTTP_TELEHEALTH_EVENTS_RETRY   1000    /* ms, after a failure */
-#define NGX_HTTP_TELEHEALTH_EVENTS_CLAIM   30      /* s between claims */
-#define NGX_HTTP_TELEHEALTH_EVENTS_IDLE    "60000" /* ms, a dead consumer */
+#define NGX_HTTP_TELEHEALTH_EVENTS_BATCH "100"
+#define NGX_HTTP_TELEHEALTH_EVENTS_POLL  250     /* ms, when idle */
+#define NGX_HTTP_TELEHEALTH_EVENTS_RETRY 1000    /* ms, after a failure */
+#define NGX_HTTP_TELEHEALTH_EVENTS_CLAIM 30      /* s between claims */
+#define NGX_HTTP_TELEHEALTH_EVENTS_IDLE  "60000" /* ms, a dead consumer */
 
 
 /* the fields of an entry, and the parameters of the statements */
@@ -45,21 +45,21 @@ enum {
 
 
 typedef struct {
-    const char  *sql;
-    int          nparams;
-    int          fields[6];
+    const char *sql;
+    int         nparams;
+    int         fields[6];
 } ngx_http_telehealth_stmt_t;
 
 
 typedef struct {
-    const char                        *type;
-    const ngx_http_telehealth_stmt_t  *stmts;
+    const char                       *type;
+    const ngx_http_telehealth_stmt_t *stmts;
 } ngx_http_telehealth_event_kind_t;
 
 
 typedef struct {
-    const ngx_http_telehealth_event_kind_t  *kind;
-    char                           *field[NGX_HTTP_TELEHEALTH_EV_FIELDS];
+    const ngx_http_telehealth_event_kind_t *kind;
+    char *field[NGX_HTTP_TELEHEALTH_EV_FIELDS];
 } ngx_http_telehealth_event_t;
 
 
@@ -73,24 +73,24 @@ typedef enum {
 
 
 typedef struct {
-    ngx_log_t                          *log;
-    ngx_event_t                         timer;
-    char                               *key;
-    char                               *consumer;
-    time_t                              claimed;
+    ngx_log_t  *log;
+    ngx_event_t timer;
+    char       *key;
+    char       *consumer;
+    time_t      claimed;
 
-    ngx_pool_t                         *batch;   /* the entries being applied */
-    ngx_array_t                        *entries;
-    ngx_uint_t                          next;
-    ngx_http_telehealth_event_t        *entry;
-    ngx_http_telehealth_pg_req_t       *pg;
-    ngx_http_telehealth_phase_e         phase;
-    const ngx_http_telehealth_stmt_t   *stmt;
-    const char                         *params[6];
+    ngx_pool_t                       *batch; /* the entries being applied */
+    ngx_array_t                      *entries;
+    ngx_uint_t                        next;
+    ngx_http_telehealth_event_t      *entry;
+    ngx_http_telehealth_pg_req_t     *pg;
+    ngx_http_telehealth_phase_e       phase;
+    const ngx_http_telehealth_stmt_t *stmt;
+    const char                       *params[6];
 
-    unsigned                            group:1;
-    unsigned                            pending:1;
-    unsigned                            exiting:1;
+    unsigned group : 1;
+    unsigned pending : 1;
+    unsigned exiting : 1;
 } ngx_http_telehealth_events_t;
 
 
@@ -99,38 +99,44 @@ typedef struct {
  * and console.sql; "ts" is the entry's time in Unix milliseconds.
  * $1 session, $2 org, $3 room, $4 ts
  */
-#define NGX_HTTP_TELEHEALTH_ENSURE_CALL                                       \
-    { "SELECT th_call_ensure($1, $2, $3, $4)",                                \
-      4, { NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ORG,        \
-           NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_TS } }
+#define NGX_HTTP_TELEHEALTH_ENSURE_CALL                                 \
+    {                                                                   \
+        "SELECT th_call_ensure($1, $2, $3, $4)", 4,                     \
+        {                                                               \
+            NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ORG, \
+                NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_TS  \
+        }                                                               \
+    }
 
-#define NGX_HTTP_TELEHEALTH_STMT_END  { NULL, 0, { 0 } }
+#define NGX_HTTP_TELEHEALTH_STMT_END { NULL, 0, { 0 } }
 
 /*
  * The staff console's event, in the same transaction (th_console_room_event).
  * $1 type, $2 session, $3 participant, $4 role or reason
  */
-#define NGX_HTTP_TELEHEALTH_CONSOLE(args, last)                               \
-    { "SELECT th_console_room_event($1, $2, $3, " args ")",                   \
-      4, { NGX_HTTP_TELEHEALTH_EV_TYPE, NGX_HTTP_TELEHEALTH_EV_SESSION,       \
-           NGX_HTTP_TELEHEALTH_EV_PARTICIPANT, last } }
+#define NGX_HTTP_TELEHEALTH_CONSOLE(args, last)                          \
+    {                                                                    \
+        "SELECT th_console_room_event($1, $2, $3, " args ")", 4,         \
+        {                                                                \
+            NGX_HTTP_TELEHEALTH_EV_TYPE, NGX_HTTP_TELEHEALTH_EV_SESSION, \
+                NGX_HTTP_TELEHEALTH_EV_PARTICIPANT, last                 \
+        }                                                                \
+    }
 
-#define NGX_HTTP_TELEHEALTH_CONSOLE_ROLE                                      \
+#define NGX_HTTP_TELEHEALTH_CONSOLE_ROLE \
     NGX_HTTP_TELEHEALTH_CONSOLE("$4, ''", NGX_HTTP_TELEHEALTH_EV_ROLE)
-#define NGX_HTTP_TELEHEALTH_CONSOLE_REASON                                    \
+#define NGX_HTTP_TELEHEALTH_CONSOLE_REASON \
     NGX_HTTP_TELEHEALTH_CONSOLE("'', $4", NGX_HTTP_TELEHEALTH_EV_REASON)
 
 
-static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_room_opened[] = {
-    NGX_HTTP_TELEHEALTH_ENSURE_CALL,
-    NGX_HTTP_TELEHEALTH_STMT_END
+static const ngx_http_telehealth_stmt_t ngx_http_telehealth_room_opened[] = {
+    NGX_HTTP_TELEHEALTH_ENSURE_CALL, NGX_HTTP_TELEHEALTH_STMT_END
 };
 
 
 /* the ring on the consoles: nothing else records a wait */
-static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_waiting[] = {
-    NGX_HTTP_TELEHEALTH_CONSOLE_ROLE,
-    NGX_HTTP_TELEHEALTH_STMT_END
+static const ngx_http_telehealth_stmt_t ngx_http_telehealth_waiting[] = {
+    NGX_HTTP_TELEHEALTH_CONSOLE_ROLE, NGX_HTTP_TELEHEALTH_STMT_END
 };
 
 
@@ -139,12 +145,12 @@ static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_waiting[] = {
  * row the leave made instead of opening a new one.
  * $1 room, $2 participant, $3 role, $4 ts
  */
-static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_joined[] = {
+static const ngx_http_telehealth_stmt_t ngx_http_telehealth_joined[] = {
     NGX_HTTP_TELEHEALTH_ENSURE_CALL,
 
-    { "SELECT th_call_joined($1, $2, $3, $4)",
-      4, { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
-           NGX_HTTP_TELEHEALTH_EV_ROLE, NGX_HTTP_TELEHEALTH_EV_TS } },
+    { "SELECT th_call_joined($1, $2, $3, $4)", 4,
+        { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
+            NGX_HTTP_TELEHEALTH_EV_ROLE, NGX_HTTP_TELEHEALTH_EV_TS } },
 
     NGX_HTTP_TELEHEALTH_CONSOLE_ROLE,
 
@@ -157,12 +163,12 @@ static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_joined[] = {
  * records a row that joined and left at the same moment, which the join
  * completes later.  $1 room, $2 participant, $3 reason, $4 ts
  */
-static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_left[] = {
+static const ngx_http_telehealth_stmt_t ngx_http_telehealth_left[] = {
     NGX_HTTP_TELEHEALTH_ENSURE_CALL,
 
-    { "SELECT th_call_left($1, $2, $3, $4)",
-      4, { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
-           NGX_HTTP_TELEHEALTH_EV_REASON, NGX_HTTP_TELEHEALTH_EV_TS } },
+    { "SELECT th_call_left($1, $2, $3, $4)", 4,
+        { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
+            NGX_HTTP_TELEHEALTH_EV_REASON, NGX_HTTP_TELEHEALTH_EV_TS } },
 
     NGX_HTTP_TELEHEALTH_CONSOLE_REASON,
 
@@ -170,18 +176,18 @@ static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_left[] = {
 };
 
 
-static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_room_closed[] = {
+static const ngx_http_telehealth_stmt_t ngx_http_telehealth_room_closed[] = {
     NGX_HTTP_TELEHEALTH_ENSURE_CALL,
 
     /* the call ends; whoever the plugin did not report as gone left */
-    { "SELECT th_call_closed($1, $2, $3, $4)",
-      4, { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_REASON,
-           NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_TS } },
+    { "SELECT th_call_closed($1, $2, $3, $4)", 4,
+        { NGX_HTTP_TELEHEALTH_EV_ROOM, NGX_HTTP_TELEHEALTH_EV_REASON,
+            NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_TS } },
 
     /* the session ends once, with the room's reason */
-    { "SELECT th_session_ended($1, $2, $3, $4::bigint)",
-      4, { NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ROOM,
-           NGX_HTTP_TELEHEALTH_EV_REASON, NGX_HTTP_TELEHEALTH_EV_TS } },
+    { "SELECT th_session_ended($1, $2, $3, $4::bigint)", 4,
+        { NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ROOM,
+            NGX_HTTP_TELEHEALTH_EV_REASON, NGX_HTTP_TELEHEALTH_EV_TS } },
 
     NGX_HTTP_TELEHEALTH_CONSOLE_REASON,
 
@@ -190,38 +196,36 @@ static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_room_closed[] = {
 
 
 /* an audit row; a removal bans, a role change is kept (th_chair_action) */
-static const ngx_http_telehealth_stmt_t  ngx_http_telehealth_chair_action[] = {
-    { "SELECT th_chair_action($1, $2, $3, $4, $5, $6::bigint)",
-      6, { NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ACTION,
-           NGX_HTTP_TELEHEALTH_EV_ACTOR, NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
-           NGX_HTTP_TELEHEALTH_EV_ROLE, NGX_HTTP_TELEHEALTH_EV_TS } },
+static const ngx_http_telehealth_stmt_t ngx_http_telehealth_chair_action[] = {
+    { "SELECT th_chair_action($1, $2, $3, $4, $5, $6::bigint)", 6,
+        { NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ACTION,
+            NGX_HTTP_TELEHEALTH_EV_ACTOR, NGX_HTTP_TELEHEALTH_EV_PARTICIPANT,
+            NGX_HTTP_TELEHEALTH_EV_ROLE, NGX_HTTP_TELEHEALTH_EV_TS } },
     NGX_HTTP_TELEHEALTH_STMT_END
 };
 
 
-static const ngx_http_telehealth_event_kind_t  ngx_http_telehealth_kinds[] = {
+static const ngx_http_telehealth_event_kind_t ngx_http_telehealth_kinds[] = {
     { TH_EV_ROOM_OPENED, ngx_http_telehealth_room_opened },
     { TH_EV_PARTICIPANT_WAITING, ngx_http_telehealth_waiting },
     { TH_EV_PARTICIPANT_JOINED, ngx_http_telehealth_joined },
     { TH_EV_PARTICIPANT_LEFT, ngx_http_telehealth_left },
     { TH_EV_ROOM_CLOSED, ngx_http_telehealth_room_closed },
-    { TH_EV_CHAIR_ACTION, ngx_http_telehealth_chair_action },
-    { NULL, NULL }
+    { TH_EV_CHAIR_ACTION, ngx_http_telehealth_chair_action }, { NULL, NULL }
 };
 
 
-static const char  *ngx_http_telehealth_event_fields[] = {
-    NULL, "type", "session", "org", "room", "ts", "participant", "role",
-    "reason", "action", "actor"
-};
+static const char *ngx_http_telehealth_event_fields[] = { NULL, "type",
+    "session", "org", "room", "ts", "participant", "role", "reason", "action",
+    "actor" };
 
 
 /* $1 the entry's id: "f" when it was applied before */
-static const char  ngx_http_telehealth_processed_sql[] =
+static const char ngx_http_telehealth_processed_sql[] =
     "SELECT th_event_processed($1)";
 
 /* $1 session, $2 org: a row when the session exists */
-static const char  ngx_http_telehealth_session_sql[] =
+static const char ngx_http_telehealth_session_sql[] =
     "SELECT * FROM th_event_session($1, $2)";
 
 
@@ -232,27 +236,27 @@ static void ngx_http_telehealth_events_claimed(void *data, redisReply *reply);
 static void ngx_http_telehealth_events_read(void);
 static void ngx_http_telehealth_events_batch(void *data, redisReply *reply);
 static ngx_int_t ngx_http_telehealth_events_parse(redisReply *entry,
-    ngx_http_telehealth_event_t *ev);
+    ngx_http_telehealth_event_t                              *ev);
 static void ngx_http_telehealth_events_apply(void);
 static void ngx_http_telehealth_events_step(ngx_http_telehealth_pg_req_t *pg);
-static ngx_int_t ngx_http_telehealth_events_query(const char *sql,
-    int nparams, const int *fields);
+static ngx_int_t ngx_http_telehealth_events_query(const char *sql, int nparams,
+    const int *fields);
 static void ngx_http_telehealth_events_ack(void);
 static void ngx_http_telehealth_events_acked(void *data, redisReply *reply);
 static void ngx_http_telehealth_events_retry(void);
 static void ngx_http_telehealth_events_done(void);
 
 
-static ngx_http_telehealth_events_t  *ngx_http_telehealth_events;
+static ngx_http_telehealth_events_t *ngx_http_telehealth_events;
 
 
 ngx_int_t
 ngx_http_telehealth_events_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf)
+    ngx_http_telehealth_main_conf_t                 *mcf)
 {
-    u_char                        *p;
-    size_t                         len;
-    ngx_http_telehealth_events_t  *evs;
+    u_char                       *p;
+    size_t                        len;
+    ngx_http_telehealth_events_t *evs;
 
     evs = ngx_pcalloc(cycle->pool, sizeof(ngx_http_telehealth_events_t));
     if (evs == NULL) {
@@ -275,7 +279,7 @@ ngx_http_telehealth_events_init_process(ngx_cycle_t *cycle,
     }
 
     p = ngx_snprintf((u_char *) evs->consumer, len - 1, "%V:%P",
-                     &cycle->hostname, ngx_pid);
+        &cycle->hostname, ngx_pid);
     *p = '\0';
 
     evs->pending = 1;
@@ -292,8 +296,8 @@ ngx_http_telehealth_events_init_process(ngx_cycle_t *cycle,
     ngx_http_telehealth_events_schedule(NGX_HTTP_TELEHEALTH_EVENTS_POLL);
 
     ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
-                  "telehealth: consuming events from \"%s\" as \"%s\"",
-                  evs->key, evs->consumer);
+        "telehealth: consuming events from \"%s\" as \"%s\"", evs->key,
+        evs->consumer);
 
     return NGX_OK;
 }
@@ -302,7 +306,7 @@ ngx_http_telehealth_events_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_telehealth_events_exit_process(void)
 {
-    ngx_http_telehealth_events_t  *evs;
+    ngx_http_telehealth_events_t *evs;
 
     evs = ngx_http_telehealth_events;
     if (evs == NULL) {
@@ -326,7 +330,7 @@ ngx_http_telehealth_events_exit_process(void)
 static void
 ngx_http_telehealth_events_schedule(ngx_msec_t delay)
 {
-    ngx_http_telehealth_events_t  *evs = ngx_http_telehealth_events;
+    ngx_http_telehealth_events_t *evs = ngx_http_telehealth_events;
 
     if (evs->exiting || ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -343,13 +347,13 @@ ngx_http_telehealth_events_schedule(ngx_msec_t delay)
 static void
 ngx_http_telehealth_events_tick(ngx_event_t *ev)
 {
-    const char                    *argv[9];
-    ngx_uint_t                     i;
-    size_t                         argvlen[9];
-    ngx_http_telehealth_events_t  *evs = ngx_http_telehealth_events;
+    const char                   *argv[9];
+    ngx_uint_t                    i;
+    size_t                        argvlen[9];
+    ngx_http_telehealth_events_t *evs = ngx_http_telehealth_events;
 
     if (evs->batch != NULL) {
-        return;     /* still applying the last batch */
+        return; /* still applying the last batch */
     }
 
     if (!evs->group) {
@@ -370,12 +374,11 @@ ngx_http_telehealth_events_tick(ngx_event_t *ev)
         }
 
         if (ngx_http_telehealth_redis_command(NULL, evs->log,
-                                        ngx_http_telehealth_events_grouped,
-                                        evs, 6, argv, argvlen)
+                ngx_http_telehealth_events_grouped, evs, 6, argv, argvlen)
             != NGX_OK)
         {
             ngx_http_telehealth_events_schedule(
-                                    NGX_HTTP_TELEHEALTH_EVENTS_RETRY);
+                NGX_HTTP_TELEHEALTH_EVENTS_RETRY);
         }
 
         return;
@@ -403,8 +406,7 @@ ngx_http_telehealth_events_tick(ngx_event_t *ev)
         }
 
         if (ngx_http_telehealth_redis_command(NULL, evs->log,
-                                        ngx_http_telehealth_events_claimed,
-                                        evs, 9, argv, argvlen)
+                ngx_http_telehealth_events_claimed, evs, 9, argv, argvlen)
             == NGX_OK)
         {
             return;
@@ -418,7 +420,7 @@ ngx_http_telehealth_events_tick(ngx_event_t *ev)
 static void
 ngx_http_telehealth_events_grouped(void *data, redisReply *reply)
 {
-    ngx_http_telehealth_events_t  *evs = data;
+    ngx_http_telehealth_events_t *evs = data;
 
     if (evs->exiting) {
         return;
@@ -433,7 +435,7 @@ ngx_http_telehealth_events_grouped(void *data, redisReply *reply)
         && ngx_strncmp(reply->str, "BUSYGROUP", 9) != 0)
     {
         ngx_log_error(NGX_LOG_ERR, evs->log, 0,
-                      "telehealth: XGROUP CREATE failed: %s", reply->str);
+            "telehealth: XGROUP CREATE failed: %s", reply->str);
         ngx_http_telehealth_events_schedule(NGX_HTTP_TELEHEALTH_EVENTS_RETRY);
         return;
     }
@@ -448,20 +450,20 @@ ngx_http_telehealth_events_grouped(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_events_claimed(void *data, redisReply *reply)
 {
-    ngx_http_telehealth_events_t  *evs = data;
+    ngx_http_telehealth_events_t *evs = data;
 
     if (evs->exiting) {
         return;
     }
 
     if (reply != NULL && reply->type == REDIS_REPLY_ARRAY
-        && reply->elements >= 2
-        && reply->element[1]->type == REDIS_REPLY_ARRAY
+        && reply->elements >= 2 && reply->element[1]->type == REDIS_REPLY_ARRAY
         && reply->element[1]->elements > 0)
     {
         ngx_log_error(NGX_LOG_NOTICE, evs->log, 0,
-                      "telehealth: took over %uz events of a consumer "
-                      "that stopped", reply->element[1]->elements);
+            "telehealth: took over %uz events of a consumer "
+            "that stopped",
+            reply->element[1]->elements);
         evs->pending = 1;
     }
 
@@ -472,10 +474,10 @@ ngx_http_telehealth_events_claimed(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_events_read(void)
 {
-    const char                    *argv[10];
-    ngx_uint_t                     i;
-    size_t                         argvlen[10];
-    ngx_http_telehealth_events_t  *evs = ngx_http_telehealth_events;
+    const char                   *argv[10];
+    ngx_uint_t                    i;
+    size_t                        argvlen[10];
+    ngx_http_telehealth_events_t *evs = ngx_http_telehealth_events;
 
     argv[0] = "XREADGROUP";
     argv[1] = "GROUP";
@@ -493,8 +495,7 @@ ngx_http_telehealth_events_read(void)
 
     /* no BLOCK: the connection is shared with the API's commands */
     if (ngx_http_telehealth_redis_command(NULL, evs->log,
-                                          ngx_http_telehealth_events_batch,
-                                          evs, 9, argv, argvlen)
+            ngx_http_telehealth_events_batch, evs, 9, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_events_schedule(NGX_HTTP_TELEHEALTH_EVENTS_RETRY);
@@ -505,10 +506,10 @@ ngx_http_telehealth_events_read(void)
 static void
 ngx_http_telehealth_events_batch(void *data, redisReply *reply)
 {
-    size_t                          i;
-    redisReply                     *list;
-    ngx_http_telehealth_event_t    *ev;
-    ngx_http_telehealth_events_t   *evs = data;
+    size_t                        i;
+    redisReply                   *list;
+    ngx_http_telehealth_event_t  *ev;
+    ngx_http_telehealth_events_t *evs = data;
 
     if (evs->exiting) {
         return;
@@ -522,7 +523,7 @@ ngx_http_telehealth_events_batch(void *data, redisReply *reply)
     if (reply->type == REDIS_REPLY_ERROR) {
         /* NOGROUP: the stream was deleted; make it and the group again */
         ngx_log_error(NGX_LOG_WARN, evs->log, 0,
-                      "telehealth: XREADGROUP failed: %s", reply->str);
+            "telehealth: XREADGROUP failed: %s", reply->str);
         evs->group = 0;
         ngx_http_telehealth_events_schedule(NGX_HTTP_TELEHEALTH_EVENTS_RETRY);
         return;
@@ -557,7 +558,7 @@ ngx_http_telehealth_events_batch(void *data, redisReply *reply)
     }
 
     evs->entries = ngx_array_create(evs->batch, list->elements,
-                                    sizeof(ngx_http_telehealth_event_t));
+        sizeof(ngx_http_telehealth_event_t));
     if (evs->entries == NULL) {
         ngx_http_telehealth_events_retry();
         return;
@@ -567,7 +568,7 @@ ngx_http_telehealth_events_batch(void *data, redisReply *reply)
         ev = ngx_array_push(evs->entries);
         if (ev == NULL
             || ngx_http_telehealth_events_parse(list->element[i], ev)
-               == NGX_ERROR)
+                   == NGX_ERROR)
         {
             ngx_http_telehealth_events_retry();
             return;
@@ -583,8 +584,8 @@ ngx_http_telehealth_events_batch(void *data, redisReply *reply)
 static char *
 ngx_http_telehealth_events_dup(redisReply *r)
 {
-    char                          *s;
-    ngx_http_telehealth_events_t  *evs = ngx_http_telehealth_events;
+    char                         *s;
+    ngx_http_telehealth_events_t *evs = ngx_http_telehealth_events;
 
     s = ngx_pnalloc(evs->batch, r->len + 1);
     if (s == NULL) {
@@ -602,12 +603,12 @@ ngx_http_telehealth_events_dup(redisReply *r)
 
 static ngx_int_t
 ngx_http_telehealth_events_parse(redisReply *entry,
-    ngx_http_telehealth_event_t *ev)
+    ngx_http_telehealth_event_t             *ev)
 {
-    size_t                                   i, f;
-    redisReply                              *fields, *k, *v;
-    ngx_http_telehealth_events_t            *evs = ngx_http_telehealth_events;
-    const ngx_http_telehealth_event_kind_t  *kind;
+    size_t                                  i, f;
+    redisReply                             *fields, *k, *v;
+    ngx_http_telehealth_events_t           *evs = ngx_http_telehealth_events;
+    const ngx_http_telehealth_event_kind_t *kind;
 
     ngx_memzero(ev, sizeof(ngx_http_telehealth_event_t));
 
@@ -618,7 +619,7 @@ ngx_http_telehealth_events_parse(redisReply *entry,
     }
 
     ev->field[NGX_HTTP_TELEHEALTH_EV_ID] =
-                            ngx_http_telehealth_events_dup(entry->element[0]);
+        ngx_http_telehealth_events_dup(entry->element[0]);
     if (ev->field[NGX_HTTP_TELEHEALTH_EV_ID] == NULL) {
         return NGX_ERROR;
     }
@@ -639,8 +640,7 @@ ngx_http_telehealth_events_parse(redisReply *entry,
         }
 
         for (f = 1; f < NGX_HTTP_TELEHEALTH_EV_FIELDS; f++) {
-            if (ngx_strcmp(k->str, ngx_http_telehealth_event_fields[f]) == 0)
-            {
+            if (ngx_strcmp(k->str, ngx_http_telehealth_event_fields[f]) == 0) {
                 ev->field[f] = ngx_http_telehealth_events_dup(v);
                 if (ev->field[f] == NULL) {
                     return NGX_ERROR;
@@ -656,8 +656,7 @@ ngx_http_telehealth_events_parse(redisReply *entry,
     }
 
     for (kind = ngx_http_telehealth_kinds; kind->type; kind++) {
-        if (ngx_strcmp(kind->type, ev->field[NGX_HTTP_TELEHEALTH_EV_TYPE])
-            == 0)
+        if (ngx_strcmp(kind->type, ev->field[NGX_HTTP_TELEHEALTH_EV_TYPE]) == 0)
         {
             ev->kind = kind;
             break;
@@ -668,17 +667,17 @@ ngx_http_telehealth_events_parse(redisReply *entry,
 
     if (ev->field[NGX_HTTP_TELEHEALTH_EV_TS] == NULL
         || ngx_atoof((u_char *) ev->field[NGX_HTTP_TELEHEALTH_EV_TS],
-                     ngx_strlen(ev->field[NGX_HTTP_TELEHEALTH_EV_TS]))
-           == NGX_ERROR)
+               ngx_strlen(ev->field[NGX_HTTP_TELEHEALTH_EV_TS]))
+               == NGX_ERROR)
     {
-        ev->field[NGX_HTTP_TELEHEALTH_EV_TS] = ngx_pnalloc(evs->batch,
-                                                           NGX_INT64_LEN + 1);
+        ev->field[NGX_HTTP_TELEHEALTH_EV_TS] =
+            ngx_pnalloc(evs->batch, NGX_INT64_LEN + 1);
         if (ev->field[NGX_HTTP_TELEHEALTH_EV_TS] == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_sprintf((u_char *) ev->field[NGX_HTTP_TELEHEALTH_EV_TS],
-                    "%M%Z", (ngx_msec_t) ngx_time() * 1000);
+        ngx_sprintf((u_char *) ev->field[NGX_HTTP_TELEHEALTH_EV_TS], "%M%Z",
+            (ngx_msec_t) ngx_time() * 1000);
     }
 
     if (ev->field[NGX_HTTP_TELEHEALTH_EV_ROLE] == NULL) {
@@ -714,9 +713,9 @@ ngx_http_telehealth_events_parse(redisReply *entry,
 static void
 ngx_http_telehealth_events_apply(void)
 {
-    char                          *session, *org, *room, *who;
-    ngx_http_telehealth_event_t   *ev;
-    ngx_http_telehealth_events_t  *evs = ngx_http_telehealth_events;
+    char                         *session, *org, *room, *who;
+    ngx_http_telehealth_event_t  *ev;
+    ngx_http_telehealth_events_t *evs = ngx_http_telehealth_events;
 
     if (evs->next == evs->entries->nelts) {
         ngx_http_telehealth_events_done();
@@ -742,8 +741,9 @@ ngx_http_telehealth_events_apply(void)
             && (who == NULL || who[0] == '\0')))
     {
         ngx_log_error(NGX_LOG_WARN, evs->log, 0,
-                      "telehealth: event %s skipped: unknown type or "
-                      "missing fields", ev->field[NGX_HTTP_TELEHEALTH_EV_ID]);
+            "telehealth: event %s skipped: unknown type or "
+            "missing fields",
+            ev->field[NGX_HTTP_TELEHEALTH_EV_ID]);
         ngx_http_telehealth_events_ack();
         return;
     }
@@ -765,8 +765,7 @@ ngx_http_telehealth_events_apply(void)
      * the entry's statements, one query each, on the kept connection
      */
 
-    if (ngx_http_telehealth_pg_query(evs->pg, "BEGIN", 0, NULL) != NGX_AGAIN)
-    {
+    if (ngx_http_telehealth_pg_query(evs->pg, "BEGIN", 0, NULL) != NGX_AGAIN) {
         ngx_http_telehealth_events_retry();
     }
 }
@@ -777,17 +776,14 @@ ngx_http_telehealth_events_apply(void)
 static void
 ngx_http_telehealth_events_step(ngx_http_telehealth_pg_req_t *pg)
 {
-    static const int               id_field[] = {
-        NGX_HTTP_TELEHEALTH_EV_ID
-    };
-    static const int               session_fields[] = {
-        NGX_HTTP_TELEHEALTH_EV_SESSION, NGX_HTTP_TELEHEALTH_EV_ORG
-    };
+    static const int id_field[] = { NGX_HTTP_TELEHEALTH_EV_ID };
+    static const int session_fields[] = { NGX_HTTP_TELEHEALTH_EV_SESSION,
+        NGX_HTTP_TELEHEALTH_EV_ORG };
 
-    const char                    *state;
-    ngx_int_t                      rc;
-    ngx_http_telehealth_event_t   *ev;
-    ngx_http_telehealth_events_t  *evs = pg->data;
+    const char                   *state;
+    ngx_int_t                     rc;
+    ngx_http_telehealth_event_t  *ev;
+    ngx_http_telehealth_events_t *evs = pg->data;
 
     ev = evs->entry;
 
@@ -806,10 +802,10 @@ ngx_http_telehealth_events_step(ngx_http_telehealth_pg_req_t *pg)
         }
 
         ngx_log_error(NGX_LOG_ERR, evs->log, 0,
-                      "telehealth: event %s (%s) cannot be applied, "
-                      "skipped: SQLSTATE %s",
-                      ev->field[NGX_HTTP_TELEHEALTH_EV_ID],
-                      ev->field[NGX_HTTP_TELEHEALTH_EV_TYPE], state);
+            "telehealth: event %s (%s) cannot be applied, "
+            "skipped: SQLSTATE %s",
+            ev->field[NGX_HTTP_TELEHEALTH_EV_ID],
+            ev->field[NGX_HTTP_TELEHEALTH_EV_TYPE], state);
 
         ngx_http_telehealth_pg_release(pg);
         ngx_http_telehealth_events_ack();
@@ -820,9 +816,8 @@ ngx_http_telehealth_events_step(ngx_http_telehealth_pg_req_t *pg)
 
     case NGX_HTTP_TELEHEALTH_EV_BEGIN:
         evs->phase = NGX_HTTP_TELEHEALTH_EV_PROCESSED;
-        rc = ngx_http_telehealth_events_query(
-                                    ngx_http_telehealth_processed_sql, 1,
-                                    id_field);
+        rc = ngx_http_telehealth_events_query(ngx_http_telehealth_processed_sql,
+            1, id_field);
         break;
 
     case NGX_HTTP_TELEHEALTH_EV_PROCESSED:
@@ -838,18 +833,18 @@ ngx_http_telehealth_events_step(ngx_http_telehealth_pg_req_t *pg)
 
         evs->phase = NGX_HTTP_TELEHEALTH_EV_CHECK;
         rc = ngx_http_telehealth_events_query(ngx_http_telehealth_session_sql,
-                                              2, session_fields);
+            2, session_fields);
         break;
 
     case NGX_HTTP_TELEHEALTH_EV_CHECK:
 
         if (PQntuples(pg->result) == 0) {
             ngx_log_error(NGX_LOG_WARN, evs->log, 0,
-                          "telehealth: event %s (%s) names an unknown "
-                          "session %s, skipped",
-                          ev->field[NGX_HTTP_TELEHEALTH_EV_ID],
-                          ev->field[NGX_HTTP_TELEHEALTH_EV_TYPE],
-                          ev->field[NGX_HTTP_TELEHEALTH_EV_SESSION]);
+                "telehealth: event %s (%s) names an unknown "
+                "session %s, skipped",
+                ev->field[NGX_HTTP_TELEHEALTH_EV_ID],
+                ev->field[NGX_HTTP_TELEHEALTH_EV_TYPE],
+                ev->field[NGX_HTTP_TELEHEALTH_EV_SESSION]);
 
             /* committed with its processed_events row: never again */
             evs->phase = NGX_HTTP_TELEHEALTH_EV_COMMIT;
@@ -860,8 +855,7 @@ ngx_http_telehealth_events_step(ngx_http_telehealth_pg_req_t *pg)
         evs->phase = NGX_HTTP_TELEHEALTH_EV_APPLY;
         evs->stmt = ev->kind->stmts;
         rc = ngx_http_telehealth_events_query(evs->stmt->sql,
-                                              evs->stmt->nparams,
-                                              evs->stmt->fields);
+            evs->stmt->nparams, evs->stmt->fields);
         break;
 
     case NGX_HTTP_TELEHEALTH_EV_APPLY:
@@ -874,8 +868,7 @@ ngx_http_telehealth_events_step(ngx_http_telehealth_pg_req_t *pg)
         }
 
         rc = ngx_http_telehealth_events_query(evs->stmt->sql,
-                                              evs->stmt->nparams,
-                                              evs->stmt->fields);
+            evs->stmt->nparams, evs->stmt->fields);
         break;
 
     default: /* NGX_HTTP_TELEHEALTH_EV_COMMIT */
@@ -894,8 +887,8 @@ static ngx_int_t
 ngx_http_telehealth_events_query(const char *sql, int nparams,
     const int *fields)
 {
-    int                            i;
-    ngx_http_telehealth_events_t  *evs = ngx_http_telehealth_events;
+    int                           i;
+    ngx_http_telehealth_events_t *evs = ngx_http_telehealth_events;
 
     for (i = 0; i < nparams; i++) {
         evs->params[i] = evs->entry->field[fields[i]];
@@ -908,10 +901,10 @@ ngx_http_telehealth_events_query(const char *sql, int nparams,
 static void
 ngx_http_telehealth_events_ack(void)
 {
-    const char                    *argv[4];
-    ngx_uint_t                     i;
-    size_t                         argvlen[4];
-    ngx_http_telehealth_events_t  *evs = ngx_http_telehealth_events;
+    const char                   *argv[4];
+    ngx_uint_t                    i;
+    size_t                        argvlen[4];
+    ngx_http_telehealth_events_t *evs = ngx_http_telehealth_events;
 
     argv[0] = "XACK";
     argv[1] = evs->key;
@@ -923,8 +916,7 @@ ngx_http_telehealth_events_ack(void)
     }
 
     if (ngx_http_telehealth_redis_command(NULL, evs->log,
-                                          ngx_http_telehealth_events_acked,
-                                          evs, 4, argv, argvlen)
+            ngx_http_telehealth_events_acked, evs, 4, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_events_retry();
@@ -935,7 +927,7 @@ ngx_http_telehealth_events_ack(void)
 static void
 ngx_http_telehealth_events_acked(void *data, redisReply *reply)
 {
-    ngx_http_telehealth_events_t  *evs = data;
+    ngx_http_telehealth_events_t *evs = data;
 
     if (evs->exiting) {
         return;
@@ -948,8 +940,8 @@ ngx_http_telehealth_events_acked(void *data, redisReply *reply)
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, evs->log, 0,
-                   "telehealth: event %s applied",
-                   evs->entry->field[NGX_HTTP_TELEHEALTH_EV_ID]);
+        "telehealth: event %s applied",
+        evs->entry->field[NGX_HTTP_TELEHEALTH_EV_ID]);
 
     evs->next++;
 
@@ -962,7 +954,7 @@ ngx_http_telehealth_events_acked(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_events_retry(void)
 {
-    ngx_http_telehealth_events_t  *evs = ngx_http_telehealth_events;
+    ngx_http_telehealth_events_t *evs = ngx_http_telehealth_events;
 
     if (evs->batch != NULL) {
         ngx_destroy_pool(evs->batch);
@@ -980,7 +972,7 @@ ngx_http_telehealth_events_retry(void)
 static void
 ngx_http_telehealth_events_done(void)
 {
-    ngx_http_telehealth_events_t  *evs = ngx_http_telehealth_events;
+    ngx_http_telehealth_events_t *evs = ngx_http_telehealth_events;
 
     ngx_destroy_pool(evs->batch);
     evs->batch = NULL;

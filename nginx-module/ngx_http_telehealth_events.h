@@ -15,7 +15,7 @@
 
 
 ngx_int_t ngx_http_telehealth_events_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf);
+    ngx_http_telehealth_main_conf_t                           *mcf);
 void ngx_http_telehealth_events_exit_process(void);
 
 

@@ -25,60 +25,58 @@
 
 
 /* A4 in points; margins, sizes */
-#define NGX_HTTP_TELEHEALTH_PDF_WIDTH    595.0f
-#define NGX_HTTP_TELEHEALTH_PDF_HEIGHT   842.0f
-#define NGX_HTTP_TELEHEALTH_PDF_MARGIN   56.0f
-#define NGX_HTTP_TELEHEALTH_PDF_TEXT     10.0f
-#define NGX_HTTP_TELEHEALTH_PDF_HEAD     13.0f
-#define NGX_HTTP_TELEHEALTH_PDF_TITLE    18.0f
-#define NGX_HTTP_TELEHEALTH_PDF_IMAGE    240.0f  /* largest side shown */
+#define NGX_HTTP_TELEHEALTH_PDF_WIDTH  595.0f
+#define NGX_HTTP_TELEHEALTH_PDF_HEIGHT 842.0f
+#define NGX_HTTP_TELEHEALTH_PDF_MARGIN 56.0f
+#define NGX_HTTP_TELEHEALTH_PDF_TEXT   10.0f
+#define NGX_HTTP_TELEHEALTH_PDF_HEAD   13.0f
+#define NGX_HTTP_TELEHEALTH_PDF_TITLE  18.0f
+#define NGX_HTTP_TELEHEALTH_PDF_IMAGE  240.0f /* largest side shown */
 
 
 typedef struct {
-    ngx_pool_t            *pool;
-    ngx_http_request_t    *request;
-    ngx_pool_cleanup_t    *cleanup;
-    json_t                *doc;             /* th_session_export()'s */
-    const char            *font;            /* TrueType file */
-    ngx_str_t              files_dir;       /* attachments' paths are
+    ngx_pool_t         *pool;
+    ngx_http_request_t *request;
+    ngx_pool_cleanup_t *cleanup;
+    json_t             *doc;       /* th_session_export()'s */
+    const char         *font;      /* TrueType file */
+    ngx_str_t           files_dir; /* attachments' paths are
                                                relative to it */
 
     /* the layout's state, on the thread */
-    HPDF_Doc               pdf;
-    HPDF_Page              page;
-    HPDF_Font              regular;
-    float                  y;
-    HPDF_STATUS            error;
+    HPDF_Doc    pdf;
+    HPDF_Page   page;
+    HPDF_Font   regular;
+    float       y;
+    HPDF_STATUS error;
 
     /* the result */
-    u_char                *out;
-    size_t                 out_len;
+    u_char *out;
+    size_t  out_len;
 } ngx_http_telehealth_export_t;
 
 
 /* $1 caller, $2 org, $3 "staff", $4 session, $5 address */
-static const char  ngx_http_telehealth_export_sql[] =
+static const char ngx_http_telehealth_export_sql[] =
     "SELECT status, body FROM th_session_export($1, $2, $3, $4, $5)";
 
 
-static void ngx_http_telehealth_export_found(
-    ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_export_found(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_export_thread(void *data, ngx_log_t *log);
 static void ngx_http_telehealth_export_done(ngx_event_t *ev);
 static void ngx_http_telehealth_export_disarm(void *data);
 static void ngx_http_telehealth_export_free(void *data);
 static void HPDF_STDCALL ngx_http_telehealth_export_error(HPDF_STATUS error,
     HPDF_STATUS detail, void *data);
-static void ngx_http_telehealth_export_layout(
-    ngx_http_telehealth_export_t *ex);
+static void ngx_http_telehealth_export_layout(ngx_http_telehealth_export_t *ex);
 static void ngx_http_telehealth_export_line(ngx_http_telehealth_export_t *ex,
     float size, float indent, const char *text);
-static void ngx_http_telehealth_export_space(
-    ngx_http_telehealth_export_t *ex, float height);
-static void ngx_http_telehealth_export_image(
-    ngx_http_telehealth_export_t *ex, const char *type, const char *path);
-static const char *ngx_http_telehealth_export_str(json_t *o,
-    const char *key, const char *none);
+static void ngx_http_telehealth_export_space(ngx_http_telehealth_export_t *ex,
+    float height);
+static void ngx_http_telehealth_export_image(ngx_http_telehealth_export_t *ex,
+    const char *type, const char *path);
+static const char *ngx_http_telehealth_export_str(json_t *o, const char *key,
+    const char *none);
 
 
 /* GET /sessions/{id}/export.pdf */
@@ -86,14 +84,14 @@ static const char *ngx_http_telehealth_export_str(json_t *o,
 void
 ngx_http_telehealth_export_pdf(ngx_http_request_t *r)
 {
-    const char                 **params;
-    ngx_http_telehealth_ctx_t   *ctx;
+    const char               **params;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     if (!ctx->caller.staff) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
-                                 "Only staff can export a session.");
+            "Only staff can export a session.");
         return;
     }
 
@@ -103,24 +101,23 @@ ngx_http_telehealth_export_pdf(ngx_http_request_t *r)
         return;
     }
 
-    ngx_http_telehealth_session_query(r, ngx_http_telehealth_export_sql,
-                                      params, 1,
-                                      ngx_http_telehealth_export_found);
+    ngx_http_telehealth_session_query(r, ngx_http_telehealth_export_sql, params,
+        1, ngx_http_telehealth_export_found);
 }
 
 
 static void
 ngx_http_telehealth_export_found(ngx_http_telehealth_pg_req_t *pg)
 {
-    json_t                           *doc;
-    ngx_int_t                         status;
-    ngx_pool_t                       *pool;
-    ngx_thread_task_t                *task;
-    ngx_http_request_t               *r = pg->data;
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_telehealth_ctx_t        *ctx;
-    ngx_http_telehealth_export_t     *ex;
-    ngx_http_telehealth_main_conf_t  *mcf;
+    json_t                          *doc;
+    ngx_int_t                        status;
+    ngx_pool_t                      *pool;
+    ngx_thread_task_t               *task;
+    ngx_http_request_t              *r = pg->data;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_telehealth_ctx_t       *ctx;
+    ngx_http_telehealth_export_t    *ex;
+    ngx_http_telehealth_main_conf_t *mcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     mcf = ctx->mcf;
@@ -136,7 +133,7 @@ ngx_http_telehealth_export_found(ngx_http_telehealth_pg_req_t *pg)
     }
 
     status = ngx_atoi((u_char *) PQgetvalue(pg->result, 0, 0),
-                      PQgetlength(pg->result, 0, 0));
+        PQgetlength(pg->result, 0, 0));
     doc = json_loads(PQgetvalue(pg->result, 0, 1), 0, NULL);
 
     if (doc == NULL || !json_is_object(doc)) {
@@ -186,7 +183,7 @@ ngx_http_telehealth_export_found(ngx_http_telehealth_pg_req_t *pg)
     task->handler = ngx_http_telehealth_export_thread;
     task->event.handler = ngx_http_telehealth_export_done;
     task->event.data = ex;
-    task->event.log = ngx_cycle->log;     /* may outlive the connection */
+    task->event.log = ngx_cycle->log; /* may outlive the connection */
 
     ex->cleanup = ngx_pool_cleanup_add(r->pool, 0);
     if (ex->cleanup == NULL) {
@@ -212,7 +209,7 @@ ngx_http_telehealth_export_found(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_export_disarm(void *data)
 {
-    ngx_http_telehealth_export_t  *ex = data;
+    ngx_http_telehealth_export_t *ex = data;
 
     ex->request = NULL;
 }
@@ -221,7 +218,7 @@ ngx_http_telehealth_export_disarm(void *data)
 static void
 ngx_http_telehealth_export_free(void *data)
 {
-    ngx_http_telehealth_export_t  *ex = data;
+    ngx_http_telehealth_export_t *ex = data;
 
     json_decref(ex->doc);
 
@@ -234,15 +231,15 @@ ngx_http_telehealth_export_free(void *data)
 static void
 ngx_http_telehealth_export_done(ngx_event_t *ev)
 {
-    ngx_int_t                      rc;
-    ngx_buf_t                     *b;
-    ngx_chain_t                    out;
-    ngx_http_request_t            *r;
-    ngx_http_telehealth_ctx_t     *ctx;
-    ngx_http_telehealth_export_t  *ex = ev->data;
-    u_char                         disposition[sizeof("attachment; "
-                                       "filename=\"session-.pdf\"")
-                                       + NGX_HTTP_TELEHEALTH_UUID_LEN];
+    ngx_int_t                     rc;
+    ngx_buf_t                    *b;
+    ngx_chain_t                   out;
+    ngx_http_request_t           *r;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_export_t *ex = ev->data;
+    u_char disposition[sizeof("attachment; "
+                              "filename=\"session-.pdf\"")
+                       + NGX_HTTP_TELEHEALTH_UUID_LEN];
 
     r = ex->request;
 
@@ -257,8 +254,9 @@ ngx_http_telehealth_export_done(ngx_event_t *ev)
 
     if (ex->out == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "telehealth: export of session %V failed: libharu "
-                      "error 0x%04xd", &ctx->id, (ngx_uint_t) ex->error);
+            "telehealth: export of session %V failed: libharu "
+            "error 0x%04xd",
+            &ctx->id, (ngx_uint_t) ex->error);
         ngx_destroy_pool(ex->pool);
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -284,18 +282,16 @@ ngx_http_telehealth_export_done(ngx_event_t *ev)
     r->headers_out.content_type_lowcase = NULL;
 
     if (ngx_http_telehealth_add_header(r, "Cache-Control",
-                                       (u_char *) "no-store", 8)
-        != NGX_OK
-        || ngx_http_telehealth_add_header(r, "Content-Disposition",
-               disposition,
+            (u_char *) "no-store", 8)
+            != NGX_OK
+        || ngx_http_telehealth_add_header(r, "Content-Disposition", disposition,
                ngx_sprintf(disposition,
-                           "attachment; filename=\"session-%V.pdf\"",
-                           &ctx->id)
-               - disposition)
-           != NGX_OK
+                   "attachment; filename=\"session-%V.pdf\"", &ctx->id)
+                   - disposition)
+               != NGX_OK
         || ngx_http_telehealth_add_header(r, "X-Content-Type-Options",
-                                          (u_char *) "nosniff", 7)
-           != NGX_OK)
+               (u_char *) "nosniff", 7)
+               != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -320,8 +316,8 @@ ngx_http_telehealth_export_done(ngx_event_t *ev)
 static void
 ngx_http_telehealth_export_thread(void *data, ngx_log_t *log)
 {
-    HPDF_UINT32                    size;
-    ngx_http_telehealth_export_t  *ex = data;
+    HPDF_UINT32                   size;
+    ngx_http_telehealth_export_t *ex = data;
 
     ex->pdf = HPDF_New(ngx_http_telehealth_export_error, ex);
     if (ex->pdf == NULL) {
@@ -334,8 +330,7 @@ ngx_http_telehealth_export_thread(void *data, ngx_log_t *log)
     HPDF_SetInfoAttr(ex->pdf, HPDF_INFO_CREATOR, "telehealth");
 
     ex->regular = HPDF_GetFont(ex->pdf,
-                        HPDF_LoadTTFontFromFile(ex->pdf, ex->font, HPDF_TRUE),
-                        "UTF-8");
+        HPDF_LoadTTFontFromFile(ex->pdf, ex->font, HPDF_TRUE), "UTF-8");
 
     if (ex->error == HPDF_OK && ex->regular != NULL) {
         ngx_http_telehealth_export_layout(ex);
@@ -366,7 +361,7 @@ static void HPDF_STDCALL
 ngx_http_telehealth_export_error(HPDF_STATUS error, HPDF_STATUS detail,
     void *data)
 {
-    ngx_http_telehealth_export_t  *ex = data;
+    ngx_http_telehealth_export_t *ex = data;
 
     /* the first error counts; libharu goes on returning errors after it */
     if (ex->error == HPDF_OK) {
@@ -378,10 +373,10 @@ ngx_http_telehealth_export_error(HPDF_STATUS error, HPDF_STATUS detail,
 static void
 ngx_http_telehealth_export_layout(ngx_http_telehealth_export_t *ex)
 {
-    char         line[512];
-    json_t      *session, *list, *item, *atts, *att;
-    size_t       i, j;
-    const char  *zone;
+    char        line[512];
+    json_t     *session, *list, *item, *atts, *att;
+    size_t      i, j;
+    const char *zone;
 
     session = json_object_get(ex->doc, "session");
     zone = ngx_http_telehealth_export_str(ex->doc, "time_zone", "UTC");
@@ -394,79 +389,72 @@ ngx_http_telehealth_export_layout(ngx_http_telehealth_export_t *ex)
     ngx_http_telehealth_export_space(ex, 6);
 
     ngx_snprintf((u_char *) line, sizeof(line) - 1, "%s%Z",
-                 ngx_http_telehealth_export_str(ex->doc, "organisation", ""));
-    ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT, 0,
-                                    line);
+        ngx_http_telehealth_export_str(ex->doc, "organisation", ""));
+    ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT, 0, line);
 
     ngx_snprintf((u_char *) line, sizeof(line) - 1, "Session %s (%s)%Z",
-                 ngx_http_telehealth_export_str(session, "id", ""),
-                 ngx_http_telehealth_export_str(session, "kind", ""));
-    ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT, 0,
-                                    line);
+        ngx_http_telehealth_export_str(session, "id", ""),
+        ngx_http_telehealth_export_str(session, "kind", ""));
+    ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT, 0, line);
 
     ngx_snprintf((u_char *) line, sizeof(line) - 1, "Started: %s (%s)%Z",
-                 ngx_http_telehealth_export_str(session, "started", "-"),
-                 zone);
-    ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT, 0,
-                                    line);
+        ngx_http_telehealth_export_str(session, "started", "-"), zone);
+    ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT, 0, line);
 
     ngx_snprintf((u_char *) line, sizeof(line) - 1, "Ended: %s%Z",
-                 ngx_http_telehealth_export_str(session, "ended",
-                                                "not yet"));
-    ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT, 0,
-                                    line);
+        ngx_http_telehealth_export_str(session, "ended", "not yet"));
+    ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT, 0, line);
 
     ngx_http_telehealth_export_space(ex, 10);
     ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_HEAD, 0,
-                                    "Participants");
+        "Participants");
 
     list = json_object_get(ex->doc, "participants");
 
-    json_array_foreach(list, i, item) {
+    json_array_foreach (list, i, item) {
         ngx_snprintf((u_char *) line, sizeof(line) - 1, "%s (%s)%Z",
-                     ngx_http_telehealth_export_str(item, "name", "?"),
-                     ngx_http_telehealth_export_str(item, "role", ""));
+            ngx_http_telehealth_export_str(item, "name", "?"),
+            ngx_http_telehealth_export_str(item, "role", ""));
         ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT, 12,
-                                        line);
+            line);
     }
 
     ngx_http_telehealth_export_space(ex, 10);
     ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_HEAD, 0,
-                                    "Chat");
+        "Chat");
 
     list = json_object_get(ex->doc, "messages");
 
     if (json_array_size(list) == 0) {
         ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT, 12,
-                                        "No messages.");
+            "No messages.");
     }
 
-    json_array_foreach(list, i, item) {
+    json_array_foreach (list, i, item) {
         ngx_snprintf((u_char *) line, sizeof(line) - 1, "%s  %s%Z",
-                     ngx_http_telehealth_export_str(item, "at", ""),
-                     ngx_http_telehealth_export_str(item, "author", "?"));
+            ngx_http_telehealth_export_str(item, "at", ""),
+            ngx_http_telehealth_export_str(item, "author", "?"));
         ngx_http_telehealth_export_space(ex, 4);
         ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT, 0,
-                                        line);
+            line);
 
         if (json_is_string(json_object_get(item, "text"))) {
             ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT,
-                                            12,
-                    json_string_value(json_object_get(item, "text")));
+                12, json_string_value(json_object_get(item, "text")));
         }
 
         atts = json_object_get(item, "attachments");
 
-        json_array_foreach(atts, j, att) {
+        json_array_foreach (atts, j, att) {
             ngx_snprintf((u_char *) line, sizeof(line) - 1,
-                         "Attachment: %s (%s)%Z",
-                         ngx_http_telehealth_export_str(att, "name", "file"),
-                         ngx_http_telehealth_export_str(att, "type", ""));
+                "Attachment: %s (%s)%Z",
+                ngx_http_telehealth_export_str(att, "name", "file"),
+                ngx_http_telehealth_export_str(att, "type", ""));
             ngx_http_telehealth_export_line(ex, NGX_HTTP_TELEHEALTH_PDF_TEXT,
-                                            12, line);
+                12, line);
             ngx_http_telehealth_export_image(ex,
-                    ngx_http_telehealth_export_str(att, "type", ""),
-                    ngx_http_telehealth_export_str(att, "path", NULL));
+                ngx_http_telehealth_export_str(att, "type", ""),
+                ngx_http_telehealth_export_str(att, "path", NULL));
         }
     }
 }
@@ -475,12 +463,9 @@ ngx_http_telehealth_export_layout(ngx_http_telehealth_export_t *ex)
 /* a new page when the next height does not fit */
 
 static void
-ngx_http_telehealth_export_space(ngx_http_telehealth_export_t *ex,
-    float height)
+ngx_http_telehealth_export_space(ngx_http_telehealth_export_t *ex, float height)
 {
-    if (ex->page != NULL
-        && ex->y - height >= NGX_HTTP_TELEHEALTH_PDF_MARGIN)
-    {
+    if (ex->page != NULL && ex->y - height >= NGX_HTTP_TELEHEALTH_PDF_MARGIN) {
         ex->y -= height;
         return;
     }
@@ -496,12 +481,12 @@ ngx_http_telehealth_export_space(ngx_http_telehealth_export_t *ex,
 /* text wrapped at words (or anywhere in a word longer than a line) */
 
 static void
-ngx_http_telehealth_export_line(ngx_http_telehealth_export_t *ex,
-    float size, float indent, const char *text)
+ngx_http_telehealth_export_line(ngx_http_telehealth_export_t *ex, float size,
+    float indent, const char *text)
 {
-    char        *chunk;
-    size_t       len, n;
-    HPDF_REAL    width, used;
+    char     *chunk;
+    size_t    len, n;
+    HPDF_REAL width, used;
 
     width = NGX_HTTP_TELEHEALTH_PDF_WIDTH - 2 * NGX_HTTP_TELEHEALTH_PDF_MARGIN
             - indent;
@@ -523,8 +508,7 @@ ngx_http_telehealth_export_line(ngx_http_telehealth_export_t *ex,
 
         n = HPDF_Page_MeasureText(ex->page, text, width, HPDF_TRUE, &used);
         if (n == 0) {
-            n = HPDF_Page_MeasureText(ex->page, text, width, HPDF_FALSE,
-                                      &used);
+            n = HPDF_Page_MeasureText(ex->page, text, width, HPDF_FALSE, &used);
         }
 
         if (n == 0 || n > len) {
@@ -541,7 +525,7 @@ ngx_http_telehealth_export_line(ngx_http_telehealth_export_t *ex,
 
         HPDF_Page_BeginText(ex->page);
         HPDF_Page_TextOut(ex->page, NGX_HTTP_TELEHEALTH_PDF_MARGIN + indent,
-                          ex->y, chunk);
+            ex->y, chunk);
         HPDF_Page_EndText(ex->page);
 
         text += n;
@@ -564,10 +548,10 @@ static void
 ngx_http_telehealth_export_image(ngx_http_telehealth_export_t *ex,
     const char *type, const char *path)
 {
-    char         file[NGX_MAX_PATH];
-    float        w, h, scale;
-    HPDF_Image   image;
-    HPDF_STATUS  prior;
+    char        file[NGX_MAX_PATH];
+    float       w, h, scale;
+    HPDF_Image  image;
+    HPDF_STATUS prior;
 
     /* a name of the files directory, or an absolute path */
     if (path == NULL || ngx_strstr(path, "..") != NULL
@@ -604,18 +588,19 @@ ngx_http_telehealth_export_image(ngx_http_telehealth_export_t *ex,
     w = HPDF_Image_GetWidth(image);
     h = HPDF_Image_GetHeight(image);
     scale = ngx_max(w, h) > NGX_HTTP_TELEHEALTH_PDF_IMAGE
-            ? NGX_HTTP_TELEHEALTH_PDF_IMAGE / ngx_max(w, h) : 1.0f;
+                ? NGX_HTTP_TELEHEALTH_PDF_IMAGE / ngx_max(w, h)
+                : 1.0f;
 
     ngx_http_telehealth_export_space(ex, h * scale + 4);
     HPDF_Page_DrawImage(ex->page, image, NGX_HTTP_TELEHEALTH_PDF_MARGIN + 12,
-                        ex->y, w * scale, h * scale);
+        ex->y, w * scale, h * scale);
 }
 
 
 static const char *
 ngx_http_telehealth_export_str(json_t *o, const char *key, const char *none)
 {
-    json_t  *v;
+    json_t *v;
 
     v = json_object_get(o, key);
 

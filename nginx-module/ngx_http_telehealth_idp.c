@@ -27,8 +27,8 @@
 #include "ngx_http_telehealth_idp.h"
 
 
-#define NGX_HTTP_TELEHEALTH_IDP_TOKEN_MAX  8192
-#define NGX_HTTP_TELEHEALTH_IDP_RSA_MIN    2048
+#define NGX_HTTP_TELEHEALTH_IDP_TOKEN_MAX 8192
+#define NGX_HTTP_TELEHEALTH_IDP_RSA_MIN   2048
 
 
 enum {
@@ -46,22 +46,22 @@ enum {
  * the issuer, $2 "t" to match by e-mail, $3 the claim's value.  At most two
  * rows: a value that names two accounts names none.
  */
-static const char  ngx_http_telehealth_idp_sql[] =
+static const char ngx_http_telehealth_idp_sql[] =
     "SELECT id, org_id, role, display_name, active"
     " FROM th_idp_staff($1, $2::boolean, $3)";
 
 
 typedef struct {
-    ngx_http_telehealth_handler_pt   done;
-    time_t                           iat;
-    time_t                           exp;
-    ngx_str_t                        jti;
-    ngx_str_t                        value;
+    ngx_http_telehealth_handler_pt done;
+    time_t                         iat;
+    time_t                         exp;
+    ngx_str_t                      jti;
+    ngx_str_t                      value;
 } ngx_http_telehealth_idp_ctx_t;
 
 
 static char *ngx_http_telehealth_idp_load(ngx_conf_t *cf,
-    ngx_http_telehealth_idp_conf_t *idp);
+    ngx_http_telehealth_idp_conf_t                   *idp);
 static ngx_int_t ngx_http_telehealth_idp_add_key(ngx_conf_t *cf,
     ngx_http_telehealth_idp_conf_t *idp, json_t *jwk, size_t n);
 static EVP_PKEY *ngx_http_telehealth_idp_rsa(ngx_conf_t *cf, json_t *jwk);
@@ -70,14 +70,15 @@ static ngx_int_t ngx_http_telehealth_idp_b64(ngx_pool_t *pool, json_t *obj,
     const char *name, ngx_str_t *out);
 static json_t *ngx_http_telehealth_idp_verify(ngx_http_request_t *r,
     ngx_http_telehealth_idp_conf_t *idp, ngx_str_t *token);
-static const char *ngx_http_telehealth_idp_check(
-    ngx_http_telehealth_idp_conf_t *idp, json_t *claims);
+static const char *ngx_http_telehealth_idp_check(ngx_http_telehealth_idp_conf_t
+                                                     *idp,
+    json_t                                           *claims);
 static void ngx_http_telehealth_idp_found(ngx_http_telehealth_pg_req_t *pg);
 
 
 char *
 ngx_http_telehealth_idp_init_conf(ngx_conf_t *cf,
-    ngx_http_telehealth_idp_conf_t *idp)
+    ngx_http_telehealth_idp_conf_t           *idp)
 {
     ngx_conf_init_value(idp->leeway, 60);
 
@@ -87,7 +88,7 @@ ngx_http_telehealth_idp_init_conf(ngx_conf_t *cf,
 
     if (idp->leeway > 300) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_idp_leeway\" must not exceed 5m");
+            "\"telehealth_idp_leeway\" must not exceed 5m");
         return NGX_CONF_ERROR;
     }
 
@@ -104,12 +105,12 @@ ngx_http_telehealth_idp_init_conf(ngx_conf_t *cf,
 
 static char *
 ngx_http_telehealth_idp_load(ngx_conf_t *cf,
-    ngx_http_telehealth_idp_conf_t *idp)
+    ngx_http_telehealth_idp_conf_t      *idp)
 {
-    json_t        *jwks, *keys, *jwk;
-    size_t         i;
-    ngx_str_t      path;
-    json_error_t   err;
+    json_t      *jwks, *keys, *jwk;
+    size_t       i;
+    ngx_str_t    path;
+    json_error_t err;
 
     path = idp->jwks;
 
@@ -119,37 +120,36 @@ ngx_http_telehealth_idp_load(ngx_conf_t *cf,
 
     if (idp->issuer.len == 0 || idp->audience.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_idp_jwks\" requires "
-                           "\"telehealth_idp_issuer\" and "
-                           "\"telehealth_idp_audience\"");
+            "\"telehealth_idp_jwks\" requires "
+            "\"telehealth_idp_issuer\" and "
+            "\"telehealth_idp_audience\"");
         return NGX_CONF_ERROR;
     }
 
     jwks = json_load_file((char *) path.data, JSON_REJECT_DUPLICATES, &err);
     if (jwks == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "telehealth_idp_jwks \"%V\": %s (line %d)",
-                           &path, err.text, err.line);
+            "telehealth_idp_jwks \"%V\": %s (line %d)", &path, err.text,
+            err.line);
         return NGX_CONF_ERROR;
     }
 
     keys = json_object_get(jwks, "keys");
     if (!json_is_array(keys)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "telehealth_idp_jwks \"%V\": no \"keys\" array",
-                           &path);
+            "telehealth_idp_jwks \"%V\": no \"keys\" array", &path);
         json_decref(jwks);
         return NGX_CONF_ERROR;
     }
 
     idp->keys = ngx_array_create(cf->pool, json_array_size(keys) + 1,
-                                 sizeof(ngx_http_telehealth_idp_key_t));
+        sizeof(ngx_http_telehealth_idp_key_t));
     if (idp->keys == NULL) {
         json_decref(jwks);
         return NGX_CONF_ERROR;
     }
 
-    json_array_foreach(keys, i, jwk) {
+    json_array_foreach (keys, i, jwk) {
         if (ngx_http_telehealth_idp_add_key(cf, idp, jwk, i) != NGX_OK) {
             json_decref(jwks);
             return NGX_CONF_ERROR;
@@ -159,8 +159,8 @@ ngx_http_telehealth_idp_load(ngx_conf_t *cf,
     json_decref(jwks);
 
     ngx_log_error(NGX_LOG_INFO, cf->log, 0,
-                  "telehealth: %ui identity provider key(s) from \"%V\"",
-                  idp->keys->nelts, &path);
+        "telehealth: %ui identity provider key(s) from \"%V\"",
+        idp->keys->nelts, &path);
 
     return NGX_CONF_OK;
 }
@@ -170,13 +170,13 @@ static ngx_int_t
 ngx_http_telehealth_idp_add_key(ngx_conf_t *cf,
     ngx_http_telehealth_idp_conf_t *idp, json_t *jwk, size_t n)
 {
-    BIO                            *bio;
-    char                           *data;
-    long                            len;
-    json_t                         *kty, *kid, *use, *alg;
-    EVP_PKEY                       *pkey;
-    ngx_uint_t                      i, want;
-    ngx_http_telehealth_idp_key_t  *key;
+    BIO                           *bio;
+    char                          *data;
+    long                           len;
+    json_t                        *kty, *kid, *use, *alg;
+    EVP_PKEY                      *pkey;
+    ngx_uint_t                     i, want;
+    ngx_http_telehealth_idp_key_t *key;
 
     kty = json_object_get(jwk, "kty");
     kid = json_object_get(jwk, "kid");
@@ -185,13 +185,12 @@ ngx_http_telehealth_idp_add_key(ngx_conf_t *cf,
 
     if (!json_is_string(kty)) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "telehealth_idp_jwks: key %uz has no \"kty\"", n);
+            "telehealth_idp_jwks: key %uz has no \"kty\"", n);
         return NGX_ERROR;
     }
 
     /* a JWKS may hold keys for other uses: those are not ours to judge */
-    if (json_is_string(use) && ngx_strcmp(json_string_value(use), "sig") != 0)
-    {
+    if (json_is_string(use) && ngx_strcmp(json_string_value(use), "sig") != 0) {
         return NGX_OK;
     }
 
@@ -203,20 +202,21 @@ ngx_http_telehealth_idp_add_key(ngx_conf_t *cf,
 
     } else {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "telehealth_idp_jwks: key %uz of type \"%s\" "
-                           "ignored (RSA and EC only)",
-                           n, json_string_value(kty));
+            "telehealth_idp_jwks: key %uz of type \"%s\" "
+            "ignored (RSA and EC only)",
+            n, json_string_value(kty));
         return NGX_OK;
     }
 
     if (json_is_string(alg)
         && ngx_strcmp(json_string_value(alg),
-                      (want == JWT_ALG_RS256 ? "RS256" : "ES256")) != 0)
+               (want == JWT_ALG_RS256 ? "RS256" : "ES256"))
+               != 0)
     {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
-                           "telehealth_idp_jwks: key %uz for \"%s\" ignored "
-                           "(RS256 and ES256 only)",
-                           n, json_string_value(alg));
+            "telehealth_idp_jwks: key %uz for \"%s\" ignored "
+            "(RS256 and ES256 only)",
+            n, json_string_value(alg));
         return NGX_OK;
     }
 
@@ -225,7 +225,7 @@ ngx_http_telehealth_idp_add_key(ngx_conf_t *cf,
         || json_string_length(kid) > 256)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "telehealth_idp_jwks: key %uz needs a \"kid\"", n);
+            "telehealth_idp_jwks: key %uz needs a \"kid\"", n);
         return NGX_ERROR;
     }
 
@@ -234,11 +234,12 @@ ngx_http_telehealth_idp_add_key(ngx_conf_t *cf,
     for (i = 0; i < idp->keys->nelts; i++) {
         if (key[i].kid.len == json_string_length(kid)
             && ngx_strncmp(key[i].kid.data, json_string_value(kid),
-                           key[i].kid.len) == 0)
+                   key[i].kid.len)
+                   == 0)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "telehealth_idp_jwks: duplicate kid \"%s\"",
-                               json_string_value(kid));
+                "telehealth_idp_jwks: duplicate kid \"%s\"",
+                json_string_value(kid));
             return NGX_ERROR;
         }
     }
@@ -247,11 +248,10 @@ ngx_http_telehealth_idp_add_key(ngx_conf_t *cf,
                                    : ngx_http_telehealth_idp_ec(cf, jwk);
     if (pkey == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "telehealth_idp_jwks: key \"%s\" is not a valid "
-                           "%s public key",
-                           json_string_value(kid),
-                           want == JWT_ALG_RS256 ? "RSA (2048 bits or more)"
-                                                 : "EC P-256");
+            "telehealth_idp_jwks: key \"%s\" is not a valid "
+            "%s public key",
+            json_string_value(kid),
+            want == JWT_ALG_RS256 ? "RSA (2048 bits or more)" : "EC P-256");
         return NGX_ERROR;
     }
 
@@ -285,7 +285,7 @@ ngx_http_telehealth_idp_add_key(ngx_conf_t *cf,
 
     ngx_cpystrn(key->pem.data, (u_char *) data, len + 1);
     ngx_cpystrn(key->kid.data, (u_char *) json_string_value(kid),
-                key->kid.len + 1);
+        key->kid.len + 1);
 
     BIO_free(bio);
 
@@ -296,16 +296,15 @@ ngx_http_telehealth_idp_add_key(ngx_conf_t *cf,
 static EVP_PKEY *
 ngx_http_telehealth_idp_fromdata(const char *type, OSSL_PARAM_BLD *bld)
 {
-    EVP_PKEY      *pkey;
-    OSSL_PARAM    *params;
-    EVP_PKEY_CTX  *pctx;
+    EVP_PKEY     *pkey;
+    OSSL_PARAM   *params;
+    EVP_PKEY_CTX *pctx;
 
     pkey = NULL;
     params = OSSL_PARAM_BLD_to_param(bld);
     pctx = EVP_PKEY_CTX_new_from_name(NULL, type, NULL);
 
-    if (params == NULL || pctx == NULL
-        || EVP_PKEY_fromdata_init(pctx) != 1
+    if (params == NULL || pctx == NULL || EVP_PKEY_fromdata_init(pctx) != 1
         || EVP_PKEY_fromdata(pctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1)
     {
         pkey = NULL;
@@ -321,14 +320,13 @@ ngx_http_telehealth_idp_fromdata(const char *type, OSSL_PARAM_BLD *bld)
 static EVP_PKEY *
 ngx_http_telehealth_idp_rsa(ngx_conf_t *cf, json_t *jwk)
 {
-    BIGNUM          *n, *e;
-    EVP_PKEY        *pkey;
-    ngx_str_t        nb, eb;
-    OSSL_PARAM_BLD  *bld;
+    BIGNUM         *n, *e;
+    EVP_PKEY       *pkey;
+    ngx_str_t       nb, eb;
+    OSSL_PARAM_BLD *bld;
 
     if (ngx_http_telehealth_idp_b64(cf->temp_pool, jwk, "n", &nb) != NGX_OK
-        || ngx_http_telehealth_idp_b64(cf->temp_pool, jwk, "e", &eb)
-           != NGX_OK)
+        || ngx_http_telehealth_idp_b64(cf->temp_pool, jwk, "e", &eb) != NGX_OK)
     {
         return NULL;
     }
@@ -363,16 +361,15 @@ ngx_http_telehealth_idp_rsa(ngx_conf_t *cf, json_t *jwk)
 static EVP_PKEY *
 ngx_http_telehealth_idp_ec(ngx_conf_t *cf, json_t *jwk)
 {
-    json_t          *crv;
-    EVP_PKEY        *pkey;
-    ngx_str_t        x, y;
-    OSSL_PARAM_BLD  *bld;
-    u_char           point[65];
+    json_t         *crv;
+    EVP_PKEY       *pkey;
+    ngx_str_t       x, y;
+    OSSL_PARAM_BLD *bld;
+    u_char          point[65];
 
     crv = json_object_get(jwk, "crv");
 
-    if (!json_is_string(crv) || ngx_strcmp(json_string_value(crv), "P-256"))
-    {
+    if (!json_is_string(crv) || ngx_strcmp(json_string_value(crv), "P-256")) {
         return NULL;
     }
 
@@ -393,9 +390,11 @@ ngx_http_telehealth_idp_ec(ngx_conf_t *cf, json_t *jwk)
 
     if (bld != NULL
         && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                           "prime256v1", 0) == 1
-        && OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY,
-                                            point, sizeof(point)) == 1)
+               "prime256v1", 0)
+               == 1
+        && OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point,
+               sizeof(point))
+               == 1)
     {
         pkey = ngx_http_telehealth_idp_fromdata("EC", bld);
     }
@@ -410,8 +409,8 @@ static ngx_int_t
 ngx_http_telehealth_idp_b64(ngx_pool_t *pool, json_t *obj, const char *name,
     ngx_str_t *out)
 {
-    json_t     *v;
-    ngx_str_t   src;
+    json_t   *v;
+    ngx_str_t src;
 
     v = json_object_get(obj, name);
     if (!json_is_string(v) || json_string_length(v) == 0) {
@@ -434,15 +433,15 @@ ngx_int_t
 ngx_http_telehealth_idp_authenticate(ngx_http_request_t *r, ngx_str_t *token,
     ngx_http_telehealth_handler_pt done)
 {
-    json_t                          *claims, *v;
-    u_char                           hash[65];
-    json_t                          *verified;
-    ngx_int_t                        rc;
-    ngx_uint_t                       by_email;
-    const char                      **params, *refused;
-    ngx_http_telehealth_ctx_t       *ctx;
-    ngx_http_telehealth_idp_ctx_t   *ictx;
-    ngx_http_telehealth_idp_conf_t  *idp;
+    json_t                         *claims, *v;
+    u_char                          hash[65];
+    json_t                         *verified;
+    ngx_int_t                       rc;
+    ngx_uint_t                      by_email;
+    const char                    **params, *refused;
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_idp_ctx_t  *ictx;
+    ngx_http_telehealth_idp_conf_t *idp;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     idp = &ctx->mcf->idp;
@@ -459,8 +458,7 @@ ngx_http_telehealth_idp_authenticate(ngx_http_request_t *r, ngx_str_t *token,
     refused = ngx_http_telehealth_idp_check(idp, claims);
     if (refused != NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: identity provider token refused: %s",
-                      refused);
+            "telehealth: identity provider token refused: %s", refused);
         json_decref(claims);
         return NGX_DECLINED;
     }
@@ -482,8 +480,9 @@ ngx_http_telehealth_idp_authenticate(ngx_http_request_t *r, ngx_str_t *token,
         || json_string_length(v) > 320)
     {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: identity provider token refused: "
-                      "no \"%V\" claim", &idp->claim);
+            "telehealth: identity provider token refused: "
+            "no \"%V\" claim",
+            &idp->claim);
         json_decref(claims);
         return NGX_DECLINED;
     }
@@ -506,14 +505,14 @@ ngx_http_telehealth_idp_authenticate(ngx_http_request_t *r, ngx_str_t *token,
                  && ngx_strcmp(json_string_value(verified), "true") == 0))
         {
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "telehealth: identity provider token refused: "
-                          "e-mail not verified (\"email_verified\")");
+                "telehealth: identity provider token refused: "
+                "e-mail not verified (\"email_verified\")");
             json_decref(claims);
             return NGX_DECLINED;
         }
 
         ngx_strlow(ictx->value.data, (u_char *) json_string_value(v),
-                   ictx->value.len);
+            ictx->value.len);
 
     } else {
         ngx_memcpy(ictx->value.data, json_string_value(v), ictx->value.len);
@@ -548,7 +547,7 @@ ngx_http_telehealth_idp_authenticate(ngx_http_request_t *r, ngx_str_t *token,
     ctx->pg->data = r;
 
     rc = ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_idp_sql, 3,
-                                      params);
+        params);
     if (rc != NGX_AGAIN) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
     }
@@ -563,14 +562,14 @@ static json_t *
 ngx_http_telehealth_idp_verify(ngx_http_request_t *r,
     ngx_http_telehealth_idp_conf_t *idp, ngx_str_t *token)
 {
-    char                           *grants;
-    jwt_t                          *jwt;
-    u_char                         *dot;
-    json_t                         *header, *alg, *kid, *claims;
-    ngx_str_t                       src, dst;
-    ngx_uint_t                      i, want;
-    const char                     *refused;
-    ngx_http_telehealth_idp_key_t  *key;
+    char                          *grants;
+    jwt_t                         *jwt;
+    u_char                        *dot;
+    json_t                        *header, *alg, *kid, *claims;
+    ngx_str_t                      src, dst;
+    ngx_uint_t                     i, want;
+    const char                    *refused;
+    ngx_http_telehealth_idp_key_t *key;
 
     claims = NULL;
     header = NULL;
@@ -593,8 +592,8 @@ ngx_http_telehealth_idp_verify(ngx_http_request_t *r,
         goto refuse;
     }
 
-    header = json_loadb((char *) dst.data, dst.len, JSON_REJECT_DUPLICATES,
-                        NULL);
+    header =
+        json_loadb((char *) dst.data, dst.len, JSON_REJECT_DUPLICATES, NULL);
     alg = json_object_get(header, "alg");
     kid = json_object_get(header, "kid");
 
@@ -625,7 +624,8 @@ ngx_http_telehealth_idp_verify(ngx_http_request_t *r,
     for (i = 0; i < idp->keys->nelts; i++) {
         if (key[i].kid.len == json_string_length(kid)
             && ngx_strncmp(key[i].kid.data, json_string_value(kid),
-                           key[i].kid.len) == 0)
+                   key[i].kid.len)
+                   == 0)
         {
             break;
         }
@@ -643,7 +643,7 @@ ngx_http_telehealth_idp_verify(ngx_http_request_t *r,
     }
 
     if (jwt_decode(&jwt, (char *) token->data, key->pem.data,
-                   (int) key->pem.len)
+            (int) key->pem.len)
         != 0)
     {
         refused = "bad signature";
@@ -680,8 +680,7 @@ refuse:
     json_decref(header);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "telehealth: identity provider token refused: %s",
-                  refused);
+        "telehealth: identity provider token refused: %s", refused);
 
     return NULL;
 }
@@ -690,17 +689,18 @@ refuse:
 static ngx_uint_t
 ngx_http_telehealth_idp_has_audience(json_t *aud, ngx_str_t *audience)
 {
-    size_t   i;
-    json_t  *item;
+    size_t  i;
+    json_t *item;
 
     if (json_is_string(aud)) {
         return json_string_length(aud) == audience->len
                && ngx_strncmp(json_string_value(aud), audience->data,
-                              audience->len) == 0;
+                      audience->len)
+                      == 0;
     }
 
     if (json_is_array(aud)) {
-        json_array_foreach(aud, i, item) {
+        json_array_foreach (aud, i, item) {
             if (json_is_string(item)
                 && ngx_http_telehealth_idp_has_audience(item, audience))
             {
@@ -717,10 +717,10 @@ ngx_http_telehealth_idp_has_audience(json_t *aud, ngx_str_t *audience)
 
 static const char *
 ngx_http_telehealth_idp_check(ngx_http_telehealth_idp_conf_t *idp,
-    json_t *claims)
+    json_t                                                   *claims)
 {
-    json_t      *exp, *nbf, *iss;
-    json_int_t   now;
+    json_t    *exp, *nbf, *iss;
+    json_int_t now;
 
     now = (json_int_t) ngx_time();
 
@@ -742,16 +742,16 @@ ngx_http_telehealth_idp_check(ngx_http_telehealth_idp_conf_t *idp,
     }
 
     iss = json_object_get(claims, "iss");
-    if (!json_is_string(iss)
-        || json_string_length(iss) != idp->issuer.len
+    if (!json_is_string(iss) || json_string_length(iss) != idp->issuer.len
         || ngx_strncmp(json_string_value(iss), idp->issuer.data,
-                       idp->issuer.len) != 0)
+               idp->issuer.len)
+               != 0)
     {
         return "wrong issuer";
     }
 
     if (!ngx_http_telehealth_idp_has_audience(json_object_get(claims, "aud"),
-                                              &idp->audience))
+            &idp->audience))
     {
         return "wrong audience";
     }
@@ -763,11 +763,11 @@ ngx_http_telehealth_idp_check(ngx_http_telehealth_idp_conf_t *idp,
 static void
 ngx_http_telehealth_idp_found(ngx_http_telehealth_pg_req_t *pg)
 {
-    ngx_str_t                       active;
-    ngx_http_request_t             *r;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_caller_t   *caller;
-    ngx_http_telehealth_idp_ctx_t  *ictx;
+    ngx_str_t                      active;
+    ngx_http_request_t            *r;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_caller_t  *caller;
+    ngx_http_telehealth_idp_ctx_t *ictx;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -781,25 +781,25 @@ ngx_http_telehealth_idp_found(ngx_http_telehealth_pg_req_t *pg)
 
     if (PQntuples(pg->result) != 1) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: identity provider token refused: "
-                      "%s staff account for its \"%V\"",
-                      PQntuples(pg->result) ? "more than one" : "no",
-                      &ctx->mcf->idp.claim);
+            "telehealth: identity provider token refused: "
+            "%s staff account for its \"%V\"",
+            PQntuples(pg->result) ? "more than one" : "no",
+            &ctx->mcf->idp.claim);
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
         return;
     }
 
     if (PQnfields(pg->result) != NGX_HTTP_TELEHEALTH_IDP_COLS
         || ngx_http_telehealth_pg_value(r->pool, pg->result, 0,
-                        NGX_HTTP_TELEHEALTH_IDP_COL_ID, &caller->id)
+            NGX_HTTP_TELEHEALTH_IDP_COL_ID, &caller->id)
         || ngx_http_telehealth_pg_value(r->pool, pg->result, 0,
-                        NGX_HTTP_TELEHEALTH_IDP_COL_ORG, &caller->org)
+            NGX_HTTP_TELEHEALTH_IDP_COL_ORG, &caller->org)
         || ngx_http_telehealth_pg_value(r->pool, pg->result, 0,
-                        NGX_HTTP_TELEHEALTH_IDP_COL_ROLE, &caller->role)
+            NGX_HTTP_TELEHEALTH_IDP_COL_ROLE, &caller->role)
         || ngx_http_telehealth_pg_value(r->pool, pg->result, 0,
-                        NGX_HTTP_TELEHEALTH_IDP_COL_NAME, &caller->name)
+            NGX_HTTP_TELEHEALTH_IDP_COL_NAME, &caller->name)
         || ngx_http_telehealth_pg_value(r->pool, pg->result, 0,
-                        NGX_HTTP_TELEHEALTH_IDP_COL_ACTIVE, &active))
+            NGX_HTTP_TELEHEALTH_IDP_COL_ACTIVE, &active))
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -807,10 +807,10 @@ ngx_http_telehealth_idp_found(ngx_http_telehealth_pg_req_t *pg)
 
     if (active.len != 1 || active.data[0] != 't') {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: identity provider token refused: "
-                      "deactivated account");
+            "telehealth: identity provider token refused: "
+            "deactivated account");
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED,
-                                 "This account is deactivated.");
+            "This account is deactivated.");
         return;
     }
 

@@ -20,7 +20,7 @@
  * read and converted; NGX_CONF_OK or NGX_CONF_ERROR
  */
 char *ngx_http_telehealth_idp_init_conf(ngx_conf_t *cf,
-    ngx_http_telehealth_idp_conf_t *idp);
+    ngx_http_telehealth_idp_conf_t                 *idp);
 
 /*
  * Verifies an identity-provider token and looks its staff member up:

@@ -17,7 +17,7 @@
 #include "th_lua.h"
 
 
-#define NGX_HTTP_TELEHEALTH_JANUS_PATH  "/janus"
+#define NGX_HTTP_TELEHEALTH_JANUS_PATH "/janus"
 
 
 /*
@@ -27,7 +27,7 @@
  * the column "unlisted" tells the credential so, "banned" that a chair
  * removed the caller (th_session_join()).
  */
-static const char  ngx_http_telehealth_join_sql[] =
+static const char ngx_http_telehealth_join_sql[] =
     "SELECT * FROM th_session_join($1, $2, $3, $4, $5)";
 
 /*
@@ -35,12 +35,12 @@ static const char  ngx_http_telehealth_join_sql[] =
  * caller, $2 org, $3 "staff", $4 session, $5 address, $6 the room.  No
  * row when it was cancelled or opened by someone else meanwhile.
  */
-static const char  ngx_http_telehealth_opened_sql[] =
+static const char ngx_http_telehealth_opened_sql[] =
     "SELECT * FROM th_session_opened($1, $2, $3, $4, $5, $6)";
 
 
 /* KEYS, ARGV and answer: common/lua/join_check.lua */
-#define ngx_http_telehealth_join_check_lua  th_lua_join_check
+#define ngx_http_telehealth_join_check_lua th_lua_join_check
 
 
 static void ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg);
@@ -61,8 +61,8 @@ static void ngx_http_telehealth_join_again(ngx_http_request_t *r,
 void
 ngx_http_telehealth_session_join(ngx_http_request_t *r)
 {
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_join_t  *jn;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_join_t *jn;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -75,20 +75,19 @@ ngx_http_telehealth_session_join(ngx_http_request_t *r)
     ctx->data = jn;
 
     ngx_http_telehealth_session_query(r, ngx_http_telehealth_join_sql,
-                                      jn->params, 1,
-                                      ngx_http_telehealth_join_found);
+        jn->params, 1, ngx_http_telehealth_join_found);
 }
 
 
 static void
 ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
 {
-    PGresult                    *res;
-    ngx_str_t                    refusal;
-    ngx_uint_t                   scheduled;
-    ngx_http_request_t          *r;
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_join_t  *jn;
+    PGresult                   *res;
+    ngx_str_t                   refusal;
+    ngx_uint_t                  scheduled;
+    ngx_http_request_t         *r;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_join_t *jn;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -103,7 +102,7 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
 
     if (PQntuples(res) != 1) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
-                                 "No such session.");
+            "No such session.");
         return;
     }
 
@@ -127,7 +126,7 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
         }
 
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_CLOCK_IN_REQUIRED,
-                                 (char *) refusal.data);
+            (char *) refusal.data);
         return;
     }
 
@@ -138,7 +137,7 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
     /* a scheduled or idle session opens on its opener's first join */
     if (scheduled && *PQgetvalue(res, 0, 8) != 't') {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
-                                 "The session has not started yet.");
+            "The session has not started yet.");
         return;
     }
 
@@ -151,7 +150,7 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
     }
 
     if ((!scheduled
-         && ngx_http_telehealth_pg_value(r->pool, res, 0, 0, &jn->room))
+            && ngx_http_telehealth_pg_value(r->pool, res, 0, 0, &jn->room))
         || ngx_http_telehealth_pg_value(r->pool, res, 0, 1, &jn->kind)
         || ngx_http_telehealth_pg_value(r->pool, res, 0, 3, &jn->role)
         || ngx_http_telehealth_pg_value(r->pool, res, 0, 4, &jn->name))
@@ -164,16 +163,15 @@ ngx_http_telehealth_join_found(ngx_http_telehealth_pg_req_t *pg)
     jn->org = ctx->caller.org;
     jn->unlisted = (*PQgetvalue(res, 0, 10) == 't');
 
-    jn->sub.data = ngx_pnalloc(r->pool,
-                               sizeof("patient:") + ctx->caller.id.len);
+    jn->sub.data =
+        ngx_pnalloc(r->pool, sizeof("patient:") + ctx->caller.id.len);
     if (jn->sub.data == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     jn->sub.len = ngx_sprintf(jn->sub.data, "%s:%V%Z",
-                              ctx->caller.staff ? "staff" : "patient",
-                              &ctx->caller.id)
+                      ctx->caller.staff ? "staff" : "patient", &ctx->caller.id)
                   - jn->sub.data - 1;
 
     if (scheduled) {
@@ -191,9 +189,9 @@ static void
 ngx_http_telehealth_join_open(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn, PGresult *res)
 {
-    json_t                       *fields;
-    ngx_str_t                     created_by;
-    ngx_http_telehealth_start_t  *st;
+    json_t                      *fields;
+    ngx_str_t                    created_by;
+    ngx_http_telehealth_start_t *st;
 
     st = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_start_t));
     if (st == NULL || PQgetisnull(res, 0, 9)
@@ -206,7 +204,7 @@ ngx_http_telehealth_join_open(ngx_http_request_t *r,
     }
 
     fields = ngx_http_telehealth_json_track(r->pool,
-                            json_loads(PQgetvalue(res, 0, 9), 0, NULL));
+        json_loads(PQgetvalue(res, 0, 9), 0, NULL));
     if (fields == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -217,17 +215,17 @@ ngx_http_telehealth_join_open(ngx_http_request_t *r,
     jn->open = st;
 
     ngx_http_telehealth_room_open(r, st, (char *) created_by.data, fields,
-                                  ngx_http_telehealth_join_locked);
+        ngx_http_telehealth_join_locked);
 }
 
 
 void
 ngx_http_telehealth_join_locked(void *data, redisReply *reply)
 {
-    ngx_http_request_t           *r = data;
-    ngx_http_telehealth_ctx_t    *ctx;
-    ngx_http_telehealth_join_t   *jn;
-    ngx_http_telehealth_start_t  *st;
+    ngx_http_request_t          *r = data;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_join_t  *jn;
+    ngx_http_telehealth_start_t *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     jn = ctx->data;
@@ -238,9 +236,8 @@ ngx_http_telehealth_join_locked(void *data, redisReply *reply)
         break;
     case NGX_DECLINED:
         if (reply->type != REDIS_REPLY_STRING) {
-            ngx_http_telehealth_fail(r,
-                                     NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
-                                     NGX_HTTP_TELEHEALTH_IN_SESSION);
+            ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
+                NGX_HTTP_TELEHEALTH_IN_SESSION);
             return;
         }
 
@@ -278,8 +275,8 @@ ngx_http_telehealth_join_locked(void *data, redisReply *reply)
     ctx->pg->data = r;
 
     /* params 0-4 are still those of the join query */
-    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_opened_sql,
-                                     6, jn->params)
+    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_opened_sql, 6,
+            jn->params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_start_release(st);
@@ -291,9 +288,9 @@ ngx_http_telehealth_join_locked(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_join_opened(ngx_http_telehealth_pg_req_t *pg)
 {
-    ngx_http_request_t          *r;
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_join_t  *jn;
+    ngx_http_request_t         *r;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_join_t *jn;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -315,13 +312,13 @@ ngx_http_telehealth_join_opened(ngx_http_telehealth_pg_req_t *pg)
         }
 
         ngx_http_telehealth_join_again(r, NGX_HTTP_TELEHEALTH_ROOM_NOT_OPEN,
-                                       NULL);
+            NULL);
         return;
     }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "telehealth: scheduled session %s opened in room %s",
-                  jn->session.data, jn->open->room.data);
+        "telehealth: scheduled session %s opened in room %s", jn->session.data,
+        jn->open->room.data);
 
     if (jn->redeem) {
         /* the link is spent now, into the open session */
@@ -345,8 +342,8 @@ static void
 ngx_http_telehealth_join_again(ngx_http_request_t *r,
     ngx_http_telehealth_problem_e problem, const char *detail)
 {
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_join_t  *jn;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_join_t *jn;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     jn = ctx->data;
@@ -360,8 +357,7 @@ ngx_http_telehealth_join_again(ngx_http_request_t *r,
     jn->open = NULL;
 
     ngx_http_telehealth_session_query(r, ngx_http_telehealth_join_sql,
-                                      jn->params, 1,
-                                      ngx_http_telehealth_join_found);
+        jn->params, 1, ngx_http_telehealth_join_found);
 }
 
 
@@ -373,27 +369,27 @@ ngx_http_telehealth_join_again(ngx_http_request_t *r,
 
 void
 ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
-    ngx_http_telehealth_join_t *jn)
+    ngx_http_telehealth_join_t                         *jn)
 {
-    char        *key, *lock, *nodes, *node_prefix, *drain_prefix;
-    const char  *argv[9];
-    size_t       argvlen[9];
-    ngx_uint_t   i;
+    char       *key, *lock, *nodes, *node_prefix, *drain_prefix;
+    const char *argv[9];
+    size_t      argvlen[9];
+    ngx_uint_t  i;
 
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
-                                        (char *) jn->room.data);
+        (char *) jn->room.data);
 
     if (ngx_strncmp(jn->sub.data, "patient:", sizeof("patient:") - 1) == 0) {
         lock = ngx_http_telehealth_redis_key(r->pool, TH_KEY_PATIENT_LOCK,
-                        (char *) jn->sub.data + sizeof("patient:") - 1);
+            (char *) jn->sub.data + sizeof("patient:") - 1);
     } else {
         lock = "";
     }
 
     nodes = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODES, "");
     node_prefix = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODE, "");
-    drain_prefix = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODE_DRAIN,
-                                                 "");
+    drain_prefix =
+        ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODE_DRAIN, "");
 
     if (key == NULL || lock == NULL || nodes == NULL || node_prefix == NULL
         || drain_prefix == NULL)
@@ -417,8 +413,7 @@ ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                          ngx_http_telehealth_join_room, r,
-                                          9, argv, argvlen)
+            ngx_http_telehealth_join_room, r, 9, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -429,14 +424,14 @@ ngx_http_telehealth_join_check_room(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_join_room(void *data, redisReply *reply)
 {
-    char                             *credential;
-    json_t                           *claims, *answer;
-    time_t                            now;
-    ngx_http_request_t               *r = data;
-    ngx_http_telehealth_ctx_t        *ctx;
-    ngx_http_telehealth_join_t       *jn;
-    ngx_http_telehealth_main_conf_t  *mcf;
-    char                              jti[TH_TOKEN_ID_LEN + 1];
+    char                            *credential;
+    json_t                          *claims, *answer;
+    time_t                           now;
+    ngx_http_request_t              *r = data;
+    ngx_http_telehealth_ctx_t       *ctx;
+    ngx_http_telehealth_join_t      *jn;
+    ngx_http_telehealth_main_conf_t *mcf;
+    char                             jti[TH_TOKEN_ID_LEN + 1];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     jn = ctx->data;
@@ -454,7 +449,7 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
         && ngx_strcmp(reply->element[2]->str, jn->room.data) != 0)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
-                                 NGX_HTTP_TELEHEALTH_IN_SESSION);
+            NGX_HTTP_TELEHEALTH_IN_SESSION);
         return;
     }
 
@@ -466,9 +461,8 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
     {
         if (jn->racing) {
             /* the patient's lock is another session's room */
-            ngx_http_telehealth_fail(r,
-                                     NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
-                                     NGX_HTTP_TELEHEALTH_IN_SESSION);
+            ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
+                NGX_HTTP_TELEHEALTH_IN_SESSION);
             return;
         }
 
@@ -490,18 +484,11 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
 
     claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s,"
                        " s:I, s:I}",
-                       "iss", TH_ISSUER,
-                       "aud", TH_AUD_JOIN,
-                       "sub", jn->sub.data,
-                       "room", jn->room.data,
-                       "session", jn->session.data,
-                       "org", jn->org.data,
-                       "kind", jn->kind.data,
-                       "role", jn->role.data,
-                       "name", jn->name.data,
-                       "jti", jti,
-                       "iat", (json_int_t) now,
-                       "exp", (json_int_t) (now + mcf->join_token_ttl));
+        "iss", TH_ISSUER, "aud", TH_AUD_JOIN, "sub", jn->sub.data, "room",
+        jn->room.data, "session", jn->session.data, "org", jn->org.data, "kind",
+        jn->kind.data, "role", jn->role.data, "name", jn->name.data, "jti", jti,
+        "iat", (json_int_t) now, "exp",
+        (json_int_t) (now + mcf->join_token_ttl));
 
     if (claims == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -509,7 +496,7 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
     }
 
     if ((jn->unlisted
-         && json_object_set_new(claims, "unlisted", json_true()) != 0)
+            && json_object_set_new(claims, "unlisted", json_true()) != 0)
         || (jn->preadmitted
             && json_object_set_new(claims, "admitted", json_true()) != 0))
     {
@@ -523,26 +510,25 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
 
     if (credential == NULL) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "telehealth: cannot sign a join credential");
+            "telehealth: cannot sign a join credential");
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    answer = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}",
-                       "credential", credential,
-                       "expires_in", (json_int_t) mcf->join_token_ttl,
-                       "room", jn->room.data,
-                       "role", jn->role.data,
-                       "plugin", TH_PLUGIN_PACKAGE,
-                       "janus_path", NGX_HTTP_TELEHEALTH_JANUS_PATH);
+    answer = json_pack("{s:s, s:I, s:s, s:s, s:s, s:s}", "credential",
+        credential, "expires_in", (json_int_t) mcf->join_token_ttl, "room",
+        jn->room.data, "role", jn->role.data, "plugin", TH_PLUGIN_PACKAGE,
+        "janus_path", NGX_HTTP_TELEHEALTH_JANUS_PATH);
     free(credential);
 
     if (answer != NULL && jn->node.len > 0
         && (json_object_set_new(answer, "node",
-                                json_string((char *) jn->node.data)) != 0
+                json_string((char *) jn->node.data))
+                != 0
             || (jn->url.len > 0
                 && json_object_set_new(answer, "janus_url",
-                                  json_string((char *) jn->url.data)) != 0)))
+                       json_string((char *) jn->url.data))
+                       != 0)))
     {
         json_decref(answer);
         answer = NULL;
@@ -558,7 +544,7 @@ ngx_http_telehealth_join_room(void *data, redisReply *reply)
     }
 
     ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK, answer));
+        ngx_http_telehealth_send_json(r, NGX_HTTP_OK, answer));
 }
 
 
@@ -573,12 +559,12 @@ static ngx_int_t
 ngx_http_telehealth_join_guest_token(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn, json_t *answer)
 {
-    char                             *token;
-    json_t                           *claims;
-    time_t                            now;
-    ngx_http_telehealth_ctx_t        *ctx;
-    ngx_http_telehealth_main_conf_t  *mcf;
-    char                              jti[TH_TOKEN_ID_LEN + 1];
+    char                            *token;
+    json_t                          *claims;
+    time_t                           now;
+    ngx_http_telehealth_ctx_t       *ctx;
+    ngx_http_telehealth_main_conf_t *mcf;
+    char                             jti[TH_TOKEN_ID_LEN + 1];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     mcf = ctx->mcf;
@@ -591,16 +577,11 @@ ngx_http_telehealth_join_guest_token(ngx_http_request_t *r,
 
     now = ngx_time();
 
-    claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}",
-                       "iss", TH_ISSUER,
-                       "aud", TH_AUD_API,
-                       "sub", jn->sub.data + sizeof("guest:") - 1,
-                       "typ", "guest",
-                       "org", jn->org.data,
-                       "name", jn->name.data,
-                       "jti", jti,
-                       "iat", (json_int_t) now,
-                       "exp", (json_int_t) (now + mcf->access_token_ttl));
+    claims = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "iss",
+        TH_ISSUER, "aud", TH_AUD_API, "sub",
+        jn->sub.data + sizeof("guest:") - 1, "typ", "guest", "org",
+        jn->org.data, "name", jn->name.data, "jti", jti, "iat",
+        (json_int_t) now, "exp", (json_int_t) (now + mcf->access_token_ttl));
     if (claims == NULL) {
         return NGX_ERROR;
     }
@@ -614,11 +595,11 @@ ngx_http_telehealth_join_guest_token(ngx_http_request_t *r,
 
     if (json_object_set_new(answer, "access_token", json_string(token)) != 0
         || json_object_set_new(answer, "access_token_expires_in",
-                               json_integer(mcf->access_token_ttl))
-           != 0
+               json_integer(mcf->access_token_ttl))
+               != 0
         || json_object_set_new(answer, "session_id",
-                               json_string((char *) jn->session.data))
-           != 0)
+               json_string((char *) jn->session.data))
+               != 0)
     {
         free(token);
         return NGX_ERROR;
@@ -636,9 +617,9 @@ static ngx_int_t
 ngx_http_telehealth_join_node(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn, redisReply *reply)
 {
-    ngx_uint_t   i;
-    ngx_str_t   *to[2];
-    redisReply  *e;
+    ngx_uint_t  i;
+    ngx_str_t  *to[2];
+    redisReply *e;
 
     to[0] = &jn->node;
     to[1] = &jn->url;
@@ -663,8 +644,8 @@ ngx_http_telehealth_join_node(ngx_http_request_t *r,
 
     if (jn->node.len > 0) {
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "telehealth: room %s joins at node %s",
-                       jn->room.data, jn->node.data);
+            "telehealth: room %s joins at node %s", jn->room.data,
+            jn->node.data);
     }
 
     return NGX_OK;

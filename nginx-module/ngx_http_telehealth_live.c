@@ -16,30 +16,27 @@
 
 
 typedef struct {
-    json_t      *body;      /* the answer being built */
-    json_t      *check;     /* access_check of th_op_session_update() */
+    json_t *body;  /* the answer being built */
+    json_t *check; /* access_check of th_op_session_update() */
 } ngx_http_telehealth_live_t;
 
 
 /* KEYS, ARGV and answer: common/lua/live_update.lua */
-#define ngx_http_telehealth_live_update_lua  th_lua_live_update
+#define ngx_http_telehealth_live_update_lua th_lua_live_update
 
-#define NGX_HTTP_TELEHEALTH_LIVE_FIELDS  32
+#define NGX_HTTP_TELEHEALTH_LIVE_FIELDS 32
 
 
 static void ngx_http_telehealth_live_room_updated(void *data,
-    redisReply *reply);
+    redisReply                                         *reply);
 static ngx_int_t ngx_http_telehealth_live_query(ngx_http_request_t *r,
     json_t *body, const char *field, const char *cmd,
     void (*handler)(void *data, redisReply *reply));
-static void ngx_http_telehealth_live_access_keys(void *data,
-    redisReply *reply);
+static void ngx_http_telehealth_live_access_keys(void *data, redisReply *reply);
 static ngx_uint_t ngx_http_telehealth_live_qualifies(json_t *check,
     const char *member, size_t len);
-static void ngx_http_telehealth_live_unbanned(void *data,
-    redisReply *reply);
-static void ngx_http_telehealth_live_members_all(void *data,
-    redisReply *reply);
+static void ngx_http_telehealth_live_unbanned(void *data, redisReply *reply);
+static void ngx_http_telehealth_live_members_all(void *data, redisReply *reply);
 
 
 /*
@@ -63,18 +60,17 @@ ngx_http_telehealth_live_updated(ngx_http_request_t *r, ngx_uint_t status,
     }
 
     ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, status,
-                                                  json_incref(body)));
+        ngx_http_telehealth_send_json(r, status, json_incref(body)));
 }
 
 
 void
 ngx_http_telehealth_live_access(ngx_http_request_t *r, json_t *body)
 {
-    ngx_int_t  rc;
+    ngx_int_t rc;
 
     rc = ngx_http_telehealth_live_query(r, body, "access_check", "HKEYS",
-                                  ngx_http_telehealth_live_access_keys);
+        ngx_http_telehealth_live_access_keys);
     if (rc != NGX_OK) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
@@ -84,13 +80,13 @@ ngx_http_telehealth_live_access(ngx_http_request_t *r, json_t *body)
 void
 ngx_http_telehealth_live_room_update(ngx_http_request_t *r, json_t *body)
 {
-    char                        *key;
-    size_t                       i, n;
-    json_t                      *update, *room, *session, *fields, *v;
-    const char                  *argv[5 + NGX_HTTP_TELEHEALTH_LIVE_FIELDS];
-    size_t                       argvlen[5 + NGX_HTTP_TELEHEALTH_LIVE_FIELDS];
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_live_t  *live;
+    char                       *key;
+    size_t                      i, n;
+    json_t                     *update, *room, *session, *fields, *v;
+    const char                 *argv[5 + NGX_HTTP_TELEHEALTH_LIVE_FIELDS];
+    size_t                      argvlen[5 + NGX_HTTP_TELEHEALTH_LIVE_FIELDS];
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_live_t *live;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -109,12 +105,11 @@ ngx_http_telehealth_live_room_update(ngx_http_request_t *r, json_t *body)
 
     live = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_live_t));
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
-                                        json_string_value(room));
+        json_string_value(room));
 
     if (live == NULL || key == NULL
         || ngx_http_telehealth_json_track(r->pool, json_incref(body)) == NULL
-        || ngx_http_telehealth_json_track(r->pool, json_incref(update))
-           == NULL)
+        || ngx_http_telehealth_json_track(r->pool, json_incref(update)) == NULL)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -134,7 +129,7 @@ ngx_http_telehealth_live_room_update(ngx_http_request_t *r, json_t *body)
 
     n = 5;
 
-    json_array_foreach(fields, i, v) {
+    json_array_foreach (fields, i, v) {
         argv[n++] = json_is_string(v) ? json_string_value(v) : "";
     }
 
@@ -143,8 +138,7 @@ ngx_http_telehealth_live_room_update(ngx_http_request_t *r, json_t *body)
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                    ngx_http_telehealth_live_room_updated,
-                                    r, n, argv, argvlen)
+            ngx_http_telehealth_live_room_updated, r, n, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_live_room_updated(r, NULL);
@@ -155,10 +149,10 @@ ngx_http_telehealth_live_room_update(ngx_http_request_t *r, json_t *body)
 static void
 ngx_http_telehealth_live_room_updated(void *data, redisReply *reply)
 {
-    json_t                      *body;
-    ngx_http_request_t          *r = data;
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_live_t  *live;
+    json_t                     *body;
+    ngx_http_request_t         *r = data;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_live_t *live;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     live = ctx->data;
@@ -167,8 +161,8 @@ ngx_http_telehealth_live_room_updated(void *data, redisReply *reply)
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         /* the change is committed; the room keeps its old values */
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "telehealth: session settings changed, but the room "
-                      "hash could not be updated");
+            "telehealth: session settings changed, but the room "
+            "hash could not be updated");
     }
 
     if (json_object_get(body, "access_check") != NULL) {
@@ -177,8 +171,7 @@ ngx_http_telehealth_live_room_updated(void *data, redisReply *reply)
     }
 
     ngx_http_telehealth_finalize(r,
-                ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
-                                              json_incref(body)));
+        ngx_http_telehealth_send_json(r, NGX_HTTP_OK, json_incref(body)));
 }
 
 
@@ -186,7 +179,7 @@ void
 ngx_http_telehealth_live_members(ngx_http_request_t *r, ngx_uint_t status,
     json_t *body)
 {
-    json_t  *room;
+    json_t *room;
 
     room = json_object_get(body, "members_of");
 
@@ -197,13 +190,12 @@ ngx_http_telehealth_live_members(ngx_http_request_t *r, ngx_uint_t status,
         json_object_set_new(body, "waiting", json_array());
 
         ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
-                                                  json_incref(body)));
+            ngx_http_telehealth_send_json(r, NGX_HTTP_OK, json_incref(body)));
         return;
     }
 
     if (ngx_http_telehealth_live_query(r, body, "members_of", "HGETALL",
-                                       ngx_http_telehealth_live_members_all)
+            ngx_http_telehealth_live_members_all)
         != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -218,12 +210,12 @@ ngx_http_telehealth_live_query(ngx_http_request_t *r, json_t *body,
     const char *field, const char *cmd,
     void (*handler)(void *data, redisReply *reply))
 {
-    char                        *key;
-    json_t                      *value, *room;
-    size_t                       argvlen[2];
-    const char                  *argv[2];
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_live_t  *live;
+    char                       *key;
+    json_t                     *value, *room;
+    size_t                      argvlen[2];
+    const char                 *argv[2];
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_live_t *live;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -242,7 +234,7 @@ ngx_http_telehealth_live_query(ngx_http_request_t *r, json_t *body,
     }
 
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM_MEMBERS,
-                                        json_string_value(room));
+        json_string_value(room));
     if (key == NULL) {
         return NGX_ERROR;
     }
@@ -250,8 +242,8 @@ ngx_http_telehealth_live_query(ngx_http_request_t *r, json_t *body,
     live->body = body;
 
     if (json_is_object(value)) {
-        live->check = ngx_http_telehealth_json_track(r->pool,
-                                                     json_incref(value));
+        live->check =
+            ngx_http_telehealth_json_track(r->pool, json_incref(value));
         json_object_del(body, field);
 
     } else {
@@ -265,8 +257,8 @@ ngx_http_telehealth_live_query(ngx_http_request_t *r, json_t *body,
     argv[1] = key;
     argvlen[1] = ngx_strlen(key);
 
-    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                          handler, r, 2, argv, argvlen)
+    if (ngx_http_telehealth_redis_command(r->pool, r->connection->log, handler,
+            r, 2, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -279,12 +271,12 @@ ngx_http_telehealth_live_query(ngx_http_request_t *r, json_t *body,
 static void
 ngx_http_telehealth_live_access_keys(void *data, redisReply *reply)
 {
-    size_t                       i;
-    json_t                      *removed, *room, *publish;
-    redisReply                  *m;
-    ngx_http_request_t          *r = data;
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_live_t  *live;
+    size_t                      i;
+    json_t                     *removed, *room, *publish;
+    redisReply                 *m;
+    ngx_http_request_t         *r = data;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_live_t *live;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     live = ctx->data;
@@ -300,13 +292,13 @@ ngx_http_telehealth_live_access_keys(void *data, redisReply *reply)
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         /* the change is committed; the room is left as it is */
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "telehealth: access changed, but the room's members "
-                      "could not be read");
+            "telehealth: access changed, but the room's members "
+            "could not be read");
         json_object_set_new(live->body, "command_id", json_null());
 
         ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
-                                                  json_incref(live->body)));
+            ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                json_incref(live->body)));
         return;
     }
 
@@ -317,28 +309,23 @@ ngx_http_telehealth_live_access_keys(void *data, redisReply *reply)
             continue;
         }
 
-        if (!ngx_http_telehealth_live_qualifies(live->check, m->str, m->len))
-        {
+        if (!ngx_http_telehealth_live_qualifies(live->check, m->str, m->len)) {
             json_array_append_new(removed, json_stringn(m->str, m->len));
         }
     }
 
     if (json_array_size(removed) == 0) {
         ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
-                                                  json_incref(live->body)));
+            ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                json_incref(live->body)));
         return;
     }
 
     room = json_object_get(live->check, "room");
 
-    publish = json_pack("{s:O, s:{s:s, s:O, s:O}, s:O}",
-                        "room", room,
-                        "command",
-                            "command", "access_changed",
-                            "room", room,
-                            "participants", removed,
-                        "reply", live->body);
+    publish = json_pack("{s:O, s:{s:s, s:O, s:O}, s:O}", "room", room,
+        "command", "command", "access_changed", "room", room, "participants",
+        removed, "reply", live->body);
     if (publish == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -361,9 +348,9 @@ static ngx_uint_t
 ngx_http_telehealth_live_qualifies(json_t *check, const char *member,
     size_t len)
 {
-    size_t       i, n;
-    json_t      *access, *listed, *id;
-    const char  *level;
+    size_t      i, n;
+    json_t     *access, *listed, *id;
+    const char *level;
 
     access = json_object_get(check, "access");
     level = json_is_string(access) ? json_string_value(access) : "";
@@ -372,8 +359,7 @@ ngx_http_telehealth_live_qualifies(json_t *check, const char *member,
         return 1;
     }
 
-    if (ngx_strcmp(level, "internal") == 0
-        && len > sizeof("staff:") - 1
+    if (ngx_strcmp(level, "internal") == 0 && len > sizeof("staff:") - 1
         && ngx_strncmp(member, "staff:", sizeof("staff:") - 1) == 0)
     {
         return 1;
@@ -381,7 +367,7 @@ ngx_http_telehealth_live_qualifies(json_t *check, const char *member,
 
     listed = json_object_get(check, "participants");
 
-    json_array_foreach(listed, i, id) {
+    json_array_foreach (listed, i, id) {
         if (!json_is_string(id)) {
             continue;
         }
@@ -402,12 +388,12 @@ ngx_http_telehealth_live_qualifies(json_t *check, const char *member,
 static void
 ngx_http_telehealth_live_members_all(void *data, redisReply *reply)
 {
-    size_t                       i;
-    json_t                      *in, *waiting, *entry, *state;
-    redisReply                  *field, *value;
-    ngx_http_request_t          *r = data;
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_live_t  *live;
+    size_t                      i;
+    json_t                     *in, *waiting, *entry, *state;
+    redisReply                 *field, *value;
+    ngx_http_request_t         *r = data;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_live_t *live;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     live = ctx->data;
@@ -447,7 +433,7 @@ ngx_http_telehealth_live_members_all(void *data, redisReply *reply)
         }
 
         json_object_set_new(entry, "participant",
-                            json_stringn(field->str, field->len));
+            json_stringn(field->str, field->len));
 
         state = json_object_get(entry, "state");
 
@@ -462,27 +448,26 @@ ngx_http_telehealth_live_members_all(void *data, redisReply *reply)
     }
 
     ngx_http_telehealth_finalize(r,
-                ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
-                                              json_incref(live->body)));
+        ngx_http_telehealth_send_json(r, NGX_HTTP_OK, json_incref(live->body)));
 }
 
 
 /* DELETE /sessions/{id}/bans/{participant}, after PostgreSQL lifted it */
 
 void
-ngx_http_telehealth_live_ban_lifted(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *body)
+ngx_http_telehealth_live_ban_lifted(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body)
 {
-    char                       *key;
-    const char                 *argv[3];
-    size_t                      argvlen[3];
-    ngx_uint_t                  i;
-    ngx_http_telehealth_ctx_t  *ctx;
+    char                      *key;
+    const char                *argv[3];
+    size_t                     argvlen[3];
+    ngx_uint_t                 i;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_SESSION_BANNED,
-                    json_string_value(json_object_get(body, "session_id")));
+        json_string_value(json_object_get(body, "session_id")));
 
     argv[0] = "SREM";
     argv[1] = key;
@@ -505,8 +490,7 @@ ngx_http_telehealth_live_ban_lifted(ngx_http_request_t *r,
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                          ngx_http_telehealth_live_unbanned,
-                                          r, 3, argv, argvlen)
+            ngx_http_telehealth_live_unbanned, r, 3, argv, argvlen)
         != NGX_OK)
     {
         /* lifted in PostgreSQL: the reconciler rebuilds the set from it */
@@ -518,8 +502,8 @@ ngx_http_telehealth_live_ban_lifted(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_live_unbanned(void *data, redisReply *reply)
 {
-    ngx_http_request_t         *r = data;
-    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_request_t        *r = data;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -528,6 +512,6 @@ ngx_http_telehealth_live_unbanned(void *data, redisReply *reply)
         return;
     }
 
-    ngx_http_telehealth_finalize(r, ngx_http_telehealth_send_json(r,
-                                        NGX_HTTP_OK, json_incref(ctx->data)));
+    ngx_http_telehealth_finalize(r,
+        ngx_http_telehealth_send_json(r, NGX_HTTP_OK, json_incref(ctx->data)));
 }

@@ -29,16 +29,15 @@ void ngx_http_telehealth_live_access(ngx_http_request_t *r, json_t *body);
  * into the room hash while it belongs to that session, then goes on with
  * "access_check" if there is one.  body is borrowed.  Ends the request.
  */
-void ngx_http_telehealth_live_room_update(ngx_http_request_t *r,
-    json_t *body);
+void ngx_http_telehealth_live_room_update(ngx_http_request_t *r, json_t *body);
 
 /*
  * body: the answer of th_api('session_participants') with "members_of"
  * (a room or null); answers it with "participants" and "waiting".  body is
  * borrowed.  Ends the request.
  */
-void ngx_http_telehealth_live_members(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *body);
+void ngx_http_telehealth_live_members(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body);
 
 /*
  * body: the answer of th_api('session_ban_lift') {"session_id",
@@ -53,8 +52,8 @@ void ngx_http_telehealth_live_ban_lifted(ngx_http_request_t *r,
  * "access_check" if there is one; with "access_check" only, that; else
  * the answer as it is.  Ends the request.
  */
-void ngx_http_telehealth_live_updated(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *body);
+void ngx_http_telehealth_live_updated(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body);
 
 
 #endif /* _NGX_HTTP_TELEHEALTH_LIVE_H_INCLUDED_ */

@@ -16,35 +16,32 @@
 #include "ngx_http_telehealth_mail.h"
 
 
-static ngx_int_t ngx_http_telehealth_conf_read(ngx_conf_t *cf,
-    ngx_str_t *name, size_t max, ngx_str_t *out);
+static ngx_int_t ngx_http_telehealth_conf_read(ngx_conf_t *cf, ngx_str_t *name,
+    size_t max, ngx_str_t *out);
 
 
 /* bytes of text per encoded-word: 56 base64 characters, whole groups */
-#define NGX_HTTP_TELEHEALTH_MAIL_WORD   42
-#define NGX_HTTP_TELEHEALTH_MAIL_LINE   76
+#define NGX_HTTP_TELEHEALTH_MAIL_WORD 42
+#define NGX_HTTP_TELEHEALTH_MAIL_LINE 76
 
 
 static ngx_uint_t ngx_http_telehealth_mail_plain(ngx_str_t *text);
 static u_char *ngx_http_telehealth_mail_words(u_char *p, ngx_str_t *text);
 
 
-static char  *ngx_http_telehealth_mail_week[] = {
-    "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"
-};
+static char *ngx_http_telehealth_mail_week[] = { "Sun", "Mon", "Tue", "Wed",
+    "Thu", "Fri", "Sat" };
 
-static char  *ngx_http_telehealth_mail_months[] = {
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-};
+static char *ngx_http_telehealth_mail_months[] = { "Jan", "Feb", "Mar", "Apr",
+    "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 
 
 ngx_int_t
 ngx_http_telehealth_mail_address(const char *addr)
 {
-    size_t       len;
-    ngx_uint_t   i, at;
-    u_char       c;
+    size_t     len;
+    ngx_uint_t i, at;
+    u_char     c;
 
     len = ngx_strlen(addr);
 
@@ -79,13 +76,13 @@ ngx_http_telehealth_mail_message(ngx_pool_t *pool,
     ngx_http_telehealth_email_conf_t *ec, const char *to, ngx_str_t *subject,
     ngx_str_t *body, const char *key, size_t *len)
 {
-    u_char     *msg, *p, *crlf, *b64, *s, *last;
-    size_t      n, size;
-    ngx_tm_t    tm;
-    ngx_str_t   src, dst;
-    ngx_uint_t  i;
+    u_char    *msg, *p, *crlf, *b64, *s, *last;
+    size_t     n, size;
+    ngx_tm_t   tm;
+    ngx_str_t  src, dst;
+    ngx_uint_t i;
 
-    u_char  hash[SHA256_DIGEST_LENGTH];
+    u_char hash[SHA256_DIGEST_LENGTH];
 
     /* the text with CRLF line ends, then in base64 lines */
 
@@ -117,16 +114,15 @@ ngx_http_telehealth_mail_message(ngx_pool_t *pool,
 
     size = sizeof("Date: Sun, 01 Jan 2000 00:00:00 +0000" CRLF) - 1
            + sizeof("From: \"\" <>" CRLF) - 1 + 4 * ec->from_name.len + 32
-           + ec->from.len
-           + sizeof("To: <>" CRLF) - 1 + ngx_strlen(to)
+           + ec->from.len + sizeof("To: <>" CRLF) - 1 + ngx_strlen(to)
            + sizeof("Subject: " CRLF) - 1 + 4 * subject->len + 32
            + sizeof("Message-ID: <.notify@>" CRLF) - 1
            + 2 * SHA256_DIGEST_LENGTH + ec->domain.len
            + sizeof("MIME-Version: 1.0" CRLF
                     "Content-Type: text/plain; charset=UTF-8" CRLF
                     "Content-Transfer-Encoding: base64" CRLF
-                    "Auto-Submitted: auto-generated" CRLF CRLF) - 1
-           + dst.len + (dst.len / NGX_HTTP_TELEHEALTH_MAIL_LINE + 1) * 2;
+                    "Auto-Submitted: auto-generated" CRLF CRLF)
+           - 1 + dst.len + (dst.len / NGX_HTTP_TELEHEALTH_MAIL_LINE + 1) * 2;
 
     msg = ngx_pnalloc(pool, size);
     if (msg == NULL) {
@@ -136,11 +132,9 @@ ngx_http_telehealth_mail_message(ngx_pool_t *pool,
     ngx_gmtime(ngx_time(), &tm);
 
     p = ngx_sprintf(msg, "Date: %s, %02d %s %4d %02d:%02d:%02d +0000" CRLF,
-                    ngx_http_telehealth_mail_week[tm.ngx_tm_wday],
-                    tm.ngx_tm_mday,
-                    ngx_http_telehealth_mail_months[tm.ngx_tm_mon - 1],
-                    tm.ngx_tm_year, tm.ngx_tm_hour, tm.ngx_tm_min,
-                    tm.ngx_tm_sec);
+        ngx_http_telehealth_mail_week[tm.ngx_tm_wday], tm.ngx_tm_mday,
+        ngx_http_telehealth_mail_months[tm.ngx_tm_mon - 1], tm.ngx_tm_year,
+        tm.ngx_tm_hour, tm.ngx_tm_min, tm.ngx_tm_sec);
 
     p = ngx_cpymem(p, "From: ", sizeof("From: ") - 1);
 
@@ -167,8 +161,7 @@ ngx_http_telehealth_mail_message(ngx_pool_t *pool,
         *p++ = ' ';
     }
 
-    p = ngx_sprintf(p, "<%V>" CRLF "To: <%s>" CRLF "Subject: ",
-                    &ec->from, to);
+    p = ngx_sprintf(p, "<%V>" CRLF "To: <%s>" CRLF "Subject: ", &ec->from, to);
 
     if (ngx_http_telehealth_mail_plain(subject)) {
         p = ngx_cpymem(p, subject->data, subject->len);
@@ -183,14 +176,15 @@ ngx_http_telehealth_mail_message(ngx_pool_t *pool,
     p = ngx_hex_dump(p, hash, SHA256_DIGEST_LENGTH);
     p = ngx_sprintf(p, ".notify@%V>" CRLF, &ec->domain);
 
-    p = ngx_cpymem(p, "MIME-Version: 1.0" CRLF
-                      "Content-Type: text/plain; charset=UTF-8" CRLF
-                      "Content-Transfer-Encoding: base64" CRLF
-                      "Auto-Submitted: auto-generated" CRLF CRLF,
-                   sizeof("MIME-Version: 1.0" CRLF
-                          "Content-Type: text/plain; charset=UTF-8" CRLF
-                          "Content-Transfer-Encoding: base64" CRLF
-                          "Auto-Submitted: auto-generated" CRLF CRLF) - 1);
+    p = ngx_cpymem(p,
+        "MIME-Version: 1.0" CRLF "Content-Type: text/plain; charset=UTF-8" CRLF
+        "Content-Transfer-Encoding: base64" CRLF
+        "Auto-Submitted: auto-generated" CRLF CRLF,
+        sizeof("MIME-Version: 1.0" CRLF
+               "Content-Type: text/plain; charset=UTF-8" CRLF
+               "Content-Transfer-Encoding: base64" CRLF
+               "Auto-Submitted: auto-generated" CRLF CRLF)
+            - 1);
 
     for (s = dst.data, last = dst.data + dst.len; s < last; s += n) {
         n = ngx_min((size_t) (last - s), NGX_HTTP_TELEHEALTH_MAIL_LINE);
@@ -210,7 +204,7 @@ ngx_http_telehealth_mail_message(ngx_pool_t *pool,
 static ngx_uint_t
 ngx_http_telehealth_mail_plain(ngx_str_t *text)
 {
-    ngx_uint_t  i;
+    ngx_uint_t i;
 
     if (text->len > 70) {
         return 0;
@@ -223,8 +217,8 @@ ngx_http_telehealth_mail_plain(ngx_str_t *text)
     }
 
     /* "=?" would read as the start of an encoded-word */
-    return ngx_strlcasestrn(text->data, text->data + text->len,
-                            (u_char *) "=?", 2 - 1)
+    return ngx_strlcasestrn(text->data, text->data + text->len, (u_char *) "=?",
+               2 - 1)
            == NULL;
 }
 
@@ -234,8 +228,8 @@ ngx_http_telehealth_mail_plain(ngx_str_t *text)
 static u_char *
 ngx_http_telehealth_mail_words(u_char *p, ngx_str_t *text)
 {
-    u_char     *s, *end, *next, *last;
-    ngx_str_t   src, dst;
+    u_char   *s, *end, *next, *last;
+    ngx_str_t src, dst;
 
     s = text->data;
     last = text->data + text->len;
@@ -285,14 +279,13 @@ ngx_http_telehealth_mail_words(u_char *p, ngx_str_t *text)
 /* telehealth_email_from address [display name] */
 
 char *
-ngx_http_telehealth_email_from(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+ngx_http_telehealth_email_from(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    u_char      *at;
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    u_char    *at;
+    ngx_str_t *value;
+    ngx_uint_t i;
 
     if (mcf->email.from.data != NULL) {
         return "is duplicate";
@@ -302,9 +295,9 @@ ngx_http_telehealth_email_from(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (ngx_http_telehealth_mail_address((char *) value[1].data) != NGX_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_email_from\" must be an address "
-                           "such as noreply@example.org, not \"%V\"",
-                           &value[1]);
+            "\"telehealth_email_from\" must be an address "
+            "such as noreply@example.org, not \"%V\"",
+            &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -338,9 +331,9 @@ static ngx_int_t
 ngx_http_telehealth_conf_read(ngx_conf_t *cf, ngx_str_t *name, size_t max,
     ngx_str_t *out)
 {
-    ssize_t          n;
-    ngx_file_t       file;
-    ngx_file_info_t  fi;
+    ssize_t         n;
+    ngx_file_t      file;
+    ngx_file_info_t fi;
 
     if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
         return NGX_ERROR;
@@ -353,7 +346,7 @@ ngx_http_telehealth_conf_read(ngx_conf_t *cf, ngx_str_t *name, size_t max,
     file.fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (file.fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%V\" failed", name);
+            ngx_open_file_n " \"%V\" failed", name);
         return NGX_ERROR;
     }
 
@@ -374,8 +367,9 @@ ngx_http_telehealth_conf_read(ngx_conf_t *cf, ngx_str_t *name, size_t max,
 
     if (n != (ssize_t) out->len || out->data == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" cannot be read or is larger than %uz "
-                           "bytes", name, max);
+            "\"%V\" cannot be read or is larger than %uz "
+            "bytes",
+            name, max);
         return NGX_ERROR;
     }
 
@@ -391,10 +385,10 @@ char *
 ngx_http_telehealth_email_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    u_char     *p, *last, *colon;
-    ngx_str_t  *value, text;
+    u_char    *p, *last, *colon;
+    ngx_str_t *value, text;
 
     if (mcf->email.user.data != NULL) {
         return "is duplicate";
@@ -418,8 +412,9 @@ ngx_http_telehealth_email_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
     if (colon == NULL || colon == text.data || colon + 1 == p) {
         ngx_explicit_memzero(text.data, text.len);
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" must hold \"user:password\" on its "
-                           "first line", &value[1]);
+            "\"%V\" must hold \"user:password\" on its "
+            "first line",
+            &value[1]);
         return NGX_CONF_ERROR;
     }
 
@@ -442,9 +437,9 @@ char *
 ngx_http_telehealth_email_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t *value;
 
     if (mcf->email.trusted.data != NULL) {
         return "is duplicate";
@@ -453,18 +448,18 @@ ngx_http_telehealth_email_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
 
     if (ngx_http_telehealth_conf_read(cf, &value[1], 1024 * 1024,
-                                      &mcf->email.trusted)
+            &mcf->email.trusted)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
     }
 
     if (ngx_strstrn(mcf->email.trusted.data, "-----BEGIN CERTIFICATE-----",
-                    sizeof("-----BEGIN CERTIFICATE-----") - 2)
+            sizeof("-----BEGIN CERTIFICATE-----") - 2)
         == NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" holds no PEM certificate", &value[1]);
+            "\"%V\" holds no PEM certificate", &value[1]);
         return NGX_CONF_ERROR;
     }
 

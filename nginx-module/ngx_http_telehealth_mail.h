@@ -28,8 +28,8 @@ u_char *ngx_http_telehealth_mail_message(ngx_pool_t *pool,
 /* telehealth_email_from, _credentials, _trusted_certificate */
 char *ngx_http_telehealth_email_from(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-char *ngx_http_telehealth_email_credentials(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
+char *ngx_http_telehealth_email_credentials(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 char *ngx_http_telehealth_email_trusted(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 

@@ -31,88 +31,84 @@
 #include "th_schema.h"
 
 
-#define NGX_HTTP_TELEHEALTH_METRICS_ROUTES   128
-#define NGX_HTTP_TELEHEALTH_METRICS_WORKERS  64
-#define NGX_HTTP_TELEHEALTH_METRICS_PUBLISH  1000     /* ms */
-#define NGX_HTTP_TELEHEALTH_SCHEMA_RETRY     2000     /* ms, while wrong */
-#define NGX_HTTP_TELEHEALTH_METRICS_BUF      (256 * 1024)
+#define NGX_HTTP_TELEHEALTH_METRICS_ROUTES  128
+#define NGX_HTTP_TELEHEALTH_METRICS_WORKERS 64
+#define NGX_HTTP_TELEHEALTH_METRICS_PUBLISH 1000 /* ms */
+#define NGX_HTTP_TELEHEALTH_SCHEMA_RETRY    2000 /* ms, while wrong */
+#define NGX_HTTP_TELEHEALTH_METRICS_BUF     (256 * 1024)
 
 
 /* KEYS, ARGV and answer: common/lua/nodes.lua */
-#define ngx_http_telehealth_nodes_lua  th_lua_nodes
+#define ngx_http_telehealth_nodes_lua th_lua_nodes
 
 
 /* the status codes counted one by one; others count as "other" */
-static const ngx_uint_t  ngx_http_telehealth_metrics_codes[] = {
-    200, 201, 204, 304, 400, 401, 403, 404, 405, 409, 410, 412, 413, 415,
-    422, 429, 500, 502, 503, 504
-};
+static const ngx_uint_t ngx_http_telehealth_metrics_codes[] = { 200, 201, 204,
+    304, 400, 401, 403, 404, 405, 409, 410, 412, 413, 415, 422, 429, 500, 502,
+    503, 504 };
 
-#define NGX_HTTP_TELEHEALTH_METRICS_NCODES                                   \
+#define NGX_HTTP_TELEHEALTH_METRICS_NCODES \
     (sizeof(ngx_http_telehealth_metrics_codes) / sizeof(ngx_uint_t))
 
 /* upper bounds of the latency buckets, ms */
-static const ngx_msec_t  ngx_http_telehealth_metrics_bounds[] = {
-    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000
-};
+static const ngx_msec_t ngx_http_telehealth_metrics_bounds[] = { 5, 10, 25, 50,
+    100, 250, 500, 1000, 2500, 5000, 10000 };
 
-#define NGX_HTTP_TELEHEALTH_METRICS_NBOUNDS                                  \
+#define NGX_HTTP_TELEHEALTH_METRICS_NBOUNDS \
     (sizeof(ngx_http_telehealth_metrics_bounds) / sizeof(ngx_msec_t))
 
 /* the plugin's join latency buckets (janus_telehealth_metrics.c), ms */
-static const ngx_uint_t  ngx_http_telehealth_join_bounds[] = {
-    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000
-};
+static const ngx_uint_t ngx_http_telehealth_join_bounds[] = { 5, 10, 25, 50,
+    100, 250, 500, 1000, 2500, 5000 };
 
 
 typedef struct {
-    ngx_atomic_t        pid;                /* 0: no worker */
-    ngx_atomic_t        pg_size;
-    ngx_atomic_t        pg_connected;
-    ngx_atomic_t        pg_in_use;
-    ngx_atomic_t        pg_waiting;
-    ngx_atomic_t        redis_up;
-    ngx_atomic_t        sse_open;
+    ngx_atomic_t pid; /* 0: no worker */
+    ngx_atomic_t pg_size;
+    ngx_atomic_t pg_connected;
+    ngx_atomic_t pg_in_use;
+    ngx_atomic_t pg_waiting;
+    ngx_atomic_t redis_up;
+    ngx_atomic_t sse_open;
 } ngx_http_telehealth_metrics_worker_t;
 
 
 typedef struct {
     /* row 0: no route matched; route i is row i + 1 */
-    ngx_atomic_t        requests[NGX_HTTP_TELEHEALTH_METRICS_ROUTES + 1]
-                                [NGX_HTTP_TELEHEALTH_METRICS_NCODES + 1];
-    ngx_atomic_t        latency[NGX_HTTP_TELEHEALTH_METRICS_NBOUNDS + 1];
-    ngx_atomic_t        latency_sum_ms;
-    ngx_atomic_t        logins_invalid;
-    ngx_atomic_t        logins_throttled;
+    ngx_atomic_t requests[NGX_HTTP_TELEHEALTH_METRICS_ROUTES + 1]
+                         [NGX_HTTP_TELEHEALTH_METRICS_NCODES + 1];
+    ngx_atomic_t latency[NGX_HTTP_TELEHEALTH_METRICS_NBOUNDS + 1];
+    ngx_atomic_t latency_sum_ms;
+    ngx_atomic_t logins_invalid;
+    ngx_atomic_t logins_throttled;
     /* the database version whose mismatch was logged, + 1; 0: none */
-    ngx_atomic_t        schema_logged;
+    ngx_atomic_t schema_logged;
     ngx_http_telehealth_metrics_worker_t
-                        workers[NGX_HTTP_TELEHEALTH_METRICS_WORKERS];
+        workers[NGX_HTTP_TELEHEALTH_METRICS_WORKERS];
 } ngx_http_telehealth_metrics_shm_t;
 
 
 /* one scrape: Redis' nodes, the events stream, PostgreSQL's outbox */
 typedef struct {
-    ngx_http_request_t                 *request;
-    ngx_http_telehealth_main_conf_t    *mcf;
-    ngx_buf_t                          *buf;
-    ngx_http_telehealth_pg_req_t       *pg;
-    ngx_uint_t                          health;  /* GET /health, not text */
-    json_t                             *nodes;   /* of /health */
+    ngx_http_request_t              *request;
+    ngx_http_telehealth_main_conf_t *mcf;
+    ngx_buf_t                       *buf;
+    ngx_http_telehealth_pg_req_t    *pg;
+    ngx_uint_t                       health; /* GET /health, not text */
+    json_t                          *nodes;  /* of /health */
 } ngx_http_telehealth_scrape_t;
 
 
-static ngx_int_t ngx_http_telehealth_metrics_init_zone(
-    ngx_shm_zone_t *zone, void *data);
+static ngx_int_t ngx_http_telehealth_metrics_init_zone(ngx_shm_zone_t *zone,
+    void                                                              *data);
 static ngx_int_t ngx_http_telehealth_metrics_log(ngx_http_request_t *r);
 static void ngx_http_telehealth_metrics_publish(ngx_event_t *ev);
 static void ngx_http_telehealth_scrape_nodes(ngx_http_telehealth_scrape_t *sc);
 static void ngx_http_telehealth_scrape_nodes_done(void *data,
-    redisReply *reply);
+    redisReply                                         *reply);
 static void ngx_http_telehealth_scrape_stream_done(void *data,
-    redisReply *reply);
-static void ngx_http_telehealth_scrape_outbox(
-    ngx_http_telehealth_scrape_t *sc);
+    redisReply                                          *reply);
+static void ngx_http_telehealth_scrape_outbox(ngx_http_telehealth_scrape_t *sc);
 static void ngx_http_telehealth_scrape_outbox_done(
     ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_scrape_send(ngx_http_telehealth_scrape_t *sc);
@@ -123,40 +119,39 @@ static void ngx_http_telehealth_schema_done(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_schema_retry(ngx_event_t *ev);
 
 
-static ngx_str_t  ngx_http_telehealth_metrics_zone_name =
+static ngx_str_t ngx_http_telehealth_metrics_zone_name =
     ngx_string("telehealth_metrics");
 
-static ngx_http_telehealth_metrics_shm_t  *ngx_http_telehealth_metrics_shm;
+static ngx_http_telehealth_metrics_shm_t *ngx_http_telehealth_metrics_shm;
 
-static ngx_event_t  ngx_http_telehealth_metrics_timer;
-static ngx_connection_t  ngx_http_telehealth_metrics_dummy;
+static ngx_event_t      ngx_http_telehealth_metrics_timer;
+static ngx_connection_t ngx_http_telehealth_metrics_dummy;
 
 /* the schema check of this worker */
-static ngx_uint_t   ngx_http_telehealth_schema_state;  /* 0 unknown, 1 ok,
+static ngx_uint_t  ngx_http_telehealth_schema_state; /* 0 unknown, 1 ok,
                                                           2 mismatch */
-static ngx_uint_t   ngx_http_telehealth_schema_checking;
-static ngx_log_t   *ngx_http_telehealth_schema_log;
-static ngx_event_t  ngx_http_telehealth_schema_timer;
-static char         ngx_http_telehealth_schema_db[16];
-static char         ngx_http_telehealth_schema_detail[160];
+static ngx_uint_t  ngx_http_telehealth_schema_checking;
+static ngx_log_t  *ngx_http_telehealth_schema_log;
+static ngx_event_t ngx_http_telehealth_schema_timer;
+static char        ngx_http_telehealth_schema_db[16];
+static char        ngx_http_telehealth_schema_detail[160];
 
 
 /* the shared zone */
 
 ngx_int_t
 ngx_http_telehealth_metrics_zone(ngx_conf_t *cf,
-    ngx_http_telehealth_main_conf_t *mcf)
+    ngx_http_telehealth_main_conf_t         *mcf)
 {
-    size_t           size;
-    ngx_shm_zone_t  *zone;
+    size_t          size;
+    ngx_shm_zone_t *zone;
 
     /* the counters, and room for the slab pool that heads every zone */
-    size = ngx_align(sizeof(ngx_http_telehealth_metrics_shm_t),
-                     ngx_pagesize)
+    size = ngx_align(sizeof(ngx_http_telehealth_metrics_shm_t), ngx_pagesize)
            + 8 * ngx_pagesize;
 
     zone = ngx_shared_memory_add(cf, &ngx_http_telehealth_metrics_zone_name,
-                                 size, &ngx_http_telehealth_module);
+        size, &ngx_http_telehealth_module);
     if (zone == NULL) {
         return NGX_ERROR;
     }
@@ -170,8 +165,8 @@ ngx_http_telehealth_metrics_zone(ngx_conf_t *cf,
 static ngx_int_t
 ngx_http_telehealth_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
 {
-    ngx_slab_pool_t                    *shpool;
-    ngx_http_telehealth_metrics_shm_t  *shm;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_telehealth_metrics_shm_t *shm;
 
     /* a reload keeps the zone, and with it the counters */
     if (data != NULL) {
@@ -202,8 +197,8 @@ ngx_http_telehealth_metrics_init_zone(ngx_shm_zone_t *zone, void *data)
 ngx_int_t
 ngx_http_telehealth_metrics_postconfiguration(ngx_conf_t *cf)
 {
-    ngx_http_handler_pt        *h;
-    ngx_http_core_main_conf_t  *cmcf;
+    ngx_http_handler_pt       *h;
+    ngx_http_core_main_conf_t *cmcf;
 
     cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
 
@@ -223,12 +218,12 @@ ngx_http_telehealth_metrics_postconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_telehealth_metrics_log(ngx_http_request_t *r)
 {
-    ngx_str_t                           *path;
-    ngx_uint_t                           row, col, method, status, i;
-    ngx_msec_int_t                       ms;
-    ngx_time_t                          *tp;
-    ngx_http_telehealth_ctx_t           *ctx;
-    ngx_http_telehealth_metrics_shm_t   *shm;
+    ngx_str_t                         *path;
+    ngx_uint_t                         row, col, method, status, i;
+    ngx_msec_int_t                     ms;
+    ngx_time_t                        *tp;
+    ngx_http_telehealth_ctx_t         *ctx;
+    ngx_http_telehealth_metrics_shm_t *shm;
 
     shm = ngx_http_telehealth_metrics_shm;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -255,7 +250,8 @@ ngx_http_telehealth_metrics_log(ngx_http_request_t *r)
     /* a console stream lasts as long as the console: not a latency */
     if (r->headers_out.content_type.len == sizeof("text/event-stream") - 1
         && ngx_strncmp(r->headers_out.content_type.data, "text/event-stream",
-                       sizeof("text/event-stream") - 1) == 0)
+               sizeof("text/event-stream") - 1)
+               == 0)
     {
         return NGX_OK;
     }
@@ -277,8 +273,7 @@ ngx_http_telehealth_metrics_log(ngx_http_request_t *r)
     if (row > 0) {
         ngx_http_telehealth_route_name(row - 1, &method, &path);
 
-        if (method == NGX_HTTP_POST
-            && path->len == sizeof("/auth/login") - 1
+        if (method == NGX_HTTP_POST && path->len == sizeof("/auth/login") - 1
             && ngx_strncmp(path->data, "/auth/login", path->len) == 0)
         {
             if (status == NGX_HTTP_UNAUTHORIZED) {
@@ -298,9 +293,9 @@ ngx_http_telehealth_metrics_log(ngx_http_request_t *r)
 
 ngx_int_t
 ngx_http_telehealth_metrics_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf)
+    ngx_http_telehealth_main_conf_t                  *mcf)
 {
-    ngx_event_t  *ev;
+    ngx_event_t *ev;
 
     ngx_http_telehealth_schema_log = cycle->log;
 
@@ -339,7 +334,7 @@ ngx_http_telehealth_metrics_exit_process(void)
         && ngx_worker < NGX_HTTP_TELEHEALTH_METRICS_WORKERS)
     {
         ngx_memzero(&ngx_http_telehealth_metrics_shm->workers[ngx_worker],
-                    sizeof(ngx_http_telehealth_metrics_worker_t));
+            sizeof(ngx_http_telehealth_metrics_worker_t));
     }
 }
 
@@ -347,8 +342,8 @@ ngx_http_telehealth_metrics_exit_process(void)
 static void
 ngx_http_telehealth_metrics_publish(ngx_event_t *ev)
 {
-    ngx_uint_t                             size, connected, in_use, waiting;
-    ngx_http_telehealth_metrics_worker_t  *w;
+    ngx_uint_t                            size, connected, in_use, waiting;
+    ngx_http_telehealth_metrics_worker_t *w;
 
     w = &ngx_http_telehealth_metrics_shm->workers[ngx_worker];
 
@@ -373,8 +368,8 @@ ngx_http_telehealth_metrics_publish(ngx_event_t *ev)
 void
 ngx_http_telehealth_schema_check(ngx_log_t *log)
 {
-    ngx_pool_t                    *pool;
-    ngx_http_telehealth_pg_req_t  *pg;
+    ngx_pool_t                   *pool;
+    ngx_http_telehealth_pg_req_t *pg;
 
     if (ngx_http_telehealth_schema_checking) {
         return;
@@ -397,7 +392,8 @@ ngx_http_telehealth_schema_check(ngx_log_t *log)
     /* plain SQL: an older database may lack any function of ours */
     if (ngx_http_telehealth_pg_query(pg,
             "SELECT COALESCE(max(left(version, 3)), '')"
-            " FROM schema_migrations", 0, NULL)
+            " FROM schema_migrations",
+            0, NULL)
         != NGX_AGAIN)
     {
         ngx_destroy_pool(pool);
@@ -411,13 +407,13 @@ ngx_http_telehealth_schema_check(ngx_log_t *log)
 static void
 ngx_http_telehealth_schema_done(ngx_http_telehealth_pg_req_t *pg)
 {
-    char                               *db;
-    ngx_int_t                           n;
-    ngx_log_t                          *log;
-    ngx_pool_t                         *pool;
-    ngx_atomic_t                        logged;
-    ngx_event_t                        *ev;
-    ngx_http_telehealth_metrics_shm_t  *shm;
+    char                              *db;
+    ngx_int_t                          n;
+    ngx_log_t                         *log;
+    ngx_pool_t                        *pool;
+    ngx_atomic_t                       logged;
+    ngx_event_t                       *ev;
+    ngx_http_telehealth_metrics_shm_t *shm;
 
     pool = pg->data;
     log = pool->log;
@@ -430,12 +426,12 @@ ngx_http_telehealth_schema_done(ngx_http_telehealth_pg_req_t *pg)
     }
 
     /* a database without schema_migrations has no version at all */
-    db = (pg->status == NGX_HTTP_TELEHEALTH_PG_OK
-          && PQntuples(pg->result) == 1)
-         ? PQgetvalue(pg->result, 0, 0) : "";
+    db = (pg->status == NGX_HTTP_TELEHEALTH_PG_OK && PQntuples(pg->result) == 1)
+             ? PQgetvalue(pg->result, 0, 0)
+             : "";
 
     ngx_cpystrn((u_char *) ngx_http_telehealth_schema_db, (u_char *) db,
-                sizeof(ngx_http_telehealth_schema_db));
+        sizeof(ngx_http_telehealth_schema_db));
 
     n = ngx_atoi((u_char *) db, ngx_strlen(db));
     shm = ngx_http_telehealth_metrics_shm;
@@ -443,8 +439,9 @@ ngx_http_telehealth_schema_done(ngx_http_telehealth_pg_req_t *pg)
     if (ngx_strcmp(db, TH_SCHEMA_VERSION) == 0) {
         if (ngx_http_telehealth_schema_state == 2) {
             ngx_log_error(NGX_LOG_NOTICE, log, 0,
-                          "telehealth: the database schema is version %s "
-                          "again, as this module needs", db);
+                "telehealth: the database schema is version %s "
+                "again, as this module needs",
+                db);
         }
 
         ngx_http_telehealth_schema_state = 1;
@@ -458,9 +455,10 @@ ngx_http_telehealth_schema_done(ngx_http_telehealth_pg_req_t *pg)
     }
 
     ngx_snprintf((u_char *) ngx_http_telehealth_schema_detail,
-                 sizeof(ngx_http_telehealth_schema_detail) - 1,
-                 "The database schema is version %s; this server needs "
-                 "version %s.%Z", *db ? db : "none", TH_SCHEMA_VERSION);
+        sizeof(ngx_http_telehealth_schema_detail) - 1,
+        "The database schema is version %s; this server needs "
+        "version %s.%Z",
+        *db ? db : "none", TH_SCHEMA_VERSION);
 
     /* one line for all workers, per database version */
     logged = (ngx_atomic_t) (n == NGX_ERROR ? 0 : n) + 1;
@@ -468,13 +466,13 @@ ngx_http_telehealth_schema_done(ngx_http_telehealth_pg_req_t *pg)
     if (shm == NULL
         || (shm->schema_logged != logged
             && ngx_atomic_cmp_set(&shm->schema_logged, shm->schema_logged,
-                                  logged)))
+                logged)))
     {
         ngx_log_error(NGX_LOG_ALERT, log, 0,
-                      "telehealth: the database schema is version %s but "
-                      "this module needs %s: every API request answers 503 "
-                      "until they match (telehealth-admin migrate)",
-                      *db ? db : "none", TH_SCHEMA_VERSION);
+            "telehealth: the database schema is version %s but "
+            "this module needs %s: every API request answers 503 "
+            "until they match (telehealth-admin migrate)",
+            *db ? db : "none", TH_SCHEMA_VERSION);
     }
 
     ngx_http_telehealth_schema_state = 2;
@@ -507,7 +505,8 @@ const char *
 ngx_http_telehealth_schema_mismatch(void)
 {
     return ngx_http_telehealth_schema_state == 2
-           ? ngx_http_telehealth_schema_detail : NULL;
+               ? ngx_http_telehealth_schema_detail
+               : NULL;
 }
 
 
@@ -523,7 +522,7 @@ ngx_http_telehealth_schema_database(void)
 static ngx_http_telehealth_scrape_t *
 ngx_http_telehealth_scrape_create(ngx_http_request_t *r, ngx_uint_t health)
 {
-    ngx_http_telehealth_scrape_t  *sc;
+    ngx_http_telehealth_scrape_t *sc;
 
     sc = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_scrape_t));
     if (sc == NULL) {
@@ -535,8 +534,7 @@ ngx_http_telehealth_scrape_create(ngx_http_request_t *r, ngx_uint_t health)
     sc->mcf = ngx_http_get_module_main_conf(r, ngx_http_telehealth_module);
 
     if (!health) {
-        sc->buf = ngx_create_temp_buf(r->pool,
-                                      NGX_HTTP_TELEHEALTH_METRICS_BUF);
+        sc->buf = ngx_create_temp_buf(r->pool, NGX_HTTP_TELEHEALTH_METRICS_BUF);
         if (sc->buf == NULL) {
             return NULL;
         }
@@ -549,10 +547,10 @@ ngx_http_telehealth_scrape_create(ngx_http_request_t *r, ngx_uint_t health)
 ngx_int_t
 ngx_http_telehealth_metrics_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                      rc;
-    ngx_http_telehealth_scrape_t  *sc;
+    ngx_int_t                     rc;
+    ngx_http_telehealth_scrape_t *sc;
 
-    if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
+    if (!(r->method & (NGX_HTTP_GET | NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;
     }
 
@@ -578,7 +576,7 @@ ngx_http_telehealth_metrics_handler(ngx_http_request_t *r)
 void
 ngx_http_telehealth_health(ngx_http_request_t *r)
 {
-    ngx_http_telehealth_scrape_t  *sc;
+    ngx_http_telehealth_scrape_t *sc;
 
     sc = ngx_http_telehealth_scrape_create(r, 1);
     if (sc == NULL) {
@@ -593,18 +591,18 @@ ngx_http_telehealth_health(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_scrape_nodes(ngx_http_telehealth_scrape_t *sc)
 {
-    char                *nodes, *node_prefix, *drain_prefix;
-    const char          *argv[6];
-    size_t               argvlen[6];
-    ngx_uint_t           i;
-    ngx_http_request_t  *r;
+    char               *nodes, *node_prefix, *drain_prefix;
+    const char         *argv[6];
+    size_t              argvlen[6];
+    ngx_uint_t          i;
+    ngx_http_request_t *r;
 
     r = sc->request;
 
     nodes = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODES, "");
     node_prefix = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODE, "");
-    drain_prefix = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODE_DRAIN,
-                                                 "");
+    drain_prefix =
+        ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODE_DRAIN, "");
 
     if (nodes == NULL || node_prefix == NULL || drain_prefix == NULL
         || !ngx_http_telehealth_redis_available())
@@ -625,8 +623,7 @@ ngx_http_telehealth_scrape_nodes(ngx_http_telehealth_scrape_t *sc)
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                          ngx_http_telehealth_scrape_nodes_done,
-                                          sc, 6, argv, argvlen)
+            ngx_http_telehealth_scrape_nodes_done, sc, 6, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_scrape_nodes_done(sc, NULL);
@@ -638,7 +635,7 @@ ngx_http_telehealth_scrape_nodes(ngx_http_telehealth_scrape_t *sc)
 static const char *
 ngx_http_telehealth_node_field(redisReply *fields, const char *name)
 {
-    size_t  i;
+    size_t i;
 
     for (i = 0; i + 1 < fields->elements; i += 2) {
         if (fields->element[i]->type == REDIS_REPLY_STRING
@@ -662,10 +659,10 @@ ngx_http_telehealth_node_number(redisReply *fields, const char *name)
 
 static void
 ngx_http_telehealth_metrics_print(ngx_http_telehealth_scrape_t *sc,
-    const char *fmt, ...)
+    const char                                                 *fmt, ...)
 {
-    va_list     args;
-    ngx_buf_t  *b;
+    va_list    args;
+    ngx_buf_t *b;
 
     b = sc->buf;
 
@@ -678,39 +675,37 @@ ngx_http_telehealth_metrics_print(ngx_http_telehealth_scrape_t *sc,
 /* the plugin's figures, per live node */
 static void
 ngx_http_telehealth_scrape_janus(ngx_http_telehealth_scrape_t *sc,
-    redisReply *reply)
+    redisReply                                                *reply)
 {
-    size_t       i, j;
-    const char  *id;
-    redisReply  *node, *fields;
-    ngx_uint_t   k;
-    double       now;
+    size_t      i, j;
+    const char *id;
+    redisReply *node, *fields;
+    ngx_uint_t  k;
+    double      now;
 
     static const struct {
-        const char  *field;
-        const char  *name;
-        const char  *help;
-        ngx_uint_t   counter;
-    } figures[] = {
-        { "rooms", "telehealth_janus_rooms", "Rooms the node hosts.", 0 },
+        const char *field;
+        const char *name;
+        const char *help;
+        ngx_uint_t  counter;
+    } figures[] = { { "rooms", "telehealth_janus_rooms",
+                        "Rooms the node hosts.", 0 },
         { "participants", "telehealth_janus_participants",
-          "Participants in the node's rooms, waiting ones too.", 0 },
+            "Participants in the node's rooms, waiting ones too.", 0 },
         { "publishers", "telehealth_janus_publishers",
-          "Feeds published on the node.", 0 },
+            "Feeds published on the node.", 0 },
         { "subscribers", "telehealth_janus_subscribers",
-          "Subscriber handles on the node.", 0 },
+            "Subscriber handles on the node.", 0 },
         { "streams", "telehealth_janus_forwarded_streams",
-          "Media streams forwarded to a subscriber.", 0 },
+            "Media streams forwarded to a subscriber.", 0 },
         { "draining", "telehealth_janus_draining",
-          "1 while the node takes no new rooms (as of its heartbeat).",
-          0 },
+            "1 while the node takes no new rooms (as of its heartbeat).", 0 },
         { "forwarded_packets", "telehealth_janus_forwarded_packets_total",
-          "RTP packets forwarded to subscribers.", 1 },
+            "RTP packets forwarded to subscribers.", 1 },
         { "forwarded_bytes", "telehealth_janus_forwarded_bytes_total",
-          "RTP bytes forwarded to subscribers.", 1 },
+            "RTP bytes forwarded to subscribers.", 1 },
         { "redis_errors", "telehealth_janus_redis_errors_total",
-          "Redis commands of the plugin that failed.", 1 }
-    };
+            "Redis commands of the plugin that failed.", 1 } };
 
     now = (double) ngx_time();
 
@@ -772,9 +767,11 @@ ngx_http_telehealth_scrape_janus(ngx_http_telehealth_scrape_t *sc,
         ngx_http_telehealth_metrics_print(sc,
             "telehealth_janus_heartbeat_age_seconds{node=\"%s\"} %.3f\n",
             node->element[0]->str,
-            ngx_max(now - ngx_http_telehealth_node_number(node->element[2],
-                                                    "heartbeat_at") / 1000,
-                    0));
+            ngx_max(now
+                        - ngx_http_telehealth_node_number(node->element[2],
+                              "heartbeat_at")
+                              / 1000,
+                0));
     }
 
     ngx_http_telehealth_metrics_print(sc,
@@ -787,17 +784,18 @@ ngx_http_telehealth_scrape_janus(ngx_http_telehealth_scrape_t *sc,
         id = node->element[0]->str;
         fields = node->element[2];
 
-        for (j = 0; j < sizeof(ngx_http_telehealth_join_bounds)
-                        / sizeof(ngx_uint_t); j++)
+        for (j = 0;
+            j < sizeof(ngx_http_telehealth_join_bounds) / sizeof(ngx_uint_t);
+            j++)
         {
-            char  name[32];
+            char name[32];
 
             ngx_sprintf((u_char *) name, "join_le_%ui%Z",
-                        ngx_http_telehealth_join_bounds[j]);
+                ngx_http_telehealth_join_bounds[j]);
             ngx_http_telehealth_metrics_print(sc,
                 "telehealth_janus_join_duration_seconds_bucket"
-                "{node=\"%s\",le=\"%.3f\"} %.0f\n", id,
-                (double) ngx_http_telehealth_join_bounds[j] / 1000,
+                "{node=\"%s\",le=\"%.3f\"} %.0f\n",
+                id, (double) ngx_http_telehealth_join_bounds[j] / 1000,
                 ngx_http_telehealth_node_number(fields, name));
         }
 
@@ -807,9 +805,9 @@ ngx_http_telehealth_scrape_janus(ngx_http_telehealth_scrape_t *sc,
             "telehealth_janus_join_duration_seconds_sum{node=\"%s\"} %.6f\n"
             "telehealth_janus_join_duration_seconds_count{node=\"%s\"} "
             "%.0f\n",
-            id, ngx_http_telehealth_node_number(fields, "join_count"),
-            id, ngx_http_telehealth_node_number(fields, "join_sum_us") / 1e6,
-            id, ngx_http_telehealth_node_number(fields, "join_count"));
+            id, ngx_http_telehealth_node_number(fields, "join_count"), id,
+            ngx_http_telehealth_node_number(fields, "join_sum_us") / 1e6, id,
+            ngx_http_telehealth_node_number(fields, "join_count"));
     }
 }
 
@@ -817,8 +815,8 @@ ngx_http_telehealth_scrape_janus(ngx_http_telehealth_scrape_t *sc,
 static ngx_uint_t
 ngx_http_telehealth_nodes_valid(redisReply *reply)
 {
-    size_t       i;
-    redisReply  *node;
+    size_t      i;
+    redisReply *node;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         return 0;
@@ -843,10 +841,10 @@ ngx_http_telehealth_nodes_valid(redisReply *reply)
 static void
 ngx_http_telehealth_scrape_nodes_done(void *data, redisReply *reply)
 {
-    size_t                         i;
-    json_t                        *nodes, *node;
-    redisReply                    *n;
-    ngx_http_telehealth_scrape_t  *sc = data;
+    size_t                        i;
+    json_t                       *nodes, *node;
+    redisReply                   *n;
+    ngx_http_telehealth_scrape_t *sc = data;
 
     if (!ngx_http_telehealth_nodes_valid(reply)) {
         reply = NULL;
@@ -856,28 +854,32 @@ ngx_http_telehealth_scrape_nodes_done(void *data, redisReply *reply)
         /* null: Redis could not be asked */
         nodes = (reply != NULL) ? json_array() : NULL;
 
-        for (i = 0; nodes != NULL && reply != NULL && i < reply->elements;
-             i++)
+        for (i = 0; nodes != NULL && reply != NULL && i < reply->elements; i++)
         {
             n = reply->element[i];
 
-            node = json_pack("{s:s, s:s, s:b, s:I, s:I, s:f}",
-                "node", n->element[0]->str,
-                "url", ngx_http_telehealth_node_field(n->element[2], "url"),
+            node = json_pack("{s:s, s:s, s:b, s:I, s:I, s:f}", "node",
+                n->element[0]->str, "url",
+                ngx_http_telehealth_node_field(n->element[2], "url"),
                 "draining",
                 (int) (ngx_strcmp(n->element[1]->str, "1") == 0
-                       || ngx_strcmp(ngx_http_telehealth_node_field(
-                                         n->element[2], "draining"), "1")
-                          == 0),
-                "rooms", (json_int_t) ngx_http_telehealth_node_number(
-                                          n->element[2], "rooms"),
-                "participants", (json_int_t) ngx_http_telehealth_node_number(
-                                          n->element[2], "participants"),
+                       || ngx_strcmp(ngx_http_telehealth_node_field(n->element
+                                                                        [2],
+                                         "draining"),
+                              "1")
+                              == 0),
+                "rooms",
+                (json_int_t) ngx_http_telehealth_node_number(n->element[2],
+                    "rooms"),
+                "participants",
+                (json_int_t) ngx_http_telehealth_node_number(n->element[2],
+                    "participants"),
                 "heartbeat_age",
                 ngx_max((double) ngx_time()
-                        - ngx_http_telehealth_node_number(n->element[2],
-                                                          "heartbeat_at")
-                          / 1000, 0.0));
+                            - ngx_http_telehealth_node_number(n->element[2],
+                                  "heartbeat_at")
+                                  / 1000,
+                    0.0));
 
             if (node == NULL || json_array_append_new(nodes, node) != 0) {
                 json_decref(nodes);
@@ -894,12 +896,12 @@ ngx_http_telehealth_scrape_nodes_done(void *data, redisReply *reply)
 
     /* then the events stream: what nginx has not read or acknowledged */
     if (reply != NULL) {
-        char        *key;
-        const char  *argv[3];
-        size_t       argvlen[3];
+        char       *key;
+        const char *argv[3];
+        size_t      argvlen[3];
 
-        key = ngx_http_telehealth_redis_key(sc->request->pool,
-                                            TH_KEY_EVENTS, "");
+        key =
+            ngx_http_telehealth_redis_key(sc->request->pool, TH_KEY_EVENTS, "");
         if (key != NULL) {
             argv[0] = "XINFO";
             argv[1] = "GROUPS";
@@ -926,21 +928,23 @@ ngx_http_telehealth_scrape_nodes_done(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_scrape_stream_done(void *data, redisReply *reply)
 {
-    size_t                         i, j;
-    redisReply                    *g, *name, *value;
-    long long                      pending, lag;
-    ngx_http_telehealth_scrape_t  *sc = data;
+    size_t                        i, j;
+    redisReply                   *g, *name, *value;
+    long long                     pending, lag;
+    ngx_http_telehealth_scrape_t *sc = data;
 
     pending = -1;
     lag = -1;
 
     for (i = 0; reply != NULL && reply->type == REDIS_REPLY_ARRAY
-                && i < reply->elements; i++)
+                && i < reply->elements;
+        i++)
     {
         g = reply->element[i];
         if (g->type != REDIS_REPLY_ARRAY
             || ngx_strcmp(ngx_http_telehealth_node_field(g, "name"),
-                          TH_EVENTS_GROUP) != 0)
+                   TH_EVENTS_GROUP)
+                   != 0)
         {
             continue;
         }
@@ -969,7 +973,8 @@ ngx_http_telehealth_scrape_stream_done(void *data, redisReply *reply)
             "# HELP telehealth_events_lag Entries of the events stream not "
             "yet read by nginx's consumer group.\n"
             "# TYPE telehealth_events_lag gauge\n"
-            "telehealth_events_lag %L\n", (int64_t) lag);
+            "telehealth_events_lag %L\n",
+            (int64_t) lag);
     }
 
     if (pending >= 0) {
@@ -977,7 +982,8 @@ ngx_http_telehealth_scrape_stream_done(void *data, redisReply *reply)
             "# HELP telehealth_events_pending Entries read but not applied "
             "to PostgreSQL yet.\n"
             "# TYPE telehealth_events_pending gauge\n"
-            "telehealth_events_pending %L\n", (int64_t) pending);
+            "telehealth_events_pending %L\n",
+            (int64_t) pending);
     }
 
     ngx_http_telehealth_scrape_outbox(sc);
@@ -985,14 +991,14 @@ ngx_http_telehealth_scrape_stream_done(void *data, redisReply *reply)
 
 
 /* $1: none.  Rows: pending, failed, age of the oldest pending (s) */
-static const char  ngx_http_telehealth_outbox_sql[] =
+static const char ngx_http_telehealth_outbox_sql[] =
     "SELECT * FROM th_outbox_figures()";
 
 
 static void
 ngx_http_telehealth_scrape_outbox(ngx_http_telehealth_scrape_t *sc)
 {
-    ngx_http_request_t  *r;
+    ngx_http_request_t *r;
 
     r = sc->request;
 
@@ -1012,8 +1018,8 @@ ngx_http_telehealth_scrape_outbox(ngx_http_telehealth_scrape_t *sc)
     sc->pg->handler = ngx_http_telehealth_scrape_outbox_done;
     sc->pg->data = sc;
 
-    if (ngx_http_telehealth_pg_query(sc->pg, ngx_http_telehealth_outbox_sql,
-                                     0, NULL)
+    if (ngx_http_telehealth_pg_query(sc->pg, ngx_http_telehealth_outbox_sql, 0,
+            NULL)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_scrape_send(sc);
@@ -1024,8 +1030,8 @@ ngx_http_telehealth_scrape_outbox(ngx_http_telehealth_scrape_t *sc)
 static void
 ngx_http_telehealth_scrape_outbox_done(ngx_http_telehealth_pg_req_t *pg)
 {
-    PGresult                      *res;
-    ngx_http_telehealth_scrape_t  *sc = pg->data;
+    PGresult                     *res;
+    ngx_http_telehealth_scrape_t *sc = pg->data;
 
     if (ngx_http_telehealth_pg_ok(pg) && PQntuples(pg->result) == 1
         && PQnfields(pg->result) == 3)
@@ -1056,14 +1062,14 @@ ngx_http_telehealth_scrape_outbox_done(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_scrape_counters(ngx_http_telehealth_scrape_t *sc)
 {
-    ngx_str_t                           *path;
-    ngx_uint_t                           row, col, i, n, method, sum[6];
-    ngx_uint_t                           workers, redis_up;
-    const char                          *m;
-    ngx_atomic_uint_t                    v, cumulative;
-    ngx_http_telehealth_metrics_shm_t   *shm;
+    ngx_str_t                            *path;
+    ngx_uint_t                            row, col, i, n, method, sum[6];
+    ngx_uint_t                            workers, redis_up;
+    const char                           *m;
+    ngx_atomic_uint_t                     v, cumulative;
+    ngx_http_telehealth_metrics_shm_t    *shm;
     ngx_http_telehealth_metrics_worker_t *w;
-    u_char                               code[NGX_INT_T_LEN + 1];
+    u_char                                code[NGX_INT_T_LEN + 1];
 
     shm = ngx_http_telehealth_metrics_shm;
 
@@ -1087,7 +1093,7 @@ ngx_http_telehealth_scrape_counters(ngx_http_telehealth_scrape_t *sc)
         "status.\n# TYPE telehealth_http_requests_total counter\n");
 
     n = ngx_min(ngx_http_telehealth_routes_count(),
-                NGX_HTTP_TELEHEALTH_METRICS_ROUTES);
+        NGX_HTTP_TELEHEALTH_METRICS_ROUTES);
 
     for (row = 0; row <= n; row++) {
         for (col = 0; col <= NGX_HTTP_TELEHEALTH_METRICS_NCODES; col++) {
@@ -1098,7 +1104,7 @@ ngx_http_telehealth_scrape_counters(ngx_http_telehealth_scrape_t *sc)
 
             if (col < NGX_HTTP_TELEHEALTH_METRICS_NCODES) {
                 ngx_sprintf(code, "%ui%Z",
-                            ngx_http_telehealth_metrics_codes[col]);
+                    ngx_http_telehealth_metrics_codes[col]);
             } else {
                 ngx_sprintf(code, "other%Z");
             }
@@ -1106,20 +1112,23 @@ ngx_http_telehealth_scrape_counters(ngx_http_telehealth_scrape_t *sc)
             if (row == 0) {
                 ngx_http_telehealth_metrics_print(sc,
                     "telehealth_http_requests_total{method=\"\","
-                    "route=\"unmatched\",code=\"%s\"} %uA\n", code, v);
+                    "route=\"unmatched\",code=\"%s\"} %uA\n",
+                    code, v);
                 continue;
             }
 
             ngx_http_telehealth_route_name(row - 1, &method, &path);
 
-            m = (method == NGX_HTTP_GET) ? "GET"
-                : (method == NGX_HTTP_POST) ? "POST"
-                : (method == NGX_HTTP_PATCH) ? "PATCH"
-                : (method == NGX_HTTP_DELETE) ? "DELETE" : "";
+            m = (method == NGX_HTTP_GET)      ? "GET"
+                : (method == NGX_HTTP_POST)   ? "POST"
+                : (method == NGX_HTTP_PATCH)  ? "PATCH"
+                : (method == NGX_HTTP_DELETE) ? "DELETE"
+                                              : "";
 
             ngx_http_telehealth_metrics_print(sc,
                 "telehealth_http_requests_total{method=\"%s\",route=\"%V\","
-                "code=\"%s\"} %uA\n", m, path, code, v);
+                "code=\"%s\"} %uA\n",
+                m, path, code, v);
         }
     }
 
@@ -1134,8 +1143,8 @@ ngx_http_telehealth_scrape_counters(ngx_http_telehealth_scrape_t *sc)
         cumulative += shm->latency[i];
         ngx_http_telehealth_metrics_print(sc,
             "telehealth_http_request_duration_seconds_bucket{le=\"%.3f\"} "
-            "%uA\n", (double) ngx_http_telehealth_metrics_bounds[i] / 1000,
-            cumulative);
+            "%uA\n",
+            (double) ngx_http_telehealth_metrics_bounds[i] / 1000, cumulative);
     }
 
     cumulative += shm->latency[i];
@@ -1203,18 +1212,18 @@ ngx_http_telehealth_scrape_counters(ngx_http_telehealth_scrape_t *sc)
 static void
 ngx_http_telehealth_scrape_send(ngx_http_telehealth_scrape_t *sc)
 {
-    ngx_int_t            rc;
-    ngx_buf_t           *b;
-    ngx_chain_t          out;
-    ngx_http_request_t  *r;
+    ngx_int_t           rc;
+    ngx_buf_t          *b;
+    ngx_chain_t         out;
+    ngx_http_request_t *r;
 
     r = sc->request;
     b = sc->buf;
 
     if (b->last == b->end) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "telehealth: the metrics do not fit in %uz bytes",
-                      (size_t) NGX_HTTP_TELEHEALTH_METRICS_BUF);
+            "telehealth: the metrics do not fit in %uz bytes",
+            (size_t) NGX_HTTP_TELEHEALTH_METRICS_BUF);
     }
 
     b->last_buf = (r == r->main) ? 1 : 0;
@@ -1223,7 +1232,7 @@ ngx_http_telehealth_scrape_send(ngx_http_telehealth_scrape_t *sc)
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = b->last - b->pos;
     ngx_str_set(&r->headers_out.content_type,
-                "text/plain; version=0.0.4; charset=utf-8");
+        "text/plain; version=0.0.4; charset=utf-8");
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
@@ -1247,10 +1256,10 @@ ngx_http_telehealth_scrape_send(ngx_http_telehealth_scrape_t *sc)
 static void
 ngx_http_telehealth_health_send(ngx_http_telehealth_scrape_t *sc)
 {
-    json_t              *json, *schema;
-    ngx_uint_t           pg, redis, ok, status;
-    const char          *mismatch;
-    ngx_http_request_t  *r;
+    json_t             *json, *schema;
+    ngx_uint_t          pg, redis, ok, status;
+    const char         *mismatch;
+    ngx_http_request_t *r;
 
     r = sc->request;
 
@@ -1259,18 +1268,16 @@ ngx_http_telehealth_health_send(ngx_http_telehealth_scrape_t *sc)
     mismatch = ngx_http_telehealth_schema_mismatch();
     ok = pg && redis && mismatch == NULL;
 
-    schema = json_pack("{s:s, s:s, s:b}", "module", TH_SCHEMA_VERSION,
-                       "database", ngx_http_telehealth_schema_db,
-                       "ok", (int) (mismatch == NULL));
+    schema =
+        json_pack("{s:s, s:s, s:b}", "module", TH_SCHEMA_VERSION, "database",
+            ngx_http_telehealth_schema_db, "ok", (int) (mismatch == NULL));
 
-    json = json_pack("{s:s, s:b, s:b, s:o, s:O}",
-                     "status", ok ? "ok" : "degraded",
-                     "postgres", (int) pg, "redis", (int) redis,
-                     "schema", schema,
-                     "nodes", sc->nodes != NULL ? sc->nodes : json_null());
+    json = json_pack("{s:s, s:b, s:b, s:o, s:O}", "status",
+        ok ? "ok" : "degraded", "postgres", (int) pg, "redis", (int) redis,
+        "schema", schema, "nodes", sc->nodes != NULL ? sc->nodes : json_null());
 
     status = ok ? NGX_HTTP_OK : NGX_HTTP_SERVICE_UNAVAILABLE;
 
     ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, status, json));
+        ngx_http_telehealth_send_json(r, status, json));
 }

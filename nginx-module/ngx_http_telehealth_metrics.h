@@ -17,12 +17,12 @@
 
 /* the shared zone of the counters, when the API or metrics are served */
 ngx_int_t ngx_http_telehealth_metrics_zone(ngx_conf_t *cf,
-    ngx_http_telehealth_main_conf_t *mcf);
+    ngx_http_telehealth_main_conf_t                   *mcf);
 /* counts API requests at the log phase */
 ngx_int_t ngx_http_telehealth_metrics_postconfiguration(ngx_conf_t *cf);
 
 ngx_int_t ngx_http_telehealth_metrics_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf);
+    ngx_http_telehealth_main_conf_t                            *mcf);
 void ngx_http_telehealth_metrics_exit_process(void);
 
 /* the content handler of a location with telehealth_metrics */

@@ -29,10 +29,10 @@
 #include "ngx_http_telehealth_metrics.h"
 
 
-#define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX  60
+#define NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX 60
 
 /* fonts-dejavu-core: Latin, Greek, Cyrillic, Arabic, Hebrew and more */
-#define NGX_HTTP_TELEHEALTH_EXPORT_FONT                                       \
+#define NGX_HTTP_TELEHEALTH_EXPORT_FONT \
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 
@@ -48,12 +48,12 @@ static char *ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd,
 static ngx_uint_t ngx_http_telehealth_ipv6(u_char *p, size_t len);
 static ngx_int_t ngx_http_telehealth_redis_addr(ngx_conf_t *cf,
     ngx_str_t *value, ngx_str_t *host, ngx_int_t *port);
-static char *ngx_http_telehealth_redis_auth(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
+static char *ngx_http_telehealth_redis_auth(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_telehealth_redis_sentinel(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
-static char *ngx_http_telehealth_signing_key(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
+static char *ngx_http_telehealth_signing_key(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_telehealth_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -71,38 +71,32 @@ static ngx_int_t ngx_http_telehealth_init_process(ngx_cycle_t *cycle);
 static void ngx_http_telehealth_exit_process(ngx_cycle_t *cycle);
 
 
-static ngx_conf_num_bounds_t  ngx_http_telehealth_pool_size_bounds = {
+static ngx_conf_num_bounds_t ngx_http_telehealth_pool_size_bounds = {
     ngx_conf_check_num_bounds, 1, 1024
 };
 
 
-static ngx_conf_num_bounds_t  ngx_http_telehealth_attempts_bounds = {
+static ngx_conf_num_bounds_t ngx_http_telehealth_attempts_bounds = {
     ngx_conf_check_num_bounds, 1, 1000
 };
 
 
-static ngx_conf_enum_t  ngx_http_telehealth_provider_formats[] = {
+static ngx_conf_enum_t ngx_http_telehealth_provider_formats[] = {
     { ngx_string("form"), NGX_HTTP_TELEHEALTH_PROVIDER_FORM },
     { ngx_string("json"), NGX_HTTP_TELEHEALTH_PROVIDER_JSON },
     { ngx_null_string, 0 }
 };
 
 
-static ngx_str_t  ngx_http_telehealth_http_schemes[] = {
-    ngx_string("http://"),
-    ngx_string("https://"),
-    ngx_null_string
-};
+static ngx_str_t ngx_http_telehealth_http_schemes[] = { ngx_string("http://"),
+    ngx_string("https://"), ngx_null_string };
 
 
-static ngx_str_t  ngx_http_telehealth_smtp_schemes[] = {
-    ngx_string("smtp://"),
-    ngx_string("smtps://"),
-    ngx_null_string
-};
+static ngx_str_t ngx_http_telehealth_smtp_schemes[] = { ngx_string("smtp://"),
+    ngx_string("smtps://"), ngx_null_string };
 
 
-static ngx_conf_enum_t  ngx_http_telehealth_starttls[] = {
+static ngx_conf_enum_t ngx_http_telehealth_starttls[] = {
     { ngx_string("off"), NGX_HTTP_TELEHEALTH_STARTTLS_OFF },
     { ngx_string("optional"), NGX_HTTP_TELEHEALTH_STARTTLS_OPTIONAL },
     { ngx_string("required"), NGX_HTTP_TELEHEALTH_STARTTLS_REQUIRED },
@@ -660,7 +654,7 @@ ngx_module_t  ngx_http_telehealth_module = {
 static void *
 ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf;
+    ngx_http_telehealth_main_conf_t *mcf;
 
     mcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_telehealth_main_conf_t));
     if (mcf == NULL) {
@@ -758,7 +752,7 @@ ngx_http_telehealth_create_main_conf(ngx_conf_t *cf)
 static char *
 ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
     ngx_conf_init_uint_value(mcf->pool_size, 4);
     ngx_conf_init_value(mcf->access_token_ttl, 15 * 60);
@@ -783,7 +777,7 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     ngx_conf_init_uint_value(mcf->email.starttls,
-                             NGX_HTTP_TELEHEALTH_STARTTLS_REQUIRED);
+        NGX_HTTP_TELEHEALTH_STARTTLS_REQUIRED);
     ngx_conf_init_msec_value(mcf->email.timeout, 30000);
     ngx_conf_init_msec_value(mcf->video_call_sms_delay, 8000);
     ngx_conf_init_value(mcf->notify.interpreter_timeout, 86400);
@@ -794,8 +788,7 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(mcf->invite_limit[0], 100);
     ngx_conf_init_uint_value(mcf->invite_limit[1], 1000);
     ngx_conf_init_value(mcf->retention_notifications, 90 * 24 * 60 * 60);
-    ngx_conf_init_value(mcf->retention_processed_events,
-                        7 * 24 * 60 * 60);
+    ngx_conf_init_value(mcf->retention_processed_events, 7 * 24 * 60 * 60);
     ngx_conf_init_value(mcf->retention_invites, 30 * 24 * 60 * 60);
     ngx_conf_init_uint_value(mcf->throttle.subject_free, 5);
     ngx_conf_init_uint_value(mcf->throttle.subject_lock, 10);
@@ -820,7 +813,7 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (mcf->throttle.lock == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_throttle_lock\" must not be 0");
+            "\"telehealth_throttle_lock\" must not be 0");
         return NGX_CONF_ERROR;
     }
 
@@ -828,16 +821,16 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
         || mcf->whatsapp.timeout == 0 || mcf->email.timeout == 0)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_notify_interval\" and the "
-                           "\"telehealth_*_timeout\" directives must not "
-                           "be 0");
+            "\"telehealth_notify_interval\" and the "
+            "\"telehealth_*_timeout\" directives must not "
+            "be 0");
         return NGX_CONF_ERROR;
     }
 
     if (mcf->email.url.len && mcf->email.from.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_email_url\" needs "
-                           "\"telehealth_email_from\"");
+            "\"telehealth_email_url\" needs "
+            "\"telehealth_email_from\"");
         return NGX_CONF_ERROR;
     }
 
@@ -855,7 +848,7 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
     /* read on every start and reload: a broken file stops the reload */
     if (mcf->templates.dir.len
         && ngx_http_telehealth_templates_load(cf, &mcf->templates)
-           != NGX_CONF_OK)
+               != NGX_CONF_OK)
     {
         return NGX_CONF_ERROR;
     }
@@ -886,27 +879,27 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
         || mcf->join_token_ttl > NGX_HTTP_TELEHEALTH_JOIN_TTL_MAX)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_join_token_ttl\" must be "
-                           "between 1s and 60s");
+            "\"telehealth_join_token_ttl\" must be "
+            "between 1s and 60s");
         return NGX_CONF_ERROR;
     }
 
     if (mcf->access_token_ttl < 1) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_access_token_ttl\" must be "
-                           "at least 1s");
+            "\"telehealth_access_token_ttl\" must be "
+            "at least 1s");
         return NGX_CONF_ERROR;
     }
 
     if (mcf->purge.interval == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_purge_interval\" must not be 0");
+            "\"telehealth_purge_interval\" must not be 0");
         return NGX_CONF_ERROR;
     }
 
     if (mcf->timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_timeout\" must not be 0");
+            "\"telehealth_timeout\" must not be 0");
         return NGX_CONF_ERROR;
     }
 
@@ -918,29 +911,29 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (mcf->postgres.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_api\" requires "
-                           "\"telehealth_postgres\"");
+            "\"telehealth_api\" requires "
+            "\"telehealth_postgres\"");
         return NGX_CONF_ERROR;
     }
 
     if (mcf->redis.len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_api\" requires \"telehealth_redis\" "
-                           "or \"telehealth_redis_sentinel\"");
+            "\"telehealth_api\" requires \"telehealth_redis\" "
+            "or \"telehealth_redis_sentinel\"");
         return NGX_CONF_ERROR;
     }
 
     if (mcf->keyset == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_api\" requires "
-                           "\"telehealth_signing_key\"");
+            "\"telehealth_api\" requires "
+            "\"telehealth_signing_key\"");
         return NGX_CONF_ERROR;
     }
 
     if (mcf->join_keyset == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"telehealth_api\" requires "
-                           "\"telehealth_join_key\"");
+            "\"telehealth_api\" requires "
+            "\"telehealth_join_key\"");
         return NGX_CONF_ERROR;
     }
 
@@ -960,7 +953,7 @@ ngx_http_telehealth_init_main_conf(ngx_conf_t *cf, void *conf)
 static void *
 ngx_http_telehealth_create_loc_conf(ngx_conf_t *cf)
 {
-    ngx_http_telehealth_loc_conf_t  *lcf;
+    ngx_http_telehealth_loc_conf_t *lcf;
 
     lcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_telehealth_loc_conf_t));
     if (lcf == NULL) {
@@ -976,8 +969,8 @@ ngx_http_telehealth_create_loc_conf(ngx_conf_t *cf)
 static char *
 ngx_http_telehealth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 {
-    ngx_http_telehealth_loc_conf_t  *prev = parent;
-    ngx_http_telehealth_loc_conf_t  *conf = child;
+    ngx_http_telehealth_loc_conf_t *prev = parent;
+    ngx_http_telehealth_loc_conf_t *conf = child;
 
     /* the handler is installed per location; the flag is for reference */
     ngx_conf_merge_value(conf->api, prev->api, 0);
@@ -989,12 +982,12 @@ ngx_http_telehealth_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 static char *
 ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    char                *err;
-    ngx_str_t           *value;
-    u_char              *p, *last;
-    PQconninfoOption    *opts, *o;
+    char             *err;
+    ngx_str_t        *value;
+    u_char           *p, *last;
+    PQconninfoOption *opts, *o;
 
     if (mcf->postgres.data != NULL) {
         return "is duplicate";
@@ -1007,8 +1000,8 @@ ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (opts == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"telehealth_postgres\" conninfo: %s",
-                           err ? err : "out of memory");
+            "invalid \"telehealth_postgres\" conninfo: %s",
+            err ? err : "out of memory");
         if (err) {
             PQfreemem(err);
         }
@@ -1046,10 +1039,10 @@ ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             {
                 PQconninfoFree(opts);
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                                   "\"telehealth_postgres\" host must be "
-                                   "a numeric address or a socket "
-                                   "directory (or set hostaddr): "
-                                   "names would be resolved blocking");
+                    "\"telehealth_postgres\" host must be "
+                    "a numeric address or a socket "
+                    "directory (or set hostaddr): "
+                    "names would be resolved blocking");
                 return NGX_CONF_ERROR;
             }
 
@@ -1070,8 +1063,8 @@ ngx_http_telehealth_postgres(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_uint_t
 ngx_http_telehealth_ipv6(u_char *p, size_t len)
 {
-    u_char           buf[NGX_INET6_ADDRSTRLEN];
-    struct in6_addr  a6;
+    u_char          buf[NGX_INET6_ADDRSTRLEN];
+    struct in6_addr a6;
 
     if (len >= sizeof(buf)) {
         return 0;
@@ -1086,9 +1079,9 @@ ngx_http_telehealth_ipv6(u_char *p, size_t len)
 static char *
 ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t *value;
 
     if (mcf->redis.data != NULL) {
         return mcf->redis_sentinels ? "conflicts with "
@@ -1106,7 +1099,7 @@ ngx_http_telehealth_redis(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     if (ngx_http_telehealth_redis_addr(cf, &value[1], &mcf->redis_host,
-                                       &mcf->redis_port)
+            &mcf->redis_port)
         != NGX_OK)
     {
         return NGX_CONF_ERROR;
@@ -1122,10 +1115,10 @@ static ngx_int_t
 ngx_http_telehealth_redis_addr(ngx_conf_t *cf, ngx_str_t *value,
     ngx_str_t *host, ngx_int_t *port)
 {
-    u_char           *p, *last, *colon;
-    ngx_int_t         n;
-    ngx_str_t         h, *name;
-    struct in6_addr   a6;
+    u_char         *p, *last, *colon;
+    ngx_int_t       n;
+    ngx_str_t       h, *name;
+    struct in6_addr a6;
 
     name = cf->args->elts;
     p = value->data;
@@ -1171,8 +1164,9 @@ ngx_http_telehealth_redis_addr(ngx_conf_t *cf, ngx_str_t *value,
         && inet_pton(AF_INET6, (char *) host->data, &a6) != 1)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\" needs a numeric address, not a name: "
-                           "\"%V\"", &name[0], value);
+            "\"%V\" needs a numeric address, not a name: "
+            "\"%V\"",
+            &name[0], value);
         return NGX_ERROR;
     }
 
@@ -1181,10 +1175,10 @@ ngx_http_telehealth_redis_addr(ngx_conf_t *cf, ngx_str_t *value,
 invalid:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid \"%V\" address \"%V\", expected "
-                       "address:port%s", &name[0], value,
-                       name[0].len == sizeof("telehealth_redis") - 1
-                       ? " or unix:/path" : "");
+        "invalid \"%V\" address \"%V\", expected "
+        "address:port%s",
+        &name[0], value,
+        name[0].len == sizeof("telehealth_redis") - 1 ? " or unix:/path" : "");
 
     return NGX_ERROR;
 }
@@ -1196,16 +1190,15 @@ invalid:
  */
 
 static char *
-ngx_http_telehealth_redis_auth(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+ngx_http_telehealth_redis_auth(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    u_char     *p, *last;
-    ssize_t     n;
-    ngx_fd_t    fd;
-    ngx_str_t  *value, file;
-    u_char      buf[1024];
+    u_char    *p, *last;
+    ssize_t    n;
+    ngx_fd_t   fd;
+    ngx_str_t *value, file;
+    u_char     buf[1024];
 
     if (mcf->redis_password.data != NULL) {
         return "is duplicate";
@@ -1221,7 +1214,7 @@ ngx_http_telehealth_redis_auth(ngx_conf_t *cf, ngx_command_t *cmd,
     fd = ngx_open_file(file.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_open_file_n " \"%s\" failed", file.data);
+            ngx_open_file_n " \"%s\" failed", file.data);
         return NGX_CONF_ERROR;
     }
 
@@ -1230,7 +1223,7 @@ ngx_http_telehealth_redis_auth(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (n < 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           ngx_read_fd_n " \"%s\" failed", file.data);
+            ngx_read_fd_n " \"%s\" failed", file.data);
         return NGX_CONF_ERROR;
     }
 
@@ -1246,8 +1239,9 @@ ngx_http_telehealth_redis_auth(ngx_conf_t *cf, ngx_command_t *cmd,
         || ngx_strlchr(p, last, '\n') != NULL)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%s\" must hold one password of 1 to 1000 "
-                           "characters on one line", file.data);
+            "\"%s\" must hold one password of 1 to 1000 "
+            "characters on one line",
+            file.data);
         return NGX_CONF_ERROR;
     }
 
@@ -1273,12 +1267,12 @@ static char *
 ngx_http_telehealth_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    ngx_str_t                         *value;
-    ngx_int_t                          port;
-    ngx_uint_t                         i;
-    ngx_http_telehealth_redis_addr_t  *sn;
+    ngx_str_t                        *value;
+    ngx_int_t                         port;
+    ngx_uint_t                        i;
+    ngx_http_telehealth_redis_addr_t *sn;
 
     if (mcf->redis.data != NULL) {
         return mcf->redis_sentinels ? "is duplicate"
@@ -1288,7 +1282,7 @@ ngx_http_telehealth_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
 
     mcf->redis_sentinels = ngx_array_create(cf->pool, cf->args->nelts - 2,
-                                    sizeof(ngx_http_telehealth_redis_addr_t));
+        sizeof(ngx_http_telehealth_redis_addr_t));
     if (mcf->redis_sentinels == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -1316,14 +1310,13 @@ ngx_http_telehealth_redis_sentinel(ngx_conf_t *cf, ngx_command_t *cmd,
 
 
 static char *
-ngx_http_telehealth_signing_key(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf)
+ngx_http_telehealth_signing_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    ngx_str_t           *value, path;
-    const char          *err;
-    ngx_pool_cleanup_t  *cln;
+    ngx_str_t          *value, path;
+    const char         *err;
+    ngx_pool_cleanup_t *cln;
 
     value = cf->args->elts;
 
@@ -1346,12 +1339,11 @@ ngx_http_telehealth_signing_key(ngx_conf_t *cf, ngx_command_t *cmd,
 
     /* the first key signs, every key verifies */
     if (th_keyset_add_file(mcf->keyset, (char *) value[1].data,
-                           (char *) path.data, &err)
+            (char *) path.data, &err)
         != 0)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "telehealth_signing_key \"%V\" \"%V\": %s",
-                           &value[1], &path, err);
+            "telehealth_signing_key \"%V\" \"%V\": %s", &value[1], &path, err);
         return NGX_CONF_ERROR;
     }
 
@@ -1364,11 +1356,11 @@ ngx_http_telehealth_signing_key(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *
 ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    ngx_str_t           *value, path;
-    const char          *err;
-    ngx_pool_cleanup_t  *cln;
+    ngx_str_t          *value, path;
+    const char         *err;
+    ngx_pool_cleanup_t *cln;
 
     value = cf->args->elts;
 
@@ -1391,19 +1383,19 @@ ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     /* the first key signs; Janus verifies with the public halves */
     if (th_keyset_add_pem_file(mcf->join_keyset, (char *) value[1].data,
-                               (char *) path.data, &err)
+            (char *) path.data, &err)
         != 0)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "telehealth_join_key \"%V\" \"%V\": %s",
-                           &value[1], &path, err);
+            "telehealth_join_key \"%V\" \"%V\": %s", &value[1], &path, err);
         return NGX_CONF_ERROR;
     }
 
     if (mcf->join_keyset->keys[mcf->join_keyset->nkeys - 1].secret == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "telehealth_join_key \"%V\" \"%V\": not a "
-                           "private key", &value[1], &path);
+            "telehealth_join_key \"%V\" \"%V\": not a "
+            "private key",
+            &value[1], &path);
         return NGX_CONF_ERROR;
     }
 
@@ -1418,10 +1410,10 @@ static char *
 ngx_http_telehealth_conf_set_two_uint(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_uint_t  *counts;
-    ngx_int_t    n;
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    ngx_uint_t *counts;
+    ngx_int_t   n;
+    ngx_str_t  *value;
+    ngx_uint_t  i;
 
     counts = (ngx_uint_t *) ((char *) conf + cmd->offset);
 
@@ -1434,8 +1426,8 @@ ngx_http_telehealth_conf_set_two_uint(ngx_conf_t *cf, ngx_command_t *cmd,
     for (i = 0; i < 2; i++) {
         n = ngx_atoi(value[i + 1].data, value[i + 1].len);
         if (n == NGX_ERROR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid number \"%V\"", &value[i + 1]);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid number \"%V\"",
+                &value[i + 1]);
             return NGX_CONF_ERROR;
         }
 
@@ -1453,10 +1445,10 @@ static char *
 ngx_http_telehealth_throttle_limits(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_uint_t  *limits;
-    ngx_int_t    n;
-    ngx_str_t   *value;
-    ngx_uint_t   i;
+    ngx_uint_t *limits;
+    ngx_int_t   n;
+    ngx_str_t  *value;
+    ngx_uint_t  i;
 
     limits = (ngx_uint_t *) ((char *) conf + cmd->offset);
 
@@ -1469,8 +1461,8 @@ ngx_http_telehealth_throttle_limits(ngx_conf_t *cf, ngx_command_t *cmd,
     for (i = 0; i < 2; i++) {
         n = ngx_atoi(value[i + 1].data, value[i + 1].len);
         if (n == NGX_ERROR) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid number \"%V\"", &value[i + 1]);
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "invalid number \"%V\"",
+                &value[i + 1]);
             return NGX_CONF_ERROR;
         }
 
@@ -1479,9 +1471,9 @@ ngx_http_telehealth_throttle_limits(ngx_conf_t *cf, ngx_command_t *cmd,
 
     if (limits[0] == 0 || (limits[1] && limits[1] < limits[0])) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"%V\": the failures allowed must be at least "
-                           "1 and the lock at least as many (or 0)",
-                           &cmd->name);
+            "\"%V\": the failures allowed must be at least "
+            "1 and the lock at least as many (or 0)",
+            &cmd->name);
         return NGX_CONF_ERROR;
     }
 
@@ -1495,9 +1487,9 @@ static char *
 ngx_http_telehealth_throttle_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    ngx_str_t  *value;
+    ngx_str_t *value;
 
     if (mcf->throttle.backoff != NGX_CONF_UNSET_MSEC) {
         return "is duplicate";
@@ -1518,9 +1510,9 @@ ngx_http_telehealth_throttle_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
         || mcf->throttle.backoff_max < mcf->throttle.backoff)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid \"telehealth_throttle_backoff\": the "
-                           "first delay must be more than 0 and at most "
-                           "the maximum");
+            "invalid \"telehealth_throttle_backoff\": the "
+            "first delay must be more than 0 and at most "
+            "the maximum");
         return NGX_CONF_ERROR;
     }
 
@@ -1538,10 +1530,10 @@ ngx_http_telehealth_keyset_cleanup(void *data)
 static char *
 ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_telehealth_loc_conf_t  *lcf = conf;
+    ngx_http_telehealth_loc_conf_t *lcf = conf;
 
-    ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_telehealth_main_conf_t  *mcf;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_telehealth_main_conf_t *mcf;
 
     if (lcf->api != NGX_CONF_UNSET) {
         return "is duplicate";
@@ -1562,8 +1554,8 @@ ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_telehealth_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_telehealth_main_conf_t  *mcf;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_telehealth_main_conf_t *mcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
 
@@ -1583,23 +1575,22 @@ ngx_http_telehealth_metrics(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static ngx_int_t
 ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
 {
-    ngx_http_telehealth_main_conf_t  *mcf;
+    ngx_http_telehealth_main_conf_t *mcf;
 
-    if (ngx_process != NGX_PROCESS_WORKER
-        && ngx_process != NGX_PROCESS_SINGLE)
+    if (ngx_process != NGX_PROCESS_WORKER && ngx_process != NGX_PROCESS_SINGLE)
     {
         return NGX_OK;
     }
 
-    mcf = ngx_http_cycle_get_module_main_conf(cycle,
-                                              ngx_http_telehealth_module);
+    mcf =
+        ngx_http_cycle_get_module_main_conf(cycle, ngx_http_telehealth_module);
     if (mcf == NULL) {
         return NGX_OK;
     }
 
     if (mcf->postgres.len) {
         if (ngx_http_telehealth_pg_init_process(cycle, &mcf->postgres,
-                                                mcf->pool_size, mcf->timeout)
+                mcf->pool_size, mcf->timeout)
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -1609,7 +1600,7 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
     if (mcf->redis.len) {
         if (ngx_http_telehealth_redis_init_process(cycle, mcf) != NGX_OK
             || ngx_http_telehealth_revocations_init_process(cycle, mcf)
-               != NGX_OK)
+                   != NGX_OK)
         {
             return NGX_ERROR;
         }
@@ -1624,9 +1615,7 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
     }
 
     /* every worker delivers: rows are claimed with SKIP LOCKED */
-    if (mcf->notify.enable && mcf->api && mcf->postgres.len
-        && mcf->redis.len)
-    {
+    if (mcf->notify.enable && mcf->api && mcf->postgres.len && mcf->redis.len) {
         if (ngx_http_telehealth_notify_init_process(cycle, mcf) != NGX_OK) {
             return NGX_ERROR;
         }
@@ -1640,25 +1629,20 @@ ngx_http_telehealth_init_process(ngx_cycle_t *cycle)
     }
 
     /* one consumer per nginx instance is enough: the first worker */
-    if (mcf->events && mcf->postgres.len && mcf->redis.len
-        && ngx_worker == 0)
-    {
+    if (mcf->events && mcf->postgres.len && mcf->redis.len && ngx_worker == 0) {
         if (ngx_http_telehealth_events_init_process(cycle, mcf) != NGX_OK) {
             return NGX_ERROR;
         }
 
         /* the same worker compares PostgreSQL and Redis (reconcile.c) */
-        if (ngx_http_telehealth_reconcile_init_process(cycle, mcf) != NGX_OK)
-        {
+        if (ngx_http_telehealth_reconcile_init_process(cycle, mcf) != NGX_OK) {
             return NGX_ERROR;
         }
     }
 
     /* one purge job per nginx instance too; SKIP LOCKED between them */
-    if (mcf->api && mcf->postgres.len && mcf->redis.len && ngx_worker == 0)
-    {
-        if (ngx_http_telehealth_purge_init_process(cycle, mcf,
-                                                   &mcf->chat.files)
+    if (mcf->api && mcf->postgres.len && mcf->redis.len && ngx_worker == 0) {
+        if (ngx_http_telehealth_purge_init_process(cycle, mcf, &mcf->chat.files)
             != NGX_OK)
         {
             return NGX_ERROR;

@@ -35,9 +35,9 @@
 #include "ngx_http_telehealth_mail.h"
 
 
-#define NGX_HTTP_TELEHEALTH_NOTIFY_LEASE   30000   /* ms, beyond the timeout */
-#define NGX_HTTP_TELEHEALTH_REASON_LEN     200
-#define NGX_HTTP_TELEHEALTH_SWEEP_EVERY    1000    /* ms */
+#define NGX_HTTP_TELEHEALTH_NOTIFY_LEASE 30000 /* ms, beyond the timeout */
+#define NGX_HTTP_TELEHEALTH_REASON_LEN   200
+#define NGX_HTTP_TELEHEALTH_SWEEP_EVERY  1000 /* ms */
 
 
 /* the columns of the claim */
@@ -54,53 +54,53 @@ enum {
     NGX_HTTP_TELEHEALTH_MSG_PARTICIPANT,
     NGX_HTTP_TELEHEALTH_MSG_JOINED,
     NGX_HTTP_TELEHEALTH_MSG_CLOSED,
-    NGX_HTTP_TELEHEALTH_MSG_SENDER,     /* the organisation's own, SMS */
+    NGX_HTTP_TELEHEALTH_MSG_SENDER, /* the organisation's own, SMS */
     NGX_HTTP_TELEHEALTH_MSG_COLUMNS
 };
 
 
-typedef struct ngx_http_telehealth_notify_s  ngx_http_telehealth_notify_t;
+typedef struct ngx_http_telehealth_notify_s ngx_http_telehealth_notify_t;
 
 
 typedef struct {
-    ngx_http_telehealth_notify_t     *nt;
-    char                             *col[NGX_HTTP_TELEHEALTH_MSG_COLUMNS];
-    ngx_uint_t                        attempts;
-    ngx_http_telehealth_pg_req_t     *pg;
-    ngx_http_telehealth_curl_req_t   *http;
-    ngx_str_t                         subject;  /* rendered, e-mail */
-    ngx_str_t                         body;     /* rendered */
-    char                              reason[NGX_HTTP_TELEHEALTH_REASON_LEN];
-    u_char                            delay[NGX_INT64_LEN + 1];
-    const char                       *params[7];
+    ngx_http_telehealth_notify_t   *nt;
+    char                           *col[NGX_HTTP_TELEHEALTH_MSG_COLUMNS];
+    ngx_uint_t                      attempts;
+    ngx_http_telehealth_pg_req_t   *pg;
+    ngx_http_telehealth_curl_req_t *http;
+    ngx_str_t                       subject; /* rendered, e-mail */
+    ngx_str_t                       body;    /* rendered */
+    char                            reason[NGX_HTTP_TELEHEALTH_REASON_LEN];
+    u_char                          delay[NGX_INT64_LEN + 1];
+    const char                     *params[7];
 } ngx_http_telehealth_message_t;
 
 
 struct ngx_http_telehealth_notify_s {
-    ngx_http_telehealth_main_conf_t  *mcf;
-    ngx_log_t                        *log;
-    ngx_event_t                       timer;
+    ngx_http_telehealth_main_conf_t *mcf;
+    ngx_log_t                       *log;
+    ngx_event_t                      timer;
 
-    ngx_pool_t                       *round;    /* NULL between rounds */
-    ngx_http_telehealth_pg_req_t     *claim;
-    ngx_array_t                      *messages;
-    ngx_uint_t                        busy;     /* messages not recorded */
-    ngx_uint_t                        full;     /* the batch was full */
+    ngx_pool_t                   *round; /* NULL between rounds */
+    ngx_http_telehealth_pg_req_t *claim;
+    ngx_array_t                  *messages;
+    ngx_uint_t                    busy; /* messages not recorded */
+    ngx_uint_t                    full; /* the batch was full */
 
-    u_char                            batch[NGX_INT_T_LEN + 1];
-    u_char                            lease[NGX_INT64_LEN + 1];
-    const char                       *params[2];
+    u_char      batch[NGX_INT_T_LEN + 1];
+    u_char      lease[NGX_INT64_LEN + 1];
+    const char *params[2];
 
-    ngx_msec_t                        swept;
-    u_char                            timeout[NGX_TIME_T_LEN + 1];
-    const char                       *sweep_params[1];
+    ngx_msec_t  swept;
+    u_char      timeout[NGX_TIME_T_LEN + 1];
+    const char *sweep_params[1];
 
-    unsigned                          exiting:1;
+    unsigned exiting : 1;
 };
 
 
 /* $1 batch size, $2 lease in ms */
-static const char  ngx_http_telehealth_claim_sql[] =
+static const char ngx_http_telehealth_claim_sql[] =
     "SELECT * FROM th_notify_claim($1, $2)";
 
 /*
@@ -108,12 +108,12 @@ static const char  ngx_http_telehealth_claim_sql[] =
  * $3 status, $4 reason, $5 the delay of the next attempt in ms,
  * $6 and $7 the rendered body and subject (what was sent), or NULL
  */
-static const char  ngx_http_telehealth_record_sql[] =
+static const char ngx_http_telehealth_record_sql[] =
     "SELECT th_notify_record($1, $2, $3, $4, $5, $6, $7)";
 
 
 /* $1 telehealth_interpreter_timeout in seconds */
-static const char  ngx_http_telehealth_sweep_sql[] =
+static const char ngx_http_telehealth_sweep_sql[] =
     "SELECT th_interpreter_sweep($1::int)";
 
 
@@ -122,25 +122,24 @@ static ngx_int_t ngx_http_telehealth_notify_sweep(
     ngx_http_telehealth_notify_t *nt);
 static void ngx_http_telehealth_notify_swept(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_notify_claim(ngx_http_telehealth_notify_t *nt);
-static void ngx_http_telehealth_notify_schedule(
-    ngx_http_telehealth_notify_t *nt, ngx_msec_t delay);
+static void ngx_http_telehealth_notify_schedule(ngx_http_telehealth_notify_t
+                                                    *nt,
+    ngx_msec_t                                       delay);
 static void ngx_http_telehealth_notify_claimed(
     ngx_http_telehealth_pg_req_t *pg);
-static void ngx_http_telehealth_notify_start(
-    ngx_http_telehealth_message_t *m);
-static void ngx_http_telehealth_notify_presence(void *data,
-    redisReply *reply);
+static void ngx_http_telehealth_notify_start(ngx_http_telehealth_message_t *m);
+static void ngx_http_telehealth_notify_presence(void *data, redisReply *reply);
 static void ngx_http_telehealth_notify_deliver(
     ngx_http_telehealth_message_t *m);
-static ngx_int_t ngx_http_telehealth_notify_http(
-    ngx_http_telehealth_message_t *m,
-    ngx_http_telehealth_provider_conf_t *pc);
+static ngx_int_t ngx_http_telehealth_notify_http(ngx_http_telehealth_message_t
+                                                     *m,
+    ngx_http_telehealth_provider_conf_t              *pc);
 static u_char *ngx_http_telehealth_notify_form(ngx_pool_t *pool,
-    ngx_http_telehealth_message_t *m,
-    ngx_http_telehealth_provider_conf_t *pc, size_t *len);
+    ngx_http_telehealth_message_t *m, ngx_http_telehealth_provider_conf_t *pc,
+    size_t *len);
 static u_char *ngx_http_telehealth_notify_json(ngx_pool_t *pool,
-    ngx_http_telehealth_message_t *m,
-    ngx_http_telehealth_provider_conf_t *pc, size_t *len);
+    ngx_http_telehealth_message_t *m, ngx_http_telehealth_provider_conf_t *pc,
+    size_t *len);
 static void ngx_http_telehealth_notify_answered(void *data, CURLcode result,
     long status, const char *error);
 static ngx_int_t ngx_http_telehealth_notify_email(
@@ -149,25 +148,23 @@ static void ngx_http_telehealth_notify_mailed(void *data, CURLcode result,
     long status, const char *error);
 static void ngx_http_telehealth_notify_retry(ngx_http_telehealth_message_t *m,
     const char *reason);
-static void ngx_http_telehealth_notify_record(
-    ngx_http_telehealth_message_t *m, const char *status,
-    const char *reason);
+static void ngx_http_telehealth_notify_record(ngx_http_telehealth_message_t *m,
+    const char *status, const char *reason);
 static void ngx_http_telehealth_notify_recorded(
     ngx_http_telehealth_pg_req_t *pg);
-static void ngx_http_telehealth_notify_finish(
-    ngx_http_telehealth_message_t *m);
+static void ngx_http_telehealth_notify_finish(ngx_http_telehealth_message_t *m);
 static void ngx_http_telehealth_notify_end_round(
     ngx_http_telehealth_notify_t *nt);
 
 
-static ngx_http_telehealth_notify_t  *ngx_http_telehealth_notify;
+static ngx_http_telehealth_notify_t *ngx_http_telehealth_notify;
 
 
 ngx_int_t
 ngx_http_telehealth_notify_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf)
+    ngx_http_telehealth_main_conf_t                 *mcf)
 {
-    ngx_http_telehealth_notify_t  *nt;
+    ngx_http_telehealth_notify_t *nt;
 
     nt = ngx_pcalloc(cycle->pool, sizeof(ngx_http_telehealth_notify_t));
     if (nt == NULL) {
@@ -179,9 +176,9 @@ ngx_http_telehealth_notify_init_process(ngx_cycle_t *cycle,
 
     ngx_sprintf(nt->batch, "%ui%Z", mcf->notify.batch);
     ngx_sprintf(nt->lease, "%M%Z",
-                ngx_max(ngx_max(mcf->sms.timeout, mcf->whatsapp.timeout),
-                        mcf->email.timeout)
-                + NGX_HTTP_TELEHEALTH_NOTIFY_LEASE);
+        ngx_max(ngx_max(mcf->sms.timeout, mcf->whatsapp.timeout),
+            mcf->email.timeout)
+            + NGX_HTTP_TELEHEALTH_NOTIFY_LEASE);
 
     nt->params[0] = (char *) nt->batch;
     nt->params[1] = (char *) nt->lease;
@@ -206,9 +203,9 @@ ngx_http_telehealth_notify_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_telehealth_notify_exit_process(void)
 {
-    ngx_uint_t                      i;
-    ngx_http_telehealth_message_t  *m;
-    ngx_http_telehealth_notify_t   *nt;
+    ngx_uint_t                     i;
+    ngx_http_telehealth_message_t *m;
+    ngx_http_telehealth_notify_t  *nt;
 
     nt = ngx_http_telehealth_notify;
     if (nt == NULL) {
@@ -244,7 +241,7 @@ ngx_http_telehealth_notify_exit_process(void)
 
 static void
 ngx_http_telehealth_notify_schedule(ngx_http_telehealth_notify_t *nt,
-    ngx_msec_t delay)
+    ngx_msec_t                                                    delay)
 {
     if (nt->exiting || ngx_exiting || ngx_terminate || ngx_quit) {
         return;
@@ -261,7 +258,7 @@ ngx_http_telehealth_notify_schedule(ngx_http_telehealth_notify_t *nt,
 static void
 ngx_http_telehealth_notify_tick(ngx_event_t *ev)
 {
-    ngx_http_telehealth_notify_t  *nt = ev->data;
+    ngx_http_telehealth_notify_t *nt = ev->data;
 
     if (nt->round != NULL) {
         return;
@@ -288,7 +285,7 @@ ngx_http_telehealth_notify_tick(ngx_event_t *ev)
 static ngx_int_t
 ngx_http_telehealth_notify_sweep(ngx_http_telehealth_notify_t *nt)
 {
-    ngx_http_telehealth_pg_req_t  *pg;
+    ngx_http_telehealth_pg_req_t *pg;
 
     if (ngx_worker != 0
         || ngx_current_msec - nt->swept < NGX_HTTP_TELEHEALTH_SWEEP_EVERY)
@@ -307,18 +304,18 @@ ngx_http_telehealth_notify_sweep(ngx_http_telehealth_notify_t *nt)
     pg->data = nt;
 
     return ngx_http_telehealth_pg_query(pg, ngx_http_telehealth_sweep_sql, 1,
-                                        nt->sweep_params);
+        nt->sweep_params);
 }
 
 
 static void
 ngx_http_telehealth_notify_swept(ngx_http_telehealth_pg_req_t *pg)
 {
-    ngx_http_telehealth_notify_t  *nt = pg->data;
+    ngx_http_telehealth_notify_t *nt = pg->data;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
         ngx_log_error(NGX_LOG_WARN, nt->log, 0,
-                      "telehealth: the interpreter request sweep failed");
+            "telehealth: the interpreter request sweep failed");
     }
 
     ngx_http_telehealth_notify_claim(nt);
@@ -338,7 +335,7 @@ ngx_http_telehealth_notify_claim(ngx_http_telehealth_notify_t *nt)
     nt->claim->data = nt;
 
     if (ngx_http_telehealth_pg_query(nt->claim, ngx_http_telehealth_claim_sql,
-                                     2, nt->params)
+            2, nt->params)
         != NGX_AGAIN)
     {
         /* PostgreSQL is down: the messages wait there */
@@ -350,11 +347,11 @@ ngx_http_telehealth_notify_claim(ngx_http_telehealth_notify_t *nt)
 static void
 ngx_http_telehealth_notify_claimed(ngx_http_telehealth_pg_req_t *pg)
 {
-    int                             rows, row, col;
-    size_t                          len;
-    ngx_uint_t                      i, n;
-    ngx_http_telehealth_notify_t   *nt = pg->data;
-    ngx_http_telehealth_message_t  *m;
+    int                            rows, row, col;
+    size_t                         len;
+    ngx_uint_t                     i, n;
+    ngx_http_telehealth_notify_t  *nt = pg->data;
+    ngx_http_telehealth_message_t *m;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
         ngx_http_telehealth_notify_end_round(nt);
@@ -371,7 +368,7 @@ ngx_http_telehealth_notify_claimed(ngx_http_telehealth_pg_req_t *pg)
     nt->full = ((ngx_uint_t) rows >= nt->mcf->notify.batch);
 
     nt->messages = ngx_array_create(nt->round, rows,
-                                    sizeof(ngx_http_telehealth_message_t));
+        sizeof(ngx_http_telehealth_message_t));
     if (nt->messages == NULL) {
         ngx_http_telehealth_notify_end_round(nt);
         return;
@@ -396,13 +393,11 @@ ngx_http_telehealth_notify_claimed(ngx_http_telehealth_pg_req_t *pg)
                 return;
             }
 
-            ngx_memcpy(m->col[col], PQgetvalue(pg->result, row, col),
-                       len + 1);
+            ngx_memcpy(m->col[col], PQgetvalue(pg->result, row, col), len + 1);
         }
 
         col = NGX_HTTP_TELEHEALTH_MSG_ATTEMPTS;
-        m->attempts = ngx_atoi((u_char *) m->col[col],
-                               ngx_strlen(m->col[col]));
+        m->attempts = ngx_atoi((u_char *) m->col[col], ngx_strlen(m->col[col]));
     }
 
     ngx_http_telehealth_pg_release(pg);
@@ -425,10 +420,10 @@ ngx_http_telehealth_notify_claimed(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_notify_start(ngx_http_telehealth_message_t *m)
 {
-    char                          *key;
-    const char                    *argv[3];
-    size_t                         argvlen[3];
-    ngx_http_telehealth_notify_t  *nt = m->nt;
+    char                         *key;
+    const char                   *argv[3];
+    size_t                        argvlen[3];
+    ngx_http_telehealth_notify_t *nt = m->nt;
 
     if (m->col[NGX_HTTP_TELEHEALTH_MSG_ROOM] == NULL) {
         ngx_http_telehealth_notify_deliver(m);
@@ -447,7 +442,7 @@ ngx_http_telehealth_notify_start(ngx_http_telehealth_message_t *m)
 
     /* the call history lags the room: ask the room itself too */
     key = ngx_http_telehealth_redis_key(nt->round, TH_KEY_ROOM_MEMBERS,
-                                        m->col[NGX_HTTP_TELEHEALTH_MSG_ROOM]);
+        m->col[NGX_HTTP_TELEHEALTH_MSG_ROOM]);
     if (key == NULL) {
         ngx_http_telehealth_notify_retry(m, "out of memory");
         return;
@@ -462,8 +457,7 @@ ngx_http_telehealth_notify_start(ngx_http_telehealth_message_t *m)
     argvlen[2] = ngx_strlen(argv[2]);
 
     if (ngx_http_telehealth_redis_command(nt->round, nt->log,
-                                          ngx_http_telehealth_notify_presence,
-                                          m, 3, argv, argvlen)
+            ngx_http_telehealth_notify_presence, m, 3, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_notify_retry(m, "redis unavailable");
@@ -474,7 +468,7 @@ ngx_http_telehealth_notify_start(ngx_http_telehealth_message_t *m)
 static void
 ngx_http_telehealth_notify_presence(void *data, redisReply *reply)
 {
-    ngx_http_telehealth_message_t  *m = data;
+    ngx_http_telehealth_message_t *m = data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         ngx_http_telehealth_notify_retry(m, "redis unavailable");
@@ -493,22 +487,20 @@ ngx_http_telehealth_notify_presence(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_notify_deliver(ngx_http_telehealth_message_t *m)
 {
-    char                                 *channel;
-    ngx_int_t                             rc;
-    ngx_http_telehealth_notify_t         *nt = m->nt;
-    ngx_http_telehealth_provider_conf_t  *pc;
+    char                                *channel;
+    ngx_int_t                            rc;
+    ngx_http_telehealth_notify_t        *nt = m->nt;
+    ngx_http_telehealth_provider_conf_t *pc;
 
-    char  reason[NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN];
+    char reason[NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN];
 
     channel = m->col[NGX_HTTP_TELEHEALTH_MSG_CHANNEL];
 
     /* never a half-filled text: a message that cannot be rendered fails */
     rc = ngx_http_telehealth_template_render(nt->round, &nt->mcf->templates,
-                                    m->col[NGX_HTTP_TELEHEALTH_MSG_TEMPLATE],
-                                    channel,
-                                    m->col[NGX_HTTP_TELEHEALTH_MSG_LANGUAGE],
-                                    m->col[NGX_HTTP_TELEHEALTH_MSG_PARAMS],
-                                    &m->subject, &m->body, reason);
+        m->col[NGX_HTTP_TELEHEALTH_MSG_TEMPLATE], channel,
+        m->col[NGX_HTTP_TELEHEALTH_MSG_LANGUAGE],
+        m->col[NGX_HTTP_TELEHEALTH_MSG_PARAMS], &m->subject, &m->body, reason);
 
     if (rc == NGX_AGAIN) {
         ngx_http_telehealth_notify_retry(m, reason);
@@ -531,7 +523,7 @@ ngx_http_telehealth_notify_deliver(ngx_http_telehealth_message_t *m)
             != NGX_OK)
         {
             ngx_http_telehealth_notify_record(m, "failed",
-                                              "not an e-mail address");
+                "not an e-mail address");
             return;
         }
 
@@ -554,8 +546,7 @@ ngx_http_telehealth_notify_deliver(ngx_http_telehealth_message_t *m)
     }
 
     if (pc->url.len == 0) {
-        ngx_sprintf((u_char *) reason, "no %s provider configured%Z",
-                    channel);
+        ngx_sprintf((u_char *) reason, "no %s provider configured%Z", channel);
         ngx_http_telehealth_notify_retry(m, reason);
         return;
     }
@@ -570,12 +561,12 @@ ngx_http_telehealth_notify_deliver(ngx_http_telehealth_message_t *m)
 
 static ngx_int_t
 ngx_http_telehealth_notify_http(ngx_http_telehealth_message_t *m,
-    ngx_http_telehealth_provider_conf_t *pc)
+    ngx_http_telehealth_provider_conf_t                       *pc)
 {
-    u_char             *body, *key, *auth;
-    size_t              len;
-    ngx_pool_t         *pool;
-    struct curl_slist  *headers;
+    u_char            *body, *key, *auth;
+    size_t             len;
+    ngx_pool_t        *pool;
+    struct curl_slist *headers;
 
     pool = m->nt->round;
 
@@ -590,8 +581,9 @@ ngx_http_telehealth_notify_http(ngx_http_telehealth_message_t *m,
         return NGX_ERROR;
     }
 
-    key = ngx_pnalloc(pool, sizeof("Idempotency-Key: ")
-                            + ngx_strlen(m->col[NGX_HTTP_TELEHEALTH_MSG_KEY]));
+    key = ngx_pnalloc(pool,
+        sizeof("Idempotency-Key: ")
+            + ngx_strlen(m->col[NGX_HTTP_TELEHEALTH_MSG_KEY]));
     auth = ngx_pnalloc(pool, sizeof("Authorization: ") + pc->auth.len);
 
     if (key == NULL || auth == NULL) {
@@ -600,13 +592,13 @@ ngx_http_telehealth_notify_http(ngx_http_telehealth_message_t *m,
 
     /* the provider drops a repeat of the same message */
     ngx_sprintf(key, "Idempotency-Key: %s%Z",
-                m->col[NGX_HTTP_TELEHEALTH_MSG_KEY]);
+        m->col[NGX_HTTP_TELEHEALTH_MSG_KEY]);
     ngx_sprintf(auth, "Authorization: %V%Z", &pc->auth);
 
     headers = curl_slist_append(NULL,
-                    pc->format == NGX_HTTP_TELEHEALTH_PROVIDER_JSON
-                    ? "Content-Type: application/json"
-                    : "Content-Type: application/x-www-form-urlencoded");
+        pc->format == NGX_HTTP_TELEHEALTH_PROVIDER_JSON
+            ? "Content-Type: application/json"
+            : "Content-Type: application/x-www-form-urlencoded");
     if (headers == NULL) {
         return NGX_ERROR;
     }
@@ -614,19 +606,16 @@ ngx_http_telehealth_notify_http(ngx_http_telehealth_message_t *m,
     /* no "100 Continue" round trip */
     if (curl_slist_append(headers, "Expect:") == NULL
         || curl_slist_append(headers, (char *) key) == NULL
-        || (pc->auth.len
-            && curl_slist_append(headers, (char *) auth) == NULL))
+        || (pc->auth.len && curl_slist_append(headers, (char *) auth) == NULL))
     {
         curl_slist_free_all(headers);
         return NGX_ERROR;
     }
 
     /* the list is the request's now, in every case */
-    m->http = ngx_http_telehealth_curl_post(m->nt->log,
-                                            (char *) pc->url.data, headers,
-                                            body, len, pc->timeout,
-                                            ngx_http_telehealth_notify_answered,
-                                            m);
+    m->http = ngx_http_telehealth_curl_post(m->nt->log, (char *) pc->url.data,
+        headers, body, len, pc->timeout, ngx_http_telehealth_notify_answered,
+        m);
 
     return m->http ? NGX_OK : NGX_ERROR;
 }
@@ -637,9 +626,9 @@ ngx_http_telehealth_notify_http(ngx_http_telehealth_message_t *m,
 static u_char *
 ngx_http_telehealth_notify_escape(u_char *dst, const char *src)
 {
-    static u_char  hex[] = "0123456789ABCDEF";
+    static u_char hex[] = "0123456789ABCDEF";
 
-    u_char  c;
+    u_char c;
 
     while (*src) {
         c = (u_char) *src++;
@@ -670,7 +659,7 @@ ngx_http_telehealth_notify_escape(u_char *dst, const char *src)
 
 static const char *
 ngx_http_telehealth_notify_sender(ngx_http_telehealth_message_t *m,
-    ngx_http_telehealth_provider_conf_t *pc)
+    ngx_http_telehealth_provider_conf_t                         *pc)
 {
     if (pc->sender_field.len == 0
         || m->col[NGX_HTTP_TELEHEALTH_MSG_SENDER] == NULL
@@ -685,7 +674,7 @@ ngx_http_telehealth_notify_sender(ngx_http_telehealth_message_t *m,
 
 static ngx_uint_t
 ngx_http_telehealth_notify_is_sender(ngx_str_t *name,
-    ngx_http_telehealth_provider_conf_t *pc)
+    ngx_http_telehealth_provider_conf_t        *pc)
 {
     return name->len == pc->sender_field.len
            && ngx_strncmp(name->data, pc->sender_field.data, name->len) == 0;
@@ -694,20 +683,19 @@ ngx_http_telehealth_notify_is_sender(ngx_str_t *name,
 
 static u_char *
 ngx_http_telehealth_notify_form(ngx_pool_t *pool,
-    ngx_http_telehealth_message_t *m,
-    ngx_http_telehealth_provider_conf_t *pc, size_t *len)
+    ngx_http_telehealth_message_t *m, ngx_http_telehealth_provider_conf_t *pc,
+    size_t *len)
 {
-    u_char        *body, *p;
-    size_t         n;
-    ngx_uint_t     i;
-    const char    *sender;
-    ngx_keyval_t  *kv;
+    u_char       *body, *p;
+    size_t        n;
+    ngx_uint_t    i;
+    const char   *sender;
+    ngx_keyval_t *kv;
 
     sender = ngx_http_telehealth_notify_sender(m, pc);
 
     n = pc->to_field.len + pc->text_field.len + 2
-        + ngx_strlen(m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT])
-        + m->body.len;
+        + ngx_strlen(m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT]) + m->body.len;
 
     if (sender != NULL) {
         n += pc->sender_field.len + ngx_strlen(sender) + 2;
@@ -732,7 +720,7 @@ ngx_http_telehealth_notify_form(ngx_pool_t *pool,
     p = ngx_http_telehealth_notify_escape(body, (char *) pc->to_field.data);
     *p++ = '=';
     p = ngx_http_telehealth_notify_escape(p,
-                                m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT]);
+        m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT]);
     *p++ = '&';
     p = ngx_http_telehealth_notify_escape(p, (char *) pc->text_field.data);
     *p++ = '=';
@@ -741,7 +729,7 @@ ngx_http_telehealth_notify_form(ngx_pool_t *pool,
     if (sender != NULL) {
         *p++ = '&';
         p = ngx_http_telehealth_notify_escape(p,
-                                              (char *) pc->sender_field.data);
+            (char *) pc->sender_field.data);
         *p++ = '=';
         p = ngx_http_telehealth_notify_escape(p, sender);
     }
@@ -757,8 +745,7 @@ ngx_http_telehealth_notify_form(ngx_pool_t *pool,
             *p++ = '&';
             p = ngx_http_telehealth_notify_escape(p, (char *) kv[i].key.data);
             *p++ = '=';
-            p = ngx_http_telehealth_notify_escape(p,
-                                                  (char *) kv[i].value.data);
+            p = ngx_http_telehealth_notify_escape(p, (char *) kv[i].value.data);
         }
     }
 
@@ -771,15 +758,15 @@ ngx_http_telehealth_notify_form(ngx_pool_t *pool,
 
 static u_char *
 ngx_http_telehealth_notify_json(ngx_pool_t *pool,
-    ngx_http_telehealth_message_t *m,
-    ngx_http_telehealth_provider_conf_t *pc, size_t *len)
+    ngx_http_telehealth_message_t *m, ngx_http_telehealth_provider_conf_t *pc,
+    size_t *len)
 {
-    char          *text;
-    u_char        *body;
-    json_t        *o;
-    ngx_uint_t     i;
-    const char    *sender;
-    ngx_keyval_t  *kv;
+    char         *text;
+    u_char       *body;
+    json_t       *o;
+    ngx_uint_t    i;
+    const char   *sender;
+    ngx_keyval_t *kv;
 
     o = json_object();
     if (o == NULL) {
@@ -791,7 +778,7 @@ ngx_http_telehealth_notify_json(ngx_pool_t *pool,
 
         for (i = 0; i < pc->params->nelts; i++) {
             if (json_object_set_new(o, (char *) kv[i].key.data,
-                                    json_string((char *) kv[i].value.data))
+                    json_string((char *) kv[i].value.data))
                 != 0)
             {
                 json_decref(o);
@@ -805,17 +792,19 @@ ngx_http_telehealth_notify_json(ngx_pool_t *pool,
     /* the organisation's own sender instead of the directive's */
     if (sender != NULL
         && json_object_set_new(o, (char *) pc->sender_field.data,
-                               json_string(sender))
-           != 0)
+               json_string(sender))
+               != 0)
     {
         json_decref(o);
         return NULL;
     }
 
     if (json_object_set_new(o, (char *) pc->to_field.data,
-                json_string(m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT])) != 0
+            json_string(m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT]))
+            != 0
         || json_object_set_new(o, (char *) pc->text_field.data,
-                json_string((char *) m->body.data)) != 0)
+               json_string((char *) m->body.data))
+               != 0)
     {
         json_decref(o);
         return NULL;
@@ -845,9 +834,9 @@ static void
 ngx_http_telehealth_notify_answered(void *data, CURLcode result, long status,
     const char *error)
 {
-    ngx_http_telehealth_message_t  *m = data;
+    ngx_http_telehealth_message_t *m = data;
 
-    char  reason[NGX_HTTP_TELEHEALTH_REASON_LEN];
+    char reason[NGX_HTTP_TELEHEALTH_REASON_LEN];
 
     m->http = NULL;
 
@@ -878,27 +867,26 @@ ngx_http_telehealth_notify_answered(void *data, CURLcode result, long status,
 static ngx_int_t
 ngx_http_telehealth_notify_email(ngx_http_telehealth_message_t *m)
 {
-    u_char                            *msg;
-    size_t                             len;
-    ngx_http_telehealth_curl_mail_t    mail;
-    ngx_http_telehealth_email_conf_t  *ec;
+    u_char                           *msg;
+    size_t                            len;
+    ngx_http_telehealth_curl_mail_t   mail;
+    ngx_http_telehealth_email_conf_t *ec;
 
     ec = &m->nt->mcf->email;
 
     msg = ngx_http_telehealth_mail_message(m->nt->round, ec,
-                                    m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT],
-                                    &m->subject, &m->body,
-                                    m->col[NGX_HTTP_TELEHEALTH_MSG_KEY],
-                                    &len);
+        m->col[NGX_HTTP_TELEHEALTH_MSG_RECIPIENT], &m->subject, &m->body,
+        m->col[NGX_HTTP_TELEHEALTH_MSG_KEY], &len);
     if (msg == NULL) {
         return NGX_ERROR;
     }
 
     mail.url = (char *) ec->url.data;
     mail.use_ssl = (ec->starttls == NGX_HTTP_TELEHEALTH_STARTTLS_REQUIRED)
-                   ? CURLUSESSL_ALL
+                       ? CURLUSESSL_ALL
                    : (ec->starttls == NGX_HTTP_TELEHEALTH_STARTTLS_OPTIONAL)
-                     ? CURLUSESSL_TRY : CURLUSESSL_NONE;
+                       ? CURLUSESSL_TRY
+                       : CURLUSESSL_NONE;
     mail.user = ec->user.len ? (char *) ec->user.data : NULL;
     mail.password = (char *) ec->password.data;
     mail.from = (char *) ec->from.data;
@@ -907,8 +895,7 @@ ngx_http_telehealth_notify_email(ngx_http_telehealth_message_t *m)
     mail.timeout = ec->timeout;
 
     m->http = ngx_http_telehealth_curl_mail(m->nt->log, &mail, msg, len,
-                                            ngx_http_telehealth_notify_mailed,
-                                            m);
+        ngx_http_telehealth_notify_mailed, m);
 
     return m->http ? NGX_OK : NGX_ERROR;
 }
@@ -920,9 +907,9 @@ static void
 ngx_http_telehealth_notify_mailed(void *data, CURLcode result, long status,
     const char *error)
 {
-    ngx_http_telehealth_message_t  *m = data;
+    ngx_http_telehealth_message_t *m = data;
 
-    char  reason[NGX_HTTP_TELEHEALTH_REASON_LEN];
+    char reason[NGX_HTTP_TELEHEALTH_REASON_LEN];
 
     m->http = NULL;
 
@@ -933,7 +920,7 @@ ngx_http_telehealth_notify_mailed(void *data, CURLcode result, long status,
 
     if (status >= 100) {
         ngx_snprintf((u_char *) reason, sizeof(reason) - 1,
-                     "SMTP server answered %l: %s%Z", status, error);
+            "SMTP server answered %l: %s%Z", status, error);
 
     } else {
         ngx_snprintf((u_char *) reason, sizeof(reason) - 1, "%s%Z", error);
@@ -954,16 +941,15 @@ ngx_http_telehealth_notify_mailed(void *data, CURLcode result, long status,
 
 static void
 ngx_http_telehealth_notify_retry(ngx_http_telehealth_message_t *m,
-    const char *reason)
+    const char                                                 *reason)
 {
-    ngx_uint_t                          i;
-    ngx_msec_t                          delay;
-    ngx_http_telehealth_notify_conf_t  *conf;
+    ngx_uint_t                         i;
+    ngx_msec_t                         delay;
+    ngx_http_telehealth_notify_conf_t *conf;
 
     conf = &m->nt->mcf->notify;
 
-    if (m->attempts == (ngx_uint_t) NGX_ERROR
-        || m->attempts >= conf->attempts)
+    if (m->attempts == (ngx_uint_t) NGX_ERROR || m->attempts >= conf->attempts)
     {
         ngx_http_telehealth_notify_record(m, "failed", reason);
         return;
@@ -987,8 +973,8 @@ static void
 ngx_http_telehealth_notify_record(ngx_http_telehealth_message_t *m,
     const char *status, const char *reason)
 {
-    ngx_uint_t                     level;
-    ngx_http_telehealth_notify_t  *nt = m->nt;
+    ngx_uint_t                    level;
+    ngx_http_telehealth_notify_t *nt = m->nt;
 
     ngx_cpystrn((u_char *) m->reason, (u_char *) reason, sizeof(m->reason));
 
@@ -1004,13 +990,11 @@ ngx_http_telehealth_notify_record(ngx_http_telehealth_message_t *m,
     m->params[5] = (char *) m->body.data;
     m->params[6] = (char *) m->subject.data;
 
-    level = (ngx_strcmp(status, "pending") == 0) ? NGX_LOG_WARN
-                                                  : NGX_LOG_INFO;
+    level = (ngx_strcmp(status, "pending") == 0) ? NGX_LOG_WARN : NGX_LOG_INFO;
 
     ngx_log_error(level, nt->log, 0,
-                  "telehealth: notification %s attempt %s: %s%s%s",
-                  m->params[0], m->params[1], status,
-                  reason[0] ? ", " : "", reason);
+        "telehealth: notification %s attempt %s: %s%s%s", m->params[0],
+        m->params[1], status, reason[0] ? ", " : "", reason);
 
     m->pg = ngx_http_telehealth_pg_create(nt->round, nt->log);
     if (m->pg == NULL) {
@@ -1021,8 +1005,8 @@ ngx_http_telehealth_notify_record(ngx_http_telehealth_message_t *m,
     m->pg->handler = ngx_http_telehealth_notify_recorded;
     m->pg->data = m;
 
-    if (ngx_http_telehealth_pg_query(m->pg, ngx_http_telehealth_record_sql,
-                                     7, m->params)
+    if (ngx_http_telehealth_pg_query(m->pg, ngx_http_telehealth_record_sql, 7,
+            m->params)
         != NGX_AGAIN)
     {
         /* the lease runs out and the message is claimed again */
@@ -1034,13 +1018,13 @@ ngx_http_telehealth_notify_record(ngx_http_telehealth_message_t *m,
 static void
 ngx_http_telehealth_notify_recorded(ngx_http_telehealth_pg_req_t *pg)
 {
-    ngx_http_telehealth_message_t  *m = pg->data;
+    ngx_http_telehealth_message_t *m = pg->data;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
         ngx_log_error(NGX_LOG_WARN, m->nt->log, 0,
-                      "telehealth: notification %s: outcome not recorded, "
-                      "it is claimed again when its lease ends",
-                      m->col[NGX_HTTP_TELEHEALTH_MSG_ID]);
+            "telehealth: notification %s: outcome not recorded, "
+            "it is claimed again when its lease ends",
+            m->col[NGX_HTTP_TELEHEALTH_MSG_ID]);
     }
 
     ngx_http_telehealth_pg_release(pg);
@@ -1052,7 +1036,7 @@ ngx_http_telehealth_notify_recorded(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_notify_finish(ngx_http_telehealth_message_t *m)
 {
-    ngx_http_telehealth_notify_t  *nt = m->nt;
+    ngx_http_telehealth_notify_t *nt = m->nt;
 
     if (--nt->busy == 0) {
         ngx_http_telehealth_notify_end_round(nt);
@@ -1063,7 +1047,7 @@ ngx_http_telehealth_notify_finish(ngx_http_telehealth_message_t *m)
 static void
 ngx_http_telehealth_notify_end_round(ngx_http_telehealth_notify_t *nt)
 {
-    ngx_uint_t  full;
+    ngx_uint_t full;
 
     full = nt->full;
 
@@ -1077,8 +1061,8 @@ ngx_http_telehealth_notify_end_round(ngx_http_telehealth_notify_t *nt)
     nt->claim = NULL;
 
     /* a full batch: more may be due right now */
-    ngx_http_telehealth_notify_schedule(nt, full ? 1
-                                                 : nt->mcf->notify.interval);
+    ngx_http_telehealth_notify_schedule(nt,
+        full ? 1 : nt->mcf->notify.interval);
 }
 
 
@@ -1088,10 +1072,10 @@ char *
 ngx_http_telehealth_notify_set_retry(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    ngx_http_telehealth_main_conf_t  *mcf = conf;
+    ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    ngx_str_t   *value;
-    ngx_msec_t   first, max;
+    ngx_str_t *value;
+    ngx_msec_t first, max;
 
     if (mcf->notify.backoff != NGX_CONF_UNSET_MSEC) {
         return "is duplicate";
@@ -1158,7 +1142,7 @@ ngx_http_telehealth_provider_init(ngx_http_telehealth_provider_conf_t *pc)
 char *
 ngx_http_telehealth_provider_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
-    ngx_str_t  *url, *value, *scheme;
+    ngx_str_t *url, *value, *scheme;
 
     url = (ngx_str_t *) ((char *) conf + cmd->offset);
 
@@ -1170,8 +1154,7 @@ ngx_http_telehealth_provider_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     for (scheme = cmd->post; scheme->len; scheme++) {
         if (value[1].len > scheme->len
-            && ngx_strncasecmp(value[1].data, scheme->data, scheme->len)
-               == 0)
+            && ngx_strncasecmp(value[1].data, scheme->data, scheme->len) == 0)
         {
             /* arguments are NUL-terminated: libcurl takes them as they are */
             *url = value[1];
@@ -1182,8 +1165,8 @@ ngx_http_telehealth_provider_url(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     scheme = cmd->post;
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "\"%V\" must be an %V or %V URL, not \"%V\"",
-                       &cmd->name, &scheme[0], &scheme[1], &value[1]);
+        "\"%V\" must be an %V or %V URL, not \"%V\"", &cmd->name, &scheme[0],
+        &scheme[1], &value[1]);
 
     return NGX_CONF_ERROR;
 }

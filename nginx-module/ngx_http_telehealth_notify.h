@@ -16,20 +16,19 @@
 
 
 ngx_int_t ngx_http_telehealth_notify_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf);
+    ngx_http_telehealth_main_conf_t                           *mcf);
 void ngx_http_telehealth_notify_exit_process(void);
 
 /* the configuration of telehealth_sms_* and telehealth_whatsapp_* */
 void ngx_http_telehealth_provider_create(
     ngx_http_telehealth_provider_conf_t *pc);
-void ngx_http_telehealth_provider_init(
-    ngx_http_telehealth_provider_conf_t *pc);
+void ngx_http_telehealth_provider_init(ngx_http_telehealth_provider_conf_t *pc);
 /* telehealth_sms_url, telehealth_whatsapp_url, telehealth_email_url */
 char *ngx_http_telehealth_provider_url(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 /* telehealth_notify_retry */
-char *ngx_http_telehealth_notify_set_retry(ngx_conf_t *cf,
-    ngx_command_t *cmd, void *conf);
+char *ngx_http_telehealth_notify_set_retry(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 
 
 #endif /* _NGX_HTTP_TELEHEALTH_NOTIFY_H_INCLUDED_ */

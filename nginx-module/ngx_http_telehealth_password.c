@@ -23,39 +23,40 @@
 
 /* the cost of the dummy hash: that of scripts/demo.sh and RFC 9106's
  * second recommendation (t=3 would be the first) */
-#define NGX_HTTP_TELEHEALTH_DUMMY_T       2
-#define NGX_HTTP_TELEHEALTH_DUMMY_M       65536
-#define NGX_HTTP_TELEHEALTH_DUMMY_P       1
+#define NGX_HTTP_TELEHEALTH_DUMMY_T 2
+#define NGX_HTTP_TELEHEALTH_DUMMY_M 65536
+#define NGX_HTTP_TELEHEALTH_DUMMY_P 1
 
 /* new passwords (staff and patient accounts made through the API) */
-#define NGX_HTTP_TELEHEALTH_HASH_LEN      32
-#define NGX_HTTP_TELEHEALTH_SALT_LEN      16
+#define NGX_HTTP_TELEHEALTH_HASH_LEN 32
+#define NGX_HTTP_TELEHEALTH_SALT_LEN 16
 
 
 typedef struct {
-    ngx_pool_t                               *pool;
-    ngx_http_request_t                       *request;
-    ngx_pool_cleanup_t                       *cleanup;
-    ngx_http_telehealth_password_handler_pt   handler;
-    char                                     *hash;
-    size_t                                    hash_size;
-    char                                     *password;
-    size_t                                    password_len;
-    ngx_str_t                                *out;     /* hashing: result */
-    ngx_uint_t                                dummy;
-    int                                       rc;
+    ngx_pool_t                             *pool;
+    ngx_http_request_t                     *request;
+    ngx_pool_cleanup_t                     *cleanup;
+    ngx_http_telehealth_password_handler_pt handler;
+    char                                   *hash;
+    size_t                                  hash_size;
+    char                                   *password;
+    size_t                                  password_len;
+    ngx_str_t                              *out; /* hashing: result */
+    ngx_uint_t                              dummy;
+    int                                     rc;
 } ngx_http_telehealth_password_ctx_t;
 
 
 /* tasks of this worker queued or running */
-static ngx_uint_t  ngx_http_telehealth_password_pending;
+static ngx_uint_t ngx_http_telehealth_password_pending;
 
 
-static ngx_http_telehealth_password_ctx_t *ngx_http_telehealth_password_task(
-    ngx_http_request_t *r, ngx_str_t *password, size_t hash_size,
-    ngx_http_telehealth_password_handler_pt handler, ngx_thread_task_t **t);
+static ngx_http_telehealth_password_ctx_t *
+ngx_http_telehealth_password_task(ngx_http_request_t *r, ngx_str_t *password,
+    size_t hash_size, ngx_http_telehealth_password_handler_pt handler,
+    ngx_thread_task_t **t);
 static ngx_int_t ngx_http_telehealth_password_post(ngx_http_request_t *r,
-    ngx_thread_task_t *task);
+    ngx_thread_task_t                                                 *task);
 static void ngx_http_telehealth_password_thread(void *data, ngx_log_t *log);
 static void ngx_http_telehealth_hash_thread(void *data, ngx_log_t *log);
 static void ngx_http_telehealth_password_done(ngx_event_t *ev);
@@ -66,9 +67,9 @@ ngx_int_t
 ngx_http_telehealth_password_verify(ngx_http_request_t *r, ngx_str_t *hash,
     ngx_str_t *password, ngx_http_telehealth_password_handler_pt handler)
 {
-    ngx_thread_task_t                   *task;
-    ngx_http_telehealth_main_conf_t     *mcf;
-    ngx_http_telehealth_password_ctx_t  *ctx;
+    ngx_thread_task_t                  *task;
+    ngx_http_telehealth_main_conf_t    *mcf;
+    ngx_http_telehealth_password_ctx_t *ctx;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_telehealth_module);
 
@@ -76,8 +77,8 @@ ngx_http_telehealth_password_verify(ngx_http_request_t *r, ngx_str_t *hash,
         hash = &mcf->dummy_hash;
     }
 
-    ctx = ngx_http_telehealth_password_task(r, password, hash->len + 1,
-                                            handler, &task);
+    ctx = ngx_http_telehealth_password_task(r, password, hash->len + 1, handler,
+        &task);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
@@ -95,17 +96,15 @@ ngx_int_t
 ngx_http_telehealth_password_hash(ngx_http_request_t *r, ngx_str_t *password,
     ngx_str_t *out, ngx_http_telehealth_password_handler_pt handler)
 {
-    ngx_thread_task_t                   *task;
-    ngx_http_telehealth_password_ctx_t  *ctx;
+    ngx_thread_task_t                  *task;
+    ngx_http_telehealth_password_ctx_t *ctx;
 
     ctx = ngx_http_telehealth_password_task(r, password,
-                            argon2_encodedlen(NGX_HTTP_TELEHEALTH_DUMMY_T,
-                                              NGX_HTTP_TELEHEALTH_DUMMY_M,
-                                              NGX_HTTP_TELEHEALTH_DUMMY_P,
-                                              NGX_HTTP_TELEHEALTH_SALT_LEN,
-                                              NGX_HTTP_TELEHEALTH_HASH_LEN,
-                                              Argon2_id),
-                            handler, &task);
+        argon2_encodedlen(NGX_HTTP_TELEHEALTH_DUMMY_T,
+            NGX_HTTP_TELEHEALTH_DUMMY_M, NGX_HTTP_TELEHEALTH_DUMMY_P,
+            NGX_HTTP_TELEHEALTH_SALT_LEN, NGX_HTTP_TELEHEALTH_HASH_LEN,
+            Argon2_id),
+        handler, &task);
     if (ctx == NULL) {
         return NGX_ERROR;
     }
@@ -124,17 +123,17 @@ ngx_http_telehealth_password_task(ngx_http_request_t *r, ngx_str_t *password,
     size_t hash_size, ngx_http_telehealth_password_handler_pt handler,
     ngx_thread_task_t **t)
 {
-    ngx_pool_t                          *pool;
-    ngx_thread_task_t                   *task;
-    ngx_http_telehealth_password_ctx_t  *ctx;
+    ngx_pool_t                         *pool;
+    ngx_thread_task_t                  *task;
+    ngx_http_telehealth_password_ctx_t *ctx;
 
     pool = ngx_create_pool(1024, r->connection->log);
     if (pool == NULL) {
         return NULL;
     }
 
-    task = ngx_thread_task_alloc(pool,
-                                 sizeof(ngx_http_telehealth_password_ctx_t));
+    task =
+        ngx_thread_task_alloc(pool, sizeof(ngx_http_telehealth_password_ctx_t));
     if (task == NULL) {
         ngx_destroy_pool(pool);
         return NULL;
@@ -160,7 +159,7 @@ ngx_http_telehealth_password_task(ngx_http_request_t *r, ngx_str_t *password,
 
     task->event.handler = ngx_http_telehealth_password_done;
     task->event.data = ctx;
-    task->event.log = ngx_cycle->log;     /* may outlive the connection */
+    task->event.log = ngx_cycle->log; /* may outlive the connection */
 
     *t = task;
 
@@ -170,21 +169,21 @@ ngx_http_telehealth_password_task(ngx_http_request_t *r, ngx_str_t *password,
 
 static ngx_int_t
 ngx_http_telehealth_password_post(ngx_http_request_t *r,
-    ngx_thread_task_t *task)
+    ngx_thread_task_t                                *task)
 {
-    ngx_pool_cleanup_t                  *cln;
-    ngx_http_telehealth_main_conf_t     *mcf;
-    ngx_http_telehealth_password_ctx_t  *ctx;
+    ngx_pool_cleanup_t                 *cln;
+    ngx_http_telehealth_main_conf_t    *mcf;
+    ngx_http_telehealth_password_ctx_t *ctx;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_telehealth_module);
     ctx = task->ctx;
 
-    if (ngx_http_telehealth_password_pending
-        >= mcf->throttle.password_pending)
+    if (ngx_http_telehealth_password_pending >= mcf->throttle.password_pending)
     {
         ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                      "telehealth: %ui password checks pending, "
-                      "request shed", ngx_http_telehealth_password_pending);
+            "telehealth: %ui password checks pending, "
+            "request shed",
+            ngx_http_telehealth_password_pending);
         OPENSSL_cleanse(ctx->password, ctx->password_len);
         ngx_destroy_pool(ctx->pool);
         return NGX_DECLINED;
@@ -217,7 +216,7 @@ ngx_http_telehealth_password_post(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_password_thread(void *data, ngx_log_t *log)
 {
-    ngx_http_telehealth_password_ctx_t  *ctx = data;
+    ngx_http_telehealth_password_ctx_t *ctx = data;
 
     ctx->rc = argon2id_verify(ctx->hash, ctx->password, ctx->password_len);
 }
@@ -226,8 +225,8 @@ ngx_http_telehealth_password_thread(void *data, ngx_log_t *log)
 static void
 ngx_http_telehealth_hash_thread(void *data, ngx_log_t *log)
 {
-    unsigned char                        salt[NGX_HTTP_TELEHEALTH_SALT_LEN];
-    ngx_http_telehealth_password_ctx_t  *ctx = data;
+    unsigned char                       salt[NGX_HTTP_TELEHEALTH_SALT_LEN];
+    ngx_http_telehealth_password_ctx_t *ctx = data;
 
     if (RAND_bytes(salt, sizeof(salt)) != 1) {
         ctx->rc = ARGON2_MISSING_ARGS;
@@ -235,22 +234,19 @@ ngx_http_telehealth_hash_thread(void *data, ngx_log_t *log)
     }
 
     ctx->rc = argon2id_hash_encoded(NGX_HTTP_TELEHEALTH_DUMMY_T,
-                                    NGX_HTTP_TELEHEALTH_DUMMY_M,
-                                    NGX_HTTP_TELEHEALTH_DUMMY_P,
-                                    ctx->password, ctx->password_len,
-                                    salt, sizeof(salt),
-                                    NGX_HTTP_TELEHEALTH_HASH_LEN,
-                                    ctx->hash, ctx->hash_size);
+        NGX_HTTP_TELEHEALTH_DUMMY_M, NGX_HTTP_TELEHEALTH_DUMMY_P, ctx->password,
+        ctx->password_len, salt, sizeof(salt), NGX_HTTP_TELEHEALTH_HASH_LEN,
+        ctx->hash, ctx->hash_size);
 }
 
 
 static void
 ngx_http_telehealth_password_done(ngx_event_t *ev)
 {
-    ngx_int_t                                 rc;
-    ngx_http_request_t                       *r;
-    ngx_http_telehealth_password_ctx_t       *ctx;
-    ngx_http_telehealth_password_handler_pt   handler;
+    ngx_int_t                               rc;
+    ngx_http_request_t                     *r;
+    ngx_http_telehealth_password_ctx_t     *ctx;
+    ngx_http_telehealth_password_handler_pt handler;
 
     ctx = ev->data;
     r = ctx->request;
@@ -263,8 +259,8 @@ ngx_http_telehealth_password_done(ngx_event_t *ev)
 
         if (ctx->rc != ARGON2_OK) {
             ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
-                          "telehealth: argon2id_hash_encoded() failed: %s",
-                          argon2_error_message(ctx->rc));
+                "telehealth: argon2id_hash_encoded() failed: %s",
+                argon2_error_message(ctx->rc));
 
         } else if (r != NULL) {
             ctx->out->len = ngx_strlen(ctx->hash);
@@ -285,8 +281,8 @@ ngx_http_telehealth_password_done(ngx_event_t *ev)
     } else {
         /* a stored hash libargon2 cannot read, e.g. not argon2id */
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                      "telehealth: password hash not verifiable: %s",
-                      argon2_error_message(ctx->rc));
+            "telehealth: password hash not verifiable: %s",
+            argon2_error_message(ctx->rc));
         rc = NGX_DECLINED;
     }
 
@@ -306,7 +302,7 @@ ngx_http_telehealth_password_done(ngx_event_t *ev)
 static void
 ngx_http_telehealth_password_disarm(void *data)
 {
-    ngx_http_telehealth_password_ctx_t  *ctx = data;
+    ngx_http_telehealth_password_ctx_t *ctx = data;
 
     ctx->request = NULL;
 }
@@ -315,9 +311,9 @@ ngx_http_telehealth_password_disarm(void *data)
 ngx_int_t
 ngx_http_telehealth_password_dummy(ngx_conf_t *cf, ngx_str_t *hash)
 {
-    int            rc;
-    size_t         len;
-    unsigned char  salt[16], secret[32];
+    int           rc;
+    size_t        len;
+    unsigned char salt[16], secret[32];
 
     if (RAND_bytes(salt, sizeof(salt)) != 1
         || RAND_bytes(secret, sizeof(secret)) != 1)
@@ -327,9 +323,8 @@ ngx_http_telehealth_password_dummy(ngx_conf_t *cf, ngx_str_t *hash)
     }
 
     len = argon2_encodedlen(NGX_HTTP_TELEHEALTH_DUMMY_T,
-                            NGX_HTTP_TELEHEALTH_DUMMY_M,
-                            NGX_HTTP_TELEHEALTH_DUMMY_P,
-                            sizeof(salt), 32, Argon2_id);
+        NGX_HTTP_TELEHEALTH_DUMMY_M, NGX_HTTP_TELEHEALTH_DUMMY_P, sizeof(salt),
+        32, Argon2_id);
 
     hash->data = ngx_pnalloc(cf->pool, len);
     if (hash->data == NULL) {
@@ -337,17 +332,14 @@ ngx_http_telehealth_password_dummy(ngx_conf_t *cf, ngx_str_t *hash)
     }
 
     rc = argon2id_hash_encoded(NGX_HTTP_TELEHEALTH_DUMMY_T,
-                               NGX_HTTP_TELEHEALTH_DUMMY_M,
-                               NGX_HTTP_TELEHEALTH_DUMMY_P,
-                               secret, sizeof(secret), salt, sizeof(salt),
-                               32, (char *) hash->data, len);
+        NGX_HTTP_TELEHEALTH_DUMMY_M, NGX_HTTP_TELEHEALTH_DUMMY_P, secret,
+        sizeof(secret), salt, sizeof(salt), 32, (char *) hash->data, len);
 
     OPENSSL_cleanse(secret, sizeof(secret));
 
     if (rc != ARGON2_OK) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "argon2id_hash_encoded() failed: %s",
-                           argon2_error_message(rc));
+            "argon2id_hash_encoded() failed: %s", argon2_error_message(rc));
         return NGX_ERROR;
     }
 

@@ -16,8 +16,8 @@
 
 
 /* rc: NGX_OK password matches, NGX_DECLINED it does not, NGX_ERROR failed */
-typedef void (*ngx_http_telehealth_password_handler_pt)(
-    ngx_http_request_t *r, ngx_int_t rc);
+typedef void (*ngx_http_telehealth_password_handler_pt)(ngx_http_request_t *r,
+    ngx_int_t                                                               rc);
 
 
 /*

@@ -23,49 +23,49 @@
 #include "ngx_http_telehealth_conn.h"
 
 
-#define NGX_HTTP_TELEHEALTH_PG_BACKOFF_MIN  100
-#define NGX_HTTP_TELEHEALTH_PG_BACKOFF_MAX  2000
+#define NGX_HTTP_TELEHEALTH_PG_BACKOFF_MIN 100
+#define NGX_HTTP_TELEHEALTH_PG_BACKOFF_MAX 2000
 
 
 typedef enum {
-    NGX_HTTP_TELEHEALTH_PG_CLOSED = 0,      /* waiting to reconnect */
+    NGX_HTTP_TELEHEALTH_PG_CLOSED = 0, /* waiting to reconnect */
     NGX_HTTP_TELEHEALTH_PG_CONNECTING,
     NGX_HTTP_TELEHEALTH_PG_IDLE,
-    NGX_HTTP_TELEHEALTH_PG_HELD,            /* kept by a request, no query */
-    NGX_HTTP_TELEHEALTH_PG_BUSY             /* a query runs */
+    NGX_HTTP_TELEHEALTH_PG_HELD, /* kept by a request, no query */
+    NGX_HTTP_TELEHEALTH_PG_BUSY  /* a query runs */
 } ngx_http_telehealth_pg_state_e;
 
 
 struct ngx_http_telehealth_pg_conn_s {
-    PGconn                            *pg;
-    ngx_connection_t                  *c;
-    ngx_http_telehealth_pg_req_t      *req;     /* NULL: idle or orphaned */
-    ngx_http_telehealth_pg_state_e     state;
-    ngx_event_t                        timer;   /* reconnect or timeout */
-    ngx_msec_t                         backoff;
-    ino_t                              sock_ino;    /* of pg's socket */
-    unsigned                           flushing:1;
-    unsigned                           listener:1;
-    unsigned                           listening:1;
-    unsigned                           failed:1;    /* listener's last try */
+    PGconn                        *pg;
+    ngx_connection_t              *c;
+    ngx_http_telehealth_pg_req_t  *req; /* NULL: idle or orphaned */
+    ngx_http_telehealth_pg_state_e state;
+    ngx_event_t                    timer; /* reconnect or timeout */
+    ngx_msec_t                     backoff;
+    ino_t                          sock_ino; /* of pg's socket */
+    unsigned                       flushing : 1;
+    unsigned                       listener : 1;
+    unsigned                       listening : 1;
+    unsigned                       failed : 1; /* listener's last try */
 };
 
 
 typedef struct {
-    ngx_http_telehealth_pg_conn_t     *conns;
-    ngx_uint_t                         nconns;
-    ngx_uint_t                         nconnected;
-    ngx_uint_t                         failed;  /* last connect failed */
-    ngx_queue_t                        waiting;
-    ngx_event_t                        dispatch;
-    ngx_msec_t                         timeout;
-    ngx_log_t                         *log;
-    char                              *conninfo;
+    ngx_http_telehealth_pg_conn_t *conns;
+    ngx_uint_t                     nconns;
+    ngx_uint_t                     nconnected;
+    ngx_uint_t                     failed; /* last connect failed */
+    ngx_queue_t                    waiting;
+    ngx_event_t                    dispatch;
+    ngx_msec_t                     timeout;
+    ngx_log_t                     *log;
+    char                          *conninfo;
 
-    ngx_http_telehealth_pg_conn_t     *listener;
-    const char                        *listen_sql;
-    ngx_http_telehealth_pg_notify_pt   notify;
-    ngx_http_telehealth_pg_listening_pt  listening;
+    ngx_http_telehealth_pg_conn_t      *listener;
+    const char                         *listen_sql;
+    ngx_http_telehealth_pg_notify_pt    notify;
+    ngx_http_telehealth_pg_listening_pt listening;
 } ngx_http_telehealth_pg_pool_t;
 
 
@@ -80,10 +80,10 @@ static ngx_int_t ngx_http_telehealth_pg_register(
     ngx_http_telehealth_pg_conn_t *pc);
 static void ngx_http_telehealth_pg_unregister(
     ngx_http_telehealth_pg_conn_t *pc);
-static void ngx_http_telehealth_pg_want_write(
-    ngx_http_telehealth_pg_conn_t *pc, ngx_uint_t want);
+static void ngx_http_telehealth_pg_want_write(ngx_http_telehealth_pg_conn_t *pc,
+    ngx_uint_t want);
 static void ngx_http_telehealth_pg_close(ngx_http_telehealth_pg_conn_t *pc,
-    ngx_uint_t failed);
+    ngx_uint_t                                                          failed);
 static void ngx_http_telehealth_pg_event_handler(ngx_event_t *ev);
 static void ngx_http_telehealth_pg_timer_handler(ngx_event_t *ev);
 static void ngx_http_telehealth_pg_read_results(
@@ -92,9 +92,9 @@ static void ngx_http_telehealth_pg_done(ngx_http_telehealth_pg_conn_t *pc);
 static void ngx_http_telehealth_pg_free(ngx_http_telehealth_pg_conn_t *pc);
 static void ngx_http_telehealth_pg_listen_started(
     ngx_http_telehealth_pg_conn_t *pc);
-static ngx_int_t ngx_http_telehealth_pg_send(
-    ngx_http_telehealth_pg_conn_t *pc, ngx_http_telehealth_pg_req_t *req,
-    const char *sql, int nparams, const char *const *params);
+static ngx_int_t ngx_http_telehealth_pg_send(ngx_http_telehealth_pg_conn_t *pc,
+    ngx_http_telehealth_pg_req_t *req, const char *sql, int nparams,
+    const char *const *params);
 static void ngx_http_telehealth_pg_dispatch(ngx_event_t *ev);
 static void ngx_http_telehealth_pg_req_timeout(ngx_event_t *ev);
 static void ngx_http_telehealth_pg_cleanup(void *data);
@@ -104,30 +104,30 @@ static char *ngx_http_telehealth_pg_conninfo(ngx_pool_t *pool,
     ngx_str_t *conninfo, ngx_msec_t timeout);
 
 
-static ngx_http_telehealth_pg_pool_t  *ngx_http_telehealth_pg_pool;
+static ngx_http_telehealth_pg_pool_t *ngx_http_telehealth_pg_pool;
 
 
 ngx_int_t
 ngx_http_telehealth_pg_init_process(ngx_cycle_t *cycle, ngx_str_t *conninfo,
     ngx_uint_t size, ngx_msec_t timeout)
 {
-    ngx_uint_t                      i;
-    ngx_http_telehealth_pg_conn_t  *pc;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    ngx_uint_t                     i;
+    ngx_http_telehealth_pg_conn_t *pc;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_telehealth_pg_pool_t));
     if (pool == NULL) {
         return NGX_ERROR;
     }
 
-    pool->conns = ngx_pcalloc(cycle->pool,
-                              size * sizeof(ngx_http_telehealth_pg_conn_t));
+    pool->conns =
+        ngx_pcalloc(cycle->pool, size * sizeof(ngx_http_telehealth_pg_conn_t));
     if (pool->conns == NULL) {
         return NGX_ERROR;
     }
 
-    pool->conninfo = ngx_http_telehealth_pg_conninfo(cycle->pool, conninfo,
-                                                     timeout);
+    pool->conninfo =
+        ngx_http_telehealth_pg_conninfo(cycle->pool, conninfo, timeout);
     if (pool->conninfo == NULL) {
         return NGX_ERROR;
     }
@@ -160,11 +160,11 @@ ngx_http_telehealth_pg_init_process(ngx_cycle_t *cycle, ngx_str_t *conninfo,
 
 ngx_int_t
 ngx_http_telehealth_pg_listen(ngx_cycle_t *cycle, const char *sql,
-    ngx_http_telehealth_pg_notify_pt notify,
+    ngx_http_telehealth_pg_notify_pt    notify,
     ngx_http_telehealth_pg_listening_pt listening)
 {
-    ngx_http_telehealth_pg_conn_t  *pc;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    ngx_http_telehealth_pg_conn_t *pc;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ngx_http_telehealth_pg_pool;
 
@@ -209,15 +209,15 @@ ngx_http_telehealth_pg_listening(void)
 static void
 ngx_http_telehealth_pg_listen_started(ngx_http_telehealth_pg_conn_t *pc)
 {
-    PGnotify                       *notify;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    PGnotify                      *notify;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ngx_http_telehealth_pg_pool;
 
     pc->listening = 1;
 
-    ngx_log_error(NGX_LOG_INFO, pool->log, 0,
-                  "telehealth: PostgreSQL: %s", pool->listen_sql);
+    ngx_log_error(NGX_LOG_INFO, pool->log, 0, "telehealth: PostgreSQL: %s",
+        pool->listen_sql);
 
     if (pool->listening != NULL) {
         pool->listening();
@@ -245,10 +245,10 @@ static char *
 ngx_http_telehealth_pg_conninfo(ngx_pool_t *pool, ngx_str_t *conninfo,
     ngx_msec_t timeout)
 {
-    u_char      *p, *last;
-    size_t       len;
-    ngx_msec_t   margin;
-    ngx_uint_t   uri;
+    u_char    *p, *last;
+    size_t     len;
+    ngx_msec_t margin;
+    ngx_uint_t uri;
 
     margin = ngx_max(timeout / 10, 100);
     timeout = (timeout > margin) ? timeout - margin : 1;
@@ -267,20 +267,19 @@ ngx_http_telehealth_pg_conninfo(ngx_pool_t *pool, ngx_str_t *conninfo,
     last = ngx_cpymem(p, conninfo->data, conninfo->len);
 
     if (ngx_strlcasestrn(conninfo->data, conninfo->data + conninfo->len,
-                         (u_char *) "options", sizeof("options") - 2)
+            (u_char *) "options", sizeof("options") - 2)
         == NULL)
     {
         if (uri) {
             last = ngx_sprintf(last, "%coptions=-c%%20statement_timeout%%3D%M",
-                               ngx_strlchr(conninfo->data,
-                                           conninfo->data + conninfo->len,
-                                           '?')
-                               ? '&' : '?',
-                               timeout);
+                ngx_strlchr(conninfo->data, conninfo->data + conninfo->len, '?')
+                    ? '&'
+                    : '?',
+                timeout);
 
         } else {
             last = ngx_sprintf(last, " options='-c statement_timeout=%M'",
-                               timeout);
+                timeout);
         }
     }
 
@@ -293,8 +292,8 @@ ngx_http_telehealth_pg_conninfo(ngx_pool_t *pool, ngx_str_t *conninfo,
 void
 ngx_http_telehealth_pg_exit_process(void)
 {
-    ngx_uint_t                      i;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    ngx_uint_t                     i;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ngx_http_telehealth_pg_pool;
     if (pool == NULL) {
@@ -336,9 +335,9 @@ void
 ngx_http_telehealth_pg_stats(ngx_uint_t *size, ngx_uint_t *connected,
     ngx_uint_t *in_use, ngx_uint_t *waiting)
 {
-    ngx_uint_t                      i;
-    ngx_queue_t                    *q;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    ngx_uint_t                     i;
+    ngx_queue_t                   *q;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     *size = 0;
     *connected = 0;
@@ -362,8 +361,7 @@ ngx_http_telehealth_pg_stats(ngx_uint_t *size, ngx_uint_t *connected,
     }
 
     for (q = ngx_queue_head(&pool->waiting);
-         q != ngx_queue_sentinel(&pool->waiting);
-         q = ngx_queue_next(q))
+        q != ngx_queue_sentinel(&pool->waiting); q = ngx_queue_next(q))
     {
         (*waiting)++;
     }
@@ -381,7 +379,7 @@ ngx_http_telehealth_pg_available(void)
 static void
 ngx_http_telehealth_pg_connect(ngx_http_telehealth_pg_conn_t *pc)
 {
-    ngx_http_telehealth_pg_pool_t  *pool;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ngx_http_telehealth_pg_pool;
 
@@ -393,18 +391,17 @@ ngx_http_telehealth_pg_connect(ngx_http_telehealth_pg_conn_t *pc)
 
     if (pc->pg == NULL) {
         ngx_log_error(NGX_LOG_ALERT, pool->log, 0,
-                      "telehealth: PQconnectStart() failed: out of memory");
+            "telehealth: PQconnectStart() failed: out of memory");
         ngx_http_telehealth_pg_close(pc, 1);
         return;
     }
 
-    if (PQstatus(pc->pg) == CONNECTION_BAD
-        || PQsetnonblocking(pc->pg, 1) != 0)
+    if (PQstatus(pc->pg) == CONNECTION_BAD || PQsetnonblocking(pc->pg, 1) != 0)
     {
         if (!ngx_http_telehealth_pg_failing(pc)) {
             ngx_log_error(NGX_LOG_ERR, pool->log, 0,
-                          "telehealth: PostgreSQL connect failed: %s",
-                          PQerrorMessage(pc->pg));
+                "telehealth: PostgreSQL connect failed: %s",
+                PQerrorMessage(pc->pg));
         }
 
         ngx_http_telehealth_pg_close(pc, 1);
@@ -441,7 +438,7 @@ ngx_http_telehealth_pg_failing(ngx_http_telehealth_pg_conn_t *pc)
 static ino_t
 ngx_http_telehealth_pg_socket_ino(ngx_socket_t fd)
 {
-    struct stat  st;
+    struct stat st;
 
     if (fd == (ngx_socket_t) -1 || fstat(fd, &st) != 0) {
         return 0;
@@ -454,8 +451,8 @@ ngx_http_telehealth_pg_socket_ino(ngx_socket_t fd)
 static void
 ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
 {
-    PostgresPollingStatusType       rc;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    PostgresPollingStatusType      rc;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ngx_http_telehealth_pg_pool;
 
@@ -468,7 +465,7 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
     if (rc != PGRES_POLLING_FAILED
         && (PQsocket(pc->pg) != pc->c->fd
             || ngx_http_telehealth_pg_socket_ino(PQsocket(pc->pg))
-               != pc->sock_ino))
+                   != pc->sock_ino))
     {
         ngx_http_telehealth_pg_unregister(pc);
 
@@ -494,8 +491,8 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
     default: /* PGRES_POLLING_FAILED */
         if (!ngx_http_telehealth_pg_failing(pc)) {
             ngx_log_error(NGX_LOG_ERR, pool->log, 0,
-                          "telehealth: PostgreSQL connect failed: %s",
-                          PQerrorMessage(pc->pg));
+                "telehealth: PostgreSQL connect failed: %s",
+                PQerrorMessage(pc->pg));
         }
 
         ngx_http_telehealth_pg_close(pc, 1);
@@ -510,7 +507,7 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
 
     if (pool->failed && !pc->listener) {
         ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
-                      "telehealth: PostgreSQL is reachable again");
+            "telehealth: PostgreSQL is reachable again");
     }
 
     pc->state = NGX_HTTP_TELEHEALTH_PG_IDLE;
@@ -543,9 +540,9 @@ ngx_http_telehealth_pg_connect_poll(ngx_http_telehealth_pg_conn_t *pc)
 static ngx_int_t
 ngx_http_telehealth_pg_register(ngx_http_telehealth_pg_conn_t *pc)
 {
-    ngx_socket_t                    fd;
-    ngx_connection_t               *c;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    ngx_socket_t                   fd;
+    ngx_connection_t              *c;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ngx_http_telehealth_pg_pool;
 
@@ -555,7 +552,7 @@ ngx_http_telehealth_pg_register(ngx_http_telehealth_pg_conn_t *pc)
     }
 
     c = ngx_http_telehealth_conn_wrap(fd, pool->log, pc,
-                                      ngx_http_telehealth_pg_event_handler);
+        ngx_http_telehealth_pg_event_handler);
     if (c == NULL) {
         return NGX_ERROR;
     }
@@ -579,7 +576,7 @@ ngx_http_telehealth_pg_register(ngx_http_telehealth_pg_conn_t *pc)
 static void
 ngx_http_telehealth_pg_unregister(ngx_http_telehealth_pg_conn_t *pc)
 {
-    ngx_connection_t  *c;
+    ngx_connection_t *c;
 
     c = pc->c;
     if (c == NULL) {
@@ -595,16 +592,16 @@ ngx_http_telehealth_pg_unregister(ngx_http_telehealth_pg_conn_t *pc)
 
 static void
 ngx_http_telehealth_pg_want_write(ngx_http_telehealth_pg_conn_t *pc,
-    ngx_uint_t want)
+    ngx_uint_t                                                   want)
 {
-    ngx_event_t  *wev;
+    ngx_event_t *wev;
 
     wev = pc->c->write;
 
     if (want && !wev->active) {
         if (ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
             ngx_log_error(NGX_LOG_ALERT, pc->c->log, 0,
-                          "telehealth: cannot watch a PostgreSQL socket");
+                "telehealth: cannot watch a PostgreSQL socket");
         }
 
     } else if (!want && wev->active) {
@@ -619,10 +616,10 @@ ngx_http_telehealth_pg_want_write(ngx_http_telehealth_pg_conn_t *pc,
  */
 static void
 ngx_http_telehealth_pg_close(ngx_http_telehealth_pg_conn_t *pc,
-    ngx_uint_t failed)
+    ngx_uint_t                                              failed)
 {
-    ngx_http_telehealth_pg_req_t   *req;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    ngx_http_telehealth_pg_req_t  *req;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ngx_http_telehealth_pg_pool;
 
@@ -657,8 +654,8 @@ ngx_http_telehealth_pg_close(ngx_http_telehealth_pg_conn_t *pc,
             pool->failed = 1;
         }
         ngx_add_timer(&pc->timer, pc->backoff);
-        pc->backoff = ngx_min(pc->backoff * 2,
-                              NGX_HTTP_TELEHEALTH_PG_BACKOFF_MAX);
+        pc->backoff =
+            ngx_min(pc->backoff * 2, NGX_HTTP_TELEHEALTH_PG_BACKOFF_MAX);
 
     } else {
         ngx_add_timer(&pc->timer, NGX_HTTP_TELEHEALTH_PG_BACKOFF_MIN);
@@ -695,7 +692,7 @@ ngx_http_telehealth_pg_close(ngx_http_telehealth_pg_conn_t *pc,
 static void
 ngx_http_telehealth_pg_timer_handler(ngx_event_t *ev)
 {
-    ngx_http_telehealth_pg_conn_t  *pc;
+    ngx_http_telehealth_pg_conn_t *pc;
 
     pc = ev->data;
 
@@ -707,14 +704,14 @@ ngx_http_telehealth_pg_timer_handler(ngx_event_t *ev)
 
     case NGX_HTTP_TELEHEALTH_PG_CONNECTING:
         ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                      "telehealth: PostgreSQL connect timed out");
+            "telehealth: PostgreSQL connect timed out");
         ngx_http_telehealth_pg_close(pc, 1);
         return;
 
     default:
         /* an orphaned query outlived its time: drop the connection */
         ngx_log_error(NGX_LOG_WARN, ev->log, 0,
-                      "telehealth: abandoned PostgreSQL query timed out");
+            "telehealth: abandoned PostgreSQL query timed out");
         ngx_http_telehealth_pg_close(pc, 0);
         return;
     }
@@ -724,11 +721,11 @@ ngx_http_telehealth_pg_timer_handler(ngx_event_t *ev)
 static void
 ngx_http_telehealth_pg_event_handler(ngx_event_t *ev)
 {
-    int                             rc;
-    PGnotify                       *notify;
-    ngx_connection_t               *c;
-    ngx_http_telehealth_pg_conn_t  *pc;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    int                            rc;
+    PGnotify                      *notify;
+    ngx_connection_t              *c;
+    ngx_http_telehealth_pg_conn_t *pc;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     c = ev->data;
     pc = c->data;
@@ -746,8 +743,8 @@ ngx_http_telehealth_pg_event_handler(ngx_event_t *ev)
 
             if (rc == -1) {
                 ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                              "telehealth: PostgreSQL send failed: %s",
-                              PQerrorMessage(pc->pg));
+                    "telehealth: PostgreSQL send failed: %s",
+                    PQerrorMessage(pc->pg));
                 ngx_http_telehealth_pg_close(pc, 0);
                 return;
             }
@@ -774,8 +771,8 @@ ngx_http_telehealth_pg_event_handler(ngx_event_t *ev)
         /* an idle connection speaks only when the server goes away */
         if (PQconsumeInput(pc->pg) == 0 || PQstatus(pc->pg) != CONNECTION_OK) {
             ngx_log_error(NGX_LOG_WARN, c->log, 0,
-                          "telehealth: PostgreSQL connection lost: %s",
-                          PQerrorMessage(pc->pg));
+                "telehealth: PostgreSQL connection lost: %s",
+                PQerrorMessage(pc->pg));
             ngx_http_telehealth_pg_close(pc, 0);
             return;
         }
@@ -799,13 +796,13 @@ ngx_http_telehealth_pg_event_handler(ngx_event_t *ev)
 static void
 ngx_http_telehealth_pg_read_results(ngx_http_telehealth_pg_conn_t *pc)
 {
-    PGresult                      *res;
-    ngx_http_telehealth_pg_req_t  *req;
+    PGresult                     *res;
+    ngx_http_telehealth_pg_req_t *req;
 
     if (PQconsumeInput(pc->pg) == 0) {
         ngx_log_error(NGX_LOG_WARN, pc->c->log, 0,
-                      "telehealth: PostgreSQL connection lost: %s",
-                      PQerrorMessage(pc->pg));
+            "telehealth: PostgreSQL connection lost: %s",
+            PQerrorMessage(pc->pg));
         ngx_http_telehealth_pg_close(pc, 0);
         return;
     }
@@ -844,8 +841,8 @@ ngx_http_telehealth_pg_read_results(ngx_http_telehealth_pg_conn_t *pc)
 static void
 ngx_http_telehealth_pg_done(ngx_http_telehealth_pg_conn_t *pc)
 {
-    ExecStatusType                 st;
-    ngx_http_telehealth_pg_req_t  *req;
+    ExecStatusType                st;
+    ngx_http_telehealth_pg_req_t *req;
 
     if (pc->timer.timer_set) {
         ngx_del_timer(&pc->timer);
@@ -855,8 +852,8 @@ ngx_http_telehealth_pg_done(ngx_http_telehealth_pg_conn_t *pc)
 
     if (PQstatus(pc->pg) != CONNECTION_OK) {
         ngx_log_error(NGX_LOG_WARN, pc->c->log, 0,
-                      "telehealth: PostgreSQL connection lost: %s",
-                      PQerrorMessage(pc->pg));
+            "telehealth: PostgreSQL connection lost: %s",
+            PQerrorMessage(pc->pg));
         ngx_http_telehealth_pg_close(pc, 0);
         return;
     }
@@ -887,12 +884,10 @@ ngx_http_telehealth_pg_done(ngx_http_telehealth_pg_conn_t *pc)
     } else if (ngx_http_telehealth_pg_lost(req->result)) {
         req->status = NGX_HTTP_TELEHEALTH_PG_UNAVAILABLE;
 
-    } else if (ngx_strcmp(ngx_http_telehealth_pg_sqlstate(req), "57014")
-               == 0)
-    {
+    } else if (ngx_strcmp(ngx_http_telehealth_pg_sqlstate(req), "57014") == 0) {
         /* statement_timeout: too slow, as if the worker's timer fired */
         ngx_log_error(NGX_LOG_WARN, req->log, 0,
-                      "telehealth: PostgreSQL query timed out");
+            "telehealth: PostgreSQL query timed out");
         req->status = NGX_HTTP_TELEHEALTH_PG_UNAVAILABLE;
 
     } else {
@@ -903,12 +898,11 @@ ngx_http_telehealth_pg_done(ngx_http_telehealth_pg_conn_t *pc)
          * values, and values may be personal data.
          */
         ngx_log_error(NGX_LOG_ERR, req->log, 0,
-                      "telehealth: PostgreSQL query failed: %s %s",
-                      ngx_http_telehealth_pg_sqlstate(req),
-                      req->result
-                      ? PQresultErrorField(req->result,
-                                           PG_DIAG_MESSAGE_PRIMARY)
-                      : "no result");
+            "telehealth: PostgreSQL query failed: %s %s",
+            ngx_http_telehealth_pg_sqlstate(req),
+            req->result
+                ? PQresultErrorField(req->result, PG_DIAG_MESSAGE_PRIMARY)
+                : "no result");
     }
 
     if (req->keep) {
@@ -931,7 +925,7 @@ ngx_http_telehealth_pg_done(ngx_http_telehealth_pg_conn_t *pc)
 static void
 ngx_http_telehealth_pg_free(ngx_http_telehealth_pg_conn_t *pc)
 {
-    ngx_http_telehealth_pg_pool_t  *pool;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ngx_http_telehealth_pg_pool;
 
@@ -962,13 +956,11 @@ ngx_http_telehealth_pg_send(ngx_http_telehealth_pg_conn_t *pc,
     ngx_http_telehealth_pg_req_t *req, const char *sql, int nparams,
     const char *const *params)
 {
-    int  rc;
+    int rc;
 
-    if (!PQsendQueryParams(pc->pg, sql, nparams, NULL, params, NULL, NULL, 0))
-    {
+    if (!PQsendQueryParams(pc->pg, sql, nparams, NULL, params, NULL, NULL, 0)) {
         ngx_log_error(NGX_LOG_WARN, pc->c->log, 0,
-                      "telehealth: PostgreSQL send failed: %s",
-                      PQerrorMessage(pc->pg));
+            "telehealth: PostgreSQL send failed: %s", PQerrorMessage(pc->pg));
         return NGX_ERROR;
     }
 
@@ -995,11 +987,11 @@ ngx_http_telehealth_pg_send(ngx_http_telehealth_pg_conn_t *pc,
 static void
 ngx_http_telehealth_pg_dispatch(ngx_event_t *ev)
 {
-    ngx_uint_t                      i;
-    ngx_queue_t                    *q;
-    ngx_http_telehealth_pg_req_t   *req;
-    ngx_http_telehealth_pg_conn_t  *pc;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    ngx_uint_t                     i;
+    ngx_queue_t                   *q;
+    ngx_http_telehealth_pg_req_t  *req;
+    ngx_http_telehealth_pg_conn_t *pc;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ev->data;
 
@@ -1041,7 +1033,7 @@ ngx_http_telehealth_pg_dispatch(ngx_event_t *ev)
         req->waiting = 0;
 
         if (ngx_http_telehealth_pg_send(pc, req, req->sql, req->nparams,
-                                        req->params)
+                req->params)
             != NGX_OK)
         {
             ngx_http_telehealth_pg_close(pc, 0);
@@ -1063,8 +1055,8 @@ ngx_http_telehealth_pg_dispatch(ngx_event_t *ev)
 ngx_http_telehealth_pg_req_t *
 ngx_http_telehealth_pg_create(ngx_pool_t *pool, ngx_log_t *log)
 {
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_telehealth_pg_req_t  *req;
+    ngx_pool_cleanup_t           *cln;
+    ngx_http_telehealth_pg_req_t *req;
 
     req = ngx_pcalloc(pool, sizeof(ngx_http_telehealth_pg_req_t));
     if (req == NULL) {
@@ -1090,12 +1082,12 @@ ngx_http_telehealth_pg_create(ngx_pool_t *pool, ngx_log_t *log)
 
 
 ngx_int_t
-ngx_http_telehealth_pg_query(ngx_http_telehealth_pg_req_t *req,
-    const char *sql, int nparams, const char *const *params)
+ngx_http_telehealth_pg_query(ngx_http_telehealth_pg_req_t *req, const char *sql,
+    int nparams, const char *const *params)
 {
-    ngx_uint_t                      i;
-    ngx_http_telehealth_pg_conn_t  *pc;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    ngx_uint_t                     i;
+    ngx_http_telehealth_pg_conn_t *pc;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ngx_http_telehealth_pg_pool;
 
@@ -1140,8 +1132,7 @@ ngx_http_telehealth_pg_query(ngx_http_telehealth_pg_req_t *req,
         }
     }
 
-    if (ngx_http_telehealth_pg_send(pc, req, sql, nparams, params) != NGX_OK)
-    {
+    if (ngx_http_telehealth_pg_send(pc, req, sql, nparams, params) != NGX_OK) {
         pc->req = NULL;
         req->conn = NULL;
         req->running = 0;
@@ -1158,14 +1149,14 @@ ngx_http_telehealth_pg_query(ngx_http_telehealth_pg_req_t *req,
 static void
 ngx_http_telehealth_pg_req_timeout(ngx_event_t *ev)
 {
-    ngx_http_telehealth_pg_req_t   *req;
-    ngx_http_telehealth_pg_conn_t  *pc;
+    ngx_http_telehealth_pg_req_t  *req;
+    ngx_http_telehealth_pg_conn_t *pc;
 
     req = ev->data;
 
     ngx_log_error(NGX_LOG_WARN, req->log, 0,
-                  "telehealth: PostgreSQL query timed out%s",
-                  req->waiting ? " waiting for a connection" : "");
+        "telehealth: PostgreSQL query timed out%s",
+        req->waiting ? " waiting for a connection" : "");
 
     if (req->waiting) {
         ngx_queue_remove(&req->queue);
@@ -1191,8 +1182,8 @@ ngx_http_telehealth_pg_req_timeout(ngx_event_t *ev)
 void
 ngx_http_telehealth_pg_release(ngx_http_telehealth_pg_req_t *req)
 {
-    ngx_http_telehealth_pg_conn_t  *pc;
-    ngx_http_telehealth_pg_pool_t  *pool;
+    ngx_http_telehealth_pg_conn_t *pc;
+    ngx_http_telehealth_pg_pool_t *pool;
 
     pool = ngx_http_telehealth_pg_pool;
 
@@ -1235,7 +1226,7 @@ ngx_http_telehealth_pg_release(ngx_http_telehealth_pg_req_t *req)
 static void
 ngx_http_telehealth_pg_cleanup(void *data)
 {
-    ngx_http_telehealth_pg_req_t  *req = data;
+    ngx_http_telehealth_pg_req_t *req = data;
 
     req->handler = NULL;
     ngx_http_telehealth_pg_release(req);
@@ -1245,7 +1236,7 @@ ngx_http_telehealth_pg_cleanup(void *data)
 const char *
 ngx_http_telehealth_pg_sqlstate(ngx_http_telehealth_pg_req_t *req)
 {
-    char  *state;
+    char *state;
 
     if (req->result == NULL) {
         return "";
@@ -1262,7 +1253,7 @@ ngx_http_telehealth_pg_sqlstate(ngx_http_telehealth_pg_req_t *req)
 static ngx_uint_t
 ngx_http_telehealth_pg_lost(PGresult *res)
 {
-    char  *state;
+    char *state;
 
     if (res == NULL) {
         return 1;
@@ -1273,26 +1264,26 @@ ngx_http_telehealth_pg_lost(PGresult *res)
         return 1;
     }
 
-    return ngx_strncmp(state, "08", 2) == 0        /* connection exception */
-           || ngx_strncmp(state, "57", 2) == 0     /* operator intervention */
-           || ngx_strncmp(state, "53", 2) == 0;    /* insufficient resources */
+    return ngx_strncmp(state, "08", 2) == 0     /* connection exception */
+           || ngx_strncmp(state, "57", 2) == 0  /* operator intervention */
+           || ngx_strncmp(state, "53", 2) == 0; /* insufficient resources */
 }
 
 
 static void
 ngx_http_telehealth_pg_notice(void *arg, const char *message)
 {
-    ngx_log_t  *log = arg;
+    ngx_log_t *log = arg;
 
     ngx_log_error(NGX_LOG_INFO, log, 0, "telehealth: PostgreSQL: %s", message);
 }
 
 
 ngx_int_t
-ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res, int row,
-    int col, ngx_str_t *value)
+ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res, int row, int col,
+    ngx_str_t *value)
 {
-    size_t  len;
+    size_t len;
 
     if (PQgetisnull(res, row, col)) {
         ngx_str_null(value);
@@ -1317,7 +1308,7 @@ ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res, int row,
 ngx_uint_t
 ngx_http_telehealth_is_uuid(const char *s, size_t len)
 {
-    size_t  i;
+    size_t i;
 
     if (s == NULL || len != NGX_HTTP_TELEHEALTH_UUID_LEN) {
         return 0;
@@ -1333,7 +1324,7 @@ ngx_http_telehealth_is_uuid(const char *s, size_t len)
         }
 
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')
-              || (s[i] >= 'A' && s[i] <= 'F')))
+                || (s[i] >= 'A' && s[i] <= 'F')))
         {
             return 0;
         }
@@ -1348,7 +1339,7 @@ ngx_http_telehealth_is_uuid(const char *s, size_t len)
 ngx_int_t
 ngx_http_telehealth_new_uuid(ngx_pool_t *pool, ngx_str_t *uuid)
 {
-    u_char  raw[16];
+    u_char raw[16];
 
     if (RAND_bytes(raw, sizeof(raw)) != 1) {
         return NGX_ERROR;
@@ -1363,11 +1354,10 @@ ngx_http_telehealth_new_uuid(ngx_pool_t *pool, ngx_str_t *uuid)
     }
 
     ngx_sprintf(uuid->data,
-                "%02xd%02xd%02xd%02xd-%02xd%02xd-%02xd%02xd-%02xd%02xd-"
-                "%02xd%02xd%02xd%02xd%02xd%02xd%Z",
-                raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6],
-                raw[7], raw[8], raw[9], raw[10], raw[11], raw[12], raw[13],
-                raw[14], raw[15]);
+        "%02xd%02xd%02xd%02xd-%02xd%02xd-%02xd%02xd-%02xd%02xd-"
+        "%02xd%02xd%02xd%02xd%02xd%02xd%Z",
+        raw[0], raw[1], raw[2], raw[3], raw[4], raw[5], raw[6], raw[7], raw[8],
+        raw[9], raw[10], raw[11], raw[12], raw[13], raw[14], raw[15]);
 
     uuid->len = NGX_HTTP_TELEHEALTH_UUID_LEN;
 

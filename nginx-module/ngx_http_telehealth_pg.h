@@ -17,11 +17,11 @@
 #include <libpq-fe.h>
 
 
-#define NGX_HTTP_TELEHEALTH_UUID_LEN  36
+#define NGX_HTTP_TELEHEALTH_UUID_LEN 36
 
 
 typedef struct ngx_http_telehealth_pg_req_s  ngx_http_telehealth_pg_req_t;
-typedef struct ngx_http_telehealth_pg_conn_s  ngx_http_telehealth_pg_conn_t;
+typedef struct ngx_http_telehealth_pg_conn_s ngx_http_telehealth_pg_conn_t;
 
 typedef void (*ngx_http_telehealth_pg_handler_pt)(
     ngx_http_telehealth_pg_req_t *req);
@@ -35,39 +35,39 @@ typedef void (*ngx_http_telehealth_pg_listening_pt)(void);
 
 typedef enum {
     NGX_HTTP_TELEHEALTH_PG_OK = 0,
-    NGX_HTTP_TELEHEALTH_PG_FAILED,          /* the query failed (SQL error) */
-    NGX_HTTP_TELEHEALTH_PG_UNAVAILABLE      /* down, lost, or timed out */
+    NGX_HTTP_TELEHEALTH_PG_FAILED,     /* the query failed (SQL error) */
+    NGX_HTTP_TELEHEALTH_PG_UNAVAILABLE /* down, lost, or timed out */
 } ngx_http_telehealth_pg_status_e;
 
 
 struct ngx_http_telehealth_pg_req_s {
-    ngx_http_telehealth_pg_handler_pt   handler;
-    void                               *data;
+    ngx_http_telehealth_pg_handler_pt handler;
+    void                             *data;
 
     /*
      * The result of the last query: valid in the handler and until the
      * next query, ngx_http_telehealth_pg_release() or the pool's end.
      */
-    PGresult                           *result;
-    ngx_http_telehealth_pg_status_e     status;
+    PGresult                       *result;
+    ngx_http_telehealth_pg_status_e status;
 
     /* keep the connection between queries: a transaction */
-    unsigned                            keep:1;
+    unsigned keep : 1;
 
     /* private */
-    unsigned                            waiting:1;
-    unsigned                            running:1;
-    unsigned                            lost:1;
+    unsigned waiting : 1;
+    unsigned running : 1;
+    unsigned lost : 1;
 
-    ngx_log_t                          *log;
-    ngx_pool_cleanup_t                 *cleanup;
-    ngx_http_telehealth_pg_conn_t      *conn;
-    ngx_queue_t                         queue;
-    ngx_event_t                         timer;
+    ngx_log_t                     *log;
+    ngx_pool_cleanup_t            *cleanup;
+    ngx_http_telehealth_pg_conn_t *conn;
+    ngx_queue_t                    queue;
+    ngx_event_t                    timer;
 
-    const char                         *sql;
-    int                                 nparams;
-    const char *const                  *params;
+    const char        *sql;
+    int                nparams;
+    const char *const *params;
 };
 
 
@@ -76,7 +76,7 @@ ngx_int_t ngx_http_telehealth_pg_init_process(ngx_cycle_t *cycle,
 void ngx_http_telehealth_pg_exit_process(void);
 
 ngx_http_telehealth_pg_req_t *ngx_http_telehealth_pg_create(ngx_pool_t *pool,
-    ngx_log_t *log);
+    ngx_log_t                                                          *log);
 
 /*
  * Sends sql with its text parameters (they must live until the handler
@@ -94,7 +94,7 @@ void ngx_http_telehealth_pg_stats(ngx_uint_t *size, ngx_uint_t *connected,
     ngx_uint_t *in_use, ngx_uint_t *waiting);
 
 /* NGX_OK if the last query returned rows or a command status. */
-#define ngx_http_telehealth_pg_ok(req)                                        \
+#define ngx_http_telehealth_pg_ok(req) \
     ((req)->status == NGX_HTTP_TELEHEALTH_PG_OK)
 
 /* SQLSTATE of a failed query, or "" */
@@ -106,7 +106,7 @@ const char *ngx_http_telehealth_pg_sqlstate(ngx_http_telehealth_pg_req_t *req);
  * ngx_http_telehealth_pg_init_process().
  */
 ngx_int_t ngx_http_telehealth_pg_listen(ngx_cycle_t *cycle, const char *sql,
-    ngx_http_telehealth_pg_notify_pt notify,
+    ngx_http_telehealth_pg_notify_pt    notify,
     ngx_http_telehealth_pg_listening_pt listening);
 ngx_uint_t ngx_http_telehealth_pg_listening(void);
 
@@ -114,8 +114,8 @@ ngx_uint_t ngx_http_telehealth_pg_listening(void);
 ngx_uint_t ngx_http_telehealth_pg_available(void);
 
 /* a NUL-terminated pool copy of a PostgreSQL value */
-ngx_int_t ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res,
-    int row, int col, ngx_str_t *value);
+ngx_int_t ngx_http_telehealth_pg_value(ngx_pool_t *pool, PGresult *res, int row,
+    int col, ngx_str_t *value);
 
 /* ids are PostgreSQL uuids: checked before a query carries one */
 ngx_uint_t ngx_http_telehealth_is_uuid(const char *s, size_t len);

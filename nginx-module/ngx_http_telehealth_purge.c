@@ -29,58 +29,56 @@
 
 
 /* sessions of one transaction, files of one thread task */
-#define NGX_HTTP_TELEHEALTH_PURGE_BATCH  "50"
-#define NGX_HTTP_TELEHEALTH_PURGE_FILES  "100"
-#define NGX_HTTP_TELEHEALTH_PURGE_SESSIONS  50
-#define NGX_HTTP_TELEHEALTH_PURGE_NFILES    100
+#define NGX_HTTP_TELEHEALTH_PURGE_BATCH    "50"
+#define NGX_HTTP_TELEHEALTH_PURGE_FILES    "100"
+#define NGX_HTTP_TELEHEALTH_PURGE_SESSIONS 50
+#define NGX_HTTP_TELEHEALTH_PURGE_NFILES   100
 
 
 typedef struct {
-    ngx_log_t                      *log;
-    ngx_event_t                     timer;
-    ngx_msec_t                      interval;
-    ngx_str_t                       files_dir;  /* names relative to it */
-    ngx_thread_pool_t              *thread_pool;
+    ngx_log_t         *log;
+    ngx_event_t        timer;
+    ngx_msec_t         interval;
+    ngx_str_t          files_dir; /* names relative to it */
+    ngx_thread_pool_t *thread_pool;
 
-    char                            after[NGX_TIME_T_LEN + 1];
-    ngx_pool_t                     *round;
-    ngx_http_telehealth_pg_req_t   *pg;
-    ngx_uint_t                      again;      /* a full batch or list */
-    ngx_uint_t                      threaded;   /* a task holds the round */
-    const char                     *params[2];
+    char                          after[NGX_TIME_T_LEN + 1];
+    ngx_pool_t                   *round;
+    ngx_http_telehealth_pg_req_t *pg;
+    ngx_uint_t                    again;    /* a full batch or list */
+    ngx_uint_t                    threaded; /* a task holds the round */
+    const char                   *params[2];
 
-    unsigned                        exiting:1;
+    unsigned exiting : 1;
 } ngx_http_telehealth_purger_t;
 
 
 /* the files of one thread task; lives in the round's pool */
 typedef struct {
-    ngx_http_telehealth_purger_t   *purger;
-    ngx_uint_t                      n;
-    char                          **paths;      /* NULL: not to unlink */
-    char                          **ids;
-    ngx_uint_t                      failed;
+    ngx_http_telehealth_purger_t *purger;
+    ngx_uint_t                    n;
+    char                        **paths; /* NULL: not to unlink */
+    char                        **ids;
+    ngx_uint_t                    failed;
 } ngx_http_telehealth_purge_task_t;
 
 
-static const char  ngx_http_telehealth_purge_run_sql[] =
+static const char ngx_http_telehealth_purge_run_sql[] =
     "SELECT th_purge_run($1::integer, " NGX_HTTP_TELEHEALTH_PURGE_BATCH ")";
 
-static const char  ngx_http_telehealth_purge_files_sql[] =
-    "SELECT id, path FROM th_purge_files("
-    NGX_HTTP_TELEHEALTH_PURGE_FILES ")";
+static const char ngx_http_telehealth_purge_files_sql[] =
+    "SELECT id, path FROM th_purge_files(" NGX_HTTP_TELEHEALTH_PURGE_FILES ")";
 
 /* $1 the ids unlinked, "{1,2}" */
-static const char  ngx_http_telehealth_purge_unlinked_sql[] =
+static const char ngx_http_telehealth_purge_unlinked_sql[] =
     "SELECT th_purge_unlinked($1)";
 
 
 static void ngx_http_telehealth_purge_tick(ngx_event_t *ev);
 static void ngx_http_telehealth_purge_ran(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_purge_keys(ngx_http_telehealth_purger_t *pu,
-    PGresult *res);
-static void ngx_http_telehealth_purge_listed(
-    ngx_http_telehealth_pg_req_t *pg);
+    PGresult                                                            *res);
+static void ngx_http_telehealth_purge_listed(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_purge_thread(void *data, ngx_log_t *log);
 static void ngx_http_telehealth_purge_unlinked(ngx_event_t *ev);
 static void ngx_http_telehealth_purge_reported(
@@ -88,14 +86,14 @@ static void ngx_http_telehealth_purge_reported(
 static void ngx_http_telehealth_purge_done(void);
 
 
-static ngx_http_telehealth_purger_t  *ngx_http_telehealth_purger;
+static ngx_http_telehealth_purger_t *ngx_http_telehealth_purger;
 
 
 ngx_int_t
 ngx_http_telehealth_purge_init_process(ngx_cycle_t *cycle,
     ngx_http_telehealth_main_conf_t *mcf, ngx_str_t *files_dir)
 {
-    ngx_http_telehealth_purger_t  *pu;
+    ngx_http_telehealth_purger_t *pu;
 
     pu = ngx_pcalloc(cycle->pool, sizeof(ngx_http_telehealth_purger_t));
     if (pu == NULL) {
@@ -128,7 +126,7 @@ ngx_http_telehealth_purge_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_telehealth_purge_exit_process(void)
 {
-    ngx_http_telehealth_purger_t  *pu = ngx_http_telehealth_purger;
+    ngx_http_telehealth_purger_t *pu = ngx_http_telehealth_purger;
 
     if (pu == NULL) {
         return;
@@ -151,7 +149,7 @@ ngx_http_telehealth_purge_exit_process(void)
 static void
 ngx_http_telehealth_purge_tick(ngx_event_t *ev)
 {
-    ngx_http_telehealth_purger_t  *pu = ev->data;
+    ngx_http_telehealth_purger_t *pu = ev->data;
 
     if (pu->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
         return;
@@ -175,9 +173,8 @@ ngx_http_telehealth_purge_tick(ngx_event_t *ev)
     pu->pg->data = pu;
     pu->params[0] = pu->after;
 
-    if (ngx_http_telehealth_pg_query(pu->pg,
-                                     ngx_http_telehealth_purge_run_sql,
-                                     1, pu->params)
+    if (ngx_http_telehealth_pg_query(pu->pg, ngx_http_telehealth_purge_run_sql,
+            1, pu->params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_purge_done();
@@ -188,16 +185,17 @@ ngx_http_telehealth_purge_tick(ngx_event_t *ev)
 static void
 ngx_http_telehealth_purge_ran(ngx_http_telehealth_pg_req_t *pg)
 {
-    int                            n;
-    ngx_uint_t                     level;
-    ngx_http_telehealth_purger_t  *pu = pg->data;
+    int                           n;
+    ngx_uint_t                    level;
+    ngx_http_telehealth_purger_t *pu = pg->data;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
         /* 55P03: a lock it would have waited for; the next round retries */
         level = ngx_strcmp(ngx_http_telehealth_pg_sqlstate(pg), "55P03") == 0
-                ? NGX_LOG_INFO : NGX_LOG_WARN;
+                    ? NGX_LOG_INFO
+                    : NGX_LOG_WARN;
         ngx_log_error(level, pu->log, 0,
-                      "telehealth: purge: sessions not purged this round");
+            "telehealth: purge: sessions not purged this round");
         ngx_http_telehealth_purge_done();
         return;
     }
@@ -206,8 +204,9 @@ ngx_http_telehealth_purge_ran(ngx_http_telehealth_pg_req_t *pg)
 
     if (n > 0) {
         ngx_log_error(NGX_LOG_NOTICE, pu->log, 0,
-                      "telehealth: purge: content of %d ended session(s) "
-                      "deleted", n);
+            "telehealth: purge: content of %d ended session(s) "
+            "deleted",
+            n);
         ngx_http_telehealth_purge_keys(pu, pg->result);
     }
 
@@ -217,8 +216,8 @@ ngx_http_telehealth_purge_ran(ngx_http_telehealth_pg_req_t *pg)
 
     pg->handler = ngx_http_telehealth_purge_listed;
 
-    if (ngx_http_telehealth_pg_query(pg, ngx_http_telehealth_purge_files_sql,
-                                     0, NULL)
+    if (ngx_http_telehealth_pg_query(pg, ngx_http_telehealth_purge_files_sql, 0,
+            NULL)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_purge_done();
@@ -229,13 +228,12 @@ ngx_http_telehealth_purge_ran(ngx_http_telehealth_pg_req_t *pg)
 /* the sessions' Redis keys: participant ids a chair banned or demoted */
 
 static void
-ngx_http_telehealth_purge_keys(ngx_http_telehealth_purger_t *pu,
-    PGresult *res)
+ngx_http_telehealth_purge_keys(ngx_http_telehealth_purger_t *pu, PGresult *res)
 {
-    int           i, n;
-    char        **argv;
-    size_t       *argvlen;
-    ngx_uint_t    argc;
+    int        i, n;
+    char     **argv;
+    size_t    *argvlen;
+    ngx_uint_t argc;
 
     n = PQntuples(res);
     argc = 1 + 2 * n;
@@ -250,11 +248,9 @@ ngx_http_telehealth_purge_keys(ngx_http_telehealth_purger_t *pu,
 
     for (i = 0; i < n; i++) {
         argv[1 + 2 * i] = ngx_http_telehealth_redis_key(pu->round,
-                                              TH_KEY_SESSION_BANNED,
-                                              PQgetvalue(res, i, 0));
+            TH_KEY_SESSION_BANNED, PQgetvalue(res, i, 0));
         argv[2 + 2 * i] = ngx_http_telehealth_redis_key(pu->round,
-                                              TH_KEY_SESSION_ROLES,
-                                              PQgetvalue(res, i, 0));
+            TH_KEY_SESSION_ROLES, PQgetvalue(res, i, 0));
         if (argv[1 + 2 * i] == NULL || argv[2 + 2 * i] == NULL) {
             return;
         }
@@ -265,22 +261,21 @@ ngx_http_telehealth_purge_keys(ngx_http_telehealth_purger_t *pu,
     }
 
     /* what Redis misses now it is never asked again: ids only, no expiry */
-    (void) ngx_http_telehealth_redis_command(NULL, pu->log, NULL, NULL,
-                                             argc, (const char **) argv,
-                                             argvlen);
+    (void) ngx_http_telehealth_redis_command(NULL, pu->log, NULL, NULL, argc,
+        (const char **) argv, argvlen);
 }
 
 
 static void
 ngx_http_telehealth_purge_listed(ngx_http_telehealth_pg_req_t *pg)
 {
-    int                                n, i;
-    char                              *path, *p;
-    size_t                             len;
-    ngx_str_t                          id;
-    ngx_thread_task_t                 *task;
-    ngx_http_telehealth_purger_t      *pu = pg->data;
-    ngx_http_telehealth_purge_task_t  *t;
+    int                               n, i;
+    char                             *path, *p;
+    size_t                            len;
+    ngx_str_t                         id;
+    ngx_thread_task_t                *task;
+    ngx_http_telehealth_purger_t     *pu = pg->data;
+    ngx_http_telehealth_purge_task_t *t;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
         ngx_http_telehealth_purge_done();
@@ -298,7 +293,7 @@ ngx_http_telehealth_purge_listed(ngx_http_telehealth_pg_req_t *pg)
     }
 
     task = ngx_thread_task_alloc(pu->round,
-                                 sizeof(ngx_http_telehealth_purge_task_t));
+        sizeof(ngx_http_telehealth_purge_task_t));
     if (task == NULL) {
         ngx_http_telehealth_purge_done();
         return;
@@ -332,8 +327,9 @@ ngx_http_telehealth_purge_listed(ngx_http_telehealth_pg_req_t *pg)
             || (path[0] != '/' && pu->files_dir.len == 0))
         {
             ngx_log_error(NGX_LOG_WARN, pu->log, 0,
-                          "telehealth: purge: file \"%s\" not unlinked: "
-                          "not a path of the files directory", path);
+                "telehealth: purge: file \"%s\" not unlinked: "
+                "not a path of the files directory",
+                path);
             continue;
         }
 
@@ -374,8 +370,8 @@ ngx_http_telehealth_purge_listed(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_purge_thread(void *data, ngx_log_t *log)
 {
-    ngx_uint_t                         i;
-    ngx_http_telehealth_purge_task_t  *t = data;
+    ngx_uint_t                        i;
+    ngx_http_telehealth_purge_task_t *t = data;
 
     for (i = 0; i < t->n; i++) {
         if (t->paths[i] == NULL) {
@@ -394,11 +390,11 @@ ngx_http_telehealth_purge_thread(void *data, ngx_log_t *log)
 static void
 ngx_http_telehealth_purge_unlinked(ngx_event_t *ev)
 {
-    u_char                            *p;
-    size_t                             len;
-    ngx_uint_t                         i;
-    ngx_http_telehealth_purge_task_t  *t = ev->data;
-    ngx_http_telehealth_purger_t      *pu = t->purger;
+    u_char                           *p;
+    size_t                            len;
+    ngx_uint_t                        i;
+    ngx_http_telehealth_purge_task_t *t = ev->data;
+    ngx_http_telehealth_purger_t     *pu = t->purger;
 
     pu->threaded = 0;
 
@@ -408,8 +404,9 @@ ngx_http_telehealth_purge_unlinked(ngx_event_t *ev)
 
     if (t->failed) {
         ngx_log_error(NGX_LOG_WARN, pu->log, 0,
-                      "telehealth: purge: %ui file(s) could not be "
-                      "unlinked, kept for the next round", t->failed);
+            "telehealth: purge: %ui file(s) could not be "
+            "unlinked, kept for the next round",
+            t->failed);
         pu->again = 0;
     }
 
@@ -443,8 +440,7 @@ ngx_http_telehealth_purge_unlinked(ngx_event_t *ev)
     pu->pg->handler = ngx_http_telehealth_purge_reported;
 
     if (ngx_http_telehealth_pg_query(pu->pg,
-                                     ngx_http_telehealth_purge_unlinked_sql,
-                                     1, pu->params)
+            ngx_http_telehealth_purge_unlinked_sql, 1, pu->params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_purge_done();
@@ -455,11 +451,11 @@ ngx_http_telehealth_purge_unlinked(ngx_event_t *ev)
 static void
 ngx_http_telehealth_purge_reported(ngx_http_telehealth_pg_req_t *pg)
 {
-    ngx_http_telehealth_purger_t  *pu = pg->data;
+    ngx_http_telehealth_purger_t *pu = pg->data;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
         ngx_log_error(NGX_LOG_WARN, pu->log, 0,
-                      "telehealth: purge: unlinked files stay queued");
+            "telehealth: purge: unlinked files stay queued");
         pu->again = 0;
     }
 
@@ -470,7 +466,7 @@ ngx_http_telehealth_purge_reported(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_purge_done(void)
 {
-    ngx_http_telehealth_purger_t  *pu = ngx_http_telehealth_purger;
+    ngx_http_telehealth_purger_t *pu = ngx_http_telehealth_purger;
 
     if (pu->round != NULL) {
         ngx_destroy_pool(pu->round);

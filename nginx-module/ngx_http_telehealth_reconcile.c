@@ -32,52 +32,52 @@
 
 /* a room younger than this may not be in PostgreSQL yet; a closed one's
  * room.closed may still be on its way to the event consumer (ms) */
-#define NGX_HTTP_TELEHEALTH_RECONCILE_SETTLE  "30000"
-#define NGX_HTTP_TELEHEALTH_CLOSED_TTL        "60"
+#define NGX_HTTP_TELEHEALTH_RECONCILE_SETTLE "30000"
+#define NGX_HTTP_TELEHEALTH_CLOSED_TTL       "60"
 
 
 typedef struct {
-    char        *session;
-    char        *room;
-    char        *org;
-    char        *kind;
-    char        *patient;           /* "" without one */
-    char        *created_by;
-    char        *created_at;        /* ms */
-    json_t      *fields;            /* the policy fields of the room hash */
-    json_t      *bans;
+    char   *session;
+    char   *room;
+    char   *org;
+    char   *kind;
+    char   *patient; /* "" without one */
+    char   *created_by;
+    char   *created_at; /* ms */
+    json_t *fields;     /* the policy fields of the room hash */
+    json_t *bans;
 } ngx_http_telehealth_open_session_t;
 
 
 typedef struct {
-    ngx_log_t                            *log;
-    ngx_event_t                           timer;
-    ngx_msec_t                            interval;
+    ngx_log_t  *log;
+    ngx_event_t timer;
+    ngx_msec_t  interval;
 
-    ngx_pool_t                           *round;    /* one comparison */
-    ngx_http_telehealth_pg_req_t         *pg;
-    ngx_array_t                          *open;     /* of open_session_t */
-    ngx_array_t                          *ended;    /* char *[4] to end */
-    ngx_uint_t                            next;
-    const char                           *params[4];
+    ngx_pool_t                   *round; /* one comparison */
+    ngx_http_telehealth_pg_req_t *pg;
+    ngx_array_t                  *open;  /* of open_session_t */
+    ngx_array_t                  *ended; /* char *[4] to end */
+    ngx_uint_t                    next;
+    const char                   *params[4];
 
-    unsigned                              exiting:1;
+    unsigned exiting : 1;
 } ngx_http_telehealth_reconciler_t;
 
 
 /* KEYS, ARGV and answer: common/lua/reconcile.lua */
-#define ngx_http_telehealth_reconcile_lua  th_lua_reconcile
+#define ngx_http_telehealth_reconcile_lua th_lua_reconcile
 
 /* KEYS, ARGV and answer: common/lua/rebuild.lua */
-#define ngx_http_telehealth_rebuild_lua  th_lua_rebuild
+#define ngx_http_telehealth_rebuild_lua th_lua_rebuild
 
 
-static const char  ngx_http_telehealth_reconcile_sql[] =
+static const char ngx_http_telehealth_reconcile_sql[] =
     "SELECT session_id, room, org_id, kind, COALESCE(patient_id, ''),"
     " created_by, created_at, room_fields, bans FROM th_reconcile_open()";
 
 /* $1 session, $2 room, $3 reason, $4 closed at (ms) */
-static const char  ngx_http_telehealth_reconcile_end_sql[] =
+static const char ngx_http_telehealth_reconcile_end_sql[] =
     "SELECT th_session_ended($1, $2, $3, $4::bigint)";
 
 
@@ -85,25 +85,23 @@ static void ngx_http_telehealth_reconcile_tick(ngx_event_t *ev);
 static void ngx_http_telehealth_reconcile_read(
     ngx_http_telehealth_pg_req_t *pg);
 static ngx_int_t ngx_http_telehealth_reconcile_compare(void);
-static void ngx_http_telehealth_reconcile_found(void *data,
-    redisReply *reply);
+static void ngx_http_telehealth_reconcile_found(void *data, redisReply *reply);
 static void ngx_http_telehealth_reconcile_rebuild(const char *room);
 static void ngx_http_telehealth_reconcile_end(void);
 static void ngx_http_telehealth_reconcile_ended(
     ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_reconcile_done(void);
-static char *ngx_http_telehealth_reconcile_dup(ngx_pool_t *pool,
-    const char *s);
+static char *ngx_http_telehealth_reconcile_dup(ngx_pool_t *pool, const char *s);
 
 
-static ngx_http_telehealth_reconciler_t  *ngx_http_telehealth_reconciler;
+static ngx_http_telehealth_reconciler_t *ngx_http_telehealth_reconciler;
 
 
 ngx_int_t
 ngx_http_telehealth_reconcile_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf)
+    ngx_http_telehealth_main_conf_t                    *mcf)
 {
-    ngx_http_telehealth_reconciler_t  *rc;
+    ngx_http_telehealth_reconciler_t *rc;
 
     if (mcf->reconcile_interval == 0) {
         return NGX_OK;
@@ -133,7 +131,7 @@ ngx_http_telehealth_reconcile_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_telehealth_reconcile_exit_process(void)
 {
-    ngx_http_telehealth_reconciler_t  *rc = ngx_http_telehealth_reconciler;
+    ngx_http_telehealth_reconciler_t *rc = ngx_http_telehealth_reconciler;
 
     if (rc == NULL) {
         return;
@@ -157,7 +155,7 @@ ngx_http_telehealth_reconcile_exit_process(void)
 static void
 ngx_http_telehealth_reconcile_tick(ngx_event_t *ev)
 {
-    ngx_http_telehealth_reconciler_t  *rc = ev->data;
+    ngx_http_telehealth_reconciler_t *rc = ev->data;
 
     if (rc->exiting || ngx_exiting || ngx_quit || ngx_terminate) {
         return;
@@ -179,7 +177,7 @@ ngx_http_telehealth_reconcile_tick(ngx_event_t *ev)
     rc->pg->data = rc;
 
     if (ngx_http_telehealth_pg_query(rc->pg, ngx_http_telehealth_reconcile_sql,
-                                     0, NULL)
+            0, NULL)
         != NGX_AGAIN)
     {
         /* PostgreSQL is down: nothing can be compared */
@@ -191,14 +189,14 @@ ngx_http_telehealth_reconcile_tick(ngx_event_t *ev)
 static void
 ngx_http_telehealth_reconcile_read(ngx_http_telehealth_pg_req_t *pg)
 {
-    int                                  i, n;
-    PGresult                            *res;
-    ngx_http_telehealth_open_session_t  *s;
-    ngx_http_telehealth_reconciler_t    *rc = pg->data;
+    int                                 i, n;
+    PGresult                           *res;
+    ngx_http_telehealth_open_session_t *s;
+    ngx_http_telehealth_reconciler_t   *rc = pg->data;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
         ngx_log_error(NGX_LOG_WARN, rc->log, 0,
-                      "telehealth: reconciler cannot read open sessions");
+            "telehealth: reconciler cannot read open sessions");
         ngx_http_telehealth_reconcile_done();
         return;
     }
@@ -207,7 +205,7 @@ ngx_http_telehealth_reconcile_read(ngx_http_telehealth_pg_req_t *pg)
     n = PQntuples(res);
 
     rc->open = ngx_array_create(rc->round, n ? n : 1,
-                                sizeof(ngx_http_telehealth_open_session_t));
+        sizeof(ngx_http_telehealth_open_session_t));
     if (rc->open == NULL) {
         ngx_http_telehealth_reconcile_done();
         return;
@@ -220,24 +218,24 @@ ngx_http_telehealth_reconcile_read(ngx_http_telehealth_pg_req_t *pg)
             return;
         }
 
-        s->session = ngx_http_telehealth_reconcile_dup(rc->round,
-                                                   PQgetvalue(res, i, 0));
-        s->room = ngx_http_telehealth_reconcile_dup(rc->round,
-                                                PQgetvalue(res, i, 1));
-        s->org = ngx_http_telehealth_reconcile_dup(rc->round,
-                                               PQgetvalue(res, i, 2));
-        s->kind = ngx_http_telehealth_reconcile_dup(rc->round,
-                                                PQgetvalue(res, i, 3));
-        s->patient = ngx_http_telehealth_reconcile_dup(rc->round,
-                                                   PQgetvalue(res, i, 4));
-        s->created_by = ngx_http_telehealth_reconcile_dup(rc->round,
-                                                      PQgetvalue(res, i, 5));
-        s->created_at = ngx_http_telehealth_reconcile_dup(rc->round,
-                                                      PQgetvalue(res, i, 6));
+        s->session =
+            ngx_http_telehealth_reconcile_dup(rc->round, PQgetvalue(res, i, 0));
+        s->room =
+            ngx_http_telehealth_reconcile_dup(rc->round, PQgetvalue(res, i, 1));
+        s->org =
+            ngx_http_telehealth_reconcile_dup(rc->round, PQgetvalue(res, i, 2));
+        s->kind =
+            ngx_http_telehealth_reconcile_dup(rc->round, PQgetvalue(res, i, 3));
+        s->patient =
+            ngx_http_telehealth_reconcile_dup(rc->round, PQgetvalue(res, i, 4));
+        s->created_by =
+            ngx_http_telehealth_reconcile_dup(rc->round, PQgetvalue(res, i, 5));
+        s->created_at =
+            ngx_http_telehealth_reconcile_dup(rc->round, PQgetvalue(res, i, 6));
         s->fields = ngx_http_telehealth_json_track(rc->round,
-                            json_loads(PQgetvalue(res, i, 7), 0, NULL));
+            json_loads(PQgetvalue(res, i, 7), 0, NULL));
         s->bans = ngx_http_telehealth_json_track(rc->round,
-                            json_loads(PQgetvalue(res, i, 8), 0, NULL));
+            json_loads(PQgetvalue(res, i, 8), 0, NULL));
 
         if (s->session == NULL || s->room == NULL || s->org == NULL
             || s->kind == NULL || s->patient == NULL || s->created_by == NULL
@@ -258,12 +256,12 @@ ngx_http_telehealth_reconcile_read(ngx_http_telehealth_pg_req_t *pg)
 static ngx_int_t
 ngx_http_telehealth_reconcile_compare(void)
 {
-    u_char                              *now;
-    size_t                              *argvlen;
-    ngx_uint_t                           i, argc;
-    const char                         **argv;
-    ngx_http_telehealth_open_session_t  *s;
-    ngx_http_telehealth_reconciler_t    *rc = ngx_http_telehealth_reconciler;
+    u_char                             *now;
+    size_t                             *argvlen;
+    ngx_uint_t                          i, argc;
+    const char                        **argv;
+    ngx_http_telehealth_open_session_t *s;
+    ngx_http_telehealth_reconciler_t   *rc = ngx_http_telehealth_reconciler;
 
     argc = 7 + 2 * rc->open->nelts;
 
@@ -300,25 +298,23 @@ ngx_http_telehealth_reconcile_compare(void)
     }
 
     return ngx_http_telehealth_redis_command(rc->round, rc->log,
-                                             ngx_http_telehealth_reconcile_found,
-                                             rc, argc, argv, argvlen);
+        ngx_http_telehealth_reconcile_found, rc, argc, argv, argvlen);
 }
 
 
 static void
 ngx_http_telehealth_reconcile_found(void *data, redisReply *reply)
 {
-    char                              **end;
-    ngx_uint_t                          i, j;
-    redisReply                         *f;
-    const char                         *v[5];
-    ngx_http_telehealth_reconciler_t   *rc = data;
+    char                            **end;
+    ngx_uint_t                        i, j;
+    redisReply                       *f;
+    const char                       *v[5];
+    ngx_http_telehealth_reconciler_t *rc = data;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
         if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
             ngx_log_error(NGX_LOG_ERR, rc->log, 0,
-                          "telehealth: reconciler script failed: %s",
-                          reply->str);
+                "telehealth: reconciler script failed: %s", reply->str);
         }
 
         ngx_http_telehealth_reconcile_done();
@@ -340,19 +336,22 @@ ngx_http_telehealth_reconcile_found(void *data, redisReply *reply)
 
         for (j = 0; j < 5; j++) {
             v[j] = f->element[j]->type == REDIS_REPLY_STRING
-                   ? f->element[j]->str : "";
+                       ? f->element[j]->str
+                       : "";
         }
 
         if (ngx_strcmp(v[0], "missing") == 0) {
             ngx_log_error(NGX_LOG_NOTICE, rc->log, 0,
-                          "telehealth: reconciler: room %s of open session "
-                          "%s was missing in Redis: rebuilt", v[1], v[2]);
+                "telehealth: reconciler: room %s of open session "
+                "%s was missing in Redis: rebuilt",
+                v[1], v[2]);
             ngx_http_telehealth_reconcile_rebuild(v[1]);
 
         } else if (ngx_strcmp(v[0], "closed") == 0) {
             ngx_log_error(NGX_LOG_NOTICE, rc->log, 0,
-                          "telehealth: reconciler: room %s closed (%s) but "
-                          "session %s open: ending it", v[1], v[3], v[2]);
+                "telehealth: reconciler: room %s closed (%s) but "
+                "session %s open: ending it",
+                v[1], v[3], v[2]);
 
             end = ngx_array_push(rc->ended);
             if (end == NULL) {
@@ -374,24 +373,28 @@ ngx_http_telehealth_reconcile_found(void *data, redisReply *reply)
 
         } else if (ngx_strcmp(v[0], "orphan") == 0) {
             ngx_log_error(NGX_LOG_NOTICE, rc->log, 0,
-                          "telehealth: reconciler: room %s named no open "
-                          "session (%s): deleted", v[1], v[2]);
+                "telehealth: reconciler: room %s named no open "
+                "session (%s): deleted",
+                v[1], v[2]);
 
         } else if (ngx_strcmp(v[0], "node_lost") == 0) {
             ngx_log_error(NGX_LOG_NOTICE, rc->log, 0,
-                          "telehealth: reconciler: room %s of session %s "
-                          "closed: its node %s is gone and nobody came "
-                          "back", v[1], v[2], v[3]);
+                "telehealth: reconciler: room %s of session %s "
+                "closed: its node %s is gone and nobody came "
+                "back",
+                v[1], v[2], v[3]);
 
         } else if (ngx_strcmp(v[0], "expired") == 0) {
             ngx_log_error(NGX_LOG_NOTICE, rc->log, 0,
-                          "telehealth: reconciler: room %s of session %s "
-                          "closed: empty past its empty_timeout", v[1], v[2]);
+                "telehealth: reconciler: room %s of session %s "
+                "closed: empty past its empty_timeout",
+                v[1], v[2]);
 
         } else if (ngx_strcmp(v[0], "lock") == 0) {
             ngx_log_error(NGX_LOG_NOTICE, rc->log, 0,
-                          "telehealth: reconciler: patient lock of %s on "
-                          "room %s held by nobody in it: deleted", v[2], v[1]);
+                "telehealth: reconciler: patient lock of %s on "
+                "room %s held by nobody in it: deleted",
+                v[2], v[1]);
         }
     }
 
@@ -405,13 +408,13 @@ ngx_http_telehealth_reconcile_found(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_reconcile_rebuild(const char *room)
 {
-    char                                *room_key, *lock_key, *bans_key;
-    json_t                              *v;
-    size_t                              *argvlen;
-    ngx_uint_t                           i, n, argc;
-    const char                         **argv;
-    ngx_http_telehealth_open_session_t  *s, *found;
-    ngx_http_telehealth_reconciler_t    *rc = ngx_http_telehealth_reconciler;
+    char                               *room_key, *lock_key, *bans_key;
+    json_t                             *v;
+    size_t                             *argvlen;
+    ngx_uint_t                          i, n, argc;
+    const char                        **argv;
+    ngx_http_telehealth_open_session_t *s, *found;
+    ngx_http_telehealth_reconciler_t   *rc = ngx_http_telehealth_reconciler;
 
     found = NULL;
     s = rc->open->elts;
@@ -431,14 +434,11 @@ ngx_http_telehealth_reconcile_rebuild(const char *room)
 
     room_key = ngx_http_telehealth_redis_key(rc->round, TH_KEY_ROOM, s->room);
     bans_key = ngx_http_telehealth_redis_key(rc->round, TH_KEY_SESSION_BANNED,
-                                             s->session);
+        s->session);
 
-    if (s->patient[0] != '\0'
-        && ngx_strcmp(s->kind, TH_KIND_VIDEO_CALL) == 0)
-    {
-        lock_key = ngx_http_telehealth_redis_key(rc->round,
-                                                 TH_KEY_PATIENT_LOCK,
-                                                 s->patient);
+    if (s->patient[0] != '\0' && ngx_strcmp(s->kind, TH_KIND_VIDEO_CALL) == 0) {
+        lock_key = ngx_http_telehealth_redis_key(rc->round, TH_KEY_PATIENT_LOCK,
+            s->patient);
     } else {
         lock_key = "";
     }
@@ -449,8 +449,8 @@ ngx_http_telehealth_reconcile_rebuild(const char *room)
     argv = ngx_palloc(rc->round, argc * sizeof(char *));
     argvlen = ngx_palloc(rc->round, argc * sizeof(size_t));
 
-    if (room_key == NULL || bans_key == NULL || lock_key == NULL
-        || argv == NULL || argvlen == NULL)
+    if (room_key == NULL || bans_key == NULL || lock_key == NULL || argv == NULL
+        || argvlen == NULL)
     {
         return;
     }
@@ -462,7 +462,7 @@ ngx_http_telehealth_reconcile_rebuild(const char *room)
     argv[4] = lock_key;
     argv[5] = bans_key;
     argv[6] = s->room;
-    argv[7] = s->created_at;            /* empty since then, for all we know */
+    argv[7] = s->created_at; /* empty since then, for all we know */
     argv[8] = s->session;
     argv[9] = s->org;
     argv[10] = s->kind;
@@ -475,10 +475,10 @@ ngx_http_telehealth_reconcile_rebuild(const char *room)
         return;
     }
 
-    ngx_sprintf((u_char *) argv[13], "%L%Z", (int64_t)
-                (ngx_atoof((u_char *) s->created_at,
-                           ngx_strlen(s->created_at))
-                 / 1000));
+    ngx_sprintf((u_char *) argv[13], "%L%Z",
+        (int64_t) (ngx_atoof((u_char *) s->created_at,
+                       ngx_strlen(s->created_at))
+                   / 1000));
 
     argc = 14;
 
@@ -489,11 +489,11 @@ ngx_http_telehealth_reconcile_rebuild(const char *room)
 
     ngx_sprintf((u_char *) argv[argc++], "%ui%Z", n);
 
-    json_array_foreach(s->bans, i, v) {
+    json_array_foreach (s->bans, i, v) {
         argv[argc++] = json_is_string(v) ? json_string_value(v) : "";
     }
 
-    json_array_foreach(s->fields, i, v) {
+    json_array_foreach (s->fields, i, v) {
         argv[argc++] = json_is_string(v) ? json_string_value(v) : "";
     }
 
@@ -502,7 +502,7 @@ ngx_http_telehealth_reconcile_rebuild(const char *room)
     }
 
     (void) ngx_http_telehealth_redis_command(NULL, rc->log, NULL, NULL, argc,
-                                             argv, argvlen);
+        argv, argvlen);
 }
 
 
@@ -511,8 +511,8 @@ ngx_http_telehealth_reconcile_rebuild(const char *room)
 static void
 ngx_http_telehealth_reconcile_end(void)
 {
-    char                              **end;
-    ngx_http_telehealth_reconciler_t   *rc = ngx_http_telehealth_reconciler;
+    char                            **end;
+    ngx_http_telehealth_reconciler_t *rc = ngx_http_telehealth_reconciler;
 
     if (rc->next >= rc->ended->nelts) {
         ngx_http_telehealth_reconcile_done();
@@ -529,8 +529,7 @@ ngx_http_telehealth_reconcile_end(void)
     rc->pg->handler = ngx_http_telehealth_reconcile_ended;
 
     if (ngx_http_telehealth_pg_query(rc->pg,
-                                     ngx_http_telehealth_reconcile_end_sql,
-                                     4, rc->params)
+            ngx_http_telehealth_reconcile_end_sql, 4, rc->params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_reconcile_done();
@@ -541,12 +540,11 @@ ngx_http_telehealth_reconcile_end(void)
 static void
 ngx_http_telehealth_reconcile_ended(ngx_http_telehealth_pg_req_t *pg)
 {
-    ngx_http_telehealth_reconciler_t  *rc = pg->data;
+    ngx_http_telehealth_reconciler_t *rc = pg->data;
 
     if (!ngx_http_telehealth_pg_ok(pg)) {
         ngx_log_error(NGX_LOG_WARN, rc->log, 0,
-                      "telehealth: reconciler cannot end session %s",
-                      rc->params[0]);
+            "telehealth: reconciler cannot end session %s", rc->params[0]);
     }
 
     ngx_http_telehealth_reconcile_end();
@@ -556,7 +554,7 @@ ngx_http_telehealth_reconcile_ended(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_reconcile_done(void)
 {
-    ngx_http_telehealth_reconciler_t  *rc = ngx_http_telehealth_reconciler;
+    ngx_http_telehealth_reconciler_t *rc = ngx_http_telehealth_reconciler;
 
     if (rc->round != NULL) {
         ngx_destroy_pool(rc->round);
@@ -574,8 +572,8 @@ ngx_http_telehealth_reconcile_done(void)
 static char *
 ngx_http_telehealth_reconcile_dup(ngx_pool_t *pool, const char *s)
 {
-    size_t   len;
-    u_char  *p;
+    size_t  len;
+    u_char *p;
 
     len = ngx_strlen(s);
 

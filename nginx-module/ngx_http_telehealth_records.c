@@ -33,75 +33,73 @@
 #include "ngx_http_telehealth_auth.h"
 
 
-#define NGX_HTTP_TELEHEALTH_MAX_ARGS      16
-#define NGX_HTTP_TELEHEALTH_PASSWORD_MIN  8
-#define NGX_HTTP_TELEHEALTH_PASSWORD_MAX  1024
-#define NGX_HTTP_TELEHEALTH_INVITE_BYTES  32
-#define NGX_HTTP_TELEHEALTH_INVITE_BUF    45    /* base64url of 32, NUL */
-#define NGX_HTTP_TELEHEALTH_JOIN_PAGE     "/join#t="
+#define NGX_HTTP_TELEHEALTH_MAX_ARGS     16
+#define NGX_HTTP_TELEHEALTH_PASSWORD_MIN 8
+#define NGX_HTTP_TELEHEALTH_PASSWORD_MAX 1024
+#define NGX_HTTP_TELEHEALTH_INVITE_BYTES 32
+#define NGX_HTTP_TELEHEALTH_INVITE_BUF   45 /* base64url of 32, NUL */
+#define NGX_HTTP_TELEHEALTH_JOIN_PAGE    "/join#t="
 
 
 typedef struct {
-    json_t                           *req;
-    ngx_str_t                         hash;
-    char                             *text;
-    const char                       *params[2];
-    char                             *invite;  /* a new link's token */
-    ngx_str_t                         url;     /* and the link */
-    ngx_http_telehealth_pg_req_t     *pg;      /* the answer, while the
+    json_t                       *req;
+    ngx_str_t                     hash;
+    char                         *text;
+    const char                   *params[2];
+    char                         *invite; /* a new link's token */
+    ngx_str_t                     url;    /* and the link */
+    ngx_http_telehealth_pg_req_t *pg;     /* the answer, while the
                                                   person is cut off */
-    unsigned                          revoked:1;
+    unsigned                      revoked : 1;
 } ngx_http_telehealth_records_t;
 
 
 static ngx_int_t ngx_http_telehealth_records_query(ngx_http_request_t *r,
-    json_t *query);
+    json_t                                                            *query);
 static ngx_int_t ngx_http_telehealth_records_password(ngx_http_request_t *r,
-    ngx_http_telehealth_records_t *rec);
+    ngx_http_telehealth_records_t                                        *rec);
 static void ngx_http_telehealth_records_hashed(ngx_http_request_t *r,
-    ngx_int_t rc);
+    ngx_int_t                                                      rc);
 static void ngx_http_telehealth_records_send(ngx_http_request_t *r);
-static ngx_uint_t ngx_http_telehealth_records_revokes(
-    ngx_http_telehealth_ctx_t *ctx, ngx_http_telehealth_records_t *rec);
+static ngx_uint_t ngx_http_telehealth_records_revokes(ngx_http_telehealth_ctx_t
+                                                          *ctx,
+    ngx_http_telehealth_records_t                         *rec);
 static void ngx_http_telehealth_records_resume(ngx_http_request_t *r);
-static void ngx_http_telehealth_records_done(
-    ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_records_problem(ngx_http_request_t *r,
     ngx_uint_t status, const char *body);
 static json_t *ngx_http_telehealth_records_str(ngx_str_t *s);
 static ngx_int_t ngx_http_telehealth_records_invite(ngx_http_request_t *r,
+    ngx_http_telehealth_records_t                                      *rec);
+static ngx_int_t ngx_http_telehealth_records_invite_url(ngx_http_request_t *r,
     ngx_http_telehealth_records_t *rec);
-static ngx_int_t ngx_http_telehealth_records_invite_url(
-    ngx_http_request_t *r, ngx_http_telehealth_records_t *rec);
-static ngx_int_t ngx_http_telehealth_records_presented(
-    ngx_http_request_t *r, ngx_http_telehealth_records_t *rec);
+static ngx_int_t ngx_http_telehealth_records_presented(ngx_http_request_t *r,
+    ngx_http_telehealth_records_t                                         *rec);
 
 
-static const char  ngx_http_telehealth_records_sql[] =
+static const char ngx_http_telehealth_records_sql[] =
     "SELECT status, body::text, etag, location FROM th_api($1, $2::jsonb)";
 
-static const char  ngx_http_telehealth_public_sql[] =
+static const char ngx_http_telehealth_public_sql[] =
     "SELECT status, body::text, etag, location FROM th_public($1, $2::jsonb)";
 
 /* operations that hand out a new invite link */
-static const char  *ngx_http_telehealth_invite_ops[] = {
-    "invite_create", "invite_resend", "visit_invite", NULL
-};
+static const char *ngx_http_telehealth_invite_ops[] = { "invite_create",
+    "invite_resend", "visit_invite", NULL };
 
 /* operations whose body may carry a new "password" */
-static const char  *ngx_http_telehealth_password_ops[] = {
-    "staff_create", "staff_update", "patient_create", NULL
-};
+static const char *ngx_http_telehealth_password_ops[] = { "staff_create",
+    "staff_update", "patient_create", NULL };
 
 
 void
 ngx_http_telehealth_records_handler(ngx_http_request_t *r)
 {
-    json_t                         *req, *caller, *query;
-    ngx_int_t                       rc;
-    ngx_table_elt_t                *h;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_records_t  *rec;
+    json_t                        *req, *caller, *query;
+    ngx_int_t                      rc;
+    ngx_table_elt_t               *h;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_records_t *rec;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -114,12 +112,13 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
     ctx->data = rec;
 
     req = ngx_http_telehealth_json_track(r->pool, json_object());
-    caller = (ctx->caller.id.len == 0) ? json_null()
-             : json_pack("{s:s, s:s, s:s, s:s}",
-                         "id", (char *) ctx->caller.id.data,
-                         "org", (char *) ctx->caller.org.data,
-                         "type", ngx_http_telehealth_caller_type(&ctx->caller),
-                         "name", (char *) ctx->caller.name.data);
+    caller = (ctx->caller.id.len == 0)
+                 ? json_null()
+                 : json_pack("{s:s, s:s, s:s, s:s}", "id",
+                       (char *) ctx->caller.id.data, "org",
+                       (char *) ctx->caller.org.data, "type",
+                       ngx_http_telehealth_caller_type(&ctx->caller), "name",
+                       (char *) ctx->caller.name.data);
     query = json_object();
 
     if (req == NULL || caller == NULL || query == NULL) {
@@ -134,32 +133,28 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
     if (json_object_set_new(req, "caller", caller) != 0
         || json_object_set_new(req, "query", query) != 0
         || json_object_set_new(req, "addr",
-                    ngx_http_telehealth_records_str(
-                                        &r->connection->addr_text))
-           != 0
+               ngx_http_telehealth_records_str(&r->connection->addr_text))
+               != 0
         || json_object_set_new(req, "id",
-                               ngx_http_telehealth_records_str(&ctx->id))
-           != 0
+               ngx_http_telehealth_records_str(&ctx->id))
+               != 0
         || json_object_set_new(req, "id2",
-                               ngx_http_telehealth_records_str(&ctx->id2))
-           != 0)
+               ngx_http_telehealth_records_str(&ctx->id2))
+               != 0)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    if (ctx->body != NULL
-        && json_object_set(req, "body", ctx->body) != 0)
-    {
+    if (ctx->body != NULL && json_object_set(req, "body", ctx->body) != 0) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     /* links in messages */
     if (json_object_set_new(req, "public_url",
-                            ngx_http_telehealth_records_str(
-                                &ctx->mcf->public_url))
-        != 0
+            ngx_http_telehealth_records_str(&ctx->mcf->public_url))
+            != 0
         || ngx_http_telehealth_records_presented(r, rec) != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -170,11 +165,11 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
 
     if (h != NULL
         && json_object_set_new(req, "if_match",
-                               ngx_http_telehealth_records_str(&h->value))
-           != 0)
+               ngx_http_telehealth_records_str(&h->value))
+               != 0)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
-                                 "The If-Match header is not valid.");
+            "The If-Match header is not valid.");
         return;
     }
 
@@ -182,7 +177,7 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
 
     if (rc == NGX_DECLINED) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
-                                 "The query string is not valid.");
+            "The query string is not valid.");
         return;
     }
 
@@ -211,10 +206,10 @@ ngx_http_telehealth_records_handler(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_telehealth_records_query(ngx_http_request_t *r, json_t *query)
 {
-    u_char      *p, *end, *amp, *eq, *s, *d, *key, *value;
-    json_t      *v;
-    ngx_uint_t   n, i;
-    u_char      *part[2], *part_end[2], *out[2];
+    u_char    *p, *end, *amp, *eq, *s, *d, *key, *value;
+    json_t    *v;
+    ngx_uint_t n, i;
+    u_char    *part[2], *part_end[2], *out[2];
 
     p = r->args.data;
     end = p + r->args.len;
@@ -259,7 +254,7 @@ ngx_http_telehealth_records_query(ngx_http_request_t *r, json_t *query)
             *d = '\0';
 
             if ((size_t) (d - out[i]) != ngx_strlen(out[i])) {
-                return NGX_DECLINED;            /* a %00 */
+                return NGX_DECLINED; /* a %00 */
             }
         }
 
@@ -268,7 +263,7 @@ ngx_http_telehealth_records_query(ngx_http_request_t *r, json_t *query)
 
         v = json_string((char *) value);
         if (v == NULL || json_object_set_new(query, (char *) key, v) != 0) {
-            return NGX_DECLINED;                /* not UTF-8 */
+            return NGX_DECLINED; /* not UTF-8 */
         }
 
         p = amp + 1;
@@ -285,13 +280,13 @@ ngx_http_telehealth_records_query(ngx_http_request_t *r, json_t *query)
 
 static ngx_int_t
 ngx_http_telehealth_records_password(ngx_http_request_t *r,
-    ngx_http_telehealth_records_t *rec)
+    ngx_http_telehealth_records_t                       *rec)
 {
-    json_t                     *password;
-    ngx_str_t                   pwd;
-    ngx_int_t                   rc;
-    const char                **op;
-    ngx_http_telehealth_ctx_t  *ctx;
+    json_t                    *password;
+    ngx_str_t                  pwd;
+    ngx_int_t                  rc;
+    const char               **op;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -312,7 +307,7 @@ ngx_http_telehealth_records_password(ngx_http_request_t *r,
 
     if (*op == NULL) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                 "\"password\" cannot be set here.");
+            "\"password\" cannot be set here.");
         return NGX_DONE;
     }
 
@@ -321,8 +316,8 @@ ngx_http_telehealth_records_password(ngx_http_request_t *r,
         || json_string_length(password) > NGX_HTTP_TELEHEALTH_PASSWORD_MAX)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                 "\"password\" must have at least 8 "
-                                 "characters.");
+            "\"password\" must have at least 8 "
+            "characters.");
         return NGX_DONE;
     }
 
@@ -330,7 +325,7 @@ ngx_http_telehealth_records_password(ngx_http_request_t *r,
     pwd.len = json_string_length(password);
 
     rc = ngx_http_telehealth_password_hash(r, &pwd, &rec->hash,
-                                    ngx_http_telehealth_records_hashed);
+        ngx_http_telehealth_records_hashed);
 
     /* the task holds its own copy; the plain text never reaches SQL */
     OPENSSL_cleanse(pwd.data, pwd.len);
@@ -354,16 +349,16 @@ ngx_http_telehealth_records_password(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_records_hashed(ngx_http_request_t *r, ngx_int_t rc)
 {
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_records_t  *rec;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_records_t *rec;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     rec = ctx->data;
 
     if (rc != NGX_OK
         || json_object_set_new(rec->req, "password_hash",
-                               ngx_http_telehealth_records_str(&rec->hash))
-           != 0)
+               ngx_http_telehealth_records_str(&rec->hash))
+               != 0)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -376,10 +371,10 @@ ngx_http_telehealth_records_hashed(ngx_http_request_t *r, ngx_int_t rc)
 static void
 ngx_http_telehealth_records_send(ngx_http_request_t *r)
 {
-    char                           *text;
-    size_t                          len;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_records_t  *rec;
+    char                          *text;
+    size_t                         len;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_records_t *rec;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     rec = ctx->data;
@@ -415,10 +410,9 @@ ngx_http_telehealth_records_send(ngx_http_request_t *r)
     ctx->pg->data = r;
 
     if (ngx_http_telehealth_pg_query(ctx->pg,
-                                     ctx->caller.id.len
-                                     ? ngx_http_telehealth_records_sql
-                                     : ngx_http_telehealth_public_sql,
-                                     2, rec->params)
+            ctx->caller.id.len ? ngx_http_telehealth_records_sql
+                               : ngx_http_telehealth_public_sql,
+            2, rec->params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -429,13 +423,13 @@ ngx_http_telehealth_records_send(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
 {
-    json_t                         *body;
-    ngx_int_t                       status;
-    ngx_str_t                       etag, location;
-    PGresult                       *res;
-    ngx_http_request_t             *r;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_records_t  *rec;
+    json_t                        *body;
+    ngx_int_t                      status;
+    ngx_str_t                      etag, location;
+    PGresult                      *res;
+    ngx_http_request_t            *r;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_records_t *rec;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -447,14 +441,12 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
 
     res = pg->result;
 
-    if (PQntuples(res) != 1 || PQnfields(res) != 4 || PQgetisnull(res, 0, 0))
-    {
+    if (PQntuples(res) != 1 || PQnfields(res) != 4 || PQgetisnull(res, 0, 0)) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                      PQgetlength(res, 0, 0));
+    status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0));
 
     if (status < NGX_HTTP_OK || status > 599) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -462,8 +454,7 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
     }
 
     if (status >= NGX_HTTP_BAD_REQUEST) {
-        ngx_http_telehealth_records_problem(r, status,
-                                            PQgetvalue(res, 0, 1));
+        ngx_http_telehealth_records_problem(r, status, PQgetvalue(res, 0, 1));
         return;
     }
 
@@ -475,13 +466,13 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
         rec->revoked = 1;
         rec->pg = pg;
         ngx_http_telehealth_revoke_person(r, "staff", (char *) ctx->id.data,
-                                        ngx_http_telehealth_records_resume);
+            ngx_http_telehealth_records_resume);
         return;
     }
 
     if (ngx_http_telehealth_pg_value(r->pool, res, 0, 2, &etag) != NGX_OK
         || ngx_http_telehealth_pg_value(r->pool, res, 0, 3, &location)
-           != NGX_OK)
+               != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -489,7 +480,7 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
 
     if (etag.len
         && ngx_http_telehealth_add_header(r, "ETag", etag.data, etag.len)
-           != NGX_OK)
+               != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -497,7 +488,7 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
 
     if (location.len
         && ngx_http_telehealth_set_location(r, location.data, location.len)
-           != NGX_OK)
+               != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -505,19 +496,17 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
 
     if (status == NGX_HTTP_NO_CONTENT) {
         ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_status(r, NGX_HTTP_NO_CONTENT));
+            ngx_http_telehealth_send_status(r, NGX_HTTP_NO_CONTENT));
         return;
     }
 
     rec = ctx->data;
 
     /* nothing to add or do: the answer as PostgreSQL wrote it (lists) */
-    if (ctx->then == NULL && rec->invite == NULL && !PQgetisnull(res, 0, 1))
-    {
+    if (ctx->then == NULL && rec->invite == NULL && !PQgetisnull(res, 0, 1)) {
         ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json_text(r, status,
-                                        (u_char *) PQgetvalue(res, 0, 1),
-                                        PQgetlength(res, 0, 1)));
+            ngx_http_telehealth_send_json_text(r, status,
+                (u_char *) PQgetvalue(res, 0, 1), PQgetlength(res, 0, 1)));
         return;
     }
 
@@ -531,13 +520,11 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
         && json_object_get(body, "url") != NULL)
     {
         if (rec->invite != NULL
-            && (json_object_set_new(body, "token",
-                                    json_string(rec->invite))
-                   != 0
+            && (json_object_set_new(body, "token", json_string(rec->invite))
+                    != 0
                 || json_object_set_new(body, "url",
-                                       json_stringn((char *) rec->url.data,
-                                                    rec->url.len))
-                   != 0))
+                       json_stringn((char *) rec->url.data, rec->url.len))
+                       != 0))
         {
             json_decref(body);
             ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -546,8 +533,7 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
     }
 
     /* the route's own next step (its declaration names it) */
-    if (status < NGX_HTTP_SPECIAL_RESPONSE && body != NULL
-        && ctx->then != NULL)
+    if (status < NGX_HTTP_SPECIAL_RESPONSE && body != NULL && ctx->then != NULL)
     {
         ctx->then(r, status, body);
         json_decref(body);
@@ -555,7 +541,7 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
     }
 
     ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, status, body));
+        ngx_http_telehealth_send_json(r, status, body));
 }
 
 
@@ -568,7 +554,7 @@ ngx_http_telehealth_records_done(ngx_http_telehealth_pg_req_t *pg)
 
 static ngx_uint_t
 ngx_http_telehealth_records_revokes(ngx_http_telehealth_ctx_t *ctx,
-    ngx_http_telehealth_records_t *rec)
+    ngx_http_telehealth_records_t                             *rec)
 {
     if (ctx->op == NULL || ctx->id.len == 0) {
         return 0;
@@ -590,8 +576,8 @@ ngx_http_telehealth_records_revokes(ngx_http_telehealth_ctx_t *ctx,
 static void
 ngx_http_telehealth_records_resume(ngx_http_request_t *r)
 {
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_records_t  *rec;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_records_t *rec;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     rec = ctx->data;
@@ -604,8 +590,8 @@ static void
 ngx_http_telehealth_records_problem(ngx_http_request_t *r, ngx_uint_t status,
     const char *body)
 {
-    json_t                         *json, *name, *detail;
-    ngx_http_telehealth_problem_e   problem;
+    json_t                       *json, *name, *detail;
+    ngx_http_telehealth_problem_e problem;
 
     json = ngx_http_telehealth_json_track(r->pool, json_loads(body, 0, NULL));
 
@@ -621,13 +607,12 @@ ngx_http_telehealth_records_problem(ngx_http_request_t *r, ngx_uint_t status,
 
     if (problem == NGX_HTTP_TELEHEALTH_INTERNAL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "telehealth: th_api() answered %ui %s", status,
-                      json_string_value(name));
+            "telehealth: th_api() answered %ui %s", status,
+            json_string_value(name));
     }
 
     ngx_http_telehealth_fail(r, problem,
-                             json_is_string(detail)
-                             ? json_string_value(detail) : NULL);
+        json_is_string(detail) ? json_string_value(detail) : NULL);
 }
 
 
@@ -636,7 +621,7 @@ ngx_http_telehealth_records_problem(ngx_http_request_t *r, ngx_uint_t status,
 static json_t *
 ngx_http_telehealth_records_str(ngx_str_t *s)
 {
-    json_t  *v;
+    json_t *v;
 
     if (s->len == 0) {
         return json_null();
@@ -657,11 +642,11 @@ ngx_http_telehealth_records_str(ngx_str_t *s)
 
 static ngx_int_t
 ngx_http_telehealth_records_invite(ngx_http_request_t *r,
-    ngx_http_telehealth_records_t *rec)
+    ngx_http_telehealth_records_t                     *rec)
 {
-    char                        hash[65];
-    ngx_uint_t                  i;
-    ngx_http_telehealth_ctx_t  *ctx;
+    char                       hash[65];
+    ngx_uint_t                 i;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -681,22 +666,21 @@ ngx_http_telehealth_records_invite(ngx_http_request_t *r,
     }
 
     if (th_random_b64url(rec->invite, NGX_HTTP_TELEHEALTH_INVITE_BUF,
-                         NGX_HTTP_TELEHEALTH_INVITE_BYTES)
+            NGX_HTTP_TELEHEALTH_INVITE_BYTES)
         != 0)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "telehealth: no random bytes for an invite link");
+            "telehealth: no random bytes for an invite link");
         return NGX_ERROR;
     }
 
     th_sha256_hex(rec->invite, ngx_strlen(rec->invite), hash);
 
     if (ngx_http_telehealth_records_invite_url(r, rec) != NGX_OK
-        || json_object_set_new(rec->req, "token_hash", json_string(hash))
-           != 0
+        || json_object_set_new(rec->req, "token_hash", json_string(hash)) != 0
         || json_object_set_new(rec->req, "link",
-                               ngx_http_telehealth_records_str(&rec->url))
-           != 0)
+               ngx_http_telehealth_records_str(&rec->url))
+               != 0)
     {
         return NGX_ERROR;
     }
@@ -709,11 +693,11 @@ ngx_http_telehealth_records_invite(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_telehealth_records_invite_url(ngx_http_request_t *r,
-    ngx_http_telehealth_records_t *rec)
+    ngx_http_telehealth_records_t                         *rec)
 {
-    u_char                     *p;
-    size_t                      len;
-    ngx_http_telehealth_ctx_t  *ctx;
+    u_char                    *p;
+    size_t                     len;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -728,8 +712,7 @@ ngx_http_telehealth_records_invite_url(ngx_http_request_t *r,
     p = rec->url.data;
 
     if (ctx->mcf->public_url.len) {
-        p = ngx_cpymem(p, ctx->mcf->public_url.data,
-                       ctx->mcf->public_url.len);
+        p = ngx_cpymem(p, ctx->mcf->public_url.data, ctx->mcf->public_url.len);
 
         if (p[-1] == '/') {
             p--;
@@ -737,7 +720,7 @@ ngx_http_telehealth_records_invite_url(ngx_http_request_t *r,
     }
 
     p = ngx_cpymem(p, NGX_HTTP_TELEHEALTH_JOIN_PAGE,
-                   sizeof(NGX_HTTP_TELEHEALTH_JOIN_PAGE) - 1);
+        sizeof(NGX_HTTP_TELEHEALTH_JOIN_PAGE) - 1);
     p = ngx_cpymem(p, rec->invite, ngx_strlen(rec->invite));
 
     rec->url.len = p - rec->url.data;
@@ -750,11 +733,11 @@ ngx_http_telehealth_records_invite_url(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_telehealth_records_presented(ngx_http_request_t *r,
-    ngx_http_telehealth_records_t *rec)
+    ngx_http_telehealth_records_t                        *rec)
 {
-    char                        hash[65];
-    json_t                     *token;
-    ngx_http_telehealth_ctx_t  *ctx;
+    char                       hash[65];
+    json_t                    *token;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -774,8 +757,7 @@ ngx_http_telehealth_records_presented(ngx_http_request_t *r,
 
     th_sha256_hex(json_string_value(token), json_string_length(token), hash);
 
-    if (json_object_set_new(rec->req, "presented_hash", json_string(hash))
-        != 0
+    if (json_object_set_new(rec->req, "presented_hash", json_string(hash)) != 0
         || json_object_del(ctx->body, "token") != 0)
     {
         return NGX_ERROR;

@@ -18,11 +18,11 @@
  * $1 the SHA-256 (hex) of an invite link's token, $2 client address, $3
  * the guest's name (a group's registration is the link and the name)
  */
-static const char  ngx_http_telehealth_redeem_sql[] =
+static const char ngx_http_telehealth_redeem_sql[] =
     "SELECT status, body::text FROM th_invite_redeem_named($1, $2, $3)";
 
-#define NGX_HTTP_TELEHEALTH_GUEST_NAME_MAX  100
-#define NGX_HTTP_TELEHEALTH_INVITE_TOKEN_MAX  128
+#define NGX_HTTP_TELEHEALTH_GUEST_NAME_MAX   100
+#define NGX_HTTP_TELEHEALTH_INVITE_TOKEN_MAX 128
 
 
 static void ngx_http_telehealth_redeem_open(ngx_http_request_t *r,
@@ -37,15 +37,15 @@ static ngx_int_t ngx_http_telehealth_json_strs(json_t *obj, ...);
 void
 ngx_http_telehealth_invite_redeem(ngx_http_request_t *r)
 {
-    json_t                      *token, *name;
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_join_t  *jn;
+    json_t                     *token, *name;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_join_t *jn;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     if (ctx->body == NULL) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
-                                 "A JSON body is required.");
+            "A JSON body is required.");
         return;
     }
 
@@ -56,14 +56,14 @@ ngx_http_telehealth_invite_redeem(ngx_http_request_t *r)
         || json_string_length(token) > NGX_HTTP_TELEHEALTH_INVITE_TOKEN_MAX)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                 "\"token\" is required.");
+            "\"token\" is required.");
         return;
     }
 
     if (ngx_http_telehealth_guest_name(name) != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                 "Please enter your name (at most 100 "
-                                 "characters).");
+            "Please enter your name (at most 100 "
+            "characters).");
         return;
     }
 
@@ -79,7 +79,7 @@ ngx_http_telehealth_invite_redeem(ngx_http_request_t *r)
     jn->name.len = json_string_length(name);
 
     th_sha256_hex(json_string_value(token), json_string_length(token),
-                  jn->hash);
+        jn->hash);
 
     jn->redeem = 1;
 
@@ -89,9 +89,9 @@ ngx_http_telehealth_invite_redeem(ngx_http_request_t *r)
 
 void
 ngx_http_telehealth_redeem_query(ngx_http_request_t *r,
-    ngx_http_telehealth_join_t *jn)
+    ngx_http_telehealth_join_t                      *jn)
 {
-    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -113,8 +113,8 @@ ngx_http_telehealth_redeem_query(ngx_http_request_t *r,
     ctx->pg->handler = ngx_http_telehealth_redeem_done;
     ctx->pg->data = r;
 
-    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_redeem_sql,
-                                     3, jn->params)
+    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_redeem_sql, 3,
+            jn->params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -132,9 +132,9 @@ static void
 ngx_http_telehealth_redeem_open(ngx_http_request_t *r,
     ngx_http_telehealth_join_t *jn, json_t *open)
 {
-    json_t                       *fields, *v;
-    const char                   *created_by;
-    ngx_http_telehealth_start_t  *st;
+    json_t                      *fields, *v;
+    const char                  *created_by;
+    ngx_http_telehealth_start_t *st;
 
     st = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_start_t));
     if (st == NULL) {
@@ -144,8 +144,7 @@ ngx_http_telehealth_redeem_open(ngx_http_request_t *r,
 
     /* its strings live as long as the answer, tracked by the request */
     if (ngx_http_telehealth_json_strs(open, "session_id", &jn->session,
-                                      "org_id", &jn->org, "kind", &jn->kind,
-                                      "invite_id", &jn->sub, NULL)
+            "org_id", &jn->org, "kind", &jn->kind, "invite_id", &jn->sub, NULL)
         != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -185,7 +184,7 @@ ngx_http_telehealth_redeem_open(ngx_http_request_t *r,
     jn->retried = 1;
 
     ngx_http_telehealth_room_open(r, st, created_by, fields,
-                                  ngx_http_telehealth_join_locked);
+        ngx_http_telehealth_join_locked);
 }
 
 
@@ -194,9 +193,9 @@ ngx_http_telehealth_redeem_open(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_telehealth_guest_name(json_t *name)
 {
-    size_t       i, len, chars;
-    ngx_uint_t   visible;
-    const char  *s;
+    size_t      i, len, chars;
+    ngx_uint_t  visible;
+    const char *s;
 
     if (!json_is_string(name)) {
         return NGX_DECLINED;
@@ -232,13 +231,13 @@ ngx_http_telehealth_guest_name(json_t *name)
 static void
 ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
 {
-    json_t                      *body, *v;
-    ngx_str_t                    id;
-    ngx_int_t                    status;
-    PGresult                    *res;
-    ngx_http_request_t          *r;
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_join_t  *jn;
+    json_t                     *body, *v;
+    ngx_str_t                   id;
+    ngx_int_t                   status;
+    PGresult                   *res;
+    ngx_http_request_t         *r;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_join_t *jn;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -258,11 +257,10 @@ ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                      PQgetlength(res, 0, 0));
+    status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0));
 
     body = ngx_http_telehealth_json_track(r->pool,
-                            json_loads(PQgetvalue(res, 0, 1), 0, NULL));
+        json_loads(PQgetvalue(res, 0, 1), 0, NULL));
 
     if (body == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -279,7 +277,7 @@ ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
     /* registered for a group that has not started: no credential yet */
     if (status == NGX_HTTP_ACCEPTED) {
         ngx_http_telehealth_finalize(r,
-                ngx_http_telehealth_send_json(r, status, json_incref(body)));
+            ngx_http_telehealth_send_json(r, status, json_incref(body)));
         return;
     }
 
@@ -287,19 +285,17 @@ ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
         v = json_object_get(body, "detail");
 
         ngx_http_telehealth_fail(r,
-                ngx_http_telehealth_problem_named(
-                    json_string_value(json_object_get(body, "problem"))
+            ngx_http_telehealth_problem_named(
+                json_string_value(json_object_get(body, "problem"))
                     ? json_string_value(json_object_get(body, "problem"))
                     : "internal"),
-                json_is_string(v) ? json_string_value(v) : NULL);
+            json_is_string(v) ? json_string_value(v) : NULL);
         return;
     }
 
-    if (ngx_http_telehealth_json_strs(body, "room", &jn->room,
-                                      "kind", &jn->kind, "role", &jn->role,
-                                      "session_id", &jn->session,
-                                      "org_id", &jn->org,
-                                      "invite_id", &jn->sub, NULL)
+    if (ngx_http_telehealth_json_strs(body, "room", &jn->room, "kind",
+            &jn->kind, "role", &jn->role, "session_id", &jn->session, "org_id",
+            &jn->org, "invite_id", &jn->sub, NULL)
         != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -317,8 +313,8 @@ ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    jn->sub.len = ngx_sprintf(jn->sub.data, "guest:%V%Z", &id)
-                  - jn->sub.data - 1;
+    jn->sub.len =
+        ngx_sprintf(jn->sub.data, "guest:%V%Z", &id) - jn->sub.data - 1;
 
     ngx_http_telehealth_join_check_room(r, jn);
 }
@@ -332,10 +328,10 @@ ngx_http_telehealth_redeem_done(ngx_http_telehealth_pg_req_t *pg)
 static ngx_int_t
 ngx_http_telehealth_json_strs(json_t *obj, ...)
 {
-    va_list      args;
-    json_t      *v;
-    ngx_str_t   *dst;
-    const char  *field;
+    va_list     args;
+    json_t     *v;
+    ngx_str_t  *dst;
+    const char *field;
 
     va_start(args, obj);
 

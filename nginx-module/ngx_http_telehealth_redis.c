@@ -26,60 +26,61 @@
 #include "ngx_http_telehealth_conn.h"
 
 
-#define NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MIN  100
-#define NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MAX  2000
+#define NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MIN 100
+#define NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MAX 2000
 
 
 /* one hiredis context and the nginx connection around its socket */
 typedef struct {
-    redisAsyncContext                     *ac;
-    ngx_connection_t                      *c;
+    redisAsyncContext *ac;
+    ngx_connection_t  *c;
 } ngx_http_telehealth_redis_link_t;
 
 
 typedef struct {
-    ngx_http_telehealth_redis_link_t       data;     /* the commands */
-    ngx_http_telehealth_redis_link_t       sentinel; /* asking a sentinel */
-    ngx_event_t                            timer;  /* reconnect or connect */
-    ngx_msec_t                             backoff;
-    ngx_msec_t                             timeout;
-    ngx_log_t                             *log;
-    char                                  *host;
-    char                                  *unix_path;
-    int                                    port;
-    char                                  *prefix;
-    char                                  *user;     /* NULL: no AUTH */
-    char                                  *password;
-    char                                  *master;   /* NULL: no Sentinel */
-    ngx_http_telehealth_redis_addr_t      *sentinels;
-    ngx_uint_t                             nsentinels;
-    ngx_uint_t                             next_sentinel;
-    u_char                                 primary[NGX_SOCKADDR_STRLEN];
-    char                                   primary_host[NGX_INET6_ADDRSTRLEN];
-    char                                  *channel;  /* subscriber: NULL */
-    ngx_http_telehealth_redis_handler_pt   message;  /* subscriber's */
-    void                                  *message_data;
-    unsigned                               connected:1;
-    unsigned                               failed:1;
-    unsigned                               auth_failed:1;
+    ngx_http_telehealth_redis_link_t     data;     /* the commands */
+    ngx_http_telehealth_redis_link_t     sentinel; /* asking a sentinel */
+    ngx_event_t                          timer;    /* reconnect or connect */
+    ngx_msec_t                           backoff;
+    ngx_msec_t                           timeout;
+    ngx_log_t                           *log;
+    char                                *host;
+    char                                *unix_path;
+    int                                  port;
+    char                                *prefix;
+    char                                *user; /* NULL: no AUTH */
+    char                                *password;
+    char                                *master; /* NULL: no Sentinel */
+    ngx_http_telehealth_redis_addr_t    *sentinels;
+    ngx_uint_t                           nsentinels;
+    ngx_uint_t                           next_sentinel;
+    u_char                               primary[NGX_SOCKADDR_STRLEN];
+    char                                 primary_host[NGX_INET6_ADDRSTRLEN];
+    char                                *channel; /* subscriber: NULL */
+    ngx_http_telehealth_redis_handler_pt message; /* subscriber's */
+    void                                *message_data;
+    unsigned                             connected : 1;
+    unsigned                             failed : 1;
+    unsigned                             auth_failed : 1;
 } ngx_http_telehealth_redis_t;
 
 
 /* malloc()ed: hiredis may outlive the pool of whoever sent the command */
 typedef struct {
-    ngx_http_telehealth_redis_handler_pt   handler;
-    void                                  *data;
-    ngx_pool_cleanup_t                    *cleanup;
-    ngx_event_t                            timer;
+    ngx_http_telehealth_redis_handler_pt handler;
+    void                                *data;
+    ngx_pool_cleanup_t                  *cleanup;
+    ngx_event_t                          timer;
 } ngx_http_telehealth_redis_cmd_t;
 
 
 static void ngx_http_telehealth_redis_connect(ngx_http_telehealth_redis_t *rd);
 static void ngx_http_telehealth_redis_connect_primary(
     ngx_http_telehealth_redis_t *rd);
-static redisAsyncContext *ngx_http_telehealth_redis_open(
-    ngx_http_telehealth_redis_t *rd, ngx_http_telehealth_redis_link_t *link,
-    const char *host, int port, const char *unix_path);
+static redisAsyncContext *
+ngx_http_telehealth_redis_open(ngx_http_telehealth_redis_t *rd,
+    ngx_http_telehealth_redis_link_t *link, const char *host, int port,
+    const char *unix_path);
 static void ngx_http_telehealth_redis_close(
     ngx_http_telehealth_redis_link_t *link);
 static void ngx_http_telehealth_redis_drop(ngx_http_telehealth_redis_t *rd);
@@ -87,20 +88,23 @@ static void ngx_http_telehealth_redis_schedule(ngx_http_telehealth_redis_t *rd);
 static void ngx_http_telehealth_redis_ready(ngx_http_telehealth_redis_t *rd);
 static void ngx_http_telehealth_redis_connected(const redisAsyncContext *ac,
     int status);
-static void ngx_http_telehealth_redis_disconnected(
-    const redisAsyncContext *ac, int status);
-static void ngx_http_telehealth_redis_auth_reply(redisAsyncContext *ac,
-    void *r, void *privdata);
-static void ngx_http_telehealth_redis_role_reply(redisAsyncContext *ac,
-    void *r, void *privdata);
-static void ngx_http_telehealth_redis_sentinel_connected(
-    const redisAsyncContext *ac, int status);
-static void ngx_http_telehealth_redis_sentinel_disconnected(
-    const redisAsyncContext *ac, int status);
+static void ngx_http_telehealth_redis_disconnected(const redisAsyncContext *ac,
+    int status);
+static void ngx_http_telehealth_redis_auth_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_telehealth_redis_role_reply(redisAsyncContext *ac, void *r,
+    void *privdata);
+static void ngx_http_telehealth_redis_sentinel_connected(const redisAsyncContext
+                                                             *ac,
+    int                                                       status);
+static void
+ngx_http_telehealth_redis_sentinel_disconnected(const redisAsyncContext *ac,
+    int status);
 static void ngx_http_telehealth_redis_sentinel_reply(redisAsyncContext *ac,
     void *r, void *privdata);
-static void ngx_http_telehealth_redis_sentinel_failed(
-    ngx_http_telehealth_redis_t *rd, const char *reason);
+static void
+ngx_http_telehealth_redis_sentinel_failed(ngx_http_telehealth_redis_t *rd,
+    const char                                                        *reason);
 static void ngx_http_telehealth_redis_timer_handler(ngx_event_t *ev);
 static void ngx_http_telehealth_redis_event_handler(ngx_event_t *ev);
 static void ngx_http_telehealth_redis_add_read(void *data);
@@ -117,15 +121,15 @@ static void ngx_http_telehealth_redis_message(redisAsyncContext *ac, void *r,
 static void ngx_http_telehealth_redis_lost(ngx_http_telehealth_redis_t *rd);
 
 
-static ngx_http_telehealth_redis_t  *ngx_http_telehealth_redis;
-static ngx_http_telehealth_redis_t  *ngx_http_telehealth_redis_sub;
+static ngx_http_telehealth_redis_t *ngx_http_telehealth_redis;
+static ngx_http_telehealth_redis_t *ngx_http_telehealth_redis_sub;
 
 
 ngx_int_t
 ngx_http_telehealth_redis_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf)
+    ngx_http_telehealth_main_conf_t                *mcf)
 {
-    ngx_http_telehealth_redis_t  *rd;
+    ngx_http_telehealth_redis_t *rd;
 
     rd = ngx_pcalloc(cycle->pool, sizeof(ngx_http_telehealth_redis_t));
     if (rd == NULL) {
@@ -170,9 +174,9 @@ ngx_http_telehealth_redis_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_telehealth_redis_exit_process(void)
 {
-    redisCallback                    *cb;
-    ngx_http_telehealth_redis_t      *rd;
-    ngx_http_telehealth_redis_cmd_t  *cmd;
+    redisCallback                   *cb;
+    ngx_http_telehealth_redis_t     *rd;
+    ngx_http_telehealth_redis_cmd_t *cmd;
 
     rd = ngx_http_telehealth_redis;
     if (rd == NULL) {
@@ -191,7 +195,8 @@ ngx_http_telehealth_redis_exit_process(void)
         }
 
         ngx_http_telehealth_redis_sub->message = NULL;
-        ngx_http_telehealth_redis_close(&ngx_http_telehealth_redis_sub->sentinel);
+        ngx_http_telehealth_redis_close(
+            &ngx_http_telehealth_redis_sub->sentinel);
         ngx_http_telehealth_redis_drop(ngx_http_telehealth_redis_sub);
         ngx_http_telehealth_redis_sub = NULL;
     }
@@ -228,8 +233,8 @@ ngx_http_telehealth_redis_available(void)
 static void
 ngx_http_telehealth_redis_connect(ngx_http_telehealth_redis_t *rd)
 {
-    redisAsyncContext                 *ac;
-    ngx_http_telehealth_redis_addr_t  *sn;
+    redisAsyncContext                *ac;
+    ngx_http_telehealth_redis_addr_t *sn;
 
     if (rd->master == NULL) {
         ngx_http_telehealth_redis_connect_primary(rd);
@@ -240,20 +245,19 @@ ngx_http_telehealth_redis_connect(ngx_http_telehealth_redis_t *rd)
     sn = &rd->sentinels[rd->next_sentinel];
 
     ac = ngx_http_telehealth_redis_open(rd, &rd->sentinel,
-                                        (char *) sn->host.data, (int) sn->port,
-                                        NULL);
+        (char *) sn->host.data, (int) sn->port, NULL);
     if (ac == NULL) {
         ngx_http_telehealth_redis_sentinel_failed(rd, "cannot connect");
         return;
     }
 
     redisAsyncSetConnectCallback(ac,
-                                 ngx_http_telehealth_redis_sentinel_connected);
+        ngx_http_telehealth_redis_sentinel_connected);
     redisAsyncSetDisconnectCallback(ac,
-                              ngx_http_telehealth_redis_sentinel_disconnected);
+        ngx_http_telehealth_redis_sentinel_disconnected);
 
     if (redisAsyncCommand(ac, ngx_http_telehealth_redis_sentinel_reply, rd,
-                          "SENTINEL get-master-addr-by-name %s", rd->master)
+            "SENTINEL get-master-addr-by-name %s", rd->master)
         != REDIS_OK)
     {
         ngx_http_telehealth_redis_close(&rd->sentinel);
@@ -268,11 +272,11 @@ ngx_http_telehealth_redis_connect(ngx_http_telehealth_redis_t *rd)
 static void
 ngx_http_telehealth_redis_connect_primary(ngx_http_telehealth_redis_t *rd)
 {
-    int                 rc;
-    redisAsyncContext  *ac;
+    int                rc;
+    redisAsyncContext *ac;
 
     ac = ngx_http_telehealth_redis_open(rd, &rd->data, rd->host, rd->port,
-                                        rd->unix_path);
+        rd->unix_path);
     if (ac == NULL) {
         ngx_http_telehealth_redis_schedule(rd);
         return;
@@ -282,8 +286,7 @@ ngx_http_telehealth_redis_connect_primary(ngx_http_telehealth_redis_t *rd)
 
     /* the connect callback asks for the first write event */
     redisAsyncSetConnectCallback(ac, ngx_http_telehealth_redis_connected);
-    redisAsyncSetDisconnectCallback(ac,
-                                    ngx_http_telehealth_redis_disconnected);
+    redisAsyncSetDisconnectCallback(ac, ngx_http_telehealth_redis_disconnected);
 
     /*
      * The handshake goes first on the connection: commands sent meanwhile
@@ -293,16 +296,16 @@ ngx_http_telehealth_redis_connect_primary(ngx_http_telehealth_redis_t *rd)
 
     if (rd->password != NULL && rd->user != NULL) {
         rc = redisAsyncCommand(ac, ngx_http_telehealth_redis_auth_reply, rd,
-                               "AUTH %s %s", rd->user, rd->password);
+            "AUTH %s %s", rd->user, rd->password);
 
     } else if (rd->password != NULL) {
         rc = redisAsyncCommand(ac, ngx_http_telehealth_redis_auth_reply, rd,
-                               "AUTH %s", rd->password);
+            "AUTH %s", rd->password);
     }
 
     if (rc == REDIS_OK && rd->master != NULL) {
         rc = redisAsyncCommand(ac, ngx_http_telehealth_redis_role_reply, rd,
-                               "ROLE");
+            "ROLE");
     }
 
     if (rc != REDIS_OK) {
@@ -319,8 +322,8 @@ ngx_http_telehealth_redis_open(ngx_http_telehealth_redis_t *rd,
     ngx_http_telehealth_redis_link_t *link, const char *host, int port,
     const char *unix_path)
 {
-    ngx_connection_t   *c;
-    redisAsyncContext  *ac;
+    ngx_connection_t  *c;
+    redisAsyncContext *ac;
 
     if (unix_path != NULL) {
         ac = redisAsyncConnectUnix(unix_path);
@@ -331,15 +334,15 @@ ngx_http_telehealth_redis_open(ngx_http_telehealth_redis_t *rd,
 
     if (ac == NULL) {
         ngx_log_error(NGX_LOG_ALERT, rd->log, 0,
-                      "telehealth: redisAsyncConnect() failed");
+            "telehealth: redisAsyncConnect() failed");
         return NULL;
     }
 
     if (ac->err) {
         if (!rd->failed) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                          "telehealth: Redis connect to %s failed: %s",
-                          unix_path ? unix_path : host, ac->errstr);
+                "telehealth: Redis connect to %s failed: %s",
+                unix_path ? unix_path : host, ac->errstr);
         }
 
         redisAsyncFree(ac);
@@ -347,7 +350,7 @@ ngx_http_telehealth_redis_open(ngx_http_telehealth_redis_t *rd,
     }
 
     c = ngx_http_telehealth_conn_wrap(ac->c.fd, rd->log, link,
-                                      ngx_http_telehealth_redis_event_handler);
+        ngx_http_telehealth_redis_event_handler);
     if (c == NULL) {
         redisAsyncFree(ac);
         return NULL;
@@ -373,7 +376,7 @@ ngx_http_telehealth_redis_open(ngx_http_telehealth_redis_t *rd,
 static void
 ngx_http_telehealth_redis_close(ngx_http_telehealth_redis_link_t *link)
 {
-    redisAsyncContext  *ac;
+    redisAsyncContext *ac;
 
     ac = link->ac;
     link->ac = NULL;
@@ -405,7 +408,7 @@ static void
 ngx_http_telehealth_redis_schedule(ngx_http_telehealth_redis_t *rd)
 {
     if (ngx_http_telehealth_redis == NULL) {
-        return;     /* exiting */
+        return; /* exiting */
     }
 
     if (rd->timer.timer_set) {
@@ -413,8 +416,8 @@ ngx_http_telehealth_redis_schedule(ngx_http_telehealth_redis_t *rd)
     }
 
     ngx_add_timer(&rd->timer, rd->backoff);
-    rd->backoff = ngx_min(rd->backoff * 2,
-                          NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MAX);
+    rd->backoff =
+        ngx_min(rd->backoff * 2, NGX_HTTP_TELEHEALTH_REDIS_BACKOFF_MAX);
 }
 
 
@@ -429,7 +432,7 @@ ngx_http_telehealth_redis_ready(ngx_http_telehealth_redis_t *rd)
 
     if (rd->failed) {
         ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
-                      "telehealth: Redis is reachable again");
+            "telehealth: Redis is reachable again");
     }
 
     rd->connected = 1;
@@ -439,9 +442,9 @@ ngx_http_telehealth_redis_ready(ngx_http_telehealth_redis_t *rd)
 
     /* a subscriber's connection only ever subscribes */
     if (rd->channel != NULL
-        && redisAsyncCommand(rd->data.ac, ngx_http_telehealth_redis_message,
-                             rd, "SUBSCRIBE %s", rd->channel)
-           != REDIS_OK)
+        && redisAsyncCommand(rd->data.ac, ngx_http_telehealth_redis_message, rd,
+               "SUBSCRIBE %s", rd->channel)
+               != REDIS_OK)
     {
         rd->failed = 1;
         ngx_http_telehealth_redis_drop(rd);
@@ -452,7 +455,7 @@ ngx_http_telehealth_redis_ready(ngx_http_telehealth_redis_t *rd)
 static void
 ngx_http_telehealth_redis_connected(const redisAsyncContext *ac, int status)
 {
-    ngx_http_telehealth_redis_t  *rd;
+    ngx_http_telehealth_redis_t *rd;
 
     rd = ac->data;
 
@@ -464,8 +467,7 @@ ngx_http_telehealth_redis_connected(const redisAsyncContext *ac, int status)
         /* hiredis frees the context after this callback */
         if (!rd->failed) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                          "telehealth: Redis connect failed: %s",
-                          ac->errstr);
+                "telehealth: Redis connect failed: %s", ac->errstr);
         }
 
         rd->failed = 1;
@@ -481,20 +483,19 @@ ngx_http_telehealth_redis_connected(const redisAsyncContext *ac, int status)
 
 
 static void
-ngx_http_telehealth_redis_disconnected(const redisAsyncContext *ac,
-    int status)
+ngx_http_telehealth_redis_disconnected(const redisAsyncContext *ac, int status)
 {
-    ngx_http_telehealth_redis_t  *rd;
+    ngx_http_telehealth_redis_t *rd;
 
     rd = ac->data;
 
     if (rd->data.ac != ac) {
-        return;     /* dropped on purpose */
+        return; /* dropped on purpose */
     }
 
     ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                  "telehealth: Redis connection lost: %s",
-                  ac->errstr[0] ? ac->errstr : "closed");
+        "telehealth: Redis connection lost: %s",
+        ac->errstr[0] ? ac->errstr : "closed");
 
     rd->data.ac = NULL;
     rd->connected = 0;
@@ -508,19 +509,19 @@ static void
 ngx_http_telehealth_redis_auth_reply(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    redisReply                   *reply = r;
-    ngx_http_telehealth_redis_t  *rd = privdata;
+    redisReply                  *reply = r;
+    ngx_http_telehealth_redis_t *rd = privdata;
 
     if (reply == NULL || rd->data.ac != ac) {
-        return;     /* the connection went: it is made again */
+        return; /* the connection went: it is made again */
     }
 
     if (reply->type == REDIS_REPLY_ERROR) {
         /* logged once until it succeeds: the password file is wrong */
         if (!rd->auth_failed) {
             ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                          "telehealth: Redis refused AUTH as \"%s\": %s",
-                          rd->user ? rd->user : "default", reply->str);
+                "telehealth: Redis refused AUTH as \"%s\": %s",
+                rd->user ? rd->user : "default", reply->str);
         }
 
         rd->auth_failed = 1;
@@ -539,8 +540,8 @@ static void
 ngx_http_telehealth_redis_role_reply(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    redisReply                   *reply = r;
-    ngx_http_telehealth_redis_t  *rd = privdata;
+    redisReply                  *reply = r;
+    ngx_http_telehealth_redis_t *rd = privdata;
 
     if (reply == NULL || rd->data.ac != ac) {
         return;
@@ -556,8 +557,9 @@ ngx_http_telehealth_redis_role_reply(redisAsyncContext *ac, void *r,
 
     /* the sentinels have not caught up with a failover yet */
     ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                  "telehealth: Redis at %s is not a primary yet, asking the "
-                  "sentinels again", rd->primary);
+        "telehealth: Redis at %s is not a primary yet, asking the "
+        "sentinels again",
+        rd->primary);
 
     rd->failed = 1;
     ngx_http_telehealth_redis_drop(rd);
@@ -566,9 +568,9 @@ ngx_http_telehealth_redis_role_reply(redisAsyncContext *ac, void *r,
 
 static void
 ngx_http_telehealth_redis_sentinel_connected(const redisAsyncContext *ac,
-    int status)
+    int                                                               status)
 {
-    ngx_http_telehealth_redis_t  *rd;
+    ngx_http_telehealth_redis_t *rd;
 
     rd = ac->data;
 
@@ -584,19 +586,19 @@ ngx_http_telehealth_redis_sentinel_connected(const redisAsyncContext *ac,
 
 static void
 ngx_http_telehealth_redis_sentinel_disconnected(const redisAsyncContext *ac,
-    int status)
+    int                                                                  status)
 {
-    ngx_http_telehealth_redis_t  *rd;
+    ngx_http_telehealth_redis_t *rd;
 
     rd = ac->data;
 
     if (rd->sentinel.ac != ac) {
-        return;     /* closed on purpose */
+        return; /* closed on purpose */
     }
 
     rd->sentinel.ac = NULL;
-    ngx_http_telehealth_redis_sentinel_failed(rd, ac->errstr[0] ? ac->errstr
-                                                             : "closed");
+    ngx_http_telehealth_redis_sentinel_failed(rd,
+        ac->errstr[0] ? ac->errstr : "closed");
 }
 
 
@@ -604,10 +606,10 @@ static void
 ngx_http_telehealth_redis_sentinel_reply(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    int                           port;
-    redisReply                   *reply = r;
-    ngx_http_telehealth_redis_t  *rd = privdata;
-    u_char                        primary[NGX_SOCKADDR_STRLEN];
+    int                          port;
+    redisReply                  *reply = r;
+    ngx_http_telehealth_redis_t *rd = privdata;
+    u_char                       primary[NGX_SOCKADDR_STRLEN];
 
     if (reply == NULL || rd->sentinel.ac != ac) {
         return;
@@ -620,12 +622,11 @@ ngx_http_telehealth_redis_sentinel_reply(redisAsyncContext *ac, void *r,
     {
         ngx_http_telehealth_redis_close(&rd->sentinel);
         ngx_http_telehealth_redis_sentinel_failed(rd,
-                                            "no primary of that name known");
+            "no primary of that name known");
         return;
     }
 
-    port = ngx_atoi((u_char *) reply->element[1]->str,
-                    reply->element[1]->len);
+    port = ngx_atoi((u_char *) reply->element[1]->str, reply->element[1]->len);
     if (port < 1 || port > 65535) {
         ngx_http_telehealth_redis_close(&rd->sentinel);
         ngx_http_telehealth_redis_sentinel_failed(rd, "bad port");
@@ -633,17 +634,16 @@ ngx_http_telehealth_redis_sentinel_reply(redisAsyncContext *ac, void *r,
     }
 
     ngx_snprintf(primary, sizeof(primary) - 1, "%s:%d%Z",
-                 reply->element[0]->str, port);
+        reply->element[0]->str, port);
 
     if (ngx_strcmp(primary, rd->primary) != 0) {
         ngx_log_error(NGX_LOG_NOTICE, rd->log, 0,
-                      "telehealth: Redis primary \"%s\" is at %s",
-                      rd->master, primary);
+            "telehealth: Redis primary \"%s\" is at %s", rd->master, primary);
         ngx_cpystrn(rd->primary, primary, sizeof(rd->primary));
     }
 
-    ngx_cpystrn((u_char *) rd->primary_host,
-                (u_char *) reply->element[0]->str, NGX_INET6_ADDRSTRLEN);
+    ngx_cpystrn((u_char *) rd->primary_host, (u_char *) reply->element[0]->str,
+        NGX_INET6_ADDRSTRLEN);
     rd->host = rd->primary_host;
     rd->port = port;
 
@@ -661,17 +661,16 @@ ngx_http_telehealth_redis_sentinel_reply(redisAsyncContext *ac, void *r,
 
 static void
 ngx_http_telehealth_redis_sentinel_failed(ngx_http_telehealth_redis_t *rd,
-    const char *reason)
+    const char                                                        *reason)
 {
-    ngx_uint_t                         level;
-    ngx_http_telehealth_redis_addr_t  *sn;
+    ngx_uint_t                        level;
+    ngx_http_telehealth_redis_addr_t *sn;
 
     sn = &rd->sentinels[rd->next_sentinel];
     level = rd->failed ? NGX_LOG_INFO : NGX_LOG_WARN;
 
-    ngx_log_error(level, rd->log, 0,
-                  "telehealth: Redis sentinel %V:%ui: %s",
-                  &sn->host, sn->port, reason);
+    ngx_log_error(level, rd->log, 0, "telehealth: Redis sentinel %V:%ui: %s",
+        &sn->host, sn->port, reason);
 
     rd->next_sentinel = (rd->next_sentinel + 1) % rd->nsentinels;
     rd->failed = 1;
@@ -683,7 +682,7 @@ ngx_http_telehealth_redis_sentinel_failed(ngx_http_telehealth_redis_t *rd,
 static void
 ngx_http_telehealth_redis_timer_handler(ngx_event_t *ev)
 {
-    ngx_http_telehealth_redis_t  *rd;
+    ngx_http_telehealth_redis_t *rd;
 
     rd = ev->data;
 
@@ -699,7 +698,7 @@ ngx_http_telehealth_redis_timer_handler(ngx_event_t *ev)
     }
 
     ngx_log_error(NGX_LOG_ERR, rd->log, 0,
-                  "telehealth: Redis connect timed out");
+        "telehealth: Redis connect timed out");
 
     rd->failed = 1;
     ngx_http_telehealth_redis_drop(rd);
@@ -709,8 +708,8 @@ ngx_http_telehealth_redis_timer_handler(ngx_event_t *ev)
 static void
 ngx_http_telehealth_redis_event_handler(ngx_event_t *ev)
 {
-    ngx_connection_t                  *c;
-    ngx_http_telehealth_redis_link_t  *link;
+    ngx_connection_t                 *c;
+    ngx_http_telehealth_redis_link_t *link;
 
     c = ev->data;
     link = c->data;
@@ -736,7 +735,7 @@ ngx_http_telehealth_redis_event_handler(ngx_event_t *ev)
 static void
 ngx_http_telehealth_redis_add_read(void *data)
 {
-    ngx_http_telehealth_redis_link_t  *link = data;
+    ngx_http_telehealth_redis_link_t *link = data;
 
     if (link->c != NULL && !link->c->read->active) {
         (void) ngx_add_event(link->c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT);
@@ -747,7 +746,7 @@ ngx_http_telehealth_redis_add_read(void *data)
 static void
 ngx_http_telehealth_redis_del_read(void *data)
 {
-    ngx_http_telehealth_redis_link_t  *link = data;
+    ngx_http_telehealth_redis_link_t *link = data;
 
     if (link->c != NULL && link->c->read->active) {
         (void) ngx_del_event(link->c->read, NGX_READ_EVENT, 0);
@@ -758,11 +757,10 @@ ngx_http_telehealth_redis_del_read(void *data)
 static void
 ngx_http_telehealth_redis_add_write(void *data)
 {
-    ngx_http_telehealth_redis_link_t  *link = data;
+    ngx_http_telehealth_redis_link_t *link = data;
 
     if (link->c != NULL && !link->c->write->active) {
-        (void) ngx_add_event(link->c->write, NGX_WRITE_EVENT,
-                             NGX_LEVEL_EVENT);
+        (void) ngx_add_event(link->c->write, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
     }
 }
 
@@ -770,7 +768,7 @@ ngx_http_telehealth_redis_add_write(void *data)
 static void
 ngx_http_telehealth_redis_del_write(void *data)
 {
-    ngx_http_telehealth_redis_link_t  *link = data;
+    ngx_http_telehealth_redis_link_t *link = data;
 
     if (link->c != NULL && link->c->write->active) {
         (void) ngx_del_event(link->c->write, NGX_WRITE_EVENT, 0);
@@ -783,8 +781,8 @@ ngx_http_telehealth_redis_del_write(void *data)
 static void
 ngx_http_telehealth_redis_cleanup(void *data)
 {
-    ngx_connection_t                  *c;
-    ngx_http_telehealth_redis_link_t  *link = data;
+    ngx_connection_t                 *c;
+    ngx_http_telehealth_redis_link_t *link = data;
 
     c = link->c;
     if (c == NULL) {
@@ -803,9 +801,9 @@ ngx_http_telehealth_redis_command(ngx_pool_t *pool, ngx_log_t *log,
     ngx_http_telehealth_redis_handler_pt handler, void *data, int argc,
     const char **argv, const size_t *argvlen)
 {
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_telehealth_redis_t      *rd;
-    ngx_http_telehealth_redis_cmd_t  *cmd;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_telehealth_redis_t     *rd;
+    ngx_http_telehealth_redis_cmd_t *cmd;
 
     rd = ngx_http_telehealth_redis;
 
@@ -833,9 +831,8 @@ ngx_http_telehealth_redis_command(ngx_pool_t *pool, ngx_log_t *log,
     cmd->timer.data = cmd;
     cmd->timer.log = rd->log;
 
-    if (redisAsyncCommandArgv(rd->data.ac, ngx_http_telehealth_redis_reply,
-                              cmd,
-                              argc, argv, argvlen)
+    if (redisAsyncCommandArgv(rd->data.ac, ngx_http_telehealth_redis_reply, cmd,
+            argc, argv, argvlen)
         != REDIS_OK)
     {
         ngx_free(cmd);
@@ -855,12 +852,11 @@ ngx_http_telehealth_redis_command(ngx_pool_t *pool, ngx_log_t *log,
 
 
 static void
-ngx_http_telehealth_redis_reply(redisAsyncContext *ac, void *r,
-    void *privdata)
+ngx_http_telehealth_redis_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
-    redisReply                       *reply = r;
-    ngx_http_telehealth_redis_t      *rd;
-    ngx_http_telehealth_redis_cmd_t  *cmd = privdata;
+    redisReply                      *reply = r;
+    ngx_http_telehealth_redis_t     *rd;
+    ngx_http_telehealth_redis_cmd_t *cmd = privdata;
 
     rd = ngx_http_telehealth_redis;
 
@@ -881,9 +877,9 @@ ngx_http_telehealth_redis_reply(redisAsyncContext *ac, void *r,
     {
         if (rd != NULL && rd->data.ac == ac) {
             ngx_log_error(NGX_LOG_WARN, rd->log, 0,
-                          "telehealth: Redis at %s is no longer the "
-                          "primary", rd->primary[0] ? rd->primary
-                                                    : (u_char *) "?");
+                "telehealth: Redis at %s is no longer the "
+                "primary",
+                rd->primary[0] ? rd->primary : (u_char *) "?");
             rd->failed = 1;
             ngx_http_telehealth_redis_drop(rd);
         }
@@ -902,12 +898,12 @@ ngx_http_telehealth_redis_reply(redisAsyncContext *ac, void *r,
 static void
 ngx_http_telehealth_redis_cmd_timeout(ngx_event_t *ev)
 {
-    ngx_http_telehealth_redis_t  *rd;
+    ngx_http_telehealth_redis_t *rd;
 
     rd = ngx_http_telehealth_redis;
 
     ngx_log_error(NGX_LOG_ERR, ev->log, 0,
-                  "telehealth: Redis command timed out");
+        "telehealth: Redis command timed out");
 
     if (rd != NULL && rd->data.ac != NULL) {
         rd->failed = 1;
@@ -921,7 +917,7 @@ ngx_http_telehealth_redis_cmd_timeout(ngx_event_t *ev)
 static void
 ngx_http_telehealth_redis_cmd_disarm(void *data)
 {
-    ngx_http_telehealth_redis_cmd_t  *cmd = data;
+    ngx_http_telehealth_redis_cmd_t *cmd = data;
 
     cmd->handler = NULL;
     cmd->cleanup = NULL;
@@ -929,13 +925,12 @@ ngx_http_telehealth_redis_cmd_disarm(void *data)
 
 
 char *
-ngx_http_telehealth_redis_key(ngx_pool_t *pool, const char *fmt,
-    const char *id)
+ngx_http_telehealth_redis_key(ngx_pool_t *pool, const char *fmt, const char *id)
 {
-    int                           n;
-    char                         *key;
-    size_t                        len;
-    const char                   *prefix;
+    int         n;
+    char       *key;
+    size_t      len;
+    const char *prefix;
 
     prefix = ngx_http_telehealth_redis ? ngx_http_telehealth_redis->prefix
                                        : TH_REDIS_PREFIX_DEFAULT;
@@ -969,8 +964,8 @@ ngx_int_t
 ngx_http_telehealth_redis_subscribe(ngx_cycle_t *cycle, const char *channel,
     ngx_http_telehealth_redis_handler_pt handler, void *data)
 {
-    size_t                        len;
-    ngx_http_telehealth_redis_t  *rd, *first;
+    size_t                       len;
+    ngx_http_telehealth_redis_t *rd, *first;
 
     first = ngx_http_telehealth_redis;
 
@@ -1023,7 +1018,7 @@ static void
 ngx_http_telehealth_redis_message(redisAsyncContext *ac, void *r,
     void *privdata)
 {
-    ngx_http_telehealth_redis_t  *rd = privdata;
+    ngx_http_telehealth_redis_t *rd = privdata;
 
     /* a NULL reply: the connection is going, redis_lost() tells */
     if (r == NULL || rd->data.ac != ac || rd->message == NULL) {

@@ -21,12 +21,12 @@
  * reply is NULL when Redis is unreachable, the connection dropped or the
  * command timed out.  It is freed by hiredis when the handler returns.
  */
-typedef void (*ngx_http_telehealth_redis_handler_pt)(void *data,
-    redisReply *reply);
+typedef void (
+    *ngx_http_telehealth_redis_handler_pt)(void *data, redisReply *reply);
 
 
 ngx_int_t ngx_http_telehealth_redis_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf);
+    ngx_http_telehealth_main_conf_t                          *mcf);
 void ngx_http_telehealth_redis_exit_process(void);
 
 /*

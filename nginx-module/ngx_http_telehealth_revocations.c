@@ -27,68 +27,71 @@
 #include "ngx_http_telehealth_redis.h"
 
 
-#define NGX_HTTP_TELEHEALTH_REVOCATIONS_SIZE  (8 * 1024 * 1024)
-#define NGX_HTTP_TELEHEALTH_REVOCATIONS_ID    128
+#define NGX_HTTP_TELEHEALTH_REVOCATIONS_SIZE (8 * 1024 * 1024)
+#define NGX_HTTP_TELEHEALTH_REVOCATIONS_ID   128
 
 
 typedef struct {
-    ngx_rbtree_t                      rbtree;
-    ngx_rbtree_node_t                 sentinel;
-    ngx_queue_t                       queue;     /* oldest first */
-    ngx_msec_t                        heard;     /* our last beat back */
-    ngx_uint_t                        synced;    /* the set read since the
+    ngx_rbtree_t      rbtree;
+    ngx_rbtree_node_t sentinel;
+    ngx_queue_t       queue;  /* oldest first */
+    ngx_msec_t        heard;  /* our last beat back */
+    ngx_uint_t        synced; /* the set read since the
                                                     subscription */
-    ngx_uint_t                        full;
+    ngx_uint_t        full;
 } ngx_http_telehealth_revocations_sh_t;
 
 
 typedef struct {
-    ngx_str_node_t                    sn;        /* "t<jti>", "p<person>" */
-    ngx_queue_t                       queue;
-    time_t                            expires;
-    time_t                            nbf;       /* persons */
-    u_char                            data[1];
+    ngx_str_node_t sn; /* "t<jti>", "p<person>" */
+    ngx_queue_t    queue;
+    time_t         expires;
+    time_t         nbf; /* persons */
+    u_char         data[1];
 } ngx_http_telehealth_revocation_t;
 
 
 typedef struct {
-    ngx_http_telehealth_revocations_sh_t  *sh;
-    ngx_slab_pool_t                       *shpool;
+    ngx_http_telehealth_revocations_sh_t *sh;
+    ngx_slab_pool_t                      *shpool;
 } ngx_http_telehealth_revocations_zone_t;
 
 
-static ngx_int_t ngx_http_telehealth_revocations_init_zone(
-    ngx_shm_zone_t *shm_zone, void *data);
+static ngx_int_t ngx_http_telehealth_revocations_init_zone(ngx_shm_zone_t
+                                                               *shm_zone,
+    void                                                       *data);
 static void ngx_http_telehealth_revocations_message(void *data,
-    redisReply *reply);
+    redisReply                                           *reply);
 static void ngx_http_telehealth_revocations_sync(void);
 static void ngx_http_telehealth_revocations_synced(void *data,
-    redisReply *reply);
+    redisReply                                          *reply);
 static void ngx_http_telehealth_revocations_beat(ngx_event_t *ev);
 static void ngx_http_telehealth_revocations_publish_beat(ngx_log_t *log);
 static void ngx_http_telehealth_revocations_apply(u_char *p, size_t len);
 static void ngx_http_telehealth_revocations_put(u_char kind, u_char *id,
     size_t len, time_t nbf, time_t expires);
-static void ngx_http_telehealth_revocations_expire(
-    ngx_http_telehealth_revocations_zone_t *z, time_t now);
+static void
+ngx_http_telehealth_revocations_expire(ngx_http_telehealth_revocations_zone_t
+                                           *z,
+    time_t                                  now);
 
 
-static ngx_shm_zone_t  *ngx_http_telehealth_revocations_shm;
+static ngx_shm_zone_t *ngx_http_telehealth_revocations_shm;
 
 /* the first worker's feed */
-static ngx_event_t      ngx_http_telehealth_revocations_timer;
-static char            *ngx_http_telehealth_revocations_key;
-static ngx_uint_t       ngx_http_telehealth_revocations_gen;
-static ngx_uint_t       ngx_http_telehealth_revocations_subscribed;
-static ngx_uint_t       ngx_http_telehealth_revocations_syncing;
+static ngx_event_t ngx_http_telehealth_revocations_timer;
+static char       *ngx_http_telehealth_revocations_key;
+static ngx_uint_t  ngx_http_telehealth_revocations_gen;
+static ngx_uint_t  ngx_http_telehealth_revocations_subscribed;
+static ngx_uint_t  ngx_http_telehealth_revocations_syncing;
 
 
 char *
 ngx_http_telehealth_revocations_conf(ngx_conf_t *cf)
 {
-    ngx_str_t                                name;
-    ngx_shm_zone_t                          *shm;
-    ngx_http_telehealth_revocations_zone_t  *z;
+    ngx_str_t                               name;
+    ngx_shm_zone_t                         *shm;
+    ngx_http_telehealth_revocations_zone_t *z;
 
     ngx_str_set(&name, "telehealth_revocations");
 
@@ -97,9 +100,8 @@ ngx_http_telehealth_revocations_conf(ngx_conf_t *cf)
         return NGX_CONF_ERROR;
     }
 
-    shm = ngx_shared_memory_add(cf, &name,
-                                NGX_HTTP_TELEHEALTH_REVOCATIONS_SIZE,
-                                &ngx_http_telehealth_module);
+    shm = ngx_shared_memory_add(cf, &name, NGX_HTTP_TELEHEALTH_REVOCATIONS_SIZE,
+        &ngx_http_telehealth_module);
     if (shm == NULL) {
         return NGX_CONF_ERROR;
     }
@@ -116,11 +118,10 @@ ngx_http_telehealth_revocations_conf(ngx_conf_t *cf)
 
 
 static ngx_int_t
-ngx_http_telehealth_revocations_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data)
+ngx_http_telehealth_revocations_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    ngx_http_telehealth_revocations_zone_t  *oz = data;
-    ngx_http_telehealth_revocations_zone_t  *z;
+    ngx_http_telehealth_revocations_zone_t *oz = data;
+    ngx_http_telehealth_revocations_zone_t *z;
 
     z = shm_zone->data;
 
@@ -139,7 +140,7 @@ ngx_http_telehealth_revocations_init_zone(ngx_shm_zone_t *shm_zone,
     }
 
     z->sh = ngx_slab_calloc(z->shpool,
-                            sizeof(ngx_http_telehealth_revocations_sh_t));
+        sizeof(ngx_http_telehealth_revocations_sh_t));
     if (z->sh == NULL) {
         return NGX_ERROR;
     }
@@ -147,7 +148,7 @@ ngx_http_telehealth_revocations_init_zone(ngx_shm_zone_t *shm_zone,
     z->shpool->data = z->sh;
 
     ngx_rbtree_init(&z->sh->rbtree, &z->sh->sentinel,
-                    ngx_str_rbtree_insert_value);
+        ngx_str_rbtree_insert_value);
     ngx_queue_init(&z->sh->queue);
 
     z->shpool->log_nomem = 0;
@@ -159,10 +160,10 @@ ngx_http_telehealth_revocations_init_zone(ngx_shm_zone_t *shm_zone,
 
 ngx_int_t
 ngx_http_telehealth_revocations_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf)
+    ngx_http_telehealth_main_conf_t                      *mcf)
 {
-    char                                    *channel;
-    ngx_http_telehealth_revocations_zone_t  *z;
+    char                                   *channel;
+    ngx_http_telehealth_revocations_zone_t *z;
 
     if (ngx_http_telehealth_revocations_shm == NULL || ngx_worker != 0) {
         return NGX_OK;
@@ -175,26 +176,26 @@ ngx_http_telehealth_revocations_init_process(ngx_cycle_t *cycle,
     z->sh->synced = 0;
     ngx_shmtx_unlock(&z->shpool->mutex);
 
-    channel = ngx_http_telehealth_redis_key(cycle->pool, TH_KEY_REVOCATIONS,
-                                            "");
+    channel =
+        ngx_http_telehealth_redis_key(cycle->pool, TH_KEY_REVOCATIONS, "");
     ngx_http_telehealth_revocations_key = channel;
 
     if (channel == NULL
         || ngx_http_telehealth_redis_subscribe(cycle, channel,
-                               ngx_http_telehealth_revocations_message, z)
-           != NGX_OK)
+               ngx_http_telehealth_revocations_message, z)
+               != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     ngx_http_telehealth_revocations_timer.handler =
-                                        ngx_http_telehealth_revocations_beat;
+        ngx_http_telehealth_revocations_beat;
     ngx_http_telehealth_revocations_timer.data = z;
     ngx_http_telehealth_revocations_timer.log = cycle->log;
     ngx_http_telehealth_revocations_timer.cancelable = 1;
 
     ngx_add_timer(&ngx_http_telehealth_revocations_timer,
-                  NGX_HTTP_TELEHEALTH_REVOCATIONS_BEAT);
+        NGX_HTTP_TELEHEALTH_REVOCATIONS_BEAT);
 
     return NGX_OK;
 }
@@ -204,12 +205,12 @@ ngx_int_t
 ngx_http_telehealth_revocations_check(ngx_str_t *jti, ngx_str_t *person,
     time_t iat)
 {
-    uint32_t                                 hash;
-    ngx_int_t                                rc;
-    ngx_str_t                                key;
-    ngx_http_telehealth_revocation_t        *rv;
-    ngx_http_telehealth_revocations_zone_t  *z;
-    u_char                                   buf[1 + NGX_HTTP_TELEHEALTH_REVOCATIONS_ID];
+    uint32_t                                hash;
+    ngx_int_t                               rc;
+    ngx_str_t                               key;
+    ngx_http_telehealth_revocation_t       *rv;
+    ngx_http_telehealth_revocations_zone_t *z;
+    u_char buf[1 + NGX_HTTP_TELEHEALTH_REVOCATIONS_ID];
 
     if (ngx_http_telehealth_revocations_shm == NULL
         || jti->len > NGX_HTTP_TELEHEALTH_REVOCATIONS_ID
@@ -225,7 +226,7 @@ ngx_http_telehealth_revocations_check(ngx_str_t *jti, ngx_str_t *person,
 
     if (!z->sh->synced || z->sh->full
         || (ngx_msec_int_t) (ngx_current_msec - z->sh->heard)
-           > NGX_HTTP_TELEHEALTH_REVOCATIONS_LATE)
+               > NGX_HTTP_TELEHEALTH_REVOCATIONS_LATE)
     {
         rc = NGX_BUSY;
         goto done;
@@ -239,7 +240,7 @@ ngx_http_telehealth_revocations_check(ngx_str_t *jti, ngx_str_t *person,
     hash = ngx_crc32_short(key.data, key.len);
 
     rv = (ngx_http_telehealth_revocation_t *)
-             ngx_str_rbtree_lookup(&z->sh->rbtree, &key, hash);
+        ngx_str_rbtree_lookup(&z->sh->rbtree, &key, hash);
 
     if (rv != NULL) {
         rc = NGX_DECLINED;
@@ -252,7 +253,7 @@ ngx_http_telehealth_revocations_check(ngx_str_t *jti, ngx_str_t *person,
     hash = ngx_crc32_short(key.data, key.len);
 
     rv = (ngx_http_telehealth_revocation_t *)
-             ngx_str_rbtree_lookup(&z->sh->rbtree, &key, hash);
+        ngx_str_rbtree_lookup(&z->sh->rbtree, &key, hash);
 
     if (rv != NULL && iat <= rv->nbf) {
         rc = NGX_DECLINED;
@@ -278,7 +279,7 @@ ngx_http_telehealth_revocations_person(ngx_str_t *person, time_t nbf,
     time_t expires)
 {
     ngx_http_telehealth_revocations_put('p', person->data, person->len, nbf,
-                                        expires);
+        expires);
 }
 
 
@@ -286,15 +287,14 @@ static void
 ngx_http_telehealth_revocations_put(u_char kind, u_char *id, size_t len,
     time_t nbf, time_t expires)
 {
-    uint32_t                                 hash;
-    ngx_str_t                                key;
-    ngx_http_telehealth_revocation_t        *rv;
-    ngx_http_telehealth_revocations_zone_t  *z;
-    u_char                                   buf[1 + NGX_HTTP_TELEHEALTH_REVOCATIONS_ID];
+    uint32_t                                hash;
+    ngx_str_t                               key;
+    ngx_http_telehealth_revocation_t       *rv;
+    ngx_http_telehealth_revocations_zone_t *z;
+    u_char buf[1 + NGX_HTTP_TELEHEALTH_REVOCATIONS_ID];
 
     if (ngx_http_telehealth_revocations_shm == NULL || len == 0
-        || len > NGX_HTTP_TELEHEALTH_REVOCATIONS_ID
-        || expires < ngx_time())
+        || len > NGX_HTTP_TELEHEALTH_REVOCATIONS_ID || expires < ngx_time())
     {
         return;
     }
@@ -310,7 +310,7 @@ ngx_http_telehealth_revocations_put(u_char kind, u_char *id, size_t len,
     ngx_shmtx_lock(&z->shpool->mutex);
 
     rv = (ngx_http_telehealth_revocation_t *)
-             ngx_str_rbtree_lookup(&z->sh->rbtree, &key, hash);
+        ngx_str_rbtree_lookup(&z->sh->rbtree, &key, hash);
 
     if (rv != NULL) {
         rv->nbf = ngx_max(rv->nbf, nbf);
@@ -320,13 +320,13 @@ ngx_http_telehealth_revocations_put(u_char kind, u_char *id, size_t len,
     }
 
     rv = ngx_slab_alloc_locked(z->shpool,
-                    offsetof(ngx_http_telehealth_revocation_t, data) + key.len);
+        offsetof(ngx_http_telehealth_revocation_t, data) + key.len);
 
     if (rv == NULL) {
         ngx_http_telehealth_revocations_expire(z, ngx_time());
 
         rv = ngx_slab_alloc_locked(z->shpool,
-                    offsetof(ngx_http_telehealth_revocation_t, data) + key.len);
+            offsetof(ngx_http_telehealth_revocation_t, data) + key.len);
     }
 
     if (rv == NULL) {
@@ -334,8 +334,8 @@ ngx_http_telehealth_revocations_put(u_char kind, u_char *id, size_t len,
         z->sh->full = 1;
         ngx_shmtx_unlock(&z->shpool->mutex);
         ngx_log_error(NGX_LOG_CRIT, ngx_cycle->log, 0,
-                      "telehealth: the revocations zone is full, "
-                      "authenticated requests are refused");
+            "telehealth: the revocations zone is full, "
+            "authenticated requests are refused");
         return;
     }
 
@@ -356,11 +356,12 @@ ngx_http_telehealth_revocations_put(u_char kind, u_char *id, size_t len,
 /* the oldest first, until one still matters; with the mutex held */
 
 static void
-ngx_http_telehealth_revocations_expire(
-    ngx_http_telehealth_revocations_zone_t *z, time_t now)
+ngx_http_telehealth_revocations_expire(ngx_http_telehealth_revocations_zone_t
+                                           *z,
+    time_t                                  now)
 {
-    ngx_queue_t                       *q;
-    ngx_http_telehealth_revocation_t  *rv;
+    ngx_queue_t                      *q;
+    ngx_http_telehealth_revocation_t *rv;
 
     while (!ngx_queue_empty(&z->sh->queue)) {
         q = ngx_queue_head(&z->sh->queue);
@@ -383,10 +384,10 @@ ngx_http_telehealth_revocations_expire(
 static void
 ngx_http_telehealth_revocations_apply(u_char *p, size_t len)
 {
-    u_char      *last, *f[4];
-    size_t       flen[4];
-    time_t       nbf, expires;
-    ngx_uint_t   n;
+    u_char    *last, *f[4];
+    size_t     flen[4];
+    time_t     nbf, expires;
+    ngx_uint_t n;
 
     last = p + len;
     n = 0;
@@ -413,8 +414,7 @@ ngx_http_telehealth_revocations_apply(u_char *p, size_t len)
     if (f[0][0] == 't' && n == 3) {
         expires = ngx_atotm(f[2], flen[2]);
         if (expires != NGX_ERROR) {
-            ngx_http_telehealth_revocations_put('t', f[1], flen[1], 0,
-                                                expires);
+            ngx_http_telehealth_revocations_put('t', f[1], flen[1], 0, expires);
         }
 
     } else if (f[0][0] == 'p' && n == 4) {
@@ -422,7 +422,7 @@ ngx_http_telehealth_revocations_apply(u_char *p, size_t len)
         expires = ngx_atotm(f[3], flen[3]);
         if (nbf != NGX_ERROR && expires != NGX_ERROR) {
             ngx_http_telehealth_revocations_put('p', f[1], flen[1], nbf,
-                                                expires);
+                expires);
         }
     }
 }
@@ -433,16 +433,16 @@ ngx_http_telehealth_revocations_apply(u_char *p, size_t len)
 static void
 ngx_http_telehealth_revocations_message(void *data, redisReply *reply)
 {
-    u_char                                  *p, *last;
-    ngx_int_t                                pid, sent;
-    redisReply                              *kind, *msg;
-    ngx_http_telehealth_revocations_zone_t  *z = data;
+    u_char                                 *p, *last;
+    ngx_int_t                               pid, sent;
+    redisReply                             *kind, *msg;
+    ngx_http_telehealth_revocations_zone_t *z = data;
 
     if (reply == NULL) {
         if (ngx_http_telehealth_revocations_subscribed) {
             ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                          "telehealth: the revocations feed is down, "
-                          "authenticated requests are refused");
+                "telehealth: the revocations feed is down, "
+                "authenticated requests are refused");
         }
 
         ngx_http_telehealth_revocations_subscribed = 0;
@@ -514,9 +514,9 @@ ngx_http_telehealth_revocations_message(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_revocations_sync(void)
 {
-    const char  *argv[4];
-    size_t       argvlen[4];
-    u_char       now[NGX_TIME_T_LEN + 1];
+    const char *argv[4];
+    size_t      argvlen[4];
+    u_char      now[NGX_TIME_T_LEN + 1];
 
     /* hiredis copies the arguments into the command it writes */
 
@@ -531,10 +531,9 @@ ngx_http_telehealth_revocations_sync(void)
     argvlen[3] = sizeof("+inf") - 1;
 
     if (ngx_http_telehealth_redis_command(NULL, ngx_cycle->log,
-                        ngx_http_telehealth_revocations_synced,
-                        (void *) (uintptr_t)
-                            ngx_http_telehealth_revocations_gen,
-                        4, argv, argvlen)
+            ngx_http_telehealth_revocations_synced,
+            (void *) (uintptr_t) ngx_http_telehealth_revocations_gen, 4, argv,
+            argvlen)
         == NGX_OK)
     {
         ngx_http_telehealth_revocations_syncing = 1;
@@ -545,9 +544,9 @@ ngx_http_telehealth_revocations_sync(void)
 static void
 ngx_http_telehealth_revocations_synced(void *data, redisReply *reply)
 {
-    size_t                                   i;
-    redisReply                              *e;
-    ngx_http_telehealth_revocations_zone_t  *z;
+    size_t                                  i;
+    redisReply                             *e;
+    ngx_http_telehealth_revocations_zone_t *z;
 
     ngx_http_telehealth_revocations_syncing = 0;
 
@@ -579,8 +578,7 @@ ngx_http_telehealth_revocations_synced(void *data, redisReply *reply)
     ngx_shmtx_unlock(&z->shpool->mutex);
 
     ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                  "telehealth: revocations synced, %uz from Redis",
-                  reply->elements);
+        "telehealth: revocations synced, %uz from Redis", reply->elements);
 }
 
 
@@ -589,8 +587,8 @@ ngx_http_telehealth_revocations_synced(void *data, redisReply *reply)
 static void
 ngx_http_telehealth_revocations_beat(ngx_event_t *ev)
 {
-    ngx_uint_t                               synced;
-    ngx_http_telehealth_revocations_zone_t  *z = ev->data;
+    ngx_uint_t                              synced;
+    ngx_http_telehealth_revocations_zone_t *z = ev->data;
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
         return;
@@ -616,10 +614,10 @@ ngx_http_telehealth_revocations_beat(ngx_event_t *ev)
 static void
 ngx_http_telehealth_revocations_publish_beat(ngx_log_t *log)
 {
-    u_char      *p;
-    const char  *argv[3];
-    size_t       argvlen[3];
-    u_char       msg[2 * NGX_INT_T_LEN + 4];
+    u_char     *p;
+    const char *argv[3];
+    size_t      argvlen[3];
+    u_char      msg[2 * NGX_INT_T_LEN + 4];
 
     p = ngx_sprintf(msg, "h %P %M", ngx_pid, ngx_current_msec);
 
@@ -631,6 +629,6 @@ ngx_http_telehealth_revocations_publish_beat(ngx_log_t *log)
     argvlen[1] = ngx_strlen(argv[1]);
     argvlen[2] = p - msg;
 
-    (void) ngx_http_telehealth_redis_command(NULL, log, NULL, NULL, 3,
-                                             argv, argvlen);
+    (void) ngx_http_telehealth_redis_command(NULL, log, NULL, NULL, 3, argv,
+        argvlen);
 }

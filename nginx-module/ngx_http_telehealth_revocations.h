@@ -17,8 +17,8 @@
 /* the feed is taken for down when the worker's own heartbeat, published
  * every BEAT ms, has not come back for LATE ms: the bound on how late a
  * revocation can apply on any node */
-#define NGX_HTTP_TELEHEALTH_REVOCATIONS_BEAT  1000
-#define NGX_HTTP_TELEHEALTH_REVOCATIONS_LATE  3000
+#define NGX_HTTP_TELEHEALTH_REVOCATIONS_BEAT 1000
+#define NGX_HTTP_TELEHEALTH_REVOCATIONS_LATE 3000
 
 
 /* the shared memory zone; from init_main_conf when Redis is configured */
@@ -26,7 +26,7 @@ char *ngx_http_telehealth_revocations_conf(ngx_conf_t *cf);
 
 /* the first worker subscribes, syncs and beats */
 ngx_int_t ngx_http_telehealth_revocations_init_process(ngx_cycle_t *cycle,
-    ngx_http_telehealth_main_conf_t *mcf);
+    ngx_http_telehealth_main_conf_t                                *mcf);
 
 /*
  * NGX_OK: neither the token (jti) nor its holder's tokens issued at or

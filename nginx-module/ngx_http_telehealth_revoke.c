@@ -20,28 +20,27 @@
 #include "th_lua.h"
 
 
-#define NGX_HTTP_TELEHEALTH_REVOKE_ROOMS_MAX  256
+#define NGX_HTTP_TELEHEALTH_REVOKE_ROOMS_MAX 256
 
 
-static const char  ngx_http_telehealth_revoke_rooms_sql[] =
+static const char ngx_http_telehealth_revoke_rooms_sql[] =
     "SELECT room FROM th_person_open_rooms($1::uuid) LIMIT 256";
 
 /* KEYS, ARGV and answer: common/lua/revoke.lua */
-#define ngx_http_telehealth_revoke_lua  th_lua_revoke
+#define ngx_http_telehealth_revoke_lua th_lua_revoke
 
 
 typedef struct {
-    ngx_http_request_t              *request;
-    ngx_http_telehealth_handler_pt   next;
-    const char                      *type;
-    const char                      *id;
-    time_t                           now;       /* "not before" */
-    ngx_http_telehealth_pg_req_t    *pg;
+    ngx_http_request_t            *request;
+    ngx_http_telehealth_handler_pt next;
+    const char                    *type;
+    const char                    *id;
+    time_t                         now; /* "not before" */
+    ngx_http_telehealth_pg_req_t  *pg;
 } ngx_http_telehealth_revoke_t;
 
 
-static void ngx_http_telehealth_revoke_rooms(
-    ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_revoke_done(void *data, redisReply *reply);
 
 
@@ -49,8 +48,8 @@ void
 ngx_http_telehealth_revoke_person(ngx_http_request_t *r, const char *type,
     const char *id, ngx_http_telehealth_handler_pt next)
 {
-    const char                    **params;
-    ngx_http_telehealth_revoke_t   *rv;
+    const char                  **params;
+    ngx_http_telehealth_revoke_t *rv;
 
     rv = ngx_pcalloc(r->pool, sizeof(ngx_http_telehealth_revoke_t));
     params = ngx_palloc(r->pool, sizeof(char *));
@@ -76,8 +75,7 @@ ngx_http_telehealth_revoke_person(ngx_http_request_t *r, const char *type,
     rv->pg->data = rv;
 
     if (ngx_http_telehealth_pg_query(rv->pg,
-                                     ngx_http_telehealth_revoke_rooms_sql,
-                                     1, params)
+            ngx_http_telehealth_revoke_rooms_sql, 1, params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -88,16 +86,15 @@ ngx_http_telehealth_revoke_person(ngx_http_request_t *r, const char *type,
 static void
 ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
 {
-    int                                n, argc, i, k;
-    char                              *key, *participant, *channel, *set,
-                                      *revocations;
-    u_char                            *p;
-    size_t                            *argvlen;
-    const char                       **argv;
-    ngx_http_request_t                *r;
-    ngx_http_telehealth_ctx_t         *ctx;
-    ngx_http_telehealth_revoke_t      *rv;
-    char                               cmd_id[TH_TOKEN_ID_LEN + 1];
+    int                        n, argc, i, k;
+    char                      *key, *participant, *channel, *set, *revocations;
+    u_char                    *p;
+    size_t                    *argvlen;
+    const char               **argv;
+    ngx_http_request_t        *r;
+    ngx_http_telehealth_ctx_t *ctx;
+    ngx_http_telehealth_revoke_t *rv;
+    char                          cmd_id[TH_TOKEN_ID_LEN + 1];
 
     rv = pg->data;
     r = rv->request;
@@ -117,8 +114,8 @@ ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
     argv = ngx_palloc(r->pool, argc * sizeof(char *));
     argvlen = ngx_palloc(r->pool, argc * sizeof(size_t));
     p = ngx_pnalloc(r->pool, 3 * (NGX_TIME_T_LEN + 1));
-    participant = ngx_pnalloc(r->pool, ngx_strlen(rv->type) + 1
-                                       + ngx_strlen(rv->id) + 1);
+    participant =
+        ngx_pnalloc(r->pool, ngx_strlen(rv->type) + 1 + ngx_strlen(rv->id) + 1);
     key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_PERSON_NBF, rv->id);
     channel = ngx_http_telehealth_redis_key(r->pool, TH_KEY_NODE_COMMANDS, "");
     set = ngx_http_telehealth_redis_key(r->pool, TH_KEY_REVOCATIONS, "");
@@ -144,10 +141,9 @@ ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
 
     for (i = 0; i < n; i++) {
         argv[k] = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
-                                                PQgetvalue(pg->result, i, 0));
+            PQgetvalue(pg->result, i, 0));
         argv[k + 1] = ngx_http_telehealth_redis_key(r->pool,
-                                                TH_KEY_ROOM_MEMBERS,
-                                                PQgetvalue(pg->result, i, 0));
+            TH_KEY_ROOM_MEMBERS, PQgetvalue(pg->result, i, 0));
         if (argv[k] == NULL || argv[k + 1] == NULL) {
             ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
@@ -187,8 +183,7 @@ ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
 
     /* the rooms' ids are copied into the command by hiredis */
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                          ngx_http_telehealth_revoke_done,
-                                          rv, k, argv, argvlen)
+            ngx_http_telehealth_revoke_done, rv, k, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -202,19 +197,19 @@ ngx_http_telehealth_revoke_rooms(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_revoke_done(void *data, redisReply *reply)
 {
-    ngx_str_t                      id;
-    ngx_http_request_t            *r;
-    ngx_http_telehealth_ctx_t     *ctx;
-    ngx_http_telehealth_revoke_t  *rv = data;
+    ngx_str_t                     id;
+    ngx_http_request_t           *r;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_revoke_t *rv = data;
 
     r = rv->request;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "telehealth: revoking %s:%s failed: %s", rv->type,
-                      rv->id, reply && reply->type == REDIS_REPLY_ERROR
-                              ? reply->str : "Redis unavailable");
+            "telehealth: revoking %s:%s failed: %s", rv->type, rv->id,
+            reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                      : "Redis unavailable");
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
     }
@@ -223,11 +218,12 @@ ngx_http_telehealth_revoke_done(void *data, redisReply *reply)
     id.data = (u_char *) rv->id;
     id.len = ngx_strlen(rv->id);
     ngx_http_telehealth_revocations_person(&id, rv->now,
-                            rv->now + ctx->mcf->access_token_ttl + 60);
+        rv->now + ctx->mcf->access_token_ttl + 60);
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                  "telehealth: tokens of %s:%s revoked, removed from %i "
-                  "room(s)", rv->type, rv->id, (ngx_int_t) reply->integer);
+        "telehealth: tokens of %s:%s revoked, removed from %i "
+        "room(s)",
+        rv->type, rv->id, (ngx_int_t) reply->integer);
 
     rv->next(r);
 }

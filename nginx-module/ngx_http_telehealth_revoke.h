@@ -21,8 +21,8 @@
  * type "staff" or "patient", id the person's uuid (NUL-terminated).  Calls
  * next once done; when PostgreSQL or Redis fails it answers 503 itself.
  */
-void ngx_http_telehealth_revoke_person(ngx_http_request_t *r,
-    const char *type, const char *id, ngx_http_telehealth_handler_pt next);
+void ngx_http_telehealth_revoke_person(ngx_http_request_t *r, const char *type,
+    const char *id, ngx_http_telehealth_handler_pt next);
 
 
 #endif /* _NGX_HTTP_TELEHEALTH_REVOKE_H_INCLUDED_ */

@@ -23,14 +23,14 @@
 #include "th_lua.h"
 
 
-#define NGX_HTTP_TELEHEALTH_ROOM_BYTES  16
-#define NGX_HTTP_TELEHEALTH_ROOM_BUF    25      /* base64 of 16 bytes, NUL */
-#define NGX_HTTP_TELEHEALTH_OPEN_ARGS   48      /* of the room script */
+#define NGX_HTTP_TELEHEALTH_ROOM_BYTES 16
+#define NGX_HTTP_TELEHEALTH_ROOM_BUF   25 /* base64 of 16 bytes, NUL */
+#define NGX_HTTP_TELEHEALTH_OPEN_ARGS  48 /* of the room script */
 
 
 /* $1 staff, $2 patient (NULL: none), $3 organisation, $4 kind, $5 the
  * body (sql/functions/sessions.sql) */
-static const char  ngx_http_telehealth_access_sql[] =
+static const char ngx_http_telehealth_access_sql[] =
     "SELECT * FROM th_session_start_check($1, $2, $3, $4, $5)";
 
 /*
@@ -38,7 +38,7 @@ static const char  ngx_http_telehealth_access_sql[] =
  * or "patient", $4 the patient id as the request gave it, $5 client
  * address, $6 the status.
  */
-static const char  ngx_http_telehealth_refused_sql[] =
+static const char ngx_http_telehealth_refused_sql[] =
     "SELECT th_audit(jsonb_build_object('addr', $5::text),"
     " ROW($2::uuid, $1::uuid, $3, NULL)::th_caller, 'session_create',"
     " 'patient', $4, $6::integer)";
@@ -47,7 +47,7 @@ static const char  ngx_http_telehealth_refused_sql[] =
  * session is scheduled), $7 time, $8 client address, $9 the plan of
  * th_session_plan(), $10 the delay of the video_call SMS in ms, which
  * goes into the outbox in the same statement */
-static const char  ngx_http_telehealth_insert_sql[] =
+static const char ngx_http_telehealth_insert_sql[] =
     "SELECT th_session_insert($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
 /*
@@ -55,41 +55,38 @@ static const char  ngx_http_telehealth_insert_sql[] =
  * appointment's guests in the same step: $1 session, $2 caller, $3
  * telehealth_public_url.
  */
-static const char  ngx_http_telehealth_appointment_invite_sql[] =
+static const char ngx_http_telehealth_appointment_invite_sql[] =
     "SELECT th_appointment_invite($1::uuid, $2::uuid, $3)::text";
 
 
 /* KEYS, ARGV and answer: common/lua/open.lua */
-#define ngx_http_telehealth_open_lua  th_lua_open
+#define ngx_http_telehealth_open_lua th_lua_open
 
 /* KEYS, ARGV and answer: common/lua/release.lua */
-#define ngx_http_telehealth_release_lua  th_lua_release
+#define ngx_http_telehealth_release_lua th_lua_release
 
 
 /* a refused start: the answer once its audit row is written */
 typedef struct {
-    ngx_http_telehealth_problem_e    problem;
-    const char                      *detail;
-    u_char                           status[NGX_INT_T_LEN + 1];
-    const char                      *params[6];
+    ngx_http_telehealth_problem_e problem;
+    const char                   *detail;
+    u_char                        status[NGX_INT_T_LEN + 1];
+    const char                   *params[6];
 } ngx_http_telehealth_refusal_t;
 
 
 static void ngx_http_telehealth_session_start(ngx_http_request_t *r);
 static void ngx_http_telehealth_start_refuse(ngx_http_request_t *r,
     ngx_http_telehealth_problem_e problem, const char *detail);
-static void ngx_http_telehealth_start_refused(
-    ngx_http_telehealth_pg_req_t *pg);
-static void ngx_http_telehealth_start_access(
-    ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_start_refused(ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_start_locked(void *data, redisReply *reply);
 static void ngx_http_telehealth_start_save(ngx_http_request_t *r,
-    ngx_http_telehealth_start_t *st);
+    ngx_http_telehealth_start_t                               *st);
 static void ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg);
-static void ngx_http_telehealth_start_invited(
-    ngx_http_telehealth_pg_req_t *pg);
+static void ngx_http_telehealth_start_invited(ngx_http_telehealth_pg_req_t *pg);
 static void ngx_http_telehealth_start_answer(ngx_http_request_t *r,
-    ngx_http_telehealth_start_t *st);
+    ngx_http_telehealth_start_t                                 *st);
 static void ngx_http_telehealth_start_cleanup(void *data);
 
 
@@ -98,7 +95,7 @@ static void ngx_http_telehealth_start_cleanup(void *data);
 void
 ngx_http_telehealth_session_create(ngx_http_request_t *r)
 {
-    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -120,8 +117,8 @@ void
 ngx_http_telehealth_session_from_appointment(ngx_http_request_t *r,
     ngx_uint_t status, json_t *body)
 {
-    json_t                     *request;
-    ngx_http_telehealth_ctx_t  *ctx;
+    json_t                    *request;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -129,7 +126,7 @@ ngx_http_telehealth_session_from_appointment(ngx_http_request_t *r,
 
     if (!json_is_object(request)
         || ngx_http_telehealth_json_track(r->pool, json_incref(request))
-           == NULL)
+               == NULL)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -144,24 +141,23 @@ ngx_http_telehealth_session_from_appointment(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_session_start(ngx_http_request_t *r)
 {
-    char                         *text;
-    json_t                       *kind, *patient;
-    const char                  **params;
-    ngx_http_telehealth_ctx_t    *ctx;
-    ngx_http_telehealth_start_t  *st;
+    char                        *text;
+    json_t                      *kind, *patient;
+    const char                 **params;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_start_t *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     if (!ctx->caller.staff) {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
-                                         "Only staff can start a session.");
+            "Only staff can start a session.");
         return;
     }
 
     if (ctx->body == NULL) {
-        ngx_http_telehealth_start_refuse(r,
-                                         NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
-                                         "A JSON body is required.");
+        ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_INVALID_REQUEST,
+            "A JSON body is required.");
         return;
     }
 
@@ -170,7 +166,7 @@ ngx_http_telehealth_session_start(ngx_http_request_t *r)
 
     if (!json_is_string(kind)) {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                         "\"kind\" is required.");
+            "\"kind\" is required.");
         return;
     }
 
@@ -181,17 +177,17 @@ ngx_http_telehealth_session_start(ngx_http_request_t *r)
 
     if (json_string_length(kind) == 0 || json_string_length(kind) > 32) {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                "This kind of session is not supported.");
+            "This kind of session is not supported.");
         return;
     }
 
     if (patient != NULL
         && (!json_is_string(patient)
             || !ngx_http_telehealth_is_uuid(json_string_value(patient),
-                                            json_string_length(patient))))
+                json_string_length(patient))))
     {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                                         "\"patient_id\" is not a valid id.");
+            "\"patient_id\" is not a valid id.");
         return;
     }
 
@@ -211,7 +207,7 @@ ngx_http_telehealth_session_start(ngx_http_request_t *r)
         }
 
         ngx_strlow(st->patient.data, (u_char *) json_string_value(patient),
-                   st->patient.len);
+            st->patient.len);
         st->patient.data[st->patient.len] = '\0';
     }
 
@@ -253,8 +249,8 @@ ngx_http_telehealth_session_start(ngx_http_request_t *r)
     ctx->pg->handler = ngx_http_telehealth_start_access;
     ctx->pg->data = r;
 
-    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_access_sql,
-                                     5, params)
+    if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_access_sql, 5,
+            params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -265,12 +261,12 @@ ngx_http_telehealth_session_start(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 {
-    char                           *role;
-    json_t                         *plan, *error, *fields;
-    ngx_http_request_t             *r;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_start_t    *st;
-    ngx_http_telehealth_problem_e   problem;
+    char                         *role;
+    json_t                       *plan, *error, *fields;
+    ngx_http_request_t           *r;
+    ngx_http_telehealth_ctx_t    *ctx;
+    ngx_http_telehealth_start_t  *st;
+    ngx_http_telehealth_problem_e problem;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -281,9 +277,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
-    if (PQntuples(pg->result) != 1
-        || *PQgetvalue(pg->result, 0, 1) != 't')
-    {
+    if (PQntuples(pg->result) != 1 || *PQgetvalue(pg->result, 0, 1) != 't') {
         /* the caller's account is gone or deactivated */
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAUTHORIZED, NULL);
         return;
@@ -291,7 +285,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 
     if (st->patient.data == NULL && *PQgetvalue(pg->result, 0, 6) == 't') {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_VALIDATION,
-                            "This kind of session needs a \"patient_id\".");
+            "This kind of session needs a \"patient_id\".");
         return;
     }
 
@@ -304,7 +298,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     }
 
     plan = ngx_http_telehealth_json_track(r->pool,
-                    json_loads((char *) st->plan.data, 0, NULL));
+        json_loads((char *) st->plan.data, 0, NULL));
     if (plan == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -317,9 +311,8 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     {
         /* a refusal of its own type (no-video-consent) */
         problem = ngx_http_telehealth_problem_named(
-                      json_string_value(json_object_get(plan, "problem")));
-        ngx_http_telehealth_start_refuse(r, problem,
-                                         json_string_value(error));
+            json_string_value(json_object_get(plan, "problem")));
+        ngx_http_telehealth_start_refuse(r, problem, json_string_value(error));
         return;
     }
 
@@ -338,8 +331,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
             problem = NGX_HTTP_TELEHEALTH_VALIDATION;
         }
 
-        ngx_http_telehealth_start_refuse(r, problem,
-                                         json_string_value(error));
+        ngx_http_telehealth_start_refuse(r, problem, json_string_value(error));
         return;
     }
 
@@ -347,7 +339,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
 
     if (st->patient.data != NULL && *PQgetvalue(pg->result, 0, 2) != 't') {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
-                                         "No such patient.");
+            "No such patient.");
         return;
     }
 
@@ -358,7 +350,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
         && *PQgetvalue(pg->result, 0, 3) != 't')
     {
         ngx_http_telehealth_start_refuse(r, NGX_HTTP_TELEHEALTH_FORBIDDEN,
-                                "This patient is not assigned to you.");
+            "This patient is not assigned to you.");
         return;
     }
 
@@ -374,7 +366,7 @@ ngx_http_telehealth_start_access(ngx_http_telehealth_pg_req_t *pg)
     }
 
     ngx_http_telehealth_room_open(r, st, (char *) ctx->caller.id.data, fields,
-                                  ngx_http_telehealth_start_locked);
+        ngx_http_telehealth_start_locked);
 }
 
 
@@ -389,22 +381,21 @@ ngx_http_telehealth_room_open(ngx_http_request_t *r,
     ngx_http_telehealth_start_t *st, const char *created_by, json_t *fields,
     void (*handler)(void *data, redisReply *reply))
 {
-    json_t                     *v;
-    ngx_int_t                   rc;
-    const char                 *argv[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
-    ngx_pool_cleanup_t         *cln;
-    size_t                      argvlen[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
-    ngx_uint_t                  i, n;
-    ngx_http_telehealth_ctx_t  *ctx;
-    char                        room[NGX_HTTP_TELEHEALTH_ROOM_BUF];
+    json_t                    *v;
+    ngx_int_t                  rc;
+    const char                *argv[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
+    ngx_pool_cleanup_t        *cln;
+    size_t                     argvlen[NGX_HTTP_TELEHEALTH_OPEN_ARGS];
+    ngx_uint_t                 i, n;
+    ngx_http_telehealth_ctx_t *ctx;
+    char                       room[NGX_HTTP_TELEHEALTH_ROOM_BUF];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     if (!json_is_array(fields)
         || 13 + json_array_size(fields) > NGX_HTTP_TELEHEALTH_OPEN_ARGS
-        || th_random_b64url(room, sizeof(room),
-                            NGX_HTTP_TELEHEALTH_ROOM_BYTES)
-           != 0)
+        || th_random_b64url(room, sizeof(room), NGX_HTTP_TELEHEALTH_ROOM_BYTES)
+               != 0)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -428,14 +419,13 @@ ngx_http_telehealth_room_open(ngx_http_request_t *r,
         && ngx_strcmp(st->kind.data, TH_KIND_VIDEO_CALL) == 0)
     {
         st->lock_key = ngx_http_telehealth_redis_key(r->pool,
-                                                     TH_KEY_PATIENT_LOCK,
-                                                     (char *) st->patient.data);
+            TH_KEY_PATIENT_LOCK, (char *) st->patient.data);
     } else {
         st->lock_key = "";
     }
 
     st->room_key = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
-                                                 (char *) st->room.data);
+        (char *) st->room.data);
     if (st->lock_key == NULL || st->room_key == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -461,7 +451,7 @@ ngx_http_telehealth_room_open(ngx_http_request_t *r,
 
     n = 13;
 
-    json_array_foreach(fields, i, v) {
+    json_array_foreach (fields, i, v) {
         argv[n++] = json_is_string(v) ? json_string_value(v) : "";
     }
 
@@ -475,8 +465,8 @@ ngx_http_telehealth_room_open(ngx_http_request_t *r,
         return;
     }
 
-    rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                           handler, r, n, argv, argvlen);
+    rc = ngx_http_telehealth_redis_command(r->pool, r->connection->log, handler,
+        r, n, argv, argvlen);
     if (rc != NGX_OK) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
         return;
@@ -493,9 +483,9 @@ static void
 ngx_http_telehealth_start_refuse(ngx_http_request_t *r,
     ngx_http_telehealth_problem_e problem, const char *detail)
 {
-    json_t                         *patient;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_refusal_t  *rf;
+    json_t                        *patient;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_refusal_t *rf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -508,16 +498,15 @@ ngx_http_telehealth_start_refuse(ngx_http_request_t *r,
     rf->problem = problem;
     rf->detail = detail;
     ngx_sprintf(rf->status, "%ui%Z",
-                ngx_http_telehealth_problem_status(problem));
+        ngx_http_telehealth_problem_status(problem));
 
-    patient = (ctx->body != NULL) ? json_object_get(ctx->body, "patient_id")
-                                  : NULL;
+    patient =
+        (ctx->body != NULL) ? json_object_get(ctx->body, "patient_id") : NULL;
 
     rf->params[0] = (char *) ctx->caller.org.data;
     rf->params[1] = (char *) ctx->caller.id.data;
     rf->params[2] = ctx->caller.staff ? "staff" : "patient";
-    rf->params[3] = json_is_string(patient) ? json_string_value(patient)
-                                            : NULL;
+    rf->params[3] = json_is_string(patient) ? json_string_value(patient) : NULL;
     rf->params[4] = ngx_http_telehealth_client_addr(r);
     rf->params[5] = (char *) rf->status;
 
@@ -539,7 +528,7 @@ ngx_http_telehealth_start_refuse(ngx_http_request_t *r,
     ctx->pg->data = r;
 
     if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_refused_sql,
-                                     6, rf->params)
+            6, rf->params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -550,9 +539,9 @@ ngx_http_telehealth_start_refuse(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_start_refused(ngx_http_telehealth_pg_req_t *pg)
 {
-    ngx_http_request_t             *r;
-    ngx_http_telehealth_ctx_t      *ctx;
-    ngx_http_telehealth_refusal_t  *rf;
+    ngx_http_request_t            *r;
+    ngx_http_telehealth_ctx_t     *ctx;
+    ngx_http_telehealth_refusal_t *rf;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -577,7 +566,7 @@ ngx_http_telehealth_start_refused(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_start_cleanup(void *data)
 {
-    ngx_http_telehealth_start_t  *st = data;
+    ngx_http_telehealth_start_t *st = data;
 
     if (st->locking) {
         st->locking = 0;
@@ -589,9 +578,9 @@ ngx_http_telehealth_start_cleanup(void *data)
 static void
 ngx_http_telehealth_start_locked(void *data, redisReply *reply)
 {
-    ngx_http_request_t           *r = data;
-    ngx_http_telehealth_ctx_t    *ctx;
-    ngx_http_telehealth_start_t  *st;
+    ngx_http_request_t          *r = data;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_start_t *st;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     st = ctx->data;
@@ -602,8 +591,8 @@ ngx_http_telehealth_start_locked(void *data, redisReply *reply)
         return;
     case NGX_DECLINED:
         ngx_http_telehealth_start_refuse(r,
-                                NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
-                                NGX_HTTP_TELEHEALTH_IN_SESSION);
+            NGX_HTTP_TELEHEALTH_PATIENT_IN_SESSION,
+            NGX_HTTP_TELEHEALTH_IN_SESSION);
         return;
     default:
         return;
@@ -629,9 +618,8 @@ ngx_http_telehealth_room_taken(ngx_http_request_t *r,
     {
         if (reply != NULL) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "telehealth: room script failed: %s",
-                          reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                           : "bad reply");
+                "telehealth: room script failed: %s",
+                reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
         }
 
         /* a timeout leaves it open whether the lock was taken: give back */
@@ -644,7 +632,8 @@ ngx_http_telehealth_room_taken(ngx_http_request_t *r,
     }
 
     return (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1)
-           ? NGX_OK : NGX_DECLINED;
+               ? NGX_OK
+               : NGX_DECLINED;
 }
 
 
@@ -652,10 +641,10 @@ ngx_http_telehealth_room_taken(ngx_http_request_t *r,
 
 static void
 ngx_http_telehealth_start_save(ngx_http_request_t *r,
-    ngx_http_telehealth_start_t *st)
+    ngx_http_telehealth_start_t                   *st)
 {
-    const char                 **params;
-    ngx_http_telehealth_ctx_t   *ctx;
+    const char               **params;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -665,7 +654,7 @@ ngx_http_telehealth_start_save(ngx_http_request_t *r,
     params[2] = (char *) st->kind.data;
     params[3] = (char *) st->patient.data;
     params[4] = (char *) ctx->caller.id.data;
-    params[5] = (char *) st->room.data;     /* NULL: scheduled */
+    params[5] = (char *) st->room.data; /* NULL: scheduled */
 
     if (st->room.data == NULL) {
         ngx_sprintf(st->created_at, "%T%Z", ngx_time());
@@ -687,7 +676,7 @@ ngx_http_telehealth_start_save(ngx_http_request_t *r,
     ctx->pg->handler = ngx_http_telehealth_start_saved;
 
     if (ngx_http_telehealth_pg_query(ctx->pg, ngx_http_telehealth_insert_sql,
-                                     10, params)
+            10, params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_start_release(st);
@@ -699,9 +688,9 @@ ngx_http_telehealth_start_save(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
 {
-    ngx_http_request_t           *r;
-    ngx_http_telehealth_ctx_t    *ctx;
-    ngx_http_telehealth_start_t  *st;
+    ngx_http_request_t          *r;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_start_t *st;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -714,7 +703,7 @@ ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
     }
 
     st->answer = ngx_http_telehealth_json_track(r->pool,
-                        json_loads(PQgetvalue(pg->result, 0, 0), 0, NULL));
+        json_loads(PQgetvalue(pg->result, 0, 0), 0, NULL));
     if (st->answer == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -722,8 +711,8 @@ ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
 
     if (st->room.data != NULL) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: session %s started in room %s",
-                      st->session.data, st->room.data);
+            "telehealth: session %s started in room %s", st->session.data,
+            st->room.data);
     }
 
     if (!json_is_string(json_object_get(st->answer, "appointment_id"))) {
@@ -742,13 +731,12 @@ ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
     }
 
     ngx_cpystrn((u_char *) st->params[2], ctx->mcf->public_url.data,
-                ctx->mcf->public_url.len + 1);
+        ctx->mcf->public_url.len + 1);
 
     ctx->pg->handler = ngx_http_telehealth_start_invited;
 
     if (ngx_http_telehealth_pg_query(ctx->pg,
-                                     ngx_http_telehealth_appointment_invite_sql,
-                                     3, st->params)
+            ngx_http_telehealth_appointment_invite_sql, 3, st->params)
         != NGX_AGAIN)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -759,10 +747,10 @@ ngx_http_telehealth_start_saved(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_start_invited(ngx_http_telehealth_pg_req_t *pg)
 {
-    json_t                       *invites;
-    ngx_http_request_t           *r;
-    ngx_http_telehealth_ctx_t    *ctx;
-    ngx_http_telehealth_start_t  *st;
+    json_t                      *invites;
+    ngx_http_request_t          *r;
+    ngx_http_telehealth_ctx_t   *ctx;
+    ngx_http_telehealth_start_t *st;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -777,8 +765,8 @@ ngx_http_telehealth_start_invited(ngx_http_telehealth_pg_req_t *pg)
 
     if (invites == NULL) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "telehealth: the invites of session %s were not sent",
-                      st->session.data);
+            "telehealth: the invites of session %s were not sent",
+            st->session.data);
         invites = json_null();
     }
 
@@ -795,11 +783,11 @@ ngx_http_telehealth_start_invited(ngx_http_telehealth_pg_req_t *pg)
 
 static void
 ngx_http_telehealth_start_answer(ngx_http_request_t *r,
-    ngx_http_telehealth_start_t *st)
+    ngx_http_telehealth_start_t                     *st)
 {
-    u_char                     *location, *p;
-    size_t                      len;
-    ngx_http_telehealth_ctx_t  *ctx;
+    u_char                    *location, *p;
+    size_t                     len;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -833,8 +821,9 @@ ngx_http_telehealth_start_answer(ngx_http_request_t *r,
         return;
     }
 
-    ngx_http_telehealth_finalize(r, ngx_http_telehealth_send_json(r,
-                                NGX_HTTP_CREATED, json_incref(st->answer)));
+    ngx_http_telehealth_finalize(r,
+        ngx_http_telehealth_send_json(r, NGX_HTTP_CREATED,
+            json_incref(st->answer)));
 }
 
 
@@ -846,9 +835,9 @@ ngx_http_telehealth_start_answer(ngx_http_request_t *r,
 void
 ngx_http_telehealth_start_release(ngx_http_telehealth_start_t *st)
 {
-    const char  *argv[7];
-    size_t       argvlen[7];
-    ngx_uint_t   i;
+    const char *argv[7];
+    size_t      argvlen[7];
+    ngx_uint_t  i;
 
     if (st->lock_key == NULL) {
         /* a scheduled session: nothing taken */
@@ -868,11 +857,12 @@ ngx_http_telehealth_start_release(ngx_http_telehealth_start_t *st)
     }
 
     if (ngx_http_telehealth_redis_command(NULL, st->log, NULL, NULL, 7, argv,
-                                          argvlen)
+            argvlen)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_WARN, st->log, 0,
-                      "telehealth: cannot give back room %s, the "
-                      "reconciler will", st->room.data);
+            "telehealth: cannot give back room %s, the "
+            "reconciler will",
+            st->room.data);
     }
 }

@@ -19,19 +19,19 @@
  * address.  Patients only ever see sessions whose room may be open; Redis
  * decides.  Reading a session is audited (th_session_get()).
  */
-static const char  ngx_http_telehealth_get_sql[] =
+static const char ngx_http_telehealth_get_sql[] =
     "SELECT * FROM th_session_get($1, $2, $3, $4, $5)";
 
 
 /* KEYS, ARGV and answer: common/lua/open_rooms.lua */
-#define ngx_http_telehealth_open_rooms_lua  th_lua_open_rooms
+#define ngx_http_telehealth_open_rooms_lua th_lua_open_rooms
 
 
 typedef struct {
-    json_t      *answer;        /* a session, or a page of them */
-    json_t      *items;         /* the sessions in it */
-    ngx_uint_t   single;
-    const char  *params[5];
+    json_t     *answer; /* a session, or a page of them */
+    json_t     *items;  /* the sessions in it */
+    ngx_uint_t  single;
+    const char *params[5];
 } ngx_http_telehealth_list_t;
 
 
@@ -47,16 +47,15 @@ static void ngx_http_telehealth_list_filtered(void *data, redisReply *reply);
  */
 
 void
-ngx_http_telehealth_session_list_open(ngx_http_request_t *r,
-    ngx_uint_t status, json_t *body)
+ngx_http_telehealth_session_list_open(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *body)
 {
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_list_t  *ls;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_list_t *ls;
 
     if (json_object_get(body, "open_only") == NULL) {
         ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, status,
-                                                  json_incref(body)));
+            ngx_http_telehealth_send_json(r, status, json_incref(body)));
         return;
     }
 
@@ -90,8 +89,8 @@ ngx_http_telehealth_session_list_open(ngx_http_request_t *r,
 void
 ngx_http_telehealth_session_get(ngx_http_request_t *r)
 {
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_list_t  *ls;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_list_t *ls;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -105,8 +104,7 @@ ngx_http_telehealth_session_get(ngx_http_request_t *r)
     ctx->data = ls;
 
     ngx_http_telehealth_session_query(r, ngx_http_telehealth_get_sql,
-                                      ls->params, 1,
-                                      ngx_http_telehealth_get_found);
+        ls->params, 1, ngx_http_telehealth_get_found);
 }
 
 
@@ -121,15 +119,14 @@ ngx_http_telehealth_session_query(ngx_http_request_t *r, const char *sql,
     const char **params, ngx_uint_t with_id,
     ngx_http_telehealth_pg_handler_pt handler)
 {
-    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     if (with_id) {
-        if (!ngx_http_telehealth_is_uuid((char *) ctx->id.data, ctx->id.len))
-        {
+        if (!ngx_http_telehealth_is_uuid((char *) ctx->id.data, ctx->id.len)) {
             ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
-                                     "No such session.");
+                "No such session.");
             return;
         }
 
@@ -165,10 +162,10 @@ failed:
 static void
 ngx_http_telehealth_get_found(ngx_http_telehealth_pg_req_t *pg)
 {
-    json_t                      *session;
-    ngx_http_request_t          *r;
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_list_t  *ls;
+    json_t                     *session;
+    ngx_http_request_t         *r;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_list_t *ls;
 
     r = pg->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
@@ -181,7 +178,7 @@ ngx_http_telehealth_get_found(ngx_http_telehealth_pg_req_t *pg)
 
     if (PQntuples(pg->result) != 1) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
-                                 "No such session.");
+            "No such session.");
         return;
     }
 
@@ -196,9 +193,8 @@ ngx_http_telehealth_get_found(ngx_http_telehealth_pg_req_t *pg)
     }
 
     if (ctx->caller.staff) {
-        ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
-                                                  json_incref(session)));
+        ngx_http_telehealth_finalize(r, ngx_http_telehealth_send_json(r,
+                                            NGX_HTTP_OK, json_incref(session)));
         return;
     }
 
@@ -211,12 +207,12 @@ ngx_http_telehealth_get_found(ngx_http_telehealth_pg_req_t *pg)
 static void
 ngx_http_telehealth_list_check_open(ngx_http_request_t *r)
 {
-    size_t                       i, n;
-    char                       **argv;
-    size_t                      *argvlen;
-    json_t                      *session, *room, *id;
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_list_t  *ls;
+    size_t                      i, n;
+    char                      **argv;
+    size_t                     *argvlen;
+    json_t                     *session, *room, *id;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_list_t *ls;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     ls = ctx->data;
@@ -247,15 +243,14 @@ ngx_http_telehealth_list_check_open(ngx_http_request_t *r)
 
     ngx_sprintf((u_char *) argv[2], "%uz%Z", n);
 
-    json_array_foreach(ls->items, i, session) {
+    json_array_foreach (ls->items, i, session) {
         room = json_object_get(session, "room");
         id = json_object_get(session, "id");
 
         argv[3 + i] = ngx_http_telehealth_redis_key(r->pool, TH_KEY_ROOM,
-                                json_is_string(room)
-                                ? json_string_value(room) : "");
-        argv[3 + n + i] = json_is_string(id) ? (char *) json_string_value(id)
-                                             : "";
+            json_is_string(room) ? json_string_value(room) : "");
+        argv[3 + n + i] =
+            json_is_string(id) ? (char *) json_string_value(id) : "";
 
         if (argv[3 + i] == NULL) {
             ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -268,9 +263,8 @@ ngx_http_telehealth_list_check_open(ngx_http_request_t *r)
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                          ngx_http_telehealth_list_filtered,
-                                          r, 3 + 2 * n, (const char **) argv,
-                                          argvlen)
+            ngx_http_telehealth_list_filtered, r, 3 + 2 * n,
+            (const char **) argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -283,10 +277,10 @@ ngx_http_telehealth_list_check_open(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_list_filtered(void *data, redisReply *open)
 {
-    size_t                       i, n;
-    ngx_http_request_t          *r = data;
-    ngx_http_telehealth_ctx_t   *ctx;
-    ngx_http_telehealth_list_t  *ls;
+    size_t                      i, n;
+    ngx_http_request_t         *r = data;
+    ngx_http_telehealth_ctx_t  *ctx;
+    ngx_http_telehealth_list_t *ls;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     ls = ctx->data;
@@ -300,8 +294,7 @@ ngx_http_telehealth_list_filtered(void *data, redisReply *open)
 
     /* from the end: removing an item shifts those after it */
     for (i = n; i-- > 0; /* void */) {
-        if (i >= open->elements
-            || open->element[i]->type != REDIS_REPLY_INTEGER
+        if (i >= open->elements || open->element[i]->type != REDIS_REPLY_INTEGER
             || open->element[i]->integer != 1)
         {
             json_array_remove(ls->items, i);
@@ -310,18 +303,18 @@ ngx_http_telehealth_list_filtered(void *data, redisReply *open)
 
     if (!ls->single) {
         ngx_http_telehealth_finalize(r,
-                    ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
-                                                  json_incref(ls->answer)));
+            ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+                json_incref(ls->answer)));
         return;
     }
 
     if (json_array_size(ls->items) == 0) {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_NOT_FOUND,
-                                 "No such session.");
+            "No such session.");
         return;
     }
 
     ngx_http_telehealth_finalize(r,
-                ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
-                                json_incref(json_array_get(ls->items, 0))));
+        ngx_http_telehealth_send_json(r, NGX_HTTP_OK,
+            json_incref(json_array_get(ls->items, 0))));
 }

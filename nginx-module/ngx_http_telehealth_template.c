@@ -16,15 +16,15 @@
 #include "ngx_http_telehealth_template.h"
 
 
-#define NGX_HTTP_TELEHEALTH_TEMPLATE_MAX  65536
+#define NGX_HTTP_TELEHEALTH_TEMPLATE_MAX 65536
 
 
 typedef struct {
-    ngx_str_t            language;
-    ngx_str_t            name;
-    ngx_str_t            channel;
-    ngx_str_t            subject;          /* e-mail only */
-    ngx_str_t            body;
+    ngx_str_t language;
+    ngx_str_t name;
+    ngx_str_t channel;
+    ngx_str_t subject; /* e-mail only */
+    ngx_str_t body;
 } ngx_http_telehealth_template_t;
 
 
@@ -33,64 +33,59 @@ static ngx_int_t ngx_http_telehealth_template_read(ngx_conf_t *cf,
     ngx_str_t *path, u_char *file, size_t len);
 static ngx_int_t ngx_http_telehealth_template_check(ngx_conf_t *cf,
     ngx_str_t *path, ngx_str_t *text);
-static ngx_int_t ngx_http_telehealth_template_language(u_char *p,
-    size_t len);
+static ngx_int_t ngx_http_telehealth_template_language(u_char *p, size_t len);
 static ngx_int_t ngx_http_telehealth_template_word(u_char *p, size_t len);
-static ngx_http_telehealth_template_t *ngx_http_telehealth_template_find(
-    ngx_http_telehealth_templates_conf_t *tc, u_char *name, size_t nlen,
-    u_char *channel, size_t clen, u_char *language, size_t llen);
+static ngx_http_telehealth_template_t *
+ngx_http_telehealth_template_find(ngx_http_telehealth_templates_conf_t *tc,
+    u_char *name, size_t nlen, u_char *channel, size_t clen, u_char *language,
+    size_t llen);
 static ngx_int_t ngx_http_telehealth_template_fill(ngx_pool_t *pool,
     ngx_str_t *text, json_t *params, ngx_uint_t oneline, ngx_str_t *out,
     char *reason, ngx_http_telehealth_template_t *t);
 
 
-static ngx_str_t  ngx_http_telehealth_template_channels[] = {
-    ngx_string("sms"),
-    ngx_string("email"),
-    ngx_string("whatsapp"),
-    ngx_null_string
-};
+static ngx_str_t ngx_http_telehealth_template_channels[] = { ngx_string("sms"),
+    ngx_string("email"), ngx_string("whatsapp"), ngx_null_string };
 
 
 char *
 ngx_http_telehealth_templates_load(ngx_conf_t *cf,
-    ngx_http_telehealth_templates_conf_t *tc)
+    ngx_http_telehealth_templates_conf_t      *tc)
 {
-    u_char                          *p;
-    size_t                           len;
-    ngx_dir_t                        dir, sub;
-    ngx_str_t                        path, lang;
-    ngx_uint_t                       i, j, ok;
-    ngx_file_info_t                  fi;
-    ngx_http_telehealth_template_t  *t;
+    u_char                         *p;
+    size_t                          len;
+    ngx_dir_t                       dir, sub;
+    ngx_str_t                       path, lang;
+    ngx_uint_t                      i, j, ok;
+    ngx_file_info_t                 fi;
+    ngx_http_telehealth_template_t *t;
 
     if (ngx_conf_full_name(cf->cycle, &tc->dir, 1) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
 
-    tc->list = ngx_array_create(cf->pool, 16,
-                                sizeof(ngx_http_telehealth_template_t));
+    tc->list =
+        ngx_array_create(cf->pool, 16, sizeof(ngx_http_telehealth_template_t));
     if (tc->list == NULL) {
         return NGX_CONF_ERROR;
     }
 
     if (ngx_open_dir(&tc->dir, &dir) == NGX_ERROR) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "telehealth_templates: " ngx_open_dir_n
-                           " \"%V\" failed", &tc->dir);
+            "telehealth_templates: " ngx_open_dir_n " \"%V\" failed", &tc->dir);
         return NGX_CONF_ERROR;
     }
 
     ok = 1;
 
-    for ( ;; ) {
+    for (;;) {
         ngx_set_errno(0);
 
         if (ngx_read_dir(&dir) == NGX_ERROR) {
             if (ngx_errno != NGX_ENOMOREFILES) {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                                   "telehealth_templates: " ngx_read_dir_n
-                                   " \"%V\" failed", &tc->dir);
+                    "telehealth_templates: " ngx_read_dir_n " \"%V\" failed",
+                    &tc->dir);
                 ok = 0;
             }
 
@@ -113,8 +108,7 @@ ngx_http_telehealth_templates_load(ngx_conf_t *cf,
 
         ngx_sprintf(path.data, "%V/%V%Z", &tc->dir, &lang);
 
-        if (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR
-            || !ngx_is_dir(&fi))
+        if (ngx_file_info(path.data, &fi) == NGX_FILE_ERROR || !ngx_is_dir(&fi))
         {
             continue;
         }
@@ -123,8 +117,9 @@ ngx_http_telehealth_templates_load(ngx_conf_t *cf,
             != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "telehealth_templates: \"%V\" is not a "
-                               "language tag such as en or pt-BR", &path);
+                "telehealth_templates: \"%V\" is not a "
+                "language tag such as en or pt-BR",
+                &path);
             ok = 0;
             continue;
         }
@@ -137,21 +132,21 @@ ngx_http_telehealth_templates_load(ngx_conf_t *cf,
 
         if (ngx_open_dir(&path, &sub) == NGX_ERROR) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                               "telehealth_templates: " ngx_open_dir_n
-                               " \"%V\" failed", &path);
+                "telehealth_templates: " ngx_open_dir_n " \"%V\" failed",
+                &path);
             ok = 0;
             continue;
         }
 
-        for ( ;; ) {
+        for (;;) {
             ngx_set_errno(0);
 
             if (ngx_read_dir(&sub) == NGX_ERROR) {
                 if (ngx_errno != NGX_ENOMOREFILES) {
                     ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                                       "telehealth_templates: "
-                                       ngx_read_dir_n " \"%V\" failed",
-                                       &path);
+                        "telehealth_templates: " ngx_read_dir_n
+                        " \"%V\" failed",
+                        &path);
                     ok = 0;
                 }
 
@@ -165,8 +160,7 @@ ngx_http_telehealth_templates_load(ngx_conf_t *cf,
                 continue;
             }
 
-            if (ngx_http_telehealth_template_read(cf, tc, &lang, &path, p,
-                                                  len)
+            if (ngx_http_telehealth_template_read(cf, tc, &lang, &path, p, len)
                 != NGX_OK)
             {
                 ok = 0;
@@ -187,9 +181,9 @@ ngx_http_telehealth_templates_load(ngx_conf_t *cf,
     t = tc->list->elts;
 
     for (i = 0; i < tc->list->nelts; i++) {
-        if (ngx_http_telehealth_template_find(tc, t[i].name.data,
-                    t[i].name.len, t[i].channel.data, t[i].channel.len,
-                    tc->default_language.data, tc->default_language.len)
+        if (ngx_http_telehealth_template_find(tc, t[i].name.data, t[i].name.len,
+                t[i].channel.data, t[i].channel.len, tc->default_language.data,
+                tc->default_language.len)
             != NULL)
         {
             continue;
@@ -199,10 +193,11 @@ ngx_http_telehealth_templates_load(ngx_conf_t *cf,
         for (j = 0; j < i; j++) {
             if (t[j].name.len == t[i].name.len
                 && t[j].channel.len == t[i].channel.len
-                && ngx_strncmp(t[j].name.data, t[i].name.data,
-                               t[i].name.len) == 0
+                && ngx_strncmp(t[j].name.data, t[i].name.data, t[i].name.len)
+                       == 0
                 && ngx_strncmp(t[j].channel.data, t[i].channel.data,
-                               t[i].channel.len) == 0)
+                       t[i].channel.len)
+                       == 0)
             {
                 break;
             }
@@ -210,12 +205,11 @@ ngx_http_telehealth_templates_load(ngx_conf_t *cf,
 
         if (j == i) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "telehealth_templates: \"%V/%V/%V.%V\" is "
-                               "missing: the template \"%V\" has no text in "
-                               "the default language \"%V\"",
-                               &tc->dir, &tc->default_language, &t[i].name,
-                               &t[i].channel, &t[i].name,
-                               &tc->default_language);
+                "telehealth_templates: \"%V/%V/%V.%V\" is "
+                "missing: the template \"%V\" has no text in "
+                "the default language \"%V\"",
+                &tc->dir, &tc->default_language, &t[i].name, &t[i].channel,
+                &t[i].name, &tc->default_language);
             ok = 0;
         }
     }
@@ -233,12 +227,12 @@ ngx_http_telehealth_template_read(ngx_conf_t *cf,
     ngx_http_telehealth_templates_conf_t *tc, ngx_str_t *language,
     ngx_str_t *path, u_char *file, size_t len)
 {
-    u_char                          *dot, *p, *last;
-    ssize_t                          n;
-    ngx_str_t                        name, full, text, *ch;
-    ngx_file_t                       f;
-    ngx_file_info_t                  fi;
-    ngx_http_telehealth_template_t  *t;
+    u_char                         *dot, *p, *last;
+    ssize_t                         n;
+    ngx_str_t                       name, full, text, *ch;
+    ngx_file_t                      f;
+    ngx_file_info_t                 fi;
+    ngx_http_telehealth_template_t *t;
 
     dot = ngx_strlchr(file, file + len, '.');
 
@@ -269,9 +263,10 @@ ngx_http_telehealth_template_read(ngx_conf_t *cf,
         || ngx_http_telehealth_template_word(name.data, name.len) != NGX_OK)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "telehealth_templates: \"%V\" is not named "
-                           "<template>.sms, .email or .whatsapp (lower-case "
-                           "letters, digits and \"_\")", &full);
+            "telehealth_templates: \"%V\" is not named "
+            "<template>.sms, .email or .whatsapp (lower-case "
+            "letters, digits and \"_\")",
+            &full);
         return NGX_ERROR;
     }
 
@@ -283,8 +278,7 @@ ngx_http_telehealth_template_read(ngx_conf_t *cf,
     f.fd = ngx_open_file(full.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
     if (f.fd == NGX_INVALID_FILE) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "telehealth_templates: " ngx_open_file_n
-                           " \"%V\" failed", &full);
+            "telehealth_templates: " ngx_open_file_n " \"%V\" failed", &full);
         return NGX_ERROR;
     }
 
@@ -292,8 +286,9 @@ ngx_http_telehealth_template_read(ngx_conf_t *cf,
         || ngx_file_size(&fi) > NGX_HTTP_TELEHEALTH_TEMPLATE_MAX)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "telehealth_templates: \"%V\" cannot be read or "
-                           "is larger than 64k", &full);
+            "telehealth_templates: \"%V\" cannot be read or "
+            "is larger than 64k",
+            &full);
         ngx_close_file(f.fd);
         return NGX_ERROR;
     }
@@ -311,15 +306,13 @@ ngx_http_telehealth_template_read(ngx_conf_t *cf,
 
     if (n != (ssize_t) text.len) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "telehealth_templates: \"%V\" could not be read",
-                           &full);
+            "telehealth_templates: \"%V\" could not be read", &full);
         return NGX_ERROR;
     }
 
     /* a final line break is the editor's, not the text's */
     while (text.len
-           && (text.data[text.len - 1] == LF
-               || text.data[text.len - 1] == CR))
+           && (text.data[text.len - 1] == LF || text.data[text.len - 1] == CR))
     {
         text.len--;
     }
@@ -360,7 +353,7 @@ ngx_http_telehealth_template_read(ngx_conf_t *cf,
 
     if (text.len < sizeof("Subject:") - 1
         || ngx_strncasecmp(p, (u_char *) "Subject:", sizeof("Subject:") - 1)
-           != 0)
+               != 0)
     {
         goto bad_email;
     }
@@ -408,9 +401,10 @@ ngx_http_telehealth_template_read(ngx_conf_t *cf,
 bad_email:
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "telehealth_templates: \"%V\" must start with a "
-                       "\"Subject: ...\" line, then a blank line, then the "
-                       "body", &full);
+        "telehealth_templates: \"%V\" must start with a "
+        "\"Subject: ...\" line, then a blank line, then the "
+        "body",
+        &full);
     return NGX_ERROR;
 }
 
@@ -421,8 +415,8 @@ static ngx_int_t
 ngx_http_telehealth_template_check(ngx_conf_t *cf, ngx_str_t *path,
     ngx_str_t *text)
 {
-    u_char     *p, *last, *end;
-    ngx_uint_t  line;
+    u_char    *p, *last, *end;
+    ngx_uint_t line;
 
     p = text->data;
     last = text->data + text->len;
@@ -437,8 +431,7 @@ ngx_http_telehealth_template_check(ngx_conf_t *cf, ngx_str_t *path,
 
         if (ngx_utf8_decode(&end, last - p) > 0x10ffff) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "telehealth_templates: \"%V\" is not UTF-8",
-                               path);
+                "telehealth_templates: \"%V\" is not UTF-8", path);
             return NGX_ERROR;
         }
 
@@ -460,14 +453,13 @@ ngx_http_telehealth_template_check(ngx_conf_t *cf, ngx_str_t *path,
         end = ngx_strlcasestrn(p + 2, last, (u_char *) "}}", 2 - 1);
 
         if (end == NULL
-            || ngx_http_telehealth_template_word(p + 2, end - p - 2)
-               != NGX_OK)
+            || ngx_http_telehealth_template_word(p + 2, end - p - 2) != NGX_OK)
         {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "telehealth_templates: \"%V\" line %ui: "
-                               "\"{{\" must open a placeholder such as "
-                               "{{link}} (lower-case letters, digits, \"_\")",
-                               path, line);
+                "telehealth_templates: \"%V\" line %ui: "
+                "\"{{\" must open a placeholder such as "
+                "{{link}} (lower-case letters, digits, \"_\")",
+                path, line);
             return NGX_ERROR;
         }
 
@@ -481,7 +473,7 @@ ngx_http_telehealth_template_check(ngx_conf_t *cf, ngx_str_t *path,
 static ngx_int_t
 ngx_http_telehealth_template_language(u_char *p, size_t len)
 {
-    size_t  i, n;
+    size_t i, n;
 
     /* [a-z]{2,3}(-[A-Za-z0-9]{2,8})*, as patients.language */
 
@@ -500,7 +492,7 @@ ngx_http_telehealth_template_language(u_char *p, size_t len)
 
         for (i = 0; n < len && p[n] != '-'; i++, n++) {
             if (!((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= 'A' && p[n] <= 'Z')
-                  || (p[n] >= '0' && p[n] <= '9')))
+                    || (p[n] >= '0' && p[n] <= '9')))
             {
                 return NGX_ERROR;
             }
@@ -518,7 +510,7 @@ ngx_http_telehealth_template_language(u_char *p, size_t len)
 static ngx_int_t
 ngx_http_telehealth_template_word(u_char *p, size_t len)
 {
-    size_t  i;
+    size_t i;
 
     if (len == 0 || len > 63) {
         return NGX_ERROR;
@@ -526,7 +518,7 @@ ngx_http_telehealth_template_word(u_char *p, size_t len)
 
     for (i = 0; i < len; i++) {
         if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9')
-              || p[i] == '_'))
+                || p[i] == '_'))
         {
             return NGX_ERROR;
         }
@@ -538,11 +530,11 @@ ngx_http_telehealth_template_word(u_char *p, size_t len)
 
 static ngx_http_telehealth_template_t *
 ngx_http_telehealth_template_find(ngx_http_telehealth_templates_conf_t *tc,
-    u_char *name, size_t nlen, u_char *channel, size_t clen,
-    u_char *language, size_t llen)
+    u_char *name, size_t nlen, u_char *channel, size_t clen, u_char *language,
+    size_t llen)
 {
-    ngx_uint_t                       i;
-    ngx_http_telehealth_template_t  *t;
+    ngx_uint_t                      i;
+    ngx_http_telehealth_template_t *t;
 
     t = tc->list->elts;
 
@@ -567,16 +559,18 @@ ngx_http_telehealth_template_render(ngx_pool_t *pool,
     const char *channel, const char *language, const char *params,
     ngx_str_t *subject, ngx_str_t *body, char *reason)
 {
-    u_char                          *dash;
-    size_t                           nlen, clen, llen;
-    json_t                          *o;
-    ngx_int_t                        rc;
-    json_error_t                     err;
-    ngx_http_telehealth_template_t  *t;
+    u_char                         *dash;
+    size_t                          nlen, clen, llen;
+    json_t                         *o;
+    ngx_int_t                       rc;
+    json_error_t                    err;
+    ngx_http_telehealth_template_t *t;
 
     if (tc->list == NULL) {
-        ngx_cpystrn((u_char *) reason, (u_char *) "no telehealth_templates "
-                    "configured", NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN);
+        ngx_cpystrn((u_char *) reason,
+            (u_char *) "no telehealth_templates "
+                       "configured",
+            NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN);
         return NGX_AGAIN;
     }
 
@@ -587,30 +581,27 @@ ngx_http_telehealth_template_render(ngx_pool_t *pool,
     /* pt-BR, else pt, else the default language */
 
     t = ngx_http_telehealth_template_find(tc, (u_char *) name, nlen,
-                                          (u_char *) channel, clen,
-                                          (u_char *) language, llen);
+        (u_char *) channel, clen, (u_char *) language, llen);
 
     dash = (u_char *) ngx_strchr(language, '-');
 
     if (t == NULL && dash != NULL) {
         t = ngx_http_telehealth_template_find(tc, (u_char *) name, nlen,
-                                              (u_char *) channel, clen,
-                                              (u_char *) language,
-                                              dash - (u_char *) language);
+            (u_char *) channel, clen, (u_char *) language,
+            dash - (u_char *) language);
     }
 
     if (t == NULL) {
         t = ngx_http_telehealth_template_find(tc, (u_char *) name, nlen,
-                                              (u_char *) channel, clen,
-                                              tc->default_language.data,
-                                              tc->default_language.len);
+            (u_char *) channel, clen, tc->default_language.data,
+            tc->default_language.len);
     }
 
     if (t == NULL) {
         ngx_snprintf((u_char *) reason,
-                     NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN - 1,
-                     "no template \"%*s.%*s\"%Z", nlen > 63 ? 63 : nlen, name,
-                     clen > 10 ? 10 : clen, channel);
+            NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN - 1,
+            "no template \"%*s.%*s\"%Z", nlen > 63 ? 63 : nlen, name,
+            clen > 10 ? 10 : clen, channel);
         reason[NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN - 1] = '\0';
         return NGX_DECLINED;
     }
@@ -619,20 +610,22 @@ ngx_http_telehealth_template_render(ngx_pool_t *pool,
 
     if (o == NULL || !json_is_object(o)) {
         json_decref(o);
-        ngx_cpystrn((u_char *) reason, (u_char *) "params is not a JSON "
-                    "object", NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN);
+        ngx_cpystrn((u_char *) reason,
+            (u_char *) "params is not a JSON "
+                       "object",
+            NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN);
         return NGX_DECLINED;
     }
 
     subject->len = 0;
     subject->data = NULL;
 
-    rc = ngx_http_telehealth_template_fill(pool, &t->body, o, 0, body,
-                                           reason, t);
+    rc = ngx_http_telehealth_template_fill(pool, &t->body, o, 0, body, reason,
+        t);
 
     if (rc == NGX_OK && t->subject.len) {
-        rc = ngx_http_telehealth_template_fill(pool, &t->subject, o, 1,
-                                               subject, reason, t);
+        rc = ngx_http_telehealth_template_fill(pool, &t->subject, o, 1, subject,
+            reason, t);
     }
 
     json_decref(o);
@@ -648,12 +641,12 @@ ngx_http_telehealth_template_fill(ngx_pool_t *pool, ngx_str_t *text,
     json_t *params, ngx_uint_t oneline, ngx_str_t *out, char *reason,
     ngx_http_telehealth_template_t *t)
 {
-    char        *key, *dumped;
-    u_char      *p, *last, *end, *dst;
-    size_t       len, n;
-    json_t      *v;
-    ngx_uint_t   pass;
-    const char  *value;
+    char       *key, *dumped;
+    u_char     *p, *last, *end, *dst;
+    size_t      len, n;
+    json_t     *v;
+    ngx_uint_t  pass;
+    const char *value;
 
     out->len = 0;
     out->data = NULL;
@@ -681,7 +674,7 @@ ngx_http_telehealth_template_fill(ngx_pool_t *pool, ngx_str_t *text,
             key = ngx_pnalloc(pool, n + 1);
             if (key == NULL) {
                 ngx_cpystrn((u_char *) reason, (u_char *) "out of memory",
-                            NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN);
+                    NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN);
                 return NGX_DECLINED;
             }
 
@@ -705,12 +698,12 @@ ngx_http_telehealth_template_fill(ngx_pool_t *pool, ngx_str_t *text,
                 || (oneline && strpbrk(value, "\r\n") != NULL))
             {
                 ngx_snprintf((u_char *) reason,
-                             NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN - 1,
-                             "template \"%V.%V\" (%V): %s {{%s}}%Z",
-                             &t->name, &t->channel, &t->language,
-                             value == NULL || *value == '\0'
-                             ? "no value for" : "a line break in",
-                             key);
+                    NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN - 1,
+                    "template \"%V.%V\" (%V): %s {{%s}}%Z", &t->name,
+                    &t->channel, &t->language,
+                    value == NULL || *value == '\0' ? "no value for"
+                                                    : "a line break in",
+                    key);
                 reason[NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN - 1] = '\0';
                 free(dumped);
                 return NGX_DECLINED;
@@ -732,7 +725,7 @@ ngx_http_telehealth_template_fill(ngx_pool_t *pool, ngx_str_t *text,
             out->data = ngx_pnalloc(pool, len + 1);
             if (out->data == NULL) {
                 ngx_cpystrn((u_char *) reason, (u_char *) "out of memory",
-                            NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN);
+                    NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN);
                 return NGX_DECLINED;
             }
 

@@ -14,7 +14,7 @@
 #include "ngx_http_telehealth_module.h"
 
 
-#define NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN  200
+#define NGX_HTTP_TELEHEALTH_TEMPLATE_REASON_LEN 200
 
 
 /*
@@ -22,7 +22,7 @@
  * template without a version in the default language, is an error.
  */
 char *ngx_http_telehealth_templates_load(ngx_conf_t *cf,
-    ngx_http_telehealth_templates_conf_t *tc);
+    ngx_http_telehealth_templates_conf_t            *tc);
 
 /*
  * Renders template name for channel in language (else its base language,

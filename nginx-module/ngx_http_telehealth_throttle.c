@@ -26,28 +26,26 @@
 
 
 /* KEYS, ARGV and answer: common/lua/throttle_check.lua */
-#define ngx_http_telehealth_throttle_check_lua  th_lua_throttle_check
+#define ngx_http_telehealth_throttle_check_lua th_lua_throttle_check
 
 /* KEYS, ARGV and answer: common/lua/throttle_fail.lua */
-#define ngx_http_telehealth_throttle_fail_lua  th_lua_throttle_fail
+#define ngx_http_telehealth_throttle_fail_lua th_lua_throttle_fail
 
 
 static char *ngx_http_telehealth_throttle_key(ngx_http_request_t *r,
     const char *scope, u_char *data, size_t len);
-static void ngx_http_telehealth_throttle_checked(void *data,
-    redisReply *reply);
+static void ngx_http_telehealth_throttle_checked(void *data, redisReply *reply);
 static int ngx_http_telehealth_throttle_args(ngx_http_request_t *r,
-    ngx_http_telehealth_throttle_t *t, const char *script,
-    const char **argv, size_t *argvlen);
-static void ngx_http_telehealth_throttle_ignore(void *data,
-    redisReply *reply);
+    ngx_http_telehealth_throttle_t *t, const char *script, const char **argv,
+    size_t *argvlen);
+static void ngx_http_telehealth_throttle_ignore(void *data, redisReply *reply);
 static void ngx_http_telehealth_throttle_link(ngx_http_request_t *r,
     const char *link_scope, const char *addr_scope,
     ngx_http_telehealth_throttle_pt handler);
 static void ngx_http_telehealth_throttle_redeem_go(ngx_http_request_t *r,
-    ngx_int_t rc);
+    ngx_int_t                                                          rc);
 static void ngx_http_telehealth_throttle_decide_go(ngx_http_request_t *r,
-    ngx_int_t rc);
+    ngx_int_t                                                          rc);
 
 
 ngx_int_t
@@ -56,11 +54,11 @@ ngx_http_telehealth_throttle_check(ngx_http_request_t *r,
     ngx_uint_t fail_status, ngx_uint_t reset_status,
     ngx_http_telehealth_throttle_pt handler)
 {
-    int                              argc;
-    const char                      *argv[12];
-    size_t                           argvlen[12];
-    ngx_http_telehealth_ctx_t       *ctx;
-    ngx_http_telehealth_throttle_t  *t;
+    int                             argc;
+    const char                     *argv[12];
+    size_t                          argvlen[12];
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_throttle_t *t;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -74,31 +72,27 @@ ngx_http_telehealth_throttle_check(ngx_http_request_t *r,
     t->handler = handler;
 
     t->addr_key = ngx_http_telehealth_throttle_key(r, addr_scope,
-                                            r->connection->addr_text.data,
-                                            r->connection->addr_text.len);
+        r->connection->addr_text.data, r->connection->addr_text.len);
     if (t->addr_key == NULL) {
         return NGX_ERROR;
     }
 
     if (subject != NULL) {
         t->subject_key = ngx_http_telehealth_throttle_key(r, subject_scope,
-                                                          subject->data,
-                                                          subject->len);
+            subject->data, subject->len);
         if (t->subject_key == NULL) {
             return NGX_ERROR;
         }
     }
 
     argc = ngx_http_telehealth_throttle_args(r, t,
-                                        ngx_http_telehealth_throttle_check_lua,
-                                        argv, argvlen);
+        ngx_http_telehealth_throttle_check_lua, argv, argvlen);
     if (argc == 0) {
         return NGX_ERROR;
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                    ngx_http_telehealth_throttle_checked, r,
-                                    argc, argv, argvlen)
+            ngx_http_telehealth_throttle_checked, r, argc, argv, argvlen)
         != NGX_OK)
     {
         return NGX_DECLINED;
@@ -113,9 +107,9 @@ ngx_http_telehealth_throttle_check(ngx_http_request_t *r,
 static void
 ngx_http_telehealth_throttle_checked(void *data, redisReply *reply)
 {
-    ngx_http_request_t              *r = data;
-    ngx_http_telehealth_ctx_t       *ctx;
-    ngx_http_telehealth_throttle_t  *t;
+    ngx_http_request_t             *r = data;
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_throttle_t *t;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     t = ctx->throttle;
@@ -123,9 +117,8 @@ ngx_http_telehealth_throttle_checked(void *data, redisReply *reply)
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         if (reply != NULL) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "telehealth: throttle check failed: %s",
-                          reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                           : "bad reply");
+                "telehealth: throttle check failed: %s",
+                reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
         }
 
         /* nothing to record of a request that was not looked at */
@@ -139,8 +132,7 @@ ngx_http_telehealth_throttle_checked(void *data, redisReply *reply)
         t->recorded = 1;
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "telehealth: attempt throttled, retry after %T s",
-                      t->retry_after);
+            "telehealth: attempt throttled, retry after %T s", t->retry_after);
 
         t->handler(r, NGX_BUSY);
         return;
@@ -153,9 +145,9 @@ ngx_http_telehealth_throttle_checked(void *data, redisReply *reply)
 void
 ngx_http_telehealth_throttle_refuse(ngx_http_request_t *r)
 {
-    u_char                          *p, *last;
-    ngx_http_telehealth_ctx_t       *ctx;
-    ngx_http_telehealth_throttle_t  *t;
+    u_char                         *p, *last;
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_throttle_t *t;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     t = ctx->throttle;
@@ -168,8 +160,7 @@ ngx_http_telehealth_throttle_refuse(ngx_http_request_t *r)
 
     last = ngx_sprintf(p, "%T", t->retry_after > 0 ? t->retry_after : 1);
 
-    if (ngx_http_telehealth_add_header(r, "Retry-After", p, last - p)
-        != NGX_OK)
+    if (ngx_http_telehealth_add_header(r, "Retry-After", p, last - p) != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -189,11 +180,11 @@ ngx_http_telehealth_throttle_refuse(ngx_http_request_t *r)
 void
 ngx_http_telehealth_throttle_outcome(ngx_http_request_t *r)
 {
-    int                               argc;
-    const char                       *argv[12];
-    size_t                            argvlen[12];
-    ngx_http_telehealth_ctx_t        *ctx;
-    ngx_http_telehealth_throttle_t   *t;
+    int                             argc;
+    const char                     *argv[12];
+    size_t                          argvlen[12];
+    ngx_http_telehealth_ctx_t      *ctx;
+    ngx_http_telehealth_throttle_t *t;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     if (ctx == NULL || ctx->throttle == NULL || ctx->throttle->recorded) {
@@ -212,8 +203,7 @@ ngx_http_telehealth_throttle_outcome(ngx_http_request_t *r)
         argvlen[1] = ngx_strlen(t->subject_key);
 
         (void) ngx_http_telehealth_redis_command(NULL, r->connection->log,
-                                    ngx_http_telehealth_throttle_ignore, NULL,
-                                    2, argv, argvlen);
+            ngx_http_telehealth_throttle_ignore, NULL, 2, argv, argvlen);
         return;
     }
 
@@ -222,20 +212,18 @@ ngx_http_telehealth_throttle_outcome(ngx_http_request_t *r)
     }
 
     argc = ngx_http_telehealth_throttle_args(r, t,
-                                        ngx_http_telehealth_throttle_fail_lua,
-                                        argv, argvlen);
+        ngx_http_telehealth_throttle_fail_lua, argv, argvlen);
     if (argc == 0) {
         return;
     }
 
     if (ngx_http_telehealth_redis_command(NULL, r->connection->log,
-                                    ngx_http_telehealth_throttle_ignore, NULL,
-                                    argc, argv, argvlen)
+            ngx_http_telehealth_throttle_ignore, NULL, argc, argv, argvlen)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "telehealth: failed attempt not recorded: "
-                      "Redis unavailable");
+            "telehealth: failed attempt not recorded: "
+            "Redis unavailable");
     }
 }
 
@@ -248,12 +236,12 @@ ngx_http_telehealth_throttle_outcome(ngx_http_request_t *r)
 
 static int
 ngx_http_telehealth_throttle_args(ngx_http_request_t *r,
-    ngx_http_telehealth_throttle_t *t, const char *script,
-    const char **argv, size_t *argvlen)
+    ngx_http_telehealth_throttle_t *t, const char *script, const char **argv,
+    size_t *argvlen)
 {
-    int                               argc, i;
-    u_char                           *p;
-    ngx_http_telehealth_main_conf_t  *mcf;
+    int                              argc, i;
+    u_char                          *p;
+    ngx_http_telehealth_main_conf_t *mcf;
 
     mcf = ngx_http_get_module_main_conf(r, ngx_http_telehealth_module);
 
@@ -272,8 +260,8 @@ ngx_http_telehealth_throttle_args(ngx_http_request_t *r,
         argv[argc++] = t->subject_key;
     }
 
-#define ngx_http_telehealth_throttle_arg(fmt, v)                              \
-    argv[argc++] = (char *) p;                                                \
+#define ngx_http_telehealth_throttle_arg(fmt, v) \
+    argv[argc++] = (char *) p;                   \
     p = ngx_sprintf(p, fmt "%Z", v)
 
     ngx_http_telehealth_throttle_arg("%M", mcf->throttle.backoff);
@@ -302,7 +290,7 @@ ngx_http_telehealth_throttle_ignore(void *data, redisReply *reply)
 {
     if (reply != NULL && reply->type == REDIS_REPLY_ERROR) {
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "telehealth: throttle record failed: %s", reply->str);
+            "telehealth: throttle record failed: %s", reply->str);
     }
 }
 
@@ -313,8 +301,8 @@ static char *
 ngx_http_telehealth_throttle_key(ngx_http_request_t *r, const char *scope,
     u_char *data, size_t len)
 {
-    u_char  *id, *p;
-    char     hex[65];
+    u_char *id, *p;
+    char    hex[65];
 
     th_sha256_hex(data, len, hex);
 
@@ -326,8 +314,7 @@ ngx_http_telehealth_throttle_key(ngx_http_request_t *r, const char *scope,
     p = ngx_sprintf(id, "%s:%s%Z", scope, hex);
     (void) p;
 
-    return ngx_http_telehealth_redis_key(r->pool, TH_KEY_THROTTLE,
-                                         (char *) id);
+    return ngx_http_telehealth_redis_key(r->pool, TH_KEY_THROTTLE, (char *) id);
 }
 
 
@@ -340,8 +327,7 @@ void
 ngx_http_telehealth_throttle_redeem(ngx_http_request_t *r)
 {
     ngx_http_telehealth_throttle_link(r, TH_THROTTLE_REDEEM_LINK,
-                                      TH_THROTTLE_REDEEM_ADDR,
-                                      ngx_http_telehealth_throttle_redeem_go);
+        TH_THROTTLE_REDEEM_ADDR, ngx_http_telehealth_throttle_redeem_go);
 }
 
 
@@ -349,20 +335,18 @@ void
 ngx_http_telehealth_throttle_decide(ngx_http_request_t *r)
 {
     ngx_http_telehealth_throttle_link(r, TH_THROTTLE_DECIDE_LINK,
-                                      TH_THROTTLE_DECIDE_ADDR,
-                                      ngx_http_telehealth_throttle_decide_go);
+        TH_THROTTLE_DECIDE_ADDR, ngx_http_telehealth_throttle_decide_go);
 }
 
 
 static void
-ngx_http_telehealth_throttle_link(ngx_http_request_t *r,
-    const char *link_scope, const char *addr_scope,
-    ngx_http_telehealth_throttle_pt handler)
+ngx_http_telehealth_throttle_link(ngx_http_request_t *r, const char *link_scope,
+    const char *addr_scope, ngx_http_telehealth_throttle_pt handler)
 {
-    json_t                     *token;
-    ngx_str_t                   link, *subject;
-    ngx_int_t                   rc;
-    ngx_http_telehealth_ctx_t  *ctx;
+    json_t                    *token;
+    ngx_str_t                  link, *subject;
+    ngx_int_t                  rc;
+    ngx_http_telehealth_ctx_t *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
@@ -376,9 +360,8 @@ ngx_http_telehealth_throttle_link(ngx_http_request_t *r,
         subject = &link;
     }
 
-    rc = ngx_http_telehealth_throttle_check(r, link_scope, subject,
-                                            addr_scope, NGX_HTTP_NOT_FOUND, 0,
-                                            handler);
+    rc = ngx_http_telehealth_throttle_check(r, link_scope, subject, addr_scope,
+        NGX_HTTP_NOT_FOUND, 0, handler);
     if (rc == NGX_ERROR) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
 
@@ -430,22 +413,22 @@ ngx_http_telehealth_throttle_decide_go(ngx_http_request_t *r, ngx_int_t rc)
  * rate-limited with Retry-After, the seconds until the window ends.
  */
 
-#define NGX_HTTP_TELEHEALTH_QUOTA_WINDOW  "3600000"    /* ms */
+#define NGX_HTTP_TELEHEALTH_QUOTA_WINDOW "3600000" /* ms */
 
 
 static void ngx_http_telehealth_throttle_invites_checked(void *data,
-    redisReply *reply);
+    redisReply                                                *reply);
 
 
 void
 ngx_http_telehealth_throttle_invites(ngx_http_request_t *r)
 {
-    int                               i;
-    u_char                           *buf, *p;
-    const char                       *argv[8];
-    size_t                            argvlen[8];
-    ngx_http_telehealth_ctx_t        *ctx;
-    ngx_http_telehealth_main_conf_t  *mcf;
+    int                              i;
+    u_char                          *buf, *p;
+    const char                      *argv[8];
+    size_t                           argvlen[8];
+    ngx_http_telehealth_ctx_t       *ctx;
+    ngx_http_telehealth_main_conf_t *mcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
     mcf = ngx_http_get_module_main_conf(r, ngx_http_telehealth_module);
@@ -455,9 +438,9 @@ ngx_http_telehealth_throttle_invites(ngx_http_request_t *r)
         return;
     }
 
-    buf = ngx_pnalloc(r->pool, sizeof("invites:staff:") + ctx->caller.id.len
-                               + sizeof("invites:org:") + ctx->caller.org.len
-                               + 2 * (NGX_INT_T_LEN + 1));
+    buf = ngx_pnalloc(r->pool,
+        sizeof("invites:staff:") + ctx->caller.id.len + sizeof("invites:org:")
+            + ctx->caller.org.len + 2 * (NGX_INT_T_LEN + 1));
     if (buf == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -468,12 +451,12 @@ ngx_http_telehealth_throttle_invites(ngx_http_request_t *r)
     argv[2] = "2";
 
     p = ngx_sprintf(buf, "invites:staff:%V%Z", &ctx->caller.id);
-    argv[3] = ngx_http_telehealth_redis_key(r->pool, TH_KEY_QUOTA,
-                                            (char *) buf);
+    argv[3] =
+        ngx_http_telehealth_redis_key(r->pool, TH_KEY_QUOTA, (char *) buf);
     buf = p;
     p = ngx_sprintf(buf, "invites:org:%V%Z", &ctx->caller.org);
-    argv[4] = ngx_http_telehealth_redis_key(r->pool, TH_KEY_QUOTA,
-                                            (char *) buf);
+    argv[4] =
+        ngx_http_telehealth_redis_key(r->pool, TH_KEY_QUOTA, (char *) buf);
 
     if (argv[3] == NULL || argv[4] == NULL) {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -491,8 +474,7 @@ ngx_http_telehealth_throttle_invites(ngx_http_request_t *r)
     }
 
     if (ngx_http_telehealth_redis_command(r->pool, r->connection->log,
-                                ngx_http_telehealth_throttle_invites_checked,
-                                r, 8, argv, argvlen)
+            ngx_http_telehealth_throttle_invites_checked, r, 8, argv, argvlen)
         != NGX_OK)
     {
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -503,16 +485,15 @@ ngx_http_telehealth_throttle_invites(ngx_http_request_t *r)
 static void
 ngx_http_telehealth_throttle_invites_checked(void *data, redisReply *reply)
 {
-    u_char                     *p, *last;
-    ngx_http_request_t         *r = data;
-    ngx_http_telehealth_ctx_t  *ctx;
+    u_char                    *p, *last;
+    ngx_http_request_t        *r = data;
+    ngx_http_telehealth_ctx_t *ctx;
 
     if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
         if (reply != NULL) {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                          "telehealth: invite limit check failed: %s",
-                          reply->type == REDIS_REPLY_ERROR ? reply->str
-                                                           : "bad reply");
+                "telehealth: invite limit check failed: %s",
+                reply->type == REDIS_REPLY_ERROR ? reply->str : "bad reply");
         }
 
         ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_UNAVAILABLE, NULL);
@@ -527,8 +508,9 @@ ngx_http_telehealth_throttle_invites_checked(void *data, redisReply *reply)
     ctx = ngx_http_get_module_ctx(r, ngx_http_telehealth_module);
 
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                  "telehealth: invite limit reached by staff %V of "
-                  "organisation %V", &ctx->caller.id, &ctx->caller.org);
+        "telehealth: invite limit reached by staff %V of "
+        "organisation %V",
+        &ctx->caller.id, &ctx->caller.org);
 
     p = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
     if (p == NULL) {
@@ -538,14 +520,13 @@ ngx_http_telehealth_throttle_invites_checked(void *data, redisReply *reply)
 
     last = ngx_sprintf(p, "%T", (time_t) ((reply->integer + 999) / 1000));
 
-    if (ngx_http_telehealth_add_header(r, "Retry-After", p, last - p)
-        != NGX_OK)
+    if (ngx_http_telehealth_add_header(r, "Retry-After", p, last - p) != NGX_OK)
     {
         ngx_http_telehealth_finalize(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     ngx_http_telehealth_fail(r, NGX_HTTP_TELEHEALTH_RATE_LIMITED,
-                             "Too many invites were sent this hour. Please "
-                             "try again later.");
+        "Too many invites were sent this hour. Please "
+        "try again later.");
 }

@@ -16,25 +16,25 @@
 #include "ngx_http_telehealth_api.h"
 
 
-typedef struct ngx_http_telehealth_throttle_s  ngx_http_telehealth_throttle_t;
+typedef struct ngx_http_telehealth_throttle_s ngx_http_telehealth_throttle_t;
 
 /*
  * rc: NGX_OK, the request may go on; NGX_BUSY, refused: the throttle has
  * set retry_after and the caller answers (throttle_refuse()); NGX_ERROR,
  * Redis failed (the caller answers 503).
  */
-typedef void (*ngx_http_telehealth_throttle_pt)(ngx_http_request_t *r,
-    ngx_int_t rc);
+typedef void (
+    *ngx_http_telehealth_throttle_pt)(ngx_http_request_t *r, ngx_int_t rc);
 
 
 struct ngx_http_telehealth_throttle_s {
-    char                             *subject_key;   /* NULL: none */
-    char                             *addr_key;
-    ngx_uint_t                        fail_status;   /* counts a failure */
-    ngx_uint_t                        reset_status;  /* clears subject */
-    time_t                            retry_after;   /* s, when refused */
-    ngx_http_telehealth_throttle_pt   handler;
-    unsigned                          recorded:1;
+    char                           *subject_key; /* NULL: none */
+    char                           *addr_key;
+    ngx_uint_t                      fail_status;  /* counts a failure */
+    ngx_uint_t                      reset_status; /* clears subject */
+    time_t                          retry_after;  /* s, when refused */
+    ngx_http_telehealth_throttle_pt handler;
+    unsigned                        recorded : 1;
 };
 
 

@@ -101,17 +101,17 @@ test_signed_token_verifies_with_its_claims(void **state)
 {
     char       *token;
     json_t     *claims;
-    th_keyset_t ks = {0};
+    th_keyset_t ks = { 0 };
 
     keyset_with(&ks, "k1", key1);
     token = sign(&ks, TH_AUD_JOIN, NOW + 60);
 
-    assert_int_equal(
-        th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0, &claims), TH_TOKEN_OK);
-    assert_string_equal(
-        json_string_value(json_object_get(claims, "room")), "room-1");
-    assert_string_equal(
-        json_string_value(json_object_get(claims, "sub")), "staff:abc");
+    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0, &claims),
+        TH_TOKEN_OK);
+    assert_string_equal(json_string_value(json_object_get(claims, "room")),
+        "room-1");
+    assert_string_equal(json_string_value(json_object_get(claims, "sub")),
+        "staff:abc");
 
     json_decref(claims);
     free(token);
@@ -124,7 +124,7 @@ test_any_key_of_the_set_verifies_first_one_signs(void **state)
 {
     char       *token;
     json_t     *claims;
-    th_keyset_t old = {0}, rotated = {0};
+    th_keyset_t old = { 0 }, rotated = { 0 };
 
     keyset_with(&old, "k1", key1);
     token = sign(&old, TH_AUD_API, NOW + 60);
@@ -133,8 +133,8 @@ test_any_key_of_the_set_verifies_first_one_signs(void **state)
     keyset_with(&rotated, "k2", key2);
     keyset_with(&rotated, "k1", key1);
 
-    assert_int_equal(
-        th_token_verify(&rotated, token, TH_AUD_API, NOW, 0, &claims),
+    assert_int_equal(th_token_verify(&rotated, token, TH_AUD_API, NOW, 0,
+                         &claims),
         TH_TOKEN_OK);
     json_decref(claims);
     free(token);
@@ -156,7 +156,7 @@ test_tampered_payload_is_refused(void **state)
 {
     char       *token, *dot;
     json_t     *claims;
-    th_keyset_t ks = {0};
+    th_keyset_t ks = { 0 };
 
     keyset_with(&ks, "k1", key1);
     token = sign(&ks, TH_AUD_JOIN, NOW + 60);
@@ -165,8 +165,9 @@ test_tampered_payload_is_refused(void **state)
     dot = strchr(token, '.');
     dot[5] = (dot[5] == 'A') ? 'B' : 'A';
 
-    assert_int_not_equal(
-        th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0, &claims), TH_TOKEN_OK);
+    assert_int_not_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0,
+                             &claims),
+        TH_TOKEN_OK);
     assert_null(claims);
 
     free(token);
@@ -179,14 +180,14 @@ test_same_kid_other_secret_is_bad_signature(void **state)
 {
     char       *token;
     json_t     *claims;
-    th_keyset_t signer = {0}, verifier = {0};
+    th_keyset_t signer = { 0 }, verifier = { 0 };
 
     keyset_with(&signer, "k1", key1);
     keyset_with(&verifier, "k1", key2);
     token = sign(&signer, TH_AUD_JOIN, NOW + 60);
 
-    assert_int_equal(
-        th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0, &claims),
+    assert_int_equal(th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
         TH_TOKEN_BAD_SIGNATURE);
 
     free(token);
@@ -200,7 +201,7 @@ test_expired_token_is_refused_within_leeway_accepted(void **state)
 {
     char       *token;
     json_t     *claims;
-    th_keyset_t ks = {0};
+    th_keyset_t ks = { 0 };
 
     keyset_with(&ks, "k1", key1);
     token = sign(&ks, TH_AUD_JOIN, NOW - 5);
@@ -221,7 +222,7 @@ test_wrong_audience_is_refused(void **state)
 {
     char       *token;
     json_t     *claims;
-    th_keyset_t ks = {0};
+    th_keyset_t ks = { 0 };
 
     keyset_with(&ks, "k1", key1);
     token = sign(&ks, TH_AUD_API, NOW + 60);
@@ -238,7 +239,7 @@ static void
 test_alg_none_token_is_refused(void **state)
 {
     json_t     *claims;
-    th_keyset_t ks = {0};
+    th_keyset_t ks = { 0 };
 
     /* {"alg":"none","kid":"k1"} . {"iss":"telehealth","exp":9999999999} . */
     static const char token[] =
@@ -259,12 +260,12 @@ static void
 test_garbage_is_malformed(void **state)
 {
     json_t     *claims;
-    th_keyset_t ks = {0};
+    th_keyset_t ks = { 0 };
 
     keyset_with(&ks, "k1", key1);
 
-    assert_int_equal(
-        th_token_verify(&ks, "not-a-token", TH_AUD_JOIN, NOW, 0, &claims),
+    assert_int_equal(th_token_verify(&ks, "not-a-token", TH_AUD_JOIN, NOW, 0,
+                         &claims),
         TH_TOKEN_MALFORMED);
     assert_int_equal(th_token_verify(&ks, "", TH_AUD_JOIN, NOW, 0, &claims),
         TH_TOKEN_MALFORMED);
@@ -279,10 +280,11 @@ static void
 test_keyset_refuses_short_duplicate_and_empty_kid(void **state)
 {
     const char *err;
-    th_keyset_t ks = {0};
+    th_keyset_t ks = { 0 };
 
-    assert_int_equal(
-        th_keyset_add(&ks, "k1", (const unsigned char *) "short", 5, &err), -1);
+    assert_int_equal(th_keyset_add(&ks, "k1", (const unsigned char *) "short",
+                         5, &err),
+        -1);
     assert_non_null(strstr(err, "32"));
 
     keyset_with(&ks, "k1", key1);
@@ -305,7 +307,7 @@ test_key_file_trailing_newline_is_not_part_of_the_key(void **state)
     FILE       *f;
     char        path[] = "/tmp/th-key-XXXXXX";
     const char *err;
-    th_keyset_t ks = {0};
+    th_keyset_t ks = { 0 };
     int         fd;
 
     fd = mkstemp(path);
@@ -395,7 +397,7 @@ test_es256_private_key_signs_public_key_verifies(void **state)
     char       *token;
     json_t     *claims;
     const char *err;
-    th_keyset_t signer = {0}, verifier = {0};
+    th_keyset_t signer = { 0 }, verifier = { 0 };
 
     /* SEC1 ("EC PRIVATE KEY") and PKCS#8 private keys both load */
     assert_int_equal(add_pem(&signer, "j1", ec_a_sec1, &err), 0);
@@ -406,16 +408,16 @@ test_es256_private_key_signs_public_key_verifies(void **state)
     assert_false(th_keyset_can_sign(&verifier));
 
     token = sign(&signer, TH_AUD_JOIN, NOW + 60);
-    assert_int_equal(
-        th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0, &claims),
+    assert_int_equal(th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
         TH_TOKEN_OK);
-    assert_string_equal(
-        json_string_value(json_object_get(claims, "room")), "room-1");
+    assert_string_equal(json_string_value(json_object_get(claims, "room")),
+        "room-1");
     json_decref(claims);
 
     /* the signer verifies its own tokens too (its public half) */
-    assert_int_equal(
-        th_token_verify(&signer, token, TH_AUD_JOIN, NOW, 0, &claims),
+    assert_int_equal(th_token_verify(&signer, token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
         TH_TOKEN_OK);
     json_decref(claims);
 
@@ -430,7 +432,7 @@ test_es256_public_key_set_cannot_sign(void **state)
 {
     json_t     *claims;
     const char *err;
-    th_keyset_t ks = {0};
+    th_keyset_t ks = { 0 };
 
     assert_int_equal(add_pem(&ks, "j1", ec_a_pub, &err), 0);
 
@@ -448,7 +450,7 @@ test_es256_rotation_first_signs_every_key_verifies(void **state)
     char       *old_token, *new_token;
     json_t     *claims;
     const char *err;
-    th_keyset_t old_signer = {0}, new_signer = {0}, verifier = {0};
+    th_keyset_t old_signer = { 0 }, new_signer = { 0 }, verifier = { 0 };
 
     assert_int_equal(add_pem(&old_signer, "j1", ec_a_sec1, &err), 0);
     assert_int_equal(add_pem(&new_signer, "j2", ec_b_pkcs8, &err), 0);
@@ -459,20 +461,20 @@ test_es256_rotation_first_signs_every_key_verifies(void **state)
     old_token = sign(&old_signer, TH_AUD_JOIN, NOW + 60);
     new_token = sign(&new_signer, TH_AUD_JOIN, NOW + 60);
 
-    assert_int_equal(
-        th_token_verify(&verifier, old_token, TH_AUD_JOIN, NOW, 0, &claims),
+    assert_int_equal(th_token_verify(&verifier, old_token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
         TH_TOKEN_OK);
     json_decref(claims);
-    assert_int_equal(
-        th_token_verify(&verifier, new_token, TH_AUD_JOIN, NOW, 0, &claims),
+    assert_int_equal(th_token_verify(&verifier, new_token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
         TH_TOKEN_OK);
     json_decref(claims);
 
     /* the new set signs with j2, which the old verifier does not know */
     th_keyset_clear(&verifier);
     assert_int_equal(add_pem(&verifier, "j1", ec_a_pub, &err), 0);
-    assert_int_equal(
-        th_token_verify(&verifier, new_token, TH_AUD_JOIN, NOW, 0, &claims),
+    assert_int_equal(th_token_verify(&verifier, new_token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
         TH_TOKEN_UNKNOWN_KEY);
 
     free(old_token);
@@ -489,14 +491,14 @@ test_es256_other_key_same_kid_is_bad_signature(void **state)
     char       *token;
     json_t     *claims;
     const char *err;
-    th_keyset_t signer = {0}, verifier = {0};
+    th_keyset_t signer = { 0 }, verifier = { 0 };
 
     assert_int_equal(add_pem(&signer, "j1", ec_b_pkcs8, &err), 0);
     assert_int_equal(add_pem(&verifier, "j1", ec_a_pub, &err), 0);
 
     token = sign(&signer, TH_AUD_JOIN, NOW + 60);
-    assert_int_equal(
-        th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0, &claims),
+    assert_int_equal(th_token_verify(&verifier, token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
         TH_TOKEN_BAD_SIGNATURE);
     assert_null(claims);
 
@@ -513,7 +515,7 @@ test_hs256_and_es256_tokens_do_not_cross(void **state)
     char       *hs_token, *es_token;
     json_t     *claims;
     const char *err;
-    th_keyset_t hs = {0}, es = {0};
+    th_keyset_t hs = { 0 }, es = { 0 };
 
     keyset_with(&hs, "j1", key1);
     assert_int_equal(add_pem(&es, "j1", ec_a_sec1, &err), 0);
@@ -522,11 +524,11 @@ test_hs256_and_es256_tokens_do_not_cross(void **state)
     es_token = sign(&es, TH_AUD_API, NOW + 60);
 
     /* same kid, but the algorithm is that of the set, not the header's */
-    assert_int_equal(
-        th_token_verify(&es, hs_token, TH_AUD_JOIN, NOW, 0, &claims),
+    assert_int_equal(th_token_verify(&es, hs_token, TH_AUD_JOIN, NOW, 0,
+                         &claims),
         TH_TOKEN_BAD_ALG);
-    assert_int_equal(
-        th_token_verify(&hs, es_token, TH_AUD_API, NOW, 0, &claims),
+    assert_int_equal(th_token_verify(&hs, es_token, TH_AUD_API, NOW, 0,
+                         &claims),
         TH_TOKEN_BAD_ALG);
 
     free(hs_token);
@@ -540,7 +542,7 @@ static void
 test_pem_key_set_refuses_secrets_other_curves_and_mixing(void **state)
 {
     const char *err;
-    th_keyset_t ks = {0}, hs = {0};
+    th_keyset_t ks = { 0 }, hs = { 0 };
 
     /* an HS256 secret is no PEM key: Janus cannot be given one */
     assert_int_equal(add_pem(&ks, "k1", key1, &err), -1);
