@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import {
-    api, assertStatus, closeDb, env, sql, undrain,
+    api, assertStatus, closeDb, env, eventually, sql, undrain,
 } from './lib.mjs';
 
 after(closeDb);
@@ -127,6 +127,11 @@ describe('telehealth-admin', () => {
         async () => {
             const node = process.env.TH_NODE_ID || 'local-1';
             const redisArgs = ['-r', `127.0.0.1:${env.redisPort}`];
+            // the node's first heartbeat comes a refresh_interval after
+            // Janus starts: the stack may have just been started
+            assert.ok(await eventually(async () => (await api('GET',
+                '/health')).body?.nodes?.some((n) => n.node === node),
+            10000, 200), `${node} is live`);
             const drained = await run([...redisArgs, 'drain', node], '');
             try {
                 assert.equal(drained.code, 0, drained.stderr);
