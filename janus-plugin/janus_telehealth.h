@@ -260,6 +260,7 @@ typedef struct janus_telehealth_join_job janus_telehealth_join_job;
 
 int janus_telehealth_joins_init(void);
 void janus_telehealth_joins_deinit(void);
+gboolean janus_telehealth_joins_busy(void);
 void janus_telehealth_join_job_free(janus_telehealth_join_job *job);
 int janus_telehealth_room_join_finish(janus_telehealth_join_job *job, char *error, size_t error_size);
 void janus_telehealth_room_join_next(const char *room_id);

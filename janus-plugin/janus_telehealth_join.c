@@ -426,6 +426,12 @@ void janus_telehealth_room_join_next(const char *room_id) {
 }
 
 
+/* The handler thread: whether a join is under way or waiting. */
+gboolean janus_telehealth_joins_busy(void) {
+	return join_busy != NULL && g_hash_table_size(join_busy) > 0;
+}
+
+
 const char *janus_telehealth_join_job_room(const janus_telehealth_join_job *job) {
 	return job->join.room_id;
 }
