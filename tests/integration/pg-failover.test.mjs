@@ -104,6 +104,10 @@ after(async () => {
         fs.rmSync(dir, { recursive: true, force: true });
     }
     await stack('start-postgres').catch(() => {});
+    // the next file finds the stack serving: the stack's nginx reconnects
+    // its pool with back-off
+    await eventually(async () => (await api('GET', '/health')).status
+        === 200, 30000, 250);
     await closeDb();
 });
 

@@ -189,7 +189,7 @@ async function failOverMidRun(label, fail, next) {
     const entries = await eventually(async () => {
         const es = await entriesOf(next);
         return joined.every((x) => joinedEntry(es, x)) ? es : null;
-    }, 15000, 250);
+    }, 60000, 250);
     assert.ok(entries, 'each successful join has its event on the new '
         + `primary (${joined.length} joins)`);
 
