@@ -53,12 +53,13 @@ session=$(curl -fsS -m 10 "$BASE/api/v1/sessions" \
 [ -n "$session" ] && [ "$session" != null ] || die "no session"
 
 # uploads wrk cut off at the end may still be in flight: let them end
+# (psql expands :'s' in what it reads, not in -c)
 cleanup() {
     sleep 2
-    psql -X -q -tA -d "$PG_CONN" -v s="$session" \
-        -c "SELECT file_id FROM th_chat_purge_session(:'s')" 2>/dev/null \
+    printf "SELECT file_id FROM th_chat_purge_session(:'s');\n" \
+        | psql -X -q -tA -d "$PG_CONN" -v s="$session" \
         | while read -r id; do
-            [ -n "$id" ] && rm -f "$RUN/chat-files/$id"
+            if [ -n "$id" ]; then rm -f "$RUN/chat-files/$id"; fi
         done
 }
 trap cleanup EXIT
