@@ -22,6 +22,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
+RESULTS=${BENCH_RESULTS:-$BENCH/results}
 RUN=${TH_RUN:-$ROOT/run}
 BASE=http://127.0.0.1:${TH_NGINX_PORT:-58080}
 PG_CONN="host=127.0.0.1 port=${TH_PG_PORT:-55432} user=postgres dbname=telehealth"
@@ -37,7 +38,7 @@ command -v wrk >/dev/null || die "wrk not installed (make deps)"
 [ -n "${TH_BENCH_TOKEN:-}" ] || die "TH_BENCH_TOKEN is not set (bench/run.sh)"
 
 # the same bytes for all three: a PDF header, then random data
-mkdir -p "$RUN/bench-static" "$BENCH/results"
+mkdir -p "$RUN/bench-static" "$RESULTS"
 file=$RUN/bench-static/5m.bin
 { printf '%%PDF-1.4\n'; head -c $((SIZE - 9)) /dev/urandom; } > "$file"
 chmod 644 "$file"
@@ -75,7 +76,7 @@ run() {
     local name=$1 duration=$2 url=$3 out
     shift 3
     out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$duration" "$@" "$url")
-    printf '%s\n' "$out" > "$BENCH/results/$name.wrk.txt"
+    printf '%s\n' "$out" > "$RESULTS/$name.wrk.txt"
     if grep -q 'Non-2xx or 3xx responses' <<<"$out"; then
         die "$name: $(grep 'Non-2xx' <<<"$out")"
     fi
@@ -97,4 +98,4 @@ upload=$(run files-upload "$UPLOAD_DURATION" \
     echo "upload:        $upload MB/s"
     awk -v d="$download" -v u="$upload" -v s="$static" 'BEGIN {
         printf "download/static: %.3f\nupload/static:   %.3f\n", d / s, u / s }'
-} | tee "$BENCH/results/files.txt"
+} | tee "$RESULTS/files.txt"
