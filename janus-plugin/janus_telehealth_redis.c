@@ -461,6 +461,19 @@ static gboolean janus_telehealth_reply_ok(janus_telehealth_redis *redis, redisRe
 }
 
 
+/* A command whose answer only says whether it worked: 0 or -1, the reply freed. */
+static int janus_telehealth_reply_done(janus_telehealth_redis *redis, redisReply *reply, const char *what) {
+	int rc;
+
+	rc = janus_telehealth_reply_ok(redis, reply, what) ? 0 : -1;
+	if (reply != NULL) {
+		freeReplyObject(reply);
+	}
+
+	return rc;
+}
+
+
 void janus_telehealth_room_info_clear(janus_telehealth_room_info *info) {
 	g_free(info->kind);
 	g_free(info->org_id);
@@ -663,7 +676,6 @@ janus_telehealth_join_status janus_telehealth_redis_join(janus_telehealth_redis 
 
 int janus_telehealth_redis_member_set(
 	janus_telehealth_redis *redis, const char *room_id, const char *participant_id, const char *json) {
-	int rc;
 	char *key;
 	redisReply *reply;
 
@@ -671,18 +683,12 @@ int janus_telehealth_redis_member_set(
 	reply = janus_telehealth_redis_command(redis, "HSET %s %s %s", key, participant_id, json);
 	g_free(key);
 
-	rc = janus_telehealth_reply_ok(redis, reply, "HSET member") ? 0 : -1;
-	if (reply != NULL) {
-		freeReplyObject(reply);
-	}
-
-	return rc;
+	return janus_telehealth_reply_done(redis, reply, "HSET member");
 }
 
 
 int janus_telehealth_redis_member_update(
 	janus_telehealth_redis *redis, const char *room_id, const char *participant_id, const char *json) {
-	int rc;
 	char *key;
 	redisReply *reply;
 
@@ -691,18 +697,12 @@ int janus_telehealth_redis_member_update(
 		janus_telehealth_redis_command(redis, "EVAL %s 1 %s %s %s", th_lua_member_update, key, participant_id, json);
 	g_free(key);
 
-	rc = janus_telehealth_reply_ok(redis, reply, "member update") ? 0 : -1;
-	if (reply != NULL) {
-		freeReplyObject(reply);
-	}
-
-	return rc;
+	return janus_telehealth_reply_done(redis, reply, "member update");
 }
 
 
 int janus_telehealth_redis_member_out(janus_telehealth_redis *redis, const char *room_id, const char *session_id,
 	const char *participant_id, gboolean release_lock, gboolean ban) {
-	int rc;
 	char *room_key, *members_key, *lock_key, *banned_key;
 	char now_ms[32];
 	redisReply *reply;
@@ -724,18 +724,12 @@ int janus_telehealth_redis_member_out(janus_telehealth_redis *redis, const char 
 	g_free(lock_key);
 	g_free(banned_key);
 
-	rc = janus_telehealth_reply_ok(redis, reply, "member out") ? 0 : -1;
-	if (reply != NULL) {
-		freeReplyObject(reply);
-	}
-
-	return rc;
+	return janus_telehealth_reply_done(redis, reply, "member out");
 }
 
 
 int janus_telehealth_redis_role_set(
 	janus_telehealth_redis *redis, const char *session_id, const char *participant_id, const char *role) {
-	int rc;
 	char *key;
 	redisReply *reply;
 
@@ -743,12 +737,7 @@ int janus_telehealth_redis_role_set(
 	reply = janus_telehealth_redis_command(redis, "HSET %s %s %s", key, participant_id, role);
 	g_free(key);
 
-	rc = janus_telehealth_reply_ok(redis, reply, "HSET role") ? 0 : -1;
-	if (reply != NULL) {
-		freeReplyObject(reply);
-	}
-
-	return rc;
+	return janus_telehealth_reply_done(redis, reply, "HSET role");
 }
 
 
@@ -988,7 +977,6 @@ int janus_telehealth_redis_room_for_close(
 
 
 int janus_telehealth_redis_revoke(janus_telehealth_redis *redis, const char *jti, int ttl) {
-	int rc;
 	char *key;
 	redisReply *reply;
 
@@ -996,10 +984,5 @@ int janus_telehealth_redis_revoke(janus_telehealth_redis *redis, const char *jti
 	reply = janus_telehealth_redis_command(redis, "SET %s 1 EX %d", key, ttl > 0 ? ttl : 60);
 	g_free(key);
 
-	rc = janus_telehealth_reply_ok(redis, reply, "SET revoked") ? 0 : -1;
-	if (reply != NULL) {
-		freeReplyObject(reply);
-	}
-
-	return rc;
+	return janus_telehealth_reply_done(redis, reply, "SET revoked");
 }
