@@ -59,6 +59,8 @@ static char *ngx_http_telehealth_api(ngx_conf_t *cf, ngx_command_t *cmd,
 static char *ngx_http_telehealth_metrics(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static void ngx_http_telehealth_keyset_cleanup(void *data);
+static ngx_int_t ngx_http_telehealth_keyset_make(ngx_conf_t *cf,
+    th_keyset_t                                            **keyset);
 static char *ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_telehealth_conf_set_two_uint(ngx_conf_t *cf,
@@ -1314,21 +1316,13 @@ ngx_http_telehealth_signing_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    ngx_str_t          *value, path;
-    const char         *err;
-    ngx_pool_cleanup_t *cln;
+    ngx_str_t  *value, path;
+    const char *err;
 
     value = cf->args->elts;
 
-    if (mcf->keyset == NULL) {
-        cln = ngx_pool_cleanup_add(cf->pool, sizeof(th_keyset_t));
-        if (cln == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(cln->data, sizeof(th_keyset_t));
-        cln->handler = ngx_http_telehealth_keyset_cleanup;
-        mcf->keyset = cln->data;
+    if (ngx_http_telehealth_keyset_make(cf, &mcf->keyset) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     path = value[2];
@@ -1358,21 +1352,13 @@ ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
     ngx_http_telehealth_main_conf_t *mcf = conf;
 
-    ngx_str_t          *value, path;
-    const char         *err;
-    ngx_pool_cleanup_t *cln;
+    ngx_str_t  *value, path;
+    const char *err;
 
     value = cf->args->elts;
 
-    if (mcf->join_keyset == NULL) {
-        cln = ngx_pool_cleanup_add(cf->pool, sizeof(th_keyset_t));
-        if (cln == NULL) {
-            return NGX_CONF_ERROR;
-        }
-
-        ngx_memzero(cln->data, sizeof(th_keyset_t));
-        cln->handler = ngx_http_telehealth_keyset_cleanup;
-        mcf->join_keyset = cln->data;
+    if (ngx_http_telehealth_keyset_make(cf, &mcf->join_keyset) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     path = value[2];
@@ -1517,6 +1503,30 @@ ngx_http_telehealth_throttle_backoff(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
+
+
+/* the key set a directive adds to, made with the first of its keys */
+
+static ngx_int_t
+ngx_http_telehealth_keyset_make(ngx_conf_t *cf, th_keyset_t **keyset)
+{
+    ngx_pool_cleanup_t *cln;
+
+    if (*keyset != NULL) {
+        return NGX_OK;
+    }
+
+    cln = ngx_pool_cleanup_add(cf->pool, sizeof(th_keyset_t));
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memzero(cln->data, sizeof(th_keyset_t));
+    cln->handler = ngx_http_telehealth_keyset_cleanup;
+    *keyset = cln->data;
+
+    return NGX_OK;
 }
 
 
