@@ -910,6 +910,10 @@ static void janus_telehealth_handle_task(janus_telehealth_message *msg) {
 			break;
 
 		case JANUS_TELEHEALTH_TASK_JOINED:
+			if (janus_telehealth_room_redis_finish(msg->job)) {
+				msg->job = NULL; /* freed */
+				break;
+			}
 			janus_telehealth_handle_joined(msg->job);
 			break;
 	}

@@ -263,6 +263,19 @@ void janus_telehealth_joins_deinit(void);
 void janus_telehealth_join_job_free(janus_telehealth_join_job *job);
 int janus_telehealth_room_join_finish(janus_telehealth_join_job *job, char *error, size_t error_size);
 void janus_telehealth_room_join_next(const char *room_id);
+
+/*
+ * Redis work for a room off the handler thread: work runs on a join
+ * worker (its Redis connection), then done on the handler thread; a
+ * room's jobs and joins run in the order they were asked.  The handler
+ * thread only.  data belongs to done (work alone when done is NULL).
+ */
+struct janus_telehealth_redis;
+typedef void (*janus_telehealth_room_work)(struct janus_telehealth_redis *redis, void *data);
+typedef void (*janus_telehealth_room_done)(void *data);
+void janus_telehealth_room_redis(
+	const char *room_id, janus_telehealth_room_work work, janus_telehealth_room_done done, void *data);
+gboolean janus_telehealth_room_redis_finish(janus_telehealth_join_job *job);
 const char *janus_telehealth_join_job_room(const janus_telehealth_join_job *job);
 const char *janus_telehealth_join_job_transaction(const janus_telehealth_join_job *job);
 janus_telehealth_session *janus_telehealth_join_job_session(const janus_telehealth_join_job *job);
