@@ -294,7 +294,7 @@ int janus_telehealth_room_configure(
 	janus_telehealth_session *session, json_t *audio_muted, json_t *video_paused, const char *transaction);
 void janus_telehealth_room_expire(const char *room_id);
 void janus_telehealth_room_lost(const char *room_id, const char *reason);
-int janus_telehealth_room_close_by_id(const char *room_id, const char *reason);
+int janus_telehealth_room_close_by_id(const char *room_id, const char *reason, const char *command_id);
 json_t *janus_telehealth_room_participants(janus_telehealth_room *room, gboolean with_waiting);
 int janus_telehealth_room_remove_participant(
 	janus_telehealth_room *room, const char *participant_id, const char *reason, gboolean ban);
@@ -352,6 +352,7 @@ void janus_telehealth_event_emit_fields(const char *type, ...);
 int janus_telehealth_commands_start(void);
 void janus_telehealth_commands_stop(void);
 void janus_telehealth_command_execute(json_t *command);
+void janus_telehealth_command_result(const char *name, const char *id, const char *room_id, const char *result);
 
 
 /* janus_telehealth_media.c: requests (handler thread) */
