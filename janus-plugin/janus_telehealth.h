@@ -221,6 +221,8 @@ struct janus_telehealth_room {
 /* janus_telehealth.c */
 void janus_telehealth_session_unref(janus_telehealth_session *session);
 void janus_telehealth_push(janus_telehealth_session *session, const char *transaction, json_t *event);
+void janus_telehealth_push_error(
+	janus_telehealth_session *session, const char *transaction, int error_code, const char *error);
 void janus_telehealth_enqueue_room_task(int kind, const char *room_id, const char *reason, json_t *command);
 
 /* Kinds of work the handler thread does besides client requests. */
