@@ -118,8 +118,8 @@ static void janus_telehealth_close_done(void *data) {
 	if (job->rc == 0) {
 		janus_telehealth_chair_action(job->room_id, job->session_id, job->info.org_id, TH_ACT_CLOSE,
 			JANUS_TELEHEALTH_ACTOR_COMMAND, NULL, NULL, NULL);
-		janus_telehealth_event_emit_fields(TH_EV_ROOM_CLOSED, "room", job->room_id, "session", job->session_id,
-			"org", job->info.org_id, "kind", job->info.kind, "reason", job->reason, NULL);
+		janus_telehealth_event_emit_fields(TH_EV_ROOM_CLOSED, "room", job->room_id, "session", job->session_id, "org",
+			job->info.org_id, "kind", job->info.kind, "reason", job->reason, NULL);
 		JANUS_LOG(LOG_INFO, "[telehealth] room %s closed: %s\n", job->room_id, job->reason);
 
 		/* joined here while the close was under way: it is over here too */
@@ -130,8 +130,8 @@ static void janus_telehealth_close_done(void *data) {
 		}
 	}
 
-	janus_telehealth_command_result("close", job->command_id, job->room_id,
-		job->rc == 0 ? "ok" : (job->rc > 0 ? "not_found" : "unavailable"));
+	janus_telehealth_command_result(
+		"close", job->command_id, job->room_id, job->rc == 0 ? "ok" : (job->rc > 0 ? "not_found" : "unavailable"));
 
 	g_free(job->room_id);
 	g_free(job->reason);
