@@ -181,6 +181,9 @@ static void janus_telehealth_room_replace(janus_telehealth_room *room, janus_tel
  * script's answer to the room in memory and answers.  Joins of one room
  * take turns (what the handler read of the room stays true while the
  * script runs); joins of other rooms and every other request go on.
+ * The room's other Redis work (janus_telehealth_room_redis: writes behind
+ * a leave or a chair's action, a close, a revocation check) takes its
+ * turn in the same queue, so it keeps its order with the room's joins.
  */
 
 #define JANUS_TELEHEALTH_JOIN_WORKERS 4
