@@ -15,7 +15,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
     addPatient, api, assertProblem, assertStatus, closeDb, createWorld, env,
-    loginAll, sql,
+    eventually, loginAll, sql,
 } from './lib.mjs';
 
 const FILES = path.join(env.run, 'chat-files');
@@ -241,6 +241,8 @@ describe('chat attachments', () => {
             Buffer.alloc(6 * 1024 * 1024 + 1)]);
         assertProblem(await upload(w.clinician.token, call.session.id, big,
             'application/pdf'), 413, 'payload-too-large', '6 MB + 10 bytes');
+        await eventually(async () => JSON.stringify(storedFiles())
+            === JSON.stringify(before), 5000, 50);
         assert.deepEqual(storedFiles(), before, 'nothing stored');
     });
 
@@ -255,6 +257,8 @@ describe('chat attachments', () => {
         assertProblem(await upload(w.clinician.token, call.session.id,
             Buffer.from('GIF89a......'), 'image/gif'), 415,
         'unsupported-media-type', 'a GIF');
+        await eventually(async () => JSON.stringify(storedFiles())
+            === JSON.stringify(before), 5000, 50);
         assert.deepEqual(storedFiles(), before, 'nothing stored');
     });
 
@@ -326,6 +330,10 @@ describe('chat attachments', () => {
             'application/pdf');
         assertProblem(res, 422, 'malware-detected', 'EICAR');
         assert.match(res.body.detail, /malware/);
+        // unlinked when the request's pool goes, which may be just after
+        // the answer left
+        await eventually(async () => JSON.stringify(storedFiles())
+            === JSON.stringify(before), 5000, 50);
         assert.deepEqual(storedFiles(), before, 'the file is gone');
         const rows = await sql('SELECT count(*)::int AS n FROM chat_files ' +
             "WHERE session_id = $1 AND state <> 'clean'", [call.session.id]);
