@@ -6,8 +6,9 @@
 #   bench/cluster.sh placement     20 rooms of 4 over two Janus nodes: the
 #                                  rooms per node and the spread
 #   bench/cluster.sh slow-redis    Redis delayed 200 ms per command for one
-#                                  node: a join that needs Redis and a mute
-#                                  in another room at the same time
+#                                  node: a join that needs Redis and, in
+#                                  another room at the same time, a mute, a
+#                                  chair's mute and a leave
 #
 # Figures are printed (and kept in bench/results/<name>.txt); nothing is
 # asserted on time.  Uses the integration tests' helpers.

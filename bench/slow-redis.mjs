@@ -5,7 +5,10 @@
 // open on that node with one participant each.  Then, at the same moment,
 // someone joins room A (the join script must run in Redis) and the
 // participant of room B mutes (configure: answered from memory, its Redis
-// write goes behind).  Prints both latencies, over BENCH_ROUNDS rounds.
+// write goes behind); right after, room B's chair mutes a second
+// participant (a chair's action) and that participant leaves (their Redis
+// writes go behind too, in room B's order).  Prints the latencies, over
+// BENCH_ROUNDS rounds.
 //
 //   bench/cluster.sh slow-redis
 
@@ -58,6 +61,8 @@ const node = await startJanus(JANUS_PORT, `bench-slow-${process.pid}`,
 const conns = [];
 const joinMs = [];
 const muteMs = [];
+const chairMs = [];
+const leaveMs = [];
 try {
     const open = async (name) => (await api('POST', '/sessions',
         { token: w.coordinator.token, body: { kind: 'telehealth', name } }))
@@ -67,28 +72,49 @@ try {
     const b = await joinRoom(credB.body.credential, node.base);
     conns.push(b);
     for (let i = 0; i < ROUNDS; i++) {
+        // the second participant of room B (joins through the slow Redis)
+        const credC = await joinCredential(w.admin.token, roomB.id);
+        const c = await joinRoom(credC.body.credential, node.base);
+        conns.push(c);
+        if (c.answer.data?.telehealth !== 'joined') {
+            throw new Error(`room B: ${JSON.stringify(c.answer.data)}`);
+        }
+        const who = c.answer.data.id;
         const roomA = await open(`room a ${i}`);
         const credA = await joinCredential(w.admin.token, roomA.id);
         const session = await JanusSession.create(node.base);
         const a = { session, handle: await session.attach() };
         conns.push(a);
+        // a moment later, so the join is the one in Redis
+        const later = (fn) => timed(async () => {
+            await new Promise((r) => setTimeout(r, 5));
+            return fn();
+        });
+        let chair, leave;
         const [join, mute] = await Promise.all([
             timed(() => a.handle.message({ request: 'join',
                 credential: credA.body.credential })),
-            timed(async () => {
-                // a moment later, so the join is the one in Redis
-                await new Promise((r) => setTimeout(r, 5));
-                return b.handle.message({ request: 'configure',
-                    audio_muted: i % 2 === 0 });
-            }),
+            later(() => b.handle.message({ request: 'configure',
+                audio_muted: i % 2 === 0 })),
+            (async () => {
+                chair = await later(() => b.handle.message({ request: 'mute',
+                    participant: who, audio: true }));
+                leave = await timed(() => c.handle.message(
+                    { request: 'leave' }));
+            })(),
         ]);
         if (join.answer.data?.telehealth !== 'joined'
-            || mute.answer.data?.telehealth !== 'configured') {
+            || mute.answer.data?.telehealth !== 'configured'
+            || chair.answer.data?.telehealth !== 'ok'
+            || leave.answer.data?.telehealth !== 'left') {
             throw new Error(`unexpected answers: ${JSON.stringify(
-                [join.answer.data, mute.answer.data])}`);
+                [join.answer.data, mute.answer.data, chair.answer.data,
+                    leave.answer.data])}`);
         }
         joinMs.push(join.ms);
         muteMs.push(mute.ms - 5);
+        chairMs.push(chair.ms - 5);
+        leaveMs.push(leave.ms);
     }
     console.log(`slow Redis (${DELAY_MS} ms a command for the node), `
         + `${ROUNDS} rounds:`);
@@ -98,6 +124,11 @@ try {
     console.log(`  mute in room B at the same time: median `
         + `${median(muteMs).toFixed(1)} ms (${muteMs.map((m) =>
             m.toFixed(1)).join(', ')})`);
+    const line = (what, a) => console.log(`  ${what}: median `
+        + `${median(a).toFixed(1)} ms (${a.map((m) => m.toFixed(1))
+            .join(', ')})`);
+    line("chair's mute of another participant in room B", chairMs);
+    line('that participant leaving room B, right after', leaveMs);
     console.log(`  ratio join/mute: ${(median(joinMs) / Math.max(median(muteMs),
         0.1)).toFixed(0)}`);
 } finally {

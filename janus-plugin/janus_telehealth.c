@@ -222,6 +222,17 @@ static json_t *janus_telehealth_error_event(int error_code, const char *error) {
 }
 
 
+/* An error answered later, off the request's turn. */
+void janus_telehealth_push_error(
+	janus_telehealth_session *session, const char *transaction, int error_code, const char *error) {
+	json_t *event;
+
+	event = janus_telehealth_error_event(error_code, error);
+	janus_telehealth_push(session, transaction, event);
+	json_decref(event);
+}
+
+
 /* Plugin implementation */
 
 static int janus_telehealth_init(janus_callbacks *callback, const char *config_path) {
@@ -910,6 +921,10 @@ static void janus_telehealth_handle_task(janus_telehealth_message *msg) {
 			break;
 
 		case JANUS_TELEHEALTH_TASK_JOINED:
+			if (janus_telehealth_room_redis_finish(msg->job)) {
+				msg->job = NULL; /* freed */
+				break;
+			}
 			janus_telehealth_handle_joined(msg->job);
 			break;
 	}

@@ -221,6 +221,8 @@ struct janus_telehealth_room {
 /* janus_telehealth.c */
 void janus_telehealth_session_unref(janus_telehealth_session *session);
 void janus_telehealth_push(janus_telehealth_session *session, const char *transaction, json_t *event);
+void janus_telehealth_push_error(
+	janus_telehealth_session *session, const char *transaction, int error_code, const char *error);
 void janus_telehealth_enqueue_room_task(int kind, const char *room_id, const char *reason, json_t *command);
 
 /* Kinds of work the handler thread does besides client requests. */
@@ -264,6 +266,19 @@ gboolean janus_telehealth_joins_busy(void);
 void janus_telehealth_join_job_free(janus_telehealth_join_job *job);
 int janus_telehealth_room_join_finish(janus_telehealth_join_job *job, char *error, size_t error_size);
 void janus_telehealth_room_join_next(const char *room_id);
+
+/*
+ * Redis work for a room off the handler thread: work runs on a join
+ * worker (its Redis connection), then done on the handler thread; a
+ * room's jobs and joins run in the order they were asked.  The handler
+ * thread only.  data belongs to done (work alone when done is NULL).
+ */
+struct janus_telehealth_redis;
+typedef void (*janus_telehealth_room_work)(struct janus_telehealth_redis *redis, void *data);
+typedef void (*janus_telehealth_room_done)(void *data);
+void janus_telehealth_room_redis(
+	const char *room_id, janus_telehealth_room_work work, janus_telehealth_room_done done, void *data);
+gboolean janus_telehealth_room_redis_finish(janus_telehealth_join_job *job);
 const char *janus_telehealth_join_job_room(const janus_telehealth_join_job *job);
 const char *janus_telehealth_join_job_transaction(const janus_telehealth_join_job *job);
 janus_telehealth_session *janus_telehealth_join_job_session(const janus_telehealth_join_job *job);
@@ -282,7 +297,7 @@ int janus_telehealth_room_configure(
 	janus_telehealth_session *session, json_t *audio_muted, json_t *video_paused, const char *transaction);
 void janus_telehealth_room_expire(const char *room_id);
 void janus_telehealth_room_lost(const char *room_id, const char *reason);
-int janus_telehealth_room_close_by_id(const char *room_id, const char *reason);
+int janus_telehealth_room_close_by_id(const char *room_id, const char *reason, const char *command_id);
 json_t *janus_telehealth_room_participants(janus_telehealth_room *room, gboolean with_waiting);
 int janus_telehealth_room_remove_participant(
 	janus_telehealth_room *room, const char *participant_id, const char *reason, gboolean ban);
@@ -340,6 +355,7 @@ void janus_telehealth_event_emit_fields(const char *type, ...);
 int janus_telehealth_commands_start(void);
 void janus_telehealth_commands_stop(void);
 void janus_telehealth_command_execute(json_t *command);
+void janus_telehealth_command_result(const char *name, const char *id, const char *room_id, const char *result);
 
 
 /* janus_telehealth_media.c: requests (handler thread) */

@@ -44,10 +44,17 @@ static const char *janus_telehealth_close_reason(json_t *command) {
 }
 
 
+/* A command whose result is reported later, off the handler thread. */
+static const char janus_telehealth_command_later[] = "later";
+
 static const char *janus_telehealth_command_close(json_t *command, const char *room_id) {
 	int rc;
 
-	rc = janus_telehealth_room_close_by_id(room_id, janus_telehealth_close_reason(command));
+	rc = janus_telehealth_room_close_by_id(
+		room_id, janus_telehealth_close_reason(command), json_string_value(json_object_get(command, "id")));
+	if (rc == 2) {
+		return janus_telehealth_command_later; /* reported when done */
+	}
 
 	return rc == 0 ? "ok" : (rc > 0 ? "not_found" : "unavailable");
 }
@@ -274,6 +281,13 @@ void janus_telehealth_command_execute(json_t *command) {
 		}
 	}
 
+	if (result != janus_telehealth_command_later) {
+		janus_telehealth_command_result(name, id, room_id, result);
+	}
+}
+
+
+void janus_telehealth_command_result(const char *name, const char *id, const char *room_id, const char *result) {
 	JANUS_LOG(LOG_INFO, "[telehealth] command %s for room %s: %s\n", name != NULL ? name : "(none)",
 		room_id != NULL ? room_id : "(none)", result);
 

@@ -82,12 +82,74 @@ void janus_telehealth_room_lost(const char *room_id, const char *reason) {
 }
 
 
-/* nginx's close command (a chair.action with actor "command"). */
-int janus_telehealth_room_close_by_id(const char *room_id, const char *reason) {
-	int rc;
+/* nginx's close command for a room not hosted here: its Redis part. */
+typedef struct janus_telehealth_close_job {
+	char *room_id;
+	char *reason;
+	char *command_id;
 	char *session_id;
-	janus_telehealth_room *room;
 	janus_telehealth_room_info info;
+	int rc;
+} janus_telehealth_close_job;
+
+
+/* A join worker: is the room ours to close, and close it. */
+static void janus_telehealth_close_work(janus_telehealth_redis *redis, void *data) {
+	int rc;
+	janus_telehealth_close_job *job = data;
+
+	rc = janus_telehealth_redis_room_for_close(redis, job->room_id, &job->session_id, &job->info);
+	if (rc <= 0) {
+		job->rc = rc < 0 ? -1 : 1;
+		return;
+	}
+
+	rc = janus_telehealth_redis_close(redis, job->room_id, job->info.patient_id, job->reason);
+	/* closed by someone else meanwhile: theirs to report */
+	job->rc = rc < 0 ? -1 : (rc == 0 ? 1 : 0);
+}
+
+
+/* The handler thread: the events, and the command's result. */
+static void janus_telehealth_close_done(void *data) {
+	janus_telehealth_room *room;
+	janus_telehealth_close_job *job = data;
+
+	if (job->rc == 0) {
+		janus_telehealth_chair_action(job->room_id, job->session_id, job->info.org_id, TH_ACT_CLOSE,
+			JANUS_TELEHEALTH_ACTOR_COMMAND, NULL, NULL, NULL);
+		janus_telehealth_event_emit_fields(TH_EV_ROOM_CLOSED, "room", job->room_id, "session", job->session_id, "org",
+			job->info.org_id, "kind", job->info.kind, "reason", job->reason, NULL);
+		JANUS_LOG(LOG_INFO, "[telehealth] room %s closed: %s\n", job->room_id, job->reason);
+
+		/* joined here while the close was under way: it is over here too */
+		room = janus_telehealth_rooms_lookup(job->room_id);
+		if (room != NULL) {
+			janus_telehealth_room_close(room, job->reason, FALSE);
+			janus_telehealth_room_unref(room);
+		}
+	}
+
+	janus_telehealth_command_result(
+		"close", job->command_id, job->room_id, job->rc == 0 ? "ok" : (job->rc > 0 ? "not_found" : "unavailable"));
+
+	g_free(job->room_id);
+	g_free(job->reason);
+	g_free(job->command_id);
+	g_free(job->session_id);
+	janus_telehealth_room_info_clear(&job->info);
+	g_free(job);
+}
+
+
+/*
+ * nginx's close command (a chair.action with actor "command").  0, 1 (not
+ * found), -1 (Redis failed), or 2: a room not hosted here is closed in
+ * Redis off this thread, and the result is reported then.
+ */
+int janus_telehealth_room_close_by_id(const char *room_id, const char *reason, const char *command_id) {
+	janus_telehealth_room *room;
+	janus_telehealth_close_job *job;
 
 	room = janus_telehealth_rooms_lookup(room_id);
 	if (room != NULL) {
@@ -99,32 +161,13 @@ int janus_telehealth_room_close_by_id(const char *room_id, const char *reason) {
 	}
 
 	/* Nobody joined it here yet, but it may be ours to close. */
-	rc = janus_telehealth_redis_room_for_close(janus_telehealth_handler_redis, room_id, &session_id, &info);
-	if (rc <= 0) {
-		return rc < 0 ? -1 : 1;
-	}
+	job = g_malloc0(sizeof(janus_telehealth_close_job));
+	job->room_id = g_strdup(room_id);
+	job->reason = g_strdup(reason);
+	job->command_id = g_strdup(command_id);
+	janus_telehealth_room_redis(room_id, janus_telehealth_close_work, janus_telehealth_close_done, job);
 
-	rc = janus_telehealth_redis_close(janus_telehealth_handler_redis, room_id, info.patient_id, reason);
-	if (rc < 0) {
-		rc = -1;
-
-	} else if (rc == 0) {
-		/* Closed by someone else meanwhile: theirs to report. */
-		rc = 1;
-
-	} else {
-		janus_telehealth_chair_action(
-			room_id, session_id, info.org_id, TH_ACT_CLOSE, JANUS_TELEHEALTH_ACTOR_COMMAND, NULL, NULL, NULL);
-		janus_telehealth_event_emit_fields(TH_EV_ROOM_CLOSED, "room", room_id, "session", session_id, "org",
-			info.org_id, "kind", info.kind, "reason", reason, NULL);
-		JANUS_LOG(LOG_INFO, "[telehealth] room %s closed: %s\n", room_id, reason);
-		rc = 0;
-	}
-
-	g_free(session_id);
-	janus_telehealth_room_info_clear(&info);
-
-	return rc;
+	return 2;
 }
 
 

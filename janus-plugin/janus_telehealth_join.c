@@ -181,13 +181,17 @@ static void janus_telehealth_room_replace(janus_telehealth_room *room, janus_tel
  * script's answer to the room in memory and answers.  Joins of one room
  * take turns (what the handler read of the room stays true while the
  * script runs); joins of other rooms and every other request go on.
+ * The room's other Redis work (janus_telehealth_room_redis: writes behind
+ * a leave or a chair's action, a close, a revocation check) takes its
+ * turn in the same queue, so it keeps its order with the room's joins.
  */
 
 #define JANUS_TELEHEALTH_JOIN_WORKERS 4
 
 typedef enum {
 	JANUS_TELEHEALTH_JOB_JOIN = 0,
-	JANUS_TELEHEALTH_JOB_MEMBER /* a member's flags, write-behind */
+	JANUS_TELEHEALTH_JOB_MEMBER, /* a member's flags, write-behind */
+	JANUS_TELEHEALTH_JOB_ROOM /* janus_telehealth_room_redis() */
 } janus_telehealth_job_kind;
 
 struct janus_telehealth_join_job {
@@ -201,6 +205,9 @@ struct janus_telehealth_join_job {
 	gboolean admitted;
 	janus_telehealth_join_status status;
 	janus_telehealth_room_info info;
+	janus_telehealth_room_work work; /* JOB_ROOM */
+	janus_telehealth_room_done done;
+	void *data;
 };
 
 static GThreadPool *join_pool;
@@ -235,16 +242,26 @@ void janus_telehealth_join_job_free(janus_telehealth_join_job *job) {
 }
 
 
-/* A worker of the pool: the Redis part of a job. */
-static void janus_telehealth_join_work(gpointer data, gpointer user_data) {
+/* This thread's connection of the pool's. */
+static janus_telehealth_redis *janus_telehealth_worker_redis(void) {
 	janus_telehealth_redis *redis;
-	janus_telehealth_join_job *job = data;
 
 	redis = g_private_get(&join_worker_redis);
 	if (redis == NULL) {
 		redis = janus_telehealth_redis_new("join worker");
 		g_private_set(&join_worker_redis, redis);
 	}
+
+	return redis;
+}
+
+
+/* A worker of the pool: the Redis part of a job. */
+static void janus_telehealth_join_work(gpointer data, gpointer user_data) {
+	janus_telehealth_redis *redis;
+	janus_telehealth_join_job *job = data;
+
+	redis = janus_telehealth_worker_redis();
 
 	if (job->kind == JANUS_TELEHEALTH_JOB_MEMBER) {
 		if (janus_telehealth_redis_member_update(redis, job->join.room_id, job->join.participant_id, job->member) !=
@@ -255,6 +272,14 @@ static void janus_telehealth_join_work(gpointer data, gpointer user_data) {
 				job->join.participant_id, job->join.room_id);
 		}
 		janus_telehealth_join_job_free(job);
+		return;
+	}
+
+	if (job->kind == JANUS_TELEHEALTH_JOB_ROOM) {
+		if (job->work != NULL) {
+			job->work(redis, job->data);
+		}
+		janus_telehealth_enqueue_joined(job);
 		return;
 	}
 
@@ -324,6 +349,13 @@ void janus_telehealth_member_update(const char *room_id, const char *participant
 static void janus_telehealth_join_submit(janus_telehealth_join_job *job) {
 	janus_telehealth_room *room;
 
+	if (job->kind == JANUS_TELEHEALTH_JOB_ROOM) {
+		if (join_pool == NULL || !g_thread_pool_push(join_pool, job, NULL)) {
+			janus_telehealth_join_work(job, NULL);
+		}
+		return;
+	}
+
 	/*
      * Only this thread adds rooms and admits, and no other join of this
      * room is under way: what it sees stays true until the answer is
@@ -349,10 +381,23 @@ static void janus_telehealth_join_submit(janus_telehealth_join_job *job) {
 }
 
 
+/* The room's jobs run one at a time: the next waits for this one's end. */
+static void janus_telehealth_room_queue(janus_telehealth_join_job *job) {
+	GQueue *queue;
+
+	if (g_hash_table_lookup_extended(join_busy, job->join.room_id, NULL, (gpointer *)&queue)) {
+		g_queue_push_tail(queue, job);
+		return;
+	}
+
+	g_hash_table_insert(join_busy, g_strdup(job->join.room_id), g_queue_new());
+	janus_telehealth_join_submit(job);
+}
+
+
 int janus_telehealth_room_join(janus_telehealth_session *session, const janus_telehealth_join *join,
 	const char *transaction, char *error, size_t error_size) {
 	int rc;
-	GQueue *queue;
 	janus_telehealth_join_job *job;
 	janus_telehealth_participant *participant;
 
@@ -392,16 +437,62 @@ int janus_telehealth_room_join(janus_telehealth_session *session, const janus_te
 	job->join.display = g_strdup(join->display);
 	job->join.jti = g_strdup(join->jti);
 
-	/* one join of a room at a time: the next waits for this one's answer */
-	if (g_hash_table_lookup_extended(join_busy, join->room_id, NULL, (gpointer *)&queue)) {
-		g_queue_push_tail(queue, job);
-		return JANUS_TELEHEALTH_ANSWER_LATER;
-	}
-
-	g_hash_table_insert(join_busy, g_strdup(join->room_id), g_queue_new());
-	janus_telehealth_join_submit(job);
+	janus_telehealth_room_queue(job);
 
 	return JANUS_TELEHEALTH_ANSWER_LATER;
+}
+
+
+/*
+ * Runs work (on a join worker, with its Redis connection), then done (on
+ * the handler thread), for the room: after the room's joins and jobs
+ * queued before, and before those queued after.  The handler thread only.
+ */
+void janus_telehealth_room_redis(
+	const char *room_id, janus_telehealth_room_work work, janus_telehealth_room_done done, void *data) {
+	janus_telehealth_join_job *job;
+
+	job = g_malloc0(sizeof(janus_telehealth_join_job));
+	job->kind = JANUS_TELEHEALTH_JOB_ROOM;
+	job->join.room_id = g_strdup(room_id);
+	job->work = work;
+	job->done = done;
+	job->data = data;
+
+	if (join_busy == NULL) {
+		/* not started, or stopping: here and now */
+		if (work != NULL) {
+			work(janus_telehealth_worker_redis(), data);
+		}
+		if (done != NULL) {
+			done(data);
+		}
+		janus_telehealth_join_job_free(job);
+		return;
+	}
+
+	janus_telehealth_room_queue(job);
+}
+
+
+/* The handler thread: a room job's work is done.  FALSE for a join. */
+gboolean janus_telehealth_room_redis_finish(janus_telehealth_join_job *job) {
+	char *room_id;
+
+	if (job->kind != JANUS_TELEHEALTH_JOB_ROOM) {
+		return FALSE;
+	}
+
+	if (job->done != NULL) {
+		job->done(job->data);
+	}
+
+	room_id = g_strdup(job->join.room_id);
+	janus_telehealth_join_job_free(job);
+	janus_telehealth_room_join_next(room_id);
+	g_free(room_id);
+
+	return TRUE;
 }
 
 
@@ -675,13 +766,7 @@ static void janus_telehealth_room_out(janus_telehealth_room *room, janus_telehea
 
 	/* A video_call's lock is nginx's, for the whole session. */
 	release_lock = g_strcmp0(room->kind, TH_KIND_VIDEO_CALL) != 0;
-	if (janus_telehealth_redis_member_out(
-			janus_telehealth_handler_redis, room->id, room->session_id, participant->id, release_lock, ban) != 0) {
-		JANUS_LOG(LOG_ERR,
-			"[telehealth] member %s of room %s not removed "
-			"from Redis (unavailable)\n",
-			participant->id, room->id);
-	}
+	janus_telehealth_write_member_out(room, participant->id, release_lock, ban);
 
 	janus_telehealth_event_emit(TH_EV_PARTICIPANT_LEFT, room, participant->id, participant->role, reason);
 

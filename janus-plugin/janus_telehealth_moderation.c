@@ -21,6 +21,7 @@
 #include "janus_telehealth.h"
 #include "janus_telehealth_moderation.h"
 #include "janus_telehealth_redis.h"
+#include "janus_telehealth_room.h"
 
 
 static const char *janus_telehealth_role_name(const char *role) {
@@ -65,12 +66,7 @@ void janus_telehealth_moderation_store(janus_telehealth_room *room, janus_telehe
 	member = janus_telehealth_member_json(p);
 	janus_mutex_unlock(&room->mutex);
 
-	if (janus_telehealth_redis_member_set(janus_telehealth_handler_redis, room->id, p->id, member) != 0) {
-		JANUS_LOG(LOG_WARN,
-			"[telehealth] member %s of room %s not updated "
-			"in Redis (unavailable)\n",
-			p->id, room->id);
-	}
+	janus_telehealth_write_member_set(room, p->id, member);
 	free(member);
 }
 
@@ -195,11 +191,8 @@ int janus_telehealth_moderate_remove(janus_telehealth_room *room, const char *ac
 
 	/* Revoked for as long as the credential could still be used. */
 	ttl = (int)CLAMP(exp - (gint64)time(NULL) + janus_telehealth_cfg.credential_leeway + 60, 60, 86400);
-	if (jti != NULL && janus_telehealth_redis_revoke(janus_telehealth_handler_redis, jti, ttl) != 0) {
-		JANUS_LOG(LOG_ERR,
-			"[telehealth] credential of %s not revoked "
-			"(Redis unavailable)\n",
-			participant_id);
+	if (jti != NULL) {
+		janus_telehealth_write_revoke(room, participant_id, jti, ttl);
 	}
 	g_free(jti);
 
@@ -274,13 +267,7 @@ int janus_telehealth_moderate_set_role(janus_telehealth_room *room, const char *
 	}
 
 	/* Kept for the session: a demoted participant rejoins demoted. */
-	if (janus_telehealth_redis_role_set(janus_telehealth_handler_redis, room->session_id, p->id, new_role) != 0) {
-		JANUS_LOG(LOG_ERR,
-			"[telehealth] role of %s in session %s not "
-			"stored (Redis unavailable): a rejoin gets the "
-			"credential's\n",
-			p->id, room->session_id);
-	}
+	janus_telehealth_write_role(room, p->id, new_role);
 
 	janus_telehealth_event_emit(TH_EV_PARTICIPANT_ROLE, room, p->id, new_role, NULL);
 	janus_telehealth_room_action(room, TH_ACT_ROLE, actor, p->id, new_role, NULL);

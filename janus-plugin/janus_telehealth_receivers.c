@@ -156,32 +156,82 @@ static int janus_telehealth_receivers_count(janus_telehealth_room *room, const c
 }
 
 
-/* 1: revoked, 0: not, -1: Redis failed. */
-static int janus_telehealth_receivers_revoked(const char *jti) {
-	int rc;
+/* A subscribe waiting for the revocation check (a join worker's). */
+typedef struct janus_telehealth_subscribe_job {
+	janus_telehealth_session *session; /* reference */
+	janus_telehealth_room *room; /* reference */
+	char *participant_id;
+	char *jti;
+	char *transaction;
+	int revoked; /* 1: revoked, 0: not, -1: Redis failed */
+} janus_telehealth_subscribe_job;
+
+
+/* A join worker: is the credential revoked? */
+static void janus_telehealth_receivers_revoked(janus_telehealth_redis *redis, void *data) {
 	char *key;
 	redisReply *reply;
+	janus_telehealth_subscribe_job *job = data;
 
-	if (jti == NULL) {
-		return 0;
-	}
-
-	key = janus_telehealth_redis_key(TH_KEY_REVOKED, jti);
-	reply = janus_telehealth_redis_command(janus_telehealth_handler_redis, "EXISTS %s", key);
+	key = janus_telehealth_redis_key(TH_KEY_REVOKED, job->jti);
+	reply = janus_telehealth_redis_command(redis, "EXISTS %s", key);
 	g_free(key);
 
 	if (reply == NULL || reply->type != REDIS_REPLY_INTEGER) {
-		rc = -1;
+		job->revoked = -1;
 
 	} else {
-		rc = reply->integer > 0 ? 1 : 0;
+		job->revoked = reply->integer > 0 ? 1 : 0;
 	}
 
 	if (reply != NULL) {
 		freeReplyObject(reply);
 	}
+}
 
-	return rc;
+
+/* The handler thread: subscribes (the media side checks the state again). */
+static void janus_telehealth_receivers_checked(void *data) {
+	int rc;
+	char error[512];
+	janus_telehealth_subscribe_job *job = data;
+
+	error[0] = '\0';
+	rc = 0;
+
+	if (job->revoked == 1) {
+		JANUS_LOG(LOG_WARN,
+			"[telehealth] subscribe of %s in room %s "
+			"refused: credential revoked\n",
+			job->participant_id, job->room->id);
+		g_snprintf(error, sizeof(error), "Join credential revoked");
+		rc = JANUS_TELEHEALTH_ERROR_CREDENTIAL_REVOKED;
+
+	} else if (job->revoked < 0) {
+		g_snprintf(error, sizeof(error), "Redis unavailable, try again");
+		rc = JANUS_TELEHEALTH_ERROR_REDIS_UNAVAILABLE;
+	}
+
+	if (!g_atomic_int_get(&job->session->destroyed)) {
+		if (rc == 0) {
+			rc = janus_telehealth_media_subscribe(
+				job->session, job->room, job->participant_id, job->transaction, error, sizeof(error));
+		}
+
+		if (rc == 0) {
+			janus_telehealth_receivers_changed(job->room);
+
+		} else if (rc != JANUS_TELEHEALTH_ANSWER_LATER) {
+			janus_telehealth_push_error(job->session, job->transaction, rc, error);
+		}
+	}
+
+	janus_refcount_decrease(&job->session->ref);
+	janus_telehealth_room_unref(job->room);
+	g_free(job->participant_id);
+	g_free(job->jti);
+	g_free(job->transaction);
+	g_free(job);
 }
 
 
@@ -192,6 +242,7 @@ int janus_telehealth_receivers_subscribe(
 	gboolean busy, joined, waiting;
 	const char *token, *dot;
 	janus_telehealth_room *room;
+	janus_telehealth_subscribe_job *job;
 	janus_telehealth_participant *p;
 
 	token = json_string_value(json_object_get(root, "token"));
@@ -271,22 +322,19 @@ int janus_telehealth_receivers_subscribe(
 			janus_telehealth_cfg.max_subscriptions);
 		rc = JANUS_TELEHEALTH_ERROR_SUBSCRIPTION_LIMIT;
 
-	} else {
-		switch (janus_telehealth_receivers_revoked(p->jti)) {
-			case 0:
-				break;
-			case 1:
-				JANUS_LOG(LOG_WARN,
-					"[telehealth] subscribe of %s in room %s "
-					"refused: credential revoked\n",
-					p->id, room->id);
-				g_snprintf(error, error_size, "Join credential revoked");
-				rc = JANUS_TELEHEALTH_ERROR_CREDENTIAL_REVOKED;
-				break;
-			default:
-				g_snprintf(error, error_size, "Redis unavailable, try again");
-				rc = JANUS_TELEHEALTH_ERROR_REDIS_UNAVAILABLE;
-		}
+	} else if (p->jti != NULL) {
+		/* Revoked?  Asked off this thread, in the room's order. */
+		job = g_malloc0(sizeof(janus_telehealth_subscribe_job));
+		janus_refcount_increase(&session->ref);
+		job->session = session;
+		janus_refcount_increase(&room->ref);
+		job->room = room;
+		job->participant_id = g_strdup(p->id);
+		job->jti = g_strdup(p->jti);
+		job->transaction = g_strdup(transaction);
+		janus_telehealth_room_redis(
+			room->id, janus_telehealth_receivers_revoked, janus_telehealth_receivers_checked, job);
+		rc = JANUS_TELEHEALTH_ANSWER_LATER;
 	}
 
 	if (rc == 0) {

@@ -419,7 +419,6 @@ GList *janus_telehealth_rooms_snapshot(void) {
  * elsewhere, hosted elsewhere) and only the people here are let go.
  */
 void janus_telehealth_room_close(janus_telehealth_room *room, const char *reason, gboolean update_redis) {
-	int rc;
 	GList *participants, *l;
 	json_t *event;
 	janus_telehealth_session *session;
@@ -475,24 +474,9 @@ void janus_telehealth_room_close(janus_telehealth_room *room, const char *reason
 	/* Every PeerConnection of the room closes. */
 	janus_telehealth_media_room_clear(room);
 
+	/* Redis, and room.closed, behind (janus_telehealth_writes.c). */
 	if (update_redis) {
-		rc = janus_telehealth_redis_close(janus_telehealth_handler_redis, room->id, room->patient_id, reason);
-		if (rc < 0) {
-			/*
-             * The lease lapses with no refresh: nginx's reconciler finds
-             * the room nobody hosts, and our room.closed (queued until
-             * Redis is back) ends the session.
-             */
-			JANUS_LOG(LOG_ERR,
-				"[telehealth] room %s closed here but not in "
-				"Redis (unavailable)\n",
-				room->id);
-		}
-
-		/* Every end exactly once: someone else closed it first. */
-		if (rc != 0) {
-			janus_telehealth_event_emit(TH_EV_ROOM_CLOSED, room, NULL, NULL, reason);
-		}
+		janus_telehealth_write_close(room, reason);
 	}
 
 	JANUS_LOG(LOG_INFO, "[telehealth] room %s closed: %s\n", room->id, reason);

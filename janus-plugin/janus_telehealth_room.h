@@ -32,6 +32,14 @@ void janus_telehealth_push_simple(janus_telehealth_session *session, const char 
 	const char *room_id, const char *reason);
 
 /* janus_telehealth_housekeeping.c */
+/* janus_telehealth_writes.c: Redis writes behind, in the room's order */
+void janus_telehealth_write_member_out(
+	janus_telehealth_room *room, const char *participant_id, gboolean release_lock, gboolean ban);
+void janus_telehealth_write_member_set(janus_telehealth_room *room, const char *participant_id, const char *member);
+void janus_telehealth_write_role(janus_telehealth_room *room, const char *participant_id, const char *role);
+void janus_telehealth_write_revoke(janus_telehealth_room *room, const char *participant_id, const char *jti, int ttl);
+void janus_telehealth_write_close(janus_telehealth_room *room, const char *reason);
+
 int janus_telehealth_housekeeping_start(void);
 void janus_telehealth_housekeeping_stop(void);
 
