@@ -43,7 +43,7 @@ endif
 CFLAGS     ?= -O2 -g
 PLUGIN_CFLAGS := $(CFLAGS) $(WARN) $(SAN_FLAGS) -fPIC -std=gnu11 \
                  -I$(JANUS_INCLUDE) -Icommon -I$(BUILD)/lua $(DEPS_CFLAGS)
-PLUGIN_LIBS := -ljansson -lhiredis -ljwt -lcrypto -lglib-2.0 -lpthread
+PLUGIN_LIBS := -ljansson -lhiredis -lcjose -lcrypto -lglib-2.0 -lpthread
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/*.c))
 
@@ -96,7 +96,7 @@ $(PLUGIN): $(PLUGIN_SRC) $(PLUGIN_HDR) $(COMMON_SRC) $(COMMON_HDR) $(LUA_GEN) \
 $(BUILD)/tests/%: tests/unit/%.c $(COMMON_SRC) $(COMMON_HDR) config.mk
 	@mkdir -p $(BUILD)/tests
 	$(CC) $(CFLAGS) $(WARN) $(SAN_FLAGS) -Icommon $(DEPS_CFLAGS) -o $@ $< \
-	    $(COMMON_SRC) -ljwt -ljansson -lcrypto -lcmocka
+	    $(COMMON_SRC) -lcjose -ljansson -lcrypto -lcmocka
 
 unit-tests: $(UNIT_TESTS)
 
@@ -167,7 +167,7 @@ FUZZ_NGX_INC := $(addprefix -I$(FUZZ_NGX)/,src/core src/event \
                 src/event/modules src/os/unix objs src/http src/http/modules) \
                 -Inginx-module
 FUZZ_NGX_LIB := $(FUZZ_BUILD)/libtelehealth.a
-FUZZ_LIBS    := -lpq -lhiredis -ljansson -ljwt -largon2 -lcurl -lssl \
+FUZZ_LIBS    := -lpq -lhiredis -ljansson -lcjose -ljwt -largon2 -lcurl -lssl \
                 -lcrypto -lpcre2-8 -lz -lcrypt -lpthread
 
 fuzz-build: $(LUA_GEN)
@@ -196,7 +196,7 @@ $(addprefix $(FUZZ_BUILD)/fuzz-,$(FUZZ_COMMON)): $(FUZZ_BUILD)/fuzz-%: \
         fuzz/%.c $(COMMON_SRC) $(COMMON_HDR)
 	@mkdir -p $(FUZZ_BUILD)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(COMMON_SRC) \
-	    -ljwt -ljansson -lcrypto
+	    -lcjose -ljansson -lcrypto
 
 $(addprefix $(FUZZ_BUILD)/fuzz-,$(FUZZ_NGINX)): $(FUZZ_BUILD)/fuzz-%: \
         fuzz/%.c fuzz/fuzz_ngx.h fuzz/fuzz_ngx.c $(FUZZ_NGX_LIB) $(NGX_SRC)

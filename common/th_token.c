@@ -1,8 +1,9 @@
 /*
- * HS256 and ES256 JWTs over libjwt, with the key selection, algorithm
- * pinning and claim checks that libjwt leaves to its caller.  ES256 keys
- * are read and checked with OpenSSL; libjwt signs and verifies with their
- * PEM text.
+ * HS256 and ES256 JWTs (JWS compact serialisation) over cjose, with the key
+ * selection, algorithm pinning and claim checks that cjose leaves to its
+ * caller.  Keys are made into cjose JWKs once, when they are loaded: a
+ * signature is then one HMAC or one ECDSA operation, with no key parsing.
+ * ES256 keys are read and checked with OpenSSL.
  */
 
 #include <stdio.h>
@@ -10,8 +11,10 @@
 #include <string.h>
 #include <ctype.h>
 
-#include <jwt.h>
+#include <cjose/cjose.h>
 #include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -24,6 +27,7 @@
 
 
 #define TH_KEY_FILE_MAX 4096
+#define TH_P256_BYTES   32
 
 
 int
@@ -67,40 +71,22 @@ th_keyset_add(th_keyset_t *ks, const char *kid, const unsigned char *secret,
         return -1;
     }
 
+    key->jwk = cjose_jwk_create_oct_spec(secret, len, NULL);
+    if (key->jwk == NULL) {
+        free(key->secret);
+        key->secret = NULL;
+        *err = "out of memory";
+        return -1;
+    }
+
     memcpy(key->secret, secret, len);
     key->len = len;
-    key->pub = NULL;
-    key->publen = 0;
+    key->can_sign = 1;
     strcpy(key->kid, kid);
     ks->alg = TH_ALG_HS256;
     ks->nkeys++;
 
     return 0;
-}
-
-
-static unsigned char *
-th_bio_copy(BIO *bio, size_t *len)
-{
-    char          *data;
-    long           n;
-    unsigned char *copy;
-
-    n = BIO_get_mem_data(bio, &data);
-    if (n <= 0) {
-        return NULL;
-    }
-
-    copy = malloc((size_t) n + 1);
-    if (copy == NULL) {
-        return NULL;
-    }
-
-    memcpy(copy, data, (size_t) n);
-    copy[n] = '\0';
-    *len = (size_t) n;
-
-    return copy;
 }
 
 
@@ -124,19 +110,70 @@ th_key_is_p256(EVP_PKEY *pkey)
 }
 
 
+/*
+ * The JWK of a P-256 key: the public point (x, y) and, for a private key,
+ * the scalar d.
+ */
+static cjose_jwk_t *
+th_key_p256_jwk(EVP_PKEY *pkey, int private)
+{
+    BIGNUM              *d;
+    size_t               len;
+    cjose_jwk_t         *jwk;
+    unsigned char        point[1 + 2 * TH_P256_BYTES];
+    unsigned char        scalar[TH_P256_BYTES];
+    cjose_jwk_ec_keyspec spec;
+
+    /* the uncompressed point: 0x04, x, y */
+    if (!EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, point,
+            sizeof(point), &len)
+        || len != sizeof(point) || point[0] != 0x04)
+    {
+        return NULL;
+    }
+
+    memset(&spec, 0, sizeof(spec));
+    spec.crv = CJOSE_JWK_EC_P_256;
+    spec.x = point + 1;
+    spec.xlen = TH_P256_BYTES;
+    spec.y = point + 1 + TH_P256_BYTES;
+    spec.ylen = TH_P256_BYTES;
+
+    d = NULL;
+
+    if (private) {
+        if (!EVP_PKEY_get_bn_param(pkey, OSSL_PKEY_PARAM_PRIV_KEY, &d)
+            || BN_bn2binpad(d, scalar, sizeof(scalar)) != sizeof(scalar))
+        {
+            BN_clear_free(d);
+            return NULL;
+        }
+
+        spec.d = scalar;
+        spec.dlen = sizeof(scalar);
+    }
+
+    jwk = cjose_jwk_create_EC_spec(&spec, NULL);
+
+    BN_clear_free(d);
+    OPENSSL_cleanse(scalar, sizeof(scalar));
+
+    return jwk;
+}
+
+
 int
 th_keyset_add_pem_file(th_keyset_t *ks, const char *kid, const char *path,
     const char **err)
 {
-    int            rc, private;
-    BIO           *in, *out;
-    FILE          *f;
-    size_t         i, n;
-    th_key_t      *key;
-    EVP_PKEY      *pkey;
-    unsigned char *priv, *pub;
-    size_t         privlen, publen;
-    unsigned char  buf[TH_KEY_FILE_MAX];
+    int           rc, private;
+    BIO          *in;
+    FILE         *f;
+    size_t        i, n;
+    th_key_t     *key;
+    EVP_PKEY     *pkey;
+    cjose_jwk_t  *jwk;
+    unsigned char buf[TH_KEY_FILE_MAX];
 
     if (kid == NULL || kid[0] == '\0' || strlen(kid) >= TH_KID_MAX) {
         *err = "key id must be 1 to 63 characters";
@@ -183,9 +220,6 @@ th_keyset_add_pem_file(th_keyset_t *ks, const char *kid, const char *path,
         return -1;
     }
 
-    priv = NULL;
-    privlen = 0;
-
     pkey = PEM_read_bio_PrivateKey(in, NULL, NULL, NULL);
     private = (pkey != NULL);
 
@@ -196,56 +230,32 @@ th_keyset_add_pem_file(th_keyset_t *ks, const char *kid, const char *path,
 
     BIO_free(in);
     ERR_clear_error();
+    OPENSSL_cleanse(buf, sizeof(buf));
 
     if (pkey == NULL) {
-        OPENSSL_cleanse(buf, sizeof(buf));
         *err = "not a PEM private or public key";
         return -1;
     }
 
     if (!th_key_is_p256(pkey)) {
         EVP_PKEY_free(pkey);
-        OPENSSL_cleanse(buf, sizeof(buf));
         *err = "not an EC P-256 key (ES256)";
         return -1;
     }
 
-    out = BIO_new(BIO_s_mem());
-    pub = NULL;
-
-    if (out != NULL && PEM_write_bio_PUBKEY(out, pkey)) {
-        pub = th_bio_copy(out, &publen);
-    }
-
-    BIO_free(out);
-
-    /* a private key is kept as PKCS#8 PEM, the form libjwt reads */
-    if (pub != NULL && private) {
-        out = BIO_new(BIO_s_secmem());
-        if (out == NULL
-            || !PEM_write_bio_PrivateKey(out, pkey, NULL, NULL, 0, NULL, NULL)
-            || (priv = th_bio_copy(out, &privlen)) == NULL)
-        {
-            free(pub);
-            pub = NULL;
-        }
-
-        BIO_free(out);
-    }
-
+    jwk = th_key_p256_jwk(pkey, private);
     EVP_PKEY_free(pkey);
-    OPENSSL_cleanse(buf, sizeof(buf));
 
-    if (pub == NULL) {
+    if (jwk == NULL) {
         *err = "cannot encode the key";
         return -1;
     }
 
     key = &ks->keys[ks->nkeys];
-    key->secret = priv;
-    key->len = privlen;
-    key->pub = pub;
-    key->publen = publen;
+    key->secret = NULL;
+    key->len = 0;
+    key->jwk = jwk;
+    key->can_sign = private;
     strcpy(key->kid, kid);
     ks->alg = TH_ALG_ES256;
     ks->nkeys++;
@@ -257,7 +267,7 @@ th_keyset_add_pem_file(th_keyset_t *ks, const char *kid, const char *path,
 int
 th_keyset_can_sign(const th_keyset_t *ks)
 {
-    return ks->nkeys > 0 && ks->keys[0].secret != NULL;
+    return ks->nkeys > 0 && ks->keys[0].can_sign;
 }
 
 
@@ -309,8 +319,8 @@ th_keyset_clear(th_keyset_t *ks)
             ks->keys[i].secret = NULL;
         }
 
-        free(ks->keys[i].pub);
-        ks->keys[i].pub = NULL;
+        cjose_jwk_release(ks->keys[i].jwk);
+        ks->keys[i].jwk = NULL;
     }
 
     ks->nkeys = 0;
@@ -339,9 +349,11 @@ th_keyset_find(const th_keyset_t *ks, const char *kid)
 char *
 th_token_sign(const th_keyset_t *ks, json_t *claims)
 {
-    char           *grants, *token;
-    jwt_t          *jwt;
+    char           *payload, *token;
+    const char     *compact;
+    cjose_jws_t    *jws;
     const th_key_t *key;
+    cjose_header_t *header;
 
     if (!th_keyset_can_sign(ks) || !json_is_object(claims)) {
         return NULL;
@@ -349,29 +361,34 @@ th_token_sign(const th_keyset_t *ks, json_t *claims)
 
     key = &ks->keys[0];
     token = NULL;
+    jws = NULL;
 
-    grants = json_dumps(claims, JSON_COMPACT);
-    if (grants == NULL) {
+    payload = json_dumps(claims, JSON_COMPACT);
+    if (payload == NULL) {
         return NULL;
     }
 
-    if (jwt_new(&jwt) != 0) {
-        free(grants);
-        return NULL;
-    }
+    header = cjose_header_new(NULL);
 
-    if (jwt_add_grants_json(jwt, grants) == 0
-        && jwt_add_header(jwt, "kid", key->kid) == 0
-        && jwt_set_alg(jwt,
-               ks->alg == TH_ALG_ES256 ? JWT_ALG_ES256 : JWT_ALG_HS256,
-               key->secret, (int) key->len)
-               == 0)
+    if (header != NULL
+        && cjose_header_set(header, CJOSE_HDR_ALG,
+            ks->alg == TH_ALG_ES256 ? CJOSE_HDR_ALG_ES256
+                                    : CJOSE_HDR_ALG_HS256,
+            NULL)
+        && cjose_header_set(header, "typ", "JWT", NULL)
+        && cjose_header_set(header, CJOSE_HDR_KID, key->kid, NULL))
     {
-        token = jwt_encode_str(jwt);
+        jws = cjose_jws_sign(key->jwk, header, (const uint8_t *) payload,
+            strlen(payload), NULL);
     }
 
-    jwt_free(jwt);
-    free(grants);
+    if (jws != NULL && cjose_jws_export(jws, &compact, NULL)) {
+        token = strdup(compact);
+    }
+
+    cjose_jws_release(jws);
+    cjose_header_release(header);
+    free(payload);
 
     return token;
 }
@@ -441,83 +458,90 @@ th_claims_check(json_t *claims, const char *audience, time_t now, long leeway)
 }
 
 
+/*
+ * The "alg" of a token cjose would not import: "none" or an algorithm it
+ * does not know is a refused algorithm, anything else is malformed.
+ */
+static th_token_status_t
+th_token_refused_header(const char *token)
+{
+    size_t             len;
+    json_t            *header, *alg;
+    uint8_t           *raw;
+    const char        *dot;
+    th_token_status_t  status;
+
+    dot = strchr(token, '.');
+    if (dot == NULL
+        || !cjose_base64url_decode(token, (size_t) (dot - token), &raw, &len,
+            NULL))
+    {
+        return TH_TOKEN_MALFORMED;
+    }
+
+    header = json_loadb((const char *) raw, len, JSON_REJECT_DUPLICATES, NULL);
+    cjose_get_dealloc()(raw);
+
+    alg = json_object_get(header, "alg");
+    status = json_is_string(alg) ? TH_TOKEN_BAD_ALG : TH_TOKEN_MALFORMED;
+    json_decref(header);
+
+    return status;
+}
+
+
 th_token_status_t
 th_token_verify(const th_keyset_t *ks, const char *token, const char *audience,
     time_t now, long leeway, json_t **claims)
 {
-    char                *grants;
-    jwt_t               *jwt;
-    json_t              *parsed;
-    jwt_alg_t            want;
-    const char          *alg, *want_name;
-    const th_key_t      *key;
-    th_token_status_t    status;
-    const unsigned char *vkey;
-    size_t               vlen;
+    size_t            len;
+    json_t           *parsed;
+    uint8_t          *payload;
+    const char       *alg, *want;
+    cjose_jws_t      *jws;
+    const th_key_t   *key;
+    cjose_header_t   *header;
+    th_token_status_t status;
 
     *claims = NULL;
 
-    if (ks->alg == TH_ALG_ES256) {
-        want = JWT_ALG_ES256;
-        want_name = "ES256";
-
-    } else {
-        want = JWT_ALG_HS256;
-        want_name = "HS256";
-    }
+    want = (ks->alg == TH_ALG_ES256) ? CJOSE_HDR_ALG_ES256 : CJOSE_HDR_ALG_HS256;
 
     if (token == NULL || strlen(token) > 8192) {
         return TH_TOKEN_MALFORMED;
     }
 
-    /*
-     * Without a key libjwt parses the header and body but does not verify;
-     * that is only used to learn which key to verify with.
-     */
-    if (jwt_decode(&jwt, token, NULL, 0) != 0) {
-        return TH_TOKEN_MALFORMED;
+    jws = cjose_jws_import(token, strlen(token), NULL);
+    if (jws == NULL) {
+        return th_token_refused_header(token);
     }
 
-    alg = jwt_get_header(jwt, "alg");
-    if (alg == NULL || strcmp(alg, want_name) != 0) {
-        jwt_free(jwt);
+    /* the algorithm is the key set's, whatever the header says */
+    header = cjose_jws_get_protected(jws);
+    alg = cjose_header_get(header, CJOSE_HDR_ALG, NULL);
+    if (alg == NULL || strcmp(alg, want) != 0) {
+        cjose_jws_release(jws);
         return TH_TOKEN_BAD_ALG;
     }
 
-    key = th_keyset_find(ks, jwt_get_header(jwt, "kid"));
-    jwt_free(jwt);
-
+    key = th_keyset_find(ks, cjose_header_get(header, CJOSE_HDR_KID, NULL));
     if (key == NULL) {
+        cjose_jws_release(jws);
         return TH_TOKEN_UNKNOWN_KEY;
     }
 
-    if (ks->alg == TH_ALG_ES256) {
-        vkey = key->pub;
-        vlen = key->publen;
-
-    } else {
-        vkey = key->secret;
-        vlen = key->len;
-    }
-
-    if (jwt_decode(&jwt, token, vkey, (int) vlen) != 0) {
+    if (!cjose_jws_verify(jws, key->jwk, NULL)) {
+        cjose_jws_release(jws);
         return TH_TOKEN_BAD_SIGNATURE;
     }
 
-    if (jwt_get_alg(jwt) != want) {
-        jwt_free(jwt);
-        return TH_TOKEN_BAD_ALG;
+    parsed = NULL;
+    if (cjose_jws_get_plaintext(jws, &payload, &len, NULL)) {
+        parsed = json_loadb((const char *) payload, len,
+            JSON_REJECT_DUPLICATES, NULL);
     }
 
-    grants = jwt_get_grants_json(jwt, NULL);
-    jwt_free(jwt);
-
-    if (grants == NULL) {
-        return TH_TOKEN_MALFORMED;
-    }
-
-    parsed = json_loads(grants, JSON_REJECT_DUPLICATES, NULL);
-    free(grants);
+    cjose_jws_release(jws);
 
     if (!json_is_object(parsed)) {
         json_decref(parsed);

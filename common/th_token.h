@@ -30,11 +30,10 @@ typedef enum { TH_ALG_HS256 = 0, TH_ALG_ES256 } th_alg_t;
 
 typedef struct {
     char           kid[TH_KID_MAX];
-    unsigned char *secret; /* HS256: the secret; ES256: private key PEM,
-                                NULL when only the public key is known */
+    unsigned char *secret; /* HS256: the secret; NULL for ES256 */
     size_t         len;
-    unsigned char *pub; /* ES256: public key PEM (SubjectPublicKeyInfo) */
-    size_t         publen;
+    void          *jwk;      /* cjose_jwk_t: signs and verifies */
+    unsigned       can_sign; /* HS256, or ES256 with the private half */
 } th_key_t;
 
 typedef struct {

@@ -115,7 +115,7 @@ static int janus_telehealth_config_keys(janus_config *config, const char *config
          * a private key would let whoever holds this server sign.
          */
 		if (th_keyset_add_pem_file(&janus_telehealth_cfg.keys, item->name, path, &err) == 0 &&
-			janus_telehealth_cfg.keys.keys[janus_telehealth_cfg.keys.nkeys - 1].secret != NULL) {
+			janus_telehealth_cfg.keys.keys[janus_telehealth_cfg.keys.nkeys - 1].can_sign) {
 			err = "a private key: Janus must hold public keys only";
 		}
 

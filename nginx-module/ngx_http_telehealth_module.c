@@ -1377,7 +1377,7 @@ ngx_http_telehealth_join_key(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    if (mcf->join_keyset->keys[mcf->join_keyset->nkeys - 1].secret == NULL) {
+    if (!mcf->join_keyset->keys[mcf->join_keyset->nkeys - 1].can_sign) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
             "telehealth_join_key \"%V\" \"%V\": not a "
             "private key",
