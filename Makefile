@@ -167,7 +167,7 @@ FUZZ_NGX_INC := $(addprefix -I$(FUZZ_NGX)/,src/core src/event \
                 src/event/modules src/os/unix objs src/http src/http/modules) \
                 -Inginx-module
 FUZZ_NGX_LIB := $(FUZZ_BUILD)/libtelehealth.a
-FUZZ_LIBS    := -lpq -lhiredis -ljansson -lcjose -ljwt -largon2 -lcurl -lssl \
+FUZZ_LIBS    := -lpq -lhiredis -ljansson -lcjose -largon2 -lcurl -lssl \
                 -lcrypto -lpcre2-8 -lz -lcrypt -lpthread
 
 fuzz-build: $(LUA_GEN)

@@ -93,6 +93,14 @@ th_token_status_t th_token_verify(const th_keyset_t *ks, const char *token,
 
 const char *th_token_status_text(th_token_status_t status);
 
+/*
+ * 1 if a compact JWS is in canonical unpadded base64url as far as the
+ * signature's text goes: no '=', and no stray bits in the signature's last
+ * character (otherwise several texts would carry one signature).  0 for a
+ * text that is malformed that way; the rest is checked when verifying.
+ */
+int th_jws_canonical(const char *token, size_t len);
+
 /* A random identifier ("jti"): TH_TOKEN_ID_LEN chars plus NUL. */
 int th_token_new_id(char *buf, size_t size);
 

@@ -1,9 +1,9 @@
 /*
  * The identity provider's key set (nginx-module/ngx_http_telehealth_idp.c):
  * a JWKS document, each key through the same conversion as the file
- * telehealth_idp_jwks names (RSA and EC P-256 keys from base64url
- * members, into PEM).  A key taken has a kid and a PEM public key that
- * OpenSSL reads back.
+ * telehealth_idp_jwks names (RSA and EC P-256 keys from their JWK
+ * members, into cjose JWKs).  A key taken has a kid, an algorithm and a
+ * key of that algorithm's type and size.
  */
 
 #include "fuzz_ngx.h"
@@ -14,10 +14,8 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    BIO                           *bio;
     size_t                         i;
     json_t                        *jwks, *keys, *jwk;
-    EVP_PKEY                      *pkey;
     ngx_conf_t                     cf;
     ngx_pool_t                    *pool;
     ngx_http_telehealth_idp_key_t *key;
@@ -54,18 +52,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     key = idp.keys->elts;
 
     for (i = 0; i < idp.keys->nelts; i++) {
-        if (key[i].kid.len == 0 || key[i].pem.len == 0) {
+        if (key[i].kid.len == 0 || key[i].jwk == NULL
+            || ngx_http_telehealth_idp_key_usable(key[i].jwk, key[i].alg)
+                   != NGX_OK)
+        {
             abort();
         }
-
-        bio = BIO_new_mem_buf(key[i].pem.data, (int) key[i].pem.len);
-        pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
-        if (pkey == NULL) {
-            abort();
-        }
-
-        EVP_PKEY_free(pkey);
-        BIO_free(bio);
     }
 
     json_decref(jwks);

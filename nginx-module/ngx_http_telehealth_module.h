@@ -53,9 +53,9 @@
 
 /* one verification key of the identity provider's JWKS file */
 typedef struct {
-    ngx_str_t  kid;
-    ngx_uint_t alg; /* JWT_ALG_RS256, JWT_ALG_ES256 */
-    ngx_str_t  pem; /* SubjectPublicKeyInfo, PEM */
+    ngx_str_t   kid;
+    const char *alg; /* "RS256" or "ES256", by the key's type */
+    void       *jwk; /* cjose_jwk_t, released with the cycle's pool */
 } ngx_http_telehealth_idp_key_t;
 
 

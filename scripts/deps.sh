@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 packages="gcc make pkg-config ca-certificates curl openssl iproute2
     nginx nginx-dev janus janus-dev
     libjansson-dev libpq-dev libhiredis-dev libcurl4-openssl-dev libssl-dev
-    libglib2.0-dev libjwt-dev libcjose-dev libargon2-dev libcmocka-dev
+    libglib2.0-dev libcjose-dev libargon2-dev libcmocka-dev
     libhpdf-dev fonts-dejavu-core poppler-utils
     clang libclang-rt-14-dev libfuzzer-14-dev
     postgresql postgresql-contrib postgresql-15-pgtap redis-server argon2 wrk valgrind jq

@@ -565,6 +565,48 @@ test_pem_key_set_refuses_secrets_other_curves_and_mixing(void **state)
 }
 
 
+/*
+ * One signature has one text: a padded token, or one whose signature ends
+ * in a character with stray low bits (the same bytes once decoded), is
+ * malformed; neither may reach the base64 decoder that aborts on padding.
+ */
+static void
+test_padded_or_noncanonical_signature_is_malformed(void **state)
+{
+    char       *token, *tail;
+    size_t      len;
+    json_t     *claims;
+    th_keyset_t ks = { 0 };
+
+    keyset_with(&ks, "k1", key1);
+    token = sign(&ks, TH_AUD_JOIN, NOW + 60);
+    len = strlen(token);
+
+    /* HS256: 32 bytes, 43 characters; the last carries 4 stray bits */
+    tail = &token[len - 1];
+    assert_int_equal(len - (strrchr(token, '.') - token) - 1, 43);
+    assert_true(th_jws_canonical(token, len));
+
+    *tail = (char) (*tail == 'A' ? 'B' : *tail ^ 1);
+    assert_false(th_jws_canonical(token, len));
+    assert_int_equal(th_token_verify(&ks, token, TH_AUD_JOIN, NOW, 0, &claims),
+        TH_TOKEN_MALFORMED);
+    assert_null(claims);
+    free(token);
+
+    /* a '=' that ends a group early, anywhere in the token */
+    assert_int_equal(th_token_verify(&ks,
+                         "eyJhbGciOiJIUzI1NiIsImtpZCI6ImsxIn0.eyJ=.AAAAA",
+                         TH_AUD_JOIN, NOW, 0, &claims),
+        TH_TOKEN_MALFORMED);
+    assert_int_equal(th_token_verify(&ks, "eyJhbG=ciOi.e30.AAAA", TH_AUD_JOIN,
+                         NOW, 0, &claims),
+        TH_TOKEN_MALFORMED);
+
+    th_keyset_clear(&ks);
+}
+
+
 int
 main(void)
 {
@@ -577,6 +619,7 @@ main(void)
         cmocka_unit_test(test_wrong_audience_is_refused),
         cmocka_unit_test(test_alg_none_token_is_refused),
         cmocka_unit_test(test_garbage_is_malformed),
+        cmocka_unit_test(test_padded_or_noncanonical_signature_is_malformed),
         cmocka_unit_test(test_keyset_refuses_short_duplicate_and_empty_kid),
         cmocka_unit_test(test_key_file_trailing_newline_is_not_part_of_the_key),
         cmocka_unit_test(test_random_ids_are_url_safe_and_distinct),
