@@ -96,14 +96,24 @@ void janus_telehealth_event_emit(const char *type, const janus_telehealth_room *
  * redis_wait_replicas set, each entry is followed by WAIT (holding the
  * events thread, never a room) until that many replicas have it or
  * redis_wait_timeout passes.  An entry not confirmed in time is checked
- * again on a fresh connection (after a failover, the new primary): still
- * there, it is kept; gone, it is written again.  Only an entry whose
- * second check also times out, on a primary replaced right after, can be
- * lost, and that is logged.
+ * again on a fresh connection (after a failover, the new primary): gone,
+ * it is written again; still there but still on no replica (the primary
+ * Sentinel names may be the old one, about to be replaced), it is checked
+ * again on a fresh connection every second, for up to
+ * JANUS_TELEHEALTH_EVENTS_CONFIRM_US, the stream waiting meanwhile.  After
+ * that the replicas are taken for gone: entries go on unconfirmed (one log
+ * line) until a WAIT succeeds again, so that a dead replica delays the
+ * stream once, not every entry.  Only an entry written while no replica
+ * confirms, on a primary replaced then, can be lost.
  */
 
-/* the id of the last entry not yet confirmed; the events thread's own */
+#define JANUS_TELEHEALTH_EVENTS_CONFIRM_US (15 * G_USEC_PER_SEC)
+
+/* the events thread's own: the last entry not yet confirmed, since when,
+ * and whether replicas are taken for gone */
 static char janus_telehealth_events_unconfirmed[64];
+static gint64 janus_telehealth_events_unconfirmed_since;
+static gboolean janus_telehealth_events_unreplicated;
 
 
 static int janus_telehealth_event_wait(janus_telehealth_redis *redis) {
@@ -120,7 +130,50 @@ static int janus_telehealth_event_wait(janus_telehealth_redis *redis) {
 
 	freeReplyObject(reply);
 
+	if (rc == 0 && janus_telehealth_events_unreplicated) {
+		JANUS_LOG(LOG_INFO, "[telehealth] events stream: replicas confirm entries again\n");
+		janus_telehealth_events_unreplicated = FALSE;
+	}
+
 	return rc;
+}
+
+
+/*
+ * No replica has the unconfirmed entry: 0 to go on without (replicas taken
+ * for gone), -1 to check again on a fresh connection in a while.
+ */
+static int janus_telehealth_event_unreplicated(janus_telehealth_redis *redis) {
+	gint64 now;
+
+	if (janus_telehealth_events_unreplicated) {
+		return 0;
+	}
+
+	now = janus_get_monotonic_time();
+	if (janus_telehealth_events_unconfirmed_since == 0) {
+		janus_telehealth_events_unconfirmed_since = now;
+	}
+
+	if (now - janus_telehealth_events_unconfirmed_since < JANUS_TELEHEALTH_EVENTS_CONFIRM_US) {
+		janus_telehealth_redis_drop(redis);
+		return -1;
+	}
+
+	JANUS_LOG(LOG_WARN,
+		"[telehealth] event %s: no replica has it after %d s; "
+		"events go on unconfirmed until a replica confirms one\n",
+		janus_telehealth_events_unconfirmed, (int)(JANUS_TELEHEALTH_EVENTS_CONFIRM_US / G_USEC_PER_SEC));
+	janus_telehealth_events_unreplicated = TRUE;
+
+	return 0;
+}
+
+
+/* the unconfirmed entry is confirmed, or given up on */
+static void janus_telehealth_event_confirmed(void) {
+	janus_telehealth_events_unconfirmed[0] = '\0';
+	janus_telehealth_events_unconfirmed_since = 0;
 }
 
 
@@ -158,14 +211,11 @@ static int janus_telehealth_event_write(janus_telehealth_redis *redis, GPtrArray
 		}
 
 		if (rc == 1) {
-			if (janus_telehealth_event_wait(redis) != 0) {
-				JANUS_LOG(LOG_WARN,
-					"[telehealth] event %s is on the "
-					"primary but on no replica yet\n",
-					janus_telehealth_events_unconfirmed);
+			if (janus_telehealth_event_wait(redis) != 0 && janus_telehealth_event_unreplicated(redis) != 0) {
+				return -1;
 			}
 
-			janus_telehealth_events_unconfirmed[0] = '\0';
+			janus_telehealth_event_confirmed();
 			return 0;
 		}
 
@@ -173,7 +223,7 @@ static int janus_telehealth_event_write(janus_telehealth_redis *redis, GPtrArray
 			"[telehealth] event %s was lost with the old "
 			"primary: written again\n",
 			janus_telehealth_events_unconfirmed);
-		janus_telehealth_events_unconfirmed[0] = '\0';
+		janus_telehealth_event_confirmed();
 	}
 
 	reply = janus_telehealth_redis_argv(redis, (int)argv->len, (const char **)argv->pdata, NULL);
@@ -194,13 +244,12 @@ static int janus_telehealth_event_write(janus_telehealth_redis *redis, GPtrArray
 	freeReplyObject(reply);
 
 	if (janus_telehealth_events_unconfirmed[0] != '\0') {
-		if (janus_telehealth_event_wait(redis) != 0) {
+		if (janus_telehealth_event_wait(redis) != 0 && janus_telehealth_event_unreplicated(redis) != 0) {
 			/* checked again on a fresh connection */
-			janus_telehealth_redis_drop(redis);
 			return -1;
 		}
 
-		janus_telehealth_events_unconfirmed[0] = '\0';
+		janus_telehealth_event_confirmed();
 	}
 
 	return rc;
