@@ -77,7 +77,6 @@ CREATE OR REPLACE FUNCTION th_op_appointment_list(req jsonb, me th_caller)
 RETURNS th_answer
 LANGUAGE plpgsql AS $$
 DECLARE
-    q          jsonb := COALESCE(req -> 'query', '{}');
     lim        integer := th_limit(req);
     cur        uuid := th_cursor(req);
     f_from     timestamptz := th_query_time(req, 'from');
@@ -86,13 +85,7 @@ DECLARE
     v_rows     jsonb;
 BEGIN
     PERFORM th_staff_only(me);
-    IF q ? 'patient_id' THEN
-        IF (q ->> 'patient_id') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-        THEN
-            PERFORM th_raise('422', '"patient_id" is not a valid id.');
-        END IF;
-        f_patient := (q ->> 'patient_id')::uuid;
-    END IF;
+    f_patient := th_query_uuid(req, 'patient_id');
     SELECT COALESCE(jsonb_agg(th_appointment_json(a)
                               ORDER BY a.scheduled_at, a.id), '[]')
       INTO v_rows

@@ -229,6 +229,24 @@ END
 $$;
 
 -- A time of the query string: RFC 3339, or NULL when absent.
+-- A query-string id (?patient_id=...): NULL when absent, 422 naming the
+-- parameter when it is not a uuid.
+CREATE OR REPLACE FUNCTION th_query_uuid(req jsonb, field text) RETURNS uuid
+LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+    v  text := req #>> ARRAY['query', field];
+BEGIN
+    IF v IS NULL THEN
+        RETURN NULL;
+    END IF;
+    IF v !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+    THEN
+        PERFORM th_raise('422', '"' || field || '" is not a valid id.');
+    END IF;
+    RETURN v::uuid;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION th_query_time(req jsonb, field text) RETURNS timestamptz
 LANGUAGE plpgsql STABLE AS $$
 DECLARE

@@ -401,13 +401,7 @@ BEGIN
                              'scheduled,open.');
         END IF;
     END IF;
-    IF q ? 'patient_id' THEN
-        IF (q ->> 'patient_id') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-        THEN
-            PERFORM th_raise('422', '"patient_id" is not a valid id.');
-        END IF;
-        f_patient := (q ->> 'patient_id')::uuid;
-    END IF;
+    f_patient := th_query_uuid(req, 'patient_id');
     IF f_kind IS NOT NULL
        AND NOT EXISTS (SELECT 1 FROM session_kinds k WHERE k.kind = f_kind)
     THEN

@@ -150,7 +150,6 @@ CREATE OR REPLACE FUNCTION th_op_visit_list(req jsonb, me th_caller)
 RETURNS th_answer
 LANGUAGE plpgsql AS $$
 DECLARE
-    q      jsonb := COALESCE(req -> 'query', '{}');
     lim    integer := th_limit(req);
     cur    uuid := th_cursor(req);
     f_from timestamptz := th_query_time(req, 'from');
@@ -160,20 +159,8 @@ DECLARE
     v_rows jsonb;
 BEGIN
     PERFORM th_staff_only(me);
-    IF q ? 'patient_id' THEN
-        IF (q ->> 'patient_id') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-        THEN
-            PERFORM th_raise('422', '"patient_id" is not a valid id.');
-        END IF;
-        f_pat := (q ->> 'patient_id')::uuid;
-    END IF;
-    IF q ? 'caregiver_id' THEN
-        IF (q ->> 'caregiver_id') !~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
-        THEN
-            PERFORM th_raise('422', '"caregiver_id" is not a valid id.');
-        END IF;
-        f_cg := (q ->> 'caregiver_id')::uuid;
-    END IF;
+    f_pat := th_query_uuid(req, 'patient_id');
+    f_cg := th_query_uuid(req, 'caregiver_id');
     SELECT COALESCE(jsonb_agg(th_visit_json(v)
                               ORDER BY v.scheduled_at, v.id), '[]')
       INTO v_rows

@@ -1,8 +1,9 @@
 -- The pagination helpers of every list: th_limit() (?limit=), th_cursor()
--- (?cursor=) and th_page() (items, next_cursor), and a list that uses
--- them from one page to the next.
+-- (?cursor=), th_query_uuid() (?patient_id= and the like) and th_page()
+-- (items, next_cursor), and a list that uses them from one page to the
+-- next.
 BEGIN;
-SELECT plan(17);
+SELECT plan(20);
 
 -- th_limit()
 SELECT is(th_limit('{}'), 50, 'the default limit is 50');
@@ -21,6 +22,14 @@ SELECT is(th_cursor('{"query": {"cursor": "9A000000-0000-4000-8000-000000000001"
     '9a000000-0000-4000-8000-000000000001'::uuid, 'a cursor is an id');
 SELECT throws_ok($$SELECT th_cursor('{"query": {"cursor": "nope"}}')$$, 'TH422',
     '"cursor" is not valid.', 'a cursor that is no id is refused');
+
+-- th_query_uuid(): a list's filter by id (?patient_id=)
+SELECT is(th_query_uuid('{}', 'patient_id'), NULL, 'no filter');
+SELECT is(th_query_uuid('{"query": {"patient_id": "9A000000-0000-4000-8000-000000000001"}}',
+    'patient_id'), '9a000000-0000-4000-8000-000000000001'::uuid, 'a filter by id');
+SELECT throws_ok($$SELECT th_query_uuid('{"query": {"caregiver_id": "x"}}', 'caregiver_id')$$,
+    'TH422', '"caregiver_id" is not a valid id.',
+    'a filter that is no id is refused, naming its parameter');
 
 -- th_page(): the rows of a query for limit + 1
 SELECT is(th_page('[{"id": "a"}, {"id": "b"}, {"id": "c"}]', 2),
