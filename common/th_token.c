@@ -90,6 +90,34 @@ th_keyset_add(th_keyset_t *ks, const char *kid, const unsigned char *secret,
 }
 
 
+/* A key file of at most TH_KEY_FILE_MAX bytes into buf: 0, or -1. */
+static int
+th_key_file_read(const char *path, unsigned char buf[TH_KEY_FILE_MAX],
+    size_t *n, const char **err)
+{
+    int   rc;
+    FILE *f;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        *err = "cannot open key file";
+        return -1;
+    }
+
+    *n = fread(buf, 1, TH_KEY_FILE_MAX, f);
+    rc = ferror(f) || !feof(f);
+    fclose(f);
+
+    if (rc) {
+        OPENSSL_cleanse(buf, TH_KEY_FILE_MAX);
+        *err = "cannot read key file, or it is larger than 4096 bytes";
+        return -1;
+    }
+
+    return 0;
+}
+
+
 static int
 th_key_is_p256(EVP_PKEY *pkey)
 {
@@ -166,9 +194,8 @@ int
 th_keyset_add_pem_file(th_keyset_t *ks, const char *kid, const char *path,
     const char **err)
 {
-    int           rc, private;
+    int           private;
     BIO          *in;
-    FILE         *f;
     size_t        i, n;
     th_key_t     *key;
     EVP_PKEY     *pkey;
@@ -197,19 +224,7 @@ th_keyset_add_pem_file(th_keyset_t *ks, const char *kid, const char *path,
         }
     }
 
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        *err = "cannot open key file";
-        return -1;
-    }
-
-    n = fread(buf, 1, sizeof(buf), f);
-    rc = ferror(f) || !feof(f);
-    fclose(f);
-
-    if (rc) {
-        OPENSSL_cleanse(buf, sizeof(buf));
-        *err = "cannot read key file, or it is larger than 4096 bytes";
+    if (th_key_file_read(path, buf, &n, err) != 0) {
         return -1;
     }
 
@@ -276,23 +291,10 @@ th_keyset_add_file(th_keyset_t *ks, const char *kid, const char *path,
     const char **err)
 {
     int           rc;
-    FILE         *f;
     size_t        n;
     unsigned char buf[TH_KEY_FILE_MAX];
 
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        *err = "cannot open key file";
-        return -1;
-    }
-
-    n = fread(buf, 1, sizeof(buf), f);
-    rc = ferror(f) || !feof(f);
-    fclose(f);
-
-    if (rc) {
-        OPENSSL_cleanse(buf, sizeof(buf));
-        *err = "cannot read key file, or it is larger than 4096 bytes";
+    if (th_key_file_read(path, buf, &n, err) != 0) {
         return -1;
     }
 
