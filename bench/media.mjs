@@ -10,12 +10,18 @@
 //    microseconds per forwarded packet; ratio ours / VideoRoom.
 // 2. Join latency: J joins (default 500) one after another on fresh
 //    handles, each timed from sending the request to the event that answers
-//    it.  Ours: "join" with a join credential minted beforehand (as the API
-//    mints them) into an open group room -> "joined".  VideoRoom: "join" as
+//    it.  Ours: "join" with a guest's join credential fetched beforehand
+//    from the API (POST /invites/redeem, not timed) into an open group
+//    room -> "joined".  VideoRoom: "join" as
 //    a publisher without media (ptype publisher, no publish) -> "joined",
 //    the closest equivalent: admission to a room with a participants list,
 //    no PeerConnection.  Each joiner leaves and detaches before the next,
 //    so rooms stay small and every join costs the same.
+//
+// Our rooms are opened the product's way (bench/lib.mjs): a `group`
+// session started by an organisation's admin through the API (POST
+// /sessions), the publisher its creator (a chair's credential from POST
+// /sessions/{id}/join), subscribers and joiners guests of its invite link.
 //
 // The fan-outs run in R rounds (default 2), the two plugins in turns
 // (ours first in odd rounds, VideoRoom first in even ones), so that a
@@ -25,15 +31,16 @@
 //   node bench/media.mjs [--subscribers 50] [--warmup-ms 3000]
 //       [--window-ms 10000] [--rounds 2] [--joins 500] [--json FILE]
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
 import { JanusSession, MediaPeer, env, sleep, withTimeout } from '../tests/media/lib/index.mjs';
-import { Member, PLUGIN, joinCredential, openRoom, person } from '../tests/media/lib/telehealth.mjs';
-
-const VIDEOROOM = 'janus.plugin.videoroom';
-const SETUP_TIMEOUT_MS = 30_000;
+import { Member, PLUGIN } from '../tests/media/lib/telehealth.mjs';
+import {
+  SETUP_TIMEOUT_MS, VIDEOROOM, apiGroupRoom, countSent as countSentByKind, cpuSeconds, idleCpu,
+  inBatches as inBatchesOf, janusPid, log,
+} from './lib.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -57,47 +64,16 @@ const BATCH = Number(args.batch);
 // bytes (5: ~150 packets/s, ~1.5 Mbit/s), Opus at 50 packets/s.
 const VIDEO = { fps: 30, packetSize: 1200, deltaPackets: Number(args['video-packets']) };
 
-const log = (...a) => console.error('bench:', ...a);
-
-function janusPid() {
-  const pid = Number(readFileSync(`${process.env.TH_RUN}/janus/janus.pid`, 'utf8').trim());
-  if (!pid) {
-    throw new Error('no Janus pid (run through bench/media.sh)');
-  }
-  return pid;
-}
-
-const CLK_TCK = 100; // USER_HZ on Linux
-
-/** CPU seconds (user + system) of a process so far. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime
-}
-
-/** Counts the RTP packets a publisher writes (video frames are several). */
+/** Packets a publisher has written so far, every kind. */
 function countSent(peer) {
-  const sent = { video: 0 };
-  const write = peer.video.track.writeRtp.bind(peer.video.track);
-  peer.video.track.writeRtp = (rtp) => {
-    sent.video++;
-    write(rtp);
+  const sent = countSentByKind(peer);
+  return () => {
+    const s = sent();
+    return s.audio + s.video;
   };
-  return () => peer.audio.sent + sent.video;
 }
 
-/** Runs `make` for `count` items, `BATCH` at a time; all must succeed. */
-async function inBatches(count, make) {
-  const made = [];
-  while (made.length < count) {
-    const n = Math.min(BATCH, count - made.length);
-    const base = made.length;
-    made.push(...(await Promise.all(Array.from({ length: n }, (_, i) =>
-      withTimeout(make(base + i), SETUP_TIMEOUT_MS, `subscriber ${base + i}`)))));
-  }
-  return made;
-}
+const inBatches = (count, make) => inBatchesOf(count, BATCH, make, 'subscriber');
 
 /** Janus CPU and packets received over the window, after the warm-up. */
 async function measureFanout(name, received, sent) {
@@ -132,8 +108,10 @@ async function fanoutTelehealth() {
   const cleanups = [];
   const t = { after: (fn) => cleanups.push(fn) };
   try {
-    const room = await openRoom({ kind: 'group', fields: { max_participants: String(N + 10) } });
-    const publisher = await Member.join(t, room, { type: 'staff', role: 'chair', name: 'bench publisher' });
+    const api = await apiGroupRoom({ capacity: N + 10 });
+    cleanups.push(() => api.close());
+    const room = { id: api.room };
+    const publisher = await Member.join(t, room, { credential: (await api.chair()).credential });
     // Member.publish, with the publisher's packets counted.
     const peer = new MediaPeer({ name: 'th-publisher', audio: true, video: true, direction: 'sendonly', videoOptions: VIDEO });
     publisher.publisher = peer; // closed with the Member
@@ -143,7 +121,8 @@ async function fanoutTelehealth() {
     peer.startMedia();
     await peer.waitConnected();
     const subscribers = await inBatches(N, async (i) => {
-      const m = await Member.join(t, room, { type: 'patient', role: 'viewer', name: `viewer ${i}` });
+      const { credential } = await api.guest(`viewer ${i}`);
+      const m = await Member.join(t, room, { credential });
       await m.subscribe();
       await m.subPeer.waitConnected(SETUP_TIMEOUT_MS);
       return m;
@@ -151,7 +130,9 @@ async function fanoutTelehealth() {
     return await measureFanout('telehealth', () => subscribers.reduce((s, m) => s + m.packets(), 0),
       sent);
   } finally {
-    await Promise.allSettled(cleanups.map((fn) => fn()));
+    for (const fn of cleanups.reverse()) {
+      await Promise.resolve().then(fn).catch(() => {});
+    }
   }
 }
 
@@ -234,12 +215,12 @@ function summarize(name, ms) {
 
 async function joinsTelehealth() {
   const session = await JanusSession.create(env.janusHttp);
-  const room = await openRoom({ kind: 'group' });
+  const api = await apiGroupRoom({ capacity: 20 });
   const ms = [];
   try {
     for (let i = 0; i < JOINS; i++) {
-      const who = person('patient', 'broadcaster', `joiner ${i}`);
-      const credential = joinCredential(room, who);
+      // A guest's credential from the API (not timed), then the join.
+      const { credential } = await api.guest(`joiner ${i}`);
       const h = await session.attach(PLUGIN);
       const t0 = performance.now();
       const { data } = await h.request({ request: 'join', credential });
@@ -252,6 +233,7 @@ async function joinsTelehealth() {
     }
   } finally {
     await session.destroy().catch(() => {});
+    await api.close();
   }
   return summarize('telehealth', ms);
 }
@@ -279,15 +261,6 @@ async function joinsVideoRoom() {
     await session.destroy().catch(() => {});
   }
   return summarize('videoroom', ms);
-}
-
-/** Janus' CPU with nothing to do, for scale. */
-async function idleCpu() {
-  const pid = janusPid();
-  const c0 = cpuSeconds(pid);
-  const t0 = performance.now();
-  await sleep(3000);
-  return Number(((cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000)).toFixed(3));
 }
 
 async function main() {
