@@ -1,51 +1,21 @@
 // Group benchmark: a `group` room of P publishers (1 moderator and P - 1
-// participants, each sending camera-rate VP8 and Opus) and R receivers
-// subscribed to every publisher's streams, in janus.plugin.telehealth and
-// the same topology in the stock VideoRoom, one plugin at a time in one
-// Janus (restarted before each, so that both start from the same process
-// state).  Run by bench/group.sh.
-//
-// Ours: the room is a `group` session started through the API (no waiting
-// room); the moderator is its creator (POST /sessions/{id}/join, chair),
-// the participants and receivers redeem the session's invite link
-// (POST /invites/redeem); receivers take one multistream subscription
-// (`subscribe`: one m-line per publisher stream).  VideoRoom: P publishers
-// and R subscribers each of one handle subscribed to all P feeds.
-//
-// The publishers run in this process; the receivers in ceil(R / K)
-// processes (group-receivers.mjs, K = --per-process), which report their
-// own CPU and event-loop delay.  After the warm-up the publishers pause
-// (the streams drain), every counter is marked, they resume for the window,
-// pause again at its end, and after a drain the receivers report: every
-// packet sent in the window and every packet received of it is counted,
-// none from either side of it.  Figures:
-// - Janus CPU seconds over the window, CPU per forwarded packet, and the
-//   ratio ours / VideoRoom of Janus CPU (the topology is the same);
-// - delivery of each receiver and each publisher stream: distinct RTP
-//   sequence numbers received / packets the publisher sent (min and mean);
-// - Janus memory per participant: growth of Janus' PSS (and RSS) from the
-//   restarted, idle process to the end of the window with everyone joined
-//   and media flowing, divided by the participants (P + R): every
-//   participant's share of the plugin's and the core's state
-//   (PeerConnections, ICE, DTLS, SRTP, NACK buffers);
-// - whether the load generator kept up: publishers' packets sent against a
-//   camera's rate, receiver processes' CPU and event-loop delay.
+// participants, each sending camera-rate VP8 and Opus; 9 by default) and R
+// receivers of every publisher's streams (51), in janus.plugin.telehealth
+// and the same topology in the stock VideoRoom, in turns in one Janus.
+// How it is built and measured: bench/topology.mjs.  Prints the figures of
+// both, the ratio ours / VideoRoom of Janus CPU per forwarded packet (and
+// of Janus CPU seconds), delivery (the minimum over every receiver and
+// stream, and the mean), Janus memory per participant, and whether the
+// load generator kept up.  Run by bench/group.sh.
 //
 //   node bench/group.mjs [--publishers 9] [--receivers 51] [--per-process 10]
 //       [--warmup-ms 5000] [--window-ms 10000] [--rounds 1] [--json FILE]
 
-import { spawn } from 'node:child_process';
-import { randomInt } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 
-import { JanusSession, MediaPeer, env, sleep, withTimeout } from '../tests/media/lib/index.mjs';
-import { Member, credentialPerson } from '../tests/media/lib/telehealth.mjs';
-import {
-  VIDEOROOM, apiGroupRoom, countSent, cpuSeconds, inBatches, janusPid, log, memoryKiB, restartJanus,
-} from './lib.mjs';
+import { env, withTimeout } from '../tests/media/lib/index.mjs';
+import { cameraRate, generatorLine, measureTopology } from './topology.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -68,214 +38,11 @@ const WINDOW_MS = Number(args['window-ms']);
 const ROUNDS = Number(args.rounds);
 const BATCH = Number(args.batch);
 const VIDEO = { fps: 30, packetSize: 1200, deltaPackets: Number(args['video-packets']) };
-// Packets a second a camera-rate publisher sends: Opus 50 + VP8 frames.
-const CAMERA_RATE = 50 + VIDEO.fps * VIDEO.deltaPackets;
-const DRAIN_MS = 700;
-// The load generator keeps up when every publisher sends at least this
-// share of a camera's packets and no receiver process is saturated.
-const SENT_OK = 0.95;
-const PROCESS_CPU_OK = 0.85; // CPU s/s of one receiver process
-const LOOP_P99_OK_MS = 50;
-
-/** A receiver process: ask(cmd) -> its answer. */
-function receiverProcess() {
-  const child = spawn(process.execPath, [new URL('./group-receivers.mjs', import.meta.url).pathname],
-    { stdio: ['pipe', 'pipe', 'inherit'] });
-  const waiting = [];
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const answer = JSON.parse(line);
-    const w = waiting.shift();
-    if (answer.error) {
-      w?.reject(new Error(`receivers: ${answer.error}`));
-    } else {
-      w?.resolve(answer);
-    }
-  });
-  child.on('exit', () => waiting.splice(0).forEach((w) => w.reject(new Error('receivers ended'))));
-  return {
-    ask: (msg, ms = 10 * 60_000) => withTimeout(new Promise((resolve, reject) => {
-      waiting.push({ resolve, reject });
-      child.stdin.write(`${JSON.stringify(msg)}\n`);
-    }), ms, `receivers ${msg.cmd}`),
-    end: () => child.stdin.end(),
-  };
-}
-
-/** Splits n into chunks of at most k. */
-function chunks(n, k) {
-  const out = [];
-  for (let i = 0; i < n; i += k) {
-    out.push(Math.min(k, n - i));
-  }
-  return out;
-}
-
-/** A publishing peer with its packets counted. */
-function publisherPeer(name) {
-  const peer = new MediaPeer({ name, audio: true, video: true, direction: 'sendonly', videoOptions: VIDEO });
-  return { peer, sent: countSent(peer) };
-}
-
-async function roomTelehealth(cleanups) {
-  const t = { after: (fn) => cleanups.push(fn) };
-  const api = await apiGroupRoom({ capacity: P + R + 5 });
-  cleanups.push(() => api.close());
-  const room = { id: api.room };
-  const publishers = [];
-  for (let i = 0; i < P; i++) {
-    const { credential } = i === 0 ? await api.chair() : await api.guest(`participant ${i}`);
-    const m = await Member.join(t, room, { credential });
-    const p = publisherPeer(`th-pub-${i}`);
-    m.publisher = p.peer; // closed with the Member
-    const { jsep } = await m.handle.request({ request: 'publish' }, await p.peer.createOffer());
-    await p.peer.acceptAnswer(jsep);
-    p.peer.startMedia();
-    await p.peer.waitConnected();
-    publishers.push({ id: m.id, ...p });
-  }
-  const setup = async (count, index) => {
-    const credentials = [];
-    for (let i = 0; i < count; i++) {
-      credentials.push((await api.guest(`receiver ${index}.${i}`)).credential);
-    }
-    return { plugin: 'telehealth', room: api.room, credentials, batch: BATCH };
-  };
-  return { publishers, setup, roomName: api.room };
-}
-
-async function roomVideoRoom(cleanups) {
-  const session = await JanusSession.create(env.janusHttp, { requestTimeoutMs: 30_000 });
-  cleanups.push(() => session.destroy().catch(() => {}));
-  const room = randomInt(1, 2 ** 31);
-  const admin = await session.attach(VIDEOROOM);
-  await admin.request({ request: 'create', room, publishers: P, audiocodec: 'opus', videocodec: 'vp8' });
-  cleanups.push(() => admin.request({ request: 'destroy', room }).catch(() => {}));
-  const publishers = [];
-  for (let i = 0; i < P; i++) {
-    const s = await JanusSession.create(env.janusHttp);
-    const h = await s.attach(VIDEOROOM);
-    const joined = await h.request({ request: 'join', ptype: 'publisher', room, display: `publisher ${i}` });
-    const p = publisherPeer(`vr-pub-${i}`);
-    cleanups.push(async () => { await p.peer.close(); await s.destroy().catch(() => {}); });
-    const { jsep } = await h.request({ request: 'publish', audio: true, video: true }, await p.peer.createOffer());
-    await p.peer.acceptAnswer(jsep);
-    await p.peer.waitConnected();
-    p.peer.startMedia();
-    publishers.push({ id: String(joined.data.id), ...p });
-  }
-  const feeds = publishers.map((p) => Number(p.id));
-  const setup = async (count, index) =>
-    ({ plugin: 'videoroom', room, feeds, count, batch: BATCH, prefix: `vr-recv-${index}.` });
-  return { publishers, setup, roomName: String(room) };
-}
-
-const sumKinds = (s) => s.audio + s.video;
-
-async function runOnce(plugin) {
-  await restartJanus();
-  await sleep(1000);
-  const pid = janusPid();
-  const mem0 = memoryKiB(pid);
-  const cleanups = [];
-  const procs = [];
-  try {
-    const { publishers, setup } = plugin === 'telehealth'
-      ? await roomTelehealth(cleanups) : await roomVideoRoom(cleanups);
-    log(`${plugin}: ${P} publishing`);
-    const sizes = chunks(R, PER_PROCESS);
-    for (const [i, count] of sizes.entries()) {
-      const proc = receiverProcess();
-      procs.push(proc);
-      await proc.ask({ cmd: 'setup', ...(await setup(count, i)) });
-      log(`${plugin}: ${procs.length} receiver processes, ${sizes.slice(0, i + 1).reduce((a, b) => a + b, 0)} receivers`);
-    }
-    await sleep(WARMUP_MS);
-
-    // Pause, drain, mark; the window; pause, drain, count.
-    publishers.forEach((p) => p.peer.stopMedia());
-    await sleep(DRAIN_MS);
-    const sent0 = publishers.map((p) => p.sent());
-    await Promise.all(procs.map((p) => p.ask({ cmd: 'mark' })));
-    const loop = monitorEventLoopDelay({ resolution: 10 });
-    loop.enable();
-    const self0 = process.cpuUsage();
-    const c0 = cpuSeconds(pid);
-    const t0 = performance.now();
-    publishers.forEach((p) => p.peer.startMedia());
-    await sleep(WINDOW_MS);
-    publishers.forEach((p) => p.peer.stopMedia());
-    const c1 = cpuSeconds(pid);
-    const seconds = (performance.now() - t0) / 1000;
-    const self = process.cpuUsage(self0);
-    loop.disable();
-    const mem1 = memoryKiB(pid);
-    await sleep(DRAIN_MS);
-    const sent = publishers.map((p, i) => {
-      const s = p.sent();
-      return { audio: s.audio - sent0[i].audio, video: s.video - sent0[i].video };
-    });
-    const reports = await Promise.all(procs.map((p) => p.ask({ cmd: 'report' })));
-
-    // Delivery of every receiver and every publisher stream.
-    const deliveries = [];
-    let received = 0;
-    let duplicates = 0;
-    for (const rep of reports) {
-      for (const r of rep.receivers) {
-        for (const [i, p] of publishers.entries()) {
-          for (const kind of ['audio', 'video']) {
-            const got = r.streams[`${p.id}/${kind}`];
-            received += got?.unique ?? 0;
-            duplicates += got?.duplicates ?? 0;
-            deliveries.push((got?.unique ?? 0) / sent[i][kind]);
-          }
-        }
-      }
-    }
-    const published = sent.reduce((a, s) => a + sumKinds(s), 0);
-    const cpu = c1 - c0;
-    const r3 = (x) => Number(x.toFixed(3));
-    const result = {
-      plugin,
-      publishers: P,
-      receivers: R,
-      receiverProcesses: procs.length,
-      seconds: Number(seconds.toFixed(2)),
-      publishedPackets: published,
-      forwardedPackets: received,
-      duplicatePackets: duplicates,
-      deliveryMin: Number(Math.min(...deliveries).toFixed(4)),
-      deliveryMean: Number((deliveries.reduce((a, b) => a + b, 0) / deliveries.length).toFixed(4)),
-      streamsBelow999: deliveries.filter((d) => d < 0.999).length,
-      streams: deliveries.length,
-      janusCpuSeconds: Number(cpu.toFixed(2)),
-      janusCpuPerSecond: r3(cpu / seconds),
-      cpuMicrosPerPacket: Number(((cpu / received) * 1e6).toFixed(2)),
-      janusKiB: { before: mem0, after: mem1 },
-      pssKiBPerParticipant: Number(((mem1.pss - mem0.pss) / (P + R)).toFixed(0)),
-      rssKiBPerParticipant: Number(((mem1.rss - mem0.rss) / (P + R)).toFixed(0)),
-      generator: {
-        sentOfCameraRateMin: r3(Math.min(...sent.map(sumKinds)) / (CAMERA_RATE * seconds)),
-        publisherProcessCpuPerSecond: r3((self.user + self.system) / 1e6 / seconds),
-        publisherEventLoopP99Ms: Number((loop.percentile(99) / 1e6).toFixed(1)),
-        receiverProcessCpuPerSecondMax: r3(Math.max(...reports.map((x) => x.cpuSeconds / x.seconds))),
-        receiverProcessCpuPerSecondSum: r3(reports.reduce((a, x) => a + x.cpuSeconds / x.seconds, 0)),
-        eventLoopP99MsMax: Number(Math.max(loop.percentile(99) / 1e6,
-          ...reports.map((x) => x.eventLoopP99Ms)).toFixed(1)),
-      },
-    };
-    const g = result.generator;
-    result.generator.keptUp = g.sentOfCameraRateMin >= SENT_OK
-      && g.receiverProcessCpuPerSecondMax <= PROCESS_CPU_OK && g.eventLoopP99MsMax <= LOOP_P99_OK_MS;
-    log(JSON.stringify(result));
-    return result;
-  } finally {
-    await Promise.allSettled(procs.map((p) => p.ask({ cmd: 'close' }, 60_000).finally(p.end)));
-    for (const fn of cleanups.reverse()) {
-      await Promise.resolve().then(fn).catch(() => {});
-    }
-  }
-}
+const CAMERA_RATE = cameraRate(VIDEO);
+const TOPOLOGY = {
+  publishers: P, receivers: R, perProcess: PER_PROCESS, warmupMs: WARMUP_MS, windowMs: WINDOW_MS,
+  batch: BATCH, video: VIDEO,
+};
 
 /** Several rounds of one plugin: sums of counts, min of minimums. */
 function addRounds(list) {
@@ -312,7 +79,7 @@ async function main() {
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 === 0 ? ['telehealth', 'videoroom'] : ['videoroom', 'telehealth'];
     for (const plugin of order) {
-      rounds.push(await runOnce(plugin));
+      rounds.push(await measureTopology(plugin, TOPOLOGY));
     }
   }
   const [ours, vr] = ['telehealth', 'videoroom'].map((p) => addRounds(rounds.filter((f) => f.plugin === p)));
@@ -329,7 +96,6 @@ async function main() {
   };
   const pad = (s, n) => String(s).padEnd(n);
   const mib = (k) => (k / 1024).toFixed(2);
-  const keptUp = ours.keptUp && vr.keptUp;
   const lines = [
     `group: ${P} publishing (1 moderator + ${P - 1}, each ~${CAMERA_RATE} packets/s: VP8 ${VIDEO.fps} frames/s of ${VIDEO.deltaPackets} x ${VIDEO.packetSize} bytes + Opus 50/s), ` +
       `${R} receiving every stream (${2 * P} each, receivers in ${Math.ceil(R / PER_PROCESS)} processes), ` +
@@ -340,11 +106,7 @@ async function main() {
       `${pad(f.deliveryMean, 12)}${pad(`${f.streamsBelow999}/${f.streams}`, 8)}${pad(f.janusCpuSeconds, 13)}` +
       `${pad(f.janusCpuPerSecond, 8)}${pad(f.cpuMicrosPerPacket, 11)}${pad(mib(f.pssKiBPerParticipant), 10)}` +
       `${mib(f.rssKiBPerParticipant)}`),
-    `  load generator: publishers sent >= ${Math.min(ours.sentOfCameraRateMin, vr.sentOfCameraRateMin)} of a camera's packets, ` +
-      `busiest receiver process ${Math.max(ours.receiverProcessCpuPerSecondMax, vr.receiverProcessCpuPerSecondMax)} CPU s/s, ` +
-      `event-loop p99 (publishers' and receivers' processes) <= ${Math.max(ours.eventLoopP99MsMax, vr.eventLoopP99MsMax)} ms: ` +
-      (keptUp ? 'kept up' : `DID NOT keep up (needs >= ${SENT_OK}, <= ${PROCESS_CPU_OK} CPU s/s, <= ${LOOP_P99_OK_MS} ms): ` +
-        'losses may be the generator\'s, not Janus\'; this machine cannot run this topology faithfully'),
+    `  ${generatorLine([ours, vr])}`,
     `group delivery min: telehealth ${ours.deliveryMin}, videoroom ${vr.deliveryMin} (mean ${ours.deliveryMean}, ${vr.deliveryMean}; goal >= 0.999 every receiver and stream)`,
     `group CPU, telehealth / videoroom: ${out.ratios.cpuPerPacket} per forwarded packet (${out.ratios.cpu} in Janus CPU seconds)`,
     `group memory per participant: telehealth ${mib(ours.pssKiBPerParticipant)} MiB, videoroom ${mib(vr.pssKiBPerParticipant)} MiB ` +
