@@ -89,7 +89,7 @@ class Receiver {
       const d = this.byMid.get(mid);
       streams[key] = { unique: d?.unique ?? 0, duplicates: d?.duplicates ?? 0 };
     }
-    return { name: this.name, streams };
+    return { name: this.name, streams, packetsSinceStart: this.peer.packets(), state: this.peer.pc.connectionState };
   }
 }
 

@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
 import { env, withTimeout } from '../tests/media/lib/index.mjs';
-import { cameraRate, generatorLine, measureTopology } from './topology.mjs';
+import { cameraRate, generatorLine, generatorRounds, measureTopology } from './topology.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,6 +27,7 @@ const { values: args } = parseArgs({
     rounds: { type: 'string', default: '1' },
     batch: { type: 'string', default: '5' },
     'video-packets': { type: 'string', default: '5' },
+    plugins: { type: 'string', default: 'telehealth,videoroom' },
     json: { type: 'string', default: '' },
   },
 });
@@ -64,10 +65,7 @@ function addRounds(list) {
     cpuMicrosPerPacket: Number(((cpu / sum('forwardedPackets')) * 1e6).toFixed(2)),
     pssKiBPerParticipant: Math.round(sum('pssKiBPerParticipant') / list.length),
     rssKiBPerParticipant: Math.round(sum('rssKiBPerParticipant') / list.length),
-    sentOfCameraRateMin: Math.min(...list.map((f) => f.generator.sentOfCameraRateMin)),
-    receiverProcessCpuPerSecondMax: Math.max(...list.map((f) => f.generator.receiverProcessCpuPerSecondMax)),
-    eventLoopP99MsMax: Math.max(...list.map((f) => f.generator.eventLoopP99MsMax)),
-    keptUp: list.every((f) => f.generator.keptUp),
+    ...generatorRounds(list),
   };
 }
 
@@ -78,7 +76,7 @@ async function main() {
   const rounds = [];
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 === 0 ? ['telehealth', 'videoroom'] : ['videoroom', 'telehealth'];
-    for (const plugin of order) {
+    for (const plugin of order.filter((p) => args.plugins.split(',').includes(p))) {
       rounds.push(await measureTopology(plugin, TOPOLOGY));
     }
   }

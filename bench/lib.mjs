@@ -5,7 +5,7 @@
 // join credentials from the API).
 
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 
@@ -40,6 +40,51 @@ export function memoryKiB(pid) {
   const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
   const field = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
   return { rss: field('Rss'), pss: field('Pss') };
+}
+
+/**
+ * UDP datagrams the kernel dropped on the sockets of each process of
+ * `pids` (the "drops" column of /proc/net/udp and udp6, this network
+ * namespace's): a socket's queue overflowed because its process did not
+ * read in time.  Returns { <pid>: drops }.
+ */
+export function udpDrops(pids) {
+  const owner = new Map(); // socket inode -> pid
+  for (const pid of pids) {
+    let fds = [];
+    try {
+      fds = readdirSync(`/proc/${pid}/fd`);
+    } catch {
+      continue; // gone
+    }
+    for (const fd of fds) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) {
+          owner.set(m[1], pid);
+        }
+      } catch {
+        // closed meanwhile
+      }
+    }
+  }
+  const drops = Object.fromEntries(pids.map((pid) => [pid, 0]));
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    let lines = [];
+    try {
+      lines = readFileSync(file, 'utf8').trim().split('\n').slice(1);
+    } catch {
+      continue;
+    }
+    for (const line of lines) {
+      const f = line.trim().split(/\s+/);
+      const pid = owner.get(f[9]); // inode
+      if (pid !== undefined) {
+        drops[pid] += Number(f[12]); // drops
+      }
+    }
+  }
+  return drops;
 }
 
 /** Janus' CPU with nothing to do, for scale (CPU seconds per second). */

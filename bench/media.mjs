@@ -42,7 +42,7 @@ import { parseArgs } from 'node:util';
 import { JanusSession, env, withTimeout } from '../tests/media/lib/index.mjs';
 import { PLUGIN } from '../tests/media/lib/telehealth.mjs';
 import { VIDEOROOM, apiGroupRoom, idleCpu, log } from './lib.mjs';
-import { generatorLine, measureTopology } from './topology.mjs';
+import { generatorLine, generatorRounds, measureTopology } from './topology.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -100,10 +100,7 @@ function addRounds(list) {
     janusCpuPerSecond: Number((cpu / seconds).toFixed(3)),
     cpuMicrosPerPacket: Number(((cpu / packets) * 1e6).toFixed(2)),
     cpuMicrosPerPacketByRound: list.map((f) => f.cpuMicrosPerPacket),
-    sentOfCameraRateMin: Math.min(...list.map((f) => f.generator.sentOfCameraRateMin)),
-    receiverProcessCpuPerSecondMax: Math.max(...list.map((f) => f.generator.receiverProcessCpuPerSecondMax)),
-    eventLoopP99MsMax: Math.max(...list.map((f) => f.generator.eventLoopP99MsMax)),
-    keptUp: list.every((f) => f.generator.keptUp),
+    ...generatorRounds(list),
   };
 }
 

@@ -40,7 +40,7 @@ import { createInterface } from 'node:readline';
 import { JanusSession, MediaPeer, env, sleep, withTimeout } from '../tests/media/lib/index.mjs';
 import { Member } from '../tests/media/lib/telehealth.mjs';
 import {
-  VIDEOROOM, apiGroupRoom, countSent, cpuSeconds, janusPid, log, memoryKiB, restartJanus,
+  VIDEOROOM, apiGroupRoom, countSent, cpuSeconds, janusPid, log, memoryKiB, restartJanus, udpDrops,
 } from './lib.mjs';
 
 /** Packets a second a camera-rate publisher sends: Opus 50 + VP8 frames. */
@@ -74,6 +74,7 @@ function receiverProcess() {
       child.stdin.write(`${JSON.stringify(msg)}\n`);
     }), ms, `receivers ${msg.cmd}`),
     end: () => child.stdin.end(),
+    pid: child.pid,
   };
 }
 
@@ -183,6 +184,8 @@ export async function measureTopology(plugin, o) {
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     const self0 = process.cpuUsage();
+    const genPids = [process.pid, ...procs.map((p) => p.pid)];
+    const drops0 = udpDrops([pid, ...genPids]);
     const c0 = cpuSeconds(pid);
     const t0 = performance.now();
     publishers.forEach((p) => p.peer.startMedia());
@@ -199,6 +202,12 @@ export async function measureTopology(plugin, o) {
       return { audio: s.audio - sent0[i].audio, video: s.video - sent0[i].video };
     });
     const reports = await Promise.all(procs.map((p) => p.ask({ cmd: 'report' })));
+    const drops1 = udpDrops([pid, ...genPids]);
+    const dropped = (pids) => pids.reduce((a, p) => a + drops1[p] - drops0[p], 0);
+    const all = reports.flatMap((x) => x.receivers);
+    log(`${plugin}: publishers ${publishers.map((p) => p.peer.pc.connectionState).join(',')}; ` +
+      `receivers not connected: ${all.filter((r) => r.state !== 'connected').length}, ` +
+      `with nothing since they joined: ${all.filter((r) => r.packetsSinceStart === 0).length} of ${all.length}`);
 
     // Delivery of every receiver and every publisher stream.
     const deliveries = [];
@@ -239,6 +248,7 @@ export async function measureTopology(plugin, o) {
       janusCpuSeconds: Number(cpu.toFixed(2)),
       janusCpuPerSecond: r3(cpu / seconds),
       cpuMicrosPerPacket: Number(((cpu / received) * 1e6).toFixed(2)),
+      janusUdpDrops: dropped([pid]),
       janusKiB: { before: mem0, after: mem1 },
       pssKiBPerParticipant: Number(((mem1.pss - mem0.pss) / (P + R)).toFixed(0)),
       rssKiBPerParticipant: Number(((mem1.rss - mem0.rss) / (P + R)).toFixed(0)),
@@ -248,12 +258,15 @@ export async function measureTopology(plugin, o) {
         publisherEventLoopP99Ms: Number((loop.percentile(99) / 1e6).toFixed(1)),
         receiverProcessCpuPerSecondMax: r3(Math.max(...reports.map((x) => x.cpuSeconds / x.seconds))),
         receiverProcessCpuPerSecondSum: r3(reports.reduce((a, x) => a + x.cpuSeconds / x.seconds, 0)),
+        // datagrams the kernel dropped because the generator's processes
+        // did not read them in time (Janus' own: janusUdpDrops)
+        udpDrops: dropped(genPids),
         eventLoopP99MsMax: Number(Math.max(loop.percentile(99) / 1e6,
           ...reports.map((x) => x.eventLoopP99Ms)).toFixed(1)),
       },
     };
     const g = result.generator;
-    result.generator.keptUp = g.sentOfCameraRateMin >= SENT_OK
+    result.generator.keptUp = g.udpDrops === 0 && g.sentOfCameraRateMin >= SENT_OK
       && g.receiverProcessCpuPerSecondMax <= PROCESS_CPU_OK && g.eventLoopP99MsMax <= LOOP_P99_OK_MS;
     log(JSON.stringify(result));
     return result;
@@ -274,10 +287,24 @@ export async function measureTopology(plugin, o) {
 export function generatorLine(figures) {
   const min = (k) => Math.min(...figures.map((f) => f[k]));
   const max = (k) => Math.max(...figures.map((f) => f[k]));
+  const sum = (k) => figures.reduce((a, f) => a + f[k], 0);
   return `load generator: publishers sent >= ${min('sentOfCameraRateMin')} of a camera's packets, ` +
+    `${sum('udpDrops')} datagrams dropped at its sockets (Janus' sockets: ${sum('janusUdpDrops')}), ` +
     `busiest receiver process ${max('receiverProcessCpuPerSecondMax')} CPU s/s, ` +
     `event-loop p99 (publishers' and receivers' processes) <= ${max('eventLoopP99MsMax')} ms: ` +
     (figures.every((f) => f.keptUp) ? 'kept up'
-      : `DID NOT keep up (needs >= ${SENT_OK}, <= ${PROCESS_CPU_OK} CPU s/s, <= ${LOOP_P99_OK_MS} ms): ` +
+      : `DID NOT keep up (needs no drops, >= ${SENT_OK}, <= ${PROCESS_CPU_OK} CPU s/s, <= ${LOOP_P99_OK_MS} ms): ` +
         'losses may be the generator\'s, not Janus\'; this machine cannot run this topology faithfully');
+}
+
+/** The load generator's figures of several rounds of one plugin. */
+export function generatorRounds(list) {
+  return {
+    sentOfCameraRateMin: Math.min(...list.map((f) => f.generator.sentOfCameraRateMin)),
+    receiverProcessCpuPerSecondMax: Math.max(...list.map((f) => f.generator.receiverProcessCpuPerSecondMax)),
+    eventLoopP99MsMax: Math.max(...list.map((f) => f.generator.eventLoopP99MsMax)),
+    udpDrops: list.reduce((a, f) => a + f.generator.udpDrops, 0),
+    janusUdpDrops: list.reduce((a, f) => a + f.janusUdpDrops, 0),
+    keptUp: list.every((f) => f.generator.keptUp),
+  };
 }
