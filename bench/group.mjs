@@ -63,6 +63,8 @@ function addRounds(list) {
     janusCpuSeconds: Number(cpu.toFixed(2)),
     janusCpuPerSecond: r3(cpu / seconds),
     cpuMicrosPerPacket: Number(((cpu / sum('forwardedPackets')) * 1e6).toFixed(2)),
+    janusSentPackets: sum('janusSentPackets'),
+    cpuMicrosPerSentPacket: Number(((cpu / sum('janusSentPackets')) * 1e6).toFixed(2)),
     pssKiBPerParticipant: Math.round(sum('pssKiBPerParticipant') / list.length),
     rssKiBPerParticipant: Math.round(sum('rssKiBPerParticipant') / list.length),
     ...generatorRounds(list),
@@ -90,6 +92,7 @@ async function main() {
     ratios: {
       cpu: ratio(ours.janusCpuSeconds, vr.janusCpuSeconds),
       cpuPerPacket: ratio(ours.cpuMicrosPerPacket, vr.cpuMicrosPerPacket),
+      cpuPerSentPacket: ratio(ours.cpuMicrosPerSentPacket, vr.cpuMicrosPerSentPacket),
     },
   };
   const pad = (s, n) => String(s).padEnd(n);
@@ -106,7 +109,9 @@ async function main() {
       `${mib(f.rssKiBPerParticipant)}`),
     `  ${generatorLine([ours, vr])}`,
     `group delivery min: telehealth ${ours.deliveryMin}, videoroom ${vr.deliveryMin} (mean ${ours.deliveryMean}, ${vr.deliveryMean}; goal >= 0.999 every receiver and stream)`,
-    `group CPU, telehealth / videoroom: ${out.ratios.cpuPerPacket} per forwarded packet (${out.ratios.cpu} in Janus CPU seconds)`,
+    `group CPU, telehealth / videoroom: ${out.ratios.cpuPerPacket} per forwarded packet (${out.ratios.cpu} in Janus CPU seconds; ` +
+      `${out.ratios.cpuPerSentPacket} per packet Janus sent, received or dropped at the generator's sockets: ` +
+      `${ours.cpuMicrosPerSentPacket} and ${vr.cpuMicrosPerSentPacket} us)`,
     `group memory per participant: telehealth ${mib(ours.pssKiBPerParticipant)} MiB, videoroom ${mib(vr.pssKiBPerParticipant)} MiB ` +
       `(growth of Janus' PSS from the idle restarted process to the end of the window, / ${P + R} participants; ` +
       `RSS ${mib(ours.rssKiBPerParticipant)}, ${mib(vr.rssKiBPerParticipant)} MiB)`,

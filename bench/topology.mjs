@@ -249,6 +249,11 @@ export async function measureTopology(plugin, o) {
       janusCpuPerSecond: r3(cpu / seconds),
       cpuMicrosPerPacket: Number(((cpu / received) * 1e6).toFixed(2)),
       janusUdpDrops: dropped([pid]),
+      // What Janus sent whether or not the generator read it: received
+      // (duplicates too) and dropped at the generator's sockets; CPU per
+      // such packet stays meaningful when the generator falls behind.
+      janusSentPackets: received + duplicates + dropped(genPids),
+      cpuMicrosPerSentPacket: Number(((cpu / (received + duplicates + dropped(genPids))) * 1e6).toFixed(2)),
       janusKiB: { before: mem0, after: mem1 },
       pssKiBPerParticipant: Number(((mem1.pss - mem0.pss) / (P + R)).toFixed(0)),
       rssKiBPerParticipant: Number(((mem1.rss - mem0.rss) / (P + R)).toFixed(0)),
