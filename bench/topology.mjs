@@ -13,7 +13,8 @@
 // (`subscribe`: one m-line per publisher stream).  VideoRoom: P publishers
 // and R subscribers each of one handle subscribed to all P feeds.
 //
-// The publishers run in this process; the receivers in ceil(R / K)
+// The publishers run in this process, silent while the receivers are set
+// up (then the warm-up); the receivers in ceil(R / K)
 // processes (group-receivers.mjs, K = perProcess), which report their own
 // CPU and event-loop delay: one Node process cannot decrypt a large
 // fan-out and keep a publisher's timers on time.  After the warm-up the
@@ -167,6 +168,10 @@ export async function measureTopology(plugin, o) {
     const { publishers, setup } = plugin === 'telehealth'
       ? await roomTelehealth(cleanups, o) : await roomVideoRoom(cleanups, o);
     log(`${plugin}: ${P} publishing`);
+    // Quiet while the receivers are set up: their handshakes then do not
+    // compete with the forwarding (on a loaded machine a peer's ICE
+    // consent, 30 s in werift, could expire meanwhile).
+    publishers.forEach((p) => p.peer.stopMedia());
     const sizes = chunks(R, PER_PROCESS);
     for (const [i, count] of sizes.entries()) {
       const proc = receiverProcess();
@@ -174,6 +179,7 @@ export async function measureTopology(plugin, o) {
       await proc.ask({ cmd: 'setup', ...(await setup(count, i)) });
       log(`${plugin}: ${procs.length} receiver processes, ${sizes.slice(0, i + 1).reduce((a, b) => a + b, 0)} receivers`);
     }
+    publishers.forEach((p) => p.peer.startMedia());
     await sleep(WARMUP_MS);
 
     // Pause, drain, mark; the window; pause, drain, count.
