@@ -34,6 +34,7 @@
 //   camera's rate, the processes' CPU and event-loop delay.
 
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { randomInt } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -269,6 +270,10 @@ export async function measureTopology(plugin, o) {
         publisherEventLoopP99Ms: Number((loop.percentile(99) / 1e6).toFixed(1)),
         receiverProcessCpuPerSecondMax: r3(Math.max(...reports.map((x) => x.cpuSeconds / x.seconds))),
         receiverProcessCpuPerSecondSum: r3(reports.reduce((a, x) => a + x.cpuSeconds / x.seconds, 0)),
+        // Janus and the generator together, in cores (the machine's: cores)
+        coresUsed: r3(cpu / seconds + (self.user + self.system) / 1e6 / seconds
+          + reports.reduce((a, x) => a + x.cpuSeconds / x.seconds, 0)),
+        cores: availableParallelism(),
         // datagrams the kernel dropped because the generator's processes
         // did not read them in time (Janus' own: janusUdpDrops)
         udpDrops: dropped(genPids),
@@ -302,6 +307,7 @@ export function generatorLine(figures) {
   return `load generator: publishers sent >= ${min('sentOfCameraRateMin')} of a camera's packets, ` +
     `${sum('udpDrops')} datagrams dropped at its sockets (Janus' sockets: ${sum('janusUdpDrops')}), ` +
     `busiest receiver process ${max('receiverProcessCpuPerSecondMax')} CPU s/s, ` +
+    `Janus and the generator used up to ${max('coresUsed')} of ${figures[0].cores} cores, ` +
     `event-loop p99 (publishers' and receivers' processes) <= ${max('eventLoopP99MsMax')} ms: ` +
     (figures.every((f) => f.keptUp) ? 'kept up'
       : `DID NOT keep up (needs no drops, >= ${SENT_OK}, <= ${PROCESS_CPU_OK} CPU s/s, <= ${LOOP_P99_OK_MS} ms): ` +
@@ -315,6 +321,8 @@ export function generatorRounds(list) {
     receiverProcessCpuPerSecondMax: Math.max(...list.map((f) => f.generator.receiverProcessCpuPerSecondMax)),
     eventLoopP99MsMax: Math.max(...list.map((f) => f.generator.eventLoopP99MsMax)),
     udpDrops: list.reduce((a, f) => a + f.generator.udpDrops, 0),
+    coresUsed: Math.max(...list.map((f) => f.generator.coresUsed)),
+    cores: list[0].generator.cores,
     janusUdpDrops: list.reduce((a, f) => a + f.janusUdpDrops, 0),
     keptUp: list.every((f) => f.generator.keptUp),
   };
