@@ -147,8 +147,8 @@ fi
     [ "${BENCH_GROUP:-1}" = 0 ] || ran="$ran group"
     for f in $ran; do
         [ -f "$RESULTS/$f.txt" ] || continue
-        grep -E '/|ratio' "$RESULTS/$f.txt" \
-            | grep -vE '^(wrk|pgbench|date|commit|machine|group):|^  plugin ' \
+        grep -E '/|ratio|^group ' "$RESULTS/$f.txt" \
+            | grep -vE '^(wrk|pgbench|date|commit|machine|group):|^  (plugin|telehealth|videoroom) ' \
             | sed "s/^ */$f: /"
     done
 } > "$RESULTS/summary.txt"
