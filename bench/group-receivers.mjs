@@ -5,7 +5,8 @@
 //
 // One JSON object a line on stdin, one answer a line on stdout:
 //   {"cmd": "setup", "plugin": "telehealth", "room": "<room>",
-//    "credentials": ["<JWT>", ...], "batch": 5}
+//    "invite": "<the session's link>", "count": 10, "batch": 5,
+//    "prefix": "receiver 0."}   (each receiver a guest of the link)
 //   {"cmd": "setup", "plugin": "videoroom", "room": 123, "feeds": [1, 2],
 //    "count": 10, "batch": 5}
 //       -> {"ready": n}   every receiver subscribed to every feed, connected
@@ -21,7 +22,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 import { JanusSession, MediaPeer, env, withTimeout } from '../tests/media/lib/index.mjs';
 import { Member } from '../tests/media/lib/telehealth.mjs';
-import { VIDEOROOM, inBatches } from './lib.mjs';
+import { VIDEOROOM, guestJoin, inBatches } from './lib.mjs';
 
 const send = (o) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
@@ -96,10 +97,11 @@ class Receiver {
 const receivers = [];
 const closers = [];
 
-async function setupTelehealth({ room, credentials, batch }) {
+async function setupTelehealth({ room, invite, count, batch, prefix }) {
   const t = { after: (fn) => closers.push(fn) };
-  return inBatches(credentials.length, batch, async (i) => {
-    const m = await Member.join(t, { id: room }, { credential: credentials[i] });
+  return inBatches(count, batch, async (i) => {
+    const { credential } = await guestJoin(invite, `${prefix}${i}`);
+    const m = await Member.join(t, { id: room }, { credential });
     const data = await m.subscribe();
     const r = new Receiver(m.id, m.subPeer);
     for (const s of data.streams ?? []) {

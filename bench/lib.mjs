@@ -188,10 +188,19 @@ async function admin() {
 }
 
 /**
+ * A fresh join credential of a new guest: the invite link `token` redeemed
+ * once more (POST /invites/redeem; the answer of POST /sessions/{id}/join).
+ */
+export function guestJoin(token, name) {
+  return api('POST', '/invites/redeem', { body: { token, display_name: name } });
+}
+
+/**
  * A `group` session started by the admin (POST /sessions, no waiting room,
  * room for `capacity` people) and a multi-use invite link for its guests.
- * Returns { session, room, credential(name) -> Promise<join answer> for
- * the next guest, chair() -> Promise<join answer> for the admin, close() }.
+ * Returns { session, room, invite (the link's token), guest(name) ->
+ * Promise<join answer> for the next guest, chair() -> Promise<join answer>
+ * for the admin, close() }.
  */
 export async function apiGroupRoom({ capacity }) {
   const token = await admin();
@@ -208,10 +217,11 @@ export async function apiGroupRoom({ capacity }) {
   return {
     session,
     room: session.room,
+    invite: invite.token,
     /** A fresh join credential of the session's creator (chair). */
     chair: () => api('POST', `/sessions/${session.id}/join`, { token }),
     /** A fresh join credential of a new guest (the link redeemed once more). */
-    guest: (name) => api('POST', '/invites/redeem', { body: { token: invite.token, display_name: name } }),
+    guest: (name) => guestJoin(invite.token, name),
     close: () => api('POST', `/sessions/${session.id}/close`, { token }).catch(() => {}),
   };
 }

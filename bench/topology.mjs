@@ -112,13 +112,11 @@ async function roomTelehealth(cleanups, { publishers: P, receivers: R, batch: BA
     await p.peer.waitConnected();
     publishers.push({ id: m.id, ...p });
   }
-  const setup = async (count, index) => {
-    const credentials = [];
-    for (let i = 0; i < count; i++) {
-      credentials.push((await api.guest(`receiver ${index}.${i}`)).credential);
-    }
-    return { plugin: 'telehealth', room: api.room, credentials, batch: BATCH };
-  };
+  // Each receiver redeems the link just before it joins (a credential
+  // lives 60 s, a process' set-up may take longer).
+  const setup = async (count, index) => ({
+    plugin: 'telehealth', room: api.room, invite: api.invite, count, batch: BATCH, prefix: `receiver ${index}.`,
+  });
   return { publishers, setup, roomName: api.room };
 }
 
