@@ -3,19 +3,28 @@
 // scripts/media-tests.sh).  Run by bench/media.sh.
 //
 // 1. Fan-out: 1 synthetic publisher (werift, Opus 50 packets/s + VP8
-//    30 frames/s of 5 packets, ~1.5 Mbit/s, tests/media/lib) and N subscribers (default 50), first
-//    through our plugin, then through VideoRoom.  After a warm-up, over a
-//    fixed window: Janus' CPU seconds (utime + stime of /proc/<pid>/stat)
+//    30 frames/s of 5 packets, ~1.5 Mbit/s, tests/media/lib) and N
+//    subscribers (default 50), through our plugin and through VideoRoom,
+//    measured as bench/topology.mjs measures a topology (Janus restarted
+//    before each; subscribers in processes of their own, --per-process
+//    each; exact counts over a window between two pauses of the
+//    publisher): Janus' CPU seconds (utime + stime of /proc/<pid>/stat)
 //    and the RTP packets the subscribers received.  Figure: Janus CPU
 //    microseconds per forwarded packet; ratio ours / VideoRoom.
 // 2. Join latency: J joins (default 500) one after another on fresh
 //    handles, each timed from sending the request to the event that answers
-//    it.  Ours: "join" with a join credential minted beforehand (as the API
-//    mints them) into an open group room -> "joined".  VideoRoom: "join" as
+//    it.  Ours: "join" with a guest's join credential fetched beforehand
+//    from the API (POST /invites/redeem, not timed) into an open group
+//    room -> "joined".  VideoRoom: "join" as
 //    a publisher without media (ptype publisher, no publish) -> "joined",
 //    the closest equivalent: admission to a room with a participants list,
 //    no PeerConnection.  Each joiner leaves and detaches before the next,
 //    so rooms stay small and every join costs the same.
+//
+// Our rooms are opened the product's way (bench/lib.mjs): a `group`
+// session started by an organisation's admin through the API (POST
+// /sessions), the publisher its creator (a chair's credential from POST
+// /sessions/{id}/join), subscribers and joiners guests of its invite link.
 //
 // The fan-outs run in R rounds (default 2), the two plugins in turns
 // (ours first in odd rounds, VideoRoom first in even ones), so that a
@@ -23,17 +32,17 @@
 // figures add up the rounds (CPU seconds over packets).
 //
 //   node bench/media.mjs [--subscribers 50] [--warmup-ms 3000]
-//       [--window-ms 10000] [--rounds 2] [--joins 500] [--json FILE]
+//       [--window-ms 10000] [--rounds 2] [--joins 500] [--per-process 25]
+//       [--json FILE]
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { parseArgs } from 'node:util';
 
-import { JanusSession, MediaPeer, env, sleep, withTimeout } from '../tests/media/lib/index.mjs';
-import { Member, PLUGIN, joinCredential, openRoom, person } from '../tests/media/lib/telehealth.mjs';
-
-const VIDEOROOM = 'janus.plugin.videoroom';
-const SETUP_TIMEOUT_MS = 30_000;
+import { JanusSession, env, withTimeout } from '../tests/media/lib/index.mjs';
+import { PLUGIN } from '../tests/media/lib/telehealth.mjs';
+import { VIDEOROOM, apiGroupRoom, idleCpu, log } from './lib.mjs';
+import { generatorLine, generatorRounds, measureTopology } from './topology.mjs';
 
 const { values: args } = parseArgs({
   options: {
@@ -43,6 +52,7 @@ const { values: args } = parseArgs({
     joins: { type: 'string', default: '500' },
     rounds: { type: 'string', default: '2' },
     batch: { type: 'string', default: '10' },
+    'per-process': { type: 'string', default: '25' },
     'video-packets': { type: 'string', default: '5' },
     json: { type: 'string', default: '' },
   },
@@ -57,141 +67,18 @@ const BATCH = Number(args.batch);
 // bytes (5: ~150 packets/s, ~1.5 Mbit/s), Opus at 50 packets/s.
 const VIDEO = { fps: 30, packetSize: 1200, deltaPackets: Number(args['video-packets']) };
 
-const log = (...a) => console.error('bench:', ...a);
+const PER_PROCESS = Number(args['per-process']);
 
-function janusPid() {
-  const pid = Number(readFileSync(`${process.env.TH_RUN}/janus/janus.pid`, 'utf8').trim());
-  if (!pid) {
-    throw new Error('no Janus pid (run through bench/media.sh)');
-  }
-  return pid;
-}
-
-const CLK_TCK = 100; // USER_HZ on Linux
-
-/** CPU seconds (user + system) of a process so far. */
-function cpuSeconds(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / CLK_TCK; // utime, stime
-}
-
-/** Counts the RTP packets a publisher writes (video frames are several). */
-function countSent(peer) {
-  const sent = { video: 0 };
-  const write = peer.video.track.writeRtp.bind(peer.video.track);
-  peer.video.track.writeRtp = (rtp) => {
-    sent.video++;
-    write(rtp);
-  };
-  return () => peer.audio.sent + sent.video;
-}
-
-/** Runs `make` for `count` items, `BATCH` at a time; all must succeed. */
-async function inBatches(count, make) {
-  const made = [];
-  while (made.length < count) {
-    const n = Math.min(BATCH, count - made.length);
-    const base = made.length;
-    made.push(...(await Promise.all(Array.from({ length: n }, (_, i) =>
-      withTimeout(make(base + i), SETUP_TIMEOUT_MS, `subscriber ${base + i}`)))));
-  }
-  return made;
-}
-
-/** Janus CPU and packets received over the window, after the warm-up. */
-async function measureFanout(name, received, sent) {
-  await sleep(WARMUP_MS);
-  const pid = janusPid();
-  const r0 = received();
-  const s0 = sent();
-  const c0 = cpuSeconds(pid);
-  const t0 = performance.now();
-  await sleep(WINDOW_MS);
-  const c1 = cpuSeconds(pid);
-  const seconds = (performance.now() - t0) / 1000;
-  const packets = received() - r0;
-  const published = sent() - s0;
-  const cpu = c1 - c0;
-  const result = {
-    plugin: name,
-    subscribers: N,
-    seconds: Number(seconds.toFixed(2)),
-    publishedPackets: published,
-    forwardedPackets: packets,
-    delivery: Number((packets / (published * N)).toFixed(3)),
-    janusCpuSeconds: Number(cpu.toFixed(2)),
-    janusCpuPerSecond: Number((cpu / seconds).toFixed(3)),
-    cpuMicrosPerPacket: Number(((cpu / packets) * 1e6).toFixed(2)),
-  };
-  log(JSON.stringify(result));
-  return result;
-}
-
-async function fanoutTelehealth() {
-  const cleanups = [];
-  const t = { after: (fn) => cleanups.push(fn) };
-  try {
-    const room = await openRoom({ kind: 'group', fields: { max_participants: String(N + 10) } });
-    const publisher = await Member.join(t, room, { type: 'staff', role: 'chair', name: 'bench publisher' });
-    // Member.publish, with the publisher's packets counted.
-    const peer = new MediaPeer({ name: 'th-publisher', audio: true, video: true, direction: 'sendonly', videoOptions: VIDEO });
-    publisher.publisher = peer; // closed with the Member
-    const sent = countSent(peer);
-    const { jsep } = await publisher.handle.request({ request: 'publish' }, await peer.createOffer());
-    await peer.acceptAnswer(jsep);
-    peer.startMedia();
-    await peer.waitConnected();
-    const subscribers = await inBatches(N, async (i) => {
-      const m = await Member.join(t, room, { type: 'patient', role: 'viewer', name: `viewer ${i}` });
-      await m.subscribe();
-      await m.subPeer.waitConnected(SETUP_TIMEOUT_MS);
-      return m;
-    });
-    return await measureFanout('telehealth', () => subscribers.reduce((s, m) => s + m.packets(), 0),
-      sent);
-  } finally {
-    await Promise.allSettled(cleanups.map((fn) => fn()));
-  }
-}
-
-async function fanoutVideoRoom() {
-  const session = await JanusSession.create(env.janusHttp, { requestTimeoutMs: 30_000 });
-  const peers = [];
-  const room = randomInt(1, 2 ** 31);
-  let admin;
-  try {
-    admin = await session.attach(VIDEOROOM);
-    await admin.request({ request: 'create', room, publishers: 1, audiocodec: 'opus', videocodec: 'vp8' });
-    const pubSession = await JanusSession.create(env.janusHttp);
-    const pubHandle = await pubSession.attach(VIDEOROOM);
-    const joined = await pubHandle.request({ request: 'join', ptype: 'publisher', room, display: 'bench publisher' });
-    const publisher = new MediaPeer({ name: 'vr-publisher', audio: true, video: true, direction: 'sendonly', videoOptions: VIDEO });
-    peers.push({ close: async () => { await publisher.close(); await pubSession.destroy(); } });
-    const sent = countSent(publisher);
-    const { jsep } = await pubHandle.request({ request: 'publish', audio: true, video: true },
-      await publisher.createOffer());
-    await publisher.acceptAnswer(jsep);
-    await publisher.waitConnected();
-    publisher.startMedia();
-    const feed = joined.data.id;
-    // One Janus session per subscriber, as each Member has in ours.
-    const subscribers = await inBatches(N, async (i) => {
-      const s = await JanusSession.create(env.janusHttp, { requestTimeoutMs: 30_000 });
-      const peer = new MediaPeer({ name: `vr-sub-${i}` });
-      peers.push({ close: async () => { await peer.close(); await s.destroy(); } });
-      const h = await s.attach(VIDEOROOM);
-      const { jsep: offer } = await h.request({ request: 'join', ptype: 'subscriber', room, streams: [{ feed }] });
-      await h.request({ request: 'start' }, await peer.answer(offer));
-      await peer.waitConnected(SETUP_TIMEOUT_MS);
-      return peer;
-    });
-    return await measureFanout('videoroom', () => subscribers.reduce((s, p) => s + p.packets(), 0), sent);
-  } finally {
-    await Promise.allSettled(peers.map((p) => p.close()));
-    await admin?.request({ request: 'destroy', room }).catch(() => {});
-    await session.destroy().catch(() => {});
-  }
+/**
+ * One fan-out: bench/topology.mjs with one publisher (the room's
+ * moderator) and N subscribers, in receiver processes of PER_PROCESS.
+ */
+async function measureFanout(plugin) {
+  const f = await measureTopology(plugin, {
+    publishers: 1, receivers: N, perProcess: PER_PROCESS, warmupMs: WARMUP_MS, windowMs: WINDOW_MS,
+    batch: BATCH, video: VIDEO,
+  });
+  return { ...f, subscribers: N };
 }
 
 /** One figure of several rounds: their sums, per-packet over the sums. */
@@ -207,11 +94,13 @@ function addRounds(list) {
     seconds: Number(seconds.toFixed(2)),
     publishedPackets: sum('publishedPackets'),
     forwardedPackets: packets,
-    delivery: Number((packets / (sum('publishedPackets') * N)).toFixed(3)),
+    delivery: Number((packets / (sum('publishedPackets') * N)).toFixed(4)),
+    deliveryMin: Math.min(...list.map((f) => f.deliveryMin)),
     janusCpuSeconds: Number(cpu.toFixed(2)),
     janusCpuPerSecond: Number((cpu / seconds).toFixed(3)),
     cpuMicrosPerPacket: Number(((cpu / packets) * 1e6).toFixed(2)),
     cpuMicrosPerPacketByRound: list.map((f) => f.cpuMicrosPerPacket),
+    ...generatorRounds(list),
   };
 }
 
@@ -234,12 +123,12 @@ function summarize(name, ms) {
 
 async function joinsTelehealth() {
   const session = await JanusSession.create(env.janusHttp);
-  const room = await openRoom({ kind: 'group' });
+  const api = await apiGroupRoom({ capacity: 20 });
   const ms = [];
   try {
     for (let i = 0; i < JOINS; i++) {
-      const who = person('patient', 'broadcaster', `joiner ${i}`);
-      const credential = joinCredential(room, who);
+      // A guest's credential from the API (not timed), then the join.
+      const { credential } = await api.guest(`joiner ${i}`);
       const h = await session.attach(PLUGIN);
       const t0 = performance.now();
       const { data } = await h.request({ request: 'join', credential });
@@ -252,6 +141,7 @@ async function joinsTelehealth() {
     }
   } finally {
     await session.destroy().catch(() => {});
+    await api.close();
   }
   return summarize('telehealth', ms);
 }
@@ -281,15 +171,6 @@ async function joinsVideoRoom() {
   return summarize('videoroom', ms);
 }
 
-/** Janus' CPU with nothing to do, for scale. */
-async function idleCpu() {
-  const pid = janusPid();
-  const c0 = cpuSeconds(pid);
-  const t0 = performance.now();
-  await sleep(3000);
-  return Number(((cpuSeconds(pid) - c0) / ((performance.now() - t0) / 1000)).toFixed(3));
-}
-
 async function main() {
   if (!env.netns) {
     throw new Error('media needs the namespace: run bench/media.sh');
@@ -298,10 +179,9 @@ async function main() {
   log(`Janus idle: ${idle} CPU s/s`);
   const rounds = [];
   for (let r = 0; r < ROUNDS; r++) {
-    const order = r % 2 === 0 ? [fanoutTelehealth, fanoutVideoRoom] : [fanoutVideoRoom, fanoutTelehealth];
-    for (const run of order) {
-      rounds.push(await run());
-      await sleep(2000);
+    const order = r % 2 === 0 ? ['telehealth', 'videoroom'] : ['videoroom', 'telehealth'];
+    for (const plugin of order) {
+      rounds.push(await measureFanout(plugin));
     }
   }
   const fanout = ['telehealth', 'videoroom'].map((plugin) => addRounds(rounds.filter((f) => f.plugin === plugin)));
@@ -325,10 +205,11 @@ async function main() {
   const pad = (s, n) => String(s).padEnd(n);
   const lines = [
     `fan-out: 1 publisher -> ${N} subscribers, ${ROUNDS} x ${WINDOW_MS / 1000} s windows after ${WARMUP_MS / 1000} s warm-ups (Janus idle ${idle} CPU s/s)`,
-    `  ${pad('plugin', 12)}${pad('forwarded', 11)}${pad('delivery', 10)}${pad('Janus CPU s', 13)}${pad('CPU/s', 8)}${pad('us/packet', 11)}by round`,
-    ...fanout.map((f) => `  ${pad(f.plugin, 12)}${pad(f.forwardedPackets, 11)}${pad(f.delivery, 10)}` +
+    `  ${pad('plugin', 12)}${pad('forwarded', 11)}${pad('delivery', 10)}${pad('min', 8)}${pad('Janus CPU s', 13)}${pad('CPU/s', 8)}${pad('us/packet', 11)}by round`,
+    ...fanout.map((f) => `  ${pad(f.plugin, 12)}${pad(f.forwardedPackets, 11)}${pad(f.delivery, 10)}${pad(f.deliveryMin, 8)}` +
       `${pad(f.janusCpuSeconds, 13)}${pad(f.janusCpuPerSecond, 8)}${pad(f.cpuMicrosPerPacket, 11)}` +
       `${f.cpuMicrosPerPacketByRound.join(', ')}`),
+    `  ${generatorLine(fanout)}`,
     `  CPU per forwarded packet, telehealth / videoroom: ${out.ratios.cpuPerPacket}`,
     `join latency: ${JOINS} joins each, request -> joined event (ms)`,
     `  ${pad('plugin', 12)}${pad('mean', 8)}${pad('p50', 8)}${pad('p90', 8)}${pad('p99', 8)}max`,

@@ -38,6 +38,7 @@ TH_MEDIA_STACK=full TH_MEDIA_RUN=${TH_BENCH_MEDIA_RUN:-$ROOT/run/bench-media} \
     --rounds "${BENCH_MEDIA_ROUNDS:-2}" \
     --joins "${BENCH_MEDIA_JOINS:-500}" \
     --video-packets "${BENCH_MEDIA_VIDEO_PACKETS:-5}" \
+    --per-process "${BENCH_MEDIA_PER_PROCESS:-25}" \
     --json "$json" > "$out.tmp"
 status=$?
 [ "$status" -eq 0 ] && [ -s "$json" ] || { rm -f "$out.tmp"; die "the media benchmark failed ($status)"; }

@@ -126,6 +126,14 @@ if [ "${BENCH_MEDIA:-1}" != 0 ]; then
     "$BENCH/media.sh"
 fi
 
+# A group of 60 (1 moderator and 8 participants publishing camera-rate
+# media, 51 receiving every stream), ours against VideoRoom, in the media
+# namespace with a stack of its own (bench/group.sh).  BENCH_GROUP=0 skips.
+if [ "${BENCH_GROUP:-1}" != 0 ]; then
+    echo
+    "$BENCH/group.sh"
+fi
+
 # Every ratio of this run in one place ($RESULTS/summary.txt; bench/RESULTS.md
 # keeps the last full run's)
 {
@@ -136,9 +144,11 @@ fi
     [ "${BENCH_LIST:-1}" = 0 ] || ran="$ran list"
     [ "${BENCH_REDEEM:-1}" = 0 ] || ran="$ran redeem"
     [ "${BENCH_MEDIA:-1}" = 0 ] || ran="$ran media"
+    [ "${BENCH_GROUP:-1}" = 0 ] || ran="$ran group"
     for f in $ran; do
         [ -f "$RESULTS/$f.txt" ] || continue
-        grep -E '/|ratio' "$RESULTS/$f.txt" | grep -vE '^(wrk|pgbench|date|commit):' \
+        grep -E '/|ratio|^group ' "$RESULTS/$f.txt" \
+            | grep -vE '^(wrk|pgbench|date|commit|machine|group):|^  (plugin|telehealth|videoroom) ' \
             | sed "s/^ */$f: /"
     done
 } > "$RESULTS/summary.txt"

@@ -79,10 +79,12 @@ class AudioSource {
 
   start() {
     const started = performance.now();
-    const ts0 = this.ts;
+    // After a stop, the clock goes on from the last packet (a pause).
+    const ts0 = this.resumeTs ?? this.ts;
     this.timer = setInterval(() => {
       // Timestamps follow the wall clock, so a late timer is not a slow clock.
       const ts = ts0 + Math.round(((performance.now() - started) * OPUS_CLOCK_RATE) / 1000);
+      this.resumeTs = ts + OPUS_CLOCK_RATE / 50;
       this.track.writeRtp(
         rtpPacket({
           sequenceNumber: this.seq++,
@@ -125,7 +127,7 @@ class VideoSource {
 
   start() {
     const started = performance.now();
-    const ts0 = this.ts;
+    const ts0 = this.resumeTs ?? this.ts;
     this.timer = setInterval(() => {
       const now = performance.now();
       const keyframe =
@@ -137,6 +139,7 @@ class VideoSource {
         packetSize: this.packetSize,
       });
       const ts = ts0 + Math.round(((now - started) * VP8_CLOCK_RATE) / 1000);
+      this.resumeTs = ts + Math.round(VP8_CLOCK_RATE / this.fps);
       payloads.forEach((payload, i) => {
         this.track.writeRtp(
           rtpPacket({

@@ -110,6 +110,12 @@ export function person(type, role, name) {
   return { id: `${type}:${crypto.randomUUID()}`, role, name: name ?? `${type} ${role}` };
 }
 
+/** The person a join credential names (its claims, not verified here). */
+export function credentialPerson(credential) {
+  const claims = JSON.parse(Buffer.from(credential.split('.')[1], 'base64url').toString());
+  return { id: claims.sub, role: claims.role, name: claims.name };
+}
+
 const isEvent = (name) => (e) => e.janus === 'event' && e.plugindata?.data?.telehealth === name;
 
 /** One participant: join handle, optional publisher peer, subscriber handle and peer. */
@@ -136,15 +142,18 @@ export class Member {
   /**
    * Joins the room; with publish: true also publishes audio and video.
    * janus: another node's HTTP URL (lib/node.mjs); who: the same person
-   * again (a rejoin) instead of a new one.
+   * again (a rejoin) instead of a new one; credential: a join credential
+   * from the API (the person is its subject) instead of one minted here.
    */
-  static async join(t, room, { type, role, name, publish = false, janus = env.janusHttp, who: again } = {}) {
-    const who = again ?? person(type ?? (role === 'chair' ? 'staff' : 'patient'), role, name);
+  static async join(t, room, { type, role, name, publish = false, janus = env.janusHttp, who: again, credential } = {}) {
+    const who = credential
+      ? credentialPerson(credential)
+      : again ?? person(type ?? (role === 'chair' ? 'staff' : 'patient'), role, name);
     const session = await JanusSession.create(janus);
     const handle = await session.attach(PLUGIN);
     const member = new Member(room, who, session, handle);
     t.after(() => member.close());
-    member.credential = joinCredential(room, who);
+    member.credential = credential ?? joinCredential(room, who);
     const { data } = await handle.request({ request: 'join', credential: member.credential });
     if (data.telehealth !== 'joined') {
       throw new Error(`${who.id}: join answered ${JSON.stringify(data)}`);
