@@ -381,12 +381,14 @@ run_bench() {
         BENCH_CONNECTIONS=4 BENCH_MEDIA_SUBSCRIBERS=3 \
         BENCH_MEDIA_WARMUP_MS=500 BENCH_MEDIA_WINDOW_MS=1000 \
         BENCH_MEDIA_ROUNDS=1 BENCH_MEDIA_JOINS=10 BENCH_MEDIA_TIMEOUT=300 \
+        BENCH_SSE_STREAMS=20 BENCH_SSE_WINDOW_MS=1000 BENCH_SSE_EVENTS=1 \
         timeout --kill-after=10 "${TH_BENCH_TIMEOUT:-900}" bench/run.sh \
         2>&1 | tee "$out"
     for line in 'me/return200:' 'api/pgbench:' 'redeem/return200:' \
                 'redeem/pgbench:' \
                 'CPU per forwarded packet, telehealth / videoroom:' \
-                'join latency, telehealth / videoroom:'
+                'join latency, telehealth / videoroom:' \
+                'sse memory per stream:' 'sse fan-out:'
     do
         if grep -qF "$line" "$out"; then
             echo "ok - bench prints \"$line\""
