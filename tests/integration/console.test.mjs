@@ -685,12 +685,24 @@ describe('heartbeats', () => {
             .trim().split(/\s+/).map(Number);
         assert.ok(worker > 0, 'the worker of the second nginx');
 
-        // the per-person cap of the test stack: 8 streams on a worker
-        const mine = [];
-        for (let i = 0; i < 8; i++) {
-            const s = await EventStream.open(
-                `http://127.0.0.1:${port}/api/v1/me/events`,
-                bearer(w.coordinator.token));
+        // the per-person cap of the test stack: 8 streams on a worker; the
+        // first once the new worker has its PostgreSQL connections (503
+        // until then)
+        const open = () => EventStream.open(
+            `http://127.0.0.1:${port}/api/v1/me/events`,
+            bearer(w.coordinator.token));
+        const first = await eventually(async () => {
+            const s = await open();
+            if (s.status !== 200) {
+                s.close();
+                return null;
+            }
+            return s;
+        }, 10000, 200);
+        assert.ok(first, 'the second nginx opens a stream');
+        const mine = [first];
+        for (let i = 1; i < 8; i++) {
+            const s = await open();
             assert.equal(s.status, 200);
             mine.push(s);
         }
