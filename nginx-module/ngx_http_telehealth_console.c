@@ -922,6 +922,9 @@ ngx_http_telehealth_console_replayed(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
+    /* the result (libpq's 2 KB block at least) need not live as long */
+    ngx_http_telehealth_pg_release(pg);
+
     st->replaying = 0;
 }
 
