@@ -679,7 +679,15 @@ describe('heartbeats', () => {
     const rss = (pid) => Number(fs.readFileSync(`/proc/${pid}/smaps_rollup`,
         'utf8').match(/^Rss:\s+(\d+) kB/m)[1]) * 1024;
 
-    test('test_heartbeats_leave_nothing_in_the_streams_memory', async () => {
+    // AddressSanitizer (make asan) keeps freed memory in quarantine: there
+    // the worker grows with every malloc() and free() whatever the module
+    // keeps, so the figure says nothing
+    const sanitized = process.env.TH_SANITIZE
+        ? 'on purpose: AddressSanitizer\'s quarantine grows the worker'
+        : false;
+
+    test('test_heartbeats_leave_nothing_in_the_streams_memory',
+        { skip: sanitized }, async () => {
         const [worker] = fs.readFileSync(
             `/proc/${nginx.pid}/task/${nginx.pid}/children`, 'utf8')
             .trim().split(/\s+/).map(Number);
