@@ -119,6 +119,13 @@ if [ "${BENCH_FILES:-1}" != 0 ]; then
     "$BENCH/files.sh"
 fi
 
+# Console event streams: nginx's memory and CPU with 1,000 open and one
+# event fanned out to all of them (bench/sse.sh).  BENCH_SSE=0 skips.
+if [ "${BENCH_SSE:-1}" != 0 ]; then
+    echo
+    "$BENCH/sse.sh"
+fi
+
 # Media: our plugin against the stock VideoRoom in one Janus, in the media
 # namespace with a stack of its own (bench/media.sh).  BENCH_MEDIA=0 skips.
 if [ "${BENCH_MEDIA:-1}" != 0 ]; then
@@ -143,6 +150,7 @@ fi
     ran=latest
     [ "${BENCH_LIST:-1}" = 0 ] || ran="$ran list"
     [ "${BENCH_REDEEM:-1}" = 0 ] || ran="$ran redeem"
+    [ "${BENCH_SSE:-1}" = 0 ] || ran="$ran sse"
     [ "${BENCH_MEDIA:-1}" = 0 ] || ran="$ran media"
     [ "${BENCH_GROUP:-1}" = 0 ] || ran="$ran group"
     for f in $ran; do

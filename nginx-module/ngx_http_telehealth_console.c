@@ -50,6 +50,7 @@ typedef struct {
     u_char                        last[NGX_INT64_LEN + 1];
     const char                   *params[3];
     ngx_http_telehealth_pg_req_t *pg;
+    ngx_pool_t                   *check; /* the revocation check's */
     ngx_chain_t                  *free;
     ngx_chain_t                  *busy;
     ngx_event_handler_pt          read_handler;
@@ -921,6 +922,9 @@ ngx_http_telehealth_console_replayed(ngx_http_telehealth_pg_req_t *pg)
         return;
     }
 
+    /* the result (libpq's 2 KB block at least) need not live as long */
+    ngx_http_telehealth_pg_release(pg);
+
     st->replaying = 0;
 }
 
@@ -1243,9 +1247,17 @@ ngx_http_telehealth_console_heartbeat(ngx_event_t *ev)
 
     /*
      * logout revokes the token, deactivation or a new password every token
-     * of the person: the stream must not outlive it
+     * of the person: the stream must not outlive it.  The command's pool
+     * cleanup goes to a pool of the check's own, destroyed with its reply:
+     * in the request's pool one would stay for every heartbeat of the
+     * stream's life.
      */
     if (!st->checking) {
+        st->check = ngx_create_pool(NGX_MIN_POOL_SIZE, c->log);
+        if (st->check == NULL) {
+            goto done;
+        }
+
         argv[0] = "MGET";
         argvlen[0] = sizeof("MGET") - 1;
         argv[1] = st->revoked;
@@ -1253,11 +1265,15 @@ ngx_http_telehealth_console_heartbeat(ngx_event_t *ev)
         argv[2] = st->nbf;
         argvlen[2] = ngx_strlen(st->nbf);
 
-        if (ngx_http_telehealth_redis_command(r->pool, c->log,
+        if (ngx_http_telehealth_redis_command(st->check, c->log,
                 ngx_http_telehealth_console_revoked, st, 3, argv, argvlen)
             == NGX_OK)
         {
             st->checking = 1;
+
+        } else {
+            ngx_destroy_pool(st->check);
+            st->check = NULL;
         }
     }
 
@@ -1294,7 +1310,10 @@ ngx_http_telehealth_console_revoked(void *data, redisReply *reply)
     ngx_connection_t                     *c;
     ngx_http_telehealth_console_stream_t *st = data;
 
+    /* the reply has disarmed the command's cleanup: nothing runs */
     st->checking = 0;
+    ngx_destroy_pool(st->check);
+    st->check = NULL;
 
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY
         || reply->elements != 2 || st->done)
@@ -1437,4 +1456,10 @@ ngx_http_telehealth_console_cleanup(void *data)
 
     ngx_http_telehealth_console_unlist(st);
     st->done = 1;
+
+    /* a check in flight: its reply must not reach st */
+    if (st->check != NULL) {
+        ngx_destroy_pool(st->check);
+        st->check = NULL;
+    }
 }

@@ -384,6 +384,7 @@ run_bench() {
         BENCH_GROUP_PUBLISHERS=3 BENCH_GROUP_RECEIVERS=3 \
         BENCH_GROUP_PER_PROCESS=2 BENCH_GROUP_WARMUP_MS=500 \
         BENCH_GROUP_WINDOW_MS=1000 BENCH_GROUP_TIMEOUT=300 \
+        BENCH_SSE_STREAMS=20 BENCH_SSE_WINDOW_MS=1000 BENCH_SSE_EVENTS=1 \
         timeout --kill-after=10 "${TH_BENCH_TIMEOUT:-900}" bench/run.sh \
         2>&1 | tee "$out"
     for line in 'me/return200:' 'api/pgbench:' 'redeem/return200:' \
@@ -391,7 +392,8 @@ run_bench() {
                 'CPU per forwarded packet, telehealth / videoroom:' \
                 'join latency, telehealth / videoroom:' \
                 'group delivery min:' 'group CPU, telehealth / videoroom:' \
-                'group memory per participant:'
+                'group memory per participant:' \
+                'sse memory per stream:' 'sse fan-out:'
     do
         if grep -qF "$line" "$out"; then
             echo "ok - bench prints \"$line\""

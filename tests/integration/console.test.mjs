@@ -657,3 +657,79 @@ describe('two workers', () => {
                 'no open socket left behind, no crash');
         });
 });
+
+// Every heartbeat checks the stream's token in Redis.  Nothing of that
+// check may stay in the stream's memory until it ends, or a console open
+// all day grows with every heartbeat (the command's pool cleanup, 24 bytes
+// a heartbeat, stayed in the request's pool).  A second nginx beats every
+// 5 ms, so that thousands of heartbeats are seen within seconds.
+describe('heartbeats', () => {
+    let nginx;
+    const port = Number(process.env.TH_NGINX2_PORT || 61081);
+
+    before(async () => {
+        nginx = await startNginx(port, (conf) => conf
+            .replace(/telehealth_events\s+on;/, 'telehealth_events off;')
+            .replace(/telehealth_console_heartbeat\s+\S+;/,
+                'telehealth_console_heartbeat 5ms;'));
+    });
+
+    after(() => nginx?.stop());
+
+    const rss = (pid) => Number(fs.readFileSync(`/proc/${pid}/smaps_rollup`,
+        'utf8').match(/^Rss:\s+(\d+) kB/m)[1]) * 1024;
+
+    // AddressSanitizer (make asan) keeps freed memory in quarantine: there
+    // the worker grows with every malloc() and free() whatever the module
+    // keeps, so the figure says nothing
+    const sanitized = process.env.TH_SANITIZE
+        ? 'on purpose: AddressSanitizer\'s quarantine grows the worker'
+        : false;
+
+    test('test_heartbeats_leave_nothing_in_the_streams_memory',
+        { skip: sanitized }, async () => {
+        const [worker] = fs.readFileSync(
+            `/proc/${nginx.pid}/task/${nginx.pid}/children`, 'utf8')
+            .trim().split(/\s+/).map(Number);
+        assert.ok(worker > 0, 'the worker of the second nginx');
+
+        // the per-person cap of the test stack: 8 streams on a worker; the
+        // first once the new worker has its PostgreSQL connections (503
+        // until then)
+        const open = () => EventStream.open(
+            `http://127.0.0.1:${port}/api/v1/me/events`,
+            bearer(w.coordinator.token));
+        const first = await eventually(async () => {
+            const s = await open();
+            if (s.status !== 200) {
+                s.close();
+                return null;
+            }
+            return s;
+        }, 10000, 200);
+        assert.ok(first, 'the second nginx opens a stream');
+        const mine = [first];
+        for (let i = 1; i < 8; i++) {
+            const s = await open();
+            assert.equal(s.status, 200);
+            mine.push(s);
+        }
+        const beats = () => mine.reduce((n, s) => n + s.comments, 0);
+
+        // warm: the streams' buffers and the Redis connection settle
+        assert.ok(await eventually(() => beats() >= 1600, 20000),
+            'heartbeats arrive');
+        const start = { rss: rss(worker), beats: beats() };
+        assert.ok(await eventually(() => beats() >= start.beats + 8000,
+            60000), `8000 more heartbeats (${beats() - start.beats})`);
+        const grown = rss(worker) - start.rss;
+        const n = beats() - start.beats;
+
+        assert.ok(mine.every((s) => !s.ended && s.error === null),
+            'every stream is still open');
+        assert.ok(grown < n * 8,
+            `the worker grew by ${grown} bytes over ${n} heartbeats ` +
+            `(${(grown / n).toFixed(1)} a heartbeat)`);
+        mine.forEach((s) => s.close());
+    });
+});
