@@ -129,8 +129,13 @@ describe('counters across a reload', () => {
     test('test_counters_outlive_a_reload_and_the_master_lives_on', async () => {
         const nginx2 = await startNginx(NGINX2_PORT);
         try {
+            // a fresh nginx answers 503 until its revocations feed synced
+            assert.ok(await eventually(async () => (await api('GET',
+                `${nginx2.api}/health`)).status === 200, 10000, 100),
+            'the second nginx serves');
             for (let i = 0; i < 3; i++) {
-                await api('GET', `${nginx2.api}/health`);
+                assertStatus(await api('GET', `${nginx2.api}/health`), 200,
+                    'GET /health');
             }
             const count = (text) => sample(text, 'telehealth_http_requests_total'
                 + '{method="GET",route="/health",code="200"}');
