@@ -89,20 +89,35 @@ static janus_telehealth_room *janus_telehealth_command_room(const char *room_id)
 }
 
 
-static const char *janus_telehealth_command_remove(json_t *command, const char *room_id) {
-	int rc;
-	char error[256];
-	const char *participant;
-	janus_telehealth_room *room;
-
-	participant = json_string_value(json_object_get(command, "participant"));
-	if (participant == NULL) {
+/*
+ * The room and the participant a command names: NULL with both set (the
+ * room referenced), or the command's outcome when one is missing.
+ */
+static const char *janus_telehealth_command_target(
+	json_t *command, const char *room_id, janus_telehealth_room **room, const char **participant) {
+	*participant = json_string_value(json_object_get(command, "participant"));
+	if (*participant == NULL) {
 		return "invalid";
 	}
 
-	room = janus_telehealth_command_room(room_id);
-	if (room == NULL) {
+	*room = janus_telehealth_command_room(room_id);
+	if (*room == NULL) {
 		return "not_found";
+	}
+
+	return NULL;
+}
+
+
+static const char *janus_telehealth_command_remove(json_t *command, const char *room_id) {
+	int rc;
+	char error[256];
+	const char *participant, *outcome;
+	janus_telehealth_room *room;
+
+	outcome = janus_telehealth_command_target(command, room_id, &room, &participant);
+	if (outcome != NULL) {
+		return outcome;
 	}
 
 	rc = janus_telehealth_moderate_remove(
@@ -116,17 +131,12 @@ static const char *janus_telehealth_command_remove(json_t *command, const char *
 static const char *janus_telehealth_command_mute(json_t *command, const char *room_id) {
 	int rc;
 	char error[256];
-	const char *participant;
+	const char *participant, *outcome;
 	janus_telehealth_room *room;
 
-	participant = json_string_value(json_object_get(command, "participant"));
-	if (participant == NULL) {
-		return "invalid";
-	}
-
-	room = janus_telehealth_command_room(room_id);
-	if (room == NULL) {
-		return "not_found";
+	outcome = janus_telehealth_command_target(command, room_id, &room, &participant);
+	if (outcome != NULL) {
+		return outcome;
 	}
 
 	rc = janus_telehealth_moderate_mute(room, JANUS_TELEHEALTH_ACTOR_COMMAND, participant,
@@ -140,18 +150,17 @@ static const char *janus_telehealth_command_mute(json_t *command, const char *ro
 static const char *janus_telehealth_command_set_role(json_t *command, const char *room_id) {
 	int rc;
 	char error[256];
-	const char *participant, *role;
+	const char *participant, *role, *outcome;
 	janus_telehealth_room *room;
 
-	participant = json_string_value(json_object_get(command, "participant"));
 	role = json_string_value(json_object_get(command, "role"));
-	if (participant == NULL || role == NULL) {
+	if (role == NULL) {
 		return "invalid";
 	}
 
-	room = janus_telehealth_command_room(room_id);
-	if (room == NULL) {
-		return "not_found";
+	outcome = janus_telehealth_command_target(command, room_id, &room, &participant);
+	if (outcome != NULL) {
+		return outcome;
 	}
 
 	rc = janus_telehealth_moderate_set_role(

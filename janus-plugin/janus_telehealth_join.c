@@ -838,13 +838,7 @@ int janus_telehealth_room_remove_participant(
 	janus_telehealth_room *room, const char *participant_id, const char *reason, gboolean ban) {
 	janus_telehealth_participant *participant;
 
-	janus_mutex_lock(&room->mutex);
-	participant = g_hash_table_lookup(room->participants, participant_id);
-	if (participant != NULL) {
-		janus_refcount_increase(&participant->ref);
-	}
-	janus_mutex_unlock(&room->mutex);
-
+	participant = janus_telehealth_room_participant(room, participant_id);
 	if (participant == NULL) {
 		return 1;
 	}

@@ -674,16 +674,23 @@ janus_telehealth_join_status janus_telehealth_redis_join(janus_telehealth_redis 
 }
 
 
-int janus_telehealth_redis_member_set(
-	janus_telehealth_redis *redis, const char *room_id, const char *participant_id, const char *json) {
+/* HSET of one field in the hash whose key is format with id; 0, or -1. */
+static int janus_telehealth_redis_hset(janus_telehealth_redis *redis, const char *format, const char *id,
+	const char *field, const char *value, const char *what) {
 	char *key;
 	redisReply *reply;
 
-	key = janus_telehealth_redis_key(TH_KEY_ROOM_MEMBERS, room_id);
-	reply = janus_telehealth_redis_command(redis, "HSET %s %s %s", key, participant_id, json);
+	key = janus_telehealth_redis_key(format, id);
+	reply = janus_telehealth_redis_command(redis, "HSET %s %s %s", key, field, value);
 	g_free(key);
 
-	return janus_telehealth_reply_done(redis, reply, "HSET member");
+	return janus_telehealth_reply_done(redis, reply, what);
+}
+
+
+int janus_telehealth_redis_member_set(
+	janus_telehealth_redis *redis, const char *room_id, const char *participant_id, const char *json) {
+	return janus_telehealth_redis_hset(redis, TH_KEY_ROOM_MEMBERS, room_id, participant_id, json, "HSET member");
 }
 
 
@@ -730,14 +737,7 @@ int janus_telehealth_redis_member_out(janus_telehealth_redis *redis, const char 
 
 int janus_telehealth_redis_role_set(
 	janus_telehealth_redis *redis, const char *session_id, const char *participant_id, const char *role) {
-	char *key;
-	redisReply *reply;
-
-	key = janus_telehealth_redis_key(TH_KEY_SESSION_ROLES, session_id);
-	reply = janus_telehealth_redis_command(redis, "HSET %s %s %s", key, participant_id, role);
-	g_free(key);
-
-	return janus_telehealth_reply_done(redis, reply, "HSET role");
+	return janus_telehealth_redis_hset(redis, TH_KEY_SESSION_ROLES, session_id, participant_id, role, "HSET role");
 }
 
 
