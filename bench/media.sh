@@ -18,35 +18,14 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
+. bench/namespace.sh
 
-[ -f build/libjanus_telehealth.so ] && [ -f build/ngx_http_telehealth_module.so ] \
-    || die "the plugin and the module are not built (make)"
-
-results=${BENCH_RESULTS:-$ROOT/bench/results}
-mkdir -p "$results"
-out=$results/media.txt
-json=$results/media.json
-rm -f "$json"
-
-TH_MEDIA_STACK=full TH_MEDIA_RUN=${TH_BENCH_MEDIA_RUN:-$ROOT/run/bench-media} \
-    timeout --kill-after=15 "${BENCH_MEDIA_TIMEOUT:-900}" \
-    scripts/media-tests.sh run node bench/media.mjs \
+bench_in_namespace media "${TH_BENCH_MEDIA_RUN:-$ROOT/run/bench-media}" \
+    "${BENCH_MEDIA_TIMEOUT:-900}" '^fan-out:' bench/media.mjs \
     --subscribers "${BENCH_MEDIA_SUBSCRIBERS:-50}" \
     --warmup-ms "${BENCH_MEDIA_WARMUP_MS:-3000}" \
     --window-ms "${BENCH_MEDIA_WINDOW_MS:-10000}" \
     --rounds "${BENCH_MEDIA_ROUNDS:-2}" \
     --joins "${BENCH_MEDIA_JOINS:-500}" \
     --video-packets "${BENCH_MEDIA_VIDEO_PACKETS:-5}" \
-    --per-process "${BENCH_MEDIA_PER_PROCESS:-25}" \
-    --json "$json" > "$out.tmp"
-status=$?
-[ "$status" -eq 0 ] && [ -s "$json" ] || { rm -f "$out.tmp"; die "the media benchmark failed ($status)"; }
-{
-    echo "date:    $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-    echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-    echo "cores:   $(nproc)"
-    sed -n '/^fan-out:/,$p' "$out.tmp"
-} > "$out"
-rm -f "$out.tmp"
-cat "$out"
+    --per-process "${BENCH_MEDIA_PER_PROCESS:-25}"
